@@ -1,0 +1,36 @@
+/** The seam between staging (publisher side) and reading (uploader side) of blob bytes. */
+import type { Readable } from "node:stream";
+import type { BlobRef } from "../event/schema.ts";
+
+/** How the fs store puts a trainer's file into the staging directory. */
+export type StagingMode = "copy" | "link" | "move";
+
+export interface StageRequest {
+  /** The trainer's file. */
+  path: string;
+  project: string;
+  run: string;
+  /** Event id; staged blobs are named after it so an orphan can be traced to its event. */
+  id: string;
+  /** fs store only; default `copy` (copy-on-write clone where the filesystem supports it). */
+  mode?: StagingMode;
+}
+
+export interface BlobStore {
+  readonly kind: BlobRef["store"];
+  /** Stages the bytes, hashing them on the way; the result is immutable. */
+  stage(req: StageRequest): Promise<BlobRef>;
+  /** Opens the staged bytes. Throws BlobMissingError if they are gone. */
+  open(ref: BlobRef): Promise<Readable>;
+  /** Local filesystem path of the staged bytes, if the store keeps them in one. */
+  localPath(ref: BlobRef): string | undefined;
+  /** Removes staged bytes; removing a missing blob is not an error. */
+  remove(ref: BlobRef): Promise<void>;
+  /** Removes blobs staged longer ago than `olderThanMs`; returns how many. */
+  sweep(olderThanMs: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export class BlobMissingError extends Error {
+  override name = "BlobMissingError";
+}

@@ -1,0 +1,176 @@
+/**
+ * Configuration, parsed and validated once at start-up: defaults < optional JSON file
+ * (`ARTIFACT_BUS_CONFIG`) < environment. Secrets (passwords, tokens, cloud keys) are never
+ * part of it: they come from the environment or credential files at the point of use.
+ */
+import { readFileSync } from "node:fs";
+import { type Static, Type } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { parseDestinationName } from "./runtime/destination-name.ts";
+
+const Ms = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
+
+export const BackoffConfigSchema = Type.Object({
+  initialMs: Ms(1000, "First retry delay"),
+  maxMs: Ms(60_000, "Cap on any retry delay"),
+  multiplier: Type.Number({ minimum: 1, default: 2 }),
+  jitter: Type.Number({ minimum: 0, maximum: 1, default: 0.25, description: "Fraction of the delay randomised" }),
+});
+
+export const BreakerConfigSchema = Type.Object({
+  /** Consecutive transient failures that open the breaker. */
+  failureThreshold: Type.Integer({ minimum: 1, default: 5 }),
+  resetTimeoutMs: Ms(10_000, "Time open before a half-open probe"),
+  probeTimeoutMs: Ms(10_000, "Timeout of one probe"),
+});
+
+export const DestinationConfigSchema = Type.Object({
+  name: Type.String({ description: "<kind>:<name>, e.g. s3:main" }),
+  filter: Type.Object(
+    {
+      project: Type.String({ default: "*" }),
+      run: Type.String({ default: "*" }),
+      level: Type.Union([Type.Literal("*"), Type.Literal("fit"), Type.Literal("epoch"), Type.Literal("batch")], {
+        default: "*",
+      }),
+    },
+    { default: {} },
+  ),
+  concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
+  maxDeliver: Type.Integer({ minimum: 1, default: 10 }),
+  ackWaitMs: Ms(30_000, "Time before an unacknowledged delivery goes to another replica"),
+  backoff: Type.Object(BackoffConfigSchema.properties, { default: {} }),
+  breaker: Type.Object(BreakerConfigSchema.properties, { default: {} }),
+  /** Backend options, validated by the adapter (bucket, host, templates, ...). */
+  options: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+});
+
+export const ConfigSchema = Type.Object({
+  nats: Type.Object(
+    {
+      servers: Type.Array(Type.String(), { minItems: 1, default: ["nats://127.0.0.1:4222"] }),
+      user: Type.Optional(Type.String()),
+      credsFile: Type.Optional(Type.String({ description: "NATS .creds file (JWT auth)" })),
+      tlsCaFile: Type.Optional(Type.String()),
+    },
+    { default: {} },
+  ),
+  stream: Type.Object(
+    {
+      replicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
+      maxAgeMs: Ms(7 * 24 * 3600_000, "How long an unconsumed event is kept"),
+      duplicateWindowMs: Ms(120_000, "Publish dedupe window for Nats-Msg-Id"),
+    },
+    { default: {} },
+  ),
+  staging: Type.Object(
+    {
+      store: Type.Union([Type.Literal("fs"), Type.Literal("nats")], { default: "fs" }),
+      dir: Type.String({ default: ".artifact-bus/staging", description: "Shared staging directory of the fs store" }),
+      mode: Type.Union([Type.Literal("copy"), Type.Literal("link"), Type.Literal("move")], { default: "copy" }),
+    },
+    { default: {} },
+  ),
+  destinations: Type.Array(DestinationConfigSchema, { default: [] }),
+  shutdownGraceMs: Ms(30_000, "SIGTERM: time to finish in-flight uploads before they are nak'ed"),
+  logLevel: Type.Union(
+    ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
+    { default: "info" },
+  ),
+  metricsPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+export type DestinationConfig = Static<typeof DestinationConfigSchema>;
+export type BackoffConfig = Static<typeof BackoffConfigSchema>;
+export type BreakerConfig = Static<typeof BreakerConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Environment variables that override the file; each maps to one config path. */
+export const ENV_OVERRIDES: Record<string, (c: Record<string, any>, v: string) => void> = {
+  ARTIFACT_BUS_NATS_URL: (c, v) => {
+    c.nats = { ...c.nats, servers: v.split(",").map((s) => s.trim()) };
+  },
+  ARTIFACT_BUS_NATS_USER: (c, v) => {
+    c.nats = { ...c.nats, user: v };
+  },
+  ARTIFACT_BUS_NATS_CREDS: (c, v) => {
+    c.nats = { ...c.nats, credsFile: v };
+  },
+  ARTIFACT_BUS_STAGING_DIR: (c, v) => {
+    c.staging = { ...c.staging, dir: v };
+  },
+  ARTIFACT_BUS_STAGING_STORE: (c, v) => {
+    c.staging = { ...c.staging, store: v };
+  },
+  ARTIFACT_BUS_STAGING_MODE: (c, v) => {
+    c.staging = { ...c.staging, mode: v };
+  },
+  ARTIFACT_BUS_STREAM_REPLICAS: (c, v) => {
+    c.stream = { ...c.stream, replicas: Number(v) };
+  },
+  ARTIFACT_BUS_LOG_LEVEL: (c, v) => {
+    c.logLevel = v;
+  },
+  ARTIFACT_BUS_SHUTDOWN_GRACE_MS: (c, v) => {
+    c.shutdownGraceMs = Number(v);
+  },
+  ARTIFACT_BUS_METRICS_PORT: (c, v) => {
+    c.metricsPort = Number(v);
+  },
+};
+
+/**
+ * Builds the config from an optional file and the environment; throws ConfigError naming
+ * the first bad field. `ARTIFACT_BUS_DESTINATIONS` may hold the destinations as JSON.
+ */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  let raw: Record<string, any> = {};
+  const file = env.ARTIFACT_BUS_CONFIG;
+  if (file) {
+    try {
+      raw = JSON.parse(readFileSync(file, "utf8"));
+    } catch (err) {
+      throw new ConfigError(`ARTIFACT_BUS_CONFIG (${file}): ${(err as Error).message}`);
+    }
+  }
+  for (const [key, apply] of Object.entries(ENV_OVERRIDES)) {
+    const v = env[key];
+    if (v !== undefined && v !== "") apply(raw, v);
+  }
+  if (env.ARTIFACT_BUS_DESTINATIONS) {
+    try {
+      raw.destinations = JSON.parse(env.ARTIFACT_BUS_DESTINATIONS);
+    } catch (err) {
+      throw new ConfigError(`ARTIFACT_BUS_DESTINATIONS: not JSON (${(err as Error).message})`);
+    }
+  }
+  return parseConfig({ ...raw, ...overrides });
+}
+
+/** Validates a config object and fills in defaults. */
+export function parseConfig(input: unknown): Config {
+  const value = Value.Default(ConfigSchema, structuredClone(input ?? {}));
+  const first = Value.Errors(ConfigSchema, value).First();
+  if (first) {
+    const path = first.path.replace(/^\//, "").replaceAll("/", ".") || "config";
+    throw new ConfigError(`config field ${path}: ${first.message} (got ${JSON.stringify(first.value)})`);
+  }
+  const config = value as Config;
+  const seen = new Set<string>();
+  config.destinations.forEach((d, i) => {
+    try {
+      parseDestinationName(d.name);
+    } catch (err) {
+      throw new ConfigError(`config field destinations.${i}.name: ${(err as Error).message}`);
+    }
+    if (seen.has(d.name)) throw new ConfigError(`config field destinations.${i}.name: ${d.name} appears twice`);
+    seen.add(d.name);
+  });
+  return config;
+}

@@ -1,0 +1,20 @@
+/** Names of every JetStream object artifact-bus owns. Topology is code: see ensureTopology. */
+import { DLQ_PREFIX, EVENTS_PREFIX } from "../event/subjects.ts";
+
+export const EVENTS_STREAM = "ARTIFACTS";
+export const EVENTS_SUBJECTS = `${EVENTS_PREFIX}.>`;
+export const DLQ_STREAM = "ARTIFACTS_DLQ";
+export const DLQ_SUBJECTS = `${DLQ_PREFIX}.>`;
+/** KV bucket: per (destination, event) ledger entries and per (destination, key) heads. */
+export const LEDGER_BUCKET = "artifact_ledger";
+/** Object store bucket for blobs staged by trainers that share no filesystem with uploaders. */
+export const BLOB_BUCKET = "artifact_blobs";
+
+/** Durable consumer of a destination, e.g. `s3:main` -> `dest_s3_main`. */
+export function consumerName(destinationToken: string): string {
+  return `dest_${destinationToken}`;
+}
+
+export function destinationFromConsumer(consumer: string): string | undefined {
+  return consumer.startsWith("dest_") ? consumer.slice("dest_".length) : undefined;
+}

@@ -1,0 +1,50 @@
+/**
+ * The one seam every backend implements. An adapter knows how to put bytes somewhere and how
+ * to classify its own failures; it knows nothing of NATS, retries, breakers, leases or ledgers.
+ */
+import type { Readable } from "node:stream";
+import type { Logger } from "pino";
+import type { ArtifactEventV1 } from "../event/schema.ts";
+
+/** One artifact version as handed to an adapter. */
+export interface Artifact {
+  readonly event: ArtifactEventV1;
+  /** JetStream stream sequence of the event: orders versions of one key. */
+  readonly streamSeq: number;
+  /** Opens a fresh stream of the staged bytes; may be called again on a retry. */
+  open(): Promise<Readable>;
+  /** Path of the staged bytes on a local filesystem, when the blob store has one. */
+  readonly localPath?: string | undefined;
+}
+
+export interface UploadContext {
+  /** Aborted on shutdown past the grace period, or when the lease is lost. */
+  readonly signal: AbortSignal;
+  /** Call during long uploads; keeps the message and the key lease alive. Cheap to call often. */
+  heartbeat(): void;
+  /** 1 on the first delivery. */
+  readonly attempt: number;
+  readonly log: Logger;
+}
+
+export interface UploadReceipt {
+  /** Where the bytes landed, e.g. `s3://bucket/key` or `sftp://host/path`. */
+  readonly location: string;
+  readonly size: number;
+  /** Backend-specific facts worth keeping in the ledger (version id, etag, ...). */
+  readonly details?: Record<string, string>;
+}
+
+/** A configured upload target, e.g. `s3:main`. */
+export interface Destination {
+  /** Full destination name, `<kind>:<name>`. */
+  readonly name: string;
+  /**
+   * Puts the artifact under its final name atomically: no reader sees partial bytes.
+   * Throws TransientError or PermanentError; cleans up its own partial remote state.
+   */
+  upload(artifact: Artifact, ctx: UploadContext): Promise<UploadReceipt>;
+  /** Cheap reachability check used by the breaker's half-open state. Throws when down. */
+  probe(signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
