@@ -18,9 +18,10 @@ export const BackoffConfigSchema = Type.Object({
 });
 
 export const BreakerConfigSchema = Type.Object({
-  /** Consecutive transient failures that open the breaker. */
-  failureThreshold: Type.Integer({ minimum: 1, default: 5 }),
-  resetTimeoutMs: Ms(10_000, "Time open before a half-open probe"),
+  errorThresholdPercentage: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+  volumeThreshold: Type.Integer({ minimum: 1, default: 5, description: "Failures seen before the breaker may open" }),
+  rollingWindowMs: Ms(30_000, "Window the error percentage is computed over"),
+  resetTimeoutMs: Ms(5_000, "Time open before a half-open probe"),
   probeTimeoutMs: Ms(10_000, "Timeout of one probe"),
 });
 
@@ -39,6 +40,7 @@ export const DestinationConfigSchema = Type.Object({
   concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
   maxDeliver: Type.Integer({ minimum: 1, default: 10 }),
   ackWaitMs: Ms(30_000, "Time before an unacknowledged delivery goes to another replica"),
+  uploadTimeoutMs: Ms(3_600_000, "Upper bound on one upload attempt"),
   backoff: Type.Object(BackoffConfigSchema.properties, { default: {} }),
   breaker: Type.Object(BreakerConfigSchema.properties, { default: {} }),
   /** Backend options, validated by the adapter (bucket, host, templates, ...). */

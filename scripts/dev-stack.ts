@@ -1,0 +1,95 @@
+/**
+ * `npm run dev`: the local stack on one machine, with no Docker. Starts the real nats-server,
+ * an S3-compatible server (s3rver) in its own process with a bucket, applies the topology and
+ * runs the S3 uploader; prints how to log a first artifact. Ctrl-C stops everything.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseConfig } from "../shared/src/config.ts";
+import { connectNats } from "../shared/src/nats/connect.ts";
+import { ensureTopology } from "../shared/src/nats/topology.ts";
+import { NatsServer } from "../shared/src/testing/nats-server.ts";
+import { S3TestServer } from "../shared/src/testing/s3-server.ts";
+
+const root = resolve(import.meta.dirname, "..");
+const stackDir = resolve(root, ".stack");
+mkdirSync(stackDir, { recursive: true });
+
+const nats = await NatsServer.start({ port: await preferPort(4222) });
+const s3 = await S3TestServer.start({ buckets: ["artifacts"] });
+const configPath = resolve(stackDir, "config.json");
+const config = parseConfig({
+  nats: { servers: [nats.url] },
+  staging: { store: "fs", dir: resolve(stackDir, "staging"), mode: "copy" },
+  destinations: [
+    {
+      name: "s3:local",
+      options: { bucket: "artifacts", endpoint: s3.endpoint, forcePathStyle: true, region: s3.region },
+    },
+  ],
+});
+writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+
+const nc = await connectNats(config.nats, { name: "dev-stack" });
+await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
+await nc.close();
+
+const uploader = spawn(process.execPath, [resolve(root, "services/s3-uploader/src/main.ts")], {
+  stdio: ["ignore", "inherit", "inherit"],
+  env: {
+    ...process.env,
+    ARTIFACT_BUS_CONFIG: configPath,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  },
+});
+
+console.log(`
+artifact-bus local stack is up
+  NATS       ${nats.url}
+  S3         ${s3.endpoint}  (bucket "artifacts", access key ${s3.accessKeyId})
+  config     ${configPath}
+  uploader   s3:local (pid ${uploader.pid})
+
+Log a first artifact from another terminal:
+  ARTIFACT_BUS_CONFIG=.stack/config.json npm run artifact-bus -- put --project demo --run r1 --wait 30 ./README.md
+It lands at s3://artifacts/demo/r1/README.md on ${s3.endpoint}.
+Ctrl-C stops everything.
+`);
+
+let stopping = false;
+async function shutdown(code: number) {
+  if (stopping) return;
+  stopping = true;
+  await stopChild(uploader);
+  await s3.dispose();
+  await nats.dispose();
+  process.exit(code);
+}
+process.on("SIGINT", () => void shutdown(0));
+process.on("SIGTERM", () => void shutdown(0));
+uploader.on("exit", (code) => {
+  if (!stopping) {
+    console.error(`uploader exited with ${code}; stopping the stack`);
+    void shutdown(1);
+  }
+});
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((res) => {
+    child.once("exit", () => res());
+    child.kill("SIGTERM");
+  });
+}
+
+/** The well-known port when free, so the default config (nats://127.0.0.1:4222) just works. */
+async function preferPort(port: number): Promise<number | undefined> {
+  const { createServer } = await import("node:net");
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.once("error", () => res(undefined));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => res(port)));
+  });
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Makes sure the system programs the tests and the local stack run for real are present:
+# nats-server (Debian package nats-server) and OpenSSH's sshd (openssh-server).
+# As root with apt-get it installs what is missing; elsewhere it stops and says what to install.
+set -euo pipefail
+
+missing=()
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+[ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing+=(openssh-server)
+command -v sftp >/dev/null 2>&1 || missing+=(openssh-client)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "artifact-bus: installing ${missing[*]} with apt-get" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # Debian's package starts sshd on port 22 where it can; the tests run their own on free ports.
+  exit 0
+fi
+
+echo "artifact-bus: missing system packages: ${missing[*]}" >&2
+echo "  install them first, e.g.: sudo apt-get install ${missing[*]}" >&2
+exit 1

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+/**
+ * `artifact-bus`: the command line for trainers and operators.
+ *   put      log one file as an artifact (optionally wait until it landed)
+ *   topology create or update streams, ledger and destination consumers from config
+ *   dlq      list dead-lettered events
+ */
+import { parseArgs } from "node:util";
+import { ConfigError } from "../config.ts";
+import { dlqCommand } from "./dlq-command.ts";
+import { putCommand } from "./put-command.ts";
+import { topologyCommand } from "./topology-command.ts";
+
+const USAGE = `usage:
+  artifact-bus put --project P --run R [--name NAME] [--level fit|epoch|batch] [--meta k=v ...] [--mode copy|link|move] [--wait SECONDS] FILE
+  artifact-bus topology
+  artifact-bus dlq [--destination s3:main] [--limit N]
+
+Configuration comes from ARTIFACT_BUS_CONFIG (a JSON file) and ARTIFACT_BUS_* variables; see README.`;
+
+const commands: Record<string, (args: string[]) => Promise<number>> = {
+  put: putCommand,
+  topology: topologyCommand,
+  dlq: dlqCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const { values } = parseArgs({
+    args: name ? [] : argv,
+    options: { help: { type: "boolean", short: "h" } },
+    strict: false,
+  });
+  const command = name ? commands[name] : undefined;
+  if (!command || values.help) {
+    console.error(USAGE);
+    return name && !command ? 2 : 0;
+  }
+  return command(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`artifact-bus: ${err instanceof ConfigError || err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,136 @@
+/**
+ * The one idempotent function that creates or updates every JetStream object artifact-bus
+ * needs. Safe to run again and from several processes at once: "already exists" races are
+ * resolved by reading back and updating.
+ */
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Config, DestinationConfig } from "../config.ts";
+import { eventFilter } from "../event/subjects.ts";
+import { parseDestinationName } from "../runtime/destination-name.ts";
+import {
+  BLOB_BUCKET,
+  consumerName,
+  DLQ_STREAM,
+  DLQ_SUBJECTS,
+  EVENTS_STREAM,
+  EVENTS_SUBJECTS,
+  LEDGER_BUCKET,
+} from "./topology-names.ts";
+
+const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds
+
+export interface TopologyOptions {
+  stream: Config["stream"];
+  destinations: DestinationConfig[];
+  /** Also create the object store bucket for the `nats` blob store (default true). */
+  blobBucket?: boolean;
+}
+
+/** Creates or updates streams, the ledger bucket, the blob bucket and one consumer per destination. */
+export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const { replicas, maxAgeMs, duplicateWindowMs } = opts.stream;
+  await upsertStream(jsm, {
+    name: EVENTS_STREAM,
+    subjects: [EVENTS_SUBJECTS],
+    // Interest: a message stays until every destination consumer that matched it acked it.
+    retention: RetentionPolicy.Interest,
+    storage: StorageType.File,
+    num_replicas: replicas,
+    max_age: ms(maxAgeMs),
+    duplicate_window: ms(duplicateWindowMs),
+    discard: DiscardPolicy.Old,
+  });
+  await upsertStream(jsm, {
+    name: DLQ_STREAM,
+    subjects: [DLQ_SUBJECTS],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: replicas,
+    max_age: ms(maxAgeMs * 4),
+    duplicate_window: ms(duplicateWindowMs),
+  });
+  const kvm = new Kvm(nc);
+  // The ledger outlives the events it describes, so flush() and status still answer later.
+  await raceSafe(() =>
+    kvm.create(LEDGER_BUCKET, { history: 1, storage: StorageType.File, replicas, ttl: maxAgeMs * 2 }),
+  );
+  if (opts.blobBucket !== false) {
+    await raceSafe(() => new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas }));
+  }
+  for (const d of opts.destinations) await upsertConsumer(jsm, d);
+}
+
+async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {
+  const existing = await jsm.streams.info(config.name).catch(notFoundAsNull);
+  if (!existing) {
+    try {
+      await jsm.streams.add(config);
+      return;
+    } catch (err) {
+      if (!isAlreadyInUse(err)) throw err;
+    }
+  }
+  // Retention and storage cannot change on a live stream; the rest can.
+  const { retention: _r, storage: _s, ...mutable } = config;
+  await jsm.streams.update(config.name, mutable);
+}
+
+async function upsertConsumer(jsm: JetStreamManager, d: DestinationConfig) {
+  const name = consumerName(parseDestinationName(d.name).token);
+  const config = {
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: eventFilter(d.filter.project, d.filter.run, d.filter.level),
+    ack_wait: ms(d.ackWaitMs),
+    // The runtime dead-letters at maxDeliver itself (to keep the error); the server's limit is
+    // a backstop one above it, so a crash between the two never leaves a message in limbo.
+    max_deliver: d.maxDeliver + 1,
+    max_ack_pending: Math.max(1000, d.concurrency * 64),
+    description: `artifact-bus destination ${d.name}`,
+  };
+  const existing = await jsm.consumers.info(EVENTS_STREAM, name).catch(notFoundAsNull);
+  if (!existing) {
+    try {
+      await jsm.consumers.add(EVENTS_STREAM, config);
+      return;
+    } catch (err) {
+      if (!isAlreadyInUse(err)) throw err;
+    }
+  }
+  const { durable_name: _d, deliver_policy: _p, ...mutable } = config;
+  await jsm.consumers.update(EVENTS_STREAM, name, mutable);
+}
+
+async function raceSafe<T>(create: () => Promise<T>): Promise<void> {
+  // Kvm/Objm.create are idempotent for an identical config; a concurrent creator may still
+  // win the race with "already in use", which means the bucket exists.
+  try {
+    await create();
+  } catch (err) {
+    if (!isAlreadyInUse(err)) throw err;
+  }
+}
+
+function notFoundAsNull(err: unknown): null {
+  if (err instanceof JetStreamApiError && err.status === 404) return null;
+  throw err;
+}
+
+function isAlreadyInUse(err: unknown): boolean {
+  return err instanceof Error && /already in use|already exists/i.test(err.message);
+}

@@ -1,0 +1,188 @@
+/**
+ * What a TypeScript trainer uses. `logFile` stages the file, publishes the event and resolves
+ * on the PubAck: from then on the artifact is durable and the caller may delete or rewrite its
+ * file. It never waits for a destination; `flush` does, like Composer's close.
+ */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { BlobStore, StagingMode } from "./blob/store.ts";
+import { checkArtifactName, checkLevel, checkSubjectToken } from "./event/names.ts";
+import type { ArtifactEventV1, BlobRef, Level } from "./event/schema.ts";
+import { eventSubject } from "./event/subjects.ts";
+import { encodeEvent, validateEvent } from "./event/validate.ts";
+import { DestinationDirectory } from "./nats/destinations.ts";
+import { LEDGER_BUCKET } from "./nats/topology-names.ts";
+import { destinationFromToken } from "./runtime/destination-name.ts";
+import { isTerminal, Ledger, type LedgerState } from "./runtime/ledger.ts";
+
+export interface LogFileRequest {
+  project: string;
+  run: string;
+  /** Relative POSIX path naming the artifact, e.g. `checkpoints/ep1.pt`. */
+  name: string;
+  /** The local file to log. */
+  path: string;
+  level?: Level;
+  metadata?: Record<string, string>;
+  contentType?: string;
+  /** fs staging only; defaults to the publisher's mode. */
+  mode?: StagingMode;
+}
+
+export interface LoggedArtifact {
+  id: string;
+  subject: string;
+  streamSeq: number;
+  blob: BlobRef;
+  /** Destinations that will take it. */
+  destinations: string[];
+}
+
+export interface PublisherOptions {
+  nc: NatsConnection;
+  blobStore: BlobStore;
+  /** Upper bound on waiting for a PubAck across NATS reconnects (default 30 s). */
+  publishTimeoutMs?: number;
+  rank?: number;
+}
+
+/** Raised by `flush` on timeout; lists what is still pending. */
+export class FlushTimeoutError extends Error {
+  override name = "FlushTimeoutError";
+  readonly pending: { destination: string; eventId: string; name: string; state: LedgerState | "unknown" }[];
+  constructor(pending: FlushTimeoutError["pending"], timeoutMs: number) {
+    const list = pending.slice(0, 10).map((p) => `${p.name} at ${p.destination} (${p.state})`);
+    super(
+      `flush timed out after ${timeoutMs} ms; ${pending.length} still pending: ${list.join(", ")}${pending.length > 10 ? ", ..." : ""}`,
+    );
+    this.pending = pending;
+  }
+}
+
+export class ArtifactPublisher {
+  private readonly js: JetStreamClient;
+  private readonly opts: PublisherOptions;
+  private readonly directory: DestinationDirectory;
+  private readonly ledger: Ledger;
+  private readonly outstanding = new Map<string, LoggedArtifact & { name: string }>();
+
+  private constructor(opts: PublisherOptions, directory: DestinationDirectory, ledger: Ledger) {
+    this.opts = opts;
+    this.js = jetstream(opts.nc);
+    this.directory = directory;
+    this.ledger = ledger;
+  }
+
+  static async create(opts: PublisherOptions): Promise<ArtifactPublisher> {
+    const jsm = await jetstreamManager(opts.nc);
+    const kv = await new Kvm(opts.nc).open(LEDGER_BUCKET);
+    return new ArtifactPublisher(opts, new DestinationDirectory(jsm), new Ledger(kv));
+  }
+
+  /** Stages `path` and publishes its event; resolves once the event is durable in the stream. */
+  async logFile(req: LogFileRequest): Promise<LoggedArtifact> {
+    const project = checkSubjectToken("project", req.project);
+    const run = checkSubjectToken("run", req.run);
+    const name = checkArtifactName(req.name);
+    const level = checkLevel(req.level ?? "fit");
+    const subject = eventSubject({ project, run, level, name });
+    // Interest retention drops an event no consumer wants: refuse instead of losing it.
+    const destinations = await this.directory.matching(subject);
+    if (destinations.length === 0) {
+      throw new Error(`no destination takes ${project}/${run} at level ${level}; configure one and apply the topology`);
+    }
+    const id = randomUUID();
+    const blob = await this.opts.blobStore.stage({ path: req.path, project, run, id, mode: req.mode });
+    const event: ArtifactEventV1 = validateEvent({
+      schema: 1,
+      id,
+      project,
+      run,
+      name,
+      level,
+      blob,
+      contentType: req.contentType ?? guessContentType(name),
+      metadata: req.metadata ?? {},
+      producer: {
+        host: hostname(),
+        pid: process.pid,
+        ...(this.opts.rank === undefined ? {} : { rank: this.opts.rank }),
+      },
+      createdAt: new Date().toISOString(),
+    });
+    let streamSeq: number;
+    try {
+      streamSeq = await this.publish(subject, event);
+    } catch (err) {
+      await this.opts.blobStore.remove(blob).catch(() => undefined);
+      throw err;
+    }
+    const logged = { id, subject, streamSeq, blob, destinations };
+    this.outstanding.set(id, { ...logged, name });
+    return logged;
+  }
+
+  /** Publishes with the event id as Nats-Msg-Id, retrying across reconnects: dedupe makes a retry safe. */
+  private async publish(subject: string, event: ArtifactEventV1): Promise<number> {
+    const deadline = Date.now() + (this.opts.publishTimeoutMs ?? 30_000);
+    const data = encodeEvent(event);
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        const ack = await this.js.publish(subject, data, { msgID: event.id, timeout: 5000 });
+        return ack.seq;
+      } catch (err) {
+        if (Date.now() + wait > deadline)
+          throw new Error(`publish of ${event.name} not acknowledged: ${(err as Error).message}`, { cause: err });
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  /**
+   * Resolves when every artifact logged through this publisher is terminal (uploaded,
+   * superseded or dead) at every destination that took it; rejects with FlushTimeoutError.
+   */
+  async flush({ timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pending: FlushTimeoutError["pending"] = [];
+      for (const a of this.outstanding.values()) {
+        let done = true;
+        for (const destination of a.destinations) {
+          const entry = await this.ledger.get(destination, a.id);
+          if (!isTerminal(entry?.state)) {
+            done = false;
+            pending.push({
+              destination: destinationFromToken(destination),
+              eventId: a.id,
+              name: a.name,
+              state: entry?.state ?? "unknown",
+            });
+          }
+        }
+        if (done) this.outstanding.delete(a.id);
+      }
+      if (pending.length === 0) return;
+      if (Date.now() >= deadline) throw new FlushTimeoutError(pending, timeoutMs);
+      await new Promise((r) => setTimeout(r, Math.min(200, Math.max(1, deadline - Date.now()))));
+    }
+  }
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  json: "application/json",
+  txt: "text/plain",
+  log: "text/plain",
+  csv: "text/csv",
+  yaml: "application/yaml",
+  yml: "application/yaml",
+  gz: "application/gzip",
+};
+
+function guessContentType(name: string): string {
+  const ext = name.slice(name.lastIndexOf(".") + 1).toLowerCase();
+  return CONTENT_TYPES[ext] ?? "application/octet-stream";
+}

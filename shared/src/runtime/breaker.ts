@@ -1,0 +1,90 @@
+/**
+ * One circuit breaker per destination (opossum). The worker asks `mayPull()` before fetching:
+ * while open nothing is pulled, so events wait in the stream and no delivery is burned; when
+ * half-open the destination's own probe, not a message, is the trial call.
+ */
+import type { EventEmitter } from "node:events";
+import CircuitBreaker from "opossum";
+import type { BreakerConfig } from "../config.ts";
+import { PermanentError } from "./errors.ts";
+
+type Task = () => Promise<unknown>;
+const STATE_EVENTS = ["open", "halfOpen", "close"] as const;
+
+export class DestinationBreaker {
+  private readonly breaker: CircuitBreaker<[Task], unknown>;
+  private readonly probe: (signal: AbortSignal) => Promise<void>;
+  private readonly cfg: BreakerConfig;
+
+  constructor(cfg: BreakerConfig, probe: (signal: AbortSignal) => Promise<void>) {
+    this.cfg = cfg;
+    this.probe = probe;
+    this.breaker = new CircuitBreaker((task: Task) => task(), {
+      timeout: false, // uploads have their own timeouts; a slow upload is not a failure
+      errorThresholdPercentage: cfg.errorThresholdPercentage,
+      volumeThreshold: cfg.volumeThreshold,
+      rollingCountTimeout: cfg.rollingWindowMs,
+      resetTimeout: cfg.resetTimeoutMs,
+      // A permanent error says the request was wrong, not that the destination is down.
+      errorFilter: (err: unknown) => err instanceof PermanentError,
+    });
+  }
+
+  // opossum's typings list each event separately; the state events share one listener type.
+  private get events(): EventEmitter {
+    return this.breaker as unknown as EventEmitter;
+  }
+
+  get state(): "closed" | "open" | "halfOpen" {
+    return this.breaker.closed ? "closed" : this.breaker.halfOpen ? "halfOpen" : "open";
+  }
+
+  /** Runs an upload through the breaker; rejects with code EOPENBREAKER while open. */
+  run<T>(task: () => Promise<T>): Promise<T> {
+    return this.breaker.fire(task) as Promise<T>;
+  }
+
+  on(event: "open" | "halfOpen" | "close", listener: () => void): void {
+    this.events.on(event, listener);
+  }
+
+  /**
+   * True when the worker may fetch. While half-open it runs one probe first; the probe's
+   * outcome closes or re-opens the breaker.
+   */
+  async mayPull(): Promise<boolean> {
+    if (this.breaker.closed) return true;
+    if (!this.breaker.halfOpen) return false;
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new Error("probe timed out")), this.cfg.probeTimeoutMs);
+    try {
+      await this.run(() => this.probe(ac.signal));
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Resolves when the state next changes (or after `maxMs`), so an idle worker sleeps on events. */
+  waitForChange(maxMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        for (const e of STATE_EVENTS) this.events.off(e, done);
+        resolve();
+      };
+      const timer = setTimeout(done, maxMs);
+      for (const e of STATE_EVENTS) this.events.on(e, done);
+    });
+  }
+
+  shutdown(): void {
+    this.breaker.shutdown();
+  }
+}
+
+export function isBreakerOpenError(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === "EOPENBREAKER";
+}

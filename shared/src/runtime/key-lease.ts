@@ -1,0 +1,148 @@
+/**
+ * Last-write-wins per (destination, artifact key) across replicas. One KV record per key holds
+ * the newest stream sequence uploaded (`doneSeq`) and a lease, both changed only by
+ * compare-and-set, so uploads of one key are serialized and an older event is never written
+ * after a newer one succeeded. Key: `head.<destinationToken>.<project>.<run>.<artifactKey>`.
+ */
+import type { KV } from "@nats-io/kv";
+
+interface HeadRecord {
+  doneSeq: number;
+  doneEventId?: string;
+  holder?: string;
+  leaseUntil?: number;
+}
+
+export type AcquireResult =
+  | { kind: "acquired"; lease: KeyLease }
+  /** This very event was uploaded already (e.g. crash between ledger write and ack). */
+  | { kind: "done" }
+  | { kind: "superseded"; by: number }
+  | { kind: "busy"; holder: string };
+
+export function headKey(destinationToken: string, project: string, run: string, artifactKey: string): string {
+  return `head.${destinationToken}.${project}.${run}.${artifactKey}`;
+}
+
+const enc = (r: HeadRecord) => JSON.stringify(r);
+
+/** Raised when a lease was taken over after it expired: the upload must stop. */
+export class LeaseLostError extends Error {
+  override name = "LeaseLostError";
+}
+
+export class KeyLeases {
+  private readonly kv: KV;
+  private readonly leaseMs: number;
+  constructor(kv: KV, leaseMs: number) {
+    this.kv = kv;
+    this.leaseMs = leaseMs;
+  }
+
+  /** Tries once to take the lease of `key` for stream sequence `seq`; `holder` must be unique. */
+  async acquire(key: string, seq: number, holder: string): Promise<AcquireResult> {
+    for (;;) {
+      const cur = await this.kv.get(key);
+      const now = Date.now();
+      if (!cur || cur.operation !== "PUT") {
+        const rec: HeadRecord = { doneSeq: 0, holder, leaseUntil: now + this.leaseMs };
+        const ok = cur
+          ? await this.cas(key, rec, cur.revision)
+          : await this.kv.create(key, enc(rec)).then(
+              (r) => r,
+              () => undefined,
+            );
+        if (ok) return { kind: "acquired", lease: new KeyLease(this, key, seq, holder, ok, rec) };
+        continue;
+      }
+      const rec = cur.json<HeadRecord>();
+      if (rec.doneSeq === seq) return { kind: "done" };
+      if (rec.doneSeq > seq) return { kind: "superseded", by: rec.doneSeq };
+      if (rec.holder && rec.holder !== holder && (rec.leaseUntil ?? 0) > now)
+        return { kind: "busy", holder: rec.holder };
+      const next: HeadRecord = { ...rec, holder, leaseUntil: now + this.leaseMs };
+      const rev = await this.cas(key, next, cur.revision);
+      if (rev) return { kind: "acquired", lease: new KeyLease(this, key, seq, holder, rev, next) };
+    }
+  }
+
+  /** @internal compare-and-set; undefined when the revision moved. */
+  async cas(key: string, rec: HeadRecord, revision: number): Promise<number | undefined> {
+    try {
+      return await this.kv.update(key, enc(rec), revision);
+    } catch (err) {
+      if (err instanceof Error && /wrong last sequence|revision/i.test(err.message)) return undefined;
+      throw err;
+    }
+  }
+
+  /** @internal current record and revision. */
+  async read(key: string): Promise<{ rec: HeadRecord; revision: number } | undefined> {
+    const e = await this.kv.get(key);
+    return e && e.operation === "PUT" ? { rec: e.json<HeadRecord>(), revision: e.revision } : undefined;
+  }
+
+  get ttlMs(): number {
+    return this.leaseMs;
+  }
+}
+
+/** A held lease; renew it while uploading, then complete or release it. */
+export class KeyLease {
+  private revision: number;
+  private rec: HeadRecord;
+  private readonly leases: KeyLeases;
+  readonly key: string;
+  readonly seq: number;
+  readonly holder: string;
+
+  constructor(leases: KeyLeases, key: string, seq: number, holder: string, revision: number, rec: HeadRecord) {
+    this.leases = leases;
+    this.key = key;
+    this.seq = seq;
+    this.holder = holder;
+    this.revision = revision;
+    this.rec = rec;
+  }
+
+  /** Extends the lease; throws LeaseLostError if another holder took it over. */
+  async renew(): Promise<void> {
+    const next = { ...this.rec, leaseUntil: Date.now() + this.leases.ttlMs };
+    const rev = await this.leases.cas(this.key, next, this.revision);
+    if (!rev) throw new LeaseLostError(`lease on ${this.key} was taken over`);
+    this.revision = rev;
+    this.rec = next;
+  }
+
+  /** Records this sequence as uploaded and frees the key. */
+  async complete(eventId: string): Promise<void> {
+    await this.write((r) => ({
+      doneSeq: Math.max(r.doneSeq, this.seq),
+      doneEventId: r.doneSeq > this.seq ? r.doneEventId : eventId,
+    }));
+  }
+
+  /** Frees the key without recording an upload. */
+  async release(): Promise<void> {
+    await this.write((r) => ({ doneSeq: r.doneSeq, doneEventId: r.doneEventId }));
+  }
+
+  private async write(change: (r: HeadRecord) => HeadRecord): Promise<void> {
+    let rec = this.rec;
+    let revision = this.revision;
+    for (let i = 0; i < 10; i++) {
+      const mine = rec.holder === this.holder;
+      // If someone took the lease over, only raise doneSeq; never clear their lease.
+      const next = mine ? change(rec) : { ...rec, ...pickDone(change(rec)) };
+      if (await this.leases.cas(this.key, next, revision)) return;
+      const fresh = await this.leases.read(this.key);
+      if (!fresh) return;
+      ({ rec, revision } = fresh);
+    }
+    throw new Error(`cannot update ${this.key}: too much contention`);
+  }
+}
+
+function pickDone(r: HeadRecord): Pick<HeadRecord, "doneSeq" | "doneEventId"> {
+  return { doneSeq: r.doneSeq, doneEventId: r.doneEventId };
+}

@@ -1,0 +1,55 @@
+/**
+ * Keeps one upload alive: `working()` on the message so AckWait does not expire, lease renewal
+ * so no other replica takes the key, and the attempt's timeout. A lost lease aborts the upload,
+ * because another replica may now be writing a newer version of the key.
+ */
+import type { JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import type { DestinationConfig } from "../config.ts";
+import type { UploadContext } from "./destination.ts";
+import { TransientError } from "./errors.ts";
+import type { KeyLease } from "./key-lease.ts";
+
+export class UploadHeartbeat {
+  private readonly timer: NodeJS.Timeout;
+  private readonly deadline: NodeJS.Timeout;
+  private readonly msg: JsMsg;
+  private lastProgress = Date.now();
+
+  constructor(msg: JsMsg, lease: KeyLease, config: DestinationConfig, ac: AbortController) {
+    this.msg = msg;
+    const every = Math.max(100, Math.floor(config.ackWaitMs / 3));
+    this.timer = setInterval(() => {
+      msg.working();
+      lease.renew().catch((err) => ac.abort(new TransientError(`lease lost: ${(err as Error).message}`)));
+    }, every);
+    this.deadline = setTimeout(
+      () => ac.abort(new TransientError(`upload exceeded uploadTimeoutMs (${config.uploadTimeoutMs} ms)`)),
+      config.uploadTimeoutMs,
+    );
+    this.signal = ac.signal;
+  }
+
+  readonly signal: AbortSignal;
+
+  context(attempt: number, log: Logger): UploadContext {
+    return {
+      signal: this.signal,
+      attempt,
+      log,
+      heartbeat: () => {
+        this.lastProgress = Date.now();
+      },
+    };
+  }
+
+  /** Time of the adapter's last progress report. */
+  get lastProgressAt(): number {
+    return this.lastProgress;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    clearTimeout(this.deadline);
+  }
+}

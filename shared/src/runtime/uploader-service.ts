@@ -1,0 +1,127 @@
+/**
+ * The process around the workers: config, NATS connection, one worker per configured
+ * destination of this service's kind, metrics, and graceful shutdown on SIGTERM/SIGINT.
+ * A service folder only supplies a {@link DestinationFactory}.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { hostname } from "node:os";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { openBlobStores } from "../blob/mod.ts";
+import { type Config, type DestinationConfig, loadConfig } from "../config.ts";
+import { createLogger } from "../log.ts";
+import { connectNats } from "../nats/connect.ts";
+import { DestinationDirectory } from "../nats/destinations.ts";
+import { ensureTopology } from "../nats/topology.ts";
+import { consumerName, EVENTS_STREAM, LEDGER_BUCKET } from "../nats/topology-names.ts";
+import type { Destination } from "./destination.ts";
+import { parseDestinationName } from "./destination-name.ts";
+import { KeyLeases } from "./key-lease.ts";
+import { Ledger } from "./ledger.ts";
+import { DestinationWorker } from "./worker.ts";
+import { WorkerMetrics } from "./worker-metrics.ts";
+
+export interface DestinationFactory {
+  /** The destination kind this service serves, e.g. `s3`. */
+  kind: string;
+  /** Builds an adapter from its config; throws (naming the field) on bad options. */
+  create(config: DestinationConfig, log: Logger): Destination | Promise<Destination>;
+}
+
+export interface UploaderService {
+  readonly workers: DestinationWorker[];
+  readonly nc: NatsConnection;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  config?: Config;
+  log?: Logger;
+  /** Apply the topology at start (local stack and tests); production uses the CLI. */
+  ensureTopology?: boolean;
+  /** Install SIGTERM/SIGINT handlers (default true). */
+  handleSignals?: boolean;
+}
+
+export async function startUploaderService(
+  factory: DestinationFactory,
+  opts: StartOptions = {},
+): Promise<UploaderService> {
+  const config = opts.config ?? loadConfig();
+  const log = opts.log ?? createLogger(`${factory.kind}-uploader`, config.logLevel);
+  const mine = config.destinations.filter((d) => parseDestinationName(d.name).kind === factory.kind);
+  if (mine.length === 0) throw new Error(`no ${factory.kind}:* destination configured (config field destinations)`);
+  const destinations = await Promise.all(mine.map((d) => factory.create(d, log)));
+
+  const nc = await connectNats(config.nats, { name: `${factory.kind}-uploader` });
+  if (opts.ensureTopology) await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const kv = await new Kvm(nc).open(LEDGER_BUCKET);
+  const ledger = new Ledger(kv);
+  const directory = new DestinationDirectory(jsm);
+  const blobs = await openBlobStores(config.staging, nc);
+  const metrics = new WorkerMetrics();
+  const replicaId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+
+  const workers: DestinationWorker[] = [];
+  for (const [i, dc] of mine.entries()) {
+    const destination = destinations[i] as Destination;
+    const consumer = await js.consumers.get(EVENTS_STREAM, consumerName(parseDestinationName(dc.name).token));
+    const worker = new DestinationWorker({
+      js,
+      jsm,
+      consumer,
+      destination,
+      config: dc,
+      ledger,
+      leases: new KeyLeases(kv, dc.ackWaitMs),
+      directory,
+      blobs,
+      log: log.child({ destination: dc.name }),
+      metrics,
+      replicaId,
+    });
+    worker.start();
+    workers.push(worker);
+  }
+  log.info({ destinations: mine.map((d) => d.name), replicaId }, "uploader started");
+
+  let server: Server | undefined;
+  if (config.metricsPort !== undefined) {
+    server = createServer(async (_req, res) => {
+      res.setHeader("content-type", metrics.registry.contentType);
+      res.end(await metrics.registry.metrics());
+    }).listen(config.metricsPort, "127.0.0.1");
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info({ graceMs: config.shutdownGraceMs }, "stopping: no new pulls, finishing in-flight uploads");
+      await Promise.all(workers.map((w) => w.stop(config.shutdownGraceMs)));
+      await Promise.all(destinations.map((d) => d.close().catch(() => undefined)));
+      await blobs.close();
+      server?.close();
+      await nc.drain().catch(() => nc.close());
+      log.info("stopped");
+    })());
+
+  if (opts.handleSignals !== false) {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) {
+      process.once(sig, () => {
+        stop().then(
+          () => process.exit(0),
+          (err) => {
+            log.error({ err }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      });
+    }
+  }
+  return { workers, nc, stop };
+}

@@ -1,0 +1,331 @@
+/**
+ * The uploader runtime for one destination: pulls from its durable consumer with bounded
+ * concurrency, serializes each key with a lease, uploads through the breaker, and maps the
+ * outcome to ack / nak(backoff) / term + DLQ, writing the ledger at every transition.
+ */
+import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import type { BlobStores } from "../blob/mod.ts";
+import { BlobMissingError } from "../blob/store.ts";
+import type { DestinationConfig } from "../config.ts";
+import { InvalidArtifactError } from "../event/names.ts";
+import type { ArtifactEventV1 } from "../event/schema.ts";
+import { artifactKey } from "../event/subjects.ts";
+import { decodeEvent } from "../event/validate.ts";
+import type { DestinationDirectory } from "../nats/destinations.ts";
+import { EVENTS_STREAM } from "../nats/topology-names.ts";
+import { retryDelay } from "./backoff.ts";
+import { releaseBlobIfDone } from "./blob-release.ts";
+import { DestinationBreaker, isBreakerOpenError } from "./breaker.ts";
+import { publishDeadLetter } from "./dead-letter.ts";
+import type { Artifact, Destination } from "./destination.ts";
+import { parseDestinationName } from "./destination-name.ts";
+import { classify, describeError, PermanentError, TransientError } from "./errors.ts";
+import { headKey, type KeyLease, type KeyLeases } from "./key-lease.ts";
+import type { Ledger, LedgerEntry } from "./ledger.ts";
+import { UploadHeartbeat } from "./upload-heartbeat.ts";
+import { verifiedStream } from "./verified-stream.ts";
+import type { WorkerMetrics } from "./worker-metrics.ts";
+
+export interface WorkerDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  consumer: Consumer;
+  destination: Destination;
+  config: DestinationConfig;
+  ledger: Ledger;
+  leases: KeyLeases;
+  directory: DestinationDirectory;
+  blobs: BlobStores;
+  log: Logger;
+  metrics: WorkerMetrics;
+  /** Unique per process: lease holders are `<replicaId>/<seq>`. */
+  replicaId: string;
+}
+
+class ShutdownAbort extends Error {
+  override name = "ShutdownAbort";
+}
+
+export class DestinationWorker {
+  readonly breaker: DestinationBreaker;
+  private readonly d: WorkerDeps;
+  private readonly token: string;
+  private readonly inflight = new Map<number, AbortController>();
+  private stopping = false;
+  private batch: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private slotFreed: (() => void) | undefined;
+
+  constructor(deps: WorkerDeps) {
+    this.d = deps;
+    this.token = parseDestinationName(deps.destination.name).token;
+    this.breaker = new DestinationBreaker(deps.config.breaker, (s) => deps.destination.probe(s));
+    this.breaker.on("open", () => {
+      deps.log.warn({ destination: deps.destination.name }, "breaker open: pausing pulls");
+      deps.metrics.breakerState.set({ destination: deps.destination.name }, 1);
+      this.batch?.stop();
+    });
+    this.breaker.on("close", () => {
+      deps.log.info({ destination: deps.destination.name }, "breaker closed: resuming");
+      deps.metrics.breakerState.set({ destination: deps.destination.name }, 0);
+    });
+  }
+
+  start(): void {
+    this.loop ??= this.pullLoop().catch((err) => this.d.log.error({ err }, "pull loop crashed"));
+  }
+
+  /** Stops pulling, lets in-flight uploads finish for `graceMs`, then naks what remains. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.batch?.stop();
+    this.slotFreed?.();
+    const deadline = Date.now() + graceMs;
+    while (this.inflight.size > 0 && Date.now() < deadline) await this.waitForSlot(deadline - Date.now());
+    for (const ac of this.inflight.values()) ac.abort(new ShutdownAbort("shutting down"));
+    while (this.inflight.size > 0) await this.waitForSlot(1000);
+    await this.loop;
+    this.breaker.shutdown();
+  }
+
+  private async pullLoop(): Promise<void> {
+    const { concurrency } = this.d.config;
+    while (!this.stopping) {
+      if (!(await this.breaker.mayPull())) {
+        await this.breaker.waitForChange(1000);
+        continue;
+      }
+      const free = concurrency - this.inflight.size;
+      if (free <= 0) {
+        await this.waitForSlot(5000);
+        continue;
+      }
+      try {
+        this.batch = await this.d.consumer.fetch({ max_messages: free, expires: 2000 });
+        for await (const msg of this.batch) {
+          if (this.stopping) {
+            msg.nak();
+            continue;
+          }
+          this.track(msg);
+        }
+      } catch (err) {
+        if (this.stopping) break;
+        this.d.log.warn({ err: describeError(err) }, "fetch failed; retrying");
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        this.batch = undefined;
+      }
+    }
+  }
+
+  private track(msg: JsMsg): void {
+    const seq = msg.info.streamSequence;
+    const ac = new AbortController();
+    this.inflight.set(seq, ac);
+    this.handle(msg, ac)
+      .catch((err) => {
+        this.d.log.error({ err: describeError(err), seq }, "handler failed; message will be redelivered");
+        msg.nak(this.d.config.backoff.initialMs);
+      })
+      .finally(() => {
+        this.inflight.delete(seq);
+        this.slotFreed?.();
+      });
+  }
+
+  private waitForSlot(maxMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(1, maxMs));
+      const prev = this.slotFreed;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.slotFreed = () => {
+        prev?.();
+        done();
+      };
+    });
+  }
+
+  private async handle(msg: JsMsg, ac: AbortController): Promise<void> {
+    const seq = msg.info.streamSequence;
+    const attempt = msg.info.deliveryCount;
+    let event: ArtifactEventV1;
+    try {
+      event = decodeEvent(msg.data);
+    } catch (err) {
+      const reason = err instanceof InvalidArtifactError ? `invalid event: ${err.message}` : describeError(err);
+      await this.deadLetter(msg, undefined, reason, "invalid", attempt);
+      return;
+    }
+    const base = {
+      destination: this.d.destination.name,
+      eventId: event.id,
+      project: event.project,
+      run: event.run,
+      name: event.name,
+      streamSeq: seq,
+      attempts: attempt,
+    };
+    if (await this.newerOnSubject(msg.subject, seq)) {
+      await this.finish(msg, event, { ...base, state: "superseded" });
+      return;
+    }
+    const lease = await this.acquireLease(msg, event, base, ac.signal);
+    if (!lease) return;
+    await this.d.ledger.record(this.token, { ...base, state: "uploading" });
+    const heartbeat = new UploadHeartbeat(msg, lease, this.d.config, ac);
+    const started = Date.now();
+    try {
+      const receipt = await this.breaker.run(() =>
+        this.d.destination.upload(
+          this.artifact(event, seq),
+          heartbeat.context(attempt, this.d.log.child({ eventId: event.id, seq })),
+        ),
+      );
+      heartbeat.stop();
+      await lease.complete(event.id);
+      this.d.metrics.uploaded(this.d.destination.name, receipt.size, Date.now() - started);
+      await this.finish(msg, event, { ...base, state: "uploaded", location: receipt.location });
+    } catch (err) {
+      heartbeat.stop();
+      await lease.release().catch(() => undefined);
+      await this.failed(msg, event, base, err, ac.signal);
+    }
+  }
+
+  private async failed(
+    msg: JsMsg,
+    event: ArtifactEventV1,
+    base: Omit<LedgerEntry, "state" | "updatedAt">,
+    err: unknown,
+    signal: AbortSignal,
+  ) {
+    const attempt = base.attempts;
+    if (signal.aborted && signal.reason instanceof ShutdownAbort) {
+      await this.d.ledger.record(this.token, { ...base, state: "pending", error: "interrupted by shutdown" });
+      msg.nak();
+      return;
+    }
+    if (isBreakerOpenError(err)) {
+      msg.nak(this.d.config.breaker.resetTimeoutMs);
+      return;
+    }
+    const error = describeError(err);
+    this.d.metrics.failed(this.d.destination.name, classify(err));
+    if (classify(err) === "permanent" || attempt >= this.d.config.maxDeliver) {
+      this.d.log.error({ eventId: event.id, attempt, error }, "upload failed for good: dead-lettering");
+      await this.deadLetter(msg, event, error, classify(err), attempt);
+      await this.d.ledger.record(this.token, { ...base, state: "dead", error });
+      await this.releaseBlob(event);
+      return;
+    }
+    const delay = retryDelay(
+      attempt,
+      this.d.config.backoff,
+      err instanceof TransientError ? err.retryAfterMs : undefined,
+    );
+    this.d.log.warn({ eventId: event.id, attempt, delayMs: delay, error }, "upload failed: retrying");
+    await this.d.ledger.record(this.token, { ...base, state: "pending", error });
+    msg.nak(delay);
+  }
+
+  private async acquireLease(
+    msg: JsMsg,
+    event: ArtifactEventV1,
+    base: Omit<LedgerEntry, "state" | "updatedAt">,
+    signal: AbortSignal,
+  ): Promise<KeyLease | undefined> {
+    const key = headKey(this.token, event.project, event.run, artifactKey(event.name));
+    const holder = `${this.d.replicaId}/${base.streamSeq}`;
+    const deadline = Date.now() + this.d.config.ackWaitMs * 2;
+    for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
+      const r = await this.d.leases.acquire(key, base.streamSeq, holder);
+      if (r.kind === "acquired") return r.lease;
+      if (r.kind === "done") {
+        // Uploaded before a crash lost the ack: keep the ledger's location.
+        const prior = await this.d.ledger.get(this.token, event.id);
+        await this.finish(msg, event, prior?.state === "uploaded" ? prior : { ...base, state: "uploaded" });
+        return undefined;
+      }
+      if (r.kind === "superseded") {
+        await this.finish(msg, event, { ...base, state: "superseded", supersededBy: r.by });
+        return undefined;
+      }
+      if (signal.aborted || Date.now() > deadline) {
+        msg.nak(this.d.config.backoff.initialMs);
+        return undefined;
+      }
+      msg.working();
+      await new Promise((res) => setTimeout(res, wait));
+    }
+  }
+
+  private artifact(event: ArtifactEventV1, seq: number): Artifact {
+    const store = this.d.blobs.get(event.blob.store);
+    return {
+      event,
+      streamSeq: seq,
+      localPath: store.localPath(event.blob),
+      open: async () => {
+        try {
+          return verifiedStream(await store.open(event.blob), event.blob.sha256, event.blob.size);
+        } catch (err) {
+          if (err instanceof BlobMissingError) throw new PermanentError(`blob missing: ${err.message}`, { cause: err });
+          throw err;
+        }
+      },
+    };
+  }
+
+  /** True when a newer event for the same subject is already in the stream (coalescing). */
+  private async newerOnSubject(subject: string, seq: number): Promise<boolean> {
+    try {
+      const last = await this.d.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject });
+      return last !== null && last.seq > seq;
+    } catch {
+      return false;
+    }
+  }
+
+  private async finish(msg: JsMsg, event: ArtifactEventV1, entry: Omit<LedgerEntry, "updatedAt">): Promise<void> {
+    await this.d.ledger.record(this.token, entry);
+    if (entry.state === "superseded") this.d.metrics.superseded(this.d.destination.name);
+    await msg.ackAck();
+    await this.releaseBlob(event);
+  }
+
+  private async deadLetter(
+    msg: JsMsg,
+    event: ArtifactEventV1 | undefined,
+    reason: string,
+    errorClass: "permanent" | "transient" | "invalid",
+    attempts: number,
+  ) {
+    await publishDeadLetter(this.d.js, this.token, {
+      destination: this.d.destination.name,
+      reason,
+      errorClass,
+      attempts,
+      streamSeq: msg.info.streamSequence,
+      subject: msg.subject,
+      eventId: event?.id,
+      payload: new TextDecoder().decode(msg.data),
+      failedAt: new Date().toISOString(),
+    });
+    this.d.metrics.deadLettered(this.d.destination.name);
+    msg.term(reason.slice(0, 200));
+  }
+
+  private async releaseBlob(event: ArtifactEventV1): Promise<void> {
+    try {
+      await releaseBlobIfDone(event, this.d.ledger, this.d.directory, this.d.blobs);
+    } catch (err) {
+      // The sweeper removes what is left behind; a failed delete never fails an upload.
+      this.d.log.warn({ eventId: event.id, err: describeError(err) }, "blob release failed");
+    }
+  }
+}
