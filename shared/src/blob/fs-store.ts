@@ -1,0 +1,240 @@
+/**
+ * Blob store on a staging directory shared by trainers and uploaders (NFS, a local disk on a
+ * single host, ...). A blob is the file `<dir>/<project>/<run>/<event id>`, read-only once staged.
+ */
+import { randomBytes } from "node:crypto";
+import { constants, type Dirent } from "node:fs";
+import { chmod, copyFile, link, lstat, mkdir, open, readdir, rename, rmdir, unlink, utimes } from "node:fs/promises";
+import { join, resolve, sep } from "node:path";
+import type { Readable } from "node:stream";
+import { InvalidArtifactError } from "../event/names.ts";
+import type { BlobRef } from "../event/schema.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import { blobKey, hashFile, IO_CHUNK_BYTES, parseBlobKey } from "./hash.ts";
+import { BlobMissingError, type BlobStore, type StageRequest, type StagingMode } from "./store.ts";
+
+/** Prefix of files being staged. Event ids never contain '.', so no blob can carry it. */
+export const TEMP_PREFIX = ".tmp-";
+const MODES: readonly StagingMode[] = ["copy", "link", "move"];
+// Errors for which a hard link is impossible here but a copy will do.
+const NO_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK"]);
+
+export interface FsBlobStoreOptions {
+  /** Mode for requests that name none; default `copy`. */
+  defaultMode?: StagingMode;
+  /** Receives notes such as a link or move falling back to a copy. */
+  logger?: Logger;
+}
+
+/**
+ * Staging modes and what they ask of the trainer:
+ * - `copy` (default): a copy-on-write clone where the filesystem supports it (btrfs, XFS), a plain
+ *   copy elsewhere. The trainer may then delete or rewrite its file freely.
+ * - `link`: a hard link, so no bytes move. The blob IS the trainer's file (same inode), so the
+ *   trainer must replace the file by writing a new path and renaming (what `torch.save` to a new
+ *   path does), never rewrite it in place. The shared inode also becomes read-only and gets the
+ *   staging time as mtime, which turns an accidental in-place rewrite into EACCES instead of a
+ *   silently changed blob. Falls back to `copy` (with a logged note) across filesystems.
+ * - `move`: the trainer's file is renamed into the staging dir and is gone afterwards; falls
+ *   back to copy, then unlink of the source, across filesystems.
+ *
+ * sha256 and size always describe the staged file, read once after it is in place, never the
+ * source while it is copied: the trainer may rewrite the source at any time.
+ */
+export class FsBlobStore implements BlobStore {
+  readonly kind = "fs" as const;
+  /** Absolute path of the staging directory. */
+  readonly dir: string;
+  private readonly defaultMode: StagingMode;
+  private readonly logger: Logger;
+
+  constructor(dir: string, options: FsBlobStoreOptions = {}) {
+    this.dir = resolve(dir);
+    this.defaultMode = options.defaultMode ?? "copy";
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  async stage(req: StageRequest): Promise<BlobRef> {
+    const ref = blobKey(req.project, req.run, req.id);
+    const mode = req.mode ?? this.defaultMode;
+    if (!MODES.includes(mode)) {
+      throw new InvalidArtifactError("mode", `${JSON.stringify(mode)} is not one of ${MODES.join(", ")}`);
+    }
+    const runDir = join(this.dir, req.project, req.run);
+    const final = join(runDir, req.id);
+    // Staged under a temp name and renamed at the end: a reader never sees a partial blob.
+    const temp = join(runDir, `${TEMP_PREFIX}${req.id}-${randomBytes(6).toString("hex")}`);
+    let done: StagingMode | undefined;
+    try {
+      done = await this.inRunDir(runDir, () => this.place(req.path, temp, mode));
+      const { sha256, size } = await hashFile(temp);
+      // Linked and moved files keep the trainer's mtime; sweep ages blobs from staging time.
+      const now = new Date();
+      await utimes(temp, now, now);
+      await chmod(temp, 0o444);
+      await rename(temp, final);
+      if (mode === "move" && done === "copy") await unlinkIfPresent(req.path);
+      return { store: "fs", ref, size, sha256 };
+    } catch (err) {
+      // A moved file is the trainer's only copy: put it back rather than delete it.
+      if (done === "move") {
+        await rename(temp, req.path).catch((e) =>
+          this.logger.error({ path: req.path, temp, err: e }, "blob staging failed; the moved file is left at temp"),
+        );
+      } else await unlinkIfPresent(temp).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Puts the source at `temp`; returns how, since link and move may fall back to a copy. */
+  private async place(src: string, temp: string, mode: StagingMode): Promise<StagingMode> {
+    if (mode === "link") {
+      try {
+        await link(src, temp);
+        return "link";
+      } catch (err) {
+        if (!NO_LINK.has(codeOf(err))) throw err;
+        this.logger.warn({ path: src, code: codeOf(err) }, "blob staging: hard link impossible, copying instead");
+      }
+    } else if (mode === "move") {
+      try {
+        await rename(src, temp);
+        return "move";
+      } catch (err) {
+        if (codeOf(err) !== "EXDEV") throw err;
+        this.logger.warn({ path: src }, "blob staging: source on another filesystem, moving by copy and unlink");
+      }
+    }
+    await copyFile(src, temp, constants.COPYFILE_FICLONE);
+    return "copy";
+  }
+
+  /**
+   * Runs `fn` after creating `runDir`. remove() and sweep() delete run dirs that became empty,
+   * so a concurrent one may delete ours between mkdir and fn; then we create it again.
+   */
+  private async inRunDir<T>(runDir: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      await mkdir(runDir, { recursive: true });
+      try {
+        return await fn();
+      } catch (err) {
+        if (codeOf(err) !== "ENOENT" || attempt >= 3 || (await exists(runDir))) throw err;
+      }
+    }
+  }
+
+  async open(ref: BlobRef): Promise<Readable> {
+    const path = this.localPath(ref);
+    try {
+      // Opening (not stat-ing) first: no window in which the blob can vanish unnoticed.
+      const file = await open(path, "r");
+      return file.createReadStream({ highWaterMark: IO_CHUNK_BYTES });
+    } catch (err) {
+      if (codeOf(err) === "ENOENT") {
+        throw new BlobMissingError(
+          `blob fs:${ref.ref} is missing from staging dir ${this.dir} (removed, swept, or staged on another host's disk)`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** Absolute path of the blob; throws InvalidArtifactError for a ref that is not a blob key. */
+  localPath(ref: BlobRef): string {
+    if (ref.store !== "fs") {
+      throw new InvalidArtifactError(
+        "blob.store",
+        `a ${JSON.stringify(ref.store)} blob cannot be read from the fs store`,
+      );
+    }
+    const { project, run, id } = parseBlobKey(ref.ref);
+    const path = join(this.dir, project, run, id);
+    // The key pattern already excludes '.', '/' and '\'; this guards against a future change to it.
+    if (!path.startsWith(this.dir + sep)) {
+      throw new InvalidArtifactError("blob.ref", `${JSON.stringify(ref.ref)} escapes the staging dir`);
+    }
+    return path;
+  }
+
+  async remove(ref: BlobRef): Promise<void> {
+    const path = this.localPath(ref);
+    await unlinkIfPresent(path);
+    const { project, run } = parseBlobKey(ref.ref);
+    await this.prune(project, run);
+  }
+
+  /**
+   * Deletes blobs whose mtime (the staging time) is older than `olderThanMs`, and temp files
+   * of crashed stagings. A temp file is aged by ctime: a linked or moved one still carries the
+   * trainer's old mtime while its staging is in progress. Returns the number of blobs deleted.
+   */
+  async sweep(olderThanMs: number): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    let removed = 0;
+    for (const project of await subdirs(this.dir)) {
+      for (const run of await subdirs(join(this.dir, project))) {
+        const runDir = join(this.dir, project, run);
+        for (const entry of await list(runDir)) {
+          if (!entry.isFile()) continue;
+          const path = join(runDir, entry.name);
+          const temp = entry.name.startsWith(TEMP_PREFIX);
+          const st = await lstat(path).catch(() => undefined);
+          if (!st || (temp ? Math.max(st.ctimeMs, st.mtimeMs) : st.mtimeMs) >= cutoff) continue;
+          if ((await unlinkIfPresent(path)) && !temp) removed++;
+        }
+        await this.prune(project, run);
+      }
+    }
+    return removed;
+  }
+
+  /** Removes the run dir and then the project dir if they are empty; best effort. */
+  private async prune(project: string, run: string): Promise<void> {
+    for (const dir of [join(this.dir, project, run), join(this.dir, project)]) {
+      try {
+        await rmdir(dir);
+      } catch {
+        return; // not empty (the usual case), gone already, or not ours to remove
+      }
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+function codeOf(err: unknown): string {
+  return (err as NodeJS.ErrnoException | undefined)?.code ?? "";
+}
+
+/** Unlinks a file; returns false if it was not there. */
+async function unlinkIfPresent(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (err) {
+    if (codeOf(err) === "ENOENT") return false;
+    throw err;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function list(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (codeOf(err) === "ENOENT" || codeOf(err) === "ENOTDIR") return [];
+    throw err;
+  }
+}
+
+async function subdirs(dir: string): Promise<string[]> {
+  return (await list(dir)).filter((e) => e.isDirectory()).map((e) => e.name);
+}

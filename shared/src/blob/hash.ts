@@ -1,0 +1,106 @@
+/**
+ * Helpers both blob stores share: sha256 computed while bytes stream past, and the blob key
+ * layout `<project>/<run>/<id>` that names a blob in either store.
+ */
+import { createHash, type Hash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+import { checkSubjectToken, InvalidArtifactError } from "../event/names.ts";
+import { EVENT_ID_PATTERN } from "../event/schema.ts";
+
+/** Read size for staging I/O: large reads keep hashing near memory bandwidth. */
+export const IO_CHUNK_BYTES = 1 << 20;
+
+/** What staging learns about the bytes it staged. */
+export interface Digest {
+  /** Lowercase hex sha256. */
+  sha256: string;
+  size: number;
+}
+
+/** Accumulates sha256 and size over chunks as they pass by. */
+export class StreamingHash {
+  private readonly hash: Hash = createHash("sha256");
+  private bytes = 0;
+
+  update(chunk: Uint8Array): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.byteLength;
+  }
+
+  /** Finishes the hash; call once, after the last chunk. */
+  digest(): Digest {
+    return { sha256: this.hash.digest("hex"), size: this.bytes };
+  }
+}
+
+/** Hashes a whole file with one sequential read. */
+export async function hashFile(path: string): Promise<Digest> {
+  const hash = new StreamingHash();
+  for await (const chunk of createReadStream(path, { highWaterMark: IO_CHUNK_BYTES })) {
+    hash.update(chunk as Buffer);
+  }
+  return hash.digest();
+}
+
+/**
+ * A web ReadableStream over an open file that hashes every chunk it hands out, so the digest
+ * describes exactly the bytes the consumer received (not whatever the file holds later).
+ * The caller owns `file` and closes it.
+ */
+export function hashingWebStream(file: FileHandle, hash: StreamingHash): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        // A fresh buffer per chunk: the consumer may keep references to earlier chunks.
+        const buf = Buffer.allocUnsafe(IO_CHUNK_BYTES);
+        const { bytesRead } = await file.read(buf, 0, IO_CHUNK_BYTES, null);
+        if (bytesRead === 0) {
+          controller.close();
+          return;
+        }
+        const chunk = buf.subarray(0, bytesRead);
+        hash.update(chunk);
+        controller.enqueue(chunk);
+      },
+    },
+    { highWaterMark: 1 },
+  );
+}
+
+const ID = new RegExp(EVENT_ID_PATTERN);
+// Accepts every project, run and event id the event schema accepts, and nothing with '.', '/'
+// or '\', so a key can never name a path outside its store.
+const KEY = /^([A-Za-z0-9][A-Za-z0-9_-]{0,127})\/([A-Za-z0-9][A-Za-z0-9_-]{0,127})\/([A-Za-z0-9_-]{8,64})$/;
+
+/** The parts of a blob key. */
+export interface BlobKey {
+  project: string;
+  run: string;
+  id: string;
+}
+
+/**
+ * Builds the key `<project>/<run>/<id>` after checking each part against the event schema,
+ * so a blob is only ever staged under a name a valid event can point to.
+ */
+export function blobKey(project: string, run: string, id: string): string {
+  checkSubjectToken("project", project);
+  checkSubjectToken("run", run);
+  if (typeof id !== "string" || !ID.test(id)) {
+    throw new InvalidArtifactError("id", `${JSON.stringify(id)} must match ${EVENT_ID_PATTERN}`);
+  }
+  return `${project}/${run}/${id}`;
+}
+
+/** Parses a blob key; throws InvalidArtifactError for anything else (`..`, absolute, extra segments). */
+export function parseBlobKey(ref: string): BlobKey {
+  const m = typeof ref === "string" ? KEY.exec(ref) : null;
+  if (!m) {
+    throw new InvalidArtifactError(
+      "blob.ref",
+      `${JSON.stringify(ref)} is not a blob key of the form <project>/<run>/<event id>`,
+    );
+  }
+  return { project: m[1]!, run: m[2]!, id: m[3]! };
+}

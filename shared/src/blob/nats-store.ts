@@ -1,0 +1,164 @@
+/**
+ * Blob store on a JetStream object store bucket, for trainers that share no filesystem with the
+ * uploaders. A blob is the object `<project>/<run>/<event id>` in bucket BLOB_BUCKET.
+ */
+import { open as openFile } from "node:fs/promises";
+import { Readable } from "node:stream";
+import type { ReadableStream as NodeReadableStream } from "node:stream/web";
+import { type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { Base64UrlPaddedCodec, type ObjectStore, Objm, setSha256Backend } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { InvalidArtifactError } from "../event/names.ts";
+import type { BlobRef } from "../event/schema.ts";
+import { BLOB_BUCKET } from "../nats/topology-names.ts";
+import { blobKey, hashingWebStream, parseBlobKey, StreamingHash } from "./hash.ts";
+import { BlobMissingError, type BlobStore, type StageRequest } from "./store.ts";
+
+// The object store client hashes every put and get; its default pure-JS sha256 (browser-safe)
+// caps throughput near 45 MB/s. node:crypto gives identical digests several times faster. The
+// setting is process-wide and must precede any object store use, hence at import.
+setSha256Backend("native");
+
+export interface NatsBlobStoreOptions {
+  /** Object store bucket; default BLOB_BUCKET. It must exist (topology creates it). */
+  bucket?: string;
+  /**
+   * Bytes per stored chunk (one JetStream message each, published and acked in turn); default
+   * 512 KiB, clamped by the client to the server's max_payload. Fewer chunks, fewer round trips.
+   */
+  chunkBytes?: number;
+  /** Clock for sweep, in ms since the epoch; default Date.now. */
+  now?: () => number;
+}
+
+/** Raised when a blob's bytes arrived at the server differently from how they left the file. */
+export class BlobIntegrityError extends Error {
+  override name = "BlobIntegrityError";
+}
+
+export class NatsBlobStore implements BlobStore {
+  readonly kind = "nats" as const;
+  readonly bucket: string;
+  private readonly os: ObjectStore;
+  private readonly jsm: JetStreamManager;
+  private readonly chunkBytes: number;
+  private readonly now: () => number;
+
+  private constructor(os: ObjectStore, jsm: JetStreamManager, bucket: string, options: NatsBlobStoreOptions) {
+    this.os = os;
+    this.jsm = jsm;
+    this.bucket = bucket;
+    this.chunkBytes = options.chunkBytes ?? 512 * 1024;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Opens the store on an existing bucket. The connection stays the caller's: close() leaves it
+   * open. Pass a JetStreamClient to choose JetStream options such as the request timeout.
+   */
+  static async open(
+    conn: NatsConnection | JetStreamClient,
+    options: NatsBlobStoreOptions = {},
+  ): Promise<NatsBlobStore> {
+    const bucket = options.bucket ?? BLOB_BUCKET;
+    let os: ObjectStore;
+    try {
+      os = await new Objm(conn).open(bucket);
+    } catch (err) {
+      if ((err as Error).message !== "object store not found") throw err;
+      throw new Error(`object store bucket ${bucket} does not exist; create the topology first (ensureTopology)`, {
+        cause: err,
+      });
+    }
+    const jsm = "jetstreamManager" in conn ? await conn.jetstreamManager() : await jetstreamManager(conn);
+    return new NatsBlobStore(os, jsm, bucket, options);
+  }
+
+  /**
+   * Streams the file into the bucket, hashing the bytes as they are sent. The object becomes
+   * visible only when its metadata is written after the last chunk, so no reader sees part of it.
+   * `mode` is ignored: the trainer's file is always left as it was.
+   */
+  async stage(req: StageRequest): Promise<BlobRef> {
+    const name = blobKey(req.project, req.run, req.id);
+    const file = await openFile(req.path, "r");
+    const hash = new StreamingHash();
+    let info: Awaited<ReturnType<ObjectStore["put"]>>;
+    try {
+      info = await this.os.put({ name, options: { max_chunk_size: this.chunkBytes } }, hashingWebStream(file, hash));
+    } finally {
+      await file.close();
+    }
+    const { sha256, size } = hash.digest();
+    // The client hashes the chunks it published too; a mismatch means bytes changed in between.
+    const expected = `SHA-256=${Base64UrlPaddedCodec.encode(Buffer.from(sha256, "hex"))}`;
+    if (info.digest !== expected || info.size !== size) {
+      await this.removeName(name).catch(() => {});
+      throw new BlobIntegrityError(
+        `blob nats:${name}: stored ${info.size} bytes with digest ${info.digest}, but sent ${size} bytes with ${expected}`,
+      );
+    }
+    return { store: "nats", ref: name, size, sha256 };
+  }
+
+  async open(ref: BlobRef): Promise<Readable> {
+    const name = this.nameOf(ref);
+    const result = await this.os.get(name);
+    if (result === null) {
+      throw new BlobMissingError(
+        `blob nats:${name} is missing from object store bucket ${this.bucket} (removed or swept)`,
+      );
+    }
+    // A failed read also errors the stream, which is where the reader sees it; unobserved, this
+    // promise would become an unhandled rejection.
+    result.error.catch(() => {});
+    return Readable.fromWeb(result.data as NodeReadableStream<Uint8Array>);
+  }
+
+  /** Always undefined: the bytes live in JetStream, not in a local file. */
+  localPath(ref: BlobRef): string | undefined {
+    this.nameOf(ref);
+    return undefined;
+  }
+
+  async remove(ref: BlobRef): Promise<void> {
+    await this.removeName(this.nameOf(ref));
+  }
+
+  private async removeName(name: string): Promise<void> {
+    // Deleting a missing object resolves with success: false; only real failures throw.
+    await this.os.delete(name);
+    // delete() leaves a tombstone per name. Blob names are unique per event, so tombstones
+    // would pile up forever (and slow every list()); purge it. Subject layout: ADR-20.
+    await this.jsm.streams.purge(`OBJ_${this.bucket}`, {
+      filter: `$O.${this.bucket}.M.${Base64UrlPaddedCodec.encode(name)}`,
+    });
+  }
+
+  /** Deletes objects whose mtime (set when the put completed) is older than `olderThanMs`. */
+  async sweep(olderThanMs: number): Promise<number> {
+    const cutoff = this.now() - olderThanMs;
+    let removed = 0;
+    for (const info of await this.os.list()) {
+      // An unparsable mtime (NaN) compares false, so such an object is kept, never lost.
+      if (info.deleted || !(Date.parse(info.mtime) < cutoff)) continue;
+      await this.removeName(info.name);
+      removed++;
+    }
+    return removed;
+  }
+
+  /** Nothing to release: the connection belongs to the caller. */
+  async close(): Promise<void> {}
+
+  private nameOf(ref: BlobRef): string {
+    if (ref.store !== "nats") {
+      throw new InvalidArtifactError(
+        "blob.store",
+        `a ${JSON.stringify(ref.store)} blob cannot be read from the nats store`,
+      );
+    }
+    parseBlobKey(ref.ref);
+    return ref.ref;
+  }
+}

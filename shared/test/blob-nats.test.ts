@@ -1,0 +1,153 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { unlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buffer } from "node:stream/consumers";
+import { type ObjectStore, Objm, StorageType } from "@nats-io/obj";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BlobStoreNotConfiguredError, FsBlobStore, openBlobStores } from "../src/blob/mod.ts";
+import { NatsBlobStore } from "../src/blob/nats-store.ts";
+import { BlobMissingError } from "../src/blob/store.ts";
+import { InvalidArtifactError } from "../src/event/names.ts";
+import type { BlobRef } from "../src/event/schema.ts";
+import { BLOB_BUCKET } from "../src/nats/topology-names.ts";
+import { NatsServer } from "../src/testing/nats-server.ts";
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+let seq = 0;
+const newId = () => `evt-${process.pid}-${++seq}-${randomBytes(3).toString("hex")}`;
+
+let server: NatsServer;
+let nc: NatsConnection;
+let bucket: ObjectStore;
+let store: NatsBlobStore;
+let work: string;
+
+beforeAll(async () => {
+  server = await NatsServer.start();
+  nc = await connect({ servers: server.url });
+  // As the topology code creates it.
+  bucket = await new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas: 1 });
+  store = await NatsBlobStore.open(nc);
+  work = mkdtempSync(join(tmpdir(), "artifact-bus-blob-nats-"));
+});
+
+afterAll(async () => {
+  await store?.close();
+  await nc?.close();
+  await server?.dispose();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+async function trainerFile(bytes: number): Promise<{ path: string; data: Buffer }> {
+  const path = join(work, `ckpt-${++seq}.pt`);
+  const data = randomBytes(bytes);
+  await writeFile(path, data);
+  return { path, data };
+}
+
+const natsRef = (ref: string): BlobRef => ({ store: "nats", ref, size: 0, sha256: "0".repeat(64) });
+
+describe("NatsBlobStore", () => {
+  it("round-trips a ~5 MiB file; the trainer rewriting its file afterwards changes nothing", async () => {
+    const { path, data } = await trainerFile(5 * 1024 * 1024 + 12345);
+    const id = newId();
+    const ref = await store.stage({ path, project: "proj", run: "run-1", id });
+    expect(ref).toEqual({ store: "nats", ref: `proj/run-1/${id}`, size: data.length, sha256: sha256(data) });
+    await writeFile(path, randomBytes(data.length));
+    await unlink(path);
+    const read = await buffer(await store.open(ref));
+    expect(read.length).toBe(data.length);
+    expect(sha256(read)).toBe(sha256(data));
+    expect(read.equals(data)).toBe(true);
+    // Another reader of the same bucket sees the same object.
+    expect((await bucket.info(ref.ref))?.size).toBe(data.length);
+    expect(store.localPath(ref)).toBeUndefined();
+  });
+
+  it("round-trips an empty file", async () => {
+    const { path } = await trainerFile(0);
+    const ref = await store.stage({ path, project: "proj", run: "run-1", id: newId() });
+    expect(ref.size).toBe(0);
+    expect(ref.sha256).toBe(sha256(new Uint8Array(0)));
+    expect((await buffer(await store.open(ref))).length).toBe(0);
+  });
+
+  it("a missing blob is a BlobMissingError naming it", async () => {
+    const ref = natsRef(`proj/run-2/${newId()}`);
+    const err = await store.open(ref).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BlobMissingError);
+    expect((err as Error).message).toContain(ref.ref);
+  });
+
+  it("remove deletes the object and its tombstone, and is idempotent", async () => {
+    const { path } = await trainerFile(300 * 1024);
+    const ref = await store.stage({ path, project: "proj", run: "run-3", id: newId() });
+    expect(await bucket.info(ref.ref)).not.toBeNull();
+    await store.remove(ref);
+    await expect(store.open(ref)).rejects.toBeInstanceOf(BlobMissingError);
+    // No deleted-marker is left behind for a name that will never be used again.
+    expect(await bucket.info(ref.ref)).toBeNull();
+    await store.remove(ref);
+    await store.remove(natsRef(`proj/run-3/${newId()}`));
+  });
+
+  it("sweep removes only objects older than the cutoff", async () => {
+    const names = async () => (await bucket.list()).map((i) => i.name);
+    for (const name of await names()) await bucket.delete(name); // start from an empty bucket
+    const a = await store.stage({ ...(await trainerFile(10)), project: "p", run: "r", id: newId() });
+    const mtimeA = Date.parse((await bucket.info(a.ref))!.mtime);
+    // mtimes are wall-clock ms: wait for the clock to pass A's so B's is strictly later.
+    while (Date.now() <= mtimeA) await new Promise((r) => setImmediate(r));
+    const b = await store.stage({ ...(await trainerFile(10)), project: "p", run: "r", id: newId() });
+    const mtimeB = Date.parse((await bucket.info(b.ref))!.mtime);
+    expect(mtimeB).toBeGreaterThan(mtimeA);
+
+    // An hour after B was staged, "older than an hour" puts the cutoff at mtimeB: A goes, B stays.
+    const later = await NatsBlobStore.open(nc, { now: () => mtimeB + 3600_000 });
+    expect(await later.sweep(3600_000)).toBe(1);
+    expect(await names()).toEqual([b.ref]);
+    await expect(store.open(a)).rejects.toBeInstanceOf(BlobMissingError);
+    expect(await buffer(await store.open(b))).toHaveLength(10);
+    expect(await store.sweep(3600_000)).toBe(0);
+    expect(await later.sweep(0)).toBe(1);
+    expect(await names()).toEqual([]);
+  });
+
+  it("rejects refs that are not blob keys, and refs of the other store", async () => {
+    for (const ref of ["../x", "p/r", "p/r/../x-12345678", "/abs/olute/path1234"]) {
+      await expect(store.open(natsRef(ref)), ref).rejects.toBeInstanceOf(InvalidArtifactError);
+      expect(() => store.localPath(natsRef(ref))).toThrow(InvalidArtifactError);
+    }
+    await expect(store.open({ ...natsRef("p/r/abcdefgh"), store: "fs" })).rejects.toThrow(
+      /cannot be read from the nats/,
+    );
+    const { path } = await trainerFile(10);
+    await expect(store.stage({ path, project: "bad/project", run: "r", id: newId() })).rejects.toBeInstanceOf(
+      InvalidArtifactError,
+    );
+    await expect(store.stage({ path: join(work, "nope"), project: "p", run: "r", id: newId() })).rejects.toMatchObject({
+      code: "ENOENT",
+    });
+  });
+
+  it("opening a bucket that does not exist says so", async () => {
+    await expect(NatsBlobStore.open(nc, { bucket: "no_such_bucket" })).rejects.toThrow(
+      /bucket no_such_bucket does not exist/,
+    );
+  });
+
+  it("openBlobStores opens both stores; a missing bucket only matters when it is needed", async () => {
+    const both = await openBlobStores({ dir: join(work, "staging"), store: "fs" }, nc);
+    expect(both.kinds.sort()).toEqual(["fs", "nats"]);
+    expect(both.get("fs")).toBeInstanceOf(FsBlobStore);
+    expect(both.get("nats")).toBeInstanceOf(NatsBlobStore);
+
+    const fsOnly = await openBlobStores({ dir: join(work, "staging"), store: "fs" }, nc, { bucket: "no_such_bucket" });
+    expect(() => fsOnly.get("nats")).toThrow(BlobStoreNotConfiguredError);
+    expect(() => fsOnly.get("nats")).toThrow(/no_such_bucket does not exist/);
+    await expect(openBlobStores({ store: "nats" }, nc, { bucket: "no_such_bucket" })).rejects.toThrow(/does not exist/);
+  });
+});

@@ -1,0 +1,86 @@
+import { jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../src/config.ts";
+import { connectNats } from "../src/nats/connect.ts";
+import { ensureTopology } from "../src/nats/topology.ts";
+import { DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
+import { KeyLeases } from "../src/runtime/key-lease.ts";
+import { NatsServer } from "../src/testing/nats-server.ts";
+
+let server: NatsServer;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  server = await NatsServer.start();
+  nc = await connectNats({ servers: [server.url] }, { name: "topology-test" });
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.dispose();
+});
+
+describe("ensureTopology", () => {
+  it("creates streams, ledger and one consumer per destination, and is safe to run concurrently and again", async () => {
+    const config = parseConfig({
+      destinations: [{ name: "s3:main", filter: { project: "vision" } }, { name: "sftp:archive", ackWaitMs: 5000 }],
+    });
+    const opts = { stream: config.stream, destinations: config.destinations };
+    // Several processes applying the same topology at once must all succeed.
+    const others = await Promise.all([1, 2, 3].map(() => connectNats({ servers: [server.url] }, { name: "t" })));
+    await Promise.all(others.map((c) => ensureTopology(c, opts)));
+    await Promise.all(others.map((c) => c.close()));
+    await ensureTopology(nc, opts);
+
+    const jsm = await jetstreamManager(nc);
+    const events = await jsm.streams.info(EVENTS_STREAM);
+    expect(events.config.retention).toBe(RetentionPolicy.Interest);
+    expect(events.config.duplicate_window).toBe(120_000 * 1_000_000);
+    expect((await jsm.streams.info(DLQ_STREAM)).config.subjects).toEqual(["artifacts.v1.dlq.>"]);
+    const s3 = await jsm.consumers.info(EVENTS_STREAM, "dest_s3_main");
+    expect(s3.config.filter_subject).toBe("artifacts.v1.events.vision.*.*.*");
+    expect(s3.config.max_deliver).toBe(11);
+    const sftp = await jsm.consumers.info(EVENTS_STREAM, "dest_sftp_archive");
+    expect(sftp.config.ack_wait).toBe(5000 * 1_000_000);
+    expect(await new Kvm(nc).open(LEDGER_BUCKET)).toBeDefined();
+
+    // A changed setting is applied to the existing consumer on the next run.
+    await ensureTopology(nc, { ...opts, destinations: [{ ...config.destinations[1]!, ackWaitMs: 9000 }] });
+    expect((await jsm.consumers.info(EVENTS_STREAM, "dest_sftp_archive")).config.ack_wait).toBe(9000 * 1_000_000);
+  });
+});
+
+describe("key leases", () => {
+  it("let exactly one of many contenders hold a key, and never move doneSeq backwards", async () => {
+    const kv = await new Kvm(nc).open(LEDGER_BUCKET);
+    const leases = new KeyLeases(kv, 30_000);
+    const key = "head.test_a.p.r.k1";
+    const results = await Promise.all([1, 2, 3, 4, 5].map((i) => leases.acquire(key, 10 + i, `holder-${i}`)));
+    const winners = results.filter((r) => r.kind === "acquired");
+    expect(winners).toHaveLength(1);
+    expect(results.filter((r) => r.kind === "busy")).toHaveLength(4);
+    const lease = winners[0]!.kind === "acquired" ? winners[0]!.lease : undefined;
+    await lease!.complete("ev-newest");
+
+    // After seq N is done, an older event is superseded and the same one reports done.
+    const older = await leases.acquire(key, lease!.seq - 1, "holder-x");
+    expect(older.kind).toBe("superseded");
+    expect((await leases.acquire(key, lease!.seq, "holder-y")).kind).toBe("done");
+    expect((await leases.acquire(key, lease!.seq + 100, "holder-z")).kind).toBe("acquired");
+  });
+
+  it("an expired lease can be taken over, and the old holder then learns it lost it", async () => {
+    const kv = await new Kvm(nc).open(LEDGER_BUCKET);
+    const shortLeases = new KeyLeases(kv, 1);
+    const key = "head.test_b.p.r.k2";
+    const first = await shortLeases.acquire(key, 1, "crashed-replica");
+    expect(first.kind).toBe("acquired");
+    // The lease lasts 1 ms: wait until it is expired by the clock, not by a guess.
+    const until = Date.now() + 5;
+    while (Date.now() < until) await new Promise((r) => setTimeout(r, 1));
+    const second = await new KeyLeases(kv, 30_000).acquire(key, 2, "live-replica");
+    expect(second.kind).toBe("acquired");
+    if (first.kind === "acquired") await expect(first.lease.renew()).rejects.toThrow(/taken over/);
+  });
+});
