@@ -6,11 +6,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseConfig } from "../shared/src/config.ts";
-import { connectNats } from "../shared/src/nats/connect.ts";
-import { ensureTopology } from "../shared/src/nats/topology.ts";
-import { NatsServer } from "../shared/src/testing/nats-server.ts";
-import { S3TestServer } from "../shared/src/testing/s3-server.ts";
+import { connectNats, ensureTopology, parseConfig } from "@artifact-bus/shared";
+import { NatsServer, S3TestServer } from "@artifact-bus/shared/testing";
 
 const root = resolve(import.meta.dirname, "..");
 const stackDir = resolve(root, ".stack");

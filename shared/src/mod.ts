@@ -1,6 +1,14 @@
 /** @artifact-bus/shared: the event contract, topology, blob stores, publisher and uploader runtime. */
 export * from "./blob/mod.ts";
-export { type BackoffConfig, type BreakerConfig, type Config, ConfigError, type DestinationConfig, loadConfig, parseConfig } from "./config.ts";
+export {
+  type BackoffConfig,
+  type BreakerConfig,
+  type Config,
+  ConfigError,
+  type DestinationConfig,
+  loadConfig,
+  parseConfig,
+} from "./config.ts";
 export { checkArtifactName, checkLevel, checkSubjectToken, InvalidArtifactError } from "./event/names.ts";
 export { checkPathTemplate, DEFAULT_PATH_TEMPLATE, normalizePrefix, renderRemotePath } from "./event/remote-path.ts";
 export { type ArtifactEventV1, ArtifactEventV1Schema, type BlobRef, LEVELS, type Level } from "./event/schema.ts";
@@ -11,10 +19,17 @@ export { connectNats } from "./nats/connect.ts";
 export { DestinationDirectory, subjectMatches } from "./nats/destinations.ts";
 export { ensureTopology, type TopologyOptions } from "./nats/topology.ts";
 export * from "./nats/topology-names.ts";
-export { ArtifactPublisher, FlushTimeoutError, type LoggedArtifact, type LogFileRequest, type PublisherOptions } from "./publisher.ts";
-export type { DeadLetter } from "./runtime/dead-letter.ts";
+export {
+  ArtifactPublisher,
+  FlushTimeoutError,
+  type LogFileRequest,
+  type LoggedArtifact,
+  type PublisherOptions,
+} from "./publisher.ts";
+export { type DeadLetter, readDeadLetters } from "./runtime/dead-letter.ts";
 export type { Artifact, Destination, UploadContext, UploadReceipt } from "./runtime/destination.ts";
 export { type DestinationName, destinationFromToken, parseDestinationName } from "./runtime/destination-name.ts";
 export { classify, describeError, PermanentError, TransientError } from "./runtime/errors.ts";
 export { isTerminal, Ledger, type LedgerEntry, type LedgerState } from "./runtime/ledger.ts";
 export { type DestinationFactory, startUploaderService, type UploaderService } from "./runtime/uploader-service.ts";
+export { verifiedStream } from "./runtime/verified-stream.ts";

@@ -134,8 +134,11 @@ export class ArtifactPublisher {
         const ack = await this.js.publish(subject, data, { msgID: event.id, timeout: 5000 });
         return ack.seq;
       } catch (err) {
-        if (Date.now() + wait > deadline)
+        // A refused publish will be refused again: only a lost connection is worth waiting out.
+        const refused = /permissions? violation|authorization/i.test((err as Error).message);
+        if (refused || Date.now() + wait > deadline) {
           throw new Error(`publish of ${event.name} not acknowledged: ${(err as Error).message}`, { cause: err });
+        }
         await new Promise((r) => setTimeout(r, wait));
       }
     }

@@ -24,7 +24,10 @@ afterAll(async () => {
 describe("ensureTopology", () => {
   it("creates streams, ledger and one consumer per destination, and is safe to run concurrently and again", async () => {
     const config = parseConfig({
-      destinations: [{ name: "s3:main", filter: { project: "vision" } }, { name: "sftp:archive", ackWaitMs: 5000 }],
+      destinations: [
+        { name: "s3:main", filter: { project: "vision" } },
+        { name: "sftp:archive", ackWaitMs: 5000 },
+      ],
     });
     const opts = { stream: config.stream, destinations: config.destinations };
     // Several processes applying the same topology at once must all succeed.

@@ -16,7 +16,15 @@ export class DestinationBreaker {
   private readonly probe: (signal: AbortSignal) => Promise<void>;
   private readonly cfg: BreakerConfig;
 
-  constructor(cfg: BreakerConfig, probe: (signal: AbortSignal) => Promise<void>) {
+  private readonly onProbe: (error: unknown) => void;
+
+  /** `onProbe` hears each half-open probe's outcome (undefined error: it passed). */
+  constructor(
+    cfg: BreakerConfig,
+    probe: (signal: AbortSignal) => Promise<void>,
+    onProbe: (error: unknown) => void = () => {},
+  ) {
+    this.onProbe = onProbe;
     this.cfg = cfg;
     this.probe = probe;
     this.breaker = new CircuitBreaker((task: Task) => task(), {
@@ -59,8 +67,10 @@ export class DestinationBreaker {
     const timer = setTimeout(() => ac.abort(new Error("probe timed out")), this.cfg.probeTimeoutMs);
     try {
       await this.run(() => this.probe(ac.signal));
+      this.onProbe(undefined);
       return true;
-    } catch {
+    } catch (err) {
+      this.onProbe(err);
       return false;
     } finally {
       clearTimeout(timer);

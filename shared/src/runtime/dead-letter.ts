@@ -3,9 +3,10 @@
  * `artifacts.v1.dlq.<destinationToken>` before it `term`s the message, so the reason is kept and
  * the entry can be replayed. Publishing is deduplicated per (destination, stream sequence).
  */
-import type { JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, MsgRequest } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { dlqSubject } from "../event/subjects.ts";
+import { DLQ_STREAM, DLQ_SUBJECTS } from "../nats/topology-names.ts";
 
 export interface DeadLetter {
   destination: string;
@@ -28,4 +29,23 @@ export async function publishDeadLetter(js: JetStreamClient, destinationToken: s
     msgID: `${destinationToken}-${letter.streamSeq}`,
     headers: h,
   });
+}
+
+/**
+ * Reads dead letters in stream order, optionally of one destination. Uses message get by
+ * subject (`next_by_subj`), which nats-server 2.9 has, rather than a filtered consumer.
+ */
+export async function* readDeadLetters(
+  jsm: JetStreamManager,
+  opts: { destinationToken?: string; limit?: number } = {},
+): AsyncGenerator<DeadLetter & { seq: number }> {
+  const subject = opts.destinationToken ? dlqSubject(opts.destinationToken) : DLQ_SUBJECTS;
+  let seq = 1;
+  for (let n = 0; n < (opts.limit ?? Number.POSITIVE_INFINITY); n++) {
+    // The server takes next_by_subj on STREAM.MSG.GET; the client only types it for direct get.
+    const m = await jsm.streams.getMessage(DLQ_STREAM, { next_by_subj: subject, seq } as unknown as MsgRequest);
+    if (!m) return;
+    yield { ...m.json<DeadLetter>(), seq: m.seq };
+    seq = m.seq + 1;
+  }
 }

@@ -20,8 +20,8 @@ export interface Artifact {
 export interface UploadContext {
   /** Aborted on shutdown past the grace period, or when the lease is lost. */
   readonly signal: AbortSignal;
-  /** Call during long uploads; keeps the message and the key lease alive. Cheap to call often. */
-  heartbeat(): void;
+  /** Reports progress during long uploads (bytes sent so far). Cheap to call often. */
+  heartbeat(bytesDone?: number): void;
   /** 1 on the first delivery. */
   readonly attempt: number;
   readonly log: Logger;

@@ -13,11 +13,10 @@ import type { KeyLease } from "./key-lease.ts";
 export class UploadHeartbeat {
   private readonly timer: NodeJS.Timeout;
   private readonly deadline: NodeJS.Timeout;
-  private readonly msg: JsMsg;
   private lastProgress = Date.now();
+  private lastLogged = 0;
 
   constructor(msg: JsMsg, lease: KeyLease, config: DestinationConfig, ac: AbortController) {
-    this.msg = msg;
     const every = Math.max(100, Math.floor(config.ackWaitMs / 3));
     this.timer = setInterval(() => {
       msg.working();
@@ -37,8 +36,13 @@ export class UploadHeartbeat {
       signal: this.signal,
       attempt,
       log,
-      heartbeat: () => {
+      heartbeat: (bytesDone?: number) => {
         this.lastProgress = Date.now();
+        // Progress is logged at most twice a second: operators (and fault tests) see it move.
+        if (bytesDone !== undefined && this.lastProgress - this.lastLogged >= 500) {
+          this.lastLogged = this.lastProgress;
+          log.debug({ bytesDone }, "upload progress");
+        }
       },
     };
   }

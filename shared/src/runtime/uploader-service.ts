@@ -17,6 +17,7 @@ import { connectNats } from "../nats/connect.ts";
 import { DestinationDirectory } from "../nats/destinations.ts";
 import { ensureTopology } from "../nats/topology.ts";
 import { consumerName, EVENTS_STREAM, LEDGER_BUCKET } from "../nats/topology-names.ts";
+import { startBlobSweeper } from "./blob-sweeper.ts";
 import type { Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import { KeyLeases } from "./key-lease.ts";
@@ -52,8 +53,16 @@ export async function startUploaderService(
 ): Promise<UploaderService> {
   const config = opts.config ?? loadConfig();
   const log = opts.log ?? createLogger(`${factory.kind}-uploader`, config.logLevel);
-  const mine = config.destinations.filter((d) => parseDestinationName(d.name).kind === factory.kind);
-  if (mine.length === 0) throw new Error(`no ${factory.kind}:* destination configured (config field destinations)`);
+  // ARTIFACT_BUS_SERVE narrows a process to some destinations, e.g. one deployment per destination.
+  const serve = process.env.ARTIFACT_BUS_SERVE?.split(",").map((s) => s.trim());
+  const mine = config.destinations.filter(
+    (d) => parseDestinationName(d.name).kind === factory.kind && (!serve || serve.includes(d.name)),
+  );
+  if (mine.length === 0) {
+    throw new Error(
+      `no ${factory.kind}:* destination configured${serve ? ` among ARTIFACT_BUS_SERVE=${serve.join(",")}` : ""} (config field destinations)`,
+    );
+  }
   const destinations = await Promise.all(mine.map((d) => factory.create(d, log)));
 
   const nc = await connectNats(config.nats, { name: `${factory.kind}-uploader` });
@@ -88,6 +97,7 @@ export async function startUploaderService(
     worker.start();
     workers.push(worker);
   }
+  const stopSweeper = startBlobSweeper(blobs, config.stream.maxAgeMs, log);
   log.info({ destinations: mine.map((d) => d.name), replicaId }, "uploader started");
 
   let server: Server | undefined;
@@ -102,6 +112,7 @@ export async function startUploaderService(
   const stop = () =>
     (stopping ??= (async () => {
       log.info({ graceMs: config.shutdownGraceMs }, "stopping: no new pulls, finishing in-flight uploads");
+      stopSweeper();
       await Promise.all(workers.map((w) => w.stop(config.shutdownGraceMs)));
       await Promise.all(destinations.map((d) => d.close().catch(() => undefined)));
       await blobs.close();

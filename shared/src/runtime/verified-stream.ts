@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { type Readable, Transform } from "node:stream";
+import { BlobMissingError } from "../blob/store.ts";
 import { PermanentError } from "./errors.ts";
 
 export function verifiedStream(source: Readable, sha256: string, size: number): Readable {
@@ -24,6 +25,10 @@ export function verifiedStream(source: Readable, sha256: string, size: number): 
       else cb();
     },
   });
-  source.on("error", (err) => check.destroy(err));
+  source.on("error", (err) =>
+    check.destroy(
+      err instanceof BlobMissingError ? new PermanentError(`blob missing: ${err.message}`, { cause: err }) : err,
+    ),
+  );
   return source.pipe(check);
 }

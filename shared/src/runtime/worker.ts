@@ -60,7 +60,14 @@ export class DestinationWorker {
   constructor(deps: WorkerDeps) {
     this.d = deps;
     this.token = parseDestinationName(deps.destination.name).token;
-    this.breaker = new DestinationBreaker(deps.config.breaker, (s) => deps.destination.probe(s));
+    this.breaker = new DestinationBreaker(
+      deps.config.breaker,
+      (s) => deps.destination.probe(s),
+      (err) => {
+        if (err) deps.log.warn({ error: describeError(err) }, "probe failed: breaker stays open");
+        else deps.log.info("probe passed");
+      },
+    );
     this.breaker.on("open", () => {
       deps.log.warn({ destination: deps.destination.name }, "breaker open: pausing pulls");
       deps.metrics.breakerState.set({ destination: deps.destination.name }, 1);
@@ -179,6 +186,7 @@ export class DestinationWorker {
     await this.d.ledger.record(this.token, { ...base, state: "uploading" });
     const heartbeat = new UploadHeartbeat(msg, lease, this.d.config, ac);
     const started = Date.now();
+    this.d.log.debug({ eventId: event.id, seq, attempt, name: event.name }, "upload started");
     try {
       const receipt = await this.breaker.run(() =>
         this.d.destination.upload(
@@ -189,6 +197,7 @@ export class DestinationWorker {
       heartbeat.stop();
       await lease.complete(event.id);
       this.d.metrics.uploaded(this.d.destination.name, receipt.size, Date.now() - started);
+      this.d.log.info({ eventId: event.id, seq, location: receipt.location, ms: Date.now() - started }, "uploaded");
       await this.finish(msg, event, { ...base, state: "uploaded", location: receipt.location });
     } catch (err) {
       heartbeat.stop();

@@ -60,7 +60,9 @@ export class UploaderProcess {
     await Promise.race([
       p.waitForLog((l) => l.msg === "uploader started", timeoutMs),
       p.exited.then(({ code }) => {
-        throw new Error(`uploader exited with ${code} before it started:\n${p.lines.map((l) => JSON.stringify(l)).join("\n")}`);
+        throw new Error(
+          `uploader exited with ${code} before it started:\n${p.lines.map((l) => JSON.stringify(l)).join("\n")}`,
+        );
       }),
     ]);
     return p;
@@ -71,7 +73,10 @@ export class UploaderProcess {
     const seen = this.lines.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching uploader log line within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching uploader log line within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.waiters.push({
         match,
         resolve: (l) => {

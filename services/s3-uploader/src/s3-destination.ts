@@ -1,0 +1,253 @@
+/**
+ * The S3 destination: one object per artifact under `prefix + keyTemplate`. Small blobs go in
+ * one PutObject, large ones as a multipart upload; both are atomic at the final key (S3 shows
+ * a multipart object only once it is completed), and both carry the blob's SHA-256, known
+ * since staging, so S3 and MinIO reject bytes that differ from what the trainer logged.
+ */
+import { PassThrough, type Readable } from "node:stream";
+import type { Artifact, ArtifactEventV1, Destination, UploadContext, UploadReceipt } from "@artifact-bus/shared";
+import {
+  artifactKey,
+  createLogger,
+  type Logger,
+  normalizePrefix,
+  PermanentError,
+  renderRemotePath,
+  TransientError,
+} from "@artifact-bus/shared";
+import { HeadBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { s3Error } from "./s3-errors.ts";
+import { objectMetadata } from "./s3-metadata.ts";
+import { abortAbandonedUploads, uploadMultipart } from "./s3-multipart.ts";
+import { parseS3Options, type S3Options } from "./s3-options.ts";
+
+export interface S3DestinationInit {
+  /** Full destination name, e.g. `s3:main`. */
+  name: string;
+  /** The destination's `options` from the config; validated here. */
+  options: unknown;
+  /**
+   * Default: the AWS SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE,
+   * web identity, instance role). Tests and the local stack pass a fixed pair.
+   */
+  credentials?: S3ClientConfig["credentials"];
+  /** Where AWS_REGION is read; default process.env. */
+  env?: Record<string, string | undefined>;
+  log?: Logger;
+}
+
+/** S3's limit on key length, in UTF-8 bytes. */
+const MAX_KEY_BYTES = 1024;
+
+export class S3Destination implements Destination {
+  readonly name: string;
+  readonly options: S3Options;
+  /** The SDK client; exposed so callers can add middleware (metrics, request capture in tests). */
+  readonly client: S3Client;
+  private readonly log: Logger;
+
+  /** Throws S3OptionsError naming the first bad option. */
+  constructor(init: S3DestinationInit) {
+    this.name = init.name;
+    this.options = parseS3Options(init.name, init.options, init.env);
+    this.log = init.log ?? createLogger(init.name);
+    const o = this.options;
+    const sdkLog = this.log.child({ component: "aws-sdk" });
+    this.client = new S3Client({
+      region: o.region,
+      ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+      forcePathStyle: o.forcePathStyle,
+      ...(init.credentials ? { credentials: init.credentials } : {}),
+      maxAttempts: o.maxAttempts,
+      // Checksums are chosen per request below (SHA-256, already known). The SDK's default
+      // would add CRC32 to every request and stream bodies as aws-chunked, which some
+      // S3-compatible servers (s3rver) store verbatim, framing and all.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+      requestHandler: { connectionTimeout: o.connectTimeoutMs, socketTimeout: o.requestTimeoutMs },
+      // Without a logger the SDK warns on the console; its chatter is debug detail for us.
+      logger: {
+        trace: () => {},
+        debug: () => {},
+        info: () => {},
+        warn: (...args: unknown[]) => sdkLog.debug({ sdk: args.map(String) }, "aws-sdk warning"),
+        error: (...args: unknown[]) => sdkLog.debug({ sdk: args.map(String) }, "aws-sdk error"),
+      },
+    });
+  }
+
+  /** The object key of an event. Throws PermanentError if the name cannot make a valid key. */
+  keyOf(event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level" | "producer">): string {
+    let key: string;
+    try {
+      key = renderRemotePath(this.options.keyTemplate, this.options.prefix, event, artifactKey(event.name));
+    } catch (err) {
+      throw new PermanentError(
+        `${this.name}: no valid key for ${JSON.stringify(event.name)}: ${(err as Error).message}`,
+      );
+    }
+    const bytes = Buffer.byteLength(key);
+    if (bytes > MAX_KEY_BYTES)
+      throw new PermanentError(`${this.name}: key is ${bytes} bytes, S3 allows ${MAX_KEY_BYTES}`);
+    return key;
+  }
+
+  /** `s3://bucket/key`, as receipts report it. */
+  locationOf(key: string): string {
+    return `s3://${this.options.bucket}/${key}`;
+  }
+
+  async upload(artifact: Artifact, ctx: UploadContext): Promise<UploadReceipt> {
+    const { event } = artifact;
+    const key = this.keyOf(event);
+    const location = this.locationOf(key);
+    // One signal for every step of this upload: the caller's, or the blob stream failing
+    // (a failed body is never noticed by the SDK, which would wait for bytes that never come).
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(ctx.signal.reason);
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    let source: Readable | undefined;
+    let bodyError: unknown;
+    const onBodyError = (err: unknown) => {
+      bodyError ??= err;
+      ac.abort(err);
+    };
+    try {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      source = await artifact.open().catch((err: unknown) => {
+        bodyError = err;
+        throw err;
+      });
+      const opened = source;
+      // Also wakes a reader waiting for bytes of a stalled source.
+      ac.signal.addEventListener("abort", () => opened.destroy(), { once: true });
+      const { metadata, dropped } = objectMetadata(event);
+      if (dropped.length) ctx.log.warn({ key, dropped }, "event metadata past S3's 2 KB limit left out");
+      const params = {
+        Bucket: this.options.bucket,
+        Key: key,
+        ContentLength: event.blob.size,
+        ContentType: event.contentType,
+        Metadata: metadata,
+      };
+      let result: { etag: string | undefined; versionId: string | undefined };
+      if (event.blob.size < this.options.partSizeBytes) {
+        const bytes = await readBlob(source, event.blob.size, ctx).catch((err: unknown) => {
+          onBodyError(err);
+          throw err;
+        });
+        const checksum = Buffer.from(event.blob.sha256, "hex").toString("base64");
+        const command = new PutObjectCommand({ ...params, Body: bytes, ChecksumSHA256: checksum });
+        const out = await this.client.send(command, { abortSignal: ac.signal });
+        result = { etag: out.ETag, versionId: out.VersionId };
+      } else {
+        const body = guardedBody(source, onBodyError);
+        ac.signal.addEventListener("abort", () => body.destroy(), { once: true });
+        result = await uploadMultipart({
+          client: this.client,
+          params,
+          body,
+          partSize: this.options.partSizeBytes,
+          queueSize: this.options.queueSize,
+          signal: ac.signal,
+          onProgress: (bytes) => ctx.heartbeat(bytes),
+          log: ctx.log,
+        });
+      }
+      const details: Record<string, string> = { etag: (result.etag ?? "").replaceAll('"', "") };
+      if (result.versionId) details.versionId = result.versionId;
+      return { location, size: event.blob.size, details };
+    } catch (err) {
+      throw this.failure(err, bodyError, ctx.signal, `upload to ${location}`);
+    } finally {
+      ctx.signal.removeEventListener("abort", onAbort);
+      source?.destroy();
+    }
+  }
+
+  /** HeadBucket within probeTimeoutMs: reachable, credentials valid, bucket there. */
+  async probe(signal: AbortSignal): Promise<void> {
+    const timeout = AbortSignal.timeout(this.options.probeTimeoutMs);
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }), {
+        abortSignal: AbortSignal.any([signal, timeout]),
+      });
+    } catch (err) {
+      const what = `probe of s3://${this.options.bucket}`;
+      if (signal.aborted) throw abortedError(what, signal);
+      if (timeout.aborted) throw new TransientError(`${what}: no answer within ${this.options.probeTimeoutMs} ms`);
+      throw s3Error(err, what);
+    }
+  }
+
+  /**
+   * Aborts multipart uploads under the prefix older than `olderThanMs` (default a day), left by
+   * uploaders that died mid-upload. Returns how many; 0 where the server cannot list them.
+   */
+  cleanupAbandoned(olderThanMs = 24 * 3600_000, signal?: AbortSignal): Promise<number> {
+    const { bucket, prefix } = this.options;
+    return abortAbandonedUploads(this.client, bucket, normalizePrefix(prefix), olderThanMs, this.log, signal);
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  private failure(err: unknown, bodyError: unknown, outer: AbortSignal, what: string): Error {
+    if (outer.aborted) return abortedError(what, outer);
+    if (bodyError !== undefined) return blobError(bodyError, what);
+    return s3Error(err, what);
+  }
+}
+
+/**
+ * Reads a small blob whole before the PUT goes out. A streamed PUT would send the last bytes
+ * before the source reports a failed integrity check, and servers that do not verify the
+ * checksum (or write in place, as s3rver does) would keep them; a buffer also lets the SDK
+ * retry the request. Memory stays under partSizeBytes per upload, as for one multipart part.
+ */
+async function readBlob(source: Readable, size: number, ctx: UploadContext): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let done = 0;
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    done += chunk.length;
+    if (done > size) throw new PermanentError(`staged blob has more than the ${size} bytes the event says`);
+    chunks.push(chunk);
+    ctx.heartbeat(done);
+  }
+  if (done !== size) throw new PermanentError(`staged blob has ${done} bytes, the event says ${size}`);
+  return Buffer.concat(chunks, size);
+}
+
+/**
+ * The source piped into a stream of lib-storage's own. Only the source's errors reach
+ * `onError`: lib-storage destroying its input after a failed part is not a blob failure.
+ */
+function guardedBody(source: Readable, onError: (err: unknown) => void): Readable {
+  const body = new PassThrough();
+  source.on("error", (err) => {
+    onError(err);
+    body.destroy(err);
+  });
+  // The error was reported through onError; this listener only keeps it from being uncaught.
+  body.on("error", () => {});
+  return source.pipe(body);
+}
+
+function abortedError(what: string, signal: AbortSignal): Error {
+  const reason = signal.reason;
+  if (reason instanceof PermanentError) return reason;
+  const text = reason instanceof Error ? reason.message : String(reason ?? "aborted");
+  return new TransientError(`${what}: aborted: ${text}`, { cause: reason });
+}
+
+/**
+ * A failure of the staged blob itself. The runtime already types a missing or corrupt blob as
+ * PermanentError; anything untyped is a read error that may pass.
+ */
+function blobError(err: unknown, what: string): Error {
+  if (err instanceof PermanentError || err instanceof TransientError) return err;
+  return new TransientError(`${what}: reading the staged blob failed: ${(err as Error)?.message ?? err}`, {
+    cause: err,
+  });
+}

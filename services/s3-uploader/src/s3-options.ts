@@ -1,0 +1,108 @@
+/**
+ * The `options` record of an `s3:*` destination, validated once at start-up. Credentials are
+ * deliberately absent: they come from the standard AWS chain (AWS_ACCESS_KEY_ID and friends,
+ * shared profiles, instance roles), so a config file never holds a secret.
+ */
+
+import { checkPathTemplate, DEFAULT_PATH_TEMPLATE, normalizePrefix } from "@artifact-bus/shared";
+import { type Static, Type } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+
+const MiB = 1024 * 1024;
+/** S3's floor for every multipart part but the last. */
+export const MIN_PART_SIZE = 5 * MiB;
+/** S3's ceiling for one part. */
+export const MAX_PART_SIZE = 5 * 1024 * MiB;
+
+export const S3OptionsSchema = Type.Object(
+  {
+    bucket: Type.String({ minLength: 3, maxLength: 255, pattern: "^[^/\\s]+$", description: "Target bucket" }),
+    prefix: Type.String({ default: "", maxLength: 512, description: "Key prefix; keys never leave it" }),
+    keyTemplate: Type.String({ default: DEFAULT_PATH_TEMPLATE, description: "Key under the prefix" }),
+    region: Type.Optional(Type.String({ minLength: 1, description: "Default: AWS_REGION, then us-east-1" })),
+    endpoint: Type.Optional(Type.String({ minLength: 1, description: "S3-compatible endpoint URL (MinIO, ...)" })),
+    forcePathStyle: Type.Boolean({ default: false, description: "bucket in the path, as MinIO usually needs" }),
+    partSizeBytes: Type.Integer({
+      minimum: MIN_PART_SIZE,
+      maximum: MAX_PART_SIZE,
+      default: 16 * MiB,
+      description: "Multipart part size; smaller blobs go in one PutObject",
+    }),
+    queueSize: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: "Parts uploaded in parallel" }),
+    requestTimeoutMs: Type.Integer({
+      minimum: 100,
+      default: 120_000,
+      description: "A request fails when its socket moves no bytes for this long",
+    }),
+    connectTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+    probeTimeoutMs: Type.Integer({ minimum: 100, default: 5_000, description: "Total time of one HeadBucket probe" }),
+    maxAttempts: Type.Integer({
+      minimum: 1,
+      maximum: 10,
+      default: 3,
+      description: "SDK attempts per request with a replayable body (parts, HeadBucket); streamed PUTs get one",
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export type S3OptionsInput = Static<typeof S3OptionsSchema>;
+
+/** Validated options with the region resolved. */
+export interface S3Options extends Omit<S3OptionsInput, "region"> {
+  readonly region: string;
+}
+
+/** Raised for a bad `options` record; the message names the field and never echoes a secret. */
+export class S3OptionsError extends Error {
+  override name = "S3OptionsError";
+}
+
+const CREDENTIAL_FIELDS = ["accessKeyId", "secretAccessKey", "sessionToken", "credentials", "profile"];
+
+type Env = Record<string, string | undefined>;
+
+/** Validates a destination's `options`, fills defaults and resolves the region. */
+export function parseS3Options(destination: string, input: unknown, env: Env = process.env): S3Options {
+  const fail = (field: string, message: string): never => {
+    throw new S3OptionsError(`${destination}: options.${field}: ${message}`);
+  };
+  if (typeof input !== "object" || input === null || Array.isArray(input)) fail("", "must be an object");
+  const raw = input as Record<string, unknown>;
+  for (const field of CREDENTIAL_FIELDS) {
+    if (field in raw) {
+      fail(
+        field,
+        "credentials do not belong in the config; use the AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance role)",
+      );
+    }
+  }
+  const value = Value.Default(S3OptionsSchema, structuredClone(raw)) as Record<string, unknown>;
+  const first = Value.Errors(S3OptionsSchema, value).First();
+  if (first) {
+    const path = first.path.replace(/^\//, "").replaceAll("/", ".");
+    // An unknown field's value is never echoed: it may be a secret under a name we do not know.
+    if (!(path in S3OptionsSchema.properties))
+      fail(path, `unknown option; known: ${Object.keys(S3OptionsSchema.properties).join(", ")}`);
+    fail(path, `${first.message} (got ${JSON.stringify(first.value)})`);
+  }
+  const options = value as S3OptionsInput;
+  try {
+    checkPathTemplate(options.keyTemplate);
+  } catch (err) {
+    fail("keyTemplate", (err as Error).message);
+  }
+  try {
+    normalizePrefix(options.prefix);
+  } catch (err) {
+    fail("prefix", (err as Error).message);
+  }
+  if (options.endpoint !== undefined) {
+    const url = URL.parse(options.endpoint);
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:"))
+      fail("endpoint", "must be an http:// or https:// URL");
+    if (url?.username || url?.password) fail("endpoint", "must not carry credentials");
+  }
+  const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1";
+  return { ...options, region };
+}

@@ -1,0 +1,80 @@
+/**
+ * The shared destination contract, run for S3 against s3rver in its own process, or against
+ * the endpoint in ARTIFACT_BUS_TEST_S3_ENDPOINT (MinIO, AWS) when set. Reads and listings use a
+ * client of their own and compute keys independently of the adapter's template code.
+ */
+
+import type { ArtifactEventV1 } from "@artifact-bus/shared";
+import { silentLogger } from "@artifact-bus/shared";
+import {
+  describeDestinationContract,
+  externalS3,
+  S3TestServer,
+  s3ClientSettings,
+  uniqueRun,
+} from "@artifact-bus/shared/testing";
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { S3Destination } from "../src/s3-destination.ts";
+
+const MiB = 1024 * 1024;
+
+async function setup() {
+  const external = externalS3();
+  const server = external ? undefined : await S3TestServer.start({ buckets: ["contract-bucket"] });
+  const target = external ?? server!;
+  const bucket = external?.bucket ?? "contract-bucket";
+  // A prefix of its own, so a shared external bucket holds nothing else under it.
+  const prefix = `artifact-bus-contract/${uniqueRun()}`;
+  const destination = new S3Destination({
+    name: "s3:contract",
+    options: {
+      bucket,
+      prefix,
+      endpoint: target.endpoint,
+      forcePathStyle: target.forcePathStyle,
+      region: target.region,
+      partSizeBytes: 5 * MiB,
+      queueSize: 2,
+      probeTimeoutMs: 5000,
+      connectTimeoutMs: 2000,
+    },
+    credentials: { accessKeyId: target.accessKeyId, secretAccessKey: target.secretAccessKey },
+    log: silentLogger,
+  });
+  const reader = new S3Client(s3ClientSettings(target));
+  const keyOf = (e: ArtifactEventV1) => `${prefix}/${e.project}/${e.run}/${e.name}`;
+  return {
+    destination,
+    largeSize: 11 * MiB,
+    expectedLocation: (e: ArtifactEventV1) => `s3://${bucket}/${keyOf(e)}`,
+    async read(e: ArtifactEventV1): Promise<Buffer | undefined> {
+      try {
+        const out = await reader.send(new GetObjectCommand({ Bucket: bucket, Key: keyOf(e) }));
+        return Buffer.from(await out.Body!.transformToByteArray());
+      } catch (err) {
+        if ((err as Error).name === "NoSuchKey") return undefined;
+        throw err;
+      }
+    },
+    async list(): Promise<string[]> {
+      const keys: string[] = [];
+      let ContinuationToken: string | undefined;
+      do {
+        const page = await reader.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ContinuationToken }),
+        );
+        keys.push(...(page.Contents ?? []).map((o) => o.Key!.slice(prefix.length + 1)));
+        ContinuationToken = page.NextContinuationToken;
+      } while (ContinuationToken);
+      return keys.sort();
+    },
+    ...(server ? { breakDestination: () => server.kill(), healDestination: () => server.restart() } : {}),
+    async dispose() {
+      await destination.close();
+      reader.destroy();
+      await server?.dispose();
+    },
+  };
+}
+
+describeDestinationContract(externalS3() ? "s3 (external endpoint)" : "s3 (s3rver)", setup);

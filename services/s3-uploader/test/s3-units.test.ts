@@ -1,0 +1,158 @@
+/** Pure parts of the S3 destination: options, metadata encoding, error classification. */
+
+import { DEFAULT_PATH_TEMPLATE, describeError, PermanentError, TransientError } from "@artifact-bus/shared";
+import { describe, expect, it } from "vitest";
+import { redact, retryAfterMs, s3Error } from "../src/s3-errors.ts";
+import { METADATA_LIMIT_BYTES, metadataKey, metadataValue, objectMetadata } from "../src/s3-metadata.ts";
+import { parseS3Options, S3OptionsError } from "../src/s3-options.ts";
+
+const MiB = 1024 * 1024;
+
+describe("parseS3Options", () => {
+  it("fills defaults and takes the region from the AWS environment", () => {
+    const o = parseS3Options("s3:main", { bucket: "artifacts" }, { AWS_REGION: "eu-west-1" });
+    expect(o).toMatchObject({
+      bucket: "artifacts",
+      prefix: "",
+      keyTemplate: DEFAULT_PATH_TEMPLATE,
+      region: "eu-west-1",
+      forcePathStyle: false,
+      partSizeBytes: 16 * MiB,
+      queueSize: 4,
+    });
+    expect(o.endpoint).toBeUndefined();
+    expect(parseS3Options("s3:main", { bucket: "artifacts" }, {}).region).toBe("us-east-1");
+    expect(parseS3Options("s3:main", { bucket: "abc", region: "ap-south-1" }, { AWS_REGION: "x" }).region).toBe(
+      "ap-south-1",
+    );
+  });
+
+  it.each([
+    [{}, /options\.bucket/],
+    [{ bucket: "ab" }, /options\.bucket/],
+    [{ bucket: "a/b/c" }, /options\.bucket/],
+    [{ bucket: "abc", partSizeBytes: MiB }, /options\.partSizeBytes/],
+    [{ bucket: "abc", queueSize: 0 }, /options\.queueSize/],
+    [{ bucket: "abc", prefix: "../up" }, /options\.prefix/],
+    [{ bucket: "abc", keyTemplate: "{run}" }, /options\.keyTemplate/],
+    [{ bucket: "abc", endpoint: "ftp://x" }, /options\.endpoint/],
+    [{ bucket: "abc", endpoint: "http://user:pw@minio:9000" }, /options\.endpoint.*credentials/],
+    [{ bucket: "abc", secretKey: "typo" }, /options\.secretKey: unknown option; known: bucket, /],
+  ])("rejects %j naming the field", (input, message) => {
+    expect(() => parseS3Options("s3:main", input, {})).toThrow(S3OptionsError);
+    expect(() => parseS3Options("s3:main", input, {})).toThrow(message);
+    expect(() => parseS3Options("s3:main", input, {})).not.toThrow(/typo/);
+  });
+
+  it.each(["accessKeyId", "secretAccessKey", "sessionToken", "credentials"])(
+    "refuses %s without echoing it",
+    (field) => {
+      const run = () => parseS3Options("s3:main", { bucket: "abc", [field]: "SECRET-VALUE-123" }, {});
+      expect(run).toThrow(new RegExp(`options\\.${field}: credentials do not belong`));
+      expect(run).not.toThrow(/SECRET-VALUE-123/);
+    },
+  );
+});
+
+describe("object metadata", () => {
+  it("keeps printable ASCII and encodes the rest so decodeURIComponent restores every value", () => {
+    for (const v of ["plain", "a b", "", "ünï ☃", " lead", "trail ", "100%", "tab\there"]) {
+      const encoded = metadataValue(v);
+      expect(encoded).toMatch(/^[\x20-\x7e]*$/);
+      expect(decodeURIComponent(encoded)).toBe(v);
+    }
+    expect(metadataValue("a b")).toBe("a b");
+    expect(metadataKey("Mixed Key/ü")).toBe("mixed%20key%2F%C3%BC");
+  });
+
+  it("sets the reserved keys, which event metadata cannot override, and drops what passes 2 KB", () => {
+    const big = "x".repeat(1000);
+    const { metadata, dropped } = objectMetadata({
+      id: "event-0001",
+      name: "ckpt.pt",
+      blob: { store: "fs", ref: "r", size: 1, sha256: "a".repeat(64) },
+      metadata: { "artifact-sha256": "forged", a: big, b: big, c: big },
+    });
+    expect(metadata["artifact-sha256"]).toBe("a".repeat(64));
+    expect(metadata["artifact-event-id"]).toBe("event-0001");
+    expect(metadata["artifact-name"]).toBe("ckpt.pt");
+    expect(metadata.a).toBe(big);
+    expect(dropped).toEqual(["artifact-sha256", "b", "c"]);
+    const total = Object.entries(metadata).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+    expect(total).toBeLessThanOrEqual(METADATA_LIMIT_BYTES);
+  });
+});
+
+/** An error shaped as the SDK throws it for an HTTP answer. */
+function sdkError(name: string, status: number, headers: Record<string, string> = {}, message = `${name} message`) {
+  return Object.assign(new Error(message), {
+    name,
+    $fault: status >= 500 ? "server" : "client",
+    $metadata: { httpStatusCode: status, requestId: "req-1" },
+    $response: { statusCode: status, headers },
+  });
+}
+
+describe("s3Error", () => {
+  it.each([
+    ["ECONNREFUSED", Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" })],
+    ["ECONNRESET", Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })],
+    [
+      "AggregateError of ECONNREFUSED",
+      Object.assign(new AggregateError([Object.assign(new Error("x"), { code: "ECONNREFUSED" })], ""), {}),
+    ],
+    ["TimeoutError", Object.assign(new Error("requestTimeout"), { name: "TimeoutError", code: "ETIMEDOUT" })],
+    ["AbortError not from our signal", Object.assign(new Error("Request aborted"), { name: "AbortError" })],
+    ["500", sdkError("InternalError", 500)],
+    ["503 SlowDown", sdkError("SlowDown", 503)],
+    ["429", sdkError("Unknown", 429)],
+    ["RequestTimeout", sdkError("RequestTimeout", 400)],
+    ["ThrottlingException", sdkError("ThrottlingException", 400)],
+    ["unparseable 502", Object.assign(new Error("XML parse error"), { $metadata: { httpStatusCode: 502 } })],
+  ])("%s is transient", (_label, err) => {
+    expect(s3Error(err, "PutObject s3://b/k")).toBeInstanceOf(TransientError);
+  });
+
+  it.each([
+    ["InvalidAccessKeyId", 403],
+    ["SignatureDoesNotMatch", 403],
+    ["AccessDenied", 403],
+    ["NoSuchBucket", 404],
+    ["AllAccessDisabled", 403],
+    ["InvalidBucketName", 400],
+    ["Unknown", 403],
+    ["NotFound", 404],
+    ["SomethingNew", 409],
+  ])("%s (%i) is permanent", (name, status) => {
+    expect(s3Error(sdkError(name, status), "op")).toBeInstanceOf(PermanentError);
+  });
+
+  it("keeps Retry-After, in seconds or as a date", () => {
+    const seconds = s3Error(sdkError("SlowDown", 503, { "retry-after": "3" }), "op") as TransientError;
+    expect(seconds.retryAfterMs).toBe(3000);
+    const now = Date.parse("2030-01-01T00:00:00Z");
+    expect(retryAfterMs(sdkError("SlowDown", 503, { "retry-after": "Tue, 01 Jan 2030 00:00:10 GMT" }), now)).toBe(
+      10_000,
+    );
+    expect(retryAfterMs(sdkError("SlowDown", 503))).toBeUndefined();
+  });
+
+  it("names operation, code, status and request id, and passes classified errors through", () => {
+    const err = s3Error(sdkError("AccessDenied", 403), "PutObject s3://b/k");
+    expect(err.message).toBe("PutObject s3://b/k: AccessDenied, HTTP 403, request req-1: AccessDenied message");
+    const known = new TransientError("already classified");
+    expect(s3Error(known, "op")).toBe(known);
+  });
+
+  it("never carries signatures, credentials or access key ids", () => {
+    const leaky = sdkError(
+      "AccessDenied",
+      403,
+      {},
+      "denied for AKIAABCDEFGHIJKLMNOP at https://b.s3/k?X-Amz-Credential=AKIAABCDEFGHIJKLMNOP%2F2024&X-Amz-Signature=deadbeef Credential=AKIA/x, Signature=abc",
+    );
+    const text = describeError(s3Error(leaky, "op"));
+    expect(text).not.toMatch(/AKIAABCDEFGHIJKLMNOP|deadbeef|Signature=abc/);
+    expect(redact("X-Amz-Security-Token=tok123&x=1")).toBe("X-Amz-Security-Token=[redacted]&x=1");
+  });
+});

@@ -1,0 +1,198 @@
+/**
+ * The SFTP destination: writes each artifact to a temp name beside its target and renames it
+ * over the final name, so a reader sees the old bytes or the new ones, never a partial file.
+ * The temp name is fixed per event (`.<basename>.<eventId>.partial`), so a retry after a crash
+ * overwrites its predecessor's leftover instead of leaking it.
+ */
+import { createHash } from "node:crypto";
+import { posix } from "node:path";
+import { addAbortSignal } from "node:stream";
+import type { Artifact, ArtifactEventV1, Destination, UploadContext, UploadReceipt } from "@artifact-bus/shared";
+import {
+  artifactKey,
+  createLogger,
+  type Logger,
+  PermanentError,
+  renderRemotePath,
+  TransientError,
+} from "@artifact-bus/shared";
+import { abortError, SftpConnection } from "./sftp-connection.ts";
+import { hashRemote, mkdirs, removeStaleTemps, replace, stat, unlinkIfPresent, writeFile } from "./sftp-ops.ts";
+import { parseSftpOptions, type SftpOptions, type SftpSecrets, secretsFromEnv } from "./sftp-options.ts";
+
+export interface SftpDestinationInit {
+  /** Full destination name, e.g. `sftp:archive`. */
+  name: string;
+  /** The destination's `options` from the config; validated here. */
+  options: unknown;
+  /** Default: from the environment (ARTIFACT_BUS_SFTP_PASSPHRASE, ARTIFACT_BUS_SFTP_PASSWORD). */
+  secrets?: SftpSecrets;
+  log?: Logger;
+}
+
+/** Remote paths an event maps to. */
+export interface RemotePaths {
+  final: string;
+  dir: string;
+  /** What every temp name of this artifact starts with. */
+  tempPrefix: string;
+  temp: string;
+  backup: string;
+}
+
+// NAME_MAX is 255 bytes on common filesystems; the temp name adds up to 74 bytes to the basename.
+const NAME_MAX = 255;
+
+export class SftpDestination implements Destination {
+  readonly name: string;
+  readonly options: SftpOptions;
+  private readonly connection: SftpConnection;
+  private readonly log: Logger;
+
+  /** Throws ConfigError naming the first bad option. */
+  constructor(init: SftpDestinationInit) {
+    const secrets = init.secrets ?? secretsFromEnv();
+    this.name = init.name;
+    this.options = parseSftpOptions(init.options, secrets);
+    this.log = init.log ?? createLogger(init.name);
+    this.connection = new SftpConnection(this.options, secrets, this.log);
+  }
+
+  /** SSH connections opened so far (one while the server stays up: it is reused). */
+  get connects(): number {
+    return this.connection.connects;
+  }
+
+  /** Where an event's bytes go, and the temp and backup names beside it. */
+  pathsOf(event: Pick<ArtifactEventV1, "id" | "project" | "run" | "name" | "level" | "producer">): RemotePaths {
+    const relative = renderRemotePath(this.options.pathTemplate, "", event, artifactKey(event.name));
+    const final = posix.join(this.options.root, relative);
+    const dir = posix.dirname(final);
+    const base = posix.basename(final);
+    const fits = Buffer.byteLength(base) + event.id.length + 11 <= NAME_MAX;
+    // A long basename is replaced by its hash so the temp name stays a legal file name.
+    const tempPrefix = `.${fits ? base : createHash("sha256").update(base).digest("hex").slice(0, 32)}.`;
+    return {
+      final,
+      dir,
+      tempPrefix,
+      temp: posix.join(dir, `${tempPrefix}${event.id}.partial`),
+      backup: posix.join(dir, `${tempPrefix}${event.id}.old`),
+    };
+  }
+
+  async upload(artifact: Artifact, ctx: UploadContext): Promise<UploadReceipt> {
+    const { event } = artifact;
+    const paths = this.pathsOf(event);
+    const stall = new StallWatch(this.options.stallTimeoutMs);
+    const signal = AbortSignal.any([ctx.signal, stall.signal]);
+    let sent = 0;
+    const progress = (bytes = 0) => {
+      sent += bytes;
+      stall.touch();
+      ctx.heartbeat(sent);
+    };
+    let tempWritten = false;
+    try {
+      return await this.connection.withChannel(signal, async (sftp) => {
+        await mkdirs(sftp, this.options.root, paths.dir);
+        progress(0);
+        await removeStaleTemps(sftp, paths.dir, paths.tempPrefix, this.options.staleTempMaxAgeMs).catch((err: Error) =>
+          ctx.log.warn({ error: err.message }, "could not sweep stale sftp temp files"),
+        );
+        const source = addAbortSignal(signal, await artifact.open());
+        tempWritten = true;
+        await writeFile(sftp, paths.temp, source, progress);
+        const written = await stat(sftp, paths.temp);
+        if (written.size !== event.blob.size) {
+          throw new TransientError(
+            `${paths.temp} has ${written.size} bytes after the upload, expected ${event.blob.size}`,
+          );
+        }
+        if (this.options.verifyByReadback) {
+          const sha256 = await hashRemote(sftp, paths.temp, written.size ?? 0, () => progress());
+          if (sha256 !== event.blob.sha256) {
+            throw new TransientError(`${paths.temp} reads back with sha256 ${sha256}, expected ${event.blob.sha256}`);
+          }
+        }
+        const method = await replace(sftp, paths.temp, paths.final, paths.backup);
+        tempWritten = false;
+        return {
+          location: this.locationOf(paths.final),
+          size: written.size ?? event.blob.size,
+          details: { path: paths.final, rename: method },
+        };
+      });
+    } catch (err) {
+      const error = signal.aborted ? this.abortReason(ctx.signal, stall) : toKnown(err);
+      if (tempWritten) await this.removeTemp(paths.temp, ctx.log);
+      throw error;
+    } finally {
+      stall.stop();
+    }
+  }
+
+  /** Connects if needed and checks that `root` is a directory. */
+  async probe(signal: AbortSignal): Promise<void> {
+    await this.connection.withChannel(signal, async (sftp) => {
+      const attrs = await stat(sftp, this.options.root);
+      if (!attrs.isDirectory()) throw new PermanentError(`sftp root ${this.options.root} is not a directory`);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+
+  private locationOf(path: string): string {
+    const { host, port } = this.options;
+    return `sftp://${host.includes(":") ? `[${host}]` : host}${port === 22 ? "" : `:${port}`}${encodeURI(path)}`;
+  }
+
+  private abortReason(outer: AbortSignal, stall: StallWatch): TransientError {
+    if (outer.aborted) return abortError(outer);
+    return new TransientError(`sftp upload made no progress for ${stall.timeoutMs} ms`, { cause: stall.signal.reason });
+  }
+
+  /** Best effort on a fresh channel: the upload's own channel may be the thing that failed. */
+  private async removeTemp(temp: string, log: Logger): Promise<void> {
+    try {
+      await this.connection.withChannel(AbortSignal.timeout(5000), (sftp) => unlinkIfPresent(sftp, temp));
+    } catch (err) {
+      // The next attempt of this event reuses and truncates the same temp name.
+      log.warn({ temp, error: (err as Error).message }, "could not remove sftp temp file");
+    }
+  }
+}
+
+function toKnown(err: unknown): TransientError | PermanentError {
+  if (err instanceof TransientError || err instanceof PermanentError) return err;
+  return new TransientError(`sftp upload failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+/** Aborts its signal when touch() has not been called for `timeoutMs`. */
+class StallWatch {
+  readonly timeoutMs: number;
+  private readonly controller = new AbortController();
+  private last = Date.now();
+  private readonly timer: NodeJS.Timeout;
+  constructor(timeoutMs: number) {
+    this.timeoutMs = timeoutMs;
+    this.timer = setInterval(
+      () => {
+        if (Date.now() - this.last >= timeoutMs) this.controller.abort(new Error(`stalled for ${timeoutMs} ms`));
+      },
+      Math.max(10, Math.min(1000, timeoutMs / 4)),
+    );
+    this.timer.unref();
+  }
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+  touch(): void {
+    this.last = Date.now();
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The shared destination contract, run for SFTP against the real sshd. Reads go to the server's
+ * own disk (this machine), independent of the ssh2 client under test.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { ArtifactEventV1 } from "@artifact-bus/shared";
+import { silentLogger } from "@artifact-bus/shared";
+import { describeDestinationContract, SshdServer } from "@artifact-bus/shared/testing";
+import { SftpDestination } from "../src/sftp-destination.ts";
+
+let runs = 0;
+
+async function setup() {
+  const server = await SshdServer.start();
+  const root = server.mkdirForUser(`contract-${++runs}`);
+  const destination = new SftpDestination({
+    name: "sftp:contract",
+    options: {
+      host: server.host,
+      port: server.port,
+      username: server.username,
+      root,
+      hostKeyFingerprint: server.hostKeySha256Fingerprint,
+      privateKeyPath: server.privateKeyPath,
+      connectTimeoutMs: 5000,
+    },
+    secrets: {},
+    log: silentLogger,
+  });
+  return {
+    destination,
+    read(event: ArtifactEventV1): Buffer | undefined {
+      const path = destination.pathsOf(event).final;
+      return existsSync(path) ? readFileSync(path) : undefined;
+    },
+    /** Every file under root, temp files included, as paths relative to root. */
+    list(): string[] {
+      return readdirSync(root, { recursive: true, encoding: "utf8" })
+        .filter((p) => statSync(join(root, p)).isFile())
+        .sort();
+    },
+    breakDestination: () => server.kill(),
+    healDestination: () => server.restart(),
+    async dispose() {
+      await destination.close();
+      await server.dispose();
+    },
+  };
+}
+
+describeDestinationContract("sftp (OpenSSH sshd)", setup);

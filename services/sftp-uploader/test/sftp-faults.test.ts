@@ -1,0 +1,132 @@
+/** Permission errors, a server that is down, and a server killed in the middle of an upload. */
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PermanentError, silentLogger, TransientError } from "@artifact-bus/shared";
+import { SshdServer } from "@artifact-bus/shared/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SftpDestination } from "../src/sftp-destination.ts";
+import { bufferArtifact, fileArtifact, testContext, waitFor, writeRandomFile } from "./fixtures.ts";
+
+let server: SshdServer;
+let scratch: string;
+const destinations: SftpDestination[] = [];
+
+beforeAll(async () => {
+  server = await SshdServer.start();
+  scratch = mkdtempSync(join(tmpdir(), "artifact-bus-sftp-faults-"));
+});
+
+afterAll(async () => {
+  await Promise.all(destinations.map((d) => d.close()));
+  await server?.dispose();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+function destination(root: string, extra: Record<string, unknown> = {}): SftpDestination {
+  const d = new SftpDestination({
+    name: "sftp:faults",
+    options: {
+      host: server.host,
+      port: server.port,
+      username: server.username,
+      root,
+      hostKeyFingerprint: server.hostKeySha256Fingerprint,
+      privateKeyPath: server.privateKeyPath,
+      ...extra,
+    },
+    secrets: {},
+    log: silentLogger,
+  });
+  destinations.push(d);
+  return d;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+describe("SFTP failures", () => {
+  it("fails permanently on a directory the login user may not write, writing nothing", async (t) => {
+    // Root ignores permission bits, so this only means something for a non-root login user.
+    if (server.uid === 0) t.skip();
+    const locked = join(server.rootDir, "locked");
+    mkdirSync(locked, { mode: 0o755 }); // owned by root: the login user can read but not write
+    chmodSync(locked, 0o555);
+    const d = destination(locked);
+    const err = await d.upload(bufferArtifact(Buffer.from("nope")), testContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as Error).message).toMatch(/mkdir .*locked\/proj: Permission denied/);
+    expect(readdirSync(locked)).toEqual([]);
+  });
+
+  it("fails as transient while the server is down and recovers after it is back", async () => {
+    const d = destination(server.mkdirForUser("down"));
+    await d.probe(AbortSignal.timeout(10_000));
+    await server.kill();
+    const err = await d.upload(bufferArtifact(Buffer.from("later")), testContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientError);
+    expect((err as Error).message).toMatch(/ECONNREFUSED|No response|closed|Not connected/);
+    await expect(d.probe(AbortSignal.timeout(10_000))).rejects.toBeInstanceOf(TransientError);
+    await server.restart();
+    await d.probe(AbortSignal.timeout(10_000));
+    const artifact = bufferArtifact(Buffer.from("after restart"), { name: "after.txt" });
+    await d.upload(artifact, testContext());
+    expect(existsSync(d.pathsOf(artifact.event).final)).toBe(true);
+  });
+
+  it("survives sshd being killed mid-upload: transient failure, no partial final file, retry succeeds", async () => {
+    const mib = 256;
+    const local = join(scratch, "big.bin");
+    const hash = await writeRandomFile(local, mib);
+    const d = destination(server.mkdirForUser("crash"));
+    const artifact = fileArtifact(local, mib * 1024 * 1024, hash, { name: "checkpoints/big.pt" });
+    const paths = d.pathsOf(artifact.event);
+
+    // Watch the final name on the server's own disk the whole time, independent of any client.
+    let sawFinalEarly = false;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        if (existsSync(paths.final)) {
+          const size = statSync(paths.final, { throwIfNoEntry: false })?.size;
+          if (size !== artifact.event.blob.size) sawFinalEarly = true;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+
+    const upload = d.upload(artifact, testContext());
+    const partial = () => (statSync(paths.temp, { throwIfNoEntry: false })?.size ?? 0) >= 16 * 1024 * 1024;
+    expect(await waitFor(partial, 30_000)).toBe(true);
+    await server.kill();
+    const err = await upload.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientError);
+    expect(existsSync(paths.final)).toBe(false);
+    const left = statSync(paths.temp, { throwIfNoEntry: false })?.size ?? 0;
+    expect(left).toBeLessThan(artifact.event.blob.size); // the crash left a partial temp file behind
+
+    await server.restart();
+    const receipt = await d.upload(artifact, testContext());
+    watching = false;
+    await watcher;
+    expect(sawFinalEarly).toBe(false);
+    expect(receipt.size).toBe(artifact.event.blob.size);
+    expect(await sha256File(paths.final)).toBe(hash);
+    expect(existsSync(paths.temp)).toBe(false);
+    expect(readdirSync(paths.dir)).toEqual(["big.pt"]);
+    expect(d.connects).toBe(2);
+  });
+});

@@ -1,0 +1,190 @@
+/** Uploads against the real OpenSSH sshd, read back through the `sftp` CLI (not ssh2). */
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { join, posix } from "node:path";
+import { Readable } from "node:stream";
+import { silentLogger, TransientError } from "@artifact-bus/shared";
+import { listRemoteDir, readRemoteFiles, SshdServer } from "@artifact-bus/shared/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SftpDestination } from "../src/sftp-destination.ts";
+import { bufferArtifact, makeEvent, sha256, testContext, waitFor } from "./fixtures.ts";
+
+let server: SshdServer;
+const destinations: SftpDestination[] = [];
+
+beforeAll(async () => {
+  server = await SshdServer.start();
+});
+
+afterAll(async () => {
+  await Promise.all(destinations.map((d) => d.close()));
+  await server?.dispose();
+});
+
+/** A destination on its own subdirectory of the server's root, so tests do not see each other. */
+function destination(sub: string, extra: Record<string, unknown> = {}): SftpDestination {
+  const root = server.mkdirForUser(sub);
+  const d = new SftpDestination({
+    name: `sftp:${sub}`,
+    options: {
+      host: server.host,
+      port: server.port,
+      username: server.username,
+      root,
+      hostKeyFingerprint: server.hostKeySha256Fingerprint,
+      privateKeyPath: server.privateKeyPath,
+      ...extra,
+    },
+    secrets: {},
+    log: silentLogger,
+  });
+  destinations.push(d);
+  return d;
+}
+
+describe("SftpDestination against real sshd", () => {
+  it("uploads bytes that read back identical through an independent sftp client", async () => {
+    const d = destination("roundtrip");
+    const bytes = randomBytes(3 * 1024 * 1024 + 17);
+    const artifact = bufferArtifact(bytes, { name: "checkpoints/ep1-ba100-rank0.pt" });
+    const ctx = testContext();
+    const receipt = await d.upload(artifact, ctx);
+    const final = d.pathsOf(artifact.event).final;
+    expect(final).toBe(posix.join(server.rootDir, "roundtrip/proj/run-1/checkpoints/ep1-ba100-rank0.pt"));
+    expect(receipt).toMatchObject({ size: bytes.length, details: { path: final, rename: "posix-rename" } });
+    expect(receipt.location).toBe(`sftp://127.0.0.1:${server.port}${final}`);
+    expect(ctx.heartbeats).toBeGreaterThan(1);
+    expect(ctx.bytesDone).toBe(bytes.length);
+    const [back] = await readRemoteFiles(server, [final]);
+    expect(back && sha256(back)).toBe(sha256(bytes));
+    expect(await listRemoteDir(server, posix.dirname(final))).toEqual(["ep1-ba100-rank0.pt"]);
+  });
+
+  it("uploads an empty file and overrides a key with the newer bytes", async () => {
+    const d = destination("override");
+    const first = bufferArtifact(Buffer.alloc(0), { name: "latest.txt" });
+    await d.upload(first, testContext());
+    const second = bufferArtifact(Buffer.from("v2"), { name: "latest.txt" });
+    await d.upload(second, testContext());
+    const [back] = await readRemoteFiles(server, [d.pathsOf(second.event).final]);
+    expect(back?.toString()).toBe("v2");
+    expect(await listRemoteDir(server, d.pathsOf(second.event).dir)).toEqual(["latest.txt"]);
+  });
+
+  it("moves 100 artifacts through concurrent channels of one connection, all intact", async () => {
+    const d = destination("many", { maxChannels: 8 });
+    const loginsBefore = server.acceptedLogins;
+    const artifacts = Array.from({ length: 100 }, (_, i) =>
+      bufferArtifact(randomBytes(1000 + i * 997), { name: `batch/${i % 7}/file-${i}.bin`, run: `run-${i % 3}` }),
+    );
+    const started = Date.now();
+    const receipts = await Promise.all(artifacts.map((a) => d.upload(a, testContext())));
+    const elapsed = Date.now() - started;
+    expect(receipts).toHaveLength(100);
+    expect(d.connects).toBe(1);
+    expect(server.acceptedLogins - loginsBefore).toBe(1);
+    const back = await readRemoteFiles(
+      server,
+      artifacts.map((a) => d.pathsOf(a.event).final),
+    );
+    back.forEach((bytes, i) => {
+      expect(bytes && sha256(bytes), `artifact ${i}`).toBe(artifacts[i]!.event.blob.sha256);
+    });
+    const partials = readdirSync(join(server.rootDir, "many"), { recursive: true }).filter((f) =>
+      String(f).endsWith(".partial"),
+    );
+    expect(partials).toEqual([]);
+    expect(elapsed).toBeLessThan(30_000);
+  });
+
+  it("re-reads and hashes the upload when verifyByReadback is on, failing on a mismatch", async () => {
+    const d = destination("readback", { verifyByReadback: true });
+    const good = bufferArtifact(randomBytes(100_000), { name: "good.bin" });
+    await d.upload(good, testContext());
+    // A source that streams other bytes than the event's sha256 says, without the runtime's check.
+    const lying = { ...good, event: makeEvent({ name: "bad.bin", size: 100_000, sha256: "0".repeat(64) }) };
+    lying.open = async () => Readable.from([randomBytes(100_000)]);
+    const err = await d.upload(lying, testContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientError);
+    expect((err as Error).message).toMatch(/reads back with sha256 [0-9a-f]{64}, expected 0{64}/);
+    const dir = d.pathsOf(lying.event).dir;
+    expect(await listRemoteDir(server, dir)).toEqual(["good.bin"]);
+  });
+
+  it("fails as transient when fewer bytes arrive than the event announces, leaving no file", async () => {
+    const d = destination("short");
+    const artifact = bufferArtifact(randomBytes(5000), { name: "short.bin" });
+    const short = { ...artifact, event: { ...artifact.event, blob: { ...artifact.event.blob, size: 6000 } } };
+    short.open = async () => Readable.from([randomBytes(5000)]);
+    const err = await d.upload(short, testContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientError);
+    expect((err as Error).message).toMatch(/has 5000 bytes after the upload, expected 6000/);
+    expect(await listRemoteDir(server, d.pathsOf(short.event).dir)).toEqual([]);
+  });
+
+  it("removes stale temp files of the same artifact and keeps other files", async () => {
+    const d = destination("stale", { staleTempMaxAgeMs: 60_000 });
+    const artifact = bufferArtifact(Buffer.from("fresh"), { name: "model.pt" });
+    const paths = d.pathsOf(artifact.event);
+    server.mkdirForUser(paths.dir);
+    const old = join(paths.dir, ".model.pt.evOLDCRASHED01.partial");
+    const young = join(paths.dir, ".model.pt.evSTILLRUNNING.partial");
+    const otherArtifact = join(paths.dir, ".model.pt.x.evOLDCRASHED02.partial");
+    for (const f of [old, young, otherArtifact]) writeFileSync(f, "junk");
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(old, hourAgo, hourAgo);
+    utimesSync(otherArtifact, hourAgo, hourAgo);
+    await d.upload(artifact, testContext());
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(young)).toBe(true);
+    expect(existsSync(otherArtifact)).toBe(true);
+    expect(existsSync(paths.final)).toBe(true);
+  });
+
+  it("aborts on ctx.signal: rejects as transient, removes its temp file, writes no final file", async () => {
+    const d = destination("abort");
+    const artifact = bufferArtifact(Buffer.alloc(0), { name: "slow.bin" });
+    const event = { ...artifact.event, blob: { ...artifact.event.blob, size: 8 * 1024 * 1024 } };
+    // One megabyte, then nothing: the upload hangs until it is aborted.
+    const source = new Readable({ read() {} });
+    source.push(randomBytes(1024 * 1024));
+    const ac = new AbortController();
+    const paths = d.pathsOf(event);
+    const upload = d.upload({ ...artifact, event, open: async () => source }, testContext(ac.signal));
+    expect(await waitFor(() => existsSync(paths.temp) && statSync(paths.temp).size === 1024 * 1024)).toBe(true);
+    ac.abort(new Error("shutdown"));
+    const err = await upload.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientError);
+    expect((err as Error).message).toMatch(/aborted: shutdown/);
+    expect(source.destroyed).toBe(true);
+    expect(existsSync(paths.temp)).toBe(false);
+    expect(existsSync(paths.final)).toBe(false);
+  });
+
+  it("fails a stalled upload as transient after stallTimeoutMs", async () => {
+    const d = destination("stall", { stallTimeoutMs: 300 });
+    const artifact = bufferArtifact(Buffer.alloc(0), { name: "stuck.bin" });
+    const event = { ...artifact.event, blob: { ...artifact.event.blob, size: 10 } };
+    const started = Date.now();
+    const err = await d
+      .upload({ ...artifact, event, open: async () => new Readable({ read() {} }) }, testContext())
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientError);
+    expect((err as Error).message).toMatch(/no progress for 300 ms/);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(existsSync(d.pathsOf(event).temp)).toBe(false);
+  });
+
+  it("probes: succeeds on a directory root, fails on a missing one", async () => {
+    await destination("probe").probe(AbortSignal.timeout(5000));
+    const missing = destination("probe-missing");
+    const gone = new SftpDestination({
+      name: "sftp:gone",
+      options: { ...missing.options, root: join(server.rootDir, "does-not-exist") },
+      secrets: {},
+      log: silentLogger,
+    });
+    destinations.push(gone);
+    await expect(gone.probe(AbortSignal.timeout(5000))).rejects.toThrow(/does-not-exist.*No such file/);
+  });
+});

@@ -1,0 +1,257 @@
+/**
+ * Least-privilege NATS permissions per role, built from the names the runtime uses, and rendered
+ * as nats-server config. The committed sample `deploy/nats/nats-server.conf` is the output of
+ * {@link sampleServerConfig}: a test fails while it is stale, and
+ * `node shared/src/nats/permissions.ts` rewrites it.
+ *
+ * Every subject is one that the v3 clients (@nats-io/jetstream, kv, obj) send for a call
+ * artifact-bus makes; each grant names that call, and the sample file carries it as a comment.
+ */
+import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { checkSubjectToken } from "../event/names.ts";
+import { dlqSubject, EVENTS_PREFIX } from "../event/subjects.ts";
+import { destinationFromToken, parseDestinationName } from "../runtime/destination-name.ts";
+import { BLOB_BUCKET, consumerName, EVENTS_STREAM, LEDGER_BUCKET } from "./topology-names.ts";
+
+/** One allowed subject and the call that needs it. */
+export interface Grant {
+  subject: string;
+  why: string;
+}
+
+/** Allow-lists; anything not listed is refused by the server. */
+export interface RolePermissions {
+  publish: Grant[];
+  subscribe: Grant[];
+}
+
+/** A user of the artifact-bus account. */
+export interface NatsUser {
+  user: string;
+  /** `{ env }` renders `$NAME`, read from the server's environment at start; `{ value }` inlines it. */
+  password: { env: string } | { value: string };
+  /** One line saying who this user is. */
+  role: string;
+  permissions: RolePermissions;
+}
+
+/** Input of {@link renderServerConfig}. */
+export interface ServerConfigOptions {
+  users: NatsUser[];
+  /** Account holding the users, JetStream enabled; default `ARTIFACT_BUS`. */
+  account?: string;
+  /** Comment lines put first (without `#`). */
+  header?: string[];
+}
+
+const API = "$JS.API";
+const LEDGER_STREAM = `KV_${LEDGER_BUCKET}`;
+const BLOB_STREAM = `OBJ_${BLOB_BUCKET}`;
+
+const REPLIES: Grant = { subject: "_INBOX.>", why: "replies: PubAcks, API responses, fetched messages" };
+const ACCOUNT_INFO: Grant = { subject: `${API}.INFO`, why: "jetstreamManager() reads account info first" };
+const LIST_DESTINATIONS = `${API}.CONSUMER.LIST.${EVENTS_STREAM}`;
+const LEDGER_READ = `${API}.STREAM.MSG.GET.${LEDGER_STREAM}`;
+// Kvm.open() binds without reading the stream config, so kv.get() never uses direct get.
+const LEDGER_READ_HOW = "kv.get() on the bucket from Kvm.open(): STREAM.MSG.GET, not direct get";
+const BLOB_OPEN: Grant = {
+  subject: `${API}.STREAM.INFO.${BLOB_STREAM}`,
+  why: "NatsBlobStore.open checks that the bucket exists",
+};
+const BLOB_INFO: Grant = {
+  subject: `${API}.STREAM.MSG.GET.${BLOB_STREAM}`,
+  why: "object info (last message on the object's meta subject) before put, get and delete",
+};
+
+/**
+ * A trainer of `project`: publishes that project's events, stages blobs in the object store,
+ * reads the ledger for flush(). It cannot publish for another project, change topology, consume,
+ * or write the ledger. The blob bucket is shared, so blobs are not isolated per project.
+ */
+export function trainerPermissions(project: string): RolePermissions {
+  checkSubjectToken("project", project);
+  return {
+    publish: [
+      { subject: `${EVENTS_PREFIX}.${project}.>`, why: `logFile: events of project ${project} only` },
+      ACCOUNT_INFO,
+      { subject: LIST_DESTINATIONS, why: "logFile: which destinations take the event (consumers.list)" },
+      { subject: LEDGER_READ, why: `flush() reads the ledger: ${LEDGER_READ_HOW}` },
+      BLOB_OPEN,
+      BLOB_INFO,
+      { subject: `$O.${BLOB_BUCKET}.C.>`, why: "stage a blob: object chunks" },
+      { subject: `$O.${BLOB_BUCKET}.M.>`, why: "stage a blob: object metadata, written after the last chunk" },
+    ],
+    subscribe: [REPLIES],
+  };
+}
+
+/**
+ * An uploader of one destination (token `s3_main` for `s3:main`): pulls and acks only its own
+ * consumer, writes the ledger and key leases, dead-letters to its own DLQ subject, reads and
+ * deletes staged blobs. It cannot touch another destination's consumer or change topology.
+ */
+export function uploaderPermissions(destinationToken: string): RolePermissions {
+  checkDestinationToken(destinationToken);
+  const consumer = consumerName(destinationToken);
+  return {
+    publish: [
+      ACCOUNT_INFO,
+      {
+        subject: `${API}.CONSUMER.INFO.${EVENTS_STREAM}.${consumer}`,
+        why: "consumers.get() binds to its consumer; fetch() re-checks it after missed heartbeats",
+      },
+      { subject: `${API}.CONSUMER.MSG.NEXT.${EVENTS_STREAM}.${consumer}`, why: "fetch() from its own consumer" },
+      { subject: `$JS.ACK.${EVENTS_STREAM}.${consumer}.>`, why: "ack, nak(delay), working(), term()" },
+      {
+        subject: `${API}.STREAM.MSG.GET.${EVENTS_STREAM}`,
+        why: "coalescing: streams.getMessage(ARTIFACTS, { last_by_subj })",
+      },
+      { subject: LIST_DESTINATIONS, why: "blob release: which destinations took the event (consumers.list)" },
+      { subject: dlqSubject(destinationToken), why: "dead letters of this destination only" },
+      { subject: `$KV.${LEDGER_BUCKET}.>`, why: "ledger and key-lease writes (put, create, update)" },
+      { subject: LEDGER_READ, why: `ledger and lease reads: ${LEDGER_READ_HOW}` },
+      BLOB_OPEN,
+      BLOB_INFO,
+      {
+        subject: `${API}.CONSUMER.CREATE.${BLOB_STREAM}.>`,
+        why: "object get() and list() (blob sweeper) read through an ephemeral ordered push consumer",
+      },
+      { subject: `$JS.FC.${BLOB_STREAM}.>`, why: "flow-control replies of that push consumer" },
+      { subject: `$O.${BLOB_BUCKET}.M.>`, why: "blob delete: the object's delete marker" },
+      {
+        subject: `${API}.STREAM.PURGE.${BLOB_STREAM}`,
+        why: "blob delete: purge the chunks and the delete marker",
+      },
+    ],
+    subscribe: [REPLIES],
+  };
+}
+
+/** Operators: topology (streams, consumers, buckets), DLQ inspection and replay. The whole account. */
+export function adminPermissions(): RolePermissions {
+  const why = "topology, DLQ and any repair: everything in this account (not the system account)";
+  return { publish: [{ subject: ">", why }], subscribe: [{ subject: ">", why }] };
+}
+
+/** Conventional user `trainer-<project>` with password from `NATS_TRAINER_<PROJECT>_PASSWORD`. */
+export function trainerUser(project: string): NatsUser {
+  return {
+    user: `trainer-${project}`,
+    password: { env: envName("TRAINER", project) },
+    role: `trainer of project ${project}`,
+    permissions: trainerPermissions(project),
+  };
+}
+
+/** Conventional user `uploader-<token>` with password from `NATS_UPLOADER_<TOKEN>_PASSWORD`. */
+export function uploaderUser(destinationToken: string): NatsUser {
+  return {
+    user: `uploader-${destinationToken}`,
+    password: { env: envName("UPLOADER", destinationToken) },
+    role: `uploader of destination ${destinationFromToken(destinationToken)}`,
+    permissions: uploaderPermissions(destinationToken),
+  };
+}
+
+/** Conventional user `admin` with password from `NATS_ADMIN_PASSWORD`. */
+export function adminUser(): NatsUser {
+  return { user: "admin", password: { env: "NATS_ADMIN_PASSWORD" }, role: "operator", permissions: adminPermissions() };
+}
+
+/** nats-server config text: one account with JetStream enabled holding `users`. */
+export function renderServerConfig({ users, account = "ARTIFACT_BUS", header = [] }: ServerConfigOptions): string {
+  check("account", account, /^[A-Za-z][A-Za-z0-9_-]*$/);
+  const names = new Set<string>();
+  const out = header.map((line) => `#${line === "" ? "" : ` ${oneLine(line)}`}`);
+  if (out.length > 0) out.push("");
+  out.push("accounts: {", `  ${account}: {`, "    jetstream: enabled", "    users: [");
+  for (const u of users) {
+    check("user", u.user, /^[A-Za-z0-9][A-Za-z0-9_.-]*$/);
+    if (names.has(u.user)) throw new Error(`user ${u.user} appears twice`);
+    names.add(u.user);
+    out.push(`      # ${oneLine(u.role)}`, "      {", `        user: ${quote(u.user)}`);
+    out.push(`        password: ${renderPassword(u.password)}`, "        permissions: {");
+    for (const kind of ["publish", "subscribe"] as const) {
+      // nats-server reads an empty allow list as "no restriction", the opposite of the intent.
+      if (u.permissions[kind].length === 0) throw new Error(`user ${u.user}: empty ${kind} allow list`);
+      out.push(`          ${kind}: {`, "            allow: [");
+      for (const g of u.permissions[kind])
+        out.push(`              # ${oneLine(g.why)}`, `              ${quote(g.subject)}`);
+      out.push("            ]", "          }");
+    }
+    out.push("        }", "      }");
+  }
+  out.push("    ]", "  }", "}");
+  return `${out.join("\n")}\n`;
+}
+
+/** Users of the committed sample: the ones the docker-compose stack runs with. */
+export function sampleUsers(): NatsUser[] {
+  return [adminUser(), trainerUser("demo"), uploaderUser("s3_minio")];
+}
+
+/** Where the committed sample lives. */
+export const SAMPLE_CONFIG_PATH = fileURLToPath(new URL("../../../deploy/nats/nats-server.conf", import.meta.url));
+
+/** The text of deploy/nats/nats-server.conf. */
+export function sampleServerConfig(): string {
+  return renderServerConfig({
+    users: sampleUsers(),
+    header: [
+      "artifact-bus: least-privilege NATS users (sample, used by docker-compose.yml).",
+      "Generated by shared/src/nats/permissions.ts; do not edit: change the code, then run",
+      "  node shared/src/nats/permissions.ts",
+      "shared/test/permissions.test.ts boots nats-server with this file and fails while it is stale.",
+      "",
+      "Start:  nats-server -js -sd /data -c nats-server.conf",
+      "JetStream and its store dir come from the command line (store_dir here as well as -sd is an",
+      "error), so this file holds only the account and its users.",
+      "",
+      "`password: $NAME` reads environment variable NAME when the server starts and parses its value",
+      "as config. Put a bcrypt hash there (`nats server passwd`) in double quotes, NAME='\"$2a$11$...\"':",
+      "unquoted, its '$' would start a variable reference. A plain password (local use only) must not",
+      "be a bare number or hold spaces, '#' or '$'. Clients send the password itself",
+      "(ARTIFACT_BUS_NATS_USER, ARTIFACT_BUS_NATS_PASSWORD).",
+      "",
+      "Add a trainer per project and an uploader per destination with trainerUser(project) and",
+      "uploaderUser(token) (e.g. s3_main for s3:main) and regenerate. Not isolated per project: the",
+      "ledger (trainers read all of it) and the shared blob bucket (trainers can read and overwrite",
+      "any staged blob; stage with the fs store or one bucket per project where that matters).",
+    ],
+  });
+}
+
+function checkDestinationToken(token: string): void {
+  // Round-trip through the destination name grammar: no dots, no wildcards, no spaces.
+  let ok = false;
+  try {
+    ok = parseDestinationName(destinationFromToken(token)).token === token;
+  } catch {}
+  if (!ok) throw new Error(`destination token ${JSON.stringify(token)} must look like <kind>_<name>, e.g. s3_main`);
+}
+
+function envName(role: string, token: string): string {
+  return `NATS_${role}_${token.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_PASSWORD`;
+}
+
+function renderPassword(p: NatsUser["password"]): string {
+  if ("env" in p) return `$${check("password env", p.env, /^[A-Za-z_][A-Za-z0-9_]*$/)}`;
+  return quote(check("password", p.value, /^[\x21\x23-\x5b\x5d-\x7e]+$/));
+}
+
+function quote(s: string): string {
+  // Quoted, so `$JS.API...` is a subject and not a variable reference; no escapes needed.
+  return `"${check("string", s, /^[^"\\\s]+$/)}"`;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, " ");
+}
+
+function check(what: string, value: string, pattern: RegExp): string {
+  if (!pattern.test(value)) throw new Error(`${what} ${JSON.stringify(value)} must match ${pattern}`);
+  return value;
+}
+
+if (import.meta.main) writeFileSync(SAMPLE_CONFIG_PATH, sampleServerConfig());

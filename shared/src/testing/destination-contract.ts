@@ -1,0 +1,166 @@
+/**
+ * The contract every Destination must pass, as one vitest `describe` block: identical bytes at
+ * the final name, last write wins, awkward names, empty and large artifacts, no partial object
+ * after an abort or a failing blob, and error classes the runtime can act on.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ArtifactEventV1 } from "../event/schema.ts";
+import type { Destination } from "../runtime/destination.ts";
+import { PermanentError, TransientError } from "../runtime/errors.ts";
+import {
+  type FileArtifactOptions,
+  failAtEnd,
+  fileArtifact,
+  sha256,
+  stallAfter,
+  testContext,
+  uniqueRun,
+} from "./artifact-fixtures.ts";
+
+type Awaitable<T> = T | Promise<T>;
+
+/** What a backend's test file supplies to run the contract against a real server. */
+export interface ContractHarness {
+  destination: Destination;
+  /** Independent read of the object at the event's final name; undefined if absent. */
+  read(event: ArtifactEventV1): Awaitable<Buffer | undefined>;
+  /** Every remote name under the destination's root, temp and partial names included. */
+  list(): Awaitable<string[]>;
+  /** Makes the destination unreachable (e.g. kills its server); healDestination() undoes it. */
+  breakDestination?(): Promise<void>;
+  healDestination?(): Promise<void>;
+  /** Size of the "large" artifact; must pass the backend's multipart/part threshold. Default 8 MiB. */
+  largeSize?: number;
+  /** The receipt location an event must get, where the backend's form is fixed. */
+  expectedLocation?(event: ArtifactEventV1): string;
+  dispose(): Promise<void>;
+}
+
+/** Registers the contract for one backend; `setup` runs once, before the first test. */
+export function describeDestinationContract(label: string, setup: () => Promise<ContractHarness>): void {
+  describe(`destination contract: ${label}`, () => {
+    let h: ContractHarness;
+    let dir: string;
+    const large = () => h.largeSize ?? 8 * 1024 * 1024;
+    const remoteNames = async () => new Set(await h.list());
+    const newNames = (before: Set<string>, after: Set<string>) => [...after].filter((n) => !before.has(n));
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), "artifact-bus-contract-"));
+      h = await setup();
+    });
+
+    afterAll(async () => {
+      await h?.dispose();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    async function uploadAndCheck(name: string, bytes: Buffer, opts: FileArtifactOptions = {}) {
+      const artifact = await fileArtifact(dir, name, bytes, opts);
+      const ctx = testContext();
+      const receipt = await h.destination.upload(artifact, ctx);
+      expect(receipt.size).toBe(bytes.length);
+      expect(typeof receipt.location).toBe("string");
+      expect(receipt.location.length).toBeGreaterThan(0);
+      if (h.expectedLocation) expect(receipt.location).toBe(h.expectedLocation(artifact.event));
+      const stored = await h.read(artifact.event);
+      expect(stored, `object for ${name} must exist`).toBeDefined();
+      expect(stored!.length).toBe(bytes.length);
+      expect(sha256(stored!)).toBe(artifact.event.blob.sha256);
+      return { artifact, receipt, ctx };
+    }
+
+    it("probe resolves while the destination is reachable", async () => {
+      await h.destination.probe(AbortSignal.timeout(15_000));
+    });
+
+    it("puts identical bytes at the final name and reports location and size", async () => {
+      await uploadAndCheck("checkpoints/ep1-ba100-rank0.pt", randomBytes(300 * 1024 + 7));
+    });
+
+    it("a second upload of the same name replaces the bytes, with no extra remote name", async () => {
+      const run = uniqueRun();
+      await uploadAndCheck("logs/trace.json", randomBytes(50_000), { run });
+      const before = await remoteNames();
+      const second = randomBytes(20_000);
+      const { artifact } = await uploadAndCheck("logs/trace.json", second, { run });
+      expect((await h.read(artifact.event))!.equals(second)).toBe(true);
+      expect(newNames(before, await remoteNames())).toEqual([]);
+    });
+
+    it("handles nested directories, spaces and unicode in names", async () => {
+      await uploadAndCheck("deep/nested dir/ünïcødé ☃ – ckpt (1).pt", randomBytes(4096));
+    });
+
+    it("uploads a 0-byte artifact", async () => {
+      await uploadAndCheck("empty/marker.done", Buffer.alloc(0));
+    });
+
+    it("uploads an artifact above the part threshold intact, leaving one new remote name", async () => {
+      const before = await remoteNames();
+      const { ctx } = await uploadAndCheck("checkpoints/large.pt", randomBytes(large() + 12_345));
+      expect(newNames(before, await remoteNames())).toHaveLength(1);
+      expect(ctx.heartbeats.length).toBeGreaterThan(0);
+      expect(Math.max(...ctx.heartbeats)).toBeLessThanOrEqual(large() + 12_345);
+    });
+
+    it.each([
+      ["small", () => 256 * 1024],
+      ["large", () => large() + 1024],
+    ])("aborting the signal mid-upload (%s) rejects and leaves no object", async (_kind, size) => {
+      const bytes = randomBytes(size());
+      const ctx = testContext();
+      const artifact = await fileArtifact(dir, "aborted/ckpt.pt", bytes, {
+        wrap: (s) =>
+          s.pipe(stallAfter(Math.floor(bytes.length * 0.75), () => ctx.controller.abort(new Error("test abort")))),
+      });
+      const before = await remoteNames();
+      await expect(h.destination.upload(artifact, ctx)).rejects.toThrow();
+      expect(ctx.signal.aborted).toBe(true);
+      expect(await h.read(artifact.event)).toBeUndefined();
+      expect(newNames(before, await remoteNames())).toEqual([]);
+    });
+
+    // The runtime's Artifact.open() types a vanished blob as PermanentError; adapters keep the type.
+    it("open() failing with a PermanentError (blob missing) rejects with that PermanentError", async () => {
+      const artifact = await fileArtifact(dir, "missing/blob.bin", randomBytes(10), {
+        openError: new PermanentError("blob missing: staged blob is gone"),
+      });
+      await expect(h.destination.upload(artifact, testContext())).rejects.toBeInstanceOf(PermanentError);
+      expect(await h.read(artifact.event)).toBeUndefined();
+    });
+
+    it.each([
+      ["small", () => 100_000],
+      ["large", () => large() + 1],
+    ])("a blob stream failing at its end (%s) rejects with its PermanentError, no object", async (_kind, size) => {
+      const failure = new PermanentError("staged blob sha256 differs from the event's");
+      const artifact = await fileArtifact(dir, "corrupt/blob.bin", randomBytes(size()), {
+        wrap: (s) => s.pipe(failAtEnd(failure)),
+      });
+      const before = await remoteNames();
+      await expect(h.destination.upload(artifact, testContext())).rejects.toBeInstanceOf(PermanentError);
+      expect(await h.read(artifact.event)).toBeUndefined();
+      expect(newNames(before, await remoteNames())).toEqual([]);
+    });
+
+    it("while broken, upload and probe fail with TransientError; both work once healed", async (t) => {
+      if (!h.breakDestination || !h.healDestination) return t.skip();
+      const artifact = await fileArtifact(dir, "outage/ckpt.pt", randomBytes(100_000));
+      await h.breakDestination();
+      try {
+        await expect(h.destination.upload(artifact, testContext())).rejects.toBeInstanceOf(TransientError);
+        await expect(h.destination.probe(AbortSignal.timeout(15_000))).rejects.toBeInstanceOf(TransientError);
+      } finally {
+        await h.healDestination();
+      }
+      await h.destination.probe(AbortSignal.timeout(15_000));
+      await h.destination.upload(artifact, testContext());
+      expect(sha256((await h.read(artifact.event))!)).toBe(artifact.event.blob.sha256);
+    });
+  });
+}

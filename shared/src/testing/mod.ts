@@ -1,0 +1,28 @@
+/**
+ * @artifact-bus/shared/testing: launchers for the real servers (nats-server, an S3-compatible
+ * server, OpenSSH sshd), uploader processes, and the destination contract suite.
+ */
+export {
+  type FileArtifactOptions,
+  failAtEnd,
+  fileArtifact,
+  sha256,
+  stallAfter,
+  type TestContext,
+  testContext,
+  uniqueRun,
+} from "./artifact-fixtures.ts";
+export { type ContractHarness, describeDestinationContract } from "./destination-contract.ts";
+export { NatsServer, type NatsServerOptions } from "./nats-server.ts";
+export {
+  type ExternalS3,
+  externalS3,
+  type S3Endpoint,
+  S3TestServer,
+  type S3TestServerOptions,
+  s3ClientSettings,
+} from "./s3-server.ts";
+export { listRemoteDir, readRemoteFiles, sftpBatch } from "./sftp-cli.ts";
+export { SshdServer, type SshdServerOptions } from "./sshd-server.ts";
+export { fingerprintOf, freePort, generateKey } from "./sshd-setup.ts";
+export { type LogLine, UploaderProcess, type UploaderProcessOptions } from "./uploader-process.ts";

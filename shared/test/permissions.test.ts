@@ -1,0 +1,274 @@
+/**
+ * The committed least-privilege sample (deploy/nats/nats-server.conf) run by a real nats-server:
+ * a trainer and the real uploader runtime do their whole job with it, and every step outside a
+ * role is refused by the server.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buffer } from "node:stream/consumers";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
+import { connect, type NatsConnection, PermissionViolationError } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NatsBlobStore } from "../src/blob/nats-store.ts";
+import { parseConfig } from "../src/config.ts";
+import { silentLogger } from "../src/log.ts";
+import { connectNats } from "../src/nats/connect.ts";
+import {
+  renderServerConfig,
+  SAMPLE_CONFIG_PATH,
+  sampleServerConfig,
+  trainerPermissions,
+  trainerUser,
+  uploaderPermissions,
+} from "../src/nats/permissions.ts";
+import { ensureTopology } from "../src/nats/topology.ts";
+import { BLOB_BUCKET, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
+import { ArtifactPublisher } from "../src/publisher.ts";
+import type { Destination } from "../src/runtime/destination.ts";
+import { PermanentError } from "../src/runtime/errors.ts";
+import { Ledger } from "../src/runtime/ledger.ts";
+import { startUploaderService } from "../src/runtime/uploader-service.ts";
+import { NatsServer } from "../src/testing/nats-server.ts";
+
+// Letters first: the server parses an env value as config, and digits alone would be a number.
+const pw = () => `pw-${randomBytes(12).toString("hex")}`;
+const PASSWORDS = { NATS_TRAINER_DEMO_PASSWORD: pw(), NATS_UPLOADER_S3_MINIO_PASSWORD: pw() };
+// The admin's is a bcrypt hash (cost 10) of ADMIN_PASSWORD, quoted as the sample's header says.
+const ADMIN_PASSWORD = "admin-test-password";
+const ADMIN_BCRYPT = '"$2b$10$/lQ0q0U21sTGRvYd36.AHuMZq2I5Pb1BP2CsI6YMWK7avVGy8klUm"';
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+const config = parseConfig({
+  destinations: [
+    { name: "s3:minio", filter: { project: "demo" } },
+    { name: "sftp:archive", filter: { project: "vision" } },
+  ],
+});
+let server: NatsServer;
+let work: string;
+let admin: NatsConnection;
+let trainer: NatsConnection;
+let uploader: NatsConnection;
+
+const as = (user: string, password: string) =>
+  connectNats({ servers: [server.url], user }, { name: user, env: { ARTIFACT_BUS_NATS_PASSWORD: password } });
+
+/** Permission errors the server reports on `nc` from now on (they also arrive for fire-and-forget publishes). */
+function watchPermissionErrors(nc: NatsConnection): string[] {
+  const seen: string[] = [];
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "error" && s.error instanceof PermissionViolationError) seen.push(s.error.message);
+    }
+  })();
+  return seen;
+}
+
+async function nextPermissionError(nc: NatsConnection, trigger: () => unknown): Promise<PermissionViolationError> {
+  const status = nc.status();
+  await trigger();
+  for await (const s of status) {
+    if (s.type === "error" && s.error instanceof PermissionViolationError) return s.error;
+  }
+  throw new Error("connection closed before a permission error");
+}
+
+beforeAll(async () => {
+  // nats-server inherits this process's environment, where the sample reads its passwords.
+  Object.assign(process.env, PASSWORDS, { NATS_ADMIN_PASSWORD: ADMIN_BCRYPT });
+  server = await NatsServer.start({ config: readFileSync(SAMPLE_CONFIG_PATH, "utf8") });
+  work = mkdtempSync(join(tmpdir(), "artifact-bus-permissions-"));
+  admin = await as("admin", ADMIN_PASSWORD);
+  await ensureTopology(admin, { stream: config.stream, destinations: config.destinations });
+  trainer = await as("trainer-demo", PASSWORDS.NATS_TRAINER_DEMO_PASSWORD);
+  uploader = await as("uploader-s3_minio", PASSWORDS.NATS_UPLOADER_S3_MINIO_PASSWORD);
+});
+afterAll(async () => {
+  await Promise.all([admin, trainer, uploader].map((nc) => nc?.close()));
+  await server?.dispose();
+  if (work) rmSync(work, { recursive: true, force: true });
+  for (const k of [...Object.keys(PASSWORDS), "NATS_ADMIN_PASSWORD"]) delete process.env[k];
+});
+
+describe("the sample config", () => {
+  it("is the rendered sample (run `node shared/src/nats/permissions.ts` when this fails)", () => {
+    expect(readFileSync(SAMPLE_CONFIG_PATH, "utf8")).toBe(sampleServerConfig());
+  });
+
+  it("builds roles only from valid names, so nothing can widen a grant", () => {
+    for (const bad of ["a.b", "*", ">", "a b", ""]) expect(() => trainerPermissions(bad)).toThrow(/project/);
+    for (const bad of ["s3_main.>", "s3main", "S3_main", "s3_*", "s3:main"]) {
+      expect(() => uploaderPermissions(bad)).toThrow(/destination token/);
+    }
+    const user = trainerUser("llm");
+    expect(() => renderServerConfig({ users: [user, user] })).toThrow(/twice/);
+    expect(() => renderServerConfig({ users: [{ ...user, password: { env: "A-B" } }] })).toThrow(/env/);
+    expect(() => renderServerConfig({ users: [{ ...user, password: { value: 'x"y' } }] })).toThrow(/password/);
+    const open = { ...user.permissions, subscribe: [] };
+    expect(() => renderServerConfig({ users: [{ ...user, permissions: open }] })).toThrow(/empty subscribe/);
+  });
+
+  it("authenticates users by the passwords in the server's environment", async () => {
+    await expect(connect({ servers: server.url, user: "trainer-demo", pass: "wrong" })).rejects.toThrow(/auth/i);
+    await expect(connect({ servers: server.url, user: "admin", pass: ADMIN_BCRYPT })).rejects.toThrow(/auth/i);
+    await expect(connect({ servers: server.url })).rejects.toThrow(/auth/i);
+  });
+});
+
+describe("a trainer and the uploader runtime doing their jobs", () => {
+  it("log through the object store, upload, coalesce, dead-letter, release blobs and flush", async () => {
+    const trainerErrors = watchPermissionErrors(trainer);
+    const blobStore = await NatsBlobStore.open(trainer);
+    const publisher = await ArtifactPublisher.create({ nc: trainer, blobStore });
+    const files = { old: randomBytes(1000), big: randomBytes(3 * 1024 * 1024 + 7), poison: randomBytes(10) };
+    for (const [k, bytes] of Object.entries(files)) writeFileSync(join(work, k), bytes);
+    // Two versions of one name before any uploader runs: the older must be superseded.
+    const log = (name: string, file: string) =>
+      publisher.logFile({ project: "demo", run: "r1", name, path: join(work, file) });
+    const older = await log("ckpt/model.pt", "old");
+    const newer = await log("ckpt/model.pt", "big");
+    const poison = await log("poison.txt", "poison");
+    expect(newer.destinations).toEqual(["s3_minio"]);
+
+    const received = new Map<string, Buffer>();
+    const destination = (name: string): Destination => ({
+      name,
+      async upload(artifact) {
+        const bytes = await buffer(await artifact.open()); // object store get, verified
+        if (artifact.event.name === "poison.txt") throw new PermanentError("rejected by the test destination");
+        received.set(artifact.event.id, bytes);
+        return { location: `mem://${artifact.event.name}`, size: bytes.length };
+      },
+      probe: async () => {},
+      close: async () => {},
+    });
+    process.env.ARTIFACT_BUS_NATS_PASSWORD = PASSWORDS.NATS_UPLOADER_S3_MINIO_PASSWORD;
+    const service = await startUploaderService(
+      { kind: "s3", create: (d) => destination(d.name) },
+      {
+        config: {
+          ...config,
+          nats: { servers: [server.url], user: "uploader-s3_minio" },
+          staging: { ...config.staging, store: "nats", dir: join(work, "staging") },
+        },
+        log: silentLogger,
+        handleSignals: false,
+      },
+    ).finally(() => delete process.env.ARTIFACT_BUS_NATS_PASSWORD);
+    const uploaderErrors = watchPermissionErrors(service.nc);
+    try {
+      await publisher.flush({ timeoutMs: 30_000 }); // the trainer reads the ledger
+    } finally {
+      await service.stop(); // waits for in-flight work, blob release included
+    }
+
+    const ledger = new Ledger(await new Kvm(admin).open(LEDGER_BUCKET));
+    expect((await ledger.get("s3_minio", older.id))?.state).toBe("superseded");
+    expect(await ledger.get("s3_minio", newer.id)).toMatchObject({
+      state: "uploaded",
+      location: "mem://ckpt/model.pt",
+    });
+    expect((await ledger.get("s3_minio", poison.id))?.state).toBe("dead");
+    expect(sha256(received.get(newer.id)!)).toBe(sha256(files.big));
+    expect([...received.keys()]).toEqual([newer.id]);
+    const letter = await (await jetstreamManager(admin)).streams.getMessage(DLQ_STREAM, {
+      last_by_subj: "artifacts.v1.dlq.s3_minio",
+    });
+    expect(letter?.json<{ eventId: string }>().eventId).toBe(poison.id);
+    const blobs = await new Objm(admin).open(BLOB_BUCKET);
+    for (const a of [older, newer, poison]) expect(await blobs.info(a.blob.ref)).toBeNull();
+    // Errors the runtime swallows (blob release, coalescing, sweeper) still reach the connection.
+    expect(uploaderErrors).toEqual([]);
+    expect(trainerErrors).toEqual([]);
+  });
+
+  it("an uploader fetches and acks its own consumer, reads and sweeps blobs", async () => {
+    const staged = await (await NatsBlobStore.open(trainer)).stage({
+      path: join(work, "poison"),
+      project: "demo",
+      run: "r2",
+      id: "sweep-me",
+    });
+    await jetstream(admin).publish("artifacts.v1.events.demo.r2.fit.k1", "not an event");
+    const errors = watchPermissionErrors(uploader);
+    const consumer = await jetstream(uploader).consumers.get(EVENTS_STREAM, "dest_s3_minio");
+    const batch = await consumer.fetch({ max_messages: 1, expires: 5000 });
+    for await (const m of batch) {
+      expect(m.subject).toBe("artifacts.v1.events.demo.r2.fit.k1");
+      expect(await m.ackAck()).toBe(true);
+    }
+    expect((await (await jetstreamManager(admin)).consumers.info(EVENTS_STREAM, "dest_s3_minio")).num_pending).toBe(0);
+    const store = await NatsBlobStore.open(uploader);
+    expect(sha256(await buffer(await store.open(staged)))).toBe(staged.sha256);
+    expect(await store.sweep(0)).toBe(1); // list() through a watcher, then delete + purge
+    expect(await (await new Objm(admin).open(BLOB_BUCKET)).info(staged.ref)).toBeNull();
+    expect(errors).toEqual([]);
+  });
+});
+
+describe("refused by the server", () => {
+  /** Rejected for publishing to `subject` (a prefix of the request subject). */
+  const refused = (p: Promise<unknown>, subject: string) =>
+    expect(p).rejects.toThrow(`Permissions Violation for Publish to "${subject}`);
+
+  it("a trainer cannot publish for another project, consume, write the ledger or change topology", async () => {
+    const js = jetstream(trainer);
+    const jsm = await jetstreamManager(trainer);
+    await refused(js.publish("artifacts.v1.events.vision.r1.fit.k1", "{}"), "artifacts.v1.events.vision.r1");
+    await refused(js.publish("artifacts.v1.dlq.s3_minio", "{}"), "artifacts.v1.dlq.s3_minio");
+    await refused(jsm.streams.add({ name: "EVIL", subjects: ["evil.>"] }), "$JS.API.STREAM.CREATE.EVIL");
+    const durable = { durable_name: "dest_evil", ack_policy: AckPolicy.Explicit };
+    await refused(jsm.consumers.add(EVENTS_STREAM, durable), "$JS.API.CONSUMER.CREATE.ARTIFACTS.dest_evil");
+    await refused(jsm.streams.purge(EVENTS_STREAM), "$JS.API.STREAM.PURGE.ARTIFACTS");
+    await refused(js.consumers.get(EVENTS_STREAM, "dest_s3_minio"), "$JS.API.CONSUMER.INFO.ARTIFACTS.dest_s3_minio");
+    const kv = await new Kvm(trainer).open(LEDGER_BUCKET);
+    await refused(kv.put("ev.s3_minio.x", "{}"), "$KV.artifact_ledger.ev.s3_minio.x");
+    await refused(kv.destroy(), "$JS.API.STREAM.DELETE.KV_artifact_ledger");
+    await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
+  });
+
+  it("an uploader cannot take another destination's work, dead-letter for it or change topology", async () => {
+    const js = jetstream(uploader);
+    const jsm = await jetstreamManager(uploader);
+    const foreignApi = "$JS.API.CONSUMER.INFO.ARTIFACTS.dest_sftp_archive";
+    await refused(js.consumers.get(EVENTS_STREAM, "dest_sftp_archive"), foreignApi);
+    // Even bound without asking the server, pulling is refused and nothing is delivered.
+    await jetstream(admin).publish("artifacts.v1.events.vision.r1.fit.k1", "{}");
+    const adminJsm = await jetstreamManager(admin);
+    const foreign = js.consumers.getConsumerFromInfo(await adminJsm.consumers.info(EVENTS_STREAM, "dest_sftp_archive"));
+    const batch = await foreign.fetch({ max_messages: 1, expires: 1000 });
+    const delivered: string[] = [];
+    let drained: Promise<unknown> | undefined;
+    // The pull request goes out once the batch is iterated.
+    const err = await nextPermissionError(uploader, () => {
+      drained = (async () => {
+        for await (const m of batch) delivered.push(m.subject);
+      })().catch(() => undefined); // ends with "heartbeats missed": nothing ever answers the pull
+    });
+    expect(err.subject).toBe("$JS.API.CONSUMER.MSG.NEXT.ARTIFACTS.dest_sftp_archive");
+    batch.stop();
+    await drained;
+    expect(delivered).toEqual([]);
+    const after = await adminJsm.consumers.info(EVENTS_STREAM, "dest_sftp_archive");
+    expect([after.num_pending, after.num_ack_pending, after.delivered.stream_seq]).toEqual([1, 0, 0]);
+
+    await refused(js.publish("artifacts.v1.dlq.sftp_archive", "{}"), "artifacts.v1.dlq.sftp_archive");
+    await refused(js.publish("artifacts.v1.events.demo.r1.fit.k1", "{}"), "artifacts.v1.events.demo.r1");
+    await refused(jsm.streams.delete(EVENTS_STREAM), "$JS.API.STREAM.DELETE.ARTIFACTS");
+    await refused(
+      jsm.consumers.delete(EVENTS_STREAM, "dest_sftp_archive"),
+      "$JS.API.CONSUMER.DELETE.ARTIFACTS.dest_sftp_archive",
+    );
+    await refused(
+      jsm.consumers.update(EVENTS_STREAM, "dest_s3_minio", { max_deliver: 1000 }),
+      "$JS.API.CONSUMER.CREATE.ARTIFACTS.dest_s3_minio",
+    );
+    const kv = await new Kvm(uploader).open(LEDGER_BUCKET);
+    await refused(kv.destroy(), "$JS.API.STREAM.DELETE.KV_artifact_ledger");
+    await refused(jsm.streams.delete(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.DELETE.OBJ_artifact_blobs");
+  });
+});
