@@ -36,9 +36,9 @@ const stack = await S3Stack.start({
   s3Options: { partSizeBytes: PART, queueSize: QUEUE },
 });
 try {
-  const uploader = await stack.startUploader({ ARTIFACT_BUS_LOG_LEVEL: "info" });
-  const trainer = await stack.trainer();
-  const big = join(stack.dir, "big.bin");
+  const uploader = await stack.bus.startUploader({ ARTIFACT_BUS_LOG_LEVEL: "info" });
+  const trainer = await stack.bus.trainer();
+  const big = join(stack.bus.dir, "big.bin");
   await writeLargeFile(big, LARGE);
   const s3 = stack.s3Client();
 
@@ -67,7 +67,7 @@ try {
   report(`| uploader peak RSS during the large upload | ${(rssKb / 1024).toFixed(0)} MB | | (target ≤ 200 MB) |`);
 
   // 2. Many small artifacts end to end vs direct PutObject at the same concurrency.
-  const small = join(stack.dir, "small.bin");
+  const small = join(stack.bus.dir, "small.bin");
   writeRandomFile(small, SMALL_SIZE);
   const body = readFileSync(small);
   const [directSmall] = await time(async () => {
@@ -98,10 +98,10 @@ try {
   );
 
   // 3. logFile of the large file per staging mode vs cp.
-  const [cp] = await time(async () => execFileSync("cp", [big, join(stack.dir, "cp.bin")]));
-  rmSync(join(stack.dir, "cp.bin"));
+  const [cp] = await time(async () => execFileSync("cp", [big, join(stack.bus.dir, "cp.bin")]));
+  rmSync(join(stack.bus.dir, "cp.bin"));
   for (const mode of ["copy", "link", "move"] as const) {
-    const src = mode === "move" ? join(stack.dir, "move.bin") : big;
+    const src = mode === "move" ? join(stack.bus.dir, "move.bin") : big;
     if (mode === "move") execFileSync("cp", [big, src]);
     const [ms] = await time(() =>
       trainer.publisher.logFile({ project: "bench", run: "staging", name: `stage-${mode}.bin`, path: src, mode }),

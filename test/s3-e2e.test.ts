@@ -15,7 +15,7 @@ const unique = (p: string) => `${p}-${process.pid}-${++n}`;
 
 beforeAll(async () => {
   stack = await S3Stack.start();
-  await stack.startUploader();
+  await stack.bus.startUploader();
 });
 afterAll(async () => {
   await stack?.dispose();
@@ -23,8 +23,8 @@ afterAll(async () => {
 
 describe("s3 end to end", () => {
   it("a logged file arrives under the templated key with identical bytes; the trainer may delete it at once", async () => {
-    const t = await stack.trainer();
-    const path = join(stack.dir, "ckpt.pt");
+    const t = await stack.bus.trainer();
+    const path = join(stack.bus.dir, "ckpt.pt");
     const data = writeRandomFile(path, 3 * 1024 * 1024 + 17);
     const run = unique("run");
     const logged = await t.publisher.logFile({
@@ -40,23 +40,23 @@ describe("s3 end to end", () => {
     const key = `vision/${run}/checkpoints/ep1-ba100-rank0.pt`;
     const got = await stack.getObject(key);
     expect(got && sha256(got)).toBe(sha256(data));
-    const entry = await stack.ledger(logged.id);
+    const entry = await stack.bus.ledger(logged.id);
     expect(entry).toMatchObject({ state: "uploaded", location: `s3://${stack.bucket}/${key}` });
     // Every destination is terminal, so the staged blob is gone.
-    expect(existsSync(join(stack.config.staging.dir, logged.blob.ref))).toBe(false);
+    expect(existsSync(join(stack.bus.config.staging.dir, logged.blob.ref))).toBe(false);
     await t.close();
   });
 
   it("200 artifacts from 4 concurrent publishers all arrive; ledger and S3 agree", async () => {
     const run = unique("many");
-    const trainers = await Promise.all([0, 1, 2, 3].map(() => stack.trainer()));
+    const trainers = await Promise.all([0, 1, 2, 3].map(() => stack.bus.trainer()));
     const expected = new Map<string, string>();
     const ids: string[] = [];
     await Promise.all(
       trainers.map(async (t, rank) => {
         for (let i = 0; i < 50; i++) {
           const name = `rank${rank}/step-${i}.log`;
-          const path = join(stack.dir, `${run}-${rank}-${i}`);
+          const path = join(stack.bus.dir, `${run}-${rank}-${i}`);
           expected.set(name, sha256(writeRandomFile(path, 1024 + i)));
           ids.push((await t.publisher.logFile({ project: "nlp", run, name, path, level: "batch" })).id);
           unlinkSync(path);
@@ -70,13 +70,13 @@ describe("s3 end to end", () => {
       const got = await stack.getObject(`nlp/${run}/${name}`);
       expect(got && sha256(got), name).toBe(hash);
     }
-    const states = await Promise.all(ids.map(async (id) => (await stack.ledger(id))?.state));
+    const states = await Promise.all(ids.map(async (id) => (await stack.bus.ledger(id))?.state));
     expect(new Set(states)).toEqual(new Set(["uploaded"]));
     await Promise.all(trainers.map((t) => t.close()));
   });
 
   it("malformed events published raw end in the DLQ with a reason; the uploader keeps running", async () => {
-    const js = jetstream(stack.nc);
+    const js = jetstream(stack.bus.nc);
     const run = unique("bad");
     const subject = eventSubject({ project: "raw", run, level: "fit", name: "x" });
     await js.publish(subject, "{not json", { msgID: unique("garbage") });
@@ -97,7 +97,7 @@ describe("s3 end to end", () => {
 
     const letters = await eventually(
       async () => {
-        const all = (await stack.deadLetters()).filter((d) => d.subject === subject);
+        const all = (await stack.bus.deadLetters()).filter((d) => d.subject === subject);
         return all.length >= 2 ? all : undefined;
       },
       20_000,
@@ -111,8 +111,8 @@ describe("s3 end to end", () => {
     expect(letters.find((l) => l.payload === "{not json")).toBeDefined();
 
     // Still serving.
-    const t = await stack.trainer();
-    const path = join(stack.dir, "after-garbage.txt");
+    const t = await stack.bus.trainer();
+    const path = join(stack.bus.dir, "after-garbage.txt");
     const data = writeRandomFile(path, 100);
     await t.publisher.logFile({ project: "raw", run, name: "after.txt", path });
     await t.publisher.flush({ timeoutMs: 20_000 });
@@ -136,24 +136,24 @@ describe("s3 end to end", () => {
       producer: { host: "test", pid: 1 },
       createdAt: new Date().toISOString(),
     };
-    await jetstream(stack.nc).publish(eventSubject(event as never), JSON.stringify(event), { msgID: id });
+    await jetstream(stack.bus.nc).publish(eventSubject(event as never), JSON.stringify(event), { msgID: id });
     const entry = await eventually(
       async () => {
-        const e = await stack.ledger(id);
+        const e = await stack.bus.ledger(id);
         return e?.state === "dead" ? e : undefined;
       },
       20_000,
       "the ledger to say dead",
     );
     expect(entry).toMatchObject({ attempts: 1, error: expect.stringMatching(/blob missing/) });
-    const letter = (await stack.deadLetters()).find((d) => d.eventId === id);
+    const letter = (await stack.bus.deadLetters()).find((d) => d.eventId === id);
     expect(letter).toMatchObject({ errorClass: "permanent", attempts: 1 });
   });
 
   it("flush rejects clearly, naming what is pending, when the destination is down", async () => {
     await stack.s3.stop();
-    const t = await stack.trainer();
-    const path = join(stack.dir, "while-down.txt");
+    const t = await stack.bus.trainer();
+    const path = join(stack.bus.dir, "while-down.txt");
     writeRandomFile(path, 10);
     await t.publisher.logFile({ project: "down", run: unique("r"), name: "notes/while-down.txt", path });
     const err = await t.publisher.flush({ timeoutMs: 1500 }).catch((e) => e);

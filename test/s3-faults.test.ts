@@ -33,19 +33,19 @@ afterAll(async () => {
 });
 
 async function deliveredCount(): Promise<number> {
-  const jsm = await jetstreamManager(stack.nc);
-  return (await jsm.consumers.info(EVENTS_STREAM, consumerName(stack.token))).delivered.consumer_seq;
+  const jsm = await jetstreamManager(stack.bus.nc);
+  return (await jsm.consumers.info(EVENTS_STREAM, consumerName(stack.bus.token))).delivered.consumer_seq;
 }
 
 describe("s3 faults", () => {
   it("S3 down for a while: the breaker opens, stops burning deliveries, and everything uploads after recovery", async () => {
-    const uploader = await stack.startUploader();
+    const uploader = await stack.bus.startUploader();
     await stack.s3.stop();
-    const t = await stack.trainer();
+    const t = await stack.bus.trainer();
     const run = unique("outage");
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) {
-      const path = join(stack.dir, `${run}-${i}`);
+      const path = join(stack.bus.dir, `${run}-${i}`);
       writeRandomFile(path, 2000);
       ids.push((await t.publisher.logFile({ project: "outage", run, name: `f${i}.bin`, path })).id);
     }
@@ -61,28 +61,28 @@ describe("s3 faults", () => {
 
     await stack.s3.restart();
     await t.publisher.flush({ timeoutMs: 60_000 });
-    const entries = (await Promise.all(ids.map((id) => stack.ledger(id)))) as LedgerEntry[];
+    const entries = (await Promise.all(ids.map((id) => stack.bus.ledger(id)))) as LedgerEntry[];
     expect(entries.map((e) => e.state)).toEqual(Array(10).fill("uploaded"));
     expect(Math.max(...entries.map((e) => e.attempts))).toBeLessThan(5);
-    expect((await stack.deadLetters()).filter((d) => ids.includes(d.eventId ?? ""))).toEqual([]);
+    expect((await stack.bus.deadLetters()).filter((d) => ids.includes(d.eventId ?? ""))).toEqual([]);
     await t.close();
     await uploader.kill("SIGTERM");
   });
 
   it("an uploader SIGKILLed mid multipart upload: a second replica finishes it, bytes intact", async () => {
-    const first = await stack.startUploader();
-    const t = await stack.trainer();
-    const path = join(stack.dir, "big.pt");
+    const first = await stack.bus.startUploader();
+    const t = await stack.bus.trainer();
+    const path = join(stack.bus.dir, "big.pt");
     const hash = await writeLargeFile(path, 160 * 1024 * 1024);
     const run = unique("kill");
     const logged = await t.publisher.logFile({ project: "crash", run, name: "ckpt/big.pt", path, mode: "move" });
     await first.waitForLog((l) => l.msg === "upload progress" && Number(l.bytesDone) > 0, 30_000);
     await first.kill("SIGKILL");
-    expect((await stack.ledger(logged.id))?.state).toBe("uploading");
+    expect((await stack.bus.ledger(logged.id))?.state).toBe("uploading");
 
-    const second = await stack.startUploader();
+    const second = await stack.bus.startUploader();
     await t.publisher.flush({ timeoutMs: 120_000 });
-    const entry = await stack.ledger(logged.id);
+    const entry = await stack.bus.ledger(logged.id);
     expect(entry).toMatchObject({ state: "uploaded", attempts: 2 });
     const got = await stack.getObject(`crash/${run}/ckpt/big.pt`);
     expect(got?.length).toBe(160 * 1024 * 1024);
@@ -92,10 +92,10 @@ describe("s3 faults", () => {
   });
 
   it("the same name logged 20 times quickly across 2 replicas: the newest content wins, never overwritten by an older one", async () => {
-    const replicas = await Promise.all([stack.startUploader(), stack.startUploader()]);
-    const t = await stack.trainer();
+    const replicas = await Promise.all([stack.bus.startUploader(), stack.bus.startUploader()]);
+    const t = await stack.bus.trainer();
     const run = unique("lww");
-    const path = join(stack.dir, "latest.pt");
+    const path = join(stack.bus.dir, "latest.pt");
     const logged: { id: string; seq: number; hash: string }[] = [];
     for (let i = 0; i < 20; i++) {
       const data = Buffer.from(`version ${i} ${"x".repeat(i * 100)}`);
@@ -108,7 +108,7 @@ describe("s3 faults", () => {
     const got = await stack.getObject(`lww/${run}/checkpoints/latest.pt`);
     expect(got && sha256(got)).toBe(logged.at(-1)!.hash);
 
-    const entries = (await Promise.all(logged.map((l) => stack.ledger(l.id)))) as LedgerEntry[];
+    const entries = (await Promise.all(logged.map((l) => stack.bus.ledger(l.id)))) as LedgerEntry[];
     expect(entries.at(-1)!.state).toBe("uploaded");
     expect(entries.every((e) => e.state === "uploaded" || e.state === "superseded")).toBe(true);
     // In the order uploads completed (across both replicas), sequences only grow.
@@ -122,14 +122,14 @@ describe("s3 faults", () => {
   });
 
   it("wrong S3 credentials: permanent, to the DLQ after one attempt, no retry storm", async () => {
-    const bad = await stack.startUploader({ AWS_ACCESS_KEY_ID: "WRONGKEY", AWS_SECRET_ACCESS_KEY: "wrong-secret" });
-    const t = await stack.trainer();
-    const path = join(stack.dir, "creds.txt");
+    const bad = await stack.bus.startUploader({ AWS_ACCESS_KEY_ID: "WRONGKEY", AWS_SECRET_ACCESS_KEY: "wrong-secret" });
+    const t = await stack.bus.trainer();
+    const path = join(stack.bus.dir, "creds.txt");
     writeRandomFile(path, 10);
     const { id } = await t.publisher.logFile({ project: "creds", run: unique("r"), name: "c.txt", path });
     const entry = await eventually(
       async () => {
-        const e = await stack.ledger(id);
+        const e = await stack.bus.ledger(id);
         return e?.state === "dead" ? e : undefined;
       },
       20_000,
@@ -137,7 +137,7 @@ describe("s3 faults", () => {
     );
     expect(entry.attempts).toBe(1);
     expect(entry.error).toMatch(/InvalidAccessKeyId|credential/i);
-    const letter = (await stack.deadLetters()).find((d) => d.eventId === id);
+    const letter = (await stack.bus.deadLetters()).find((d) => d.eventId === id);
     expect(letter).toMatchObject({ errorClass: "permanent", attempts: 1 });
     expect(letter?.reason).not.toMatch(/wrong-secret/);
     expect(JSON.stringify(bad.lines)).not.toMatch(/wrong-secret/);
@@ -146,20 +146,20 @@ describe("s3 faults", () => {
   });
 
   it("NATS restarted while a publisher and an uploader run: both reconnect, nothing accepted is lost", async () => {
-    const uploader = await stack.startUploader();
-    const t = await stack.trainer();
+    const uploader = await stack.bus.startUploader();
+    const t = await stack.bus.trainer();
     const run = unique("natsrestart");
     const accepted = new Map<string, string>();
     const publishing = (async () => {
       for (let i = 0; i < 40; i++) {
-        const path = join(stack.dir, `${run}-${i}`);
+        const path = join(stack.bus.dir, `${run}-${i}`);
         const hash = sha256(writeRandomFile(path, 3000 + i));
         await t.publisher.logFile({ project: "restart", run, name: `r/${i}.bin`, path });
         accepted.set(`r/${i}.bin`, hash);
       }
     })();
     await eventually(async () => (accepted.size >= 10 ? true : undefined), 20_000, "10 accepted artifacts");
-    await stack.nats.restart();
+    await stack.bus.nats.restart();
     await publishing;
     await t.publisher.flush({ timeoutMs: 90_000 });
     expect(accepted.size).toBe(40);

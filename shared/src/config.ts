@@ -60,6 +60,11 @@ export const ConfigSchema = Type.Object({
   stream: Type.Object(
     {
       replicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
+      retention: Type.Union([Type.Literal("limits"), Type.Literal("interest")], {
+        default: "limits",
+        description:
+          "limits: events are kept for maxAgeMs (they are small; blobs are released by the ledger). interest: an event is removed once every destination acked it, but nats-server 2.9 drops events published during a graceful shutdown (nats-server#5031)",
+      }),
       maxAgeMs: Ms(7 * 24 * 3600_000, "How long an unconsumed event is kept"),
       duplicateWindowMs: Ms(120_000, "Publish dedupe window for Nats-Msg-Id"),
     },

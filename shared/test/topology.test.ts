@@ -38,7 +38,7 @@ describe("ensureTopology", () => {
 
     const jsm = await jetstreamManager(nc);
     const events = await jsm.streams.info(EVENTS_STREAM);
-    expect(events.config.retention).toBe(RetentionPolicy.Interest);
+    expect(events.config.retention).toBe(RetentionPolicy.Limits);
     expect(events.config.duplicate_window).toBe(120_000 * 1_000_000);
     expect((await jsm.streams.info(DLQ_STREAM)).config.subjects).toEqual(["artifacts.v1.dlq.>"]);
     const s3 = await jsm.consumers.info(EVENTS_STREAM, "dest_s3_main");

@@ -46,8 +46,9 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   await upsertStream(jsm, {
     name: EVENTS_STREAM,
     subjects: [EVENTS_SUBJECTS],
-    // Interest: a message stays until every destination consumer that matched it acked it.
-    retention: RetentionPolicy.Interest,
+    // Limits by default: under interest retention nats-server 2.9 acks, then drops, events
+    // published while it shuts down (its consumers stop first, so nothing "has interest").
+    retention: opts.stream.retention === "interest" ? RetentionPolicy.Interest : RetentionPolicy.Limits,
     storage: StorageType.File,
     num_replicas: replicas,
     max_age: ms(maxAgeMs),
@@ -94,7 +95,9 @@ async function upsertConsumer(jsm: JetStreamManager, d: DestinationConfig) {
   const config = {
     durable_name: name,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    // A destination takes events from its creation on, as under interest retention; older
+    // events may already have released their blobs.
+    deliver_policy: DeliverPolicy.New,
     filter_subject: eventFilter(d.filter.project, d.filter.run, d.filter.level),
     ack_wait: ms(d.ackWaitMs),
     // The runtime dead-letters at maxDeliver itself (to keep the error); the server's limit is

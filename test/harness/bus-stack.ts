@@ -1,0 +1,141 @@
+/**
+ * An end-to-end stack for tests and benchmarks, independent of the destination kind: the real
+ * nats-server, the topology, a staging dir, trainers, and uploader replicas as child processes.
+ * A destination-specific stack (S3Stack, SftpStack) adds its server and its config entry.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  ArtifactPublisher,
+  type BlobStores,
+  type Config,
+  connectNats,
+  type DeadLetter,
+  type DestinationConfig,
+  ensureTopology,
+  LEDGER_BUCKET,
+  Ledger,
+  type LedgerEntry,
+  openBlobStores,
+  parseConfig,
+  parseDestinationName,
+  readDeadLetters,
+} from "@artifact-bus/shared";
+import { NatsServer, UploaderProcess } from "@artifact-bus/shared/testing";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+
+export interface Trainer {
+  publisher: ArtifactPublisher;
+  blobs: BlobStores;
+  nc: NatsConnection;
+  close(): Promise<void>;
+}
+
+export class BusStack {
+  readonly dir: string;
+  readonly nats: NatsServer;
+  readonly config: Config;
+  readonly configPath: string;
+  readonly nc: NatsConnection;
+  /** Entry of the uploader service, e.g. services/s3-uploader/src/main.ts. */
+  private readonly main: string;
+  /** Environment every uploader process gets (credentials and the like). */
+  private readonly env: Record<string, string>;
+  private readonly uploaders = new Set<UploaderProcess>();
+
+  private constructor(
+    dir: string,
+    nats: NatsServer,
+    config: Config,
+    nc: NatsConnection,
+    main: string,
+    env: Record<string, string>,
+  ) {
+    this.dir = dir;
+    this.nats = nats;
+    this.config = config;
+    this.nc = nc;
+    this.main = main;
+    this.env = env;
+    this.configPath = join(dir, "config.json");
+    writeFileSync(this.configPath, JSON.stringify(config));
+  }
+
+  /** Starts nats-server, writes the config with `destination` and applies the topology. */
+  static async start(o: {
+    dir?: string;
+    destination: Partial<DestinationConfig> & { name: string };
+    main: string;
+    env?: Record<string, string>;
+  }): Promise<BusStack> {
+    const dir = o.dir ?? mkdtempSync(join(tmpdir(), "artifact-bus-e2e-"));
+    mkdirSync(join(dir, "staging"), { recursive: true });
+    const nats = await NatsServer.start();
+    const config = parseConfig({
+      nats: { servers: [nats.url] },
+      staging: { store: "fs", dir: join(dir, "staging") },
+      logLevel: "debug",
+      shutdownGraceMs: 10_000,
+      destinations: [
+        {
+          ackWaitMs: 5_000,
+          ...o.destination,
+          backoff: { initialMs: 200, maxMs: 2_000, ...o.destination.backoff },
+          breaker: { resetTimeoutMs: 1_000, volumeThreshold: 3, ...o.destination.breaker },
+        },
+      ],
+    });
+    const nc = await connectNats(config.nats, { name: "e2e-admin" });
+    await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
+    return new BusStack(dir, nats, config, nc, o.main, o.env ?? {});
+  }
+
+  get destination(): string {
+    return this.config.destinations[0]!.name;
+  }
+
+  get token(): string {
+    return parseDestinationName(this.destination).token;
+  }
+
+  /** Starts one more uploader replica as a child process. */
+  async startUploader(extraEnv: Record<string, string> = {}): Promise<UploaderProcess> {
+    const p = await UploaderProcess.start({
+      main: this.main,
+      verbose: process.env.ARTIFACT_BUS_TEST_VERBOSE === "1",
+      env: { ARTIFACT_BUS_CONFIG: this.configPath, ...this.env, ...extraEnv },
+    });
+    this.uploaders.add(p);
+    return p;
+  }
+
+  /** A trainer: its own NATS connection and publisher. */
+  async trainer(): Promise<Trainer> {
+    const nc = await connectNats(this.config.nats, { name: "e2e-trainer" });
+    const blobs = await openBlobStores(this.config.staging, nc);
+    const publisher = await ArtifactPublisher.create({ nc, blobStore: blobs.get("fs") });
+    return { publisher, blobs, nc, close: () => nc.close() };
+  }
+
+  async ledger(eventId: string): Promise<LedgerEntry | undefined> {
+    return new Ledger(await new Kvm(this.nc).open(LEDGER_BUCKET)).get(this.token, eventId);
+  }
+
+  /** Every DLQ entry of this stack's destination. */
+  async deadLetters(): Promise<DeadLetter[]> {
+    const out: DeadLetter[] = [];
+    for await (const d of readDeadLetters(await jetstreamManager(this.nc), { destinationToken: this.token }))
+      out.push(d);
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([...this.uploaders].map((u) => u.kill("SIGKILL")));
+    await this.nc.close().catch(() => undefined);
+    await this.nats.dispose();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
