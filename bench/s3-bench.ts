@@ -1,0 +1,102 @@
+/** S3 benchmarks: the bus against direct lib-storage / PutObject on the same S3 server. */
+import { execFileSync } from "node:child_process";
+import { createReadStream, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { writeLargeFile, writeRandomFile } from "../test/harness/files.ts";
+import { S3Stack } from "../test/harness/s3-stack.ts";
+import { type BenchContext, peakRssMb, secs, time } from "./bench-kit.ts";
+
+const PART = 16 * 1024 * 1024;
+const QUEUE = 4;
+const CONCURRENCY = 16;
+const SMALL_SIZE = 4096;
+
+export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, report }: BenchContext): Promise<void> {
+  const stack = await S3Stack.start({
+    destination: { concurrency: CONCURRENCY, ackWaitMs: 30_000 },
+    s3Options: { partSizeBytes: PART, queueSize: QUEUE },
+  });
+  try {
+    const uploader = await stack.bus.startUploader({ ARTIFACT_BUS_LOG_LEVEL: "info" });
+    const trainer = await stack.bus.trainer();
+    const big = join(stack.bus.dir, "big.bin");
+    await writeLargeFile(big, LARGE);
+    const s3 = stack.s3Client();
+
+    // 1. Large artifact: direct lib-storage Upload vs through the bus (logFile + flush).
+    const [direct] = await time(() =>
+      new Upload({
+        client: s3,
+        params: {
+          Bucket: stack.bucket,
+          Key: "direct/big.bin",
+          Body: createReadStream(big, { highWaterMark: 1 << 20 }),
+          ChecksumAlgorithm: "SHA256",
+        },
+        partSize: PART,
+        queueSize: QUEUE,
+      }).done(),
+    );
+    const [bus] = await time(async () => {
+      await trainer.publisher.logFile({ project: "bench", run: "large", name: "big.bin", path: big, mode: "link" });
+      await trainer.publisher.flush({ timeoutMs: 600_000 });
+    });
+    const rssMb = peakRssMb(uploader.pid);
+    report(
+      `| ${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact | bus (logFile link + upload + flush) ${secs(bus)} | direct lib-storage Upload ${secs(direct)} | throughput ratio ${(direct / bus).toFixed(2)} (target ≥ 0.9) |`,
+    );
+    report(`| uploader peak RSS during the large upload | ${rssMb.toFixed(0)} MB | | (target ≤ 200 MB) |`);
+
+    // 2. Many small artifacts end to end vs direct PutObject at the same concurrency.
+    const small = join(stack.bus.dir, "small.bin");
+    writeRandomFile(small, SMALL_SIZE);
+    const body = readFileSync(small);
+    const [directSmall] = await time(async () => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next < SMALL_COUNT) {
+            const i = next++;
+            await s3.send(new PutObjectCommand({ Bucket: stack.bucket, Key: `direct/small/${i}`, Body: body }));
+          }
+        }),
+      );
+    });
+    const [busSmall] = await time(async () => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next < SMALL_COUNT) {
+            const i = next++;
+            await trainer.publisher.logFile({ project: "bench", run: "small", name: `s/${i}`, path: small });
+          }
+        }),
+      );
+      await trainer.publisher.flush({ timeoutMs: 600_000 });
+    });
+    report(
+      `| ${SMALL_COUNT} × 4 KiB artifacts | bus end to end ${secs(busSmall)} | direct PutObject ×${CONCURRENCY} ${secs(directSmall)} | throughput ratio ${(directSmall / busSmall).toFixed(2)} (target ≥ 0.8) |`,
+    );
+
+    // 3. logFile of the large file per staging mode vs cp.
+    const [cp] = await time(async () => execFileSync("cp", [big, join(stack.bus.dir, "cp.bin")]));
+    rmSync(join(stack.bus.dir, "cp.bin"));
+    for (const mode of ["copy", "link", "move"] as const) {
+      const src = mode === "move" ? join(stack.bus.dir, "move.bin") : big;
+      if (mode === "move") execFileSync("cp", [big, src]);
+      const [ms] = await time(() =>
+        trainer.publisher.logFile({ project: "bench", run: "staging", name: `stage-${mode}.bin`, path: src, mode }),
+      );
+      report(
+        `| logFile ${(LARGE / 1024 ** 3).toFixed(2)} GiB, mode ${mode} | ${secs(ms)} | cp ${secs(cp)} | ratio to cp ${(ms / cp).toFixed(2)} |`,
+      );
+    }
+    await trainer.publisher.flush({ timeoutMs: 600_000 });
+    await trainer.close();
+    s3.destroy();
+  } finally {
+    await stack.dispose();
+  }
+}
