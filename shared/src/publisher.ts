@@ -15,8 +15,10 @@ import { eventSubject } from "./event/subjects.ts";
 import { encodeEvent, validateEvent } from "./event/validate.ts";
 import { DestinationDirectory } from "./nats/destinations.ts";
 import { LEDGER_BUCKET } from "./nats/topology-names.ts";
-import { destinationFromToken } from "./runtime/destination-name.ts";
-import { isTerminal, Ledger, type LedgerState } from "./runtime/ledger.ts";
+import { Ledger } from "./runtime/ledger.ts";
+import { waitForTerminal } from "./runtime/ledger-waiter.ts";
+
+export { FlushTimeoutError } from "./runtime/ledger-waiter.ts";
 
 export interface LogFileRequest {
   project: string;
@@ -47,19 +49,6 @@ export interface PublisherOptions {
   /** Upper bound on waiting for a PubAck across NATS reconnects (default 30 s). */
   publishTimeoutMs?: number;
   rank?: number;
-}
-
-/** Raised by `flush` on timeout; lists what is still pending. */
-export class FlushTimeoutError extends Error {
-  override name = "FlushTimeoutError";
-  readonly pending: { destination: string; eventId: string; name: string; state: LedgerState | "unknown" }[];
-  constructor(pending: FlushTimeoutError["pending"], timeoutMs: number) {
-    const list = pending.slice(0, 10).map((p) => `${p.name} at ${p.destination} (${p.state})`);
-    super(
-      `flush timed out after ${timeoutMs} ms; ${pending.length} still pending: ${list.join(", ")}${pending.length > 10 ? ", ..." : ""}`,
-    );
-    this.pending = pending;
-  }
 }
 
 export class ArtifactPublisher {
@@ -149,29 +138,12 @@ export class ArtifactPublisher {
    * superseded or dead) at every destination that took it; rejects with FlushTimeoutError.
    */
   async flush({ timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const pending: FlushTimeoutError["pending"] = [];
-      for (const a of this.outstanding.values()) {
-        let done = true;
-        for (const destination of a.destinations) {
-          const entry = await this.ledger.get(destination, a.id);
-          if (!isTerminal(entry?.state)) {
-            done = false;
-            pending.push({
-              destination: destinationFromToken(destination),
-              eventId: a.id,
-              name: a.name,
-              state: entry?.state ?? "unknown",
-            });
-          }
-        }
-        if (done) this.outstanding.delete(a.id);
-      }
-      if (pending.length === 0) return;
-      if (Date.now() >= deadline) throw new FlushTimeoutError(pending, timeoutMs);
-      await new Promise((r) => setTimeout(r, Math.min(200, Math.max(1, deadline - Date.now()))));
-    }
+    const logged = [...this.outstanding.values()];
+    const entries = logged.flatMap((a) =>
+      a.destinations.map((destinationToken) => ({ destinationToken, eventId: a.id, name: a.name })),
+    );
+    await waitForTerminal(this.ledger, entries, timeoutMs);
+    for (const a of logged) this.outstanding.delete(a.id);
   }
 }
 

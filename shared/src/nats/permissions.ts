@@ -77,6 +77,12 @@ export function trainerPermissions(project: string): RolePermissions {
       ACCOUNT_INFO,
       { subject: LIST_DESTINATIONS, why: "logFile: which destinations take the event (consumers.list)" },
       { subject: LEDGER_READ, why: `flush() reads the ledger: ${LEDGER_READ_HOW}` },
+      {
+        subject: `${API}.CONSUMER.CREATE.KV_${LEDGER_BUCKET}.>`,
+        why: "flush() watches ledger updates (an ordered consumer on the ledger stream)",
+      },
+      { subject: `${API}.CONSUMER.DELETE.KV_${LEDGER_BUCKET}.>`, why: "flush() stops its ledger watch" },
+      { subject: `$JS.FC.KV_${LEDGER_BUCKET}.>`, why: "flow-control replies of the ledger watch" },
       BLOB_OPEN,
       BLOB_INFO,
       { subject: `$O.${BLOB_BUCKET}.C.>`, why: "stage a blob: object chunks" },

@@ -11,12 +11,15 @@ import { isTerminal, type Ledger } from "./ledger.ts";
 
 export async function releaseBlobIfDone(
   event: ArtifactEventV1,
+  /** The destination that just reached a terminal state: no need to read its entry back. */
+  doneToken: string,
   ledger: Ledger,
   directory: DestinationDirectory,
   blobs: BlobStores,
 ): Promise<boolean> {
   const tokens = await directory.matching(eventSubject(event));
   for (const token of tokens) {
+    if (token === doneToken) continue;
     const entry = await ledger.get(token, event.id);
     if (!isTerminal(entry?.state)) return false;
   }

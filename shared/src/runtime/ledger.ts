@@ -45,16 +45,13 @@ export class Ledger {
   }
 
   /**
-   * Records a transition. A terminal entry is never overwritten by a non-terminal one, so a
-   * late redelivery cannot make an uploaded artifact look pending again.
+   * Records a transition. The worker reads the entry before it starts on a delivery and stops if
+   * it is terminal, so a terminal entry is not overwritten by a late redelivery.
    */
   async record(destinationToken: string, entry: Omit<LedgerEntry, "updatedAt">): Promise<void> {
-    const key = ledgerKey(destinationToken, entry.eventId);
-    const value = JSON.stringify({ ...entry, updatedAt: new Date().toISOString() });
-    if (!isTerminal(entry.state)) {
-      const cur = await this.kv.get(key);
-      if (cur && cur.operation === "PUT" && isTerminal(cur.json<LedgerEntry>().state)) return;
-    }
-    await this.kv.put(key, value);
+    await this.kv.put(
+      ledgerKey(destinationToken, entry.eventId),
+      JSON.stringify({ ...entry, updatedAt: new Date().toISOString() }),
+    );
   }
 }

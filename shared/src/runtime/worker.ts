@@ -22,7 +22,7 @@ import type { Artifact, Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import { classify, describeError, PermanentError, TransientError } from "./errors.ts";
 import { headKey, type KeyLease, type KeyLeases } from "./key-lease.ts";
-import type { Ledger, LedgerEntry } from "./ledger.ts";
+import { isTerminal, type Ledger, type LedgerEntry } from "./ledger.ts";
 import { UploadHeartbeat } from "./upload-heartbeat.ts";
 import { verifiedStream } from "./verified-stream.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
@@ -177,6 +177,12 @@ export class DestinationWorker {
       streamSeq: seq,
       attempts: attempt,
     };
+    // A redelivery after a lost ack, or a producer re-sending an id after the dedupe window:
+    // the outcome is already recorded and must not be overwritten.
+    if (isTerminal((await this.d.ledger.get(this.token, event.id))?.state)) {
+      msg.ack();
+      return;
+    }
     if (await this.newerOnSubject(msg.subject, seq)) {
       await this.finish(msg, event, { ...base, state: "superseded" });
       return;
@@ -303,7 +309,8 @@ export class DestinationWorker {
   private async finish(msg: JsMsg, event: ArtifactEventV1, entry: Omit<LedgerEntry, "updatedAt">): Promise<void> {
     await this.d.ledger.record(this.token, entry);
     if (entry.state === "superseded") this.d.metrics.superseded(this.d.destination.name);
-    await msg.ackAck();
+    // A plain ack: if it is lost, the redelivery finds the terminal ledger entry and acks again.
+    msg.ack();
     await this.releaseBlob(event);
   }
 
@@ -331,7 +338,7 @@ export class DestinationWorker {
 
   private async releaseBlob(event: ArtifactEventV1): Promise<void> {
     try {
-      await releaseBlobIfDone(event, this.d.ledger, this.d.directory, this.d.blobs);
+      await releaseBlobIfDone(event, this.token, this.d.ledger, this.d.directory, this.d.blobs);
     } catch (err) {
       // The sweeper removes what is left behind; a failed delete never fails an upload.
       this.d.log.warn({ eventId: event.id, err: describeError(err) }, "blob release failed");

@@ -1,0 +1,93 @@
+/**
+ * Waits until ledger entries are terminal: what `flush()` needs. It watches ledger updates
+ * rather than polling every entry, so waiting on thousands of artifacts costs one subscription,
+ * and re-reads the rest now and then in case the watch missed an update across a reconnect.
+ */
+import { KvWatchInclude } from "@nats-io/kv";
+import { destinationFromToken } from "./destination-name.ts";
+import { isTerminal, type Ledger, type LedgerEntry, type LedgerState, ledgerKey } from "./ledger.ts";
+
+export interface AwaitedEntry {
+  destinationToken: string;
+  eventId: string;
+  name: string;
+}
+
+export interface PendingEntry {
+  destination: string;
+  eventId: string;
+  name: string;
+  state: LedgerState | "unknown";
+}
+
+/** Raised by `flush` on timeout; lists what is still pending. */
+export class FlushTimeoutError extends Error {
+  override name = "FlushTimeoutError";
+  readonly pending: PendingEntry[];
+  constructor(pending: PendingEntry[], timeoutMs: number) {
+    const list = pending.slice(0, 10).map((p) => `${p.name} at ${p.destination} (${p.state})`);
+    super(
+      `flush timed out after ${timeoutMs} ms; ${pending.length} still pending: ${list.join(", ")}${pending.length > 10 ? ", ..." : ""}`,
+    );
+    this.pending = pending;
+  }
+}
+
+const RECHECK_MS = 2_000;
+
+/** Resolves when every entry is terminal; rejects with FlushTimeoutError after `timeoutMs`. */
+export async function waitForTerminal(ledger: Ledger, entries: AwaitedEntry[], timeoutMs: number): Promise<void> {
+  const waiting = new Map<string, AwaitedEntry & { state: LedgerState | "unknown" }>();
+  for (const e of entries) waiting.set(ledgerKey(e.destinationToken, e.eventId), { ...e, state: "unknown" });
+  const settle = (key: string, state: LedgerState | undefined) => {
+    const w = waiting.get(key);
+    if (!w || !state) return;
+    if (isTerminal(state)) waiting.delete(key);
+    else w.state = state;
+  };
+  // Watch first, then read: a transition between the two is seen by one or the other.
+  const watch = await ledger.kv.watch({ key: "ev.>", include: KvWatchInclude.UpdatesOnly });
+  const recheck = async () => {
+    await Promise.all(
+      [...waiting.values()].map(async (w) =>
+        settle(ledgerKey(w.destinationToken, w.eventId), (await ledger.get(w.destinationToken, w.eventId))?.state),
+      ),
+    );
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let rechecker: NodeJS.Timeout | undefined;
+  try {
+    await recheck();
+    if (waiting.size === 0) return;
+    const done = (async () => {
+      for await (const e of watch) {
+        if (e.operation === "PUT") settle(e.key, e.json<LedgerEntry>().state);
+        if (waiting.size === 0) return;
+      }
+    })();
+    rechecker = setInterval(() => {
+      recheck().then(
+        () => {
+          if (waiting.size === 0) watch.stop();
+        },
+        () => undefined,
+      );
+    }, RECHECK_MS);
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    if ((await Promise.race([done, timedOut])) === "timeout" && waiting.size > 0) {
+      const pending = [...waiting.values()].map((w) => ({
+        destination: destinationFromToken(w.destinationToken),
+        eventId: w.eventId,
+        name: w.name,
+        state: w.state,
+      }));
+      throw new FlushTimeoutError(pending, timeoutMs);
+    }
+  } finally {
+    clearTimeout(timer);
+    clearInterval(rechecker);
+    watch.stop();
+  }
+}
