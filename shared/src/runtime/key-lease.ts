@@ -41,28 +41,30 @@ export class KeyLeases {
 
   /** Tries once to take the lease of `key` for stream sequence `seq`; `holder` must be unique. */
   async acquire(key: string, seq: number, holder: string): Promise<AcquireResult> {
+    // Most keys are new (one name, one version): try to create the record outright.
+    const fresh: HeadRecord = { doneSeq: 0, holder, leaseUntil: Date.now() + this.leaseMs };
+    const created = await this.createIfAbsent(key, fresh);
+    if (created) return { kind: "acquired", lease: new KeyLease(this, key, seq, holder, created, fresh) };
     for (;;) {
       const cur = await this.kv.get(key);
       const now = Date.now();
-      if (!cur || cur.operation !== "PUT") {
-        const rec: HeadRecord = { doneSeq: 0, holder, leaseUntil: now + this.leaseMs };
-        const ok = cur
-          ? await this.cas(key, rec, cur.revision)
-          : await this.kv.create(key, enc(rec)).then(
-              (r) => r,
-              () => undefined,
-            );
-        if (ok) return { kind: "acquired", lease: new KeyLease(this, key, seq, holder, ok, rec) };
-        continue;
-      }
-      const rec = cur.json<HeadRecord>();
+      const rec: HeadRecord = cur?.operation === "PUT" ? cur.json<HeadRecord>() : { doneSeq: 0 };
       if (rec.doneSeq === seq) return { kind: "done" };
       if (rec.doneSeq > seq) return { kind: "superseded", by: rec.doneSeq };
       if (rec.holder && rec.holder !== holder && (rec.leaseUntil ?? 0) > now)
         return { kind: "busy", holder: rec.holder };
       const next: HeadRecord = { ...rec, holder, leaseUntil: now + this.leaseMs };
-      const rev = await this.cas(key, next, cur.revision);
+      const rev = cur ? await this.cas(key, next, cur.revision) : await this.createIfAbsent(key, next);
       if (rev) return { kind: "acquired", lease: new KeyLease(this, key, seq, holder, rev, next) };
+    }
+  }
+
+  private async createIfAbsent(key: string, rec: HeadRecord): Promise<number | undefined> {
+    try {
+      return await this.kv.create(key, enc(rec));
+    } catch (err) {
+      if (isRevisionConflict(err)) return undefined;
+      throw err;
     }
   }
 
@@ -71,7 +73,7 @@ export class KeyLeases {
     try {
       return await this.kv.update(key, enc(rec), revision);
     } catch (err) {
-      if (err instanceof Error && /wrong last sequence|revision/i.test(err.message)) return undefined;
+      if (isRevisionConflict(err)) return undefined;
       throw err;
     }
   }
@@ -145,4 +147,9 @@ export class KeyLease {
 
 function pickDone(r: HeadRecord): Pick<HeadRecord, "doneSeq" | "doneEventId"> {
   return { doneSeq: r.doneSeq, doneEventId: r.doneEventId };
+}
+
+/** The KV answer to a compare-and-set whose expected revision moved (or a create of an existing key). */
+function isRevisionConflict(err: unknown): boolean {
+  return err instanceof Error && /wrong last sequence|revision|key exists/i.test(err.message);
 }

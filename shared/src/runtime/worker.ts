@@ -55,7 +55,7 @@ export class DestinationWorker {
   private stopping = false;
   private batch: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
-  private slotFreed: (() => void) | undefined;
+  private readonly slotWaiters = new Set<() => void>();
 
   constructor(deps: WorkerDeps) {
     this.d = deps;
@@ -87,7 +87,7 @@ export class DestinationWorker {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     this.batch?.stop();
-    this.slotFreed?.();
+    this.notifySlotFreed();
     const deadline = Date.now() + graceMs;
     while (this.inflight.size > 0 && Date.now() < deadline) await this.waitForSlot(deadline - Date.now());
     for (const ac of this.inflight.values()) ac.abort(new ShutdownAbort("shutting down"));
@@ -138,23 +138,25 @@ export class DestinationWorker {
       })
       .finally(() => {
         this.inflight.delete(seq);
-        this.slotFreed?.();
+        this.notifySlotFreed();
       });
   }
 
+  /** Resolves when an in-flight message finishes (or after `maxMs`). */
   private waitForSlot(maxMs: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(1, maxMs));
-      const prev = this.slotFreed;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.slotWaiters.delete(done);
         resolve();
-      }
-      this.slotFreed = () => {
-        prev?.();
-        done();
       };
+      const timer = setTimeout(done, Math.max(1, maxMs));
+      this.slotWaiters.add(done);
     });
+  }
+
+  private notifySlotFreed(): void {
+    for (const w of [...this.slotWaiters]) w();
   }
 
   private async handle(msg: JsMsg, ac: AbortController): Promise<void> {
@@ -179,11 +181,16 @@ export class DestinationWorker {
     };
     // A redelivery after a lost ack, or a producer re-sending an id after the dedupe window:
     // the outcome is already recorded and must not be overwritten.
-    if (isTerminal((await this.d.ledger.get(this.token, event.id))?.state)) {
+    // Both reads are independent; in parallel they cost one round trip.
+    const [prior, newer] = await Promise.all([
+      this.d.ledger.get(this.token, event.id),
+      this.newerOnSubject(msg.subject, seq),
+    ]);
+    if (isTerminal(prior?.state)) {
       msg.ack();
       return;
     }
-    if (await this.newerOnSubject(msg.subject, seq)) {
+    if (newer) {
       await this.finish(msg, event, { ...base, state: "superseded" });
       return;
     }
@@ -201,10 +208,9 @@ export class DestinationWorker {
         ),
       );
       heartbeat.stop();
-      await lease.complete(event.id);
       this.d.metrics.uploaded(this.d.destination.name, receipt.size, Date.now() - started);
       this.d.log.info({ eventId: event.id, seq, location: receipt.location, ms: Date.now() - started }, "uploaded");
-      await this.finish(msg, event, { ...base, state: "uploaded", location: receipt.location });
+      await this.finish(msg, event, { ...base, state: "uploaded", location: receipt.location }, lease);
     } catch (err) {
       heartbeat.stop();
       await lease.release().catch(() => undefined);
@@ -306,8 +312,14 @@ export class DestinationWorker {
     }
   }
 
-  private async finish(msg: JsMsg, event: ArtifactEventV1, entry: Omit<LedgerEntry, "updatedAt">): Promise<void> {
-    await this.d.ledger.record(this.token, entry);
+  /** Records a terminal state (completing the key's lease, for an upload, at the same time) and acks. */
+  private async finish(
+    msg: JsMsg,
+    event: ArtifactEventV1,
+    entry: Omit<LedgerEntry, "updatedAt">,
+    lease?: KeyLease,
+  ): Promise<void> {
+    await Promise.all([this.d.ledger.record(this.token, entry), lease?.complete(event.id)]);
     if (entry.state === "superseded") this.d.metrics.superseded(this.d.destination.name);
     // A plain ack: if it is lost, the redelivery finds the terminal ledger entry and acks again.
     msg.ack();
