@@ -137,14 +137,7 @@ describe("s3 end to end", () => {
       createdAt: new Date().toISOString(),
     };
     await jetstream(stack.bus.nc).publish(eventSubject(event as never), JSON.stringify(event), { msgID: id });
-    const entry = await eventually(
-      async () => {
-        const e = await stack.bus.ledger(id);
-        return e?.state === "dead" ? e : undefined;
-      },
-      20_000,
-      "the ledger to say dead",
-    );
+    const entry = await stack.bus.ledgerReaches(id, "dead");
     expect(entry).toMatchObject({ attempts: 1, error: expect.stringMatching(/blob missing/) });
     const letter = (await stack.bus.deadLetters()).find((d) => d.eventId === id);
     expect(letter).toMatchObject({ errorClass: "permanent", attempts: 1 });

@@ -127,14 +127,7 @@ describe("s3 faults", () => {
     const path = join(stack.bus.dir, "creds.txt");
     writeRandomFile(path, 10);
     const { id } = await t.publisher.logFile({ project: "creds", run: unique("r"), name: "c.txt", path });
-    const entry = await eventually(
-      async () => {
-        const e = await stack.bus.ledger(id);
-        return e?.state === "dead" ? e : undefined;
-      },
-      20_000,
-      "the ledger to say dead",
-    );
+    const entry = await stack.bus.ledgerReaches(id, "dead");
     expect(entry.attempts).toBe(1);
     expect(entry.error).toMatch(/InvalidAccessKeyId|credential/i);
     const letter = (await stack.bus.deadLetters()).find((d) => d.eventId === id);

@@ -17,6 +17,7 @@ import {
   LEDGER_BUCKET,
   Ledger,
   type LedgerEntry,
+  type LedgerState,
   openBlobStores,
   parseConfig,
   parseDestinationName,
@@ -26,6 +27,7 @@ import { NatsServer, UploaderProcess } from "@artifact-bus/shared/testing";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { eventually } from "./files.ts";
 
 export interface Trainer {
   publisher: ArtifactPublisher;
@@ -122,6 +124,18 @@ export class BusStack {
 
   async ledger(eventId: string): Promise<LedgerEntry | undefined> {
     return new Ledger(await new Kvm(this.nc).open(LEDGER_BUCKET)).get(this.token, eventId);
+  }
+
+  /** Waits until the ledger entry of `eventId` reaches `state`, and returns it. */
+  async ledgerReaches(eventId: string, state: LedgerState, timeoutMs = 20_000): Promise<LedgerEntry> {
+    return eventually(
+      async () => {
+        const e = await this.ledger(eventId);
+        return e?.state === state ? e : undefined;
+      },
+      timeoutMs,
+      `the ledger of ${eventId} to say ${state}`,
+    );
   }
 
   /** Every DLQ entry of this stack's destination. */

@@ -2,10 +2,11 @@
  * Runs the real `nats-server` binary for tests, benchmarks and the local stack.
  * The server picks its own port (`-p -1`) and reports it; a restart keeps port and store.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ServerProcess } from "./server-process.ts";
 
 export interface NatsServerOptions {
   /** Extra server config (nats-server config syntax), e.g. accounts and permissions. */
@@ -17,14 +18,14 @@ export interface NatsServerOptions {
   binary?: string;
 }
 
-export class NatsServer {
+export class NatsServer extends ServerProcess {
+  protected readonly label = "nats-server";
   readonly storeDir: string;
   readonly dir: string;
-  private proc: ChildProcess | undefined;
-  private portNumber: number | undefined;
   private readonly options: NatsServerOptions;
 
   private constructor(options: NatsServerOptions) {
+    super();
     this.options = options;
     this.dir = mkdtempSync(join(tmpdir(), "artifact-bus-nats-"));
     this.storeDir = join(this.dir, "store");
@@ -37,20 +38,11 @@ export class NatsServer {
     return server;
   }
 
-  get port(): number {
-    if (this.portNumber === undefined) throw new Error("nats-server is not running");
-    return this.portNumber;
-  }
-
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  get running(): boolean {
-    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  private async launch(port: number): Promise<void> {
+  protected async spawnOn(port: number): Promise<number> {
     const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", this.storeDir];
     if (this.options.config) {
       const file = join(this.dir, "server.conf");
@@ -60,7 +52,7 @@ export class NatsServer {
     const proc = spawn(this.options.binary ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
     this.proc = proc;
     let log = "";
-    this.portNumber = await new Promise<number>((resolve, reject) => {
+    return new Promise<number>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
         const text = chunk.toString();
         if (this.options.verbose) process.stderr.write(text);
@@ -83,30 +75,6 @@ export class NatsServer {
       );
       proc.once("exit", (code) => reject(new Error(`nats-server exited with ${code} before it was ready:\n${log}`)));
     });
-  }
-
-  /** Stops the server gracefully (SIGTERM) and waits for it to exit. */
-  async stop(): Promise<void> {
-    await this.signal("SIGTERM");
-  }
-
-  /** Kills the server at once (SIGKILL), as a crash would. */
-  async kill(): Promise<void> {
-    await this.signal("SIGKILL");
-  }
-
-  /** Starts the server again on the same port with the same store dir. */
-  async restart(): Promise<void> {
-    if (this.running) await this.stop();
-    await this.launch(this.port);
-  }
-
-  private async signal(sig: NodeJS.Signals): Promise<void> {
-    const proc = this.proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill(sig);
-    await exited;
   }
 
   /** Stops the server and removes its store dir. */

@@ -3,12 +3,13 @@
  * (see s3rver-main.ts), or an external endpoint (MinIO, AWS) taken from the environment so the
  * same suites run against a store that verifies checksums and implements every call.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { ServerProcess } from "./server-process.ts";
 
 /** Where an S3 API answers and how to sign for it. */
 export interface S3Endpoint {
@@ -44,7 +45,8 @@ export interface S3TestServerOptions {
 const ENTRY = fileURLToPath(new URL("./s3rver-main.ts", import.meta.url));
 
 /** s3rver in its own process; restart() keeps port and data, as a real server restart would. */
-export class S3TestServer implements S3Endpoint {
+export class S3TestServer extends ServerProcess implements S3Endpoint {
+  protected readonly label = "s3rver";
   readonly dir: string;
   readonly region = "us-east-1";
   readonly accessKeyId = S3RVER_ACCESS_KEY_ID;
@@ -52,10 +54,9 @@ export class S3TestServer implements S3Endpoint {
   readonly forcePathStyle = true;
   private readonly ownsDir: boolean;
   private readonly options: S3TestServerOptions;
-  private proc: ChildProcess | undefined;
-  private portNumber: number | undefined;
 
   private constructor(options: S3TestServerOptions) {
+    super();
     this.options = options;
     this.ownsDir = options.directory === undefined;
     this.dir = options.directory ?? mkdtempSync(join(tmpdir(), "artifact-bus-s3-"));
@@ -73,20 +74,11 @@ export class S3TestServer implements S3Endpoint {
     return server;
   }
 
-  get port(): number {
-    if (this.portNumber === undefined) throw new Error("s3rver is not running");
-    return this.portNumber;
-  }
-
   get endpoint(): string {
     return `http://${this.options.address ?? "127.0.0.1"}:${this.port}`;
   }
 
-  get running(): boolean {
-    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  private async launch(port: number): Promise<void> {
+  protected async spawnOn(port: number): Promise<number> {
     const args = [ENTRY, "--directory", this.dir, "--port", String(port), "--exit-with-stdin"];
     args.push("--address", this.options.address ?? "127.0.0.1");
     for (const bucket of this.options.buckets ?? []) args.push("--bucket", bucket);
@@ -99,7 +91,7 @@ export class S3TestServer implements S3Endpoint {
       stderr = (stderr + chunk.toString()).slice(-8192);
     });
     const lines = createInterface({ input: proc.stdout! });
-    this.portNumber = await new Promise<number>((resolve, reject) => {
+    return new Promise<number>((resolve, reject) => {
       lines.on("line", (line) => {
         const ready = parseReadyLine(line);
         if (ready !== undefined) resolve(ready);
@@ -110,30 +102,6 @@ export class S3TestServer implements S3Endpoint {
         reject(new Error(`s3rver exited (${code ?? sig}) before it listened:\n${stderr}`)),
       );
     });
-  }
-
-  /** Stops the server gracefully (SIGTERM) and waits for it to exit. */
-  async stop(): Promise<void> {
-    await this.signal("SIGTERM");
-  }
-
-  /** Kills the server at once (SIGKILL), as a crash would. */
-  async kill(): Promise<void> {
-    await this.signal("SIGKILL");
-  }
-
-  /** Starts the server again on the same port with the same data directory. */
-  async restart(): Promise<void> {
-    if (this.running) await this.stop();
-    await this.launch(this.port);
-  }
-
-  private async signal(sig: NodeJS.Signals): Promise<void> {
-    const proc = this.proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    proc.kill(sig);
-    await exited;
   }
 
   /** Stops the server and removes its data directory, unless the caller gave that directory. */
