@@ -7,6 +7,7 @@ import { connectNats } from "../src/nats/connect.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
 import { KeyLeases } from "../src/runtime/key-lease.ts";
+import { Ledger } from "../src/runtime/ledger.ts";
 import { NatsServer } from "../src/testing/nats-server.ts";
 
 let server: NatsServer;
@@ -85,5 +86,27 @@ describe("key leases", () => {
     const second = await new KeyLeases(kv, 30_000).acquire(key, 2, "live-replica");
     expect(second.kind).toBe("acquired");
     if (first.kind === "acquired") await expect(first.lease.renew()).rejects.toThrow(/taken over/);
+  });
+});
+
+describe("ledger", () => {
+  it("a late failure never replaces a terminal outcome", async () => {
+    const ledger = new Ledger(await new Kvm(nc).open(LEDGER_BUCKET));
+    const base = {
+      destination: "s3:main",
+      eventId: "late-failure-1",
+      project: "p",
+      run: "r",
+      name: "n",
+      streamSeq: 7,
+      attempts: 1,
+    };
+    expect(await ledger.recordUnlessTerminal("s3_main", { ...base, state: "pending", error: "first try" })).toBe(true);
+    await ledger.record("s3_main", { ...base, attempts: 2, state: "uploaded", location: "s3://b/k" });
+    // The first delivery's handler times out only now, after the redelivery finished the event.
+    expect(await ledger.recordUnlessTerminal("s3_main", { ...base, state: "pending", error: "TimeoutError" })).toBe(
+      false,
+    );
+    expect(await ledger.get("s3_main", "late-failure-1")).toMatchObject({ state: "uploaded", attempts: 2 });
   });
 });

@@ -45,13 +45,35 @@ export class Ledger {
   }
 
   /**
-   * Records a transition. The worker reads the entry before it starts on a delivery and stops if
-   * it is terminal, so a terminal entry is not overwritten by a late redelivery.
+   * Records a transition. The worker reads the entry before it starts on a delivery and stops
+   * if it is terminal, so the happy path needs no compare-and-set.
    */
   async record(destinationToken: string, entry: Omit<LedgerEntry, "updatedAt">): Promise<void> {
-    await this.kv.put(
-      ledgerKey(destinationToken, entry.eventId),
-      JSON.stringify({ ...entry, updatedAt: new Date().toISOString() }),
-    );
+    await this.kv.put(ledgerKey(destinationToken, entry.eventId), encode(entry));
   }
+
+  /**
+   * Records a failure unless the entry is terminal already. A handler whose delivery timed out
+   * (e.g. NATS restarting under it) may fail late, after a redelivery finished the event: its
+   * outcome must not replace the real one. Compare-and-set, so the check and the write are one.
+   */
+  async recordUnlessTerminal(destinationToken: string, entry: Omit<LedgerEntry, "updatedAt">): Promise<boolean> {
+    const key = ledgerKey(destinationToken, entry.eventId);
+    for (;;) {
+      const cur = await this.kv.get(key);
+      const live = cur?.operation === "PUT" ? cur : undefined;
+      if (live && isTerminal(live.json<LedgerEntry>().state)) return false;
+      try {
+        if (live) await this.kv.update(key, encode(entry), live.revision);
+        else await this.kv.create(key, encode(entry));
+        return true;
+      } catch (err) {
+        if (!(err instanceof Error && /wrong last sequence|key exists/i.test(err.message))) throw err;
+      }
+    }
+  }
+}
+
+function encode(entry: Omit<LedgerEntry, "updatedAt">): string {
+  return JSON.stringify({ ...entry, updatedAt: new Date().toISOString() });
 }

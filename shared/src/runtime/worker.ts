@@ -207,10 +207,12 @@ export class DestinationWorker {
           heartbeat.context(attempt, this.d.log.child({ eventId: event.id, seq })),
         ),
       );
-      heartbeat.stop();
       this.d.metrics.uploaded(this.d.destination.name, receipt.size, Date.now() - started);
       this.d.log.info({ eventId: event.id, seq, location: receipt.location, ms: Date.now() - started }, "uploaded");
+      // The heartbeat runs until the ack: a slow finish (NATS restarting) must not let the
+      // delivery expire and a redelivery upload the same bytes again.
       await this.finish(msg, event, { ...base, state: "uploaded", location: receipt.location }, lease);
+      heartbeat.stop();
     } catch (err) {
       heartbeat.stop();
       await lease.release().catch(() => undefined);
@@ -227,7 +229,11 @@ export class DestinationWorker {
   ) {
     const attempt = base.attempts;
     if (signal.aborted && signal.reason instanceof ShutdownAbort) {
-      await this.d.ledger.record(this.token, { ...base, state: "pending", error: "interrupted by shutdown" });
+      await this.d.ledger.recordUnlessTerminal(this.token, {
+        ...base,
+        state: "pending",
+        error: "interrupted by shutdown",
+      });
       msg.nak();
       return;
     }
@@ -237,10 +243,15 @@ export class DestinationWorker {
     }
     const error = describeError(err);
     this.d.metrics.failed(this.d.destination.name, classify(err));
+    if (isTerminal((await this.d.ledger.get(this.token, event.id))?.state)) {
+      // This delivery outlived its ack wait and a redelivery already finished the event.
+      msg.ack();
+      return;
+    }
     if (classify(err) === "permanent" || attempt >= this.d.config.maxDeliver) {
       this.d.log.error({ eventId: event.id, attempt, error }, "upload failed for good: dead-lettering");
       await this.deadLetter(msg, event, error, classify(err), attempt);
-      await this.d.ledger.record(this.token, { ...base, state: "dead", error });
+      await this.d.ledger.recordUnlessTerminal(this.token, { ...base, state: "dead", error });
       await this.releaseBlob(event);
       return;
     }
@@ -250,7 +261,7 @@ export class DestinationWorker {
       err instanceof TransientError ? err.retryAfterMs : undefined,
     );
     this.d.log.warn({ eventId: event.id, attempt, delayMs: delay, error }, "upload failed: retrying");
-    await this.d.ledger.record(this.token, { ...base, state: "pending", error });
+    await this.d.ledger.recordUnlessTerminal(this.token, { ...base, state: "pending", error });
     msg.nak(delay);
   }
 
