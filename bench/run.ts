@@ -9,8 +9,12 @@ import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { BenchContext } from "./bench-kit.ts";
 import { runS3Bench } from "./s3-bench.ts";
+import { runSftpBench } from "./sftp-bench.ts";
 
-const sections: [string, (ctx: BenchContext) => Promise<void>][] = [["S3 (s3rver in its own process)", runS3Bench]];
+const sections: [string, (ctx: BenchContext) => Promise<void>][] = [
+  ["S3 (s3rver in its own process)", runS3Bench],
+  ["SFTP (OpenSSH sshd)", runSftpBench],
+];
 
 const largeBytes = Number(process.env.BENCH_LARGE_BYTES ?? 1024 ** 3);
 const smallCount = Number(process.env.BENCH_SMALL_COUNT ?? 2000);

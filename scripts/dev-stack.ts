@@ -2,17 +2,21 @@
  * `npm run dev`: the local stack on one machine, with no Docker. Starts the real nats-server,
  * an S3-compatible server (s3rver) in its own process with a bucket, applies the topology and
  * runs the S3 uploader; prints how to log a first artifact. Ctrl-C stops everything.
+ * `npm run dev -- --sftp` adds destination `sftp:local`: a throwaway OpenSSH sshd (its host key
+ * pinned in the config) and the SFTP uploader.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { connectNats, ensureTopology, parseConfig } from "@artifact-bus/shared";
-import { NatsServer, S3TestServer } from "@artifact-bus/shared/testing";
+import { NatsServer, S3TestServer, SshdServer } from "@artifact-bus/shared/testing";
 
 const root = resolve(import.meta.dirname, "..");
 const stackDir = resolve(root, ".stack");
 mkdirSync(stackDir, { recursive: true });
 
+// First, so a missing or failing sshd stops us before anything else runs.
+const sshd = process.argv.includes("--sftp") ? await SshdServer.start() : undefined;
 const nats = await NatsServer.start({ port: await preferPort(4222) });
 const s3 = await S3TestServer.start({ buckets: ["artifacts"] });
 const configPath = resolve(stackDir, "config.json");
@@ -24,6 +28,21 @@ const config = parseConfig({
       name: "s3:local",
       options: { bucket: "artifacts", endpoint: s3.endpoint, forcePathStyle: true, region: s3.region },
     },
+    ...(sshd
+      ? [
+          {
+            name: "sftp:local",
+            options: {
+              host: sshd.host,
+              port: sshd.port,
+              username: sshd.username,
+              root: sshd.rootDir,
+              hostKeyFingerprint: sshd.hostKeySha256Fingerprint,
+              privateKeyPath: sshd.privateKeyPath,
+            },
+          },
+        ]
+      : []),
   ],
 });
 writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
@@ -32,26 +51,37 @@ const nc = await connectNats(config.nats, { name: "dev-stack" });
 await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
 await nc.close();
 
-const uploader = spawn(process.execPath, [resolve(root, "services/s3-uploader/src/main.ts")], {
-  stdio: ["ignore", "inherit", "inherit"],
-  env: {
-    ...process.env,
-    ARTIFACT_BUS_CONFIG: configPath,
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-  },
+/** One uploader service process; each serves the destinations of its own kind in the config. */
+function startUploader(service: string, env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [resolve(root, `services/${service}/src/main.ts`)], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, ARTIFACT_BUS_CONFIG: configPath, ...env },
+  });
+}
+const uploader = startUploader("s3-uploader", {
+  AWS_ACCESS_KEY_ID: s3.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
 });
+const sftpUploader = sshd ? startUploader("sftp-uploader") : undefined;
+const uploaders = [uploader, ...(sftpUploader ? [sftpUploader] : [])];
+const sftpLines = sshd
+  ? {
+      server: `\n  SFTP       sftp://${sshd.host}:${sshd.port} as ${sshd.username}, root ${sshd.rootDir}\n             host key ${sshd.hostKeySha256Fingerprint} (pinned in the config; sshd and its files go on Ctrl-C)`,
+      uploader: `\n  uploader   sftp:local (pid ${sftpUploader?.pid})`,
+      lands: `\nand at ${sshd.rootDir}/demo/r1/README.md over SFTP.`,
+    }
+  : { server: "", uploader: "", lands: "" };
 
 console.log(`
 artifact-bus local stack is up
   NATS       ${nats.url}
-  S3         ${s3.endpoint}  (bucket "artifacts", access key ${s3.accessKeyId})
+  S3         ${s3.endpoint}  (bucket "artifacts", access key ${s3.accessKeyId})${sftpLines.server}
   config     ${configPath}
-  uploader   s3:local (pid ${uploader.pid})
+  uploader   s3:local (pid ${uploader.pid})${sftpLines.uploader}
 
 Log a first artifact from another terminal:
   ARTIFACT_BUS_CONFIG=.stack/config.json npm run artifact-bus -- put --project demo --run r1 --wait 30 ./README.md
-It lands at s3://artifacts/demo/r1/README.md on ${s3.endpoint}.
+It lands at s3://artifacts/demo/r1/README.md on ${s3.endpoint}${sftpLines.lands || "."}
 Ctrl-C stops everything.
 `);
 
@@ -59,19 +89,22 @@ let stopping = false;
 async function shutdown(code: number) {
   if (stopping) return;
   stopping = true;
-  await stopChild(uploader);
+  await Promise.all(uploaders.map(stopChild));
+  await sshd?.dispose();
   await s3.dispose();
   await nats.dispose();
   process.exit(code);
 }
 process.on("SIGINT", () => void shutdown(0));
 process.on("SIGTERM", () => void shutdown(0));
-uploader.on("exit", (code) => {
-  if (!stopping) {
-    console.error(`uploader exited with ${code}; stopping the stack`);
-    void shutdown(1);
-  }
-});
+for (const child of uploaders) {
+  child.on("exit", (code) => {
+    if (!stopping) {
+      console.error(`uploader ${child.pid} exited with ${code}; stopping the stack`);
+      void shutdown(1);
+    }
+  });
+}
 
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();

@@ -41,17 +41,6 @@ async function withUploaders<T>(on: SftpStack, count: number, fn: (u: UploaderPr
   }
 }
 
-async function deadEntry(on: SftpStack, id: string): Promise<LedgerEntry> {
-  return await eventually(
-    async () => {
-      const e = await on.bus.ledger(id);
-      return e?.state === "dead" ? e : undefined;
-    },
-    20_000,
-    "the ledger to say dead",
-  );
-}
-
 describe("sftp end to end", () => {
   it("a logged file arrives byte-identical, read back by the sftp CLI; the ledger has the sftp:// location", async () => {
     await withUploaders(stack, 1, async () => {
@@ -181,7 +170,7 @@ describe("sftp end to end", () => {
       writeRandomFile(path, 100);
       const run = unique("pin");
       const { id } = await t.publisher.logFile({ project: "pin", run, name: "pinned.txt", path });
-      const entry = await deadEntry(wrongKey, id);
+      const entry = await wrongKey.bus.ledgerReaches(id, "dead");
       expect(entry.attempts).toBe(1);
       const letter = (await wrongKey.bus.deadLetters()).find((d) => d.eventId === id);
       expect(letter).toMatchObject({ errorClass: "permanent", attempts: 1 });
@@ -208,7 +197,7 @@ describe("sftp end to end", () => {
       const path = join(stack.bus.dir, "denied.txt");
       writeRandomFile(path, 100);
       const { id } = await t.publisher.logFile({ project, run: unique("r"), name: "denied.txt", path });
-      const entry = await deadEntry(stack, id);
+      const entry = await stack.bus.ledgerReaches(id, "dead");
       expect(entry.attempts).toBe(1);
       expect(entry.error).toMatch(/Permission denied/);
       const letter = (await stack.bus.deadLetters()).find((d) => d.eventId === id);

@@ -2,4 +2,6 @@
 import { startUploaderService } from "@artifact-bus/shared";
 import { sftpDestinationFactory } from "./sftp-factory.ts";
 
-await startUploaderService(sftpDestinationFactory, { ensureTopology: process.env.ARTIFACT_BUS_ENSURE_TOPOLOGY === "1" });
+await startUploaderService(sftpDestinationFactory, {
+  ensureTopology: process.env.ARTIFACT_BUS_ENSURE_TOPOLOGY === "1",
+});
