@@ -171,16 +171,18 @@ describe("FsBlobStore.open, localPath, remove", () => {
     expect(store.localPath(fsRef("p/r/abcdefgh"))).toBe(join(staging, "p", "r", "abcdefgh"));
   });
 
-  it("remove deletes the blob and now-empty dirs, keeps dirs still in use, and is idempotent", async () => {
+  it("remove deletes the blob and is idempotent; the sweep prunes dirs left empty, keeping dirs in use", async () => {
     const a = await store.stage({ ...(await trainerFile(10)), project: "gone", run: "r1", id: newId() });
     const b = await store.stage({ ...(await trainerFile(10)), project: "gone", run: "r2", id: newId() });
     await store.remove(a);
     expect(existsSync(store.localPath(a))).toBe(false);
-    expect(existsSync(join(staging, "gone", "r1"))).toBe(false);
-    expect(existsSync(join(staging, "gone"))).toBe(true); // r2 still holds b
     await expect(store.open(a)).rejects.toBeInstanceOf(BlobMissingError);
     await store.remove(a);
+    await store.sweep(24 * 3600_000);
+    expect(existsSync(join(staging, "gone", "r1"))).toBe(false);
+    expect(existsSync(store.localPath(b))).toBe(true); // r2 still holds b
     await store.remove(b);
+    await store.sweep(24 * 3600_000);
     expect(existsSync(join(staging, "gone"))).toBe(false);
     // Staging again after the dirs were pruned recreates them.
     const c = await store.stage({ ...(await trainerFile(10)), project: "gone", run: "r1", id: newId() });

@@ -158,11 +158,9 @@ export class FsBlobStore implements BlobStore {
     return path;
   }
 
+  /** Unlinks the blob. Empty run dirs are left to the sweep: pruning on every remove costs a syscall per upload. */
   async remove(ref: BlobRef): Promise<void> {
-    const path = this.localPath(ref);
-    await unlinkIfPresent(path);
-    const { project, run } = parseBlobKey(ref.ref);
-    await this.prune(project, run);
+    await unlinkIfPresent(this.localPath(ref));
   }
 
   /**

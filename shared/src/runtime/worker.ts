@@ -208,7 +208,8 @@ export class DestinationWorker {
         ),
       );
       this.d.metrics.uploaded(this.d.destination.name, receipt.size, Date.now() - started);
-      this.d.log.info({ eventId: event.id, seq, location: receipt.location, ms: Date.now() - started }, "uploaded");
+      // Debug, not info: at thousands of small artifacts a second the log line costs more than the ack.
+      this.d.log.debug({ eventId: event.id, seq, location: receipt.location, ms: Date.now() - started }, "uploaded");
       // The heartbeat runs until the ack: a slow finish (NATS restarting) must not let the
       // delivery expire and a redelivery upload the same bytes again.
       await this.finish(msg, event, { ...base, state: "uploaded", location: receipt.location }, lease);
