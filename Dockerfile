@@ -30,4 +30,5 @@ RUN test -f "services/${SERVICE}/src/main.ts" \
  && chown node:node /staging
 USER node
 WORKDIR /app/services/${SERVICE}
-CMD ["node", "src/main.ts"]
+# Same flags as UPLOADER_NODE_FLAGS (shared/src/runtime/node-options.ts): bounded RSS during multipart uploads.
+CMD ["node", "--max-semi-space-size=2", "src/main.ts"]

@@ -8,7 +8,7 @@ import { writeLargeFile, writeRandomFile } from "../test/harness/files.ts";
 import { S3Stack } from "../test/harness/s3-stack.ts";
 import { type BenchContext, peakRssMb, secs, time } from "./bench-kit.ts";
 
-const PART = 16 * 1024 * 1024;
+const PART = 8 * 1024 * 1024; // the destination default
 const QUEUE = 4;
 const CONCURRENCY = 16;
 const SMALL_SIZE = 4096;

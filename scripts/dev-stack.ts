@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { connectNats, ensureTopology, parseConfig } from "@artifact-bus/shared";
+import { connectNats, ensureTopology, parseConfig, UPLOADER_NODE_FLAGS } from "@artifact-bus/shared";
 import { NatsServer, S3TestServer, SshdServer } from "@artifact-bus/shared/testing";
 
 const root = resolve(import.meta.dirname, "..");
@@ -53,7 +53,7 @@ await nc.close();
 
 /** One uploader service process; each serves the destinations of its own kind in the config. */
 function startUploader(service: string, env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [resolve(root, `services/${service}/src/main.ts`)], {
+  return spawn(process.execPath, [...UPLOADER_NODE_FLAGS, resolve(root, `services/${service}/src/main.ts`)], {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, ARTIFACT_BUS_CONFIG: configPath, ...env },
   });

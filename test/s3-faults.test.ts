@@ -1,14 +1,17 @@
 /**
  * Fault tests: real processes are stopped, killed and restarted; nothing accepted may be lost.
  */
+import { execFile } from "node:child_process";
 import { unlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 import { consumerName, EVENTS_STREAM, type LedgerEntry } from "@artifact-bus/shared";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, sha256, writeLargeFile, writeRandomFile } from "./harness/files.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
 
+const CLI = resolve(import.meta.dirname, "../shared/src/cli/main.ts");
 let stack: S3Stack;
 let n = 0;
 const unique = (p: string) => `${p}-${process.pid}-${++n}`;
@@ -121,12 +124,13 @@ describe("s3 faults", () => {
     await Promise.all(replicas.map((r) => r.kill("SIGTERM")));
   });
 
-  it("wrong S3 credentials: permanent, to the DLQ after one attempt, no retry storm", async () => {
+  it("wrong S3 credentials: permanent, to the DLQ after one attempt, no retry storm; a replay after the fix lands", async () => {
     const bad = await stack.bus.startUploader({ AWS_ACCESS_KEY_ID: "WRONGKEY", AWS_SECRET_ACCESS_KEY: "wrong-secret" });
     const t = await stack.bus.trainer();
     const path = join(stack.bus.dir, "creds.txt");
-    writeRandomFile(path, 10);
-    const { id } = await t.publisher.logFile({ project: "creds", run: unique("r"), name: "c.txt", path });
+    const data = writeRandomFile(path, 10);
+    const run = unique("r");
+    const { id } = await t.publisher.logFile({ project: "creds", run, name: "c.txt", path });
     const entry = await stack.bus.ledgerReaches(id, "dead");
     expect(entry.attempts).toBe(1);
     expect(entry.error).toMatch(/InvalidAccessKeyId|credential/i);
@@ -136,6 +140,18 @@ describe("s3 faults", () => {
     expect(JSON.stringify(bad.lines)).not.toMatch(/wrong-secret/);
     await t.close();
     await bad.kill("SIGTERM");
+
+    // Credentials fixed: the operator replays the DLQ entry from the command line.
+    const good = await stack.bus.startUploader();
+    const cli = await promisify(execFile)(
+      process.execPath,
+      [CLI, "dlq", "replay", "--destination", stack.bus.destination, "--seq", String(letter!.seq), "--wait", "30"],
+      { env: { ...process.env, ARTIFACT_BUS_CONFIG: stack.bus.configPath } },
+    );
+    const replayId = JSON.parse(cli.stdout.split("\n")[0]!).replayId;
+    expect(await stack.bus.ledger(replayId)).toMatchObject({ state: "uploaded" });
+    expect(await stack.getObject(`creds/${run}/c.txt`)).toEqual(data);
+    await good.kill("SIGTERM");
   });
 
   it("NATS restarted while a publisher and an uploader run: both reconnect, nothing accepted is lost", async () => {

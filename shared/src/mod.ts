@@ -27,9 +27,11 @@ export {
   type PublisherOptions,
 } from "./publisher.ts";
 export { type DeadLetter, readDeadLetters } from "./runtime/dead-letter.ts";
+export { type ReplayResult, replayDeadLetters } from "./runtime/dead-letter-replay.ts";
 export type { Artifact, Destination, UploadContext, UploadReceipt } from "./runtime/destination.ts";
 export { type DestinationName, destinationFromToken, parseDestinationName } from "./runtime/destination-name.ts";
 export { classify, describeError, PermanentError, TransientError } from "./runtime/errors.ts";
 export { isTerminal, Ledger, type LedgerEntry, type LedgerState } from "./runtime/ledger.ts";
+export { UPLOADER_NODE_FLAGS } from "./runtime/node-options.ts";
 export { type DestinationFactory, startUploaderService, type UploaderService } from "./runtime/uploader-service.ts";
 export { verifiedStream } from "./runtime/verified-stream.ts";

@@ -139,8 +139,8 @@ export class BusStack {
   }
 
   /** Every DLQ entry of this stack's destination. */
-  async deadLetters(): Promise<DeadLetter[]> {
-    const out: DeadLetter[] = [];
+  async deadLetters(): Promise<(DeadLetter & { seq: number })[]> {
+    const out: (DeadLetter & { seq: number })[] = [];
     for await (const d of readDeadLetters(await jetstreamManager(this.nc), { destinationToken: this.token }))
       out.push(d);
     return out;

@@ -25,7 +25,8 @@ export const S3OptionsSchema = Type.Object(
     partSizeBytes: Type.Integer({
       minimum: MIN_PART_SIZE,
       maximum: MAX_PART_SIZE,
-      default: 16 * MiB,
+      // 8 MiB x 4 parts in flight keeps a 1 GiB upload near 200 MB RSS (bench/RESULTS.md).
+      default: 8 * MiB,
       description: "Multipart part size; smaller blobs go in one PutObject",
     }),
     queueSize: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: "Parts uploaded in parallel" }),

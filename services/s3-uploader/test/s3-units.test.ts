@@ -17,7 +17,7 @@ describe("parseS3Options", () => {
       keyTemplate: DEFAULT_PATH_TEMPLATE,
       region: "eu-west-1",
       forcePathStyle: false,
-      partSizeBytes: 16 * MiB,
+      partSizeBytes: 8 * MiB,
       queueSize: 4,
     });
     expect(o.endpoint).toBeUndefined();

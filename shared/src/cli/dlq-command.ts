@@ -1,23 +1,55 @@
-/** `artifact-bus dlq`: print dead-lettered events, oldest first, one JSON object per line. */
+/**
+ * `artifact-bus dlq`: print dead-lettered events, oldest first, one JSON object per line;
+ * `artifact-bus dlq replay --destination D [--seq N ...] [--wait S]`: send them to D again.
+ */
 import { parseArgs } from "node:util";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { loadConfig } from "../config.ts";
 import { connectNats } from "../nats/connect.ts";
+import { LEDGER_BUCKET } from "../nats/topology-names.ts";
 import { readDeadLetters } from "../runtime/dead-letter.ts";
+import { replayDeadLetters } from "../runtime/dead-letter-replay.ts";
 import { parseDestinationName } from "../runtime/destination-name.ts";
+import { Ledger } from "../runtime/ledger.ts";
+import { waitForTerminal } from "../runtime/ledger-waiter.ts";
 
 export async function dlqCommand(args: string[]): Promise<number> {
+  const replay = args[0] === "replay";
   const { values } = parseArgs({
-    args,
-    options: { destination: { type: "string" }, limit: { type: "string", default: "100" } },
+    args: replay ? args.slice(1) : args,
+    options: {
+      destination: { type: "string" },
+      limit: { type: "string", default: "100" },
+      seq: { type: "string", multiple: true },
+      wait: { type: "string" },
+    },
   });
   const config = loadConfig();
   const nc = await connectNats(config.nats, { name: "artifact-bus-dlq" });
   try {
     const jsm = await jetstreamManager(nc);
-    const destinationToken = values.destination ? parseDestinationName(values.destination).token : undefined;
-    for await (const letter of readDeadLetters(jsm, { destinationToken, limit: Number(values.limit) })) {
-      console.log(JSON.stringify(letter));
+    if (!replay) {
+      const destinationToken = values.destination ? parseDestinationName(values.destination).token : undefined;
+      for await (const letter of readDeadLetters(jsm, { destinationToken, limit: Number(values.limit) })) {
+        console.log(JSON.stringify(letter));
+      }
+      return 0;
+    }
+    if (!values.destination) throw new Error("dlq replay needs --destination, e.g. --destination s3:main");
+    const seqs = values.seq?.map(Number);
+    const results = await replayDeadLetters(jetstream(nc), jsm, values.destination, seqs ? { seqs } : {});
+    for (const r of results)
+      console.log(
+        JSON.stringify({ dlqSeq: r.dlqSeq, originalId: r.originalId, replayId: r.replay?.id, skipped: r.skipped }),
+      );
+    if (values.wait) {
+      const token = parseDestinationName(values.destination).token;
+      const entries = results.flatMap((r) =>
+        r.replay ? [{ destinationToken: token, eventId: r.replay.id, name: r.replay.name }] : [],
+      );
+      await waitForTerminal(new Ledger(await new Kvm(nc).open(LEDGER_BUCKET)), entries, Number(values.wait) * 1000);
+      console.log(`${entries.length} replayed event(s) terminal at ${values.destination}`);
     }
     return 0;
   } finally {

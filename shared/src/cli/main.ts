@@ -15,6 +15,7 @@ const USAGE = `usage:
   artifact-bus put --project P --run R [--name NAME] [--level fit|epoch|batch] [--meta k=v ...] [--mode copy|link|move] [--wait SECONDS] FILE
   artifact-bus topology
   artifact-bus dlq [--destination s3:main] [--limit N]
+  artifact-bus dlq replay --destination s3:main [--seq N ...] [--wait SECONDS]
 
 Configuration comes from ARTIFACT_BUS_CONFIG (a JSON file) and ARTIFACT_BUS_* variables; see README.`;
 

@@ -1,7 +1,8 @@
 /**
- * Deletes a blob once every destination that matched its event is terminal for it, never
- * before. Several destinations may finish at once and all decide to delete: removal is
- * idempotent, so that race is harmless.
+ * Deletes a blob once every destination that matched its event is done with it (uploaded or
+ * superseded), never before. A dead event keeps its blob so that its DLQ entry can be replayed;
+ * the sweeper removes it after the stream's max age. Several destinations may finish at once
+ * and all decide to delete: removal is idempotent, so that race is harmless.
  */
 import type { BlobStores } from "../blob/mod.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
@@ -11,17 +12,18 @@ import { isTerminal, type Ledger } from "./ledger.ts";
 
 export async function releaseBlobIfDone(
   event: ArtifactEventV1,
-  /** The destination that just reached a terminal state: no need to read its entry back. */
+  /** The destination that just uploaded or superseded the event: no need to read its entry back. */
   doneToken: string,
   ledger: Ledger,
   directory: DestinationDirectory,
   blobs: BlobStores,
 ): Promise<boolean> {
-  const tokens = await directory.matching(eventSubject(event));
+  // A replay is taken by one destination only; the others never write a ledger entry for it.
+  const tokens = event.replayFor ? [doneToken] : await directory.matching(eventSubject(event));
   for (const token of tokens) {
     if (token === doneToken) continue;
-    const entry = await ledger.get(token, event.id);
-    if (!isTerminal(entry?.state)) return false;
+    const state = (await ledger.get(token, event.id))?.state;
+    if (!isTerminal(state) || state === "dead") return false;
   }
   await blobs.get(event.blob.store).remove(event.blob);
   return true;

@@ -170,6 +170,10 @@ export class DestinationWorker {
       await this.deadLetter(msg, undefined, reason, "invalid", attempt);
       return;
     }
+    if (event.replayFor !== undefined && event.replayFor !== this.d.destination.name) {
+      msg.ack(); // a DLQ replay for another destination
+      return;
+    }
     const base = {
       destination: this.d.destination.name,
       eventId: event.id,
@@ -252,8 +256,8 @@ export class DestinationWorker {
     if (classify(err) === "permanent" || attempt >= this.d.config.maxDeliver) {
       this.d.log.error({ eventId: event.id, attempt, error }, "upload failed for good: dead-lettering");
       await this.deadLetter(msg, event, error, classify(err), attempt);
+      // The blob stays for a replay of the DLQ entry; the sweeper removes it after maxAge.
       await this.d.ledger.recordUnlessTerminal(this.token, { ...base, state: "dead", error });
-      await this.releaseBlob(event);
       return;
     }
     const delay = retryDelay(

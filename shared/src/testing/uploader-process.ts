@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { UPLOADER_NODE_FLAGS } from "../runtime/node-options.ts";
 
 export interface UploaderProcessOptions {
   /** Path of the service entry, e.g. services/s3-uploader/src/main.ts. */
@@ -26,7 +27,7 @@ export class UploaderProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   private constructor(opts: UploaderProcessOptions) {
-    this.proc = spawn(process.execPath, [opts.main], {
+    this.proc = spawn(process.execPath, [...UPLOADER_NODE_FLAGS, opts.main], {
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
