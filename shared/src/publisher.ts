@@ -15,6 +15,7 @@ import { eventSubject } from "./event/subjects.ts";
 import { encodeEvent, validateEvent } from "./event/validate.ts";
 import { DestinationDirectory } from "./nats/destinations.ts";
 import { LEDGER_BUCKET } from "./nats/topology-names.ts";
+import { destinationFromToken, parseDestinationName } from "./runtime/destination-name.ts";
 import { Ledger } from "./runtime/ledger.ts";
 import { waitForTerminal } from "./runtime/ledger-waiter.ts";
 
@@ -39,7 +40,7 @@ export interface LoggedArtifact {
   subject: string;
   streamSeq: number;
   blob: BlobRef;
-  /** Destinations that will take it. */
+  /** Destinations that will take it, e.g. `s3:main`. */
   destinations: string[];
 }
 
@@ -109,7 +110,7 @@ export class ArtifactPublisher {
       await this.opts.blobStore.remove(blob).catch(() => undefined);
       throw err;
     }
-    const logged = { id, subject, streamSeq, blob, destinations };
+    const logged = { id, subject, streamSeq, blob, destinations: destinations.map(destinationFromToken) };
     this.outstanding.set(id, { ...logged, name });
     return logged;
   }
@@ -140,7 +141,7 @@ export class ArtifactPublisher {
   async flush({ timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<void> {
     const logged = [...this.outstanding.values()];
     const entries = logged.flatMap((a) =>
-      a.destinations.map((destinationToken) => ({ destinationToken, eventId: a.id, name: a.name })),
+      a.destinations.map((d) => ({ destinationToken: parseDestinationName(d).token, eventId: a.id, name: a.name })),
     );
     await waitForTerminal(this.ledger, entries, timeoutMs);
     for (const a of logged) this.outstanding.delete(a.id);

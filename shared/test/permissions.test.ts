@@ -132,7 +132,7 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     const older = await log("ckpt/model.pt", "old");
     const newer = await log("ckpt/model.pt", "big");
     const poison = await log("poison.txt", "poison");
-    expect(newer.destinations).toEqual(["s3_minio"]);
+    expect(newer.destinations).toEqual(["s3:minio"]);
 
     const received = new Map<string, Buffer>();
     const destination = (name: string): Destination => ({
