@@ -1,12 +1,11 @@
 /**
- * The uploader runtime for one destination: pulls from its durable consumer with bounded
- * concurrency, serializes each key with a lease, uploads through the breaker, and maps the
- * outcome to ack / nak(backoff) / term + DLQ, writing the ledger at every transition.
+ * The uploader runtime for one destination: its pull loop hands over each delivery, which is
+ * serialized per key with a lease, uploaded through the breaker, and mapped to ack /
+ * nak(backoff) / term + DLQ, with the ledger written at every transition.
  */
-import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { Consumer, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { BlobStores } from "../blob/mod.ts";
-import { BlobMissingError } from "../blob/store.ts";
 import type { DestinationConfig } from "../config.ts";
 import { InvalidArtifactError } from "../event/names.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
@@ -18,13 +17,14 @@ import { retryDelay } from "./backoff.ts";
 import { releaseBlobIfDone } from "./blob-release.ts";
 import { DestinationBreaker, isBreakerOpenError } from "./breaker.ts";
 import { publishDeadLetter } from "./dead-letter.ts";
-import type { Artifact, Destination } from "./destination.ts";
+import type { Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import { classify, describeError, PermanentError, TransientError } from "./errors.ts";
 import { headKey, type KeyLease, type KeyLeases } from "./key-lease.ts";
 import { isTerminal, type Ledger, type LedgerEntry } from "./ledger.ts";
+import { PullLoop, ShutdownAbort } from "./pull-loop.ts";
+import { stagedArtifact } from "./staged-artifact.ts";
 import { UploadHeartbeat } from "./upload-heartbeat.ts";
-import { verifiedStream } from "./verified-stream.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
 
 export interface WorkerDeps {
@@ -43,19 +43,12 @@ export interface WorkerDeps {
   replicaId: string;
 }
 
-class ShutdownAbort extends Error {
-  override name = "ShutdownAbort";
-}
-
+/** One destination: its breaker, its pull loop, and what happens to each delivery. */
 export class DestinationWorker {
   readonly breaker: DestinationBreaker;
   private readonly d: WorkerDeps;
   private readonly token: string;
-  private readonly inflight = new Map<number, AbortController>();
-  private stopping = false;
-  private batch: ConsumerMessages | undefined;
-  private loop: Promise<void> | undefined;
-  private readonly slotWaiters = new Set<() => void>();
+  private readonly pulls: PullLoop;
 
   constructor(deps: WorkerDeps) {
     this.d = deps;
@@ -68,10 +61,24 @@ export class DestinationWorker {
         else deps.log.info("probe passed");
       },
     );
+    this.pulls = new PullLoop({
+      consumer: deps.consumer,
+      concurrency: deps.config.concurrency,
+      breaker: this.breaker,
+      log: deps.log,
+      handle: (msg, ac) => this.handle(msg, ac),
+      onHandlerError: (msg, err) => {
+        deps.log.error(
+          { err: describeError(err), seq: msg.info.streamSequence },
+          "handler failed; message will be redelivered",
+        );
+        msg.nak(deps.config.backoff.initialMs);
+      },
+    });
     this.breaker.on("open", () => {
       deps.log.warn({ destination: deps.destination.name }, "breaker open: pausing pulls");
       deps.metrics.breakerState.set({ destination: deps.destination.name }, 1);
-      this.batch?.stop();
+      this.pulls.interrupt();
     });
     this.breaker.on("close", () => {
       deps.log.info({ destination: deps.destination.name }, "breaker closed: resuming");
@@ -80,83 +87,13 @@ export class DestinationWorker {
   }
 
   start(): void {
-    this.loop ??= this.pullLoop().catch((err) => this.d.log.error({ err }, "pull loop crashed"));
+    this.pulls.start();
   }
 
   /** Stops pulling, lets in-flight uploads finish for `graceMs`, then naks what remains. */
   async stop(graceMs: number): Promise<void> {
-    this.stopping = true;
-    this.batch?.stop();
-    this.notifySlotFreed();
-    const deadline = Date.now() + graceMs;
-    while (this.inflight.size > 0 && Date.now() < deadline) await this.waitForSlot(deadline - Date.now());
-    for (const ac of this.inflight.values()) ac.abort(new ShutdownAbort("shutting down"));
-    while (this.inflight.size > 0) await this.waitForSlot(1000);
-    await this.loop;
+    await this.pulls.stop(graceMs);
     this.breaker.shutdown();
-  }
-
-  private async pullLoop(): Promise<void> {
-    const { concurrency } = this.d.config;
-    while (!this.stopping) {
-      if (!(await this.breaker.mayPull())) {
-        await this.breaker.waitForChange(1000);
-        continue;
-      }
-      const free = concurrency - this.inflight.size;
-      if (free <= 0) {
-        await this.waitForSlot(5000);
-        continue;
-      }
-      try {
-        this.batch = await this.d.consumer.fetch({ max_messages: free, expires: 2000 });
-        for await (const msg of this.batch) {
-          if (this.stopping) {
-            msg.nak();
-            continue;
-          }
-          this.track(msg);
-        }
-      } catch (err) {
-        if (this.stopping) break;
-        this.d.log.warn({ err: describeError(err) }, "fetch failed; retrying");
-        await new Promise((r) => setTimeout(r, 500));
-      } finally {
-        this.batch = undefined;
-      }
-    }
-  }
-
-  private track(msg: JsMsg): void {
-    const seq = msg.info.streamSequence;
-    const ac = new AbortController();
-    this.inflight.set(seq, ac);
-    this.handle(msg, ac)
-      .catch((err) => {
-        this.d.log.error({ err: describeError(err), seq }, "handler failed; message will be redelivered");
-        msg.nak(this.d.config.backoff.initialMs);
-      })
-      .finally(() => {
-        this.inflight.delete(seq);
-        this.notifySlotFreed();
-      });
-  }
-
-  /** Resolves when an in-flight message finishes (or after `maxMs`). */
-  private waitForSlot(maxMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.slotWaiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(1, maxMs));
-      this.slotWaiters.add(done);
-    });
-  }
-
-  private notifySlotFreed(): void {
-    for (const w of [...this.slotWaiters]) w();
   }
 
   private async handle(msg: JsMsg, ac: AbortController): Promise<void> {
@@ -207,7 +144,7 @@ export class DestinationWorker {
     try {
       const receipt = await this.breaker.run(() =>
         this.d.destination.upload(
-          this.artifact(event, seq),
+          stagedArtifact(this.d.blobs, event, seq),
           heartbeat.context(attempt, this.d.log.child({ eventId: event.id, seq })),
         ),
       );
@@ -299,23 +236,6 @@ export class DestinationWorker {
       msg.working();
       await new Promise((res) => setTimeout(res, wait));
     }
-  }
-
-  private artifact(event: ArtifactEventV1, seq: number): Artifact {
-    const store = this.d.blobs.get(event.blob.store);
-    return {
-      event,
-      streamSeq: seq,
-      localPath: store.localPath(event.blob),
-      open: async () => {
-        try {
-          return verifiedStream(await store.open(event.blob), event.blob.sha256, event.blob.size);
-        } catch (err) {
-          if (err instanceof BlobMissingError) throw new PermanentError(`blob missing: ${err.message}`, { cause: err });
-          throw err;
-        }
-      },
-    };
   }
 
   /** True when a newer event for the same subject is already in the stream (coalescing). */
