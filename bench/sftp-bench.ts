@@ -6,7 +6,7 @@ import { sftpBatch } from "@artifact-bus/shared/testing";
 import { Client } from "ssh2";
 import { writeLargeFile } from "../test/harness/files.ts";
 import { SftpStack } from "../test/harness/sftp-stack.ts";
-import { type BenchContext, peakRssMb, secs, time } from "./bench-kit.ts";
+import { type BenchContext, peakRssMb, ROUNDS, secs, time } from "./bench-kit.ts";
 
 /**
  * The baseline a user would write by hand: one ssh2 connection pinned to the same host key and
@@ -36,9 +36,6 @@ async function fastPut(stack: SftpStack, local: string, remote: string): Promise
     client.end();
   }
 }
-
-/** Runs per method; the fastest counts, so a noisy neighbour on a shared machine skews less. */
-const ROUNDS = 2;
 
 /** A 1 GiB (ctx.largeBytes) artifact through the bus vs the two direct clients, and the uploader's memory. */
 export async function runSftpBench({ largeBytes: LARGE, report }: BenchContext): Promise<void> {

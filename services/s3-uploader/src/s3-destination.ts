@@ -184,6 +184,11 @@ export class S3Destination implements Destination {
    * Aborts multipart uploads under the prefix older than `olderThanMs` (default a day), left by
    * uploaders that died mid-upload. Returns how many; 0 where the server cannot list them.
    */
+  cleanup(olderThanMs: number, signal: AbortSignal): Promise<number> {
+    return this.cleanupAbandoned(olderThanMs, signal);
+  }
+
+  /** {@link cleanup} with a default age of a day. */
   cleanupAbandoned(olderThanMs = 24 * 3600_000, signal?: AbortSignal): Promise<number> {
     const { bucket, prefix } = this.options;
     return abortAbandonedUploads(this.client, bucket, normalizePrefix(prefix), olderThanMs, this.log, signal);

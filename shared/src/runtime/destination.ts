@@ -46,5 +46,11 @@ export interface Destination {
   upload(artifact: Artifact, ctx: UploadContext): Promise<UploadReceipt>;
   /** Cheap reachability check used by the breaker's half-open state. Throws when down. */
   probe(signal: AbortSignal): Promise<void>;
+  /**
+   * Optional housekeeping the runtime runs at start and then hourly: remove partial remote
+   * state (multipart uploads, temp files) that crashed uploaders left and that is older than
+   * `olderThanMs`, which no live attempt can still own. Returns how many things it removed.
+   */
+  cleanup?(olderThanMs: number, signal: AbortSignal): Promise<number>;
   close(): Promise<void>;
 }

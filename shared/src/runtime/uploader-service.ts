@@ -17,9 +17,9 @@ import { connectNats } from "../nats/connect.ts";
 import { DestinationDirectory } from "../nats/destinations.ts";
 import { ensureTopology } from "../nats/topology.ts";
 import { consumerName, EVENTS_STREAM, LEDGER_BUCKET } from "../nats/topology-names.ts";
-import { startBlobSweeper } from "./blob-sweeper.ts";
 import type { Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
+import { startBlobSweeper, startDestinationCleanup } from "./housekeeping.ts";
 import { KeyLeases } from "./key-lease.ts";
 import { Ledger } from "./ledger.ts";
 import { DestinationWorker } from "./worker.ts";
@@ -98,6 +98,10 @@ export async function startUploaderService(
     workers.push(worker);
   }
   const stopSweeper = startBlobSweeper(blobs, config.stream.maxAgeMs, log);
+  const stopCleanup = startDestinationCleanup(
+    mine.map((config, i) => ({ config, destination: destinations[i] as Destination })),
+    log,
+  );
   log.info({ destinations: mine.map((d) => d.name), replicaId }, "uploader started");
 
   let server: Server | undefined;
@@ -113,6 +117,7 @@ export async function startUploaderService(
     (stopping ??= (async () => {
       log.info({ graceMs: config.shutdownGraceMs }, "stopping: no new pulls, finishing in-flight uploads");
       stopSweeper();
+      stopCleanup();
       await Promise.all(workers.map((w) => w.stop(config.shutdownGraceMs)));
       await Promise.all(destinations.map((d) => d.close().catch(() => undefined)));
       await blobs.close();
