@@ -76,19 +76,19 @@ describe("s3 faults", () => {
     const first = await stack.bus.startUploader();
     const t = await stack.bus.trainer();
     const path = join(stack.bus.dir, "big.pt");
-    const hash = await writeLargeFile(path, 160 * 1024 * 1024);
+    const hash = await writeLargeFile(path, 256 * 1024 * 1024);
     const run = unique("kill");
     const logged = await t.publisher.logFile({ project: "crash", run, name: "ckpt/big.pt", path, mode: "move" });
     await first.waitForLog((l) => l.msg === "upload progress" && Number(l.bytesDone) > 0, 30_000);
+    await stack.bus.ledgerReaches(logged.id, "uploading");
     await first.kill("SIGKILL");
-    expect((await stack.bus.ledger(logged.id))?.state).toBe("uploading");
 
     const second = await stack.bus.startUploader();
     await t.publisher.flush({ timeoutMs: 120_000 });
     const entry = await stack.bus.ledger(logged.id);
     expect(entry).toMatchObject({ state: "uploaded", attempts: 2 });
     const got = await stack.getObject(`crash/${run}/ckpt/big.pt`);
-    expect(got?.length).toBe(160 * 1024 * 1024);
+    expect(got?.length).toBe(256 * 1024 * 1024);
     expect(got && sha256(got)).toBe(hash);
     await t.close();
     await second.kill("SIGTERM");

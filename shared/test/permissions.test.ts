@@ -124,7 +124,9 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     const trainerErrors = watchPermissionErrors(trainer);
     const blobStore = await NatsBlobStore.open(trainer);
     const publisher = await ArtifactPublisher.create({ nc: trainer, blobStore });
-    const files = { old: randomBytes(1000), big: randomBytes(3 * 1024 * 1024 + 7), poison: randomBytes(10) };
+    // The older version is large: for a key's first version the runtime looks for newer ones
+    // (coalescing) only where an upload would cost more than the look-up.
+    const files = { old: randomBytes(2 * 1024 * 1024), big: randomBytes(3 * 1024 * 1024 + 7), poison: randomBytes(10) };
     for (const [k, bytes] of Object.entries(files)) writeFileSync(join(work, k), bytes);
     // Two versions of one name before any uploader runs: the older must be superseded.
     const log = (name: string, file: string) =>

@@ -14,7 +14,8 @@ interface HeadRecord {
 }
 
 export type AcquireResult =
-  | { kind: "acquired"; lease: KeyLease }
+  /** `firstVersion`: the key had no record, so no other version of it was ever uploaded here. */
+  | { kind: "acquired"; lease: KeyLease; firstVersion: boolean }
   /** This very event was uploaded already (e.g. crash between ledger write and ack). */
   | { kind: "done" }
   | { kind: "superseded"; by: number }
@@ -42,9 +43,11 @@ export class KeyLeases {
   /** Tries once to take the lease of `key` for stream sequence `seq`; `holder` must be unique. */
   async acquire(key: string, seq: number, holder: string): Promise<AcquireResult> {
     // Most keys are new (one name, one version): try to create the record outright.
-    const fresh: HeadRecord = { doneSeq: 0, holder, leaseUntil: Date.now() + this.leaseMs };
-    const created = await this.createIfAbsent(key, fresh);
-    if (created) return { kind: "acquired", lease: new KeyLease(this, key, seq, holder, created, fresh) };
+    const initial: HeadRecord = { doneSeq: 0, holder, leaseUntil: Date.now() + this.leaseMs };
+    const created = await this.createIfAbsent(key, initial);
+    if (created) {
+      return { kind: "acquired", firstVersion: true, lease: new KeyLease(this, key, seq, holder, created, initial) };
+    }
     for (;;) {
       const cur = await this.kv.get(key);
       const now = Date.now();
@@ -55,7 +58,7 @@ export class KeyLeases {
         return { kind: "busy", holder: rec.holder };
       const next: HeadRecord = { ...rec, holder, leaseUntil: now + this.leaseMs };
       const rev = cur ? await this.cas(key, next, cur.revision) : await this.createIfAbsent(key, next);
-      if (rev) return { kind: "acquired", lease: new KeyLease(this, key, seq, holder, rev, next) };
+      if (rev) return { kind: "acquired", firstVersion: false, lease: new KeyLease(this, key, seq, holder, rev, next) };
     }
   }
 

@@ -10,13 +10,24 @@ import type { UploadContext } from "./destination.ts";
 import { TransientError } from "./errors.ts";
 import type { KeyLease } from "./key-lease.ts";
 
+const SLOW_MS = 500;
+
 export class UploadHeartbeat {
   private readonly timer: NodeJS.Timeout;
   private readonly deadline: NodeJS.Timeout;
+  private readonly slow: NodeJS.Timeout;
   private lastProgress = Date.now();
   private lastLogged = 0;
 
-  constructor(msg: JsMsg, lease: KeyLease, config: DestinationConfig, ac: AbortController) {
+  /** `onSlow` runs once if the upload is still going after SLOW_MS (the ledger's "uploading"). */
+  constructor(
+    msg: JsMsg,
+    lease: KeyLease,
+    config: DestinationConfig,
+    ac: AbortController,
+    onSlow: () => Promise<unknown>,
+  ) {
+    this.slow = setTimeout(() => void onSlow().catch(() => undefined), SLOW_MS);
     const every = Math.max(100, Math.floor(config.ackWaitMs / 3));
     this.timer = setInterval(() => {
       msg.working();
@@ -55,5 +66,6 @@ export class UploadHeartbeat {
   stop(): void {
     clearInterval(this.timer);
     clearTimeout(this.deadline);
+    clearTimeout(this.slow);
   }
 }

@@ -43,6 +43,9 @@ export interface WorkerDeps {
   replicaId: string;
 }
 
+/** Below this size an extra upload is cheaper than the coalescing look-up for a new key. */
+const COALESCE_CHECK_MIN_BYTES = 1 << 20;
+
 /** One destination: its breaker, its pull loop, and what happens to each delivery. */
 export class DestinationWorker {
   readonly breaker: DestinationBreaker;
@@ -120,25 +123,20 @@ export class DestinationWorker {
       streamSeq: seq,
       attempts: attempt,
     };
-    // A redelivery after a lost ack, or a producer re-sending an id after the dedupe window:
-    // the outcome is already recorded and must not be overwritten.
-    // Both reads are independent; in parallel they cost one round trip.
-    const [prior, newer] = await Promise.all([
-      this.d.ledger.get(this.token, event.id),
-      this.newerOnSubject(msg.subject, seq),
-    ]);
-    if (isTerminal(prior?.state)) {
+    // A redelivery may find its outcome recorded already (the ack was lost): never redo it. A
+    // first delivery can only if its id was re-sent after the dedupe window; then the lease's
+    // doneSeq and the guarded failure writes keep the recorded outcome, so it needs no read.
+    if (attempt > 1 && isTerminal((await this.d.ledger.get(this.token, event.id))?.state)) {
       msg.ack();
-      return;
-    }
-    if (newer) {
-      await this.finish(msg, event, { ...base, state: "superseded" });
       return;
     }
     const lease = await this.acquireLease(msg, event, base, ac.signal);
     if (!lease) return;
-    await this.d.ledger.record(this.token, { ...base, state: "uploading" });
-    const heartbeat = new UploadHeartbeat(msg, lease, this.d.config, ac);
+    // "uploading" is recorded only for uploads still running after a moment: for small artifacts
+    // the write would cost as much as the upload, and the next state follows at once anyway.
+    const heartbeat = new UploadHeartbeat(msg, lease, this.d.config, ac, () =>
+      this.d.ledger.recordUnlessTerminal(this.token, { ...base, state: "uploading" }),
+    );
     const started = Date.now();
     this.d.log.debug({ eventId: event.id, seq, attempt, name: event.name }, "upload started");
     try {
@@ -218,7 +216,19 @@ export class DestinationWorker {
     const deadline = Date.now() + this.d.config.ackWaitMs * 2;
     for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
       const r = await this.d.leases.acquire(key, base.streamSeq, holder);
-      if (r.kind === "acquired") return r.lease;
+      if (r.kind === "acquired") {
+        // Coalescing: newer versions of the key may be waiting; then skip to the newest. For the
+        // first small version of a key the look-up costs more than the upload it could save.
+        const worthChecking = !r.firstVersion || event.blob.size >= COALESCE_CHECK_MIN_BYTES;
+        if (!worthChecking || !(await this.newerOnSubject(msg.subject, base.streamSeq))) return r.lease;
+        await r.lease.release();
+        await this.finish(msg, event, { ...base, state: "superseded" });
+        return undefined;
+      }
+      if (r.kind === "busy" && (await this.newerOnSubject(msg.subject, base.streamSeq))) {
+        await this.finish(msg, event, { ...base, state: "superseded" });
+        return undefined;
+      }
       if (r.kind === "done") {
         // Uploaded before a crash lost the ack: keep the ledger's location.
         const prior = await this.d.ledger.get(this.token, event.id);
