@@ -2,9 +2,9 @@
 import { execFileSync } from "node:child_process";
 import { createReadStream, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { writeLargeFile, writeRandomFile } from "../test/harness/files.ts";
 import { S3Stack } from "../test/harness/s3-stack.ts";
 import { type BenchContext, compareBest, peakRssMb, ROUNDS, secs, time } from "./bench-kit.ts";
 

@@ -2,9 +2,8 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { sha256Fingerprint } from "@artifact-bus/sftp-uploader";
-import { sftpBatch } from "@artifact-bus/shared/testing";
+import { sftpBatch, writeLargeFile } from "@artifact-bus/shared/testing";
 import { Client } from "ssh2";
-import { writeLargeFile } from "../test/harness/files.ts";
 import { SftpStack } from "../test/harness/sftp-stack.ts";
 import { type BenchContext, peakRssMb, ROUNDS, secs, time } from "./bench-kit.ts";
 

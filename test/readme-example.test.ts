@@ -3,8 +3,8 @@ import { execFile } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { sha256, writeRandomFile } from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { sha256, writeRandomFile } from "./harness/files.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
 
 let stack: S3Stack;

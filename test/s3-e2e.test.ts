@@ -4,9 +4,9 @@
 import { existsSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { eventSubject, FlushTimeoutError } from "@artifact-bus/shared";
+import { eventually, sha256, writeRandomFile } from "@artifact-bus/shared/testing";
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, sha256, writeRandomFile } from "./harness/files.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
 
 let stack: S3Stack;

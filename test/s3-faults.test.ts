@@ -6,9 +6,9 @@ import { unlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { consumerName, EVENTS_STREAM, type LedgerEntry } from "@artifact-bus/shared";
+import { eventually, sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, sha256, writeLargeFile, writeRandomFile } from "./harness/files.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
 
 const CLI = resolve(import.meta.dirname, "../shared/src/cli/main.ts");

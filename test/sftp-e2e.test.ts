@@ -5,9 +5,16 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LedgerEntry } from "@artifact-bus/shared";
-import { fingerprintOf, generateKey, type UploaderProcess } from "@artifact-bus/shared/testing";
+import {
+  eventually,
+  fingerprintOf,
+  generateKey,
+  sha256,
+  type UploaderProcess,
+  writeLargeFile,
+  writeRandomFile,
+} from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, sha256, writeLargeFile, writeRandomFile } from "./harness/files.ts";
 import { SftpStack } from "./harness/sftp-stack.ts";
 
 let stack: SftpStack;

@@ -23,11 +23,10 @@ import {
   parseDestinationName,
   readDeadLetters,
 } from "@artifact-bus/shared";
-import { NatsServer, UploaderProcess } from "@artifact-bus/shared/testing";
+import { eventually, NatsServer, UploaderProcess } from "@artifact-bus/shared/testing";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { eventually } from "./files.ts";
 
 export interface Trainer {
   publisher: ArtifactPublisher;

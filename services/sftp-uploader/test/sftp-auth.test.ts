@@ -3,12 +3,18 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PermanentError, silentLogger } from "@artifact-bus/shared";
-import { fingerprintOf, generateKey, readRemoteFiles, SshdServer } from "@artifact-bus/shared/testing";
+import {
+  fingerprintOf,
+  generateKey,
+  memoryArtifact,
+  readRemoteFiles,
+  SshdServer,
+  testContext,
+} from "@artifact-bus/shared/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SftpDestination } from "../src/sftp-destination.ts";
 import type { SftpSecrets } from "../src/sftp-options.ts";
-import { bufferArtifact, testContext } from "./fixtures.ts";
 
 const PASSPHRASE = "correct horse battery staple";
 let server: SshdServer;
@@ -37,14 +43,14 @@ function destination(options: Record<string, unknown>, secrets: SftpSecrets, log
 }
 
 async function roundTrip(d: SftpDestination): Promise<void> {
-  const artifact = bufferArtifact(Buffer.from(`payload ${counter}`), { name: "a/b.txt" });
+  const artifact = memoryArtifact(Buffer.from(`payload ${counter}`), { name: "a/b.txt" });
   await d.upload(artifact, testContext());
   const [back] = await readRemoteFiles(server, [d.pathsOf(artifact.event).final]);
   expect(back?.toString()).toBe(`payload ${counter}`);
 }
 
 async function failure(d: SftpDestination): Promise<Error> {
-  const err = await d.upload(bufferArtifact(Buffer.from("x")), testContext()).catch((e: unknown) => e);
+  const err = await d.upload(memoryArtifact(Buffer.from("x")), testContext()).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(PermanentError);
   return err as Error;
 }

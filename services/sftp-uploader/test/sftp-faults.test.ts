@@ -13,10 +13,16 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PermanentError, silentLogger, TransientError } from "@artifact-bus/shared";
-import { SshdServer } from "@artifact-bus/shared/testing";
+import {
+  eventually,
+  localFileArtifact,
+  memoryArtifact,
+  SshdServer,
+  testContext,
+  writeLargeFile,
+} from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SftpDestination } from "../src/sftp-destination.ts";
-import { bufferArtifact, fileArtifact, testContext, waitFor, writeRandomFile } from "./fixtures.ts";
 
 let server: SshdServer;
 let scratch: string;
@@ -66,7 +72,7 @@ describe("SFTP failures", () => {
     mkdirSync(locked, { mode: 0o755 }); // owned by root: the login user can read but not write
     chmodSync(locked, 0o555);
     const d = destination(locked);
-    const err = await d.upload(bufferArtifact(Buffer.from("nope")), testContext()).catch((e: unknown) => e);
+    const err = await d.upload(memoryArtifact(Buffer.from("nope")), testContext()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as Error).message).toMatch(/mkdir .*locked\/proj: Permission denied/);
     expect(readdirSync(locked)).toEqual([]);
@@ -76,13 +82,13 @@ describe("SFTP failures", () => {
     const d = destination(server.mkdirForUser("down"));
     await d.probe(AbortSignal.timeout(10_000));
     await server.kill();
-    const err = await d.upload(bufferArtifact(Buffer.from("later")), testContext()).catch((e: unknown) => e);
+    const err = await d.upload(memoryArtifact(Buffer.from("later")), testContext()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
     expect((err as Error).message).toMatch(/ECONNREFUSED|No response|closed|Not connected/);
     await expect(d.probe(AbortSignal.timeout(10_000))).rejects.toBeInstanceOf(TransientError);
     await server.restart();
     await d.probe(AbortSignal.timeout(10_000));
-    const artifact = bufferArtifact(Buffer.from("after restart"), { name: "after.txt" });
+    const artifact = memoryArtifact(Buffer.from("after restart"), { name: "after.txt" });
     await d.upload(artifact, testContext());
     expect(existsSync(d.pathsOf(artifact.event).final)).toBe(true);
   });
@@ -90,9 +96,9 @@ describe("SFTP failures", () => {
   it("survives sshd being killed mid-upload: transient failure, no partial final file, retry succeeds", async () => {
     const mib = 256;
     const local = join(scratch, "big.bin");
-    const hash = await writeRandomFile(local, mib);
+    const hash = await writeLargeFile(local, mib * 1024 * 1024);
     const d = destination(server.mkdirForUser("crash"));
-    const artifact = fileArtifact(local, mib * 1024 * 1024, hash, { name: "checkpoints/big.pt" });
+    const artifact = localFileArtifact(local, mib * 1024 * 1024, hash, { name: "checkpoints/big.pt" });
     const paths = d.pathsOf(artifact.event);
 
     // Watch the final name on the server's own disk the whole time, independent of any client.
@@ -110,7 +116,7 @@ describe("SFTP failures", () => {
 
     const upload = d.upload(artifact, testContext());
     const partial = () => (statSync(paths.temp, { throwIfNoEntry: false })?.size ?? 0) >= 16 * 1024 * 1024;
-    expect(await waitFor(partial, 30_000)).toBe(true);
+    await eventually(async () => (await partial()) || undefined, 30_000, "the partial file", 2);
     await server.kill();
     const err = await upload.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);

@@ -4,10 +4,18 @@ import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "no
 import { join, posix } from "node:path";
 import { Readable } from "node:stream";
 import { silentLogger, TransientError } from "@artifact-bus/shared";
-import { listRemoteDir, readRemoteFiles, SshdServer } from "@artifact-bus/shared/testing";
+import {
+  eventually,
+  listRemoteDir,
+  memoryArtifact,
+  readRemoteFiles,
+  SshdServer,
+  sha256,
+  testContext,
+  testEvent,
+} from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SftpDestination } from "../src/sftp-destination.ts";
-import { bufferArtifact, makeEvent, sha256, testContext, waitFor } from "./fixtures.ts";
 
 let server: SshdServer;
 const destinations: SftpDestination[] = [];
@@ -46,15 +54,15 @@ describe("SftpDestination against real sshd", () => {
   it("uploads bytes that read back identical through an independent sftp client", async () => {
     const d = destination("roundtrip");
     const bytes = randomBytes(3 * 1024 * 1024 + 17);
-    const artifact = bufferArtifact(bytes, { name: "checkpoints/ep1-ba100-rank0.pt" });
+    const artifact = memoryArtifact(bytes, { name: "checkpoints/ep1-ba100-rank0.pt" });
     const ctx = testContext();
     const receipt = await d.upload(artifact, ctx);
     const final = d.pathsOf(artifact.event).final;
     expect(final).toBe(posix.join(server.rootDir, "roundtrip/proj/run-1/checkpoints/ep1-ba100-rank0.pt"));
     expect(receipt).toMatchObject({ size: bytes.length, details: { path: final, rename: "posix-rename" } });
     expect(receipt.location).toBe(`sftp://127.0.0.1:${server.port}${final}`);
-    expect(ctx.heartbeats).toBeGreaterThan(1);
-    expect(ctx.bytesDone).toBe(bytes.length);
+    expect(ctx.heartbeats.length).toBeGreaterThan(1);
+    expect(ctx.heartbeats.at(-1)).toBe(bytes.length);
     const [back] = await readRemoteFiles(server, [final]);
     expect(back && sha256(back)).toBe(sha256(bytes));
     expect(await listRemoteDir(server, posix.dirname(final))).toEqual(["ep1-ba100-rank0.pt"]);
@@ -62,9 +70,9 @@ describe("SftpDestination against real sshd", () => {
 
   it("uploads an empty file and overrides a key with the newer bytes", async () => {
     const d = destination("override");
-    const first = bufferArtifact(Buffer.alloc(0), { name: "latest.txt" });
+    const first = memoryArtifact(Buffer.alloc(0), { name: "latest.txt" });
     await d.upload(first, testContext());
-    const second = bufferArtifact(Buffer.from("v2"), { name: "latest.txt" });
+    const second = memoryArtifact(Buffer.from("v2"), { name: "latest.txt" });
     await d.upload(second, testContext());
     const [back] = await readRemoteFiles(server, [d.pathsOf(second.event).final]);
     expect(back?.toString()).toBe("v2");
@@ -75,7 +83,7 @@ describe("SftpDestination against real sshd", () => {
     const d = destination("many", { maxChannels: 8 });
     const loginsBefore = server.acceptedLogins;
     const artifacts = Array.from({ length: 100 }, (_, i) =>
-      bufferArtifact(randomBytes(1000 + i * 997), { name: `batch/${i % 7}/file-${i}.bin`, run: `run-${i % 3}` }),
+      memoryArtifact(randomBytes(1000 + i * 997), { name: `batch/${i % 7}/file-${i}.bin`, run: `run-${i % 3}` }),
     );
     const started = Date.now();
     const receipts = await Promise.all(artifacts.map((a) => d.upload(a, testContext())));
@@ -99,10 +107,10 @@ describe("SftpDestination against real sshd", () => {
 
   it("re-reads and hashes the upload when verifyByReadback is on, failing on a mismatch", async () => {
     const d = destination("readback", { verifyByReadback: true });
-    const good = bufferArtifact(randomBytes(100_000), { name: "good.bin" });
+    const good = memoryArtifact(randomBytes(100_000), { name: "good.bin" });
     await d.upload(good, testContext());
     // A source that streams other bytes than the event's sha256 says, without the runtime's check.
-    const lying = { ...good, event: makeEvent({ name: "bad.bin", size: 100_000, sha256: "0".repeat(64) }) };
+    const lying = { ...good, event: testEvent({ name: "bad.bin", size: 100_000, sha256: "0".repeat(64) }) };
     lying.open = async () => Readable.from([randomBytes(100_000)]);
     const err = await d.upload(lying, testContext()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
@@ -113,7 +121,7 @@ describe("SftpDestination against real sshd", () => {
 
   it("fails as transient when fewer bytes arrive than the event announces, leaving no file", async () => {
     const d = destination("short");
-    const artifact = bufferArtifact(randomBytes(5000), { name: "short.bin" });
+    const artifact = memoryArtifact(randomBytes(5000), { name: "short.bin" });
     const short = { ...artifact, event: { ...artifact.event, blob: { ...artifact.event.blob, size: 6000 } } };
     short.open = async () => Readable.from([randomBytes(5000)]);
     const err = await d.upload(short, testContext()).catch((e: unknown) => e);
@@ -124,7 +132,7 @@ describe("SftpDestination against real sshd", () => {
 
   it("removes stale temp files of the same artifact and keeps other files", async () => {
     const d = destination("stale", { staleTempMaxAgeMs: 60_000 });
-    const artifact = bufferArtifact(Buffer.from("fresh"), { name: "model.pt" });
+    const artifact = memoryArtifact(Buffer.from("fresh"), { name: "model.pt" });
     const paths = d.pathsOf(artifact.event);
     server.mkdirForUser(paths.dir);
     const old = join(paths.dir, ".model.pt.evOLDCRASHED01.partial");
@@ -143,16 +151,21 @@ describe("SftpDestination against real sshd", () => {
 
   it("aborts on ctx.signal: rejects as transient, removes its temp file, writes no final file", async () => {
     const d = destination("abort");
-    const artifact = bufferArtifact(Buffer.alloc(0), { name: "slow.bin" });
+    const artifact = memoryArtifact(Buffer.alloc(0), { name: "slow.bin" });
     const event = { ...artifact.event, blob: { ...artifact.event.blob, size: 8 * 1024 * 1024 } };
     // One megabyte, then nothing: the upload hangs until it is aborted.
     const source = new Readable({ read() {} });
     source.push(randomBytes(1024 * 1024));
-    const ac = new AbortController();
+    const ctx = testContext();
     const paths = d.pathsOf(event);
-    const upload = d.upload({ ...artifact, event, open: async () => source }, testContext(ac.signal));
-    expect(await waitFor(() => existsSync(paths.temp) && statSync(paths.temp).size === 1024 * 1024)).toBe(true);
-    ac.abort(new Error("shutdown"));
+    const upload = d.upload({ ...artifact, event, open: async () => source }, ctx);
+    await eventually(
+      () => (existsSync(paths.temp) && statSync(paths.temp).size === 1024 * 1024) || undefined,
+      10_000,
+      "the temp file",
+      5,
+    );
+    ctx.controller.abort(new Error("shutdown"));
     const err = await upload.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
     expect((err as Error).message).toMatch(/aborted: shutdown/);
@@ -163,7 +176,7 @@ describe("SftpDestination against real sshd", () => {
 
   it("fails a stalled upload as transient after stallTimeoutMs", async () => {
     const d = destination("stall", { stallTimeoutMs: 300 });
-    const artifact = bufferArtifact(Buffer.alloc(0), { name: "stuck.bin" });
+    const artifact = memoryArtifact(Buffer.alloc(0), { name: "stuck.bin" });
     const event = { ...artifact.event, blob: { ...artifact.event.blob, size: 10 } };
     const started = Date.now();
     const err = await d

@@ -3,15 +3,17 @@
  * the fs blob store hands it over), streams that stall or fail on cue, and a context whose
  * signal the test controls.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { type Readable, Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { silentLogger } from "../log.ts";
 import type { Artifact, UploadContext } from "../runtime/destination.ts";
+import { verifiedStream } from "../runtime/staged-artifact.ts";
+import { sha256 } from "./files.ts";
 
 /** A context whose signal the test controls, counting heartbeats. */
 export interface TestContext extends UploadContext {
@@ -54,19 +56,16 @@ export async function fileArtifact(
   const id = `c${Date.now().toString(36)}${randomBytes(6).toString("hex")}`;
   const path = join(dir, id);
   await writeFile(path, bytes);
-  const event: ArtifactEventV1 = {
-    schema: 1,
+  const event = testEvent({
     id,
     project: opts.project ?? "contract",
     run: opts.run ?? uniqueRun(),
     name,
     level: "fit",
-    blob: { store: "fs", ref: id, size: bytes.length, sha256: sha256(bytes) },
-    contentType: "application/octet-stream",
     metadata: opts.metadata ?? {},
-    producer: { host: hostname(), pid: process.pid, rank: 0 },
-    createdAt: new Date().toISOString(),
-  };
+    size: bytes.length,
+    sha256: sha256(bytes),
+  });
   return {
     event,
     streamSeq: ++seq,
@@ -79,12 +78,58 @@ export async function fileArtifact(
   };
 }
 
-export function uniqueRun(): string {
-  return `r${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+/** A valid v1 event for tests; `size` and `sha256` describe its blob (ref = id). */
+export function testEvent(fields: Partial<ArtifactEventV1> & { size: number; sha256: string }): ArtifactEventV1 {
+  const { size, sha256: hash, ...rest } = fields;
+  const id = rest.id ?? `ev${randomBytes(9).toString("hex")}`;
+  return {
+    schema: 1,
+    id,
+    project: "proj",
+    run: "run-1",
+    name: "checkpoints/ep1.pt",
+    level: "epoch",
+    blob: { store: "fs", ref: id, size, sha256: hash },
+    contentType: "application/octet-stream",
+    metadata: {},
+    producer: { host: hostname(), pid: process.pid, rank: 0 },
+    createdAt: new Date().toISOString(),
+    ...rest,
+  };
 }
 
-export function sha256(bytes: Buffer): string {
-  return createHash("sha256").update(bytes).digest("hex");
+/** An artifact served from memory in 64 KiB chunks, verified as the runtime verifies blobs. */
+export function memoryArtifact(bytes: Buffer, fields: Partial<ArtifactEventV1> = {}): Artifact {
+  const event = testEvent({ ...fields, size: bytes.length, sha256: sha256(bytes) });
+  return {
+    event,
+    streamSeq: ++seq,
+    open: async () => {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += 65536) chunks.push(bytes.subarray(i, i + 65536));
+      return verifiedStream(Readable.from(chunks), event.blob.sha256, event.blob.size);
+    },
+  };
+}
+
+/** An artifact staged in an existing local file (e.g. one written by writeLargeFile). */
+export function localFileArtifact(
+  path: string,
+  size: number,
+  hash: string,
+  fields: Partial<ArtifactEventV1> = {},
+): Artifact {
+  const event = testEvent({ ...fields, size, sha256: hash });
+  return {
+    event,
+    streamSeq: ++seq,
+    localPath: path,
+    open: async () => verifiedStream(createReadStream(path, { highWaterMark: 1024 * 1024 }), hash, size),
+  };
+}
+
+export function uniqueRun(): string {
+  return `r${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
 }
 
 /** Passes bytes until `after` have gone through, then calls `then` and stalls forever. */

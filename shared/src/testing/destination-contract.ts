@@ -15,11 +15,11 @@ import {
   type FileArtifactOptions,
   failAtEnd,
   fileArtifact,
-  sha256,
   stallAfter,
   testContext,
   uniqueRun,
 } from "./artifact-fixtures.ts";
+import { sha256 } from "./files.ts";
 
 type Awaitable<T> = T | Promise<T>;
 

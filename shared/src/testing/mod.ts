@@ -6,13 +6,16 @@ export {
   type FileArtifactOptions,
   failAtEnd,
   fileArtifact,
-  sha256,
+  localFileArtifact,
+  memoryArtifact,
   stallAfter,
   type TestContext,
   testContext,
+  testEvent,
   uniqueRun,
 } from "./artifact-fixtures.ts";
 export { type ContractHarness, describeDestinationContract } from "./destination-contract.ts";
+export { eventually, sha256, writeLargeFile, writeRandomFile } from "./files.ts";
 export { NatsServer, type NatsServerOptions } from "./nats-server.ts";
 export {
   type ExternalS3,

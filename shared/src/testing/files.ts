@@ -1,4 +1,4 @@
-/** Test files with known contents, and hashing for independent checks. */
+/** Test files with known contents, hashing for independent checks, and bounded polling. */
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream, writeFileSync } from "node:fs";
@@ -28,13 +28,21 @@ export async function writeLargeFile(path: string, size: number): Promise<string
   return hash.digest("hex");
 }
 
-/** Polls `check` until it returns a value, bounded by `timeoutMs`; for conditions, not timing. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+/**
+ * Polls `check` until it returns a value, bounded by `timeoutMs`: for waiting on a condition,
+ * never for timing. `everyMs` is the poll interval.
+ */
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  what: string,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
