@@ -52,16 +52,7 @@ export class SftpStack {
         destination: {
           name,
           ...o.destination,
-          options: {
-            host: sshd.host,
-            port: sshd.port,
-            username: sshd.username,
-            root,
-            hostKeyFingerprint: sshd.hostKeySha256Fingerprint,
-            privateKeyPath: sshd.privateKeyPath,
-            connectTimeoutMs: 5_000,
-            ...o.sftpOptions,
-          },
+          options: sshd.sftpOptions(root, { connectTimeoutMs: 5_000, ...o.sftpOptions }),
         },
       });
       return new SftpStack(bus, sshd, root, o.sshd === undefined);

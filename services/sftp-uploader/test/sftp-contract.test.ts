@@ -16,15 +16,7 @@ async function setup() {
   const root = server.mkdirForUser(`contract-${++runs}`);
   const destination = new SftpDestination({
     name: "sftp:contract",
-    options: {
-      host: server.host,
-      port: server.port,
-      username: server.username,
-      root,
-      hostKeyFingerprint: server.hostKeySha256Fingerprint,
-      privateKeyPath: server.privateKeyPath,
-      connectTimeoutMs: 5000,
-    },
+    options: server.sftpOptions(root, { connectTimeoutMs: 5000 }),
     secrets: {},
     log: silentLogger,
   });

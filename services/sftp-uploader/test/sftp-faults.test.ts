@@ -42,15 +42,7 @@ afterAll(async () => {
 function destination(root: string, extra: Record<string, unknown> = {}): SftpDestination {
   const d = new SftpDestination({
     name: "sftp:faults",
-    options: {
-      host: server.host,
-      port: server.port,
-      username: server.username,
-      root,
-      hostKeyFingerprint: server.hostKeySha256Fingerprint,
-      privateKeyPath: server.privateKeyPath,
-      ...extra,
-    },
+    options: server.sftpOptions(root, extra),
     secrets: {},
     log: silentLogger,
   });

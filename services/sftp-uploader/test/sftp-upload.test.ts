@@ -34,15 +34,7 @@ function destination(sub: string, extra: Record<string, unknown> = {}): SftpDest
   const root = server.mkdirForUser(sub);
   const d = new SftpDestination({
     name: `sftp:${sub}`,
-    options: {
-      host: server.host,
-      port: server.port,
-      username: server.username,
-      root,
-      hostKeyFingerprint: server.hostKeySha256Fingerprint,
-      privateKeyPath: server.privateKeyPath,
-      ...extra,
-    },
+    options: server.sftpOptions(root, extra),
     secrets: {},
     log: silentLogger,
   });

@@ -124,6 +124,19 @@ export class SshdServer {
   }
 
   /** Writes a known_hosts file holding `knownHostsLine` and returns its path. */
+  /** SFTP destination options that reach this server: key auth, host key pinned by fingerprint. */
+  sftpOptions(root: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+      host: this.host,
+      port: this.port,
+      username: this.username,
+      root,
+      hostKeyFingerprint: this.hostKeySha256Fingerprint,
+      privateKeyPath: this.privateKeyPath,
+      ...extra,
+    };
+  }
+
   writeKnownHosts(name = "known_hosts"): string {
     const path = join(this.dir, name);
     writeFileSync(path, `${this.knownHostsLine}\n`);
