@@ -36,6 +36,20 @@ export async function compareBest(
   return { direct: bestDirect, bus: bestBus };
 }
 
+/** Runs `task(0..count-1)` with `concurrency` of them in flight at once. */
+export async function forEachConcurrently(
+  count: number,
+  concurrency: number,
+  task: (i: number) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
+
 /** Peak resident set (VmHWM) of a live process, in MB. */
 export function peakRssMb(pid: number): number {
   const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);

@@ -6,7 +6,7 @@ import { writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { S3Stack } from "../test/harness/s3-stack.ts";
-import { type BenchContext, compareBest, peakRssMb, ROUNDS, secs, time } from "./bench-kit.ts";
+import { type BenchContext, compareBest, forEachConcurrently, peakRssMb, ROUNDS, secs, time } from "./bench-kit.ts";
 
 const PART = 8 * 1024 * 1024; // the destination default
 const QUEUE = 4;
@@ -61,28 +61,13 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
     writeRandomFile(small, SMALL_SIZE);
     const body = readFileSync(small);
     const many = await compareBest(
+      (round) =>
+        forEachConcurrently(SMALL_COUNT, CONCURRENCY, (i) =>
+          s3.send(new PutObjectCommand({ Bucket: stack.bucket, Key: `direct/small-${round}/${i}`, Body: body })),
+        ),
       async (round) => {
-        let next = 0;
-        await Promise.all(
-          Array.from({ length: CONCURRENCY }, async () => {
-            while (next < SMALL_COUNT) {
-              const i = next++;
-              await s3.send(
-                new PutObjectCommand({ Bucket: stack.bucket, Key: `direct/small-${round}/${i}`, Body: body }),
-              );
-            }
-          }),
-        );
-      },
-      async (round) => {
-        let next = 0;
-        await Promise.all(
-          Array.from({ length: CONCURRENCY }, async () => {
-            while (next < SMALL_COUNT) {
-              const i = next++;
-              await trainer.publisher.logFile({ project: "bench", run: `small-${round}`, name: `s/${i}`, path: small });
-            }
-          }),
+        await forEachConcurrently(SMALL_COUNT, CONCURRENCY, (i) =>
+          trainer.publisher.logFile({ project: "bench", run: `small-${round}`, name: `s/${i}`, path: small }),
         );
         await trainer.publisher.flush({ timeoutMs: 600_000 });
       },
