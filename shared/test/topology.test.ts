@@ -32,7 +32,9 @@ describe("ensureTopology", () => {
     });
     const opts = { stream: config.stream, destinations: config.destinations };
     // Several processes applying the same topology at once must all succeed.
-    const others = await Promise.all([1, 2, 3].map(() => connectNats({ servers: [server.url] }, { name: "t" })));
+    const others = await Promise.all(
+      Array.from({ length: 8 }, () => connectNats({ servers: [server.url] }, { name: "t" })),
+    );
     await Promise.all(others.map((c) => ensureTopology(c, opts)));
     await Promise.all(others.map((c) => c.close()));
     await ensureTopology(nc, opts);

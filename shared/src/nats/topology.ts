@@ -66,11 +66,13 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   });
   const kvm = new Kvm(nc);
   // The ledger outlives the events it describes, so flush() and status still answer later.
-  await raceSafe(() =>
+  await raceSafe(jsm, `KV_${LEDGER_BUCKET}`, () =>
     kvm.create(LEDGER_BUCKET, { history: 1, storage: StorageType.File, replicas, ttl: maxAgeMs * 2 }),
   );
   if (opts.blobBucket !== false) {
-    await raceSafe(() => new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas }));
+    await raceSafe(jsm, `OBJ_${BLOB_BUCKET}`, () =>
+      new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas }),
+    );
   }
   for (const d of opts.destinations) await upsertConsumer(jsm, d);
 }
@@ -82,7 +84,9 @@ async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig>
       await jsm.streams.add(config);
       return;
     } catch (err) {
-      if (!isAlreadyInUse(err)) throw err;
+      // A concurrent creator may have won ("already in use", or "subjects overlap" for the
+      // same stream): if the stream exists now, update it like any existing one.
+      if (!(await jsm.streams.info(config.name).catch(notFoundAsNull))) throw err;
     }
   }
   // Retention and storage cannot change on a live stream; the rest can.
@@ -112,28 +116,26 @@ async function upsertConsumer(jsm: JetStreamManager, d: DestinationConfig) {
       await jsm.consumers.add(EVENTS_STREAM, config);
       return;
     } catch (err) {
-      if (!isAlreadyInUse(err)) throw err;
+      if (!(await jsm.consumers.info(EVENTS_STREAM, name).catch(notFoundAsNull))) throw err;
     }
   }
   const { durable_name: _d, deliver_policy: _p, ...mutable } = config;
   await jsm.consumers.update(EVENTS_STREAM, name, mutable);
 }
 
-async function raceSafe<T>(create: () => Promise<T>): Promise<void> {
-  // Kvm/Objm.create are idempotent for an identical config; a concurrent creator may still
-  // win the race with "already in use", which means the bucket exists.
+/**
+ * Kvm/Objm.create are idempotent for an identical config, but a concurrent creator may win the
+ * race ("already in use", "subjects overlap"): if the bucket's stream exists now, all is well.
+ */
+async function raceSafe<T>(jsm: JetStreamManager, stream: string, create: () => Promise<T>): Promise<void> {
   try {
     await create();
   } catch (err) {
-    if (!isAlreadyInUse(err)) throw err;
+    if (!(await jsm.streams.info(stream).catch(notFoundAsNull))) throw err;
   }
 }
 
 function notFoundAsNull(err: unknown): null {
   if (err instanceof JetStreamApiError && err.status === 404) return null;
   throw err;
-}
-
-function isAlreadyInUse(err: unknown): boolean {
-  return err instanceof Error && /already in use|already exists/i.test(err.message);
 }

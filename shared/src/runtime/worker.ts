@@ -19,7 +19,7 @@ import { DestinationBreaker, isBreakerOpenError } from "./breaker.ts";
 import { publishDeadLetter } from "./dead-letter.ts";
 import type { Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
-import { classify, describeError, PermanentError, TransientError } from "./errors.ts";
+import { classify, describeError, TransientError } from "./errors.ts";
 import { headKey, type KeyLease, type KeyLeases } from "./key-lease.ts";
 import { isTerminal, type Ledger, type LedgerEntry } from "./ledger.ts";
 import { PullLoop, ShutdownAbort } from "./pull-loop.ts";
