@@ -43,10 +43,6 @@ export class DestinationBreaker {
     return this.breaker as unknown as EventEmitter;
   }
 
-  get state(): "closed" | "open" | "halfOpen" {
-    return this.breaker.closed ? "closed" : this.breaker.halfOpen ? "halfOpen" : "open";
-  }
-
   /** Runs an upload through the breaker; rejects with code EOPENBREAKER while open. */
   run<T>(task: () => Promise<T>): Promise<T> {
     return this.breaker.fire(task) as Promise<T>;

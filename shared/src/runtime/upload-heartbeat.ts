@@ -16,7 +16,6 @@ export class UploadHeartbeat {
   private readonly timer: NodeJS.Timeout;
   private readonly deadline: NodeJS.Timeout;
   private readonly slow: NodeJS.Timeout;
-  private lastProgress = Date.now();
   private lastLogged = 0;
 
   /** `onSlow` runs once if the upload is still going after SLOW_MS (the ledger's "uploading"). */
@@ -48,19 +47,14 @@ export class UploadHeartbeat {
       attempt,
       log,
       heartbeat: (bytesDone?: number) => {
-        this.lastProgress = Date.now();
+        const now = Date.now();
         // Progress is logged at most twice a second: operators (and fault tests) see it move.
-        if (bytesDone !== undefined && this.lastProgress - this.lastLogged >= 500) {
-          this.lastLogged = this.lastProgress;
+        if (bytesDone !== undefined && now - this.lastLogged >= 500) {
+          this.lastLogged = now;
           log.debug({ bytesDone }, "upload progress");
         }
       },
     };
-  }
-
-  /** Time of the adapter's last progress report. */
-  get lastProgressAt(): number {
-    return this.lastProgress;
   }
 
   stop(): void {
