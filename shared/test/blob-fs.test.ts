@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SMALL_FILE_BYTES } from "../src/blob/bounded-read.ts";
 import { FsBlobStore, TEMP_PREFIX } from "../src/blob/fs-store.ts";
 import { BlobStoreNotConfiguredError, BlobStores, openBlobStores } from "../src/blob/mod.ts";
 import { BlobMissingError } from "../src/blob/store.ts";
@@ -44,24 +45,42 @@ async function trainerFile(bytes = 3 * 1024 * 1024 + 17, dir = work): Promise<{ 
 const fsRef = (ref: string): BlobRef => ({ store: "fs", ref, size: 0, sha256: "0".repeat(64) });
 
 describe("FsBlobStore.stage", () => {
+  const sizes = {
+    large: undefined,
+    "4 KiB": 4096,
+    empty: 0,
+    "the largest small": SMALL_FILE_BYTES,
+    "the smallest large": SMALL_FILE_BYTES + 1,
+  };
   for (const mode of ["copy", "link", "move"] as const) {
-    it(`${mode}: stages the exact bytes, read-only, with the right sha256 and size`, async () => {
-      const { path, data } = await trainerFile();
-      const id = newId();
-      const ref = await store.stage({ path, project: "proj", run: "run-1", id, mode });
-      expect(ref).toEqual({ store: "fs", ref: `proj/run-1/${id}`, size: data.length, sha256: sha256(data) });
-      const blobPath = store.localPath(ref);
-      expect(blobPath).toBe(join(staging, "proj", "run-1", id));
-      const staged = await readFile(blobPath);
-      expect(sha256(staged)).toBe(sha256(data));
-      expect(staged.equals(data)).toBe(true);
-      expect((await stat(blobPath)).mode & 0o777).toBe(0o444);
-      expect((await buffer(await store.open(ref))).equals(staged)).toBe(true);
-      expect(existsSync(path)).toBe(mode !== "move");
-      // No temp file is left beside the blob.
-      expect((await readdir(join(staging, "proj", "run-1"))).filter((n) => n.startsWith(TEMP_PREFIX))).toEqual([]);
-    });
+    it.each(Object.entries(sizes))(
+      `${mode}, %s file: stages the exact bytes, read-only, with the right sha256 and size`,
+      async (_size, bytes) => {
+        const { path, data } = await trainerFile(bytes);
+        const id = newId();
+        const ref = await store.stage({ path, project: "proj", run: "run-1", id, mode });
+        expect(ref).toEqual({ store: "fs", ref: `proj/run-1/${id}`, size: data.length, sha256: sha256(data) });
+        const blobPath = store.localPath(ref);
+        expect(blobPath).toBe(join(staging, "proj", "run-1", id));
+        const staged = await readFile(blobPath);
+        expect(sha256(staged)).toBe(sha256(data));
+        expect(staged.equals(data)).toBe(true);
+        expect((await stat(blobPath)).mode & 0o777).toBe(0o444);
+        expect((await buffer(await store.open(ref))).equals(staged)).toBe(true);
+        expect((await store.read(ref)).equals(staged)).toBe(true);
+        expect(existsSync(path)).toBe(mode !== "move");
+        // No temp file is left beside the blob.
+        expect((await readdir(join(staging, "proj", "run-1"))).filter((n) => n.startsWith(TEMP_PREFIX))).toEqual([]);
+      },
+    );
   }
+
+  it("link: a small file is copied, not linked: as cheap, and the trainer's file stays writable", async () => {
+    const { path } = await trainerFile(4096);
+    const ref = await store.stage({ path, project: "proj", run: "run-1", id: newId(), mode: "link" });
+    expect((await stat(store.localPath(ref))).ino).not.toBe((await stat(path)).ino);
+    expect((await stat(path)).mode & 0o222).not.toBe(0);
+  });
 
   it("copy: the trainer overwriting or deleting its file right after stage() leaves the blob alone", async () => {
     const a = await trainerFile();
@@ -161,6 +180,18 @@ describe("FsBlobStore.open, localPath, remove", () => {
     const err = await store.open(ref).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BlobMissingError);
     expect((err as Error).message).toContain(ref.ref);
+  });
+
+  it("read: at most one byte more than the event says, so a longer blob shows; a missing one is BlobMissingError", async () => {
+    for (const bytes of [100, SMALL_FILE_BYTES + 100]) {
+      const { path, data } = await trainerFile(bytes);
+      const ref = await store.stage({ path, project: "proj", run: "run-8", id: newId() });
+      const claimed = { ...ref, size: bytes - 50 };
+      expect((await store.read(claimed)).equals(data.subarray(0, bytes - 49))).toBe(true);
+      expect((await store.read({ ...ref, size: bytes + 50 })).equals(data)).toBe(true);
+    }
+    const missing = await store.read(fsRef(`proj/run-8/${newId()}`)).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(BlobMissingError);
   });
 
   it("localPath rejects refs that are not blob keys or escape the dir", () => {

@@ -62,6 +62,9 @@ describe("NatsBlobStore", () => {
     expect(read.length).toBe(data.length);
     expect(sha256(read)).toBe(sha256(data));
     expect(read.equals(data)).toBe(true);
+    expect((await store.read(ref)).equals(data)).toBe(true);
+    // read() stops one byte past what the event says.
+    expect((await store.read({ ...ref, size: 1000 })).equals(data.subarray(0, 1001))).toBe(true);
     // Another reader of the same bucket sees the same object.
     expect((await bucket.info(ref.ref))?.size).toBe(data.length);
     expect(store.localPath(ref)).toBeUndefined();
@@ -73,13 +76,18 @@ describe("NatsBlobStore", () => {
     expect(ref.size).toBe(0);
     expect(ref.sha256).toBe(sha256(new Uint8Array(0)));
     expect((await buffer(await store.open(ref))).length).toBe(0);
+    expect((await store.read(ref)).length).toBe(0);
   });
 
   it("a missing blob is a BlobMissingError naming it", async () => {
     const ref = natsRef(`proj/run-2/${newId()}`);
-    const err = await store.open(ref).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(BlobMissingError);
-    expect((err as Error).message).toContain(ref.ref);
+    for (const err of [
+      await store.open(ref).catch((e: unknown) => e),
+      await store.read(ref).catch((e: unknown) => e),
+    ]) {
+      expect(err).toBeInstanceOf(BlobMissingError);
+      expect((err as Error).message).toContain(ref.ref);
+    }
   });
 
   it("remove deletes the object and its tombstone, and is idempotent", async () => {

@@ -114,13 +114,6 @@ export class S3Destination implements Destination {
     };
     try {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      source = await artifact.open().catch((err: unknown) => {
-        bodyError = err;
-        throw err;
-      });
-      const opened = source;
-      // Also wakes a reader waiting for bytes of a stalled source.
-      ac.signal.addEventListener("abort", () => opened.destroy(), { once: true });
       const { metadata, dropped } = objectMetadata(event);
       if (dropped.length) ctx.log.warn({ key, dropped }, "event metadata past S3's 2 KB limit left out");
       const params = {
@@ -132,7 +125,11 @@ export class S3Destination implements Destination {
       };
       let result: { etag: string | undefined; versionId: string | undefined };
       if (event.blob.size < this.options.partSizeBytes) {
-        const bytes = await readBlob(source, event.blob.size, ctx).catch((err: unknown) => {
+        // Read whole and verified before the PUT goes out. A streamed PUT would send the last
+        // bytes before the source reports a failed integrity check, and servers that do not
+        // verify the checksum (or write in place, as s3rver does) would keep them; a buffer also
+        // lets the SDK retry the request. Memory stays under one multipart part per upload.
+        const bytes = await artifact.read(ac.signal).catch((err: unknown) => {
           onBodyError(err);
           throw err;
         });
@@ -141,6 +138,13 @@ export class S3Destination implements Destination {
         const out = await this.client.send(command, { abortSignal: ac.signal });
         result = { etag: out.ETag, versionId: out.VersionId };
       } else {
+        source = await artifact.open().catch((err: unknown) => {
+          bodyError = err;
+          throw err;
+        });
+        const opened = source;
+        // Also wakes a reader waiting for bytes of a stalled source.
+        ac.signal.addEventListener("abort", () => opened.destroy(), { once: true });
         const body = guardedBody(source, onBodyError);
         ac.signal.addEventListener("abort", () => body.destroy(), { once: true });
         result = await uploadMultipart({
@@ -203,25 +207,6 @@ export class S3Destination implements Destination {
     if (bodyError !== undefined) return blobError(bodyError, what);
     return s3Error(err, what);
   }
-}
-
-/**
- * Reads a small blob whole before the PUT goes out. A streamed PUT would send the last bytes
- * before the source reports a failed integrity check, and servers that do not verify the
- * checksum (or write in place, as s3rver does) would keep them; a buffer also lets the SDK
- * retry the request. Memory stays under partSizeBytes per upload, as for one multipart part.
- */
-async function readBlob(source: Readable, size: number, ctx: UploadContext): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let done = 0;
-  for await (const chunk of source as AsyncIterable<Buffer>) {
-    done += chunk.length;
-    if (done > size) throw new PermanentError(`staged blob has more than the ${size} bytes the event says`);
-    chunks.push(chunk);
-    ctx.heartbeat(done);
-  }
-  if (done !== size) throw new PermanentError(`staged blob has ${done} bytes, the event says ${size}`);
-  return Buffer.concat(chunks, size);
 }
 
 /**

@@ -3,14 +3,15 @@
  * single host, ...). A blob is the file `<dir>/<project>/<run>/<event id>`, read-only once staged.
  */
 import { randomBytes } from "node:crypto";
-import { constants, type Dirent } from "node:fs";
+import { constants, type Dirent, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { chmod, copyFile, link, lstat, mkdir, open, readdir, rename, rmdir, unlink, utimes } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { InvalidArtifactError } from "../event/names.ts";
 import type { BlobRef } from "../event/schema.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import { blobKey, hashFile, IO_CHUNK_BYTES, parseBlobKey } from "./hash.ts";
+import { digestOf, readHead, readHeadSync, readSmallFileSync, SMALL_FILE_BYTES } from "./bounded-read.ts";
+import { blobKey, type Digest, hashFile, parseBlobKey, readBufferBytes } from "./hash.ts";
 import { BlobMissingError, type BlobStore, type StageRequest, type StagingMode } from "./store.ts";
 
 /** Prefix of files being staged. Event ids never contain '.', so no blob can carry it. */
@@ -37,6 +38,9 @@ export interface FsBlobStoreOptions {
  *   silently changed blob. Falls back to `copy` (with a logged note) across filesystems.
  * - `move`: the trainer's file is renamed into the staging dir and is gone afterwards; falls
  *   back to copy, then unlink of the source, across filesystems.
+ *
+ * Files up to SMALL_FILE_BYTES (64 KiB) are copied in every mode (and the source unlinked for
+ * `move`), with synchronous calls: as cheap as a link at that size, and see bounded-read.ts.
  *
  * sha256 and size always describe the staged file, read once after it is in place, never the
  * source while it is copied: the trainer may rewrite the source at any time.
@@ -66,15 +70,25 @@ export class FsBlobStore implements BlobStore {
     const temp = join(runDir, `${TEMP_PREFIX}${req.id}-${randomBytes(6).toString("hex")}`);
     let done: StagingMode | undefined;
     try {
-      done = await this.inRunDir(runDir, () => this.place(req.path, temp, mode));
-      const { sha256, size } = await hashFile(temp);
-      // Linked and moved files keep the trainer's mtime; sweep ages blobs from staging time.
-      const now = new Date();
-      await utimes(temp, now, now);
-      await chmod(temp, 0o444);
-      await rename(temp, final);
+      // A small file is copied whatever the mode: as cheap as a link, and safer.
+      const small = readSmallFileSync(req.path);
+      let digest: Digest;
+      if (small) {
+        writeInRunDirSync(runDir, temp, small);
+        done = "copy";
+        digest = digestOf(small);
+        renameSync(temp, final);
+      } else {
+        done = await this.inRunDir(runDir, () => this.place(req.path, temp, mode));
+        digest = await hashFile(temp);
+        // Linked and moved files keep the trainer's mtime; sweep ages blobs from staging time.
+        const now = new Date();
+        await utimes(temp, now, now);
+        await chmod(temp, 0o444);
+        await rename(temp, final);
+      }
       if (mode === "move" && done === "copy") await unlinkIfPresent(req.path);
-      return { store: "fs", ref, size, sha256 };
+      return { store: "fs", ref, size: digest.size, sha256: digest.sha256 };
     } catch (err) {
       // A moved file is the trainer's only copy: put it back rather than delete it.
       if (done === "move") {
@@ -129,16 +143,27 @@ export class FsBlobStore implements BlobStore {
     try {
       // Opening (not stat-ing) first: no window in which the blob can vanish unnoticed.
       const file = await open(path, "r");
-      return file.createReadStream({ highWaterMark: IO_CHUNK_BYTES });
+      return file.createReadStream({ highWaterMark: readBufferBytes(ref.size) });
     } catch (err) {
-      if (codeOf(err) === "ENOENT") {
-        throw new BlobMissingError(
-          `blob fs:${ref.ref} is missing from staging dir ${this.dir} (removed, swept, or staged on another host's disk)`,
-          { cause: err },
-        );
-      }
-      throw err;
+      throw this.missingOr(ref, err);
     }
+  }
+
+  async read(ref: BlobRef): Promise<Buffer> {
+    const path = this.localPath(ref);
+    try {
+      return ref.size <= SMALL_FILE_BYTES ? readHeadSync(path, ref.size + 1) : await readHead(path, ref.size + 1);
+    } catch (err) {
+      throw this.missingOr(ref, err);
+    }
+  }
+
+  private missingOr(ref: BlobRef, err: unknown): unknown {
+    if (codeOf(err) !== "ENOENT") return err;
+    return new BlobMissingError(
+      `blob fs:${ref.ref} is missing from staging dir ${this.dir} (removed, swept, or staged on another host's disk)`,
+      { cause: err },
+    );
   }
 
   /** Absolute path of the blob; throws InvalidArtifactError for a ref that is not a blob key. */
@@ -200,6 +225,22 @@ export class FsBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * Writes `bytes` to a new read-only file at `path` in `runDir`, creating the dir if it is missing:
+ * remove() and sweep() delete run dirs that became empty, at any time.
+ */
+function writeInRunDirSync(runDir: string, path: string, bytes: Uint8Array): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      writeFileSync(path, bytes, { mode: 0o444, flag: "wx" });
+      return;
+    } catch (err) {
+      if (codeOf(err) !== "ENOENT" || attempt >= 3) throw err;
+      mkdirSync(runDir, { recursive: true });
+    }
+  }
 }
 
 function codeOf(err: unknown): string {

@@ -10,6 +10,18 @@ import { EVENT_ID_PATTERN } from "../event/schema.ts";
 /** Read size for staging I/O: large reads keep hashing near memory bandwidth. */
 export const IO_CHUNK_BYTES = 1 << 20;
 
+/**
+ * The read buffer for a file of `expectedBytes`: one byte more than the file, so a small file is
+ * read whole and its end seen in the next read, up to `maxBytes`. A buffer sized for large files
+ * costs a small one far more in allocation and garbage collection than the read itself (a 4 KiB
+ * artifact with 1 MiB buffers: about half the publisher's CPU).
+ */
+export function readBufferBytes(expectedBytes: number, maxBytes = IO_CHUNK_BYTES): number {
+  return Math.min(maxBytes, Math.max(MIN_READ_BYTES, expectedBytes + 1));
+}
+
+const MIN_READ_BYTES = 16 * 1024;
+
 /** What staging learns about the bytes it staged. */
 export interface Digest {
   /** Lowercase hex sha256. */
@@ -41,14 +53,16 @@ export async function hashFile(path: string): Promise<Digest> {
   const hash = new StreamingHash();
   const file = await open(path, "r");
   try {
-    const buffers = [Buffer.allocUnsafe(HASH_CHUNK_BYTES), Buffer.allocUnsafe(HASH_CHUNK_BYTES)];
+    // The size is a hint only: a hard-linked file can still grow, and the loop reads to the end.
+    const chunk = readBufferBytes((await file.stat()).size, HASH_CHUNK_BYTES);
+    const buffers = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)];
     let current = 0;
-    let reading = file.read(buffers[0]!, 0, HASH_CHUNK_BYTES, null);
+    let reading = file.read(buffers[0]!, 0, chunk, null);
     for (;;) {
       const { bytesRead, buffer } = await reading;
       if (bytesRead === 0) break;
       current ^= 1;
-      reading = file.read(buffers[current]!, 0, HASH_CHUNK_BYTES, null);
+      reading = file.read(buffers[current]!, 0, chunk, null);
       hash.update(buffer.subarray(0, bytesRead));
     }
   } finally {
@@ -64,13 +78,18 @@ const HASH_CHUNK_BYTES = 4 << 20;
  * describes exactly the bytes the consumer received (not whatever the file holds later).
  * The caller owns `file` and closes it.
  */
-export function hashingWebStream(file: FileHandle, hash: StreamingHash): ReadableStream<Uint8Array> {
+export function hashingWebStream(
+  file: FileHandle,
+  hash: StreamingHash,
+  expectedBytes: number,
+): ReadableStream<Uint8Array> {
+  const chunkBytes = readBufferBytes(expectedBytes);
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         // A fresh buffer per chunk: the consumer may keep references to earlier chunks.
-        const buf = Buffer.allocUnsafe(IO_CHUNK_BYTES);
-        const { bytesRead } = await file.read(buf, 0, IO_CHUNK_BYTES, null);
+        const buf = Buffer.allocUnsafe(chunkBytes);
+        const { bytesRead } = await file.read(buf, 0, chunkBytes, null);
         if (bytesRead === 0) {
           controller.close();
           return;

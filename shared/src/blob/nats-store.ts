@@ -11,6 +11,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { InvalidArtifactError } from "../event/names.ts";
 import type { BlobRef } from "../event/schema.ts";
 import { BLOB_BUCKET } from "../nats/topology-names.ts";
+import { readStreamHead } from "./bounded-read.ts";
 import { blobKey, hashingWebStream, parseBlobKey, StreamingHash } from "./hash.ts";
 import { BlobMissingError, type BlobStore, type StageRequest } from "./store.ts";
 
@@ -85,7 +86,10 @@ export class NatsBlobStore implements BlobStore {
     const hash = new StreamingHash();
     let info: Awaited<ReturnType<ObjectStore["put"]>>;
     try {
-      info = await this.os.put({ name, options: { max_chunk_size: this.chunkBytes } }, hashingWebStream(file, hash));
+      info = await this.os.put(
+        { name, options: { max_chunk_size: this.chunkBytes } },
+        hashingWebStream(file, hash, (await file.stat()).size),
+      );
     } finally {
       await file.close();
     }
@@ -113,6 +117,10 @@ export class NatsBlobStore implements BlobStore {
     // promise would become an unhandled rejection.
     result.error.catch(() => {});
     return Readable.fromWeb(result.data as NodeReadableStream<Uint8Array>);
+  }
+
+  async read(ref: BlobRef, signal?: AbortSignal): Promise<Buffer> {
+    return readStreamHead(await this.open(ref), ref.size + 1, signal);
   }
 
   /** Always undefined: the bytes live in JetStream, not in a local file. */

@@ -22,6 +22,12 @@ export interface BlobStore {
   stage(req: StageRequest): Promise<BlobRef>;
   /** Opens the staged bytes. Throws BlobMissingError if they are gone. */
   open(ref: BlobRef): Promise<Readable>;
+  /**
+   * Reads the staged bytes whole, for blobs small enough to hold in memory. Reads at most
+   * `ref.size + 1` bytes, so a blob longer than its event says shows without being read to its
+   * end. Throws BlobMissingError if they are gone; `signal` aborts a read that waits on a server.
+   */
+  read(ref: BlobRef, signal?: AbortSignal): Promise<Buffer>;
   /** Local filesystem path of the staged bytes, if the store keeps them in one. */
   localPath(ref: BlobRef): string | undefined;
   /** Removes staged bytes; removing a missing blob is not an error. */

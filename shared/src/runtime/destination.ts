@@ -13,6 +13,12 @@ export interface Artifact {
   readonly streamSeq: number;
   /** Opens a fresh stream of the staged bytes; may be called again on a retry. */
   open(): Promise<Readable>;
+  /**
+   * Reads the staged bytes whole, verified like open()'s; for blobs an adapter is willing to hold
+   * in memory (S3: below one multipart part). Cheaper than open() for small blobs. `signal`
+   * aborts a read that waits (a blob in the NATS object store).
+   */
+  read(signal: AbortSignal): Promise<Buffer>;
   /** Path of the staged bytes on a local filesystem, when the blob store has one. */
   readonly localPath?: string | undefined;
 }

@@ -14,19 +14,30 @@ import { PermanentError } from "./errors.ts";
 /** Builds the Artifact of an event from the blob store its event names. */
 export function stagedArtifact(blobs: BlobStores, event: ArtifactEventV1, streamSeq: number): Artifact {
   const store = blobs.get(event.blob.store);
+  const { sha256, size } = event.blob;
   return {
     event,
     streamSeq,
     localPath: store.localPath(event.blob),
-    open: async () => {
-      try {
-        return verifiedStream(await store.open(event.blob), event.blob.sha256, event.blob.size);
-      } catch (err) {
-        if (err instanceof BlobMissingError) throw new PermanentError(`blob missing: ${err.message}`, { cause: err });
-        throw err;
-      }
-    },
+    open: async () => verifiedStream(await store.open(event.blob).catch(missingIsPermanent), sha256, size),
+    read: async (signal) => verifiedBytes(await store.read(event.blob, signal).catch(missingIsPermanent), sha256, size),
   };
+}
+
+function missingIsPermanent(err: unknown): never {
+  if (err instanceof BlobMissingError) throw new PermanentError(`blob missing: ${err.message}`, { cause: err });
+  throw err;
+}
+
+/** Returns `bytes` if they match the event's sha256 and size; PermanentError otherwise. */
+export function verifiedBytes(bytes: Buffer, sha256: string, size: number): Buffer {
+  if (bytes.length !== size) {
+    const what = bytes.length > size ? `more than ${size}` : String(bytes.length);
+    throw new PermanentError(`staged blob has ${what} bytes, the event says ${size}`);
+  }
+  const actual = createHash("sha256").update(bytes).digest("hex");
+  if (actual !== sha256) throw new PermanentError(`staged blob sha256 ${actual} differs from the event's ${sha256}`);
+  return bytes;
 }
 
 /** Passes `source` through, failing with PermanentError at the end if sha256 or size differ. */

@@ -9,6 +9,7 @@ import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
+import { readStreamHead } from "../blob/bounded-read.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { silentLogger } from "../log.ts";
 import type { Artifact, UploadContext } from "../runtime/destination.ts";
@@ -66,16 +67,12 @@ export async function fileArtifact(
     size: bytes.length,
     sha256: sha256(bytes),
   });
-  return {
-    event,
-    streamSeq: ++seq,
-    localPath: path,
-    open: async () => {
-      if (opts.openError) throw opts.openError;
-      const source = createReadStream(path, { highWaterMark: 64 * 1024 });
-      return opts.wrap ? opts.wrap(source) : source;
-    },
+  const open = async () => {
+    if (opts.openError) throw opts.openError;
+    const source = createReadStream(path, { highWaterMark: 64 * 1024 });
+    return opts.wrap ? opts.wrap(source) : source;
   };
+  return { event, streamSeq: ++seq, localPath: path, open, read: readingFrom(open, bytes.length) };
 }
 
 /** A valid v1 event for tests; `size` and `sha256` describe its blob (ref = id). */
@@ -101,15 +98,12 @@ export function testEvent(fields: Partial<ArtifactEventV1> & { size: number; sha
 /** An artifact served from memory in 64 KiB chunks, verified as the runtime verifies blobs. */
 export function memoryArtifact(bytes: Buffer, fields: Partial<ArtifactEventV1> = {}): Artifact {
   const event = testEvent({ ...fields, size: bytes.length, sha256: sha256(bytes) });
-  return {
-    event,
-    streamSeq: ++seq,
-    open: async () => {
-      const chunks: Buffer[] = [];
-      for (let i = 0; i < bytes.length; i += 65536) chunks.push(bytes.subarray(i, i + 65536));
-      return verifiedStream(Readable.from(chunks), event.blob.sha256, event.blob.size);
-    },
+  const open = async () => {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < bytes.length; i += 65536) chunks.push(bytes.subarray(i, i + 65536));
+    return verifiedStream(Readable.from(chunks), event.blob.sha256, event.blob.size);
   };
+  return { event, streamSeq: ++seq, open, read: readingFrom(open, bytes.length) };
 }
 
 /** An artifact staged in an existing local file (e.g. one written by writeLargeFile). */
@@ -120,12 +114,13 @@ export function localFileArtifact(
   fields: Partial<ArtifactEventV1> = {},
 ): Artifact {
   const event = testEvent({ ...fields, size, sha256: hash });
-  return {
-    event,
-    streamSeq: ++seq,
-    localPath: path,
-    open: async () => verifiedStream(createReadStream(path, { highWaterMark: 1024 * 1024 }), hash, size),
-  };
+  const open = async () => verifiedStream(createReadStream(path, { highWaterMark: 1024 * 1024 }), hash, size);
+  return { event, streamSeq: ++seq, localPath: path, open, read: readingFrom(open, size) };
+}
+
+/** Artifact.read() over open(), so the streams tests stall or fail serve read() as well. */
+function readingFrom(open: () => Promise<Readable>, size: number): Artifact["read"] {
+  return async (signal) => readStreamHead(await open(), size + 1, signal);
 }
 
 export function uniqueRun(): string {

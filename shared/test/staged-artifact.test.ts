@@ -1,0 +1,76 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buffer } from "node:stream/consumers";
+import { afterAll, describe, expect, it } from "vitest";
+import { SMALL_FILE_BYTES } from "../src/blob/bounded-read.ts";
+import { FsBlobStore } from "../src/blob/fs-store.ts";
+import { BlobStores } from "../src/blob/mod.ts";
+import { PermanentError } from "../src/runtime/errors.ts";
+import { stagedArtifact } from "../src/runtime/staged-artifact.ts";
+import { testEvent } from "../src/testing/artifact-fixtures.ts";
+
+const root = mkdtempSync(join(tmpdir(), "artifact-bus-staged-"));
+const store = new FsBlobStore(join(root, "staging"));
+const blobs = new BlobStores([store]);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let n = 0;
+/** Stages `bytes` and returns the runtime's Artifact for it, plus the staged file's path. */
+async function staged(bytes: Buffer) {
+  const src = join(root, `src-${++n}`);
+  writeFileSync(src, bytes);
+  const id = `staged-${n}-${randomBytes(4).toString("hex")}`;
+  const blob = await store.stage({ path: src, project: "p", run: "r", id });
+  const event = testEvent({ id, project: "p", run: "r", size: blob.size, sha256: blob.sha256 });
+  event.blob = blob;
+  return { artifact: stagedArtifact(blobs, event, n), path: store.localPath(blob) };
+}
+
+function tamper(path: string, bytes: Buffer): void {
+  chmodSync(path, 0o644);
+  writeFileSync(path, bytes);
+}
+
+const signal = new AbortController().signal;
+
+describe("stagedArtifact: the bytes an adapter gets are the bytes staged, or a PermanentError", () => {
+  for (const [kind, size] of [
+    ["small", 4096],
+    ["large", SMALL_FILE_BYTES * 3],
+  ] as const) {
+    it(`${kind} blob: read() and open() hand over the staged bytes`, async () => {
+      const bytes = randomBytes(size);
+      const { artifact } = await staged(bytes);
+      expect((await artifact.read(signal)).equals(bytes)).toBe(true);
+      expect((await buffer(await artifact.open())).equals(bytes)).toBe(true);
+    });
+
+    it(`${kind} blob changed after staging (same size, longer, shorter): both paths fail permanently`, async () => {
+      for (const [change, expected] of [
+        [(b: Buffer) => Buffer.from(b.map((x) => x ^ 1)), /sha256 \w+ differs from the event's/],
+        [(b: Buffer) => Buffer.concat([b, Buffer.from("x")]), /has more than \d+ bytes|has \d+ bytes, the event says/],
+        [(b: Buffer) => b.subarray(1), /has \d+ bytes, the event says/],
+      ] as const) {
+        const bytes = randomBytes(size);
+        const { artifact, path } = await staged(bytes);
+        tamper(path, change(bytes));
+        const viaRead = await artifact.read(signal).catch((e: unknown) => e);
+        expect(viaRead).toBeInstanceOf(PermanentError);
+        expect((viaRead as Error).message).toMatch(expected);
+        const viaOpen = await buffer(await artifact.open()).catch((e: unknown) => e);
+        expect(viaOpen).toBeInstanceOf(PermanentError);
+        expect((viaOpen as Error).message).toMatch(expected);
+      }
+    });
+  }
+
+  it("a blob removed before the upload is a PermanentError saying it is missing", async () => {
+    const { artifact, path } = await staged(randomBytes(100));
+    rmSync(path);
+    await expect(artifact.read(signal)).rejects.toThrow(PermanentError);
+    await expect(artifact.read(signal)).rejects.toThrow(/blob missing/);
+    await expect(artifact.open()).rejects.toThrow(/blob missing/);
+  });
+});
