@@ -63,6 +63,12 @@ describe("NatsBlobStore", () => {
     expect(sha256(read)).toBe(sha256(data));
     expect(read.equals(data)).toBe(true);
     expect((await store.read(ref)).equals(data)).toBe(true);
+    const reader = await store.openReader(ref);
+    const parts = [Buffer.alloc(3 * 1024 * 1024), Buffer.alloc(3 * 1024 * 1024)];
+    const got = [await reader.fill(parts[0]!), await reader.fill(parts[1]!)];
+    await reader.close();
+    expect(got).toEqual([parts[0]!.length, data.length - parts[0]!.length]);
+    expect(Buffer.concat([parts[0]!, parts[1]!.subarray(0, got[1])]).equals(data)).toBe(true);
     // read() stops one byte past what the event says.
     expect((await store.read({ ...ref, size: 1000 })).equals(data.subarray(0, 1001))).toBe(true);
     // Another reader of the same bucket sees the same object.

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { SMALL_FILE_BYTES } from "../src/blob/bounded-read.ts";
 import { FsBlobStore } from "../src/blob/fs-store.ts";
 import { BlobStores } from "../src/blob/mod.ts";
+import type { Artifact } from "../src/runtime/destination.ts";
 import { PermanentError } from "../src/runtime/errors.ts";
 import { stagedArtifact } from "../src/runtime/staged-artifact.ts";
 import { testEvent } from "../src/testing/artifact-fixtures.ts";
@@ -35,22 +36,43 @@ function tamper(path: string, bytes: Buffer): void {
 
 const signal = new AbortController().signal;
 
+/** Everything openReader() gives, read through a buffer smaller than the blob as the S3 parts are. */
+async function throughReader(artifact: Artifact): Promise<Buffer> {
+  const reader = await artifact.openReader(signal);
+  const out: Buffer[] = [];
+  try {
+    const buf = Buffer.alloc(SMALL_FILE_BYTES / 2);
+    for (;;) {
+      const n = await reader.fill(buf);
+      out.push(Buffer.from(buf.subarray(0, n)));
+      if (n < buf.length) return Buffer.concat(out);
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
 describe("stagedArtifact: the bytes an adapter gets are the bytes staged, or a PermanentError", () => {
   for (const [kind, size] of [
     ["small", 4096],
     ["large", SMALL_FILE_BYTES * 3],
+    ["large, a multiple of the read buffer", SMALL_FILE_BYTES * 2],
   ] as const) {
-    it(`${kind} blob: read() and open() hand over the staged bytes`, async () => {
+    it(`${kind} blob: read(), open() and openReader() hand over the staged bytes`, async () => {
       const bytes = randomBytes(size);
       const { artifact } = await staged(bytes);
       expect((await artifact.read(signal)).equals(bytes)).toBe(true);
       expect((await buffer(await artifact.open())).equals(bytes)).toBe(true);
+      expect((await throughReader(artifact)).equals(bytes)).toBe(true);
     });
 
-    it(`${kind} blob changed after staging (same size, longer, shorter): both paths fail permanently`, async () => {
+    it(`${kind} blob changed after staging (same size, longer, shorter): every path fails permanently`, async () => {
       for (const [change, expected] of [
         [(b: Buffer) => Buffer.from(b.map((x) => x ^ 1)), /sha256 \w+ differs from the event's/],
-        [(b: Buffer) => Buffer.concat([b, Buffer.from("x")]), /has more than \d+ bytes|has \d+ bytes, the event says/],
+        [
+          (b: Buffer) => Buffer.concat([b, Buffer.from("x")]),
+          /has more than the \d+ bytes the event says|has \d+ bytes, the event says/,
+        ],
         [(b: Buffer) => b.subarray(1), /has \d+ bytes, the event says/],
       ] as const) {
         const bytes = randomBytes(size);
@@ -62,6 +84,9 @@ describe("stagedArtifact: the bytes an adapter gets are the bytes staged, or a P
         const viaOpen = await buffer(await artifact.open()).catch((e: unknown) => e);
         expect(viaOpen).toBeInstanceOf(PermanentError);
         expect((viaOpen as Error).message).toMatch(expected);
+        const viaReader = await throughReader(artifact).catch((e: unknown) => e);
+        expect(viaReader).toBeInstanceOf(PermanentError);
+        expect((viaReader as Error).message).toMatch(expected);
       }
     });
   }
@@ -72,5 +97,6 @@ describe("stagedArtifact: the bytes an adapter gets are the bytes staged, or a P
     await expect(artifact.read(signal)).rejects.toThrow(PermanentError);
     await expect(artifact.read(signal)).rejects.toThrow(/blob missing/);
     await expect(artifact.open()).rejects.toThrow(/blob missing/);
+    await expect(artifact.openReader(signal)).rejects.toThrow(/blob missing/);
   });
 });

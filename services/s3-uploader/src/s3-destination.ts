@@ -4,8 +4,14 @@
  * a multipart object only once it is completed), and both carry the blob's SHA-256, known
  * since staging, so S3 and MinIO reject bytes that differ from what the trainer logged.
  */
-import { PassThrough, type Readable } from "node:stream";
-import type { Artifact, ArtifactEventV1, Destination, UploadContext, UploadReceipt } from "@artifact-bus/shared";
+import type {
+  Artifact,
+  ArtifactEventV1,
+  BlobReader,
+  Destination,
+  UploadContext,
+  UploadReceipt,
+} from "@artifact-bus/shared";
 import {
   artifactKey,
   createLogger,
@@ -106,7 +112,7 @@ export class S3Destination implements Destination {
     const ac = new AbortController();
     const onAbort = () => ac.abort(ctx.signal.reason);
     ctx.signal.addEventListener("abort", onAbort, { once: true });
-    let source: Readable | undefined;
+    let reader: BlobReader | undefined;
     let bodyError: unknown;
     const onBodyError = (err: unknown) => {
       bodyError ??= err;
@@ -138,19 +144,15 @@ export class S3Destination implements Destination {
         const out = await this.client.send(command, { abortSignal: ac.signal });
         result = { etag: out.ETag, versionId: out.VersionId };
       } else {
-        source = await artifact.open().catch((err: unknown) => {
+        reader = await artifact.openReader(ac.signal).catch((err: unknown) => {
           bodyError = err;
           throw err;
         });
-        const opened = source;
-        // Also wakes a reader waiting for bytes of a stalled source.
-        ac.signal.addEventListener("abort", () => opened.destroy(), { once: true });
-        const body = guardedBody(source, onBodyError);
-        ac.signal.addEventListener("abort", () => body.destroy(), { once: true });
         result = await uploadMultipart({
           client: this.client,
           params,
-          body,
+          reader: guardedReader(reader, onBodyError),
+          size: event.blob.size,
           partSize: this.options.partSizeBytes,
           queueSize: this.options.queueSize,
           signal: ac.signal,
@@ -165,7 +167,7 @@ export class S3Destination implements Destination {
       throw this.failure(err, bodyError, ctx.signal, `upload to ${location}`);
     } finally {
       ctx.signal.removeEventListener("abort", onAbort);
-      source?.destroy();
+      await reader?.close().catch(() => {});
     }
   }
 
@@ -209,19 +211,16 @@ export class S3Destination implements Destination {
   }
 }
 
-/**
- * The source piped into a stream of lib-storage's own. Only the source's errors reach
- * `onError`: lib-storage destroying its input after a failed part is not a blob failure.
- */
-function guardedBody(source: Readable, onError: (err: unknown) => void): Readable {
-  const body = new PassThrough();
-  source.on("error", (err) => {
-    onError(err);
-    body.destroy(err);
-  });
-  // The error was reported through onError; this listener only keeps it from being uncaught.
-  body.on("error", () => {});
-  return source.pipe(body);
+/** The reader, reporting its own failures (not the upload's) to `onError`: they are blob failures. */
+function guardedReader(reader: BlobReader, onError: (err: unknown) => void): BlobReader {
+  return {
+    fill: (buf) =>
+      reader.fill(buf).catch((err: unknown) => {
+        onError(err);
+        throw err;
+      }),
+    close: () => reader.close(),
+  };
 }
 
 function abortedError(what: string, signal: AbortSignal): Error {

@@ -10,6 +10,7 @@ import type { Readable } from "node:stream";
 import { InvalidArtifactError } from "../event/names.ts";
 import type { BlobRef } from "../event/schema.ts";
 import { type Logger, silentLogger } from "../log.ts";
+import { type BlobReader, fileReader } from "./blob-reader.ts";
 import { digestOf, readHead, readHeadSync, readSmallFileSync, SMALL_FILE_BYTES } from "./bounded-read.ts";
 import { blobKey, type Digest, hashFile, parseBlobKey, readBufferBytes } from "./hash.ts";
 import { BlobMissingError, type BlobStore, type StageRequest, type StagingMode } from "./store.ts";
@@ -153,6 +154,15 @@ export class FsBlobStore implements BlobStore {
     const path = this.localPath(ref);
     try {
       return ref.size <= SMALL_FILE_BYTES ? readHeadSync(path, ref.size + 1) : await readHead(path, ref.size + 1);
+    } catch (err) {
+      throw this.missingOr(ref, err);
+    }
+  }
+
+  async openReader(ref: BlobRef): Promise<BlobReader> {
+    const path = this.localPath(ref);
+    try {
+      return fileReader(await open(path, "r"));
     } catch (err) {
       throw this.missingOr(ref, err);
     }

@@ -7,6 +7,7 @@ import { FsBlobStore } from "./fs-store.ts";
 import { NatsBlobStore } from "./nats-store.ts";
 import type { BlobStore, StagingMode } from "./store.ts";
 
+export { type BlobReader, fileReader, streamReader } from "./blob-reader.ts";
 export { FsBlobStore, type FsBlobStoreOptions, TEMP_PREFIX } from "./fs-store.ts";
 export { type BlobKey, blobKey, type Digest, hashFile, parseBlobKey, StreamingHash } from "./hash.ts";
 export { BlobIntegrityError, NatsBlobStore, type NatsBlobStoreOptions } from "./nats-store.ts";

@@ -3,7 +3,7 @@
  * uploaders. A blob is the object `<project>/<run>/<event id>` in bucket BLOB_BUCKET.
  */
 import { open as openFile } from "node:fs/promises";
-import { Readable } from "node:stream";
+import { addAbortSignal, Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { Base64UrlPaddedCodec, type ObjectStore, Objm, setSha256Backend } from "@nats-io/obj";
@@ -11,6 +11,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { InvalidArtifactError } from "../event/names.ts";
 import type { BlobRef } from "../event/schema.ts";
 import { BLOB_BUCKET } from "../nats/topology-names.ts";
+import { type BlobReader, streamReader } from "./blob-reader.ts";
 import { readStreamHead } from "./bounded-read.ts";
 import { blobKey, hashingWebStream, parseBlobKey, StreamingHash } from "./hash.ts";
 import { BlobMissingError, type BlobStore, type StageRequest } from "./store.ts";
@@ -121,6 +122,11 @@ export class NatsBlobStore implements BlobStore {
 
   async read(ref: BlobRef, signal?: AbortSignal): Promise<Buffer> {
     return readStreamHead(await this.open(ref), ref.size + 1, signal);
+  }
+
+  async openReader(ref: BlobRef, signal?: AbortSignal): Promise<BlobReader> {
+    const source = await this.open(ref);
+    return streamReader(signal ? addAbortSignal(signal, source) : source);
   }
 
   /** Always undefined: the bytes live in JetStream, not in a local file. */

@@ -1,6 +1,7 @@
 /** The seam between staging (publisher side) and reading (uploader side) of blob bytes. */
 import type { Readable } from "node:stream";
 import type { BlobRef } from "../event/schema.ts";
+import type { BlobReader } from "./blob-reader.ts";
 
 /** How the fs store puts a trainer's file into the staging directory. */
 export type StagingMode = "copy" | "link" | "move";
@@ -28,6 +29,11 @@ export interface BlobStore {
    * end. Throws BlobMissingError if they are gone; `signal` aborts a read that waits on a server.
    */
   read(ref: BlobRef, signal?: AbortSignal): Promise<Buffer>;
+  /**
+   * Opens the staged bytes for reads into the caller's buffers. Throws BlobMissingError if they
+   * are gone; `signal` aborts a read that waits on a server.
+   */
+  openReader(ref: BlobRef, signal?: AbortSignal): Promise<BlobReader>;
   /** Local filesystem path of the staged bytes, if the store keeps them in one. */
   localPath(ref: BlobRef): string | undefined;
   /** Removes staged bytes; removing a missing blob is not an error. */

@@ -4,6 +4,7 @@
  */
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
+import type { BlobReader } from "../blob/blob-reader.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 
 /** One artifact version as handed to an adapter. */
@@ -19,6 +20,12 @@ export interface Artifact {
    * aborts a read that waits (a blob in the NATS object store).
    */
   read(signal: AbortSignal): Promise<Buffer>;
+  /**
+   * Opens the staged bytes for reads into the adapter's own buffers (see BlobReader), verified:
+   * the fill() that reaches the end checks them against the event and throws PermanentError on
+   * a mismatch, as does any fill() past the event's size. `signal` aborts a read that waits.
+   */
+  openReader(signal: AbortSignal): Promise<BlobReader>;
   /** Path of the staged bytes on a local filesystem, when the blob store has one. */
   readonly localPath?: string | undefined;
 }

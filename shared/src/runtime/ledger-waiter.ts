@@ -3,7 +3,8 @@
  * rather than polling every entry, so waiting on thousands of artifacts costs one subscription,
  * and re-reads the rest now and then in case the watch missed an update across a reconnect.
  */
-import { KvWatchInclude } from "@nats-io/kv";
+import { type KvWatchEntry, KvWatchInclude } from "@nats-io/kv";
+import type { QueuedIterator } from "@nats-io/transport-node";
 import { destinationFromToken } from "./destination-name.ts";
 import { isTerminal, type Ledger, type LedgerEntry, type LedgerState, ledgerKey } from "./ledger.ts";
 
@@ -35,44 +36,58 @@ export class FlushTimeoutError extends Error {
 
 const RECHECK_MS = 2_000;
 
-/** Resolves when every entry is terminal; rejects with FlushTimeoutError after `timeoutMs`. */
+/**
+ * Resolves when every entry is terminal; rejects with FlushTimeoutError after `timeoutMs`.
+ * NATS being away (restarting) only delays it: a watch that cannot be created now is retried at
+ * each recheck, and failed reads are retried too.
+ */
 export async function waitForTerminal(ledger: Ledger, entries: AwaitedEntry[], timeoutMs: number): Promise<void> {
   const waiting = new Map<string, AwaitedEntry & { state: LedgerState | "unknown" }>();
   for (const e of entries) waiting.set(ledgerKey(e.destinationToken, e.eventId), { ...e, state: "unknown" });
+  if (waiting.size === 0) return;
+  let allDone!: () => void;
+  const done = new Promise<"done">((resolve) => {
+    allDone = () => resolve("done");
+  });
   const settle = (key: string, state: LedgerState | undefined) => {
     const w = waiting.get(key);
     if (!w || !state) return;
     if (isTerminal(state)) waiting.delete(key);
     else w.state = state;
+    if (waiting.size === 0) allDone();
   };
-  // Watch first, then read: a transition between the two is seen by one or the other.
-  const watch = await ledger.kv.watch({ key: "ev.>", include: KvWatchInclude.UpdatesOnly });
+  let watch: QueuedIterator<KvWatchEntry> | undefined;
+  const startWatch = async () => {
+    try {
+      watch = await ledger.kv.watch({ key: "ev.>", include: KvWatchInclude.UpdatesOnly });
+    } catch {
+      return; // NATS is away; the next recheck tries again
+    }
+    const w = watch;
+    void (async () => {
+      try {
+        for await (const e of w) if (e.operation === "PUT") settle(e.key, e.json<LedgerEntry>().state);
+      } catch {
+        // The rechecks carry on; a new watch starts at the next one.
+      }
+      if (watch === w) watch = undefined;
+    })();
+  };
   const recheck = async () => {
+    // Watch first, then read: a transition between the two is seen by one or the other.
+    if (!watch) await startWatch();
     await Promise.all(
       [...waiting.values()].map(async (w) =>
         settle(ledgerKey(w.destinationToken, w.eventId), (await ledger.get(w.destinationToken, w.eventId))?.state),
       ),
-    );
+    ).catch(() => undefined);
   };
   let timer: NodeJS.Timeout | undefined;
   let rechecker: NodeJS.Timeout | undefined;
   try {
     await recheck();
     if (waiting.size === 0) return;
-    const done = (async () => {
-      for await (const e of watch) {
-        if (e.operation === "PUT") settle(e.key, e.json<LedgerEntry>().state);
-        if (waiting.size === 0) return;
-      }
-    })();
-    rechecker = setInterval(() => {
-      recheck().then(
-        () => {
-          if (waiting.size === 0) watch.stop();
-        },
-        () => undefined,
-      );
-    }, RECHECK_MS);
+    rechecker = setInterval(() => void recheck(), RECHECK_MS);
     const timedOut = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), timeoutMs);
     });
@@ -88,6 +103,6 @@ export async function waitForTerminal(ledger: Ledger, entries: AwaitedEntry[], t
   } finally {
     clearTimeout(timer);
     clearInterval(rechecker);
-    watch.stop();
+    watch?.stop();
   }
 }

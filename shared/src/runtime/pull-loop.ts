@@ -41,6 +41,7 @@ export class PullLoop {
   private batch: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private readonly batchTarget: number;
+  private interrupts = 0;
 
   constructor(options: PullLoopOptions) {
     this.o = options;
@@ -53,6 +54,7 @@ export class PullLoop {
 
   /** Ends the current fetch early, e.g. when the breaker opens. */
   interrupt(): void {
+    this.interrupts++;
     this.batch?.stop();
   }
 
@@ -70,24 +72,22 @@ export class PullLoop {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
+      if (this.o.concurrency - this.inflight.size <= 0) {
+        await this.waitForSlot(5000);
+        continue;
+      }
+      await this.linger();
+      // After the linger: the breaker may have opened meanwhile, and nothing is pulled then.
       if (!(await this.o.breaker.mayPull())) {
         await this.o.breaker.waitForChange(1000);
         continue;
       }
-      let free = this.o.concurrency - this.inflight.size;
-      if (free <= 0) {
-        await this.waitForSlot(5000);
-        continue;
-      }
-      if (free < this.batchTarget && this.inflight.size > 0) {
-        const deadline = Date.now() + LINGER_MS;
-        while (free < this.batchTarget && Date.now() < deadline && !this.stopping) {
-          await this.waitForSlot(deadline - Date.now());
-          free = this.o.concurrency - this.inflight.size;
-        }
-      }
+      const free = this.o.concurrency - this.inflight.size;
+      const interrupts = this.interrupts;
       try {
         this.batch = await this.o.consumer.fetch({ max_messages: free, expires: 2000 });
+        // An interrupt while the fetch was being set up had no batch to stop yet.
+        if (this.interrupts !== interrupts) this.batch.stop();
         for await (const msg of this.batch) {
           if (this.stopping) msg.nak();
           else this.track(msg);
@@ -99,6 +99,19 @@ export class PullLoop {
       } finally {
         this.batch = undefined;
       }
+    }
+  }
+
+  /** With work in flight and few slots free, waits up to LINGER_MS for more to free up. */
+  private async linger(): Promise<void> {
+    const deadline = Date.now() + LINGER_MS;
+    while (
+      this.o.concurrency - this.inflight.size < this.batchTarget &&
+      this.inflight.size > 0 &&
+      !this.stopping &&
+      Date.now() < deadline
+    ) {
+      await this.waitForSlot(deadline - Date.now());
     }
   }
 

@@ -1,10 +1,12 @@
 /**
- * The artifact as the runtime hands it to an adapter: the staged bytes, checked against the
- * sha256 and size computed at staging as they stream by, so a corrupted or truncated blob fails
- * the upload (permanently) instead of landing. The check completes as the last byte passes.
+ * The artifact as the runtime hands it to an adapter: the staged bytes, as a stream, whole, or
+ * through a reader, always checked against the sha256 and size computed at staging, so a
+ * corrupted or truncated blob fails the upload (permanently) instead of landing. The check
+ * completes as the last byte passes.
  */
 import { createHash } from "node:crypto";
 import { type Readable, Transform } from "node:stream";
+import type { BlobReader } from "../blob/blob-reader.ts";
 import type { BlobStores } from "../blob/mod.ts";
 import { BlobMissingError } from "../blob/store.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
@@ -21,6 +23,8 @@ export function stagedArtifact(blobs: BlobStores, event: ArtifactEventV1, stream
     localPath: store.localPath(event.blob),
     open: async () => verifiedStream(await store.open(event.blob).catch(missingIsPermanent), sha256, size),
     read: async (signal) => verifiedBytes(await store.read(event.blob, signal).catch(missingIsPermanent), sha256, size),
+    openReader: async (signal) =>
+      verifiedReader(await store.openReader(event.blob, signal).catch(missingIsPermanent), sha256, size),
   };
 }
 
@@ -29,15 +33,38 @@ function missingIsPermanent(err: unknown): never {
   throw err;
 }
 
+/** A reader whose fill() checks the bytes as they pass; see Artifact.openReader. */
+export function verifiedReader(reader: BlobReader, sha256: string, size: number): BlobReader {
+  const hash = createHash("sha256");
+  let seen = 0;
+  let checked = false;
+  return {
+    async fill(buf) {
+      if (checked) return 0;
+      const n = await reader.fill(buf).catch(missingIsPermanent);
+      hash.update(buf.subarray(0, n));
+      seen += n;
+      if (seen > size) throw new PermanentError(`staged blob has more than the ${size} bytes the event says`);
+      if (n < buf.length) {
+        checked = true;
+        verify(seen, hash.digest("hex"), sha256, size);
+      }
+      return n;
+    },
+    close: () => reader.close(),
+  };
+}
+
 /** Returns `bytes` if they match the event's sha256 and size; PermanentError otherwise. */
 export function verifiedBytes(bytes: Buffer, sha256: string, size: number): Buffer {
-  if (bytes.length !== size) {
-    const what = bytes.length > size ? `more than ${size}` : String(bytes.length);
-    throw new PermanentError(`staged blob has ${what} bytes, the event says ${size}`);
-  }
-  const actual = createHash("sha256").update(bytes).digest("hex");
-  if (actual !== sha256) throw new PermanentError(`staged blob sha256 ${actual} differs from the event's ${sha256}`);
+  if (bytes.length > size) throw new PermanentError(`staged blob has more than the ${size} bytes the event says`);
+  verify(bytes.length, createHash("sha256").update(bytes).digest("hex"), sha256, size);
   return bytes;
+}
+
+function verify(seen: number, actual: string, sha256: string, size: number): void {
+  if (seen !== size) throw new PermanentError(`staged blob has ${seen} bytes, the event says ${size}`);
+  if (actual !== sha256) throw new PermanentError(`staged blob sha256 ${actual} differs from the event's ${sha256}`);
 }
 
 /** Passes `source` through, failing with PermanentError at the end if sha256 or size differ. */
@@ -51,11 +78,12 @@ export function verifiedStream(source: Readable, sha256: string, size: number): 
       cb(null, chunk);
     },
     flush(cb) {
-      const actual = hash.digest("hex");
-      if (seen !== size) cb(new PermanentError(`staged blob has ${seen} bytes, the event says ${size}`));
-      else if (actual !== sha256)
-        cb(new PermanentError(`staged blob sha256 ${actual} differs from the event's ${sha256}`));
-      else cb();
+      try {
+        verify(seen, hash.digest("hex"), sha256, size);
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
     },
   });
   source.on("error", (err) =>

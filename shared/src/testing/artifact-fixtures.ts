@@ -8,7 +8,8 @@ import { createReadStream } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { Readable, Transform } from "node:stream";
+import { addAbortSignal, Readable, Transform } from "node:stream";
+import { streamReader } from "../blob/blob-reader.ts";
 import { readStreamHead } from "../blob/bounded-read.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { silentLogger } from "../log.ts";
@@ -72,7 +73,7 @@ export async function fileArtifact(
     const source = createReadStream(path, { highWaterMark: 64 * 1024 });
     return opts.wrap ? opts.wrap(source) : source;
   };
-  return { event, streamSeq: ++seq, localPath: path, open, read: readingFrom(open, bytes.length) };
+  return { event, streamSeq: ++seq, localPath: path, open, ...readingFrom(open, bytes.length) };
 }
 
 /** A valid v1 event for tests; `size` and `sha256` describe its blob (ref = id). */
@@ -103,7 +104,7 @@ export function memoryArtifact(bytes: Buffer, fields: Partial<ArtifactEventV1> =
     for (let i = 0; i < bytes.length; i += 65536) chunks.push(bytes.subarray(i, i + 65536));
     return verifiedStream(Readable.from(chunks), event.blob.sha256, event.blob.size);
   };
-  return { event, streamSeq: ++seq, open, read: readingFrom(open, bytes.length) };
+  return { event, streamSeq: ++seq, open, ...readingFrom(open, bytes.length) };
 }
 
 /** An artifact staged in an existing local file (e.g. one written by writeLargeFile). */
@@ -115,12 +116,15 @@ export function localFileArtifact(
 ): Artifact {
   const event = testEvent({ ...fields, size, sha256: hash });
   const open = async () => verifiedStream(createReadStream(path, { highWaterMark: 1024 * 1024 }), hash, size);
-  return { event, streamSeq: ++seq, localPath: path, open, read: readingFrom(open, size) };
+  return { event, streamSeq: ++seq, localPath: path, open, ...readingFrom(open, size) };
 }
 
-/** Artifact.read() over open(), so the streams tests stall or fail serve read() as well. */
-function readingFrom(open: () => Promise<Readable>, size: number): Artifact["read"] {
-  return async (signal) => readStreamHead(await open(), size + 1, signal);
+/** Artifact.read() and openReader() over open(), so the streams tests stall or fail serve them too. */
+function readingFrom(open: () => Promise<Readable>, size: number): Pick<Artifact, "read" | "openReader"> {
+  return {
+    read: async (signal) => readStreamHead(await open(), size + 1, signal),
+    openReader: async (signal) => streamReader(addAbortSignal(signal, await open())),
+  };
 }
 
 export function uniqueRun(): string {
