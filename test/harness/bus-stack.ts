@@ -69,6 +69,8 @@ export class BusStack {
   static async start(o: {
     dir?: string;
     destination: Partial<DestinationConfig> & { name: string };
+    /** More destinations of the same kind, served by the same uploader processes. */
+    moreDestinations?: (Partial<DestinationConfig> & { name: string })[];
     main: string;
     env?: Record<string, string>;
   }): Promise<BusStack> {
@@ -80,14 +82,12 @@ export class BusStack {
       staging: { store: "fs", dir: join(dir, "staging") },
       logLevel: "debug",
       shutdownGraceMs: 10_000,
-      destinations: [
-        {
-          ackWaitMs: 5_000,
-          ...o.destination,
-          backoff: { initialMs: 200, maxMs: 2_000, ...o.destination.backoff },
-          breaker: { resetTimeoutMs: 1_000, volumeThreshold: 3, ...o.destination.breaker },
-        },
-      ],
+      destinations: [o.destination, ...(o.moreDestinations ?? [])].map((d) => ({
+        ackWaitMs: 5_000,
+        ...d,
+        backoff: { initialMs: 200, maxMs: 2_000, ...d.backoff },
+        breaker: { resetTimeoutMs: 1_000, volumeThreshold: 3, ...d.breaker },
+      })),
     });
     const nc = await connectNats(config.nats, { name: "e2e-admin" });
     await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
@@ -121,27 +121,34 @@ export class BusStack {
     return { publisher, blobs, nc, close: () => nc.close() };
   }
 
-  async ledger(eventId: string): Promise<LedgerEntry | undefined> {
-    return new Ledger(await new Kvm(this.nc).open(LEDGER_BUCKET)).get(this.token, eventId);
+  /** The ledger entry of `eventId` at `destination` (default: the first one). */
+  async ledger(eventId: string, destination = this.destination): Promise<LedgerEntry | undefined> {
+    const token = parseDestinationName(destination).token;
+    return new Ledger(await new Kvm(this.nc).open(LEDGER_BUCKET)).get(token, eventId);
   }
 
   /** Waits until the ledger entry of `eventId` reaches `state`, and returns it. */
-  async ledgerReaches(eventId: string, state: LedgerState, timeoutMs = 20_000): Promise<LedgerEntry> {
+  async ledgerReaches(
+    eventId: string,
+    state: LedgerState,
+    timeoutMs = 20_000,
+    destination = this.destination,
+  ): Promise<LedgerEntry> {
     return eventually(
       async () => {
-        const e = await this.ledger(eventId);
+        const e = await this.ledger(eventId, destination);
         return e?.state === state ? e : undefined;
       },
       timeoutMs,
-      `the ledger of ${eventId} to say ${state}`,
+      `the ledger of ${eventId} at ${destination} to say ${state}`,
     );
   }
 
-  /** Every DLQ entry of this stack's destination. */
-  async deadLetters(): Promise<(DeadLetter & { seq: number })[]> {
+  /** Every DLQ entry of `destination` (default: the first one). */
+  async deadLetters(destination = this.destination): Promise<(DeadLetter & { seq: number })[]> {
     const out: (DeadLetter & { seq: number })[] = [];
-    for await (const d of readDeadLetters(await jetstreamManager(this.nc), { destinationToken: this.token }))
-      out.push(d);
+    const destinationToken = parseDestinationName(destination).token;
+    for await (const d of readDeadLetters(await jetstreamManager(this.nc), { destinationToken })) out.push(d);
     return out;
   }
 

@@ -11,6 +11,8 @@ export interface S3StackOptions {
   bucket?: string;
   destination?: Partial<DestinationConfig>;
   s3Options?: Record<string, unknown>;
+  /** Adds the destination `s3:mirror`: the same bucket, under this prefix. */
+  mirrorPrefix?: string;
 }
 
 export class S3Stack {
@@ -27,14 +29,15 @@ export class S3Stack {
   static async start(o: S3StackOptions = {}): Promise<S3Stack> {
     const bucket = o.bucket ?? "artifacts";
     const s3 = await S3TestServer.start({ buckets: [bucket] });
+    const options = { bucket, endpoint: s3.endpoint, forcePathStyle: true, region: s3.region, ...o.s3Options };
     const bus = await BusStack.start({
       main: S3_MAIN,
       env: { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region },
-      destination: {
-        name: "s3:e2e",
-        ...o.destination,
-        options: { bucket, endpoint: s3.endpoint, forcePathStyle: true, region: s3.region, ...o.s3Options },
-      },
+      destination: { name: "s3:e2e", ...o.destination, options },
+      moreDestinations:
+        o.mirrorPrefix === undefined
+          ? []
+          : [{ name: "s3:mirror", ...o.destination, options: { ...options, prefix: o.mirrorPrefix } }],
     });
     return new S3Stack(bus, s3, bucket);
   }

@@ -22,6 +22,8 @@ export interface LedgerEntry {
   error?: string;
   /** For superseded: the stream sequence that superseded it. */
   supersededBy?: number;
+  /** On an event that died here and was then replayed: the id of the replay that finished it. */
+  replayId?: string;
   updatedAt: string;
 }
 

@@ -265,7 +265,12 @@ export class DestinationWorker {
     entry: Omit<LedgerEntry, "updatedAt">,
     lease?: KeyLease,
   ): Promise<void> {
-    await Promise.all([this.d.ledger.record(this.token, entry), lease?.complete(event.id)]);
+    await Promise.all([
+      this.d.ledger.record(this.token, entry),
+      lease?.complete(event.id),
+      // A replay finishes the dead original here too: its blob may then go (see blob-release.ts).
+      event.replayOf && this.d.ledger.record(this.token, { ...entry, eventId: event.replayOf, replayId: event.id }),
+    ]);
     if (entry.state === "superseded") this.d.metrics.superseded(this.d.destination.name);
     // A plain ack: if it is lost, the redelivery finds the terminal ledger entry and acks again.
     msg.ack();
