@@ -33,5 +33,5 @@ export { type DestinationName, destinationFromToken, parseDestinationName } from
 export { classify, describeError, PermanentError, TransientError } from "./runtime/errors.ts";
 export { isTerminal, Ledger, type LedgerEntry, type LedgerState } from "./runtime/ledger.ts";
 export { UPLOADER_NODE_FLAGS } from "./runtime/node-options.ts";
-export { stagedArtifact, verifiedStream } from "./runtime/staged-artifact.ts";
+export { stagedArtifact, verifiedBytes, verifiedReader } from "./runtime/staged-artifact.ts";
 export { type DestinationFactory, startUploaderService, type UploaderService } from "./runtime/uploader-service.ts";

@@ -140,7 +140,7 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     const destination = (name: string): Destination => ({
       name,
       async upload(artifact) {
-        const bytes = await buffer(await artifact.open()); // object store get, verified
+        const bytes = await artifact.read(AbortSignal.timeout(10_000)); // object store get, verified
         if (artifact.event.name === "poison.txt") throw new PermanentError("rejected by the test destination");
         received.set(artifact.event.id, bytes);
         return { location: `mem://${artifact.event.name}`, size: bytes.length };

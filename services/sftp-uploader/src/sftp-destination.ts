@@ -6,8 +6,14 @@
  */
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import { addAbortSignal } from "node:stream";
-import type { Artifact, ArtifactEventV1, Destination, UploadContext, UploadReceipt } from "@artifact-bus/shared";
+import type {
+  Artifact,
+  ArtifactEventV1,
+  BlobReader,
+  Destination,
+  UploadContext,
+  UploadReceipt,
+} from "@artifact-bus/shared";
 import {
   artifactKey,
   createLogger,
@@ -93,6 +99,7 @@ export class SftpDestination implements Destination {
       ctx.heartbeat(sent);
     };
     let tempWritten = false;
+    let reader: BlobReader | undefined;
     try {
       return await this.connection.withChannel(signal, async (sftp) => {
         await mkdirs(sftp, this.options.root, paths.dir);
@@ -100,9 +107,9 @@ export class SftpDestination implements Destination {
         await removeStaleTemps(sftp, paths.dir, paths.tempPrefix, this.options.staleTempMaxAgeMs).catch((err: Error) =>
           ctx.log.warn({ error: err.message }, "could not sweep stale sftp temp files"),
         );
-        const source = addAbortSignal(signal, await artifact.open());
+        reader = await artifact.openReader(signal);
         tempWritten = true;
-        await writeFile(sftp, paths.temp, source, progress);
+        await writeFile(sftp, paths.temp, reader, progress);
         const written = await stat(sftp, paths.temp);
         if (written.size !== event.blob.size) {
           throw new TransientError(
@@ -129,6 +136,7 @@ export class SftpDestination implements Destination {
       throw error;
     } finally {
       stall.stop();
+      await reader?.close().catch(() => {});
     }
   }
 

@@ -4,8 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import type { Readable } from "node:stream";
-import { PermanentError, TransientError } from "@artifact-bus/shared";
+import { type BlobReader, PermanentError, TransientError } from "@artifact-bus/shared";
 import type { SFTPWrapper, Stats } from "ssh2";
 import { isNoSuchFile, sftpError } from "./sftp-errors.ts";
 
@@ -19,7 +18,7 @@ const MAX_IN_FLIGHT = 8 * 1024 * 1024;
  * there) but keeps it private; larger writes it splits into requests sent one after another.
  * Bigger requests cut per-request overhead: 256 MiB went from ~90 to ~150 MiB/s on loopback,
  * as fast as fastPut, which we do not use because it would bypass the runtime's sha256 check
- * of the staged bytes (artifact.open() verifies them as they stream).
+ * of the staged bytes (the artifact's reader verifies them as they pass).
  */
 function pieceSize(sftp: SFTPWrapper): number {
   const learned = (sftp as unknown as { _maxWriteLen?: unknown })._maxWriteLen;
@@ -91,18 +90,20 @@ export async function mkdirs(sftp: SFTPWrapper, root: string, dir: string): Prom
 }
 
 /**
- * Writes `source` to `path` (created or truncated) with up to MAX_IN_FLIGHT bytes of WRITE
- * requests outstanding, as `sftp` and fastPut do; ssh2's write stream waits for each one.
+ * Writes the reader's bytes to `path` (created or truncated) with up to MAX_IN_FLIGHT bytes of
+ * WRITE requests outstanding, as `sftp` and fastPut do; ssh2's write stream waits for each one.
+ * One read buffer serves the whole file: ssh2 copies each piece into its packet as it is sent.
  * Returns the number of bytes written; `onProgress` runs as writes are acknowledged.
  */
 export async function writeFile(
   sftp: SFTPWrapper,
   path: string,
-  source: Readable,
+  reader: BlobReader,
   onProgress: (bytes: number) => void,
 ): Promise<number> {
   const handle = await call<Buffer>(sftp, `open ${path}`, (cb) => sftp.open(path, "w", cb));
   const PIECE = pieceSize(sftp);
+  const buf = Buffer.allocUnsafe(READ_BYTES);
   let position = 0;
   let inFlight = 0;
   let failure: unknown;
@@ -113,14 +114,14 @@ export async function writeFile(
       else wake = resolve;
     });
   try {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      for (let offset = 0; offset < chunk.length; offset += PIECE) {
+    for (let n = buf.length; n === buf.length; ) {
+      n = await reader.fill(buf);
+      for (let offset = 0; offset < n; offset += PIECE) {
         await waitForAcks(MAX_IN_FLIGHT - PIECE);
         if (failure) throw failure;
         if (!isOpen(sftp)) throw new TransientError(`write ${path}: sftp channel is closed`);
-        const piece = chunk.subarray(offset, offset + PIECE);
+        const piece = buf.subarray(offset, Math.min(offset + PIECE, n));
         inFlight += piece.length;
-        // ssh2 copies the bytes into its packet at once, so the chunk may be reused.
         sftp.write(handle, piece, 0, piece.length, position, (err) => {
           inFlight -= piece.length;
           if (err) failure ??= sftpError(err, `write ${path}`);
@@ -137,13 +138,15 @@ export async function writeFile(
     while (inFlight > 0 && !failure) await waitForAcks(0);
     if (failure) throw failure;
   } catch (err) {
-    source.destroy();
     await call(sftp, `close ${path}`, (cb) => sftp.close(handle, cb)).catch(() => undefined);
     throw err;
   }
   await call(sftp, `close ${path}`, (cb) => sftp.close(handle, cb));
   return position;
 }
+
+/** Bytes read from the blob at a time. */
+const READ_BYTES = 1024 * 1024;
 
 /**
  * sha256 (hex) of the first `size` bytes of a remote file, read back with up to 16 READ

@@ -11,6 +11,7 @@ import {
   readRemoteFiles,
   SshdServer,
   sha256,
+  streamedArtifact,
   testContext,
   testEvent,
 } from "@artifact-bus/shared/testing";
@@ -102,8 +103,11 @@ describe("SftpDestination against real sshd", () => {
     const good = memoryArtifact(randomBytes(100_000), { name: "good.bin" });
     await d.upload(good, testContext());
     // A source that streams other bytes than the event's sha256 says, without the runtime's check.
-    const lying = { ...good, event: testEvent({ name: "bad.bin", size: 100_000, sha256: "0".repeat(64) }) };
-    lying.open = async () => Readable.from([randomBytes(100_000)]);
+    const lying = streamedArtifact(
+      good,
+      () => Readable.from([randomBytes(100_000)]),
+      testEvent({ name: "bad.bin", size: 100_000, sha256: "0".repeat(64) }),
+    );
     const err = await d.upload(lying, testContext()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
     expect((err as Error).message).toMatch(/reads back with sha256 [0-9a-f]{64}, expected 0{64}/);
@@ -114,8 +118,10 @@ describe("SftpDestination against real sshd", () => {
   it("fails as transient when fewer bytes arrive than the event announces, leaving no file", async () => {
     const d = destination("short");
     const artifact = memoryArtifact(randomBytes(5000), { name: "short.bin" });
-    const short = { ...artifact, event: { ...artifact.event, blob: { ...artifact.event.blob, size: 6000 } } };
-    short.open = async () => Readable.from([randomBytes(5000)]);
+    const short = streamedArtifact(artifact, () => Readable.from([randomBytes(5000)]), {
+      ...artifact.event,
+      blob: { ...artifact.event.blob, size: 6000 },
+    });
     const err = await d.upload(short, testContext()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
     expect((err as Error).message).toMatch(/has 5000 bytes after the upload, expected 6000/);
@@ -150,7 +156,10 @@ describe("SftpDestination against real sshd", () => {
     source.push(randomBytes(1024 * 1024));
     const ctx = testContext();
     const paths = d.pathsOf(event);
-    const upload = d.upload({ ...artifact, event, open: async () => source }, ctx);
+    const upload = d.upload(
+      streamedArtifact(artifact, () => source, event),
+      ctx,
+    );
     await eventually(
       () => (existsSync(paths.temp) && statSync(paths.temp).size === 1024 * 1024) || undefined,
       10_000,
@@ -172,7 +181,10 @@ describe("SftpDestination against real sshd", () => {
     const event = { ...artifact.event, blob: { ...artifact.event.blob, size: 10 } };
     const started = Date.now();
     const err = await d
-      .upload({ ...artifact, event, open: async () => new Readable({ read() {} }) }, testContext())
+      .upload(
+        streamedArtifact(artifact, () => new Readable({ read() {} }), event),
+        testContext(),
+      )
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
     expect((err as Error).message).toMatch(/no progress for 300 ms/);

@@ -2,7 +2,6 @@
  * The one seam every backend implements. An adapter knows how to put bytes somewhere and how
  * to classify its own failures; it knows nothing of NATS, retries, breakers, leases or ledgers.
  */
-import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { BlobReader } from "../blob/blob-reader.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
@@ -12,11 +11,9 @@ export interface Artifact {
   readonly event: ArtifactEventV1;
   /** JetStream stream sequence of the event: orders versions of one key. */
   readonly streamSeq: number;
-  /** Opens a fresh stream of the staged bytes; may be called again on a retry. */
-  open(): Promise<Readable>;
   /**
-   * Reads the staged bytes whole, verified like open()'s; for blobs an adapter is willing to hold
-   * in memory (S3: below one multipart part). Cheaper than open() for small blobs. `signal`
+   * Reads the staged bytes whole, verified (PermanentError on a mismatch); for blobs an adapter is willing to hold
+   * in memory (S3: below one multipart part); cheaper than a reader for small blobs. `signal`
    * aborts a read that waits (a blob in the NATS object store).
    */
   read(signal: AbortSignal): Promise<Buffer>;

@@ -1,11 +1,10 @@
 /**
- * The artifact as the runtime hands it to an adapter: the staged bytes, as a stream, whole, or
- * through a reader, always checked against the sha256 and size computed at staging, so a
+ * The artifact as the runtime hands it to an adapter: the staged bytes, whole or through a
+ * reader, always checked against the sha256 and size computed at staging, so a
  * corrupted or truncated blob fails the upload (permanently) instead of landing. The check
  * completes as the last byte passes.
  */
 import { createHash } from "node:crypto";
-import { type Readable, Transform } from "node:stream";
 import type { BlobReader } from "../blob/blob-reader.ts";
 import type { BlobStores } from "../blob/mod.ts";
 import { BlobMissingError } from "../blob/store.ts";
@@ -21,7 +20,6 @@ export function stagedArtifact(blobs: BlobStores, event: ArtifactEventV1, stream
     event,
     streamSeq,
     localPath: store.localPath(event.blob),
-    open: async () => verifiedStream(await store.open(event.blob).catch(missingIsPermanent), sha256, size),
     read: async (signal) => verifiedBytes(await store.read(event.blob, signal).catch(missingIsPermanent), sha256, size),
     openReader: async (signal) =>
       verifiedReader(await store.openReader(event.blob, signal).catch(missingIsPermanent), sha256, size),
@@ -65,31 +63,4 @@ export function verifiedBytes(bytes: Buffer, sha256: string, size: number): Buff
 function verify(seen: number, actual: string, sha256: string, size: number): void {
   if (seen !== size) throw new PermanentError(`staged blob has ${seen} bytes, the event says ${size}`);
   if (actual !== sha256) throw new PermanentError(`staged blob sha256 ${actual} differs from the event's ${sha256}`);
-}
-
-/** Passes `source` through, failing with PermanentError at the end if sha256 or size differ. */
-export function verifiedStream(source: Readable, sha256: string, size: number): Readable {
-  const hash = createHash("sha256");
-  let seen = 0;
-  const check = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      seen += chunk.length;
-      hash.update(chunk);
-      cb(null, chunk);
-    },
-    flush(cb) {
-      try {
-        verify(seen, hash.digest("hex"), sha256, size);
-        cb();
-      } catch (err) {
-        cb(err as Error);
-      }
-    },
-  });
-  source.on("error", (err) =>
-    check.destroy(
-      err instanceof BlobMissingError ? new PermanentError(`blob missing: ${err.message}`, { cause: err }) : err,
-    ),
-  );
-  return source.pipe(check);
 }

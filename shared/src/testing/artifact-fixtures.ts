@@ -5,16 +5,16 @@
  */
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { open, readFile, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { addAbortSignal, Readable, Transform } from "node:stream";
-import { streamReader } from "../blob/blob-reader.ts";
+import { fileReader, streamReader } from "../blob/blob-reader.ts";
 import { readStreamHead } from "../blob/bounded-read.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { silentLogger } from "../log.ts";
 import type { Artifact, UploadContext } from "../runtime/destination.ts";
-import { verifiedStream } from "../runtime/staged-artifact.ts";
+import { verifiedBytes, verifiedReader } from "../runtime/staged-artifact.ts";
 import { sha256 } from "./files.ts";
 
 /** A context whose signal the test controls, counting heartbeats. */
@@ -39,9 +39,9 @@ export function testContext(): TestContext {
 export interface FileArtifactOptions {
   project?: string;
   run?: string;
-  /** Replaces the stream open() returns, e.g. to stall or fail it. */
+  /** Replaces the stream read() and openReader() take the bytes from, e.g. to stall or fail it. */
   wrap?: (source: Readable) => Readable;
-  /** open() rejects with this instead. */
+  /** read() and openReader() reject with this instead. */
   openError?: Error;
   metadata?: Record<string, string>;
 }
@@ -73,7 +73,7 @@ export async function fileArtifact(
     const source = createReadStream(path, { highWaterMark: 64 * 1024 });
     return opts.wrap ? opts.wrap(source) : source;
   };
-  return { event, streamSeq: ++seq, localPath: path, open, ...readingFrom(open, bytes.length) };
+  return { event, streamSeq: ++seq, localPath: path, ...readingFrom(open, bytes.length) };
 }
 
 /** A valid v1 event for tests; `size` and `sha256` describe its blob (ref = id). */
@@ -99,12 +99,26 @@ export function testEvent(fields: Partial<ArtifactEventV1> & { size: number; sha
 /** An artifact served from memory in 64 KiB chunks, verified as the runtime verifies blobs. */
 export function memoryArtifact(bytes: Buffer, fields: Partial<ArtifactEventV1> = {}): Artifact {
   const event = testEvent({ ...fields, size: bytes.length, sha256: sha256(bytes) });
-  const open = async () => {
-    const chunks: Buffer[] = [];
-    for (let i = 0; i < bytes.length; i += 65536) chunks.push(bytes.subarray(i, i + 65536));
-    return verifiedStream(Readable.from(chunks), event.blob.sha256, event.blob.size);
+  const { sha256: hash, size } = event.blob;
+  const chunks = () => {
+    const out: Buffer[] = [];
+    for (let i = 0; i < bytes.length; i += 65536) out.push(bytes.subarray(i, i + 65536));
+    return Readable.from(out);
   };
-  return { event, streamSeq: ++seq, open, ...readingFrom(open, bytes.length) };
+  return {
+    event,
+    streamSeq: ++seq,
+    read: async () => verifiedBytes(Buffer.from(bytes), hash, size),
+    openReader: async (signal) => verifiedReader(streamReader(addAbortSignal(signal, chunks())), hash, size),
+  };
+}
+
+/**
+ * `artifact` with its bytes from `source()` instead, as they come (not verified), for a test to
+ * feed a stream that lies, stalls or fails; `event` may claim other bytes than it gives.
+ */
+export function streamedArtifact(artifact: Artifact, source: () => Readable, event = artifact.event): Artifact {
+  return { ...artifact, event, ...readingFrom(async () => source(), event.blob.size) };
 }
 
 /** An artifact staged in an existing local file (e.g. one written by writeLargeFile). */
@@ -115,11 +129,16 @@ export function localFileArtifact(
   fields: Partial<ArtifactEventV1> = {},
 ): Artifact {
   const event = testEvent({ ...fields, size, sha256: hash });
-  const open = async () => verifiedStream(createReadStream(path, { highWaterMark: 1024 * 1024 }), hash, size);
-  return { event, streamSeq: ++seq, localPath: path, open, ...readingFrom(open, size) };
+  return {
+    event,
+    streamSeq: ++seq,
+    localPath: path,
+    read: async () => verifiedBytes(await readFile(path), hash, size),
+    openReader: async () => verifiedReader(fileReader(await open(path, "r")), hash, size),
+  };
 }
 
-/** Artifact.read() and openReader() over open(), so the streams tests stall or fail serve them too. */
+/** Artifact.read() and openReader() over a stream, so the streams tests stall or fail serve both. */
 function readingFrom(open: () => Promise<Readable>, size: number): Pick<Artifact, "read" | "openReader"> {
   return {
     read: async (signal) => readStreamHead(await open(), size + 1, signal),

@@ -125,8 +125,8 @@ export function describeDestinationContract(label: string, setup: () => Promise<
       expect(newNames(before, await remoteNames())).toEqual([]);
     });
 
-    // The runtime's Artifact.open() types a vanished blob as PermanentError; adapters keep the type.
-    it("open() failing with a PermanentError (blob missing) rejects with that PermanentError", async () => {
+    // The runtime types a vanished blob as PermanentError; adapters keep the type.
+    it("the blob failing to open with a PermanentError (blob missing) rejects with that PermanentError", async () => {
       const artifact = await fileArtifact(dir, "missing/blob.bin", randomBytes(10), {
         openError: new PermanentError("blob missing: staged blob is gone"),
       });

@@ -9,6 +9,7 @@ export {
   localFileArtifact,
   memoryArtifact,
   stallAfter,
+  streamedArtifact,
   type TestContext,
   testContext,
   testEvent,
