@@ -26,10 +26,11 @@ export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 export async function compareBest(
   direct: (round: number) => Promise<unknown>,
   bus: (round: number) => Promise<unknown>,
+  rounds = ROUNDS,
 ): Promise<{ direct: number; bus: number }> {
   let bestDirect = Number.POSITIVE_INFINITY;
   let bestBus = Number.POSITIVE_INFINITY;
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     bestDirect = Math.min(bestDirect, (await time(() => direct(round)))[0]);
     bestBus = Math.min(bestBus, (await time(() => bus(round)))[0]);
   }

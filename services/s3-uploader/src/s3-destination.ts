@@ -24,7 +24,7 @@ import {
 import { HeadBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { s3Error } from "./s3-errors.ts";
 import { objectMetadata } from "./s3-metadata.ts";
-import { abortAbandonedUploads, uploadMultipart } from "./s3-multipart.ts";
+import { abortAbandonedUploads, PartBuffers, uploadMultipart } from "./s3-multipart.ts";
 import { parseS3Options, type S3Options } from "./s3-options.ts";
 
 export interface S3DestinationInit {
@@ -51,6 +51,7 @@ export class S3Destination implements Destination {
   /** The SDK client; exposed so callers can add middleware (metrics, request capture in tests). */
   readonly client: S3Client;
   private readonly log: Logger;
+  private readonly partBuffers: PartBuffers;
 
   /** Throws S3OptionsError naming the first bad option. */
   constructor(init: S3DestinationInit) {
@@ -58,6 +59,7 @@ export class S3Destination implements Destination {
     this.options = parseS3Options(init.name, init.options, init.env);
     this.log = init.log ?? createLogger(init.name);
     const o = this.options;
+    this.partBuffers = new PartBuffers(o.partSizeBytes, o.queueSize + 1);
     const sdkLog = this.log.child({ component: "aws-sdk" });
     this.client = new S3Client({
       region: o.region,
@@ -153,7 +155,7 @@ export class S3Destination implements Destination {
           params,
           reader: guardedReader(reader, onBodyError),
           size: event.blob.size,
-          partSize: this.options.partSizeBytes,
+          buffers: this.partBuffers,
           queueSize: this.options.queueSize,
           signal: ac.signal,
           onProgress: (bytes) => ctx.heartbeat(bytes),

@@ -28,9 +28,10 @@ export interface MultipartRequest {
   params: Pick<PutObjectCommandInput, "Bucket" | "Key" | "ContentType" | "Metadata">;
   /** The blob's bytes; its fill() at the end verifies them. */
   reader: BlobReader;
-  /** Bytes the reader will give, to size the buffers. */
+  /** Bytes the reader will give. */
   size: number;
-  partSize: number;
+  /** Where part buffers come from and go back to; their size is the part size. */
+  buffers: PartBuffers;
   queueSize: number;
   signal: AbortSignal;
   onProgress(bytesDone: number): void;
@@ -45,6 +46,31 @@ export interface MultipartResult {
 
 const ABORT_TIMEOUT_MS = 10_000;
 
+/**
+ * Part buffers kept from one upload for the next. Allocating fresh ones per upload let glibc
+ * keep the freed ones in its heap (its mmap threshold rises after the first large free), so each
+ * later upload added to the RSS: 1 GiB peaked at 160 MB the first time, 176-193 MB after.
+ */
+export class PartBuffers {
+  readonly partSize: number;
+  private readonly keepIdle: number;
+  private readonly idle: Buffer[] = [];
+
+  constructor(partSize: number, keepIdle: number) {
+    this.partSize = partSize;
+    this.keepIdle = keepIdle;
+  }
+
+  take(): Buffer {
+    return this.idle.pop() ?? Buffer.allocUnsafeSlow(this.partSize);
+  }
+
+  /** Returns a buffer no request holds any more. */
+  give(buf: Buffer): void {
+    if (this.idle.length < this.keepIdle) this.idle.push(buf);
+  }
+}
+
 interface CompletedPart {
   PartNumber: number;
   ETag: string | undefined;
@@ -52,7 +78,7 @@ interface CompletedPart {
 }
 
 /**
- * Uploads the reader's bytes in parts of `partSize`, `queueSize` at a time. Rejects with the
+ * Uploads the reader's bytes in parts of `buffers.partSize`, `queueSize` at a time. Rejects with the
  * failure that stopped it (the first one: later ones are its echo), after aborting the upload.
  */
 export async function uploadMultipart(req: MultipartRequest): Promise<MultipartResult> {
@@ -94,8 +120,9 @@ async function uploadParts(
 ): Promise<CompletedPart[]> {
   const parts: CompletedPart[] = [];
   const inflight = new Set<Promise<void>>();
+  const partSize = req.buffers.partSize;
   const free: Buffer[] = [];
-  let buffers = Math.min(req.queueSize + 1, Math.ceil(req.size / req.partSize) + 1);
+  let buffers = Math.min(req.queueSize + 1, Math.ceil(req.size / partSize) + 1);
   let done = 0;
   for (let partNumber = 1; ; partNumber++) {
     while (free.length === 0 && buffers === 0 && !signal.aborted) await Promise.race(inflight);
@@ -103,7 +130,7 @@ async function uploadParts(
     let buf = free.pop();
     if (!buf) {
       buffers--;
-      buf = Buffer.allocUnsafeSlow(req.partSize);
+      buf = req.buffers.take();
     }
     // Reading the next part overlaps with the parts in flight.
     const n = await req.reader.fill(buf);
@@ -138,6 +165,8 @@ async function uploadParts(
     if (n < buf.length) break;
   }
   await Promise.all(inflight);
+  // Only now: the requests of a failed upload may still hold theirs.
+  for (const buf of free) req.buffers.give(buf);
   signal.throwIfAborted();
   return parts.sort((a, b) => a.PartNumber - b.PartNumber);
 }
