@@ -21,22 +21,27 @@ export const SMALL_FILE_BYTES = 64 * 1024;
 export function readHeadSync(path: string, maxBytes: number): Buffer {
   const fd = openSync(path, "r");
   try {
-    let buf = Buffer.allocUnsafe(Math.min(maxBytes, fstatSync(fd).size + 1));
-    let filled = 0;
-    for (;;) {
-      if (filled === buf.length) {
-        if (buf.length === maxBytes) return buf;
-        // The file grew since fstat: make room up to the bound.
-        const bigger = Buffer.allocUnsafe(Math.min(maxBytes, buf.length * 2));
-        buf.copy(bigger);
-        buf = bigger;
-      }
-      const n = readSync(fd, buf, filled, buf.length - filled, null);
-      if (n === 0) return buf.subarray(0, filled);
-      filled += n;
-    }
+    return readOpenHeadSync(fd, fstatSync(fd).size, maxBytes);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** readHeadSync on an open file whose size fstat gave as `size`. */
+function readOpenHeadSync(fd: number, size: number, maxBytes: number): Buffer {
+  let buf = Buffer.allocUnsafe(Math.min(maxBytes, size + 1));
+  let filled = 0;
+  for (;;) {
+    if (filled === buf.length) {
+      if (buf.length === maxBytes) return buf;
+      // The file grew since fstat: make room up to the bound.
+      const bigger = Buffer.allocUnsafe(Math.min(maxBytes, buf.length * 2));
+      buf.copy(bigger);
+      buf = bigger;
+    }
+    const n = readSync(fd, buf, filled, buf.length - filled, null);
+    if (n === 0) return buf.subarray(0, filled);
+    filled += n;
   }
 }
 
@@ -82,8 +87,16 @@ export async function readStreamHead(source: Readable, maxBytes: number, signal?
  * then stages it the streaming way.
  */
 export function readSmallFileSync(path: string): Buffer | undefined {
-  const bytes = readHeadSync(path, SMALL_FILE_BYTES + 1);
-  return bytes.length > SMALL_FILE_BYTES ? undefined : bytes;
+  const fd = openSync(path, "r");
+  try {
+    // A large file is not read at all here: only opened and measured.
+    const size = fstatSync(fd).size;
+    if (size > SMALL_FILE_BYTES) return undefined;
+    const bytes = readOpenHeadSync(fd, size, SMALL_FILE_BYTES + 1);
+    return bytes.length > SMALL_FILE_BYTES ? undefined : bytes;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** sha256 and size of bytes held in memory. */
