@@ -17,7 +17,7 @@ export async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
 }
 
 /** Rounds per comparison: the machine is shared, so each side keeps its best time. */
-export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 /**
  * Times `direct` and `bus` alternately for ROUNDS rounds and keeps each side's best, so a
