@@ -16,25 +16,33 @@ export async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, out];
 }
 
-/** Rounds per comparison: the machine is shared, so each side keeps its best time. */
+/** Rounds per comparison. */
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 /**
- * Times `direct` and `bus` alternately for ROUNDS rounds and keeps each side's best, so a
- * neighbour's burst of load penalises neither side alone. `round` tells the bodies apart.
+ * Runs the bodies one after another, `rounds` times, and returns each body's time (ms) per
+ * round. A neighbour's burst of load on this shared machine can triple a round's time (seen:
+ * 5.4 s and 1.9 s for the same 2000 PUTs minutes apart), and a best-of per side rewards
+ * whichever side caught a quiet moment. Bodies of one round run back to back and share theirs:
+ * compare them pairwise with {@link pairedRatio}. `round` tells the bodies' names apart.
  */
-export async function compareBest(
-  direct: (round: number) => Promise<unknown>,
-  bus: (round: number) => Promise<unknown>,
-  rounds = ROUNDS,
-): Promise<{ direct: number; bus: number }> {
-  let bestDirect = Number.POSITIVE_INFINITY;
-  let bestBus = Number.POSITIVE_INFINITY;
+export async function timeRounds(rounds: number, bodies: ((round: number) => Promise<unknown>)[]): Promise<number[][]> {
+  const times = bodies.map(() => [] as number[]);
   for (let round = 0; round < rounds; round++) {
-    bestDirect = Math.min(bestDirect, (await time(() => direct(round)))[0]);
-    bestBus = Math.min(bestBus, (await time(() => bus(round)))[0]);
+    for (const [i, body] of bodies.entries()) times[i]!.push((await time(() => body(round)))[0]);
   }
-  return { direct: bestDirect, bus: bestBus };
+  return times;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Throughput of the bus relative to a baseline: the median over rounds of baseline time / bus time. */
+export function pairedRatio(baseline: number[], bus: number[]): number {
+  return median(baseline.map((b, i) => b / bus[i]!));
 }
 
 /** Runs `task(0..count-1)` with `concurrency` of them in flight at once. */

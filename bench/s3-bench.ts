@@ -6,7 +6,17 @@ import { writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { S3Stack } from "../test/harness/s3-stack.ts";
-import { type BenchContext, compareBest, forEachConcurrently, peakRssMb, ROUNDS, secs, time } from "./bench-kit.ts";
+import {
+  type BenchContext,
+  forEachConcurrently,
+  median,
+  pairedRatio,
+  peakRssMb,
+  ROUNDS,
+  secs,
+  time,
+  timeRounds,
+} from "./bench-kit.ts";
 
 const PART = 8 * 1024 * 1024; // the destination default
 const QUEUE = 4;
@@ -26,7 +36,7 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
     const s3 = stack.s3Client();
 
     // 1. Large artifact: direct lib-storage Upload vs through the bus (logFile + flush).
-    const large = await compareBest(
+    const [largeDirect, largeBus] = await timeRounds(ROUNDS, [
       (round) =>
         new Upload({
           client: s3,
@@ -49,10 +59,10 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
         });
         await trainer.publisher.flush({ timeoutMs: 600_000 });
       },
-    );
+    ]);
     const rssMb = peakRssMb(uploader.pid);
     report(
-      `| ${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, best of ${ROUNDS} | bus (logFile link + upload + flush) ${secs(large.bus)} | direct lib-storage Upload ${secs(large.direct)} | throughput ratio ${(large.direct / large.bus).toFixed(2)} (target ≥ 0.9) |`,
+      `| ${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds | bus (logFile link + upload + flush) ${secs(median(largeBus!))} | direct lib-storage Upload ${secs(median(largeDirect!))} | throughput ratio ${pairedRatio(largeDirect!, largeBus!).toFixed(2)} (target ≥ 0.9) |`,
     );
     report(`| uploader peak RSS during the large upload | ${rssMb.toFixed(0)} MB | | (target ≤ 200 MB) |`);
 
@@ -61,7 +71,8 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
     const small = join(stack.bus.dir, "small.bin");
     writeRandomFile(small, SMALL_SIZE);
     const body = readFileSync(small);
-    const many = await compareBest(
+    const smallRounds = ROUNDS * 2;
+    const [manyDirect, manyBus] = await timeRounds(smallRounds, [
       (round) =>
         forEachConcurrently(SMALL_COUNT, CONCURRENCY, (i) =>
           s3.send(new PutObjectCommand({ Bucket: stack.bucket, Key: `direct/small-${round}/${i}`, Body: body })),
@@ -72,10 +83,9 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
         );
         await trainer.publisher.flush({ timeoutMs: 600_000 });
       },
-      ROUNDS * 2,
-    );
+    ]);
     report(
-      `| ${SMALL_COUNT} × 4 KiB artifacts, best of ${ROUNDS * 2} | bus end to end ${secs(many.bus)} | direct PutObject ×${CONCURRENCY} ${secs(many.direct)} | throughput ratio ${(many.direct / many.bus).toFixed(2)} (target ≥ 0.8) |`,
+      `| ${SMALL_COUNT} × 4 KiB artifacts, median of ${smallRounds} paired rounds | bus end to end ${secs(median(manyBus!))} | direct PutObject ×${CONCURRENCY} ${secs(median(manyDirect!))} | throughput ratio ${pairedRatio(manyDirect!, manyBus!).toFixed(2)} (target ≥ 0.8) |`,
     );
 
     // 3. logFile of the large file per staging mode vs cp. The uploader is stopped first so that

@@ -5,7 +5,7 @@ import { sha256Fingerprint } from "@artifact-bus/sftp-uploader";
 import { sftpBatch, writeLargeFile } from "@artifact-bus/shared/testing";
 import { Client } from "ssh2";
 import { SftpStack } from "../test/harness/sftp-stack.ts";
-import { type BenchContext, peakRssMb, ROUNDS, secs, time } from "./bench-kit.ts";
+import { type BenchContext, median, pairedRatio, peakRssMb, ROUNDS, secs, timeRounds } from "./bench-kit.ts";
 
 /**
  * The baseline a user would write by hand: one ssh2 connection pinned to the same host key and
@@ -45,32 +45,31 @@ export async function runSftpBench({ largeBytes: LARGE, report }: BenchContext):
     const trainer = await stack.bus.trainer();
     const big = join(stack.bus.dir, "big.bin");
     await writeLargeFile(big, LARGE);
-    /** Times one copy, then removes it, so no run pays for another's dirty pages on disk. */
-    const timed = async (remote: string, fn: () => Promise<unknown>) => {
-      const [ms] = await time(fn);
+    // Each body removes its copy after it, so no run pays for another's dirty pages on disk;
+    // all three sides pay for one removal.
+    const andRemove = async (remote: string, fn: () => Promise<unknown>) => {
+      await fn();
       rmSync(stack.path(remote));
-      return ms;
     };
-    let [direct, bus, cli] = [Infinity, Infinity, Infinity];
-    for (let round = 0; round < ROUNDS; round++) {
-      direct = Math.min(direct, await timed("fastput.bin", () => fastPut(stack, big, stack.path("fastput.bin"))));
+    const viaBus = async (round: number) => {
       const name = `big-${round}.bin`;
-      const viaBus = async () => {
-        await trainer.publisher.logFile({ project: "bench", run: "large", name, path: big, mode: "link" });
-        await trainer.publisher.flush({ timeoutMs: 600_000 });
-      };
-      bus = Math.min(bus, await timed(`bench/large/${name}`, viaBus));
-      const put = `put "${big}" "${stack.path("cli.bin")}"`;
-      cli = Math.min(cli, await timed("cli.bin", () => sftpBatch(stack.sshd, [put])));
-    }
+      await trainer.publisher.logFile({ project: "bench", run: "large", name, path: big, mode: "link" });
+      await trainer.publisher.flush({ timeoutMs: 600_000 });
+      rmSync(stack.path(`bench/large/${name}`));
+    };
+    const [direct, bus, cli] = await timeRounds(ROUNDS, [
+      () => andRemove("fastput.bin", () => fastPut(stack, big, stack.path("fastput.bin"))),
+      viaBus,
+      () => andRemove("cli.bin", () => sftpBatch(stack.sshd, [`put "${big}" "${stack.path("cli.bin")}"`])),
+    ]);
     const rssMb = peakRssMb(uploader.pid);
 
-    const size = `${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, best of ${ROUNDS}`;
+    const size = `${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds`;
     report(
-      `| ${size} | bus (logFile link + upload + flush) ${secs(bus)} | direct ssh2 fastPut ${secs(direct)} | throughput ratio ${(direct / bus).toFixed(2)} (target ≥ 0.9) |`,
+      `| ${size} | bus (logFile link + upload + flush) ${secs(median(bus!))} | direct ssh2 fastPut ${secs(median(direct!))} | throughput ratio ${pairedRatio(direct!, bus!).toFixed(2)} (target ≥ 0.9) |`,
     );
     report(
-      `| ${size} | bus ${secs(bus)} | OpenSSH sftp batch put ${secs(cli)} | throughput ratio ${(cli / bus).toFixed(2)} |`,
+      `| ${size} | bus ${secs(median(bus!))} | OpenSSH sftp batch put ${secs(median(cli!))} | throughput ratio ${pairedRatio(cli!, bus!).toFixed(2)} |`,
     );
     report(
       `| sftp uploader peak RSS during the large uploads | ${rssMb.toFixed(0)} MB | idle ${idleMb.toFixed(0)} MB | |`,
