@@ -1,17 +1,30 @@
 /**
  * Last-write-wins per (destination, artifact key) across replicas. One KV record per key holds
- * the newest stream sequence uploaded (`doneSeq`) and a lease, both changed only by
- * compare-and-set, so uploads of one key are serialized and an older event is never written
- * after a newer one succeeded. Key: `head.<destinationToken>.<project>.<run>.<artifactKey>`.
+ * the newest stream sequence uploaded (`doneSeq`) and a lease naming the event its holder
+ * uploads, both changed only by compare-and-set, so uploads of one key are serialized and an
+ * older event is never written after a newer one succeeded.
+ * Key: `head.<destinationToken>.<project>.<run>.<artifactKey>`.
+ *
+ * A finished upload does not write this record: its ledger entry says `uploaded`, and whoever
+ * next finds the lease reads that entry and folds the holder's sequence into `doneSeq` (see
+ * `settled`). That saves a JetStream write per artifact, where most keys have one version, at
+ * the price of a ledger read for the next version of a key.
  */
 import type { KV } from "@nats-io/kv";
+import { isTerminal, type LedgerState } from "./ledger.ts";
 
 interface HeadRecord {
   doneSeq: number;
   doneEventId?: string;
   holder?: string;
+  /** Stream sequence and event id the holder uploads. */
+  holderSeq?: number;
+  holderEventId?: string;
   leaseUntil?: number;
 }
+
+/** The ledger state of an event at this destination. */
+export type OutcomeOf = (eventId: string) => Promise<LedgerState | undefined>;
 
 export type AcquireResult =
   /** `firstVersion`: the key had no record, so no other version of it was ever uploaded here. */
@@ -35,15 +48,21 @@ export class LeaseLostError extends Error {
 export class KeyLeases {
   private readonly kv: KV;
   private readonly leaseMs: number;
-  constructor(kv: KV, leaseMs: number) {
+  private readonly outcomeOf: OutcomeOf;
+  constructor(kv: KV, leaseMs: number, outcomeOf: OutcomeOf) {
     this.kv = kv;
     this.leaseMs = leaseMs;
+    this.outcomeOf = outcomeOf;
   }
 
-  /** Tries once to take the lease of `key` for stream sequence `seq`; `holder` must be unique. */
-  async acquire(key: string, seq: number, holder: string): Promise<AcquireResult> {
+  /**
+   * Tries once to take the lease of `key` for event `eventId` at stream sequence `seq`; `holder`
+   * must be unique. The upload is complete once the event's ledger entry says `uploaded`.
+   */
+  async acquire(key: string, seq: number, holder: string, eventId: string): Promise<AcquireResult> {
+    const lease = { holder, holderSeq: seq, holderEventId: eventId, leaseUntil: Date.now() + this.leaseMs };
     // Most keys are new (one name, one version): try to create the record outright.
-    const initial: HeadRecord = { doneSeq: 0, holder, leaseUntil: Date.now() + this.leaseMs };
+    const initial: HeadRecord = { doneSeq: 0, ...lease };
     const created = await this.createIfAbsent(key, initial);
     if (created) {
       return { kind: "acquired", firstVersion: true, lease: new KeyLease(this, key, seq, holder, created, initial) };
@@ -51,15 +70,33 @@ export class KeyLeases {
     for (;;) {
       const cur = await this.kv.get(key);
       const now = Date.now();
-      const rec: HeadRecord = cur?.operation === "PUT" ? cur.json<HeadRecord>() : { doneSeq: 0 };
+      const rec = await this.settled(cur?.operation === "PUT" ? cur.json<HeadRecord>() : { doneSeq: 0 });
       if (rec.doneSeq === seq) return { kind: "done" };
       if (rec.doneSeq > seq) return { kind: "superseded", by: rec.doneSeq };
       if (rec.holder && rec.holder !== holder && (rec.leaseUntil ?? 0) > now)
         return { kind: "busy", holder: rec.holder };
-      const next: HeadRecord = { ...rec, holder, leaseUntil: now + this.leaseMs };
+      const next: HeadRecord = {
+        doneSeq: rec.doneSeq,
+        doneEventId: rec.doneEventId,
+        ...lease,
+        leaseUntil: now + this.leaseMs,
+      };
       const rev = cur ? await this.cas(key, next, cur.revision) : await this.createIfAbsent(key, next);
       if (rev) return { kind: "acquired", firstVersion: false, lease: new KeyLease(this, key, seq, holder, rev, next) };
     }
+  }
+
+  /**
+   * The record as it stands once its holder's outcome is known: a holder whose event is terminal
+   * in the ledger holds nothing any more, and the sequence it uploaded counts as done.
+   */
+  private async settled(rec: HeadRecord): Promise<HeadRecord> {
+    if (!rec.holder || rec.holderEventId === undefined || rec.holderSeq === undefined) return rec;
+    const state = await this.outcomeOf(rec.holderEventId);
+    if (!isTerminal(state)) return rec;
+    return state === "uploaded" && rec.holderSeq > rec.doneSeq
+      ? { doneSeq: rec.holderSeq, doneEventId: rec.holderEventId }
+      : { doneSeq: rec.doneSeq, doneEventId: rec.doneEventId };
   }
 
   private async createIfAbsent(key: string, rec: HeadRecord): Promise<number | undefined> {
@@ -92,7 +129,10 @@ export class KeyLeases {
   }
 }
 
-/** A held lease; renew it while uploading, then complete or release it. */
+/**
+ * A held lease: renew it while uploading; release it when the upload fails. A successful upload
+ * completes it by its ledger entry (see the module comment).
+ */
 export class KeyLease {
   private revision: number;
   private rec: HeadRecord;
@@ -119,37 +159,19 @@ export class KeyLease {
     this.rec = next;
   }
 
-  /** Records this sequence as uploaded and frees the key. */
-  async complete(eventId: string): Promise<void> {
-    await this.write((r) => ({
-      doneSeq: Math.max(r.doneSeq, this.seq),
-      doneEventId: r.doneSeq > this.seq ? r.doneEventId : eventId,
-    }));
-  }
-
-  /** Frees the key without recording an upload. */
+  /** Frees the key without recording an upload; a lease taken over meanwhile is left alone. */
   async release(): Promise<void> {
-    await this.write((r) => ({ doneSeq: r.doneSeq, doneEventId: r.doneEventId }));
-  }
-
-  private async write(change: (r: HeadRecord) => HeadRecord): Promise<void> {
     let rec = this.rec;
     let revision = this.revision;
     for (let i = 0; i < 10; i++) {
-      const mine = rec.holder === this.holder;
-      // If someone took the lease over, only raise doneSeq; never clear their lease.
-      const next = mine ? change(rec) : { ...rec, ...pickDone(change(rec)) };
-      if (await this.leases.cas(this.key, next, revision)) return;
+      if (rec.holder !== this.holder) return;
+      if (await this.leases.cas(this.key, { doneSeq: rec.doneSeq, doneEventId: rec.doneEventId }, revision)) return;
       const fresh = await this.leases.read(this.key);
       if (!fresh) return;
       ({ rec, revision } = fresh);
     }
-    throw new Error(`cannot update ${this.key}: too much contention`);
+    throw new Error(`cannot release ${this.key}: too much contention`);
   }
-}
-
-function pickDone(r: HeadRecord): Pick<HeadRecord, "doneSeq" | "doneEventId"> {
-  return { doneSeq: r.doneSeq, doneEventId: r.doneEventId };
 }
 
 /** The KV answer to a compare-and-set whose expected revision moved (or a create of an existing key). */

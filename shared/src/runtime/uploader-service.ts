@@ -79,7 +79,8 @@ export async function startUploaderService(
   const workers: DestinationWorker[] = [];
   for (const [i, dc] of mine.entries()) {
     const destination = destinations[i] as Destination;
-    const consumer = await js.consumers.get(EVENTS_STREAM, consumerName(parseDestinationName(dc.name).token));
+    const token = parseDestinationName(dc.name).token;
+    const consumer = await js.consumers.get(EVENTS_STREAM, consumerName(token));
     const worker = new DestinationWorker({
       js,
       jsm,
@@ -87,7 +88,7 @@ export async function startUploaderService(
       destination,
       config: dc,
       ledger,
-      leases: new KeyLeases(kv, dc.ackWaitMs),
+      leases: new KeyLeases(kv, dc.ackWaitMs, async (eventId) => (await ledger.get(token, eventId))?.state),
       directory,
       blobs,
       log: log.child({ destination: dc.name }),

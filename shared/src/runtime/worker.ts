@@ -151,7 +151,7 @@ export class DestinationWorker {
       this.d.log.debug({ eventId: event.id, seq, location: receipt.location, ms: Date.now() - started }, "uploaded");
       // The heartbeat runs until the ack: a slow finish (NATS restarting) must not let the
       // delivery expire and a redelivery upload the same bytes again.
-      await this.finish(msg, event, { ...base, state: "uploaded", location: receipt.location }, lease);
+      await this.finish(msg, event, { ...base, state: "uploaded", location: receipt.location });
       heartbeat.stop();
     } catch (err) {
       heartbeat.stop();
@@ -215,7 +215,7 @@ export class DestinationWorker {
     const holder = `${this.d.replicaId}/${base.streamSeq}`;
     const deadline = Date.now() + this.d.config.ackWaitMs * 2;
     for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
-      const r = await this.d.leases.acquire(key, base.streamSeq, holder);
+      const r = await this.d.leases.acquire(key, base.streamSeq, holder, event.id);
       if (r.kind === "acquired") {
         // Coalescing: newer versions of the key may be waiting; then skip to the newest. For the
         // first small version of a key the look-up costs more than the upload it could save.
@@ -258,16 +258,13 @@ export class DestinationWorker {
     }
   }
 
-  /** Records a terminal state (completing the key's lease, for an upload, at the same time) and acks. */
-  private async finish(
-    msg: JsMsg,
-    event: ArtifactEventV1,
-    entry: Omit<LedgerEntry, "updatedAt">,
-    lease?: KeyLease,
-  ): Promise<void> {
+  /**
+   * Records a terminal state and acks. An `uploaded` entry also completes the key's lease: the
+   * next holder reads it (key-lease.ts), so the lease record needs no write of its own.
+   */
+  private async finish(msg: JsMsg, event: ArtifactEventV1, entry: Omit<LedgerEntry, "updatedAt">): Promise<void> {
     await Promise.all([
       this.d.ledger.record(this.token, entry),
-      lease?.complete(event.id),
       // A replay finishes the dead original here too: its blob may then go (see blob-release.ts).
       event.replayOf && this.d.ledger.record(this.token, { ...entry, eventId: event.replayOf, replayId: event.id }),
     ]);
