@@ -28,6 +28,7 @@ export class DestinationDirectory {
   private readonly jsm: JetStreamManager;
   private readonly ttlMs: number;
   private cache: { at: number; list: DestinationFilter[] } | undefined;
+  private refreshing: Promise<DestinationFilter[]> | undefined;
 
   constructor(jsm: JetStreamManager, ttlMs = 5_000) {
     this.jsm = jsm;
@@ -36,6 +37,14 @@ export class DestinationDirectory {
 
   async all(): Promise<DestinationFilter[]> {
     if (this.cache && Date.now() - this.cache.at < this.ttlMs) return this.cache.list;
+    // Callers arriving while the list is being read share that read.
+    this.refreshing ??= this.list().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async list(): Promise<DestinationFilter[]> {
     const list: DestinationFilter[] = [];
     for await (const ci of this.jsm.consumers.list(EVENTS_STREAM)) {
       const token = destinationFromConsumer(ci.name);
