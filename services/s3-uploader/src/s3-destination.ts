@@ -24,7 +24,7 @@ import {
 import { HeadBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { s3Error } from "./s3-errors.ts";
 import { objectMetadata } from "./s3-metadata.ts";
-import { abortAbandonedUploads, PartBuffers, uploadMultipart } from "./s3-multipart.ts";
+import { abortAbandonedUploads, PartBuffers, partSizeFor, uploadMultipart } from "./s3-multipart.ts";
 import { parseS3Options, type S3Options } from "./s3-options.ts";
 
 export interface S3DestinationInit {
@@ -155,7 +155,7 @@ export class S3Destination implements Destination {
           params,
           reader: guardedReader(reader, onBodyError),
           size: event.blob.size,
-          buffers: this.partBuffers,
+          buffers: this.partBuffersFor(event.blob.size),
           queueSize: this.options.queueSize,
           signal: ac.signal,
           onProgress: (bytes) => ctx.heartbeat(bytes),
@@ -171,6 +171,12 @@ export class S3Destination implements Destination {
       ctx.signal.removeEventListener("abort", onAbort);
       await reader?.close().catch(() => {});
     }
+  }
+
+  /** The shared part buffers, or one-off larger ones for a blob past MAX_PARTS configured parts. */
+  private partBuffersFor(size: number): PartBuffers {
+    const partSize = partSizeFor(size, this.options.partSizeBytes);
+    return partSize === this.partBuffers.partSize ? this.partBuffers : new PartBuffers(partSize, 0);
   }
 
   /** HeadBucket within probeTimeoutMs: reachable, credentials valid, bucket there. */

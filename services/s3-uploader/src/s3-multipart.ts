@@ -46,6 +46,19 @@ export interface MultipartResult {
 
 const ABORT_TIMEOUT_MS = 10_000;
 
+/** S3's limit on the parts of one upload. */
+export const MAX_PARTS = 10_000;
+
+/**
+ * The part size for a blob of `size` bytes: the configured one, or the smallest whole MiB that
+ * keeps the upload within MAX_PARTS (8 MiB parts stop at 78 GiB; checkpoints can be larger).
+ */
+export function partSizeFor(size: number, configured: number): number {
+  if (size <= configured * MAX_PARTS) return configured;
+  const MiB = 1024 * 1024;
+  return Math.ceil(size / MAX_PARTS / MiB) * MiB;
+}
+
 /**
  * Part buffers kept from one upload for the next. Allocating fresh ones per upload let glibc
  * keep the freed ones in its heap (its mmap threshold rises after the first large free), so each

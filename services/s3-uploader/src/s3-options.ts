@@ -25,7 +25,7 @@ export const S3OptionsSchema = Type.Object(
     partSizeBytes: Type.Integer({
       minimum: MIN_PART_SIZE,
       maximum: MAX_PART_SIZE,
-      // 8 MiB x 4 parts in flight keeps a 1 GiB upload near 200 MB RSS (bench/RESULTS.md).
+      // 8 MiB parts, 4 in flight: a 1 GiB upload peaks near 170 MB RSS (bench/RESULTS.md).
       default: 8 * MiB,
       description: "Multipart part size; smaller blobs go in one PutObject",
     }),

@@ -4,6 +4,7 @@ import { DEFAULT_PATH_TEMPLATE, describeError, PermanentError, TransientError } 
 import { describe, expect, it } from "vitest";
 import { redact, retryAfterMs, s3Error } from "../src/s3-errors.ts";
 import { METADATA_LIMIT_BYTES, metadataKey, metadataValue, objectMetadata } from "../src/s3-metadata.ts";
+import { MAX_PARTS, partSizeFor } from "../src/s3-multipart.ts";
 import { parseS3Options, S3OptionsError } from "../src/s3-options.ts";
 
 const MiB = 1024 * 1024;
@@ -154,5 +155,18 @@ describe("s3Error", () => {
     const text = describeError(s3Error(leaky, "op"));
     expect(text).not.toMatch(/AKIAABCDEFGHIJKLMNOP|deadbeef|Signature=abc/);
     expect(redact("X-Amz-Security-Token=tok123&x=1")).toBe("X-Amz-Security-Token=[redacted]&x=1");
+  });
+});
+
+describe("partSizeFor", () => {
+  const MiB = 1024 * 1024;
+  it("keeps the configured size while the parts fit, and grows by whole MiB past S3's 10,000 parts", () => {
+    expect(partSizeFor(8 * MiB * MAX_PARTS, 8 * MiB)).toBe(8 * MiB);
+    expect(partSizeFor(8 * MiB * MAX_PARTS + 1, 8 * MiB)).toBe(9 * MiB);
+    const size = 200 * 1024 ** 3; // a 200 GiB checkpoint
+    const part = partSizeFor(size, 8 * MiB);
+    expect(part % MiB).toBe(0);
+    expect(Math.ceil(size / part)).toBeLessThanOrEqual(MAX_PARTS);
+    expect(Math.ceil(size / (part - MiB))).toBeGreaterThan(MAX_PARTS);
   });
 });
