@@ -15,6 +15,20 @@ export interface BlobReader {
   close(): Promise<void>;
 }
 
+/**
+ * Everything the reader gives up to `maxBytes`, in one buffer of that size, then closes it. With
+ * one byte more than expected as the bound, a blob longer than it should be shows without being
+ * read to its end.
+ */
+export async function readWhole(reader: BlobReader, maxBytes: number): Promise<Buffer> {
+  try {
+    const buf = Buffer.allocUnsafe(maxBytes);
+    return buf.subarray(0, await reader.fill(buf));
+  } finally {
+    await reader.close();
+  }
+}
+
 /** Reads an open file, which the reader then owns. */
 export function fileReader(file: FileHandle): BlobReader {
   let closed = false;

@@ -1,8 +1,8 @@
 /**
- * Reading a blob or a file whole, into one buffer, never past a bound: a file longer than
- * expected is noticed by its extra byte without being read to its end.
+ * Reading small files whole with synchronous calls, into one buffer, never past a bound: a file
+ * longer than expected is noticed by its extra byte without being read to its end.
  *
- * Small files take synchronous calls. Each asynchronous fs call is a round trip through libuv's
+ * Why synchronous: Each asynchronous fs call is a round trip through libuv's
  * thread pool (thread wake-ups, locks), and for a 4 KiB artifact those round trips cost far more
  * CPU than the bytes: staging one took about 1.7 ms of CPU through a dozen asynchronous calls and
  * 0.6 ms through a few synchronous ones, on the 2-core benchmark machine. Blocking the event loop
@@ -10,8 +10,6 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { open } from "node:fs/promises";
-import { addAbortSignal, type Readable } from "node:stream";
 import type { Digest } from "./hash.ts";
 
 /** Files up to this size are read and written with synchronous calls. */
@@ -43,43 +41,6 @@ function readOpenHeadSync(fd: number, size: number, maxBytes: number): Buffer {
     if (n === 0) return buf.subarray(0, filled);
     filled += n;
   }
-}
-
-/** Reads at most `maxBytes` of a file into one buffer of that size. */
-export async function readHead(path: string, maxBytes: number): Promise<Buffer> {
-  const file = await open(path, "r");
-  try {
-    const buf = Buffer.allocUnsafe(maxBytes);
-    let filled = 0;
-    while (filled < maxBytes) {
-      const { bytesRead } = await file.read(buf, filled, maxBytes - filled, null);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return buf.subarray(0, filled);
-  } finally {
-    await file.close();
-  }
-}
-
-/**
- * Collects at most `maxBytes` of a stream into one buffer, then destroys the stream. `signal`
- * aborts the read, even of a stream that stalls.
- */
-export async function readStreamHead(source: Readable, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let filled = 0;
-  if (signal) addAbortSignal(signal, source);
-  try {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      filled += chunk.length;
-      if (filled >= maxBytes) break;
-    }
-  } finally {
-    source.destroy();
-  }
-  return Buffer.concat(chunks, Math.min(filled, maxBytes));
 }
 
 /**

@@ -10,8 +10,8 @@ import type { Readable } from "node:stream";
 import { InvalidArtifactError } from "../event/names.ts";
 import type { BlobRef } from "../event/schema.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import { type BlobReader, fileReader } from "./blob-reader.ts";
-import { digestOf, readHead, readHeadSync, readSmallFileSync, SMALL_FILE_BYTES } from "./bounded-read.ts";
+import { type BlobReader, fileReader, readWhole } from "./blob-reader.ts";
+import { digestOf, readHeadSync, readSmallFileSync, SMALL_FILE_BYTES } from "./bounded-read.ts";
 import { blobKey, type Digest, hashFile, parseBlobKey, readBufferBytes } from "./hash.ts";
 import { BlobMissingError, type BlobStore, type StageRequest, type StagingMode } from "./store.ts";
 
@@ -153,7 +153,8 @@ export class FsBlobStore implements BlobStore {
   async read(ref: BlobRef): Promise<Buffer> {
     const path = this.localPath(ref);
     try {
-      return ref.size <= SMALL_FILE_BYTES ? readHeadSync(path, ref.size + 1) : await readHead(path, ref.size + 1);
+      if (ref.size <= SMALL_FILE_BYTES) return readHeadSync(path, ref.size + 1);
+      return await readWhole(fileReader(await open(path, "r")), ref.size + 1);
     } catch (err) {
       throw this.missingOr(ref, err);
     }

@@ -11,8 +11,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { InvalidArtifactError } from "../event/names.ts";
 import type { BlobRef } from "../event/schema.ts";
 import { BLOB_BUCKET } from "../nats/topology-names.ts";
-import { type BlobReader, streamReader } from "./blob-reader.ts";
-import { readStreamHead } from "./bounded-read.ts";
+import { type BlobReader, readWhole, streamReader } from "./blob-reader.ts";
 import { blobKey, hashingWebStream, parseBlobKey, StreamingHash } from "./hash.ts";
 import { BlobMissingError, type BlobStore, type StageRequest } from "./store.ts";
 
@@ -121,7 +120,7 @@ export class NatsBlobStore implements BlobStore {
   }
 
   async read(ref: BlobRef, signal?: AbortSignal): Promise<Buffer> {
-    return readStreamHead(await this.open(ref), ref.size + 1, signal);
+    return readWhole(await this.openReader(ref, signal), ref.size + 1);
   }
 
   async openReader(ref: BlobRef, signal?: AbortSignal): Promise<BlobReader> {

@@ -1,8 +1,9 @@
 /**
  * Deletes a blob once every destination that matched its event is done with it (uploaded or
  * superseded), never before. A dead event keeps its blob so that its DLQ entry can be replayed,
- * at each destination where it died; the sweeper removes it after the stream's max age. Several destinations may finish at once
- * and all decide to delete: removal is idempotent, so that race is harmless.
+ * at each destination where it died; the sweeper removes it after the stream's max age. Several
+ * destinations may finish at once and all decide to delete: removal is idempotent, so that race
+ * is harmless.
  */
 import type { BlobStores } from "../blob/mod.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";

@@ -12,9 +12,9 @@ export interface Artifact {
   /** JetStream stream sequence of the event: orders versions of one key. */
   readonly streamSeq: number;
   /**
-   * Reads the staged bytes whole, verified (PermanentError on a mismatch); for blobs an adapter is willing to hold
-   * in memory (S3: below one multipart part); cheaper than a reader for small blobs. `signal`
-   * aborts a read that waits (a blob in the NATS object store).
+   * Reads the staged bytes whole, verified (PermanentError on a mismatch); for blobs an adapter
+   * is willing to hold in memory (S3: below one multipart part); cheaper than a reader for small
+   * blobs. `signal` aborts a read that waits (a blob in the NATS object store).
    */
   read(signal: AbortSignal): Promise<Buffer>;
   /**

@@ -1,8 +1,8 @@
 /**
  * Pulls a durable consumer with bounded concurrency: it fetches only as many messages as it
  * has free slots (a fetched message waiting in a buffer would burn its ack wait), batching
- * fetches while slots free up one by one (LINGER_MS), stops pulling
- * while the breaker is open, and on stop lets in-flight work finish before aborting it.
+ * fetches while slots free up one by one (LINGER_MS), stops pulling while the breaker is open,
+ * and on stop lets in-flight work finish before aborting it.
  */
 import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";

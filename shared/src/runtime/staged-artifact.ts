@@ -1,8 +1,8 @@
 /**
  * The artifact as the runtime hands it to an adapter: the staged bytes, whole or through a
- * reader, always checked against the sha256 and size computed at staging, so a
- * corrupted or truncated blob fails the upload (permanently) instead of landing. The check
- * completes as the last byte passes.
+ * reader, always checked against the sha256 and size computed at staging, so a corrupted or
+ * truncated blob fails the upload (permanently) instead of landing. The check completes as the
+ * last byte passes.
  */
 import { createHash } from "node:crypto";
 import type { BlobReader } from "../blob/blob-reader.ts";

@@ -9,8 +9,7 @@ import { open, readFile, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { addAbortSignal, Readable, Transform } from "node:stream";
-import { fileReader, streamReader } from "../blob/blob-reader.ts";
-import { readStreamHead } from "../blob/bounded-read.ts";
+import { fileReader, readWhole, streamReader } from "../blob/blob-reader.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { silentLogger } from "../log.ts";
 import type { Artifact, UploadContext } from "../runtime/destination.ts";
@@ -140,10 +139,8 @@ export function localFileArtifact(
 
 /** Artifact.read() and openReader() over a stream, so the streams tests stall or fail serve both. */
 function readingFrom(open: () => Promise<Readable>, size: number): Pick<Artifact, "read" | "openReader"> {
-  return {
-    read: async (signal) => readStreamHead(await open(), size + 1, signal),
-    openReader: async (signal) => streamReader(addAbortSignal(signal, await open())),
-  };
+  const openReader = async (signal: AbortSignal) => streamReader(addAbortSignal(signal, await open()));
+  return { read: async (signal) => readWhole(await openReader(signal), size + 1), openReader };
 }
 
 export function uniqueRun(): string {
