@@ -62,7 +62,7 @@ describe("sftp end to end", () => {
       const rel = `vision/${run}/checkpoints/ep1.pt`;
       const [got] = await stack.readViaSftpCli([rel]);
       expect(got && sha256(got)).toBe(sha256(data));
-      expect(await stack.bus.ledger(logged.id)).toMatchObject({ state: "uploaded", location: stack.location(rel) });
+      expect(await stack.bus.ledger(logged)).toMatchObject({ state: "uploaded", location: stack.location(rel) });
       expect(stack.listFiles(`vision/${run}`)).toEqual([rel]); // no temp file left beside it
       await t.close();
     });
@@ -102,7 +102,9 @@ describe("sftp end to end", () => {
       expect(stack.listFiles(`many/${run}`)).toEqual([...rels].sort());
       const got = await stack.readViaSftpCli(rels);
       expect(got.map((b) => b && sha256(b))).toEqual([...expected.values()]);
-      const states = await Promise.all([...ids].map(async (id) => (await stack.bus.ledger(id))?.state));
+      const states = await Promise.all(
+        [...ids].map(async (id) => (await stack.bus.ledger({ id, project: "many", run }))?.state),
+      );
       expect(new Set(states)).toEqual(new Set(["uploaded"]));
       await Promise.all(trainers.map((t) => t.close()));
     });
@@ -152,7 +154,7 @@ describe("sftp end to end", () => {
         await stack.sshd.restart();
 
         await t.publisher.flush({ timeoutMs: 90_000 });
-        const entry = await stack.bus.ledger(id);
+        const entry = await stack.bus.ledger({ id, project: "crash", run });
         expect(entry).toMatchObject({ state: "uploaded", location: stack.location(rel) });
         expect(entry!.attempts).toBeGreaterThanOrEqual(3);
         expect(await stack.sha256Of(rel)).toBe(hash);
@@ -169,21 +171,20 @@ describe("sftp end to end", () => {
     });
   }, 180_000);
 
-  it("a pinned host key that is not the server's: refused, dead after one attempt, the DLQ names the key seen", async () => {
+  it("a pinned host key that is not the server's: refused before login; the destination pauses, naming the key seen, and nothing dies", async () => {
     await withUploaders(wrongKey, 1, async ([uploader]) => {
       const loginsBefore = wrongKey.sshd.acceptedLogins;
       const t = await wrongKey.bus.trainer();
       const path = join(wrongKey.bus.dir, "pinned.txt");
       writeRandomFile(path, 100);
       const run = unique("pin");
-      const { id } = await t.publisher.logFile({ project: "pin", run, name: "pinned.txt", path });
-      const entry = await wrongKey.bus.ledgerReaches(id, "dead");
-      expect(entry.attempts).toBe(1);
-      const letter = (await wrongKey.bus.deadLetters()).find((d) => d.eventId === id);
-      expect(letter).toMatchObject({ errorClass: "permanent", attempts: 1 });
-      expect(letter!.reason).toContain(`is ssh-ed25519 ${wrongKey.sshd.hostKeySha256Fingerprint}`);
-      expect(letter!.reason).toContain(`pins ${wrongPin}`);
-      expect(uploader!.lines.filter((l) => l.msg === "upload started" && l.eventId === id)).toHaveLength(1);
+      const logged = await t.publisher.logFile({ project: "pin", run, name: "pinned.txt", path });
+      const entry = await wrongKey.bus.ledgerReaches(logged, "pending");
+      expect(entry.attempts).toBe(0); // the destination's fault, not an attempt of the artifact
+      expect(entry.error).toContain(`is ssh-ed25519 ${wrongKey.sshd.hostKeySha256Fingerprint}`);
+      expect(entry.error).toContain(`pins ${wrongPin}`);
+      await uploader!.waitForLog((l) => l.msg === "breaker open: pausing pulls", 10_000);
+      expect(await wrongKey.bus.deadLetters()).toEqual([]);
       // Refused before authenticating: no login, and nothing under the destination's root.
       expect(wrongKey.sshd.acceptedLogins).toBe(loginsBefore);
       expect(wrongKey.listFiles()).toEqual([]);
@@ -203,8 +204,9 @@ describe("sftp end to end", () => {
       const t = await stack.bus.trainer();
       const path = join(stack.bus.dir, "denied.txt");
       writeRandomFile(path, 100);
-      const { id } = await t.publisher.logFile({ project, run: unique("r"), name: "denied.txt", path });
-      const entry = await stack.bus.ledgerReaches(id, "dead");
+      const logged = await t.publisher.logFile({ project, run: unique("r"), name: "denied.txt", path });
+      const { id } = logged;
+      const entry = await stack.bus.ledgerReaches(logged, "dead");
       expect(entry.attempts).toBe(1);
       expect(entry.error).toMatch(/Permission denied/);
       const letter = (await stack.bus.deadLetters()).find((d) => d.eventId === id);
@@ -220,12 +222,12 @@ describe("sftp end to end", () => {
       const t = await stack.bus.trainer();
       const run = unique("lww");
       const path = join(stack.bus.dir, `${run}.pt`);
-      const logged: { id: string; hash: string }[] = [];
+      const logged: { id: string; project: string; run: string; hash: string }[] = [];
       for (let i = 0; i < 20; i++) {
         const data = Buffer.from(`version ${i} ${"x".repeat(i * 1000)}`);
         writeFileSync(path, data);
         const l = await t.publisher.logFile({ project: "lww", run, name: "checkpoints/latest.pt", path });
-        logged.push({ id: l.id, hash: sha256(data) });
+        logged.push({ ...l, hash: sha256(data) });
       }
       await t.publisher.flush({ timeoutMs: 60_000 });
       const rel = `lww/${run}/checkpoints/latest.pt`;
@@ -233,7 +235,7 @@ describe("sftp end to end", () => {
       expect(got && sha256(got)).toBe(logged.at(-1)!.hash);
       expect(stack.listFiles(`lww/${run}`)).toEqual([rel]);
 
-      const entries = (await Promise.all(logged.map((l) => stack.bus.ledger(l.id)))) as LedgerEntry[];
+      const entries = (await Promise.all(logged.map((l) => stack.bus.ledger(l)))) as LedgerEntry[];
       expect(entries.at(-1)!.state).toBe("uploaded");
       expect(entries.every((e) => e.state === "uploaded" || e.state === "superseded")).toBe(true);
       // In the order uploads completed (across both replicas), stream sequences only grow.

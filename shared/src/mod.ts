@@ -30,7 +30,14 @@ export { type DeadLetter, readDeadLetters } from "./runtime/dead-letter.ts";
 export { type ReplayResult, replayDeadLetters } from "./runtime/dead-letter-replay.ts";
 export type { Artifact, Destination, UploadContext, UploadReceipt } from "./runtime/destination.ts";
 export { type DestinationName, destinationFromToken, parseDestinationName } from "./runtime/destination-name.ts";
-export { classify, describeError, PermanentError, TransientError } from "./runtime/errors.ts";
+export {
+  classify,
+  DestinationError,
+  describeError,
+  type ErrorClass,
+  PermanentError,
+  TransientError,
+} from "./runtime/errors.ts";
 export { isTerminal, Ledger, type LedgerEntry, type LedgerState } from "./runtime/ledger.ts";
 export { UPLOADER_NODE_FLAGS } from "./runtime/node-options.ts";
 export { stagedArtifact, verifiedBytes, verifiedReader } from "./runtime/staged-artifact.ts";

@@ -37,6 +37,9 @@ export interface LogFileRequest {
 
 export interface LoggedArtifact {
   id: string;
+  project: string;
+  run: string;
+  name: string;
   subject: string;
   streamSeq: number;
   blob: BlobRef;
@@ -57,7 +60,7 @@ export class ArtifactPublisher {
   private readonly opts: PublisherOptions;
   private readonly directory: DestinationDirectory;
   private readonly ledger: Ledger;
-  private readonly outstanding = new Map<string, LoggedArtifact & { name: string }>();
+  private readonly outstanding = new Map<string, LoggedArtifact>();
 
   private constructor(opts: PublisherOptions, directory: DestinationDirectory, ledger: Ledger) {
     this.opts = opts;
@@ -110,8 +113,17 @@ export class ArtifactPublisher {
       await this.opts.blobStore.remove(blob).catch(() => undefined);
       throw err;
     }
-    const logged = { id, subject, streamSeq, blob, destinations: destinations.map(destinationFromToken) };
-    this.outstanding.set(id, { ...logged, name });
+    const logged = {
+      id,
+      project,
+      run,
+      name,
+      subject,
+      streamSeq,
+      blob,
+      destinations: destinations.map(destinationFromToken),
+    };
+    this.outstanding.set(id, logged);
     return logged;
   }
 
@@ -141,7 +153,13 @@ export class ArtifactPublisher {
   async flush({ timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<void> {
     const logged = [...this.outstanding.values()];
     const entries = logged.flatMap((a) =>
-      a.destinations.map((d) => ({ destinationToken: parseDestinationName(d).token, eventId: a.id, name: a.name })),
+      a.destinations.map((d) => ({
+        destinationToken: parseDestinationName(d).token,
+        project: a.project,
+        run: a.run,
+        eventId: a.id,
+        name: a.name,
+      })),
     );
     await waitForTerminal(this.ledger, entries, timeoutMs);
     for (const a of logged) this.outstanding.delete(a.id);

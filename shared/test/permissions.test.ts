@@ -139,6 +139,7 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     const received = new Map<string, Buffer>();
     const destination = (name: string): Destination => ({
       name,
+      orderKey: (event) => `${event.project}/${event.run}/${event.name}`,
       async upload(artifact) {
         const bytes = await artifact.read(AbortSignal.timeout(10_000)); // object store get, verified
         if (artifact.event.name === "poison.txt") throw new PermanentError("rejected by the test destination");
@@ -169,12 +170,13 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     }
 
     const ledger = new Ledger(await new Kvm(admin).open(LEDGER_BUCKET));
-    expect((await ledger.get("s3_minio", older.id))?.state).toBe("superseded");
-    expect(await ledger.get("s3_minio", newer.id)).toMatchObject({
+    const ref = (a: typeof older) => ({ project: a.project, run: a.run, eventId: a.id });
+    expect((await ledger.get("s3_minio", ref(older)))?.state).toBe("superseded");
+    expect(await ledger.get("s3_minio", ref(newer))).toMatchObject({
       state: "uploaded",
       location: "mem://ckpt/model.pt",
     });
-    expect((await ledger.get("s3_minio", poison.id))?.state).toBe("dead");
+    expect((await ledger.get("s3_minio", ref(poison)))?.state).toBe("dead");
     expect(sha256(received.get(newer.id)!)).toBe(sha256(files.big));
     expect([...received.keys()]).toEqual([newer.id]);
     const letter = await (await jetstreamManager(admin)).streams.getMessage(DLQ_STREAM, {

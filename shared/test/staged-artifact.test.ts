@@ -86,6 +86,21 @@ describe("stagedArtifact: the bytes an adapter gets are the bytes staged, or a P
     });
   }
 
+  it("an adapter that reads exactly the event's size, and never asks for more, still gets the check", async () => {
+    for (const size of [4096, SMALL_FILE_BYTES * 3]) {
+      const bytes = randomBytes(size);
+      const { artifact, path } = await staged(bytes);
+      tamper(path, Buffer.from(bytes.map((x) => x ^ 1)));
+      const reader = await artifact.openReader(signal);
+      try {
+        // One buffer of exactly the size: the fill reaches the end without a short read.
+        await expect(reader.fill(Buffer.alloc(size))).rejects.toThrow(/sha256 \w+ differs from the event's/);
+      } finally {
+        await reader.close();
+      }
+    }
+  });
+
   it("a blob removed before the upload is a PermanentError saying it is missing", async () => {
     const { artifact, path } = await staged(randomBytes(100));
     rmSync(path);

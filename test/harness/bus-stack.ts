@@ -11,8 +11,10 @@ import {
   type BlobStores,
   type Config,
   connectNats,
+  consumerName,
   type DeadLetter,
   type DestinationConfig,
+  EVENTS_STREAM,
   ensureTopology,
   LEDGER_BUCKET,
   Ledger,
@@ -24,9 +26,16 @@ import {
   readDeadLetters,
 } from "@artifact-bus/shared";
 import { eventually, NatsServer, UploaderProcess } from "@artifact-bus/shared/testing";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { type ConsumerInfo, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+
+/** Which event: what logFile returns, or the fields of one published by hand. */
+export interface EventRef {
+  id: string;
+  project: string;
+  run: string;
+}
 
 export interface Trainer {
   publisher: ArtifactPublisher;
@@ -113,34 +122,35 @@ export class BusStack {
     return p;
   }
 
-  /** A trainer: its own NATS connection and publisher. */
-  async trainer(): Promise<Trainer> {
+  /** A trainer: its own NATS connection and publisher, of global rank `rank` if given. */
+  async trainer(o: { rank?: number } = {}): Promise<Trainer> {
     const nc = await connectNats(this.config.nats, { name: "e2e-trainer" });
     const blobs = await openBlobStores(this.config.staging, nc);
-    const publisher = await ArtifactPublisher.create({ nc, blobStore: blobs.get("fs") });
+    const publisher = await ArtifactPublisher.create({ nc, blobStore: blobs.get("fs"), rank: o.rank });
     return { publisher, blobs, nc, close: () => nc.close() };
   }
 
-  /** The ledger entry of `eventId` at `destination` (default: the first one). */
-  async ledger(eventId: string, destination = this.destination): Promise<LedgerEntry | undefined> {
+  /** The ledger entry of an event at `destination` (default: the first one). */
+  async ledger(event: EventRef, destination = this.destination): Promise<LedgerEntry | undefined> {
     const token = parseDestinationName(destination).token;
-    return new Ledger(await new Kvm(this.nc).open(LEDGER_BUCKET)).get(token, eventId);
+    const ref = { project: event.project, run: event.run, eventId: event.id };
+    return new Ledger(await new Kvm(this.nc).open(LEDGER_BUCKET)).get(token, ref);
   }
 
-  /** Waits until the ledger entry of `eventId` reaches `state`, and returns it. */
+  /** Waits until the ledger entry of an event reaches `state`, and returns it. */
   async ledgerReaches(
-    eventId: string,
+    event: EventRef,
     state: LedgerState,
     timeoutMs = 20_000,
     destination = this.destination,
   ): Promise<LedgerEntry> {
     return eventually(
       async () => {
-        const e = await this.ledger(eventId, destination);
+        const e = await this.ledger(event, destination);
         return e?.state === state ? e : undefined;
       },
       timeoutMs,
-      `the ledger of ${eventId} at ${destination} to say ${state}`,
+      `the ledger of ${event.id} at ${destination} to say ${state}`,
     );
   }
 
@@ -150,6 +160,12 @@ export class BusStack {
     const destinationToken = parseDestinationName(destination).token;
     for await (const d of readDeadLetters(await jetstreamManager(this.nc), { destinationToken })) out.push(d);
     return out;
+  }
+
+  /** The server's view of a destination's consumer (default: the first destination). */
+  async consumerInfo(destination = this.destination): Promise<ConsumerInfo> {
+    const jsm = await jetstreamManager(this.nc);
+    return jsm.consumers.info(EVENTS_STREAM, consumerName(parseDestinationName(destination).token));
   }
 
   async dispose(): Promise<void> {

@@ -100,6 +100,11 @@ export class S3Destination implements Destination {
     return key;
   }
 
+  /** Versions are ordered per object key: what a `{rank}` or `{level}` template makes distinct stays distinct. */
+  orderKey(event: ArtifactEventV1): string {
+    return this.keyOf(event);
+  }
+
   /** `s3://bucket/key`, as receipts report it. */
   locationOf(key: string): string {
     return `s3://${this.options.bucket}/${key}`;

@@ -1,30 +1,39 @@
 /**
- * Maps what `@aws-sdk/client-s3` throws onto TransientError / PermanentError. Rule of thumb:
- * the network, the server and throttling pass; credentials, permissions, missing buckets and
- * malformed requests do not pass by retrying. Messages carry the operation, the S3 error code,
+ * Maps what `@aws-sdk/client-s3` throws onto the runtime's error classes. Rule of thumb: the
+ * network, the server and throttling pass (TransientError); credentials, permissions and missing
+ * buckets break the destination until fixed (DestinationError); a malformed request or object
+ * does not pass by retrying (PermanentError). Messages carry the operation, the S3 error code,
  * the HTTP status and the request id, never credentials, signatures or signed URLs.
  */
-import { PermanentError, TransientError } from "@artifact-bus/shared";
+import { DestinationError, PermanentError, TransientError } from "@artifact-bus/shared";
 
-/** Codes a retry cannot fix, whatever their HTTP status. */
-const PERMANENT_CODES = new Set([
+/**
+ * Codes that say the destination is broken until an operator acts (credentials, permissions,
+ * bucket, region): every object would fail alike, so the destination pauses instead of
+ * dead-lettering its backlog.
+ */
+const DESTINATION_CODES = new Set([
   "AccessDenied",
   "AccountProblem",
   "AllAccessDisabled",
   "InvalidAccessKeyId",
   "InvalidBucketName",
-  "InvalidObjectState",
   "InvalidToken",
   "NoSuchBucket",
   "SignatureDoesNotMatch",
   "ExpiredToken",
+  "PermanentRedirect",
+]);
+
+/** Codes about this object that a retry cannot fix, whatever their HTTP status. */
+const PERMANENT_CODES = new Set([
+  "InvalidObjectState",
   "InvalidArgument",
   "InvalidRequest",
   "KeyTooLongError",
   "MetadataTooLarge",
   "EntityTooLarge",
   "BadDigest",
-  "PermanentRedirect",
 ]);
 
 /** Codes that mean "slow down or try again", sometimes sent with a 4xx status. */
@@ -120,8 +129,8 @@ function safeCause(err: unknown): Error {
  * Classifies an error of one S3 operation. `what` names the operation and the object, e.g.
  * `PutObject s3://bucket/key`. Errors already classified pass through unchanged.
  */
-export function s3Error(err: unknown, what: string): TransientError | PermanentError {
-  if (err instanceof TransientError || err instanceof PermanentError) return err;
+export function s3Error(err: unknown, what: string): Error {
+  if (err instanceof TransientError || err instanceof PermanentError || err instanceof DestinationError) return err;
   const code = s3ErrorCode(err);
   const status = s3HttpStatus(err);
   const e = (err ?? {}) as SdkErrorShape;
@@ -132,10 +141,13 @@ export function s3Error(err: unknown, what: string): TransientError | PermanentE
   const message = redact(`${what}: ${detail ? `${detail}: ` : ""}${rawMessage}`);
   const cause = safeCause(err);
 
+  if (code && DESTINATION_CODES.has(code)) return new DestinationError(message, { cause });
   if (code && PERMANENT_CODES.has(code)) return new PermanentError(message, { cause });
   if ((code && (TRANSIENT_CODES.has(code) || NETWORK_CODES.has(code))) || status === 429 || (status ?? 0) >= 500) {
     return new TransientError(message, { cause, retryAfterMs: retryAfterMs(err) });
   }
+  // Refused without a code we know (a HEAD has no body): credentials or permissions.
+  if (status === 401 || status === 403) return new DestinationError(message, { cause });
   // 3xx: a wrong region or endpoint (PermanentRedirect); 4xx: the request itself is wrong.
   if (status !== undefined && status >= 300) return new PermanentError(message, { cause });
   // No response at all: the socket, DNS or a timer failed. The runtime's rule: unknown is transient.

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { Transform } from "node:stream";
-import { describeError, PermanentError, TransientError } from "@artifact-bus/shared";
+import { DestinationError, describeError, PermanentError, TransientError } from "@artifact-bus/shared";
 import { fileArtifact, testContext, uniqueRun } from "@artifact-bus/shared/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { s3ErrorResponse } from "./capture-proxy.ts";
@@ -24,32 +24,33 @@ afterAll(async () => {
 });
 
 describe("classification", () => {
-  it("an unknown access key is permanent for upload and probe, and no message shows a credential", async () => {
+  it("an unknown access key breaks the destination (upload and probe), and no message shows a credential", async () => {
     // s3rver checks the key id only; it does not verify SigV4 signatures (see the table below).
     const dest = f.destination({}, { accessKeyId: "AKIAWRONGWRONGWRONG0", secretAccessKey: "not-the-secret-xyz" });
     const err = await dest.upload(await fileArtifact(f.dir, "c.bin", randomBytes(10)), testContext()).catch((e) => e);
-    expect(err, describeError(err)).toBeInstanceOf(PermanentError);
+    expect(err, describeError(err)).toBeInstanceOf(DestinationError);
     expect(describeError(err)).toMatch(/InvalidAccessKeyId/);
     expect(describeError(err)).not.toMatch(/not-the-secret-xyz|AKIAWRONGWRONGWRONG0/);
     const probeErr = await dest.probe(AbortSignal.timeout(5000)).catch((e) => e);
-    expect(probeErr).toBeInstanceOf(PermanentError);
+    expect(probeErr).toBeInstanceOf(DestinationError);
     expect(describeError(probeErr)).not.toMatch(/not-the-secret-xyz|AKIAWRONGWRONGWRONG0/);
   });
 
-  // HEAD answers have no body, so a probe sees only the status: 400 alone is permanent.
+  // HEAD answers have no body, so a probe sees only the status: 400 alone is permanent, 403 the
+  // destination's trouble.
   it.each([
-    [403, "SignatureDoesNotMatch", "permanent", "permanent"],
-    [403, "AccessDenied", "permanent", "permanent"],
-    [403, "AllAccessDisabled", "permanent", "permanent"],
-    [400, "InvalidBucketName", "permanent", "permanent"],
+    [403, "SignatureDoesNotMatch", "destination", "destination"],
+    [403, "AccessDenied", "destination", "destination"],
+    [403, "AllAccessDisabled", "destination", "destination"],
+    [400, "InvalidBucketName", "destination", "permanent"],
     [400, "SomethingNew", "permanent", "permanent"],
-    [301, "PermanentRedirect", "permanent", "permanent"],
+    [301, "PermanentRedirect", "destination", "permanent"],
     [500, "InternalError", "transient", "transient"],
     [503, "SlowDown", "transient", "transient"],
     [429, "TooManyRequests", "transient", "transient"],
     [400, "RequestTimeout", "transient", "permanent"],
   ])("a %i %s answer is %s for upload, %s for probe", async (status, code, onUpload, onProbe) => {
-    const cls = { permanent: PermanentError, transient: TransientError };
+    const cls = { permanent: PermanentError, transient: TransientError, destination: DestinationError };
     f.proxy.intercept = () => s3ErrorResponse(status, code);
     const dest = f.destination();
     const err = await dest.upload(await fileArtifact(f.dir, "e.bin", randomBytes(10)), testContext()).catch((e) => e);
@@ -61,10 +62,10 @@ describe("classification", () => {
   it.each([
     ["small", 10],
     ["multipart", 6 * MiB],
-  ])("a missing bucket is permanent (%s upload and probe)", async (_kind, size) => {
+  ])("a missing bucket breaks the destination (%s upload), and its probe fails", async (_kind, size) => {
     const dest = f.destination({ bucket: `missing-${uniqueRun()}` });
     const err = await dest.upload(await fileArtifact(f.dir, "b.bin", randomBytes(size)), testContext()).catch((e) => e);
-    expect(err).toBeInstanceOf(PermanentError);
+    expect(err).toBeInstanceOf(DestinationError);
     expect((err as Error).message).toMatch(/NoSuchBucket/);
     await expect(dest.probe(AbortSignal.timeout(5000))).rejects.toBeInstanceOf(PermanentError);
   });

@@ -1,6 +1,12 @@
 /** Pure parts of the S3 destination: options, metadata encoding, error classification. */
 
-import { DEFAULT_PATH_TEMPLATE, describeError, PermanentError, TransientError } from "@artifact-bus/shared";
+import {
+  DEFAULT_PATH_TEMPLATE,
+  DestinationError,
+  describeError,
+  PermanentError,
+  TransientError,
+} from "@artifact-bus/shared";
 import { describe, expect, it } from "vitest";
 import { redact, retryAfterMs, s3Error } from "../src/s3-errors.ts";
 import { METADATA_LIMIT_BYTES, metadataKey, metadataValue, objectMetadata } from "../src/s3-metadata.ts";
@@ -121,10 +127,18 @@ describe("s3Error", () => {
     ["NoSuchBucket", 404],
     ["AllAccessDisabled", 403],
     ["InvalidBucketName", 400],
+    ["ExpiredToken", 400],
     ["Unknown", 403],
+  ])("%s (%i) breaks the destination: it pauses rather than dead-letter every object", (name, status) => {
+    expect(s3Error(sdkError(name, status), "op")).toBeInstanceOf(DestinationError);
+  });
+
+  it.each([
     ["NotFound", 404],
     ["SomethingNew", 409],
-  ])("%s (%i) is permanent", (name, status) => {
+    ["KeyTooLongError", 400],
+    ["BadDigest", 400],
+  ])("%s (%i) is permanent for the object", (name, status) => {
     expect(s3Error(sdkError(name, status), "op")).toBeInstanceOf(PermanentError);
   });
 

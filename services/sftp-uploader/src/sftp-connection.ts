@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import type { Logger } from "@artifact-bus/shared";
-import { PermanentError, TransientError } from "@artifact-bus/shared";
+import { DestinationError, TransientError } from "@artifact-bus/shared";
 import { Client, type ConnectConfig, type SFTPWrapper } from "ssh2";
 import { type HostKeyTrust, preferredHostKeyAlgorithms, verifyHostKey } from "./host-key.ts";
 import { connectionError } from "./sftp-errors.ts";
@@ -152,7 +152,7 @@ export class SftpConnection {
     let privateKey = secrets.privateKey;
     if (privateKey === undefined && options.privateKeyPath) {
       privateKey = await readFile(options.privateKeyPath).catch((err: Error & { code?: string }) => {
-        throw new PermanentError(`${what}: cannot read privateKeyPath ${options.privateKeyPath} (${err.code})`);
+        throw new DestinationError(`${what}: cannot read privateKeyPath ${options.privateKeyPath} (${err.code})`);
       });
     }
     if (trust.kind === "any") {
@@ -193,7 +193,7 @@ export class SftpConnection {
       });
       client.on("error", (err: Error) => {
         if (!ready) {
-          reject(refusal ? new PermanentError(`${what}: ${refusal}`, { cause: err }) : connectionError(err, what));
+          reject(refusal ? new DestinationError(`${what}: ${refusal}`, { cause: err }) : connectionError(err, what));
         } else {
           this.log.warn({ destinationHost: this.where, error: err.message }, "sftp connection failed");
         }
@@ -241,7 +241,7 @@ async function loadTrust(options: SftpOptions): Promise<HostKeyTrust> {
   if (options.knownHostsFile) {
     const file = options.knownHostsFile;
     const text = await readFile(file, "utf8").catch((err: Error & { code?: string }) => {
-      throw new PermanentError(`cannot read knownHostsFile ${file} (${err.code ?? err.message})`);
+      throw new DestinationError(`cannot read knownHostsFile ${file} (${err.code ?? err.message})`);
     });
     return { kind: "knownHosts", file, text };
   }

@@ -17,12 +17,14 @@ import type {
 import {
   artifactKey,
   createLogger,
+  DestinationError,
   type Logger,
   PermanentError,
   renderRemotePath,
   TransientError,
 } from "@artifact-bus/shared";
 import { abortError, SftpConnection } from "./sftp-connection.ts";
+import { isNoSuchFile } from "./sftp-errors.ts";
 import { hashRemote, mkdirs, removeStaleTemps, replace, stat, unlinkIfPresent, writeFile } from "./sftp-ops.ts";
 import { parseSftpOptions, type SftpOptions, type SftpSecrets, secretsFromEnv } from "./sftp-options.ts";
 
@@ -87,6 +89,20 @@ export class SftpDestination implements Destination {
     };
   }
 
+  /** Versions are ordered per remote path. */
+  orderKey(event: ArtifactEventV1): string {
+    try {
+      return this.pathsOf(event).final;
+    } catch (err) {
+      throw new PermanentError(
+        `${this.name}: no valid path for ${JSON.stringify(event.name)}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
   async upload(artifact: Artifact, ctx: UploadContext): Promise<UploadReceipt> {
     const { event } = artifact;
     const paths = this.pathsOf(event);
@@ -142,10 +158,16 @@ export class SftpDestination implements Destination {
 
   /** Connects if needed and checks that `root` is a directory. */
   async probe(signal: AbortSignal): Promise<void> {
-    await this.connection.withChannel(signal, async (sftp) => {
-      const attrs = await stat(sftp, this.options.root);
-      if (!attrs.isDirectory()) throw new PermanentError(`sftp root ${this.options.root} is not a directory`);
-    });
+    await this.connection
+      .withChannel(signal, async (sftp) => {
+        const attrs = await stat(sftp, this.options.root);
+        if (!attrs.isDirectory()) throw new DestinationError(`sftp root ${this.options.root} is not a directory`);
+      })
+      .catch((err: unknown) => {
+        if (isNoSuchFile(err))
+          throw new DestinationError(`sftp root ${this.options.root} does not exist`, { cause: err });
+        throw err;
+      });
   }
 
   async close(): Promise<void> {
@@ -173,8 +195,8 @@ export class SftpDestination implements Destination {
   }
 }
 
-function toKnown(err: unknown): TransientError | PermanentError {
-  if (err instanceof TransientError || err instanceof PermanentError) return err;
+function toKnown(err: unknown): Error {
+  if (err instanceof TransientError || err instanceof PermanentError || err instanceof DestinationError) return err;
   return new TransientError(`sftp upload failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 

@@ -1,9 +1,10 @@
 /**
- * Maps what ssh2 and the SFTP server report onto TransientError / PermanentError. The rule of
- * thumb: the network, the server process and full disks pass; credentials, host keys and
- * permissions do not pass by retrying.
+ * Maps what ssh2 and the SFTP server report onto the runtime's error classes. The rule of thumb:
+ * the network, the server process and full disks pass (TransientError); credentials, host keys
+ * and key files are the destination's own trouble (DestinationError: it pauses until fixed);
+ * a path the server refuses is this artifact's (PermanentError).
  */
-import { PermanentError, TransientError } from "@artifact-bus/shared";
+import { DestinationError, PermanentError, TransientError } from "@artifact-bus/shared";
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02, what OpenSSH speaks). */
 export const SFTP_STATUS = {
@@ -49,8 +50,8 @@ function parts(err: unknown): { message: string; code: unknown; level: unknown }
  * PERMISSION_DENIED and OP_UNSUPPORTED are permanent; FAILURE, OpenSSH's catch-all for ENOSPC,
  * EEXIST and the like, is transient (a full disk may be freed), as are lost connections.
  */
-export function sftpError(err: unknown, what: string): TransientError | PermanentError {
-  if (err instanceof TransientError || err instanceof PermanentError) return err;
+export function sftpError(err: unknown, what: string): Error {
+  if (err instanceof TransientError || err instanceof PermanentError || err instanceof DestinationError) return err;
   const { message } = parts(err);
   const status = sftpStatus(err);
   if (status === SFTP_STATUS.PERMISSION_DENIED || status === SFTP_STATUS.OP_UNSUPPORTED) {
@@ -61,21 +62,22 @@ export function sftpError(err: unknown, what: string): TransientError | Permanen
 
 /**
  * Classifies an error of the SSH connection: authentication, key files and failed handshakes
- * are permanent; refused, reset, timed-out and dropped connections are transient, as is
- * anything unknown (the runtime's rule: an unknown failure is more often the network).
+ * mean the destination is broken until an operator acts; refused, reset, timed-out and dropped
+ * connections are transient, as is anything unknown (the runtime's rule: an unknown failure is
+ * more often the network).
  */
-export function connectionError(err: unknown, what: string): TransientError | PermanentError {
-  if (err instanceof TransientError || err instanceof PermanentError) return err;
+export function connectionError(err: unknown, what: string): Error {
+  if (err instanceof TransientError || err instanceof PermanentError || err instanceof DestinationError) return err;
   const { message, code, level } = parts(err);
   if (level === "client-authentication") {
-    return new PermanentError(`${what}: authentication failed (${message})`, { cause: err });
+    return new DestinationError(`${what}: authentication failed (${message})`, { cause: err });
   }
   if (/cannot parse privatekey|bad passphrase|encrypted private .*key/i.test(message)) {
     // ssh2's own wording about the key file; it never quotes the passphrase.
-    return new PermanentError(`${what}: cannot use the private key (${message})`, { cause: err });
+    return new DestinationError(`${what}: cannot use the private key (${message})`, { cause: err });
   }
   if (level === "handshake" || (typeof code === "number" && PERMANENT_DISCONNECTS.has(code))) {
-    return new PermanentError(`${what}: ${message}`, { cause: err });
+    return new DestinationError(`${what}: ${message}`, { cause: err });
   }
   return new TransientError(`${what}: ${message}`, { cause: err });
 }

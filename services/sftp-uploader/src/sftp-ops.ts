@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import { type BlobReader, PermanentError, TransientError } from "@artifact-bus/shared";
+import { type BlobReader, DestinationError, PermanentError, TransientError } from "@artifact-bus/shared";
 import type { SFTPWrapper, Stats } from "ssh2";
 import { isNoSuchFile, sftpError } from "./sftp-errors.ts";
 
@@ -84,7 +84,12 @@ export async function mkdirs(sftp: SFTPWrapper, root: string, dir: string): Prom
     } catch (err) {
       // OpenSSH reports an existing directory as a plain FAILURE, and a racing upload may win.
       const there = await stat(sftp, current).catch(() => undefined);
-      if (!there?.isDirectory()) throw err;
+      if (there?.isDirectory()) continue;
+      // The root itself gone is the destination's fault, not the artifact's: pause, do not drop.
+      if (isNoSuchFile(err) && !(await stat(sftp, root).catch(() => undefined))?.isDirectory()) {
+        throw new DestinationError(`sftp root ${root} does not exist`, { cause: err });
+      }
+      throw err;
     }
   }
 }

@@ -1,6 +1,6 @@
 /** Options, host key matching, error classes and the rename fallback, without a server. */
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { ConfigError, PermanentError, TransientError } from "@artifact-bus/shared";
+import { ConfigError, DestinationError, PermanentError, TransientError } from "@artifact-bus/shared";
 import type { SFTPWrapper } from "ssh2";
 import { describe, expect, it } from "vitest";
 import { knownHostsName, parseKnownHosts, patternsMatch, sha256Fingerprint, verifyHostKey } from "../src/host-key.ts";
@@ -105,14 +105,14 @@ describe("error classes", () => {
     const auth = Object.assign(new Error("All configured authentication methods failed"), {
       level: "client-authentication",
     });
-    expect(connectionError(auth, "c")).toBeInstanceOf(PermanentError);
+    expect(connectionError(auth, "c")).toBeInstanceOf(DestinationError);
     expect(connectionError(Object.assign(new Error("x"), { code: "ECONNREFUSED" }), "c")).toBeInstanceOf(
       TransientError,
     );
     expect(connectionError(Object.assign(new Error("t"), { level: "client-timeout" }), "c")).toBeInstanceOf(
       TransientError,
     );
-    expect(connectionError(Object.assign(new Error("d"), { code: 14 }), "c")).toBeInstanceOf(PermanentError);
+    expect(connectionError(Object.assign(new Error("d"), { code: 14 }), "c")).toBeInstanceOf(DestinationError);
   });
 });
 

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { Readable } from "node:stream";
-import { silentLogger, TransientError } from "@artifact-bus/shared";
+import { DestinationError, silentLogger, TransientError } from "@artifact-bus/shared";
 import {
   eventually,
   listRemoteDir,
@@ -192,7 +192,7 @@ describe("SftpDestination against real sshd", () => {
     expect(existsSync(d.pathsOf(event).temp)).toBe(false);
   });
 
-  it("probes: succeeds on a directory root, fails on a missing one", async () => {
+  it("probes: succeeds on a directory root; a missing root breaks the destination, for probes and uploads", async () => {
     await destination("probe").probe(AbortSignal.timeout(5000));
     const missing = destination("probe-missing");
     const gone = new SftpDestination({
@@ -202,6 +202,14 @@ describe("SftpDestination against real sshd", () => {
       log: silentLogger,
     });
     destinations.push(gone);
-    await expect(gone.probe(AbortSignal.timeout(5000))).rejects.toThrow(/does-not-exist.*No such file/);
+    const probe = await gone.probe(AbortSignal.timeout(5000)).catch((e: unknown) => e);
+    expect(probe).toBeInstanceOf(DestinationError);
+    expect((probe as Error).message).toMatch(/root .*does-not-exist does not exist/);
+    // Not the artifact's fault: the runtime pauses the destination instead of dead-lettering it.
+    const upload = await gone
+      .upload(memoryArtifact(Buffer.from("x"), { name: "a/b.txt" }), testContext())
+      .catch((e) => e);
+    expect(upload).toBeInstanceOf(DestinationError);
+    expect((upload as Error).message).toMatch(/root .*does-not-exist does not exist/);
   });
 });

@@ -13,7 +13,7 @@ import { type Logger, silentLogger } from "../log.ts";
 import { type BlobReader, fileReader, readWhole } from "./blob-reader.ts";
 import { digestOf, readHeadSync, readSmallFileSync, SMALL_FILE_BYTES } from "./bounded-read.ts";
 import { blobKey, type Digest, hashFile, parseBlobKey, readBufferBytes } from "./hash.ts";
-import { BlobMissingError, type BlobStore, type StageRequest, type StagingMode } from "./store.ts";
+import { type BlobLocation, BlobMissingError, type BlobStore, type StageRequest, type StagingMode } from "./store.ts";
 
 /** Prefix of files being staged. Event ids never contain '.', so no blob can carry it. */
 export const TEMP_PREFIX = ".tmp-";
@@ -178,7 +178,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   /** Absolute path of the blob; throws InvalidArtifactError for a ref that is not a blob key. */
-  localPath(ref: BlobRef): string {
+  localPath(ref: BlobLocation): string {
     if (ref.store !== "fs") {
       throw new InvalidArtifactError(
         "blob.store",
@@ -195,7 +195,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   /** Unlinks the blob. Empty run dirs are left to the sweep: pruning on every remove costs a syscall per upload. */
-  async remove(ref: BlobRef): Promise<void> {
+  async remove(ref: BlobLocation): Promise<void> {
     await unlinkIfPresent(this.localPath(ref));
   }
 

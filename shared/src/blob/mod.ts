@@ -11,7 +11,7 @@ export { type BlobReader, fileReader, streamReader } from "./blob-reader.ts";
 export { FsBlobStore, type FsBlobStoreOptions, TEMP_PREFIX } from "./fs-store.ts";
 export { type BlobKey, blobKey, type Digest, hashFile, parseBlobKey, StreamingHash } from "./hash.ts";
 export { BlobIntegrityError, NatsBlobStore, type NatsBlobStoreOptions } from "./nats-store.ts";
-export { BlobMissingError, type BlobStore, type StageRequest, type StagingMode } from "./store.ts";
+export { type BlobLocation, BlobMissingError, type BlobStore, type StageRequest, type StagingMode } from "./store.ts";
 
 export type BlobStoreKind = BlobRef["store"];
 

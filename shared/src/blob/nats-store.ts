@@ -13,7 +13,7 @@ import type { BlobRef } from "../event/schema.ts";
 import { BLOB_BUCKET } from "../nats/topology-names.ts";
 import { type BlobReader, readWhole, streamReader } from "./blob-reader.ts";
 import { blobKey, hashingWebStream, parseBlobKey, StreamingHash } from "./hash.ts";
-import { BlobMissingError, type BlobStore, type StageRequest } from "./store.ts";
+import { type BlobLocation, BlobMissingError, type BlobStore, type StageRequest } from "./store.ts";
 
 // The object store client hashes every put and get; its default pure-JS sha256 (browser-safe)
 // caps throughput near 45 MB/s. node:crypto gives identical digests several times faster. The
@@ -129,12 +129,12 @@ export class NatsBlobStore implements BlobStore {
   }
 
   /** Always undefined: the bytes live in JetStream, not in a local file. */
-  localPath(ref: BlobRef): string | undefined {
+  localPath(ref: BlobLocation): string | undefined {
     this.nameOf(ref);
     return undefined;
   }
 
-  async remove(ref: BlobRef): Promise<void> {
+  async remove(ref: BlobLocation): Promise<void> {
     await this.removeName(this.nameOf(ref));
   }
 
@@ -164,7 +164,7 @@ export class NatsBlobStore implements BlobStore {
   /** Nothing to release: the connection belongs to the caller. */
   async close(): Promise<void> {}
 
-  private nameOf(ref: BlobRef): string {
+  private nameOf(ref: BlobLocation): string {
     if (ref.store !== "nats") {
       throw new InvalidArtifactError(
         "blob.store",

@@ -17,6 +17,9 @@ export interface StageRequest {
   mode?: StagingMode;
 }
 
+/** Where staged bytes are: enough to find or remove them, not to check them. */
+export type BlobLocation = Pick<BlobRef, "store" | "ref">;
+
 export interface BlobStore {
   readonly kind: BlobRef["store"];
   /** Stages the bytes, hashing them on the way; the result is immutable. */
@@ -35,9 +38,9 @@ export interface BlobStore {
    */
   openReader(ref: BlobRef, signal?: AbortSignal): Promise<BlobReader>;
   /** Local filesystem path of the staged bytes, if the store keeps them in one. */
-  localPath(ref: BlobRef): string | undefined;
+  localPath(ref: BlobLocation): string | undefined;
   /** Removes staged bytes; removing a missing blob is not an error. */
-  remove(ref: BlobRef): Promise<void>;
+  remove(ref: BlobLocation): Promise<void>;
   /** Removes blobs staged longer ago than `olderThanMs`; returns how many. */
   sweep(olderThanMs: number): Promise<number>;
   close(): Promise<void>;

@@ -1,6 +1,8 @@
 /**
  * `artifact-bus dlq`: print dead-lettered events, oldest first, one JSON object per line;
- * `artifact-bus dlq replay --destination D [--seq N ...] [--wait S]`: send them to D again.
+ * `artifact-bus dlq replay --destination D [--seq N ...] [--wait S]`: send them to D again, one
+ * JSON line per entry (`replayed: true`, or `skipped` with the reason: an entry replayed already,
+ * an event that died again since, or one that was never valid), a summary on stderr.
  */
 import { parseArgs } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -38,18 +40,25 @@ export async function dlqCommand(args: string[]): Promise<number> {
     }
     if (!values.destination) throw new Error("dlq replay needs --destination, e.g. --destination s3:main");
     const seqs = values.seq?.map(Number);
-    const results = await replayDeadLetters(jetstream(nc), jsm, values.destination, seqs ? { seqs } : {});
-    for (const r of results)
-      console.log(
-        JSON.stringify({ dlqSeq: r.dlqSeq, originalId: r.originalId, replayId: r.replay?.id, skipped: r.skipped }),
-      );
+    const ledger = new Ledger(await new Kvm(nc).open(LEDGER_BUCKET));
+    const results = await replayDeadLetters(jetstream(nc), jsm, ledger, values.destination, seqs ? { seqs } : {});
+    for (const r of results) {
+      const line = {
+        dlqSeq: r.dlqSeq,
+        eventId: r.eventId,
+        ...(r.replayed ? { replayed: true } : { skipped: r.skipped }),
+      };
+      console.log(JSON.stringify(line));
+    }
+    const replayed = results.filter((r) => r.replayed);
+    console.error(`${replayed.length} replayed, ${results.length - replayed.length} skipped`);
     if (values.wait) {
       const token = parseDestinationName(values.destination).token;
-      const entries = results.flatMap((r) =>
-        r.replay ? [{ destinationToken: token, eventId: r.replay.id, name: r.replay.name }] : [],
+      const entries = replayed.flatMap(({ replayed: e }) =>
+        e ? [{ destinationToken: token, project: e.project, run: e.run, eventId: e.id, name: e.name }] : [],
       );
-      await waitForTerminal(new Ledger(await new Kvm(nc).open(LEDGER_BUCKET)), entries, Number(values.wait) * 1000);
-      console.log(`${entries.length} replayed event(s) terminal at ${values.destination}`);
+      await waitForTerminal(ledger, entries, Number(values.wait) * 1000);
+      console.error(`${entries.length} replayed event(s) terminal at ${values.destination}`);
     }
     return 0;
   } finally {

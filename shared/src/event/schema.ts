@@ -59,16 +59,6 @@ export const ArtifactEventV1Schema = Type.Object(
     }),
     producer: ProducerSchema,
     createdAt: Type.String({ format: "date-time", description: "RFC 3339 time the artifact was logged" }),
-    replayFor: Type.Optional(
-      Type.String({
-        maxLength: 100,
-        description:
-          "Set by a DLQ replay: only this destination (e.g. s3:main) takes the event; the others ack it untouched",
-      }),
-    ),
-    replayOf: Type.Optional(
-      Type.String({ pattern: EVENT_ID_PATTERN, description: "Set by a DLQ replay: the id of the dead event" }),
-    ),
   },
   {
     $id: "https://artifact-bus.dev/schema/artifact-event.v1.json",

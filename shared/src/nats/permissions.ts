@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { checkSubjectToken } from "../event/names.ts";
 import { dlqSubject, EVENTS_PREFIX } from "../event/subjects.ts";
 import { destinationFromToken, parseDestinationName } from "../runtime/destination-name.ts";
-import { BLOB_BUCKET, consumerName, EVENTS_STREAM, LEDGER_BUCKET } from "./topology-names.ts";
+import { BLOB_BUCKET, consumerName, EVENTS_STREAM, LEDGER_BUCKET, replayConsumerName } from "./topology-names.ts";
 
 /** One allowed subject and the call that needs it. */
 export interface Grant {
@@ -94,28 +94,38 @@ export function trainerPermissions(project: string): RolePermissions {
 
 /**
  * An uploader of one destination (token `s3_main` for `s3:main`): pulls and acks only its own
- * consumer, writes the ledger and key leases, dead-letters to its own DLQ subject, reads and
- * deletes staged blobs. It cannot touch another destination's consumer or change topology.
+ * consumers (its events and its DLQ replays), writes only its own destination's ledger entries
+ * and key leases, dead-letters to its own DLQ subject, reads and deletes staged blobs. It cannot
+ * touch another destination's consumer or entries, publish events or replays, or change topology.
  */
 export function uploaderPermissions(destinationToken: string): RolePermissions {
   checkDestinationToken(destinationToken);
-  const consumer = consumerName(destinationToken);
+  const consumers = [consumerName(destinationToken), replayConsumerName(destinationToken)];
   return {
     publish: [
       ACCOUNT_INFO,
-      {
-        subject: `${API}.CONSUMER.INFO.${EVENTS_STREAM}.${consumer}`,
-        why: "consumers.get() binds to its consumer; fetch() re-checks it after missed heartbeats",
-      },
-      { subject: `${API}.CONSUMER.MSG.NEXT.${EVENTS_STREAM}.${consumer}`, why: "fetch() from its own consumer" },
-      { subject: `$JS.ACK.${EVENTS_STREAM}.${consumer}.>`, why: "ack, nak(delay), working(), term()" },
+      ...consumers.flatMap((consumer) => [
+        {
+          subject: `${API}.CONSUMER.INFO.${EVENTS_STREAM}.${consumer}`,
+          why: "consumers.get() binds to its consumer; fetch() re-checks it after missed heartbeats",
+        },
+        { subject: `${API}.CONSUMER.MSG.NEXT.${EVENTS_STREAM}.${consumer}`, why: `fetch() from ${consumer}` },
+        { subject: `$JS.ACK.${EVENTS_STREAM}.${consumer}.>`, why: "ack, nak(delay), working(), term()" },
+      ]),
       {
         subject: `${API}.STREAM.MSG.GET.${EVENTS_STREAM}`,
         why: "coalescing: streams.getMessage(ARTIFACTS, { last_by_subj })",
       },
       { subject: LIST_DESTINATIONS, why: "blob release: which destinations took the event (consumers.list)" },
       { subject: dlqSubject(destinationToken), why: "dead letters of this destination only" },
-      { subject: `$KV.${LEDGER_BUCKET}.>`, why: "ledger and key-lease writes (put, create, update)" },
+      {
+        subject: `$KV.${LEDGER_BUCKET}.ev.${destinationToken}.>`,
+        why: "ledger writes of its own destination only (put, create, update)",
+      },
+      {
+        subject: `$KV.${LEDGER_BUCKET}.head.${destinationToken}.>`,
+        why: "key-lease writes of its own destination only (create, update)",
+      },
       { subject: LEDGER_READ, why: `ledger and lease reads: ${LEDGER_READ_HOW}` },
       BLOB_OPEN,
       BLOB_INFO,

@@ -1,8 +1,10 @@
 /** Names of every JetStream object artifact-bus owns. Topology is code: see ensureTopology. */
-import { DLQ_PREFIX, EVENTS_PREFIX } from "../event/subjects.ts";
+import { DLQ_PREFIX, EVENTS_PREFIX, REPLAY_PREFIX } from "../event/subjects.ts";
 
 export const EVENTS_STREAM = "ARTIFACTS";
 export const EVENTS_SUBJECTS = `${EVENTS_PREFIX}.>`;
+/** DLQ replays live in the events stream too, on subjects only operators may publish to. */
+export const REPLAY_SUBJECTS = `${REPLAY_PREFIX}.>`;
 export const DLQ_STREAM = "ARTIFACTS_DLQ";
 export const DLQ_SUBJECTS = `${DLQ_PREFIX}.>`;
 /** KV bucket: per (destination, event) ledger entries and per (destination, key) heads. */
@@ -13,6 +15,11 @@ export const BLOB_BUCKET = "artifact_blobs";
 /** Durable consumer of a destination, e.g. `s3:main` -> `dest_s3_main`. */
 export function consumerName(destinationToken: string): string {
   return `dest_${destinationToken}`;
+}
+
+/** Durable consumer of the DLQ replays meant for a destination, e.g. `replay_s3_main`. */
+export function replayConsumerName(destinationToken: string): string {
+  return `replay_${destinationToken}`;
 }
 
 export function destinationFromConsumer(consumer: string): string | undefined {

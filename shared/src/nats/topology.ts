@@ -5,6 +5,7 @@
  */
 import {
   AckPolicy,
+  type ConsumerConfig,
   DeliverPolicy,
   DiscardPolicy,
   JetStreamApiError,
@@ -18,7 +19,7 @@ import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config, DestinationConfig } from "../config.ts";
-import { eventFilter } from "../event/subjects.ts";
+import { eventFilter, replayFilter } from "../event/subjects.ts";
 import { parseDestinationName } from "../runtime/destination-name.ts";
 import {
   BLOB_BUCKET,
@@ -28,6 +29,8 @@ import {
   EVENTS_STREAM,
   EVENTS_SUBJECTS,
   LEDGER_BUCKET,
+  REPLAY_SUBJECTS,
+  replayConsumerName,
 } from "./topology-names.ts";
 
 const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds
@@ -45,7 +48,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   const { replicas, maxAgeMs, duplicateWindowMs } = opts.stream;
   await upsertStream(jsm, {
     name: EVENTS_STREAM,
-    subjects: [EVENTS_SUBJECTS],
+    subjects: [EVENTS_SUBJECTS, REPLAY_SUBJECTS],
     // Limits by default: under interest retention nats-server 2.9 acks, then drops, events
     // published while it shuts down (its consumers stop first, so nothing "has interest").
     retention: opts.stream.retention === "interest" ? RetentionPolicy.Interest : RetentionPolicy.Limits,
@@ -95,21 +98,34 @@ async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig>
 }
 
 async function upsertConsumer(jsm: JetStreamManager, d: DestinationConfig) {
-  const name = consumerName(parseDestinationName(d.name).token);
-  const config = {
-    durable_name: name,
+  const token = parseDestinationName(d.name).token;
+  const common = {
     ack_policy: AckPolicy.Explicit,
-    // A destination takes events from its creation on, as under interest retention; older
-    // events may already have released their blobs.
+    // A destination takes events from its creation on; older events may already have released
+    // their blobs.
     deliver_policy: DeliverPolicy.New,
-    filter_subject: eventFilter(d.filter.project, d.filter.run, d.filter.level),
     ack_wait: ms(d.ackWaitMs),
-    // The runtime dead-letters at maxDeliver itself (to keep the error); the server's limit is
-    // a backstop one above it, so a crash between the two never leaves a message in limbo.
-    max_deliver: d.maxDeliver + 1,
+    // Unlimited: waiting (for a key, a closed breaker, a restart) redelivers without being an
+    // attempt. The runtime counts attempts in the ledger and dead-letters at maxDeliver itself,
+    // with the reason, so the server never drops a message into limbo.
+    max_deliver: -1,
+  };
+  await upsertOneConsumer(jsm, consumerName(token), {
+    ...common,
+    filter_subject: eventFilter(d.filter.project, d.filter.run, d.filter.level),
     max_ack_pending: Math.max(1000, d.concurrency * 64),
     description: `artifact-bus destination ${d.name}`,
-  };
+  });
+  await upsertOneConsumer(jsm, replayConsumerName(token), {
+    ...common,
+    filter_subject: replayFilter(token),
+    max_ack_pending: 1000,
+    description: `artifact-bus DLQ replays for ${d.name}`,
+  });
+}
+
+async function upsertOneConsumer(jsm: JetStreamManager, name: string, cfg: Partial<ConsumerConfig>) {
+  const config = { durable_name: name, ...cfg };
   const existing = await jsm.consumers.info(EVENTS_STREAM, name).catch(notFoundAsNull);
   if (!existing) {
     try {

@@ -33,7 +33,7 @@ export class DestinationBreaker {
       volumeThreshold: cfg.volumeThreshold,
       rollingCountTimeout: cfg.rollingWindowMs,
       resetTimeout: cfg.resetTimeoutMs,
-      // A permanent error says the request was wrong, not that the destination is down.
+      // A permanent error says this artifact was wrong, not that the destination is down.
       errorFilter: (err: unknown) => err instanceof PermanentError,
     });
   }
@@ -50,6 +50,11 @@ export class DestinationBreaker {
 
   on(event: "open" | "halfOpen" | "close", listener: () => void): void {
     this.events.on(event, listener);
+  }
+
+  /** Opens the breaker now, whatever the error rate: the destination itself is broken. */
+  trip(): void {
+    if (!this.breaker.opened) this.breaker.open();
   }
 
   /**

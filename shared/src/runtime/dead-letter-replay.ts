@@ -1,29 +1,35 @@
 /**
- * Replays dead letters: the original event is published again under a new id, marked
- * `replayFor` its destination, so only that destination takes it and the others ack it
- * untouched. The staged blob of a dead event is kept for this until the sweeper's max age.
+ * Replays dead letters. A replay is the original event, unchanged, published on the replay subject
+ * of its destination (only operators may publish there, so no producer can forge one), with the
+ * original stream sequence and the DLQ entry in headers: only that destination takes it, and it
+ * keeps the original's place in its key's order, so it never overwrites a newer version.
+ * A letter is replayed only while it records the event's latest death there; the ledger entry
+ * then says `pending` with `replayDlqSeq`, so a second replay of the same letter is skipped.
  */
-import { randomUUID } from "node:crypto";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { headers } from "@nats-io/transport-node";
 import type { ArtifactEventV1 } from "../event/schema.ts";
-import { eventSubject } from "../event/subjects.ts";
-import { decodeEvent, encodeEvent } from "../event/validate.ts";
-import { readDeadLetters } from "./dead-letter.ts";
+import { replaySubject } from "../event/subjects.ts";
+import { decodeEvent } from "../event/validate.ts";
+import { DLQ_SEQ_HEADER, ORDER_SEQ_HEADER } from "./admission.ts";
+import { type DeadLetter, readDeadLetters } from "./dead-letter.ts";
 import { parseDestinationName } from "./destination-name.ts";
+import type { Ledger } from "./ledger.ts";
 
 export interface ReplayResult {
   /** Stream sequence of the DLQ entry. */
   dlqSeq: number;
-  originalId?: string;
-  /** The new event, when the entry held a valid one. */
-  replay?: ArtifactEventV1;
-  /** Why the entry cannot be replayed (its payload was never a valid event). */
+  eventId?: string;
+  /** The replayed event, when it was sent again. */
+  replayed?: ArtifactEventV1;
+  /** Why it was not sent again. */
   skipped?: string;
 }
 
 export async function replayDeadLetters(
   js: JetStreamClient,
   jsm: JetStreamManager,
+  ledger: Ledger,
   destination: string,
   opts: { seqs?: number[] } = {},
 ): Promise<ReplayResult[]> {
@@ -31,16 +37,48 @@ export async function replayDeadLetters(
   const results: ReplayResult[] = [];
   for await (const letter of readDeadLetters(jsm, { destinationToken: token })) {
     if (opts.seqs && !opts.seqs.includes(letter.seq)) continue;
-    let original: ArtifactEventV1;
-    try {
-      original = decodeEvent(new TextEncoder().encode(letter.payload));
-    } catch (err) {
-      results.push({ dlqSeq: letter.seq, skipped: `not a valid event: ${(err as Error).message}` });
-      continue;
-    }
-    const replay: ArtifactEventV1 = { ...original, id: randomUUID(), replayFor: destination, replayOf: original.id };
-    await js.publish(eventSubject(replay), encodeEvent(replay), { msgID: replay.id });
-    results.push({ dlqSeq: letter.seq, originalId: original.id, replay });
+    results.push(await replayOne(js, ledger, destination, token, letter));
   }
   return results;
+}
+
+async function replayOne(
+  js: JetStreamClient,
+  ledger: Ledger,
+  destination: string,
+  token: string,
+  letter: DeadLetter & { seq: number },
+): Promise<ReplayResult> {
+  const dlqSeq = letter.seq;
+  let event: ArtifactEventV1;
+  try {
+    event = decodeEvent(new TextEncoder().encode(letter.payload));
+  } catch (err) {
+    return { dlqSeq, eventId: letter.eventId, skipped: `not a valid event: ${(err as Error).message}` };
+  }
+  const ref = { project: event.project, run: event.run, eventId: event.id };
+  const entry = await ledger.get(token, ref);
+  if (!entry) return { dlqSeq, eventId: event.id, skipped: "no ledger entry (expired): its blob is gone too" };
+  if (entry.replayDlqSeq === dlqSeq) return { dlqSeq, eventId: event.id, skipped: `already replayed (${entry.state})` };
+  if (entry.state !== "dead" || entry.dlqSeq !== dlqSeq) {
+    return { dlqSeq, eventId: event.id, skipped: `not its latest death here (it is ${entry.state} now)` };
+  }
+  const h = headers();
+  h.set(ORDER_SEQ_HEADER, String(letter.streamSeq));
+  h.set(DLQ_SEQ_HEADER, String(dlqSeq));
+  // Published first, marked second: a crash between them leaves a replay that the uploader
+  // recognises from the dead entry itself; the message id keeps a re-run from publishing twice.
+  await js.publish(replaySubject(token, event), letter.payload, { msgID: `replay.${token}.${dlqSeq}`, headers: h });
+  await ledger.update(token, ref, (cur) =>
+    cur?.state === "dead" && cur.dlqSeq === dlqSeq
+      ? {
+          ...cur,
+          state: "pending",
+          attempts: 0,
+          replayDlqSeq: dlqSeq,
+          error: `replay of DLQ entry ${dlqSeq} queued for ${destination}`,
+        }
+      : undefined,
+  );
+  return { dlqSeq, eventId: event.id, replayed: event };
 }

@@ -1,34 +1,56 @@
 /**
- * Dead letters: the runtime publishes a DLQ entry (with the original event and the error) to
- * `artifacts.v1.dlq.<destinationToken>` before it `term`s the message, so the reason is kept and
- * the entry can be replayed. Publishing is deduplicated per (destination, stream sequence).
+ * Dead letters: the runtime publishes a DLQ entry (the original payload and the error) to
+ * `artifacts.v1.dlq.<destinationToken>` before it terminates the message, so the reason is kept
+ * and the entry can be replayed. One death gives one letter: the publish is deduplicated per
+ * (destination, event, replay), and the ledger keeps the letter's sequence, so a redelivery of a
+ * dead event never writes another one.
  */
 import type { JetStreamClient, JetStreamManager, MsgRequest } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { dlqSubject } from "../event/subjects.ts";
 import { DLQ_STREAM, DLQ_SUBJECTS } from "../nats/topology-names.ts";
+import type { DeadClass } from "./delivery-decision.ts";
 
 export interface DeadLetter {
   destination: string;
-  /** Why it is dead, e.g. "PermanentError: AccessDenied ..." or "invalid event: name: ...". */
+  /** Why it is dead, e.g. "PermanentError: blob missing ..." or "invalid event: project: ...". */
   reason: string;
-  errorClass: "permanent" | "transient" | "invalid";
+  errorClass: DeadClass;
+  /** Upload attempts made (0 for an invalid event). */
   attempts: number;
+  /** Stream sequence that orders the event among its key's versions (a replay keeps its original's). */
   streamSeq: number;
+  /** The events subject of the artifact (for a replay too). */
   subject: string;
+  /** The event's id, when it had a well-formed one. */
   eventId?: string;
+  /** Project and run, from the subject. */
+  project?: string;
+  run?: string;
+  /** When a replay died again: the DLQ entry it replayed. */
+  replayDlqSeq?: number;
   /** The original payload as text: the event when valid, whatever was sent when not. */
   payload: string;
   failedAt: string;
 }
 
-export async function publishDeadLetter(js: JetStreamClient, destinationToken: string, letter: DeadLetter) {
+/** Publishes a letter; returns its sequence in the DLQ stream (the first one's, for a duplicate). */
+export async function publishDeadLetter(
+  js: JetStreamClient,
+  destinationToken: string,
+  letter: DeadLetter,
+): Promise<number> {
   const h = headers();
   h.set("Artifact-Bus-Reason", letter.reason.replace(/[\r\n]+/g, " ").slice(0, 512));
-  await js.publish(dlqSubject(destinationToken), JSON.stringify(letter), {
-    msgID: `${destinationToken}-${letter.streamSeq}`,
+  const who =
+    letter.eventId && letter.project && letter.run
+      ? `${letter.project}.${letter.run}.${letter.eventId}`
+      : `seq${letter.streamSeq}`;
+  const ack = await js.publish(dlqSubject(destinationToken), JSON.stringify(letter), {
+    msgID: `dlq.${destinationToken}.${who}.${letter.replayDlqSeq ?? 0}`,
     headers: h,
   });
+  return ack.seq;
 }
 
 /**
@@ -37,10 +59,10 @@ export async function publishDeadLetter(js: JetStreamClient, destinationToken: s
  */
 export async function* readDeadLetters(
   jsm: JetStreamManager,
-  opts: { destinationToken?: string; limit?: number } = {},
+  opts: { destinationToken?: string; limit?: number; fromSeq?: number } = {},
 ): AsyncGenerator<DeadLetter & { seq: number }> {
   const subject = opts.destinationToken ? dlqSubject(opts.destinationToken) : DLQ_SUBJECTS;
-  let seq = 1;
+  let seq = opts.fromSeq ?? 1;
   for (let n = 0; n < (opts.limit ?? Number.POSITIVE_INFINITY); n++) {
     // The server takes next_by_subj on STREAM.MSG.GET; the client only types it for direct get.
     const m = await jsm.streams.getMessage(DLQ_STREAM, { next_by_subj: subject, seq } as unknown as MsgRequest);

@@ -23,8 +23,6 @@ export interface Artifact {
    * a mismatch, as does any fill() past the event's size. `signal` aborts a read that waits.
    */
   openReader(signal: AbortSignal): Promise<BlobReader>;
-  /** Path of the staged bytes on a local filesystem, when the blob store has one. */
-  readonly localPath?: string | undefined;
 }
 
 export interface UploadContext {
@@ -49,6 +47,13 @@ export interface UploadReceipt {
 export interface Destination {
   /** Full destination name, `<kind>:<name>`. */
   readonly name: string;
+  /**
+   * What this event is written to, as the destination sees it: the rendered path or key, the
+   * W&B artifact name. Versions with one order key are uploaded one at a time across replicas,
+   * in stream order, and an older one never after a newer one. Throws PermanentError when the
+   * event cannot be written at all (its path would be invalid).
+   */
+  orderKey(event: ArtifactEventV1): string;
   /**
    * Puts the artifact under its final name atomically: no reader sees partial bytes.
    * Throws TransientError or PermanentError; cleans up its own partial remote state.

@@ -1,6 +1,7 @@
 /**
  * The error classes adapters raise at their boundary. The runtime maps them:
- * TransientError -> nak(backoff) then DLQ after maxDeliver; PermanentError -> term + DLQ at once.
+ * TransientError -> nak(backoff), then DLQ after maxDeliver attempts; PermanentError -> term + DLQ
+ * at once; DestinationError -> the breaker opens and the event waits, no attempt counted.
  * Anything else is treated as transient, since an unknown failure is more often the network.
  */
 
@@ -20,7 +21,7 @@ export class TransientError extends Error {
   }
 }
 
-/** A failure that retrying cannot fix: auth, permission, invalid input, missing blob. */
+/** A failure of this artifact that retrying cannot fix: an invalid name, a missing or corrupt blob. */
 export class PermanentError extends Error {
   override name = "PermanentError";
   constructor(message: string, options: { cause?: unknown } = {}) {
@@ -28,10 +29,25 @@ export class PermanentError extends Error {
   }
 }
 
-export type ErrorClass = "transient" | "permanent";
+/**
+ * The destination itself is broken until an operator acts: credentials rejected or expired,
+ * permission to write revoked, host key changed, bucket or root missing. Not the artifact's
+ * fault, so nothing is dead-lettered: the breaker opens and every event waits in the stream
+ * until a probe passes again.
+ */
+export class DestinationError extends Error {
+  override name = "DestinationError";
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+  }
+}
+
+export type ErrorClass = "transient" | "permanent" | "destination";
 
 export function classify(err: unknown): ErrorClass {
-  return err instanceof PermanentError ? "permanent" : "transient";
+  if (err instanceof PermanentError) return "permanent";
+  if (err instanceof DestinationError) return "destination";
+  return "transient";
 }
 
 /** One line for logs and DLQ entries: the message chain, never request bodies or headers. */

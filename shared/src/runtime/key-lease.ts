@@ -1,89 +1,128 @@
 /**
- * Last-write-wins per (destination, artifact key) across replicas. One KV record per key holds
- * the newest stream sequence uploaded (`doneSeq`) and a lease naming the event its holder
- * uploads, both changed only by compare-and-set, so uploads of one key are serialized and an
- * older event is never written after a newer one succeeded.
- * Key: `head.<destinationToken>.<project>.<run>.<artifactKey>`.
+ * Last-write-wins per (destination, order key) across replicas. One KV record per key, changed
+ * only by compare-and-set, holds:
+ * - `fenceSeq`: the highest stream sequence ever granted the key. A version older than it is
+ *   never written again: a newer one may have landed, even if recording that failed.
+ * - `doneSeq`: the highest sequence known uploaded, so a redelivery of it is not uploaded twice.
+ * - the lease: who uploads now, and which event.
+ * Key: `head.<destinationToken>.<hash of the order key>`.
+ *
+ * Expiry uses no clock shared between hosts: a reader takes over a lease only after it has seen
+ * the same record revision (no renewal) for a whole lease period on its own monotonic clock, and
+ * a holder stops writing once a lease period has passed since it sent its last renewal that
+ * succeeded. Clock skew between hosts cannot hand out two leases.
  *
  * A finished upload does not write this record: its ledger entry says `uploaded`, and whoever
  * next finds the lease reads that entry and folds the holder's sequence into `doneSeq` (see
- * `settled`). That saves a JetStream write per artifact, where most keys have one version, at
- * the price of a ledger read for the next version of a key.
+ * `settled`). That saves a JetStream write per artifact, where most keys have one version.
  */
 import type { KV } from "@nats-io/kv";
-import { isTerminal, type LedgerState } from "./ledger.ts";
+import { isRevisionConflict, isTerminal, type LedgerRef, type LedgerState } from "./ledger.ts";
+
+interface Holder extends LedgerRef {
+  /** Unique per delivery attempt: `<replicaId>/<seq>`. */
+  id: string;
+  seq: number;
+}
 
 interface HeadRecord {
+  fenceSeq: number;
   doneSeq: number;
-  doneEventId?: string;
-  holder?: string;
-  /** Stream sequence and event id the holder uploads. */
-  holderSeq?: number;
-  holderEventId?: string;
-  leaseUntil?: number;
+  holder?: Holder;
 }
 
 /** The ledger state of an event at this destination. */
-export type OutcomeOf = (eventId: string) => Promise<LedgerState | undefined>;
+export type OutcomeOf = (ref: LedgerRef) => Promise<LedgerState | undefined>;
+
+/** What asks for a key: the version (its order sequence) and who will upload it. */
+export interface LeaseClaim extends LedgerRef {
+  seq: number;
+  holder: string;
+}
 
 export type AcquireResult =
-  /** `firstVersion`: the key had no record, so no other version of it was ever uploaded here. */
+  /** `firstVersion`: the key had no record, so no other version of it was ever granted here. */
   | { kind: "acquired"; lease: KeyLease; firstVersion: boolean }
-  /** This very event was uploaded already (e.g. crash between ledger write and ack). */
+  /** This very version was uploaded already (e.g. a crash between upload and ack). */
   | { kind: "done" }
+  /** A newer version holds or held the key: this one must never be written. */
   | { kind: "superseded"; by: number }
   | { kind: "busy"; holder: string };
 
-export function headKey(destinationToken: string, project: string, run: string, artifactKey: string): string {
-  return `head.${destinationToken}.${project}.${run}.${artifactKey}`;
-}
-
-const enc = (r: HeadRecord) => JSON.stringify(r);
-
-/** Raised when a lease was taken over after it expired: the upload must stop. */
+/** Raised when a lease was taken over, or may have been: the upload must stop. */
 export class LeaseLostError extends Error {
   override name = "LeaseLostError";
 }
 
+const now = () => performance.now();
+
 export class KeyLeases {
   private readonly kv: KV;
-  private readonly leaseMs: number;
+  readonly leaseMs: number;
   private readonly outcomeOf: OutcomeOf;
+  /** Per key: the revision of a live lease this reader saw first, and when (monotonic ms). */
+  private readonly sightings = new Map<string, { revision: number; since: number }>();
+
   constructor(kv: KV, leaseMs: number, outcomeOf: OutcomeOf) {
     this.kv = kv;
     this.leaseMs = leaseMs;
     this.outcomeOf = outcomeOf;
   }
 
-  /**
-   * Tries once to take the lease of `key` for event `eventId` at stream sequence `seq`; `holder`
-   * must be unique. The upload is complete once the event's ledger entry says `uploaded`.
-   */
-  async acquire(key: string, seq: number, holder: string, eventId: string): Promise<AcquireResult> {
-    const lease = { holder, holderSeq: seq, holderEventId: eventId, leaseUntil: Date.now() + this.leaseMs };
+  /** Tries once to take the lease of `key` for `claim`; `claim.holder` must be unique. */
+  async acquire(key: string, claim: LeaseClaim): Promise<AcquireResult> {
+    const holder: Holder = {
+      id: claim.holder,
+      seq: claim.seq,
+      project: claim.project,
+      run: claim.run,
+      eventId: claim.eventId,
+    };
     // Most keys are new (one name, one version): try to create the record outright.
-    const initial: HeadRecord = { doneSeq: 0, ...lease };
+    const initial: HeadRecord = { fenceSeq: claim.seq, doneSeq: 0, holder };
+    const sentAt = now();
     const created = await this.createIfAbsent(key, initial);
-    if (created) {
-      return { kind: "acquired", firstVersion: true, lease: new KeyLease(this, key, seq, holder, created, initial) };
+    if (created !== undefined) {
+      return { kind: "acquired", firstVersion: true, lease: new KeyLease(this, key, created, initial, sentAt) };
     }
     for (;;) {
       const cur = await this.kv.get(key);
-      const now = Date.now();
-      const rec = await this.settled(cur?.operation === "PUT" ? cur.json<HeadRecord>() : { doneSeq: 0 });
-      if (rec.doneSeq === seq) return { kind: "done" };
-      if (rec.doneSeq > seq) return { kind: "superseded", by: rec.doneSeq };
-      if (rec.holder && rec.holder !== holder && (rec.leaseUntil ?? 0) > now)
-        return { kind: "busy", holder: rec.holder };
-      const next: HeadRecord = {
-        doneSeq: rec.doneSeq,
-        doneEventId: rec.doneEventId,
-        ...lease,
-        leaseUntil: now + this.leaseMs,
-      };
-      const rev = cur ? await this.cas(key, next, cur.revision) : await this.createIfAbsent(key, next);
-      if (rev) return { kind: "acquired", firstVersion: false, lease: new KeyLease(this, key, seq, holder, rev, next) };
+      const live = cur?.operation === "PUT" ? cur : undefined;
+      const rec = await this.settled(live ? live.json<HeadRecord>() : { fenceSeq: 0, doneSeq: 0 });
+      const busy = live && rec.holder && rec.holder.id !== claim.holder && !this.expired(key, live.revision);
+      if (!busy) this.sightings.delete(key);
+      const verdict: AcquireResult | undefined =
+        rec.doneSeq === claim.seq
+          ? { kind: "done" }
+          : rec.fenceSeq > claim.seq
+            ? { kind: "superseded", by: rec.fenceSeq }
+            : busy
+              ? { kind: "busy", holder: rec.holder?.id ?? "" }
+              : undefined;
+      if (verdict) {
+        if (verdict.kind !== "busy") this.sightings.delete(key);
+        return verdict;
+      }
+      const next: HeadRecord = { fenceSeq: Math.max(rec.fenceSeq, claim.seq), doneSeq: rec.doneSeq, holder };
+      const attemptAt = now();
+      const rev = live ? await this.cas(key, next, live.revision) : await this.createIfAbsent(key, next);
+      if (rev !== undefined) {
+        return { kind: "acquired", firstVersion: false, lease: new KeyLease(this, key, rev, next, attemptAt) };
+      }
     }
+  }
+
+  /**
+   * True once this reader has seen `revision` unchanged for a whole lease period. The first
+   * sighting of a revision starts the count, so a lease is never judged by the holder's clock.
+   */
+  private expired(key: string, revision: number): boolean {
+    const seen = this.sightings.get(key);
+    if (!seen || seen.revision !== revision) {
+      this.sightings.set(key, { revision, since: now() });
+      return false;
+    }
+    return now() - seen.since >= this.leaseMs;
   }
 
   /**
@@ -91,17 +130,16 @@ export class KeyLeases {
    * in the ledger holds nothing any more, and the sequence it uploaded counts as done.
    */
   private async settled(rec: HeadRecord): Promise<HeadRecord> {
-    if (!rec.holder || rec.holderEventId === undefined || rec.holderSeq === undefined) return rec;
-    const state = await this.outcomeOf(rec.holderEventId);
+    if (!rec.holder) return rec;
+    const state = await this.outcomeOf(rec.holder);
     if (!isTerminal(state)) return rec;
-    return state === "uploaded" && rec.holderSeq > rec.doneSeq
-      ? { doneSeq: rec.holderSeq, doneEventId: rec.holderEventId }
-      : { doneSeq: rec.doneSeq, doneEventId: rec.doneEventId };
+    const doneSeq = state === "uploaded" ? Math.max(rec.doneSeq, rec.holder.seq) : rec.doneSeq;
+    return { fenceSeq: rec.fenceSeq, doneSeq };
   }
 
   private async createIfAbsent(key: string, rec: HeadRecord): Promise<number | undefined> {
     try {
-      return await this.kv.create(key, enc(rec));
+      return await this.kv.create(key, JSON.stringify(rec));
     } catch (err) {
       if (isRevisionConflict(err)) return undefined;
       throw err;
@@ -111,7 +149,7 @@ export class KeyLeases {
   /** @internal compare-and-set; undefined when the revision moved. */
   async cas(key: string, rec: HeadRecord, revision: number): Promise<number | undefined> {
     try {
-      return await this.kv.update(key, enc(rec), revision);
+      return await this.kv.update(key, JSON.stringify(rec), revision);
     } catch (err) {
       if (isRevisionConflict(err)) return undefined;
       throw err;
@@ -123,58 +161,67 @@ export class KeyLeases {
     const e = await this.kv.get(key);
     return e && e.operation === "PUT" ? { rec: e.json<HeadRecord>(), revision: e.revision } : undefined;
   }
-
-  get ttlMs(): number {
-    return this.leaseMs;
-  }
 }
 
 /**
  * A held lease: renew it while uploading; release it when the upload fails. A successful upload
- * completes it by its ledger entry (see the module comment).
+ * completes it by its ledger entry (see the module comment). Releasing keeps the fence: the
+ * version may have landed whatever the upload reported.
  */
 export class KeyLease {
   private revision: number;
-  private rec: HeadRecord;
+  private readonly rec: HeadRecord;
   private readonly leases: KeyLeases;
   readonly key: string;
-  readonly seq: number;
-  readonly holder: string;
+  /** Monotonic time (performance.now()) until which no other reader can take the lease over. */
+  private validUntil: number;
 
-  constructor(leases: KeyLeases, key: string, seq: number, holder: string, revision: number, rec: HeadRecord) {
+  constructor(leases: KeyLeases, key: string, revision: number, rec: HeadRecord, sentAt: number) {
     this.leases = leases;
     this.key = key;
-    this.seq = seq;
-    this.holder = holder;
     this.revision = revision;
     this.rec = rec;
+    this.validUntil = sentAt + leases.leaseMs;
   }
 
-  /** Extends the lease; throws LeaseLostError if another holder took it over. */
+  /** Milliseconds this holder may still write without a successful renewal. */
+  get remainingMs(): number {
+    return this.validUntil - now();
+  }
+
+  /**
+   * Extends the lease. Throws LeaseLostError if another holder took it over; other errors (NATS
+   * away) leave the lease as valid as it was, for the caller to retry.
+   */
   async renew(): Promise<void> {
-    const next = { ...this.rec, leaseUntil: Date.now() + this.leases.ttlMs };
-    const rev = await this.leases.cas(this.key, next, this.revision);
-    if (!rev) throw new LeaseLostError(`lease on ${this.key} was taken over`);
-    this.revision = rev;
-    this.rec = next;
+    for (let i = 0; i < 3; i++) {
+      const sentAt = now();
+      const rev = await this.leases.cas(this.key, this.rec, this.revision);
+      if (rev !== undefined) {
+        this.revision = rev;
+        this.validUntil = sentAt + this.leases.leaseMs;
+        return;
+      }
+      // A renewal that timed out may have been applied after all (sent once NATS was back): the
+      // record still naming this holder means nobody took over, only its revision moved.
+      const fresh = await this.leases.read(this.key);
+      if (!fresh || fresh.rec.holder?.id !== this.rec.holder?.id) break;
+      this.revision = fresh.revision;
+    }
+    throw new LeaseLostError(`lease on ${this.key} was taken over`);
   }
 
   /** Frees the key without recording an upload; a lease taken over meanwhile is left alone. */
   async release(): Promise<void> {
-    let rec = this.rec;
     let revision = this.revision;
+    let rec = this.rec;
     for (let i = 0; i < 10; i++) {
-      if (rec.holder !== this.holder) return;
-      if (await this.leases.cas(this.key, { doneSeq: rec.doneSeq, doneEventId: rec.doneEventId }, revision)) return;
+      if (rec.holder?.id !== this.rec.holder?.id) return;
+      if (await this.leases.cas(this.key, { fenceSeq: rec.fenceSeq, doneSeq: rec.doneSeq }, revision)) return;
       const fresh = await this.leases.read(this.key);
       if (!fresh) return;
       ({ rec, revision } = fresh);
     }
     throw new Error(`cannot release ${this.key}: too much contention`);
   }
-}
-
-/** The KV answer to a compare-and-set whose expected revision moved (or a create of an existing key). */
-function isRevisionConflict(err: unknown): boolean {
-  return err instanceof Error && /wrong last sequence|revision|key exists/i.test(err.message);
 }

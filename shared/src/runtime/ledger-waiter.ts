@@ -1,16 +1,24 @@
 /**
- * Waits until ledger entries are terminal: what `flush()` needs. It watches ledger updates
- * rather than polling every entry, so waiting on thousands of artifacts costs one subscription,
- * and re-reads the rest now and then in case the watch missed an update across a reconnect.
+ * Waits until ledger entries are terminal: what `flush()` needs. It watches ledger updates of
+ * the runs it waits on (one run: only that run's keys) rather than polling every entry, so
+ * waiting on thousands of artifacts costs one subscription, and re-reads the rest now and then
+ * in case the watch missed an update across a reconnect.
  */
 import { type KvWatchEntry, KvWatchInclude } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/transport-node";
 import { destinationFromToken } from "./destination-name.ts";
-import { isTerminal, type Ledger, type LedgerEntry, type LedgerState, ledgerKey } from "./ledger.ts";
+import {
+  isTerminal,
+  type Ledger,
+  type LedgerEntry,
+  type LedgerRef,
+  type LedgerState,
+  ledgerKey,
+  runLedgerFilter,
+} from "./ledger.ts";
 
-export interface AwaitedEntry {
+export interface AwaitedEntry extends LedgerRef {
   destinationToken: string;
-  eventId: string;
   name: string;
 }
 
@@ -43,8 +51,11 @@ const RECHECK_MS = 2_000;
  */
 export async function waitForTerminal(ledger: Ledger, entries: AwaitedEntry[], timeoutMs: number): Promise<void> {
   const waiting = new Map<string, AwaitedEntry & { state: LedgerState | "unknown" }>();
-  for (const e of entries) waiting.set(ledgerKey(e.destinationToken, e.eventId), { ...e, state: "unknown" });
+  for (const e of entries) waiting.set(ledgerKey(e.destinationToken, e), { ...e, state: "unknown" });
   if (waiting.size === 0) return;
+  const runs = new Set(entries.map((e) => `${e.project}.${e.run}`));
+  const [first] = entries as [AwaitedEntry];
+  const filter = runs.size === 1 ? runLedgerFilter(first.project, first.run) : "ev.>";
   let allDone!: () => void;
   const done = new Promise<"done">((resolve) => {
     allDone = () => resolve("done");
@@ -59,7 +70,7 @@ export async function waitForTerminal(ledger: Ledger, entries: AwaitedEntry[], t
   let watch: QueuedIterator<KvWatchEntry> | undefined;
   const startWatch = async () => {
     try {
-      watch = await ledger.kv.watch({ key: "ev.>", include: KvWatchInclude.UpdatesOnly });
+      watch = await ledger.kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly });
     } catch {
       return; // NATS is away; the next recheck tries again
     }
@@ -78,7 +89,7 @@ export async function waitForTerminal(ledger: Ledger, entries: AwaitedEntry[], t
     if (!watch) await startWatch();
     await Promise.all(
       [...waiting.values()].map(async (w) =>
-        settle(ledgerKey(w.destinationToken, w.eventId), (await ledger.get(w.destinationToken, w.eventId))?.state),
+        settle(ledgerKey(w.destinationToken, w), (await ledger.get(w.destinationToken, w))?.state),
       ),
     ).catch(() => undefined);
   };

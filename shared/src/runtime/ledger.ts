@@ -1,34 +1,55 @@
 /**
  * The ledger: per (destination, event) state in the KV bucket, for status, flush() and blob
- * release. Keys: `ev.<destinationToken>.<eventId>`.
+ * release. Keys: `ev.<destinationToken>.<project>.<run>.<eventId>`. Project and run come from the
+ * event's subject, which NATS permissions guard, so a producer can only ever touch entries of
+ * its own project, and a run's waiters can watch just `ev.*.<project>.<run>.*`.
  */
 import type { KV } from "@nats-io/kv";
 
 export type LedgerState = "pending" | "uploading" | "uploaded" | "superseded" | "dead";
 export const TERMINAL_STATES: readonly LedgerState[] = ["uploaded", "superseded", "dead"];
 
-export interface LedgerEntry {
-  state: LedgerState;
-  destination: string;
-  eventId: string;
+/** Which event an entry is about. */
+export interface LedgerRef {
   project: string;
   run: string;
+  eventId: string;
+}
+
+export interface LedgerEntry extends LedgerRef {
+  state: LedgerState;
+  destination: string;
   name: string;
+  /** Stream sequence that orders this version among its key's versions (a replay keeps its original's). */
   streamSeq: number;
+  /** Upload attempts made so far; waits (lease, breaker, shutdown) are not attempts. */
   attempts: number;
   /** Remote location when uploaded. */
   location?: string;
+  /** Backend facts from the receipt (version id, etag, ...) when uploaded. */
+  details?: Record<string, string>;
   /** Last error, when retrying or dead. */
   error?: string;
   /** For superseded: the stream sequence that superseded it. */
   supersededBy?: number;
-  /** On an event that died here and was then replayed: the id of the replay that finished it. */
-  replayId?: string;
+  /** For dead: why (an invalid event, a permanent error, transient ones until attempts ran out). */
+  errorClass?: "permanent" | "transient" | "invalid";
+  /** For dead: the sequence of its letter in the DLQ stream, once published. */
+  dlqSeq?: number;
+  /** Set while (and after) a replay of DLQ entry `replayDlqSeq` runs for this event. */
+  replayDlqSeq?: number;
   updatedAt: string;
 }
 
-export function ledgerKey(destinationToken: string, eventId: string): string {
-  return `ev.${destinationToken}.${eventId}`;
+export type NewLedgerEntry = Omit<LedgerEntry, "updatedAt">;
+
+export function ledgerKey(destinationToken: string, ref: LedgerRef): string {
+  return `ev.${destinationToken}.${ref.project}.${ref.run}.${ref.eventId}`;
+}
+
+/** KV key filter for every entry of one run, at every destination. */
+export function runLedgerFilter(project: string, run: string): string {
+  return `ev.*.${project}.${run}.*`;
 }
 
 export function isTerminal(state: LedgerState | undefined): boolean {
@@ -41,41 +62,57 @@ export class Ledger {
     this.kv = kv;
   }
 
-  async get(destinationToken: string, eventId: string): Promise<LedgerEntry | undefined> {
-    const e = await this.kv.get(ledgerKey(destinationToken, eventId));
+  async get(destinationToken: string, ref: LedgerRef): Promise<LedgerEntry | undefined> {
+    const e = await this.kv.get(ledgerKey(destinationToken, ref));
     return e && e.operation === "PUT" ? e.json<LedgerEntry>() : undefined;
   }
 
-  /**
-   * Records a transition. The worker reads the entry before it starts on a delivery and stops
-   * if it is terminal, so the happy path needs no compare-and-set.
-   */
-  async record(destinationToken: string, entry: Omit<LedgerEntry, "updatedAt">): Promise<void> {
-    await this.kv.put(ledgerKey(destinationToken, entry.eventId), encode(entry));
+  /** Records a transition unconditionally: for outcomes only the current holder of the key can reach. */
+  async record(destinationToken: string, entry: NewLedgerEntry): Promise<void> {
+    await this.kv.put(ledgerKey(destinationToken, entry), encode(entry));
   }
 
   /**
-   * Records a failure unless the entry is terminal already. A handler whose delivery timed out
-   * (e.g. NATS restarting under it) may fail late, after a redelivery finished the event: its
-   * outcome must not replace the real one. Compare-and-set, so the check and the write are one.
+   * Records `entry` unless the current one is terminal. A handler whose delivery timed out (NATS
+   * restarting under it) may fail late, after a redelivery finished the event: its outcome must
+   * not replace the real one.
    */
-  async recordUnlessTerminal(destinationToken: string, entry: Omit<LedgerEntry, "updatedAt">): Promise<boolean> {
-    const key = ledgerKey(destinationToken, entry.eventId);
+  recordUnlessTerminal(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
+    return this.update(destinationToken, entry, (cur) => (isTerminal(cur?.state) ? undefined : entry));
+  }
+
+  /**
+   * Compare-and-set: `next` sees the current entry (or undefined) and returns the entry to write,
+   * or undefined to leave it. Retried while another writer moves the entry meanwhile. Returns
+   * whether it wrote.
+   */
+  async update(
+    destinationToken: string,
+    ref: LedgerRef,
+    next: (current: LedgerEntry | undefined) => NewLedgerEntry | undefined,
+  ): Promise<boolean> {
+    const key = ledgerKey(destinationToken, ref);
     for (;;) {
       const cur = await this.kv.get(key);
       const live = cur?.operation === "PUT" ? cur : undefined;
-      if (live && isTerminal(live.json<LedgerEntry>().state)) return false;
+      const entry = next(live?.json<LedgerEntry>());
+      if (!entry) return false;
       try {
         if (live) await this.kv.update(key, encode(entry), live.revision);
         else await this.kv.create(key, encode(entry));
         return true;
       } catch (err) {
-        if (!(err instanceof Error && /wrong last sequence|key exists/i.test(err.message))) throw err;
+        if (!isRevisionConflict(err)) throw err;
       }
     }
   }
 }
 
-function encode(entry: Omit<LedgerEntry, "updatedAt">): string {
+/** The KV answer to a compare-and-set whose expected revision moved (or a create of an existing key). */
+export function isRevisionConflict(err: unknown): boolean {
+  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
+}
+
+function encode(entry: NewLedgerEntry): string {
   return JSON.stringify({ ...entry, updatedAt: new Date().toISOString() });
 }

@@ -2,7 +2,7 @@
  * The artifact as the runtime hands it to an adapter: the staged bytes, whole or through a
  * reader, always checked against the sha256 and size computed at staging, so a corrupted or
  * truncated blob fails the upload (permanently) instead of landing. The check completes as the
- * last byte passes.
+ * last byte the event announces passes. There is no path to the bytes that skips the check.
  */
 import { createHash } from "node:crypto";
 import type { BlobReader } from "../blob/blob-reader.ts";
@@ -19,7 +19,6 @@ export function stagedArtifact(blobs: BlobStores, event: ArtifactEventV1, stream
   return {
     event,
     streamSeq,
-    localPath: store.localPath(event.blob),
     read: async (signal) => verifiedBytes(await store.read(event.blob, signal).catch(missingIsPermanent), sha256, size),
     openReader: async (signal) =>
       verifiedReader(await store.openReader(event.blob, signal).catch(missingIsPermanent), sha256, size),
@@ -38,12 +37,15 @@ export function verifiedReader(reader: BlobReader, sha256: string, size: number)
   let checked = false;
   return {
     async fill(buf) {
-      if (checked) return 0;
       const n = await reader.fill(buf).catch(missingIsPermanent);
-      hash.update(buf.subarray(0, n));
       seen += n;
+      // Bytes past the event's size fail even after the check passed: the blob changed.
       if (seen > size) throw new PermanentError(`staged blob has more than the ${size} bytes the event says`);
-      if (n < buf.length) {
+      if (checked) return n;
+      hash.update(buf.subarray(0, n));
+      // Checked as soon as the event's size is reached (an adapter may never ask for more), or
+      // at a short read before it.
+      if (seen === size || n < buf.length) {
         checked = true;
         verify(seen, hash.digest("hex"), sha256, size);
       }

@@ -15,8 +15,9 @@ import { type Config, type DestinationConfig, loadConfig } from "../config.ts";
 import { createLogger } from "../log.ts";
 import { connectNats } from "../nats/connect.ts";
 import { DestinationDirectory } from "../nats/destinations.ts";
+import { termTakesReason } from "../nats/server-features.ts";
 import { ensureTopology } from "../nats/topology.ts";
-import { consumerName, EVENTS_STREAM, LEDGER_BUCKET } from "../nats/topology-names.ts";
+import { consumerName, EVENTS_STREAM, LEDGER_BUCKET, replayConsumerName } from "../nats/topology-names.ts";
 import type { Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import { startBlobSweeper, startDestinationCleanup } from "./housekeeping.ts";
@@ -76,24 +77,28 @@ export async function startUploaderService(
   const metrics = new WorkerMetrics();
   const replicaId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
 
+  const termReasons = termTakesReason(nc.info?.version);
   const workers: DestinationWorker[] = [];
   for (const [i, dc] of mine.entries()) {
     const destination = destinations[i] as Destination;
     const token = parseDestinationName(dc.name).token;
-    const consumer = await js.consumers.get(EVENTS_STREAM, consumerName(token));
     const worker = new DestinationWorker({
       js,
       jsm,
-      consumer,
+      consumers: {
+        events: await js.consumers.get(EVENTS_STREAM, consumerName(token)),
+        replays: await js.consumers.get(EVENTS_STREAM, replayConsumerName(token)),
+      },
       destination,
       config: dc,
       ledger,
-      leases: new KeyLeases(kv, dc.ackWaitMs, async (eventId) => (await ledger.get(token, eventId))?.state),
+      leases: new KeyLeases(kv, dc.ackWaitMs, async (ref) => (await ledger.get(token, ref))?.state),
       directory,
       blobs,
       log: log.child({ destination: dc.name }),
       metrics,
       replicaId,
+      termReasons,
     });
     worker.start();
     workers.push(worker);

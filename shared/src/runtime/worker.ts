@@ -1,36 +1,35 @@
 /**
- * The uploader runtime for one destination: its pull loop hands over each delivery, which is
- * serialized per key with a lease, uploaded through the breaker, and mapped to ack /
- * nak(backoff) / term + DLQ, with the ledger written at every transition.
+ * The uploader runtime for one destination: two pull loops (its events, and the DLQ replays meant
+ * for it) hand over each delivery, which is admitted (the subject vouches for the body), waits its
+ * turn for its order key, is uploaded through the breaker, and ends as delivery-decision.ts says:
+ * ack / nak(delay) / term + DLQ, with the ledger written at every transition.
  */
 import type { Consumer, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
+import { blobKey } from "../blob/hash.ts";
 import type { BlobStores } from "../blob/mod.ts";
 import type { DestinationConfig } from "../config.ts";
-import { InvalidArtifactError } from "../event/names.ts";
-import type { ArtifactEventV1 } from "../event/schema.ts";
-import { artifactKey } from "../event/subjects.ts";
-import { decodeEvent } from "../event/validate.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
-import { EVENTS_STREAM } from "../nats/topology-names.ts";
-import { retryDelay } from "./backoff.ts";
-import { releaseBlobIfDone } from "./blob-release.ts";
-import { DestinationBreaker, isBreakerOpenError } from "./breaker.ts";
-import { publishDeadLetter } from "./dead-letter.ts";
+import { admitDelivery, type Delivery, type Rejection } from "./admission.ts";
+import { type Releasable, releaseBlobIfDone } from "./blob-release.ts";
+import { DestinationBreaker } from "./breaker.ts";
+import { DeadLettering } from "./dead-lettering.ts";
+import { type DeadClass, type End, endOf, type Outcome, startOf } from "./delivery-decision.ts";
 import type { Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
-import { classify, describeError, TransientError } from "./errors.ts";
-import { headKey, type KeyLease, type KeyLeases } from "./key-lease.ts";
-import { isTerminal, type Ledger, type LedgerEntry } from "./ledger.ts";
-import { PullLoop, ShutdownAbort } from "./pull-loop.ts";
-import { stagedArtifact } from "./staged-artifact.ts";
-import { UploadHeartbeat } from "./upload-heartbeat.ts";
+import { classify, describeError } from "./errors.ts";
+import type { KeyLease, KeyLeases } from "./key-lease.ts";
+import { KeyOrder } from "./key-order.ts";
+import type { Ledger, NewLedgerEntry } from "./ledger.ts";
+import { PullLoop } from "./pull-loop.ts";
+import { attemptUpload } from "./upload-attempt.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
 
 export interface WorkerDeps {
   js: JetStreamClient;
   jsm: JetStreamManager;
-  consumer: Consumer;
+  /** The destination's consumers: its events, and the DLQ replays meant for it. */
+  consumers: { events: Consumer; replays: Consumer };
   destination: Destination;
   config: DestinationConfig;
   ledger: Ledger;
@@ -39,23 +38,38 @@ export interface WorkerDeps {
   blobs: BlobStores;
   log: Logger;
   metrics: WorkerMetrics;
-  /** Unique per process: lease holders are `<replicaId>/<seq>`. */
+  /** Unique per process: lease holders are `<replicaId>/<seq>/<delivery>`. */
   replicaId: string;
+  /** Whether the server takes `+TERM <reason>`; nats-server 2.9 only takes a bare `+TERM`. */
+  termReasons: boolean;
 }
 
 /** Below this size an extra upload is cheaper than the coalescing look-up for a new key. */
 const COALESCE_CHECK_MIN_BYTES = 1 << 20;
 
-/** One destination: its breaker, its pull loop, and what happens to each delivery. */
+/** The fields every ledger entry of a delivery shares. */
+type EntryBase = Omit<NewLedgerEntry, "state" | "attempts">;
+
+/** One destination: its breaker, its pull loops, and what happens to each delivery. */
 export class DestinationWorker {
   readonly breaker: DestinationBreaker;
   private readonly d: WorkerDeps;
   private readonly token: string;
-  private readonly pulls: PullLoop;
+  private readonly pulls: PullLoop[];
+  private readonly order: KeyOrder;
+  private readonly dead: DeadLettering;
 
   constructor(deps: WorkerDeps) {
     this.d = deps;
     this.token = parseDestinationName(deps.destination.name).token;
+    this.dead = new DeadLettering({
+      js: deps.js,
+      ledger: deps.ledger,
+      destination: deps.destination.name,
+      destinationToken: this.token,
+      termReasons: deps.termReasons,
+      onDeadLettered: () => deps.metrics.deadLettered(deps.destination.name),
+    });
     this.breaker = new DestinationBreaker(
       deps.config.breaker,
       (s) => deps.destination.probe(s),
@@ -64,24 +78,32 @@ export class DestinationWorker {
         else deps.log.info("probe passed");
       },
     );
-    this.pulls = new PullLoop({
-      consumer: deps.consumer,
-      concurrency: deps.config.concurrency,
-      breaker: this.breaker,
-      log: deps.log,
-      handle: (msg, ac) => this.handle(msg, ac),
-      onHandlerError: (msg, err) => {
-        deps.log.error(
-          { err: describeError(err), seq: msg.info.streamSequence },
-          "handler failed; message will be redelivered",
-        );
-        msg.nak(deps.config.backoff.initialMs);
-      },
+    this.order = new KeyOrder({
+      leases: deps.leases,
+      jsm: deps.jsm,
+      destinationToken: this.token,
+      orderKeyOf: (event) => deps.destination.orderKey(event),
+      maxWaitMs: deps.config.ackWaitMs * 2,
     });
+    const loop = (consumer: Consumer, concurrency: number) =>
+      new PullLoop({
+        consumer,
+        concurrency,
+        breaker: this.breaker,
+        log: deps.log,
+        handle: (msg, ac) => this.handle(msg, ac),
+        onHandlerError: (msg, err) => {
+          // Not an attempt: the ledger says how many were made, whatever JetStream counts.
+          deps.log.error({ err: describeError(err), seq: msg.info.streamSequence }, "handler failed; redelivering");
+          msg.nak(deps.config.backoff.initialMs);
+        },
+      });
+    // Replays are rare and operator-driven: one at a time is plenty.
+    this.pulls = [loop(deps.consumers.events, deps.config.concurrency), loop(deps.consumers.replays, 1)];
     this.breaker.on("open", () => {
       deps.log.warn({ destination: deps.destination.name }, "breaker open: pausing pulls");
       deps.metrics.breakerState.set({ destination: deps.destination.name }, 1);
-      this.pulls.interrupt();
+      for (const p of this.pulls) p.interrupt();
     });
     this.breaker.on("close", () => {
       deps.log.info({ destination: deps.destination.name }, "breaker closed: resuming");
@@ -90,218 +112,231 @@ export class DestinationWorker {
   }
 
   start(): void {
-    this.pulls.start();
+    for (const p of this.pulls) p.start();
   }
 
   /** Stops pulling, lets in-flight uploads finish for `graceMs`, then naks what remains. */
   async stop(graceMs: number): Promise<void> {
-    await this.pulls.stop(graceMs);
+    await Promise.all(this.pulls.map((p) => p.stop(graceMs)));
     this.breaker.shutdown();
   }
 
   private async handle(msg: JsMsg, ac: AbortController): Promise<void> {
-    const seq = msg.info.streamSequence;
-    const attempt = msg.info.deliveryCount;
-    let event: ArtifactEventV1;
-    try {
-      event = decodeEvent(msg.data);
-    } catch (err) {
-      const reason = err instanceof InvalidArtifactError ? `invalid event: ${err.message}` : describeError(err);
-      await this.deadLetter(msg, undefined, reason, "invalid", attempt);
-      return;
-    }
-    if (event.replayFor !== undefined && event.replayFor !== this.d.destination.name) {
-      msg.ack(); // a DLQ replay for another destination
-      return;
-    }
-    const base = {
-      destination: this.d.destination.name,
-      eventId: event.id,
-      project: event.project,
-      run: event.run,
-      name: event.name,
-      streamSeq: seq,
-      attempts: attempt,
-    };
-    // A redelivery may find its outcome recorded already (the ack was lost): never redo it. A
-    // first delivery can only if its id was re-sent after the dedupe window; then the lease's
-    // doneSeq and the guarded failure writes keep the recorded outcome, so it needs no read.
-    if (attempt > 1 && isTerminal((await this.d.ledger.get(this.token, event.id))?.state)) {
-      msg.ack();
-      return;
-    }
-    const lease = await this.acquireLease(msg, event, base, ac.signal);
-    if (!lease) return;
-    // "uploading" is recorded only for uploads still running after a moment: for small artifacts
-    // the write would cost as much as the upload, and the next state follows at once anyway.
-    const heartbeat = new UploadHeartbeat(msg, lease, this.d.config, ac, () =>
-      this.d.ledger.recordUnlessTerminal(this.token, { ...base, state: "uploading" }),
+    const admitted = admitDelivery(
+      { subject: msg.subject, data: msg.data, headers: msg.headers, seq: msg.info.streamSequence },
+      this.token,
     );
-    const started = Date.now();
-    this.d.log.debug({ eventId: event.id, seq, attempt, name: event.name }, "upload started");
+    if (!admitted.ok) return this.rejectInvalid(msg, admitted);
+    const d: Delivery = admitted;
+    const base = this.entryBase(d);
+    const redelivered = msg.info.deliveryCount > 1;
+    // A first delivery has no outcome yet (short of its id re-sent after the dedupe window, which
+    // the fence and the guarded writes cover), so only redeliveries and replays read the ledger.
+    const prior = redelivered || d.replayDlqSeq !== undefined ? await this.d.ledger.get(this.token, base) : undefined;
+    const start = startOf(prior, d.replayDlqSeq, this.d.config.maxDeliver);
+    switch (start.kind) {
+      case "finished":
+        msg.ack();
+        return;
+      case "letterMissing":
+        await this.dead.send(msg, start.entry, d.eventsSubject);
+        return;
+      case "exhausted":
+        await this.kill(msg, d, base, start.attempts, start.reason, "transient");
+        return;
+    }
+    let orderKey: string;
     try {
-      const receipt = await this.breaker.run(() =>
-        this.d.destination.upload(
-          stagedArtifact(this.d.blobs, event, seq),
-          heartbeat.context(attempt, this.d.log.child({ eventId: event.id, seq })),
-        ),
+      orderKey = this.d.destination.orderKey(d.event);
+    } catch (err) {
+      // No valid path for it at this destination: no retry can change that.
+      await this.kill(msg, d, base, start.priorAttempts, describeError(err), "permanent");
+      return;
+    }
+    if (start.revive) {
+      await this.d.ledger.update(this.token, base, (cur) =>
+        cur?.state === "dead" && cur.dlqSeq === d.replayDlqSeq ? { ...base, state: "pending", attempts: 0 } : undefined,
       );
-      this.d.metrics.uploaded(this.d.destination.name, receipt.size, Date.now() - started);
+    }
+    const turn = await this.order.take(
+      {
+        event: d.event,
+        orderKey,
+        orderSeq: d.orderSeq,
+        eventsSubject: d.eventsSubject,
+        holder: `${this.d.replicaId}/${msg.info.streamSequence}/${msg.info.deliveryCount}`,
+        cheapFirstVersion: d.event.blob.size < COALESCE_CHECK_MIN_BYTES,
+      },
+      ac.signal,
+      () => msg.working(),
+    );
+    switch (turn.kind) {
+      case "later":
+        msg.nak(this.d.config.backoff.initialMs); // a wait, not an attempt
+        return;
+      case "superseded":
+        await this.finish(msg, d, {
+          ...base,
+          state: "superseded",
+          attempts: start.priorAttempts,
+          supersededBy: turn.by,
+        });
+        return;
+      case "done": {
+        // Uploaded before a crash lost the ack: keep the ledger's location.
+        const entry = prior ?? (await this.d.ledger.get(this.token, base));
+        const uploaded = entry?.state === "uploaded" ? entry : { ...base, state: "uploaded" as const, attempts: 0 };
+        await this.finish(msg, d, uploaded);
+        return;
+      }
+      case "acquired":
+        await this.upload(msg, d, base, turn.lease, start.priorAttempts + 1, redelivered || !!d.replayDlqSeq, ac);
+    }
+  }
+
+  /** Attempt `attempt` of a delivery holding its key, and what follows from its outcome. */
+  private async upload(
+    msg: JsMsg,
+    d: Delivery,
+    base: EntryBase,
+    lease: KeyLease,
+    attempt: number,
+    recordStart: boolean,
+    ac: AbortController,
+  ): Promise<void> {
+    const started = Date.now();
+    const { outcome, receipt, heartbeat } = await attemptUpload({
+      msg,
+      delivery: d,
+      lease,
+      uploading: { ...base, state: "uploading", attempts: attempt },
+      recordStart,
+      record: (entry) => this.d.ledger.recordUnlessTerminal(this.token, entry),
+      ac,
+      breaker: this.breaker,
+      destination: this.d.destination,
+      blobs: this.d.blobs,
+      config: this.d.config,
+      log: this.d.log,
+    });
+    if (outcome.kind === "uploaded" && receipt) {
+      const ms = Date.now() - started;
+      this.d.metrics.uploaded(this.d.destination.name, receipt.size, ms);
       // Debug, not info: at thousands of small artifacts a second the log line costs more than the ack.
-      this.d.log.debug({ eventId: event.id, seq, location: receipt.location, ms: Date.now() - started }, "uploaded");
+      this.d.log.debug({ eventId: d.event.id, location: receipt.location, ms }, "uploaded");
+      const { location, details } = receipt;
       // The heartbeat runs until the ack: a slow finish (NATS restarting) must not let the
       // delivery expire and a redelivery upload the same bytes again.
-      await this.finish(msg, event, { ...base, state: "uploaded", location: receipt.location });
-      heartbeat.stop();
-    } catch (err) {
-      heartbeat.stop();
-      await lease.release().catch(() => undefined);
-      await this.failed(msg, event, base, err, ac.signal);
+      try {
+        await this.finish(msg, d, {
+          ...base,
+          state: "uploaded",
+          attempts: attempt,
+          location,
+          ...(details ? { details } : {}),
+        });
+      } finally {
+        heartbeat.stop();
+      }
+      return;
     }
+    heartbeat.stop();
+    // The fence stays: whatever the upload reported, its bytes may have landed.
+    await lease.release().catch(() => undefined);
+    if (outcome.kind === "uploaded") {
+      msg.ack(); // another delivery of this event finished it meanwhile
+      return;
+    }
+    if (outcome.kind === "failed") this.d.metrics.failed(this.d.destination.name, classify(outcome.error));
+    const end = endOf(outcome, attempt, {
+      maxDeliver: this.d.config.maxDeliver,
+      backoff: this.d.config.backoff,
+      breakerResetMs: this.d.config.breaker.resetTimeoutMs,
+    });
+    await this.settle(msg, d, base, end, outcome);
   }
 
-  private async failed(
-    msg: JsMsg,
-    event: ArtifactEventV1,
-    base: Omit<LedgerEntry, "state" | "updatedAt">,
-    err: unknown,
-    signal: AbortSignal,
-  ) {
-    const attempt = base.attempts;
-    if (signal.aborted && signal.reason instanceof ShutdownAbort) {
-      await this.d.ledger.recordUnlessTerminal(this.token, {
-        ...base,
-        state: "pending",
-        error: "interrupted by shutdown",
-      });
-      msg.nak();
+  private async settle(msg: JsMsg, d: Delivery, base: EntryBase, end: End, outcome: Outcome): Promise<void> {
+    if (end.settle === "ack") return;
+    if (end.settle === "term") {
+      await this.kill(msg, d, base, end.attempts, end.error, end.errorClass);
       return;
     }
-    if (isBreakerOpenError(err)) {
-      msg.nak(this.d.config.breaker.resetTimeoutMs);
-      return;
+    if (end.openBreaker) {
+      this.d.log.error({ error: end.pending?.error }, "destination broken: pausing until a probe passes");
+      this.breaker.trip();
+    } else if (outcome.kind === "failed") {
+      const { attempts, error } = end.pending ?? {};
+      this.d.log.warn(
+        { eventId: d.event.id, attempt: attempts, delayMs: end.delayMs, error },
+        "upload failed: retrying",
+      );
     }
-    const error = describeError(err);
-    this.d.metrics.failed(this.d.destination.name, classify(err));
-    if (isTerminal((await this.d.ledger.get(this.token, event.id))?.state)) {
-      // This delivery outlived its ack wait and a redelivery already finished the event.
+    if (end.pending) {
+      const entry: NewLedgerEntry = { ...base, state: "pending", ...end.pending };
+      // Not written: the event is terminal already, finished by a redelivery this one outlived.
+      if (!(await this.d.ledger.recordUnlessTerminal(this.token, entry))) {
+        msg.ack();
+        return;
+      }
+    }
+    msg.nak(end.delayMs);
+  }
+
+  /** Records a terminal state, acks, and releases the blob if no destination needs it now. */
+  private async finish(msg: JsMsg, d: Delivery, entry: NewLedgerEntry): Promise<void> {
+    if (entry.state === "uploaded") await this.d.ledger.record(this.token, entry);
+    else if (!(await this.d.ledger.recordUnlessTerminal(this.token, entry))) {
       msg.ack();
       return;
     }
-    if (classify(err) === "permanent" || attempt >= this.d.config.maxDeliver) {
-      this.d.log.error({ eventId: event.id, attempt, error }, "upload failed for good: dead-lettering");
-      await this.deadLetter(msg, event, error, classify(err), attempt);
-      // The blob stays for a replay of the DLQ entry; the sweeper removes it after maxAge.
-      await this.d.ledger.recordUnlessTerminal(this.token, { ...base, state: "dead", error });
-      return;
-    }
-    const delay = retryDelay(
-      attempt,
-      this.d.config.backoff,
-      err instanceof TransientError ? err.retryAfterMs : undefined,
-    );
-    this.d.log.warn({ eventId: event.id, attempt, delayMs: delay, error }, "upload failed: retrying");
-    await this.d.ledger.recordUnlessTerminal(this.token, { ...base, state: "pending", error });
-    msg.nak(delay);
-  }
-
-  private async acquireLease(
-    msg: JsMsg,
-    event: ArtifactEventV1,
-    base: Omit<LedgerEntry, "state" | "updatedAt">,
-    signal: AbortSignal,
-  ): Promise<KeyLease | undefined> {
-    const key = headKey(this.token, event.project, event.run, artifactKey(event.name));
-    const holder = `${this.d.replicaId}/${base.streamSeq}`;
-    const deadline = Date.now() + this.d.config.ackWaitMs * 2;
-    for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
-      const r = await this.d.leases.acquire(key, base.streamSeq, holder, event.id);
-      if (r.kind === "acquired") {
-        // Coalescing: newer versions of the key may be waiting; then skip to the newest. For the
-        // first small version of a key the look-up costs more than the upload it could save.
-        const worthChecking = !r.firstVersion || event.blob.size >= COALESCE_CHECK_MIN_BYTES;
-        if (!worthChecking || !(await this.newerOnSubject(msg.subject, base.streamSeq))) return r.lease;
-        await r.lease.release();
-        await this.finish(msg, event, { ...base, state: "superseded" });
-        return undefined;
-      }
-      if (r.kind === "busy" && (await this.newerOnSubject(msg.subject, base.streamSeq))) {
-        await this.finish(msg, event, { ...base, state: "superseded" });
-        return undefined;
-      }
-      if (r.kind === "done") {
-        // Uploaded before a crash lost the ack: keep the ledger's location.
-        const prior = await this.d.ledger.get(this.token, event.id);
-        await this.finish(msg, event, prior?.state === "uploaded" ? prior : { ...base, state: "uploaded" });
-        return undefined;
-      }
-      if (r.kind === "superseded") {
-        await this.finish(msg, event, { ...base, state: "superseded", supersededBy: r.by });
-        return undefined;
-      }
-      if (signal.aborted || Date.now() > deadline) {
-        msg.nak(this.d.config.backoff.initialMs);
-        return undefined;
-      }
-      msg.working();
-      await new Promise((res) => setTimeout(res, wait));
-    }
-  }
-
-  /** True when a newer event for the same subject is already in the stream (coalescing). */
-  private async newerOnSubject(subject: string, seq: number): Promise<boolean> {
-    try {
-      const last = await this.d.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject });
-      return last !== null && last.seq > seq;
-    } catch {
-      return false;
-    }
-  }
-
-  /**
-   * Records a terminal state and acks. An `uploaded` entry also completes the key's lease: the
-   * next holder reads it (key-lease.ts), so the lease record needs no write of its own.
-   */
-  private async finish(msg: JsMsg, event: ArtifactEventV1, entry: Omit<LedgerEntry, "updatedAt">): Promise<void> {
-    await Promise.all([
-      this.d.ledger.record(this.token, entry),
-      // A replay finishes the dead original here too: its blob may then go (see blob-release.ts).
-      event.replayOf && this.d.ledger.record(this.token, { ...entry, eventId: event.replayOf, replayId: event.id }),
-    ]);
     if (entry.state === "superseded") this.d.metrics.superseded(this.d.destination.name);
     // A plain ack: if it is lost, the redelivery finds the terminal ledger entry and acks again.
     msg.ack();
-    await this.releaseBlob(event);
+    await this.releaseBlob({ ref: entry, blob: d.event.blob, eventsSubject: d.eventsSubject });
   }
 
-  private async deadLetter(
-    msg: JsMsg,
-    event: ArtifactEventV1 | undefined,
-    reason: string,
-    errorClass: "permanent" | "transient" | "invalid",
-    attempts: number,
-  ) {
-    await publishDeadLetter(this.d.js, this.token, {
+  /** Dead-letters a delivery. Its blob stays for a replay; the sweeper removes it after maxAge. */
+  private kill(msg: JsMsg, d: Delivery, base: EntryBase, attempts: number, error: string, errorClass: DeadClass) {
+    this.d.log.error({ eventId: d.event.id, attempts, error }, "dead-lettering");
+    return this.dead.kill(msg, { ...base, state: "dead", attempts, error, errorClass }, d.eventsSubject);
+  }
+
+  /**
+   * An event its subject does not vouch for: dead at once, touching no destination. Its blob, the
+   * one its subject and id name, goes once every destination is done with it.
+   */
+  private async rejectInvalid(msg: JsMsg, r: Rejection): Promise<void> {
+    this.d.log.warn(
+      { seq: msg.info.streamSequence, subject: msg.subject, reason: r.reason },
+      "invalid event: dead-lettering",
+    );
+    const ref = await this.dead.reject(msg, r);
+    if (!ref || !r.eventsSubject) return;
+    for (const store of r.blobStore ? [r.blobStore] : (["fs", "nats"] as const)) {
+      const blob = { store, ref: blobKey(ref.project, ref.run, ref.eventId) };
+      await this.releaseBlob({ ref, blob, eventsSubject: r.eventsSubject, invalid: true });
+    }
+  }
+
+  private entryBase(d: Delivery): EntryBase {
+    return {
       destination: this.d.destination.name,
-      reason,
-      errorClass,
-      attempts,
-      streamSeq: msg.info.streamSequence,
-      subject: msg.subject,
-      eventId: event?.id,
-      payload: new TextDecoder().decode(msg.data),
-      failedAt: new Date().toISOString(),
-    });
-    this.d.metrics.deadLettered(this.d.destination.name);
-    msg.term(reason.slice(0, 200));
+      eventId: d.event.id,
+      project: d.event.project,
+      run: d.event.run,
+      name: d.event.name,
+      streamSeq: d.orderSeq,
+      ...(d.replayDlqSeq !== undefined ? { replayDlqSeq: d.replayDlqSeq } : {}),
+    };
   }
 
-  private async releaseBlob(event: ArtifactEventV1): Promise<void> {
+  private async releaseBlob(r: Releasable): Promise<void> {
     try {
-      await releaseBlobIfDone(event, this.token, this.d.ledger, this.d.directory, this.d.blobs);
+      await releaseBlobIfDone(r, this.token, this.d.ledger, this.d.directory, this.d.blobs);
     } catch (err) {
       // The sweeper removes what is left behind; a failed delete never fails an upload.
-      this.d.log.warn({ eventId: event.id, err: describeError(err) }, "blob release failed");
+      this.d.log.warn({ eventId: r.ref.eventId, err: describeError(err) }, "blob release failed");
     }
   }
 }

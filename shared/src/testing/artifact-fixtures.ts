@@ -72,7 +72,7 @@ export async function fileArtifact(
     const source = createReadStream(path, { highWaterMark: 64 * 1024 });
     return opts.wrap ? opts.wrap(source) : source;
   };
-  return { event, streamSeq: ++seq, localPath: path, ...readingFrom(open, bytes.length) };
+  return { event, streamSeq: ++seq, ...readingFrom(open, bytes.length) };
 }
 
 /** A valid v1 event for tests; `size` and `sha256` describe its blob (ref = id). */
@@ -131,7 +131,6 @@ export function localFileArtifact(
   return {
     event,
     streamSeq: ++seq,
-    localPath: path,
     read: async () => verifiedBytes(await readFile(path), hash, size),
     openReader: async () => verifiedReader(fileReader(await open(path, "r")), hash, size),
   };

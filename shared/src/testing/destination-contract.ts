@@ -74,6 +74,17 @@ export function describeDestinationContract(label: string, setup: () => Promise<
       return { artifact, receipt, ctx };
     }
 
+    it("says what it writes to (the order key): one per final name, so versions are ordered per name", async () => {
+      const a = await fileArtifact(dir, "order/a.pt", randomBytes(10));
+      const again = await fileArtifact(dir, "order/a.pt", randomBytes(20), { run: a.event.run });
+      const other = await fileArtifact(dir, "order/b.pt", randomBytes(10), { run: a.event.run });
+      const key = h.destination.orderKey(a.event);
+      expect(key.length).toBeGreaterThan(0);
+      expect(h.destination.orderKey(again.event)).toBe(key);
+      expect(h.destination.orderKey(other.event)).not.toBe(key);
+      expect(h.destination.orderKey({ ...a.event, run: uniqueRun() })).not.toBe(key);
+    });
+
     it("probe resolves while the destination is reachable", async () => {
       await h.destination.probe(AbortSignal.timeout(15_000));
     });

@@ -36,6 +36,19 @@ export abstract class ServerProcess {
     await this.signal("SIGKILL");
   }
 
+  /**
+   * Freezes the server (SIGSTOP): connections stay open and requests hang, as on a host that
+   * stopped answering. `resume()` lets it go on where it stopped.
+   */
+  pause(): void {
+    this.proc?.kill("SIGSTOP");
+  }
+
+  /** Undoes `pause()` (SIGCONT). */
+  resume(): void {
+    this.proc?.kill("SIGCONT");
+  }
+
   /** Starts the server again on the same port with the same data. */
   async restart(): Promise<void> {
     if (this.running) await this.stop();

@@ -1,0 +1,107 @@
+/**
+ * How a delivery dies at one destination: the ledger says `dead` first, then the letter goes to
+ * the DLQ, then the ledger keeps the letter's sequence and the message is terminated. A crash
+ * anywhere in between is healed by the redelivery (startOf: letterMissing), and one death gives
+ * one letter however often the message comes back.
+ */
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { Rejection } from "./admission.ts";
+import { publishDeadLetter } from "./dead-letter.ts";
+import type { Ledger, LedgerRef, NewLedgerEntry } from "./ledger.ts";
+
+export interface DeadLetteringOptions {
+  js: JetStreamClient;
+  ledger: Ledger;
+  destination: string;
+  destinationToken: string;
+  /** Whether the server takes `+TERM <reason>`; nats-server 2.9 only takes a bare `+TERM`. */
+  termReasons: boolean;
+  onDeadLettered(): void;
+}
+
+export class DeadLettering {
+  private readonly o: DeadLetteringOptions;
+  constructor(options: DeadLetteringOptions) {
+    this.o = options;
+  }
+
+  /**
+   * Records `dead` (unless the event is terminal already: then it only acks), publishes the
+   * letter, terminates. `subject` is the events subject of the artifact.
+   */
+  async kill(msg: JsMsg, dead: NewLedgerEntry, subject: string): Promise<void> {
+    if (!(await this.o.ledger.recordUnlessTerminal(this.o.destinationToken, dead))) {
+      msg.ack();
+      return;
+    }
+    await this.send(msg, dead, subject);
+  }
+
+  /**
+   * Publishes the letter of an entry recorded dead (deduplicated, so a resend after a crash is
+   * harmless), records its DLQ sequence in the ledger, terminates the message.
+   */
+  async send(msg: JsMsg, dead: NewLedgerEntry, subject: string, tracked = true): Promise<void> {
+    const dlqSeq = await publishDeadLetter(this.o.js, this.o.destinationToken, {
+      destination: this.o.destination,
+      reason: dead.error ?? "unknown",
+      errorClass: dead.errorClass ?? "permanent",
+      attempts: dead.attempts,
+      streamSeq: dead.streamSeq,
+      subject,
+      ...(tracked ? { eventId: dead.eventId, project: dead.project, run: dead.run } : {}),
+      ...(dead.replayDlqSeq !== undefined ? { replayDlqSeq: dead.replayDlqSeq } : {}),
+      payload: new TextDecoder().decode(msg.data),
+      failedAt: new Date().toISOString(),
+    });
+    if (tracked) await this.o.ledger.record(this.o.destinationToken, { ...dead, dlqSeq });
+    this.o.onDeadLettered();
+    this.terminate(msg, dead.error ?? "dead");
+  }
+
+  /**
+   * An event its subject does not vouch for: dead at once. It gets a ledger entry when its id is
+   * readable, so a producer waiting on it gets an answer; returns that entry's ref, if any.
+   */
+  async reject(msg: JsMsg, r: Rejection): Promise<LedgerRef | undefined> {
+    const ref =
+      r.eventId !== undefined && r.project !== undefined && r.run !== undefined
+        ? { project: r.project, run: r.run, eventId: r.eventId }
+        : undefined;
+    const dead: NewLedgerEntry = {
+      project: ref?.project ?? "",
+      run: ref?.run ?? "",
+      eventId: ref?.eventId ?? "",
+      destination: this.o.destination,
+      name: "",
+      streamSeq: msg.info.streamSequence,
+      attempts: 0,
+      state: "dead",
+      error: r.reason,
+      errorClass: "invalid",
+    };
+    const subject = r.eventsSubject ?? msg.subject;
+    if (!ref) {
+      await this.send(msg, dead, subject, false);
+      return undefined;
+    }
+    const prior = await this.o.ledger.get(this.o.destinationToken, ref);
+    if (prior?.state === "dead" && prior.errorClass === "invalid" && prior.dlqSeq !== undefined) {
+      this.terminate(msg, r.reason); // its letter is out already: a redelivery
+      return ref;
+    }
+    // A terminal entry under that id is another event's, finished: it is left as it is.
+    if (!(await this.o.ledger.recordUnlessTerminal(this.o.destinationToken, dead))) {
+      await this.send(msg, dead, subject, false);
+      return undefined;
+    }
+    await this.send(msg, dead, subject);
+    return ref;
+  }
+
+  /** Ends delivery for good: a bare `+TERM` where the server would not parse a reason. */
+  terminate(msg: JsMsg, reason: string): void {
+    if (this.o.termReasons) msg.term(reason.replace(/[\r\n]+/g, " ").slice(0, 200));
+    else msg.term();
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * One upload attempt of a delivery that holds its key: the heartbeat keeps the delivery and the
+ * lease alive, the breaker guards the destination, and what became of the attempt is told as an
+ * Outcome (delivery-decision.ts): uploaded, interrupted (no attempt at all), or failed.
+ */
+import type { JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import type { BlobStores } from "../blob/mod.ts";
+import type { DestinationConfig } from "../config.ts";
+import type { Delivery } from "./admission.ts";
+import { type DestinationBreaker, isBreakerOpenError } from "./breaker.ts";
+import type { Outcome } from "./delivery-decision.ts";
+import type { Destination, UploadReceipt } from "./destination.ts";
+import { type KeyLease, LeaseLostError } from "./key-lease.ts";
+import type { NewLedgerEntry } from "./ledger.ts";
+import { ShutdownAbort } from "./pull-loop.ts";
+import { stagedArtifact } from "./staged-artifact.ts";
+import { UploadHeartbeat } from "./upload-heartbeat.ts";
+
+export interface AttemptInput {
+  msg: JsMsg;
+  delivery: Delivery;
+  lease: KeyLease;
+  /** Its ledger entry while it runs, with the attempt number. */
+  uploading: NewLedgerEntry;
+  /**
+   * Record `uploading` before the upload starts (redeliveries: an attempt whose uploader dies
+   * then still counts). Otherwise it is recorded only if the upload lasts: for small artifacts
+   * the write would cost as much as the upload.
+   */
+  recordStart: boolean;
+  /** Records the entry unless the event is terminal; false when it is. */
+  record(entry: NewLedgerEntry): Promise<boolean>;
+  ac: AbortController;
+  breaker: DestinationBreaker;
+  destination: Destination;
+  blobs: BlobStores;
+  config: DestinationConfig;
+  log: Logger;
+}
+
+export interface AttemptResult {
+  outcome: Outcome;
+  /** Set when uploaded; undefined with an "uploaded" outcome means another delivery finished it. */
+  receipt?: UploadReceipt;
+  /** Still running: the caller stops it once the outcome is recorded and acknowledged. */
+  heartbeat: UploadHeartbeat;
+}
+
+export async function attemptUpload(a: AttemptInput): Promise<AttemptResult> {
+  const attempt = a.uploading.attempts;
+  const heartbeat = new UploadHeartbeat(a.msg, a.lease, a.config, a.ac, a.log, () => a.record(a.uploading));
+  const log = a.log.child({ eventId: a.delivery.event.id, seq: a.msg.info.streamSequence });
+  log.debug({ attempt, name: a.delivery.event.name }, "upload started");
+  try {
+    const receipt = await a.breaker.run(async () => {
+      // Recorded inside the breaker: an upload the open breaker refuses was no attempt.
+      if (a.recordStart && !(await a.record(a.uploading))) return undefined;
+      const artifact = stagedArtifact(a.blobs, a.delivery.event, a.delivery.orderSeq);
+      return a.destination.upload(artifact, heartbeat.context(attempt, log));
+    });
+    return { outcome: { kind: "uploaded" }, heartbeat, ...(receipt ? { receipt } : {}) };
+  } catch (err) {
+    return { outcome: interruption(err, a.ac.signal) ?? { kind: "failed", error: err }, heartbeat };
+  }
+}
+
+/** Why an upload did not run, if it was not the upload's own failure. */
+function interruption(err: unknown, signal: AbortSignal): Outcome | undefined {
+  const reason: unknown = signal.aborted ? signal.reason : undefined;
+  if (reason instanceof ShutdownAbort)
+    return { kind: "interrupted", why: "shutdown", detail: "interrupted by shutdown" };
+  if (reason instanceof LeaseLostError) return { kind: "interrupted", why: "lease", detail: reason.message };
+  if (isBreakerOpenError(err)) return { kind: "interrupted", why: "breaker", detail: "breaker open" };
+  return undefined;
+}

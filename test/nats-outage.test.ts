@@ -1,0 +1,53 @@
+/**
+ * NATS away in the middle of a long upload, for longer than a lease renewal may take but less than
+ * the lease: the upload goes on (its lease is still valid) and lands in one attempt.
+ */
+import { join } from "node:path";
+import { LEDGER_BUCKET } from "@artifact-bus/shared";
+import { sha256, writeLargeFile } from "@artifact-bus/shared/testing";
+import { Kvm, KvWatchInclude } from "@nats-io/kv";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { S3Stack } from "./harness/s3-stack.ts";
+
+const ACK_WAIT_MS = 15_000; // the lease lasts as long; renewals go out every third of it
+let stack: S3Stack;
+
+beforeAll(async () => {
+  stack = await S3Stack.start({ destination: { ackWaitMs: ACK_WAIT_MS } });
+});
+afterAll(async () => {
+  stack?.s3.resume();
+  await stack?.dispose();
+});
+
+describe("NATS outage during an upload", () => {
+  it("a lease renewal failing while NATS restarts does not abort an upload whose lease is still valid", async () => {
+    const uploader = await stack.bus.startUploader();
+    const t = await stack.bus.trainer();
+    const path = join(stack.bus.dir, "big.pt");
+    const hash = await writeLargeFile(path, 64 << 20);
+    const logged = await t.publisher.logFile({ project: "outage", run: "r1", name: "big.pt", path });
+    await uploader.waitForLog((l) => l.msg === "upload progress" && Number(l.bytesDone) > 0, 30_000);
+    stack.s3.pause(); // the upload holds still while NATS is away
+    try {
+      // Start the outage just after a renewal, so the next one falls inside it: it is sent at
+      // ackWait/3 into the outage and times out (5 s) before NATS is back at 11 s, while the lease
+      // renewed just before the outage is still valid (15 s).
+      const kv = await new Kvm(stack.bus.nc).open(LEDGER_BUCKET);
+      const watch = await kv.watch({ key: "head.>", include: KvWatchInclude.UpdatesOnly });
+      for await (const e of watch) if (e.operation === "PUT") break;
+      watch.stop();
+      await stack.bus.nats.stop();
+      await new Promise((r) => setTimeout(r, 11_000)); // the fault's length, not a wait for a result
+      await stack.bus.nats.restart();
+    } finally {
+      stack.s3.resume();
+    }
+    await t.publisher.flush({ timeoutMs: 60_000 });
+    expect(await stack.bus.ledger(logged)).toMatchObject({ state: "uploaded", attempts: 1 });
+    const got = await stack.getObject("outage/r1/big.pt");
+    expect(got && sha256(got)).toBe(hash);
+    await t.close();
+    await uploader.kill("SIGTERM");
+  });
+});
