@@ -1,9 +1,15 @@
 /**
  * Fault tests: real processes are stopped, killed and restarted; nothing accepted may be lost.
  */
-import { unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { consumerName, EVENTS_STREAM, type LedgerEntry, type LoggedArtifact } from "@artifact-bus/shared";
+import {
+  consumerName,
+  EVENTS_STREAM,
+  type LedgerEntry,
+  type LoggedArtifact,
+  PublishUnconfirmedError,
+} from "@artifact-bus/shared";
 import { eventually, sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -120,6 +126,31 @@ describe("s3 faults", () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     await t.close();
     await Promise.all(replicas.map((r) => r.kill("SIGTERM")));
+  });
+
+  it("a publish that timed out may still land: its blob is kept, and the late event uploads", async () => {
+    const uploader = await stack.bus.startUploader();
+    const t = await stack.bus.trainer({ publishTimeoutMs: 1000 });
+    const run = unique("late");
+    const path = join(stack.bus.dir, `${run}.bin`);
+    writeRandomFile(path, 100);
+    await t.publisher.logFile({ project: "late", run, name: "warm-up.bin", path }); // destinations cached
+    const data = writeRandomFile(path, 2000);
+    stack.bus.nats.pause(); // the request reaches the server's socket, but no PubAck comes in time
+    let err: unknown;
+    try {
+      err = await t.publisher.logFile({ project: "late", run, name: "late.bin", path }).catch((e: unknown) => e);
+    } finally {
+      stack.bus.nats.resume();
+    }
+    expect(err).toBeInstanceOf(PublishUnconfirmedError);
+    const { eventId, blob } = err as PublishUnconfirmedError;
+    expect(existsSync(t.blobs.get("fs").localPath(blob)!)).toBe(true);
+    // The server takes the publish once it runs again: the event lands and uploads.
+    await stack.bus.ledgerReaches({ id: eventId, project: "late", run }, "uploaded");
+    expect(await stack.getObject(`late/${run}/late.bin`)).toEqual(data);
+    await t.close();
+    await uploader.kill("SIGTERM");
   });
 
   it("NATS restarted while a publisher and an uploader run: both reconnect, nothing accepted is lost", async () => {

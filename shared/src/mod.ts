@@ -17,6 +17,15 @@ export { decodeEvent, encodeEvent, validateEvent } from "./event/validate.ts";
 export { createLogger, type Logger, silentLogger } from "./log.ts";
 export { connectNats } from "./nats/connect.ts";
 export { DestinationDirectory, subjectMatches } from "./nats/destinations.ts";
+export {
+  adminUser,
+  type NatsUser,
+  renderServerConfig,
+  sampleServerConfig,
+  sampleUsers,
+  trainerUser,
+  uploaderUser,
+} from "./nats/permissions.ts";
 export { ensureTopology, type TopologyOptions } from "./nats/topology.ts";
 export * from "./nats/topology-names.ts";
 export {
@@ -25,6 +34,8 @@ export {
   type LogFileRequest,
   type LoggedArtifact,
   type PublisherOptions,
+  PublishRefusedError,
+  PublishUnconfirmedError,
 } from "./publisher.ts";
 export { type DeadLetter, readDeadLetters } from "./runtime/dead-letter.ts";
 export { type ReplayResult, replayDeadLetters } from "./runtime/dead-letter-replay.ts";

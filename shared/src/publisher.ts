@@ -21,6 +21,27 @@ import { waitForTerminal } from "./runtime/ledger-waiter.ts";
 
 export { FlushTimeoutError } from "./runtime/ledger-waiter.ts";
 
+/** The server refused the event (permissions): it did not land, and its staged blob is removed. */
+export class PublishRefusedError extends Error {
+  override name = "PublishRefusedError";
+}
+
+/**
+ * No PubAck came in time: the event may still have landed (the request may have reached the
+ * server). Its staged blob is kept for it; `eventId` lets the caller look for it in the ledger,
+ * or publish the same id again (deduplicated within the stream's window).
+ */
+export class PublishUnconfirmedError extends Error {
+  override name = "PublishUnconfirmedError";
+  readonly eventId: string;
+  readonly blob: BlobRef;
+  constructor(event: ArtifactEventV1, message: string, cause: unknown) {
+    super(`${message}; it may still land (event ${event.id}), so its staged blob is kept`, { cause });
+    this.eventId = event.id;
+    this.blob = event.blob;
+  }
+}
+
 export interface LogFileRequest {
   project: string;
   run: string;
@@ -110,7 +131,9 @@ export class ArtifactPublisher {
     try {
       streamSeq = await this.publish(subject, event);
     } catch (err) {
-      await this.opts.blobStore.remove(blob).catch(() => undefined);
+      // Only a refused publish surely did not land. One that timed out may have: its event
+      // would then need the blob, so it stays (the uploaders' sweeper removes an orphan).
+      if (err instanceof PublishRefusedError) await this.opts.blobStore.remove(blob).catch(() => undefined);
       throw err;
     }
     const logged = {
@@ -133,13 +156,17 @@ export class ArtifactPublisher {
     const data = encodeEvent(event);
     for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
       try {
-        const ack = await this.js.publish(subject, data, { msgID: event.id, timeout: 5000 });
+        const timeout = Math.max(100, Math.min(5000, deadline - Date.now()));
+        const ack = await this.js.publish(subject, data, { msgID: event.id, timeout });
         return ack.seq;
       } catch (err) {
+        const message = (err as Error).message;
         // A refused publish will be refused again: only a lost connection is worth waiting out.
-        const refused = /permissions? violation|authorization/i.test((err as Error).message);
-        if (refused || Date.now() + wait > deadline) {
-          throw new Error(`publish of ${event.name} not acknowledged: ${(err as Error).message}`, { cause: err });
+        if (/permissions? violation|authorization/i.test(message)) {
+          throw new PublishRefusedError(`publish of ${event.name} refused: ${message}`, { cause: err });
+        }
+        if (Date.now() + wait > deadline) {
+          throw new PublishUnconfirmedError(event, `publish of ${event.name} not acknowledged: ${message}`, err);
         }
         await new Promise((r) => setTimeout(r, wait));
       }

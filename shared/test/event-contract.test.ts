@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { JSON_SCHEMA_PATH, jsonSchemaText } from "../src/event/json-schema.ts";
 import { checkArtifactName, checkSubjectToken, InvalidArtifactError } from "../src/event/names.ts";
+import { MAX_METADATA_KEY_CHARS } from "../src/event/schema.ts";
 import { artifactKey, eventFilter, eventSubject } from "../src/event/subjects.ts";
 import { decodeEvent } from "../src/event/validate.ts";
 
@@ -45,6 +46,16 @@ describe("event v1 contract", () => {
     [{ name: "../etc/passwd" }, /name: .*'\.\.'/],
   ])("rejects %j naming the field", (override, field) => {
     expect(() => decodeEvent(bytes(sampleEvent(override)))).toThrow(field);
+  });
+
+  it("bounds metadata keys alike in TypeScript and in the committed JSON Schema", () => {
+    const schema = JSON.parse(readFileSync(JSON_SCHEMA_PATH, "utf8"));
+    expect(schema.properties.metadata.propertyNames).toEqual({ minLength: 1, maxLength: MAX_METADATA_KEY_CHARS });
+    const ok = "k".repeat(MAX_METADATA_KEY_CHARS);
+    expect(decodeEvent(bytes(sampleEvent({ metadata: { [ok]: "v" } }))).metadata[ok]).toBe("v");
+    for (const key of ["k".repeat(MAX_METADATA_KEY_CHARS + 1), ""]) {
+      expect(() => decodeEvent(bytes(sampleEvent({ metadata: { [key]: "v" } })))).toThrow(/^metadata: key/);
+    }
   });
 
   it("rejects a missing field and a payload that is not JSON", () => {

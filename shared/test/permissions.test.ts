@@ -184,9 +184,11 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     });
     expect(letter?.json<{ eventId: string }>().eventId).toBe(poison.id);
     const blobs = await new Objm(admin).open(BLOB_BUCKET);
-    for (const a of [older, newer]) expect(await blobs.info(a.blob.ref)).toBeNull();
+    // Released blobs are gone (a delete marker is left, expiring with the bucket's max age).
+    for (const a of [older, newer]) expect((await blobs.info(a.blob.ref))?.deleted).toBe(true);
+    expect(await blobs.get(older.blob.ref)).toBeNull();
     // A dead event keeps its blob for a replay of its DLQ entry.
-    expect(await blobs.info(poison.blob.ref)).not.toBeNull();
+    expect((await blobs.info(poison.blob.ref))?.deleted).toBe(false);
     // Errors the runtime swallows (blob release, coalescing, sweeper) still reach the connection.
     expect(uploaderErrors).toEqual([]);
     expect(trainerErrors).toEqual([]);
@@ -213,7 +215,7 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     // list() through a watcher, then delete + purge; the dead event's blob of the test before
     // (kept for a DLQ replay) goes too.
     expect(await store.sweep(0)).toBeGreaterThanOrEqual(1);
-    expect(await (await new Objm(admin).open(BLOB_BUCKET)).info(staged.ref)).toBeNull();
+    expect((await (await new Objm(admin).open(BLOB_BUCKET)).info(staged.ref))?.deleted).toBe(true);
     expect(errors).toEqual([]);
   });
 });
@@ -227,6 +229,8 @@ describe("refused by the server", () => {
     const js = jetstream(trainer);
     const jsm = await jetstreamManager(trainer);
     await refused(js.publish("artifacts.v1.events.vision.r1.fit.k1", "{}"), "artifacts.v1.events.vision.r1");
+    // DLQ replays, which keep their original's place in the key's order, are for operators only.
+    await refused(js.publish("artifacts.v1.replay.s3_minio.demo.r1.fit.k1", "{}"), "artifacts.v1.replay.s3_minio");
     await refused(js.publish("artifacts.v1.dlq.s3_minio", "{}"), "artifacts.v1.dlq.s3_minio");
     await refused(jsm.streams.add({ name: "EVIL", subjects: ["evil.>"] }), "$JS.API.STREAM.CREATE.EVIL");
     const durable = { durable_name: "dest_evil", ack_policy: AckPolicy.Explicit };
@@ -277,6 +281,11 @@ describe("refused by the server", () => {
     );
     const kv = await new Kvm(uploader).open(LEDGER_BUCKET);
     await refused(kv.destroy(), "$JS.API.STREAM.DELETE.KV_artifact_ledger");
+    // Only its own destination's ledger entries and key leases; never the whole blob bucket.
+    await refused(kv.put("ev.sftp_archive.demo.r1.abcdefgh", "{}"), "$KV.artifact_ledger.ev.sftp_archive");
+    await refused(kv.put("head.sftp_archive.abcdefgh", "{}"), "$KV.artifact_ledger.head.sftp_archive");
+    await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
     await refused(jsm.streams.delete(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.DELETE.OBJ_artifact_blobs");
+    await refused(js.publish("artifacts.v1.replay.s3_minio.demo.r1.fit.k1", "{}"), "artifacts.v1.replay.s3_minio");
   });
 });

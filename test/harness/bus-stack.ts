@@ -3,6 +3,7 @@
  * nats-server, the topology, a staging dir, trainers, and uploader replicas as child processes.
  * A destination-specific stack (S3Stack, SftpStack) adds its server and its config entry.
  */
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +25,8 @@ import {
   parseConfig,
   parseDestinationName,
   readDeadLetters,
+  sampleServerConfig,
+  sampleUsers,
 } from "@artifact-bus/shared";
 import { eventually, NatsServer, UploaderProcess } from "@artifact-bus/shared/testing";
 import { type ConsumerInfo, jetstreamManager } from "@nats-io/jetstream";
@@ -55,6 +58,8 @@ export class BusStack {
   /** Environment every uploader process gets (credentials and the like). */
   private readonly env: Record<string, string>;
   private readonly uploaders = new Set<UploaderProcess>();
+  /** Password per NATS user when the server runs the sample permissions; empty otherwise. */
+  private readonly passwords: Map<string, string>;
 
   private constructor(
     dir: string,
@@ -63,7 +68,9 @@ export class BusStack {
     nc: NatsConnection,
     main: string,
     env: Record<string, string>,
+    passwords: Map<string, string>,
   ) {
+    this.passwords = passwords;
     this.dir = dir;
     this.nats = nats;
     this.config = config;
@@ -82,10 +89,21 @@ export class BusStack {
     moreDestinations?: (Partial<DestinationConfig> & { name: string })[];
     main: string;
     env?: Record<string, string>;
+    /**
+     * Run nats-server with the committed least-privilege sample (deploy/nats/nats-server.conf):
+     * uploaders log in as `uploader-<token>`, trainers as `trainer-demo`, the stack as `admin`.
+     */
+    secured?: boolean;
   }): Promise<BusStack> {
     const dir = o.dir ?? mkdtempSync(join(tmpdir(), "artifact-bus-e2e-"));
     mkdirSync(join(dir, "staging"), { recursive: true });
-    const nats = await NatsServer.start();
+    // Letters first: the server parses an env value as config, and digits alone make a number.
+    const users = o.secured ? sampleUsers() : [];
+    const passwords = new Map(users.map((u) => [u.user, `pw-${randomBytes(12).toString("hex")}`]));
+    const serverEnv = Object.fromEntries(
+      users.flatMap((u) => ("env" in u.password ? [[u.password.env, passwords.get(u.user)!]] : [])),
+    );
+    const nats = await NatsServer.start(o.secured ? { config: sampleServerConfig(), env: serverEnv } : {});
     const config = parseConfig({
       nats: { servers: [nats.url] },
       staging: { store: "fs", dir: join(dir, "staging") },
@@ -98,9 +116,12 @@ export class BusStack {
         breaker: { resetTimeoutMs: 1_000, volumeThreshold: 3, ...d.breaker },
       })),
     });
-    const nc = await connectNats(config.nats, { name: "e2e-admin" });
+    const nc = await connectNats(o.secured ? { ...config.nats, user: "admin" } : config.nats, {
+      name: "e2e-admin",
+      env: { ARTIFACT_BUS_NATS_PASSWORD: passwords.get("admin") ?? "" },
+    });
     await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
-    return new BusStack(dir, nats, config, nc, o.main, o.env ?? {});
+    return new BusStack(dir, nats, config, nc, o.main, o.env ?? {}, passwords);
   }
 
   get destination(): string {
@@ -116,18 +137,25 @@ export class BusStack {
     const p = await UploaderProcess.start({
       main: this.main,
       verbose: process.env.ARTIFACT_BUS_TEST_VERBOSE === "1",
-      env: { ARTIFACT_BUS_CONFIG: this.configPath, ...this.env, ...extraEnv },
+      env: { ARTIFACT_BUS_CONFIG: this.configPath, ...this.login(`uploader-${this.token}`), ...this.env, ...extraEnv },
     });
     this.uploaders.add(p);
     return p;
   }
 
-  /** A trainer: its own NATS connection and publisher, of global rank `rank` if given. */
-  async trainer(o: { rank?: number } = {}): Promise<Trainer> {
-    const nc = await connectNats(this.config.nats, { name: "e2e-trainer" });
+  /** A trainer: its own NATS connection and publisher (of global rank `rank`, if given). */
+  async trainer(o: { rank?: number; publishTimeoutMs?: number } = {}): Promise<Trainer> {
+    const { ARTIFACT_BUS_NATS_USER: user, ...env } = this.login("trainer-demo");
+    const nc = await connectNats({ ...this.config.nats, user }, { name: "e2e-trainer", env });
     const blobs = await openBlobStores(this.config.staging, nc);
-    const publisher = await ArtifactPublisher.create({ nc, blobStore: blobs.get("fs"), rank: o.rank });
+    const publisher = await ArtifactPublisher.create({ nc, blobStore: blobs.get("fs"), ...o });
     return { publisher, blobs, nc, close: () => nc.close() };
+  }
+
+  /** The NATS login of `user` as environment variables, when the server runs the sample permissions. */
+  login(user: string): Record<string, string> {
+    const password = this.passwords.get(user);
+    return password ? { ARTIFACT_BUS_NATS_USER: user, ARTIFACT_BUS_NATS_PASSWORD: password } : {};
   }
 
   /** The ledger entry of an event at `destination` (default: the first one). */

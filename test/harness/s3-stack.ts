@@ -13,6 +13,8 @@ export interface S3StackOptions {
   s3Options?: Record<string, unknown>;
   /** Adds the destination `s3:mirror`: the same bucket, under this prefix. */
   mirrorPrefix?: string;
+  /** Run NATS with the committed sample permissions; the destination is then `s3:minio`. */
+  secured?: boolean;
 }
 
 export class S3Stack {
@@ -33,7 +35,8 @@ export class S3Stack {
     const bus = await BusStack.start({
       main: S3_MAIN,
       env: { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region },
-      destination: { name: "s3:e2e", ...o.destination, options },
+      destination: { name: o.secured ? "s3:minio" : "s3:e2e", ...o.destination, options },
+      secured: o.secured,
       moreDestinations:
         o.mirrorPrefix === undefined
           ? []

@@ -52,6 +52,7 @@ export class S3Destination implements Destination {
   readonly client: S3Client;
   private readonly log: Logger;
   private readonly partBuffers: PartBuffers;
+  private warnedNoPrefix = false;
 
   /** Throws S3OptionsError naming the first bad option. */
   constructor(init: S3DestinationInit) {
@@ -88,7 +89,9 @@ export class S3Destination implements Destination {
   keyOf(event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level" | "producer">): string {
     let key: string;
     try {
-      key = renderRemotePath(this.options.keyTemplate, this.options.prefix, event, artifactKey(event.name));
+      key = renderRemotePath(this.options.keyTemplate, this.options.prefix, event, artifactKey(event.name), {
+        allowDotSegments: this.options.allowDotSegments,
+      });
     } catch (err) {
       throw new PermanentError(
         `${this.name}: no valid key for ${JSON.stringify(event.name)}: ${(err as Error).message}`,
@@ -202,15 +205,28 @@ export class S3Destination implements Destination {
   /**
    * Aborts multipart uploads under the prefix older than `olderThanMs` (default a day), left by
    * uploaders that died mid-upload. Returns how many; 0 where the server cannot list them.
+   * Without a prefix nothing is aborted: in a shared bucket this destination's uploads cannot be
+   * told from anyone else's (a bucket lifecycle rule, AbortIncompleteMultipartUpload, covers it).
    */
   cleanup(olderThanMs: number, signal: AbortSignal): Promise<number> {
     return this.cleanupAbandoned(olderThanMs, signal);
   }
 
   /** {@link cleanup} with a default age of a day. */
-  cleanupAbandoned(olderThanMs = 24 * 3600_000, signal?: AbortSignal): Promise<number> {
-    const { bucket, prefix } = this.options;
-    return abortAbandonedUploads(this.client, bucket, normalizePrefix(prefix), olderThanMs, this.log, signal);
+  async cleanupAbandoned(olderThanMs = 24 * 3600_000, signal?: AbortSignal): Promise<number> {
+    const { bucket } = this.options;
+    const prefix = normalizePrefix(this.options.prefix);
+    if (prefix === "") {
+      if (!this.warnedNoPrefix) {
+        this.warnedNoPrefix = true;
+        this.log.info(
+          { bucket },
+          "no prefix: abandoned multipart uploads are left to the bucket's lifecycle rule (AbortIncompleteMultipartUpload)",
+        );
+      }
+      return 0;
+    }
+    return abortAbandonedUploads(this.client, bucket, prefix, olderThanMs, this.log, signal);
   }
 
   async close(): Promise<void> {

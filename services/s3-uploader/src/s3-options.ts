@@ -19,6 +19,10 @@ export const S3OptionsSchema = Type.Object(
     bucket: Type.String({ minLength: 3, maxLength: 255, pattern: "^[^/\\s]+$", description: "Target bucket" }),
     prefix: Type.String({ default: "", maxLength: 512, description: "Key prefix; keys never leave it" }),
     keyTemplate: Type.String({ default: DEFAULT_PATH_TEMPLATE, description: "Key under the prefix" }),
+    allowDotSegments: Type.Boolean({
+      default: false,
+      description: "Accept names with a segment starting with '.' (e.g. .hydra/config.yaml)",
+    }),
     region: Type.Optional(Type.String({ minLength: 1, description: "Default: AWS_REGION, then us-east-1" })),
     endpoint: Type.Optional(Type.String({ minLength: 1, description: "S3-compatible endpoint URL (MinIO, ...)" })),
     forcePathStyle: Type.Boolean({ default: false, description: "bucket in the path, as MinIO usually needs" }),

@@ -35,6 +35,21 @@ const event = (name: string): Pick<ArtifactEventV1, "project" | "run" | "name" |
 });
 
 describe("keys", () => {
+  it("refuses names with a hidden segment unless the destination opts in", async () => {
+    const strict = f.destination();
+    for (const name of [".ssh/authorized_keys", "a/.hidden/b.pt", ".env"]) {
+      expect(() => strict.keyOf(event(name)), name).toThrow(/allowDotSegments/);
+    }
+    const artifact = await fileArtifact(f.dir, ".hydra/config.yaml", Buffer.from("lr: 0.1"));
+    await expect(strict.upload(artifact, testContext())).rejects.toBeInstanceOf(PermanentError);
+    const key = `${artifact.event.project}/${artifact.event.run}/.hydra/config.yaml`;
+    expect(await f.readObject(key)).toBeUndefined();
+    const open = f.destination({ allowDotSegments: true });
+    expect(open.keyOf(artifact.event)).toBe(key);
+    await open.upload(artifact, testContext());
+    expect((await f.readObject(key))?.toString()).toBe("lr: 0.1");
+  });
+
   it("renders prefix + template and keeps every key under the prefix", async () => {
     const dest = f.destination({ prefix: "/team//a/", keyTemplate: "{project}/{level}/{name}" });
     expect(dest.keyOf(event("ckpt/ep1.pt"))).toBe("team/a/p1/fit/ckpt/ep1.pt");
@@ -135,6 +150,23 @@ describe("requests", () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
     expect((err as TransientError).retryAfterMs).toBe(7000);
+  });
+
+  it("cleanupAbandoned without a prefix aborts nothing: a shared bucket's other uploads are not its own", async () => {
+    const dest = f.destination({ prefix: "" });
+    const old = new Date(Date.now() - 48 * 3600_000).toISOString();
+    f.proxy.intercept = (r) =>
+      r.method === "GET" && r.url.includes("uploads")
+        ? {
+            status: 200,
+            headers: { "content-type": "application/xml" },
+            body: `<ListMultipartUploadsResult><Bucket>${f.bucket}</Bucket><IsTruncated>false</IsTruncated><Upload><Key>other-team/big.bin</Key><UploadId>theirs-1</UploadId><Initiated>${old}</Initiated></Upload></ListMultipartUploadsResult>`,
+          }
+        : r.method === "DELETE"
+          ? { status: 204 }
+          : undefined;
+    expect(await dest.cleanupAbandoned(24 * 3600_000)).toBe(0);
+    expect(f.proxy.find("DELETE")).toEqual([]);
   });
 
   it("cleanupAbandoned aborts only old uploads under the prefix, and tolerates NotImplemented", async () => {

@@ -71,9 +71,21 @@ export class SftpDestination implements Destination {
     return this.connection.connects;
   }
 
-  /** Where an event's bytes go, and the temp and backup names beside it. */
+  /** Where an event's bytes go, and the temp and backup names beside it; PermanentError if nowhere valid. */
   pathsOf(event: Pick<ArtifactEventV1, "id" | "project" | "run" | "name" | "level" | "producer">): RemotePaths {
-    const relative = renderRemotePath(this.options.pathTemplate, "", event, artifactKey(event.name));
+    let relative: string;
+    try {
+      relative = renderRemotePath(this.options.pathTemplate, "", event, artifactKey(event.name), {
+        allowDotSegments: this.options.allowDotSegments,
+      });
+    } catch (err) {
+      throw new PermanentError(
+        `${this.name}: no valid path for ${JSON.stringify(event.name)}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
     const final = posix.join(this.options.root, relative);
     const dir = posix.dirname(final);
     const base = posix.basename(final);
@@ -91,16 +103,7 @@ export class SftpDestination implements Destination {
 
   /** Versions are ordered per remote path. */
   orderKey(event: ArtifactEventV1): string {
-    try {
-      return this.pathsOf(event).final;
-    } catch (err) {
-      throw new PermanentError(
-        `${this.name}: no valid path for ${JSON.stringify(event.name)}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
-    }
+    return this.pathsOf(event).final;
   }
 
   async upload(artifact: Artifact, ctx: UploadContext): Promise<UploadReceipt> {

@@ -18,6 +18,10 @@ export const SftpOptionsSchema = Type.Object(
     username: Type.String({ minLength: 1 }),
     root: Type.String({ pattern: "^/", description: "absolute remote directory every upload goes under" }),
     pathTemplate: Type.String({ default: DEFAULT_PATH_TEMPLATE, description: "remote path below root" }),
+    allowDotSegments: Type.Boolean({
+      default: false,
+      description: "accept names with a segment starting with '.' (off: no .ssh/authorized_keys under a home)",
+    }),
     knownHostsFile: Type.Optional(Type.String({ minLength: 1, description: "OpenSSH known_hosts file" })),
     hostKeyFingerprint: Type.Optional(
       Type.String({ pattern: FINGERPRINT_PATTERN, description: "pinned host key, SHA256:... as ssh-keygen -lf" }),

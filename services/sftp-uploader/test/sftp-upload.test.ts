@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { Readable } from "node:stream";
-import { DestinationError, silentLogger, TransientError } from "@artifact-bus/shared";
+import { DestinationError, PermanentError, silentLogger, TransientError } from "@artifact-bus/shared";
 import {
   eventually,
   listRemoteDir,
@@ -190,6 +190,20 @@ describe("SftpDestination against real sshd", () => {
     expect((err as Error).message).toMatch(/no progress for 300 ms/);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(existsSync(d.pathsOf(event).temp)).toBe(false);
+  });
+
+  it("refuses a hidden segment such as .ssh/authorized_keys, writing nothing, unless the destination opts in", async () => {
+    const d = destination("hidden");
+    const artifact = memoryArtifact(Buffer.from("ssh-ed25519 AAAA attacker"), { name: ".ssh/authorized_keys" });
+    const err = await d.upload(artifact, testContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as Error).message).toMatch(/allowDotSegments/);
+    expect(() => d.orderKey(artifact.event)).toThrow(PermanentError);
+    expect(existsSync(join(d.options.root, artifact.event.project))).toBe(false);
+    const open = destination("hidden-ok", { allowDotSegments: true });
+    const config = memoryArtifact(Buffer.from("lr: 0.1"), { name: ".hydra/config.yaml" });
+    await open.upload(config, testContext());
+    expect(statSync(open.pathsOf(config.event).final).size).toBe(7);
   });
 
   it("probes: succeeds on a directory root; a missing root breaks the destination, for probes and uploads", async () => {

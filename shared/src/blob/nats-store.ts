@@ -6,8 +6,8 @@ import { open as openFile } from "node:fs/promises";
 import { addAbortSignal, Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { Base64UrlPaddedCodec, type ObjectStore, Objm, setSha256Backend } from "@nats-io/obj";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { Base64UrlPaddedCodec, type ObjectInfo, type ObjectStore, Objm, setSha256Backend } from "@nats-io/obj";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { InvalidArtifactError } from "../event/names.ts";
 import type { BlobRef } from "../event/schema.ts";
 import { BLOB_BUCKET } from "../nats/topology-names.ts";
@@ -41,13 +41,13 @@ export class NatsBlobStore implements BlobStore {
   readonly kind = "nats" as const;
   readonly bucket: string;
   private readonly os: ObjectStore;
-  private readonly jsm: JetStreamManager;
+  private readonly js: JetStreamClient;
   private readonly chunkBytes: number;
   private readonly now: () => number;
 
   private constructor(os: ObjectStore, jsm: JetStreamManager, bucket: string, options: NatsBlobStoreOptions) {
     this.os = os;
-    this.jsm = jsm;
+    this.js = jsm.jetstream();
     this.bucket = bucket;
     this.chunkBytes = options.chunkBytes ?? 512 * 1024;
     this.now = options.now ?? Date.now;
@@ -138,14 +138,23 @@ export class NatsBlobStore implements BlobStore {
     await this.removeName(this.nameOf(ref));
   }
 
+  /**
+   * Deletes one object with two rollup publishes (subject layout: ADR-20), the way the client's
+   * delete() writes its marker, but without its stream purge: the purge API can empty the whole
+   * bucket in one call, so uploaders are not granted it. The rollup on the metadata subject
+   * leaves one delete marker, and the one on the chunk subject replaces every chunk by one empty
+   * message; both expire with the bucket's max age (the topology sets it).
+   */
   private async removeName(name: string): Promise<void> {
-    // Deleting a missing object resolves with success: false; only real failures throw.
-    await this.os.delete(name);
-    // delete() leaves a tombstone per name. Blob names are unique per event, so tombstones
-    // would pile up forever (and slow every list()); purge it. Subject layout: ADR-20.
-    await this.jsm.streams.purge(`OBJ_${this.bucket}`, {
-      filter: `$O.${this.bucket}.M.${Base64UrlPaddedCodec.encode(name)}`,
+    const info = await this.os.info(name);
+    if (!info || info.deleted) return;
+    const rollup = headers();
+    rollup.set("Nats-Rollup", "sub");
+    const marker = { ...metaOf(info), deleted: true, size: 0, chunks: 0, digest: "" };
+    await this.js.publish(`$O.${this.bucket}.M.${Base64UrlPaddedCodec.encode(name)}`, JSON.stringify(marker), {
+      headers: rollup,
     });
+    await this.js.publish(`$O.${this.bucket}.C.${info.nuid}`, new Uint8Array(0), { headers: rollup });
   }
 
   /** Deletes objects whose mtime (set when the put completed) is older than `olderThanMs`. */
@@ -174,4 +183,10 @@ export class NatsBlobStore implements BlobStore {
     parseBlobKey(ref.ref);
     return ref.ref;
   }
+}
+
+/** The stored metadata fields of an object, as its meta message holds them. */
+function metaOf(info: ObjectInfo) {
+  const { name, description, headers: h, options, bucket, nuid, size, chunks, digest, mtime } = info;
+  return { name, description, headers: h, options, bucket, nuid, size, chunks, digest, mtime };
 }

@@ -36,6 +36,14 @@ export function normalizePrefix(prefix: string): string {
   return segments.length ? `${segments.join("/")}/` : "";
 }
 
+export interface RenderOptions {
+  /**
+   * Allow names with a segment that starts with `.` (`.hydra/config.yaml`). Off by default: under
+   * a home directory, `{name}` = `.ssh/authorized_keys` would let a producer plant a login key.
+   */
+  allowDotSegments?: boolean;
+}
+
 /**
  * Renders the remote path of an event: `prefix + template(event)`. The part after the prefix is
  * re-validated as an artifact name, so it stays relative and free of `..`.
@@ -45,7 +53,14 @@ export function renderRemotePath(
   prefix: string,
   event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level" | "producer">,
   key = "",
+  options: RenderOptions = {},
 ): string {
+  if (!options.allowDotSegments && event.name.split("/").some((s) => s.startsWith("."))) {
+    throw new InvalidArtifactError(
+      "name",
+      `${JSON.stringify(event.name)} has a segment starting with '.'; this destination refuses hidden names (option allowDotSegments)`,
+    );
+  }
   const values: Record<Placeholder, string> = {
     project: event.project,
     run: event.run,

@@ -12,6 +12,11 @@ export const SHA256_HEX_PATTERN = "^[0-9a-f]{64}$";
 /** Bytes, not characters: the limit stands for every backend's path limits. */
 export const MAX_NAME_BYTES = 1024;
 
+/** Metadata bounds, in characters (JSON Schema's unit): keys, values, entries. */
+export const MAX_METADATA_KEY_CHARS = 128;
+export const MAX_METADATA_VALUE_CHARS = 1024;
+export const MAX_METADATA_ENTRIES = 64;
+
 export const LEVELS = ["fit", "epoch", "batch"] as const;
 export type Level = (typeof LEVELS)[number];
 
@@ -53,8 +58,11 @@ export const ArtifactEventV1Schema = Type.Object(
     ),
     blob: BlobRefSchema,
     contentType: Type.String({ minLength: 1, maxLength: 255 }),
-    metadata: Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 1024 }), {
-      maxProperties: 64,
+    metadata: Type.Record(Type.String(), Type.String({ maxLength: MAX_METADATA_VALUE_CHARS }), {
+      maxProperties: MAX_METADATA_ENTRIES,
+      // TypeBox writes record key constraints nowhere; propertyNames carries them to other
+      // languages, and validateEvent checks the same bound for TypeScript.
+      propertyNames: { minLength: 1, maxLength: MAX_METADATA_KEY_CHARS },
       description: "Small string map, copied to destinations that keep metadata",
     }),
     producer: ProducerSchema,

@@ -2,7 +2,7 @@
 import { FormatRegistry } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { checkArtifactName, InvalidArtifactError } from "./names.ts";
-import { type ArtifactEventV1, ArtifactEventV1Schema } from "./schema.ts";
+import { type ArtifactEventV1, ArtifactEventV1Schema, MAX_METADATA_KEY_CHARS } from "./schema.ts";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 if (!FormatRegistry.Has("date-time")) {
@@ -22,6 +22,14 @@ export function validateEvent(value: unknown): ArtifactEventV1 {
     throw new InvalidArtifactError(path || "event", first?.message ?? "is not a v1 artifact event");
   }
   checkArtifactName(value.name);
+  for (const key of Object.keys(value.metadata)) {
+    if (key.length === 0 || key.length > MAX_METADATA_KEY_CHARS) {
+      throw new InvalidArtifactError(
+        "metadata",
+        `key ${JSON.stringify(key.slice(0, 40))}${key.length > 40 ? "..." : ""} must have 1 to ${MAX_METADATA_KEY_CHARS} characters`,
+      );
+    }
+  }
   return value;
 }
 

@@ -134,10 +134,10 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
         why: "object get() and list() (blob sweeper) read through an ephemeral ordered push consumer",
       },
       { subject: `$JS.FC.${BLOB_STREAM}.>`, why: "flow-control replies of that push consumer" },
-      { subject: `$O.${BLOB_BUCKET}.M.>`, why: "blob delete: the object's delete marker" },
+      { subject: `$O.${BLOB_BUCKET}.M.>`, why: "blob delete: the object's delete marker (a rollup)" },
       {
-        subject: `${API}.STREAM.PURGE.${BLOB_STREAM}`,
-        why: "blob delete: purge the chunks and the delete marker",
+        subject: `$O.${BLOB_BUCKET}.C.>`,
+        why: "blob delete: a rollup of the object's chunks; no purge API, which could empty the bucket",
       },
     ],
     subscribe: [REPLIES],

@@ -73,9 +73,16 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     kvm.create(LEDGER_BUCKET, { history: 1, storage: StorageType.File, replicas, ttl: maxAgeMs * 2 }),
   );
   if (opts.blobBucket !== false) {
+    // Blobs outlive their events by at most the sweeper's age; the max age also clears the
+    // delete markers that blob removal leaves (it may not purge: see NatsBlobStore).
+    const blobMaxAge = ms(maxAgeMs * 2);
     await raceSafe(jsm, `OBJ_${BLOB_BUCKET}`, () =>
-      new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas }),
+      new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas, ttl: blobMaxAge }),
     );
+    const blobs = await jsm.streams.info(`OBJ_${BLOB_BUCKET}`);
+    if (blobs.config.max_age !== blobMaxAge) {
+      await jsm.streams.update(`OBJ_${BLOB_BUCKET}`, { ...blobs.config, max_age: blobMaxAge });
+    }
   }
   for (const d of opts.destinations) await upsertConsumer(jsm, d);
 }

@@ -15,6 +15,8 @@ export interface NatsServerOptions {
   port?: number;
   /** Forward server output to this process's stderr. */
   verbose?: boolean;
+  /** Added to the server's environment, e.g. the passwords a config reads (`password: $NAME`). */
+  env?: Record<string, string>;
   binary?: string;
 }
 
@@ -49,7 +51,10 @@ export class NatsServer extends ServerProcess {
       writeFileSync(file, this.options.config);
       args.push("-c", file);
     }
-    const proc = spawn(this.options.binary ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+    const proc = spawn(this.options.binary ?? "nats-server", args, {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, ...this.options.env },
+    });
     this.proc = proc;
     let log = "";
     return new Promise<number>((resolve, reject) => {
