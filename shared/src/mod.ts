@@ -52,4 +52,6 @@ export {
 export { isTerminal, Ledger, type LedgerEntry, type LedgerState } from "./runtime/ledger.ts";
 export { UPLOADER_NODE_FLAGS } from "./runtime/node-options.ts";
 export { stagedArtifact, verifiedBytes, verifiedReader } from "./runtime/staged-artifact.ts";
+export { checkUploaderConfig, servedDestinations } from "./runtime/uploader-config.ts";
+export { isConfigCheck, runUploaderMain } from "./runtime/uploader-main.ts";
 export { type DestinationFactory, startUploaderService, type UploaderService } from "./runtime/uploader-service.ts";

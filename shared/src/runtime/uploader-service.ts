@@ -23,6 +23,7 @@ import { parseDestinationName } from "./destination-name.ts";
 import { startBlobSweeper, startDestinationCleanup } from "./housekeeping.ts";
 import { KeyLeases } from "./key-lease.ts";
 import { Ledger } from "./ledger.ts";
+import { servedDestinations } from "./uploader-config.ts";
 import { DestinationWorker } from "./worker.ts";
 import { WorkerMetrics } from "./worker-metrics.ts";
 
@@ -54,16 +55,7 @@ export async function startUploaderService(
 ): Promise<UploaderService> {
   const config = opts.config ?? loadConfig();
   const log = opts.log ?? createLogger(`${factory.kind}-uploader`, config.logLevel);
-  // ARTIFACT_BUS_SERVE narrows a process to some destinations, e.g. one deployment per destination.
-  const serve = process.env.ARTIFACT_BUS_SERVE?.split(",").map((s) => s.trim());
-  const mine = config.destinations.filter(
-    (d) => parseDestinationName(d.name).kind === factory.kind && (!serve || serve.includes(d.name)),
-  );
-  if (mine.length === 0) {
-    throw new Error(
-      `no ${factory.kind}:* destination configured${serve ? ` among ARTIFACT_BUS_SERVE=${serve.join(",")}` : ""} (config field destinations)`,
-    );
-  }
+  const mine = servedDestinations(config, factory.kind);
   const destinations = await Promise.all(mine.map((d) => factory.create(d, log)));
 
   const nc = await connectNats(config.nats, { name: `${factory.kind}-uploader` });
