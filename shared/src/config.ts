@@ -8,6 +8,13 @@ import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { parseDestinationName } from "./runtime/destination-name.ts";
 
+/**
+ * How long a process waits at start for its first NATS connection. A wrong URL should fail
+ * a trainer's CLI call or an uploader's start within seconds, not hang; once connected,
+ * reconnects go on forever.
+ */
+export const DEFAULT_NATS_CONNECT_TIMEOUT_MS = 5_000;
+
 const Ms = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
 
 export const BackoffConfigSchema = Type.Object({
@@ -54,6 +61,14 @@ export const ConfigSchema = Type.Object({
       user: Type.Optional(Type.String()),
       credsFile: Type.Optional(Type.String({ description: "NATS .creds file (JWT auth)" })),
       tlsCaFile: Type.Optional(Type.String()),
+      // Optional in the type (filled in by parseConfig) so hand-built configs need not name it.
+      connectTimeoutMs: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          default: DEFAULT_NATS_CONNECT_TIMEOUT_MS,
+          description: "Start-up gives up when no server accepted the first connection within this time",
+        }),
+      ),
     },
     { default: {} },
   ),
@@ -108,6 +123,9 @@ export const ENV_OVERRIDES: Record<string, (c: Record<string, any>, v: string) =
   },
   ARTIFACT_BUS_NATS_CREDS: (c, v) => {
     c.nats = { ...c.nats, credsFile: v };
+  },
+  ARTIFACT_BUS_NATS_CONNECT_TIMEOUT_MS: (c, v) => {
+    c.nats = { ...c.nats, connectTimeoutMs: Number(v) };
   },
   ARTIFACT_BUS_STAGING_DIR: (c, v) => {
     c.staging = { ...c.staging, dir: v };

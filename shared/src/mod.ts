@@ -15,7 +15,7 @@ export { type ArtifactEventV1, ArtifactEventV1Schema, type BlobRef, LEVELS, type
 export { artifactKey, dlqSubject, eventFilter, eventSubject } from "./event/subjects.ts";
 export { decodeEvent, encodeEvent, validateEvent } from "./event/validate.ts";
 export { createLogger, type Logger, silentLogger } from "./log.ts";
-export { connectNats } from "./nats/connect.ts";
+export { connectNats, NatsConnectError } from "./nats/connect.ts";
 export { DestinationDirectory, subjectMatches } from "./nats/destinations.ts";
 export {
   adminUser,
