@@ -100,6 +100,11 @@ export const ConfigSchema = Type.Object({
     { default: "info" },
   ),
   metricsPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  metricsHost: Type.String({
+    minLength: 1,
+    default: "127.0.0.1",
+    description: "Address the metrics and health endpoints listen on; 0.0.0.0 inside a container",
+  }),
 });
 
 export type Config = Static<typeof ConfigSchema>;
@@ -147,6 +152,9 @@ export const ENV_OVERRIDES: Record<string, (c: Record<string, any>, v: string) =
   },
   ARTIFACT_BUS_METRICS_PORT: (c, v) => {
     c.metricsPort = Number(v);
+  },
+  ARTIFACT_BUS_METRICS_HOST: (c, v) => {
+    c.metricsHost = v;
   },
 };
 

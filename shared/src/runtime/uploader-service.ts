@@ -4,7 +4,6 @@
  * A service folder only supplies a {@link DestinationFactory}.
  */
 import { randomUUID } from "node:crypto";
-import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -23,7 +22,9 @@ import { parseDestinationName } from "./destination-name.ts";
 import { startBlobSweeper, startDestinationCleanup } from "./housekeeping.ts";
 import { KeyLeases } from "./key-lease.ts";
 import { Ledger } from "./ledger.ts";
+import { type ServiceHttp, serveServiceHttp } from "./service-http.ts";
 import { servedDestinations } from "./uploader-config.ts";
+import { UploaderReadiness } from "./uploader-readiness.ts";
 import { DestinationWorker } from "./worker.ts";
 import { WorkerMetrics } from "./worker-metrics.ts";
 
@@ -37,6 +38,8 @@ export interface DestinationFactory {
 export interface UploaderService {
   readonly workers: DestinationWorker[];
   readonly nc: NatsConnection;
+  /** `/metrics`, `/healthz` and `/readyz`, when `metricsPort` is set. */
+  readonly http: ServiceHttp | undefined;
   stop(): Promise<void>;
 }
 
@@ -102,24 +105,31 @@ export async function startUploaderService(
   );
   log.info({ destinations: mine.map((d) => d.name), replicaId }, "uploader started");
 
-  let server: Server | undefined;
-  if (config.metricsPort !== undefined) {
-    server = createServer(async (_req, res) => {
-      res.setHeader("content-type", metrics.registry.contentType);
-      res.end(await metrics.registry.metrics());
-    }).listen(config.metricsPort, "127.0.0.1");
-  }
+  const readiness = new UploaderReadiness(
+    nc,
+    workers.map((w, i) => ({ name: (mine[i] as DestinationConfig).name, breaker: w.breaker })),
+  );
+  const http =
+    config.metricsPort === undefined
+      ? undefined
+      : await serveServiceHttp({
+          host: config.metricsHost,
+          port: config.metricsPort,
+          metrics: metrics.registry,
+          notReady: () => readiness.notReady(),
+        });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       log.info({ graceMs: config.shutdownGraceMs }, "stopping: no new pulls, finishing in-flight uploads");
+      readiness.markStopping();
       stopSweeper();
       stopCleanup();
       await Promise.all(workers.map((w) => w.stop(config.shutdownGraceMs)));
       await Promise.all(destinations.map((d) => d.close().catch(() => undefined)));
       await blobs.close();
-      server?.close();
+      await http?.close();
       await nc.drain().catch(() => nc.close());
       log.info("stopped");
     })());
@@ -137,5 +147,5 @@ export async function startUploaderService(
       });
     }
   }
-  return { workers, nc, stop };
+  return { workers, nc, http, stop };
 }
