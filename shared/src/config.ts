@@ -159,6 +159,22 @@ export const ENV_OVERRIDES: Record<string, (c: Record<string, any>, v: string) =
 };
 
 /**
+ * Every `ARTIFACT_BUS_*` variable the shared code reads: {@link ENV_OVERRIDES}, secrets read at
+ * their point of use, and switches of the processes. The compose test holds docker-compose.yml
+ * to this list, and holds the list to the sources, so neither can drift.
+ */
+export const ENV_VARIABLES: readonly string[] = [
+  ...Object.keys(ENV_OVERRIDES),
+  "ARTIFACT_BUS_CONFIG",
+  "ARTIFACT_BUS_DESTINATIONS",
+  "ARTIFACT_BUS_NATS_PASSWORD",
+  "ARTIFACT_BUS_NATS_TOKEN",
+  "ARTIFACT_BUS_SERVE",
+  "ARTIFACT_BUS_ENSURE_TOPOLOGY",
+  "ARTIFACT_BUS_CHECK_CONFIG",
+];
+
+/**
  * Builds the config from an optional file and the environment; throws ConfigError naming
  * the first bad field. `ARTIFACT_BUS_DESTINATIONS` may hold the destinations as JSON.
  */

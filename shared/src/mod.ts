@@ -6,6 +6,7 @@ export {
   type Config,
   ConfigError,
   type DestinationConfig,
+  ENV_VARIABLES,
   loadConfig,
   parseConfig,
 } from "./config.ts";

@@ -36,7 +36,11 @@ import { NatsServer } from "../src/testing/nats-server.ts";
 
 // Letters first: the server parses an env value as config, and digits alone would be a number.
 const pw = () => `pw-${randomBytes(12).toString("hex")}`;
-const PASSWORDS = { NATS_TRAINER_DEMO_PASSWORD: pw(), NATS_UPLOADER_S3_MINIO_PASSWORD: pw() };
+const PASSWORDS = {
+  NATS_TRAINER_DEMO_PASSWORD: pw(),
+  NATS_UPLOADER_S3_MINIO_PASSWORD: pw(),
+  NATS_UPLOADER_SFTP_ARCHIVE_PASSWORD: pw(),
+};
 // The admin's is a bcrypt hash (cost 10) of ADMIN_PASSWORD, quoted as the sample's header says.
 const ADMIN_PASSWORD = "admin-test-password";
 const ADMIN_BCRYPT = '"$2b$10$/lQ0q0U21sTGRvYd36.AHuMZq2I5Pb1BP2CsI6YMWK7avVGy8klUm"';

@@ -14,6 +14,7 @@ export { connectionError, SFTP_STATUS, sftpError } from "./sftp-errors.ts";
 export {
   FINGERPRINT_PATTERN,
   parseSftpOptions,
+  SFTP_ENV_VARIABLES,
   type SftpOptions,
   SftpOptionsSchema,
   type SftpSecrets,

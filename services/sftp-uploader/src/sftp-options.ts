@@ -63,6 +63,9 @@ export interface SftpSecrets {
   privateKey?: Buffer | string | undefined;
 }
 
+/** The variables {@link secretsFromEnv} reads (the compose test checks docker-compose.yml against them). */
+export const SFTP_ENV_VARIABLES: readonly string[] = ["ARTIFACT_BUS_SFTP_PASSPHRASE", "ARTIFACT_BUS_SFTP_PASSWORD"];
+
 /** Reads secrets from `ARTIFACT_BUS_SFTP_PASSPHRASE` and `ARTIFACT_BUS_SFTP_PASSWORD`. */
 export function secretsFromEnv(env: Record<string, string | undefined> = process.env): SftpSecrets {
   return {
