@@ -3,6 +3,9 @@
 #   docker build --build-arg SERVICE=s3-uploader -t artifact-bus/s3-uploader .
 # It also carries the CLI (node /app/shared/src/cli/main.ts) that the compose one-shots run.
 # Node 24 runs the TypeScript sources as they are (type stripping): nothing is compiled.
+# `npm test` replays these steps without Docker (test/dockerfile.test.ts) and starts each
+# service's entry point from the result; a step it cannot replay says so in a comment
+# `# replay: skip, <reason>` right above it.
 
 # Stage 1 keeps only what `npm ci` reads, so the dependency layer below is rebuilt when a
 # manifest changes, not on every source edit.
@@ -12,22 +15,40 @@ COPY . .
 RUN find . -type f ! -name package.json ! -name package-lock.json ! -name .npmrc -delete \
  && find . -depth -type d -empty -delete
 
+# Stage 2 installs the production dependencies of shared/ and one service. The root
+# devDependencies (the `node` package, test servers, tooling) are left out: the base image's
+# Node 24 runs everything. Workspaces are symlinked to /app/<folder>, outside node_modules,
+# where Node strips types (it refuses to strip files under node_modules).
+FROM node:24-slim AS deps
+# A compiler for ssh2's optional native crypto (SFTP runs about 2x faster with it); only this
+# stage has it, the image below gets the built node_modules.
+# replay: skip, the replay builds with the compiler of the machine it runs on
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+ARG SERVICE=s3-uploader
+WORKDIR /app
+COPY --from=manifests /src/ ./
+# --ignore-scripts skips the root package's postinstall (scripts/rebuild-native.sh): it rebuilds
+# ssh2 for the `node` devDependency on machines whose npm runs under another Node, and neither
+# that package nor scripts/ is here. `npm rebuild` then runs the dependencies' own install
+# scripts, never the root's: here npm and the services share the base image's Node 24, so ssh2's
+# binding is built for the Node that loads it (and ssh2 falls back to JavaScript crypto, with a
+# warning at start, if the build fails).
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --workspace shared --workspace "services/${SERVICE}" \
+ && npm rebuild ssh2 cpu-features
+
 FROM node:24-slim
 ARG SERVICE=s3-uploader
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=manifests /src/ ./
-# Production dependencies of shared/ and this one service. The root devDependencies (the `node`
-# package, test servers, tooling) are left out: the base image's Node 24 runs everything.
-# Workspaces are symlinked to /app/<folder>, outside node_modules, where Node strips types
-# (it refuses to strip files under node_modules).
-RUN --mount=type=cache,target=/root/.npm \
-    npm ci --omit=dev --no-audit --no-fund --workspace shared --workspace "services/${SERVICE}"
+COPY --from=deps /app/ ./
 COPY . .
+RUN test -f "services/${SERVICE}/src/main.ts"
 # A new named volume mounted at /staging takes this directory's owner, so `node` can write it.
-RUN test -f "services/${SERVICE}/src/main.ts" \
- && mkdir -p /staging \
- && chown node:node /staging
+# replay: skip, it changes the image's filesystem outside /app and needs the image's `node` user
+RUN mkdir -p /staging && chown node:node /staging
 USER node
 WORKDIR /app/services/${SERVICE}
 # Same flags as UPLOADER_NODE_FLAGS (shared/src/runtime/node-options.ts): bounded RSS during multipart uploads.

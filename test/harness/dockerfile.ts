@@ -2,9 +2,11 @@
  * Replays a Dockerfile's build steps without a Docker engine: each stage's filesystem is a
  * directory, COPY copies (from the build context as .dockerignore filters it, or from an
  * earlier stage), WORKDIR maps into the stage directory, and RUN runs the very command line
- * with `/bin/sh -c` there, with the stage's ARG and ENV values in its environment. What the
- * replay cannot reproduce (the base image's own files and users) the Dockerfile marks with a
- * `# replay: skip, <reason>` comment right above that step; nothing else is left out.
+ * with `/bin/sh -c` there, with the stage's ARG and ENV values in its environment. The base
+ * image is the machine it runs on (its Node, npm and shell), and file owners (`--chown`,
+ * `USER`) are not reproduced. A step that needs what the machine lacks (the base image's own
+ * files and users, its package manager) the Dockerfile marks with a `# replay: skip, <reason>`
+ * comment right above it; nothing else is left out.
  */
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -143,6 +145,9 @@ function assignment(text: string): [string, string | undefined] {
   return i < 0 ? [text, undefined] : [text.slice(0, i), text.slice(i + 1)];
 }
 
+/** Longest a RUN step may take (an `npm ci` against a slow registry takes minutes). */
+const STEP_TIMEOUT_MS = 10 * 60_000;
+
 export interface ReplayedStage {
   /** The directory standing for the stage's `/`. */
   root: string;
@@ -193,6 +198,12 @@ export function replayDockerfile(o: ReplayOptions): ReplayResult {
     };
     stage = current;
     mkdirSync(root, { recursive: true });
+    // `FROM <earlier stage>` goes on from its files and settings; a base image's are the machine's.
+    const parent = built.get(s.base);
+    if (parent) {
+      cpSync(parent.root, root, { recursive: true, verbatimSymlinks: true });
+      Object.assign(current, { workdir: parent.workdir, env: { ...parent.env }, cmd: parent.cmd, user: parent.user });
+    }
     for (const ins of s.instructions) {
       const at = `${o.dockerfile}:${ins.line} ${ins.keyword}`;
       if (ins.skip !== undefined) {
@@ -243,6 +254,8 @@ export function replayDockerfile(o: ReplayOptions): ReplayResult {
             env: { ...o.baseEnv, ...current.env },
             encoding: "utf8",
             maxBuffer: 64 * 1024 * 1024,
+            // spawnSync blocks the test runner's own timeout: a hung step must end by itself.
+            timeout: STEP_TIMEOUT_MS,
           });
           if (r.status !== 0) {
             throw new Error(`${at} exited with ${r.status ?? r.signal}: ${ins.args}\n${r.stdout}${r.stderr}`);
