@@ -72,6 +72,7 @@ describe("an uploader's endpoints", () => {
 
   const destination = (name: string): Destination => ({
     name,
+    orderKey: (event) => event.name,
     upload: async () => ({ location: "mem://", size: 0 }),
     probe: async () => {},
     close: async () => {},
