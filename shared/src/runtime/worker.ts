@@ -6,15 +6,14 @@
  */
 import type { Consumer, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { blobKey } from "../blob/hash.ts";
 import type { BlobStores } from "../blob/mod.ts";
 import type { DestinationConfig } from "../config.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
-import { admitDelivery, type Delivery, type Rejection } from "./admission.ts";
-import { type Releasable, releaseBlobIfDone } from "./blob-release.ts";
+import { admitDelivery, type Delivery } from "./admission.ts";
 import { DestinationBreaker } from "./breaker.ts";
 import { DeadLettering } from "./dead-lettering.ts";
 import { type DeadClass, type End, endOf, type Outcome, startOf } from "./delivery-decision.ts";
+import { Settlement } from "./delivery-settlement.ts";
 import type { Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import { classify, describeError } from "./errors.ts";
@@ -58,6 +57,7 @@ export class DestinationWorker {
   private readonly pulls: PullLoop[];
   private readonly order: KeyOrder;
   private readonly dead: DeadLettering;
+  private readonly settle: Settlement;
 
   constructor(deps: WorkerDeps) {
     this.d = deps;
@@ -69,6 +69,15 @@ export class DestinationWorker {
       destinationToken: this.token,
       termReasons: deps.termReasons,
       onDeadLettered: () => deps.metrics.deadLettered(deps.destination.name),
+    });
+    this.settle = new Settlement({
+      ledger: deps.ledger,
+      destinationToken: this.token,
+      directory: deps.directory,
+      blobs: deps.blobs,
+      dead: this.dead,
+      log: deps.log,
+      onSuperseded: () => deps.metrics.superseded(deps.destination.name),
     });
     this.breaker = new DestinationBreaker(
       deps.config.breaker,
@@ -126,7 +135,7 @@ export class DestinationWorker {
       { subject: msg.subject, data: msg.data, headers: msg.headers, seq: msg.info.streamSequence },
       this.token,
     );
-    if (!admitted.ok) return this.rejectInvalid(msg, admitted);
+    if (!admitted.ok) return this.settle.reject(msg, admitted);
     const d: Delivery = admitted;
     const base = this.entryBase(d);
     const redelivered = msg.info.deliveryCount > 1;
@@ -174,19 +183,16 @@ export class DestinationWorker {
       case "later":
         msg.nak(this.d.config.backoff.initialMs); // a wait, not an attempt
         return;
-      case "superseded":
-        await this.finish(msg, d, {
-          ...base,
-          state: "superseded",
-          attempts: start.priorAttempts,
-          supersededBy: turn.by,
-        });
+      case "superseded": {
+        const superseded = { ...base, state: "superseded" as const, supersededBy: turn.by };
+        await this.settle.finish(msg, { ...superseded, attempts: start.priorAttempts }, d);
         return;
+      }
       case "done": {
         // Uploaded before a crash lost the ack: keep the ledger's location.
         const entry = prior ?? (await this.d.ledger.get(this.token, base));
         const uploaded = entry?.state === "uploaded" ? entry : { ...base, state: "uploaded" as const, attempts: 0 };
-        await this.finish(msg, d, uploaded);
+        await this.settle.finish(msg, uploaded, d);
         return;
       }
       case "acquired":
@@ -225,16 +231,17 @@ export class DestinationWorker {
       // Debug, not info: at thousands of small artifacts a second the log line costs more than the ack.
       this.d.log.debug({ eventId: d.event.id, location: receipt.location, ms }, "uploaded");
       const { location, details } = receipt;
+      const uploaded = {
+        ...base,
+        state: "uploaded" as const,
+        attempts: attempt,
+        location,
+        ...(details && { details }),
+      };
       // The heartbeat runs until the ack: a slow finish (NATS restarting) must not let the
       // delivery expire and a redelivery upload the same bytes again.
       try {
-        await this.finish(msg, d, {
-          ...base,
-          state: "uploaded",
-          attempts: attempt,
-          location,
-          ...(details ? { details } : {}),
-        });
+        await this.settle.finish(msg, uploaded, d);
       } finally {
         heartbeat.stop();
       }
@@ -253,10 +260,11 @@ export class DestinationWorker {
       backoff: this.d.config.backoff,
       breakerResetMs: this.d.config.breaker.resetTimeoutMs,
     });
-    await this.settle(msg, d, base, end, outcome);
+    await this.ended(msg, d, base, end, outcome);
   }
 
-  private async settle(msg: JsMsg, d: Delivery, base: EntryBase, end: End, outcome: Outcome): Promise<void> {
+  /** Carries out how an upload ended: a retry or a wait (nak), or a death (term + DLQ). */
+  private async ended(msg: JsMsg, d: Delivery, base: EntryBase, end: End, outcome: Outcome): Promise<void> {
     if (end.settle === "ack") return;
     if (end.settle === "term") {
       await this.kill(msg, d, base, end.attempts, end.error, end.errorClass);
@@ -267,56 +275,17 @@ export class DestinationWorker {
       this.breaker.trip();
     } else if (outcome.kind === "failed") {
       const { attempts, error } = end.pending ?? {};
-      this.d.log.warn(
-        { eventId: d.event.id, attempt: attempts, delayMs: end.delayMs, error },
-        "upload failed: retrying",
-      );
+      const fields = { eventId: d.event.id, attempt: attempts, delayMs: end.delayMs, error };
+      this.d.log.warn(fields, "upload failed: retrying");
     }
-    if (end.pending) {
-      const entry: NewLedgerEntry = { ...base, state: "pending", ...end.pending };
-      // Not written: the event is terminal already, finished by a redelivery this one outlived.
-      if (!(await this.d.ledger.recordUnlessTerminal(this.token, entry))) {
-        msg.ack();
-        return;
-      }
-    }
-    msg.nak(end.delayMs);
-  }
-
-  /** Records a terminal state, acks, and releases the blob if no destination needs it now. */
-  private async finish(msg: JsMsg, d: Delivery, entry: NewLedgerEntry): Promise<void> {
-    if (entry.state === "uploaded") await this.d.ledger.record(this.token, entry);
-    else if (!(await this.d.ledger.recordUnlessTerminal(this.token, entry))) {
-      msg.ack();
-      return;
-    }
-    if (entry.state === "superseded") this.d.metrics.superseded(this.d.destination.name);
-    // A plain ack: if it is lost, the redelivery finds the terminal ledger entry and acks again.
-    msg.ack();
-    await this.releaseBlob({ ref: entry, blob: d.event.blob, eventsSubject: d.eventsSubject });
+    const pending = end.pending && { ...base, state: "pending" as const, ...end.pending };
+    await this.settle.later(msg, pending, end.delayMs);
   }
 
   /** Dead-letters a delivery. Its blob stays for a replay; the sweeper removes it after maxAge. */
   private kill(msg: JsMsg, d: Delivery, base: EntryBase, attempts: number, error: string, errorClass: DeadClass) {
     this.d.log.error({ eventId: d.event.id, attempts, error }, "dead-lettering");
     return this.dead.kill(msg, { ...base, state: "dead", attempts, error, errorClass }, d.eventsSubject);
-  }
-
-  /**
-   * An event its subject does not vouch for: dead at once, touching no destination. Its blob, the
-   * one its subject and id name, goes once every destination is done with it.
-   */
-  private async rejectInvalid(msg: JsMsg, r: Rejection): Promise<void> {
-    this.d.log.warn(
-      { seq: msg.info.streamSequence, subject: msg.subject, reason: r.reason },
-      "invalid event: dead-lettering",
-    );
-    const ref = await this.dead.reject(msg, r);
-    if (!ref || !r.eventsSubject) return;
-    for (const store of r.blobStore ? [r.blobStore] : (["fs", "nats"] as const)) {
-      const blob = { store, ref: blobKey(ref.project, ref.run, ref.eventId) };
-      await this.releaseBlob({ ref, blob, eventsSubject: r.eventsSubject, invalid: true });
-    }
   }
 
   private entryBase(d: Delivery): EntryBase {
@@ -329,14 +298,5 @@ export class DestinationWorker {
       streamSeq: d.orderSeq,
       ...(d.replayDlqSeq !== undefined ? { replayDlqSeq: d.replayDlqSeq } : {}),
     };
-  }
-
-  private async releaseBlob(r: Releasable): Promise<void> {
-    try {
-      await releaseBlobIfDone(r, this.token, this.d.ledger, this.d.directory, this.d.blobs);
-    } catch (err) {
-      // The sweeper removes what is left behind; a failed delete never fails an upload.
-      this.d.log.warn({ eventId: r.ref.eventId, err: describeError(err) }, "blob release failed");
-    }
   }
 }

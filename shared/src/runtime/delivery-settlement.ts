@@ -1,0 +1,86 @@
+/**
+ * How a delivery ends at one destination once its fate is decided (delivery-decision.ts): the
+ * ledger is written first, then the message is settled (ack, or nak with a delay), and a finished
+ * event's blob is released once no destination needs it. Deaths go through DeadLettering.
+ */
+import type { JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import { blobKey } from "../blob/hash.ts";
+import type { BlobLocation, BlobStores } from "../blob/mod.ts";
+import type { DestinationDirectory } from "../nats/destinations.ts";
+import type { Rejection } from "./admission.ts";
+import { type Releasable, releaseBlobIfDone } from "./blob-release.ts";
+import type { DeadLettering } from "./dead-lettering.ts";
+import { describeError } from "./errors.ts";
+import type { Ledger, NewLedgerEntry } from "./ledger.ts";
+
+export interface SettlementOptions {
+  ledger: Ledger;
+  destinationToken: string;
+  directory: DestinationDirectory;
+  blobs: BlobStores;
+  dead: DeadLettering;
+  log: Logger;
+  onSuperseded(): void;
+}
+
+export class Settlement {
+  private readonly o: SettlementOptions;
+  constructor(options: SettlementOptions) {
+    this.o = options;
+  }
+
+  /**
+   * Records `uploaded` or `superseded`, acks, and releases the blob if no destination needs it
+   * now. An upload is recorded unconditionally (only the key's holder gets there); a superseded
+   * event only unless it is terminal already.
+   */
+  async finish(msg: JsMsg, entry: NewLedgerEntry, d: { event: { blob: BlobLocation }; eventsSubject: string }) {
+    const token = this.o.destinationToken;
+    if (entry.state === "uploaded") await this.o.ledger.record(token, entry);
+    else if (!(await this.o.ledger.recordUnlessTerminal(token, entry))) {
+      msg.ack();
+      return;
+    }
+    if (entry.state === "superseded") this.o.onSuperseded();
+    // A plain ack: if it is lost, the redelivery finds the terminal ledger entry and acks again.
+    msg.ack();
+    await this.releaseBlob({ ref: entry, blob: d.event.blob, eventsSubject: d.eventsSubject });
+  }
+
+  /** Records `pending` with the reason, if given, and naks for a later delivery. */
+  async later(msg: JsMsg, pending: NewLedgerEntry | undefined, delayMs: number): Promise<void> {
+    // Not written: the event is terminal already, finished by a redelivery this one outlived.
+    if (pending && !(await this.o.ledger.recordUnlessTerminal(this.o.destinationToken, pending))) {
+      msg.ack();
+      return;
+    }
+    msg.nak(delayMs);
+  }
+
+  /**
+   * An event its subject does not vouch for: dead at once, touching no destination. Its blob, the
+   * one its subject and id name, goes once every destination is done with it.
+   */
+  async reject(msg: JsMsg, r: Rejection): Promise<void> {
+    this.o.log.warn(
+      { seq: msg.info.streamSequence, subject: msg.subject, reason: r.reason },
+      "invalid event: dead-lettering",
+    );
+    const ref = await this.o.dead.reject(msg, r);
+    if (!ref || !r.eventsSubject) return;
+    for (const store of r.blobStore ? [r.blobStore] : (["fs", "nats"] as const)) {
+      const blob = { store, ref: blobKey(ref.project, ref.run, ref.eventId) };
+      await this.releaseBlob({ ref, blob, eventsSubject: r.eventsSubject, invalid: true });
+    }
+  }
+
+  private async releaseBlob(r: Releasable): Promise<void> {
+    try {
+      await releaseBlobIfDone(r, this.o.destinationToken, this.o.ledger, this.o.directory, this.o.blobs);
+    } catch (err) {
+      // The sweeper removes what is left behind; a failed delete never fails an upload.
+      this.o.log.warn({ eventId: r.ref.eventId, err: describeError(err) }, "blob release failed");
+    }
+  }
+}
