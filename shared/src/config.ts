@@ -45,7 +45,13 @@ export const DestinationConfigSchema = Type.Object({
     { default: {} },
   ),
   concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
-  maxDeliver: Type.Integer({ minimum: 1, default: 10 }),
+  maxDeliver: Type.Integer({ minimum: 1, default: 10, description: "Upload attempts before the DLQ" }),
+  coalesce: Type.Optional(
+    Type.Boolean({
+      description:
+        "Skip a version when a newer one of its key already waits (default: the destination's own, true for S3 and SFTP); off, every event is uploaded, in logging order",
+    }),
+  ),
   ackWaitMs: Ms(30_000, "Time before an unacknowledged delivery goes to another replica"),
   uploadTimeoutMs: Ms(3_600_000, "Upper bound on one upload attempt"),
   backoff: Type.Object(BackoffConfigSchema.properties, { default: {} }),

@@ -55,6 +55,11 @@ export interface Destination {
    */
   orderKey(event: ArtifactEventV1): string;
   /**
+   * Whether versions waiting behind a newer one of their key may be skipped when the config does
+   * not say (`coalesce`). Default true; false where every event is a visible version (W&B).
+   */
+  readonly coalesceByDefault?: boolean;
+  /**
    * Puts the artifact under its final name atomically: no reader sees partial bytes.
    * Throws TransientError or PermanentError; cleans up its own partial remote state.
    */

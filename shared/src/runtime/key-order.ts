@@ -1,11 +1,14 @@
 /**
  * Order per key at one destination: versions of one order key (what the destination writes,
- * e.g. the rendered path) are uploaded one at a time across replicas, never older after newer,
- * and a version with a newer one already waiting in the stream is skipped (coalescing).
+ * e.g. the rendered path) are uploaded one at a time across replicas, never older after newer.
+ * Two modes: with coalescing, a version with a newer one already waiting in the stream is
+ * skipped; without (every event a version, as W&B users want), a version waits until every older
+ * version of its key at this destination is finished, so versions appear in logging order.
  */
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { Consumer, JetStreamManager, MsgRequest } from "@nats-io/jetstream";
+import type { DestinationConfig } from "../config.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
-import { artifactKey } from "../event/subjects.ts";
+import { artifactKey, EVENTS_PREFIX } from "../event/subjects.ts";
 import { EVENTS_STREAM } from "../nats/topology-names.ts";
 import { admitEvent } from "./admission.ts";
 import type { AcquireResult, KeyLease, KeyLeases } from "./key-lease.ts";
@@ -45,6 +48,17 @@ export interface KeyOrderOptions {
   orderKeyOf(event: ArtifactEventV1): string;
   /** How long one delivery may wait for a busy key before it steps back (its slot is wanted). */
   maxWaitMs: number;
+  /** Skip versions that a newer one of their key already waits behind (default true). */
+  coalesce: boolean;
+  /**
+   * Without coalescing: the subject filter of every event this destination takes that may share
+   * an order key with `event` (its project and name key, the destination's run and level filter).
+   */
+  scopeOf(event: ArtifactEventV1): string;
+  /** Without coalescing: whether an event is finished at this destination (its ledger entry). */
+  finished(ref: { project: string; run: string; eventId: string }): Promise<boolean>;
+  /** Without coalescing: the consumer's ack floor, below which every event is finished here. */
+  ackFloor(): Promise<number>;
 }
 
 export class KeyOrder {
@@ -69,9 +83,12 @@ export class KeyOrder {
       eventId: t.event.id,
     };
     for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
-      const r: AcquireResult = await this.o.leases.acquire(key, claim);
+      // In order: an older version still to finish goes first. Checked before the lease, whose
+      // fence would otherwise make the older one superseded.
+      const older = !this.o.coalesce && (await this.olderUnfinished(t, orderKey));
+      const r: AcquireResult | { kind: "busy" } = older ? { kind: "busy" } : await this.o.leases.acquire(key, claim);
       if (r.kind === "acquired") {
-        if (r.firstVersion && t.cheapFirstVersion) return r;
+        if (!this.o.coalesce || (r.firstVersion && t.cheapFirstVersion)) return r;
         const newer = await this.newerVersion(t, orderKey);
         if (newer === undefined) return r;
         await r.lease.release();
@@ -79,11 +96,42 @@ export class KeyOrder {
       }
       if (r.kind !== "busy") return r;
       // A newer version waiting too makes this one's wait pointless.
-      const newer = await this.newerVersion(t, orderKey);
+      const newer = this.o.coalesce ? await this.newerVersion(t, orderKey) : undefined;
       if (newer !== undefined) return { kind: "superseded", by: newer };
       if (signal.aborted || Date.now() + wait > deadline) return { kind: "later" };
       keepAlive();
       await new Promise((res) => setTimeout(res, wait));
+    }
+  }
+
+  /**
+   * Whether a valid event of the same order key, older than `t`, is not finished here yet. Scans
+   * the key's events from the consumer's ack floor (everything below it is finished here, or
+   * came before the destination existed) up to `t`'s sequence; usually one look-up that finds
+   * `t` itself.
+   */
+  private async olderUnfinished(t: Turn, orderKey: string): Promise<boolean> {
+    const scope = this.o.scopeOf(t.event);
+    let seq = (await this.o.ackFloor()) + 1;
+    while (seq < t.orderSeq) {
+      // The server takes next_by_subj on STREAM.MSG.GET; the client only types it for direct get.
+      const req = { next_by_subj: scope, seq } as unknown as MsgRequest;
+      const m = await this.o.jsm.streams.getMessage(EVENTS_STREAM, req);
+      if (!m || m.seq >= t.orderSeq) return false;
+      seq = m.seq + 1;
+      const admitted = admitEvent(m.subject, m.data, m.seq);
+      if (!admitted.ok || !this.sameKey(admitted.event, orderKey)) continue;
+      const { project, run, id: eventId } = admitted.event;
+      if (!(await this.o.finished({ project, run, eventId }))) return true;
+    }
+    return false;
+  }
+
+  private sameKey(event: ArtifactEventV1, orderKey: string): boolean {
+    try {
+      return this.o.orderKeyOf(event) === orderKey;
+    } catch {
+      return false; // no valid key: it dies without ever writing
     }
   }
 
@@ -103,11 +151,22 @@ export class KeyOrder {
     // A newer message counts only if its body is valid for its subject and writes the same key:
     // a forged or broken event must not hide a real version, nor a template with {rank} mix ranks.
     const admitted = admitEvent(last.subject, last.data);
-    if (!admitted.ok) return undefined;
-    try {
-      return this.o.orderKeyOf(admitted.event) === orderKey ? last.seq : undefined;
-    } catch {
-      return undefined;
-    }
+    return admitted.ok && this.sameKey(admitted.event, orderKey) ? last.seq : undefined;
   }
+}
+
+/** Every event of a destination's filter that shares `e`'s project and name key: where older versions are. */
+export function keyScope(e: ArtifactEventV1, filter: DestinationConfig["filter"]): string {
+  return `${EVENTS_PREFIX}.${e.project}.${filter.run}.${filter.level}.${artifactKey(e.name)}`;
+}
+
+/** A consumer's ack floor, read at most once a second: it only grows, so an older value is safe. */
+export function ackFloorReader(consumer: Consumer): () => Promise<number> {
+  let cached: { at: number; floor: number } | undefined;
+  return async () => {
+    if (!cached || Date.now() - cached.at > 1000) {
+      cached = { at: Date.now(), floor: (await consumer.info()).ack_floor.stream_seq };
+    }
+    return cached.floor;
+  };
 }

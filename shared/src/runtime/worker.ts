@@ -18,8 +18,8 @@ import type { Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import { classify, describeError } from "./errors.ts";
 import type { KeyLease, KeyLeases } from "./key-lease.ts";
-import { KeyOrder } from "./key-order.ts";
-import type { Ledger, NewLedgerEntry } from "./ledger.ts";
+import { ackFloorReader, KeyOrder, keyScope } from "./key-order.ts";
+import { isTerminal, type Ledger, type NewLedgerEntry } from "./ledger.ts";
 import { PullLoop } from "./pull-loop.ts";
 import { attemptUpload } from "./upload-attempt.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
@@ -93,6 +93,10 @@ export class DestinationWorker {
       destinationToken: this.token,
       orderKeyOf: (event) => deps.destination.orderKey(event),
       maxWaitMs: deps.config.ackWaitMs * 2,
+      coalesce: deps.config.coalesce ?? deps.destination.coalesceByDefault ?? true,
+      scopeOf: (e) => keyScope(e, deps.config.filter),
+      finished: async (ref) => isTerminal((await deps.ledger.get(this.token, ref))?.state),
+      ackFloor: ackFloorReader(deps.consumers.events),
     });
     const loop = (consumer: Consumer, concurrency: number) =>
       new PullLoop({
