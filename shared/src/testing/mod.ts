@@ -1,6 +1,6 @@
 /**
  * @artifact-bus/shared/testing: launchers for the real servers (nats-server, an S3-compatible
- * server, OpenSSH sshd), uploader processes, and the destination contract suite.
+ * server, OpenSSH sshd), the W&B API double, uploader processes, and the destination contract suite.
  */
 export {
   type FileArtifactOptions,
@@ -30,3 +30,11 @@ export { listRemoteDir, readRemoteFiles, sftpBatch } from "./sftp-cli.ts";
 export { SshdServer, type SshdServerOptions } from "./sshd-server.ts";
 export { fingerprintOf, freePort, generateKey } from "./sshd-setup.ts";
 export { type LogLine, UploaderProcess, type UploaderProcessOptions } from "./uploader-process.ts";
+export {
+  type FaultRule,
+  type RequestRecord,
+  type StoredArtifact,
+  type StoredFile,
+  WandbDouble,
+  type WandbDoubleOptions,
+} from "./wandb/wandb-double.ts";
