@@ -31,6 +31,20 @@ export { SshdServer, type SshdServerOptions } from "./sshd-server.ts";
 export { fingerprintOf, freePort, generateKey } from "./sshd-setup.ts";
 export { type LogLine, UploaderProcess, type UploaderProcessOptions } from "./uploader-process.ts";
 export {
+  type ArtifactSpec,
+  artifactDigest,
+  b64md5,
+  clientId,
+  DOCUMENTS as WANDB_DOCUMENTS,
+  expectOk,
+  hexmd5,
+  manifestDigest,
+  manifestJson,
+  type ProtocolFile,
+  WandbGraphqlError,
+  WandbProtocolClient,
+} from "./wandb/protocol-client.ts";
+export {
   type FaultRule,
   type RequestRecord,
   type StoredArtifact,
