@@ -8,7 +8,7 @@
  * versions.ts and uploads.ts; this file only holds and finds.
  */
 import { randomBytes } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fail } from "./rules.ts";
 import type { StoredArtifact } from "./types.ts";
@@ -176,6 +176,10 @@ export class ArtifactStore {
 
   blobPath(blob: string): string {
     return join(this.blobDir, blob);
+  }
+
+  removeBlobs(blobs: string[]): void {
+    for (const b of blobs) rmSync(this.blobPath(b), { force: true });
   }
 
   run(entity: string, project: string, name: string): RunRecord | undefined {

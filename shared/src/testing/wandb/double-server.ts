@@ -12,6 +12,7 @@ import { pipeline } from "node:stream/promises";
 import { ArtifactStore } from "./artifact-store.ts";
 import { FaultRuleError, Faults, parseFaultRule } from "./faults.ts";
 import { GraphqlApi, operationNameOf } from "./graphql-api.ts";
+import { PartAssembly } from "./part-assembly.ts";
 import { type Answer, SignedStorage } from "./signed-storage.ts";
 import type { RequestRecord } from "./types.ts";
 import { Uploads } from "./uploads.ts";
@@ -38,8 +39,9 @@ const gqlError = (status: number, message: string, headers?: Record<string, stri
 /** The HTTP server of the double (not yet listening); `port()` gives the origin of signed URLs. */
 export function createDoubleServer(config: DoubleConfig, port: () => number): Server {
   const store = new ArtifactStore(config.dataDir);
-  const storage = new SignedStorage(store, config.signedUrlTtlMs, () => `http://127.0.0.1:${port()}`);
-  const api = new GraphqlApi(store, new Versions(store), new Uploads(store, storage), storage);
+  const assembly = new PartAssembly(store);
+  const storage = new SignedStorage(store, assembly, config.signedUrlTtlMs, () => `http://127.0.0.1:${port()}`);
+  const api = new GraphqlApi(store, new Versions(store), new Uploads(store, assembly), storage);
   const faults = new Faults();
   let apiKeys = [...config.apiKeys];
   const logPath = join(config.dataDir, "requests.jsonl");

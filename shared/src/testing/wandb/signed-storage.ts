@@ -3,17 +3,17 @@
  * presigned S3 or GCS URL is) and takes PUTs to them the way such storage does: no credentials,
  * the signed headers sent exactly, the body's MD5 checked against Content-MD5 (BadDigest), an
  * ETag answered. Bodies stream to disk while hashed (never held in memory: files reach GiBs);
- * multipart parts are stored apart and joined on disk when the upload is completed.
+ * multipart parts are stored apart and joined on disk by part-assembly.ts.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { createReadStream, createWriteStream, renameSync, rmSync } from "node:fs";
+import { createWriteStream, renameSync, rmSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ArtifactStore, FileRecord, StoredBytes } from "./artifact-store.ts";
+import type { PartAssembly } from "./part-assembly.ts";
 import { b64ToHex, hexToB64 } from "./rules.ts";
-import type { PartAssembler } from "./uploads.ts";
 
 /** What the router sends back; status 0: the connection was destroyed, nothing to send. */
 export interface Answer {
@@ -44,14 +44,16 @@ function escapeXml(s: string): string {
   return s.replace(/[<>&]/g, (c) => (c === "<" ? "&lt;" : c === ">" ? "&gt;" : "&amp;"));
 }
 
-export class SignedStorage implements PartAssembler {
+export class SignedStorage {
   private readonly store: ArtifactStore;
+  private readonly assembly: PartAssembly;
   private readonly ttlMs: number;
   /** `http://127.0.0.1:<port>`, known once the server listens. */
   private readonly origin: () => string;
 
-  constructor(store: ArtifactStore, ttlMs: number, origin: () => string) {
+  constructor(store: ArtifactStore, assembly: PartAssembly, ttlMs: number, origin: () => string) {
     this.store = store;
+    this.assembly = assembly;
     this.ttlMs = ttlMs;
     this.origin = origin;
   }
@@ -128,12 +130,12 @@ export class SignedStorage implements PartAssembler {
     if (typeof stored === "number") return { status: 0, bytes: stored };
     const bytes = stored.size;
     if (stored.md5 !== expect.md5) {
-      this.remove([stored.blob]);
+      this.store.removeBlobs([stored.blob]);
       return { ...s3Error(400, "BadDigest", `the body's MD5 is ${stored.md5}, Content-MD5 said ${expect.md5}`), bytes };
     }
     const conflict = expect.keep(stored);
     if (conflict) {
-      this.remove([stored.blob]);
+      this.store.removeBlobs([stored.blob]);
       return { ...s3Error(409, "Conflict", conflict), bytes };
     }
     return { status: 200, headers: { etag: `"${b64ToHex(stored.md5)}"` }, bytes };
@@ -177,6 +179,7 @@ export class SignedStorage implements PartAssembler {
           record.stored = s;
           record.etag = `"${b64ToHex(s.md5)}"`;
           this.store.save(found.artifact);
+          this.assembly.partStored(part![1]!, found.file.multipart.parts);
           return undefined;
         }
         return "the multipart upload was completed or replaced meanwhile";
@@ -219,36 +222,5 @@ export class SignedStorage implements PartAssembler {
     }
     renameSync(tmp, this.store.blobPath(blob));
     return { size, md5: md5.digest("base64"), sha256: sha256.digest("hex"), blob };
-  }
-
-  async assemble(blobs: string[]): Promise<StoredBytes> {
-    const blob = randomBytes(16).toString("hex");
-    const tmp = join(this.store.tmpDir, blob);
-    const md5 = createHash("md5");
-    const sha256 = createHash("sha256");
-    let size = 0;
-    const store = this.store;
-    async function* parts() {
-      for (const b of blobs) {
-        for await (const chunk of createReadStream(store.blobPath(b)) as AsyncIterable<Buffer>) {
-          size += chunk.length;
-          md5.update(chunk);
-          sha256.update(chunk);
-          yield chunk;
-        }
-      }
-    }
-    try {
-      await pipeline(parts, createWriteStream(tmp));
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
-    renameSync(tmp, this.store.blobPath(blob));
-    return { size, md5: md5.digest("base64"), sha256: sha256.digest("hex"), blob };
-  }
-
-  remove(blobs: string[]): void {
-    for (const b of blobs) rmSync(this.store.blobPath(b), { force: true });
   }
 }

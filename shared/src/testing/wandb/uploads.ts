@@ -6,15 +6,10 @@
  */
 import { randomBytes } from "node:crypto";
 import type { ArtifactRecord, ArtifactStore, FileRecord, StoredBytes } from "./artifact-store.ts";
+import type { PartAssembly } from "./part-assembly.ts";
 import { checkB64Md5, checkHexMd5, fail } from "./rules.ts";
 
 type Opt<T> = T | null | undefined;
-
-/** Joins stored parts into one blob; implemented by signed-storage.ts. */
-export interface PartAssembler {
-  assemble(blobs: string[]): Promise<StoredBytes>;
-  remove(blobs: string[]): void;
-}
 
 export const MANIFEST_NAME = "wandb_manifest.json";
 /** S3's (and GCS XML's) EntityTooSmall: every part but the last must be at least this big. */
@@ -58,11 +53,11 @@ export interface FileAnswer {
 
 export class Uploads {
   private readonly store: ArtifactStore;
-  private readonly parts: PartAssembler;
+  private readonly assembly: PartAssembly;
 
-  constructor(store: ArtifactStore, parts: PartAssembler) {
+  constructor(store: ArtifactStore, assembly: PartAssembly) {
     this.store = store;
-    this.parts = parts;
+    this.assembly = assembly;
   }
 
   createArtifactManifest(input: CreateManifestInput): ArtifactRecord {
@@ -126,7 +121,8 @@ export class Uploads {
       if (old?.multipart) {
         // A new declaration replaces the upload: its parts would only fill the disk.
         this.store.dropUpload(old.multipart.uploadId);
-        this.parts.remove(old.multipart.parts.flatMap((p) => (p.stored ? [p.stored.blob] : [])));
+        this.assembly.discard(old.multipart.uploadId);
+        this.store.removeBlobs(old.multipart.parts.flatMap((p) => (p.stored ? [p.stored.blob] : [])));
       }
       const file = old ?? this.newFile(a, spec.name, spec.md5, spec.mimetype || "application/octet-stream");
       file.contentType = spec.mimetype || "application/octet-stream";
@@ -184,23 +180,26 @@ export class Uploads {
       }
     });
     mp.completing = true;
-    const blobs = mp.parts.map((p) => p.stored!.blob);
     let stored: StoredBytes;
     try {
-      stored = await this.parts.assemble(blobs);
+      stored = await this.assembly.finish(input.uploadID, mp.parts);
     } finally {
       mp.completing = false;
     }
-    if (file.multipart?.uploadId !== input.uploadID) fail(`the upload of ${file.path} was replaced while completing`);
+    if (file.multipart?.uploadId !== input.uploadID) {
+      this.store.removeBlobs([stored.blob]);
+      fail(`the upload of ${file.path} was replaced while completing`);
+    }
     if (stored.md5 !== file.md5) {
-      this.parts.remove([stored.blob]);
+      this.store.removeBlobs([stored.blob]);
       fail(`the assembled ${file.path} has md5 ${stored.md5}, but ${file.md5} was declared`);
     }
     file.stored = stored;
     file.multipart = null;
     this.store.dropUpload(input.uploadID);
     this.store.save(artifact);
-    this.parts.remove(blobs);
+    this.assembly.discard(input.uploadID);
+    this.store.removeBlobs(mp.parts.map((p) => p.stored!.blob));
     return stored.md5;
   }
 
