@@ -26,8 +26,8 @@ export function parseFaultRule(value: unknown): FaultRule {
   if (!isCount(r.times, 1)) throw new FaultRuleError("times must be a positive integer");
   const kinds = ["status", "delayMs", "dropAfterBytes"].filter((k) => r[k] !== undefined);
   if (kinds.length !== 1) throw new FaultRuleError("give exactly one of status, delayMs, dropAfterBytes");
-  if (r.status !== undefined && !(isCount(r.status, 100) && (r.status as number) <= 599)) {
-    throw new FaultRuleError("status must be an HTTP status 100..599");
+  if (r.status !== undefined && !(isCount(r.status, 200) && (r.status as number) <= 599)) {
+    throw new FaultRuleError("status must be an HTTP status 200..599");
   }
   if (r.retryAfter !== undefined && typeof r.retryAfter !== "string") {
     throw new FaultRuleError("retryAfter must be a string");
