@@ -1,5 +1,5 @@
 /** What every benchmark section shares: sizes, the report sink, timing and memory readings. */
-import { readFileSync } from "node:fs";
+import type { LogFileRequest } from "@artifact-bus/shared";
 
 export interface BenchContext {
   largeBytes: number;
@@ -59,8 +59,16 @@ export async function forEachConcurrently(
   );
 }
 
-/** Peak resident set (VmHWM) of a live process, in MB. */
-export function peakRssMb(pid: number): number {
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-  return kb / 1024;
+export { peakRssMb } from "@artifact-bus/shared/testing";
+
+/** One bus round of the large benchmarks: log `path` (hard-linked, no copy) as a new name, wait until it landed. */
+export async function logAndFlush(
+  trainer: {
+    publisher: { logFile(req: LogFileRequest): Promise<unknown>; flush(o: { timeoutMs: number }): Promise<void> };
+  },
+  path: string,
+  round: number,
+): Promise<void> {
+  await trainer.publisher.logFile({ project: "bench", run: "large", name: `big-${round}.bin`, path, mode: "link" });
+  await trainer.publisher.flush({ timeoutMs: 600_000 });
 }

@@ -10,10 +10,12 @@ import { resolve } from "node:path";
 import type { BenchContext } from "./bench-kit.ts";
 import { runS3Bench } from "./s3-bench.ts";
 import { runSftpBench } from "./sftp-bench.ts";
+import { runWandbBench } from "./wandb-bench.ts";
 
 const sections: [string, (ctx: BenchContext) => Promise<void>][] = [
   ["S3 (s3rver in its own process)", runS3Bench],
   ["SFTP (OpenSSH sshd)", runSftpBench],
+  ["Weights & Biases (the API double in its own process)", runWandbBench],
 ];
 
 const largeBytes = Number(process.env.BENCH_LARGE_BYTES ?? 1024 ** 3);

@@ -9,6 +9,7 @@ import { S3Stack } from "../test/harness/s3-stack.ts";
 import {
   type BenchContext,
   forEachConcurrently,
+  logAndFlush,
   median,
   pairedRatio,
   peakRssMb,
@@ -49,16 +50,7 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
           partSize: PART,
           queueSize: QUEUE,
         }).done(),
-      async (round) => {
-        await trainer.publisher.logFile({
-          project: "bench",
-          run: "large",
-          name: `big-${round}.bin`,
-          path: big,
-          mode: "link",
-        });
-        await trainer.publisher.flush({ timeoutMs: 600_000 });
-      },
+      (round) => logAndFlush(trainer, big, round),
     ]);
     const rssMb = peakRssMb(uploader.pid);
     report(

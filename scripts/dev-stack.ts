@@ -3,13 +3,14 @@
  * an S3-compatible server (s3rver) in its own process with a bucket, applies the topology and
  * runs the S3 uploader; prints how to log a first artifact. Ctrl-C stops everything.
  * `npm run dev -- --sftp` adds destination `sftp:local`: a throwaway OpenSSH sshd (its host key
- * pinned in the config) and the SFTP uploader.
+ * pinned in the config) and the SFTP uploader. `npm run dev -- --wandb` adds `wandb:local`: the
+ * W&B uploader against the local W&B API double (the real service cannot be reached here).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { connectNats, ensureTopology, parseConfig, UPLOADER_NODE_FLAGS } from "@artifact-bus/shared";
-import { NatsServer, S3TestServer, SshdServer } from "@artifact-bus/shared/testing";
+import { NatsServer, S3TestServer, SshdServer, WandbDouble } from "@artifact-bus/shared/testing";
 
 const root = resolve(import.meta.dirname, "..");
 const stackDir = resolve(root, ".stack");
@@ -17,6 +18,7 @@ mkdirSync(stackDir, { recursive: true });
 
 // First, so a missing or failing sshd stops us before anything else runs.
 const sshd = process.argv.includes("--sftp") ? await SshdServer.start() : undefined;
+const wandb = process.argv.includes("--wandb") ? await WandbDouble.start() : undefined;
 const nats = await NatsServer.start({ port: await preferPort(4222) });
 const s3 = await S3TestServer.start({ buckets: ["artifacts"] });
 const configPath = resolve(stackDir, "config.json");
@@ -43,6 +45,7 @@ const config = parseConfig({
           },
         ]
       : []),
+    ...(wandb ? [{ name: "wandb:local", options: { baseUrl: wandb.baseUrl, entity: "local" } }] : []),
   ],
 });
 writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
@@ -63,7 +66,8 @@ const uploader = startUploader("s3-uploader", {
   AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
 });
 const sftpUploader = sshd ? startUploader("sftp-uploader") : undefined;
-const uploaders = [uploader, ...(sftpUploader ? [sftpUploader] : [])];
+const wandbUploader = wandb ? startUploader("wandb-uploader", { WANDB_API_KEY: wandb.apiKey }) : undefined;
+const uploaders = [uploader, ...[sftpUploader, wandbUploader].filter((u) => u !== undefined)];
 const sftpLines = sshd
   ? {
       server: `\n  SFTP       sftp://${sshd.host}:${sshd.port} as ${sshd.username}, root ${sshd.rootDir}\n             host key ${sshd.hostKeySha256Fingerprint} (pinned in the config; sshd and its files go on Ctrl-C)`,
@@ -71,17 +75,24 @@ const sftpLines = sshd
       lands: `\nand at ${sshd.rootDir}/demo/r1/README.md over SFTP.`,
     }
   : { server: "", uploader: "", lands: "" };
+const wandbLines = wandb
+  ? {
+      server: `\n  W&B        ${wandb.baseUrl}  (the local API double; entity "local")`,
+      uploader: `\n  uploader   wandb:local (pid ${wandbUploader?.pid})`,
+      lands: `\nand as W&B artifact local/demo/README.md:v0 (type file, aliases latest).`,
+    }
+  : { server: "", uploader: "", lands: "" };
 
 console.log(`
 artifact-bus local stack is up
   NATS       ${nats.url}
-  S3         ${s3.endpoint}  (bucket "artifacts", access key ${s3.accessKeyId})${sftpLines.server}
+  S3         ${s3.endpoint}  (bucket "artifacts", access key ${s3.accessKeyId})${sftpLines.server}${wandbLines.server}
   config     ${configPath}
-  uploader   s3:local (pid ${uploader.pid})${sftpLines.uploader}
+  uploader   s3:local (pid ${uploader.pid})${sftpLines.uploader}${wandbLines.uploader}
 
 Log a first artifact from another terminal:
   ARTIFACT_BUS_CONFIG=.stack/config.json npm run artifact-bus -- put --project demo --run r1 --wait 30 ./README.md
-It lands at s3://artifacts/demo/r1/README.md on ${s3.endpoint}${sftpLines.lands || "."}
+It lands at s3://artifacts/demo/r1/README.md on ${s3.endpoint}${sftpLines.lands || (wandb ? "" : ".")}${wandbLines.lands}
 Ctrl-C stops everything.
 `);
 
@@ -91,6 +102,7 @@ async function shutdown(code: number) {
   stopping = true;
   await Promise.all(uploaders.map(stopChild));
   await sshd?.dispose();
+  await wandb?.dispose();
   await s3.dispose();
   await nats.dispose();
   process.exit(code);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { LedgerEntry, LoggedArtifact } from "@artifact-bus/shared";
 import { eventually, writeRandomFile } from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { QUICK_BREAKER } from "./harness/bus-stack.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
 
 let stack: S3Stack;
@@ -15,13 +16,7 @@ beforeAll(async () => {
   stack = await S3Stack.start({
     destination: {
       maxDeliver: 2,
-      breaker: {
-        resetTimeoutMs: 300,
-        volumeThreshold: 3,
-        errorThresholdPercentage: 50,
-        rollingWindowMs: 30_000,
-        probeTimeoutMs: 2000,
-      },
+      breaker: QUICK_BREAKER,
     },
   });
 });

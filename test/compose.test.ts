@@ -23,6 +23,7 @@ import {
 import { describe, expect, it } from "vitest";
 import { s3DestinationFactory } from "../services/s3-uploader/src/s3-factory.ts";
 import { sftpDestinationFactory } from "../services/sftp-uploader/src/sftp-factory.ts";
+import { wandbDestinationFactory } from "../services/wandb-uploader/src/wandb-factory.ts";
 import {
   builtService,
   type ComposeService,
@@ -37,7 +38,11 @@ import { parseDockerfile } from "./harness/dockerfile.ts";
 
 const { compose, raw } = loadCompose();
 const services = Object.entries(compose.services);
-const FACTORIES = { "s3-uploader": s3DestinationFactory, "sftp-uploader": sftpDestinationFactory } as const;
+const FACTORIES = {
+  "s3-uploader": s3DestinationFactory,
+  "sftp-uploader": sftpDestinationFactory,
+  "wandb-uploader": wandbDestinationFactory,
+} as const;
 /** Services running an uploader's entry point (the image's CMD), by service folder. */
 const uploaders = services.flatMap(([name, s]) => {
   const folder = builtService(s) as keyof typeof FACTORIES | undefined;

@@ -40,6 +40,15 @@ export interface EventRef {
   run: string;
 }
 
+/** A breaker that opens after a few failures and probes again soon: fault tests see it move quickly. */
+export const QUICK_BREAKER = {
+  resetTimeoutMs: 300,
+  volumeThreshold: 3,
+  errorThresholdPercentage: 50,
+  rollingWindowMs: 30_000,
+  probeTimeoutMs: 2000,
+};
+
 export interface Trainer {
   publisher: ArtifactPublisher;
   blobs: BlobStores;

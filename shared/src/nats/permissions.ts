@@ -204,7 +204,13 @@ export function renderServerConfig({ users, account = "ARTIFACT_BUS", header = [
 
 /** Users of the committed sample: the ones the docker-compose stack runs with. */
 export function sampleUsers(): NatsUser[] {
-  return [adminUser(), trainerUser("demo"), uploaderUser("s3_minio"), uploaderUser("sftp_archive")];
+  return [
+    adminUser(),
+    trainerUser("demo"),
+    uploaderUser("s3_minio"),
+    uploaderUser("sftp_archive"),
+    uploaderUser("wandb_team"),
+  ];
 }
 
 /** Where the committed sample lives. */

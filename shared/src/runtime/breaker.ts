@@ -17,6 +17,7 @@ export class DestinationBreaker {
   private readonly cfg: BreakerConfig;
 
   private readonly onProbe: (error: unknown) => void;
+  private probing: Promise<boolean> | undefined;
 
   /** `onProbe` hears each half-open probe's outcome (undefined error: it passed). */
   constructor(
@@ -61,9 +62,17 @@ export class DestinationBreaker {
    * True when the worker may fetch. While half-open it runs one probe first; the probe's
    * outcome closes or re-opens the breaker.
    */
-  async mayPull(): Promise<boolean> {
-    if (this.breaker.closed) return true;
-    if (!this.breaker.halfOpen) return false;
+  mayPull(): Promise<boolean> {
+    if (this.breaker.closed) return Promise.resolve(true);
+    if (!this.breaker.halfOpen) return Promise.resolve(false);
+    // Several pull loops (events, replays) ask at once: one probe answers them all.
+    this.probing ??= this.probeOnce().finally(() => {
+      this.probing = undefined;
+    });
+    return this.probing;
+  }
+
+  private async probeOnce(): Promise<boolean> {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new Error("probe timed out")), this.cfg.probeTimeoutMs);
     try {

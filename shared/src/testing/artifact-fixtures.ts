@@ -9,7 +9,7 @@ import { open, readFile, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { addAbortSignal, Readable, Transform } from "node:stream";
-import { fileReader, readWhole, streamReader } from "../blob/blob-reader.ts";
+import { type BlobReader, fileReader, readWhole, streamReader } from "../blob/blob-reader.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { silentLogger } from "../log.ts";
 import type { Artifact, UploadContext } from "../runtime/destination.ts";
@@ -138,8 +138,29 @@ export function localFileArtifact(
 
 /** Artifact.read() and openReader() over a stream, so the streams tests stall or fail serve both. */
 function readingFrom(open: () => Promise<Readable>, size: number): Pick<Artifact, "read" | "openReader"> {
-  const openReader = async (signal: AbortSignal) => streamReader(addAbortSignal(signal, await open()));
+  const openReader = async (signal: AbortSignal) =>
+    checkedAtSize(streamReader(addAbortSignal(signal, await open())), size);
   return { read: async (signal) => readWhole(await openReader(signal), size + 1), openReader };
+}
+
+/**
+ * Like the runtime's verified reader, the fill that reaches `size` also settles the blob's fate:
+ * here it looks one byte further, so a stream that fails at its end (failAtEnd) fails that fill,
+ * even for an adapter that never asks for more than `size` bytes.
+ */
+function checkedAtSize(reader: BlobReader, size: number): BlobReader {
+  let seen = 0;
+  return {
+    async fill(buf) {
+      const n = await reader.fill(buf);
+      seen += n;
+      if (seen === size && n > 0 && (await reader.fill(Buffer.alloc(1))) > 0) {
+        throw new Error(`the test blob holds more than its ${size} bytes`);
+      }
+      return n;
+    },
+    close: () => reader.close(),
+  };
 }
 
 export function uniqueRun(): string {

@@ -244,6 +244,11 @@ export class ArtifactStore {
     this.committed.set(key, [...(this.committed.get(key) ?? []), a]);
   }
 
+  /** Every committed version of every collection. */
+  allVersions(): ArtifactRecord[] {
+    return [...this.committed.values()].flat();
+  }
+
   /** Versions of a collection (committed only), by versionIndex. */
   versions(entity: string, project: string, name: string): ArtifactRecord[] {
     return this.committed.get(keyOf(entity, project, name)) ?? [];

@@ -130,6 +130,11 @@ export function createDoubleServer(config: DoubleConfig, port: () => number): Se
           200,
           store.versions(q("entity"), q("project"), q("name")).map((a) => store.view(a)),
         );
+      case "GET /_double/list":
+        return json(
+          200,
+          store.allVersions().map((a) => store.view(a)),
+        );
       case "GET /_double/run": {
         const run = store.run(q("entity"), q("project"), q("name"));
         return run ? json(200, { name: run.name }) : json(404, null);

@@ -123,6 +123,11 @@ export class WandbDouble extends ServerProcess {
     return await this.admin("GET", "requests");
   }
 
+  /** Every committed version of every collection. */
+  async list(): Promise<StoredArtifact[]> {
+    return await this.admin("GET", "list");
+  }
+
   /** The run created by upsertBucket, if any. */
   async run(entity: string, project: string, name: string): Promise<{ name: string } | undefined> {
     return (

@@ -1,0 +1,62 @@
+/**
+ * W&B benchmark: a 1 GiB artifact through the bus against the double, versus a direct client of
+ * the same protocol (same double, same run): the adapter called in-process on the plain file, with
+ * no staging, no NATS and no sha256 check, as a script using the protocol by hand would upload.
+ */
+import { open, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type Artifact, fileReader, silentLogger } from "@artifact-bus/shared";
+import { testContext, testEvent, writeLargeFile } from "@artifact-bus/shared/testing";
+import { WandbDestination } from "../services/wandb-uploader/src/wandb-destination.ts";
+import { WandbStack } from "../test/harness/wandb-stack.ts";
+import {
+  type BenchContext,
+  logAndFlush,
+  median,
+  pairedRatio,
+  peakRssMb,
+  ROUNDS,
+  secs,
+  timeRounds,
+} from "./bench-kit.ts";
+
+/** The file as a direct client reads it: no staging, nothing checked. */
+function plainFile(path: string, size: number, name: string): Artifact {
+  return {
+    event: testEvent({ project: "direct", run: "bench", name, size, sha256: "0".repeat(64) }),
+    streamSeq: 0,
+    read: async () => readFile(path),
+    openReader: async () => fileReader(await open(path, "r")),
+  };
+}
+
+export async function runWandbBench({ largeBytes: LARGE, report }: BenchContext): Promise<void> {
+  const stack = await WandbStack.start({ destination: { ackWaitMs: 30_000 } });
+  const direct = new WandbDestination({
+    name: "wandb:direct",
+    options: { baseUrl: stack.double.baseUrl, entity: "team" },
+    apiKey: stack.double.apiKey,
+    log: silentLogger,
+  });
+  try {
+    const uploader = await stack.bus.startUploader({ ARTIFACT_BUS_LOG_LEVEL: "info" });
+    const trainer = await stack.bus.trainer();
+    const big = join(stack.bus.dir, "big.bin");
+    await writeLargeFile(big, LARGE);
+    // Each round its own artifact name: the same bytes under one name would be deduplicated.
+    const [directTimes, busTimes] = await timeRounds(ROUNDS, [
+      (round) => direct.upload(plainFile(big, LARGE, `direct-${round}.bin`), testContext()),
+      (round) => logAndFlush(trainer, big, round),
+    ]);
+    report(
+      `| ${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds | bus (logFile link + upload + flush) ${secs(median(busTimes!))} | direct client of the protocol ${secs(median(directTimes!))} | throughput ratio ${pairedRatio(directTimes!, busTimes!).toFixed(2)} (target ≥ 0.9) |`,
+    );
+    report(
+      `| wandb uploader peak RSS during the large uploads | ${peakRssMb(uploader.pid).toFixed(0)} MB | | (target ≤ 200 MB) |`,
+    );
+    await trainer.close();
+  } finally {
+    await direct.close();
+    await stack.dispose();
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The W&B destination: every event becomes a version of a W&B artifact attached to its run, as
+ * Composer's WandBLogger logs checkpoints (names, types and aliases: wandb-names.ts). The bytes
+ * are read twice: once for the MD5s W&B wants before the upload, once to send them; both reads
+ * go through the runtime's sha256 check. Files of `multipartThresholdBytes` or more go multipart
+ * with per-part MD5.
+ */
+import { createHash } from "node:crypto";
+import {
+  type Artifact,
+  type ArtifactEventV1,
+  type BlobReader,
+  createLogger,
+  type Destination,
+  type Logger,
+  PermanentError,
+  TransientError,
+  type UploadContext,
+  type UploadReceipt,
+} from "@artifact-bus/shared";
+import { WandbApi } from "./wandb-api.ts";
+import { md5Base64 } from "./wandb-digest.ts";
+import { wandbAliases, wandbArtifactName, wandbMetadata, wandbType } from "./wandb-names.ts";
+import { apiKeyOf, parseWandbOptions, type WandbOptions } from "./wandb-options.ts";
+import { VIEWER } from "./wandb-queries.ts";
+import { type SavedVersion, WandbSaver } from "./wandb-saver.ts";
+import { SignedStorage } from "./wandb-storage.ts";
+
+export interface WandbDestinationInit {
+  name: string;
+  options: unknown;
+  /** Default: the file named by options.apiKeyFile, else WANDB_API_KEY. */
+  apiKey?: string;
+  env?: Record<string, string | undefined>;
+  log?: Logger;
+}
+
+/** Blobs up to this size are read once, whole, and sent from memory. */
+const IN_MEMORY_BYTES = 8 * 1024 * 1024;
+const BUFFER_BYTES = 4 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+
+export class WandbDestination implements Destination {
+  readonly name: string;
+  readonly options: WandbOptions;
+  /** Every event is a visible version in W&B: none is skipped unless the config says so. */
+  readonly coalesceByDefault = false;
+  private readonly api: WandbApi;
+  private readonly storage = new SignedStorage();
+  private readonly saver: WandbSaver;
+  private readonly log: Logger;
+
+  /** Throws ConfigError naming the first bad option, or the missing API key. */
+  constructor(init: WandbDestinationInit) {
+    this.name = init.name;
+    this.options = parseWandbOptions(init.name, init.options);
+    this.log = init.log ?? createLogger(init.name);
+    const { baseUrl, requestTimeoutMs, retries, maxRetryAfterMs } = this.options;
+    const apiKey = init.apiKey ?? apiKeyOf(this.options, init.env);
+    if (!apiKey) this.log.error("no W&B API key (WANDB_API_KEY or options.apiKeyFile): uploads wait until one is set");
+    this.api = new WandbApi({ baseUrl, apiKey, requestTimeoutMs, retries, maxRetryAfterMs });
+    this.saver = new WandbSaver(this.api, this.storage);
+  }
+
+  /** The W&B project of an event. */
+  projectOf(event: Pick<ArtifactEventV1, "project">): string {
+    return this.options.project.replace("{project}", event.project);
+  }
+
+  /** Versions are ordered per W&B artifact (entity, project, collection name). */
+  orderKey(event: ArtifactEventV1): string {
+    return `${this.options.entity}/${this.projectOf(event)}/${wandbArtifactName(event.name)}`;
+  }
+
+  async upload(artifact: Artifact, ctx: UploadContext): Promise<UploadReceipt> {
+    const { event } = artifact;
+    const { aliases, refused } = wandbAliases(event.metadata);
+    if (refused.length) ctx.log.warn({ refused }, "aliases W&B would refuse ('/' or ':') left out");
+    const size = event.blob.size;
+    const project = this.projectOf(event);
+    const artifactName = wandbArtifactName(event.name);
+    let reader: BlobReader | undefined;
+    try {
+      const file = {
+        entity: this.options.entity,
+        project,
+        run: event.run,
+        artifactName,
+        type: wandbType(event.name, this.options.types, this.options.defaultType),
+        aliases,
+        metadata: wandbMetadata(event),
+        path: event.name,
+        size,
+      };
+      let saved: SavedVersion;
+      if (size <= IN_MEMORY_BYTES && size < this.options.multipartThresholdBytes) {
+        const bytes = await artifact.read(ctx.signal);
+        const send = (url: string, headers: Record<string, string>) =>
+          this.storage.put(url, headers, bytes, ctx.signal, event.name, (n) => ctx.heartbeat(n));
+        saved = await this.saver.save({ ...file, md5: md5Base64(bytes), send }, ctx.signal);
+      } else {
+        const partSize =
+          size >= this.options.multipartThresholdBytes ? partSizeFor(size, this.options.partSizeBytes) : 0;
+        const buffers: [Buffer, Buffer] = [Buffer.allocUnsafe(BUFFER_BYTES), Buffer.allocUnsafe(BUFFER_BYTES)];
+        const md5s = await md5Pass(artifact, size, partSize, buffers[0], ctx);
+        let sent = 0;
+        const send = async (url: string, headers: Record<string, string>, part?: number) => {
+          reader ??= await artifact.openReader(ctx.signal);
+          const length = part === undefined ? size : Math.min(partSize, size - (part - 1) * partSize);
+          const progress = (n: number) => {
+            sent += n;
+            ctx.heartbeat(sent);
+          };
+          return this.storage.put(url, headers, { reader, length, buffers }, ctx.signal, event.name, progress);
+        };
+        const parts = partSize ? { size: partSize, hexMd5: md5s.parts } : undefined;
+        saved = await this.saver.save({ ...file, md5: md5s.whole, ...(parts ? { parts } : {}), send }, ctx.signal);
+      }
+      return this.receipt(project, artifactName, size, saved);
+    } catch (err) {
+      if (ctx.signal.aborted) throw abortedError(event.name, ctx.signal);
+      throw err instanceof Error && /^(Transient|Permanent|Destination)Error$/.test(err.name)
+        ? err
+        : new TransientError(`W&B upload of ${event.name}: ${(err as Error)?.message ?? err}`, { cause: err });
+    } finally {
+      await reader?.close().catch(() => undefined);
+    }
+  }
+
+  /** An authenticated read: a refused key fails it (DestinationError), an absent server too. */
+  async probe(signal: AbortSignal): Promise<void> {
+    await this.api.request("Viewer", VIEWER, {}, signal);
+  }
+
+  async close(): Promise<void> {
+    this.storage.close();
+  }
+
+  private receipt(project: string, artifactName: string, size: number, saved: SavedVersion): UploadReceipt {
+    const { entity } = this.options;
+    const version = saved.versionIndex === undefined ? undefined : `v${saved.versionIndex}`;
+    const at = version ? `:${version}` : `@${saved.artifactId}`;
+    return {
+      location: `wandb://${entity}/${project}/${artifactName}${at}`,
+      size,
+      details: {
+        artifactId: saved.artifactId,
+        digest: saved.digest,
+        deduplicated: String(saved.deduplicated),
+        ...(version ? { version } : {}),
+      },
+    };
+  }
+}
+
+/** W&B's part size: `partSize`, or larger (a multiple of 4 KiB) when that would exceed 10,000 parts. */
+export function partSizeFor(size: number, partSize: number): number {
+  if (Math.ceil(size / partSize) <= MAX_PARTS) return partSize;
+  return Math.ceil(Math.ceil(size / MAX_PARTS) / 4096) * 4096;
+}
+
+/** The first read: base64 MD5 of the whole blob, and hex MD5 of each part when `partSize` > 0. */
+async function md5Pass(
+  artifact: Artifact,
+  size: number,
+  partSize: number,
+  buf: Buffer,
+  ctx: UploadContext,
+): Promise<{ whole: string; parts: string[] }> {
+  const reader = await artifact.openReader(ctx.signal);
+  const whole = createHash("md5");
+  const parts: string[] = [];
+  let part = createHash("md5");
+  let inPart = 0;
+  try {
+    for (let done = 0; done < size; ) {
+      const room = partSize ? Math.min(buf.length, partSize - inPart) : buf.length;
+      const n = await reader.fill(buf.subarray(0, Math.min(room, size - done)));
+      if (n === 0) throw new PermanentError(`staged blob ended after ${done} of ${size} bytes`);
+      const chunk = buf.subarray(0, n);
+      whole.update(chunk);
+      done += n;
+      if (!partSize) continue;
+      part.update(chunk);
+      inPart += n;
+      if (inPart === partSize || done === size) {
+        parts.push(part.digest("hex"));
+        part = createHash("md5");
+        inPart = 0;
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+  return { whole: whole.digest("base64"), parts };
+}
+
+function abortedError(what: string, signal: AbortSignal): Error {
+  const reason = signal.reason;
+  if (reason instanceof PermanentError || reason instanceof TransientError) return reason;
+  return new TransientError(
+    `W&B upload of ${what}: aborted: ${reason instanceof Error ? reason.message : String(reason)}`,
+    {
+      cause: reason,
+    },
+  );
+}
