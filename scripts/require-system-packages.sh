@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the system programs the tests and the local stack run for real are present:
-# nats-server (Debian package nats-server) and OpenSSH's sshd (openssh-server).
+# nats-server (Debian package nats-server), OpenSSH's sshd (openssh-server) and python3.
 # As root with apt-get it installs what is missing; elsewhere it stops and says what to install.
 set -euo pipefail
 
@@ -8,6 +8,8 @@ missing=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing+=(openssh-server)
 command -v sftp >/dev/null 2>&1 || missing+=(openssh-client)
+# The Python client and the raw-producer test (standard library only).
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
