@@ -1,0 +1,123 @@
+"""The direct transport: the bytes staged in the shared staging directory, the event published on
+NATS, the outcome read from the ledger: what the TypeScript publisher does (docs/producers.md)."""
+
+import base64
+import json
+import os
+import time
+import uuid
+
+from . import _events, _staging
+from ._nats import NatsClient, NatsError, NatsTimeout, NoResponders
+from .errors import ArtifactBusError, RetryableError
+
+FINAL = ("uploaded", "superseded", "dead")
+
+
+class DirectTransport:
+    """Needs ARTIFACT_BUS_NATS_URL and the staging directory the uploaders read."""
+
+    kind = "nats"
+
+    def __init__(self, nats_url, staging_dir, user=None, password=None, token=None, tls_ca=None, connect_timeout=5.0):
+        self.staging_dir = os.path.abspath(staging_dir)
+        self.nats = NatsClient(nats_url, user=user, password=password, token=token, tls_ca=tls_ca,
+                               connect_timeout=connect_timeout)
+        self._destinations = (0.0, [])
+
+    # The training thread: only what is cheap (a link, a clone, a rename) or unavoidable (a copy).
+    def hold(self, item, path, mode):
+        run_dir = os.path.join(self.staging_dir, item.project, item.run)
+        os.makedirs(run_dir, exist_ok=True)
+        item.held = os.path.join(run_dir, ".tmp-%s-%s" % (item.id, uuid.uuid4().hex[:12]))
+        item.how = _staging.place(path, item.held, mode)
+
+    def send(self, item):
+        """Finishes staging (once), then publishes; safe to call again after a retryable failure."""
+        if item.blob is None:
+            os.chmod(item.held, 0o444)
+            sha, size = _staging.digest(item.held)
+            final = os.path.join(os.path.dirname(item.held), item.id)
+            os.rename(item.held, final)
+            item.held = final
+            item.blob = {"store": "fs", "ref": "%s/%s/%s" % (item.project, item.run, item.id), "size": size, "sha256": sha}
+        subject = _events.event_subject(item.project, item.run, item.level, item.name)
+        destinations = self.destinations_of(subject)
+        if not destinations:
+            self.discard(item)
+            raise ArtifactBusError("no destination takes %s/%s at level %s" % (item.project, item.run, item.level))
+        event = _events.build_event(item.id, item.project, item.run, item.name, item.level, item.blob,
+                                    item.metadata, item.content_type, item.rank)
+        try:
+            _, data = self.nats.request(subject, json.dumps(event).encode("utf-8"), {"Nats-Msg-Id": item.id}, timeout=5.0)
+        except NoResponders:
+            raise RetryableError("no stream takes %s yet" % subject)
+        except NatsTimeout as err:
+            # Maybe stored after all: the same id again is deduplicated, and the blob stays.
+            raise RetryableError("publish of %s unconfirmed: %s" % (item.name, err))
+        except NatsError as err:
+            if "permission" in str(err).lower():
+                self.discard(item)
+                raise ArtifactBusError("publish of %s refused: %s" % (item.name, err))
+            raise RetryableError(str(err))
+        ack = json.loads(data)
+        if "error" in ack:
+            raise RetryableError("publish of %s: %s" % (item.name, ack["error"].get("description")))
+        item.destinations = destinations
+        item.remote_id = item.id
+
+    def discard(self, item):
+        try:
+            os.unlink(item.held)
+        except OSError:
+            pass
+
+    def destinations_of(self, subject):
+        at, listed = self._destinations
+        if time.time() - at > 5:
+            answer = self.nats.request_json("$JS.API.CONSUMER.LIST.ARTIFACTS", {})
+            listed = [(c["name"][5:], c["config"].get("filter_subject", ""))
+                      for c in answer.get("consumers", []) if c["name"].startswith("dest_")]
+            self._destinations = (time.time(), listed)
+        return [token for token, flt in listed if _matches(flt, subject)]
+
+    def outcome(self, item):
+        """{destination: ledger entry or None} for a sent item."""
+        out = {}
+        for token in item.destinations:
+            key = "$KV.artifact_ledger.ev.%s.%s.%s.%s" % (token, item.project, item.run, item.id)
+            answer = self.nats.request_json("$JS.API.STREAM.MSG.GET.KV_artifact_ledger", {"last_by_subj": key})
+            message = answer.get("message")
+            out[token.replace("_", ":", 1)] = json.loads(base64.b64decode(message["data"])) if message else None
+        return out
+
+    def wait(self, items, deadline):
+        """Polls the ledger until every item is final everywhere or the deadline; returns (pending, dead)."""
+        while True:
+            pending, dead = [], []
+            for item in items:
+                for destination, entry in self.outcome(item).items():
+                    state = entry["state"] if entry else "unknown"
+                    if state == "dead":
+                        dead.append((item.name, destination, entry.get("error", "")))
+                    elif state not in FINAL:
+                        pending.append((item.name, destination, state))
+            if not pending or time.time() >= deadline:
+                return pending, dead
+            time.sleep(min(0.5, max(0.0, deadline - time.time())))
+
+    def download(self, *args, **kwargs):
+        raise NotImplementedError("download needs the HTTP gateway (ARTIFACT_BUS_URL): NATS carries no bytes back")
+
+    def close(self):
+        self.nats.close()
+
+
+def _matches(flt, subject):
+    f, s = flt.split("."), subject.split(".")
+    for i, token in enumerate(f):
+        if token == ">":
+            return len(s) > i
+        if i >= len(s) or token not in ("*", s[i]):
+            return False
+    return len(f) == len(s)

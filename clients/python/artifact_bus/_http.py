@@ -1,0 +1,179 @@
+"""The HTTP transport: the artifact-bus gateway, for trainers with no shared filesystem and no NATS
+account. A file is held in a local spool directory (linked or copied), then PUT with an
+Idempotency-Key fixed before the first try (a retry publishes once) and a Content-Digest."""
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import ssl
+import tempfile
+import time
+from urllib.parse import quote, urlencode, urlparse
+
+from . import _staging
+from .errors import ArtifactBusError, RetryableError
+
+RETRIED = {429, 500, 502, 503, 504}
+
+
+class HttpTransport:
+    kind = "http"
+
+    def __init__(self, url, token=None, spool_dir=None, ca=None, timeout=120.0):
+        self.url = urlparse(url.rstrip("/"))
+        if self.url.scheme not in ("http", "https"):
+            raise ArtifactBusError("ARTIFACT_BUS_URL: %r is not an http(s) URL" % url)
+        self.token, self.timeout = token, timeout
+        self.context = ssl.create_default_context(cafile=ca) if self.url.scheme == "https" else None
+        self.spool_dir = spool_dir or os.path.join(tempfile.gettempdir(), "artifact-bus-spool-%d" % os.getuid())
+        os.makedirs(self.spool_dir, mode=0o700, exist_ok=True)
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    def _connection(self):
+        host, port = self.url.hostname, self.url.port
+        if self.context:
+            return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.context, blocksize=1 << 20)
+        return http.client.HTTPConnection(host, port, timeout=self.timeout, blocksize=1 << 20)
+
+    def _call(self, method, path, body=None, headers=None, stream=False):
+        """One request; returns (status, headers, response or bytes). Connection failures and
+        429/5xx raise RetryableError; other errors raise ArtifactBusError with the problem detail."""
+        headers = dict(headers or {})
+        if self.token:
+            headers["Authorization"] = "Bearer %s" % self.token
+        conn = self._connection()
+        try:
+            conn.request(method, self.url.path + path, body=body, headers=headers)
+            res = conn.getresponse()
+        except (OSError, http.client.HTTPException) as err:
+            conn.close()
+            raise RetryableError("gateway %s unreachable: %s" % (self._where(), err))
+        if res.status < 400:
+            if stream:
+                return res.status, res, conn
+            data = res.read()
+            conn.close()
+            return res.status, res, data
+        data = res.read()
+        conn.close()
+        problem = _problem(data, res.status)
+        if res.status in RETRIED:
+            raise RetryableError(problem, retry_after=_retry_after(res.getheader("Retry-After")))
+        raise ArtifactBusError(problem)
+
+    def _where(self):
+        return "%s://%s:%s" % (self.url.scheme, self.url.hostname, self.url.port or (443 if self.context else 80))
+
+    @staticmethod
+    def _run_path(project, run):
+        return "/v1/projects/%s/runs/%s" % (quote(project, safe=""), quote(run, safe=""))
+
+    # -- the transport ----------------------------------------------------------------------------
+
+    def hold(self, item, path, mode):
+        item.held = os.path.join(self.spool_dir, item.id)
+        item.how = _staging.place(path, item.held, mode)
+
+    def send(self, item):
+        if item.blob is None:
+            sha, size = _staging.digest(item.held)
+            item.blob = {"sha256": sha, "size": size}
+        headers = {
+            "Idempotency-Key": item.id,
+            "Content-Digest": "sha-256=:%s:" % base64.b64encode(bytes.fromhex(item.blob["sha256"])).decode(),
+            "Content-Type": item.content_type or "application/octet-stream",
+            "Content-Length": str(item.blob["size"]),
+            "Artifact-Metadata": json.dumps(item.metadata, ensure_ascii=True),
+        }
+        path = "%s/artifacts/%s?%s" % (self._run_path(item.project, item.run), quote(item.name, safe="/"),
+                                       urlencode({"level": item.level}))
+        with open(item.held, "rb") as body:
+            _, _, data = self._call("PUT", path, body=body, headers=headers)
+        answer = json.loads(data)
+        item.destinations = answer.get("destinations", [])
+        item.remote_id = answer["id"]
+        # Accepted: the gateway staged its own copy, so the spool's may go.
+        self.discard(item)
+
+    def discard(self, item):
+        try:
+            os.unlink(item.held)
+        except OSError:
+            pass
+
+    def wait(self, items, deadline):
+        """Long-polls the gateway's /wait per run until every item is final or the deadline."""
+        runs = {}
+        for item in items:
+            runs.setdefault((item.project, item.run), []).append(item.remote_id)
+        pending, dead = [], []
+        for (project, run), ids in runs.items():
+            while True:
+                left = deadline - time.time()
+                wait_s = max(0, min(30, int(left))) if left != float("inf") else 30
+                try:
+                    _, _, data = self._call("POST", "%s/wait?timeout=%d" % (self._run_path(project, run), wait_s),
+                                            body=json.dumps({"ids": ids}).encode(),
+                                            headers={"Content-Type": "application/json"})
+                except RetryableError:
+                    if time.time() >= deadline:
+                        raise
+                    time.sleep(1)
+                    continue
+                answer = json.loads(data)
+                if answer.get("done") or time.time() >= deadline:
+                    break
+            pending += [(p["name"], p["destination"], p["state"]) for p in answer.get("pending", [])]
+            dead += [(d["name"], d["destination"], d.get("error", "")) for d in answer.get("dead", [])]
+        return pending, dead
+
+    def download(self, project, run, name, destination, overwrite=False, source=None):
+        """Writes the newest landed version of `name` to `destination` (a temp name, then a rename)."""
+        if os.path.exists(destination) and not overwrite:
+            raise FileExistsError("%s exists; pass overwrite=True to replace it" % destination)
+        query = "?" + urlencode({"destination": source}) if source else ""
+        try:
+            _, res, conn = self._call("GET", "%s/artifacts/%s/content%s" % (self._run_path(project, run),
+                                                                            quote(name, safe="/"), query), stream=True)
+        except ArtifactBusError as err:
+            if "404" in str(err):
+                raise FileNotFoundError("%s/%s/%s: %s" % (project, run, name, err))
+            raise
+        directory = os.path.dirname(os.path.abspath(destination))
+        fd, temp = tempfile.mkstemp(prefix=".artifact-bus-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(res, out, 1 << 20)
+            os.replace(temp, destination)
+        except BaseException:
+            os.unlink(temp)
+            raise
+        finally:
+            conn.close()
+        return destination
+
+    def close(self):
+        pass
+
+
+def _problem(data, status):
+    """An RFC 9457 problem as one line: its title, detail and the field at fault."""
+    try:
+        p = json.loads(data)
+        text = "; ".join(str(p[k]) for k in ("title", "detail") if p.get(k))
+        if p.get("field"):
+            text += " (field %s)" % p["field"]
+        return "HTTP %d: %s" % (status, text or p)
+    except ValueError:
+        return "HTTP %d: %s" % (status, data[:200].decode("utf-8", "replace"))
+
+
+def _retry_after(value):
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,183 @@
+"""ArtifactClient: log a file and go on training; flush or close to wait until it landed.
+
+`log_file` does only what keeps the bytes from changing under the upload (a hard link, a clone,
+a rename, or a copy where nothing cheaper works) and queues the rest for one background thread:
+staging, publishing (or the HTTP PUT), retried with backoff. `flush`/`close` wait until every
+logged artifact is final at every destination, and name what is not.
+"""
+
+import logging
+import os
+import queue
+import random
+import threading
+import time
+
+from . import _events
+from .errors import ArtifactBusError, FlushError
+
+log = logging.getLogger("artifact_bus")
+
+
+class _Item:
+    __slots__ = ("id", "project", "run", "name", "level", "metadata", "content_type", "rank",
+                 "held", "how", "blob", "destinations", "error", "remote_id")
+
+    def __init__(self, **fields):
+        self.held = self.how = self.blob = self.error = self.remote_id = None
+        self.destinations = []
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+
+class ArtifactClient:
+    """One trainer's connection to artifact-bus, over HTTP (the gateway) or directly on NATS."""
+
+    def __init__(self, transport, project=None, run=None, mode="copy", queue_size=64, rank=None,
+                 retry_base=0.5, retry_max=30.0):
+        self.transport = transport
+        self.project = _events.check_token("project", project) if project else None
+        self.run = _events.check_token("run", run) if run else None
+        self.mode, self.rank = mode, rank
+        self.retry_base, self.retry_max = retry_base, retry_max
+        self._queue = queue.Queue(maxsize=queue_size)
+        self._cv = threading.Condition()
+        self._in_flight = 0
+        self._sent, self._failed = [], []
+        self._current = None
+        self._closing_deadline = None
+        self._worker = threading.Thread(target=self._work, name="artifact-bus-sender", daemon=True)
+        self._worker.start()
+
+    @classmethod
+    def from_env(cls, project=None, run=None, env=None, **options):
+        """HTTP when ARTIFACT_BUS_URL is set, else NATS with ARTIFACT_BUS_NATS_URL and a staging dir."""
+        env = os.environ if env is None else env
+        project = project or env.get("ARTIFACT_BUS_PROJECT")
+        run = run or env.get("ARTIFACT_BUS_RUN")
+        rank = options.pop("rank", None)
+        if rank is None and env.get("RANK", "").isdigit():
+            rank = int(env["RANK"])
+        if env.get("ARTIFACT_BUS_URL"):
+            from ._http import HttpTransport
+
+            transport = HttpTransport(env["ARTIFACT_BUS_URL"], token=env.get("ARTIFACT_BUS_TOKEN"),
+                                      spool_dir=env.get("ARTIFACT_BUS_SPOOL_DIR"), ca=env.get("ARTIFACT_BUS_CA"))
+        elif env.get("ARTIFACT_BUS_NATS_URL"):
+            from ._direct import DirectTransport
+
+            if not env.get("ARTIFACT_BUS_STAGING_DIR"):
+                raise ArtifactBusError("ARTIFACT_BUS_STAGING_DIR: the staging directory the uploaders read is needed on NATS")
+            transport = DirectTransport(env["ARTIFACT_BUS_NATS_URL"], env["ARTIFACT_BUS_STAGING_DIR"],
+                                        user=env.get("ARTIFACT_BUS_NATS_USER"), password=env.get("ARTIFACT_BUS_NATS_PASSWORD"),
+                                        token=env.get("ARTIFACT_BUS_NATS_TOKEN"), tls_ca=env.get("ARTIFACT_BUS_NATS_CA"))
+        else:
+            raise ArtifactBusError("set ARTIFACT_BUS_URL (the HTTP gateway) or ARTIFACT_BUS_NATS_URL and ARTIFACT_BUS_STAGING_DIR")
+        return cls(transport, project=project, run=run, rank=rank, **options)
+
+    # -- the training thread ----------------------------------------------------------------------
+
+    def log_file(self, path, name=None, level="fit", metadata=None, mode=None, project=None, run=None,
+                 content_type=None):
+        """Queues `path` as artifact `name` (default: its file name) and returns the request's id at
+        once: the bytes are held (linked, cloned, moved or copied) before it returns, so the caller
+        may delete or rewrite its file right away. Blocks only while the queue is full."""
+        item = _Item(
+            id=_events.new_id(),
+            project=_events.check_token("project", project or self.project or ""),
+            run=_events.check_token("run", run or self.run or ""),
+            name=_events.check_name(name or os.path.basename(path)),
+            level=_events.check_level(level),
+            metadata=_events.check_metadata(metadata),
+            content_type=content_type,
+            rank=self.rank,
+        )
+        if not os.path.isfile(path):
+            raise ArtifactBusError("%s: no such file" % path)
+        self.transport.hold(item, path, mode or self.mode)
+        with self._cv:
+            if self._closing_deadline is not None:
+                raise ArtifactBusError("the client is closed")
+            self._in_flight += 1
+        self._queue.put(item)
+        return item.id
+
+    def flush(self, timeout=None):
+        """Waits until every artifact logged so far is final at every destination; raises FlushError
+        naming what is still pending, dead or could not be sent when `timeout` (seconds) passes."""
+        deadline = time.time() + timeout if timeout is not None else float("inf")
+        with self._cv:
+            while self._in_flight and time.time() < deadline:
+                self._cv.wait(min(1.0, max(0.0, deadline - time.time())))
+            unsent = [(i.name, "queued") for i in self._queued()]
+            if self._current is not None:
+                unsent.insert(0, (self._current.name, "still trying: %s" % (self._current.error or "sending")))
+            sent, failed = list(self._sent), list(self._failed)
+        pending, dead = self.transport.wait(sent, deadline) if sent else ([], [])
+        failures = [(i.name, str(i.error)) for i in failed] + unsent
+        if pending or dead or failures:
+            raise FlushError(pending, dead, failures, timed_out=bool(pending or unsent))
+        with self._cv:
+            self._sent = [i for i in self._sent if i not in sent]
+
+    def close(self, timeout=None):
+        """flush(timeout), then stops the sender. What could not be sent is named in the FlushError,
+        and its held copy kept (the spool in HTTP mode, the staging dir on NATS)."""
+        try:
+            self.flush(timeout)
+        finally:
+            with self._cv:
+                self._closing_deadline = time.time()
+                self._cv.notify_all()
+            self._queue.put(None)
+            self._worker.join(timeout=5)
+            self.transport.close()
+
+    def download(self, name, destination, project=None, run=None, overwrite=False):
+        """The bytes of the newest version of `name` that landed, written to `destination` (HTTP only)."""
+        return self.transport.download(project or self.project, run or self.run, name, destination, overwrite)
+
+    # -- the sender thread ------------------------------------------------------------------------
+
+    def _queued(self):
+        return [i for i in list(self._queue.queue) if i is not None]
+
+    def _work(self):
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            with self._cv:
+                self._current = item
+            self._send(item)
+            with self._cv:
+                self._current = None
+                self._in_flight -= 1
+                self._cv.notify_all()
+
+    def _send(self, item):
+        for attempt in range(1 << 30):
+            try:
+                self.transport.send(item)
+                with self._cv:
+                    self._sent.append(item)
+                return
+            except (ArtifactBusError, OSError) as err:
+                # A held file gone is not going to come back; other OS errors are the network's.
+                fatal = isinstance(err, FileNotFoundError) or (isinstance(err, ArtifactBusError) and not err.retryable)
+                if fatal:
+                    log.error("artifact-bus: %s not sent: %s", item.name, err)
+                    item.error = err
+                    with self._cv:
+                        self._failed.append(item)
+                    return
+                item.error = err
+                delay = min(self.retry_max, self.retry_base * 2 ** attempt) * (1 - 0.25 * random.random())
+                delay = max(delay, getattr(err, "retry_after", None) or 0)
+                log.warning("artifact-bus: %s: %s; retrying in %.1f s", item.name, err, delay)
+            with self._cv:
+                if self._closing_deadline is not None:
+                    item.error = "not sent before close"
+                    self._failed.append(item)
+                    return
+                self._cv.wait(delay)

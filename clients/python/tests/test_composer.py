@@ -1,0 +1,54 @@
+import os
+import tempfile
+import unittest
+
+from artifact_bus.composer import ArtifactBusLogger
+from tests.support import TRANSPORTS, client, record, write
+
+
+class _Value:
+    def __init__(self, value):
+        self.value = value
+
+
+class _Timestamp:
+    def __init__(self, epoch, batch):
+        self.epoch, self.batch = _Value(epoch), _Value(batch)
+
+
+class _State:
+    """What Composer's State offers a LoggerDestination: a run name and a timestamp."""
+
+    def __init__(self, run_name):
+        self.run_name = run_name
+        self.timestamp = _Timestamp(0, 0)
+
+
+class ComposerDropIn(unittest.TestCase):
+    def test_the_trainer_calls_upload_file_many_times_then_closes(self):
+        for transport in TRANSPORTS:
+            with self.subTest(transport=transport):
+                bus = client(transport, run="composer-%s" % transport)
+                logger = ArtifactBusLogger(client=bus, remote_file_name="{run_name}/checkpoints/{remote_file_name}")
+                self.assertTrue(logger.can_upload_files())
+                state = _State(bus.run)
+                work = tempfile.mkdtemp()
+                logged = {}
+                for batch in range(1, 11):
+                    state.timestamp = _Timestamp(batch // 5, batch)
+                    path = os.path.join(work, "ep-ba%d-rank0.pt" % batch)
+                    sha = write(path, os.urandom(2000) + b"%d" % batch)
+                    logger.upload_file(state, "ep%d-ba%d-rank0.pt" % (batch // 5, batch), path, overwrite=True)
+                    logged["pyclient/%s/%s/checkpoints/ep%d-ba%d-rank0.pt" % (bus.run, bus.run, batch // 5, batch)] = sha
+                # The older generation's call, as Composer 0.x made it.
+                path = os.path.join(work, "old.log")
+                sha = write(path, b"an old-style artifact")
+                logger.log_file_artifact(state, type("LogLevel", (), {"name": "EPOCH"})(), "logs/old.log", path, overwrite=False)
+                logged["pyclient/%s/%s/checkpoints/logs/old.log" % (bus.run, bus.run)] = sha
+                logger.close(state, None)
+                logger.post_close()
+                record("composer_%s" % transport, logged)
+
+
+if __name__ == "__main__":
+    unittest.main()
