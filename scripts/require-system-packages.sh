@@ -8,8 +8,9 @@ missing=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing+=(openssh-server)
 command -v sftp >/dev/null 2>&1 || missing+=(openssh-client)
-# The Python client and the raw-producer test (standard library only).
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# The Python client and the raw-producer test (standard library only; pip and setuptools install it).
+[ -x /usr/bin/python3 ] || missing+=(python3)
+/usr/bin/python3 -c "import pip, setuptools" >/dev/null 2>&1 || missing+=(python3-pip python3-setuptools)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

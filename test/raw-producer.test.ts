@@ -4,7 +4,7 @@
  * standard library only) gets its events uploaded, byte for byte.
  */
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { type ArtifactEventV1, artifactKey } from "@artifact-bus/shared";
@@ -25,7 +25,7 @@ afterAll(async () => {
 describe("docs/producers.md", () => {
   it("its key test vectors are what the TypeScript implementation derives", () => {
     const section = readFileSync(DOC, "utf8").split("Test vectors")[1]!.split("\n\n**")[0]!;
-    const rows = [...section.matchAll(/^\| `([^`]+)` \| `([a-z2-7]{26})` \|$/gm)];
+    const rows = [...section.matchAll(/^\|\s*`([^`]+)`\s*\|\s*`([a-z2-7]{26})`\s*\|$/gm)];
     expect(rows).toHaveLength(3);
     for (const [, name, key] of rows) expect(artifactKey(name!), name).toBe(key);
   });
@@ -34,7 +34,7 @@ describe("docs/producers.md", () => {
     const uploader = await stack.bus.startUploader();
     const out = join(stack.bus.dir, "published.json");
     const script = resolve(import.meta.dirname, "python/test_raw_producer.py");
-    await promisify(execFile)("python3", [script], {
+    await promisify(execFile)(existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3", [script], {
       env: { ...process.env, NATS_URL: stack.bus.nats.url, STAGING_DIR: stack.bus.config.staging.dir, OUT: out },
       timeout: 120_000,
     });
