@@ -21,6 +21,7 @@ import {
   silentLogger,
 } from "@artifact-bus/shared";
 import { describe, expect, it } from "vitest";
+import { dirDestinationFactory } from "../services/dir-uploader/src/dir-factory.ts";
 import { s3DestinationFactory } from "../services/s3-uploader/src/s3-factory.ts";
 import { sftpDestinationFactory } from "../services/sftp-uploader/src/sftp-factory.ts";
 import { wandbDestinationFactory } from "../services/wandb-uploader/src/wandb-factory.ts";
@@ -42,6 +43,7 @@ const FACTORIES = {
   "s3-uploader": s3DestinationFactory,
   "sftp-uploader": sftpDestinationFactory,
   "wandb-uploader": wandbDestinationFactory,
+  "dir-uploader": dirDestinationFactory,
 } as const;
 /** Services running an uploader's entry point (the image's CMD), by service folder. */
 const uploaders = services.flatMap(([name, s]) => {

@@ -41,6 +41,7 @@ const PASSWORDS = {
   NATS_UPLOADER_S3_MINIO_PASSWORD: pw(),
   NATS_UPLOADER_SFTP_ARCHIVE_PASSWORD: pw(),
   NATS_UPLOADER_WANDB_TEAM_PASSWORD: pw(),
+  NATS_UPLOADER_DIR_ARCHIVE_PASSWORD: pw(),
 };
 // The admin's is a bcrypt hash (cost 10) of ADMIN_PASSWORD, quoted as the sample's header says.
 const ADMIN_PASSWORD = "admin-test-password";

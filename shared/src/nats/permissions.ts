@@ -210,6 +210,7 @@ export function sampleUsers(): NatsUser[] {
     uploaderUser("s3_minio"),
     uploaderUser("sftp_archive"),
     uploaderUser("wandb_team"),
+    uploaderUser("dir_archive"),
   ];
 }
 
