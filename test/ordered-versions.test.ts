@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LedgerEntry, LoggedArtifact } from "@artifact-bus/shared";
-import { sha256 } from "@artifact-bus/shared/testing";
+import { eventually, sha256 } from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Stack } from "./harness/s3-stack.ts";
 
@@ -34,10 +34,20 @@ describe("coalescing off", () => {
     const entries = (await Promise.all(logged.map((l) => stack.bus.ledger(l)))) as LedgerEntry[];
     expect(entries.map((e) => e.state)).toEqual(Array(10).fill("uploaded"));
     // Each upload started after the one before it finished: the log shows them strictly in turn.
-    const events = replicas
-      .flatMap((r) => r.lines)
-      .filter((l) => (l.msg === "upload started" || l.msg === "uploaded") && logged.some((x) => x.id === l.eventId))
-      .sort((a, b) => Number(a.time) - Number(b.time));
+    // The ledger says uploaded before the uploader's log line reaches us through its stdout.
+    const events = await eventually(
+      () => {
+        const lines = replicas
+          .flatMap((r) => r.lines)
+          .filter(
+            (l) => (l.msg === "upload started" || l.msg === "uploaded") && logged.some((x) => x.id === l.eventId),
+          );
+        return lines.filter((l) => l.msg === "uploaded").length >= 10 ? lines : undefined;
+      },
+      10_000,
+      "ten 'uploaded' log lines",
+    );
+    events.sort((a, b) => Number(a.time) - Number(b.time));
     const order = events.map(
       (l) => `${l.msg === "uploaded" ? "end" : "start"} ${logged.findIndex((x) => x.id === l.eventId)}`,
     );

@@ -14,6 +14,7 @@ import { parseDestinationName } from "./runtime/destination-name.ts";
  * reconnects go on forever.
  */
 export const DEFAULT_NATS_CONNECT_TIMEOUT_MS = 5_000;
+export const DEFAULT_NATS_PING_INTERVAL_MS = 5_000;
 
 const Ms = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
 
@@ -73,6 +74,14 @@ export const ConfigSchema = Type.Object({
           minimum: 1,
           default: DEFAULT_NATS_CONNECT_TIMEOUT_MS,
           description: "Start-up gives up when no server accepted the first connection within this time",
+        }),
+      ),
+      pingIntervalMs: Type.Optional(
+        Type.Integer({
+          minimum: 100,
+          default: DEFAULT_NATS_PING_INTERVAL_MS,
+          description:
+            "A server that answers no ping for two intervals is left for another: bounds the stall behind a frozen node",
         }),
       ),
     },
@@ -137,6 +146,9 @@ export const ENV_OVERRIDES: Record<string, (c: Record<string, any>, v: string) =
   },
   ARTIFACT_BUS_NATS_CONNECT_TIMEOUT_MS: (c, v) => {
     c.nats = { ...c.nats, connectTimeoutMs: Number(v) };
+  },
+  ARTIFACT_BUS_NATS_PING_INTERVAL_MS: (c, v) => {
+    c.nats = { ...c.nats, pingIntervalMs: Number(v) };
   },
   ARTIFACT_BUS_STAGING_DIR: (c, v) => {
     c.staging = { ...c.staging, dir: v };

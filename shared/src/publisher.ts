@@ -91,9 +91,9 @@ export class ArtifactPublisher {
   }
 
   static async create(opts: PublisherOptions): Promise<ArtifactPublisher> {
-    const jsm = await jetstreamManager(opts.nc);
+    await jetstreamManager(opts.nc); // fails fast, naming the problem, when the server has no JetStream
     const kv = await new Kvm(opts.nc).open(LEDGER_BUCKET);
-    return new ArtifactPublisher(opts, new DestinationDirectory(jsm), new Ledger(kv));
+    return new ArtifactPublisher(opts, new DestinationDirectory(opts.nc), new Ledger(kv));
   }
 
   /** Stages `path` and publishes its event; resolves once the event is durable in the stream. */
@@ -104,7 +104,7 @@ export class ArtifactPublisher {
     const level = checkLevel(req.level ?? "fit");
     const subject = eventSubject({ project, run, level, name });
     // Interest retention drops an event no consumer wants: refuse instead of losing it.
-    const destinations = await this.directory.matching(subject);
+    const destinations = await this.retrying(() => this.directory.matching(subject));
     if (destinations.length === 0) {
       throw new Error(`no destination takes ${project}/${run} at level ${level}; configure one and apply the topology`);
     }
@@ -148,6 +148,20 @@ export class ArtifactPublisher {
     };
     this.outstanding.set(id, logged);
     return logged;
+  }
+
+  /** `fn` retried across a NATS reconnect, within publishTimeoutMs. */
+  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.opts.publishTimeoutMs ?? 30_000);
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (/permissions? violation|authorization/i.test((err as Error).message) || Date.now() + wait > deadline)
+          throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   /** Publishes with the event id as Nats-Msg-Id, retrying across reconnects: dedupe makes a retry safe. */

@@ -28,7 +28,7 @@ import {
   sampleServerConfig,
   sampleUsers,
 } from "@artifact-bus/shared";
-import { eventually, NatsServer, UploaderProcess } from "@artifact-bus/shared/testing";
+import { eventually, NatsCluster, NatsServer, UploaderProcess } from "@artifact-bus/shared/testing";
 import { type ConsumerInfo, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -67,6 +67,8 @@ export class BusStack {
   /** Environment every uploader process gets (credentials and the like). */
   private readonly env: Record<string, string>;
   private readonly uploaders = new Set<UploaderProcess>();
+  /** The three nodes, when the stack runs a cluster (`nats` is then its first node). */
+  readonly cluster: NatsCluster | undefined;
   /** Password per NATS user when the server runs the sample permissions; empty otherwise. */
   private readonly passwords: Map<string, string>;
 
@@ -78,8 +80,10 @@ export class BusStack {
     main: string,
     env: Record<string, string>,
     passwords: Map<string, string>,
+    cluster?: NatsCluster,
   ) {
     this.passwords = passwords;
+    this.cluster = cluster;
     this.dir = dir;
     this.nats = nats;
     this.config = config;
@@ -103,6 +107,8 @@ export class BusStack {
      * uploaders log in as `uploader-<token>`, trainers as `trainer-demo`, the stack as `admin`.
      */
     secured?: boolean;
+    /** Run a three-node JetStream cluster instead of one server; streams and buckets get 3 replicas. */
+    cluster?: boolean;
   }): Promise<BusStack> {
     const dir = o.dir ?? mkdtempSync(join(tmpdir(), "artifact-bus-e2e-"));
     mkdirSync(join(dir, "staging"), { recursive: true });
@@ -112,9 +118,12 @@ export class BusStack {
     const serverEnv = Object.fromEntries(
       users.flatMap((u) => ("env" in u.password ? [[u.password.env, passwords.get(u.user)!]] : [])),
     );
-    const nats = await NatsServer.start(o.secured ? { config: sampleServerConfig(), env: serverEnv } : {});
+    const serverOptions = o.secured ? { config: sampleServerConfig(), env: serverEnv } : {};
+    const cluster = o.cluster ? await NatsCluster.start(serverOptions) : undefined;
+    const nats = cluster?.nodes[0] ?? (await NatsServer.start(serverOptions));
     const config = parseConfig({
-      nats: { servers: [nats.url] },
+      nats: { servers: cluster?.urls ?? [nats.url] },
+      stream: { replicas: cluster ? 3 : 1 },
       staging: { store: "fs", dir: join(dir, "staging") },
       logLevel: "debug",
       shutdownGraceMs: 10_000,
@@ -129,8 +138,18 @@ export class BusStack {
       name: "e2e-admin",
       env: { ARTIFACT_BUS_NATS_PASSWORD: passwords.get("admin") ?? "" },
     });
-    await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
-    return new BusStack(dir, nats, config, nc, o.main, o.env ?? {}, passwords);
+    // A new cluster answers JetStream requests only once it elected a meta leader.
+    await eventually(
+      () =>
+        ensureTopology(nc, { stream: config.stream, destinations: config.destinations }).then(
+          () => true,
+          () => undefined,
+        ),
+      60_000,
+      "the topology applied",
+      500,
+    );
+    return new BusStack(dir, nats, config, nc, o.main, o.env ?? {}, passwords, cluster);
   }
 
   get destination(): string {
@@ -208,7 +227,7 @@ export class BusStack {
   async dispose(): Promise<void> {
     await Promise.all([...this.uploaders].map((u) => u.kill("SIGKILL")));
     await this.nc.close().catch(() => undefined);
-    await this.nats.dispose();
+    await (this.cluster ?? this.nats).dispose();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -15,6 +15,8 @@ export interface S3StackOptions {
   mirrorPrefix?: string;
   /** Run NATS with the committed sample permissions; the destination is then `s3:minio`. */
   secured?: boolean;
+  /** Run a three-node NATS cluster (streams at 3 replicas). */
+  cluster?: boolean;
 }
 
 export class S3Stack {
@@ -37,6 +39,7 @@ export class S3Stack {
       env: { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region },
       destination: { name: o.secured ? "s3:minio" : "s3:e2e", ...o.destination, options },
       secured: o.secured,
+      cluster: o.cluster,
       moreDestinations:
         o.mirrorPrefix === undefined
           ? []

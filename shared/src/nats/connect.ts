@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, credsAuthenticator, errors, type NatsConnection } from "@nats-io/transport-node";
-import { type Config, DEFAULT_NATS_CONNECT_TIMEOUT_MS } from "../config.ts";
+import { type Config, DEFAULT_NATS_CONNECT_TIMEOUT_MS, DEFAULT_NATS_PING_INTERVAL_MS } from "../config.ts";
 
 export interface ConnectOptions {
   /** Connection name shown by the server, e.g. `s3-uploader`. */
@@ -51,6 +51,10 @@ export async function connectNats(config: Config["nats"], opts: ConnectOptions):
         name: opts.name,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
+        // The client's default (2 min) would leave a trainer waiting that long behind a frozen
+        // server (SIGSTOP, a hung VM): its TCP connection stays open and only pings tell.
+        pingInterval: config.pingIntervalMs ?? DEFAULT_NATS_PING_INTERVAL_MS,
+        maxPingOut: 2,
         // The deadline is ours: with waitOnFirstConnect the client would retry the first
         // connection forever, and a wrong URL would hang silently.
         waitOnFirstConnect: false,

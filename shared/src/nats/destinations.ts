@@ -3,7 +3,7 @@
  * ARTIFACTS stream are the source of truth, so publishers and uploaders agree without sharing
  * config files.
  */
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { destinationFromConsumer, EVENTS_STREAM } from "./topology-names.ts";
 
 export interface DestinationFilter {
@@ -23,15 +23,21 @@ export function subjectMatches(filter: string, subject: string): boolean {
   return f.length === s.length;
 }
 
+interface ConsumerListPage {
+  total: number;
+  consumers?: { name: string; config: { filter_subject?: string } }[];
+  missing?: string[];
+}
+
 /** Lists destination consumers, cached for `ttlMs` since topology changes rarely. */
 export class DestinationDirectory {
-  private readonly jsm: JetStreamManager;
+  private readonly nc: NatsConnection;
   private readonly ttlMs: number;
   private cache: { at: number; list: DestinationFilter[] } | undefined;
   private refreshing: Promise<DestinationFilter[]> | undefined;
 
-  constructor(jsm: JetStreamManager, ttlMs = 5_000) {
-    this.jsm = jsm;
+  constructor(nc: NatsConnection, ttlMs = 5_000) {
+    this.nc = nc;
     this.ttlMs = ttlMs;
   }
 
@@ -41,17 +47,45 @@ export class DestinationDirectory {
     this.refreshing ??= this.list().finally(() => {
       this.refreshing = undefined;
     });
-    return this.refreshing;
+    try {
+      return await this.refreshing;
+    } catch (err) {
+      // NATS away (a node restarting): the last list is better than failing a trainer's logFile.
+      if (this.cache) return this.cache.list;
+      throw err;
+    }
   }
 
   private async list(): Promise<DestinationFilter[]> {
     const list: DestinationFilter[] = [];
-    for await (const ci of this.jsm.consumers.list(EVENTS_STREAM)) {
-      const token = destinationFromConsumer(ci.name);
-      if (token) list.push({ token, filterSubject: ci.config.filter_subject ?? ">" });
+    for (let offset = 0; ; ) {
+      const page = await this.page(offset);
+      // In a cluster, a consumer whose group has no leader (a node restarting) is left out of
+      // the page and named in `missing`. A list without a destination would let a blob be
+      // released before that destination is done, so an incomplete list is a failure, and the
+      // last complete one stays in use.
+      if (page.missing?.length) {
+        throw new Error(`${EVENTS_STREAM} consumers ${page.missing.join(", ")} did not answer; try again`);
+      }
+      for (const ci of page.consumers ?? []) {
+        const token = destinationFromConsumer(ci.name);
+        if (token) list.push({ token, filterSubject: ci.config.filter_subject ?? ">" });
+      }
+      offset += page.consumers?.length ?? 0;
+      if (!page.consumers?.length || offset >= page.total) break;
     }
     this.cache = { at: Date.now(), list };
     return list;
+  }
+
+  /** One page of CONSUMER.LIST, raw: the client's lister hides `missing`. */
+  private async page(offset: number): Promise<ConsumerListPage> {
+    const reply = await this.nc.request(`$JS.API.CONSUMER.LIST.${EVENTS_STREAM}`, JSON.stringify({ offset }), {
+      timeout: 5_000,
+    });
+    const page = reply.json<ConsumerListPage & { error?: { code: number; description: string } }>();
+    if (page.error) throw new Error(`listing ${EVENTS_STREAM} consumers: ${page.error.description}`);
+    return page;
   }
 
   /** Tokens of the destinations whose filter takes `subject`. */

@@ -67,7 +67,7 @@ export async function startUploaderService(
   const jsm = await jetstreamManager(nc);
   const kv = await new Kvm(nc).open(LEDGER_BUCKET);
   const ledger = new Ledger(kv);
-  const directory = new DestinationDirectory(jsm);
+  const directory = new DestinationDirectory(nc);
   const blobs = await openBlobStores(config.staging, nc);
   const metrics = new WorkerMetrics();
   const replicaId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;

@@ -17,6 +17,7 @@ export {
 } from "./artifact-fixtures.ts";
 export { type ContractHarness, describeDestinationContract } from "./destination-contract.ts";
 export { eventually, sha256, writeLargeFile, writeRandomFile } from "./files.ts";
+export { NatsCluster, type NatsClusterOptions } from "./nats-cluster.ts";
 export { NatsServer, type NatsServerOptions } from "./nats-server.ts";
 export { peakRssMb } from "./process-stats.ts";
 export {

@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type ClusterNode, clusterNodeConfig } from "../nats/cluster-config.ts";
 import { ServerProcess } from "./server-process.ts";
 
 export interface NatsServerOptions {
@@ -17,6 +18,8 @@ export interface NatsServerOptions {
   verbose?: boolean;
   /** Added to the server's environment, e.g. the passwords a config reads (`password: $NAME`). */
   env?: Record<string, string>;
+  /** A node of a cluster: its name, its peers, and the ports (chosen by the cluster launcher). */
+  cluster?: { name: string; node: ClusterNode; nodes: ClusterNode[] };
   binary?: string;
 }
 
@@ -36,7 +39,7 @@ export class NatsServer extends ServerProcess {
   /** Starts a fresh server with JetStream on and an empty store dir. */
   static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
     const server = new NatsServer(options);
-    await server.launch(options.port ?? -1);
+    await server.launch(options.cluster?.node.clientPort ?? options.port ?? -1);
     return server;
   }
 
@@ -45,9 +48,19 @@ export class NatsServer extends ServerProcess {
   }
 
   protected async spawnOn(port: number): Promise<number> {
-    const args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", this.storeDir];
-    if (this.options.config) {
-      const file = join(this.dir, "server.conf");
+    let args = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", this.storeDir];
+    const file = join(this.dir, "server.conf");
+    if (this.options.cluster) {
+      const { name, node, nodes } = this.options.cluster;
+      const config = clusterNodeConfig(node, nodes, {
+        clusterName: name,
+        storeDir: this.storeDir,
+        listenHost: "127.0.0.1",
+        ...(this.options.config ? { extra: this.options.config } : {}),
+      });
+      writeFileSync(file, config);
+      args = ["-c", file];
+    } else if (this.options.config) {
       writeFileSync(file, this.options.config);
       args.push("-c", file);
     }
