@@ -4,10 +4,11 @@
  * BENCH_LARGE_BYTES and BENCH_SMALL_COUNT shrink the sizes for a quick look.
  */
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { BenchContext } from "./bench-kit.ts";
+import { runLoadBench } from "./load-bench.ts";
 import { runS3Bench } from "./s3-bench.ts";
 import { runSftpBench } from "./sftp-bench.ts";
 import { runWandbBench } from "./wandb-bench.ts";
@@ -16,14 +17,28 @@ const sections: [string, (ctx: BenchContext) => Promise<void>][] = [
   ["S3 (s3rver in its own process)", runS3Bench],
   ["SFTP (OpenSSH sshd)", runSftpBench],
   ["Weights & Biases (the API double in its own process)", runWandbBench],
+  ["Many trainers (dir destination, one nats-server)", runLoadBench],
 ];
+// BENCH_ONLY=load (a comma-separated list of words of the titles) runs just those sections.
+const only = process.env.BENCH_ONLY?.toLowerCase().split(",");
+const chosen = only ? sections.filter(([title]) => only.some((w) => title.toLowerCase().includes(w))) : sections;
 
 const largeBytes = Number(process.env.BENCH_LARGE_BYTES ?? 1024 ** 3);
 const smallCount = Number(process.env.BENCH_SMALL_COUNT ?? 2000);
-let text = "";
-for (const [title, run] of sections) {
+const results = resolve(import.meta.dirname, "RESULTS.md");
+// Sections are `## title` blocks. A run replaces the blocks of the sections it ran and keeps the
+// others, including written notes (a profile, where the ceiling is) under titles of their own.
+const blocks = new Map<string, string>();
+if (existsSync(results)) {
+  for (const block of readFileSync(results, "utf8")
+    .split(/\n(?=## )/)
+    .slice(1)) {
+    blocks.set(block.slice(3, block.indexOf("\n")), block.trimEnd());
+  }
+}
+for (const [title, run] of chosen) {
   console.log(`\n## ${title}`);
-  text += `\n## ${title}\n\n| what | artifact-bus | baseline | ratio |\n|---|---|---|---|\n`;
+  let text = `## ${title}\n\n_${new Date().toISOString().slice(0, 10)}_\n\n| what | artifact-bus | baseline | ratio |\n|---|---|---|---|\n`;
   await run({
     largeBytes,
     smallCount,
@@ -32,12 +47,12 @@ for (const [title, run] of sections) {
       text += `${row}\n`;
     },
   });
+  blocks.set(title, text.trimEnd());
 }
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown cpu"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Node ${process.version}, ${execFileSync("nats-server", ["--version"]).toString().trim()}`;
-const results = resolve(import.meta.dirname, "RESULTS.md");
 writeFileSync(
   results,
-  `# Benchmark results\n\nLatest \`npm run bench\` (${new Date().toISOString().slice(0, 10)}) on ${machine}.\nEach ratio compares artifact-bus with a direct baseline measured in the same run against the same server (above 1 means faster than the baseline for throughput rows).\n${text}`,
+  `# Benchmark results\n\n\`npm run bench\` on ${machine}, each section dated.\nEach ratio compares artifact-bus with a direct baseline measured in the same run against the same server (above 1 means faster than the baseline for throughput rows).\n\n${[...blocks.values()].join("\n\n")}\n`,
 );
 console.log(`\nwrote ${results}`);

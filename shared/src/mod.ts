@@ -50,7 +50,7 @@ export {
   PermanentError,
   TransientError,
 } from "./runtime/errors.ts";
-export { isTerminal, Ledger, type LedgerEntry, type LedgerState } from "./runtime/ledger.ts";
+export { isTerminal, Ledger, type LedgerEntry, type LedgerState, runLedgerFilter } from "./runtime/ledger.ts";
 export { UPLOADER_NODE_FLAGS } from "./runtime/node-options.ts";
 export { stagedArtifact, verifiedBytes, verifiedReader } from "./runtime/staged-artifact.ts";
 export { checkUploaderConfig, servedDestinations } from "./runtime/uploader-config.ts";

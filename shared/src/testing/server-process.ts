@@ -22,6 +22,12 @@ export abstract class ServerProcess {
     return this.portNumber;
   }
 
+  /** The server's process id while it runs, for CPU and memory readings. */
+  get pid(): number {
+    if (!this.running || this.proc?.pid === undefined) throw new Error(`${this.label} is not running`);
+    return this.proc.pid;
+  }
+
   get running(): boolean {
     return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
   }

@@ -1,0 +1,176 @@
+/**
+ * Many trainers at once: LOAD_PROCESSES processes × LOAD_CONNECTIONS connections, each logging
+ * 4 KiB artifacts back to back for LOAD_SECONDS to a `dir` destination (which costs next to
+ * nothing, so the bus's own cost shows), served by LOAD_UPLOADERS uploader replicas. The baseline
+ * is the same number of bare JetStream publishes of the same events from as many connections,
+ * measured in the same run: the ceiling of the server and client on this machine.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { connectNats, eventSubject } from "@artifact-bus/shared";
+import { cpuSeconds, peakRssMb } from "@artifact-bus/shared/testing";
+import { jetstream } from "@nats-io/jetstream";
+import { BusStack } from "../test/harness/bus-stack.ts";
+import { type BenchContext, median } from "./bench-kit.ts";
+
+const PROCESSES = Number(process.env.LOAD_PROCESSES ?? 4);
+const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 64);
+const SECONDS = Number(process.env.LOAD_SECONDS ?? 60);
+const UPLOADERS = Number(process.env.LOAD_UPLOADERS ?? 2);
+const SIZE = 4096;
+const TRAINER = resolve(import.meta.dirname, "load-trainer.ts");
+const DIR_MAIN = resolve(import.meta.dirname, "../services/dir-uploader/src/main.ts");
+
+interface TrainerSummary {
+  run: string;
+  started: number;
+  publishedAt: number;
+  publishMs: number[];
+  toUploaded: number[];
+  lastUploadAt: number;
+  flushEnds: number[];
+  errors: Record<string, number>;
+  cpuSeconds: number;
+  peakRssMb: number;
+}
+
+function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+const ms = (x: number) => `${x.toFixed(x < 10 ? 1 : 0)} ms`;
+
+function startTrainer(stack: BusStack, run: string) {
+  const proc: ChildProcess = spawn(process.execPath, [TRAINER], {
+    env: {
+      ...process.env,
+      ARTIFACT_BUS_CONFIG: stack.configPath,
+      ARTIFACT_BUS_LOG_LEVEL: "warn",
+      LOAD_DIR: stack.dir,
+      LOAD_RUN: run,
+      LOAD_CONNECTIONS: String(CONNECTIONS),
+      LOAD_SECONDS: String(SECONDS),
+      LOAD_SIZE: String(SIZE),
+    },
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const lines: unknown[] = [];
+  const waiters: (() => void)[] = [];
+  createInterface({ input: proc.stdout! }).on("line", (line) => {
+    lines.push(JSON.parse(line));
+    for (const w of waiters.splice(0)) w();
+  });
+  const line = async <T>(n: number): Promise<T> => {
+    while (lines.length < n) {
+      if (proc.exitCode !== null) throw new Error(`load trainer ${run} exited with ${proc.exitCode}`);
+      await new Promise<void>((r) => waiters.push(r));
+    }
+    return lines[n - 1] as T;
+  };
+  proc.once("exit", () => {
+    for (const w of waiters.splice(0)) w();
+  });
+  return { proc, line };
+}
+
+/** Bare JetStream publishes of 4 KiB-artifact-sized events, `connections` at once, for `seconds`. */
+async function baselinePublishRate(stack: BusStack, connections: number, seconds: number): Promise<number> {
+  const body = new TextEncoder().encode("x".repeat(700)); // about one event's JSON
+  const conns = await Promise.all(
+    Array.from({ length: connections }, () => connectNats(stack.config.nats, { name: "load-baseline" })),
+  );
+  let n = 0;
+  const deadline = Date.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    conns.map(async (nc, c) => {
+      const js = jetstream(nc);
+      for (let i = 0; Date.now() < deadline; i++) {
+        // Not a destination's subject: the stream stores it and no uploader sees it.
+        await js.publish(eventSubject({ project: "baseline", run: `c${c}`, level: "fit", name: `x-${i}` }), body);
+        n++;
+      }
+    }),
+  );
+  const rate = n / ((performance.now() - t0) / 1000);
+  await Promise.all(conns.map((nc) => nc.close()));
+  return rate;
+}
+
+export async function runLoadBench({ report }: BenchContext): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), "artifact-bus-load-"));
+  const stack = await BusStack.start({
+    destination: {
+      name: "dir:load",
+      filter: { project: "load", run: "*", level: "*" },
+      concurrency: 64,
+      ackWaitMs: 30_000,
+      options: { root },
+    },
+    main: DIR_MAIN,
+  });
+  try {
+    const uploaders = await Promise.all(
+      Array.from({ length: UPLOADERS }, () => stack.startUploader({ ARTIFACT_BUS_LOG_LEVEL: "info" })),
+    );
+    const baseline = await baselinePublishRate(stack, PROCESSES * CONNECTIONS, Math.min(SECONDS, 15));
+    const cpu0 = [stack.nats.pid, ...uploaders.map((u) => u.pid)].map(cpuSeconds);
+
+    const trainers = Array.from({ length: PROCESSES }, (_, i) => startTrainer(stack, `run-${i}`));
+    const published = await Promise.all(trainers.map((t) => t.line<{ published: number; ms: number }>(1)));
+    for (const t of trainers) t.proc.stdin!.write("flush\n");
+    const summaries = await Promise.all(trainers.map((t) => t.line<TrainerSummary>(2)));
+    const cpu1 = [stack.nats.pid, ...uploaders.map((u) => u.pid)].map(cpuSeconds);
+
+    const started = Math.min(...summaries.map((s) => s.started));
+    const total = published.reduce((n, p) => n + p.published, 0);
+    const publishRate = total / (Math.max(...published.map((p) => p.ms)) / 1000);
+    const lastUpload = Math.max(...summaries.map((s) => s.lastUploadAt));
+    const uploaded = summaries.reduce((n, s) => n + s.toUploaded.length, 0);
+    const uploadRate = uploaded / ((lastUpload - started) / 1000);
+    const publishMs = summaries.flatMap((s) => s.publishMs);
+    const toUploaded = summaries.flatMap((s) => s.toUploaded);
+    const flushLag = summaries.flatMap((s) => s.flushEnds.map((t) => t - lastUpload));
+    const errors = summaries.flatMap((s) => Object.entries(s.errors));
+
+    const who = `${PROCESSES} processes × ${CONNECTIONS} connections, ${SECONDS} s, 4 KiB, ${UPLOADERS} dir uploaders`;
+    report(
+      `| published/s (${who}) | ${publishRate.toFixed(0)}/s (${total} artifacts) | bare JetStream publish from ${PROCESSES * CONNECTIONS} connections ${baseline.toFixed(0)}/s | ${(publishRate / baseline).toFixed(2)} (target ≥ 5000/s) |`,
+    );
+    report(
+      `| uploaded/s, first publish to last upload | ${uploadRate.toFixed(0)}/s (${uploaded} uploaded) | | (target ≥ 2000/s) |`,
+    );
+    report(
+      `| publish latency (logFile) p50 / p99 | ${ms(percentile(publishMs, 50))} / ${ms(percentile(publishMs, 99))} | | |`,
+    );
+    report(
+      `| logged-to-uploaded p50 / p99 | ${ms(percentile(toUploaded, 50))} / ${ms(percentile(toUploaded, 99))} | | |`,
+    );
+    report(
+      `| flush of all ${PROCESSES * CONNECTIONS} at once, after the last upload: median / max | ${ms(median(flushLag))} / ${ms(Math.max(...flushLag))} | | (target ≤ 1 s) |`,
+    );
+    const cpu = cpu1.map((c, i) => c - cpu0[i]!);
+    const trainerCpu = summaries.reduce((n, s) => n + s.cpuSeconds, 0);
+    const wall = (lastUpload - started) / 1000;
+    report(
+      `| CPU seconds over ${wall.toFixed(0)} s: nats-server / uploaders / trainers | ${cpu[0]!.toFixed(1)} / ${cpu
+        .slice(1)
+        .map((c) => c.toFixed(1))
+        .join(
+          " + ",
+        )} / ${summaries.map((s) => s.cpuSeconds.toFixed(1)).join(" + ")} | | ${((1000 * (cpu.reduce((a, b) => a + b, 0) + trainerCpu)) / Math.max(1, uploaded)).toFixed(2)} ms CPU per artifact, all processes |`,
+    );
+    report(
+      `| peak RSS: nats-server / uploaders / trainers | ${peakRssMb(stack.nats.pid).toFixed(0)} / ${uploaders.map((u) => peakRssMb(u.pid).toFixed(0)).join(" + ")} / ${summaries.map((s) => s.peakRssMb.toFixed(0)).join(" + ")} MB | | |`,
+    );
+    if (errors.length) report(`| publish errors | ${errors.map(([m, n]) => `${n}× ${m}`).join("; ")} | | |`);
+  } finally {
+    await stack.dispose();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
