@@ -7,6 +7,7 @@ export {
   ConfigError,
   type DestinationConfig,
   ENV_VARIABLES,
+  type GatewayConfig,
   loadConfig,
   parseConfig,
 } from "./config.ts";
@@ -20,6 +21,7 @@ export { connectNats, NatsConnectError } from "./nats/connect.ts";
 export { DestinationDirectory, subjectMatches } from "./nats/destinations.ts";
 export {
   adminUser,
+  gatewayUser,
   type NatsUser,
   renderServerConfig,
   sampleServerConfig,
@@ -31,16 +33,27 @@ export { ensureTopology, type TopologyOptions } from "./nats/topology.ts";
 export * from "./nats/topology-names.ts";
 export {
   ArtifactPublisher,
+  type ArtifactTarget,
   FlushTimeoutError,
   type LogFileRequest,
   type LoggedArtifact,
+  NoDestinationError,
   type PublisherOptions,
   PublishRefusedError,
   PublishUnconfirmedError,
+  type StagedBlob,
 } from "./publisher.ts";
 export { type DeadLetter, readDeadLetters } from "./runtime/dead-letter.ts";
 export { type ReplayResult, replayDeadLetters } from "./runtime/dead-letter-replay.ts";
-export type { Artifact, Destination, UploadContext, UploadReceipt } from "./runtime/destination.ts";
+export {
+  type Artifact,
+  type ByteRange,
+  type Destination,
+  type RemoteContent,
+  RemoteNotFoundError,
+  type UploadContext,
+  type UploadReceipt,
+} from "./runtime/destination.ts";
 export { type DestinationName, destinationFromToken, parseDestinationName } from "./runtime/destination-name.ts";
 export {
   classify,
@@ -50,9 +63,34 @@ export {
   PermanentError,
   TransientError,
 } from "./runtime/errors.ts";
-export { isTerminal, Ledger, type LedgerEntry, type LedgerState } from "./runtime/ledger.ts";
+export {
+  isTerminal,
+  Ledger,
+  type LedgerEntry,
+  type LedgerState,
+  ledgerKey,
+  runLedgerFilter,
+} from "./runtime/ledger.ts";
 export { UPLOADER_NODE_FLAGS } from "./runtime/node-options.ts";
+export {
+  type BreakerState,
+  type ReplicaBeat,
+  readReplicaBeats,
+  replicaKey,
+  startReplicaHeartbeat,
+} from "./runtime/replica-heartbeat.ts";
 export { stagedArtifact, verifiedBytes, verifiedReader } from "./runtime/staged-artifact.ts";
 export { checkUploaderConfig, servedDestinations } from "./runtime/uploader-config.ts";
 export { isConfigCheck, runUploaderMain } from "./runtime/uploader-main.ts";
 export { type DestinationFactory, startUploaderService, type UploaderService } from "./runtime/uploader-service.ts";
+export {
+  appendTokenRecord,
+  hashToken,
+  newToken,
+  ROLES,
+  type Role,
+  readTokenFile,
+  TOKEN_PREFIX,
+  TokenFileError,
+  type TokenRecord,
+} from "./tokens.ts";

@@ -13,3 +13,4 @@ export {
   type S3OptionsInput,
   S3OptionsSchema,
 } from "./s3-options.ts";
+export { keyOfLocation, readObject } from "./s3-read.ts";

@@ -20,3 +20,4 @@ export {
   type SftpSecrets,
   secretsFromEnv,
 } from "./sftp-options.ts";
+export { openRemoteFile, pathOfLocation } from "./sftp-read.ts";
