@@ -13,8 +13,26 @@ export {
 } from "./config.ts";
 export { checkArtifactName, checkLevel, checkSubjectToken, InvalidArtifactError } from "./event/names.ts";
 export { checkPathTemplate, DEFAULT_PATH_TEMPLATE, normalizePrefix, renderRemotePath } from "./event/remote-path.ts";
-export { type ArtifactEventV1, ArtifactEventV1Schema, type BlobRef, LEVELS, type Level } from "./event/schema.ts";
-export { artifactKey, dlqSubject, eventFilter, eventSubject } from "./event/subjects.ts";
+export {
+  type ArtifactEventV1,
+  ArtifactEventV1Schema,
+  type BlobRef,
+  EVENT_ID_PATTERN,
+  LEVELS,
+  type Level,
+  MAX_METADATA_ENTRIES,
+  MAX_METADATA_KEY_CHARS,
+  MAX_METADATA_VALUE_CHARS,
+  SUBJECT_TOKEN_PATTERN,
+} from "./event/schema.ts";
+export {
+  artifactKey,
+  dlqSubject,
+  EVENTS_PREFIX,
+  eventFilter,
+  eventSubject,
+  parseEventSubject,
+} from "./event/subjects.ts";
 export { decodeEvent, encodeEvent, validateEvent } from "./event/validate.ts";
 export { createLogger, type Logger, silentLogger } from "./log.ts";
 export { connectNats, NatsConnectError } from "./nats/connect.ts";

@@ -187,6 +187,7 @@ export function gatewayPermissions(): RolePermissions {
         subject: `${API}.CONSUMER.CREATE.KV_${LEDGER_BUCKET}.>`,
         why: "/wait watches ledger updates; kv.keys() finds an event's entries and the replica heartbeats",
       },
+      { subject: `${API}.CONSUMER.INFO.KV_${LEDGER_BUCKET}.>`, why: "kv.keys() asks its consumer how many keys match" },
       { subject: `${API}.CONSUMER.DELETE.KV_${LEDGER_BUCKET}.>`, why: "stops those watches" },
       { subject: `$JS.FC.KV_${LEDGER_BUCKET}.>`, why: "flow-control replies of the ledger watches" },
       {
