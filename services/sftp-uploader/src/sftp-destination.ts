@@ -190,9 +190,7 @@ export class SftpDestination implements Destination {
           resolve(content);
           await finished;
         })
-        .catch((err: unknown) =>
-          reject(err instanceof Error && err.name === "RemoteNotFoundError" ? err : toKnown(err)),
-        );
+        .catch((err: unknown) => reject(err instanceof RemoteNotFoundError ? err : toKnown(err)));
     });
   }
 

@@ -89,7 +89,7 @@ export async function readReplicaBeats(kv: KV, now = Date.now()): Promise<(Repli
   const out: (ReplicaBeat & { alive: boolean })[] = [];
   for (const key of keys) {
     const e = await kv.get(key);
-    if (!e || e.operation !== "PUT") continue;
+    if (e?.operation !== "PUT") continue;
     const beat = e.json<ReplicaBeat>();
     out.push({ ...beat, alive: now - e.created.getTime() < 3 * (beat.intervalMs || REPLICA_BEAT_MS) });
   }
