@@ -4,7 +4,7 @@
  * tests and the OpenAPI generator can build the app on their own.
  */
 
-import type { Role } from "@artifact-bus/shared";
+import { type Role, SUBJECT_TOKEN_PATTERN } from "@artifact-bus/shared";
 import swagger from "@fastify/swagger";
 import type { FastifyInstance } from "fastify";
 import { type Caller, requireProject, requireRole } from "./auth.ts";
@@ -27,6 +27,8 @@ declare module "fastify" {
     role?: Role;
   }
 }
+
+const PROJECT = new RegExp(SUBJECT_TOKEN_PATTERN);
 
 /** The API's version, also the OpenAPI document's `info.version`. */
 export const API_VERSION = "1.0.0";
@@ -61,7 +63,8 @@ export async function gatewayApp(app: FastifyInstance, { deps }: { deps: Gateway
     const caller = deps.tokens.authenticate(request);
     requireRole(caller, role);
     const project = (request.params as { project?: string } | undefined)?.project;
-    if (project !== undefined) requireProject(caller, project);
+    // An invalid project id is refused by validation next (400, naming it); no token has it.
+    if (project !== undefined && PROJECT.test(project)) requireProject(caller, project);
     request.caller = caller;
   });
   app.addHook("onResponse", async (request, reply) => {
@@ -93,6 +96,17 @@ function documented(schema: Record<string, unknown>, url: string, method: string
     const { "*": _wild, ...rest } = params.properties;
     out = {
       ...schema,
+      ...(method === "PUT"
+        ? {
+            body: {
+              content: {
+                "*/*": {
+                  schema: { description: "The artifact's bytes", contentMediaType: "application/octet-stream" },
+                },
+              },
+            },
+          }
+        : {}),
       params: {
         ...params,
         properties: { ...rest, name: { type: "string", description: "Artifact name; may contain /" } },

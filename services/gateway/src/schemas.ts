@@ -17,7 +17,7 @@ export const Run = Type.String({ pattern: SUBJECT_TOKEN_PATTERN, description: "R
 export const EventId = Type.String({ pattern: EVENT_ID_PATTERN, description: "Event id of one artifact version" });
 export const Level = Type.Union(
   LEVELS.map((l) => Type.Literal(l)),
-  { description: "Composer LogLevel", default: "fit" },
+  { description: "Composer LogLevel (default fit)" },
 );
 export const Metadata = Type.Record(Type.String(), Type.String({ maxLength: MAX_METADATA_VALUE_CHARS }), {
   maxProperties: MAX_METADATA_ENTRIES,
