@@ -9,6 +9,10 @@ import { UploaderProcess } from "@artifact-bus/shared/testing";
 import { S3Stack, type S3StackOptions } from "./s3-stack.ts";
 
 export const GATEWAY_MAIN = resolve(import.meta.dirname, "../../services/gateway/src/main.ts");
+/** As the image runs it (the Dockerfile's CMD): a small young generation bounds RSS while bodies stream. */
+const GATEWAY_NODE_FLAGS = (process.env.ARTIFACT_BUS_TEST_GATEWAY_FLAGS ?? "--max-semi-space-size=2")
+  .split(" ")
+  .filter(Boolean);
 
 export interface GatewayStackOptions extends S3StackOptions {
   gateway?: Partial<GatewayConfig>;
@@ -60,7 +64,7 @@ export class GatewayStack {
     this.gateway = await UploaderProcess.start({
       main: GATEWAY_MAIN,
       startedMessage: "gateway started",
-      nodeFlags: [],
+      nodeFlags: GATEWAY_NODE_FLAGS,
       verbose: process.env.ARTIFACT_BUS_TEST_VERBOSE === "1",
       env: {
         ARTIFACT_BUS_CONFIG: this.configPath,

@@ -18,7 +18,7 @@ try {
     process.exit(0);
   }
   const server = await startGateway(config, log, { ensureTopology: process.env.ARTIFACT_BUS_ENSURE_TOPOLOGY === "1" });
-  log.info({ url: server.url }, "gateway started");
+  log.info({ url: server.url, memory: process.memoryUsage() }, "gateway started");
   process.on("SIGHUP", () => server.reloadTokens());
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
     process.once(sig, () => {

@@ -3,12 +3,17 @@
  * and adapters the uploaders use (S3 and SFTP; W&B has no read-back). They are opened lazily, on
  * the first content request for them, with the credentials of the gateway's own environment.
  */
-import { s3DestinationFactory } from "@artifact-bus/s3-uploader";
-import { sftpDestinationFactory } from "@artifact-bus/sftp-uploader";
 import type { Destination, DestinationConfig, DestinationFactory, Logger } from "@artifact-bus/shared";
 import { parseDestinationName } from "@artifact-bus/shared";
 
-const FACTORIES: Record<string, DestinationFactory> = { s3: s3DestinationFactory, sftp: sftpDestinationFactory };
+/**
+ * Loaded on first use: the AWS SDK and ssh2 cost the process tens of MB that a gateway serving
+ * no content never needs.
+ */
+const FACTORIES: Record<string, () => Promise<DestinationFactory>> = {
+  s3: async () => (await import("@artifact-bus/s3-uploader")).s3DestinationFactory,
+  sftp: async () => (await import("@artifact-bus/sftp-uploader")).sftpDestinationFactory,
+};
 
 export class ReadBack {
   private readonly configs: Map<string, DestinationConfig>;
@@ -38,8 +43,8 @@ export class ReadBack {
     if (!config) throw new Error(`${name} cannot be read back here`);
     let d = this.open.get(name);
     if (!d) {
-      const factory = FACTORIES[parseDestinationName(name).kind] as DestinationFactory;
-      d = Promise.resolve(factory.create(config, this.log.child({ destination: name })));
+      const factory = FACTORIES[parseDestinationName(name).kind] as unknown as () => Promise<DestinationFactory>;
+      d = factory().then((f) => f.create(config, this.log.child({ destination: name })));
       d.catch(() => this.open.delete(name));
       this.open.set(name, d);
     }

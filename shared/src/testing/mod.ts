@@ -18,7 +18,7 @@ export {
 export { type ContractHarness, describeDestinationContract } from "./destination-contract.ts";
 export { eventually, sha256, writeLargeFile, writeRandomFile } from "./files.ts";
 export { NatsServer, type NatsServerOptions } from "./nats-server.ts";
-export { peakRssMb } from "./process-stats.ts";
+export { cpuSeconds, peakRssMb, resetPeakRss, rssMb } from "./process-stats.ts";
 export {
   type ExternalS3,
   externalS3,
