@@ -46,9 +46,10 @@ WORKDIR /app
 COPY --from=deps /app/ ./
 COPY . .
 RUN test -f "services/${SERVICE}/src/main.ts"
-# A new named volume mounted at /staging takes this directory's owner, so `node` can write it.
+# A new named volume mounted at /staging (or at the gateway's tokens directory) takes this
+# directory's owner, so `node` can write it.
 # replay: skip, it changes the image's filesystem outside /app and needs the image's `node` user
-RUN mkdir -p /staging && chown node:node /staging
+RUN mkdir -p /staging /etc/artifact-bus/gateway && chown node:node /staging /etc/artifact-bus/gateway
 USER node
 WORKDIR /app/services/${SERVICE}
 # Same flags as UPLOADER_NODE_FLAGS (shared/src/runtime/node-options.ts): bounded RSS during multipart uploads.
