@@ -73,6 +73,23 @@ describe.each(["fs", "nats"])("stageStream on the %s store", (kind) => {
     expect((await buffer(await store().open(ref))).equals(bytes)).toBe(true);
   });
 
+  it("stages a small body with its announced size (the fs store's synchronous path) and checks its digest", async () => {
+    const bytes = randomBytes(4096);
+    const ref = await store().stageStream(chunked(bytes), { project: "p", run: "r", id: newId(), sizeHint: 4096 });
+    expect(ref.sha256).toBe(sha256(bytes));
+    expect((await buffer(await store().open(ref))).equals(bytes)).toBe(true);
+    const wrong = sha256(Buffer.from("x"));
+    await expect(
+      store().stageStream(chunked(bytes), {
+        project: "p",
+        run: "r",
+        id: newId(),
+        sizeHint: 4096,
+        expectedSha256: wrong,
+      }),
+    ).rejects.toBeInstanceOf(BlobDigestMismatchError);
+  });
+
   it("stages an empty body", async () => {
     const ref = await store().stageStream(Readable.from([]), { project: "p", run: "r", id: newId() });
     expect(ref.size).toBe(0);

@@ -95,7 +95,11 @@ async function acceptOnce(deps: GatewayDeps, req: AcceptRequest, id: string): Pr
     streamSeq: logged.streamSeq,
     status: `/v1/artifacts/${id}`,
   };
-  // Status and retries find the event by this record from now on.
-  await deps.index.putRecord(id, { project: target.project, run: target.run, streamSeq: logged.streamSeq, answer });
+  // Status and retries find the event by this record from now on. A retry needs it written
+  // before the answer; without a key it is sent unconfirmed (half the round trips of a small
+  // artifact), and a status lookup that misses it finds the event by its ledger entries.
+  const record = { project: target.project, run: target.run, streamSeq: logged.streamSeq, answer };
+  if (req.idempotencyKey !== undefined) await deps.index.putRecord(id, record);
+  else deps.index.sendRecord(id, record);
   return { answer, replayed: logged.duplicate };
 }

@@ -12,11 +12,13 @@ import {
   EVENTS_PREFIX,
   EVENTS_STREAM,
   GATEWAY_INDEX_PREFIX,
+  LEDGER_BUCKET,
   type LedgerEntry,
   parseEventSubject,
 } from "@artifact-bus/shared";
 import type { JetStreamManager, MsgRequest } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { AcceptedBody } from "./schemas.ts";
 
 /** An event and its place in the stream. */
@@ -43,9 +45,12 @@ export class EventIndex {
   private readonly jsm: JetStreamManager;
   private readonly kv: KV;
 
-  constructor(jsm: JetStreamManager, kv: KV) {
+  private readonly nc: NatsConnection;
+
+  constructor(jsm: JetStreamManager, kv: KV, nc: NatsConnection) {
     this.jsm = jsm;
     this.kv = kv;
+    this.nc = nc;
   }
 
   /** The gateway's record of `id`, if it published it. */
@@ -56,6 +61,11 @@ export class EventIndex {
 
   async putRecord(id: string, record: IndexRecord): Promise<void> {
     await this.kv.put(`${GATEWAY_INDEX_PREFIX}.${id}`, JSON.stringify(record));
+  }
+
+  /** Writes the record without waiting for its acknowledgement (a core publish to the bucket's subject). */
+  sendRecord(id: string, record: IndexRecord): void {
+    this.nc.publish(`$KV.${LEDGER_BUCKET}.${GATEWAY_INDEX_PREFIX}.${id}`, JSON.stringify(record));
   }
 
   /** The event at `seq`; undefined when it expired or is no event. */

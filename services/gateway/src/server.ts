@@ -93,7 +93,7 @@ export async function startGateway(
     blobStore,
     directory: new DestinationDirectory(jsm),
     ledger,
-    index: new EventIndex(jsm, ledger.kv),
+    index: new EventIndex(jsm, ledger.kv, nc),
     hub: new LedgerHub(ledger, nc, log),
     readBack,
     js: jetstream(nc),

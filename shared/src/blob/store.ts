@@ -28,6 +28,11 @@ export interface StageStreamRequest {
    * bytes are removed and BlobDigestMismatchError is thrown: nothing is left staged.
    */
   expectedSha256?: string;
+  /**
+   * The length the source announced (an HTTP Content-Length), if any. The fs store buffers a
+   * body of at most 64 KiB and writes it with synchronous calls, as it copies small files.
+   */
+  sizeHint?: number;
 }
 
 /** Where staged bytes are: enough to find or remove them, not to check them. */

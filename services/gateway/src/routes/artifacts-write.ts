@@ -88,10 +88,19 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
         contentType: header("content-type"),
         idempotencyKey: header("idempotency-key"),
         stage: (id) =>
-          deps.blobStore.stageStream(body, { project, run, id, expectedSha256 }).catch((err: unknown) => {
-            if (!request.raw.complete) request.log.info({ id }, "the body ended early (client gone?); nothing staged");
-            throw err;
-          }),
+          deps.blobStore
+            .stageStream(body, {
+              project,
+              run,
+              id,
+              expectedSha256,
+              ...(Number.isFinite(length) ? { sizeHint: length } : {}),
+            })
+            .catch((err: unknown) => {
+              if (!request.raw.complete)
+                request.log.info({ id }, "the body ended early (client gone?); nothing staged");
+              throw err;
+            }),
       });
       return send(reply, acceptance);
     },
