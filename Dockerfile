@@ -46,10 +46,10 @@ WORKDIR /app
 COPY --from=deps /app/ ./
 COPY . .
 RUN test -f "services/${SERVICE}/src/main.ts"
-# A new named volume mounted at /staging (or /archive, the dir destination's) takes this
-# directory's owner, so `node` can write it.
+# A new named volume mounted at /staging (or /archive, the dir destination's, or the gateway's
+# tokens directory) takes this directory's owner, so `node` can write it.
 # replay: skip, it changes the image's filesystem outside /app and needs the image's `node` user
-RUN mkdir -p /staging /archive && chown node:node /staging /archive
+RUN mkdir -p /staging /archive /etc/artifact-bus/gateway && chown node:node /staging /archive /etc/artifact-bus/gateway
 USER node
 WORKDIR /app/services/${SERVICE}
 # Same flags as UPLOADER_NODE_FLAGS (shared/src/runtime/node-options.ts): bounded RSS during multipart uploads.

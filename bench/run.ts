@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { BenchContext } from "./bench-kit.ts";
+import { runGatewayBench } from "./gateway-bench.ts";
 import { runLoadBench } from "./load-bench.ts";
 import { runS3Bench } from "./s3-bench.ts";
 import { runSftpBench } from "./sftp-bench.ts";
@@ -17,6 +18,7 @@ const sections: [string, (ctx: BenchContext) => Promise<void>][] = [
   ["S3 (s3rver in its own process)", runS3Bench],
   ["SFTP (OpenSSH sshd)", runSftpBench],
   ["Weights & Biases (the API double in its own process)", runWandbBench],
+  ["HTTP gateway (its own process)", runGatewayBench],
   ["Many trainers (dir destination, one nats-server)", runLoadBench],
 ];
 // BENCH_ONLY=load (a comma-separated list of words of the titles) runs just those sections.

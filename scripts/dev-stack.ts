@@ -5,11 +5,20 @@
  * `npm run dev -- --sftp` adds destination `sftp:local`: a throwaway OpenSSH sshd (its host key
  * pinned in the config) and the SFTP uploader. `npm run dev -- --wandb` adds `wandb:local`: the
  * W&B uploader against the local W&B API double (the real service cannot be reached here).
+ * The HTTP gateway runs too, with a token for project `demo` made at start (printed with a curl
+ * example that works as printed).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { connectNats, ensureTopology, parseConfig, UPLOADER_NODE_FLAGS } from "@artifact-bus/shared";
+import {
+  appendTokenRecord,
+  connectNats,
+  ensureTopology,
+  newToken,
+  parseConfig,
+  UPLOADER_NODE_FLAGS,
+} from "@artifact-bus/shared";
 import { NatsServer, S3TestServer, SshdServer, WandbDouble } from "@artifact-bus/shared/testing";
 
 const root = resolve(import.meta.dirname, "..");
@@ -22,8 +31,10 @@ const wandb = process.argv.includes("--wandb") ? await WandbDouble.start() : und
 const nats = await NatsServer.start({ port: await preferPort(4222) });
 const s3 = await S3TestServer.start({ buckets: ["artifacts"] });
 const configPath = resolve(stackDir, "config.json");
+const gatewayPort = (await preferPort(8080)) ?? (await preferPort(0, true));
 const config = parseConfig({
   nats: { servers: [nats.url] },
+  gateway: { port: gatewayPort, tokensFile: resolve(stackDir, "gateway-tokens.jsonl"), allowedDirs: [root] },
   staging: { store: "fs", dir: resolve(stackDir, "staging"), mode: "copy" },
   destinations: [
     {
@@ -66,8 +77,22 @@ const uploader = startUploader("s3-uploader", {
   AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
 });
 const sftpUploader = sshd ? startUploader("sftp-uploader") : undefined;
+// A fresh token each start: only its hash is kept (.stack/gateway-tokens.jsonl).
+const { token, record } = newToken({ projects: ["demo"], roles: ["publish"], label: "npm run dev" });
+appendTokenRecord(config.gateway.tokensFile, record);
+const gateway = spawn(process.execPath, [resolve(root, "services/gateway/src/main.ts")], {
+  stdio: ["ignore", "inherit", "inherit"],
+  env: {
+    ...process.env,
+    ARTIFACT_BUS_CONFIG: configPath,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  },
+});
+const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+await untilReady(`${gatewayUrl}/readyz`);
 const wandbUploader = wandb ? startUploader("wandb-uploader", { WANDB_API_KEY: wandb.apiKey }) : undefined;
-const uploaders = [uploader, ...[sftpUploader, wandbUploader].filter((u) => u !== undefined)];
+const uploaders = [uploader, gateway, ...[sftpUploader, wandbUploader].filter((u) => u !== undefined)];
 const sftpLines = sshd
   ? {
       server: `\n  SFTP       sftp://${sshd.host}:${sshd.port} as ${sshd.username}, root ${sshd.rootDir}\n             host key ${sshd.hostKeySha256Fingerprint} (pinned in the config; sshd and its files go on Ctrl-C)`,
@@ -89,10 +114,16 @@ artifact-bus local stack is up
   S3         ${s3.endpoint}  (bucket "artifacts", access key ${s3.accessKeyId})${sftpLines.server}${wandbLines.server}
   config     ${configPath}
   uploader   s3:local (pid ${uploader.pid})${sftpLines.uploader}${wandbLines.uploader}
+  gateway    ${gatewayUrl} (pid ${gateway.pid}), token for project demo (publish):
+             ${token}
 
 Log a first artifact from another terminal:
   ARTIFACT_BUS_CONFIG=.stack/config.json npm run artifact-bus -- put --project demo --run r1 --wait 30 ./README.md
 It lands at s3://artifacts/demo/r1/README.md on ${s3.endpoint}${sftpLines.lands || (wandb ? "" : ".")}${wandbLines.lands}
+Or over HTTP, then wait until it landed and read it back:
+  curl -sS -T ./README.md -H "Authorization: Bearer ${token}" ${gatewayUrl}/v1/projects/demo/runs/r2/artifacts/docs/README.md
+  curl -sS -X POST -H "Authorization: Bearer ${token}" "${gatewayUrl}/v1/projects/demo/runs/r2/wait?timeout=30"
+  curl -sS -H "Authorization: Bearer ${token}" ${gatewayUrl}/v1/projects/demo/runs/r2/artifacts/docs/README.md/content
 Ctrl-C stops everything.
 `);
 
@@ -112,7 +143,9 @@ process.on("SIGTERM", () => void shutdown(0));
 for (const child of uploaders) {
   child.on("exit", (code) => {
     if (!stopping) {
-      console.error(`uploader ${child.pid} exited with ${code}; stopping the stack`);
+      console.error(
+        `${child === gateway ? "gateway" : "uploader"} ${child.pid} exited with ${code}; stopping the stack`,
+      );
       void shutdown(1);
     }
   });
@@ -126,12 +159,33 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** The well-known port when free, so the default config (nats://127.0.0.1:4222) just works. */
-async function preferPort(port: number): Promise<number | undefined> {
+/**
+ * The well-known port when free, so the default config (nats://127.0.0.1:4222) just works; with
+ * `any`, the port the system picks for 0.
+ */
+async function preferPort(port: number, any = false): Promise<number | undefined> {
   const { createServer } = await import("node:net");
   return new Promise((res) => {
     const srv = createServer();
     srv.once("error", () => res(undefined));
-    srv.listen(port, "127.0.0.1", () => srv.close(() => res(port)));
+    srv.listen(port, "127.0.0.1", () => {
+      const got = (srv.address() as { port: number }).port;
+      srv.close(() => res(any ? got : port));
+    });
   });
+}
+
+/** Resolves once `url` answers 200 (the gateway connected and listening), within 30 s. */
+async function untilReady(url: string): Promise<void> {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer within 30 s`);
 }

@@ -61,6 +61,34 @@ export const DestinationConfigSchema = Type.Object({
   options: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
 });
 
+export const GatewayConfigSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, default: "127.0.0.1", description: "Address the gateway listens on" }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: "0 picks a free port" }),
+    tokensFile: Type.String({
+      minLength: 1,
+      default: ".artifact-bus/gateway-tokens.jsonl",
+      description:
+        "Token hashes with their projects and roles (`artifact-bus token create` appends); reloaded on SIGHUP",
+    }),
+    maxBodyBytes: Type.Integer({ minimum: 0, default: 64 * 1024 ** 3, description: "Largest artifact a PUT may send" }),
+    allowedDirs: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: "Directories whose files POST .../artifacts may stage by path (none: that route is refused)",
+    }),
+    idleTimeoutMs: Ms(60_000, "A connection that sends nothing (and is not waiting on /wait) for this long is closed"),
+    headersTimeoutMs: Ms(30_000, "Time a client has to send the request headers"),
+    maxWaitSeconds: Type.Integer({ minimum: 1, default: 3600, description: "Upper bound on /wait's timeout" }),
+    tlsCertFile: Type.Optional(Type.String({ description: "PEM certificate (chain): serve HTTPS" })),
+    tlsKeyFile: Type.Optional(Type.String({ description: "PEM private key of tlsCertFile" })),
+    trustProxy: Type.Boolean({
+      default: false,
+      description: "Behind a TLS-terminating proxy: take the client address and scheme from X-Forwarded-*",
+    }),
+  },
+  { default: {} },
+);
+
 export const ConfigSchema = Type.Object({
   nats: Type.Object(
     {
@@ -120,12 +148,14 @@ export const ConfigSchema = Type.Object({
     default: "127.0.0.1",
     description: "Address the metrics and health endpoints listen on; 0.0.0.0 inside a container",
   }),
+  gateway: GatewayConfigSchema,
 });
 
 export type Config = Static<typeof ConfigSchema>;
 export type DestinationConfig = Static<typeof DestinationConfigSchema>;
 export type BackoffConfig = Static<typeof BackoffConfigSchema>;
 export type BreakerConfig = Static<typeof BreakerConfigSchema>;
+export type GatewayConfig = Static<typeof GatewayConfigSchema>;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -173,6 +203,27 @@ export const ENV_OVERRIDES: Record<string, (c: Record<string, any>, v: string) =
   },
   ARTIFACT_BUS_METRICS_HOST: (c, v) => {
     c.metricsHost = v;
+  },
+  ARTIFACT_BUS_GATEWAY_HOST: (c, v) => {
+    c.gateway = { ...c.gateway, host: v };
+  },
+  ARTIFACT_BUS_GATEWAY_PORT: (c, v) => {
+    c.gateway = { ...c.gateway, port: Number(v) };
+  },
+  ARTIFACT_BUS_GATEWAY_TOKENS_FILE: (c, v) => {
+    c.gateway = { ...c.gateway, tokensFile: v };
+  },
+  ARTIFACT_BUS_GATEWAY_MAX_BODY_BYTES: (c, v) => {
+    c.gateway = { ...c.gateway, maxBodyBytes: Number(v) };
+  },
+  ARTIFACT_BUS_GATEWAY_ALLOWED_DIRS: (c, v) => {
+    c.gateway = { ...c.gateway, allowedDirs: v.split(",").map((s) => s.trim()) };
+  },
+  ARTIFACT_BUS_GATEWAY_TLS_CERT: (c, v) => {
+    c.gateway = { ...c.gateway, tlsCertFile: v };
+  },
+  ARTIFACT_BUS_GATEWAY_TLS_KEY: (c, v) => {
+    c.gateway = { ...c.gateway, tlsKeyFile: v };
   },
 };
 
@@ -229,6 +280,9 @@ export function parseConfig(input: unknown): Config {
     throw new ConfigError(`config field ${path}: ${first.message} (got ${JSON.stringify(first.value)})`);
   }
   const config = value as Config;
+  if ((config.gateway.tlsCertFile === undefined) !== (config.gateway.tlsKeyFile === undefined)) {
+    throw new ConfigError("config field gateway.tlsKeyFile: tlsCertFile and tlsKeyFile go together");
+  }
   const seen = new Set<string>();
   config.destinations.forEach((d, i) => {
     try {

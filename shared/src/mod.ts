@@ -7,19 +7,39 @@ export {
   ConfigError,
   type DestinationConfig,
   ENV_VARIABLES,
+  type GatewayConfig,
   loadConfig,
   parseConfig,
 } from "./config.ts";
 export { checkArtifactName, checkLevel, checkSubjectToken, InvalidArtifactError } from "./event/names.ts";
 export { checkPathTemplate, DEFAULT_PATH_TEMPLATE, normalizePrefix, renderRemotePath } from "./event/remote-path.ts";
-export { type ArtifactEventV1, ArtifactEventV1Schema, type BlobRef, LEVELS, type Level } from "./event/schema.ts";
-export { artifactKey, dlqSubject, eventFilter, eventSubject } from "./event/subjects.ts";
+export {
+  type ArtifactEventV1,
+  ArtifactEventV1Schema,
+  type BlobRef,
+  EVENT_ID_PATTERN,
+  LEVELS,
+  type Level,
+  MAX_METADATA_ENTRIES,
+  MAX_METADATA_KEY_CHARS,
+  MAX_METADATA_VALUE_CHARS,
+  SUBJECT_TOKEN_PATTERN,
+} from "./event/schema.ts";
+export {
+  artifactKey,
+  dlqSubject,
+  EVENTS_PREFIX,
+  eventFilter,
+  eventSubject,
+  parseEventSubject,
+} from "./event/subjects.ts";
 export { decodeEvent, encodeEvent, validateEvent } from "./event/validate.ts";
 export { createLogger, type Logger, silentLogger } from "./log.ts";
 export { connectNats, NatsConnectError } from "./nats/connect.ts";
 export { DestinationDirectory, subjectMatches } from "./nats/destinations.ts";
 export {
   adminUser,
+  gatewayUser,
   type NatsUser,
   renderServerConfig,
   sampleServerConfig,
@@ -31,16 +51,27 @@ export { ensureTopology, type TopologyOptions } from "./nats/topology.ts";
 export * from "./nats/topology-names.ts";
 export {
   ArtifactPublisher,
+  type ArtifactTarget,
   FlushTimeoutError,
   type LogFileRequest,
   type LoggedArtifact,
+  NoDestinationError,
   type PublisherOptions,
   PublishRefusedError,
   PublishUnconfirmedError,
+  type StagedBlob,
 } from "./publisher.ts";
 export { type DeadLetter, readDeadLetters } from "./runtime/dead-letter.ts";
 export { type ReplayResult, replayDeadLetters } from "./runtime/dead-letter-replay.ts";
-export type { Artifact, Destination, UploadContext, UploadReceipt } from "./runtime/destination.ts";
+export {
+  type Artifact,
+  type ByteRange,
+  type Destination,
+  type RemoteContent,
+  RemoteNotFoundError,
+  type UploadContext,
+  type UploadReceipt,
+} from "./runtime/destination.ts";
 export { type DestinationName, destinationFromToken, parseDestinationName } from "./runtime/destination-name.ts";
 export {
   classify,
@@ -50,9 +81,34 @@ export {
   PermanentError,
   TransientError,
 } from "./runtime/errors.ts";
-export { isTerminal, Ledger, type LedgerEntry, type LedgerState, runLedgerFilter } from "./runtime/ledger.ts";
+export {
+  isTerminal,
+  Ledger,
+  type LedgerEntry,
+  type LedgerState,
+  ledgerKey,
+  runLedgerFilter,
+} from "./runtime/ledger.ts";
 export { UPLOADER_NODE_FLAGS } from "./runtime/node-options.ts";
+export {
+  type BreakerState,
+  type ReplicaBeat,
+  readReplicaBeats,
+  replicaKey,
+  startReplicaHeartbeat,
+} from "./runtime/replica-heartbeat.ts";
 export { stagedArtifact, verifiedBytes, verifiedReader } from "./runtime/staged-artifact.ts";
 export { checkUploaderConfig, servedDestinations } from "./runtime/uploader-config.ts";
 export { isConfigCheck, runUploaderMain } from "./runtime/uploader-main.ts";
 export { type DestinationFactory, startUploaderService, type UploaderService } from "./runtime/uploader-service.ts";
+export {
+  appendTokenRecord,
+  hashToken,
+  newToken,
+  ROLES,
+  type Role,
+  readTokenFile,
+  TOKEN_PREFIX,
+  TokenFileError,
+  type TokenRecord,
+} from "./tokens.ts";

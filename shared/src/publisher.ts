@@ -21,6 +21,11 @@ import { waitForTerminal } from "./runtime/ledger-waiter.ts";
 
 export { FlushTimeoutError } from "./runtime/ledger-waiter.ts";
 
+/** No destination takes the artifact's subject: it would never be uploaded, so it is refused. */
+export class NoDestinationError extends Error {
+  override name = "NoDestinationError";
+}
+
 /** The server refused the event (permissions): it did not land, and its staged blob is removed. */
 export class PublishRefusedError extends Error {
   override name = "PublishRefusedError";
@@ -54,6 +59,27 @@ export interface LogFileRequest {
   contentType?: string;
   /** fs staging only; defaults to the publisher's mode. */
   mode?: StagingMode;
+}
+
+/** An artifact's checked names, its subject, and the destinations that take it. */
+export interface ArtifactTarget {
+  project: string;
+  run: string;
+  name: string;
+  level: Level;
+  subject: string;
+  /** e.g. `s3:main` */
+  destinations: string[];
+}
+
+/** A blob staged under an event id, with what its event says besides the target. */
+export interface StagedBlob {
+  /** The event id the blob was staged under. */
+  id: string;
+  blob: BlobRef;
+  metadata?: Record<string, string>;
+  /** Default: guessed from the name's extension. */
+  contentType?: string;
 }
 
 export interface LoggedArtifact {
@@ -98,26 +124,58 @@ export class ArtifactPublisher {
 
   /** Stages `path` and publishes its event; resolves once the event is durable in the stream. */
   async logFile(req: LogFileRequest): Promise<LoggedArtifact> {
+    const target = await this.target(req);
+    const id = randomUUID();
+    const blob = await this.opts.blobStore.stage({
+      path: req.path,
+      project: target.project,
+      run: target.run,
+      id,
+      mode: req.mode,
+    });
+    const logged = await this.publishStaged(target, { id, blob, metadata: req.metadata, contentType: req.contentType });
+    this.outstanding.set(id, logged);
+    return logged;
+  }
+
+  /**
+   * Checks an artifact's names and says which destinations would take it; throws
+   * InvalidArtifactError naming the field, or NoDestinationError. Cheap (the destination list
+   * is cached): callers that stage bytes themselves ask first, before any byte is staged.
+   */
+  async target(req: Pick<LogFileRequest, "project" | "run" | "name" | "level">): Promise<ArtifactTarget> {
     const project = checkSubjectToken("project", req.project);
     const run = checkSubjectToken("run", req.run);
     const name = checkArtifactName(req.name);
     const level = checkLevel(req.level ?? "fit");
     const subject = eventSubject({ project, run, level, name });
-    // Interest retention drops an event no consumer wants: refuse instead of losing it.
-    const destinations = await this.retrying(() => this.directory.matching(subject));
+    // An event no consumer takes would never be uploaded: refuse it instead of losing it.
+    const destinations = await this.directory.matching(subject);
     if (destinations.length === 0) {
-      throw new Error(`no destination takes ${project}/${run} at level ${level}; configure one and apply the topology`);
+      throw new NoDestinationError(
+        `no destination takes ${project}/${run} at level ${level}; configure one and apply the topology`,
+      );
     }
-    const id = randomUUID();
-    const blob = await this.opts.blobStore.stage({ path: req.path, project, run, id, mode: req.mode });
+    return { project, run, name, level, subject, destinations: destinations.map(destinationFromToken) };
+  }
+
+  /**
+   * Publishes the event of a blob already staged under `id` (the HTTP gateway streams bodies
+   * into the store itself). A refused publish removes the blob; an unconfirmed one keeps it. The
+   * artifact is not tracked for {@link flush}. With an id published before (within the stream's
+   * duplicate window) nothing new is published and `duplicate` is true: `streamSeq` is then
+   * the original event's.
+   */
+  async publishStaged(target: ArtifactTarget, req: StagedBlob): Promise<LoggedArtifact & { duplicate: boolean }> {
+    const { project, run, name, level, subject, destinations } = target;
     const event: ArtifactEventV1 = validateEvent({
       schema: 1,
-      id,
+      id: req.id,
       project,
       run,
       name,
       level,
-      blob,
+      blob: req.blob,
       contentType: req.contentType ?? guessContentType(name),
       metadata: req.metadata ?? {},
       producer: {
@@ -127,52 +185,37 @@ export class ArtifactPublisher {
       },
       createdAt: new Date().toISOString(),
     });
-    let streamSeq: number;
+    let ack: { seq: number; duplicate: boolean };
     try {
-      streamSeq = await this.publish(subject, event);
+      ack = await this.publish(subject, event);
     } catch (err) {
       // Only a refused publish surely did not land. One that timed out may have: its event
       // would then need the blob, so it stays (the uploaders' sweeper removes an orphan).
-      if (err instanceof PublishRefusedError) await this.opts.blobStore.remove(blob).catch(() => undefined);
+      if (err instanceof PublishRefusedError) await this.opts.blobStore.remove(req.blob).catch(() => undefined);
       throw err;
     }
-    const logged = {
-      id,
+    return {
+      id: req.id,
       project,
       run,
       name,
       subject,
-      streamSeq,
-      blob,
-      destinations: destinations.map(destinationFromToken),
+      streamSeq: ack.seq,
+      blob: req.blob,
+      destinations,
+      duplicate: ack.duplicate,
     };
-    this.outstanding.set(id, logged);
-    return logged;
-  }
-
-  /** `fn` retried across a NATS reconnect, within publishTimeoutMs. */
-  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + (this.opts.publishTimeoutMs ?? 30_000);
-    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (/permissions? violation|authorization/i.test((err as Error).message) || Date.now() + wait > deadline)
-          throw err;
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
   }
 
   /** Publishes with the event id as Nats-Msg-Id, retrying across reconnects: dedupe makes a retry safe. */
-  private async publish(subject: string, event: ArtifactEventV1): Promise<number> {
+  private async publish(subject: string, event: ArtifactEventV1): Promise<{ seq: number; duplicate: boolean }> {
     const deadline = Date.now() + (this.opts.publishTimeoutMs ?? 30_000);
     const data = encodeEvent(event);
     for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
       try {
         const timeout = Math.max(100, Math.min(5000, deadline - Date.now()));
         const ack = await this.js.publish(subject, data, { msgID: event.id, timeout });
-        return ack.seq;
+        return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (err) {
         const message = (err as Error).message;
         // A refused publish will be refused again: only a lost connection is worth waiting out.

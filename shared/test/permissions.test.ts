@@ -37,6 +37,7 @@ import { NatsServer } from "../src/testing/nats-server.ts";
 // Letters first: the server parses an env value as config, and digits alone would be a number.
 const pw = () => `pw-${randomBytes(12).toString("hex")}`;
 const PASSWORDS = {
+  NATS_GATEWAY_PASSWORD: pw(),
   NATS_TRAINER_DEMO_PASSWORD: pw(),
   NATS_UPLOADER_S3_MINIO_PASSWORD: pw(),
   NATS_UPLOADER_SFTP_ARCHIVE_PASSWORD: pw(),
@@ -293,5 +294,38 @@ describe("refused by the server", () => {
     await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
     await refused(jsm.streams.delete(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.DELETE.OBJ_artifact_blobs");
     await refused(js.publish("artifacts.v1.replay.s3_minio.demo.r1.fit.k1", "{}"), "artifacts.v1.replay.s3_minio");
+  });
+
+  it("the gateway publishes and reads for any project, but cannot consume, write leases or change topology", async () => {
+    const gateway = await as("gateway", PASSWORDS.NATS_GATEWAY_PASSWORD);
+    try {
+      const js = jetstream(gateway);
+      const jsm = await jetstreamManager(gateway);
+      // It scopes projects itself, by token: the bus lets it publish for any.
+      expect((await js.publish("artifacts.v1.events.vision.r9.fit.k1", "{}")).seq).toBeGreaterThan(0);
+      expect((await jsm.consumers.info(EVENTS_STREAM, "dest_s3_minio")).name).toBe("dest_s3_minio");
+      const kv = await new Kvm(gateway).open(LEDGER_BUCKET);
+      await kv.put("idx.abcdefgh", "{}");
+      await refused(kv.put("head.s3_minio.abcdefgh", "{}"), "$KV.artifact_ledger.head.s3_minio");
+      await refused(kv.put("replica.s3_minio.x", "{}"), "$KV.artifact_ledger.replica.s3_minio");
+      await refused(js.publish("artifacts.v1.dlq.s3_minio", "{}"), "artifacts.v1.dlq.s3_minio");
+      await refused(jsm.streams.delete(EVENTS_STREAM), "$JS.API.STREAM.DELETE.ARTIFACTS");
+      await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
+      await refused(
+        jsm.consumers.delete(EVENTS_STREAM, "dest_s3_minio"),
+        "$JS.API.CONSUMER.DELETE.ARTIFACTS.dest_s3_minio",
+      );
+      const mine = js.consumers.getConsumerFromInfo(await jsm.consumers.info(EVENTS_STREAM, "dest_s3_minio"));
+      const batch = await mine.fetch({ max_messages: 1, expires: 1000 });
+      const err = await nextPermissionError(gateway, () => {
+        void (async () => {
+          for await (const _ of batch) break;
+        })().catch(() => undefined);
+      });
+      expect(err.subject).toBe("$JS.API.CONSUMER.MSG.NEXT.ARTIFACTS.dest_s3_minio");
+      batch.stop();
+    } finally {
+      await gateway.close();
+    }
   });
 });

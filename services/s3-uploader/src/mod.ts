@@ -2,6 +2,7 @@
 
 export { S3Destination, type S3DestinationInit } from "./s3-destination.ts";
 export { redact, retryAfterMs, s3Error, s3ErrorCode, s3HttpStatus } from "./s3-errors.ts";
+export { s3DestinationFactory } from "./s3-factory.ts";
 export { METADATA_LIMIT_BYTES, metadataKey, metadataValue, objectMetadata, RESERVED_KEYS } from "./s3-metadata.ts";
 export { abortAbandonedUploads, type MultipartRequest, type MultipartResult, uploadMultipart } from "./s3-multipart.ts";
 export {
@@ -13,3 +14,4 @@ export {
   type S3OptionsInput,
   S3OptionsSchema,
 } from "./s3-options.ts";
+export { keyOfLocation, readObject } from "./s3-read.ts";

@@ -8,7 +8,9 @@ import type {
   Artifact,
   ArtifactEventV1,
   BlobReader,
+  ByteRange,
   Destination,
+  RemoteContent,
   UploadContext,
   UploadReceipt,
 } from "@artifact-bus/shared";
@@ -26,6 +28,7 @@ import { s3Error } from "./s3-errors.ts";
 import { objectMetadata } from "./s3-metadata.ts";
 import { abortAbandonedUploads, PartBuffers, partSizeFor, uploadMultipart } from "./s3-multipart.ts";
 import { parseS3Options, type S3Options } from "./s3-options.ts";
+import { keyOfLocation, readObject } from "./s3-read.ts";
 
 export interface S3DestinationInit {
   /** Full destination name, e.g. `s3:main`. */
@@ -227,6 +230,12 @@ export class S3Destination implements Destination {
       return 0;
     }
     return abortAbandonedUploads(this.client, bucket, prefix, olderThanMs, this.log, signal);
+  }
+
+  /** Streams the object at `location` (this bucket and prefix only) through this client. */
+  async openRead(location: string, range: ByteRange | undefined, signal: AbortSignal): Promise<RemoteContent> {
+    const key = keyOfLocation(location, this.options.bucket, this.options.prefix);
+    return readObject(this.client, this.options.bucket, key, range, signal);
   }
 
   async close(): Promise<void> {

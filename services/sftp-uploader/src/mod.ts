@@ -11,6 +11,7 @@ export {
 } from "./host-key.ts";
 export { type RemotePaths, SftpDestination, type SftpDestinationInit } from "./sftp-destination.ts";
 export { connectionError, SFTP_STATUS, sftpError } from "./sftp-errors.ts";
+export { sftpDestinationFactory } from "./sftp-factory.ts";
 export {
   FINGERPRINT_PATTERN,
   parseSftpOptions,
@@ -20,3 +21,4 @@ export {
   type SftpSecrets,
   secretsFromEnv,
 } from "./sftp-options.ts";
+export { openRemoteFile, pathOfLocation } from "./sftp-read.ts";

@@ -10,7 +10,9 @@ import type {
   Artifact,
   ArtifactEventV1,
   BlobReader,
+  ByteRange,
   Destination,
+  RemoteContent,
   UploadContext,
   UploadReceipt,
 } from "@artifact-bus/shared";
@@ -20,6 +22,7 @@ import {
   DestinationError,
   type Logger,
   PermanentError,
+  RemoteNotFoundError,
   renderRemotePath,
   TransientError,
 } from "@artifact-bus/shared";
@@ -27,6 +30,7 @@ import { abortError, SftpConnection } from "./sftp-connection.ts";
 import { isNoSuchFile } from "./sftp-errors.ts";
 import { hashRemote, mkdirs, removeStaleTemps, replace, stat, unlinkIfPresent, writeFile } from "./sftp-ops.ts";
 import { parseSftpOptions, type SftpOptions, type SftpSecrets, secretsFromEnv } from "./sftp-options.ts";
+import { openRemoteFile, pathOfLocation } from "./sftp-read.ts";
 
 export interface SftpDestinationInit {
   /** Full destination name, e.g. `sftp:archive`. */
@@ -171,6 +175,23 @@ export class SftpDestination implements Destination {
           throw new DestinationError(`sftp root ${this.options.root} does not exist`, { cause: err });
         throw err;
       });
+  }
+
+  /**
+   * Streams the file at `location` (this server, under root). The body holds one of the
+   * connection's channels until it ends or is destroyed; `signal` aborts the read.
+   */
+  async openRead(location: string, range: ByteRange | undefined, signal: AbortSignal): Promise<RemoteContent> {
+    const path = pathOfLocation(location, this.options);
+    return new Promise<RemoteContent>((resolve, reject) => {
+      this.connection
+        .withChannel(signal, async (sftp) => {
+          const { content, finished } = await openRemoteFile(sftp, path, range);
+          resolve(content);
+          await finished;
+        })
+        .catch((err: unknown) => reject(err instanceof RemoteNotFoundError ? err : toKnown(err)));
+    });
   }
 
   async close(): Promise<void> {

@@ -20,7 +20,7 @@ const MAX_IN_FLIGHT = 8 * 1024 * 1024;
  * as fast as fastPut, which we do not use because it would bypass the runtime's sha256 check
  * of the staged bytes (the artifact's reader verifies them as they pass).
  */
-function pieceSize(sftp: SFTPWrapper): number {
+export function pieceSize(sftp: SFTPWrapper): number {
   const learned = (sftp as unknown as { _maxWriteLen?: unknown })._maxWriteLen;
   return typeof learned === "number" && learned >= SAFE_PIECE ? Math.min(learned, 256 * 1024) : SAFE_PIECE;
 }
@@ -35,7 +35,7 @@ function isOpen(sftp: SFTPWrapper): boolean {
   return channel.outgoing?.state === "open" && channel.incoming?.state === "open";
 }
 
-function call<T>(
+export function call<T>(
   sftp: SFTPWrapper,
   what: string,
   run: (cb: (err: Error | null | undefined, value?: T) => void) => void,

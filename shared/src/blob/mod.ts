@@ -9,9 +9,18 @@ import type { BlobStore, StagingMode } from "./store.ts";
 
 export { type BlobReader, fileReader, streamReader } from "./blob-reader.ts";
 export { FsBlobStore, type FsBlobStoreOptions, TEMP_PREFIX } from "./fs-store.ts";
+export { STREAM_TEMP_SUFFIX } from "./fs-stream.ts";
 export { type BlobKey, blobKey, type Digest, hashFile, parseBlobKey, StreamingHash } from "./hash.ts";
 export { BlobIntegrityError, NatsBlobStore, type NatsBlobStoreOptions } from "./nats-store.ts";
-export { type BlobLocation, BlobMissingError, type BlobStore, type StageRequest, type StagingMode } from "./store.ts";
+export {
+  BlobDigestMismatchError,
+  type BlobLocation,
+  BlobMissingError,
+  type BlobStore,
+  type StageRequest,
+  type StageStreamRequest,
+  type StagingMode,
+} from "./store.ts";
 
 export type BlobStoreKind = BlobRef["store"];
 

@@ -13,7 +13,14 @@ import type { BlobRef } from "../event/schema.ts";
 import { BLOB_BUCKET } from "../nats/topology-names.ts";
 import { type BlobReader, readWhole, streamReader } from "./blob-reader.ts";
 import { blobKey, hashingWebStream, parseBlobKey, StreamingHash } from "./hash.ts";
-import { type BlobLocation, BlobMissingError, type BlobStore, type StageRequest } from "./store.ts";
+import {
+  BlobDigestMismatchError,
+  type BlobLocation,
+  BlobMissingError,
+  type BlobStore,
+  type StageRequest,
+  type StageStreamRequest,
+} from "./store.ts";
 
 // The object store client hashes every put and get; its default pure-JS sha256 (browser-safe)
 // caps throughput near 45 MB/s. node:crypto gives identical digests several times faster. The
@@ -84,15 +91,54 @@ export class NatsBlobStore implements BlobStore {
     const name = blobKey(req.project, req.run, req.id);
     const file = await openFile(req.path, "r");
     const hash = new StreamingHash();
-    let info: Awaited<ReturnType<ObjectStore["put"]>>;
     try {
-      info = await this.os.put(
-        { name, options: { max_chunk_size: this.chunkBytes } },
-        hashingWebStream(file, hash, (await file.stat()).size),
-      );
+      return await this.putHashed(name, hashingWebStream(file, hash, (await file.stat()).size), hash);
     } finally {
       await file.close();
     }
+  }
+
+  /**
+   * Streams `source` into the bucket as {@link stage} does a file. A source that fails stops the
+   * put before the object's metadata is written, so no object appears; its chunks already sent
+   * stay until the bucket's max age (removing them needs the purge API, which no role has).
+   */
+  async stageStream(source: Readable, req: StageStreamRequest): Promise<BlobRef> {
+    const name = blobKey(req.project, req.run, req.id);
+    const hash = new StreamingHash();
+    const chunks = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    const web = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          const next = await chunks.next();
+          if (next.done) return controller.close();
+          hash.update(next.value);
+          controller.enqueue(next.value);
+        },
+        cancel: () => void source.destroy(),
+      },
+      { highWaterMark: 1 },
+    );
+    try {
+      return await this.putHashed(name, web, hash, req.expectedSha256);
+    } catch (err) {
+      source.destroy();
+      throw err;
+    }
+  }
+
+  /**
+   * Puts the stream hashed by `hash` under `name`. The object becomes visible only when its
+   * metadata is written after the last chunk, so no reader sees part of it; it is removed again
+   * if the digest differs from what was sent or from `expectedSha256`.
+   */
+  private async putHashed(
+    name: string,
+    data: ReadableStream<Uint8Array>,
+    hash: StreamingHash,
+    expectedSha256?: string,
+  ): Promise<BlobRef> {
+    const info = await this.os.put({ name, options: { max_chunk_size: this.chunkBytes } }, data);
     const { sha256, size } = hash.digest();
     // The client hashes the chunks it published too; a mismatch means bytes changed in between.
     const expected = `SHA-256=${Base64UrlPaddedCodec.encode(Buffer.from(sha256, "hex"))}`;
@@ -101,6 +147,10 @@ export class NatsBlobStore implements BlobStore {
       throw new BlobIntegrityError(
         `blob nats:${name}: stored ${info.size} bytes with digest ${info.digest}, but sent ${size} bytes with ${expected}`,
       );
+    }
+    if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
+      await this.removeName(name).catch(() => {});
+      throw new BlobDigestMismatchError(expectedSha256, sha256);
     }
     return { store: "nats", ref: name, size, sha256 };
   }

@@ -17,6 +17,24 @@ export interface StageRequest {
   mode?: StagingMode;
 }
 
+/** Bytes that arrive as a stream (an HTTP body) rather than as a trainer's file. */
+export interface StageStreamRequest {
+  project: string;
+  run: string;
+  /** Event id; the blob is named after it. */
+  id: string;
+  /**
+   * Lowercase hex sha256 the bytes must have (a client's Content-Digest). On a mismatch the
+   * bytes are removed and BlobDigestMismatchError is thrown: nothing is left staged.
+   */
+  expectedSha256?: string;
+  /**
+   * The length the source announced (an HTTP Content-Length), if any. The fs store buffers a
+   * body of at most 64 KiB and writes it with synchronous calls, as it copies small files.
+   */
+  sizeHint?: number;
+}
+
 /** Where staged bytes are: enough to find or remove them, not to check them. */
 export type BlobLocation = Pick<BlobRef, "store" | "ref">;
 
@@ -24,6 +42,12 @@ export interface BlobStore {
   readonly kind: BlobRef["store"];
   /** Stages the bytes, hashing them on the way; the result is immutable. */
   stage(req: StageRequest): Promise<BlobRef>;
+  /**
+   * Stages the bytes of `source`, hashing them as they are written under a temporary name; they
+   * appear under the blob's name only once complete and checked. If `source` fails (a client
+   * that went away) or the digest differs, nothing is left staged and the error is rethrown.
+   */
+  stageStream(source: Readable, req: StageStreamRequest): Promise<BlobRef>;
   /** Opens the staged bytes. Throws BlobMissingError if they are gone. */
   open(ref: BlobRef): Promise<Readable>;
   /**
@@ -48,4 +72,16 @@ export interface BlobStore {
 
 export class BlobMissingError extends Error {
   override name = "BlobMissingError";
+}
+
+/** The streamed bytes do not have the sha256 the caller expected; nothing was staged. */
+export class BlobDigestMismatchError extends Error {
+  override name = "BlobDigestMismatchError";
+  readonly expected: string;
+  readonly actual: string;
+  constructor(expected: string, actual: string) {
+    super(`the bytes have sha256 ${actual}, not the expected ${expected}`);
+    this.expected = expected;
+    this.actual = actual;
+  }
 }

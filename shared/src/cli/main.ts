@@ -4,11 +4,13 @@
  *   put      log one file as an artifact (optionally wait until it landed)
  *   topology create or update streams, ledger and destination consumers from config
  *   dlq      list dead-lettered events
+ *   token    create a gateway token
  */
 import { parseArgs } from "node:util";
 import { ConfigError } from "../config.ts";
 import { dlqCommand } from "./dlq-command.ts";
 import { putCommand } from "./put-command.ts";
+import { tokenCommand } from "./token-command.ts";
 import { topologyCommand } from "./topology-command.ts";
 
 const USAGE = `usage:
@@ -16,6 +18,7 @@ const USAGE = `usage:
   artifact-bus topology
   artifact-bus dlq [--destination s3:main] [--limit N]
   artifact-bus dlq replay --destination s3:main [--seq N ...] [--wait SECONDS]
+  artifact-bus token create --project P [--project Q] --role publish|read|admin [--role R] [--label TEXT] [--file PATH]
 
 Configuration comes from ARTIFACT_BUS_CONFIG (a JSON file) and ARTIFACT_BUS_* variables; see README.`;
 
@@ -23,6 +26,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   put: putCommand,
   topology: topologyCommand,
   dlq: dlqCommand,
+  token: tokenCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

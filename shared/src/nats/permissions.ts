@@ -10,9 +10,18 @@
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { checkSubjectToken } from "../event/names.ts";
-import { dlqSubject, EVENTS_PREFIX } from "../event/subjects.ts";
+import { dlqSubject, EVENTS_PREFIX, REPLAY_PREFIX } from "../event/subjects.ts";
 import { destinationFromToken, parseDestinationName } from "../runtime/destination-name.ts";
-import { BLOB_BUCKET, consumerName, EVENTS_STREAM, LEDGER_BUCKET, replayConsumerName } from "./topology-names.ts";
+import { REPLICA_KEY_PREFIX } from "../runtime/replica-heartbeat.ts";
+import {
+  BLOB_BUCKET,
+  consumerName,
+  DLQ_STREAM,
+  EVENTS_STREAM,
+  GATEWAY_INDEX_PREFIX,
+  LEDGER_BUCKET,
+  replayConsumerName,
+} from "./topology-names.ts";
 
 /** One allowed subject and the call that needs it. */
 export interface Grant {
@@ -126,6 +135,10 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
         subject: `$KV.${LEDGER_BUCKET}.head.${destinationToken}.>`,
         why: "key-lease writes of its own destination only (create, update)",
       },
+      {
+        subject: `$KV.${LEDGER_BUCKET}.${REPLICA_KEY_PREFIX}.${destinationToken}.>`,
+        why: "replica heartbeats (liveness, breaker state) of its own destination only",
+      },
       { subject: LEDGER_READ, why: `ledger and lease reads: ${LEDGER_READ_HOW}` },
       BLOB_OPEN,
       BLOB_INFO,
@@ -139,6 +152,59 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
         subject: `$O.${BLOB_BUCKET}.C.>`,
         why: "blob delete: a rollup of the object's chunks; no purge API, which could empty the bucket",
       },
+    ],
+    subscribe: [REPLIES],
+  };
+}
+
+/**
+ * The HTTP gateway: publishes events of any project (it checks each request's project against
+ * the caller's token itself), stages blobs in the object store, reads events, the ledger,
+ * destination consumers and dead letters, records its idempotency keys, and publishes DLQ
+ * replays for admin requests (which mark the replayed ledger entry). It cannot consume a
+ * destination's events, change topology or purge anything.
+ */
+export function gatewayPermissions(): RolePermissions {
+  return {
+    publish: [
+      { subject: `${EVENTS_PREFIX}.>`, why: "PUT and POST artifacts: events of any project (scoped by token)" },
+      ACCOUNT_INFO,
+      { subject: LIST_DESTINATIONS, why: "which destinations take an event (consumers.list)" },
+      {
+        subject: `${API}.CONSUMER.INFO.${EVENTS_STREAM}.*`,
+        why: "GET /v1/destinations: pending and redelivered counts of each destination's consumer",
+      },
+      {
+        subject: `${API}.STREAM.INFO.${EVENTS_STREAM}`,
+        why: "a run's artifacts: the stream's subjects of that run (subjects_filter)",
+      },
+      {
+        subject: `${API}.STREAM.MSG.GET.${EVENTS_STREAM}`,
+        why: "read events: the newest per subject (last_by_subj), one by sequence",
+      },
+      { subject: LEDGER_READ, why: `status and wait read the ledger: ${LEDGER_READ_HOW}` },
+      {
+        subject: `${API}.CONSUMER.CREATE.KV_${LEDGER_BUCKET}.>`,
+        why: "/wait watches ledger updates; kv.keys() finds an event's entries and the replica heartbeats",
+      },
+      { subject: `${API}.CONSUMER.INFO.KV_${LEDGER_BUCKET}.>`, why: "kv.keys() asks its consumer how many keys match" },
+      { subject: `${API}.CONSUMER.DELETE.KV_${LEDGER_BUCKET}.>`, why: "stops those watches" },
+      { subject: `$JS.FC.KV_${LEDGER_BUCKET}.>`, why: "flow-control replies of the ledger watches" },
+      {
+        subject: `$KV.${LEDGER_BUCKET}.${GATEWAY_INDEX_PREFIX}.>`,
+        why: "its own records: event id -> project, run, sequence and answer (status, Idempotency-Key)",
+      },
+      {
+        subject: `$KV.${LEDGER_BUCKET}.ev.>`,
+        why: "POST /v1/dead-letters/replay marks the replayed entry pending, as `artifact-bus dlq replay` does",
+      },
+      { subject: `${REPLAY_PREFIX}.>`, why: "POST /v1/dead-letters/replay (admin tokens only)" },
+      { subject: `${API}.STREAM.INFO.${DLQ_STREAM}`, why: "dead letters per destination (subjects_filter)" },
+      { subject: `${API}.STREAM.MSG.GET.${DLQ_STREAM}`, why: "GET /v1/dead-letters and replays read the letters" },
+      BLOB_OPEN,
+      BLOB_INFO,
+      { subject: `$O.${BLOB_BUCKET}.C.>`, why: "stage a body: object chunks; remove a refused one: a chunk rollup" },
+      { subject: `$O.${BLOB_BUCKET}.M.>`, why: "stage a body: object metadata after the last chunk; a delete marker" },
     ],
     subscribe: [REPLIES],
   };
@@ -167,6 +233,16 @@ export function uploaderUser(destinationToken: string): NatsUser {
     password: { env: envName("UPLOADER", destinationToken) },
     role: `uploader of destination ${destinationFromToken(destinationToken)}`,
     permissions: uploaderPermissions(destinationToken),
+  };
+}
+
+/** Conventional user `gateway` with password from `NATS_GATEWAY_PASSWORD`. */
+export function gatewayUser(): NatsUser {
+  return {
+    user: "gateway",
+    password: { env: "NATS_GATEWAY_PASSWORD" },
+    role: "HTTP gateway (services/gateway)",
+    permissions: gatewayPermissions(),
   };
 }
 
@@ -206,6 +282,7 @@ export function renderServerConfig({ users, account = "ARTIFACT_BUS", header = [
 export function sampleUsers(): NatsUser[] {
   return [
     adminUser(),
+    gatewayUser(),
     trainerUser("demo"),
     uploaderUser("s3_minio"),
     uploaderUser("sftp_archive"),

@@ -9,6 +9,12 @@ export const DLQ_STREAM = "ARTIFACTS_DLQ";
 export const DLQ_SUBJECTS = `${DLQ_PREFIX}.>`;
 /** KV bucket: per (destination, event) ledger entries and per (destination, key) heads. */
 export const LEDGER_BUCKET = "artifact_ledger";
+/**
+ * Ledger key prefix of the gateway's records `idx.<event id>`: which project and run an event
+ * id belongs to (so `GET /v1/artifacts/{id}` finds it before any uploader wrote an entry) and
+ * the answer given for it (so a retried Idempotency-Key gets the same one).
+ */
+export const GATEWAY_INDEX_PREFIX = "idx";
 /** Object store bucket for blobs staged by trainers that share no filesystem with uploaders. */
 export const BLOB_BUCKET = "artifact_blobs";
 

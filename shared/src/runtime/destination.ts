@@ -2,6 +2,7 @@
  * The one seam every backend implements. An adapter knows how to put bytes somewhere and how
  * to classify its own failures; it knows nothing of NATS, retries, breakers, leases or ledgers.
  */
+import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { BlobReader } from "../blob/blob-reader.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
@@ -43,6 +44,29 @@ export interface UploadReceipt {
   readonly details?: Record<string, string>;
 }
 
+/** Bytes `first` to `last` of an object, inclusive, as an HTTP Range names them. */
+export interface ByteRange {
+  first: number;
+  last: number;
+}
+
+/** An object read back from a destination. */
+export interface RemoteContent {
+  /** The bytes: the whole object, or `range` of it. The caller consumes or destroys it. */
+  body: Readable;
+  /** Size of the whole object. */
+  size: number;
+  /** The part `body` holds, when a range was asked for. */
+  range?: ByteRange;
+  /** sha256 (hex) of the whole object, where the destination keeps it (S3: object metadata). */
+  sha256?: string;
+}
+
+/** The object at a location is not there (deleted, or never written). */
+export class RemoteNotFoundError extends Error {
+  override name = "RemoteNotFoundError";
+}
+
 /** A configured upload target, e.g. `s3:main`. */
 export interface Destination {
   /** Full destination name, `<kind>:<name>`. */
@@ -72,5 +96,12 @@ export interface Destination {
    * `olderThanMs`, which no live attempt can still own. Returns how many things it removed.
    */
   cleanup?(olderThanMs: number, signal: AbortSignal): Promise<number>;
+  /**
+   * Optional read-back (the gateway's content endpoint: resuming trainers load checkpoints this
+   * way). Opens the object at `location`, a receipt location this destination gave, whole or
+   * the satisfiable `range` of it. Throws RemoteNotFoundError when it is absent, PermanentError
+   * for a location outside this destination, and the upload's error classes otherwise.
+   */
+  openRead?(location: string, range: ByteRange | undefined, signal: AbortSignal): Promise<RemoteContent>;
   close(): Promise<void>;
 }

@@ -22,6 +22,7 @@ import { parseDestinationName } from "./destination-name.ts";
 import { startBlobSweeper, startDestinationCleanup } from "./housekeeping.ts";
 import { KeyLeases } from "./key-lease.ts";
 import { Ledger } from "./ledger.ts";
+import { startReplicaHeartbeat } from "./replica-heartbeat.ts";
 import { type ServiceHttp, serveServiceHttp } from "./service-http.ts";
 import { servedDestinations } from "./uploader-config.ts";
 import { UploaderReadiness } from "./uploader-readiness.ts";
@@ -105,10 +106,9 @@ export async function startUploaderService(
   );
   log.info({ destinations: mine.map((d) => d.name), replicaId }, "uploader started");
 
-  const readiness = new UploaderReadiness(
-    nc,
-    workers.map((w, i) => ({ name: (mine[i] as DestinationConfig).name, breaker: w.breaker })),
-  );
+  const named = workers.map((w, i) => ({ name: (mine[i] as DestinationConfig).name, breaker: w.breaker }));
+  const readiness = new UploaderReadiness(nc, named);
+  const heartbeat = startReplicaHeartbeat({ kv, replicaId, workers: named, log });
   const http =
     config.metricsPort === undefined
       ? undefined
@@ -126,6 +126,7 @@ export async function startUploaderService(
       readiness.markStopping();
       stopSweeper();
       stopCleanup();
+      await heartbeat.stop();
       await Promise.all(workers.map((w) => w.stop(config.shutdownGraceMs)));
       await Promise.all(destinations.map((d) => d.close().catch(() => undefined)));
       await blobs.close();

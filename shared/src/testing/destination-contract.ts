@@ -7,9 +7,10 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { buffer } from "node:stream/consumers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ArtifactEventV1 } from "../event/schema.ts";
-import type { Destination } from "../runtime/destination.ts";
+import { type Destination, RemoteNotFoundError } from "../runtime/destination.ts";
 import { DestinationError, PermanentError, TransientError } from "../runtime/errors.ts";
 import {
   type FileArtifactOptions,
@@ -167,6 +168,27 @@ export function describeDestinationContract(label: string, setup: () => Promise<
       await expect(h.destination.upload(artifact, testContext())).rejects.toBeInstanceOf(PermanentError);
       expect(await h.read(artifact.event)).toBeUndefined();
       expect(newNames(before, await remoteNames())).toEqual([]);
+    });
+
+    it("reads an upload back (openRead, where implemented): whole, a range, a missing object, a foreign location", async (t) => {
+      const openRead = h.destination.openRead?.bind(h.destination);
+      if (!openRead) return t.skip();
+      const bytes = randomBytes(large() + 4321);
+      const { artifact, receipt } = await uploadAndCheck("readback/ckpt.pt", bytes);
+      const signal = AbortSignal.timeout(30_000);
+      const whole = await openRead(receipt.location, undefined, signal);
+      expect(whole.size).toBe(bytes.length);
+      expect((await buffer(whole.body)).equals(bytes)).toBe(true);
+      if (whole.sha256 !== undefined) expect(whole.sha256).toBe(artifact.event.blob.sha256);
+      const part = await openRead(receipt.location, { first: 1000, last: 200_999 }, signal);
+      expect(part.size).toBe(bytes.length);
+      expect((await buffer(part.body)).equals(bytes.subarray(1000, 201_000))).toBe(true);
+      const last = await openRead(receipt.location, { first: bytes.length - 1, last: bytes.length - 1 }, signal);
+      expect((await buffer(last.body)).equals(bytes.subarray(bytes.length - 1))).toBe(true);
+      const missing = receipt.location.replace("readback/ckpt.pt", "readback/never-uploaded.pt");
+      await expect(openRead(missing, undefined, signal)).rejects.toBeInstanceOf(RemoteNotFoundError);
+      const foreign = receipt.location.replace(/^([a-z0-9]+:\/\/)[^/]+/, "$1elsewhere.invalid");
+      await expect(openRead(foreign, undefined, signal)).rejects.toBeInstanceOf(PermanentError);
     });
 
     it("while broken, upload and probe fail without blaming the artifact (transient, or the destination's); both work once healed", async (t) => {

@@ -12,6 +12,10 @@ export interface UploaderProcessOptions {
   env: Record<string, string>;
   /** Echo the child's log lines to stderr (debugging). */
   verbose?: boolean;
+  /** The log message that says the service is up; default `uploader started` (the gateway's: `gateway started`). */
+  startedMessage?: string;
+  /** Node flags; default the uploaders' (UPLOADER_NODE_FLAGS). */
+  nodeFlags?: readonly string[];
 }
 
 export interface LogLine {
@@ -27,7 +31,7 @@ export class UploaderProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   private constructor(opts: UploaderProcessOptions) {
-    this.proc = spawn(process.execPath, [...UPLOADER_NODE_FLAGS, opts.main], {
+    this.proc = spawn(process.execPath, [...(opts.nodeFlags ?? UPLOADER_NODE_FLAGS), opts.main], {
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -55,14 +59,15 @@ export class UploaderProcess {
     });
   }
 
-  /** Starts the process and resolves once it logged "uploader started". */
+  /** Starts the process and resolves once it logged that it started (see `startedMessage`). */
   static async start(opts: UploaderProcessOptions, timeoutMs = 20_000): Promise<UploaderProcess> {
     const p = new UploaderProcess(opts);
+    const started = opts.startedMessage ?? "uploader started";
     await Promise.race([
-      p.waitForLog((l) => l.msg === "uploader started", timeoutMs),
+      p.waitForLog((l) => l.msg === started, timeoutMs),
       p.exited.then(({ code }) => {
         throw new Error(
-          `uploader exited with ${code} before it started:\n${p.lines.map((l) => JSON.stringify(l)).join("\n")}`,
+          `${opts.main} exited with ${code} before it started:\n${p.lines.map((l) => JSON.stringify(l)).join("\n")}`,
         );
       }),
     ]);

@@ -1,0 +1,41 @@
+/** The gateway's Prometheus metrics: requests by route and status, bytes in, staging and publish times, waiters. */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: "artifact_bus_gateway_requests_total",
+    help: "HTTP requests answered, by route, method and status",
+    labelNames: ["route", "method", "status"],
+    registers: [this.registry],
+  });
+  readonly requestSeconds = new Histogram({
+    name: "artifact_bus_gateway_request_seconds",
+    help: "Time to answer a request, by route",
+    labelNames: ["route"],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600],
+    registers: [this.registry],
+  });
+  readonly bytesIn = new Counter({
+    name: "artifact_bus_gateway_bytes_in_total",
+    help: "Artifact bytes staged from request bodies",
+    registers: [this.registry],
+  });
+  readonly stagingSeconds = new Histogram({
+    name: "artifact_bus_gateway_staging_seconds",
+    help: "Time to stage an artifact (receive and hash a body, or stage a file by path)",
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+    registers: [this.registry],
+  });
+  readonly publishSeconds = new Histogram({
+    name: "artifact_bus_gateway_publish_seconds",
+    help: "Time from a staged blob to its PubAck",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly waiters = new Gauge({
+    name: "artifact_bus_gateway_waiters",
+    help: "Requests waiting on /wait now",
+    registers: [this.registry],
+  });
+}

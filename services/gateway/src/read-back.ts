@@ -1,0 +1,57 @@
+/**
+ * The destinations the gateway can read artifacts back from, built from the same config entries
+ * and adapters the uploaders use (S3 and SFTP; W&B has no read-back). They are opened lazily, on
+ * the first content request for them, with the credentials of the gateway's own environment.
+ */
+import type { Destination, DestinationConfig, DestinationFactory, Logger } from "@artifact-bus/shared";
+import { parseDestinationName } from "@artifact-bus/shared";
+
+/**
+ * Loaded on first use: the AWS SDK and ssh2 cost the process tens of MB that a gateway serving
+ * no content never needs.
+ */
+const FACTORIES: Record<string, () => Promise<DestinationFactory>> = {
+  s3: async () => (await import("@artifact-bus/s3-uploader")).s3DestinationFactory,
+  sftp: async () => (await import("@artifact-bus/sftp-uploader")).sftpDestinationFactory,
+};
+
+export class ReadBack {
+  private readonly configs: Map<string, DestinationConfig>;
+  private readonly log: Logger;
+  private readonly open = new Map<string, Promise<Destination>>();
+
+  constructor(destinations: DestinationConfig[], log: Logger) {
+    this.configs = new Map(
+      destinations.filter((d) => FACTORIES[parseDestinationName(d.name).kind]).map((d) => [d.name, d]),
+    );
+    this.log = log;
+  }
+
+  /** Whether `name` is a destination this gateway can read from. */
+  can(name: string): boolean {
+    return this.configs.has(name);
+  }
+
+  /** Names it can read from, in config order. */
+  get names(): string[] {
+    return [...this.configs.keys()];
+  }
+
+  /** The adapter of `name`, opened on first use. */
+  async get(name: string): Promise<Destination & Required<Pick<Destination, "openRead">>> {
+    const config = this.configs.get(name);
+    if (!config) throw new Error(`${name} cannot be read back here`);
+    let d = this.open.get(name);
+    if (!d) {
+      const factory = FACTORIES[parseDestinationName(name).kind] as unknown as () => Promise<DestinationFactory>;
+      d = factory().then((f) => f.create(config, this.log.child({ destination: name })));
+      d.catch(() => this.open.delete(name));
+      this.open.set(name, d);
+    }
+    return (await d) as Destination & Required<Pick<Destination, "openRead">>;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.open.values()].map((d) => d.then((x) => x.close()).catch(() => undefined)));
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Parts of an artifact request that come in headers or the query: Content-Digest (RFC 9530),
+ * Idempotency-Key, metadata. Each bad part is a problem naming it.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { MAX_METADATA_ENTRIES, MAX_METADATA_KEY_CHARS, MAX_METADATA_VALUE_CHARS } from "@artifact-bus/shared";
+import { Problem } from "./problems.ts";
+
+const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
+
+/**
+ * The sha256 (hex) a `Content-Digest` header names, or undefined when it names none: other
+ * algorithms are ignored, as RFC 9530 lets a recipient do. A malformed sha-256 member is refused.
+ */
+export function sha256FromContentDigest(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  for (const member of header.split(",")) {
+    const m = /^\s*([a-z0-9-]+)\s*=\s*(.*?)\s*$/i.exec(member);
+    if (m?.[1]?.toLowerCase() !== "sha-256") continue;
+    const value = /^:([A-Za-z0-9+/]+={0,2}):$/.exec(m[2] ?? "")?.[1];
+    const bytes = value === undefined ? undefined : Buffer.from(value, "base64");
+    if (bytes?.length !== 32) {
+      throw new Problem("invalid-request", "Content-Digest sha-256 must be :<base64 of 32 bytes>:", {
+        field: "Content-Digest",
+      });
+    }
+    return bytes.toString("hex");
+  }
+  return undefined;
+}
+
+/**
+ * The event id of a request: derived from (project, run, Idempotency-Key) when a key is given,
+ * so a retry publishes the same event (Nats-Msg-Id) and two projects' keys never meet; random
+ * otherwise. `ik-` and 32 base32 characters (160 bits of sha256) fit the event id pattern.
+ */
+export function eventIdFor(project: string, run: string, idempotencyKey: string | undefined): string {
+  if (idempotencyKey === undefined) return randomUUID();
+  if (!/^[\x20-\x7e]{1,128}$/.test(idempotencyKey)) {
+    throw new Problem("invalid-request", "Idempotency-Key must be 1 to 128 printable ASCII characters", {
+      field: "Idempotency-Key",
+    });
+  }
+  const digest = createHash("sha256").update(`${project}\n${run}\n${idempotencyKey}`, "utf8").digest();
+  let bits = 0;
+  let acc = 0;
+  let out = "ik-";
+  for (const byte of digest.subarray(0, 20)) {
+    acc = (acc << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(acc >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+/** Metadata from the `Artifact-Metadata` header or the `metadata` query parameter: a JSON object of strings. */
+export function parseMetadata(text: string | undefined, field: string): Record<string, string> {
+  if (text === undefined || text === "") return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Problem("invalid-artifact", `${field} is not JSON`, { field });
+  }
+  return checkMetadata(value, field);
+}
+
+/** Checks metadata against the event schema's bounds, naming the entry at fault. */
+export function checkMetadata(value: unknown, field: string): Record<string, string> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Problem("invalid-artifact", `${field} must be a JSON object of strings`, { field });
+  }
+  const entries = Object.entries(value);
+  if (entries.length > MAX_METADATA_ENTRIES) {
+    throw new Problem("invalid-artifact", `${field} has ${entries.length} entries; at most ${MAX_METADATA_ENTRIES}`, {
+      field,
+    });
+  }
+  for (const [k, v] of entries) {
+    if (
+      typeof v !== "string" ||
+      k.length < 1 ||
+      k.length > MAX_METADATA_KEY_CHARS ||
+      v.length > MAX_METADATA_VALUE_CHARS
+    ) {
+      throw new Problem(
+        "invalid-artifact",
+        `${field}.${k}: keys are 1 to ${MAX_METADATA_KEY_CHARS} characters, values strings of at most ${MAX_METADATA_VALUE_CHARS}`,
+        { field: `${field}.${k}` },
+      );
+    }
+  }
+  return value as Record<string, string>;
+}

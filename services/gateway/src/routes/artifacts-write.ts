@@ -1,0 +1,200 @@
+/**
+ * Logging artifacts: `PUT .../artifacts/{name}` streams the body into the blob store (never
+ * whole in memory), `POST .../artifacts` stages a file by path for trainers on the shared
+ * filesystem. Both answer 202 once the event is durable in the stream.
+ */
+import { realpath, stat } from "node:fs/promises";
+import { isAbsolute, resolve, sep } from "node:path";
+import { Readable } from "node:stream";
+import type { Level, StagingMode } from "@artifact-bus/shared";
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { type Acceptance, accept } from "../accept.ts";
+import type { GatewayDeps } from "../deps.ts";
+import { Problem } from "../problems.ts";
+import { checkMetadata, parseMetadata, sha256FromContentDigest } from "../request-parts.ts";
+import { Level as LevelSchema, Metadata, problems, RunParams } from "../schemas.ts";
+
+const IdempotencyKey = Type.Optional(
+  Type.String({ minLength: 1, maxLength: 128, description: "Retries with the same key publish once" }),
+);
+const accepted = { 202: Type.Ref("Accepted") };
+
+function send(reply: FastifyReply, { answer, replayed }: Acceptance): FastifyReply {
+  if (replayed) reply.header("idempotent-replayed", "true");
+  return reply.code(202).header("location", answer.status).send(answer);
+}
+
+export async function writeRoutes(app: FastifyInstance, deps: GatewayDeps): Promise<void> {
+  await app.register(async (raw) => putRoute(raw, deps));
+  postRoute(app, deps);
+}
+
+function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
+  // Bodies are artifacts, whatever their type: hand the stream over unparsed (in this context only).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", (_request, payload, done) => done(null, payload));
+  app.put(
+    "/v1/projects/:project/runs/:run/artifacts/*",
+    {
+      config: { role: "publish" },
+      schema: {
+        summary: "Log an artifact: the body is its bytes",
+        description:
+          "The name may contain `/`. The body is streamed into the blob store and hashed on the way. `Content-Type` becomes the event's content type.",
+        tags: ["artifacts"],
+        params: Type.Object({
+          project: RunParams.properties.project,
+          run: RunParams.properties.run,
+          "*": Type.String(),
+        }),
+        querystring: Type.Object({
+          level: Type.Optional(LevelSchema),
+          metadata: Type.Optional(
+            Type.String({ description: "JSON object of strings (or the Artifact-Metadata header)" }),
+          ),
+        }),
+        headers: Type.Object({
+          "artifact-metadata": Type.Optional(Type.String({ description: "JSON object of strings" })),
+          "artifact-level": Type.Optional(LevelSchema),
+          "content-digest": Type.Optional(Type.String({ description: "RFC 9530, e.g. sha-256=:<base64>:" })),
+          "idempotency-key": IdempotencyKey,
+        }),
+        response: { ...accepted, ...problems(400, 401, 403, 409, 413, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { project, run, "*": name } = request.params as { project: string; run: string; "*": string };
+      const query = request.query as { level?: Level; metadata?: string };
+      const h = request.headers;
+      const header = (k: string) => (typeof h[k] === "string" ? (h[k] as string) : undefined);
+      const max = deps.config.maxBodyBytes;
+      const length = Number(header("content-length") ?? Number.NaN);
+      if (length > max) throw new Problem("payload-too-large", `the body is ${length} bytes; at most ${max}`);
+      const expectedSha256 = sha256FromContentDigest(header("content-digest"));
+      const metadata =
+        header("artifact-metadata") !== undefined
+          ? parseMetadata(header("artifact-metadata"), "Artifact-Metadata")
+          : parseMetadata(query.metadata, "metadata");
+      const raw = (request.body as Readable | undefined) ?? request.raw;
+      // Node's parser stops a body at its Content-Length; only a chunked one needs counting.
+      const body = Number.isFinite(length) ? raw : Readable.from(limited(raw, max), { objectMode: false });
+      const acceptance = await accept(deps, {
+        project,
+        run,
+        name,
+        level: query.level ?? (header("artifact-level") as Level | undefined) ?? "fit",
+        metadata,
+        contentType: header("content-type"),
+        idempotencyKey: header("idempotency-key"),
+        stage: (id) =>
+          deps.blobStore
+            .stageStream(body, {
+              project,
+              run,
+              id,
+              expectedSha256,
+              ...(Number.isFinite(length) ? { sizeHint: length } : {}),
+            })
+            .catch((err: unknown) => {
+              if (!request.raw.complete)
+                request.log.info({ id }, "the body ended early (client gone?); nothing staged");
+              throw err;
+            }),
+      });
+      return send(reply, acceptance);
+    },
+  );
+}
+
+function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
+  app.post(
+    "/v1/projects/:project/runs/:run/artifacts",
+    {
+      config: { role: "publish" },
+      schema: {
+        summary: "Log an artifact from a file on the gateway's filesystem",
+        description:
+          "For trainers sharing a filesystem with the gateway: `path` must resolve (symlinks followed) inside one of the gateway's allowed directories.",
+        tags: ["artifacts"],
+        params: RunParams,
+        headers: Type.Object({ "idempotency-key": IdempotencyKey }),
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1 }),
+            path: Type.String({ minLength: 1, description: "Absolute path of the file" }),
+            level: Type.Optional(LevelSchema),
+            metadata: Type.Optional(Metadata),
+            mode: Type.Optional(Type.Union(["copy", "link", "move"].map((m) => Type.Literal(m)))),
+          },
+          { additionalProperties: false },
+        ),
+        response: { ...accepted, ...problems(400, 401, 403, 404, 409, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { project, run } = request.params as { project: string; run: string };
+      const body = request.body as {
+        name: string;
+        path: string;
+        level?: Level;
+        metadata?: unknown;
+        mode?: StagingMode;
+      };
+      const real = await allowedFile(body.path, deps.config.allowedDirs);
+      const key = request.headers["idempotency-key"];
+      const acceptance = await accept(deps, {
+        project,
+        run,
+        name: body.name,
+        level: body.level ?? "fit",
+        metadata: checkMetadata(body.metadata ?? {}, "metadata"),
+        idempotencyKey: typeof key === "string" ? key : undefined,
+        stage: (id) => deps.blobStore.stage({ path: real, project, run, id, mode: body.mode }),
+      });
+      return send(reply, acceptance);
+    },
+  );
+}
+
+/**
+ * The body's chunks, failing once more than `max` bytes came. Past that point the connection is
+ * dropped (the rest of the body is not read), so the client sees no 413 for a chunked body.
+ */
+async function* limited(body: Readable, max: number): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    seen += chunk.length;
+    if (seen > max) throw new Problem("payload-too-large", `the body is over ${max} bytes`);
+    yield chunk;
+  }
+}
+
+/**
+ * The real path of a regular file inside an allowed directory. Symlinks are resolved first, so
+ * a link inside an allowed directory pointing out of it is refused.
+ */
+async function allowedFile(path: string, allowedDirs: string[]): Promise<string> {
+  if (!isAbsolute(path)) throw new Problem("invalid-request", "path must be absolute", { field: "path" });
+  if (allowedDirs.length === 0) {
+    throw new Problem("path-not-allowed", "this gateway stages no files by path (gateway.allowedDirs is empty)", {
+      field: "path",
+    });
+  }
+  const real = await realpath(path).catch(() => undefined);
+  if (!real) {
+    // Whether a file exists outside the allowed directories is none of the caller's business.
+    const inside = allowedDirs.some((d) => path.startsWith(resolve(d) + sep));
+    throw inside
+      ? new Problem("not-found", `no file at ${path}`, { field: "path" })
+      : new Problem("path-not-allowed", `${path} is not inside an allowed directory`, { field: "path" });
+  }
+  for (const dir of allowedDirs) {
+    const root = await realpath(dir).catch(() => undefined);
+    if (!root || !(real === root || real.startsWith(root.endsWith(sep) ? root : root + sep))) continue;
+    if (!(await stat(real)).isFile())
+      throw new Problem("invalid-request", "path is not a regular file", { field: "path" });
+    return real;
+  }
+  throw new Problem("path-not-allowed", `${path} is not inside an allowed directory`, { field: "path" });
+}

@@ -1,0 +1,155 @@
+/**
+ * `GET .../artifacts/{name}/content`: the bytes of the newest version of a name that has landed,
+ * read back from a destination that can (S3, SFTP), with `ETag: "<sha256>"` and byte ranges.
+ * What resuming trainers load checkpoints with. A version still uploading is skipped for the
+ * newest one uploaded, which is what the destination holds.
+ */
+import { pipeline } from "node:stream/promises";
+import {
+  artifactKey,
+  type ByteRange,
+  checkArtifactName,
+  destinationFromToken,
+  parseDestinationName,
+  type RemoteContent,
+  RemoteNotFoundError,
+} from "@artifact-bus/shared";
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { GatewayDeps } from "../deps.ts";
+import type { StoredEvent } from "../event-index.ts";
+import { Problem } from "../problems.ts";
+import { problems, RunParams } from "../schemas.ts";
+
+const SUFFIX = "/content";
+
+/** The version to serve and where it landed. */
+interface Landed {
+  stored: StoredEvent;
+  destination: string;
+  location: string;
+}
+
+export async function contentRoutes(app: FastifyInstance, deps: GatewayDeps): Promise<void> {
+  app.get(
+    "/v1/projects/:project/runs/:run/artifacts/*",
+    {
+      config: { role: "read" },
+      schema: {
+        summary: "The bytes of the newest landed version of an artifact",
+        description:
+          "Path: `.../artifacts/{name}/content`. Read back from `destination` (default: the first destination the gateway can read from where a version landed). `ETag` is the sha256; `Range: bytes=` is honoured (206).",
+        tags: ["artifacts"],
+        params: Type.Object({
+          project: RunParams.properties.project,
+          run: RunParams.properties.run,
+          "*": Type.String(),
+        }),
+        querystring: Type.Object({ destination: Type.Optional(Type.String({ description: "e.g. s3:main" })) }),
+        headers: Type.Object({
+          range: Type.Optional(Type.String({ description: "bytes=first-last, bytes=first- or bytes=-suffix" })),
+        }),
+        response: {
+          200: Type.String({ description: "The artifact's bytes", contentMediaType: "application/octet-stream" }),
+          206: Type.String({ description: "The requested range", contentMediaType: "application/octet-stream" }),
+          ...problems(400, 401, 403, 404, 416, 502, 503),
+        },
+      },
+    },
+    (request, reply) => serveContent(deps, request, reply),
+  );
+}
+
+async function serveContent(deps: GatewayDeps, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const { project, run, "*": path } = request.params as { project: string; run: string; "*": string };
+  if (!path.endsWith(SUFFIX)) throw new Problem("not-found", "artifacts are read at .../artifacts/{name}/content");
+  const name = checkArtifactName(path.slice(0, -SUFFIX.length));
+  const { destination } = request.query as { destination?: string };
+  const landed = await newestLanded(deps, project, run, name, destination);
+  const { event } = landed.stored;
+  const range = parseRange(request.headers.range, event.blob.size);
+  const gone = new AbortController();
+  request.raw.socket.once("close", () => gone.abort());
+  let content: RemoteContent;
+  try {
+    content = await (await deps.readBack.get(landed.destination)).openRead(landed.location, range, gone.signal);
+  } catch (err) {
+    if (err instanceof RemoteNotFoundError) {
+      throw new Problem("not-landed", `${landed.location} is gone from ${landed.destination}`, { field: "name" });
+    }
+    request.log.warn({ err, destination: landed.destination }, "read-back failed");
+    throw new Problem("destination-unavailable", `${landed.destination} could not be read: ${(err as Error).message}`, {
+      retryAfterS: 5,
+    });
+  }
+  // The destination's own record of the bytes wins: a newer version may have landed meanwhile.
+  const etag = content.sha256 ?? event.blob.sha256;
+  reply
+    .header("etag", `"${etag}"`)
+    .header("accept-ranges", "bytes")
+    .header("content-type", event.contentType)
+    .header("artifact-id", event.id)
+    .header("artifact-destination", landed.destination);
+  if (range) {
+    reply.code(206).header("content-range", `bytes ${range.first}-${range.last}/${content.size}`);
+    reply.header("content-length", String(range.last - range.first + 1));
+  } else reply.code(200).header("content-length", String(content.size));
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+  await pipeline(content.body, reply.raw).catch((err: unknown) => {
+    request.log.info({ error: (err as Error).message }, "content stream ended early");
+    reply.raw.destroy();
+  });
+  return reply;
+}
+
+/** The newest version of `name` uploaded at `destination` (or at the first readable one that has it). */
+async function newestLanded(
+  deps: GatewayDeps,
+  project: string,
+  run: string,
+  name: string,
+  destination: string | undefined,
+): Promise<Landed> {
+  if (destination !== undefined) {
+    parseDestinationName(destination);
+    if (!deps.readBack.can(destination)) {
+      throw new Problem("not-landed", `${destination} cannot be read back by this gateway`, { field: "destination" });
+    }
+  }
+  const candidates = destination ? [destination] : deps.readBack.names;
+  if (candidates.length === 0) throw new Problem("not-landed", "no destination here can be read back (S3, SFTP)");
+  const versions = await deps.index.versions(project, run, artifactKey(name));
+  if (versions.length === 0)
+    throw new Problem("not-landed", `no artifact ${name} in ${project}/${run}`, { field: "name" });
+  for (const stored of versions) {
+    const ref = { project, run, eventId: stored.event.id };
+    for (const d of candidates) {
+      const entry = await deps.ledger.get(parseDestinationName(d).token, ref);
+      if (entry?.state === "uploaded" && entry.location) return { stored, destination: d, location: entry.location };
+    }
+  }
+  const where = candidates.map((c) => destinationFromToken(parseDestinationName(c).token)).join(", ");
+  throw new Problem("not-landed", `no version of ${name} has been uploaded to ${where} yet`, { field: "name" });
+}
+
+/** The single satisfiable range a `Range` header asks for; undefined for none (or a form we serve whole). */
+export function parseRange(header: string | undefined, size: number): ByteRange | undefined {
+  if (header === undefined) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  // Several ranges, or another unit: RFC 9110 lets a server answer with the whole representation.
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  let first: number;
+  let last: number;
+  if (m[1] === "") {
+    first = Math.max(0, size - Number(m[2]));
+    last = size - 1;
+  } else {
+    first = Number(m[1]);
+    last = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (first >= size || first > last) {
+    throw new Problem("range-not-satisfiable", `${header} lies outside ${size} bytes`, { field: "Range" });
+  }
+  return { first, last };
+}

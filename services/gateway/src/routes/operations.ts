@@ -1,0 +1,209 @@
+/**
+ * For operators: each destination's health (consumer backlog, breaker, live replicas, dead
+ * letters), the dead letters themselves, and replays (the same code as `artifact-bus dlq replay`).
+ */
+import {
+  consumerName,
+  type DeadLetter,
+  DLQ_STREAM,
+  destinationFromToken,
+  dlqSubject,
+  EVENTS_STREAM,
+  parseDestinationName,
+  readDeadLetters,
+  readReplicaBeats,
+  replayDeadLetters,
+} from "@artifact-bus/shared";
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import type { GatewayDeps } from "../deps.ts";
+import { Problem } from "../problems.ts";
+import { problems } from "../schemas.ts";
+
+const Destination = Type.Object({
+  name: Type.String(),
+  filterSubject: Type.String(),
+  consumer: Type.Object({
+    pending: Type.Integer({ description: "Events not yet delivered" }),
+    ackPending: Type.Integer({ description: "Delivered, not yet acknowledged (in flight or waiting)" }),
+    redelivered: Type.Integer({ description: "Delivered more than once, not yet acknowledged" }),
+  }),
+  breaker: Type.Union(
+    ["closed", "open", "halfOpen", "unknown"].map((s) => Type.Literal(s)),
+    {
+      description: "The worst state a live replica reports; unknown without live replicas",
+    },
+  ),
+  replicas: Type.Object({
+    alive: Type.Integer(),
+    items: Type.Array(
+      Type.Object({
+        replicaId: Type.String(),
+        breaker: Type.String(),
+        alive: Type.Boolean(),
+        startedAt: Type.String(),
+      }),
+    ),
+  }),
+  deadLetters: Type.Integer({ description: "Letters in its DLQ (replayed ones included)" }),
+  readBack: Type.Boolean({ description: "Whether this gateway can serve content from it" }),
+});
+
+const Letter = Type.Object(
+  {
+    seq: Type.Integer({ description: "Sequence in the DLQ stream; what replays name" }),
+    destination: Type.String(),
+    reason: Type.String(),
+    errorClass: Type.String(),
+    attempts: Type.Integer(),
+    streamSeq: Type.Integer(),
+    subject: Type.String(),
+    eventId: Type.Optional(Type.String()),
+    project: Type.Optional(Type.String()),
+    run: Type.Optional(Type.String()),
+    replayDlqSeq: Type.Optional(Type.Integer()),
+    payload: Type.String(),
+    failedAt: Type.String(),
+  },
+  { additionalProperties: false },
+);
+
+const WORST = ["open", "halfOpen", "closed"] as const;
+
+export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): Promise<void> {
+  app.get(
+    "/v1/destinations",
+    {
+      config: { role: "read" },
+      schema: {
+        summary: "Every destination's consumer backlog, breaker state, live replicas and dead letters",
+        tags: ["operations"],
+        response: { 200: Type.Object({ destinations: Type.Array(Destination) }), ...problems(401, 403, 503) },
+      },
+    },
+    async () => {
+      const [list, beats, dlq] = await Promise.all([
+        deps.directory.all(),
+        readReplicaBeats(deps.ledger.kv),
+        deps.jsm.streams.info(DLQ_STREAM, { subjects_filter: dlqSubject("*") }),
+      ]);
+      const letters = dlq.state.subjects ?? {};
+      const destinations = await Promise.all(
+        list.map(async ({ token, filterSubject }) => {
+          const name = destinationFromToken(token);
+          const ci = await deps.jsm.consumers.info(EVENTS_STREAM, consumerName(token));
+          const replicas = beats.filter((b) => b.destination === name);
+          const alive = replicas.filter((r) => r.alive);
+          const breaker = WORST.find((s) => alive.some((r) => r.breaker === s)) ?? "unknown";
+          return {
+            name,
+            filterSubject,
+            consumer: { pending: ci.num_pending, ackPending: ci.num_ack_pending, redelivered: ci.num_redelivered },
+            breaker,
+            replicas: {
+              alive: alive.length,
+              items: replicas.map(({ replicaId, breaker, alive, startedAt }) => ({
+                replicaId,
+                breaker,
+                alive,
+                startedAt,
+              })),
+            },
+            deadLetters: letters[dlqSubject(token)] ?? 0,
+            readBack: deps.readBack.can(name),
+          };
+        }),
+      );
+      return { destinations };
+    },
+  );
+
+  app.get(
+    "/v1/dead-letters",
+    {
+      config: { role: "admin" },
+      schema: {
+        summary: "Dead letters, oldest first, with their reasons",
+        tags: ["operations"],
+        querystring: Type.Object({
+          destination: Type.Optional(Type.String({ description: "e.g. s3:main; default every destination" })),
+          limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+          after: Type.Integer({ minimum: 0, default: 0, description: "DLQ sequence to start after (`next`)" }),
+        }),
+        response: {
+          200: Type.Object({ items: Type.Array(Letter), next: Type.Union([Type.Integer(), Type.Null()]) }),
+          ...problems(400, 401, 403, 503),
+        },
+      },
+    },
+    async (request) => {
+      const { destination, limit, after } = request.query as { destination?: string; limit: number; after: number };
+      const destinationToken = destination === undefined ? undefined : tokenOf(destination);
+      const items: (DeadLetter & { seq: number })[] = [];
+      for await (const letter of readDeadLetters(deps.jsm, {
+        destinationToken,
+        limit: limit + 1,
+        fromSeq: after + 1,
+      })) {
+        items.push(letter);
+      }
+      const page = items.slice(0, limit);
+      return { items: page, next: items.length > limit ? (page.at(-1)?.seq ?? null) : null };
+    },
+  );
+
+  app.post(
+    "/v1/dead-letters/replay",
+    {
+      config: { role: "admin" },
+      schema: {
+        summary: "Replay dead letters of one destination, keeping each event's place in its key's order",
+        tags: ["operations"],
+        body: Type.Object(
+          {
+            destination: Type.String({ description: "e.g. s3:main" }),
+            seqs: Type.Optional(
+              Type.Array(Type.Integer({ minimum: 1 }), { description: "DLQ sequences; default all" }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            results: Type.Array(
+              Type.Object({
+                dlqSeq: Type.Integer(),
+                eventId: Type.Optional(Type.String()),
+                replayed: Type.Boolean(),
+                skipped: Type.Optional(Type.String({ description: "Why it was not sent again" })),
+              }),
+            ),
+          }),
+          ...problems(400, 401, 403, 503),
+        },
+      },
+    },
+    async (request) => {
+      const { destination, seqs } = request.body as { destination: string; seqs?: number[] };
+      tokenOf(destination);
+      const results = await replayDeadLetters(deps.js, deps.jsm, deps.ledger, destination, seqs ? { seqs } : {});
+      request.log.info({ destination, replayed: results.filter((r) => r.replayed).length }, "dead letters replayed");
+      return {
+        results: results.map((r) => ({
+          dlqSeq: r.dlqSeq,
+          ...(r.eventId ? { eventId: r.eventId } : {}),
+          replayed: r.replayed !== undefined,
+          ...(r.skipped ? { skipped: r.skipped } : {}),
+        })),
+      };
+    },
+  );
+}
+
+function tokenOf(destination: string): string {
+  try {
+    return parseDestinationName(destination).token;
+  } catch (err) {
+    throw new Problem("invalid-request", (err as Error).message, { field: "destination" });
+  }
+}

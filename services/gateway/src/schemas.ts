@@ -1,0 +1,119 @@
+/**
+ * The JSON Schemas of the API (TypeBox): routes validate requests and serialize answers with
+ * them, and the OpenAPI document is generated from them, so the three cannot disagree.
+ */
+import {
+  EVENT_ID_PATTERN,
+  LEVELS,
+  MAX_METADATA_ENTRIES,
+  MAX_METADATA_KEY_CHARS,
+  MAX_METADATA_VALUE_CHARS,
+  SUBJECT_TOKEN_PATTERN,
+} from "@artifact-bus/shared";
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
+
+export const Project = Type.String({ pattern: SUBJECT_TOKEN_PATTERN, description: "Project id" });
+export const Run = Type.String({ pattern: SUBJECT_TOKEN_PATTERN, description: "Run id" });
+export const EventId = Type.String({ pattern: EVENT_ID_PATTERN, description: "Event id of one artifact version" });
+export const Level = Type.Union(
+  LEVELS.map((l) => Type.Literal(l)),
+  { description: "Composer LogLevel (default fit)" },
+);
+export const Metadata = Type.Record(Type.String(), Type.String({ maxLength: MAX_METADATA_VALUE_CHARS }), {
+  maxProperties: MAX_METADATA_ENTRIES,
+  propertyNames: { minLength: 1, maxLength: MAX_METADATA_KEY_CHARS },
+  description: "Small string map",
+});
+
+export const RunParams = Type.Object({ project: Project, run: Run });
+
+/** RFC 9457 problem details, as every error answer carries them. */
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ description: "Stable URI per kind of problem, https://artifact-bus.dev/problems/<kind>" }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    instance: Type.String(),
+    field: Type.Optional(Type.String({ description: "The part of the request at fault" })),
+  },
+  { additionalProperties: true, $id: "Problem" },
+);
+
+/** The 202 answer of PUT and POST artifacts (and of a retried Idempotency-Key). */
+export const Accepted = Type.Object(
+  {
+    id: EventId,
+    project: Project,
+    run: Run,
+    name: Type.String(),
+    level: Level,
+    sha256: Type.String({ pattern: "^[0-9a-f]{64}$" }),
+    size: Type.Integer({ minimum: 0 }),
+    destinations: Type.Array(Type.String(), { description: "Destinations that take it, e.g. s3:main" }),
+    streamSeq: Type.Integer({ description: "Sequence of the event in the ARTIFACTS stream" }),
+    status: Type.String({ description: "URL of GET /v1/artifacts/{id}" }),
+  },
+  { $id: "Accepted" },
+);
+export type AcceptedBody = Static<typeof Accepted>;
+
+export const DestinationState = Type.Object({
+  state: Type.Union(["pending", "uploading", "uploaded", "superseded", "dead"].map((s) => Type.Literal(s))),
+  location: Type.Optional(Type.String()),
+  attempts: Type.Integer({ minimum: 0 }),
+  error: Type.Optional(Type.String()),
+  updatedAt: Type.String(),
+});
+
+export const ArtifactStatus = Type.Object(
+  {
+    id: EventId,
+    project: Project,
+    run: Run,
+    name: Type.String(),
+    level: Level,
+    sha256: Type.String(),
+    size: Type.Integer(),
+    createdAt: Type.String(),
+    done: Type.Boolean({ description: "Final (uploaded, superseded or dead) at every destination" }),
+    destinations: Type.Record(Type.String(), DestinationState),
+  },
+  { $id: "ArtifactStatus" },
+);
+export type ArtifactStatusBody = Static<typeof ArtifactStatus>;
+
+export const ArtifactList = Type.Object({
+  items: Type.Array(Type.Ref("ArtifactStatus")),
+  next: Type.Union([Type.String(), Type.Null()], { description: "Cursor of the next page; null on the last" }),
+});
+
+export const WaitBody = Type.Object(
+  { ids: Type.Optional(Type.Array(EventId, { maxItems: 10_000 })) },
+  { additionalProperties: false },
+);
+
+export const WaitResult = Type.Object({
+  done: Type.Boolean({ description: "false when the timeout passed first" }),
+  counts: Type.Object({
+    uploaded: Type.Integer(),
+    superseded: Type.Integer(),
+    dead: Type.Integer(),
+    pending: Type.Integer(),
+  }),
+  pending: Type.Array(
+    Type.Object({ id: Type.String(), name: Type.String(), destination: Type.String(), state: Type.String() }),
+  ),
+  dead: Type.Array(
+    Type.Object({ id: Type.String(), name: Type.String(), destination: Type.String(), error: Type.String() }),
+  ),
+});
+export type WaitResultBody = Static<typeof WaitResult>;
+
+/** Error answers a route may give, by status, all problem documents. */
+export function problems(...statuses: number[]): Record<number, TSchema> {
+  return Object.fromEntries(statuses.map((s) => [s, Type.Ref("Problem")]));
+}
+
+/** Schemas registered once by id (fastify.addSchema), referenced by Type.Ref. */
+export const SHARED_SCHEMAS: TSchema[] = [ProblemSchema, Accepted, ArtifactStatus];

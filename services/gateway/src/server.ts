@@ -1,0 +1,145 @@
+/**
+ * The gateway process around the app: config, NATS, blob store, TLS, listening, the sweep of
+ * abandoned stream temp files, graceful stop. main.ts adds signals; tests call startGateway.
+ */
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  ArtifactPublisher,
+  type Config,
+  connectNats,
+  DestinationDirectory,
+  ensureTopology,
+  FsBlobStore,
+  LEDGER_BUCKET,
+  Ledger,
+  type Logger,
+  openBlobStores,
+} from "@artifact-bus/shared";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import Fastify, { type FastifyInstance } from "fastify";
+import { gatewayApp } from "./app.ts";
+import { TokenStore } from "./auth.ts";
+import type { GatewayDeps } from "./deps.ts";
+import { EventIndex } from "./event-index.ts";
+import { GatewayMetrics } from "./gateway-metrics.ts";
+import { LedgerHub } from "./ledger-hub.ts";
+import { ReadBack } from "./read-back.ts";
+
+/** A running gateway. */
+export interface GatewayServer {
+  /** e.g. `http://127.0.0.1:8080` */
+  readonly url: string;
+  readonly app: FastifyInstance<any, any, any, any>;
+  /** Reads the tokens file again (what SIGHUP does). */
+  reloadTokens(): void;
+  /** Stops taking requests, lets running ones finish within shutdownGraceMs, disconnects. */
+  stop(): Promise<void>;
+}
+
+/** Fastify options from the gateway config: timeouts, TLS, proxy trust, logging. */
+export function fastifyOptions(config: Config, log: Logger) {
+  const g = config.gateway;
+  const https =
+    g.tlsCertFile && g.tlsKeyFile ? { cert: readFileSync(g.tlsCertFile), key: readFileSync(g.tlsKeyFile) } : null;
+  return {
+    loggerInstance: log,
+    // One line per refused or failed request is ours (problems.ts); per-request lines would cost
+    // more than a small artifact's whole handling.
+    disableRequestLogging: true,
+    https,
+    connectionTimeout: g.idleTimeoutMs,
+    keepAliveTimeout: 5_000,
+    // No bound on a whole request: a large body may take long; the idle timeout cuts a stalled one.
+    requestTimeout: 0,
+    bodyLimit: 1024 * 1024,
+    trustProxy: g.trustProxy,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 2048 },
+  };
+}
+
+export async function startGateway(
+  config: Config,
+  log: Logger,
+  o: { ensureTopology?: boolean } = {},
+): Promise<GatewayServer> {
+  const g = config.gateway;
+  const tokens = new TokenStore(g.tokensFile, log);
+  const app = Fastify(fastifyOptions(config, log));
+  const nc = await connectNats(config.nats, { name: "gateway" });
+  if (o.ensureTopology) await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
+  const jsm = await jetstreamManager(nc);
+  const ledger = new Ledger(await new Kvm(nc).open(LEDGER_BUCKET));
+  const blobs = await openBlobStores(config.staging, nc, { logger: log });
+  const blobStore = blobs.get(config.staging.store);
+  // Short: a client waiting on an unconfirmed publish is better told to retry with its key.
+  const publisher = await ArtifactPublisher.create({ nc, blobStore, publishTimeoutMs: 5_000 });
+  let connected = true;
+  let stopping = false;
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "close") connected = false;
+      else if (s.type === "reconnect") connected = true;
+    }
+    connected = false;
+  })();
+  const readBack = new ReadBack(config.destinations, log);
+  const deps: GatewayDeps = {
+    config: g,
+    tokens,
+    publisher,
+    blobStore,
+    directory: new DestinationDirectory(nc),
+    ledger,
+    index: new EventIndex(jsm, ledger.kv, nc),
+    hub: new LedgerHub(ledger, nc, log),
+    readBack,
+    js: jetstream(nc),
+    jsm,
+    metrics: new GatewayMetrics(),
+    notReady: () => [
+      ...(stopping ? ["shutting down"] : []),
+      ...(connected ? [] : ["not connected to NATS (reconnecting)"]),
+    ],
+  };
+  await app.register(gatewayApp, { deps });
+  app.server.headersTimeout = g.headersTimeoutMs;
+
+  // Temp files of bodies cut short by a crash: nothing writes to them any more.
+  const sweepAfterMs = Math.max(2 * g.idleTimeoutMs, 1_000);
+  const sweep = () => {
+    if (!(blobStore instanceof FsBlobStore)) return;
+    blobStore.sweepAbandonedStreams(sweepAfterMs).then(
+      (n) => n > 0 && log.info({ removed: n }, "removed temp files of bodies cut short"),
+      (err: Error) => log.warn({ error: err.message }, "sweep of abandoned bodies failed"),
+    );
+  };
+  sweep();
+  const sweeper = setInterval(sweep, sweepAfterMs);
+  sweeper.unref();
+
+  await app.listen({ host: g.host, port: g.port });
+  const address = app.server.address() as { port: number };
+  const host = g.host.includes(":") ? `[${g.host}]` : g.host;
+  const url = `${g.tlsCertFile ? "https" : "http"}://${host}:${address.port}`;
+  let stopped: Promise<void> | undefined;
+  return {
+    url,
+    app,
+    reloadTokens: () => tokens.reload(),
+    stop: () =>
+      (stopped ??= (async () => {
+        stopping = true;
+        clearInterval(sweeper);
+        const closing = app.close();
+        await Promise.race([closing, sleep(config.shutdownGraceMs)]);
+        app.server.closeAllConnections();
+        await closing;
+        await readBack.close();
+        await blobs.close();
+        await nc.drain().catch(() => nc.close());
+      })()),
+  };
+}

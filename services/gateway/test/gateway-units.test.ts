@@ -1,0 +1,97 @@
+/** The gateway's pure parts: event ids from Idempotency-Keys, Content-Digest, ranges, metadata, problems. */
+import { createHash } from "node:crypto";
+import {
+  BlobDigestMismatchError,
+  EVENT_ID_PATTERN,
+  InvalidArtifactError,
+  NoDestinationError,
+} from "@artifact-bus/shared";
+import { describe, expect, it } from "vitest";
+import { Problem, problemBody, toProblem } from "../src/problems.ts";
+import { checkMetadata, eventIdFor, sha256FromContentDigest } from "../src/request-parts.ts";
+import { parseRange } from "../src/routes/content.ts";
+
+describe("eventIdFor", () => {
+  it("derives a stable, valid id per (project, run, key), and a random one without a key", () => {
+    const a = eventIdFor("demo", "r1", "step-100");
+    expect(a).toMatch(new RegExp(EVENT_ID_PATTERN));
+    expect(eventIdFor("demo", "r1", "step-100")).toBe(a);
+    expect(eventIdFor("vision", "r1", "step-100")).not.toBe(a);
+    expect(eventIdFor("demo", "r2", "step-100")).not.toBe(a);
+    expect(eventIdFor("demo", "r1", undefined)).not.toBe(eventIdFor("demo", "r1", undefined));
+    expect(() => eventIdFor("demo", "r1", "")).toThrow(Problem);
+    expect(() => eventIdFor("demo", "r1", "x".repeat(129))).toThrow(/Idempotency-Key/);
+    expect(() => eventIdFor("demo", "r1", "tab\there")).toThrow(/printable/);
+  });
+});
+
+describe("sha256FromContentDigest", () => {
+  const digest = createHash("sha256").update("hello").digest();
+  it("reads sha-256 among other algorithms and ignores the rest", () => {
+    expect(sha256FromContentDigest(`sha-512=:AAAA:, sha-256=:${digest.toString("base64")}:`)).toBe(
+      digest.toString("hex"),
+    );
+    expect(sha256FromContentDigest("sha-512=:AAAA:")).toBeUndefined();
+    expect(sha256FromContentDigest(undefined)).toBeUndefined();
+  });
+  it("refuses a malformed sha-256 member, naming the header", () => {
+    for (const bad of ["sha-256=abc", "sha-256=:AAAA:", `sha-256=${digest.toString("base64")}`]) {
+      expect(() => sha256FromContentDigest(bad)).toThrow(expect.objectContaining({ field: "Content-Digest" }));
+    }
+  });
+});
+
+describe("parseRange", () => {
+  it("serves first-last, first-, and suffix ranges, clamped to the size", () => {
+    expect(parseRange("bytes=0-9", 100)).toEqual({ first: 0, last: 9 });
+    expect(parseRange("bytes=90-", 100)).toEqual({ first: 90, last: 99 });
+    expect(parseRange("bytes=-10", 100)).toEqual({ first: 90, last: 99 });
+    expect(parseRange("bytes=50-1000", 100)).toEqual({ first: 50, last: 99 });
+    expect(parseRange("bytes=-1000", 100)).toEqual({ first: 0, last: 99 });
+  });
+  it("serves several ranges or another unit whole, and refuses one outside the artifact", () => {
+    expect(parseRange("bytes=0-1,5-6", 100)).toBeUndefined();
+    expect(parseRange("items=0-1", 100)).toBeUndefined();
+    expect(() => parseRange("bytes=100-", 100)).toThrow(expect.objectContaining({ kind: "range-not-satisfiable" }));
+    expect(() => parseRange("bytes=5-1", 100)).toThrow(Problem);
+  });
+});
+
+describe("checkMetadata", () => {
+  it("takes a flat object of strings within the event's bounds, naming the entry at fault", () => {
+    expect(checkMetadata({ epoch: "1" }, "metadata")).toEqual({ epoch: "1" });
+    expect(() => checkMetadata({ epoch: 1 }, "metadata")).toThrow(expect.objectContaining({ field: "metadata.epoch" }));
+    expect(() => checkMetadata(["a"], "Artifact-Metadata")).toThrow(
+      expect.objectContaining({ field: "Artifact-Metadata" }),
+    );
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
+    expect(() => checkMetadata(many, "metadata")).toThrow(/65 entries/);
+  });
+});
+
+describe("toProblem", () => {
+  it("gives every known error its stable type and field, and hides the rest as internal", () => {
+    expect(toProblem(new InvalidArtifactError("name", "bad"))).toMatchObject({
+      kind: "invalid-artifact",
+      field: "name",
+    });
+    expect(toProblem(new BlobDigestMismatchError("a", "b"))).toMatchObject({
+      kind: "digest-mismatch",
+      field: "Content-Digest",
+    });
+    expect(toProblem(new NoDestinationError("none"))).toMatchObject({ kind: "no-destination" });
+    expect(toProblem(new Error("connection closed"))).toMatchObject({ kind: "nats-unavailable", retryAfterS: 2 });
+    const secret = toProblem(new Error("password=hunter2 in some driver message"));
+    expect(secret.kind).toBe("internal");
+    expect(secret.message).not.toContain("hunter2");
+    const body = problemBody(new Problem("forbidden", "no", { field: "project" }), "/v1/x");
+    expect(body).toEqual({
+      type: "https://artifact-bus.dev/problems/forbidden",
+      title: "The token may not do this",
+      status: 403,
+      detail: "no",
+      instance: "/v1/x",
+      field: "project",
+    });
+  });
+});

@@ -1,0 +1,38 @@
+/**
+ * The committed OpenAPI document is what the routes generate (run `npm run openapi` when this
+ * fails), and it is a valid OpenAPI 3.1 document. That every route in it is exercised is checked
+ * at the end of test/gateway-api.test.ts, against the requests the gateway counted.
+ */
+import { readFileSync } from "node:fs";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import { describe, expect, it } from "vitest";
+import { OPENAPI_PATH, openapiDocument } from "../src/openapi.ts";
+
+describe("services/gateway/openapi.json", () => {
+  it("is the document the route schemas generate (run `npm run openapi` when this fails)", async () => {
+    expect(JSON.parse(readFileSync(OPENAPI_PATH, "utf8"))).toEqual(await openapiDocument());
+  });
+
+  it("is valid OpenAPI 3.1", async () => {
+    const validator = new Validator();
+    const result = await validator.validate(JSON.parse(readFileSync(OPENAPI_PATH, "utf8")));
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe("3.1");
+  });
+
+  it("documents every route with its problems, and the bearer scheme where a token is needed", async () => {
+    const doc = (await openapiDocument()) as {
+      paths: Record<string, Record<string, { security?: unknown; responses: Record<string, unknown> }>>;
+    };
+    const open = new Set(["/healthz", "/readyz", "/metrics", "/v1/openapi.json"]);
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        if (open.has(path)) continue;
+        expect(op.security, `${method} ${path}`).toEqual([{ bearer: [] }]);
+        expect(Object.keys(op.responses), `${method} ${path}`).toContain("401");
+      }
+    }
+    expect(Object.keys(doc.paths)).toContain("/v1/projects/{project}/runs/{run}/artifacts/{name}/content");
+  });
+});

@@ -1,0 +1,87 @@
+/**
+ * Reading an uploaded file back over SFTP (the gateway's content endpoint), streamed with a few
+ * READ requests in flight. The file is opened once: a newer version renamed over it meanwhile
+ * does not mix into the bytes being read (the open handle keeps the old file).
+ */
+import { posix } from "node:path";
+import { Readable } from "node:stream";
+import { type ByteRange, PermanentError, type RemoteContent, RemoteNotFoundError } from "@artifact-bus/shared";
+import type { SFTPWrapper } from "ssh2";
+import { isNoSuchFile } from "./sftp-errors.ts";
+import { call, pieceSize, stat } from "./sftp-ops.ts";
+import type { SftpOptions } from "./sftp-options.ts";
+
+/** READ requests outstanding at once. */
+const IN_FLIGHT = 16;
+
+/** The remote path of a location this destination gave; PermanentError for any other server or a path outside root. */
+export function pathOfLocation(location: string, o: Pick<SftpOptions, "host" | "port" | "root">): string {
+  const host = o.host.includes(":") ? `[${o.host}]` : o.host;
+  const head = `sftp://${host}${o.port === 22 ? "" : `:${o.port}`}`;
+  let path: string | undefined;
+  try {
+    path = location.startsWith(`${head}/`) ? decodeURI(location.slice(head.length)) : undefined;
+  } catch {
+    path = undefined;
+  }
+  const relative = path === undefined ? "" : posix.relative(o.root, posix.normalize(path));
+  if (path === undefined || relative === "" || relative.startsWith("..") || posix.isAbsolute(relative)) {
+    throw new PermanentError(`${JSON.stringify(location)} is not a file of ${head}${o.root}`);
+  }
+  return posix.join(o.root, relative);
+}
+
+/**
+ * Opens `path` on `sftp` and resolves with its content; `finished` settles once the body ended
+ * or was destroyed, and the handle is closed (the caller keeps its channel until then).
+ */
+export async function openRemoteFile(
+  sftp: SFTPWrapper,
+  path: string,
+  range: ByteRange | undefined,
+): Promise<{ content: RemoteContent; finished: Promise<void> }> {
+  const attrs = await stat(sftp, path).catch((err: unknown) => {
+    if (isNoSuchFile(err)) throw new RemoteNotFoundError(`${path}: no such file`, { cause: err });
+    throw err;
+  });
+  const size = attrs.size ?? 0;
+  const handle = await call<Buffer>(sftp, `open ${path}`, (cb) => sftp.open(path, "r", cb));
+  const first = range?.first ?? 0;
+  const end = range ? range.last + 1 : size;
+  const piece = pieceSize(sftp);
+  const read = (offset: number, length: number) => {
+    const buf = Buffer.allocUnsafe(length);
+    const done = call<number>(sftp, `read ${path}`, (cb) =>
+      sftp.read(handle, buf, 0, length, offset, (err, n) => cb(err, n)),
+    ).then((n) => buf.subarray(0, n));
+    done.catch(() => undefined); // awaited in order; an early failure must not go unhandled
+    return done;
+  };
+  async function* chunks(): AsyncGenerator<Buffer> {
+    const queue: { offset: number; length: number; data: Promise<Buffer> }[] = [];
+    let requested = first;
+    try {
+      for (;;) {
+        while (queue.length < IN_FLIGHT && requested < end) {
+          const length = Math.min(piece, end - requested);
+          queue.push({ offset: requested, length, data: read(requested, length) });
+          requested += length;
+        }
+        const next = queue.shift();
+        if (!next) return;
+        // A server may answer a READ with fewer bytes than asked; fetch the rest in order.
+        for (let got = 0; got < next.length; ) {
+          const chunk = got === 0 ? await next.data : await read(next.offset + got, next.length - got);
+          if (chunk.length === 0) throw new Error(`read ${path}: ends at ${next.offset + got} bytes`);
+          got += chunk.length;
+          yield chunk;
+        }
+      }
+    } finally {
+      await call(sftp, `close ${path}`, (cb) => sftp.close(handle, cb)).catch(() => undefined);
+    }
+  }
+  const body = Readable.from(chunks(), { objectMode: false, highWaterMark: 1 << 20 });
+  const finished = new Promise<void>((resolve) => body.once("close", () => resolve()));
+  return { content: { body, size, ...(range ? { range } : {}) }, finished };
+}

@@ -1,0 +1,31 @@
+/**
+ * `artifact-bus token create --project P [--project Q] --role R [--role S] [--label TEXT]`:
+ * makes a gateway token, prints it once on stdout, and appends its hash (with its projects and
+ * roles) to the gateway's tokens file (`gateway.tokensFile`). A running gateway picks it up on
+ * SIGHUP. The token itself is stored nowhere: lose it, make another.
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "../config.ts";
+import { appendTokenRecord, newToken } from "../tokens.ts";
+
+export async function tokenCommand(args: string[]): Promise<number> {
+  if (args[0] !== "create") throw new Error("usage: artifact-bus token create --project P --role publish|read|admin");
+  const { values } = parseArgs({
+    args: args.slice(1),
+    options: {
+      project: { type: "string", multiple: true },
+      role: { type: "string", multiple: true },
+      label: { type: "string" },
+      file: { type: "string" },
+    },
+  });
+  if (!values.project?.length || !values.role?.length) throw new Error("token create needs --project and --role");
+  const file = values.file ?? loadConfig().gateway.tokensFile;
+  const { token, record } = newToken({ projects: values.project, roles: values.role, label: values.label });
+  appendTokenRecord(file, record);
+  console.error(
+    `token ${record.id} for ${record.projects.join(", ")} (${record.roles.join(", ")}) added to ${file}; send SIGHUP to a running gateway`,
+  );
+  console.log(token);
+  return 0;
+}
