@@ -4,45 +4,56 @@
  * logged is checked here independently, by GET and hash of the S3 objects.
  */
 import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { EVENTS_STREAM, eventFilter } from "@artifact-bus/shared";
 import { eventually, sha256 } from "@artifact-bus/shared/testing";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { S3Stack } from "./harness/s3-stack.ts";
+import { GatewayStack } from "./harness/gateway-stack.ts";
 
 const CLIENT = resolve(import.meta.dirname, "../clients/python");
 /** Debian's python3, which the client targets (pyenv's or another is used only where it is missing). */
 const PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-let stack: S3Stack;
+let gw: GatewayStack;
+let token: string;
 let outDir: string;
 
 beforeAll(async () => {
-  stack = await S3Stack.start();
-  await stack.bus.startUploader();
-  outDir = join(stack.bus.dir, "python-out");
+  gw = await GatewayStack.start();
+  token = gw.token(["*"], ["publish"]);
+  await gw.reload();
+  outDir = join(gw.bus.dir, "python-out");
   mkdirSync(outDir);
 });
 afterAll(async () => {
-  await stack?.dispose();
+  await gw?.dispose();
 });
 
 /** Runs python3 with the stack described in its environment; rejects with its output on failure. */
-async function python(args: string[]) {
+async function python(args: string[], extraEnv: Record<string, string> = {}) {
   const env = {
     ...process.env,
     PYTHONPATH: CLIENT,
-    TRANSPORTS: "nats",
-    ARTIFACT_BUS_NATS_URL: stack.bus.nats.url,
-    ARTIFACT_BUS_STAGING_DIR: stack.bus.config.staging.dir,
+    TRANSPORTS: "nats,http",
+    ARTIFACT_BUS_NATS_URL: gw.bus.nats.url,
+    ARTIFACT_BUS_STAGING_DIR: gw.bus.config.staging.dir,
+    ARTIFACT_BUS_URL: gw.url,
+    ARTIFACT_BUS_TOKEN: token,
     OUT_DIR: outDir,
+    ...extraEnv,
   };
   try {
     return await promisify(execFile)(PYTHON, args, { cwd: CLIENT, env, timeout: 600_000, maxBuffer: 1 << 24 });
   } catch (err) {
-    const e = err as { stdout?: string; stderr?: string };
-    throw new Error(`python3 ${args.join(" ")} failed:\n${e.stdout}\n${e.stderr}`);
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    throw Object.assign(new Error(`python3 ${args.join(" ")} failed:\n${e.stdout}\n${e.stderr}`), {
+      exitCode: e.code,
+      stdout: e.stdout ?? "",
+    });
   }
 }
 
@@ -53,7 +64,7 @@ async function checkRecorded(prefix: string) {
   for (const f of files) {
     const logged = JSON.parse(readFileSync(join(outDir, f), "utf8")) as Record<string, string>;
     for (const [key, hash] of Object.entries(logged)) {
-      const got = await eventually(() => stack.getObject(key), 60_000, `s3 object ${key}`);
+      const got = await eventually(() => gw.s3.getObject(key), 60_000, `s3 object ${key}`);
       expect(sha256(got), key).toBe(hash);
     }
   }
@@ -92,12 +103,60 @@ describe("the Python client", () => {
   }, 900_000);
 
   it("close(timeout) with the destination down names what is pending, and it all lands after recovery", async () => {
-    await stack.s3.stop();
+    await gw.s3.s3.stop();
     try {
       await python(["-m", "unittest", "tests.down_close_timeout", "-v"]);
     } finally {
-      await stack.s3.restart();
+      await gw.s3.s3.restart();
     }
     await checkRecorded("down_");
   }, 300_000);
+
+  it("over HTTP, the gateway SIGKILLed mid-run and started again: every artifact lands, each event published once", async () => {
+    const run = `gw-restart-${process.pid}`;
+    const progressFile = join(outDir, "progress");
+    const progress = () => (existsSync(progressFile) ? Number(readFileSync(progressFile, "utf8") || 0) : 0);
+    const port = new URL(gw.url).port;
+    const client = python(["-m", "unittest", "tests.gateway_restart", "-v"], {
+      RUN: run,
+      PROGRESS_FILE: progressFile,
+    });
+    await eventually(() => (progress() >= 10 ? true : undefined), 60_000, "10 artifacts logged");
+    await gw.gateway.kill("SIGKILL");
+    await new Promise((r) => setTimeout(r, 2_000)); // the outage's length, not a wait for a result
+    await gw.startGateway({ ARTIFACT_BUS_GATEWAY_PORT: port });
+    await client;
+    await checkRecorded("gateway_restart");
+    // Exactly once: one event per name in the stream, whatever the client retried.
+    const jsm = await jetstreamManager(gw.bus.nc);
+    const info = await jsm.streams.info(EVENTS_STREAM, { subjects_filter: eventFilter("pyclient", run) });
+    const counts = Object.values(info.state.subjects ?? {});
+    expect(counts.length).toBe(40);
+    expect(counts.every((n) => n === 1)).toBe(true);
+  }, 300_000);
+
+  it("its CLI over HTTP: put --wait, status by the printed id, get, wait; a missing id or name exits 4", async () => {
+    const run = `cli-${process.pid}`;
+    const file = join(outDir, "cli-model.pt");
+    const data = randomBytes(200_000);
+    writeFileSync(file, data);
+    const cli = (...args: string[]) =>
+      python(["-m", "artifact_bus", "--project", "pyclient", "--run", run, "--json", ...args]).then(
+        (out) => ({ code: 0, stdout: out.stdout }),
+        (err: { exitCode?: number; stdout: string }) => ({ code: err.exitCode, stdout: err.stdout }),
+      );
+    const put = await cli("put", file, "--name", "cli/model.pt", "--wait", "60");
+    expect(put.code).toBe(0);
+    const { id } = JSON.parse(put.stdout) as { id: string };
+    const status = await cli("status", id);
+    expect(status.code).toBe(0);
+    const states = Object.values(JSON.parse(status.stdout).destinations as Record<string, { state: string }>);
+    expect(states.map((d) => d.state)).toEqual(["uploaded"]);
+    expect((await cli("status", "ik-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")).code).toBe(4);
+    const copy = join(outDir, "cli-copy.pt");
+    expect((await cli("get", "cli/model.pt", copy)).code).toBe(0);
+    expect(readFileSync(copy).equals(data)).toBe(true);
+    expect((await cli("get", "cli/none.pt", join(outDir, "none.pt"))).code).toBe(4);
+    expect((await cli("wait", "--timeout", "30")).code).toBe(0);
+  }, 120_000);
 });

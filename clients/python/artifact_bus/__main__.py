@@ -7,6 +7,7 @@ pending); 4 not found. `--json` prints one JSON object instead of text.
 import argparse
 import json
 import sys
+import time
 
 from .client import ArtifactClient
 from .errors import ArtifactBusError, FlushError
@@ -52,8 +53,11 @@ def main(argv=None):
                 print("artifact-bus: --meta must look like key=value", file=sys.stderr)
                 return USAGE
             request_id = client.log_file(args.file, args.name, level=args.level, metadata=metadata, mode=args.mode)
-            client.close(args.wait if args.wait is not None else 60.0)
-            say({"id": request_id, "landed": args.wait is not None}, "logged %s" % (args.name or args.file))
+            # Without --wait: until it is accepted (durable in the stream), not until it landed.
+            client.close(args.wait if args.wait is not None else 60.0, landed=args.wait is not None)
+            event_id = client.event_id(request_id)
+            say({"id": event_id, "requestId": request_id, "landed": args.wait is not None},
+                "logged %s as %s" % (args.name or args.file, event_id))
             return OK
         transport = client.transport
         if transport.kind != "http":
@@ -69,9 +73,7 @@ def main(argv=None):
             say(answer, "\n".join("%s: %s" % (d, s.get("state")) for d, s in answer.get("destinations", {}).items()))
             states = [s.get("state") for s in answer.get("destinations", {}).values()]
             return FAILED if "dead" in states else OK if answer.get("done") else TIMEOUT
-        _, _, data = transport._call("POST", "%s/wait?timeout=%d" % (transport._run_path(client.project, client.run), args.timeout),
-                                     body=b"{}", headers={"Content-Type": "application/json"})
-        answer = json.loads(data)
+        answer = transport.wait_run(client.project, client.run, None, time.time() + args.timeout)
         say(answer, "done" if answer.get("done") else "still pending: %d" % len(answer.get("pending", [])))
         return FAILED if answer.get("dead") else OK if answer.get("done") else TIMEOUT
     except FlushError as err:
@@ -82,7 +84,7 @@ def main(argv=None):
         return NOT_FOUND
     except ArtifactBusError as err:
         say({"error": str(err)}, "artifact-bus: %s" % err)
-        return FAILED
+        return NOT_FOUND if err.status == 404 else FAILED
     finally:
         if args.command != "put":
             client.transport.close()

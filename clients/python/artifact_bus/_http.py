@@ -62,8 +62,8 @@ class HttpTransport:
         conn.close()
         problem = _problem(data, res.status)
         if res.status in RETRIED:
-            raise RetryableError(problem, retry_after=_retry_after(res.getheader("Retry-After")))
-        raise ArtifactBusError(problem)
+            raise RetryableError(problem, retry_after=_retry_after(res.getheader("Retry-After")), status=res.status)
+        raise ArtifactBusError(problem, status=res.status)
 
     def _where(self):
         return "%s://%s:%s" % (self.url.scheme, self.url.hostname, self.url.port or (443 if self.context else 80))
@@ -105,6 +105,25 @@ class HttpTransport:
         except OSError:
             pass
 
+    def wait_run(self, project, run, ids, deadline):
+        """Long-polls /wait (at most 30 s a request) until the run's artifacts (or `ids`) are final
+        or the deadline passes; returns the gateway's last answer."""
+        while True:
+            left = deadline - time.time()
+            wait_s = max(0, min(30, int(left))) if left != float("inf") else 30
+            body = json.dumps({"ids": ids} if ids is not None else {}).encode()
+            try:
+                _, _, data = self._call("POST", "%s/wait?timeout=%d" % (self._run_path(project, run), wait_s),
+                                        body=body, headers={"Content-Type": "application/json"})
+            except RetryableError:
+                if time.time() >= deadline:
+                    raise
+                time.sleep(1)
+                continue
+            answer = json.loads(data)
+            if answer.get("done") or time.time() >= deadline:
+                return answer
+
     def wait(self, items, deadline):
         """Long-polls the gateway's /wait per run until every item is final or the deadline."""
         runs = {}
@@ -112,52 +131,72 @@ class HttpTransport:
             runs.setdefault((item.project, item.run), []).append(item.remote_id)
         pending, dead = [], []
         for (project, run), ids in runs.items():
-            while True:
-                left = deadline - time.time()
-                wait_s = max(0, min(30, int(left))) if left != float("inf") else 30
-                try:
-                    _, _, data = self._call("POST", "%s/wait?timeout=%d" % (self._run_path(project, run), wait_s),
-                                            body=json.dumps({"ids": ids}).encode(),
-                                            headers={"Content-Type": "application/json"})
-                except RetryableError:
-                    if time.time() >= deadline:
-                        raise
-                    time.sleep(1)
-                    continue
-                answer = json.loads(data)
-                if answer.get("done") or time.time() >= deadline:
-                    break
+            answer = self.wait_run(project, run, ids, deadline)
             pending += [(p["name"], p["destination"], p["state"]) for p in answer.get("pending", [])]
             dead += [(d["name"], d["destination"], d.get("error", "")) for d in answer.get("dead", [])]
         return pending, dead
 
     def download(self, project, run, name, destination, overwrite=False, source=None):
-        """Writes the newest landed version of `name` to `destination` (a temp name, then a rename)."""
+        """Writes the newest landed version of `name` to `destination`. The bytes go to
+        `destination + ".part"` first; an interrupted download resumes from there (a Range request)
+        the next time, and the whole is checked against the sha256 the gateway names (ETag) before
+        it is renamed into place."""
         if os.path.exists(destination) and not overwrite:
             raise FileExistsError("%s exists; pass overwrite=True to replace it" % destination)
+        part = destination + ".part"
+        for resume in (True, False):
+            have = os.path.getsize(part) if resume and os.path.exists(part) else 0
+            try:
+                sha = self._fetch_into(project, run, name, part, have, source)
+            except _RangeNotSatisfiable:
+                continue  # the partial file is not a prefix of this version: start over
+            if sha is None:
+                break  # the gateway named no sha256 to check against
+            if sha == _sha256_of(part):
+                break
+            if not have:
+                os.unlink(part)
+                raise ArtifactBusError("%s/%s/%s: the downloaded bytes do not match the sha256 the gateway named"
+                                       % (project, run, name))
+        os.replace(part, destination)
+        return destination
+
+    def _fetch_into(self, project, run, name, part, have, source):
+        """GETs the content into `part` (appending from byte `have` when the gateway honours the
+        range); returns the sha256 the gateway names for the whole artifact."""
         query = "?" + urlencode({"destination": source}) if source else ""
+        path = "%s/artifacts/%s/content%s" % (self._run_path(project, run), quote(name, safe="/"), query)
+        headers = {"Range": "bytes=%d-" % have} if have else {}
         try:
-            _, res, conn = self._call("GET", "%s/artifacts/%s/content%s" % (self._run_path(project, run),
-                                                                            quote(name, safe="/"), query), stream=True)
+            status, res, conn = self._call("GET", path, headers=headers, stream=True)
         except ArtifactBusError as err:
-            if "404" in str(err):
+            if err.status == 404:
                 raise FileNotFoundError("%s/%s/%s: %s" % (project, run, name, err))
+            if have and err.status == 416:
+                raise _RangeNotSatisfiable()
             raise
-        directory = os.path.dirname(os.path.abspath(destination))
-        fd, temp = tempfile.mkstemp(prefix=".artifact-bus-", dir=directory)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with open(part, "ab" if status == 206 else "wb") as out:
                 shutil.copyfileobj(res, out, 1 << 20)
-            os.replace(temp, destination)
-        except BaseException:
-            os.unlink(temp)
-            raise
         finally:
             conn.close()
-        return destination
+        etag = (res.getheader("ETag") or "").strip('"')
+        return etag if len(etag) == 64 else None
 
     def close(self):
         pass
+
+
+class _RangeNotSatisfiable(Exception):
+    pass
+
+
+def _sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _problem(data, status):

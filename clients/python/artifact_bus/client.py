@@ -6,6 +6,7 @@ staging, publishing (or the HTTP PUT), retried with backoff. `flush`/`close` wai
 logged artifact is final at every destination, and name what is not.
 """
 
+import collections
 import logging
 import os
 import queue
@@ -44,6 +45,7 @@ class ArtifactClient:
         self._cv = threading.Condition()
         self._in_flight = 0
         self._sent, self._failed = [], []
+        self._event_ids = collections.OrderedDict()  # request id -> event id, the newest 4096
         self._current = None
         self._closing_deadline = None
         self._worker = threading.Thread(target=self._work, name="artifact-bus-sender", daemon=True)
@@ -102,9 +104,11 @@ class ArtifactClient:
         self._queue.put(item)
         return item.id
 
-    def flush(self, timeout=None):
+    def flush(self, timeout=None, landed=True):
         """Waits until every artifact logged so far is final at every destination; raises FlushError
-        naming what is still pending, dead or could not be sent when `timeout` (seconds) passes."""
+        naming what is still pending, dead or could not be sent when `timeout` (seconds) passes.
+        With `landed=False` it waits only until each was accepted (published, or taken by the
+        gateway): durable, but not yet uploaded."""
         deadline = time.time() + timeout if timeout is not None else float("inf")
         with self._cv:
             while self._in_flight and time.time() < deadline:
@@ -113,18 +117,19 @@ class ArtifactClient:
             if self._current is not None:
                 unsent.insert(0, (self._current.name, "still trying: %s" % (self._current.error or "sending")))
             sent, failed = list(self._sent), list(self._failed)
-        pending, dead = self.transport.wait(sent, deadline) if sent else ([], [])
+        pending, dead = self.transport.wait(sent, deadline) if sent and landed else ([], [])
         failures = [(i.name, str(i.error)) for i in failed] + unsent
         if pending or dead or failures:
             raise FlushError(pending, dead, failures, timed_out=bool(pending or unsent))
-        with self._cv:
-            self._sent = [i for i in self._sent if i not in sent]
+        if landed:
+            with self._cv:
+                self._sent = [i for i in self._sent if i not in sent]
 
-    def close(self, timeout=None):
-        """flush(timeout), then stops the sender. What could not be sent is named in the FlushError,
-        and its held copy kept (the spool in HTTP mode, the staging dir on NATS)."""
+    def close(self, timeout=None, landed=True):
+        """flush(timeout, landed), then stops the sender. What could not be sent is named in the
+        FlushError, and its held copy kept (the spool in HTTP mode, the staging dir on NATS)."""
         try:
-            self.flush(timeout)
+            self.flush(timeout, landed)
         finally:
             with self._cv:
                 self._closing_deadline = time.time()
@@ -132,6 +137,13 @@ class ArtifactClient:
             self._queue.put(None)
             self._worker.join(timeout=5)
             self.transport.close()
+
+    def event_id(self, request_id):
+        """The event id of a request `log_file` returned, once sent (None before): what the
+        gateway's status and the ledger know it by. Over HTTP it is derived from the request id;
+        on NATS it is the same."""
+        with self._cv:
+            return self._event_ids.get(request_id)
 
     def download(self, name, destination, project=None, run=None, overwrite=False):
         """The bytes of the newest version of `name` that landed, written to `destination` (HTTP only)."""
@@ -161,6 +173,9 @@ class ArtifactClient:
                 self.transport.send(item)
                 with self._cv:
                     self._sent.append(item)
+                    self._event_ids[item.id] = item.remote_id
+                    if len(self._event_ids) > 4096:
+                        self._event_ids.popitem(last=False)
                 return
             except (ArtifactBusError, OSError) as err:
                 # A held file gone is not going to come back; other OS errors are the network's.

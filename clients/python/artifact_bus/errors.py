@@ -2,9 +2,14 @@
 
 
 class ArtifactBusError(Exception):
-    """Something the caller must know about; `retryable` says whether trying again may help."""
+    """Something the caller must know about; `retryable` says whether trying again may help.
+    `status` is the gateway's HTTP status, when it answered."""
 
     retryable = False
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
 
 
 class RetryableError(ArtifactBusError):
@@ -12,8 +17,8 @@ class RetryableError(ArtifactBusError):
 
     retryable = True
 
-    def __init__(self, message, retry_after=None):
-        super().__init__(message)
+    def __init__(self, message, retry_after=None, status=None):
+        super().__init__(message, status)
         self.retry_after = retry_after
 
 
