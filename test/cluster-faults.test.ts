@@ -94,7 +94,7 @@ describe("a three-node cluster", () => {
     await cluster.node(newLeader).restart();
 
     const frozen = cluster.names.find((n) => n !== newLeader)!;
-    cluster.node(frozen).pause();
+    await cluster.node(frozen).pause();
     try {
       await hold(30_000);
     } finally {

@@ -28,7 +28,7 @@ describe("NATS outage during an upload", () => {
     const hash = await writeLargeFile(path, 64 << 20);
     const logged = await t.publisher.logFile({ project: "outage", run: "r1", name: "big.pt", path });
     await uploader.waitForLog((l) => l.msg === "upload progress" && Number(l.bytesDone) > 0, 30_000);
-    stack.s3.pause(); // the upload holds still while NATS is away
+    await stack.s3.pause(); // the upload holds still while NATS is away
     try {
       // Start the outage just after a renewal, so the next one falls inside it: it is sent at
       // ackWait/3 into the outage and times out (5 s) before NATS is back at 11 s, while the lease

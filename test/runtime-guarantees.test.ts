@@ -53,7 +53,7 @@ describe("runtime guarantees", () => {
     const run = unique("slow");
     const path = join(stack.bus.dir, run);
     const base = (await stack.bus.consumerInfo()).delivered.consumer_seq;
-    stack.s3.pause(); // the first upload hangs, holding the key
+    await stack.s3.pause(); // the first upload hangs, holding the key
     try {
       writeRandomFile(path, 1000);
       const v1 = await t.publisher.logFile({ project: "slow", run, name: "latest.pt", path });
@@ -83,7 +83,7 @@ describe("runtime guarantees", () => {
     const run = unique("crashloop");
     const path = join(stack.bus.dir, run);
     writeRandomFile(path, 1000);
-    stack.s3.pause(); // every upload hangs until its uploader is killed
+    await stack.s3.pause(); // every upload hangs until its uploader is killed
     try {
       const logged = await t.publisher.logFile({ project: "crash", run, name: "never.pt", path });
       for (let kills = 0; ; kills++) {

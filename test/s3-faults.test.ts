@@ -136,7 +136,7 @@ describe("s3 faults", () => {
     writeRandomFile(path, 100);
     await t.publisher.logFile({ project: "late", run, name: "warm-up.bin", path }); // destinations cached
     const data = writeRandomFile(path, 2000);
-    stack.bus.nats.pause(); // the request reaches the server's socket, but no PubAck comes in time
+    await stack.bus.nats.pause(); // the request reaches the server's socket, but no PubAck comes in time
     let err: unknown;
     try {
       err = await t.publisher.logFile({ project: "late", run, name: "late.bin", path }).catch((e: unknown) => e);

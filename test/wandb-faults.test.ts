@@ -116,7 +116,7 @@ describe("wandb faults", () => {
     const name = `${unique("big")}.pt`;
     const logged = await t.publisher.logFile({ project: "crash", run: "r1", name, path });
     await first.waitForLog((l) => l.msg === "upload progress" && Number(l.bytesDone) > 0, 30_000);
-    stack.double.pause(); // the PUT hangs mid-way
+    await stack.double.pause(); // the PUT hangs mid-way
     try {
       await first.kill("SIGKILL");
     } finally {

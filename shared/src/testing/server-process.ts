@@ -3,6 +3,7 @@
  * would, restart on the same port with the same data. Subclasses only say how to launch.
  */
 import type { ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 
 export abstract class ServerProcess {
   protected proc: ChildProcess | undefined;
@@ -46,8 +47,20 @@ export abstract class ServerProcess {
    * Freezes the server (SIGSTOP): connections stay open and requests hang, as on a host that
    * stopped answering. `resume()` lets it go on where it stopped.
    */
-  pause(): void {
+  async pause(): Promise<void> {
+    const pid = this.pid;
     this.proc?.kill("SIGSTOP");
+    // kill() returns before every thread has stopped: on a busy machine a thread may still
+    // answer a request sent right after. Resolve once the kernel reports all of them stopped.
+    const stopped = () =>
+      readdirSync(`/proc/${pid}/task`).every((t) => {
+        const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+        return /^[Tt]$/.test(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
+      });
+    for (let i = 0; !stopped(); i++) {
+      if (i > 1000) throw new Error(`${this.label} did not stop within 10 s of SIGSTOP`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** Undoes `pause()` (SIGCONT). */
