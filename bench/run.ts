@@ -10,6 +10,7 @@ import { resolve } from "node:path";
 import type { BenchContext } from "./bench-kit.ts";
 import { runGatewayBench } from "./gateway-bench.ts";
 import { runLoadBench } from "./load-bench.ts";
+import { runPythonBench } from "./python-bench.ts";
 import { runS3Bench } from "./s3-bench.ts";
 import { runSftpBench } from "./sftp-bench.ts";
 import { runWandbBench } from "./wandb-bench.ts";
@@ -19,6 +20,7 @@ const sections: [string, (ctx: BenchContext) => Promise<void>][] = [
   ["SFTP (OpenSSH sshd)", runSftpBench],
   ["Weights & Biases (the API double in its own process)", runWandbBench],
   ["HTTP gateway (its own process)", runGatewayBench],
+  ["Python client (Debian python3)", runPythonBench],
   ["Many trainers (dir destination, one nats-server)", runLoadBench],
 ];
 // BENCH_ONLY=load (a comma-separated list of words of the titles) runs just those sections.

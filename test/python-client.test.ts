@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { EVENTS_STREAM, eventFilter } from "@artifact-bus/shared";
 import { eventually, sha256 } from "@artifact-bus/shared/testing";
+import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
@@ -100,6 +101,21 @@ describe("the Python client", () => {
     expect(run.stderr).toMatch(/\nOK\b/);
     await checkRecorded("training_loop_");
     await checkRecorded("composer_");
+    await checkRecorded("agree_");
+    // Both transports: the same bytes, content type and metadata (each its own event id).
+    const [viaNats, viaHttp] = await Promise.all(
+      ["nats", "http"].map(async (t) => {
+        const [key] = Object.keys(JSON.parse(readFileSync(join(outDir, `agree_${t}.json`), "utf8")));
+        const s3 = gw.s3.s3Client();
+        const head = await s3.send(new HeadObjectCommand({ Bucket: gw.s3.bucket, Key: key }));
+        s3.destroy();
+        const { "artifact-event-id": id, ...metadata } = head.Metadata ?? {};
+        expect(id).toMatch(/\S/);
+        return { bytes: sha256((await gw.s3.getObject(key!))!), contentType: head.ContentType, metadata };
+      }),
+    );
+    expect(viaHttp).toEqual(viaNats);
+    expect(viaNats!.contentType).toBe("application/x-safetensors");
   }, 900_000);
 
   it("close(timeout) with the destination down names what is pending, and it all lands after recovery", async () => {

@@ -49,6 +49,31 @@ class ComposerDropIn(unittest.TestCase):
                 logger.post_close()
                 record("composer_%s" % transport, logged)
 
+    def test_a_resuming_trainer_downloads_its_checkpoint_through_the_gateway(self):
+        run = "resume-%s" % os.urandom(4).hex()
+        work = tempfile.mkdtemp()
+        first = ArtifactBusLogger(client=client("http", run=run), remote_file_name="{run_name}/checkpoints/{remote_file_name}")
+        state = _State(run)
+        data = os.urandom(5 * (1 << 20) + 3)
+        path = os.path.join(work, "latest-rank0.pt")
+        write(path, data)
+        first.upload_file(state, "latest-rank0.pt", path, overwrite=True)
+        first.close(state, None)
+        first.post_close()
+        # A new process resuming: Composer's autoresume asks for the checkpoint by its remote name.
+        resumed = ArtifactBusLogger(client=client("http", run=run))
+        out = os.path.join(work, "restored.pt")
+        resumed.download_file("%s/checkpoints/latest-rank0.pt" % run, out)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), data)
+        older = os.path.join(work, "older-api.pt")
+        resumed.get_file_artifact("%s/checkpoints/latest-rank0.pt" % run, older)
+        with open(older, "rb") as f:
+            self.assertEqual(f.read(), data)
+        with self.assertRaises(FileNotFoundError):
+            resumed.download_file("%s/checkpoints/never-saved.pt" % run, os.path.join(work, "none.pt"))
+        resumed.post_close()
+
 
 if __name__ == "__main__":
     unittest.main()
