@@ -22,8 +22,12 @@ export interface Artifact {
    * Opens the staged bytes for reads into the adapter's own buffers (see BlobReader), verified:
    * the fill() that reaches the end checks them against the event and throws PermanentError on
    * a mismatch, as does any fill() past the event's size. `signal` aborts a read that waits.
+   *
+   * `verify: false` skips the sha256 check, only for a pass whose bytes are never sent: one that
+   * computes digests (W&B's MD5s) that the remote then checks the sent bytes against, while the
+   * sending pass reads verified. Each byte is then hashed with sha256 once, not twice.
    */
-  openReader(signal: AbortSignal): Promise<BlobReader>;
+  openReader(signal: AbortSignal, options?: { verify?: boolean }): Promise<BlobReader>;
 }
 
 export interface UploadContext {

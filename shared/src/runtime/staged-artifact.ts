@@ -2,7 +2,8 @@
  * The artifact as the runtime hands it to an adapter: the staged bytes, whole or through a
  * reader, always checked against the sha256 and size computed at staging, so a corrupted or
  * truncated blob fails the upload (permanently) instead of landing. The check completes as the
- * last byte the event announces passes. There is no path to the bytes that skips the check.
+ * last byte the event announces passes. The only unchecked path is a digest pass whose bytes are
+ * never sent (see Artifact.openReader).
  */
 import { createHash } from "node:crypto";
 import type { BlobReader } from "../blob/blob-reader.ts";
@@ -20,8 +21,11 @@ export function stagedArtifact(blobs: BlobStores, event: ArtifactEventV1, stream
     event,
     streamSeq,
     read: async (signal) => verifiedBytes(await store.read(event.blob, signal).catch(missingIsPermanent), sha256, size),
-    openReader: async (signal) =>
-      verifiedReader(await store.openReader(event.blob, signal).catch(missingIsPermanent), sha256, size),
+    openReader: async (signal, options) => {
+      const reader = await store.openReader(event.blob, signal).catch(missingIsPermanent);
+      if (options?.verify !== false) return verifiedReader(reader, sha256, size);
+      return { fill: (buf) => reader.fill(buf).catch(missingIsPermanent), close: () => reader.close() };
+    },
   };
 }
 

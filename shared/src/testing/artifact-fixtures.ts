@@ -38,7 +38,11 @@ export function testContext(): TestContext {
 export interface FileArtifactOptions {
   project?: string;
   run?: string;
-  /** Replaces the stream read() and openReader() take the bytes from, e.g. to stall or fail it. */
+  /**
+   * Replaces the stream read() and openReader() take the bytes from, e.g. to stall or fail it.
+   * It models what a verified read sees: a digest pass (`openReader(signal, { verify: false })`)
+   * reads the file as it is, as the runtime's unverified reader would.
+   */
   wrap?: (source: Readable) => Readable;
   /** read() and openReader() reject with this instead. */
   openError?: Error;
@@ -67,10 +71,10 @@ export async function fileArtifact(
     size: bytes.length,
     sha256: sha256(bytes),
   });
-  const open = async () => {
+  const open = async (verify = true) => {
     if (opts.openError) throw opts.openError;
     const source = createReadStream(path, { highWaterMark: 64 * 1024 });
-    return opts.wrap ? opts.wrap(source) : source;
+    return opts.wrap && verify ? opts.wrap(source) : source;
   };
   return { event, streamSeq: ++seq, ...readingFrom(open, bytes.length) };
 }
@@ -108,7 +112,10 @@ export function memoryArtifact(bytes: Buffer, fields: Partial<ArtifactEventV1> =
     event,
     streamSeq: ++seq,
     read: async () => verifiedBytes(Buffer.from(bytes), hash, size),
-    openReader: async (signal) => verifiedReader(streamReader(addAbortSignal(signal, chunks())), hash, size),
+    openReader: async (signal, options) => {
+      const reader = streamReader(addAbortSignal(signal, chunks()));
+      return options?.verify === false ? reader : verifiedReader(reader, hash, size);
+    },
   };
 }
 
@@ -132,14 +139,20 @@ export function localFileArtifact(
     event,
     streamSeq: ++seq,
     read: async () => verifiedBytes(await readFile(path), hash, size),
-    openReader: async () => verifiedReader(fileReader(await open(path, "r")), hash, size),
+    openReader: async (_signal, options) => {
+      const reader = fileReader(await open(path, "r"));
+      return options?.verify === false ? reader : verifiedReader(reader, hash, size);
+    },
   };
 }
 
 /** Artifact.read() and openReader() over a stream, so the streams tests stall or fail serve both. */
-function readingFrom(open: () => Promise<Readable>, size: number): Pick<Artifact, "read" | "openReader"> {
-  const openReader = async (signal: AbortSignal) =>
-    checkedAtSize(streamReader(addAbortSignal(signal, await open())), size);
+function readingFrom(
+  open: (verify?: boolean) => Promise<Readable>,
+  size: number,
+): Pick<Artifact, "read" | "openReader"> {
+  const openReader = async (signal: AbortSignal, options?: { verify?: boolean }) =>
+    checkedAtSize(streamReader(addAbortSignal(signal, await open(options?.verify !== false))), size);
   return { read: async (signal) => readWhole(await openReader(signal), size + 1), openReader };
 }
 
