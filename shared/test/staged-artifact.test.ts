@@ -56,6 +56,8 @@ describe("stagedArtifact: the bytes an adapter gets are the bytes staged, or a P
     ["small", 4096],
     ["large", SMALL_FILE_BYTES * 3],
     ["large, a multiple of the read buffer", SMALL_FILE_BYTES * 2],
+    // Past 1 MiB the check hashes on a worker thread while the reader's buffer is reused.
+    ["large, hashed off the event loop", 3 * 1024 * 1024 + 7],
   ] as const) {
     it(`${kind} blob: read() and openReader() hand over the staged bytes`, async () => {
       const bytes = randomBytes(size);
@@ -87,7 +89,7 @@ describe("stagedArtifact: the bytes an adapter gets are the bytes staged, or a P
   }
 
   it("an adapter that reads exactly the event's size, and never asks for more, still gets the check", async () => {
-    for (const size of [4096, SMALL_FILE_BYTES * 3]) {
+    for (const size of [4096, SMALL_FILE_BYTES * 3, 3 * 1024 * 1024]) {
       const bytes = randomBytes(size);
       const { artifact, path } = await staged(bytes);
       tamper(path, Buffer.from(bytes.map((x) => x ^ 1)));

@@ -28,6 +28,7 @@ import { s3Error } from "./s3-errors.ts";
 import { objectMetadata } from "./s3-metadata.ts";
 import { abortAbandonedUploads, PartBuffers, partSizeFor, uploadMultipart } from "./s3-multipart.ts";
 import { parseS3Options, type S3Options } from "./s3-options.ts";
+import { withPayloadSha256 } from "./s3-payload-hash.ts";
 import { keyOfLocation, readObject } from "./s3-read.ts";
 
 export interface S3DestinationInit {
@@ -154,7 +155,8 @@ export class S3Destination implements Destination {
         });
         const checksum = Buffer.from(event.blob.sha256, "hex").toString("base64");
         const command = new PutObjectCommand({ ...params, Body: bytes, ChecksumSHA256: checksum });
-        const out = await this.client.send(command, { abortSignal: ac.signal });
+        // The bytes were just checked against this very sha256: the signer need not hash them again.
+        const out = await this.client.send(withPayloadSha256(command, event.blob.sha256), { abortSignal: ac.signal });
         result = { etag: out.ETag, versionId: out.VersionId };
       } else {
         reader = await artifact.openReader(ac.signal).catch((err: unknown) => {

@@ -9,7 +9,6 @@
  * buffers per byte uploaded, which V8 frees late. A 1 GiB upload peaked at about 95 MB of
  * buffers with it and holds a flat (queueSize + 1) parts here, 40 MiB with the defaults.
  */
-import { createHash } from "node:crypto";
 import type { BlobReader, Logger } from "@artifact-bus/shared";
 import {
   AbortMultipartUploadCommand,
@@ -21,6 +20,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { s3Error, s3ErrorCode, s3HttpStatus } from "./s3-errors.ts";
+import { partSha256, withPayloadSha256 } from "./s3-payload-hash.ts";
 
 export interface MultipartRequest {
   client: S3Client;
@@ -151,20 +151,19 @@ async function uploadParts(
     while (inflight.size >= req.queueSize && !signal.aborted) await Promise.race(inflight);
     signal.throwIfAborted();
     const body = buf.subarray(0, n);
-    const ChecksumSHA256 = createHash("sha256").update(body).digest("base64");
+    const digest = await partSha256(body);
+    const ChecksumSHA256 = digest.toString("base64");
+    const command = new UploadPartCommand({
+      Bucket: req.params.Bucket,
+      Key: req.params.Key,
+      UploadId: uploadId,
+      PartNumber: partNumber,
+      Body: body,
+      ContentLength: n,
+      ChecksumSHA256,
+    });
     const sent = req.client
-      .send(
-        new UploadPartCommand({
-          Bucket: req.params.Bucket,
-          Key: req.params.Key,
-          UploadId: uploadId,
-          PartNumber: partNumber,
-          Body: body,
-          ContentLength: n,
-          ChecksumSHA256,
-        }),
-        { abortSignal: signal },
-      )
+      .send(withPayloadSha256(command, digest.toString("hex")), { abortSignal: signal })
       .then((out) => {
         parts.push({ PartNumber: partNumber, ETag: out.ETag, ChecksumSHA256 });
         done += n;

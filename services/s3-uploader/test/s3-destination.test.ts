@@ -13,6 +13,7 @@ import { s3ErrorResponse } from "./capture-proxy.ts";
 import { MiB, S3Fixture } from "./s3-fixture.ts";
 
 const b64sha = (b: Buffer) => createHash("sha256").update(b).digest("base64");
+const hexsha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 let f: S3Fixture;
 
@@ -83,6 +84,8 @@ describe("requests", () => {
     const [put, ...more] = f.proxy.find("PUT");
     expect(more).toEqual([]);
     expect(put!.headers["x-amz-checksum-sha256"]).toBe(b64sha(bytes));
+    // SigV4's payload hash is the same digest (S3 checks it against the body it receives).
+    expect(put!.headers["x-amz-content-sha256"]).toBe(hexsha(bytes));
     expect(put!.headers["content-length"]).toBe(String(bytes.length));
     expect(put!.headers["content-encoding"]).toBeUndefined();
     expect(put!.headers["x-amz-meta-artifact-sha256"]).toBe(artifact.event.blob.sha256);
@@ -110,7 +113,9 @@ describe("requests", () => {
     expect(parts).toHaveLength(3);
     for (const part of parts) {
       const n = Number(new URL(part.url, "http://x").searchParams.get("partNumber"));
-      expect(part.headers["x-amz-checksum-sha256"]).toBe(b64sha(bytes.subarray((n - 1) * 5 * MiB, n * 5 * MiB)));
+      const body = bytes.subarray((n - 1) * 5 * MiB, n * 5 * MiB);
+      expect(part.headers["x-amz-checksum-sha256"]).toBe(b64sha(body));
+      expect(part.headers["x-amz-content-sha256"]).toBe(hexsha(body));
     }
     expect(f.proxy.find("POST", (u) => u.searchParams.has("uploadId"))).toHaveLength(1);
     expect((await f.readObject(dest.keyOf(artifact.event)))!.equals(bytes)).toBe(true);

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import type { BlobReader } from "../blob/blob-reader.ts";
 import type { BlobStores } from "../blob/mod.ts";
+import { ThreadSha256 } from "../blob/sha256-thread.ts";
 import { BlobMissingError } from "../blob/store.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import type { Artifact } from "./destination.ts";
@@ -34,9 +35,17 @@ function missingIsPermanent(err: unknown): never {
   throw err;
 }
 
+/**
+ * Below this size the hash stays on the calling thread: a thread hop costs more than hashing a
+ * small blob, and small uploads are not limited by the event loop.
+ */
+const OFF_THREAD_HASH_MIN_BYTES = 1 << 20;
+
 /** A reader whose fill() checks the bytes as they pass; see Artifact.openReader. */
 export function verifiedReader(reader: BlobReader, sha256: string, size: number): BlobReader {
-  const hash = createHash("sha256");
+  // Large blobs are hashed on a worker thread: the adapter's loop (ssh2 encrypts on it) keeps
+  // sending while the last chunk is hashed. The final fill() still waits for the digest.
+  const hash = size >= OFF_THREAD_HASH_MIN_BYTES ? new ThreadSha256() : new InlineSha256();
   let seen = 0;
   let checked = false;
   return {
@@ -46,17 +55,32 @@ export function verifiedReader(reader: BlobReader, sha256: string, size: number)
       // Bytes past the event's size fail even after the check passed: the blob changed.
       if (seen > size) throw new PermanentError(`staged blob has more than the ${size} bytes the event says`);
       if (checked) return n;
-      hash.update(buf.subarray(0, n));
+      await hash.update(buf.subarray(0, n));
       // Checked as soon as the event's size is reached (an adapter may never ask for more), or
       // at a short read before it.
       if (seen === size || n < buf.length) {
         checked = true;
-        verify(seen, hash.digest("hex"), sha256, size);
+        verify(seen, await hash.digest(), sha256, size);
       }
       return n;
     },
-    close: () => reader.close(),
+    async close() {
+      hash.dispose();
+      await reader.close();
+    },
   };
+}
+
+/** ThreadSha256's interface on the calling thread. */
+class InlineSha256 {
+  private readonly hash = createHash("sha256");
+  async update(chunk: Uint8Array): Promise<void> {
+    this.hash.update(chunk);
+  }
+  async digest(): Promise<string> {
+    return this.hash.digest("hex");
+  }
+  dispose(): void {}
 }
 
 /** Returns `bytes` if they match the event's sha256 and size; PermanentError otherwise. */

@@ -114,6 +114,12 @@ export class SshdServer {
     return this.portNumber;
   }
 
+  /** The listening sshd's pid: its process tree is what serves every session. */
+  get pid(): number {
+    if (this.proc?.pid === undefined) throw new Error("sshd is not running");
+    return this.proc.pid;
+  }
+
   get running(): boolean {
     return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
   }
