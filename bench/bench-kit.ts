@@ -1,5 +1,6 @@
 /** What every benchmark section shares: sizes, the report sink, timing and memory readings. */
-import type { LogFileRequest } from "@artifact-bus/shared";
+import { spawn } from "node:child_process";
+import type { LogFileRequest, StagingMode } from "@artifact-bus/shared";
 
 export interface BenchContext {
   largeBytes: number;
@@ -61,14 +62,55 @@ export async function forEachConcurrently(
 
 export { peakRssMb } from "@artifact-bus/shared/testing";
 
-/** One bus round of the large benchmarks: log `path` (hard-linked, no copy) as a new name, wait until it landed. */
+/** One bus round of the large benchmarks: log `path` as a new name (hard-linked unless told), wait until it landed. */
 export async function logAndFlush(
   trainer: {
     publisher: { logFile(req: LogFileRequest): Promise<unknown>; flush(o: { timeoutMs: number }): Promise<void> };
   },
   path: string,
   round: number,
+  mode: StagingMode = "link",
 ): Promise<void> {
-  await trainer.publisher.logFile({ project: "bench", run: "large", name: `big-${round}.bin`, path, mode: "link" });
+  const name = mode === "link" ? `big-${round}.bin` : `big-${mode}-${round}.bin`;
+  await trainer.publisher.logFile({ project: "bench", run: "large", name, path, mode });
   await trainer.publisher.flush({ timeoutMs: 600_000 });
+}
+
+/** The pair ratios behind {@link pairedRatio}, as `median (min–max)`: the spread shows the noise. */
+export function ratioWithSpread(baseline: number[], bus: number[]): string {
+  const ratios = baseline.map((b, i) => b / bus[i]!);
+  return `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+}
+
+/**
+ * Runs a program to its end and returns the CPU seconds it and its children used, as bash's
+ * `times` reports them (user + system). Its output is discarded; `input` goes to its stdin.
+ */
+export async function runMeasured(
+  program: string,
+  args: string[],
+  o: { env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<number> {
+  const script = '"$@" >/dev/null; status=$?; times >&2; exit $status';
+  const child = spawn("bash", ["-c", script, "bash", program, ...args], {
+    env: o.env ?? process.env,
+    stdio: ["pipe", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+  child.stdin!.end(o.input ?? "");
+  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  if (code !== 0) throw new Error(`${program} exited with ${code}: ${stderr.slice(-2000)}`);
+  // The last line of `times`: the children's user and system time, e.g. "0m1.234s 0m0.567s".
+  const m = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/.exec(stderr);
+  if (!m) throw new Error(`no CPU times from bash for ${program}: ${stderr.slice(-500)}`);
+  return Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]);
+}
+
+/** CPU seconds this process used during `fn`, and `fn`'s result. */
+export async function ownCpu<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = process.cpuUsage();
+  const out = await fn();
+  const t = process.cpuUsage(t0);
+  return [(t.user + t.system) / 1e6, out];
 }

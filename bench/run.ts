@@ -42,7 +42,7 @@ if (existsSync(results)) {
 }
 for (const [title, run] of chosen) {
   console.log(`\n## ${title}`);
-  let text = `## ${title}\n\n_${new Date().toISOString().slice(0, 10)}_\n\n| what | artifact-bus | baseline | ratio |\n|---|---|---|---|\n`;
+  let text = `## ${title}\n\n_${new Date().toISOString().slice(0, 10)}, commit ${commit()}_\n\n| what | artifact-bus | baseline | ratio |\n|---|---|---|---|\n`;
   await run({
     largeBytes,
     smallCount,
@@ -54,9 +54,20 @@ for (const [title, run] of chosen) {
   blocks.set(title, text.trimEnd());
 }
 
+/** The commit measured, marked when the tree had uncommitted changes. */
+function commit(): string {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"]).toString().trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"]).toString().trim();
+    return dirty ? `${head} with uncommitted changes` : head;
+  } catch {
+    return "unknown commit";
+  }
+}
+
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown cpu"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Node ${process.version}, ${execFileSync("nats-server", ["--version"]).toString().trim()}`;
 writeFileSync(
   results,
-  `# Benchmark results\n\n\`npm run bench\` on ${machine}, each section dated.\nEach ratio compares artifact-bus with a direct baseline measured in the same run against the same server (above 1 means faster than the baseline for throughput rows).\n\n${[...blocks.values()].join("\n\n")}\n`,
+  `# Benchmark results\n\n\`npm run bench\` on ${machine}, each section dated and marked with the artifact-bus commit it measured.\nEach ratio compares artifact-bus with a direct baseline measured in the same run against the same server (above 1 means faster than the baseline for throughput rows).\n\n${[...blocks.values()].join("\n\n")}\n`,
 );
 console.log(`\nwrote ${results}`);

@@ -2,7 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { createReadStream, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
+import { cpuSeconds, resetPeakRss, writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { S3Stack } from "../test/harness/s3-stack.ts";
@@ -11,9 +11,11 @@ import {
   forEachConcurrently,
   logAndFlush,
   median,
-  pairedRatio,
+  ownCpu,
   peakRssMb,
   ROUNDS,
+  ratioWithSpread,
+  runMeasured,
   secs,
   time,
   timeRounds,
@@ -23,6 +25,13 @@ const PART = 8 * 1024 * 1024; // the destination default
 const QUEUE = 4;
 const CONCURRENCY = 16;
 const SMALL_SIZE = 4096;
+
+/** The AWS CLI on the PATH (`npm run bench` installs Debian's awscli when there is none), and its version. */
+function awsCli(): { path: string; version: string } {
+  const path = execFileSync("bash", ["-c", "command -v aws"]).toString().trim();
+  const version = execFileSync(path, ["--version"]).toString().trim().split(" ")[0] ?? "aws";
+  return { path, version };
+}
 
 export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, report }: BenchContext): Promise<void> {
   const stack = await S3Stack.start({
@@ -36,8 +45,34 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
     await writeLargeFile(big, LARGE);
     const s3 = stack.s3Client();
 
-    // 1. Large artifact: direct lib-storage Upload vs through the bus (logFile + flush).
-    const [largeDirect, largeBus] = await timeRounds(ROUNDS, [
+    // 1. Large artifact: `aws s3 cp` (what users would run) and a direct lib-storage Upload vs
+    // through the bus (logFile + flush) in link and in copy mode, alternating within each round.
+    const aws = awsCli();
+    const awsEnv = {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
+      AWS_DEFAULT_REGION: stack.s3.region,
+      AWS_EC2_METADATA_DISABLED: "true",
+    };
+    const cpu = { aws: [] as number[], link: [] as number[], copy: [] as number[] };
+    /** CPU of the trainer (this process) and the uploader during one bus round. */
+    const busRound = async (round: number, mode: "link" | "copy") => {
+      const u0 = cpuSeconds(uploader.pid);
+      const [own] = await ownCpu(() => logAndFlush(trainer, big, round, mode));
+      cpu[mode].push(own + cpuSeconds(uploader.pid) - u0);
+    };
+    const [largeAws, largeLink, largeCopy, largeDirect] = await timeRounds(ROUNDS, [
+      async (round) =>
+        cpu.aws.push(
+          await runMeasured(
+            aws.path,
+            ["--endpoint-url", stack.s3.endpoint, "s3", "cp", big, `s3://${stack.bucket}/aws/big-${round}.bin`],
+            { env: awsEnv },
+          ),
+        ),
+      (round) => busRound(round, "link"),
+      (round) => busRound(round, "copy"),
       (round) =>
         new Upload({
           client: s3,
@@ -50,13 +85,36 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
           partSize: PART,
           queueSize: QUEUE,
         }).done(),
-      (round) => logAndFlush(trainer, big, round),
     ]);
     const rssMb = peakRssMb(uploader.pid);
+    const size = `${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds`;
+    const gib = LARGE / 1024 ** 3;
     report(
-      `| ${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds | bus (logFile link + upload + flush) ${secs(median(largeBus!))} | direct lib-storage Upload ${secs(median(largeDirect!))} | throughput ratio ${pairedRatio(largeDirect!, largeBus!).toFixed(2)} (target ≥ 0.9) |`,
+      `| ${size}, staging mode link | bus (logFile + upload + flush) ${secs(median(largeLink!))} | \`${aws.version}\` s3 cp ${secs(median(largeAws!))} | throughput ratio ${ratioWithSpread(largeAws!, largeLink!)} (target ≥ 1.0) |`,
+    );
+    report(
+      `| ${size}, staging mode copy (the default) | bus ${secs(median(largeCopy!))} | aws s3 cp ${secs(median(largeAws!))} | throughput ratio ${ratioWithSpread(largeAws!, largeCopy!)} (target ≥ 0.95) |`,
+    );
+    report(
+      `| ${size}, staging mode link | bus ${secs(median(largeLink!))} | direct lib-storage Upload ${secs(median(largeDirect!))} | throughput ratio ${ratioWithSpread(largeDirect!, largeLink!)} |`,
+    );
+    const perGib = (xs: number[]) => median(xs) / gib;
+    report(
+      `| CPU seconds per GiB, client side (trainer + uploader; aws s3 cp and its children), median of ${ROUNDS} | link ${perGib(cpu.link).toFixed(2)} s, copy ${perGib(cpu.copy).toFixed(2)} s | aws s3 cp ${perGib(cpu.aws).toFixed(2)} s | link ${ratioWithSpread(cpu.link, cpu.aws)} of the peer's CPU, copy ${ratioWithSpread(cpu.copy, cpu.aws)} (target ≤ 1.0) |`,
     );
     report(`| uploader peak RSS during the large upload | ${rssMb.toFixed(0)} MB | | (target ≤ 200 MB) |`);
+
+    // 1b. Four large uploads in flight at once: the uploader's memory at default part settings.
+    resetPeakRss(uploader.pid);
+    await Promise.all(
+      [0, 1, 2, 3].map((i) =>
+        trainer.publisher.logFile({ project: "bench", run: "four", name: `four-${i}.bin`, path: big, mode: "link" }),
+      ),
+    );
+    await trainer.publisher.flush({ timeoutMs: 600_000 });
+    report(
+      `| uploader peak RSS, 4 large uploads in flight at once (${PART / 1024 ** 2} MiB parts, queueSize ${QUEUE}) | ${peakRssMb(uploader.pid).toFixed(0)} MB | | (target ≤ 200 MB) |`,
+    );
 
     // 2. Many small artifacts end to end vs direct PutObject at the same concurrency. A round
     // takes seconds and swings the most with the neighbours' load: twice the rounds.
@@ -77,7 +135,7 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
       },
     ]);
     report(
-      `| ${SMALL_COUNT} × 4 KiB artifacts, median of ${smallRounds} paired rounds | bus end to end ${secs(median(manyBus!))} | direct PutObject ×${CONCURRENCY} ${secs(median(manyDirect!))} | throughput ratio ${pairedRatio(manyDirect!, manyBus!).toFixed(2)} (target ≥ 0.8) |`,
+      `| ${SMALL_COUNT} × 4 KiB artifacts, median of ${smallRounds} paired rounds | bus end to end ${secs(median(manyBus!))} | direct PutObject ×${CONCURRENCY} ${secs(median(manyDirect!))} | throughput ratio ${ratioWithSpread(manyDirect!, manyBus!)} (target ≥ 0.8) |`,
     );
 
     // 3. logFile of the large file per staging mode vs cp. The uploader is stopped first so that

@@ -1,11 +1,21 @@
-/** SFTP benchmarks: the bus against a direct ssh2 fastPut and the OpenSSH `sftp` client, same sshd. */
+/** SFTP benchmarks: the bus against the OpenSSH `sftp` client and a direct ssh2 fastPut, same sshd, time and CPU. */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { sha256Fingerprint } from "@artifact-bus/sftp-uploader";
-import { sftpBatch, writeLargeFile } from "@artifact-bus/shared/testing";
+import { cpuSeconds, sftpArgs, treeCpuSeconds, writeLargeFile } from "@artifact-bus/shared/testing";
 import { Client } from "ssh2";
 import { SftpStack } from "../test/harness/sftp-stack.ts";
-import { type BenchContext, median, pairedRatio, peakRssMb, ROUNDS, secs, timeRounds } from "./bench-kit.ts";
+import {
+  type BenchContext,
+  median,
+  ownCpu,
+  peakRssMb,
+  ROUNDS,
+  ratioWithSpread,
+  runMeasured,
+  secs,
+  timeRounds,
+} from "./bench-kit.ts";
 
 /**
  * The baseline a user would write by hand: one ssh2 connection pinned to the same host key and
@@ -51,25 +61,53 @@ export async function runSftpBench({ largeBytes: LARGE, report }: BenchContext):
       await fn();
       rmSync(stack.path(remote));
     };
-    const viaBus = async (round: number) => {
-      const name = `big-${round}.bin`;
-      await trainer.publisher.logFile({ project: "bench", run: "large", name, path: big, mode: "link" });
-      await trainer.publisher.flush({ timeoutMs: 600_000 });
-      rmSync(stack.path(`bench/large/${name}`));
+    // CPU per round: the client side (trainer = this process, and the uploader; the sftp client
+    // and its ssh child) and the server side (sshd's whole process tree, sessions included).
+    const cpu = { bus: [] as number[], cli: [] as number[], busSshd: [] as number[], cliSshd: [] as number[] };
+    const sshdCpu = async (into: number[], fn: () => Promise<void>) => {
+      const s0 = treeCpuSeconds(stack.sshd.pid);
+      await fn();
+      into.push(treeCpuSeconds(stack.sshd.pid) - s0);
     };
-    const [direct, bus, cli] = await timeRounds(ROUNDS, [
-      () => andRemove("fastput.bin", () => fastPut(stack, big, stack.path("fastput.bin"))),
+    const viaBus = (round: number) =>
+      sshdCpu(cpu.busSshd, async () => {
+        const name = `big-${round}.bin`;
+        const u0 = cpuSeconds(uploader.pid);
+        const [own] = await ownCpu(async () => {
+          await trainer.publisher.logFile({ project: "bench", run: "large", name, path: big, mode: "link" });
+          await trainer.publisher.flush({ timeoutMs: 600_000 });
+        });
+        cpu.bus.push(own + cpuSeconds(uploader.pid) - u0);
+        rmSync(stack.path(`bench/large/${name}`));
+      });
+    const viaCli = () =>
+      sshdCpu(cpu.cliSshd, async () => {
+        const remote = stack.path("cli.bin");
+        cpu.cli.push(await runMeasured("sftp", sftpArgs(stack.sshd), { input: `put "${big}" "${remote}"\n` }));
+        rmSync(remote);
+      });
+    const [cli, bus, direct] = await timeRounds(ROUNDS, [
+      viaCli,
       viaBus,
-      () => andRemove("cli.bin", () => sftpBatch(stack.sshd, [`put "${big}" "${stack.path("cli.bin")}"`])),
+      () => andRemove("fastput.bin", () => fastPut(stack, big, stack.path("fastput.bin"))),
     ]);
     const rssMb = peakRssMb(uploader.pid);
 
-    const size = `${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds`;
+    const gib = LARGE / 1024 ** 3;
+    const size = `${gib.toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds`;
     report(
-      `| ${size} | bus (logFile link + upload + flush) ${secs(median(bus!))} | direct ssh2 fastPut ${secs(median(direct!))} | throughput ratio ${pairedRatio(direct!, bus!).toFixed(2)} (target ≥ 0.9) |`,
+      `| ${size} | bus (logFile link + upload + flush) ${secs(median(bus!))} | OpenSSH sftp put ${secs(median(cli!))} | throughput ratio ${ratioWithSpread(cli!, bus!)} (target ≥ 0.9) |`,
     );
     report(
-      `| ${size} | bus ${secs(median(bus!))} | OpenSSH sftp batch put ${secs(median(cli!))} | throughput ratio ${pairedRatio(cli!, bus!).toFixed(2)} |`,
+      `| ${size} | bus ${secs(median(bus!))} | direct ssh2 fastPut ${secs(median(direct!))} | throughput ratio ${ratioWithSpread(direct!, bus!)} |`,
+    );
+    const perGib = (xs: number[]) => (median(xs) / gib).toFixed(2);
+    const sum = (a: number[], b: number[]) => a.map((x, i) => x + b[i]!);
+    report(
+      `| CPU seconds per GiB, client side (trainer + uploader; sftp and its ssh) | ${perGib(cpu.bus)} s | ${perGib(cpu.cli)} s | ${ratioWithSpread(cpu.bus, cpu.cli)} of the peer's CPU (target ≤ 1.0) |`,
+    );
+    report(
+      `| CPU seconds per GiB, with sshd (its whole process tree) | ${perGib(sum(cpu.bus, cpu.busSshd))} s (sshd ${perGib(cpu.busSshd)} s) | ${perGib(sum(cpu.cli, cpu.cliSshd))} s (sshd ${perGib(cpu.cliSshd)} s) | ${ratioWithSpread(sum(cpu.bus, cpu.busSshd), sum(cpu.cli, cpu.cliSshd))} of the peer's CPU |`,
     );
     report(
       `| sftp uploader peak RSS during the large uploads | ${rssMb.toFixed(0)} MB | idle ${idleMb.toFixed(0)} MB | |`,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the system programs the tests and the local stack run for real are present:
-# nats-server (Debian package nats-server), OpenSSH's sshd (openssh-server) and python3.
+# nats-server (Debian package nats-server), OpenSSH's sshd and sftp (openssh-server,
+# openssh-client) and python3; with the argument `bench`, also the AWS CLI (awscli).
 # As root with apt-get it installs what is missing; elsewhere it stops and says what to install.
 set -euo pipefail
 
@@ -11,6 +12,10 @@ command -v sftp >/dev/null 2>&1 || missing+=(openssh-client)
 # The Python client and the raw-producer test (standard library only; pip and setuptools install it).
 [ -x /usr/bin/python3 ] || missing+=(python3)
 /usr/bin/python3 -c "import pip, setuptools" >/dev/null 2>&1 || missing+=(python3-pip python3-setuptools)
+# `npm run bench` (argument "bench") also runs the tools users would run instead: aws s3 cp.
+if [ "${1:-}" = bench ]; then
+  command -v aws >/dev/null 2>&1 || missing+=(awscli)
+fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

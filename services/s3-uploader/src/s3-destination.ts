@@ -64,7 +64,9 @@ export class S3Destination implements Destination {
     this.options = parseS3Options(init.name, init.options, init.env);
     this.log = init.log ?? createLogger(init.name);
     const o = this.options;
-    this.partBuffers = new PartBuffers(o.partSizeBytes, o.queueSize + 1);
+    // Shared by the uploads of this destination: twice what one upload can use, so two large
+    // uploads run at full speed and more share (RSS stays flat with the concurrency).
+    this.partBuffers = new PartBuffers(o.partSizeBytes, 2 * (o.queueSize + 1));
     const sdkLog = this.log.child({ component: "aws-sdk" });
     this.client = new S3Client({
       region: o.region,
@@ -189,7 +191,9 @@ export class S3Destination implements Destination {
   /** The shared part buffers, or one-off larger ones for a blob past MAX_PARTS configured parts. */
   private partBuffersFor(size: number): PartBuffers {
     const partSize = partSizeFor(size, this.options.partSizeBytes);
-    return partSize === this.partBuffers.partSize ? this.partBuffers : new PartBuffers(partSize, 0);
+    return partSize === this.partBuffers.partSize
+      ? this.partBuffers
+      : new PartBuffers(partSize, this.options.queueSize + 1);
   }
 
   /** HeadBucket within probeTimeoutMs: reachable, credentials valid, bucket there. */

@@ -60,27 +60,54 @@ export function partSizeFor(size: number, configured: number): number {
 }
 
 /**
- * Part buffers kept from one upload for the next. Allocating fresh ones per upload let glibc
- * keep the freed ones in its heap (its mmap threshold rises after the first large free), so each
- * later upload added to the RSS: 1 GiB peaked at 160 MB the first time, 176-193 MB after.
+ * The part buffers of every upload of a destination, at most `limit` of them at once, reused
+ * from one part and one upload to the next. Allocating fresh ones per upload let glibc keep the
+ * freed ones in its heap (its mmap threshold rises after the first large free), so each later
+ * upload added to the RSS: 1 GiB peaked at 160 MB the first time, 176-193 MB after. Sized per
+ * upload instead, four large uploads at once (the default concurrency) held four times
+ * (queueSize + 1) parts, 160 MiB; the shared limit keeps the total flat and lets whichever
+ * upload is ready use the buffers.
  */
 export class PartBuffers {
   readonly partSize: number;
-  private readonly keepIdle: number;
+  private readonly limit: number;
+  private allocated = 0;
   private readonly idle: Buffer[] = [];
+  private readonly waiting: (() => void)[] = [];
 
-  constructor(partSize: number, keepIdle: number) {
+  constructor(partSize: number, limit: number) {
     this.partSize = partSize;
-    this.keepIdle = keepIdle;
+    this.limit = Math.max(1, limit);
   }
 
-  take(): Buffer {
-    return this.idle.pop() ?? Buffer.allocUnsafeSlow(this.partSize);
+  /** A buffer of partSize, once one is free or the limit allows a new one. */
+  async take(signal: AbortSignal): Promise<Buffer> {
+    for (;;) {
+      signal.throwIfAborted();
+      const buf = this.idle.pop();
+      if (buf) return buf;
+      if (this.allocated < this.limit) {
+        this.allocated++;
+        return Buffer.allocUnsafeSlow(this.partSize);
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          signal.removeEventListener("abort", wake);
+          // Gone from the queue either way, so a wake-up is never spent on an aborted waiter.
+          const i = this.waiting.indexOf(wake);
+          if (i >= 0) this.waiting.splice(i, 1);
+          resolve();
+        };
+        this.waiting.push(wake);
+        signal.addEventListener("abort", wake, { once: true });
+      });
+    }
   }
 
   /** Returns a buffer no request holds any more. */
   give(buf: Buffer): void {
-    if (this.idle.length < this.keepIdle) this.idle.push(buf);
+    this.idle.push(buf);
+    this.waiting.shift()?.();
   }
 }
 
@@ -124,7 +151,10 @@ export async function uploadMultipart(req: MultipartRequest): Promise<MultipartR
   }
 }
 
-/** Reads and sends every part; the buffers cycle between the reader and the requests. */
+/**
+ * Reads and sends every part, `queueSize` in flight and one more being read; each buffer goes
+ * back to the shared pool as soon as its request is over.
+ */
 async function uploadParts(
   req: MultipartRequest,
   uploadId: string | undefined,
@@ -133,54 +163,63 @@ async function uploadParts(
 ): Promise<CompletedPart[]> {
   const parts: CompletedPart[] = [];
   const inflight = new Set<Promise<void>>();
-  const partSize = req.buffers.partSize;
-  const free: Buffer[] = [];
-  let buffers = Math.min(req.queueSize + 1, Math.ceil(req.size / partSize) + 1);
   let done = 0;
   for (let partNumber = 1; ; partNumber++) {
-    while (free.length === 0 && buffers === 0 && !signal.aborted) await Promise.race(inflight);
-    signal.throwIfAborted();
-    let buf = free.pop();
-    if (!buf) {
-      buffers--;
-      buf = req.buffers.take();
+    const buf = await req.buffers.take(signal);
+    let n: number;
+    try {
+      // Reading the next part overlaps with the parts in flight.
+      n = await req.reader.fill(buf);
+      if (n === 0 && partNumber > 1) {
+        req.buffers.give(buf);
+        break;
+      }
+      while (inflight.size >= req.queueSize && !signal.aborted) await Promise.race(inflight);
+      signal.throwIfAborted();
+    } catch (err) {
+      req.buffers.give(buf);
+      throw err;
     }
-    // Reading the next part overlaps with the parts in flight.
-    const n = await req.reader.fill(buf);
-    if (n === 0 && partNumber > 1) break;
-    while (inflight.size >= req.queueSize && !signal.aborted) await Promise.race(inflight);
-    signal.throwIfAborted();
     const body = buf.subarray(0, n);
-    const digest = await partSha256(body);
-    const ChecksumSHA256 = digest.toString("base64");
-    const command = new UploadPartCommand({
-      Bucket: req.params.Bucket,
-      Key: req.params.Key,
-      UploadId: uploadId,
-      PartNumber: partNumber,
-      Body: body,
-      ContentLength: n,
-      ChecksumSHA256,
-    });
-    const sent = req.client
-      .send(withPayloadSha256(command, digest.toString("hex")), { abortSignal: signal })
-      .then((out) => {
-        parts.push({ PartNumber: partNumber, ETag: out.ETag, ChecksumSHA256 });
+    const sent = sendPart(req, uploadId, partNumber, body, signal)
+      .then((part) => {
+        parts.push(part);
         done += n;
         req.onProgress(done);
       }, fail)
       .finally(() => {
-        free.push(buf);
+        req.buffers.give(buf);
         inflight.delete(sent);
       });
     inflight.add(sent);
     if (n < buf.length) break;
   }
   await Promise.all(inflight);
-  // Only now: the requests of a failed upload may still hold theirs.
-  for (const buf of free) req.buffers.give(buf);
   signal.throwIfAborted();
   return parts.sort((a, b) => a.PartNumber - b.PartNumber);
+}
+
+/** One part, its SHA-256 computed off the event loop and reused as the signer's payload hash. */
+async function sendPart(
+  req: MultipartRequest,
+  uploadId: string | undefined,
+  partNumber: number,
+  body: Buffer,
+  signal: AbortSignal,
+): Promise<CompletedPart> {
+  const digest = await partSha256(body);
+  const ChecksumSHA256 = digest.toString("base64");
+  const command = new UploadPartCommand({
+    Bucket: req.params.Bucket,
+    Key: req.params.Key,
+    UploadId: uploadId,
+    PartNumber: partNumber,
+    Body: body,
+    ContentLength: body.length,
+    ChecksumSHA256,
+  });
+  const out = await req.client.send(withPayloadSha256(command, digest.toString("hex")), { abortSignal: signal });
+  return { PartNumber: partNumber, ETag: out.ETag, ChecksumSHA256 };
 }
 
 /** Aborts the upload once; a failure is logged, not thrown. */

@@ -121,6 +121,22 @@ describe("requests", () => {
     expect((await f.readObject(dest.keyOf(artifact.event)))!.equals(bytes)).toBe(true);
   });
 
+  it("uploads at once share one pool of part buffers and all land intact", async () => {
+    // queueSize 1: the pool holds 4 parts, so six uploads at once must take turns for buffers.
+    const dest = f.destination({ prefix: uniqueRun(), queueSize: 1 });
+    const files = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const bytes = randomBytes(11 * MiB + i);
+        return { bytes, artifact: await fileArtifact(f.dir, `concurrent-${i}.pt`, bytes) };
+      }),
+    );
+    await Promise.all(files.map(({ artifact }) => dest.upload(artifact, testContext())));
+    for (const { bytes, artifact } of files) {
+      expect((await f.readObject(dest.keyOf(artifact.event)))!.equals(bytes)).toBe(true);
+    }
+    expect(f.proxy.find("PUT", (u) => u.searchParams.has("partNumber"))).toHaveLength(18);
+  });
+
   it.each([
     ["a part failing with 500", "server"],
     ["the caller's signal aborting", "signal"],

@@ -10,7 +10,7 @@ import {
 import { describe, expect, it } from "vitest";
 import { redact, retryAfterMs, s3Error } from "../src/s3-errors.ts";
 import { METADATA_LIMIT_BYTES, metadataKey, metadataValue, objectMetadata } from "../src/s3-metadata.ts";
-import { MAX_PARTS, partSizeFor } from "../src/s3-multipart.ts";
+import { MAX_PARTS, PartBuffers, partSizeFor } from "../src/s3-multipart.ts";
 import { parseS3Options, S3OptionsError } from "../src/s3-options.ts";
 
 const MiB = 1024 * 1024;
@@ -182,5 +182,27 @@ describe("partSizeFor", () => {
     expect(part % MiB).toBe(0);
     expect(Math.ceil(size / part)).toBeLessThanOrEqual(MAX_PARTS);
     expect(Math.ceil(size / (part - MiB))).toBeGreaterThan(MAX_PARTS);
+  });
+});
+
+describe("PartBuffers: one pool of part buffers for all uploads of a destination", () => {
+  it("hands out at most `limit` buffers; the next taker waits for one given back, an aborted one steps out", async () => {
+    const pool = new PartBuffers(1024, 2);
+    const live = new AbortController().signal;
+    const a = await pool.take(live);
+    const b = await pool.take(live);
+    const aborted = new AbortController();
+    const gaveUp = pool.take(aborted.signal);
+    let third: Buffer | undefined;
+    const waiting = pool.take(live).then((buf) => (third = buf));
+    aborted.abort(new Error("upload stopped"));
+    await expect(gaveUp).rejects.toThrow("upload stopped");
+    await Promise.resolve();
+    expect(third).toBeUndefined();
+    pool.give(a); // must reach the live waiter, not the aborted one
+    await waiting;
+    expect(third).toBe(a);
+    pool.give(b);
+    expect(await pool.take(live)).toBe(b);
   });
 });

@@ -28,7 +28,7 @@ export {
   type S3TestServerOptions,
   s3ClientSettings,
 } from "./s3-server.ts";
-export { listRemoteDir, readRemoteFiles, sftpBatch } from "./sftp-cli.ts";
+export { listRemoteDir, readRemoteFiles, sftpArgs, sftpBatch } from "./sftp-cli.ts";
 export { SshdServer, type SshdServerOptions } from "./sshd-server.ts";
 export { fingerprintOf, freePort, generateKey } from "./sshd-setup.ts";
 export { type LogLine, UploaderProcess, type UploaderProcessOptions } from "./uploader-process.ts";

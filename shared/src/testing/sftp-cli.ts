@@ -8,10 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SshdServer } from "./sshd-server.ts";
 
-/** Runs `sftp -b -` with the server's unencrypted reader key and a pinned known_hosts file. */
-export async function sftpBatch(server: SshdServer, commands: string[]): Promise<{ stdout: string; stderr: string }> {
+/** Arguments of `sftp -b -` (commands on stdin) with the server's unencrypted key and a pinned known_hosts file. */
+export function sftpArgs(server: SshdServer): string[] {
   const knownHosts = server.writeKnownHosts("known_hosts.cli");
-  const args = [
+  return [
     "-b",
     "-",
     "-i",
@@ -28,6 +28,11 @@ export async function sftpBatch(server: SshdServer, commands: string[]): Promise
     String(server.port),
     `${server.username}@${server.host}`,
   ];
+}
+
+/** Runs `sftp -b -` with the server's unencrypted reader key and a pinned known_hosts file. */
+export async function sftpBatch(server: SshdServer, commands: string[]): Promise<{ stdout: string; stderr: string }> {
+  const args = sftpArgs(server);
   return await new Promise((resolve, reject) => {
     const child = execFile("sftp", args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`sftp batch failed: ${err.message}\n${stderr}`, { cause: err }));
