@@ -102,6 +102,16 @@ export { checkUploaderConfig, servedDestinations } from "./runtime/uploader-conf
 export { isConfigCheck, runUploaderMain } from "./runtime/uploader-main.ts";
 export { type DestinationFactory, startUploaderService, type UploaderService } from "./runtime/uploader-service.ts";
 export {
+  type ArtifactStatus,
+  artifactStatus,
+  type DestinationStatus,
+  destinationsOf,
+  type RunPage,
+  runArtifacts,
+} from "./status/artifact-status.ts";
+export { type DestinationHealth, destinationHealth, isHealthy } from "./status/destination-health.ts";
+export { EventLookup, type NameGroup, type StoredEvent } from "./status/event-lookup.ts";
+export {
   appendTokenRecord,
   hashToken,
   newToken,

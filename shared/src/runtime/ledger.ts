@@ -30,6 +30,8 @@ export interface LedgerEntry extends LedgerRef {
   details?: Record<string, string>;
   /** Last error, when retrying or dead. */
   error?: string;
+  /** For uploading: bytes sent so far, as the adapter reported them (written at most once a second). */
+  bytesDone?: number;
   /** For superseded: the stream sequence that superseded it. */
   supersededBy?: number;
   /** For dead: why (an invalid event, a permanent error, transient ones until attempts ran out). */
