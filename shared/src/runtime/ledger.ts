@@ -84,6 +84,17 @@ export class Ledger {
   }
 
   /**
+   * Records an upload's progress (`entry`: an uploading entry with `bytesDone`) only while the
+   * current entry is that same attempt's `uploading`: a progress write that arrives late never
+   * turns a retry's `pending` or a final state back into `uploading`.
+   */
+  recordProgress(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
+    return this.update(destinationToken, entry, (cur) =>
+      cur?.state === "uploading" && cur.attempts === entry.attempts ? entry : undefined,
+    );
+  }
+
+  /**
    * Compare-and-set: `next` sees the current entry (or undefined) and returns the entry to write,
    * or undefined to leave it. Retried while another writer moves the entry meanwhile. Returns
    * whether it wrote.

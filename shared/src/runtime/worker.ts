@@ -222,6 +222,7 @@ export class DestinationWorker {
       uploading: { ...base, state: "uploading", attempts: attempt },
       recordStart,
       record: (entry) => this.d.ledger.recordUnlessTerminal(this.token, entry),
+      recordProgress: (entry) => this.d.ledger.recordProgress(this.token, entry),
       ac,
       breaker: this.breaker,
       destination: this.d.destination,
