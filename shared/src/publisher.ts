@@ -17,7 +17,7 @@ import { DestinationDirectory } from "./nats/destinations.ts";
 import { LEDGER_BUCKET } from "./nats/topology-names.ts";
 import { destinationFromToken, parseDestinationName } from "./runtime/destination-name.ts";
 import { Ledger } from "./runtime/ledger.ts";
-import { waitForTerminal } from "./runtime/ledger-waiter.ts";
+import { type EntryListener, waitForTerminal } from "./runtime/ledger-waiter.ts";
 
 export { FlushTimeoutError } from "./runtime/ledger-waiter.ts";
 
@@ -59,6 +59,8 @@ export interface LogFileRequest {
   contentType?: string;
   /** fs staging only; defaults to the publisher's mode. */
   mode?: StagingMode;
+  /** Told the bytes staged so far while a large file is staged (see StageRequest.onProgress). */
+  onStagingProgress?: (bytesDone: number) => void;
 }
 
 /** An artifact's checked names, its subject, and the destinations that take it. */
@@ -132,6 +134,7 @@ export class ArtifactPublisher {
       run: target.run,
       id,
       mode: req.mode,
+      ...(req.onStagingProgress ? { onProgress: req.onStagingProgress } : {}),
     });
     const logged = await this.publishStaged(target, { id, blob, metadata: req.metadata, contentType: req.contentType });
     this.outstanding.set(id, logged);
@@ -233,8 +236,9 @@ export class ArtifactPublisher {
   /**
    * Resolves when every artifact logged through this publisher is terminal (uploaded,
    * superseded or dead) at every destination that took it; rejects with FlushTimeoutError.
+   * `onEntry` is told each ledger entry seen meanwhile (states, upload progress).
    */
-  async flush({ timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<void> {
+  async flush({ timeoutMs = 60_000, onEntry }: { timeoutMs?: number; onEntry?: EntryListener } = {}): Promise<void> {
     const logged = [...this.outstanding.values()];
     const entries = logged.flatMap((a) =>
       a.destinations.map((d) => ({
@@ -245,7 +249,7 @@ export class ArtifactPublisher {
         name: a.name,
       })),
     );
-    await waitForTerminal(this.ledger, entries, timeoutMs);
+    await waitForTerminal(this.ledger, entries, timeoutMs, onEntry);
     for (const a of logged) this.outstanding.delete(a.id);
   }
 }
