@@ -61,6 +61,23 @@ export class EventLookup {
     return undefined;
   }
 
+  /**
+   * The event `id` among a run's events, read one by one from the oldest: the way to find an
+   * event that no gateway recorded and no destination has written an entry for yet (a first
+   * delivery writes none until it lasts or fails). Costs a request per event of the run.
+   */
+  async findInRun(project: string, run: string, id: string): Promise<StoredEvent | undefined> {
+    const filter = `${EVENTS_PREFIX}.${project}.${run}.>`;
+    for (let seq = 1; ; ) {
+      const req = { next_by_subj: filter, seq } as unknown as MsgRequest;
+      const m = await this.jsm.streams.getMessage(EVENTS_STREAM, req).catch(notFound);
+      if (!m) return undefined;
+      const event = decodeEvent(m.data);
+      if (event.id === id) return { event, streamSeq: m.seq };
+      seq = m.seq + 1;
+    }
+  }
+
   /** The run's names as groups of subjects, sorted by key (the order pages follow). */
   async runNames(project: string, run: string): Promise<NameGroup[]> {
     const info = await this.jsm.streams.info(EVENTS_STREAM, {
