@@ -52,6 +52,8 @@ export * from "./nats/topology-names.ts";
 export {
   ArtifactPublisher,
   type ArtifactTarget,
+  type AwaitedEntry,
+  type EntryListener,
   FlushTimeoutError,
   type LogFileRequest,
   type LoggedArtifact,

@@ -250,6 +250,9 @@ export class DestinationWorker {
       } finally {
         heartbeat.stop();
       }
+      // The stream's clock, not the producer's createdAt: a producer sets that one. A replay's
+      // message is as new as the replay, so only first-hand events count.
+      if (d.replayDlqSeq === undefined) this.d.metrics.landed(this.d.destination.name, msg.time);
       return;
     }
     heartbeat.stop();
