@@ -123,8 +123,11 @@ describe("gateway faults", () => {
     const [first, second] = [await retry(), await retry()];
     expect(first.status).toBe(202);
     expect(second.status).toBe(202);
-    expect(await second.json()).toEqual(await first.json());
+    const answer = (await first.json()) as { id: string };
+    expect(await second.json()).toEqual(answer);
     expect(await eventsOf("f3")).toBe(1);
-    expect(staged("f3")).toHaveLength(1);
+    // The event's blob and nothing else; the uploader may have released it already (it failed
+    // once in a full run on a busy machine when this expected the blob still there).
+    expect(staged("f3").filter((name) => name !== answer.id)).toEqual([]);
   });
 });

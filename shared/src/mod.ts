@@ -52,6 +52,8 @@ export * from "./nats/topology-names.ts";
 export {
   ArtifactPublisher,
   type ArtifactTarget,
+  type AwaitedEntry,
+  type EntryListener,
   FlushTimeoutError,
   type LogFileRequest,
   type LoggedArtifact,
@@ -101,6 +103,16 @@ export { stagedArtifact, verifiedBytes, verifiedReader } from "./runtime/staged-
 export { checkUploaderConfig, servedDestinations } from "./runtime/uploader-config.ts";
 export { isConfigCheck, runUploaderMain } from "./runtime/uploader-main.ts";
 export { type DestinationFactory, startUploaderService, type UploaderService } from "./runtime/uploader-service.ts";
+export {
+  type ArtifactStatus,
+  artifactStatus,
+  type DestinationStatus,
+  destinationsOf,
+  type RunPage,
+  runArtifacts,
+} from "./status/artifact-status.ts";
+export { type DestinationHealth, destinationHealth, isHealthy } from "./status/destination-health.ts";
+export { EventLookup, type NameGroup, type StoredEvent } from "./status/event-lookup.ts";
 export {
   appendTokenRecord,
   hashToken,

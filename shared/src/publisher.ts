@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { Histogram, Registry } from "prom-client";
 import type { BlobStore, StagingMode } from "./blob/store.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "./event/names.ts";
 import type { ArtifactEventV1, BlobRef, Level } from "./event/schema.ts";
@@ -15,11 +16,12 @@ import { eventSubject } from "./event/subjects.ts";
 import { encodeEvent, validateEvent } from "./event/validate.ts";
 import { DestinationDirectory } from "./nats/destinations.ts";
 import { LEDGER_BUCKET } from "./nats/topology-names.ts";
+import { publishHistogram } from "./publisher-metrics.ts";
 import { destinationFromToken, parseDestinationName } from "./runtime/destination-name.ts";
 import { Ledger } from "./runtime/ledger.ts";
-import { waitForTerminal } from "./runtime/ledger-waiter.ts";
+import { type EntryListener, waitForTerminal } from "./runtime/ledger-waiter.ts";
 
-export { FlushTimeoutError } from "./runtime/ledger-waiter.ts";
+export { type AwaitedEntry, type EntryListener, FlushTimeoutError } from "./runtime/ledger-waiter.ts";
 
 /** No destination takes the artifact's subject: it would never be uploaded, so it is refused. */
 export class NoDestinationError extends Error {
@@ -59,6 +61,8 @@ export interface LogFileRequest {
   contentType?: string;
   /** fs staging only; defaults to the publisher's mode. */
   mode?: StagingMode;
+  /** Told the bytes staged so far while a large file is staged (see StageRequest.onProgress). */
+  onStagingProgress?: (bytesDone: number) => void;
 }
 
 /** An artifact's checked names, its subject, and the destinations that take it. */
@@ -100,6 +104,11 @@ export interface PublisherOptions {
   /** Upper bound on waiting for a PubAck across NATS reconnects (default 30 s). */
   publishTimeoutMs?: number;
   rank?: number;
+  /**
+   * A Prometheus registry to export the publisher's metrics in (`artifact_bus_publish_seconds`),
+   * e.g. the one a trainer's own /metrics serves. None: nothing is measured.
+   */
+  registry?: Registry;
 }
 
 export class ArtifactPublisher {
@@ -108,12 +117,14 @@ export class ArtifactPublisher {
   private readonly directory: DestinationDirectory;
   private readonly ledger: Ledger;
   private readonly outstanding = new Map<string, LoggedArtifact>();
+  private readonly publishSeconds: Histogram | undefined;
 
   private constructor(opts: PublisherOptions, directory: DestinationDirectory, ledger: Ledger) {
     this.opts = opts;
     this.js = jetstream(opts.nc);
     this.directory = directory;
     this.ledger = ledger;
+    this.publishSeconds = opts.registry && publishHistogram(opts.registry);
   }
 
   static async create(opts: PublisherOptions): Promise<ArtifactPublisher> {
@@ -132,6 +143,7 @@ export class ArtifactPublisher {
       run: target.run,
       id,
       mode: req.mode,
+      ...(req.onStagingProgress ? { onProgress: req.onStagingProgress } : {}),
     });
     const logged = await this.publishStaged(target, { id, blob, metadata: req.metadata, contentType: req.contentType });
     this.outstanding.set(id, logged);
@@ -209,12 +221,14 @@ export class ArtifactPublisher {
 
   /** Publishes with the event id as Nats-Msg-Id, retrying across reconnects: dedupe makes a retry safe. */
   private async publish(subject: string, event: ArtifactEventV1): Promise<{ seq: number; duplicate: boolean }> {
+    const started = performance.now();
     const deadline = Date.now() + (this.opts.publishTimeoutMs ?? 30_000);
     const data = encodeEvent(event);
     for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
       try {
         const timeout = Math.max(100, Math.min(5000, deadline - Date.now()));
         const ack = await this.js.publish(subject, data, { msgID: event.id, timeout });
+        this.publishSeconds?.observe((performance.now() - started) / 1000);
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (err) {
         const message = (err as Error).message;
@@ -233,8 +247,9 @@ export class ArtifactPublisher {
   /**
    * Resolves when every artifact logged through this publisher is terminal (uploaded,
    * superseded or dead) at every destination that took it; rejects with FlushTimeoutError.
+   * `onEntry` is told each ledger entry seen meanwhile (states, upload progress).
    */
-  async flush({ timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<void> {
+  async flush({ timeoutMs = 60_000, onEntry }: { timeoutMs?: number; onEntry?: EntryListener } = {}): Promise<void> {
     const logged = [...this.outstanding.values()];
     const entries = logged.flatMap((a) =>
       a.destinations.map((d) => ({
@@ -245,7 +260,7 @@ export class ArtifactPublisher {
         name: a.name,
       })),
     );
-    await waitForTerminal(this.ledger, entries, timeoutMs);
+    await waitForTerminal(this.ledger, entries, timeoutMs, onEntry);
     for (const a of logged) this.outstanding.delete(a.id);
   }
 }

@@ -45,6 +45,18 @@ async function trainerFile(bytes = 3 * 1024 * 1024 + 17, dir = work): Promise<{ 
 const fsRef = (ref: string): BlobRef => ({ store: "fs", ref, size: 0, sha256: "0".repeat(64) });
 
 describe("FsBlobStore.stage", () => {
+  it.each(["copy", "link", "move"] as const)(
+    "%s: reports staging progress as the staged bytes are hashed, rising to the file's size",
+    async (mode) => {
+      const { path, data } = await trainerFile(9 * 1024 * 1024 + 5);
+      const reports: number[] = [];
+      await store.stage({ path, project: "proj", run: "run-1", id: newId(), mode, onProgress: (n) => reports.push(n) });
+      expect(reports.length).toBeGreaterThan(1);
+      expect(reports).toEqual([...reports].sort((a, b) => a - b));
+      expect(reports.at(-1)).toBe(data.length);
+    },
+  );
+
   const sizes = {
     large: undefined,
     "4 KiB": 4096,

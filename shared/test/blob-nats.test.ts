@@ -77,6 +77,15 @@ describe("NatsBlobStore", () => {
     expect(store.localPath(ref)).toBeUndefined();
   });
 
+  it("reports staging progress as chunks are sent, rising to the file's size", async () => {
+    const { path, data } = await trainerFile(5 * 1024 * 1024 + 7);
+    const reports: number[] = [];
+    await store.stage({ path, project: "proj", run: "run-1", id: newId(), onProgress: (n) => reports.push(n) });
+    expect(reports.length).toBeGreaterThan(1);
+    expect(reports).toEqual([...reports].sort((a, b) => a - b));
+    expect(reports.at(-1)).toBe(data.length);
+  });
+
   it("round-trips an empty file", async () => {
     const { path } = await trainerFile(0);
     const ref = await store.stage({ path, project: "proj", run: "run-1", id: newId() });

@@ -60,14 +60,12 @@ async function acceptOnce(deps: GatewayDeps, req: AcceptRequest, id: string): Pr
   const blob = await req.stage(id);
   staging();
   deps.metrics.bytesIn.inc(blob.size);
-  const publishing = deps.metrics.publishSeconds.startTimer();
   const logged = await deps.publisher.publishStaged(target, {
     id,
     blob,
     metadata: req.metadata,
     ...(req.contentType ? { contentType: req.contentType } : {}),
   });
-  publishing();
   let { level, name } = target;
   let { sha256, size } = blob;
   if (logged.duplicate) {

@@ -1,31 +1,15 @@
 /**
- * Finding events. The stream ARTIFACTS is the truth about which versions exist: a run's subjects
- * (`artifacts.v1.events.<project>.<run>.<level>.<key>`) come from the stream's subject counts,
- * and a name's newest version is the last message on its subjects. An event id is found through
- * the gateway's own record (`idx.<id>` in the ledger bucket, written when it published the
- * event, holding the answer it gave) or, for events other producers published, through the
- * ledger entries the uploaders wrote (which carry the event's stream sequence).
+ * The gateway's view of events: the shared lookup (by id, a run's names, versions) plus its own
+ * records `idx.<id>` in the ledger bucket, written when it published an event, holding the
+ * answer it gave (a retried Idempotency-Key gets it again).
  */
-import {
-  type ArtifactEventV1,
-  decodeEvent,
-  EVENTS_PREFIX,
-  EVENTS_STREAM,
-  GATEWAY_INDEX_PREFIX,
-  LEDGER_BUCKET,
-  type LedgerEntry,
-  parseEventSubject,
-} from "@artifact-bus/shared";
-import type { JetStreamManager, MsgRequest } from "@nats-io/jetstream";
+import { EventLookup, GATEWAY_INDEX_PREFIX, LEDGER_BUCKET } from "@artifact-bus/shared";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AcceptedBody } from "./schemas.ts";
 
-/** An event and its place in the stream. */
-export interface StoredEvent {
-  event: ArtifactEventV1;
-  streamSeq: number;
-}
+export type { StoredEvent } from "@artifact-bus/shared";
 
 /** What the gateway records per event it published. */
 export interface IndexRecord {
@@ -35,21 +19,11 @@ export interface IndexRecord {
   answer: AcceptedBody;
 }
 
-/** Versions of one name in a run: the subjects (one per level it was logged at) sharing its key. */
-export interface NameGroup {
-  key: string;
-  subjects: string[];
-}
-
-export class EventIndex {
-  private readonly jsm: JetStreamManager;
-  private readonly kv: KV;
-
+export class EventIndex extends EventLookup {
   private readonly nc: NatsConnection;
 
   constructor(jsm: JetStreamManager, kv: KV, nc: NatsConnection) {
-    this.jsm = jsm;
-    this.kv = kv;
+    super(jsm, kv);
     this.nc = nc;
   }
 
@@ -67,71 +41,4 @@ export class EventIndex {
   sendRecord(id: string, record: IndexRecord): void {
     this.nc.publish(`$KV.${LEDGER_BUCKET}.${GATEWAY_INDEX_PREFIX}.${id}`, JSON.stringify(record));
   }
-
-  /** The event at `seq`; undefined when it expired or is no event. */
-  async at(seq: number): Promise<StoredEvent | undefined> {
-    const m = await this.jsm.streams.getMessage(EVENTS_STREAM, { seq }).catch(notFound);
-    return m?.subject.startsWith(`${EVENTS_PREFIX}.`) ? { event: decodeEvent(m.data), streamSeq: m.seq } : undefined;
-  }
-
-  /** The event with id `id`, by the gateway's record or by its ledger entries. */
-  async byId(id: string): Promise<StoredEvent | undefined> {
-    const record = await this.record(id);
-    if (record) return this.at(record.streamSeq);
-    // Any destination's entry will do: each carries the event's stream sequence. A replay's
-    // entry carries its original's sequence, which is the same event.
-    for await (const key of await this.kv.keys(`ev.*.*.*.${id}`)) {
-      const e = await this.kv.get(key);
-      if (e?.operation !== "PUT") continue;
-      const found = await this.at(e.json<LedgerEntry>().streamSeq);
-      if (found?.event.id === id) return found;
-    }
-    return undefined;
-  }
-
-  /** The run's names as groups of subjects, sorted by key (the order pages follow). */
-  async runNames(project: string, run: string): Promise<NameGroup[]> {
-    const info = await this.jsm.streams.info(EVENTS_STREAM, {
-      subjects_filter: `${EVENTS_PREFIX}.${project}.${run}.*.*`,
-    });
-    const groups = new Map<string, string[]>();
-    for (const subject of Object.keys(info.state.subjects ?? {})) {
-      const tokens = parseEventSubject(subject);
-      if (!tokens) continue;
-      groups.set(tokens.key, [...(groups.get(tokens.key) ?? []), subject]);
-    }
-    return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, subjects]) => ({ key, subjects }));
-  }
-
-  /** The newest version among a group's subjects. */
-  async newest(group: NameGroup): Promise<StoredEvent | undefined> {
-    const last = await Promise.all(
-      group.subjects.map((s) => this.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: s }).catch(notFound)),
-    );
-    const m = last.reduce((a, b) => (b && (!a || b.seq > a.seq) ? b : a), undefined);
-    return m ? { event: decodeEvent(m.data), streamSeq: m.seq } : undefined;
-  }
-
-  /**
-   * Every version of one name in a run, newest first (at most `limit`), read message by message
-   * (`next_by_subj`, as nats-server 2.9 has it) across the levels it was logged at.
-   */
-  async versions(project: string, run: string, key: string, limit = 1000): Promise<StoredEvent[]> {
-    const out: StoredEvent[] = [];
-    const filter = `${EVENTS_PREFIX}.${project}.${run}.*.${key}`;
-    for (let seq = 1; out.length < limit; ) {
-      const req = { next_by_subj: filter, seq } as unknown as MsgRequest;
-      const m = await this.jsm.streams.getMessage(EVENTS_STREAM, req).catch(notFound);
-      if (!m) break;
-      out.push({ event: decodeEvent(m.data), streamSeq: m.seq });
-      seq = m.seq + 1;
-    }
-    return out.reverse();
-  }
-}
-
-/** A message get that found nothing answers 404 "no message found": undefined, not an error. */
-function notFound(err: unknown): undefined {
-  if (/no message found|not found/i.test((err as Error)?.message ?? "")) return undefined;
-  throw err;
 }

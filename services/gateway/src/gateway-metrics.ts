@@ -1,4 +1,8 @@
-/** The gateway's Prometheus metrics: requests by route and status, bytes in, staging and publish times, waiters. */
+/**
+ * The gateway's Prometheus metrics: requests by route and status, bytes in, staging times,
+ * waiters. Its publisher adds the publish latency (`artifact_bus_publish_seconds`) to the same
+ * registry, as any trainer's does.
+ */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export class GatewayMetrics {
@@ -25,12 +29,6 @@ export class GatewayMetrics {
     name: "artifact_bus_gateway_staging_seconds",
     help: "Time to stage an artifact (receive and hash a body, or stage a file by path)",
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
-    registers: [this.registry],
-  });
-  readonly publishSeconds = new Histogram({
-    name: "artifact_bus_gateway_publish_seconds",
-    help: "Time from a staged blob to its PubAck",
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5],
     registers: [this.registry],
   });
   readonly waiters = new Gauge({

@@ -64,6 +64,9 @@ export const DestinationState = Type.Object({
   attempts: Type.Integer({ minimum: 0 }),
   error: Type.Optional(Type.String()),
   updatedAt: Type.String(),
+  bytesDone: Type.Optional(
+    Type.Integer({ minimum: 0, description: "While uploading: bytes sent so far (updated at most once a second)" }),
+  ),
 });
 
 export const ArtifactStatus = Type.Object(
@@ -87,6 +90,7 @@ export const ArtifactList = Type.Object({
   items: Type.Array(Type.Ref("ArtifactStatus")),
   next: Type.Union([Type.String(), Type.Null()], { description: "Cursor of the next page; null on the last" }),
 });
+export type ArtifactListBody = { items: ArtifactStatusBody[]; next: string | null };
 
 export const WaitBody = Type.Object(
   { ids: Type.Optional(Type.Array(EventId, { maxItems: 10_000 })) },

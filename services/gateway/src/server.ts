@@ -74,8 +74,14 @@ export async function startGateway(
   const ledger = new Ledger(await new Kvm(nc).open(LEDGER_BUCKET));
   const blobs = await openBlobStores(config.staging, nc, { logger: log });
   const blobStore = blobs.get(config.staging.store);
+  const metrics = new GatewayMetrics();
   // Short: a client waiting on an unconfirmed publish is better told to retry with its key.
-  const publisher = await ArtifactPublisher.create({ nc, blobStore, publishTimeoutMs: 5_000 });
+  const publisher = await ArtifactPublisher.create({
+    nc,
+    blobStore,
+    publishTimeoutMs: 5_000,
+    registry: metrics.registry,
+  });
   let connected = true;
   let stopping = false;
   void (async () => {
@@ -98,7 +104,7 @@ export async function startGateway(
     readBack,
     js: jetstream(nc),
     jsm,
-    metrics: new GatewayMetrics(),
+    metrics,
     notReady: () => [
       ...(stopping ? ["shutting down"] : []),
       ...(connected ? [] : ["not connected to NATS (reconnecting)"]),

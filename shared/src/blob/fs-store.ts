@@ -90,7 +90,7 @@ export class FsBlobStore implements BlobStore {
         renameSync(temp, final);
       } else {
         done = await this.inRunDir(runDir, () => this.place(req.path, temp, mode));
-        digest = await hashFile(temp);
+        digest = await hashFile(temp, req.onProgress);
         // Linked and moved files keep the trainer's mtime; sweep ages blobs from staging time.
         const now = new Date();
         await utimes(temp, now, now);

@@ -90,7 +90,7 @@ export class NatsBlobStore implements BlobStore {
   async stage(req: StageRequest): Promise<BlobRef> {
     const name = blobKey(req.project, req.run, req.id);
     const file = await openFile(req.path, "r");
-    const hash = new StreamingHash();
+    const hash = new StreamingHash(req.onProgress);
     try {
       return await this.putHashed(name, hashingWebStream(file, hash, (await file.stat()).size), hash);
     } finally {

@@ -15,6 +15,11 @@ export interface StageRequest {
   id: string;
   /** fs store only; default `copy` (copy-on-write clone where the filesystem supports it). */
   mode?: StagingMode;
+  /**
+   * Told the bytes staged so far as they are hashed (fs: the pass over the staged copy; nats:
+   * as chunks are sent). Not called for files small enough to stage in one step.
+   */
+  onProgress?: (bytesDone: number) => void;
 }
 
 /** Bytes that arrive as a stream (an HTTP body) rather than as a trainer's file. */

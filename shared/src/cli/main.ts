@@ -2,6 +2,7 @@
 /**
  * `artifact-bus`: the command line for trainers and operators.
  *   put      log one file as an artifact (optionally wait until it landed)
+ *   status   where an artifact, a run's artifacts, or the destinations are
  *   topology create or update streams, ledger and destination consumers from config
  *   dlq      list dead-lettered events
  *   token    create a gateway token
@@ -10,11 +11,14 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "../config.ts";
 import { dlqCommand } from "./dlq-command.ts";
 import { putCommand } from "./put-command.ts";
+import { statusCommand } from "./status-command.ts";
 import { tokenCommand } from "./token-command.ts";
 import { topologyCommand } from "./topology-command.ts";
 
 const USAGE = `usage:
-  artifact-bus put --project P --run R [--name NAME] [--level fit|epoch|batch] [--meta k=v ...] [--mode copy|link|move] [--wait SECONDS] FILE
+  artifact-bus put --project P --run R [--name NAME] [--level fit|epoch|batch] [--meta k=v ...] [--mode copy|link|move] [--wait SECONDS] [--quiet] FILE
+  artifact-bus status EVENT_ID [--project P --run R] | --project P --run R | --destinations  [--json]
+      exit 0 all landed (destinations: all healthy), 1 dead (unhealthy), 2 usage, 3 pending, 4 not found, 5 NATS unreachable or refused
   artifact-bus topology
   artifact-bus dlq [--destination s3:main] [--limit N]
   artifact-bus dlq replay --destination s3:main [--seq N ...] [--wait SECONDS]
@@ -24,6 +28,7 @@ Configuration comes from ARTIFACT_BUS_CONFIG (a JSON file) and ARTIFACT_BUS_* va
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   put: putCommand,
+  status: statusCommand,
   topology: topologyCommand,
   dlq: dlqCommand,
   token: tokenCommand,

@@ -1,4 +1,10 @@
-/** `artifact-bus put`: log one file, print where it goes, optionally wait until it landed. */
+/**
+ * `artifact-bus put`: log one file, print its event as JSON on stdout, optionally wait until it
+ * landed. Progress goes to stderr: bars on a terminal, plain lines otherwise (`--quiet`: none).
+ * Exits 0 once logged (with `--wait`: once uploaded or superseded everywhere), 1 when it died
+ * at a destination or anything failed.
+ */
+import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { openBlobStores } from "../blob/mod.ts";
@@ -6,8 +12,13 @@ import { loadConfig } from "../config.ts";
 import type { Level } from "../event/schema.ts";
 import { connectNats } from "../nats/connect.ts";
 import { ArtifactPublisher } from "../publisher.ts";
+import { destinationFromToken } from "../runtime/destination-name.ts";
+import { type ProgressStream, putProgress } from "./progress/put-progress.ts";
 
-export async function putCommand(args: string[]): Promise<number> {
+/** Writes nothing: `--quiet`. */
+const SILENT: ProgressStream = { write: () => true, isTTY: false };
+
+export async function putCommand(args: string[], stderr: ProgressStream = process.stderr): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -19,6 +30,7 @@ export async function putCommand(args: string[]): Promise<number> {
       meta: { type: "string", multiple: true, default: [] },
       mode: { type: "string" },
       wait: { type: "string" },
+      quiet: { type: "boolean", short: "q", default: false },
     },
   });
   const file = positionals[0];
@@ -29,34 +41,57 @@ export async function putCommand(args: string[]): Promise<number> {
     if (i <= 0) throw new Error(`--meta ${JSON.stringify(kv)} must look like key=value`);
     metadata[kv.slice(0, i)] = kv.slice(i + 1);
   }
+  const waitS = values.wait === undefined ? undefined : Number(values.wait);
+  if (waitS !== undefined && !(waitS >= 0)) throw new Error(`--wait ${JSON.stringify(values.wait)} must be seconds`);
+  const name = values.name ?? basename(file);
   const config = loadConfig();
   const nc = await connectNats(config.nats, { name: "artifact-bus-cli" });
   try {
     const blobs = await openBlobStores(config.staging, nc);
     const publisher = await ArtifactPublisher.create({ nc, blobStore: blobs.get(config.staging.store) });
-    const logged = await publisher.logFile({
-      project: values.project,
-      run: values.run,
-      name: values.name ?? basename(file),
-      path: file,
-      level: values.level as Level,
-      metadata,
-      mode: (values.mode ?? config.staging.mode) as "copy" | "link" | "move",
-    });
-    console.log(
-      JSON.stringify({
-        id: logged.id,
-        streamSeq: logged.streamSeq,
-        size: logged.blob.size,
-        sha256: logged.blob.sha256,
-        destinations: logged.destinations,
-      }),
-    );
-    if (values.wait) {
-      await publisher.flush({ timeoutMs: Number(values.wait) * 1000 });
-      console.log("landed at every destination");
+    const progress = putProgress(values.quiet ? SILENT : stderr, { name, total: (await stat(file)).size });
+    const dead: string[] = [];
+    try {
+      const logged = await publisher.logFile({
+        project: values.project,
+        run: values.run,
+        name,
+        path: file,
+        level: values.level as Level,
+        metadata,
+        mode: (values.mode ?? config.staging.mode) as "copy" | "link" | "move",
+        onStagingProgress: (bytes) => progress.staging(bytes),
+      });
+      progress.staged();
+      console.log(
+        JSON.stringify({
+          id: logged.id,
+          streamSeq: logged.streamSeq,
+          size: logged.blob.size,
+          sha256: logged.blob.sha256,
+          destinations: logged.destinations,
+        }),
+      );
+      if (waitS !== undefined) {
+        progress.waiting(logged.destinations);
+        await publisher.flush({
+          timeoutMs: waitS * 1000,
+          onEntry: (awaited, entry) => {
+            const destination = destinationFromToken(awaited.destinationToken);
+            progress.update(destination, entry);
+            if (entry.state === "dead") dead.push(`${destination}: ${entry.error ?? "dead"}`);
+          },
+        });
+      }
+    } finally {
+      progress.end();
     }
     await blobs.close();
+    if (dead.length > 0) {
+      console.error(`artifact-bus: dead at ${dead.join("; ")} (see artifact-bus dlq)`);
+      return 1;
+    }
+    if (waitS !== undefined) console.log("landed at every destination");
     return 0;
   } finally {
     await nc.drain();

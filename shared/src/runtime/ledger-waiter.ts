@@ -44,12 +44,20 @@ export class FlushTimeoutError extends Error {
 
 const RECHECK_MS = 2_000;
 
+/** Told every entry read or watched for an awaited (event, destination), in the order seen. */
+export type EntryListener = (awaited: AwaitedEntry, entry: LedgerEntry) => void;
+
 /**
  * Resolves when every entry is terminal; rejects with FlushTimeoutError after `timeoutMs`.
  * NATS being away (restarting) only delays it: a watch that cannot be created now is retried at
  * each recheck, and failed reads are retried too.
  */
-export async function waitForTerminal(ledger: Ledger, entries: AwaitedEntry[], timeoutMs: number): Promise<void> {
+export async function waitForTerminal(
+  ledger: Ledger,
+  entries: AwaitedEntry[],
+  timeoutMs: number,
+  onEntry?: EntryListener,
+): Promise<void> {
   const waiting = new Map<string, AwaitedEntry & { state: LedgerState | "unknown" }>();
   for (const e of entries) waiting.set(ledgerKey(e.destinationToken, e), { ...e, state: "unknown" });
   if (waiting.size === 0) return;
@@ -60,11 +68,12 @@ export async function waitForTerminal(ledger: Ledger, entries: AwaitedEntry[], t
   const done = new Promise<"done">((resolve) => {
     allDone = () => resolve("done");
   });
-  const settle = (key: string, state: LedgerState | undefined) => {
+  const settle = (key: string, entry: LedgerEntry | undefined) => {
     const w = waiting.get(key);
-    if (!w || !state) return;
-    if (isTerminal(state)) waiting.delete(key);
-    else w.state = state;
+    if (!w || !entry) return;
+    onEntry?.(w, entry);
+    if (isTerminal(entry.state)) waiting.delete(key);
+    else w.state = entry.state;
     if (waiting.size === 0) allDone();
   };
   let watch: QueuedIterator<KvWatchEntry> | undefined;
@@ -77,7 +86,7 @@ export async function waitForTerminal(ledger: Ledger, entries: AwaitedEntry[], t
     const w = watch;
     void (async () => {
       try {
-        for await (const e of w) if (e.operation === "PUT") settle(e.key, e.json<LedgerEntry>().state);
+        for await (const e of w) if (e.operation === "PUT") settle(e.key, e.json<LedgerEntry>());
       } catch {
         // The rechecks carry on; a new watch starts at the next one.
       }
@@ -89,7 +98,7 @@ export async function waitForTerminal(ledger: Ledger, entries: AwaitedEntry[], t
     if (!watch) await startWatch();
     await Promise.all(
       [...waiting.values()].map(async (w) =>
-        settle(ledgerKey(w.destinationToken, w), (await ledger.get(w.destinationToken, w))?.state),
+        settle(ledgerKey(w.destinationToken, w), await ledger.get(w.destinationToken, w)),
       ),
     ).catch(() => undefined);
   };

@@ -30,6 +30,8 @@ export interface LedgerEntry extends LedgerRef {
   details?: Record<string, string>;
   /** Last error, when retrying or dead. */
   error?: string;
+  /** For uploading: bytes sent so far, as the adapter reported them (written at most once a second). */
+  bytesDone?: number;
   /** For superseded: the stream sequence that superseded it. */
   supersededBy?: number;
   /** For dead: why (an invalid event, a permanent error, transient ones until attempts ran out). */
@@ -79,6 +81,17 @@ export class Ledger {
    */
   recordUnlessTerminal(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
     return this.update(destinationToken, entry, (cur) => (isTerminal(cur?.state) ? undefined : entry));
+  }
+
+  /**
+   * Records an upload's progress (`entry`: an uploading entry with `bytesDone`) only while the
+   * current entry is that same attempt's `uploading`: a progress write that arrives late never
+   * turns a retry's `pending` or a final state back into `uploading`.
+   */
+  recordProgress(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
+    return this.update(destinationToken, entry, (cur) =>
+      cur?.state === "uploading" && cur.attempts === entry.attempts ? entry : undefined,
+    );
   }
 
   /**

@@ -31,6 +31,8 @@ export interface AttemptInput {
   recordStart: boolean;
   /** Records the entry unless the event is terminal; false when it is. */
   record(entry: NewLedgerEntry): Promise<boolean>;
+  /** Records progress into this attempt's `uploading` entry, only while it is that (Ledger.recordProgress). */
+  recordProgress(entry: NewLedgerEntry): Promise<boolean>;
   ac: AbortController;
   breaker: DestinationBreaker;
   destination: Destination;
@@ -49,7 +51,12 @@ export interface AttemptResult {
 
 export async function attemptUpload(a: AttemptInput): Promise<AttemptResult> {
   const attempt = a.uploading.attempts;
-  const heartbeat = new UploadHeartbeat(a.msg, a.lease, a.config, a.ac, a.log, () => a.record(a.uploading));
+  const withBytes = (bytesDone: number | undefined) =>
+    bytesDone === undefined ? a.uploading : { ...a.uploading, bytesDone };
+  const heartbeat = new UploadHeartbeat(a.msg, a.lease, a.config, a.ac, a.log, {
+    slow: (bytesDone) => a.record(withBytes(bytesDone)),
+    progress: (bytesDone) => a.recordProgress(withBytes(bytesDone)),
+  });
   const log = a.log.child({ eventId: a.delivery.event.id, seq: a.msg.info.streamSequence });
   log.debug({ attempt, name: a.delivery.event.name }, "upload started");
   try {

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type Consumer, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -17,6 +17,7 @@ import { DestinationDirectory } from "../nats/destinations.ts";
 import { termTakesReason } from "../nats/server-features.ts";
 import { ensureTopology } from "../nats/topology.ts";
 import { consumerName, EVENTS_STREAM, LEDGER_BUCKET, replayConsumerName } from "../nats/topology-names.ts";
+import { startConsumerGauges } from "./consumer-gauges.ts";
 import type { Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import { startBlobSweeper, startDestinationCleanup } from "./housekeeping.ts";
@@ -75,14 +76,18 @@ export async function startUploaderService(
 
   const termReasons = termTakesReason(nc.info?.version);
   const workers: DestinationWorker[] = [];
+  const eventConsumers: { destination: string; consumer: Consumer }[] = [];
   for (const [i, dc] of mine.entries()) {
     const destination = destinations[i] as Destination;
     const token = parseDestinationName(dc.name).token;
+    const events = await js.consumers.get(EVENTS_STREAM, consumerName(token));
+    eventConsumers.push({ destination: dc.name, consumer: events });
+    metrics.register(dc.name);
     const worker = new DestinationWorker({
       js,
       jsm,
       consumers: {
-        events: await js.consumers.get(EVENTS_STREAM, consumerName(token)),
+        events,
         replays: await js.consumers.get(EVENTS_STREAM, replayConsumerName(token)),
       },
       destination,
@@ -109,6 +114,8 @@ export async function startUploaderService(
   const named = workers.map((w, i) => ({ name: (mine[i] as DestinationConfig).name, breaker: w.breaker }));
   const readiness = new UploaderReadiness(nc, named);
   const heartbeat = startReplicaHeartbeat({ kv, replicaId, workers: named, log });
+  // Consumer counts only matter to a scraper: read them only when one can ask.
+  const stopGauges = config.metricsPort === undefined ? () => {} : startConsumerGauges(eventConsumers, metrics, log);
   const http =
     config.metricsPort === undefined
       ? undefined
@@ -126,6 +133,7 @@ export async function startUploaderService(
       readiness.markStopping();
       stopSweeper();
       stopCleanup();
+      stopGauges();
       await heartbeat.stop();
       await Promise.all(workers.map((w) => w.stop(config.shutdownGraceMs)));
       await Promise.all(destinations.map((d) => d.close().catch(() => undefined)));

@@ -222,6 +222,7 @@ export class DestinationWorker {
       uploading: { ...base, state: "uploading", attempts: attempt },
       recordStart,
       record: (entry) => this.d.ledger.recordUnlessTerminal(this.token, entry),
+      recordProgress: (entry) => this.d.ledger.recordProgress(this.token, entry),
       ac,
       breaker: this.breaker,
       destination: this.d.destination,
@@ -249,6 +250,9 @@ export class DestinationWorker {
       } finally {
         heartbeat.stop();
       }
+      // The stream's clock, not the producer's createdAt: a producer sets that one. A replay's
+      // message is as new as the replay, so only first-hand events count.
+      if (d.replayDlqSeq === undefined) this.d.metrics.landed(this.d.destination.name, msg.time);
       return;
     }
     heartbeat.stop();

@@ -31,6 +31,7 @@ export {
 export { listRemoteDir, readRemoteFiles, sftpArgs, sftpBatch } from "./sftp-cli.ts";
 export { SshdServer, type SshdServerOptions } from "./sshd-server.ts";
 export { fingerprintOf, freePort, generateKey } from "./sshd-setup.ts";
+export { ThrottledProxy, type ThrottledProxyOptions } from "./throttled-proxy.ts";
 export { type LogLine, UploaderProcess, type UploaderProcessOptions } from "./uploader-process.ts";
 export {
   type ArtifactSpec,

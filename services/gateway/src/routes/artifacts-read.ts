@@ -3,15 +3,24 @@
  * paginated), and `/wait` until a run's artifacts (or the given ids) are final everywhere.
  */
 
+import { artifactStatus, destinationsOf, runArtifacts } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { artifactStatus, destinationsOf } from "../artifact-status.ts";
 import { requireProject } from "../auth.ts";
 import type { GatewayDeps } from "../deps.ts";
 import type { StoredEvent } from "../event-index.ts";
 import { Problem } from "../problems.ts";
 import { type WaitTarget, waitForTargets } from "../run-wait.ts";
-import { ArtifactList, EventId, problems, RunParams, WaitBody, WaitResult } from "../schemas.ts";
+import {
+  ArtifactList,
+  type ArtifactListBody,
+  type ArtifactStatusBody,
+  EventId,
+  problems,
+  RunParams,
+  WaitBody,
+  WaitResult,
+} from "../schemas.ts";
 
 const MAX_PAGE = 1000;
 
@@ -27,7 +36,7 @@ export async function readRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
         response: { 200: Type.Ref("ArtifactStatus"), ...problems(400, 401, 403, 404, 503) },
       },
     },
-    async (request) => {
+    async (request): Promise<ArtifactStatusBody> => {
       const { id } = request.params as { id: string };
       const stored = await deps.index.byId(id);
       if (!stored)
@@ -56,18 +65,17 @@ export async function readRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
         response: { 200: ArtifactList, ...problems(400, 401, 403, 503) },
       },
     },
-    async (request) => {
+    async (request): Promise<ArtifactListBody> => {
       const { project, run } = request.params as { project: string; run: string };
       const { limit, cursor } = request.query as { limit: number; cursor?: string };
-      const after = cursor === undefined ? "" : Buffer.from(cursor, "base64url").toString();
-      const groups = (await deps.index.runNames(project, run)).filter((g) => g.key > after);
-      const page = groups.slice(0, limit);
-      const newest = await Promise.all(page.map((g) => deps.index.newest(g)));
-      const items = await Promise.all(
-        newest.filter((s) => s !== undefined).map((s) => artifactStatus(deps.ledger, deps.directory, s)),
-      );
-      const last = page.at(-1);
-      return { items, next: groups.length > limit && last ? Buffer.from(last.key).toString("base64url") : null };
+      const after = cursor === undefined ? undefined : Buffer.from(cursor, "base64url").toString();
+      const page = await runArtifacts(deps.index, deps.ledger, deps.directory, {
+        project,
+        run,
+        limit,
+        ...(after === undefined ? {} : { after }),
+      });
+      return { items: page.items, next: page.next === null ? null : Buffer.from(page.next).toString("base64url") };
     },
   );
 

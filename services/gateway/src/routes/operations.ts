@@ -3,15 +3,10 @@
  * letters), the dead letters themselves, and replays (the same code as `artifact-bus dlq replay`).
  */
 import {
-  consumerName,
   type DeadLetter,
-  DLQ_STREAM,
-  destinationFromToken,
-  dlqSubject,
-  EVENTS_STREAM,
+  destinationHealth,
   parseDestinationName,
   readDeadLetters,
-  readReplicaBeats,
   replayDeadLetters,
 } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
@@ -68,8 +63,6 @@ const Letter = Type.Object(
   { additionalProperties: false },
 );
 
-const WORST = ["open", "halfOpen", "closed"] as const;
-
 export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): Promise<void> {
   app.get(
     "/v1/destinations",
@@ -82,39 +75,8 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
       },
     },
     async () => {
-      const [list, beats, dlq] = await Promise.all([
-        deps.directory.all(),
-        readReplicaBeats(deps.ledger.kv),
-        deps.jsm.streams.info(DLQ_STREAM, { subjects_filter: dlqSubject("*") }),
-      ]);
-      const letters = dlq.state.subjects ?? {};
-      const destinations = await Promise.all(
-        list.map(async ({ token, filterSubject }) => {
-          const name = destinationFromToken(token);
-          const ci = await deps.jsm.consumers.info(EVENTS_STREAM, consumerName(token));
-          const replicas = beats.filter((b) => b.destination === name);
-          const alive = replicas.filter((r) => r.alive);
-          const breaker = WORST.find((s) => alive.some((r) => r.breaker === s)) ?? "unknown";
-          return {
-            name,
-            filterSubject,
-            consumer: { pending: ci.num_pending, ackPending: ci.num_ack_pending, redelivered: ci.num_redelivered },
-            breaker,
-            replicas: {
-              alive: alive.length,
-              items: replicas.map(({ replicaId, breaker, alive, startedAt }) => ({
-                replicaId,
-                breaker,
-                alive,
-                startedAt,
-              })),
-            },
-            deadLetters: letters[dlqSubject(token)] ?? 0,
-            readBack: deps.readBack.can(name),
-          };
-        }),
-      );
-      return { destinations };
+      const list = await destinationHealth(deps.jsm, deps.ledger.kv, deps.directory);
+      return { destinations: list.map((d) => ({ ...d, readBack: deps.readBack.can(d.name) })) };
     },
   );
 

@@ -1,0 +1,74 @@
+/** How `artifact-bus status` shows an artifact, a run and the destinations to a person. */
+import type { ArtifactStatus, DestinationStatus } from "../status/artifact-status.ts";
+import type { DestinationHealth } from "../status/destination-health.ts";
+import { formatBytes, formatTable, percent } from "./format.ts";
+
+/** One version: what it is, then a row per destination. */
+export function artifactView(a: ArtifactStatus): string {
+  const head = [
+    `${a.name}  (${a.project}/${a.run}, level ${a.level})`,
+    `id       ${a.id}`,
+    `size     ${formatBytes(a.size)}  sha256 ${a.sha256}`,
+    `created  ${a.createdAt}`,
+    "",
+  ];
+  const rows = Object.entries(a.destinations).map(([name, d]) => [
+    name,
+    d.state,
+    String(d.attempts),
+    progressOf(d, a.size),
+    d.updatedAt,
+    d.location ?? d.error ?? "",
+  ]);
+  return `${head.join("\n")}\n${formatTable(["DESTINATION", "STATE", "ATTEMPTS", "PROGRESS", "UPDATED", "DETAIL"], rows)}`;
+}
+
+/** A run: a row per name (its newest version), a column per destination, then the counts. */
+export function runView(project: string, run: string, items: readonly ArtifactStatus[]): string {
+  const destinations = [...new Set(items.flatMap((a) => Object.keys(a.destinations)))].sort();
+  const rows = items.map((a) => [
+    a.name,
+    formatBytes(a.size),
+    ...destinations.map((name) => {
+      const d = a.destinations[name];
+      if (!d) return "-";
+      const p = progressOf(d, a.size);
+      return p ? `${d.state} ${p}` : d.state;
+    }),
+    a.id,
+  ]);
+  const counts = countStates(items);
+  const summary = `${project}/${run}: ${items.length} artifact(s); ${counts.done} done everywhere, ${counts.dead} dead somewhere, ${counts.pending} pending`;
+  return `${formatTable(["NAME", "SIZE", ...destinations.map((d) => d.toUpperCase()), "ID"], rows)}\n\n${summary}`;
+}
+
+/** The destinations: backlog, breaker, live replicas, dead letters. */
+export function destinationsView(list: readonly DestinationHealth[]): string {
+  const rows = list.map((d) => [
+    d.name,
+    d.breaker,
+    `${d.replicas.alive}/${d.replicas.items.length}`,
+    String(d.consumer.pending),
+    String(d.consumer.ackPending),
+    String(d.consumer.redelivered),
+    String(d.deadLetters),
+    d.filterSubject,
+  ]);
+  const header = ["DESTINATION", "BREAKER", "ALIVE", "PENDING", "ACK PENDING", "REDELIVERED", "DEAD LETTERS", "FILTER"];
+  return formatTable(header, rows);
+}
+
+/** Artifacts final everywhere and none dead, dead somewhere, and the rest. */
+export function countStates(items: readonly ArtifactStatus[]): { done: number; dead: number; pending: number } {
+  let done = 0;
+  let dead = 0;
+  for (const a of items) {
+    if (Object.values(a.destinations).some((d) => d.state === "dead")) dead++;
+    else if (a.done) done++;
+  }
+  return { done, dead, pending: items.length - done - dead };
+}
+
+function progressOf(d: DestinationStatus, size: number): string {
+  return d.bytesDone === undefined ? "" : `${formatBytes(d.bytesDone)} (${percent(d.bytesDone, size)}%)`;
+}
