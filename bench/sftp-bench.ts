@@ -2,7 +2,7 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { sha256Fingerprint } from "@artifact-bus/sftp-uploader";
-import { cpuSeconds, sftpArgs, treeCpuSeconds, writeLargeFile } from "@artifact-bus/shared/testing";
+import { cpuSeconds, sampleTreeCpu, sftpArgs, writeLargeFile } from "@artifact-bus/shared/testing";
 import { Client } from "ssh2";
 import { SftpStack } from "../test/harness/sftp-stack.ts";
 import {
@@ -65,9 +65,9 @@ export async function runSftpBench({ largeBytes: LARGE, report }: BenchContext):
     // and its ssh child) and the server side (sshd's whole process tree, sessions included).
     const cpu = { bus: [] as number[], cli: [] as number[], busSshd: [] as number[], cliSshd: [] as number[] };
     const sshdCpu = async (into: number[], fn: () => Promise<void>) => {
-      const s0 = treeCpuSeconds(stack.sshd.pid);
+      const sshd = sampleTreeCpu(stack.sshd.pid);
       await fn();
-      into.push(treeCpuSeconds(stack.sshd.pid) - s0);
+      into.push(sshd.stop());
     };
     const viaBus = (round: number) =>
       sshdCpu(cpu.busSshd, async () => {

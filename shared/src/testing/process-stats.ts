@@ -28,12 +28,8 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/**
- * CPU seconds of a process and all its descendants: the live ones' own time plus what every
- * one of them collected from children it reaped (an sshd listener and its per-session
- * processes, ended or not). Read before and after a phase; the difference is the phase's cost.
- */
-export function treeCpuSeconds(rootPid: number): number {
+/** user + system + reaped children's ticks of every process, with its parent. */
+function processTicks(): Map<number, { ppid: number; ticks: number }> {
   const stats = new Map<number, { ppid: number; ticks: number }>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -50,12 +46,40 @@ export function treeCpuSeconds(rootPid: number): number {
       ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]),
     });
   }
-  let total = 0;
-  const queue = [rootPid];
-  while (queue.length) {
-    const pid = queue.pop()!;
-    total += stats.get(pid)?.ticks ?? 0;
-    for (const [child, s] of stats) if (s.ppid === pid) queue.push(child);
-  }
-  return total / 100;
+  return stats;
+}
+
+/**
+ * Measures the CPU seconds of a process tree over a phase (an sshd listener and its per-session
+ * processes). The tree is sampled every 50 ms and each process counted up to its last sample:
+ * sshd's session processes are not reaped by the listener, so its reaped-children times miss
+ * them. A process's last 50 ms before it ends can be missed.
+ */
+export function sampleTreeCpu(rootPid: number, intervalMs = 50): { stop(): number } {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  const sample = (initial: boolean) => {
+    const stats = processTicks();
+    const queue = [rootPid];
+    while (queue.length) {
+      const pid = queue.pop()!;
+      const ticks = stats.get(pid)?.ticks;
+      if (ticks !== undefined) {
+        if (!first.has(pid)) first.set(pid, initial ? ticks : 0);
+        last.set(pid, ticks);
+      }
+      for (const [child, st] of stats) if (st.ppid === pid) queue.push(child);
+    }
+  };
+  sample(true);
+  const timer = setInterval(() => sample(false), intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample(false);
+      let ticks = 0;
+      for (const [pid, t] of last) ticks += t - (first.get(pid) ?? 0);
+      return ticks / 100;
+    },
+  };
 }
