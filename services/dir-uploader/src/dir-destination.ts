@@ -14,17 +14,20 @@ import {
   type ArtifactEventV1,
   artifactKey,
   type BlobReader,
+  type ByteRange,
   createLogger,
   type Destination,
   DestinationError,
   type Logger,
   PermanentError,
+  type RemoteContent,
   renderRemotePath,
   TransientError,
   type UploadContext,
   type UploadReceipt,
 } from "@artifact-bus/shared";
 import { type DirOptions, parseDirOptions } from "./dir-options.ts";
+import { openLocalFile, pathOfLocation } from "./dir-read.ts";
 
 const NAME_MAX = 255;
 const BUFFER_BYTES = 1 << 20;
@@ -108,6 +111,11 @@ export class DirDestination implements Destination {
     } finally {
       await reader?.close().catch(() => {});
     }
+  }
+
+  /** The bytes of an upload of this destination, whole or a range, from the file its location names. */
+  async openRead(location: string, range: ByteRange | undefined, _signal: AbortSignal): Promise<RemoteContent> {
+    return openLocalFile(pathOfLocation(location, this.options.root), range);
   }
 
   /** The root exists, is a directory, and this process may write it. */

@@ -1,6 +1,6 @@
 /**
  * The destinations the gateway can read artifacts back from, built from the same config entries
- * and adapters the uploaders use (S3 and SFTP; W&B has no read-back). They are opened lazily, on
+ * and adapters the uploaders use (S3, SFTP and dir; W&B has no read-back). They are opened lazily, on
  * the first content request for them, with the credentials of the gateway's own environment.
  */
 import type { Destination, DestinationConfig, DestinationFactory, Logger } from "@artifact-bus/shared";
@@ -11,6 +11,7 @@ import { parseDestinationName } from "@artifact-bus/shared";
  * no content never needs.
  */
 const FACTORIES: Record<string, () => Promise<DestinationFactory>> = {
+  dir: async () => (await import("@artifact-bus/dir-uploader")).dirDestinationFactory,
   s3: async () => (await import("@artifact-bus/s3-uploader")).s3DestinationFactory,
   sftp: async () => (await import("@artifact-bus/sftp-uploader")).sftpDestinationFactory,
 };

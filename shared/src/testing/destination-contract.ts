@@ -187,7 +187,11 @@ export function describeDestinationContract(label: string, setup: () => Promise<
       expect((await buffer(last.body)).equals(bytes.subarray(bytes.length - 1))).toBe(true);
       const missing = receipt.location.replace("readback/ckpt.pt", "readback/never-uploaded.pt");
       await expect(openRead(missing, undefined, signal)).rejects.toBeInstanceOf(RemoteNotFoundError);
-      const foreign = receipt.location.replace(/^([a-z0-9]+:\/\/)[^/]+/, "$1elsewhere.invalid");
+      // Another server's location, or for a local file (no host) one outside the destination.
+      const foreign = receipt.location.startsWith("file:///")
+        ? "file:///etc/passwd"
+        : receipt.location.replace(/^([a-z0-9]+:\/\/)[^/]+/, "$1elsewhere.invalid");
+      expect(foreign).not.toBe(receipt.location);
       await expect(openRead(foreign, undefined, signal)).rejects.toBeInstanceOf(PermanentError);
     });
 
