@@ -245,7 +245,7 @@ export class ArtifactPublisher {
         name: a.name,
       })),
     );
-    await waitForTerminal(this.ledger, entries, timeoutMs);
+    await waitForTerminal(this.ledger, entries, timeoutMs, this.opts.nc);
     for (const a of logged) this.outstanding.delete(a.id);
   }
 }
