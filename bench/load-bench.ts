@@ -10,9 +10,9 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { connectNats, eventSubject } from "@artifact-bus/shared";
+import { connectNats, EVENTS_PREFIX, EVENTS_STREAM, eventSubject } from "@artifact-bus/shared";
 import { cpuSeconds, peakRssMb } from "@artifact-bus/shared/testing";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { BusStack } from "../test/harness/bus-stack.ts";
 import { type BenchContext, median } from "./bench-kit.ts";
 
@@ -119,6 +119,10 @@ async function baselinePublishRate(
   );
   const rate = n / ((performance.now() - t0) / 1000);
   await Promise.all(conns.map((nc) => nc.close()));
+  // Tens of thousands of subjects left in the stream would weigh on what follows (listing the
+  // destinations costs in proportion to them): the trainers start on an empty stream.
+  const jsm = await jetstreamManager(stack.nc);
+  await jsm.streams.purge(EVENTS_STREAM, { filter: `${EVENTS_PREFIX}.baseline.>` });
   return { rate, count: n };
 }
 
