@@ -6,13 +6,13 @@
  * measured in the same run: the ceiling of the server and client on this machine.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { connectNats, eventSubject } from "@artifact-bus/shared";
+import { connectNats, EVENTS_PREFIX, EVENTS_STREAM, eventSubject } from "@artifact-bus/shared";
 import { cpuSeconds, peakRssMb } from "@artifact-bus/shared/testing";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { BusStack } from "../test/harness/bus-stack.ts";
 import { type BenchContext, median } from "./bench-kit.ts";
 
@@ -23,6 +23,20 @@ const UPLOADERS = Number(process.env.LOAD_UPLOADERS ?? 2);
 const SIZE = 4096;
 const TRAINER = resolve(import.meta.dirname, "load-trainer.ts");
 const DIR_MAIN = resolve(import.meta.dirname, "../services/dir-uploader/src/main.ts");
+/**
+ * LOAD_PROFILE_DIR: trainers and uploaders write V8 CPU profiles there (`--cpu-prof`), summed up
+ * by `node bench/profile-summary.ts DIR`. Uploaders are then stopped by SIGTERM, so they write theirs.
+ */
+const PROFILE_DIR = process.env.LOAD_PROFILE_DIR;
+/**
+ * Where the staging dir and the destination root go: a RAM disk (/dev/shm) where there is one,
+ * so the destination costs nothing indeed and the bus's own cost shows. On this machine's ext4,
+ * creating a 4 KiB file costs 0.2–0.8 ms of kernel CPU (two new files per artifact: the staged
+ * blob and the destination's copy), more than the bus itself; LOAD_FS=disk measures that.
+ */
+const FS_DIR = process.env.LOAD_FS === "disk" || !existsSync("/dev/shm") ? tmpdir() : "/dev/shm";
+const profiled = (): Record<string, string> =>
+  PROFILE_DIR ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${PROFILE_DIR}` } : {};
 
 interface TrainerSummary {
   run: string;
@@ -32,6 +46,7 @@ interface TrainerSummary {
   toUploaded: number[];
   lastUploadAt: number;
   flushEnds: number[];
+  uploadedWhilePublishing: number;
   errors: Record<string, number>;
   cpuSeconds: number;
   peakRssMb: number;
@@ -56,6 +71,7 @@ function startTrainer(stack: BusStack, run: string) {
       LOAD_CONNECTIONS: String(CONNECTIONS),
       LOAD_SECONDS: String(SECONDS),
       LOAD_SIZE: String(SIZE),
+      ...profiled(),
     },
     stdio: ["pipe", "pipe", "inherit"],
   });
@@ -79,7 +95,11 @@ function startTrainer(stack: BusStack, run: string) {
 }
 
 /** Bare JetStream publishes of 4 KiB-artifact-sized events, `connections` at once, for `seconds`. */
-async function baselinePublishRate(stack: BusStack, connections: number, seconds: number): Promise<number> {
+async function baselinePublishRate(
+  stack: BusStack,
+  connections: number,
+  seconds: number,
+): Promise<{ rate: number; count: number }> {
   const body = new TextEncoder().encode("x".repeat(700)); // about one event's JSON
   const conns = await Promise.all(
     Array.from({ length: connections }, () => connectNats(stack.config.nats, { name: "load-baseline" })),
@@ -99,12 +119,17 @@ async function baselinePublishRate(stack: BusStack, connections: number, seconds
   );
   const rate = n / ((performance.now() - t0) / 1000);
   await Promise.all(conns.map((nc) => nc.close()));
-  return rate;
+  // Tens of thousands of subjects left in the stream would weigh on what follows (listing the
+  // destinations costs in proportion to them): the trainers start on an empty stream.
+  const jsm = await jetstreamManager(stack.nc);
+  await jsm.streams.purge(EVENTS_STREAM, { filter: `${EVENTS_PREFIX}.baseline.>` });
+  return { rate, count: n };
 }
 
 export async function runLoadBench({ report }: BenchContext): Promise<void> {
-  const root = mkdtempSync(join(tmpdir(), "artifact-bus-load-"));
+  const root = mkdtempSync(join(FS_DIR, "artifact-bus-load-"));
   const stack = await BusStack.start({
+    dir: mkdtempSync(join(FS_DIR, "artifact-bus-load-stack-")),
     destination: {
       name: "dir:load",
       filter: { project: "load", run: "*", level: "*" },
@@ -116,16 +141,22 @@ export async function runLoadBench({ report }: BenchContext): Promise<void> {
   });
   try {
     const uploaders = await Promise.all(
-      Array.from({ length: UPLOADERS }, () => stack.startUploader({ ARTIFACT_BUS_LOG_LEVEL: "info" })),
+      Array.from({ length: UPLOADERS }, () => stack.startUploader({ ARTIFACT_BUS_LOG_LEVEL: "info", ...profiled() })),
     );
+    const pids = [stack.nats.pid, ...uploaders.map((u) => u.pid)];
+    const natsBefore = cpuSeconds(stack.nats.pid);
     const baseline = await baselinePublishRate(stack, PROCESSES * CONNECTIONS, Math.min(SECONDS, 15));
-    const cpu0 = [stack.nats.pid, ...uploaders.map((u) => u.pid)].map(cpuSeconds);
+    const natsPerBarePublish = (1000 * (cpuSeconds(stack.nats.pid) - natsBefore)) / baseline.count;
+    const cpu0 = pids.map(cpuSeconds);
 
     const trainers = Array.from({ length: PROCESSES }, (_, i) => startTrainer(stack, `run-${i}`));
-    const published = await Promise.all(trainers.map((t) => t.line<{ published: number; ms: number }>(1)));
+    const published = await Promise.all(
+      trainers.map((t) => t.line<{ published: number; ms: number; cpuSeconds: number }>(1)),
+    );
+    const cpuMid = pids.map(cpuSeconds);
     for (const t of trainers) t.proc.stdin!.write("flush\n");
     const summaries = await Promise.all(trainers.map((t) => t.line<TrainerSummary>(2)));
-    const cpu1 = [stack.nats.pid, ...uploaders.map((u) => u.pid)].map(cpuSeconds);
+    const cpu1 = pids.map(cpuSeconds);
 
     const started = Math.min(...summaries.map((s) => s.started));
     const total = published.reduce((n, p) => n + p.published, 0);
@@ -138,9 +169,9 @@ export async function runLoadBench({ report }: BenchContext): Promise<void> {
     const flushLag = summaries.flatMap((s) => s.flushEnds.map((t) => t - lastUpload));
     const errors = summaries.flatMap((s) => Object.entries(s.errors));
 
-    const who = `${PROCESSES} processes × ${CONNECTIONS} connections, ${SECONDS} s, 4 KiB, ${UPLOADERS} dir uploaders`;
+    const who = `${PROCESSES} processes × ${CONNECTIONS} connections, ${SECONDS} s, 4 KiB, ${UPLOADERS} dir uploaders, staging and root in ${FS_DIR}`;
     report(
-      `| published/s (${who}) | ${publishRate.toFixed(0)}/s (${total} artifacts) | bare JetStream publish from ${PROCESSES * CONNECTIONS} connections ${baseline.toFixed(0)}/s | ${(publishRate / baseline).toFixed(2)} (target ≥ 5000/s) |`,
+      `| published/s (${who}) | ${publishRate.toFixed(0)}/s (${total} artifacts) | bare JetStream publish from ${PROCESSES * CONNECTIONS} connections ${baseline.rate.toFixed(0)}/s | ${(publishRate / baseline.rate).toFixed(2)} (target ≥ 5000/s) |`,
     );
     report(
       `| uploaded/s, first publish to last upload | ${uploadRate.toFixed(0)}/s (${uploaded} uploaded) | | (target ≥ 2000/s) |`,
@@ -168,7 +199,23 @@ export async function runLoadBench({ report }: BenchContext): Promise<void> {
     report(
       `| peak RSS: nats-server / uploaders / trainers | ${peakRssMb(stack.nats.pid).toFixed(0)} / ${uploaders.map((u) => peakRssMb(u.pid).toFixed(0)).join(" + ")} / ${summaries.map((s) => s.peakRssMb.toFixed(0)).join(" + ")} MB | | |`,
     );
+    const phase = cpuMid.map((c, i) => c - cpu0[i]!);
+    const publishWall = Math.max(...published.map((p) => p.ms)) / 1000;
+    const trainerPublishCpu = published.reduce((n, p) => n + p.cpuSeconds, 0);
+    const uploadedEarly = summaries.reduce((n, s) => n + s.uploadedWhilePublishing, 0);
+    report(
+      `| CPU seconds while publishing (${publishWall.toFixed(0)} s, ${uploadedEarly} uploaded meanwhile): nats-server / uploaders / trainers | ${phase[0]!.toFixed(1)} / ${phase
+        .slice(1)
+        .map((c) => c.toFixed(1))
+        .join(" + ")} / ${published.map((p) => p.cpuSeconds.toFixed(1)).join(" + ")} | | |`,
+    );
+    const per = (sec: number, n: number) => ((1000 * sec) / Math.max(1, n)).toFixed(2);
+    const uploaderCpu = cpu.slice(1).reduce((a, b) => a + b, 0);
+    report(
+      `| ms of CPU per artifact: trainer logFile / uploader / nats-server (whole run) | ${per(trainerPublishCpu, total)} / ${per(uploaderCpu, uploaded)} / ${per(cpu[0]!, uploaded)} | nats-server per bare publish ${natsPerBarePublish.toFixed(3)} | |`,
+    );
     if (errors.length) report(`| publish errors | ${errors.map(([m, n]) => `${n}× ${m}`).join("; ")} | | |`);
+    if (PROFILE_DIR) await Promise.all(uploaders.map((u) => u.kill("SIGTERM")));
   } finally {
     await stack.dispose();
     rmSync(root, { recursive: true, force: true });

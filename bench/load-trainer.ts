@@ -66,7 +66,10 @@ await Promise.all(
   }),
 );
 const publishedAt = Date.now();
-process.stdout.write(`${JSON.stringify({ published: publishMs.length, ms: publishedAt - started })}\n`);
+const publishCpu = process.cpuUsage(cpuStart);
+process.stdout.write(
+  `${JSON.stringify({ published: publishMs.length, ms: publishedAt - started, cpuSeconds: (publishCpu.user + publishCpu.system) / 1e6 })}\n`,
+);
 
 await new Promise<void>((resolve) => createInterface({ input: process.stdin }).once("line", () => resolve()));
 const flushEnds = await Promise.all(
@@ -82,6 +85,7 @@ const cpu = process.cpuUsage(cpuStart);
 const kv = await new Kvm(trainers[0]!.nc).open(LEDGER_BUCKET);
 const toUploaded: number[] = [];
 let lastUploadAt = 0;
+let uploadedWhilePublishing = 0;
 const watch = await kv.watch({ key: runLedgerFilter("load", run) });
 for await (const e of watch) {
   if (e.operation === "PUT") {
@@ -91,6 +95,7 @@ for await (const e of watch) {
       const t = Date.parse(entry.updatedAt);
       toUploaded.push(t - at);
       lastUploadAt = Math.max(lastUploadAt, t);
+      if (t <= publishedAt) uploadedWhilePublishing++;
     }
   }
   if (e.delta === 0) break; // the last of the values present when the watch began
@@ -106,9 +111,12 @@ process.stdout.write(
     toUploaded,
     lastUploadAt,
     flushEnds,
+    uploadedWhilePublishing,
     errors: Object.fromEntries(errors),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     peakRssMb: process.resourceUsage().maxRSS / 1024,
   })}\n`,
 );
 await Promise.all(trainers.map((t) => t.nc.close()));
+// Exit rather than wait for stdin to close: a profile (--cpu-prof) is written on exit.
+process.exit(0);

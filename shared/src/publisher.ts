@@ -130,7 +130,9 @@ export class ArtifactPublisher {
   static async create(opts: PublisherOptions): Promise<ArtifactPublisher> {
     await jetstreamManager(opts.nc); // fails fast, naming the problem, when the server has no JetStream
     const kv = await new Kvm(opts.nc).open(LEDGER_BUCKET);
-    return new ArtifactPublisher(opts, new DestinationDirectory(opts.nc), new Ledger(kv));
+    // Hundreds of trainers each list the destinations: in full once a minute, by name in between.
+    const directory = new DestinationDirectory(opts.nc, { fullListMs: 60_000 });
+    return new ArtifactPublisher(opts, directory, new Ledger(kv));
   }
 
   /** Stages `path` and publishes its event; resolves once the event is durable in the stream. */
@@ -260,7 +262,7 @@ export class ArtifactPublisher {
         name: a.name,
       })),
     );
-    await waitForTerminal(this.ledger, entries, timeoutMs, onEntry);
+    await waitForTerminal(this.ledger, entries, timeoutMs, { onEntry, connection: this.opts.nc });
     for (const a of logged) this.outstanding.delete(a.id);
   }
 }

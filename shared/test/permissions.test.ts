@@ -197,6 +197,9 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     // A dead event keeps its blob for a replay of its DLQ entry.
     expect((await blobs.info(poison.blob.ref))?.deleted).toBe(false);
     // Errors the runtime swallows (blob release, coalescing, sweeper) still reach the connection.
+    // Between full listings a trainer checks the destinations' names (logFile after 5 s).
+    const names = (await trainer.request("$JS.API.CONSUMER.NAMES.ARTIFACTS", "{}")).json<{ consumers: string[] }>();
+    expect(names.consumers).toContain("dest_s3_minio");
     expect(uploaderErrors).toEqual([]);
     expect(trainerErrors).toEqual([]);
   });

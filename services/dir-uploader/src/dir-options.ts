@@ -16,7 +16,8 @@ export const DirOptionsSchema = Type.Object(
     staleTempMaxAgeMs: Type.Integer({
       minimum: 0,
       default: 3_600_000,
-      description: "temp files of the same artifact older than this, left by a killed uploader, are removed",
+      description:
+        "temp files older than this, left by a killed uploader, are removed when an uploader next writes into their directory (it looks once per this period)",
     }),
   },
   { additionalProperties: false },

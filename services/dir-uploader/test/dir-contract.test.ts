@@ -1,5 +1,16 @@
 /** The shared destination contract, for the dir destination on this machine's disk. */
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { DestinationError, silentLogger } from "@artifact-bus/shared";
@@ -59,5 +70,44 @@ describe("dir destination", () => {
     );
     expect(() => new DirDestination({ name: "dir:x", options: { root: "archive" } })).toThrow(/options\.root/);
     expect(() => new DirDestination({ name: "dir:x", options: { root: "/srv/../etc" } })).toThrow(/options\.root/);
+  });
+
+  it("removes temp files a killed uploader left, once they are older than staleTempMaxAgeMs, when it writes there again", async () => {
+    const root = mkdtempSync(join(tmpdir(), "artifact-bus-dir-"));
+    const dir = join(root, "p", "r", "ckpt");
+    mkdirSync(dir, { recursive: true });
+    const stale = join(dir, ".other.pt.abcdefgh12.partial");
+    const fresh = join(dir, ".other.pt.ijklmnop34.partial");
+    const unrelated = join(dir, ".notes.partial");
+    for (const f of [stale, fresh, unrelated]) writeFileSync(f, "left behind");
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(stale, twoHoursAgo, twoHoursAgo);
+    utimesSync(unrelated, twoHoursAgo, twoHoursAgo);
+    const d = new DirDestination({ name: "dir:sweep", options: { root }, log: silentLogger });
+    const a = memoryArtifact(Buffer.from("new"), { project: "p", run: "r", name: "ckpt/a.pt" });
+    await d.upload(a, testContext());
+    expect(readFileSync(join(dir, "a.pt"), "utf8")).toBe("new");
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(fresh)).toBe(true); // may be a live upload of another replica
+    expect(existsSync(unrelated)).toBe(true); // not one of ours
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("makes a directory again that was removed after it first wrote there", async () => {
+    const root = mkdtempSync(join(tmpdir(), "artifact-bus-dir-"));
+    const d = new DirDestination({ name: "dir:again", options: { root }, log: silentLogger });
+    const first = memoryArtifact(Buffer.from("one"), { project: "p", run: "r", name: "x/one.bin" });
+    await d.upload(first, testContext());
+    rmSync(join(root, "p"), { recursive: true });
+    const second = memoryArtifact(Buffer.alloc(2 << 20, 7), { project: "p", run: "r", name: "x/two.bin" });
+    const third = memoryArtifact(Buffer.from("three"), { project: "p", run: "r", name: "x/three.bin" });
+    await d.upload(second, testContext());
+    rmSync(join(root, "p"), { recursive: true });
+    await d.upload(third, testContext());
+    expect(all(root).sort()).toEqual(["p/r/x/three.bin"]);
+    rmSync(join(root, "p"), { recursive: true });
+    await d.upload(second, testContext()); // the streamed path (above 1 MiB) too
+    expect(readFileSync(join(root, "p/r/x/two.bin")).equals(Buffer.alloc(2 << 20, 7))).toBe(true);
+    rmSync(root, { recursive: true, force: true });
   });
 });

@@ -57,7 +57,7 @@ export async function dlqCommand(args: string[]): Promise<number> {
       const entries = replayed.flatMap(({ replayed: e }) =>
         e ? [{ destinationToken: token, project: e.project, run: e.run, eventId: e.id, name: e.name }] : [],
       );
-      await waitForTerminal(ledger, entries, Number(values.wait) * 1000);
+      await waitForTerminal(ledger, entries, Number(values.wait) * 1000, { connection: nc });
       console.error(`${entries.length} replayed event(s) terminal at ${values.destination}`);
     }
     return 0;

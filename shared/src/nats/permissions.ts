@@ -85,6 +85,10 @@ export function trainerPermissions(project: string): RolePermissions {
       { subject: `${EVENTS_PREFIX}.${project}.>`, why: `logFile: events of project ${project} only` },
       ACCOUNT_INFO,
       { subject: LIST_DESTINATIONS, why: "logFile: which destinations take the event (consumers.list)" },
+      {
+        subject: `${API}.CONSUMER.NAMES.${EVENTS_STREAM}`,
+        why: "logFile: whether the destinations changed since the last listing (names only, cheap)",
+      },
       { subject: LEDGER_READ, why: `flush() reads the ledger: ${LEDGER_READ_HOW}` },
       {
         subject: `${API}.CONSUMER.CREATE.KV_${LEDGER_BUCKET}.>`,

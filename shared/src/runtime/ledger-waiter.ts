@@ -1,11 +1,11 @@
 /**
  * Waits until ledger entries are terminal: what `flush()` needs. It watches ledger updates of
- * the runs it waits on (one run: only that run's keys) rather than polling every entry, so
- * waiting on thousands of artifacts costs one subscription, and re-reads the rest now and then
- * in case the watch missed an update across a reconnect.
+ * the run it waits on (only that run's keys; at one destination, only those) rather than polling
+ * every entry, so waiting on thousands of artifacts costs one subscription; the entries are read
+ * once when the watch starts, and again after a reconnect.
  */
 import { type KvWatchEntry, KvWatchInclude } from "@nats-io/kv";
-import type { QueuedIterator } from "@nats-io/transport-node";
+import type { NatsConnection, QueuedIterator, Status } from "@nats-io/transport-node";
 import { destinationFromToken } from "./destination-name.ts";
 import {
   isTerminal,
@@ -42,72 +42,125 @@ export class FlushTimeoutError extends Error {
   }
 }
 
-const RECHECK_MS = 2_000;
+/** Between attempts to start the watch while NATS is away. */
+const RETRY_MS = 1_000;
+/**
+ * A full re-read of what is still awaited, as a safety net only: the watch is an ordered
+ * consumer that resumes after its last sequence, and a reconnect or a watch that ended re-reads
+ * at once. Each re-read costs a KV get per awaited entry (hundreds of flushes at once, thousands
+ * of entries each), so it is rare.
+ */
+const SAFETY_REREAD_MS = 30_000;
+/** KV gets in flight at once while (re-)reading. */
+const READ_CONCURRENCY = 32;
 
 /** Told every entry read or watched for an awaited (event, destination), in the order seen. */
 export type EntryListener = (awaited: AwaitedEntry, entry: LedgerEntry) => void;
 
+export interface WaitOptions {
+  /** Told every entry seen for an awaited (event, destination), e.g. to show progress. */
+  onEntry?: EntryListener;
+  /** The connection the ledger uses: after it reconnects, the watch restarts and re-reads. */
+  connection?: NatsConnection;
+}
+
 /**
  * Resolves when every entry is terminal; rejects with FlushTimeoutError after `timeoutMs`.
- * NATS being away (restarting) only delays it: a watch that cannot be created now is retried at
- * each recheck, and failed reads are retried too.
+ * The entries are read once the watch is up (so no change falls between the two), and again
+ * whenever the watch restarts: after `connection` reconnects (the watch may have missed a change
+ * meanwhile) or when it ended. NATS being away only delays it: a watch that cannot be created
+ * now is tried again every second.
  */
 export async function waitForTerminal(
   ledger: Ledger,
   entries: AwaitedEntry[],
   timeoutMs: number,
-  onEntry?: EntryListener,
+  options: WaitOptions = {},
 ): Promise<void> {
   const waiting = new Map<string, AwaitedEntry & { state: LedgerState | "unknown" }>();
   for (const e of entries) waiting.set(ledgerKey(e.destinationToken, e), { ...e, state: "unknown" });
   if (waiting.size === 0) return;
-  const runs = new Set(entries.map((e) => `${e.project}.${e.run}`));
-  const [first] = entries as [AwaitedEntry];
-  const filter = runs.size === 1 ? runLedgerFilter(first.project, first.run) : "ev.>";
+  const filter = watchFilter(entries);
   let allDone!: () => void;
   const done = new Promise<"done">((resolve) => {
     allDone = () => resolve("done");
   });
+  let finished = false;
   const settle = (key: string, entry: LedgerEntry | undefined) => {
     const w = waiting.get(key);
     if (!w || !entry) return;
-    onEntry?.(w, entry);
+    options.onEntry?.(w, entry);
     if (isTerminal(entry.state)) waiting.delete(key);
     else w.state = entry.state;
-    if (waiting.size === 0) allDone();
+    if (waiting.size === 0) {
+      finished = true;
+      allDone();
+    }
+  };
+  const reread = async () => {
+    const queue = [...waiting.values()];
+    const worker = async () => {
+      for (let w = queue.shift(); w && !finished; w = queue.shift()) {
+        settle(ledgerKey(w.destinationToken, w), await ledger.get(w.destinationToken, w));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, queue.length) }, worker)).catch(
+      () => undefined, // NATS away: the watch restarts, and reads again, once it is back
+    );
   };
   let watch: QueuedIterator<KvWatchEntry> | undefined;
-  const startWatch = async () => {
+  let retry: NodeJS.Timeout | undefined;
+  // Each start supersedes the ones before it (a reconnect while a watch was being created).
+  let generation = 0;
+  const startWatch = async (): Promise<void> => {
+    clearTimeout(retry);
+    const mine = ++generation;
+    if (finished) return;
+    let w: QueuedIterator<KvWatchEntry>;
     try {
-      watch = await ledger.kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly });
+      w = await ledger.kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly });
     } catch {
-      return; // NATS is away; the next recheck tries again
+      if (mine === generation) retry = setTimeout(() => void startWatch(), RETRY_MS); // NATS is away
+      return;
     }
-    const w = watch;
+    if (finished || mine !== generation) return w.stop();
+    watch = w;
     void (async () => {
       try {
-        for await (const e of w) if (e.operation === "PUT") settle(e.key, e.json<LedgerEntry>());
+        for await (const e of w) {
+          // A run's watch hears every artifact of the run, most of them other trainers': decide
+          // by key before parsing.
+          if (e.operation === "PUT" && waiting.has(e.key)) settle(e.key, e.json<LedgerEntry>());
+        }
       } catch {
-        // The rechecks carry on; a new watch starts at the next one.
+        // Ended by an error: started again below.
       }
-      if (watch === w) watch = undefined;
+      if (watch !== w) return; // stopped on purpose (a reconnect, or the end)
+      watch = undefined;
+      if (!finished) retry = setTimeout(() => void startWatch(), RETRY_MS);
     })();
-  };
-  const recheck = async () => {
     // Watch first, then read: a transition between the two is seen by one or the other.
-    if (!watch) await startWatch();
-    await Promise.all(
-      [...waiting.values()].map(async (w) =>
-        settle(ledgerKey(w.destinationToken, w), await ledger.get(w.destinationToken, w)),
-      ),
-    ).catch(() => undefined);
+    await reread();
   };
+  const restartWatch = () => {
+    const w = watch;
+    watch = undefined;
+    w?.stop();
+    void startWatch();
+  };
+  // The client's status iterator has stop() (removing its listener), though its type omits it.
+  const status = options.connection?.status() as (AsyncIterable<Status> & { stop?: () => void }) | undefined;
+  if (status) {
+    void (async () => {
+      for await (const s of status) if (s.type === "reconnect") restartWatch();
+    })().catch(() => undefined);
+  }
   let timer: NodeJS.Timeout | undefined;
-  let rechecker: NodeJS.Timeout | undefined;
+  let safety: NodeJS.Timeout | undefined;
   try {
-    await recheck();
+    await startWatch();
     if (waiting.size === 0) return;
-    rechecker = setInterval(() => void recheck(), RECHECK_MS);
+    safety = setInterval(() => void reread(), SAFETY_REREAD_MS);
     const timedOut = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), timeoutMs);
     });
@@ -121,8 +174,27 @@ export async function waitForTerminal(
       throw new FlushTimeoutError(pending, timeoutMs);
     }
   } finally {
+    finished = true;
     clearTimeout(timer);
-    clearInterval(rechecker);
-    watch?.stop();
+    clearTimeout(retry);
+    clearInterval(safety);
+    status?.stop?.();
+    const w = watch;
+    watch = undefined;
+    w?.stop();
   }
+}
+
+/**
+ * The narrowest single filter covering `entries`: one destination and one run where they share
+ * them (a trainer's flush), else every destination of one run, else the whole ledger.
+ */
+function watchFilter(entries: AwaitedEntry[]): string {
+  const [first] = entries as [AwaitedEntry];
+  const oneRun = entries.every((e) => e.project === first.project && e.run === first.run);
+  if (!oneRun) return "ev.>";
+  const oneDestination = entries.every((e) => e.destinationToken === first.destinationToken);
+  return oneDestination
+    ? `ev.${first.destinationToken}.${first.project}.${first.run}.*`
+    : runLedgerFilter(first.project, first.run);
 }

@@ -1,0 +1,60 @@
+/**
+ * DestinationDirectory: which destinations take an event, from the consumers on the events
+ * stream. Trainers check the names cheaply between full listings: a destination added or removed
+ * shows at the next check, not only at the next full listing.
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../src/config.ts";
+import { eventSubject } from "../src/event/subjects.ts";
+import { connectNats } from "../src/nats/connect.ts";
+import { DestinationDirectory } from "../src/nats/destinations.ts";
+import { ensureTopology } from "../src/nats/topology.ts";
+import { consumerName, EVENTS_STREAM, replayConsumerName } from "../src/nats/topology-names.ts";
+import { NatsServer } from "../src/testing/nats-server.ts";
+
+let server: NatsServer;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  server = await NatsServer.start();
+  nc = await connectNats({ servers: [server.url] }, { name: "directory-test" });
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.dispose();
+});
+
+const apply = (destinations: { name: string; filter?: { project?: string } }[]) => {
+  const config = parseConfig({ destinations });
+  return ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
+};
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("DestinationDirectory", () => {
+  it("sees a destination added or removed at the next check of names, long before the next full listing", async () => {
+    await apply([{ name: "s3:main", filter: { project: "vision" } }]);
+    const directory = new DestinationDirectory(nc, { ttlMs: 100, fullListMs: 600_000 });
+    const subject = eventSubject({ project: "vision", run: "r1", level: "fit", name: "a.pt" });
+    expect(await directory.matching(subject)).toEqual(["s3_main"]);
+
+    await apply([
+      { name: "s3:main", filter: { project: "vision" } },
+      { name: "sftp:archive", filter: { project: "vision" } },
+    ]);
+    expect(await directory.matching(subject)).toEqual(["s3_main"]); // cached for ttlMs
+    await pause(150);
+    expect((await directory.matching(subject)).sort()).toEqual(["s3_main", "sftp_archive"]);
+    expect(await directory.matching(eventSubject({ project: "other", run: "r1", level: "fit", name: "a" }))).toEqual(
+      [],
+    );
+
+    const jsm = await jetstreamManager(nc);
+    for (const name of [consumerName("sftp_archive"), replayConsumerName("sftp_archive")]) {
+      await jsm.consumers.delete(EVENTS_STREAM, name);
+    }
+    await pause(150);
+    expect(await directory.matching(subject)).toEqual(["s3_main"]);
+  });
+});
