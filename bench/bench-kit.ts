@@ -69,6 +69,7 @@ export async function logAndFlush(
   path: string,
   round: number,
 ): Promise<void> {
+  // Link mode, whose logFile returns before hashing: flush waits for the event, then the upload.
   await trainer.publisher.logFile({ project: "bench", run: "large", name: `big-${round}.bin`, path, mode: "link" });
   await trainer.publisher.flush({ timeoutMs: 600_000 });
 }

@@ -53,6 +53,8 @@ export {
   ArtifactPublisher,
   type ArtifactTarget,
   FlushTimeoutError,
+  LogFailedError,
+  type LogFileHandle,
   type LogFileRequest,
   type LoggedArtifact,
   NoDestinationError,

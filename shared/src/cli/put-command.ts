@@ -34,7 +34,7 @@ export async function putCommand(args: string[]): Promise<number> {
   try {
     const blobs = await openBlobStores(config.staging, nc);
     const publisher = await ArtifactPublisher.create({ nc, blobStore: blobs.get(config.staging.store) });
-    const logged = await publisher.logFile({
+    const handle = await publisher.logFile({
       project: values.project,
       run: values.run,
       name: values.name ?? basename(file),
@@ -43,6 +43,8 @@ export async function putCommand(args: string[]): Promise<number> {
       metadata,
       mode: (values.mode ?? config.staging.mode) as "copy" | "link" | "move",
     });
+    // The command answers once the event is in the stream, with the sha256 it carries.
+    const logged = await handle.durable;
     console.log(
       JSON.stringify({
         id: logged.id,
