@@ -109,9 +109,9 @@ export class HashPool {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(WORKER_URL, { name: "artifact-bus-hash" });
+    // No flags of the parent's: some (--input-type, --eval's) make a worker fail to start.
+    const worker = new Worker(WORKER_URL, { name: "artifact-bus-hash", execArgv: [] });
     this.workers++;
-    worker.unref();
     worker.on("message", (result: HashResult) => {
       const job = this.running.get(worker);
       if (!job || job.seq !== result.seq) return;
@@ -138,6 +138,8 @@ export class HashPool {
     };
     worker.on("error", lost);
     worker.on("exit", (code) => lost(new Error(`exited with code ${code}`)));
+    // After the listeners: adding a 'message' listener refs the worker again.
+    worker.unref();
     return worker;
   }
 }
