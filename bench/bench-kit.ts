@@ -71,6 +71,7 @@ export async function logAndFlush(
   round: number,
   mode: StagingMode = "link",
 ): Promise<void> {
+  // logFile returns before hashing (link) or once copied (copy): flush waits for the event, then the upload.
   const name = mode === "link" ? `big-${round}.bin` : `big-${mode}-${round}.bin`;
   await trainer.publisher.logFile({ project: "bench", run: "large", name, path, mode });
   await trainer.publisher.flush({ timeoutMs: 600_000 });

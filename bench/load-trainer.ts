@@ -49,13 +49,15 @@ await Promise.all(
     for (let i = 0; Date.now() < deadline; i++) {
       const t0 = performance.now();
       try {
-        const logged = await t.publisher.logFile({
+        const handle = await t.publisher.logFile({
           project: "load",
           run,
           name: `r${t.rank}/step-${i}.bin`,
           path: t.path,
           mode: "copy",
         });
+        // Publish latency is to the PubAck, as before logFile returned earlier than that.
+        const logged = await handle.durable;
         publishMs.push(performance.now() - t0);
         ackedAt.set(logged.id, Date.now());
       } catch (err) {

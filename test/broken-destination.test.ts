@@ -37,7 +37,7 @@ describe("a broken destination", () => {
     for (let i = 0; i < 6; i++) {
       const path = join(stack.bus.dir, `${run}-${i}`);
       data.set(`f${i}.bin`, writeRandomFile(path, 1000 + i));
-      logged.push(await t.publisher.logFile({ project: "broken", run, name: `f${i}.bin`, path }));
+      logged.push(await (await t.publisher.logFile({ project: "broken", run, name: `f${i}.bin`, path })).durable);
     }
     await bad.waitForLog((l) => l.msg === "breaker open: pausing pulls", 20_000);
     // The reason reaches the ledger of what was tried, and the log, without the secret.

@@ -51,7 +51,7 @@ async function logWhileS3Down(t: Trainer, run: string, name: string, data: Buffe
   try {
     const path = join(stack.bus.dir, `${run}-down`);
     writeFileSync(path, data);
-    const logged = await t.publisher.logFile({ project: "replay", run, name, path });
+    const logged = await (await t.publisher.logFile({ project: "replay", run, name, path })).durable;
     for (const d of dead) await stack.bus.ledgerReaches(logged, "dead", 20_000, d);
     return logged;
   } finally {
@@ -62,7 +62,7 @@ async function logWhileS3Down(t: Trainer, run: string, name: string, data: Buffe
 async function log(t: Trainer, run: string, name: string, data: Buffer): Promise<LoggedArtifact> {
   const path = join(stack.bus.dir, `${run}-up`);
   writeFileSync(path, data);
-  return t.publisher.logFile({ project: "replay", run, name, path });
+  return (await t.publisher.logFile({ project: "replay", run, name, path })).durable;
 }
 
 describe("dlq replay", () => {

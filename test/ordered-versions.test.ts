@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { LedgerEntry, LoggedArtifact } from "@artifact-bus/shared";
+import type { LedgerEntry, LogFileHandle } from "@artifact-bus/shared";
 import { eventually, sha256 } from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Stack } from "./harness/s3-stack.ts";
@@ -24,7 +24,8 @@ describe("coalescing off", () => {
     const t = await stack.bus.trainer();
     const run = `ordered-${process.pid}`;
     const path = join(stack.bus.dir, "latest.pt");
-    const logged: (LoggedArtifact & { data: Buffer })[] = [];
+    const logged: (LogFileHandle & { data: Buffer })[] = [];
+    // logFile returns before each event is published; the versions still go out in call order.
     for (let i = 0; i < 10; i++) {
       const data = Buffer.from(`version ${i} ${"x".repeat(1000 * i)}`);
       writeFileSync(path, data);

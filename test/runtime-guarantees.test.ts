@@ -35,7 +35,7 @@ describe("runtime guarantees", () => {
     const logged = [];
     for (const [rank, t] of trainers.entries()) {
       const path = join(stack.bus.dir, `${run}-${rank}`);
-      logged.push(await t.publisher.logFile({ project: "ranks", run, name: "ckpt/latest.pt", path }));
+      logged.push(await (await t.publisher.logFile({ project: "ranks", run, name: "ckpt/latest.pt", path })).durable);
     }
     const uploader = await stack.bus.startUploader();
     await Promise.all(trainers.map((t) => t.publisher.flush({ timeoutMs: 30_000 })));

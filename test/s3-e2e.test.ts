@@ -3,7 +3,7 @@
  */
 import { existsSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { eventSubject, FlushTimeoutError, type LoggedArtifact } from "@artifact-bus/shared";
+import { eventSubject, FlushTimeoutError, type LogFileHandle } from "@artifact-bus/shared";
 import { eventually, sha256, writeRandomFile } from "@artifact-bus/shared/testing";
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,7 +27,7 @@ describe("s3 end to end", () => {
     const path = join(stack.bus.dir, "ckpt.pt");
     const data = writeRandomFile(path, 3 * 1024 * 1024 + 17);
     const run = unique("run");
-    const logged = await t.publisher.logFile({
+    const handle = await t.publisher.logFile({
       project: "vision",
       run,
       name: "checkpoints/ep1-ba100-rank0.pt",
@@ -36,6 +36,7 @@ describe("s3 end to end", () => {
     });
     unlinkSync(path); // the trainer cleans up right after logFile returns
     await t.publisher.flush({ timeoutMs: 30_000 });
+    const logged = await handle.durable;
 
     const key = `vision/${run}/checkpoints/ep1-ba100-rank0.pt`;
     const got = await stack.getObject(key);
@@ -51,7 +52,7 @@ describe("s3 end to end", () => {
     const run = unique("many");
     const trainers = await Promise.all([0, 1, 2, 3].map(() => stack.bus.trainer()));
     const expected = new Map<string, string>();
-    const logged: LoggedArtifact[] = [];
+    const logged: LogFileHandle[] = [];
     await Promise.all(
       trainers.map(async (t, rank) => {
         for (let i = 0; i < 50; i++) {

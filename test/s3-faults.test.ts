@@ -53,7 +53,7 @@ describe("s3 faults", () => {
     for (let i = 0; i < 10; i++) {
       const path = join(stack.bus.dir, `${run}-${i}`);
       writeRandomFile(path, 2000);
-      logged.push(await t.publisher.logFile({ project: "outage", run, name: `f${i}.bin`, path }));
+      logged.push(await (await t.publisher.logFile({ project: "outage", run, name: `f${i}.bin`, path })).durable);
     }
     await uploader.waitForLog((l) => l.msg === "breaker open: pausing pulls", 20_000);
     const probesBefore = uploader.lines.filter((l) => l.msg === "probe failed: breaker stays open").length;
@@ -107,7 +107,7 @@ describe("s3 faults", () => {
     for (let i = 0; i < 20; i++) {
       const data = Buffer.from(`version ${i} ${"x".repeat(i * 100)}`);
       writeFileSync(path, data);
-      const l = await t.publisher.logFile({ project: "lww", run, name: "checkpoints/latest.pt", path });
+      const l = await (await t.publisher.logFile({ project: "lww", run, name: "checkpoints/latest.pt", path })).durable;
       logged.push({ ...l, seq: l.streamSeq, hash: sha256(data) });
     }
     unlinkSync(path);
@@ -134,12 +134,13 @@ describe("s3 faults", () => {
     const run = unique("late");
     const path = join(stack.bus.dir, `${run}.bin`);
     writeRandomFile(path, 100);
-    await t.publisher.logFile({ project: "late", run, name: "warm-up.bin", path }); // destinations cached
+    await (await t.publisher.logFile({ project: "late", run, name: "warm-up.bin", path })).durable; // destinations cached
     const data = writeRandomFile(path, 2000);
     await stack.bus.nats.pause(); // the request reaches the server's socket, but no PubAck comes in time
     let err: unknown;
     try {
-      err = await t.publisher.logFile({ project: "late", run, name: "late.bin", path }).catch((e: unknown) => e);
+      const handle = await t.publisher.logFile({ project: "late", run, name: "late.bin", path });
+      err = await handle.durable.catch((e: unknown) => e);
     } finally {
       stack.bus.nats.resume();
     }
@@ -162,7 +163,7 @@ describe("s3 faults", () => {
       for (let i = 0; i < 40; i++) {
         const path = join(stack.bus.dir, `${run}-${i}`);
         const hash = sha256(writeRandomFile(path, 3000 + i));
-        await t.publisher.logFile({ project: "restart", run, name: `r/${i}.bin`, path });
+        await (await t.publisher.logFile({ project: "restart", run, name: `r/${i}.bin`, path })).durable;
         accepted.set(`r/${i}.bin`, hash);
       }
     })();

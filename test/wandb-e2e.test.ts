@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { LedgerEntry, LoggedArtifact } from "@artifact-bus/shared";
+import type { LedgerEntry, LogFileHandle } from "@artifact-bus/shared";
 import { sha256, writeRandomFile } from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { manifestDigest, md5Base64, wandbArtifactName } from "../services/wandb-uploader/src/mod.ts";
@@ -86,7 +86,7 @@ describe("wandb end to end", () => {
     const run = unique("run");
     const name = `${unique("latest")}.pt`;
     const path = join(stack.bus.dir, "latest.pt");
-    const logged: (LoggedArtifact & { data: Buffer })[] = [];
+    const logged: (LogFileHandle & { data: Buffer })[] = [];
     for (let i = 0; i < 10; i++) {
       const data = Buffer.from(`version ${i} of ${name}`);
       writeFileSync(path, data);

@@ -55,6 +55,8 @@ export {
   type AwaitedEntry,
   type EntryListener,
   FlushTimeoutError,
+  LogFailedError,
+  type LogFileHandle,
   type LogFileRequest,
   type LoggedArtifact,
   NoDestinationError,

@@ -1,7 +1,8 @@
 /**
- * What a TypeScript trainer uses. `logFile` stages the file, publishes the event and resolves
- * on the PubAck: from then on the artifact is durable and the caller may delete or rewrite its
- * file. It never waits for a destination; `flush` does, like Composer's close.
+ * What a TypeScript trainer uses. `logFile` stages the file and resolves as soon as the staged
+ * bytes are immutable, with a handle whose `durable` promise resolves at the PubAck; hashing and
+ * publishing go on in the background. It never waits for a destination; `flush` does, like
+ * Composer's close.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -9,45 +10,27 @@ import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jets
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Histogram, Registry } from "prom-client";
+import { blobKey } from "./blob/hash.ts";
+import { hashPool } from "./blob/hash-pool.ts";
 import type { BlobStore, StagingMode } from "./blob/store.ts";
+import { guessContentType } from "./content-type.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "./event/names.ts";
 import type { ArtifactEventV1, BlobRef, Level } from "./event/schema.ts";
 import { eventSubject } from "./event/subjects.ts";
 import { encodeEvent, validateEvent } from "./event/validate.ts";
+import { flushLogged } from "./flush-logged.ts";
+import type { LogFileHandle, LoggedArtifact } from "./logged-artifact.ts";
 import { DestinationDirectory } from "./nats/destinations.ts";
 import { LEDGER_BUCKET } from "./nats/topology-names.ts";
+import { LogFailedError, NoDestinationError, PublishRefusedError, PublishUnconfirmedError } from "./publish-errors.ts";
 import { publishHistogram } from "./publisher-metrics.ts";
-import { destinationFromToken, parseDestinationName } from "./runtime/destination-name.ts";
+import { destinationFromToken } from "./runtime/destination-name.ts";
 import { Ledger } from "./runtime/ledger.ts";
-import { type EntryListener, waitForTerminal } from "./runtime/ledger-waiter.ts";
+import { type EntryListener, FlushTimeoutError } from "./runtime/ledger-waiter.ts";
 
-export { type AwaitedEntry, type EntryListener, FlushTimeoutError } from "./runtime/ledger-waiter.ts";
-
-/** No destination takes the artifact's subject: it would never be uploaded, so it is refused. */
-export class NoDestinationError extends Error {
-  override name = "NoDestinationError";
-}
-
-/** The server refused the event (permissions): it did not land, and its staged blob is removed. */
-export class PublishRefusedError extends Error {
-  override name = "PublishRefusedError";
-}
-
-/**
- * No PubAck came in time: the event may still have landed (the request may have reached the
- * server). Its staged blob is kept for it; `eventId` lets the caller look for it in the ledger,
- * or publish the same id again (deduplicated within the stream's window).
- */
-export class PublishUnconfirmedError extends Error {
-  override name = "PublishUnconfirmedError";
-  readonly eventId: string;
-  readonly blob: BlobRef;
-  constructor(event: ArtifactEventV1, message: string, cause: unknown) {
-    super(`${message}; it may still land (event ${event.id}), so its staged blob is kept`, { cause });
-    this.eventId = event.id;
-    this.blob = event.blob;
-  }
-}
+export type { AwaitedEntry, EntryListener } from "./runtime/ledger-waiter.ts";
+export type { LogFileHandle, LoggedArtifact };
+export { FlushTimeoutError, LogFailedError, NoDestinationError, PublishRefusedError, PublishUnconfirmedError };
 
 export interface LogFileRequest {
   project: string;
@@ -86,18 +69,6 @@ export interface StagedBlob {
   contentType?: string;
 }
 
-export interface LoggedArtifact {
-  id: string;
-  project: string;
-  run: string;
-  name: string;
-  subject: string;
-  streamSeq: number;
-  blob: BlobRef;
-  /** Destinations that will take it, e.g. `s3:main`. */
-  destinations: string[];
-}
-
 export interface PublisherOptions {
   nc: NatsConnection;
   blobStore: BlobStore;
@@ -116,7 +87,9 @@ export class ArtifactPublisher {
   private readonly opts: PublisherOptions;
   private readonly directory: DestinationDirectory;
   private readonly ledger: Ledger;
-  private readonly outstanding = new Map<string, LoggedArtifact>();
+  private readonly outstanding = new Map<string, LogFileHandle>();
+  /** Per artifact name, the durable of its last logFile: versions are published in call order. */
+  private readonly lastOfName = new Map<string, Promise<unknown>>();
   private readonly publishSeconds: Histogram | undefined;
 
   private constructor(opts: PublisherOptions, directory: DestinationDirectory, ledger: Ledger) {
@@ -130,16 +103,33 @@ export class ArtifactPublisher {
   static async create(opts: PublisherOptions): Promise<ArtifactPublisher> {
     await jetstreamManager(opts.nc); // fails fast, naming the problem, when the server has no JetStream
     const kv = await new Kvm(opts.nc).open(LEDGER_BUCKET);
+    // The first large file would otherwise wait for the hashing thread to start.
+    if (opts.blobStore.kind === "fs") hashPool.warm();
     // Hundreds of trainers each list the destinations: in full once a minute, by name in between.
     const directory = new DestinationDirectory(opts.nc, { fullListMs: 60_000 });
     return new ArtifactPublisher(opts, directory, new Ledger(kv));
   }
 
-  /** Stages `path` and publishes its event; resolves once the event is durable in the stream. */
-  async logFile(req: LogFileRequest): Promise<LoggedArtifact> {
+  /**
+   * Stages `path` and resolves as soon as the staged bytes are immutable: in link, move and
+   * copy-on-write modes after a few metadata calls whatever the size, in copy mode once the
+   * kernel copied the file. The caller may then delete or replace its file (see
+   * {@link LogFileHandle.how} for link mode). The sha256 is computed afterwards off the event
+   * loop, then the event is published: `durable` resolves at its PubAck. Versions of one name
+   * are published in the order of the calls, so the last one logged wins.
+   *
+   * Rejects, with nothing staged or published, for an invalid name, project, run, level or
+   * mode (InvalidArtifactError), a file that cannot be read, or an artifact no destination
+   * takes (NoDestinationError).
+   */
+  async logFile(req: LogFileRequest): Promise<LogFileHandle> {
     const target = await this.target(req);
     const id = randomUUID();
-    const blob = await this.opts.blobStore.stage({
+    // Checked before staging, so that bad metadata rejects here; the blob is filled in once hashed.
+    const { kind } = this.opts.blobStore;
+    const unhashed = { store: kind, ref: blobKey(target.project, target.run, id), size: 0, sha256: "0".repeat(64) };
+    const draft = this.eventFor(target, { id, blob: unhashed, metadata: req.metadata, contentType: req.contentType });
+    const placed = await this.opts.blobStore.place({
       path: req.path,
       project: target.project,
       run: target.run,
@@ -147,9 +137,25 @@ export class ArtifactPublisher {
       mode: req.mode,
       ...(req.onStagingProgress ? { onProgress: req.onStagingProgress } : {}),
     });
-    const logged = await this.publishStaged(target, { id, blob, metadata: req.metadata, contentType: req.contentType });
-    this.outstanding.set(id, logged);
-    return logged;
+    const order = `${target.project}/${target.run}/${target.name}`;
+    const previous = this.lastOfName.get(order);
+    const durable = (async () => {
+      const blob = await placed.blob;
+      // An earlier version of this name, still hashing, is published first (or fails first).
+      await previous?.catch(() => undefined);
+      return this.publishEvent(target, { ...draft, blob });
+    })().then(({ duplicate: _, ...logged }) => logged);
+    durable.catch(() => {}); // reported through `durable` and flush(), never as unhandled
+    this.lastOfName.set(order, durable);
+    void durable
+      .finally(() => {
+        if (this.lastOfName.get(order) === durable) this.lastOfName.delete(order);
+      })
+      .catch(() => {});
+    const { project, run, name, subject, destinations } = target;
+    const handle = { id, project, run, name, subject, destinations, how: placed.how, durable };
+    this.outstanding.set(id, handle);
+    return handle;
   }
 
   /**
@@ -181,8 +187,13 @@ export class ArtifactPublisher {
    * the original event's.
    */
   async publishStaged(target: ArtifactTarget, req: StagedBlob): Promise<LoggedArtifact & { duplicate: boolean }> {
-    const { project, run, name, level, subject, destinations } = target;
-    const event: ArtifactEventV1 = validateEvent({
+    return this.publishEvent(target, this.eventFor(target, req));
+  }
+
+  /** The event of a staged blob, checked against the schema (metadata and content type limits). */
+  private eventFor(target: ArtifactTarget, req: StagedBlob): ArtifactEventV1 {
+    const { project, run, name, level } = target;
+    return validateEvent({
       schema: 1,
       id: req.id,
       project,
@@ -199,23 +210,30 @@ export class ArtifactPublisher {
       },
       createdAt: new Date().toISOString(),
     });
+  }
+
+  private async publishEvent(
+    target: ArtifactTarget,
+    event: ArtifactEventV1,
+  ): Promise<LoggedArtifact & { duplicate: boolean }> {
+    const { project, run, name, subject, destinations } = target;
     let ack: { seq: number; duplicate: boolean };
     try {
       ack = await this.publish(subject, event);
     } catch (err) {
       // Only a refused publish surely did not land. One that timed out may have: its event
       // would then need the blob, so it stays (the uploaders' sweeper removes an orphan).
-      if (err instanceof PublishRefusedError) await this.opts.blobStore.remove(req.blob).catch(() => undefined);
+      if (err instanceof PublishRefusedError) await this.opts.blobStore.remove(event.blob).catch(() => undefined);
       throw err;
     }
     return {
-      id: req.id,
+      id: event.id,
       project,
       run,
       name,
       subject,
       streamSeq: ack.seq,
-      blob: req.blob,
+      blob: event.blob,
       destinations,
       duplicate: ack.duplicate,
     };
@@ -247,37 +265,24 @@ export class ArtifactPublisher {
   }
 
   /**
-   * Resolves when every artifact logged through this publisher is terminal (uploaded,
-   * superseded or dead) at every destination that took it; rejects with FlushTimeoutError.
+   * Waits until every artifact logged through this publisher is durable, then until each is
+   * terminal (uploaded, superseded or dead) at every destination that took it. Rejects with
+   * FlushTimeoutError (listing what is pending) after `timeoutMs`, or, once every other
+   * artifact is terminal, with LogFailedError naming each artifact whose `durable` failed.
    * `onEntry` is told each ledger entry seen meanwhile (states, upload progress).
    */
   async flush({ timeoutMs = 60_000, onEntry }: { timeoutMs?: number; onEntry?: EntryListener } = {}): Promise<void> {
-    const logged = [...this.outstanding.values()];
-    const entries = logged.flatMap((a) =>
-      a.destinations.map((d) => ({
-        destinationToken: parseDestinationName(d).token,
-        project: a.project,
-        run: a.run,
-        eventId: a.id,
-        name: a.name,
-      })),
-    );
-    await waitForTerminal(this.ledger, entries, timeoutMs, { onEntry, connection: this.opts.nc });
-    for (const a of logged) this.outstanding.delete(a.id);
+    const handles = [...this.outstanding.values()];
+    const forget = () => {
+      for (const h of handles) this.outstanding.delete(h.id);
+    };
+    try {
+      await flushLogged(this.ledger, handles, timeoutMs, { onEntry, connection: this.opts.nc });
+    } catch (err) {
+      // Failures are reported once; what timed out is waited for again by the next flush.
+      if (err instanceof LogFailedError) forget();
+      throw err;
+    }
+    forget();
   }
-}
-
-const CONTENT_TYPES: Record<string, string> = {
-  json: "application/json",
-  txt: "text/plain",
-  log: "text/plain",
-  csv: "text/csv",
-  yaml: "application/yaml",
-  yml: "application/yaml",
-  gz: "application/gzip",
-};
-
-function guessContentType(name: string): string {
-  const ext = name.slice(name.lastIndexOf(".") + 1).toLowerCase();
-  return CONTENT_TYPES[ext] ?? "application/octet-stream";
 }

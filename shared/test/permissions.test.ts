@@ -136,8 +136,8 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     const files = { old: randomBytes(2 * 1024 * 1024), big: randomBytes(3 * 1024 * 1024 + 7), poison: randomBytes(10) };
     for (const [k, bytes] of Object.entries(files)) writeFileSync(join(work, k), bytes);
     // Two versions of one name before any uploader runs: the older must be superseded.
-    const log = (name: string, file: string) =>
-      publisher.logFile({ project: "demo", run: "r1", name, path: join(work, file) });
+    const log = async (name: string, file: string) =>
+      (await publisher.logFile({ project: "demo", run: "r1", name, path: join(work, file) })).durable;
     const older = await log("ckpt/model.pt", "old");
     const newer = await log("ckpt/model.pt", "big");
     const poison = await log("poison.txt", "poison");

@@ -1,7 +1,7 @@
 /**
  * A trainer as its own process, for cluster and load tests: it logs artifacts until SIGTERM
  * (or TRAINER_COUNT), one JSON line per PubAck on stdout: {id, name, sha256, seq, ms}, where ms is
- * how long logFile took. Every TRAINER_LATEST_EVERY-th artifact is a new version of `latest.pt`.
+ * how long logFile and its durable took. Every TRAINER_LATEST_EVERY-th artifact is a new version of `latest.pt`.
  * Environment: ARTIFACT_BUS_CONFIG, TRAINER_PROJECT, TRAINER_RUN, TRAINER_DIR, and optional
  * TRAINER_COUNT, TRAINER_SIZE (bytes, default 2000), TRAINER_INTERVAL_MS, TRAINER_LATEST_EVERY.
  */
@@ -36,12 +36,13 @@ for (let i = 0; i < count && !stopping; i++) {
   const name = latest ? `p${process.pid}/latest.pt` : `p${process.pid}/a-${i}.bin`;
   const started = performance.now();
   try {
-    const logged = await publisher.logFile({
+    const handle = await publisher.logFile({
       project: env.TRAINER_PROJECT as string,
       run: env.TRAINER_RUN as string,
       name,
       path,
     });
+    const logged = await handle.durable;
     const sha256 = createHash("sha256").update(data).digest("hex");
     const ms = performance.now() - started;
     process.stdout.write(`${JSON.stringify({ id: logged.id, name, sha256, seq: logged.streamSeq, ms })}\n`);

@@ -3,8 +3,8 @@
  * single host, ...). A blob is the file `<dir>/<project>/<run>/<event id>`, read-only once staged.
  */
 import { randomBytes } from "node:crypto";
-import { constants, type Dirent, mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { chmod, copyFile, link, lstat, mkdir, open, readdir, rename, rmdir, unlink, utimes } from "node:fs/promises";
+import { type Dirent, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { chmod, lstat, mkdir, open, readdir, rename, rmdir, unlink, utimes } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { InvalidArtifactError } from "../event/names.ts";
@@ -12,13 +12,17 @@ import type { BlobRef } from "../event/schema.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { type BlobReader, fileReader, readWhole } from "./blob-reader.ts";
 import { digestOf, readHeadSync, readSmallFileSync, SMALL_FILE_BYTES } from "./bounded-read.ts";
+import { codeOf, placeFile } from "./fs-place.ts";
 import { STREAM_TEMP_SUFFIX, sweepStreamTemps, writeHashed } from "./fs-stream.ts";
-import { blobKey, type Digest, hashFile, parseBlobKey, readBufferBytes } from "./hash.ts";
+import { blobKey, type Digest, parseBlobKey, readBufferBytes } from "./hash.ts";
+import { hashPool } from "./hash-pool.ts";
 import {
   BlobDigestMismatchError,
   type BlobLocation,
   BlobMissingError,
   type BlobStore,
+  type PlacedBlob,
+  type StagedHow,
   type StageRequest,
   type StageStreamRequest,
   type StagingMode,
@@ -27,8 +31,6 @@ import {
 /** Prefix of files being staged. Event ids never contain '.', so no blob can carry it. */
 export const TEMP_PREFIX = ".tmp-";
 const MODES: readonly StagingMode[] = ["copy", "link", "move"];
-// Errors for which a hard link is impossible here but a copy will do.
-const NO_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK"]);
 
 export interface FsBlobStoreOptions {
   /** Mode for requests that name none; default `copy`. */
@@ -39,21 +41,25 @@ export interface FsBlobStoreOptions {
 
 /**
  * Staging modes and what they ask of the trainer:
- * - `copy` (default): a copy-on-write clone where the filesystem supports it (btrfs, XFS), a plain
- *   copy elsewhere. The trainer may then delete or rewrite its file freely.
+ * - `copy` (default): a copy-on-write clone where the filesystem supports it (btrfs, XFS), a copy
+ *   by the kernel elsewhere (copy_file_range, as `cp`). The trainer may then delete or rewrite its
+ *   file freely.
  * - `link`: a hard link, so no bytes move. The blob IS the trainer's file (same inode), so the
  *   trainer must replace the file by writing a new path and renaming (what `torch.save` to a new
- *   path does), never rewrite it in place. The shared inode also becomes read-only and gets the
- *   staging time as mtime, which turns an accidental in-place rewrite into EACCES instead of a
- *   silently changed blob. Falls back to `copy` (with a logged note) across filesystems.
+ *   path does), never rewrite it in place: not before the blob is hashed, which changes what is
+ *   logged, nor after, which makes the upload fail its sha256 check. The shared inode also becomes
+ *   read-only and gets the staging time as mtime, which turns an accidental in-place rewrite (by
+ *   a user other than root) into EACCES. Falls back to `copy` (with a logged note) across
+ *   filesystems.
  * - `move`: the trainer's file is renamed into the staging dir and is gone afterwards; falls
  *   back to copy, then unlink of the source, across filesystems.
  *
  * Files up to SMALL_FILE_BYTES (64 KiB) are copied in every mode (and the source unlinked for
  * `move`), with synchronous calls: as cheap as a link at that size, and see bounded-read.ts.
  *
- * sha256 and size always describe the staged file, read once after it is in place, never the
- * source while it is copied: the trainer may rewrite the source at any time.
+ * sha256 and size always describe the staged file, read once after it is in place (on a worker
+ * thread, after {@link FsBlobStore.place} returned), never the source while it is copied: the
+ * trainer may rewrite the source at any time.
  */
 export class FsBlobStore implements BlobStore {
   readonly kind = "fs" as const;
@@ -69,7 +75,12 @@ export class FsBlobStore implements BlobStore {
   }
 
   async stage(req: StageRequest): Promise<BlobRef> {
+    return (await this.place(req)).blob;
+  }
+
+  async place(req: StageRequest): Promise<PlacedBlob> {
     const ref = blobKey(req.project, req.run, req.id);
+    const location = { store: "fs", ref } as const;
     const mode = req.mode ?? this.defaultMode;
     if (!MODES.includes(mode)) {
       throw new InvalidArtifactError("mode", `${JSON.stringify(mode)} is not one of ${MODES.join(", ")}`);
@@ -78,34 +89,58 @@ export class FsBlobStore implements BlobStore {
     const final = join(runDir, req.id);
     // Staged under a temp name and renamed at the end: a reader never sees a partial blob.
     const temp = join(runDir, `${TEMP_PREFIX}${req.id}-${randomBytes(6).toString("hex")}`);
-    let done: StagingMode | undefined;
+    let how: StagedHow | undefined;
     try {
       // A small file is copied whatever the mode: as cheap as a link, and safer.
       const small = readSmallFileSync(req.path);
-      let digest: Digest;
       if (small) {
         writeInRunDirSync(runDir, temp, small);
-        done = "copy";
-        digest = digestOf(small);
+        how = "copy";
         renameSync(temp, final);
-      } else {
-        done = await this.inRunDir(runDir, () => this.place(req.path, temp, mode));
-        digest = await hashFile(temp, req.onProgress);
+        if (mode === "move") await unlinkIfPresent(req.path);
+        return { location, how, blob: Promise.resolve({ ...location, ...digestOf(small) }) };
+      }
+      how = await this.inRunDir(runDir, () => placeFile(req.path, temp, mode, this.logger));
+      if (how === "link" || how === "move") {
         // Linked and moved files keep the trainer's mtime; sweep ages blobs from staging time.
         const now = new Date();
         await utimes(temp, now, now);
-        await chmod(temp, 0o444);
-        await rename(temp, final);
       }
-      if (mode === "move" && done === "copy") await unlinkIfPresent(req.path);
-      return { store: "fs", ref, size: digest.size, sha256: digest.sha256 };
+      await chmod(temp, 0o444);
+      await rename(temp, final);
+      if (mode === "move" && how !== "move") await unlinkIfPresent(req.path);
     } catch (err) {
       // A moved file is the trainer's only copy: put it back rather than delete it.
-      if (done === "move") {
+      if (how === "move") {
         await rename(temp, req.path).catch((e) =>
           this.logger.error({ path: req.path, temp, err: e }, "blob staging failed; the moved file is left at temp"),
         );
       } else await unlinkIfPresent(temp).catch(() => {});
+      throw err;
+    }
+    const blob = this.hashPlaced(location, final, how, req.path);
+    blob.catch(() => {}); // the caller may never look; it is told through `blob` if it does
+    return { location, how, blob };
+  }
+
+  /**
+   * Hashes a placed blob off the event loop. sha256 and size describe the staged file, never the
+   * source while it was copied: the trainer may rewrite the source at any time. A blob that
+   * cannot be hashed is removed, unless it was moved in: it is then the trainer's only copy.
+   */
+  private async hashPlaced(location: BlobLocation, path: string, how: StagedHow, source: string): Promise<BlobRef> {
+    try {
+      return { store: "fs", ref: location.ref, ...(await hashPool.hashFile(path)) };
+    } catch (err) {
+      if (how === "move") {
+        throw new Error(
+          `could not hash the blob at ${path} (${(err as Error).message}); the file moved from ${source} is kept there`,
+          {
+            cause: err,
+          },
+        );
+      }
+      await unlinkIfPresent(path).catch(() => {});
       throw err;
     }
   }
@@ -148,29 +183,6 @@ export class FsBlobStore implements BlobStore {
    */
   sweepAbandonedStreams(idleMs: number): Promise<number> {
     return sweepStreamTemps(this.dir, idleMs, (name) => name.startsWith(TEMP_PREFIX));
-  }
-
-  /** Puts the source at `temp`; returns how, since link and move may fall back to a copy. */
-  private async place(src: string, temp: string, mode: StagingMode): Promise<StagingMode> {
-    if (mode === "link") {
-      try {
-        await link(src, temp);
-        return "link";
-      } catch (err) {
-        if (!NO_LINK.has(codeOf(err))) throw err;
-        this.logger.warn({ path: src, code: codeOf(err) }, "blob staging: hard link impossible, copying instead");
-      }
-    } else if (mode === "move") {
-      try {
-        await rename(src, temp);
-        return "move";
-      } catch (err) {
-        if (codeOf(err) !== "EXDEV") throw err;
-        this.logger.warn({ path: src }, "blob staging: source on another filesystem, moving by copy and unlink");
-      }
-    }
-    await copyFile(src, temp, constants.COPYFILE_FICLONE);
-    return "copy";
   }
 
   /**
@@ -301,10 +313,6 @@ function writeInRunDirSync(runDir: string, path: string, bytes: Uint8Array): voi
       mkdirSync(runDir, { recursive: true });
     }
   }
-}
-
-function codeOf(err: unknown): string {
-  return (err as NodeJS.ErrnoException | undefined)?.code ?? "";
 }
 
 /** Unlinks a file; returns false if it was not there. */

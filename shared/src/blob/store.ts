@@ -43,10 +43,34 @@ export interface StageStreamRequest {
 /** Where staged bytes are: enough to find or remove them, not to check them. */
 export type BlobLocation = Pick<BlobRef, "store" | "ref">;
 
+/** How staged bytes got into the store: a hard link, a rename, a copy-on-write clone, a copy. */
+export type StagedHow = "link" | "move" | "clone" | "copy";
+
+/**
+ * Bytes placed in a store and immutable from then on, whose sha256 may still be being computed:
+ * what a trainer waits for before it goes on (see {@link BlobStore.place}).
+ */
+export interface PlacedBlob {
+  location: BlobLocation;
+  how: StagedHow;
+  /**
+   * The blob with its sha256 and size, once hashed (on a worker thread for large fs blobs). If
+   * hashing fails it rejects, and the staged bytes are removed (a moved file is kept, and the
+   * error says where). It never becomes an unhandled rejection when nobody awaits it.
+   */
+  blob: Promise<BlobRef>;
+}
+
 export interface BlobStore {
   readonly kind: BlobRef["store"];
-  /** Stages the bytes, hashing them on the way; the result is immutable. */
+  /** Stages the bytes and hashes them; the result is immutable. `place` then `blob`. */
   stage(req: StageRequest): Promise<BlobRef>;
+  /**
+   * Stages the bytes and resolves once they are immutable in the store, leaving the hash to be
+   * computed after: in link, move and clone modes that is a few metadata calls, whatever the
+   * size. Errors that make staging impossible (a missing file, a bad key or mode) reject here.
+   */
+  place(req: StageRequest): Promise<PlacedBlob>;
   /**
    * Stages the bytes of `source`, hashing them as they are written under a temporary name; they
    * appear under the blob's name only once complete and checked. If `source` fails (a client

@@ -52,7 +52,7 @@ export async function putCommand(args: string[], stderr: ProgressStream = proces
     const progress = putProgress(values.quiet ? SILENT : stderr, { name, total: (await stat(file)).size });
     const dead: string[] = [];
     try {
-      const logged = await publisher.logFile({
+      const handle = await publisher.logFile({
         project: values.project,
         run: values.run,
         name,
@@ -62,6 +62,8 @@ export async function putCommand(args: string[], stderr: ProgressStream = proces
         mode: (values.mode ?? config.staging.mode) as "copy" | "link" | "move",
         onStagingProgress: (bytes) => progress.staging(bytes),
       });
+      // The command answers once the event is in the stream, with the sha256 it carries.
+      const logged = await handle.durable;
       progress.staged();
       console.log(
         JSON.stringify({
