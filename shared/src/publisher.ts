@@ -11,7 +11,6 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Histogram, Registry } from "prom-client";
 import { blobKey } from "./blob/hash.ts";
-import { hashPool } from "./blob/hash-pool.ts";
 import type { BlobStore, StagingMode } from "./blob/store.ts";
 import { guessContentType } from "./content-type.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "./event/names.ts";
@@ -103,8 +102,8 @@ export class ArtifactPublisher {
   static async create(opts: PublisherOptions): Promise<ArtifactPublisher> {
     await jetstreamManager(opts.nc); // fails fast, naming the problem, when the server has no JetStream
     const kv = await new Kvm(opts.nc).open(LEDGER_BUCKET);
-    // The first large file would otherwise wait for the hashing thread to start.
-    if (opts.blobStore.kind === "fs") hashPool.warm();
+    // The hashing thread starts with the first file too large to hash inline, not here: a
+    // worker costs the process about 25 MB, which a gateway or a trainer of small files never needs.
     // Hundreds of trainers each list the destinations: in full once a minute, by name in between.
     const directory = new DestinationDirectory(opts.nc, { fullListMs: 60_000 });
     return new ArtifactPublisher(opts, directory, new Ledger(kv));

@@ -50,7 +50,9 @@ describe("publish latency", () => {
     expect(await countOf(registry)).toBe(0);
     const path = join(dir, "a.txt");
     writeFileSync(path, "hello");
-    for (const p of [a, b, b, unmeasured]) await p.logFile({ project: "p", run: "r", name: "a.txt", path });
+    // Observed at the PubAck, which `durable` reports (logFile itself returns once staged).
+    for (const p of [a, b, b, unmeasured])
+      await (await p.logFile({ project: "p", run: "r", name: "a.txt", path })).durable;
     expect(await countOf(registry)).toBe(3);
     const text = await registry.metrics();
     expect(text).toMatch(/^artifact_bus_publish_seconds_sum \d/m);

@@ -118,7 +118,7 @@ export class FsBlobStore implements BlobStore {
       } else await unlinkIfPresent(temp).catch(() => {});
       throw err;
     }
-    const blob = this.hashPlaced(location, final, how, req.path);
+    const blob = this.hashPlaced(location, final, how, req.path, req.onProgress);
     blob.catch(() => {}); // the caller may never look; it is told through `blob` if it does
     return { location, how, blob };
   }
@@ -128,9 +128,15 @@ export class FsBlobStore implements BlobStore {
    * source while it was copied: the trainer may rewrite the source at any time. A blob that
    * cannot be hashed is removed, unless it was moved in: it is then the trainer's only copy.
    */
-  private async hashPlaced(location: BlobLocation, path: string, how: StagedHow, source: string): Promise<BlobRef> {
+  private async hashPlaced(
+    location: BlobLocation,
+    path: string,
+    how: StagedHow,
+    source: string,
+    onProgress?: (bytesDone: number) => void,
+  ): Promise<BlobRef> {
     try {
-      return { store: "fs", ref: location.ref, ...(await hashPool.hashFile(path)) };
+      return { store: "fs", ref: location.ref, ...(await hashPool.hashFile(path, onProgress)) };
     } catch (err) {
       if (how === "move") {
         throw new Error(

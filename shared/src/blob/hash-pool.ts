@@ -27,6 +27,8 @@ interface Job {
   seq: number;
   op: "hash" | "follow";
   path: string;
+  /** Told the bytes hashed so far, once per chunk. */
+  onProgress?: ((bytesDone: number) => void) | undefined;
   /** For `follow`: the writer's outcome, once known, sent to the worker once it runs the job. */
   outcome?: "end" | "cancel";
   worker?: Worker;
@@ -49,9 +51,9 @@ export class HashPool {
     this.maxWorkers = maxWorkers;
   }
 
-  /** sha256 and size of the file at `path`, read once. */
-  hashFile(path: string): Promise<Digest> {
-    return this.submit("hash", path).digest;
+  /** sha256 and size of the file at `path`, read once; `onProgress` is told the bytes hashed so far. */
+  hashFile(path: string, onProgress?: (bytesDone: number) => void): Promise<Digest> {
+    return this.submit("hash", path, onProgress).digest;
   }
 
   /**
@@ -73,13 +75,18 @@ export class HashPool {
     if (this.workers === 0) this.idle.push(this.spawn());
   }
 
-  private submit(op: Job["op"], path: string): { job: Job; digest: Promise<Digest> } {
+  private submit(
+    op: Job["op"],
+    path: string,
+    onProgress?: (bytesDone: number) => void,
+  ): { job: Job; digest: Promise<Digest> } {
     let job!: Job;
     const digest = new Promise<Digest>((resolve, reject) => {
       job = {
         seq: ++this.seq,
         op,
         path,
+        onProgress,
         resolve: (d) => {
           job.settled = true;
           resolve(d);
@@ -115,6 +122,10 @@ export class HashPool {
     worker.on("message", (result: HashResult) => {
       const job = this.running.get(worker);
       if (!job || job.seq !== result.seq) return;
+      if ("progress" in result) {
+        job.onProgress?.(result.progress);
+        return;
+      }
       this.running.delete(worker);
       worker.unref();
       this.idle.push(worker);
