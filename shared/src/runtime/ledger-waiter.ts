@@ -202,26 +202,28 @@ async function walk(
 ): Promise<void> {
   const list = [...waiting];
   let progress = Date.now();
-  // Reads ahead as long as entries turn out finished (a flush called late reads them 32 at a
+  // Reads ahead while whole batches turn out finished (a flush called late reads them 32 at a
   // time), one at a time while the first is still on its way.
   let window = 1;
   for (let i = 0; i < list.length && waiting.size > WATCH_AT; ) {
     const now = Date.now();
     if (now >= deadline || now - progress >= WALK_STALL_MS) return;
+    const batch = list.slice(i, i + window);
     await Promise.all(
-      list.slice(i, i + window).map(async ([key, w]) => {
+      batch.map(async ([key, w]) => {
         if (waiting.has(key)) settle(key, (await ledger.get(w.destinationToken, w))?.state);
       }),
     ).catch(() => undefined); // NATS away: try again after the pause
     const from = i;
     while (i < list.length && !waiting.has(list[i]![0])) i++;
-    if (i > from) {
-      progress = Date.now();
+    if (i > from) progress = Date.now();
+    if (i - from >= batch.length) {
       window = Math.min(32, window * 2);
-    } else {
-      window = 1;
-      await new Promise((r) => setTimeout(r, Math.min(WALK_POLL_MS, Math.max(0, deadline - Date.now()))));
+      continue;
     }
+    // The walk stopped at an entry just read unfinished: read it again after a pause.
+    window = 1;
+    await new Promise((r) => setTimeout(r, Math.min(WALK_POLL_MS, Math.max(0, deadline - Date.now()))));
   }
 }
 
