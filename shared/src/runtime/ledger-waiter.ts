@@ -46,14 +46,15 @@ export class FlushTimeoutError extends Error {
 const RETRY_MS = 1_000;
 /**
  * With more entries than this awaited, the waiter first walks them in logging order, reading
- * the first unfinished one at most every WALK_POLL_MS, and watches only for the last few (or
+ * the first unfinished one again after WALK_POLL_MS, doubling up to WALK_POLL_MAX_MS, and watches only for the last few (or
  * once the walk stalls for WALK_STALL_MS, e.g. an artifact being retried). A run's watch hears
  * every artifact of the run: with hundreds of trainers flushing a backlog at once, each ledger
  * write went to every one of them (64 watchers: 0.6 ms of nats-server CPU per write, and the
  * ledger's writes waited behind those deliveries).
  */
 const WATCH_AT = 8;
-const WALK_POLL_MS = 200;
+const WALK_POLL_MS = 100;
+const WALK_POLL_MAX_MS = 1_000;
 const WALK_STALL_MS = 5_000;
 /**
  * A full re-read of what is still awaited, as a safety net only: the watch is an ordered
@@ -205,6 +206,7 @@ async function walk(
   // Reads ahead while whole batches turn out finished (a flush called late reads them 32 at a
   // time), one at a time while the first is still on its way.
   let window = 1;
+  let pause = WALK_POLL_MS;
   for (let i = 0; i < list.length && waiting.size > WATCH_AT; ) {
     const now = Date.now();
     if (now >= deadline || now - progress >= WALK_STALL_MS) return;
@@ -216,14 +218,19 @@ async function walk(
     ).catch(() => undefined); // NATS away: try again after the pause
     const from = i;
     while (i < list.length && !waiting.has(list[i]![0])) i++;
-    if (i > from) progress = Date.now();
+    if (i > from) {
+      progress = Date.now();
+      pause = WALK_POLL_MS;
+    }
     if (i - from >= batch.length) {
       window = Math.min(32, window * 2);
       continue;
     }
-    // The walk stopped at an entry just read unfinished: read it again after a pause.
+    // The walk stopped at an entry just read unfinished: read it again after a pause, longer
+    // while it stays unfinished (the last few are left to the watch, so the end is heard at once).
     window = 1;
-    await new Promise((r) => setTimeout(r, Math.min(WALK_POLL_MS, Math.max(0, deadline - Date.now()))));
+    await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(0, deadline - Date.now()))));
+    pause = Math.min(WALK_POLL_MAX_MS, pause * 2);
   }
 }
 
