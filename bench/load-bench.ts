@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { connectNats, EVENTS_PREFIX, EVENTS_STREAM, eventSubject } from "@artifact-bus/shared";
+import { connectNats, EVENTS_PREFIX, EVENTS_STREAM, eventSubject, LEDGER_BUCKET } from "@artifact-bus/shared";
 import { cpuSeconds, peakRssMb } from "@artifact-bus/shared/testing";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { BusStack } from "../test/harness/bus-stack.ts";
@@ -94,6 +94,8 @@ function startTrainer(stack: BusStack, run: string) {
   return { proc, line };
 }
 
+const summariesCount = (s: TrainerSummary[]) => s.reduce((n, x) => n + x.toUploaded.length, 0);
+
 /** Bare JetStream publishes of 4 KiB-artifact-sized events, `connections` at once, for `seconds`. */
 async function baselinePublishRate(
   stack: BusStack,
@@ -148,6 +150,10 @@ export async function runLoadBench({ report }: BenchContext): Promise<void> {
     const baseline = await baselinePublishRate(stack, PROCESSES * CONNECTIONS, Math.min(SECONDS, 15));
     const natsPerBarePublish = (1000 * (cpuSeconds(stack.nats.pid) - natsBefore)) / baseline.count;
     const cpu0 = pids.map(cpuSeconds);
+    const jsm = await jetstreamManager(stack.nc);
+    const kvWrites = async () => (await jsm.streams.info(`KV_${LEDGER_BUCKET}`)).state.last_seq;
+    const kv0 = await kvWrites();
+    const deliveries0 = (await stack.consumerInfo()).delivered.consumer_seq;
 
     const trainers = Array.from({ length: PROCESSES }, (_, i) => startTrainer(stack, `run-${i}`));
     const published = await Promise.all(
@@ -157,6 +163,9 @@ export async function runLoadBench({ report }: BenchContext): Promise<void> {
     for (const t of trainers) t.proc.stdin!.write("flush\n");
     const summaries = await Promise.all(trainers.map((t) => t.line<TrainerSummary>(2)));
     const cpu1 = pids.map(cpuSeconds);
+    const kvPerArtifact = ((await kvWrites()) - kv0) / Math.max(1, summariesCount(summaries));
+    const deliveriesPerArtifact =
+      ((await stack.consumerInfo()).delivered.consumer_seq - deliveries0) / Math.max(1, summariesCount(summaries));
 
     const started = Math.min(...summaries.map((s) => s.started));
     const total = published.reduce((n, p) => n + p.published, 0);
@@ -213,6 +222,9 @@ export async function runLoadBench({ report }: BenchContext): Promise<void> {
     const uploaderCpu = cpu.slice(1).reduce((a, b) => a + b, 0);
     report(
       `| ms of CPU per artifact: trainer logFile / uploader / nats-server (whole run) | ${per(trainerPublishCpu, total)} / ${per(uploaderCpu, uploaded)} / ${per(cpu[0]!, uploaded)} | nats-server per bare publish ${natsPerBarePublish.toFixed(3)} | |`,
+    );
+    report(
+      `| per artifact: KV writes (lease and ledger; the bench's final reads are not writes) / deliveries of its event | ${kvPerArtifact.toFixed(2)} / ${deliveriesPerArtifact.toFixed(2)} | | |`,
     );
     if (errors.length) report(`| publish errors | ${errors.map(([m, n]) => `${n}× ${m}`).join("; ")} | | |`);
     if (PROFILE_DIR) await Promise.all(uploaders.map((u) => u.kill("SIGTERM")));

@@ -104,21 +104,20 @@ for await (const e of watch) {
 }
 watch.stop();
 
-process.stdout.write(
-  `${JSON.stringify({
-    run,
-    started,
-    publishedAt,
-    publishMs,
-    toUploaded,
-    lastUploadAt,
-    flushEnds,
-    uploadedWhilePublishing,
-    errors: Object.fromEntries(errors),
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
-  })}\n`,
-);
+const summary = `${JSON.stringify({
+  run,
+  started,
+  publishedAt,
+  publishMs,
+  toUploaded,
+  lastUploadAt,
+  flushEnds,
+  uploadedWhilePublishing,
+  errors: Object.fromEntries(errors),
+  cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  peakRssMb: process.resourceUsage().maxRSS / 1024,
+})}\n`;
 await Promise.all(trainers.map((t) => t.nc.close()));
-// Exit rather than wait for stdin to close: a profile (--cpu-prof) is written on exit.
-process.exit(0);
+// Exit rather than wait for stdin to close (a profile, --cpu-prof, is written on exit), but only
+// once the summary (hundreds of KB at 60 s) is through the pipe: an exit would cut it.
+process.stdout.write(summary, () => process.exit(0));

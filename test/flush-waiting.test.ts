@@ -29,7 +29,8 @@ describe("flush", () => {
     const t = await stack.trainer();
     const path = join(stack.dir, "restart.bin");
     const logged = [];
-    for (let i = 0; i < 3; i++) {
+    // More than a flush reads one by one before it watches: both ways are taken.
+    for (let i = 0; i < 30; i++) {
       writeFileSync(path, `version ${i}`);
       logged.push(await t.publisher.logFile({ project: "flush", run: "restart", name: `a${i}.bin`, path }));
     }
@@ -55,7 +56,7 @@ describe("flush", () => {
         const path = join(stack.dir, `rank-${rank}.bin`);
         writeFileSync(path, `rank ${rank}`);
         const out = [];
-        for (let i = 0; i < 5; i++) {
+        for (let i = 0; i < 12; i++) {
           out.push(await t.publisher.logFile({ project: "flush", run: "many", name: `r${rank}/s${i}.bin`, path }));
         }
         return out;
