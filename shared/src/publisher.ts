@@ -29,6 +29,9 @@ import { FlushTimeoutError } from "./runtime/ledger-waiter.ts";
 export type { LogFileHandle, LoggedArtifact };
 export { FlushTimeoutError, LogFailedError, NoDestinationError, PublishRefusedError, PublishUnconfirmedError };
 
+/** Read once: os.hostname() is a system call, and it was one per event. */
+const HOST = hostname();
+
 export interface LogFileRequest {
   project: string;
   run: string;
@@ -189,7 +192,7 @@ export class ArtifactPublisher {
       contentType: req.contentType ?? guessContentType(name),
       metadata: req.metadata ?? {},
       producer: {
-        host: hostname(),
+        host: HOST,
         pid: process.pid,
         ...(this.opts.rank === undefined ? {} : { rank: this.opts.rank }),
       },

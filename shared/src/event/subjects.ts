@@ -2,7 +2,7 @@
  * Subject naming: events on `artifacts.v1.events.<project>.<run>.<level>.<key>`; DLQ replays,
  * which only operators may publish, on `artifacts.v1.replay.<destinationToken>.<project>.<run>.<level>.<key>`.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { ArtifactEventV1, Level } from "./schema.ts";
 
 export const EVENTS_PREFIX = "artifacts.v1.events";
@@ -16,7 +16,7 @@ const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
  * Names may hold dots, spaces and non-ASCII, none of which are safe as subject tokens.
  */
 export function artifactKey(name: string): string {
-  const digest = createHash("sha256").update(name, "utf8").digest();
+  const digest = hash("sha256", name, "buffer");
   let out = "";
   let bits = 0;
   let acc = 0;
