@@ -46,6 +46,12 @@ export function pairedRatio(baseline: number[], bus: number[]): number {
   return median(baseline.map((b, i) => b / bus[i]!));
 }
 
+/** The paired ratio with the spread of the pairs beside it: `0.93 (0.88–0.97)`. */
+export function spread(baseline: number[], bus: number[]): string {
+  const ratios = baseline.map((b, i) => b / bus[i]!);
+  return `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+}
+
 /** Runs `task(0..count-1)` with `concurrency` of them in flight at once. */
 export async function forEachConcurrently(
   count: number,

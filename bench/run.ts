@@ -13,10 +13,12 @@ import { runLoadBench } from "./load-bench.ts";
 import { runPythonBench } from "./python-bench.ts";
 import { runS3Bench } from "./s3-bench.ts";
 import { runSftpBench } from "./sftp-bench.ts";
+import { runStagingBench } from "./staging-bench.ts";
 import { runWandbBench } from "./wandb-bench.ts";
 
 const sections: [string, (ctx: BenchContext) => Promise<void>][] = [
   ["S3 (s3rver in its own process)", runS3Bench],
+  ["Trainer-side staging (logFile)", runStagingBench],
   ["SFTP (OpenSSH sshd)", runSftpBench],
   ["Weights & Biases (the API double in its own process)", runWandbBench],
   ["HTTP gateway (its own process)", runGatewayBench],

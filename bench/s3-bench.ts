@@ -1,6 +1,5 @@
-/** S3 benchmarks: the bus against direct lib-storage / PutObject on the same S3 server. */
 import { execFileSync } from "node:child_process";
-import { createReadStream, readFileSync, rmSync } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cpuSeconds, resetPeakRss, writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
@@ -17,7 +16,6 @@ import {
   ratioWithSpread,
   runMeasured,
   secs,
-  time,
   timeRounds,
 } from "./bench-kit.ts";
 
@@ -138,21 +136,7 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
       `| ${SMALL_COUNT} × 4 KiB artifacts, median of ${smallRounds} paired rounds | bus end to end ${secs(median(manyBus!))} | direct PutObject ×${CONCURRENCY} ${secs(median(manyDirect!))} | throughput ratio ${ratioWithSpread(manyDirect!, manyBus!)} (target ≥ 0.8) |`,
     );
 
-    // 3. logFile of the large file per staging mode vs cp. The uploader is stopped first so that
-    // uploads of the staged files do not compete for the CPU: this measures the trainer's wait.
-    await uploader.kill("SIGTERM");
-    const [cp] = await time(async () => execFileSync("cp", [big, join(stack.bus.dir, "cp.bin")]));
-    rmSync(join(stack.bus.dir, "cp.bin"));
-    for (const mode of ["copy", "link", "move"] as const) {
-      const src = mode === "move" ? join(stack.bus.dir, "move.bin") : big;
-      if (mode === "move") execFileSync("cp", [big, src]);
-      const [ms] = await time(() =>
-        trainer.publisher.logFile({ project: "bench", run: "staging", name: `stage-${mode}.bin`, path: src, mode }),
-      );
-      report(
-        `| logFile ${(LARGE / 1024 ** 3).toFixed(2)} GiB, mode ${mode} | ${secs(ms)} | cp ${secs(cp)} | ratio to cp ${(ms / cp).toFixed(2)} |`,
-      );
-    }
+    // logFile per staging mode: see staging-bench.ts.
     await trainer.close();
     s3.destroy();
   } finally {

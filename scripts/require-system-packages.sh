@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the system programs the tests and the local stack run for real are present:
 # nats-server (Debian package nats-server), OpenSSH's sshd and sftp (openssh-server,
-# openssh-client) and python3; with the argument `bench`, also the AWS CLI (awscli).
+# openssh-client), python3 and mkfs.xfs (xfsprogs); with the argument `bench`, also the AWS CLI
+# (awscli).
 # As root with apt-get it installs what is missing; elsewhere it stops and says what to install.
 set -euo pipefail
 
@@ -9,6 +10,8 @@ missing=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing+=(openssh-server)
 command -v sftp >/dev/null 2>&1 || missing+=(openssh-client)
+# mkfs.xfs: tests and the bench stage into a real copy-on-write filesystem (an XFS loop mount).
+command -v mkfs.xfs >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.xfs ] || missing+=(xfsprogs)
 # The Python client and the raw-producer test (standard library only; pip and setuptools install it).
 [ -x /usr/bin/python3 ] || missing+=(python3)
 /usr/bin/python3 -c "import pip, setuptools" >/dev/null 2>&1 || missing+=(python3-pip python3-setuptools)

@@ -31,6 +31,9 @@ export type { AwaitedEntry, EntryListener } from "./runtime/ledger-waiter.ts";
 export type { LogFileHandle, LoggedArtifact };
 export { FlushTimeoutError, LogFailedError, NoDestinationError, PublishRefusedError, PublishUnconfirmedError };
 
+/** Read once: os.hostname() is a system call, and it was one per event. */
+const HOST = hostname();
+
 export interface LogFileRequest {
   project: string;
   run: string;
@@ -203,7 +206,7 @@ export class ArtifactPublisher {
       contentType: req.contentType ?? guessContentType(name),
       metadata: req.metadata ?? {},
       producer: {
-        host: hostname(),
+        host: HOST,
         pid: process.pid,
         ...(this.opts.rank === undefined ? {} : { rank: this.opts.rank }),
       },

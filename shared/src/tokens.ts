@@ -3,7 +3,7 @@
  * gateway reads them: a JSON Lines file with one record per token holding the token's sha256,
  * never the token itself, and what it may do (projects and roles). A stolen file lets nobody in.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { checkSubjectToken } from "./event/names.ts";
@@ -40,7 +40,7 @@ export const TOKEN_PREFIX = "abt_";
 
 /** sha256 of a token, as the file keeps it. */
 export function hashToken(token: string): string {
-  return createHash("sha256").update(token, "utf8").digest("hex");
+  return hash("sha256", token, "hex");
 }
 
 /** A new random token (256 bits) and its record; the token is shown once and stored nowhere. */

@@ -2,7 +2,7 @@
  * Parts of an artifact request that come in headers or the query: Content-Digest (RFC 9530),
  * Idempotency-Key, metadata. Each bad part is a problem naming it.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { hash, randomUUID } from "node:crypto";
 import { MAX_METADATA_ENTRIES, MAX_METADATA_KEY_CHARS, MAX_METADATA_VALUE_CHARS } from "@artifact-bus/shared";
 import { Problem } from "./problems.ts";
 
@@ -41,7 +41,7 @@ export function eventIdFor(project: string, run: string, idempotencyKey: string 
       field: "Idempotency-Key",
     });
   }
-  const digest = createHash("sha256").update(`${project}\n${run}\n${idempotencyKey}`, "utf8").digest();
+  const digest = hash("sha256", `${project}\n${run}\n${idempotencyKey}`, "buffer");
   let bits = 0;
   let acc = 0;
   let out = "ik-";

@@ -8,7 +8,7 @@
  * 0.6 ms through a few synchronous ones, on the 2-core benchmark machine. Blocking the event loop
  * for a read or a write of at most SMALL_FILE_BYTES is cheaper than those round trips on any disk.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { Digest } from "./hash.ts";
 
@@ -62,5 +62,5 @@ export function readSmallFileSync(path: string): Buffer | undefined {
 
 /** sha256 and size of bytes held in memory. */
 export function digestOf(bytes: Uint8Array): Digest {
-  return { sha256: createHash("sha256").update(bytes).digest("hex"), size: bytes.byteLength };
+  return { sha256: hash("sha256", bytes, "hex"), size: bytes.byteLength };
 }

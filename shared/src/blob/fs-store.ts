@@ -88,7 +88,7 @@ export class FsBlobStore implements BlobStore {
     const runDir = join(this.dir, req.project, req.run);
     const final = join(runDir, req.id);
     // Staged under a temp name and renamed at the end: a reader never sees a partial blob.
-    const temp = join(runDir, `${TEMP_PREFIX}${req.id}-${randomBytes(6).toString("hex")}`);
+    const temp = join(runDir, tempName(req.id));
     let how: StagedHow | undefined;
     try {
       // A small file is copied whatever the mode: as cheap as a link, and safer.
@@ -154,7 +154,7 @@ export class FsBlobStore implements BlobStore {
   async stageStream(source: Readable, req: StageStreamRequest): Promise<BlobRef> {
     const ref = blobKey(req.project, req.run, req.id);
     const runDir = join(this.dir, req.project, req.run);
-    const temp = join(runDir, `${TEMP_PREFIX}${req.id}-${randomBytes(6).toString("hex")}${STREAM_TEMP_SUFFIX}`);
+    const temp = join(runDir, `${tempName(req.id)}${STREAM_TEMP_SUFFIX}`);
     try {
       let digest: Digest;
       if (req.sizeHint !== undefined && req.sizeHint <= SMALL_FILE_BYTES) {
@@ -303,6 +303,16 @@ export class FsBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {}
+}
+
+// Unique across processes (a random part drawn once) and within one (a counter): a random
+// suffix per staging cost 20 us of randomBytes, a tenth of a small artifact's whole staging.
+const TEMP_PROCESS = randomBytes(6).toString("hex");
+let tempSeq = 0;
+
+/** `.tmp-<id>-<process>-<n>`: several stagings of one event id (retries) never share a temp file. */
+function tempName(id: string): string {
+  return `${TEMP_PREFIX}${id}-${TEMP_PROCESS}-${(++tempSeq).toString(36)}`;
 }
 
 /**

@@ -11,28 +11,13 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Digest } from "./hash.ts";
-import type { HashMessage, HashResult } from "./hash-worker.ts";
-
-/** A file being hashed while something writes it: say when the writing ended, or failed. */
-export interface FollowedHash {
-  /** The sha256 and size of the whole file, once {@link end} was called; rejects after {@link cancel}. */
-  digest: Promise<Digest>;
-  /** The writer finished: the hash reads on to the end of the file. */
-  end(): void;
-  /** The writer failed: the hash stops and `digest` rejects. */
-  cancel(): void;
-}
+import type { HashJob, HashResult } from "./hash-worker.ts";
 
 interface Job {
   seq: number;
-  op: "hash" | "follow";
   path: string;
   /** Told the bytes hashed so far, once per chunk. */
   onProgress?: ((bytesDone: number) => void) | undefined;
-  /** For `follow`: the writer's outcome, once known, sent to the worker once it runs the job. */
-  outcome?: "end" | "cancel";
-  worker?: Worker;
-  settled?: boolean;
   resolve(digest: Digest): void;
   reject(err: Error): void;
 }
@@ -53,21 +38,10 @@ export class HashPool {
 
   /** sha256 and size of the file at `path`, read once; `onProgress` is told the bytes hashed so far. */
   hashFile(path: string, onProgress?: (bytesDone: number) => void): Promise<Digest> {
-    return this.submit("hash", path, onProgress).digest;
-  }
-
-  /**
-   * Hashes the file at `path` while another party creates it and appends to it, reading right
-   * behind the writer; the digest covers the whole file once the writer calls `end`.
-   */
-  followFile(path: string): FollowedHash {
-    const job = this.submit("follow", path);
-    const tell = (outcome: "end" | "cancel") => {
-      if (job.job.outcome || job.job.settled) return;
-      job.job.outcome = outcome;
-      job.job.worker?.postMessage({ seq: job.job.seq, op: outcome } satisfies HashMessage);
-    };
-    return { digest: job.digest, end: () => tell("end"), cancel: () => tell("cancel") };
+    return new Promise((resolve, reject) => {
+      this.queue.push({ seq: ++this.seq, path, onProgress, resolve, reject });
+      this.dispatch();
+    });
   }
 
   /** Starts a worker now, so that the first job does not wait for a thread to start (0.1-0.3 s). */
@@ -75,43 +49,14 @@ export class HashPool {
     if (this.workers === 0) this.idle.push(this.spawn());
   }
 
-  private submit(
-    op: Job["op"],
-    path: string,
-    onProgress?: (bytesDone: number) => void,
-  ): { job: Job; digest: Promise<Digest> } {
-    let job!: Job;
-    const digest = new Promise<Digest>((resolve, reject) => {
-      job = {
-        seq: ++this.seq,
-        op,
-        path,
-        onProgress,
-        resolve: (d) => {
-          job.settled = true;
-          resolve(d);
-        },
-        reject: (e) => {
-          job.settled = true;
-          reject(e);
-        },
-      };
-    });
-    this.queue.push(job);
-    this.dispatch();
-    return { job, digest };
-  }
-
   private dispatch(): void {
     while (this.queue.length > 0) {
       const worker = this.idle.pop() ?? (this.workers < this.maxWorkers ? this.spawn() : undefined);
       if (!worker) return;
       const job = this.queue.shift()!;
-      job.worker = worker;
       this.running.set(worker, job);
       worker.ref();
-      worker.postMessage({ seq: job.seq, op: job.op, path: job.path } satisfies HashMessage);
-      if (job.outcome) worker.postMessage({ seq: job.seq, op: job.outcome } satisfies HashMessage);
+      worker.postMessage({ seq: job.seq, path: job.path } satisfies HashJob);
     }
   }
 

@@ -11,7 +11,7 @@ export { type BlobReader, fileReader, streamReader } from "./blob-reader.ts";
 export { FsBlobStore, type FsBlobStoreOptions, TEMP_PREFIX } from "./fs-store.ts";
 export { STREAM_TEMP_SUFFIX } from "./fs-stream.ts";
 export { type BlobKey, blobKey, type Digest, hashFile, parseBlobKey, StreamingHash } from "./hash.ts";
-export { type FollowedHash, HashPool, hashPool } from "./hash-pool.ts";
+export { HashPool, hashPool } from "./hash-pool.ts";
 export { BlobIntegrityError, NatsBlobStore, type NatsBlobStoreOptions } from "./nats-store.ts";
 export {
   BlobDigestMismatchError,

@@ -209,7 +209,7 @@ export async function waitForTerminal(
 async function walk(
   ledger: Ledger,
   waiting: Map<string, AwaitedEntry>,
-  settle: (key: string, state: LedgerState | undefined) => void,
+  settle: (key: string, entry: LedgerEntry | undefined) => void,
   deadline: number,
 ): Promise<void> {
   const list = [...waiting];
@@ -224,7 +224,7 @@ async function walk(
     const batch = list.slice(i, i + window);
     await Promise.all(
       batch.map(async ([key, w]) => {
-        if (waiting.has(key)) settle(key, (await ledger.get(w.destinationToken, w))?.state);
+        if (waiting.has(key)) settle(key, await ledger.get(w.destinationToken, w));
       }),
     ).catch(() => undefined); // NATS away: try again after the pause
     const from = i;

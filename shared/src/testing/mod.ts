@@ -55,3 +55,4 @@ export {
   WandbDouble,
   type WandbDoubleOptions,
 } from "./wandb/wandb-double.ts";
+export { mountXfs, type XfsMount } from "./xfs-mount.ts";
