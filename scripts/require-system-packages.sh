@@ -14,7 +14,9 @@ command -v sftp >/dev/null 2>&1 || missing+=(openssh-client)
 command -v mkfs.xfs >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.xfs ] || missing+=(xfsprogs)
 # The Python client and the raw-producer test (standard library only; pip and setuptools install it).
 [ -x /usr/bin/python3 ] || missing+=(python3)
-/usr/bin/python3 -c "import pip, setuptools" >/dev/null 2>&1 || missing+=(python3-pip python3-setuptools)
+# setuptools first: imported after pip, its distutils shim asserts on Debian 12 and the check
+# failed (and apt-get ran) on every run although both were installed.
+/usr/bin/python3 -c "import setuptools, pip" >/dev/null 2>&1 || missing+=(python3-pip python3-setuptools)
 # `npm run bench` (argument "bench") also runs the tools users would run instead: aws s3 cp.
 if [ "${1:-}" = bench ]; then
   command -v aws >/dev/null 2>&1 || missing+=(awscli)
