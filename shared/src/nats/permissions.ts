@@ -61,6 +61,7 @@ const BLOB_STREAM = `OBJ_${BLOB_BUCKET}`;
 const REPLIES: Grant = { subject: "_INBOX.>", why: "replies: PubAcks, API responses, fetched messages" };
 const ACCOUNT_INFO: Grant = { subject: `${API}.INFO`, why: "jetstreamManager() reads account info first" };
 const LIST_DESTINATIONS = `${API}.CONSUMER.LIST.${EVENTS_STREAM}`;
+const LIST_DESTINATION_NAMES = `${API}.CONSUMER.NAMES.${EVENTS_STREAM}`;
 const LEDGER_READ = `${API}.STREAM.MSG.GET.${LEDGER_STREAM}`;
 // Kvm.open() binds without reading the stream config, so kv.get() never uses direct get.
 const LEDGER_READ_HOW = "kv.get() on the bucket from Kvm.open(): STREAM.MSG.GET, not direct get";
@@ -86,7 +87,7 @@ export function trainerPermissions(project: string): RolePermissions {
       ACCOUNT_INFO,
       { subject: LIST_DESTINATIONS, why: "logFile: which destinations take the event (consumers.list)" },
       {
-        subject: `${API}.CONSUMER.NAMES.${EVENTS_STREAM}`,
+        subject: LIST_DESTINATION_NAMES,
         why: "logFile: whether the destinations changed since the last listing (names only, cheap)",
       },
       { subject: LEDGER_READ, why: `flush() reads the ledger: ${LEDGER_READ_HOW}` },
@@ -174,6 +175,7 @@ export function gatewayPermissions(): RolePermissions {
       { subject: `${EVENTS_PREFIX}.>`, why: "PUT and POST artifacts: events of any project (scoped by token)" },
       ACCOUNT_INFO,
       { subject: LIST_DESTINATIONS, why: "which destinations take an event (consumers.list)" },
+      { subject: LIST_DESTINATION_NAMES, why: "its publisher: whether the destinations changed (names only)" },
       {
         subject: `${API}.CONSUMER.INFO.${EVENTS_STREAM}.*`,
         why: "GET /v1/destinations: pending and redelivered counts of each destination's consumer",

@@ -46,8 +46,9 @@ export class FlushTimeoutError extends Error {
 const RETRY_MS = 1_000;
 /**
  * With more entries than this awaited, the waiter first walks them in logging order, reading
- * the first unfinished one again after WALK_POLL_MS, doubling up to WALK_POLL_MAX_MS, and watches only for the last few (or
- * once the walk stalls for WALK_STALL_MS, e.g. an artifact being retried). A run's watch hears
+ * the first unfinished one again after WALK_POLL_MS, doubling up to WALK_POLL_MAX_MS, and
+ * watches only for the last few (or once the walk stalls for WALK_STALL_MS, e.g. an artifact
+ * being retried). A run's watch hears
  * every artifact of the run: with hundreds of trainers flushing a backlog at once, each ledger
  * write went to every one of them (64 watchers: 0.6 ms of nats-server CPU per write, and the
  * ledger's writes waited behind those deliveries).
@@ -78,10 +79,10 @@ export interface WaitOptions {
 
 /**
  * Resolves when every entry is terminal; rejects with FlushTimeoutError after `timeoutMs`.
- * The entries are read once the watch is up (so no change falls between the two), and again
- * whenever the watch restarts: after `connection` reconnects (the watch may have missed a change
- * meanwhile) or when it ended. NATS being away only delays it: a watch that cannot be created
- * now is tried again every second.
+ * Past WATCH_AT entries, they are walked first (see `walk`); those left are read once the watch
+ * is up (so no change falls between the two), and again whenever the watch restarts: after
+ * `connection` reconnects (the watch may have missed a change meanwhile) or when it ended.
+ * NATS being away only delays it: a watch that cannot be created now is tried again every second.
  */
 export async function waitForTerminal(
   ledger: Ledger,
