@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import {
   appendTokenRecord,
+  compileCacheEnv,
   connectNats,
   ensureTopology,
   newToken,
@@ -69,7 +70,7 @@ await nc.close();
 function startUploader(service: string, env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [...UPLOADER_NODE_FLAGS, resolve(root, `services/${service}/src/main.ts`)], {
     stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, ARTIFACT_BUS_CONFIG: configPath, ...env },
+    env: { ...process.env, ...compileCacheEnv(), ARTIFACT_BUS_CONFIG: configPath, ...env },
   });
 }
 const uploader = startUploader("s3-uploader", {
@@ -84,6 +85,7 @@ const gateway = spawn(process.execPath, [resolve(root, "services/gateway/src/mai
   stdio: ["ignore", "inherit", "inherit"],
   env: {
     ...process.env,
+    ...compileCacheEnv(),
     ARTIFACT_BUS_CONFIG: configPath,
     AWS_ACCESS_KEY_ID: s3.accessKeyId,
     AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
+import { compileCacheEnv } from "@artifact-bus/shared";
 
 export const CLI = resolve(import.meta.dirname, "../../shared/src/cli/main.ts");
 
@@ -21,7 +22,10 @@ export class CliRun {
     const argv = [process.execPath, CLI, ...args];
     // -q quiet, -f flush at once, -e the command's exit code, -c the command; the log goes nowhere.
     const [cmd, ...rest] = o.tty ? ["script", "-qfec", argv.map(shellQuote).join(" "), "/dev/null"] : argv;
-    this.proc = spawn(cmd as string, rest, { env: { ...clean, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    this.proc = spawn(cmd as string, rest, {
+      env: { ...clean, ...compileCacheEnv(), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     this.proc.stdout?.on("data", (c: Buffer) => {
       this.stdout += c;
       this.notify();

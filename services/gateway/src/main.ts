@@ -1,12 +1,25 @@
 /**
  * The gateway's entry point. Start-up failures (a bad config field or tokens file, NATS
  * unreachable) print one line and exit 1. SIGHUP reloads the tokens file; SIGTERM and SIGINT
- * stop it gracefully. `--check-config` (ARTIFACT_BUS_CHECK_CONFIG=1) validates and exits.
+ * stop it gracefully. `--check-config` (ARTIFACT_BUS_CHECK_CONFIG=1) validates and exits;
+ * `--warm-up` loads every module it may need (Node compile cache) and exits.
  */
-import { createLogger, describeError, isConfigCheck, loadConfig } from "@artifact-bus/shared";
+import {
+  createLogger,
+  describeError,
+  isConfigCheck,
+  isWarmUp,
+  loadConfig,
+  persistCompileCache,
+} from "@artifact-bus/shared";
 import { TokenStore } from "./auth.ts";
+import { loadReadBackAdapters } from "./read-back.ts";
 import { fastifyOptions, startGateway } from "./server.ts";
 
+if (isWarmUp(process.argv.slice(2))) {
+  await loadReadBackAdapters();
+  process.exit(0);
+}
 try {
   const config = loadConfig();
   const log = createLogger("gateway", config.logLevel);
@@ -19,6 +32,7 @@ try {
   }
   const server = await startGateway(config, log, { ensureTopology: process.env.ARTIFACT_BUS_ENSURE_TOPOLOGY === "1" });
   log.info({ url: server.url, memory: process.memoryUsage() }, "gateway started");
+  persistCompileCache();
   process.on("SIGHUP", () => server.reloadTokens());
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
     process.once(sig, () => {

@@ -16,6 +16,11 @@ const FACTORIES: Record<string, () => Promise<DestinationFactory>> = {
   sftp: async () => (await import("@artifact-bus/sftp-uploader")).sftpDestinationFactory,
 };
 
+/** Loads every read-back adapter's modules (`--warm-up`: they go into Node's compile cache too). */
+export async function loadReadBackAdapters(): Promise<void> {
+  await Promise.all(Object.values(FACTORIES).map((load) => load()));
+}
+
 export class ReadBack {
   private readonly configs: Map<string, DestinationConfig>;
   private readonly log: Logger;

@@ -3,6 +3,7 @@
  * failures (a bad config field, NATS unreachable) print one line and exit 1, so an orchestrator
  * restarts the process and an operator reads the cause without a stack trace.
  */
+import { isWarmUp } from "./compile-cache.ts";
 import { describeError } from "./errors.ts";
 import { checkUploaderConfig } from "./uploader-config.ts";
 import { type DestinationFactory, startUploaderService } from "./uploader-service.ts";
@@ -15,7 +16,8 @@ export function isConfigCheck(argv: readonly string[], env: Record<string, strin
 /**
  * Runs the service until SIGTERM/SIGINT. In config-check mode it loads the config, validates
  * every served destination's options and exits 0 without connecting: the image build check
- * (test/dockerfile.test.ts) starts each service's entry point this way.
+ * (test/dockerfile.test.ts) starts each service's entry point this way. With `--warm-up` it
+ * exits 0 at once: its imports have filled Node's compile cache (compile-cache.ts).
  */
 export async function runUploaderMain(
   factory: DestinationFactory,
@@ -23,6 +25,7 @@ export async function runUploaderMain(
   env: Record<string, string | undefined> = process.env,
 ): Promise<void> {
   const name = `${factory.kind}-uploader`;
+  if (isWarmUp(argv)) process.exit(0);
   try {
     if (isConfigCheck(argv, env)) {
       const served = await checkUploaderConfig(factory, { env });

@@ -17,6 +17,7 @@ import { DestinationDirectory } from "../nats/destinations.ts";
 import { termTakesReason } from "../nats/server-features.ts";
 import { ensureTopology } from "../nats/topology.ts";
 import { consumerName, EVENTS_STREAM, LEDGER_BUCKET, replayConsumerName } from "../nats/topology-names.ts";
+import { persistCompileCache } from "./compile-cache.ts";
 import { startConsumerGauges } from "./consumer-gauges.ts";
 import type { Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
@@ -110,6 +111,7 @@ export async function startUploaderService(
     log,
   );
   log.info({ destinations: mine.map((d) => d.name), replicaId }, "uploader started");
+  persistCompileCache();
 
   const named = workers.map((w, i) => ({ name: (mine[i] as DestinationConfig).name, breaker: w.breaker }));
   const readiness = new UploaderReadiness(nc, named);

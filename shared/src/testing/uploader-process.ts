@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { compileCacheEnv } from "../runtime/compile-cache.ts";
 import { UPLOADER_NODE_FLAGS } from "../runtime/node-options.ts";
 
 export interface UploaderProcessOptions {
@@ -32,7 +33,7 @@ export class UploaderProcess {
 
   private constructor(opts: UploaderProcessOptions) {
     this.proc = spawn(process.execPath, [...(opts.nodeFlags ?? UPLOADER_NODE_FLAGS), opts.main], {
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, ...compileCacheEnv(), ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.exited = new Promise((resolve) => this.proc.once("exit", (code, signal) => resolve({ code, signal })));

@@ -1,0 +1,40 @@
+/**
+ * Node's compile cache for the service processes. Node 24 runs our TypeScript by stripping its
+ * types with a WebAssembly build of swc, loaded on the first `.ts` module a process compiles and
+ * kept for the life of the process: about 20 MB of RSS in every uploader and gateway (SFTP
+ * uploader idle: 116 MB without the cache, 94 MB with it). With every module in the cache
+ * (`NODE_COMPILE_CACHE`), a process never loads the stripper and starts about twice as fast (the
+ * CLI's usage: 0.41 s cold, 0.23 s warm). The cache is keyed by file path and content: an edited
+ * source simply misses it.
+ *
+ * The image fills its cache when it is built (`main.ts --warm-up`, Dockerfile); tests, the bench
+ * and the dev stack fill one under node_modules/.cache (testing/compile-cache-warm-up.ts).
+ */
+import { flushCompileCache, getCompileCacheDir } from "node:module";
+import { fileURLToPath } from "node:url";
+
+/**
+ * `--warm-up`: the entry point has loaded (and so compiled into the cache) every module it
+ * imports; it loads any it would import later, then exits 0 without reading config or connecting.
+ */
+export function isWarmUp(argv: readonly string[]): boolean {
+  return argv.includes("--warm-up");
+}
+
+/**
+ * Writes what this process compiled to the cache now rather than at exit: services are often
+ * killed, not exited, and the next start should find the cache full.
+ */
+export function persistCompileCache(): void {
+  if (getCompileCacheDir()) flushCompileCache();
+}
+
+/** This checkout's cache directory for the processes tests, the bench and the dev stack start. */
+export const REPO_COMPILE_CACHE_DIR = fileURLToPath(
+  new URL("../../../node_modules/.cache/artifact-bus-compile", import.meta.url),
+);
+
+/** The environment that gives a child service process the compile cache (an explicit `NODE_COMPILE_CACHE` wins). */
+export function compileCacheEnv(env: Record<string, string | undefined> = process.env): { NODE_COMPILE_CACHE: string } {
+  return { NODE_COMPILE_CACHE: env.NODE_COMPILE_CACHE ?? REPO_COMPILE_CACHE_DIR };
+}

@@ -1,0 +1,9 @@
+/**
+ * Before any test file: fill the checkout's Node compile cache, so that the service processes
+ * the tests start (and whose memory some of them bound) start as the image's do.
+ */
+import { warmCompileCache } from "@artifact-bus/shared/testing";
+
+export default async function setup(): Promise<void> {
+  await warmCompileCache();
+}
