@@ -1,10 +1,11 @@
 /**
  * NATS away in the middle of a long upload, for longer than a lease renewal may take but less than
- * the lease: the upload goes on (its lease is still valid) and lands in one attempt.
+ * the lease: the upload goes on (its lease is still valid) and lands in one attempt. NATS away when
+ * a trainer logs its first artifact: logFile waits for it, it does not fail.
  */
 import { join } from "node:path";
 import { LEDGER_BUCKET } from "@artifact-bus/shared";
-import { sha256, writeLargeFile } from "@artifact-bus/shared/testing";
+import { sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Stack } from "./harness/s3-stack.ts";
@@ -47,6 +48,25 @@ describe("NATS outage during an upload", () => {
     expect(await stack.bus.ledger(logged)).toMatchObject({ state: "uploaded", attempts: 1 });
     const got = await stack.getObject("outage/r1/big.pt");
     expect(got && sha256(got)).toBe(hash);
+    await t.close();
+    await uploader.kill("SIGTERM");
+  });
+
+  it("a trainer's first logFile while NATS is away waits for it to come back: a pause, not an error", async () => {
+    const uploader = await stack.bus.startUploader();
+    const t = await stack.bus.trainer(); // connected, and it has not read the destinations yet
+    const path = join(stack.bus.dir, "first.pt");
+    const data = writeRandomFile(path, 4096);
+    await stack.bus.nats.stop();
+    const logging = t.publisher.logFile({ project: "outage", run: "r2", name: "first.pt", path });
+    logging.catch(() => {}); // awaited below
+    // Longer than a JetStream API request may take (5 s): the fault's length, not a wait for a result.
+    await new Promise((r) => setTimeout(r, 8_000));
+    await stack.bus.nats.restart();
+    const handle = await logging;
+    await handle.durable;
+    await t.publisher.flush({ timeoutMs: 60_000 });
+    expect(await stack.getObject("outage/r2/first.pt")).toEqual(data);
     await t.close();
     await uploader.kill("SIGTERM");
   });

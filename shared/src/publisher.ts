@@ -108,7 +108,10 @@ export class ArtifactPublisher {
     // The hashing thread starts with the first file too large to hash inline, not here: a
     // worker costs the process about 25 MB, which a gateway or a trainer of small files never needs.
     // Hundreds of trainers each list the destinations: in full once a minute, by name in between.
-    const directory = new DestinationDirectory(opts.nc, { fullListMs: 60_000 });
+    const directory = new DestinationDirectory(opts.nc, {
+      fullListMs: 60_000,
+      firstListTimeoutMs: opts.publishTimeoutMs ?? 30_000,
+    });
     return new ArtifactPublisher(opts, directory, new Ledger(kv));
   }
 

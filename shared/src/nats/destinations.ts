@@ -41,6 +41,12 @@ export interface DirectoryOptions {
    * removed; only a changed filter of an existing destination waits for the full listing.
    */
   fullListMs?: number;
+  /**
+   * How long the first listing is waited for while NATS, or the leader of a destination
+   * consumer's group, is away (default 30 s, as a publish waits out a reconnect). Once a list was
+   * read, a failed refresh keeps using it instead.
+   */
+  firstListTimeoutMs?: number;
 }
 
 /** Lists destination consumers, cached since topology changes rarely. */
@@ -48,6 +54,7 @@ export class DestinationDirectory {
   private readonly nc: NatsConnection;
   private readonly ttlMs: number;
   private readonly fullListMs: number;
+  private readonly firstListTimeoutMs: number;
   private cache: { at: number; fullUntil: number; names: string; list: DestinationFilter[] } | undefined;
   private refreshing: Promise<DestinationFilter[]> | undefined;
   /** False once the server refused CONSUMER.NAMES (a permissions file from before it was granted). */
@@ -57,20 +64,27 @@ export class DestinationDirectory {
     this.nc = nc;
     this.ttlMs = options.ttlMs ?? 5_000;
     this.fullListMs = Math.max(this.ttlMs, options.fullListMs ?? this.ttlMs);
+    this.firstListTimeoutMs = options.firstListTimeoutMs ?? 30_000;
   }
 
   async all(): Promise<DestinationFilter[]> {
     if (this.cache && Date.now() - this.cache.at < this.ttlMs) return this.cache.list;
-    // Callers arriving while the list is being read share that read.
-    this.refreshing ??= this.refresh().finally(() => {
-      this.refreshing = undefined;
-    });
-    try {
-      return await this.refreshing;
-    } catch (err) {
-      // NATS away (a node restarting): the last list is better than failing a trainer's logFile.
-      if (this.cache) return this.cache.list;
-      throw err;
+    const deadline = Date.now() + this.firstListTimeoutMs;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+      // Callers arriving while the list is being read share that read.
+      this.refreshing ??= this.refresh().finally(() => {
+        this.refreshing = undefined;
+      });
+      try {
+        return await this.refreshing;
+      } catch (err) {
+        // NATS away (a node restarting): the last list is better than failing a trainer's logFile.
+        if (this.cache) return this.cache.list;
+        // No list yet: wait for one, as a publish waits out a reconnect. A refusal stays one.
+        const refused = /permission|authorization/i.test((err as Error).message);
+        if (refused || this.nc.isClosed() || Date.now() + wait > deadline) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
     }
   }
 
