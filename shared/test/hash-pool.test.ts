@@ -1,6 +1,6 @@
-/** The hashing threads: right digests, errors that name the file, and a process that still exits. */
+/** The hashing threads: right digests of files and streams, errors that name the file, and a process that still exits. */
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomFillSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -12,7 +12,7 @@ import { sha256 } from "../src/testing/files.ts";
 const dir = mkdtempSync(join(tmpdir(), "artifact-bus-hash-pool-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe("HashPool", () => {
+describe("HashPool: files", () => {
   it("hashes files of every size, more at once than it has threads", async () => {
     const pool = new HashPool(2);
     const sizes = [0, 1, 4 << 20, (4 << 20) + 1, 9 << 20];
@@ -45,9 +45,54 @@ describe("HashPool", () => {
         ["--input-type=module", "-e", `import { hashPool } from ${JSON.stringify(pool)};\n${body}`],
         { timeout: 20_000 },
       );
-    // Warmed but never used (a trainer logging only small files), and used.
-    expect((await run(`hashPool.warm(); console.log("ok");`)).stdout.trim()).toBe("ok");
-    const used = await run(`hashPool.warm(); console.log((await hashPool.hashFile(${JSON.stringify(path)})).sha256);`);
+    // Used for a file and a stream, then idle.
+    const used = await run(
+      `const s = hashPool.stream(); await s.update(Buffer.from("x")); await s.digest();\n` +
+        `console.log((await hashPool.hashFile(${JSON.stringify(path)})).sha256);`,
+    );
     expect(used.stdout.trim()).toBe(sha256(data));
+  });
+});
+
+describe("HashPool: streams", () => {
+  const pool = new HashPool(2);
+  it("digests what was passed in, with sessions interleaved and the caller's buffer reused at once", async () => {
+    const sessions = Array.from({ length: 6 }, () => ({ hash: pool.stream(), expected: createHash("sha256") }));
+    const buf = Buffer.alloc(3 * 1024 * 1024 + 11);
+    for (let round = 0; round < 12; round++) {
+      for (const s of sessions) {
+        const n = 1 + Math.floor(Math.random() * buf.length);
+        randomFillSync(buf, 0, n);
+        s.expected.update(buf.subarray(0, n));
+        await s.hash.update(buf.subarray(0, n));
+        buf.fill(0xee, 0, n); // a caller refilling its buffer must not change the digest
+      }
+    }
+    const digests = await Promise.all(sessions.map((s) => s.hash.digest()));
+    expect(digests).toEqual(sessions.map((s) => s.expected.digest("hex")));
+  });
+
+  it("a stream and a file job share the one thread, each digest right", async () => {
+    const one = new HashPool(1);
+    const data = randomBytes(9 << 20);
+    const path = join(dir, "shared");
+    writeFileSync(path, data);
+    const bytes = randomBytes(7 << 20);
+    const stream = one.stream();
+    const file = one.hashFile(path);
+    await stream.update(bytes);
+    expect(await stream.digest()).toBe(sha256(bytes));
+    expect((await file).sha256).toBe(sha256(data));
+  });
+
+  it("a session dropped halfway leaves the others correct, and an empty one is the empty digest", async () => {
+    const dropped = pool.stream();
+    await dropped.update(randomBytes(5 * 1024 * 1024));
+    dropped.dispose();
+    const bytes = randomBytes(20 * 1024 * 1024);
+    const whole = pool.stream();
+    await whole.update(bytes);
+    expect(await whole.digest()).toBe(createHash("sha256").update(bytes).digest("hex"));
+    expect(await pool.stream().digest()).toBe(createHash("sha256").digest("hex"));
   });
 });

@@ -1,26 +1,35 @@
 /**
- * The hashing thread's entry point (see hash-pool.ts): each job hashes one file, read once in
- * 4 MiB chunks. The reads run on libuv's thread pool while this thread hashes the previous chunk.
+ * The hashing thread's entry point (see hash-pool.ts). Two kinds of work: a file hashed by path,
+ * read once in 4 MiB chunks (the reads run on libuv's thread pool while this thread hashes the
+ * previous chunk); and streams, one incremental sha256 per session id, fed in order (worker
+ * messages keep their order) from slots of a shared arena, each slot handed back once hashed so
+ * the sender can fill it again.
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { parentPort } from "node:worker_threads";
 
-/** A job as the pool sends it. */
-export interface HashJob {
-  seq: number;
-  path: string;
-}
+export type HashRequest =
+  | { op: "file"; seq: number; path: string }
+  | { op: "arena"; arena: SharedArrayBuffer; slotBytes: number }
+  | { op: "update"; id: number; slot: number; length: number }
+  | { op: "digest" | "drop"; id: number };
 
-/** The answer to job `seq`; `progress` messages come before it, one per chunk hashed. */
-export type HashResult =
-  | { seq: number; sha256: string; size: number }
-  | { seq: number; error: { message: string; code?: string; name: string } }
-  | { seq: number; progress: number };
+export type HashReply =
+  | { op: "file"; seq: number; sha256: string; size: number }
+  | { op: "fileError"; seq: number; error: { message: string; code?: string; name: string } }
+  /** One per chunk of a file job, before its answer. */
+  | { op: "progress"; seq: number; bytesDone: number }
+  | { op: "ack"; id: number; slot: number }
+  | { op: "digest"; id: number; hex: string };
 
 // Larger reads mean fewer thread pool round trips; hashing 1 GiB took 0.75 s with 4 MiB reads
 // and about the same with 16 MiB, 0.93 s with 1 MiB.
 const CHUNK_BYTES = 4 << 20;
+
+const port = parentPort;
+if (!port) throw new Error("hash-worker.ts runs only as a worker thread");
+const reply = (m: HashReply) => port.postMessage(m);
 
 async function hashFile(seq: number, path: string): Promise<{ sha256: string; size: number }> {
   const hash = createHash("sha256");
@@ -38,7 +47,7 @@ async function hashFile(seq: number, path: string): Promise<{ sha256: string; si
       // The next read fills the other buffer while this one is hashed.
       reading = file.read(buffers[current]!, 0, CHUNK_BYTES, null);
       hash.update(buffer.subarray(0, bytesRead));
-      parentPort?.postMessage({ seq, progress: size } satisfies HashResult);
+      reply({ op: "progress", seq, bytesDone: size });
     }
   } finally {
     await file.close();
@@ -46,13 +55,40 @@ async function hashFile(seq: number, path: string): Promise<{ sha256: string; si
   return { sha256: hash.digest("hex"), size };
 }
 
-parentPort?.on("message", (job: HashJob) => {
-  hashFile(job.seq, job.path).then(
-    (digest) => parentPort?.postMessage({ seq: job.seq, ...digest } satisfies HashResult),
-    (err: NodeJS.ErrnoException) =>
-      parentPort?.postMessage({
-        seq: job.seq,
-        error: { message: err.message, name: err.name, ...(err.code ? { code: err.code } : {}) },
-      } satisfies HashResult),
-  );
+let arena: { bytes: SharedArrayBuffer; slotBytes: number } | undefined;
+const streams = new Map<number, Hash>();
+
+port.on("message", (m: HashRequest) => {
+  switch (m.op) {
+    case "file":
+      hashFile(m.seq, m.path).then(
+        (digest) => reply({ op: "file", seq: m.seq, ...digest }),
+        (err: NodeJS.ErrnoException) =>
+          reply({
+            op: "fileError",
+            seq: m.seq,
+            error: { message: err.message, name: err.name, ...(err.code ? { code: err.code } : {}) },
+          }),
+      );
+      return;
+    case "arena":
+      arena = { bytes: m.arena, slotBytes: m.slotBytes };
+      return;
+    case "update": {
+      const a = arena as NonNullable<typeof arena>; // sent before the first update
+      let hash = streams.get(m.id);
+      if (!hash) {
+        hash = createHash("sha256");
+        streams.set(m.id, hash);
+      }
+      hash.update(new Uint8Array(a.bytes, m.slot * a.slotBytes, m.length));
+      reply({ op: "ack", id: m.id, slot: m.slot });
+      return;
+    }
+    default: {
+      const hash = streams.get(m.id);
+      streams.delete(m.id);
+      if (m.op === "digest") reply({ op: "digest", id: m.id, hex: (hash ?? createHash("sha256")).digest("hex") });
+    }
+  }
 });

@@ -8,8 +8,8 @@
 import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import type { BlobReader } from "../blob/blob-reader.ts";
+import { hashPool } from "../blob/hash-pool.ts";
 import type { BlobStores } from "../blob/mod.ts";
-import { ThreadSha256 } from "../blob/sha256-thread.ts";
 import { BlobMissingError } from "../blob/store.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import type { Artifact } from "./destination.ts";
@@ -58,7 +58,7 @@ function missingIsPermanent(err: unknown): never {
 /** A reader whose fill() checks the bytes as they pass; see Artifact.openReader. */
 export function verifiedReader(reader: BlobReader, sha256: string, size: number, offThread = false): BlobReader {
   // Off the thread, the final fill() still waits for the digest.
-  const hash = offThread ? new ThreadSha256() : new InlineSha256();
+  const hash = offThread ? hashPool.stream() : new InlineSha256();
   let seen = 0;
   let checked = false;
   return {
