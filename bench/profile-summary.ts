@@ -28,7 +28,7 @@ interface Profile {
 const args = process.argv.slice(2);
 const dir = args[0];
 if (!dir) throw new Error("usage: node bench/profile-summary.ts DIR [--top N] [--incl name,name]");
-const top = Number(args[args.indexOf("--top") + 1] || 25);
+const top = args.includes("--top") ? Number(args[args.indexOf("--top") + 1]) : 25;
 const inclNames = args.includes("--incl") ? args[args.indexOf("--incl") + 1]!.split(",") : [];
 
 /** Where a frame's code lives: a package, a node internal, or a file of this repo. */

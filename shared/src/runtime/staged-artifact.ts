@@ -23,8 +23,11 @@ import { PermanentError } from "./errors.ts";
  * loop already share both cores (OpenSSH's sshd alone used 3.5 CPU-seconds per GiB).
  */
 export function defaultOffThreadHashMinBytes(): number {
-  return availableParallelism() >= 4 ? 1 << 20 : Number.POSITIVE_INFINITY;
+  // Read once: it is asked per upload, and each call is a system call.
+  cores ??= availableParallelism();
+  return cores >= 4 ? 1 << 20 : Number.POSITIVE_INFINITY;
 }
+let cores: number | undefined;
 
 /**
  * Builds the Artifact of an event from the blob store its event names. `offThreadHashMinBytes`:
