@@ -52,6 +52,14 @@ async function problem(r: Response, status: number, kind: string, field?: string
   return body;
 }
 
+describe("start-up", () => {
+  it("starts without warnings on stderr (a deprecated option, a missing module)", async () => {
+    // UploaderProcess keeps stderr output as level-60 lines without a JSON body.
+    const stderr = stack.gateway.lines.filter((l) => l.level === 60 && !("time" in l)).map((l) => l.msg);
+    expect(stderr).toEqual([]);
+  });
+});
+
 describe("tokens", () => {
   it("401 without a token or with an unknown one; 403 for another project or a missing role", async () => {
     await problem(await put("r0/artifacts/a.txt", "x", {}, ""), 401, "unauthorized", "Authorization");

@@ -18,7 +18,7 @@ import {
 } from "@artifact-bus/shared";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, LogController } from "fastify";
 import { gatewayApp } from "./app.ts";
 import { TokenStore } from "./auth.ts";
 import type { GatewayDeps } from "./deps.ts";
@@ -47,7 +47,7 @@ export function fastifyOptions(config: Config, log: Logger) {
     loggerInstance: log,
     // One line per refused or failed request is ours (problems.ts); per-request lines would cost
     // more than a small artifact's whole handling.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     https,
     connectionTimeout: g.idleTimeoutMs,
     keepAliveTimeout: 5_000,
