@@ -20,12 +20,15 @@ import {
   parseConfig,
   UPLOADER_NODE_FLAGS,
 } from "@artifact-bus/shared";
-import { NatsServer, S3TestServer, SshdServer, WandbDouble } from "@artifact-bus/shared/testing";
+import { NatsServer, S3TestServer, SshdServer, WandbDouble, warmCompileCache } from "@artifact-bus/shared/testing";
 
 const root = resolve(import.meta.dirname, "..");
 const stackDir = resolve(root, ".stack");
 mkdirSync(stackDir, { recursive: true });
 
+// Meanwhile the services' modules go into Node's compile cache, so that even the first start
+// of each runs without the TypeScript stripper in its memory (shared/src/runtime/compile-cache.ts).
+const warming = warmCompileCache().catch((err: Error) => console.warn(`compile cache not filled: ${err.message}`));
 // First, so a missing or failing sshd stops us before anything else runs.
 const sshd = process.argv.includes("--sftp") ? await SshdServer.start() : undefined;
 const wandb = process.argv.includes("--wandb") ? await WandbDouble.start() : undefined;
@@ -65,6 +68,8 @@ writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
 const nc = await connectNats(config.nats, { name: "dev-stack" });
 await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
 await nc.close();
+
+await warming;
 
 /** One uploader service process; each serves the destinations of its own kind in the config. */
 function startUploader(service: string, env: Record<string, string> = {}): ChildProcess {
