@@ -1,9 +1,11 @@
 /**
  * DestinationDirectory: which destinations take an event, from the consumers on the events
- * stream. Trainers check the names cheaply between full listings: a destination added or removed
- * shows at the next check, not only at the next full listing.
+ * stream. Trainers check the names and the topology stamp cheaply between full listings: a
+ * destination added or removed, or a filter changed by ensureTopology, shows at the next check,
+ * not only at the next full listing.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.ts";
@@ -11,7 +13,13 @@ import { eventSubject } from "../src/event/subjects.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { DestinationDirectory } from "../src/nats/destinations.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
-import { consumerName, EVENTS_STREAM, replayConsumerName } from "../src/nats/topology-names.ts";
+import {
+  consumerName,
+  EVENTS_STREAM,
+  LEDGER_BUCKET,
+  replayConsumerName,
+  TOPOLOGY_STAMP_KEY,
+} from "../src/nats/topology-names.ts";
 import { NatsServer } from "../src/testing/nats-server.ts";
 
 let server: NatsServer;
@@ -55,5 +63,30 @@ describe("DestinationDirectory", () => {
     }
     await pause(150);
     expect(await directory.matching(subject)).toEqual(["s3_main"]);
+  });
+
+  it("sees a destination's filter changed by the topology at the next check, long before the next full listing", async () => {
+    await apply([{ name: "s3:filtered", filter: { project: "alpha" } }]);
+    const directory = new DestinationDirectory(nc, { ttlMs: 100, fullListMs: 600_000 });
+    const alpha = eventSubject({ project: "alpha", run: "r1", level: "fit", name: "a.pt" });
+    const beta = eventSubject({ project: "beta", run: "r1", level: "fit", name: "a.pt" });
+    expect(await directory.matching(alpha)).toContain("s3_filtered");
+    expect(await directory.matching(beta)).not.toContain("s3_filtered");
+
+    await apply([{ name: "s3:filtered", filter: { project: "beta" } }]);
+    await pause(150);
+    expect(await directory.matching(alpha)).not.toContain("s3_filtered");
+    expect(await directory.matching(beta)).toContain("s3_filtered");
+  });
+
+  it("applying the same topology again leaves the stamp alone: no publisher lists again for nothing", async () => {
+    const kv = await new Kvm(nc).open(LEDGER_BUCKET);
+    const destinations = [{ name: "s3:steady", filter: { project: "gamma" } }];
+    await apply(destinations);
+    const before = (await kv.get(TOPOLOGY_STAMP_KEY))?.revision;
+    await apply(destinations);
+    expect((await kv.get(TOPOLOGY_STAMP_KEY))?.revision).toBe(before);
+    await apply([{ name: "s3:steady", filter: { project: "delta" } }]);
+    expect((await kv.get(TOPOLOGY_STAMP_KEY))?.revision).toBeGreaterThan(before ?? 0);
   });
 });

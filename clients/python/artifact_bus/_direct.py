@@ -23,7 +23,8 @@ class DirectTransport:
         self.staging_dir = os.path.abspath(staging_dir)
         self.nats = NatsClient(nats_url, user=user, password=password, token=token, tls_ca=tls_ca,
                                connect_timeout=connect_timeout)
-        self._destinations = (0.0, [])
+        # (checked at, listed at, names and topology stamp then, [(token, filter)])
+        self._destinations = (0.0, 0.0, None, [])
 
     # The training thread: only what is cheap (a link, a clone, a rename) or unavoidable (a copy).
     def hold(self, item, path, mode):
@@ -73,13 +74,30 @@ class DirectTransport:
             pass
 
     def destinations_of(self, subject):
-        at, listed = self._destinations
-        if time.time() - at > 5:
-            answer = self.nats.request_json("$JS.API.CONSUMER.LIST.ARTIFACTS", {})
-            listed = [(c["name"][5:], c["config"].get("filter_subject", ""))
-                      for c in answer.get("consumers", []) if c["name"].startswith("dest_")]
-            self._destinations = (time.time(), listed)
+        """Tokens of the destinations whose filter takes `subject` (docs/producers.md, section 6).
+
+        Checked every 5 s by the consumers' names and the topology stamp's revision (cheap);
+        listed in full (CONSUMER.LIST, whose cost grows with the stream) only when those changed,
+        or hourly.
+        """
+        at, listed_at, check, listed = self._destinations
+        now = time.time()
+        if now - at > 5:
+            current = self._topology_check()
+            if current != check or now - listed_at > 3600:
+                answer = self.nats.request_json("$JS.API.CONSUMER.LIST.ARTIFACTS", {})
+                listed = [(c["name"][5:], c["config"].get("filter_subject", ""))
+                          for c in answer.get("consumers", []) if c["name"].startswith("dest_")]
+                listed_at = now
+            self._destinations = (now, listed_at, current, listed)
         return [token for token, flt in listed if _matches(flt, subject)]
+
+    def _topology_check(self):
+        """The consumers' names and the revision of the ledger's topology stamp."""
+        names = self.nats.request_json("$JS.API.CONSUMER.NAMES.ARTIFACTS", {}).get("consumers") or []
+        stamp = self.nats.request_json("$JS.API.STREAM.MSG.GET.KV_artifact_ledger",
+                                       {"last_by_subj": "$KV.artifact_ledger.topology"})
+        return (tuple(sorted(names)), (stamp.get("message") or {}).get("seq"))
 
     def outcome(self, item):
         """{destination: ledger entry or None} for a sent item."""

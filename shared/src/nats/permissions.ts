@@ -131,6 +131,10 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
         why: "coalescing: streams.getMessage(ARTIFACTS, { last_by_subj })",
       },
       { subject: LIST_DESTINATIONS, why: "blob release: which destinations took the event (consumers.list)" },
+      {
+        subject: LIST_DESTINATION_NAMES,
+        why: "blob release: whether the destinations changed since the last listing (names only, cheap)",
+      },
       { subject: dlqSubject(destinationToken), why: "dead letters of this destination only" },
       {
         subject: `$KV.${LEDGER_BUCKET}.ev.${destinationToken}.>`,

@@ -15,6 +15,13 @@ export const LEDGER_BUCKET = "artifact_ledger";
  * the answer given for it (so a retried Idempotency-Key gets the same one).
  */
 export const GATEWAY_INDEX_PREFIX = "idx";
+/**
+ * Ledger key that ensureTopology rewrites whenever it changes a destination consumer's filter (a
+ * hash of its destinations' filters): publishers and uploaders read it, cheaply, to learn that
+ * their cached destination filters are stale, instead of listing the consumers (CONSUMER.LIST
+ * costs the server time in proportion to the subjects in the stream).
+ */
+export const TOPOLOGY_STAMP_KEY = "topology";
 /** Object store bucket for blobs staged by trainers that share no filesystem with uploaders. */
 export const BLOB_BUCKET = "artifact_blobs";
 

@@ -3,6 +3,7 @@
  * needs. Safe to run again and from several processes at once: "already exists" races are
  * resolved by reading back and updating.
  */
+import { createHash } from "node:crypto";
 import {
   AckPolicy,
   type ConsumerConfig,
@@ -31,6 +32,7 @@ import {
   LEDGER_BUCKET,
   REPLAY_SUBJECTS,
   replayConsumerName,
+  TOPOLOGY_STAMP_KEY,
 } from "./topology-names.ts";
 
 const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds
@@ -72,6 +74,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   await raceSafe(jsm, `KV_${LEDGER_BUCKET}`, () =>
     kvm.create(LEDGER_BUCKET, { history: 1, storage: StorageType.File, replicas, ttl: maxAgeMs * 2 }),
   );
+  const ledger = await kvm.open(LEDGER_BUCKET);
   if (opts.blobBucket !== false) {
     // Blobs outlive their events by at most the sweeper's age; the max age also clears the
     // delete markers that blob removal leaves (it may not purge: see NatsBlobStore).
@@ -84,7 +87,23 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
       await jsm.streams.update(`OBJ_${BLOB_BUCKET}`, { ...blobs.config, max_age: blobMaxAge });
     }
   }
-  for (const d of opts.destinations) await upsertConsumer(jsm, d);
+  let changed = false;
+  for (const d of opts.destinations) changed = (await upsertConsumer(jsm, d)) || changed;
+  // After the consumers: whoever reads the new stamp and lists them sees the new filters. The
+  // stamp names this config's filters; a changed one, or an added or removed destination (which
+  // CONSUMER.NAMES also shows), rewrites it. It may expire with the ledger's TTL: readers then
+  // see it absent, list once, and go on checking.
+  const stamp = createHash("sha256")
+    .update(
+      JSON.stringify(
+        opts.destinations.map((d) => [d.name, eventFilter(d.filter.project, d.filter.run, d.filter.level)]),
+      ),
+    )
+    .digest("hex")
+    .slice(0, 16);
+  const current = await ledger.get(TOPOLOGY_STAMP_KEY);
+  if (changed || current?.operation !== "PUT" || current.string() !== stamp)
+    await ledger.put(TOPOLOGY_STAMP_KEY, stamp);
 }
 
 async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {
@@ -104,7 +123,8 @@ async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig>
   await jsm.streams.update(config.name, mutable);
 }
 
-async function upsertConsumer(jsm: JetStreamManager, d: DestinationConfig) {
+/** Creates or updates a destination's consumers; true when its events consumer's filter is new or changed. */
+async function upsertConsumer(jsm: JetStreamManager, d: DestinationConfig): Promise<boolean> {
   const token = parseDestinationName(d.name).token;
   const common = {
     ack_policy: AckPolicy.Explicit,
@@ -117,7 +137,7 @@ async function upsertConsumer(jsm: JetStreamManager, d: DestinationConfig) {
     // with the reason, so the server never drops a message into limbo.
     max_deliver: -1,
   };
-  await upsertOneConsumer(jsm, consumerName(token), {
+  const filterChanged = await upsertOneConsumer(jsm, consumerName(token), {
     ...common,
     filter_subject: eventFilter(d.filter.project, d.filter.run, d.filter.level),
     max_ack_pending: Math.max(1000, d.concurrency * 64),
@@ -129,21 +149,25 @@ async function upsertConsumer(jsm: JetStreamManager, d: DestinationConfig) {
     max_ack_pending: 1000,
     description: `artifact-bus DLQ replays for ${d.name}`,
   });
+  return filterChanged;
 }
 
-async function upsertOneConsumer(jsm: JetStreamManager, name: string, cfg: Partial<ConsumerConfig>) {
+/** Creates or updates one consumer; true when it is new or its filter changed. */
+async function upsertOneConsumer(jsm: JetStreamManager, name: string, cfg: Partial<ConsumerConfig>): Promise<boolean> {
   const config = { durable_name: name, ...cfg };
-  const existing = await jsm.consumers.info(EVENTS_STREAM, name).catch(notFoundAsNull);
+  let existing = await jsm.consumers.info(EVENTS_STREAM, name).catch(notFoundAsNull);
   if (!existing) {
     try {
       await jsm.consumers.add(EVENTS_STREAM, config);
-      return;
+      return true;
     } catch (err) {
-      if (!(await jsm.consumers.info(EVENTS_STREAM, name).catch(notFoundAsNull))) throw err;
+      existing = await jsm.consumers.info(EVENTS_STREAM, name).catch(notFoundAsNull);
+      if (!existing) throw err;
     }
   }
   const { durable_name: _d, deliver_policy: _p, ...mutable } = config;
   await jsm.consumers.update(EVENTS_STREAM, name, mutable);
+  return existing.config.filter_subject !== config.filter_subject;
 }
 
 /**
