@@ -108,7 +108,7 @@ describe("artifact_bus_consumer_pending and _ack_pending", () => {
           const g = await gauges();
           return g.pending + g.ackPending === 10 ? g : undefined;
         },
-        20_000,
+        40_000,
         "the gauges to count the 10 events",
       );
       expect(waiting.pending).toBeGreaterThan(0);
@@ -123,7 +123,7 @@ describe("artifact_bus_consumer_pending and _ack_pending", () => {
         const g = await gauges();
         return g.pending === 0 && g.ackPending === 0 ? g : undefined;
       },
-      20_000,
+      40_000,
       "the gauges back at zero",
     );
   });

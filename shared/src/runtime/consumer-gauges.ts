@@ -8,7 +8,12 @@ import type { Consumer } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { WorkerMetrics } from "./worker-metrics.ts";
 
-export const CONSUMER_GAUGE_MS = 5_000;
+/**
+ * 15 s, a usual scrape interval. Not shorter: the server counts a consumer's pending messages
+ * over the stream's subjects for each info request (70 ms of nats-server time for a filtered
+ * consumer at 200,000 artifacts on nats-server 2.9, 18 ms at 50,000), once per replica.
+ */
+export const CONSUMER_GAUGE_MS = 15_000;
 
 /** Starts refreshing; returns how to stop. */
 export function startConsumerGauges(
