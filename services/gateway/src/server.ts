@@ -97,7 +97,9 @@ export async function startGateway(
     tokens,
     publisher,
     blobStore,
-    directory: new DestinationDirectory(nc),
+    // Status reads check the destinations every 5 s (names and topology stamp) and list in full
+    // each minute: a full listing costs the server time in proportion to the stream.
+    directory: new DestinationDirectory(nc, { fullListMs: 60_000 }),
     ledger,
     index: new EventIndex(jsm, ledger.kv, nc),
     hub: new LedgerHub(ledger, nc, log),
