@@ -3,13 +3,14 @@
  * suite runs in the Debian python3 on every transport the stack serves, and what it says it
  * logged is checked here independently, by GET and hash of the S3 objects.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import { promisify } from "node:util";
-import { EVENTS_STREAM, eventFilter } from "@artifact-bus/shared";
+import { EVENTS_STREAM, ensureTopology, eventFilter, eventSubject, parseConfig } from "@artifact-bus/shared";
 import { eventually, sha256 } from "@artifact-bus/shared/testing";
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -150,6 +151,55 @@ describe("the Python client", () => {
     expect(counts.length).toBe(40);
     expect(counts.every((n) => n === 1)).toBe(true);
   }, 300_000);
+
+  it("over NATS, sees a destination's filter changed by the topology at its next check (names and topology stamp)", async () => {
+    const apply = (project: string) => {
+      const config = parseConfig({ destinations: [{ name: "s3:pyfilter", filter: { project } }] });
+      return ensureTopology(gw.bus.nc, { stream: gw.bus.config.stream, destinations: config.destinations });
+    };
+    await apply("pyalpha");
+    const go = join(gw.bus.dir, "pyfilter-go");
+    const script = `
+import json, os, sys, time
+from artifact_bus._direct import DirectTransport
+t = DirectTransport(os.environ["ARTIFACT_BUS_NATS_URL"], os.environ["ARTIFACT_BUS_STAGING_DIR"])
+alpha, beta = os.environ["ALPHA"], os.environ["BETA"]
+print(json.dumps([t.destinations_of(alpha), t.destinations_of(beta)]), flush=True)
+while not os.path.exists(os.environ["GO"]):
+    time.sleep(0.05)
+started = time.time()
+while "s3_pyfilter" not in t.destinations_of(beta) and time.time() - started < 30:
+    time.sleep(0.2)
+print(json.dumps([t.destinations_of(alpha), t.destinations_of(beta), time.time() - started]), flush=True)
+`;
+    const subject = (project: string) => eventSubject({ project, run: "r1", level: "fit", name: "m.pt" });
+    const child = spawn(PYTHON, ["-c", script], {
+      cwd: CLIENT,
+      env: {
+        ...process.env,
+        PYTHONPATH: CLIENT,
+        ARTIFACT_BUS_NATS_URL: gw.bus.nats.url,
+        ARTIFACT_BUS_STAGING_DIR: gw.bus.config.staging.dir,
+        ALPHA: subject("pyalpha"),
+        BETA: subject("pybeta"),
+        GO: go,
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const next = async () => JSON.parse((await lines.next()).value as string);
+    // The first answer comes from a full listing; then the filter moves from pyalpha to pybeta.
+    const first = await next();
+    await apply("pybeta");
+    writeFileSync(go, "");
+    const after = await next();
+    expect(first[0]).toContain("s3_pyfilter");
+    expect(first[1]).not.toContain("s3_pyfilter");
+    expect(after[0]).not.toContain("s3_pyfilter");
+    expect(after[1]).toContain("s3_pyfilter"); // within its 30 s: at a check, not the hourly listing
+    const jsm = await jetstreamManager(gw.bus.nc);
+    for (const name of ["dest_s3_pyfilter", "replay_s3_pyfilter"]) await jsm.consumers.delete(EVENTS_STREAM, name);
+  });
 
   it("its CLI over HTTP: put --wait, status by the printed id, get, wait; a missing id or name exits 4", async () => {
     const run = `cli-${process.pid}`;
