@@ -9,13 +9,14 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.ts";
-import { eventSubject } from "../src/event/subjects.ts";
+import { eventFilter, eventSubject } from "../src/event/subjects.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { DestinationDirectory } from "../src/nats/destinations.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import {
   consumerName,
   EVENTS_STREAM,
+  filterRecordKey,
   LEDGER_BUCKET,
   replayConsumerName,
   TOPOLOGY_STAMP_KEY,
@@ -88,5 +89,27 @@ describe("DestinationDirectory", () => {
     expect((await kv.get(TOPOLOGY_STAMP_KEY))?.revision).toBe(before);
     await apply([{ name: "s3:steady", filter: { project: "delta" } }]);
     expect((await kv.get(TOPOLOGY_STAMP_KEY))?.revision).toBeGreaterThan(before ?? 0);
+  });
+
+  it("learns the filters from the records ensureTopology wrote, without listing the consumers; lists when a record is missing", async () => {
+    await apply([{ name: "s3:recorded", filter: { project: "rec1" } }]);
+    // Edited by hand, past ensureTopology: only a full listing would see this filter.
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.consumers.info(EVENTS_STREAM, consumerName("s3_recorded"));
+    await jsm.consumers.update(EVENTS_STREAM, consumerName("s3_recorded"), {
+      ...info.config,
+      filter_subject: eventFilter("rec2"),
+    });
+    const rec1 = eventSubject({ project: "rec1", run: "r1", level: "fit", name: "a.pt" });
+    const rec2 = eventSubject({ project: "rec2", run: "r1", level: "fit", name: "a.pt" });
+    const fromRecords = new DestinationDirectory(nc, { fullListMs: 600_000 });
+    expect(await fromRecords.matching(rec1)).toContain("s3_recorded");
+    expect(await fromRecords.matching(rec2)).not.toContain("s3_recorded");
+
+    const kv = await new Kvm(nc).open(LEDGER_BUCKET);
+    await kv.delete(filterRecordKey("s3_recorded"));
+    const listed = new DestinationDirectory(nc, { fullListMs: 600_000 });
+    expect(await listed.matching(rec1)).not.toContain("s3_recorded");
+    expect(await listed.matching(rec2)).toContain("s3_recorded");
   });
 });

@@ -23,8 +23,8 @@ class DirectTransport:
         self.staging_dir = os.path.abspath(staging_dir)
         self.nats = NatsClient(nats_url, user=user, password=password, token=token, tls_ca=tls_ca,
                                connect_timeout=connect_timeout)
-        # (checked at, listed at, names and topology stamp then, [(token, filter)])
-        self._destinations = (0.0, 0.0, None, [])
+        # (checked at, listed in full at (or started), names and topology stamp then, [(token, filter)])
+        self._destinations = (0.0, time.time(), None, [])
 
     # The training thread: only what is cheap (a link, a clone, a rename) or unavoidable (a copy).
     def hold(self, item, path, mode):
@@ -76,28 +76,54 @@ class DirectTransport:
     def destinations_of(self, subject):
         """Tokens of the destinations whose filter takes `subject` (docs/producers.md, section 6).
 
-        Checked every 5 s by the consumers' names and the topology stamp's revision (cheap);
-        listed in full (CONSUMER.LIST, whose cost grows with the stream) only when those changed,
-        or hourly.
+        Checked every 5 s by the consumers' names and the topology stamp's revision (cheap); on a
+        change, read from the filters `artifact-bus topology` recorded; listed in full
+        (CONSUMER.LIST, whose cost grows with the stream) when a record is missing, and hourly.
         """
         at, listed_at, check, listed = self._destinations
         now = time.time()
         if now - at > 5:
-            current = self._topology_check()
-            if current != check or now - listed_at > 3600:
-                answer = self.nats.request_json("$JS.API.CONSUMER.LIST.ARTIFACTS", {})
-                listed = [(c["name"][5:], c["config"].get("filter_subject", ""))
-                          for c in answer.get("consumers", []) if c["name"].startswith("dest_")]
-                listed_at = now
-            self._destinations = (now, listed_at, current, listed)
+            names, stamp = self._topology_check()
+            if (names, stamp) != check or now - listed_at > 3600:
+                recorded = self._recorded_filters(names) if now - listed_at <= 3600 else None
+                if recorded is None:
+                    answer = self.nats.request_json("$JS.API.CONSUMER.LIST.ARTIFACTS", {})
+                    recorded = [(c["name"][5:], c["config"].get("filter_subject", ""))
+                                for c in answer.get("consumers", []) if c["name"].startswith("dest_")]
+                    listed_at = now
+                listed = recorded
+            self._destinations = (now, listed_at, (names, stamp), listed)
         return [token for token, flt in listed if _matches(flt, subject)]
+
+    def _ledger_value(self, key):
+        """A ledger entry (bytes, revision), or None while it is absent or deleted."""
+        answer = self.nats.request_json("$JS.API.STREAM.MSG.GET.KV_artifact_ledger",
+                                        {"last_by_subj": "$KV.artifact_ledger." + key})
+        message = answer.get("message")
+        if not message:
+            return None
+        headers = base64.b64decode(message.get("hdrs") or "").decode("utf-8", "replace")
+        if "KV-Operation: DEL" in headers or "KV-Operation: PURGE" in headers:
+            return None
+        return base64.b64decode(message.get("data") or ""), message["seq"]
 
     def _topology_check(self):
         """The consumers' names and the revision of the ledger's topology stamp."""
         names = self.nats.request_json("$JS.API.CONSUMER.NAMES.ARTIFACTS", {}).get("consumers") or []
-        stamp = self.nats.request_json("$JS.API.STREAM.MSG.GET.KV_artifact_ledger",
-                                       {"last_by_subj": "$KV.artifact_ledger.topology"})
-        return (tuple(sorted(names)), (stamp.get("message") or {}).get("seq"))
+        stamp = self._ledger_value("topology")
+        return tuple(sorted(names)), (stamp[1] if stamp else None)
+
+    def _recorded_filters(self, names):
+        """[(token, filter)] from the filters the topology recorded, or None if one is missing."""
+        out = []
+        for name in names:
+            if not name.startswith("dest_"):
+                continue
+            value = self._ledger_value("filter." + name[5:])
+            if value is None:
+                return None
+            out.append((name[5:], value[0].decode("utf-8")))
+        return out
 
     def outcome(self, item):
         """{destination: ledger entry or None} for a sent item."""

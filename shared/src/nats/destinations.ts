@@ -4,7 +4,13 @@
  * config files.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { destinationFromConsumer, EVENTS_STREAM, LEDGER_BUCKET, TOPOLOGY_STAMP_KEY } from "./topology-names.ts";
+import {
+  destinationFromConsumer,
+  EVENTS_STREAM,
+  filterRecordKey,
+  LEDGER_BUCKET,
+  TOPOLOGY_STAMP_KEY,
+} from "./topology-names.ts";
 
 export interface DestinationFilter {
   /** e.g. `s3_main` */
@@ -90,24 +96,48 @@ export class DestinationDirectory {
     }
   }
 
-  /** The cached list if its names and the topology stamp still stand, else a full listing. */
+  /**
+   * The cached list while the consumers' names and the topology stamp still stand; else the
+   * destinations from their names and the filters ensureTopology recorded; a full listing when
+   * a record is missing, or once fullListMs has passed.
+   */
   private async refresh(): Promise<DestinationFilter[]> {
     const cache = this.cache;
-    if (cache && Date.now() < cache.fullUntil && this.namesAllowed) {
-      const [names, stamp] = await Promise.all([
-        this.names().catch((err: Error) => {
-          if (!/permission/i.test(err.message)) throw err;
-          this.namesAllowed = false;
-          return undefined;
-        }),
-        this.stamp(),
-      ]);
-      if (names === cache.names && stamp === cache.stamp) {
-        cache.at = Date.now();
-        return cache.list;
-      }
+    if (!this.namesAllowed || (cache && Date.now() >= cache.fullUntil)) return this.list();
+    // The stamp first: a filter changed meanwhile shows at the next check.
+    const stamp = await this.stamp();
+    const names = await this.names().catch((err: Error) => {
+      if (!/permission/i.test(err.message)) throw err;
+      this.namesAllowed = false;
+      return undefined;
+    });
+    if (names === undefined) return this.list();
+    const joined = [...names].sort().join(" ");
+    if (cache && joined === cache.names && stamp === cache.stamp) {
+      cache.at = Date.now();
+      return cache.list;
     }
-    return this.list();
+    const list = await this.fromRecords(names);
+    if (!list) return this.list();
+    const now = Date.now();
+    this.cache = { at: now, fullUntil: cache?.fullUntil ?? this.nextFullListing(now), names: joined, stamp, list };
+    return list;
+  }
+
+  /** The destinations of these consumer names, from the filters ensureTopology recorded; undefined if one is missing. */
+  private async fromRecords(names: string[]): Promise<DestinationFilter[] | undefined> {
+    const tokens = names.map(destinationFromConsumer).filter((t): t is string => t !== undefined);
+    const filters = await Promise.all(tokens.map((t) => this.ledgerValue(filterRecordKey(t)))).catch((err: Error) => {
+      if (/permission/i.test(err.message)) return [undefined]; // may not read the ledger: list
+      throw err;
+    });
+    if (filters.some((f) => f === undefined)) return undefined;
+    return tokens.map((token, i) => ({ token, filterSubject: (filters[i] as { data: string }).data }));
+  }
+
+  /** Spread over a quarter of the period: trainers started together do not list together. */
+  private nextFullListing(now: number): number {
+    return now + this.fullListMs * (1 + Math.random() / 4);
   }
 
   private async list(): Promise<DestinationFilter[]> {
@@ -133,9 +163,7 @@ export class DestinationDirectory {
       if (!page.consumers?.length || offset >= page.total) break;
     }
     const now = Date.now();
-    // Spread over a quarter of the period: trainers started together do not list together.
-    const fullUntil = now + this.fullListMs * (1 + Math.random() / 4);
-    this.cache = { at: now, fullUntil, names: names.sort().join(" "), stamp, list };
+    this.cache = { at: now, fullUntil: this.nextFullListing(now), names: names.sort().join(" "), stamp, list };
     return list;
   }
 
@@ -145,25 +173,38 @@ export class DestinationDirectory {
    * age out by fullListMs alone.
    */
   private async stamp(): Promise<string> {
-    const reply = await this.nc
-      .request(
-        `$JS.API.STREAM.MSG.GET.KV_${LEDGER_BUCKET}`,
-        JSON.stringify({ last_by_subj: `$KV.${LEDGER_BUCKET}.${TOPOLOGY_STAMP_KEY}` }),
-        { timeout: 5_000 },
-      )
-      .catch((err: Error) => {
-        if (/permission/i.test(err.message)) return undefined;
-        throw err;
-      });
-    if (!reply) return "unreadable";
-    const answer = reply.json<{ message?: { seq: number }; error?: { code: number; description: string } }>();
-    if (answer.message) return String(answer.message.seq);
-    if (answer.error?.code === 404) return "none";
-    throw new Error(`reading the topology stamp: ${answer.error?.description ?? "no answer"}`);
+    try {
+      const value = await this.ledgerValue(TOPOLOGY_STAMP_KEY);
+      return value ? String(value.seq) : "none";
+    } catch (err) {
+      if (/permission/i.test((err as Error).message)) return "unreadable";
+      throw err;
+    }
   }
 
-  /** The names of the stream's consumers, sorted and joined: cheap, no pending counts. */
-  private async names(): Promise<string> {
+  /** A ledger entry's value and revision, read as kv.get() does (STREAM.MSG.GET); undefined when absent. */
+  private async ledgerValue(key: string): Promise<{ data: string; seq: number } | undefined> {
+    const reply = await this.nc.request(
+      `$JS.API.STREAM.MSG.GET.KV_${LEDGER_BUCKET}`,
+      JSON.stringify({ last_by_subj: `$KV.${LEDGER_BUCKET}.${key}` }),
+      { timeout: 5_000 },
+    );
+    const answer = reply.json<{
+      message?: { seq: number; data?: string; hdrs?: string };
+      error?: { code: number; description: string };
+    }>();
+    if (answer.message) {
+      // A delete or purge marker (KV-Operation header) counts as absent.
+      const hdrs = answer.message.hdrs ? Buffer.from(answer.message.hdrs, "base64").toString() : "";
+      if (/KV-Operation:\s*(DEL|PURGE)/i.test(hdrs)) return undefined;
+      return { data: Buffer.from(answer.message.data ?? "", "base64").toString(), seq: answer.message.seq };
+    }
+    if (answer.error?.code === 404) return undefined;
+    throw new Error(`reading ledger key ${key}: ${answer.error?.description ?? "no answer"}`);
+  }
+
+  /** The names of the stream's consumers: cheap, no pending counts. */
+  private async names(): Promise<string[]> {
     const names: string[] = [];
     for (let offset = 0; ; ) {
       const reply = await this.nc.request(`$JS.API.CONSUMER.NAMES.${EVENTS_STREAM}`, JSON.stringify({ offset }), {
@@ -175,7 +216,7 @@ export class DestinationDirectory {
       offset += page.consumers?.length ?? 0;
       if (!page.consumers?.length || offset >= page.total) break;
     }
-    return names.sort().join(" ");
+    return names;
   }
 
   /** One page of CONSUMER.LIST, raw: the client's lister hides `missing`. */

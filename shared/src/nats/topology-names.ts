@@ -22,6 +22,14 @@ export const GATEWAY_INDEX_PREFIX = "idx";
  * costs the server time in proportion to the subjects in the stream).
  */
 export const TOPOLOGY_STAMP_KEY = "topology";
+/**
+ * Ledger key of a destination's events filter as ensureTopology last set it (`filter.<token>`):
+ * with the consumers' names, a publisher learns the destinations without listing the consumers.
+ * Expires with the ledger's TTL; a missing record means a full listing.
+ */
+export function filterRecordKey(destinationToken: string): string {
+  return `filter.${destinationToken}`;
+}
 /** Object store bucket for blobs staged by trainers that share no filesystem with uploaders. */
 export const BLOB_BUCKET = "artifact_blobs";
 

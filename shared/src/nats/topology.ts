@@ -29,6 +29,7 @@ import {
   DLQ_SUBJECTS,
   EVENTS_STREAM,
   EVENTS_SUBJECTS,
+  filterRecordKey,
   LEDGER_BUCKET,
   REPLAY_SUBJECTS,
   replayConsumerName,
@@ -88,7 +89,14 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     }
   }
   let changed = false;
-  for (const d of opts.destinations) changed = (await upsertConsumer(jsm, d)) || changed;
+  for (const d of opts.destinations) {
+    // The record first: after a successful apply it is never older than the consumer.
+    const token = parseDestinationName(d.name).token;
+    const filter = eventFilter(d.filter.project, d.filter.run, d.filter.level);
+    const recorded = await ledger.get(filterRecordKey(token));
+    if (recorded?.operation !== "PUT" || recorded.string() !== filter) await ledger.put(filterRecordKey(token), filter);
+    changed = (await upsertConsumer(jsm, d)) || changed;
+  }
   // After the consumers: whoever reads the new stamp and lists them sees the new filters. The
   // stamp names this config's filters; a changed one, or an added or removed destination (which
   // CONSUMER.NAMES also shows), rewrites it. It may expire with the ledger's TTL: readers then
