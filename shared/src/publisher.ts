@@ -10,7 +10,7 @@ import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jets
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Histogram, Registry } from "prom-client";
-import { blobKey } from "./blob/hash.ts";
+import { blobKey } from "./blob/blob-key.ts";
 import type { BlobStore, StagingMode } from "./blob/store.ts";
 import { guessContentType } from "./content-type.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "./event/names.ts";

@@ -10,11 +10,12 @@ import type { Readable } from "node:stream";
 import { InvalidArtifactError } from "../event/names.ts";
 import type { BlobRef } from "../event/schema.ts";
 import { type Logger, silentLogger } from "../log.ts";
+import { blobKey, parseBlobKey } from "./blob-key.ts";
 import { type BlobReader, fileReader, readWhole } from "./blob-reader.ts";
 import { digestOf, readHeadSync, readSmallFileSync, SMALL_FILE_BYTES } from "./bounded-read.ts";
 import { codeOf, placeFile } from "./fs-place.ts";
 import { STREAM_TEMP_SUFFIX, sweepStreamTemps, writeHashed } from "./fs-stream.ts";
-import { blobKey, type Digest, parseBlobKey, readBufferBytes } from "./hash.ts";
+import { type Digest, readBufferBytes } from "./hash.ts";
 import { hashPool } from "./hash-pool.ts";
 import {
   BlobDigestMismatchError,

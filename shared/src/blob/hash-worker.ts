@@ -1,13 +1,12 @@
 /**
- * The hashing thread's entry point (see hash-pool.ts). Two kinds of work: a file hashed by path,
- * read once in 4 MiB chunks (the reads run on libuv's thread pool while this thread hashes the
- * previous chunk); and streams, one incremental sha256 per session id, fed in order (worker
- * messages keep their order) from slots of a shared arena, each slot handed back once hashed so
- * the sender can fill it again.
+ * The hashing thread's entry point (see hash-pool.ts). Two kinds of work: a file hashed by path
+ * (hash.ts's hashFile: read once, the next read running while a chunk is hashed), and streams:
+ * one incremental sha256 per session id, fed in order (worker messages keep their order) from
+ * slots of a shared arena, each slot handed back once hashed so the sender can fill it again.
  */
 import { createHash, type Hash } from "node:crypto";
-import { open } from "node:fs/promises";
 import { parentPort } from "node:worker_threads";
+import { hashFile } from "./hash.ts";
 
 export type HashRequest =
   | { op: "file"; seq: number; path: string }
@@ -23,37 +22,9 @@ export type HashReply =
   | { op: "ack"; id: number; slot: number }
   | { op: "digest"; id: number; hex: string };
 
-// Larger reads mean fewer thread pool round trips; hashing 1 GiB took 0.75 s with 4 MiB reads
-// and about the same with 16 MiB, 0.93 s with 1 MiB.
-const CHUNK_BYTES = 4 << 20;
-
 const port = parentPort;
 if (!port) throw new Error("hash-worker.ts runs only as a worker thread");
 const reply = (m: HashReply) => port.postMessage(m);
-
-async function hashFile(seq: number, path: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash("sha256");
-  let size = 0;
-  const file = await open(path, "r");
-  try {
-    const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
-    let current = 0;
-    let reading = file.read(buffers[0]!, 0, CHUNK_BYTES, null);
-    for (;;) {
-      const { bytesRead, buffer } = await reading;
-      if (bytesRead === 0) break;
-      size += bytesRead;
-      current ^= 1;
-      // The next read fills the other buffer while this one is hashed.
-      reading = file.read(buffers[current]!, 0, CHUNK_BYTES, null);
-      hash.update(buffer.subarray(0, bytesRead));
-      reply({ op: "progress", seq, bytesDone: size });
-    }
-  } finally {
-    await file.close();
-  }
-  return { sha256: hash.digest("hex"), size };
-}
 
 let arena: { bytes: SharedArrayBuffer; slotBytes: number } | undefined;
 const streams = new Map<number, Hash>();
@@ -61,7 +32,7 @@ const streams = new Map<number, Hash>();
 port.on("message", (m: HashRequest) => {
   switch (m.op) {
     case "file":
-      hashFile(m.seq, m.path).then(
+      hashFile(m.path, (bytesDone) => reply({ op: "progress", seq: m.seq, bytesDone })).then(
         (digest) => reply({ op: "file", seq: m.seq, ...digest }),
         (err: NodeJS.ErrnoException) =>
           reply({

@@ -1,11 +1,9 @@
 /**
- * Helpers both blob stores share: sha256 computed while bytes stream past, and the blob key
- * layout `<project>/<run>/<id>` that names a blob in either store.
+ * sha256 as the blob stores (and the hashing thread) compute it: while bytes stream past, or
+ * over a whole file read once. No imports beyond node's, so the hashing thread loads little.
  */
 import { createHash, type Hash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
-import { checkSubjectToken, InvalidArtifactError } from "../event/names.ts";
-import { EVENT_ID_PATTERN } from "../event/schema.ts";
 
 /** Read size for staging I/O: large reads keep hashing near memory bandwidth. */
 export const IO_CHUNK_BYTES = 1 << 20;
@@ -80,6 +78,8 @@ export async function hashFile(path: string, onProgress?: ProgressListener): Pro
   return hash.digest();
 }
 
+// Larger reads mean fewer thread pool round trips; hashing 1 GiB took 0.75 s with 4 MiB reads
+// and about the same with 16 MiB, 0.93 s with 1 MiB.
 const HASH_CHUNK_BYTES = 4 << 20;
 
 /**
@@ -110,41 +110,4 @@ export function hashingWebStream(
     },
     { highWaterMark: 1 },
   );
-}
-
-const ID = new RegExp(EVENT_ID_PATTERN);
-// Accepts every project, run and event id the event schema accepts, and nothing with '.', '/'
-// or '\', so a key can never name a path outside its store.
-const KEY = /^([A-Za-z0-9][A-Za-z0-9_-]{0,127})\/([A-Za-z0-9][A-Za-z0-9_-]{0,127})\/([A-Za-z0-9_-]{8,64})$/;
-
-/** The parts of a blob key. */
-export interface BlobKey {
-  project: string;
-  run: string;
-  id: string;
-}
-
-/**
- * Builds the key `<project>/<run>/<id>` after checking each part against the event schema,
- * so a blob is only ever staged under a name a valid event can point to.
- */
-export function blobKey(project: string, run: string, id: string): string {
-  checkSubjectToken("project", project);
-  checkSubjectToken("run", run);
-  if (typeof id !== "string" || !ID.test(id)) {
-    throw new InvalidArtifactError("id", `${JSON.stringify(id)} must match ${EVENT_ID_PATTERN}`);
-  }
-  return `${project}/${run}/${id}`;
-}
-
-/** Parses a blob key; throws InvalidArtifactError for anything else (`..`, absolute, extra segments). */
-export function parseBlobKey(ref: string): BlobKey {
-  const m = typeof ref === "string" ? KEY.exec(ref) : null;
-  if (!m) {
-    throw new InvalidArtifactError(
-      "blob.ref",
-      `${JSON.stringify(ref)} is not a blob key of the form <project>/<run>/<event id>`,
-    );
-  }
-  return { project: m[1]!, run: m[2]!, id: m[3]! };
 }

@@ -7,10 +7,11 @@ import { FsBlobStore } from "./fs-store.ts";
 import { NatsBlobStore } from "./nats-store.ts";
 import type { BlobStore, StagingMode } from "./store.ts";
 
+export { type BlobKey, blobKey, parseBlobKey } from "./blob-key.ts";
 export { type BlobReader, fileReader, streamReader } from "./blob-reader.ts";
 export { FsBlobStore, type FsBlobStoreOptions, TEMP_PREFIX } from "./fs-store.ts";
 export { STREAM_TEMP_SUFFIX } from "./fs-stream.ts";
-export { type BlobKey, blobKey, type Digest, hashFile, parseBlobKey, StreamingHash } from "./hash.ts";
+export { type Digest, hashFile, StreamingHash } from "./hash.ts";
 export { HashPool, hashPool } from "./hash-pool.ts";
 export { BlobIntegrityError, NatsBlobStore, type NatsBlobStoreOptions } from "./nats-store.ts";
 export {

@@ -11,8 +11,9 @@ import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { InvalidArtifactError } from "../event/names.ts";
 import type { BlobRef } from "../event/schema.ts";
 import { BLOB_BUCKET } from "../nats/topology-names.ts";
+import { blobKey, parseBlobKey } from "./blob-key.ts";
 import { type BlobReader, readWhole, streamReader } from "./blob-reader.ts";
-import { blobKey, hashingWebStream, parseBlobKey, StreamingHash } from "./hash.ts";
+import { hashingWebStream, StreamingHash } from "./hash.ts";
 import {
   BlobDigestMismatchError,
   type BlobLocation,

@@ -6,7 +6,7 @@
  * for the destination named in it.
  */
 import type { MsgHdrs } from "@nats-io/transport-node";
-import { blobKey } from "../blob/hash.ts";
+import { blobKey } from "../blob/blob-key.ts";
 import { InvalidArtifactError } from "../event/names.ts";
 import { type ArtifactEventV1, EVENT_ID_PATTERN, SUBJECT_TOKEN_PATTERN } from "../event/schema.ts";
 import {

@@ -5,7 +5,7 @@
  */
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { blobKey } from "../blob/hash.ts";
+import { blobKey } from "../blob/blob-key.ts";
 import type { BlobLocation, BlobStores } from "../blob/mod.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import type { Rejection } from "./admission.ts";
