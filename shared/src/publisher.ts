@@ -111,7 +111,7 @@ export class ArtifactPublisher {
     // stamp, about 0.1 ms of the server's time) and list them in full when those changed, or
     // hourly: a full listing costs the server time in proportion to the stream (181 ms at 200,000
     // artifacts), which once a minute from 256 trainers was most of a core.
-    const directory = new DestinationDirectory(opts.nc, {
+    const directory = new DestinationDirectory(opts.nc, kv, {
       fullListMs: 3_600_000,
       firstListTimeoutMs: opts.publishTimeoutMs ?? 30_000,
     });

@@ -5,7 +5,7 @@
  * not only at the next full listing.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.ts";
@@ -25,10 +25,13 @@ import { NatsServer } from "../src/testing/nats-server.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;
+let ledger: KV;
 
 beforeAll(async () => {
   server = await NatsServer.start();
   nc = await connectNats({ servers: [server.url] }, { name: "directory-test" });
+  await apply([]); // the ledger bucket
+  ledger = await new Kvm(nc).open(LEDGER_BUCKET);
 });
 afterAll(async () => {
   await nc?.close();
@@ -44,7 +47,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe("DestinationDirectory", () => {
   it("sees a destination added or removed at the next check of names, long before the next full listing", async () => {
     await apply([{ name: "s3:main", filter: { project: "vision" } }]);
-    const directory = new DestinationDirectory(nc, { ttlMs: 100, fullListMs: 600_000 });
+    const directory = new DestinationDirectory(nc, ledger, { ttlMs: 100, fullListMs: 600_000 });
     const subject = eventSubject({ project: "vision", run: "r1", level: "fit", name: "a.pt" });
     expect(await directory.matching(subject)).toEqual(["s3_main"]);
 
@@ -68,7 +71,7 @@ describe("DestinationDirectory", () => {
 
   it("sees a destination's filter changed by the topology at the next check, long before the next full listing", async () => {
     await apply([{ name: "s3:filtered", filter: { project: "alpha" } }]);
-    const directory = new DestinationDirectory(nc, { ttlMs: 100, fullListMs: 600_000 });
+    const directory = new DestinationDirectory(nc, ledger, { ttlMs: 100, fullListMs: 600_000 });
     const alpha = eventSubject({ project: "alpha", run: "r1", level: "fit", name: "a.pt" });
     const beta = eventSubject({ project: "beta", run: "r1", level: "fit", name: "a.pt" });
     expect(await directory.matching(alpha)).toContain("s3_filtered");
@@ -81,14 +84,13 @@ describe("DestinationDirectory", () => {
   });
 
   it("applying the same topology again leaves the stamp alone: no publisher lists again for nothing", async () => {
-    const kv = await new Kvm(nc).open(LEDGER_BUCKET);
     const destinations = [{ name: "s3:steady", filter: { project: "gamma" } }];
     await apply(destinations);
-    const before = (await kv.get(TOPOLOGY_STAMP_KEY))?.revision;
+    const before = (await ledger.get(TOPOLOGY_STAMP_KEY))?.revision;
     await apply(destinations);
-    expect((await kv.get(TOPOLOGY_STAMP_KEY))?.revision).toBe(before);
+    expect((await ledger.get(TOPOLOGY_STAMP_KEY))?.revision).toBe(before);
     await apply([{ name: "s3:steady", filter: { project: "delta" } }]);
-    expect((await kv.get(TOPOLOGY_STAMP_KEY))?.revision).toBeGreaterThan(before ?? 0);
+    expect((await ledger.get(TOPOLOGY_STAMP_KEY))?.revision).toBeGreaterThan(before ?? 0);
   });
 
   it("learns the filters from the records ensureTopology wrote, without listing the consumers; lists when a record is missing", async () => {
@@ -102,13 +104,12 @@ describe("DestinationDirectory", () => {
     });
     const rec1 = eventSubject({ project: "rec1", run: "r1", level: "fit", name: "a.pt" });
     const rec2 = eventSubject({ project: "rec2", run: "r1", level: "fit", name: "a.pt" });
-    const fromRecords = new DestinationDirectory(nc, { fullListMs: 600_000 });
+    const fromRecords = new DestinationDirectory(nc, ledger, { fullListMs: 600_000 });
     expect(await fromRecords.matching(rec1)).toContain("s3_recorded");
     expect(await fromRecords.matching(rec2)).not.toContain("s3_recorded");
 
-    const kv = await new Kvm(nc).open(LEDGER_BUCKET);
-    await kv.delete(filterRecordKey("s3_recorded"));
-    const listed = new DestinationDirectory(nc, { fullListMs: 600_000 });
+    await ledger.delete(filterRecordKey("s3_recorded"));
+    const listed = new DestinationDirectory(nc, ledger, { fullListMs: 600_000 });
     expect(await listed.matching(rec1)).not.toContain("s3_recorded");
     expect(await listed.matching(rec2)).toContain("s3_recorded");
   });

@@ -129,10 +129,8 @@ class DirectTransport:
         """{destination: ledger entry or None} for a sent item."""
         out = {}
         for token in item.destinations:
-            key = "$KV.artifact_ledger.ev.%s.%s.%s.%s" % (token, item.project, item.run, item.id)
-            answer = self.nats.request_json("$JS.API.STREAM.MSG.GET.KV_artifact_ledger", {"last_by_subj": key})
-            message = answer.get("message")
-            out[token.replace("_", ":", 1)] = json.loads(base64.b64decode(message["data"])) if message else None
+            value = self._ledger_value("ev.%s.%s.%s.%s" % (token, item.project, item.run, item.id))
+            out[token.replace("_", ":", 1)] = json.loads(value[0]) if value else None
         return out
 
     def wait(self, items, deadline):

@@ -99,7 +99,7 @@ export async function startGateway(
     blobStore,
     // Status reads check the destinations every 5 s (names and topology stamp) and list in full
     // each minute: a full listing costs the server time in proportion to the stream.
-    directory: new DestinationDirectory(nc, { fullListMs: 60_000 }),
+    directory: new DestinationDirectory(nc, ledger.kv, { fullListMs: 60_000 }),
     ledger,
     index: new EventIndex(jsm, ledger.kv, nc),
     hub: new LedgerHub(ledger, nc, log),

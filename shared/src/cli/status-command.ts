@@ -102,7 +102,7 @@ function runOf(project: string, run: string): Run {
 async function answer(nc: NatsConnection, q: Query, json: boolean): Promise<number> {
   const jsm = await jetstreamManager(nc);
   const kv = await new Kvm(nc).open(LEDGER_BUCKET);
-  const directory = new DestinationDirectory(nc);
+  const directory = new DestinationDirectory(nc, kv);
   if (q.kind === "destinations") {
     const list = await destinationHealth(jsm, kv, directory);
     if (list.length === 0) return fail(STATUS_EXIT.notFound, "no destinations: apply the topology", json);

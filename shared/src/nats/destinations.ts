@@ -3,14 +3,9 @@
  * ARTIFACTS stream are the source of truth, so publishers and uploaders agree without sharing
  * config files.
  */
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import {
-  destinationFromConsumer,
-  EVENTS_STREAM,
-  filterRecordKey,
-  LEDGER_BUCKET,
-  TOPOLOGY_STAMP_KEY,
-} from "./topology-names.ts";
+import { destinationFromConsumer, EVENTS_STREAM, filterRecordKey, TOPOLOGY_STAMP_KEY } from "./topology-names.ts";
 
 export interface DestinationFilter {
   /** e.g. `s3_main` */
@@ -60,6 +55,7 @@ export interface DirectoryOptions {
 /** Lists destination consumers, cached since topology changes rarely. */
 export class DestinationDirectory {
   private readonly nc: NatsConnection;
+  private readonly ledger: KV;
   private readonly ttlMs: number;
   private readonly fullListMs: number;
   private readonly firstListTimeoutMs: number;
@@ -68,8 +64,10 @@ export class DestinationDirectory {
   /** False once the server refused CONSUMER.NAMES (a permissions file from before it was granted). */
   private namesAllowed = true;
 
-  constructor(nc: NatsConnection, options: DirectoryOptions = {}) {
+  /** `ledger`: the ledger bucket, where ensureTopology keeps the topology stamp and filter records. */
+  constructor(nc: NatsConnection, ledger: KV, options: DirectoryOptions = {}) {
     this.nc = nc;
+    this.ledger = ledger;
     this.ttlMs = options.ttlMs ?? 5_000;
     this.fullListMs = Math.max(this.ttlMs, options.fullListMs ?? this.ttlMs);
     this.firstListTimeoutMs = options.firstListTimeoutMs ?? 30_000;
@@ -182,25 +180,10 @@ export class DestinationDirectory {
     }
   }
 
-  /** A ledger entry's value and revision, read as kv.get() does (STREAM.MSG.GET); undefined when absent. */
+  /** A ledger entry's value and revision; undefined while it is absent or deleted. */
   private async ledgerValue(key: string): Promise<{ data: string; seq: number } | undefined> {
-    const reply = await this.nc.request(
-      `$JS.API.STREAM.MSG.GET.KV_${LEDGER_BUCKET}`,
-      JSON.stringify({ last_by_subj: `$KV.${LEDGER_BUCKET}.${key}` }),
-      { timeout: 5_000 },
-    );
-    const answer = reply.json<{
-      message?: { seq: number; data?: string; hdrs?: string };
-      error?: { code: number; description: string };
-    }>();
-    if (answer.message) {
-      // A delete or purge marker (KV-Operation header) counts as absent.
-      const hdrs = answer.message.hdrs ? Buffer.from(answer.message.hdrs, "base64").toString() : "";
-      if (/KV-Operation:\s*(DEL|PURGE)/i.test(hdrs)) return undefined;
-      return { data: Buffer.from(answer.message.data ?? "", "base64").toString(), seq: answer.message.seq };
-    }
-    if (answer.error?.code === 404) return undefined;
-    throw new Error(`reading ledger key ${key}: ${answer.error?.description ?? "no answer"}`);
+    const e = await this.ledger.get(key);
+    return e?.operation === "PUT" ? { data: e.string(), seq: e.revision } : undefined;
   }
 
   /** The names of the stream's consumers: cheap, no pending counts. */

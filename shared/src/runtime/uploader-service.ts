@@ -71,7 +71,7 @@ export async function startUploaderService(
   const kv = await new Kvm(nc).open(LEDGER_BUCKET);
   const ledger = new Ledger(kv);
   // Blob release: checked every 5 s (names and topology stamp), listed in full once a minute.
-  const directory = new DestinationDirectory(nc, { fullListMs: 60_000 });
+  const directory = new DestinationDirectory(nc, kv, { fullListMs: 60_000 });
   const blobs = await openBlobStores(config.staging, nc);
   const metrics = new WorkerMetrics();
   const replicaId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
