@@ -13,14 +13,20 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import {
   appendTokenRecord,
-  compileCacheEnv,
   connectNats,
   ensureTopology,
   newToken,
   parseConfig,
   UPLOADER_NODE_FLAGS,
 } from "@artifact-bus/shared";
-import { NatsServer, S3TestServer, SshdServer, WandbDouble, warmCompileCache } from "@artifact-bus/shared/testing";
+import {
+  compileCacheEnv,
+  NatsServer,
+  S3TestServer,
+  SshdServer,
+  WandbDouble,
+  warmCompileCache,
+} from "@artifact-bus/shared/testing";
 
 const root = resolve(import.meta.dirname, "..");
 const stackDir = resolve(root, ".stack");

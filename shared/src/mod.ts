@@ -65,7 +65,7 @@ export {
   PublishUnconfirmedError,
   type StagedBlob,
 } from "./publisher.ts";
-export { compileCacheEnv, isWarmUp, persistCompileCache } from "./runtime/compile-cache.ts";
+export { isWarmUp, persistCompileCache } from "./runtime/compile-cache.ts";
 export { type DeadLetter, readDeadLetters } from "./runtime/dead-letter.ts";
 export { type ReplayResult, replayDeadLetters } from "./runtime/dead-letter-replay.ts";
 export {

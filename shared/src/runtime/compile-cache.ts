@@ -8,10 +8,10 @@
  * source simply misses it.
  *
  * The image fills its cache when it is built (`main.ts --warm-up`, Dockerfile); tests, the bench
- * and the dev stack fill one under node_modules/.cache (testing/compile-cache-warm-up.ts).
+ * and the dev stack fill one under node_modules/.cache (testing/compile-cache-warm-up.ts, which
+ * also gives the processes they start its environment).
  */
 import { flushCompileCache, getCompileCacheDir } from "node:module";
-import { fileURLToPath } from "node:url";
 
 /**
  * `--warm-up`: the entry point has loaded (and so compiled into the cache) every module it
@@ -27,14 +27,4 @@ export function isWarmUp(argv: readonly string[]): boolean {
  */
 export function persistCompileCache(): void {
   if (getCompileCacheDir()) flushCompileCache();
-}
-
-/** This checkout's cache directory for the processes tests, the bench and the dev stack start. */
-export const REPO_COMPILE_CACHE_DIR = fileURLToPath(
-  new URL("../../../node_modules/.cache/artifact-bus-compile", import.meta.url),
-);
-
-/** The environment that gives a child service process the compile cache (an explicit `NODE_COMPILE_CACHE` wins). */
-export function compileCacheEnv(env: Record<string, string | undefined> = process.env): { NODE_COMPILE_CACHE: string } {
-  return { NODE_COMPILE_CACHE: env.NODE_COMPILE_CACHE ?? REPO_COMPILE_CACHE_DIR };
 }

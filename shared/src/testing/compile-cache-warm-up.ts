@@ -7,10 +7,17 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compileCacheEnv } from "../runtime/compile-cache.ts";
 import { UPLOADER_NODE_FLAGS } from "../runtime/node-options.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** This checkout's cache directory for the processes tests, the bench and the dev stack start. */
+export const REPO_COMPILE_CACHE_DIR = join(REPO_ROOT, "node_modules/.cache/artifact-bus-compile");
+
+/** The environment that gives a child service process the compile cache (an explicit `NODE_COMPILE_CACHE` wins). */
+export function compileCacheEnv(env: Record<string, string | undefined> = process.env): { NODE_COMPILE_CACHE: string } {
+  return { NODE_COMPILE_CACHE: env.NODE_COMPILE_CACHE ?? REPO_COMPILE_CACHE_DIR };
+}
 
 /** The entry points it warms: every service's `main.ts --warm-up` and the CLI (its usage). */
 export function warmUpCommands(root = REPO_ROOT): string[][] {

@@ -15,7 +15,7 @@ export {
   testEvent,
   uniqueRun,
 } from "./artifact-fixtures.ts";
-export { warmCompileCache, warmUpCommands } from "./compile-cache-warm-up.ts";
+export { compileCacheEnv, warmCompileCache, warmUpCommands } from "./compile-cache-warm-up.ts";
 export { type ContractHarness, describeDestinationContract } from "./destination-contract.ts";
 export { eventually, sha256, writeLargeFile, writeRandomFile } from "./files.ts";
 export { NatsCluster, type NatsClusterOptions } from "./nats-cluster.ts";

@@ -4,8 +4,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { compileCacheEnv } from "../runtime/compile-cache.ts";
 import { UPLOADER_NODE_FLAGS } from "../runtime/node-options.ts";
+import { compileCacheEnv } from "./compile-cache-warm-up.ts";
 
 export interface UploaderProcessOptions {
   /** Path of the service entry, e.g. services/s3-uploader/src/main.ts. */
