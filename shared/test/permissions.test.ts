@@ -249,6 +249,9 @@ describe("refused by the server", () => {
     await refused(js.consumers.get(EVENTS_STREAM, "dest_s3_minio"), "$JS.API.CONSUMER.INFO.ARTIFACTS.dest_s3_minio");
     const kv = await new Kvm(trainer).open(LEDGER_BUCKET);
     await refused(kv.put("ev.s3_minio.x", "{}"), "$KV.artifact_ledger.ev.s3_minio.x");
+    // The destinations every publisher believes in: only the topology (admin) writes them.
+    await refused(kv.put("topology", "forged"), "$KV.artifact_ledger.topology");
+    await refused(kv.put("filter.s3_minio", "artifacts.v1.events.none.*.*.*"), "$KV.artifact_ledger.filter.s3_minio");
     await refused(kv.destroy(), "$JS.API.STREAM.DELETE.KV_artifact_ledger");
     await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
   });
@@ -293,6 +296,8 @@ describe("refused by the server", () => {
     await refused(kv.destroy(), "$JS.API.STREAM.DELETE.KV_artifact_ledger");
     // Only its own destination's ledger entries and key leases; never the whole blob bucket.
     await refused(kv.put("ev.sftp_archive.demo.r1.abcdefgh", "{}"), "$KV.artifact_ledger.ev.sftp_archive");
+    await refused(kv.put("topology", "forged"), "$KV.artifact_ledger.topology");
+    await refused(kv.put("filter.s3_minio", "artifacts.v1.events.none.*.*.*"), "$KV.artifact_ledger.filter.s3_minio");
     await refused(kv.put("head.sftp_archive.abcdefgh", "{}"), "$KV.artifact_ledger.head.sftp_archive");
     await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
     await refused(jsm.streams.delete(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.DELETE.OBJ_artifact_blobs");
