@@ -6,7 +6,7 @@
  * the host key its one-shot generated. All static: no Docker engine runs here.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { knownHostsName, parseSftpOptions, SFTP_ENV_VARIABLES, secretsFromEnv } from "@artifact-bus/sftp-uploader";
@@ -20,6 +20,7 @@ import {
   servedDestinations,
   silentLogger,
 } from "@artifact-bus/shared";
+import { ensureSshdRuntimeDir } from "@artifact-bus/shared/testing";
 import { describe, expect, it } from "vitest";
 import { dirDestinationFactory } from "../services/dir-uploader/src/dir-factory.ts";
 import { s3DestinationFactory } from "../services/s3-uploader/src/s3-factory.ts";
@@ -245,7 +246,9 @@ describe("docker-compose.yml", () => {
     spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "key")]);
     const text = readFileSync(join(REPO_ROOT, String(server.build), "sshd_config"), "utf8");
     writeFileSync(join(dir, "sshd_config"), text.replace(sshd.HostKey as string, join(dir, "key")));
+    ensureSshdRuntimeDir();
     const check = spawnSync("/usr/sbin/sshd", ["-t", "-f", join(dir, "sshd_config")], { encoding: "utf8" });
+    rmSync(dir, { recursive: true, force: true });
     expect(check.status, check.stderr).toBe(0);
   });
 });

@@ -31,7 +31,7 @@ export {
 } from "./s3-server.ts";
 export { listRemoteDir, readRemoteFiles, sftpArgs, sftpBatch } from "./sftp-cli.ts";
 export { SshdServer, type SshdServerOptions } from "./sshd-server.ts";
-export { fingerprintOf, freePort, generateKey } from "./sshd-setup.ts";
+export { ensureSshdRuntimeDir, fingerprintOf, freePort, generateKey } from "./sshd-setup.ts";
 export { ThrottledProxy, type ThrottledProxyOptions } from "./throttled-proxy.ts";
 export { type LogLine, UploaderProcess, type UploaderProcessOptions } from "./uploader-process.ts";
 export {

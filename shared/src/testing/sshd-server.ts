@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import {
   descendantsOf,
+  ensureSshdRuntimeDir,
   ensureSshdUser,
   fingerprintOf,
   freePort,
@@ -98,8 +99,6 @@ export class SshdServer {
       writeFileSync(join(dir, "authorized_keys"), `${userKey}\n${readerKey}\n`, { mode: 0o644 });
       mkdirSync(join(dir, "root"), { mode: 0o755 });
       chownSync(join(dir, "root"), user.uid, user.gid);
-      // Debian's sshd refuses to start without its privilege separation directory.
-      if (process.getuid?.() === 0) mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
       const server = new SshdServer({ dir, options, user, hostPublicKey });
       await server.launch(undefined);
       return server;
@@ -202,6 +201,7 @@ export class SshdServer {
 
   /** Starts sshd once; "busy" when the port was taken, an error for any other failure. */
   private async spawnOnce(): Promise<"ready" | "busy"> {
+    ensureSshdRuntimeDir();
     const proc = spawn(this.options.binary ?? "/usr/sbin/sshd", ["-D", "-e", "-f", this.configPath], {
       stdio: ["ignore", "ignore", "pipe"],
     });

@@ -4,13 +4,22 @@
  */
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { linkSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
+
+/**
+ * Creates the privilege separation directory Debian's sshd refuses to run without (also for
+ * `sshd -t`). It lives on /run, a tmpfs: nothing creates it after a boot unless a packaged sshd
+ * was started, so whatever runs sshd must create it first. Only root's sshd needs it.
+ */
+export function ensureSshdRuntimeDir(): void {
+  if (process.getuid?.() === 0) mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+}
 
 /** The account sftp sessions log in as. */
 export interface SshdUser {
