@@ -15,4 +15,13 @@ nodedir=$(cd "$(dirname "$headers")/../.." && pwd)
 if ! npm rebuild ssh2 cpu-features --nodedir="$nodedir" >/tmp/artifact-bus-rebuild.log 2>&1; then
   echo "artifact-bus: rebuilding ssh2 for $(node --version) failed (see /tmp/artifact-bus-rebuild.log); ssh2 keeps its slower JavaScript crypto" >&2
 fi
+# npm checks `engines` against the Node that runs npm itself, so an older system Node prints a
+# screen of EBADENGINE warnings that read as a broken install. Say once why they do not matter.
+installer=$("${npm_node_execpath:-node}" --version 2>/dev/null || true)
+project=$(node --version)
+if [ -n "$installer" ] && [ "${installer%%.*}" != "${project%%.*}" ]; then
+  echo "artifact-bus: npm ran under Node $installer, so it warned (EBADENGINE) that packages want a newer one." >&2
+  echo "  That is expected: every npm script of this project runs on Node $project from node_modules/.bin" >&2
+  echo "  (the 'node' dev dependency); the system Node only runs npm itself." >&2
+fi
 exit 0
