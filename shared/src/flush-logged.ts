@@ -41,6 +41,7 @@ export async function flushLogged(
           run: o.value.run,
           eventId: o.value.id,
           name: o.value.name,
+          streamSeq: o.value.streamSeq,
         }))
       : [],
   );

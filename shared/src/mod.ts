@@ -87,6 +87,7 @@ export {
   TransientError,
 } from "./runtime/errors.ts";
 export {
+  isOtherMessages,
   isTerminal,
   Ledger,
   type LedgerEntry,
@@ -115,7 +116,7 @@ export {
   runArtifacts,
 } from "./status/artifact-status.ts";
 export { type DestinationHealth, destinationHealth, isHealthy } from "./status/destination-health.ts";
-export { EventLookup, type NameGroup, type StoredEvent } from "./status/event-lookup.ts";
+export { EventLookup, type InadmissibleMessage, type NameGroup, type StoredEvent } from "./status/event-lookup.ts";
 export {
   appendTokenRecord,
   hashToken,

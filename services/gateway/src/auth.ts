@@ -70,9 +70,14 @@ export function requireRole(caller: Caller, role: Role): void {
   }
 }
 
+/** Whether the caller's projects include `project`. */
+export function hasProject(caller: Caller, project: string): boolean {
+  return caller.projects.includes("*") || caller.projects.includes(project);
+}
+
 /** Problem `forbidden` unless the caller's projects include `project`. */
 export function requireProject(caller: Caller, project: string): void {
-  if (!caller.projects.includes("*") && !caller.projects.includes(project)) {
+  if (!hasProject(caller, project)) {
     throw new Problem("forbidden", `token ${caller.id} is not for project ${project}`, { field: "project" });
   }
 }

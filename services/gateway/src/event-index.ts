@@ -3,7 +3,7 @@
  * records `idx.<id>` in the ledger bucket, written when it published an event, holding the
  * answer it gave (a retried Idempotency-Key gets it again).
  */
-import { EventLookup, GATEWAY_INDEX_PREFIX, LEDGER_BUCKET } from "@artifact-bus/shared";
+import { EventLookup, GATEWAY_INDEX_PREFIX, type InadmissibleMessage, LEDGER_BUCKET } from "@artifact-bus/shared";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -24,8 +24,8 @@ export class EventIndex extends EventLookup {
   /** Records waiting for the end of this turn of the event loop (see sendRecord). */
   private unsent: [string, string][] = [];
 
-  constructor(jsm: JetStreamManager, kv: KV, nc: NatsConnection) {
-    super(jsm, kv);
+  constructor(jsm: JetStreamManager, kv: KV, nc: NatsConnection, onInadmissible?: (m: InadmissibleMessage) => void) {
+    super(jsm, kv, onInadmissible);
     this.nc = nc;
   }
 

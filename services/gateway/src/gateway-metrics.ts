@@ -31,6 +31,11 @@ export class GatewayMetrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
     registers: [this.registry],
   });
+  readonly inadmissible = new Counter({
+    name: "artifact_bus_gateway_inadmissible_events_total",
+    help: "Messages that reads skipped because their subject does not vouch for their body",
+    registers: [this.registry],
+  });
   readonly waiters = new Gauge({
     name: "artifact_bus_gateway_waiters",
     help: "Requests waiting on /wait now",

@@ -3,7 +3,7 @@
  * pair it covers is final in the ledger, the timeout passes, or its client goes away; it then
  * answers with counts and what is still pending or dead. It listens on the shared ledger hub.
  */
-import { destinationFromToken, ledgerKey } from "@artifact-bus/shared";
+import { destinationFromToken, isOtherMessages, ledgerKey } from "@artifact-bus/shared";
 import type { LedgerHub, Seen } from "./ledger-hub.ts";
 import type { WaitResultBody } from "./schemas.ts";
 
@@ -14,6 +14,8 @@ export interface WaitTarget {
   project: string;
   run: string;
   destinationToken: string;
+  /** The event's stream sequence: an entry another message wrote under its id is not its. */
+  streamSeq: number;
 }
 
 /** Waits on the hub; resolves with the summary when all are final, at `timeoutMs`, or when `signal` aborts. */
@@ -32,6 +34,8 @@ export async function waitForTargets(
   const unregister = await hub.register({
     keys: [...byKey.keys()],
     update(key, s) {
+      const target = byKey.get(key);
+      if (target && isOtherMessages(s?.entry, target.streamSeq)) return;
       const before = isFinal(seen.get(key));
       seen.set(key, s);
       // A replay can take an entry from dead back to pending: counts move both ways.

@@ -101,7 +101,10 @@ export async function startGateway(
     // each minute: a full listing costs the server time in proportion to the stream.
     directory: new DestinationDirectory(nc, ledger.kv, { fullListMs: 60_000 }),
     ledger,
-    index: new EventIndex(jsm, ledger.kv, nc),
+    index: new EventIndex(jsm, ledger.kv, nc, (m) => {
+      metrics.inadmissible.inc();
+      log.debug(m, "read skipped a message its subject does not vouch for");
+    }),
     hub: new LedgerHub(ledger, nc, log),
     readBack,
     js: jetstream(nc),

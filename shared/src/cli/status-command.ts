@@ -110,10 +110,27 @@ async function answer(nc: NatsConnection, q: Query, json: boolean): Promise<numb
     return list.every(isHealthy) ? STATUS_EXIT.ok : STATUS_EXIT.failed;
   }
   const ledger = new Ledger(kv);
-  const lookup = new EventLookup(jsm, kv);
+  let skipped = 0;
+  const lookup = new EventLookup(jsm, kv, () => skipped++);
+  const code = await answerEvents(lookup, ledger, directory, q, json);
+  if (skipped > 0) {
+    console.error(`artifact-bus status: skipped ${skipped} message(s) whose subject does not vouch for their body`);
+  }
+  return code;
+}
+
+async function answerEvents(
+  lookup: EventLookup,
+  ledger: Ledger,
+  directory: DestinationDirectory,
+  q: Exclude<Query, { kind: "destinations" }>,
+  json: boolean,
+): Promise<number> {
   if (q.kind === "event") {
     // An event no destination touched yet is found only among its run's events.
-    const stored = (await lookup.byId(q.id)) ?? (q.in && (await lookup.findInRun(q.in.project, q.in.run, q.id)));
+    const inProject = (project: string) => !q.in || project === q.in.project;
+    const stored =
+      (await lookup.byId(q.id, inProject)) ?? (q.in && (await lookup.findInRun(q.in.project, q.in.run, q.id)));
     if (!stored) {
       const hint = q.in
         ? `in ${q.in.project}/${q.in.run}`

@@ -43,8 +43,6 @@ export interface Rejection {
   project?: string;
   run?: string;
   eventsSubject?: string;
-  /** The body's blob store, when it names a known one. */
-  blobStore?: "fs" | "nats";
 }
 
 export type Admission = ({ ok: true } & Delivery) | ({ ok: false } & Rejection);
@@ -111,20 +109,16 @@ function reject(reason: string, data: Uint8Array, tokens?: SubjectTokens): { ok:
   return { ok: false, reason: `invalid event: ${reason}`, ...readable(data), ...trusted };
 }
 
-/** The body's id and blob store, where the body is a JSON object with well-formed ones. */
-function readable(data: Uint8Array): Pick<Rejection, "eventId" | "blobStore"> {
-  let body: { id?: unknown; blob?: { store?: unknown } } | null;
+/** The body's id, where the body is a JSON object with a well-formed one. */
+function readable(data: Uint8Array): Pick<Rejection, "eventId"> {
+  let body: { id?: unknown } | null;
   try {
     body = JSON.parse(new TextDecoder().decode(data));
   } catch {
     return {};
   }
   const id = body?.id;
-  const store = body?.blob?.store;
-  return {
-    ...(typeof id === "string" && ID.test(id) ? { eventId: id } : {}),
-    ...(store === "fs" || store === "nats" ? { blobStore: store } : {}),
-  };
+  return typeof id === "string" && ID.test(id) ? { eventId: id } : {};
 }
 
 const q = (s: string) => JSON.stringify(s);

@@ -2,8 +2,8 @@
  * Deletes a blob once every destination that matched its event is done with it (uploaded or
  * superseded), never before. A dead event keeps its blob so that its DLQ entry can be replayed,
  * at each destination where it died; the sweeper removes it after the stream's max age. An
- * invalid event cannot be replayed: its blob (the one its subject and id name) goes once it is
- * terminal everywhere. Several destinations may finish at once and all decide to delete: removal
+ * invalid message releases nothing: the blob its subject and id name may be another event's, so
+ * the sweeper removes what it staged. Several destinations may finish at once and all decide to delete: removal
  * is idempotent, so that race is harmless.
  */
 import type { BlobLocation, BlobStores } from "../blob/mod.ts";
@@ -15,8 +15,6 @@ export interface Releasable {
   blob: BlobLocation;
   /** The events subject, which says which destinations took it. */
   eventsSubject: string;
-  /** An invalid event: dead everywhere is done, as no replay can use the blob. */
-  invalid?: boolean;
 }
 
 export async function releaseBlobIfDone(
@@ -30,7 +28,7 @@ export async function releaseBlobIfDone(
   for (const token of await directory.matching(r.eventsSubject)) {
     if (token === doneToken) continue;
     const state = (await ledger.get(token, r.ref))?.state;
-    if (!isTerminal(state) || (state === "dead" && !r.invalid)) return false;
+    if (!isTerminal(state) || state === "dead") return false;
   }
   if (!blobs.has(r.blob.store)) return false;
   await blobs.get(r.blob.store).remove(r.blob);

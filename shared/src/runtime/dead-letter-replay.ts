@@ -10,8 +10,7 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { replaySubject } from "../event/subjects.ts";
-import { decodeEvent } from "../event/validate.ts";
-import { DLQ_SEQ_HEADER, ORDER_SEQ_HEADER } from "./admission.ts";
+import { admitEvent, DLQ_SEQ_HEADER, ORDER_SEQ_HEADER } from "./admission.ts";
 import { type DeadLetter, readDeadLetters } from "./dead-letter.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import type { Ledger } from "./ledger.ts";
@@ -31,11 +30,16 @@ export async function replayDeadLetters(
   jsm: JetStreamManager,
   ledger: Ledger,
   destination: string,
-  opts: { seqs?: number[] } = {},
+  opts: {
+    seqs?: number[];
+    /** Only letters of the projects this accepts (the caller's); default all. */
+    inProject?: (project: string | undefined) => boolean;
+  } = {},
 ): Promise<ReplayResult[]> {
   const token = parseDestinationName(destination).token;
   const results: ReplayResult[] = [];
-  for await (const letter of readDeadLetters(jsm, { destinationToken: token })) {
+  const scope = opts.inProject ? { inProject: opts.inProject } : {};
+  for await (const letter of readDeadLetters(jsm, { destinationToken: token, ...scope })) {
     if (opts.seqs && !opts.seqs.includes(letter.seq)) continue;
     results.push(await replayOne(js, ledger, destination, token, letter));
   }
@@ -50,14 +54,13 @@ async function replayOne(
   letter: DeadLetter & { seq: number },
 ): Promise<ReplayResult> {
   const dlqSeq = letter.seq;
-  let event: ArtifactEventV1;
-  try {
-    event = decodeEvent(new TextEncoder().encode(letter.payload));
-  } catch (err) {
-    return { dlqSeq, eventId: letter.eventId, skipped: `not a valid event: ${(err as Error).message}` };
-  }
+  // Admitted against the letter's subject as the uploader admits events: a body that claims
+  // another project, run or name than its subject is never sent again, on any replay subject.
+  const admitted = admitEvent(letter.subject, new TextEncoder().encode(letter.payload), letter.streamSeq);
+  if (!admitted.ok) return { dlqSeq, eventId: letter.eventId, skipped: `not a valid event: ${admitted.reason}` };
+  const { event } = admitted;
   const ref = { project: event.project, run: event.run, eventId: event.id };
-  const entry = await ledger.get(token, ref);
+  const entry = await ledger.getOf(token, ref, letter.streamSeq);
   if (!entry) return { dlqSeq, eventId: event.id, skipped: "no ledger entry (expired): its blob is gone too" };
   if (entry.replayDlqSeq === dlqSeq) return { dlqSeq, eventId: event.id, skipped: `already replayed (${entry.state})` };
   if (entry.state !== "dead" || entry.dlqSeq !== dlqSeq) {

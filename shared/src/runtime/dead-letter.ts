@@ -7,7 +7,7 @@
  */
 import type { JetStreamClient, JetStreamManager, MsgRequest } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { dlqSubject } from "../event/subjects.ts";
+import { dlqSubject, parseEventSubject } from "../event/subjects.ts";
 import { DLQ_STREAM, DLQ_SUBJECTS } from "../nats/topology-names.ts";
 import type { DeadClass } from "./delivery-decision.ts";
 
@@ -42,12 +42,10 @@ export async function publishDeadLetter(
 ): Promise<number> {
   const h = headers();
   h.set("Artifact-Bus-Reason", letter.reason.replace(/[\r\n]+/g, " ").slice(0, 512));
-  const who =
-    letter.eventId && letter.project && letter.run
-      ? `${letter.project}.${letter.run}.${letter.eventId}`
-      : `seq${letter.streamSeq}`;
+  // One letter per death of one message: its stream sequence, not its id, which the producer
+  // chose and another message may carry (that one's letter must not be taken for this one's).
   const ack = await js.publish(dlqSubject(destinationToken), JSON.stringify(letter), {
-    msgID: `dlq.${destinationToken}.${who}.${letter.replayDlqSeq ?? 0}`,
+    msgID: `dlq.${destinationToken}.seq${letter.streamSeq}.${letter.replayDlqSeq ?? 0}`,
     headers: h,
   });
   return ack.seq;
@@ -59,15 +57,33 @@ export async function publishDeadLetter(
  */
 export async function* readDeadLetters(
   jsm: JetStreamManager,
-  opts: { destinationToken?: string; limit?: number; fromSeq?: number } = {},
+  opts: {
+    destinationToken?: string;
+    limit?: number;
+    fromSeq?: number;
+    /** Only letters of the projects this accepts (see letterProject); default all. */
+    inProject?: (project: string | undefined) => boolean;
+  } = {},
 ): AsyncGenerator<DeadLetter & { seq: number }> {
   const subject = opts.destinationToken ? dlqSubject(opts.destinationToken) : DLQ_SUBJECTS;
   let seq = opts.fromSeq ?? 1;
-  for (let n = 0; n < (opts.limit ?? Number.POSITIVE_INFINITY); n++) {
+  for (let n = 0; n < (opts.limit ?? Number.POSITIVE_INFINITY); ) {
     // The server takes next_by_subj on STREAM.MSG.GET; the client only types it for direct get.
     const m = await jsm.streams.getMessage(DLQ_STREAM, { next_by_subj: subject, seq } as unknown as MsgRequest);
     if (!m) return;
-    yield { ...m.json<DeadLetter>(), seq: m.seq };
     seq = m.seq + 1;
+    const letter = m.json<DeadLetter>();
+    if (opts.inProject && !opts.inProject(letterProject(letter))) continue;
+    n++;
+    yield { ...letter, seq: m.seq };
   }
+}
+
+/**
+ * The project a letter belongs to: its events subject's, which NATS permissions vouch for (never
+ * the payload's). Undefined for a message on no artifact subject: only operators of every project
+ * see those.
+ */
+export function letterProject(letter: Pick<DeadLetter, "subject">): string | undefined {
+  return parseEventSubject(letter.subject)?.project;
 }

@@ -7,7 +7,7 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Rejection } from "./admission.ts";
 import { publishDeadLetter } from "./dead-letter.ts";
-import type { Ledger, LedgerRef, NewLedgerEntry } from "./ledger.ts";
+import type { Ledger, NewLedgerEntry } from "./ledger.ts";
 
 export interface DeadLetteringOptions {
   js: JetStreamClient;
@@ -60,10 +60,12 @@ export class DeadLettering {
   }
 
   /**
-   * An event its subject does not vouch for: dead at once. It gets a ledger entry when its id is
-   * readable, so a producer waiting on it gets an answer; returns that entry's ref, if any.
+   * An event its subject does not vouch for: dead at once, under its own identity (its stream
+   * sequence). It gets a ledger entry when its id is readable and no entry stands under that id
+   * yet, so a producer waiting on it gets an answer; an entry that stands is another message's
+   * and is never touched (a message only ever affects itself).
    */
-  async reject(msg: JsMsg, r: Rejection): Promise<LedgerRef | undefined> {
+  async reject(msg: JsMsg, r: Rejection): Promise<void> {
     const ref =
       r.eventId !== undefined && r.project !== undefined && r.run !== undefined
         ? { project: r.project, run: r.run, eventId: r.eventId }
@@ -81,22 +83,16 @@ export class DeadLettering {
       errorClass: "invalid",
     };
     const subject = r.eventsSubject ?? msg.subject;
-    if (!ref) {
-      await this.send(msg, dead, subject, false);
-      return undefined;
-    }
-    const prior = await this.o.ledger.get(this.o.destinationToken, ref);
-    if (prior?.state === "dead" && prior.errorClass === "invalid" && prior.dlqSeq !== undefined) {
-      this.terminate(msg, r.reason); // its letter is out already: a redelivery
-      return ref;
-    }
-    // A terminal entry under that id is another event's, finished: it is left as it is.
-    if (!(await this.o.ledger.recordUnlessTerminal(this.o.destinationToken, dead))) {
-      await this.send(msg, dead, subject, false);
-      return undefined;
-    }
+    if (!ref) return this.send(msg, dead, subject, false);
+    const seq = msg.info.streamSequence;
+    let own: NewLedgerEntry | undefined;
+    await this.o.ledger.update(this.o.destinationToken, ref, (cur) => {
+      own = cur === undefined ? dead : cur.streamSeq === seq && cur.errorClass === "invalid" ? cur : undefined;
+      return cur === undefined ? dead : undefined;
+    });
+    if (!own) return this.send(msg, dead, subject, false); // the id is another message's
+    if (own.dlqSeq !== undefined) return this.terminate(msg, r.reason); // a redelivery: its letter is out
     await this.send(msg, dead, subject);
-    return ref;
   }
 
   /** Ends delivery for good: a bare `+TERM` where the server would not parse a reason. */

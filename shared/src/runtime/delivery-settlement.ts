@@ -5,7 +5,6 @@
  */
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { blobKey } from "../blob/blob-key.ts";
 import type { BlobLocation, BlobStores } from "../blob/mod.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import type { Rejection } from "./admission.ts";
@@ -59,20 +58,16 @@ export class Settlement {
   }
 
   /**
-   * An event its subject does not vouch for: dead at once, touching no destination. Its blob, the
-   * one its subject and id name, goes once every destination is done with it.
+   * An event its subject does not vouch for: dead at once, touching no destination. It deletes no
+   * blob: the one its subject and id name may be another event's (ids are the producer's to
+   * choose), so what it staged is left to the sweeper.
    */
   async reject(msg: JsMsg, r: Rejection): Promise<void> {
     this.o.log.warn(
       { seq: msg.info.streamSequence, subject: msg.subject, reason: r.reason },
       "invalid event: dead-lettering",
     );
-    const ref = await this.o.dead.reject(msg, r);
-    if (!ref || !r.eventsSubject) return;
-    for (const store of r.blobStore ? [r.blobStore] : (["fs", "nats"] as const)) {
-      const blob = { store, ref: blobKey(ref.project, ref.run, ref.eventId) };
-      await this.releaseBlob({ ref, blob, eventsSubject: r.eventsSubject, invalid: true });
-    }
+    await this.o.dead.reject(msg, r);
   }
 
   private async releaseBlob(r: Releasable): Promise<void> {

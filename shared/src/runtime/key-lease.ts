@@ -31,8 +31,8 @@ interface HeadRecord {
   holder?: Holder;
 }
 
-/** The ledger state of an event at this destination. */
-export type OutcomeOf = (ref: LedgerRef) => Promise<LedgerState | undefined>;
+/** The ledger state at this destination of the event at stream sequence `ref.seq`. */
+export type OutcomeOf = (ref: LedgerRef & { seq: number }) => Promise<LedgerState | undefined>;
 
 /** What asks for a key: the version (its order sequence) and who will upload it. */
 export interface LeaseClaim extends LedgerRef {

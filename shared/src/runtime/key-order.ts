@@ -56,7 +56,7 @@ export interface KeyOrderOptions {
    */
   scopeOf(event: ArtifactEventV1): string;
   /** Without coalescing: whether an event is finished at this destination (its ledger entry). */
-  finished(ref: { project: string; run: string; eventId: string }): Promise<boolean>;
+  finished(ref: { project: string; run: string; eventId: string; seq: number }): Promise<boolean>;
   /** Without coalescing: the consumer's ack floor, below which every event is finished here. */
   ackFloor(): Promise<number>;
 }
@@ -122,7 +122,7 @@ export class KeyOrder {
       const admitted = admitEvent(m.subject, m.data, m.seq);
       if (!admitted.ok || !this.sameKey(admitted.event, orderKey)) continue;
       const { project, run, id: eventId } = admitted.event;
-      if (!(await this.o.finished({ project, run, eventId }))) return true;
+      if (!(await this.o.finished({ project, run, eventId, seq: m.seq }))) return true;
     }
     return false;
   }

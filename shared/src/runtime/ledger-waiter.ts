@@ -8,6 +8,7 @@ import { type KvWatchEntry, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection, QueuedIterator, Status } from "@nats-io/transport-node";
 import { destinationFromToken } from "./destination-name.ts";
 import {
+  isOtherMessages,
   isTerminal,
   type Ledger,
   type LedgerEntry,
@@ -20,6 +21,8 @@ import {
 export interface AwaitedEntry extends LedgerRef {
   destinationToken: string;
   name: string;
+  /** The event's stream sequence, when known: an entry another message wrote under its id is ignored. */
+  streamSeq?: number;
 }
 
 export interface PendingEntry {
@@ -101,7 +104,7 @@ export async function waitForTerminal(
   let finished = false;
   const settle = (key: string, entry: LedgerEntry | undefined) => {
     const w = waiting.get(key);
-    if (!w || !entry) return;
+    if (!w || !entry || (w.streamSeq !== undefined && isOtherMessages(entry, w.streamSeq))) return;
     options.onEntry?.(w, entry);
     if (isTerminal(entry.state)) waiting.delete(key);
     else w.state = entry.state;

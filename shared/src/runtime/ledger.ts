@@ -58,6 +58,16 @@ export function isTerminal(state: LedgerState | undefined): boolean {
   return state !== undefined && TERMINAL_STATES.includes(state);
 }
 
+/**
+ * Whether `entry`, found under the id of the event at stream sequence `streamSeq`, was written
+ * for another message: one that failed admission (`errorClass: "invalid"`) but carried the same
+ * id. Producers choose ids, so such a message must never stand for the event: its entry is
+ * treated as absent by that event's reads and writes.
+ */
+export function isOtherMessages(entry: LedgerEntry | undefined, streamSeq: number): boolean {
+  return entry?.errorClass === "invalid" && entry.streamSeq !== streamSeq;
+}
+
 export class Ledger {
   readonly kv: KV;
   constructor(kv: KV) {
@@ -67,6 +77,12 @@ export class Ledger {
   async get(destinationToken: string, ref: LedgerRef): Promise<LedgerEntry | undefined> {
     const e = await this.kv.get(ledgerKey(destinationToken, ref));
     return e && e.operation === "PUT" ? e.json<LedgerEntry>() : undefined;
+  }
+
+  /** The entry of the event `ref` at stream sequence `streamSeq` (see isOtherMessages). */
+  async getOf(destinationToken: string, ref: LedgerRef, streamSeq: number): Promise<LedgerEntry | undefined> {
+    const e = await this.get(destinationToken, ref);
+    return isOtherMessages(e, streamSeq) ? undefined : e;
   }
 
   /** Records a transition unconditionally: for outcomes only the current holder of the key can reach. */
@@ -80,7 +96,9 @@ export class Ledger {
    * not replace the real one.
    */
   recordUnlessTerminal(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
-    return this.update(destinationToken, entry, (cur) => (isTerminal(cur?.state) ? undefined : entry));
+    return this.update(destinationToken, entry, (cur) =>
+      isTerminal(cur?.state) && !isOtherMessages(cur, entry.streamSeq) ? undefined : entry,
+    );
   }
 
   /**

@@ -95,7 +95,7 @@ export async function startUploaderService(
       destination,
       config: dc,
       ledger,
-      leases: new KeyLeases(kv, dc.ackWaitMs, async (ref) => (await ledger.get(token, ref))?.state),
+      leases: new KeyLeases(kv, dc.ackWaitMs, async (ref) => (await ledger.getOf(token, ref, ref.seq))?.state),
       directory,
       blobs,
       log: log.child({ destination: dc.name }),

@@ -95,7 +95,7 @@ export class DestinationWorker {
       maxWaitMs: deps.config.ackWaitMs * 2,
       coalesce: deps.config.coalesce ?? deps.destination.coalesceByDefault ?? true,
       scopeOf: (e) => keyScope(e, deps.config.filter),
-      finished: async (ref) => isTerminal((await deps.ledger.get(this.token, ref))?.state),
+      finished: async (ref) => isTerminal((await deps.ledger.getOf(this.token, ref, ref.seq))?.state),
       ackFloor: ackFloorReader(deps.consumers.events),
     });
     const loop = (consumer: Consumer, concurrency: number) =>
@@ -145,7 +145,8 @@ export class DestinationWorker {
     const redelivered = msg.info.deliveryCount > 1;
     // A first delivery has no outcome yet (short of its id re-sent after the dedupe window, which
     // the fence and the guarded writes cover), so only redeliveries and replays read the ledger.
-    const prior = redelivered || d.replayDlqSeq !== undefined ? await this.d.ledger.get(this.token, base) : undefined;
+    const prior =
+      redelivered || d.replayDlqSeq !== undefined ? await this.d.ledger.getOf(this.token, base, d.orderSeq) : undefined;
     const start = startOf(prior, d.replayDlqSeq, this.d.config.maxDeliver);
     switch (start.kind) {
       case "finished":
@@ -193,8 +194,10 @@ export class DestinationWorker {
         return;
       }
       case "done": {
-        // Uploaded before a crash lost the ack: keep the ledger's location.
-        const entry = prior ?? (await this.d.ledger.get(this.token, base));
+        // Uploaded before a crash lost the ack: keep the ledger's location. `prior` was read before
+        // the turn and may predate the upload's own record (an earlier delivery finishing meanwhile).
+        const entry =
+          prior?.state === "uploaded" ? prior : await this.d.ledger.getOf(this.token, base, d.orderSeq);
         const uploaded = entry?.state === "uploaded" ? entry : { ...base, state: "uploaded" as const, attempts: 0 };
         await this.settle.finish(msg, uploaded, d);
         return;

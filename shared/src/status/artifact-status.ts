@@ -60,7 +60,7 @@ export async function artifactStatus(
   const { event } = stored;
   const tokens = await destinationsOf(directory, stored);
   const ref = { project: event.project, run: event.run, eventId: event.id };
-  const entries = await Promise.all(tokens.map((t) => ledger.get(t, ref)));
+  const entries = await Promise.all(tokens.map((t) => ledger.getOf(t, ref, stored.streamSeq)));
   const destinations: ArtifactStatus["destinations"] = {};
   tokens.forEach((token, i) => {
     destinations[destinationFromToken(token)] = destinationState(entries[i], event.createdAt);

@@ -6,13 +6,19 @@
  * or, for events other producers published, through the ledger entries the uploaders wrote
  * (which carry the event's stream sequence). The gateway and `artifact-bus status` both read
  * events this way.
+ *
+ * Every message read is admitted exactly as the uploader admits it (admission.ts): its subject
+ * vouches for its project, run, level and name, so a producer that may publish only on its own
+ * project's subjects cannot make a read show another project's ids, names or states. A message
+ * that fails admission is skipped and counted (`onInadmissible`), never shown, and never turns a
+ * listing into an error.
  */
-import type { JetStreamManager, MsgRequest } from "@nats-io/jetstream";
+import type { JetStreamManager, MsgRequest, StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { EVENTS_PREFIX, parseEventSubject } from "../event/subjects.ts";
-import { decodeEvent } from "../event/validate.ts";
 import { EVENTS_STREAM, GATEWAY_INDEX_PREFIX } from "../nats/topology-names.ts";
+import { admitEvent } from "../runtime/admission.ts";
 import type { LedgerEntry } from "../runtime/ledger.ts";
 
 /** An event and its place in the stream. */
@@ -27,36 +33,50 @@ export interface NameGroup {
   subjects: string[];
 }
 
+/** A message a read skipped: its subject does not vouch for its body. */
+export interface InadmissibleMessage {
+  subject: string;
+  streamSeq: number;
+  reason: string;
+}
+
 export class EventLookup {
   protected readonly jsm: JetStreamManager;
   protected readonly kv: KV;
+  private readonly onInadmissible: (m: InadmissibleMessage) => void;
 
-  /** `kv` is the ledger bucket. */
-  constructor(jsm: JetStreamManager, kv: KV) {
+  /** `kv` is the ledger bucket; `onInadmissible` hears of every message a read skipped. */
+  constructor(jsm: JetStreamManager, kv: KV, onInadmissible: (m: InadmissibleMessage) => void = () => {}) {
     this.jsm = jsm;
     this.kv = kv;
+    this.onInadmissible = onInadmissible;
   }
 
-  /** The event at `seq`; undefined when it expired or is no event. */
+  /** The event at `seq`; undefined when it expired, is no event, or fails admission. */
   async at(seq: number): Promise<StoredEvent | undefined> {
     const m = await this.jsm.streams.getMessage(EVENTS_STREAM, { seq }).catch(notFound);
-    return m?.subject.startsWith(`${EVENTS_PREFIX}.`) ? { event: decodeEvent(m.data), streamSeq: m.seq } : undefined;
+    return m?.subject.startsWith(`${EVENTS_PREFIX}.`) ? this.admitted(m) : undefined;
   }
 
-  /** The event with id `id`, by the gateway's record or by its ledger entries. */
-  async byId(id: string): Promise<StoredEvent | undefined> {
+  /**
+   * The event with id `id`, by the gateway's record or by its ledger entries, among the projects
+   * `inProject` accepts (default all): ids are unique per project only, as anyone may publish
+   * any id on their own project's subjects.
+   */
+  async byId(id: string, inProject: (project: string) => boolean = () => true): Promise<StoredEvent | undefined> {
     const record = await this.kv.get(`${GATEWAY_INDEX_PREFIX}.${id}`);
     if (record?.operation === "PUT") {
       const found = await this.at(record.json<{ streamSeq: number }>().streamSeq);
-      if (found?.event.id === id) return found;
+      if (found?.event.id === id && inProject(found.event.project)) return found;
     }
     // Any destination's entry will do: each carries the event's stream sequence. A replay's
     // entry carries its original's sequence, which is the same event.
     for await (const key of await this.kv.keys(`ev.*.*.*.${id}`)) {
+      if (!inProject(key.split(".")[2] ?? "")) continue;
       const e = await this.kv.get(key);
       if (e?.operation !== "PUT") continue;
       const found = await this.at(e.json<LedgerEntry>().streamSeq);
-      if (found?.event.id === id) return found;
+      if (found?.event.id === id && inProject(found.event.project)) return found;
     }
     return undefined;
   }
@@ -72,8 +92,8 @@ export class EventLookup {
       const req = { next_by_subj: filter, seq } as unknown as MsgRequest;
       const m = await this.jsm.streams.getMessage(EVENTS_STREAM, req).catch(notFound);
       if (!m) return undefined;
-      const event = decodeEvent(m.data);
-      if (event.id === id) return { event, streamSeq: m.seq };
+      const found = this.admitted(m);
+      if (found?.event.id === id) return found;
       seq = m.seq + 1;
     }
   }
@@ -92,30 +112,47 @@ export class EventLookup {
     return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, subjects]) => ({ key, subjects }));
   }
 
-  /** The newest version among a group's subjects. */
+  /** The newest admissible version among a group's subjects. */
   async newest(group: NameGroup): Promise<StoredEvent | undefined> {
     const last = await Promise.all(
       group.subjects.map((s) => this.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: s }).catch(notFound)),
     );
     const m = last.reduce((a, b) => (b && (!a || b.seq > a.seq) ? b : a), undefined);
-    return m ? { event: decodeEvent(m.data), streamSeq: m.seq } : undefined;
+    if (!m) return undefined;
+    const tokens = parseEventSubject(m.subject);
+    // The newest message is not an event its subject vouches for: the newest that is, if any.
+    return this.admitted(m) ?? (tokens && (await this.scan(tokens.project, tokens.run, tokens.key, 1, false))[0]);
   }
 
   /**
-   * Every version of one name in a run, newest first (at most `limit`), read message by message
-   * (`next_by_subj`, as nats-server 2.9 has it) across the levels it was logged at.
+   * Every version of one name in a run, newest first (the newest `limit`), read message by
+   * message (`next_by_subj`, as nats-server 2.9 has it) across the levels it was logged at.
    */
-  async versions(project: string, run: string, key: string, limit = 1000): Promise<StoredEvent[]> {
+  versions(project: string, run: string, key: string, limit = 1000): Promise<StoredEvent[]> {
+    return this.scan(project, run, key, limit, true);
+  }
+
+  private async scan(project: string, run: string, key: string, limit: number, count: boolean): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
     const filter = `${EVENTS_PREFIX}.${project}.${run}.*.${key}`;
-    for (let seq = 1; out.length < limit; ) {
+    for (let seq = 1; ; ) {
       const req = { next_by_subj: filter, seq } as unknown as MsgRequest;
       const m = await this.jsm.streams.getMessage(EVENTS_STREAM, req).catch(notFound);
       if (!m) break;
-      out.push({ event: decodeEvent(m.data), streamSeq: m.seq });
+      const found = this.admitted(m, count);
+      if (found) out.push(found);
+      if (out.length > limit) out.shift();
       seq = m.seq + 1;
     }
     return out.reverse();
+  }
+
+  /** The event of a message, if its subject vouches for it; else undefined, and counted. */
+  private admitted(m: StoredMsg, count = true): StoredEvent | undefined {
+    const a = admitEvent(m.subject, m.data, m.seq);
+    if (a.ok) return { event: a.event, streamSeq: m.seq };
+    if (count) this.onInadmissible({ subject: m.subject, streamSeq: m.seq, reason: a.reason });
+    return undefined;
   }
 }
 

@@ -6,7 +6,7 @@
 import { artifactStatus, destinationsOf, runArtifacts } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
-import { requireProject } from "../auth.ts";
+import { hasProject } from "../auth.ts";
 import type { GatewayDeps } from "../deps.ts";
 import type { StoredEvent } from "../event-index.ts";
 import { Problem } from "../problems.ts";
@@ -38,14 +38,15 @@ export async function readRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
     },
     async (request): Promise<ArtifactStatusBody> => {
       const { id } = request.params as { id: string };
-      const stored = await deps.index.byId(id);
+      // Only among the caller's projects: another project's version of this id is none of theirs.
+      const caller = request.caller!;
+      const stored = await deps.index.byId(id, (project) => hasProject(caller, project));
       if (!stored)
         throw new Problem(
           "not-found",
           `no artifact version ${id} (unknown, expired, or not yet seen by any destination)`,
           { field: "id" },
         );
-      requireProject(request.caller!, stored.event.project);
       return artifactStatus(deps.ledger, deps.directory, stored);
     },
   );
@@ -109,9 +110,10 @@ export async function readRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
       request.raw.socket.setTimeout(timeoutMs + 30_000);
       const events = ids ? await eventsByIds(deps, project, run, ids) : await newestOfRun(deps, project, run);
       const targets: WaitTarget[] = [];
-      for (const { event } of events) {
-        for (const token of await destinationsOf(deps.directory, { event, streamSeq: 0 })) {
-          targets.push({ id: event.id, name: event.name, project, run, destinationToken: token });
+      for (const stored of events) {
+        const { event, streamSeq } = stored;
+        for (const token of await destinationsOf(deps.directory, stored)) {
+          targets.push({ id: event.id, name: event.name, project, run, destinationToken: token, streamSeq });
         }
       }
       const gone = new AbortController();
@@ -135,7 +137,7 @@ async function newestOfRun(deps: GatewayDeps, project: string, run: string): Pro
 
 async function eventsByIds(deps: GatewayDeps, project: string, run: string, ids: string[]): Promise<StoredEvent[]> {
   const unique = [...new Set(ids)];
-  const found = await Promise.all(unique.map((id) => deps.index.byId(id)));
+  const found = await Promise.all(unique.map((id) => deps.index.byId(id, (p) => p === project)));
   const missing = unique.filter((_, i) => {
     const s = found[i];
     return !s || s.event.project !== project || s.event.run !== run;

@@ -11,6 +11,7 @@ import {
 } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import { type Caller, hasProject } from "../auth.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { Problem } from "../problems.ts";
 import { problems } from "../schemas.ts";
@@ -85,7 +86,7 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
     {
       config: { role: "admin" },
       schema: {
-        summary: "Dead letters, oldest first, with their reasons",
+        summary: "Dead letters of the token's projects, oldest first, with their reasons",
         tags: ["operations"],
         querystring: Type.Object({
           destination: Type.Optional(Type.String({ description: "e.g. s3:main; default every destination" })),
@@ -106,6 +107,7 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
         destinationToken,
         limit: limit + 1,
         fromSeq: after + 1,
+        inProject: callersProjects(request.caller!),
       })) {
         items.push(letter);
       }
@@ -119,7 +121,8 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
     {
       config: { role: "admin" },
       schema: {
-        summary: "Replay dead letters of one destination, keeping each event's place in its key's order",
+        summary:
+          "Replay dead letters of one destination (of the token's projects), keeping each event's place in its key's order",
         tags: ["operations"],
         body: Type.Object(
           {
@@ -148,7 +151,10 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
     async (request) => {
       const { destination, seqs } = request.body as { destination: string; seqs?: number[] };
       tokenOf(destination);
-      const results = await replayDeadLetters(deps.js, deps.jsm, deps.ledger, destination, seqs ? { seqs } : {});
+      const results = await replayDeadLetters(deps.js, deps.jsm, deps.ledger, destination, {
+        ...(seqs ? { seqs } : {}),
+        inProject: callersProjects(request.caller!),
+      });
       request.log.info({ destination, replayed: results.filter((r) => r.replayed).length }, "dead letters replayed");
       return {
         results: results.map((r) => ({
@@ -160,6 +166,12 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
       };
     },
   );
+}
+
+/** A letter is the caller's when its subject's project is one of the token's; `*` sees every letter. */
+function callersProjects(caller: Caller): (project: string | undefined) => boolean {
+  if (caller.projects.includes("*")) return () => true;
+  return (project) => project !== undefined && hasProject(caller, project);
 }
 
 function tokenOf(destination: string): string {

@@ -1,0 +1,223 @@
+/**
+ * What a hostile tenant cannot do, under the committed sample permissions and the gateway's
+ * tokens: trainer `demo` (NATS user `trainer-demo`, which may publish only on project demo's
+ * subjects) and tokens scoped to demo, against the artifacts of project `victim`. Each case was
+ * seen to work before it was refused; the list reads as what the bus refuses:
+ * - a body claiming another project's id shows in no read of either project;
+ * - a body nobody can decode is skipped by every read, never turns a listing into an error;
+ * - an admin of one project neither sees nor replays another project's dead letters;
+ * - a message carrying another event's id affects only itself: that event still lands.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  type ArtifactEventV1,
+  ArtifactPublisher,
+  artifactKey,
+  blobKey,
+  eventSubject,
+  FsBlobStore,
+  openBlobStores,
+} from "@artifact-bus/shared";
+import { eventually, sha256, type UploaderProcess, writeRandomFile } from "@artifact-bus/shared/testing";
+import { jetstream } from "@nats-io/jetstream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Trainer } from "./harness/bus-stack.ts";
+import { runCli } from "./harness/cli.ts";
+import { GatewayStack } from "./harness/gateway-stack.ts";
+
+let stack: GatewayStack;
+let trainer: Trainer;
+let operator: ArtifactPublisher;
+let staging: FsBlobStore;
+let n = 0;
+const newId = () => `tenant-${process.pid}-${++n}`;
+
+beforeAll(async () => {
+  // One upload at a time: the order in which the uploader meets messages is the stream's.
+  stack = await GatewayStack.start({ secured: true, uploader: false, destination: { concurrency: 1 } });
+  trainer = await stack.bus.trainer();
+  staging = new FsBlobStore(stack.bus.config.staging.dir);
+  // The victim's artifacts are logged by someone allowed to: the operator.
+  operator = await ArtifactPublisher.create({
+    nc: stack.bus.nc,
+    blobStore: (await openBlobStores(stack.bus.config.staging)).get("fs"),
+  });
+});
+afterAll(async () => {
+  await trainer?.close();
+  await stack?.dispose();
+});
+
+async function withUploader<T>(fn: (u: UploaderProcess) => Promise<T>): Promise<T> {
+  const u = await stack.bus.startUploader();
+  try {
+    return await fn(u);
+  } finally {
+    await u.kill("SIGTERM");
+  }
+}
+
+/** A token, known to the running gateway. */
+async function token(projects: string[], roles: ("read" | "publish" | "admin")[]): Promise<string> {
+  const t = stack.token(projects, roles);
+  await stack.reload();
+  return t;
+}
+
+async function getJson(path: string, tok: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await stack.fetch(path, tok);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** A well-formed event of project demo, its blob staged, before any forgery. */
+async function demoEvent(run: string, name: string, bytes: Buffer): Promise<ArtifactEventV1> {
+  const id = newId();
+  const path = join(stack.bus.dir, id);
+  writeFileSync(path, bytes);
+  return {
+    schema: 1,
+    id,
+    project: "demo",
+    run,
+    name,
+    level: "fit",
+    blob: await staging.stage({ path, project: "demo", run, id }),
+    contentType: "application/octet-stream",
+    metadata: {},
+    producer: { host: "hostile", pid: 1 },
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/** Publishes `body` as trainer-demo on `subject`, raw, as a producer in any language could; returns its stream sequence. */
+async function publishRaw(subject: string, body: unknown, msgID: string): Promise<number> {
+  const data = typeof body === "string" ? body : JSON.stringify(body);
+  return (await jetstream(trainer.nc).publish(subject, data, { msgID })).seq;
+}
+
+/** The dead letter of the message at stream sequence `seq`, once the uploader wrote it. */
+function letterOfSeq(seq: number) {
+  return eventually(
+    async () => (await stack.bus.deadLetters()).find((l) => l.streamSeq === seq),
+    20_000,
+    `the dead letter of stream sequence ${seq}`,
+  );
+}
+
+/** The victim's artifact, logged by the operator and landed. */
+async function victimArtifact(run: string, name: string) {
+  const path = join(stack.bus.dir, `${newId()}.pt`);
+  const bytes = writeRandomFile(path, 5000);
+  const logged = await operator.logFile({ project: "victim", run, name, path });
+  const { streamSeq } = await logged.durable;
+  return { id: logged.id, bytes, streamSeq };
+}
+
+describe("a hostile tenant", () => {
+  it("publishes a body claiming the victim's project and id on its own subject: no read of either project shows it", async () => {
+    const demoRead = await token(["demo"], ["read"]);
+    const victimRead = await token(["victim"], ["read"]);
+    await withUploader(async () => {
+      const victim = await victimArtifact("r1", "models/best.pt");
+      await operator.flush({ timeoutMs: 20_000 });
+      const forged = await demoEvent("r1", "forged.pt", Buffer.from("attacker bytes"));
+      const claim = { ...forged, project: "victim", id: victim.id }; // on demo's own subject
+      await letterOfSeq(await publishRaw(eventSubject(forged), claim, forged.id));
+
+      const demoRun = await getJson("/v1/projects/demo/runs/r1/artifacts", demoRead);
+      expect(demoRun.status).toBe(200);
+      expect(demoRun.body.items).toEqual([]);
+      const own = await getJson(`/v1/artifacts/${victim.id}`, victimRead);
+      expect(own.status).toBe(200);
+      expect(own.body).toMatchObject({ project: "victim", name: "models/best.pt", sha256: sha256(victim.bytes) });
+      // The id is the victim's: for demo's token there is no such version among its projects.
+      expect((await getJson(`/v1/artifacts/${victim.id}`, demoRead)).status).toBe(404);
+    });
+  });
+
+  it("publishes a body nobody can decode into a run: listing, wait and status of the run skip it", async () => {
+    const demoRead = await token(["demo"], ["read"]);
+    await withUploader(async () => {
+      const path = join(stack.bus.dir, `${newId()}.pt`);
+      writeRandomFile(path, 1000);
+      const good = await trainer.publisher.logFile({ project: "demo", run: "r2", name: "good.pt", path });
+      await good.durable;
+      const junk = eventSubject({ project: "demo", run: "r2", level: "fit", name: "junk.pt" });
+      expect(junk.endsWith(artifactKey("junk.pt"))).toBe(true);
+      await letterOfSeq(await publishRaw(junk, "{ this is not json", newId()));
+      await trainer.publisher.flush({ timeoutMs: 20_000 });
+
+      const list = await getJson("/v1/projects/demo/runs/r2/artifacts", demoRead);
+      expect(list.status).toBe(200);
+      expect((list.body.items as { id: string }[]).map((i) => i.id)).toEqual([good.id]);
+      const wait = await stack.fetch("/v1/projects/demo/runs/r2/wait?timeout=20", demoRead, { method: "POST" });
+      expect(wait.status).toBe(200);
+      expect(await wait.json()).toMatchObject({ done: true });
+      const env = { ARTIFACT_BUS_CONFIG: stack.bus.configPath, ...stack.bus.login("admin") };
+      const status = await runCli(["status", "--project", "demo", "--run", "r2", "--json"], env);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout).items.map((i: { id: string }) => i.id)).toEqual([good.id]);
+      expect(status.stderr).toMatch(/skipped 1 message/);
+    });
+  });
+
+  it("as an admin of its own project: sees and replays only that project's dead letters", async () => {
+    const demoAdmin = await token(["demo"], ["admin"]);
+    const operatorToken = await token(["*"], ["admin"]);
+    // A victim artifact whose blob vanished before upload: dead, and replayable by its own operators.
+    const victim = await victimArtifact("r3", "lost.pt");
+    await staging.remove({ store: "fs", ref: blobKey("victim", "r3", victim.id) });
+    // And one of demo's own: a forged body, dead as invalid.
+    const forged = await demoEvent("r3", "mine.pt", Buffer.from("x"));
+    const demoSeq = await publishRaw(eventSubject(forged), { ...forged, run: "elsewhere" }, forged.id);
+    await withUploader(async () => {
+      await letterOfSeq(victim.streamSeq);
+      await letterOfSeq(demoSeq);
+    });
+    const victimRef = { id: victim.id, project: "victim", run: "r3" };
+    const deadBefore = await stack.bus.ledger(victimRef);
+    expect(deadBefore).toMatchObject({ state: "dead" });
+
+    const seen = await getJson("/v1/dead-letters?limit=1000", demoAdmin);
+    expect(seen.status).toBe(200);
+    const letters = seen.body.items as { subject: string; streamSeq: number; seq: number }[];
+    expect(letters.map((l) => l.streamSeq)).toContain(demoSeq);
+    expect(letters.every((l) => l.subject.startsWith("artifacts.v1.events.demo."))).toBe(true);
+    const all = (await getJson("/v1/dead-letters?limit=1000", operatorToken)).body.items as typeof letters;
+    const victimLetter = all.find((l) => l.streamSeq === victim.streamSeq);
+    expect(victimLetter).toBeDefined();
+
+    for (const body of [
+      { destination: stack.bus.destination },
+      { destination: stack.bus.destination, seqs: [victimLetter!.seq] },
+    ]) {
+      const res = await stack.fetch("/v1/dead-letters/replay", demoAdmin, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(200);
+      const { results } = (await res.json()) as { results: { dlqSeq: number }[] };
+      expect(results.map((r) => r.dlqSeq)).not.toContain(victimLetter!.seq);
+    }
+    // Nothing was queued for the victim: its entry is the same dead one.
+    expect(await stack.bus.ledger(victimRef)).toEqual(deadBefore);
+  });
+
+  it("publishes a message carrying another event's id ahead of it: the message dies alone, the event lands", async () => {
+    const bytes = Buffer.from(`the real checkpoint ${newId()}`);
+    const real = await demoEvent("r4", "ckpt.pt", bytes);
+    const squatter = { ...real, blob: { ...real.blob, ref: `demo/r4/${real.id}-elsewhere` } };
+    const squatterSeq = await publishRaw(eventSubject(real), squatter, `${real.id}-squatter`);
+    const realSeq = await publishRaw(eventSubject(real), real, real.id);
+    expect(realSeq).toBeGreaterThan(squatterSeq);
+    await withUploader(async () => {
+      const entry = await stack.bus.ledgerReaches({ id: real.id, project: "demo", run: "r4" }, "uploaded");
+      expect(entry.streamSeq).toBe(realSeq);
+      expect(await stack.s3.getObject("demo/r4/ckpt.pt")).toEqual(bytes);
+      const letter = await letterOfSeq(squatterSeq);
+      expect(letter.reason).toMatch(/blob\.ref/);
+    });
+  });
+});
