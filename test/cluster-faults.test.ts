@@ -5,14 +5,12 @@
  * event that got a PubAck is uploaded, byte for byte; the newest version of a name wins.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { EVENTS_STREAM, LEDGER_BUCKET, type LedgerEntry } from "@artifact-bus/shared";
 import { eventually, sha256 } from "@artifact-bus/shared/testing";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SAMPLE_CLUSTER_DIR, sampleClusterConfigs } from "../shared/src/nats/cluster-config.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
 
 const TRAINER = resolve(import.meta.dirname, "harness/trainer-main.ts");
@@ -63,12 +61,6 @@ function startTrainer(run: string) {
 }
 
 describe("a three-node cluster", () => {
-  it("the committed sample configs are what the code renders (run `node shared/src/nats/cluster-config.ts` when this fails)", () => {
-    for (const [file, text] of Object.entries(sampleClusterConfigs())) {
-      expect(readFileSync(join(SAMPLE_CLUSTER_DIR, file), "utf8"), file).toBe(text);
-    }
-  });
-
   it("keeps every PubAcked artifact through a killed follower, a killed leader and a frozen node", async () => {
     const jsm = await jetstreamManager(stack.bus.nc);
     for (const name of [EVENTS_STREAM, `KV_${LEDGER_BUCKET}`]) {

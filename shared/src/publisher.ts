@@ -106,11 +106,11 @@ export class ArtifactPublisher {
     await jetstreamManager(opts.nc); // fails fast, naming the problem, when the server has no JetStream
     const kv = await new Kvm(opts.nc).open(LEDGER_BUCKET);
     // The hashing thread starts with the first file too large to hash inline, not here: a
-    // worker costs the process about 25 MB, which a gateway or a trainer of small files never needs.
-    // Hundreds of trainers each check the destinations every 5 s (their names and the topology
-    // stamp, about 0.1 ms of the server's time) and list them in full when those changed, or
-    // hourly: a full listing costs the server time in proportion to the stream (181 ms at 200,000
-    // artifacts), which once a minute from 256 trainers was most of a core.
+    // worker (its own V8 isolate) costs the process memory that a gateway or a trainer of small
+    // files never needs. Hundreds of trainers each check the destinations every 5 s (their names
+    // and the topology stamp: two cheap requests) and list them in full when those changed, or
+    // hourly: a full listing costs the server time in proportion to the stream, which once a
+    // minute from hundreds of trainers was most of a core (bench/RESULTS.md, "Many trainers").
     const directory = new DestinationDirectory(opts.nc, kv, {
       fullListMs: 3_600_000,
       firstListTimeoutMs: opts.publishTimeoutMs ?? 30_000,

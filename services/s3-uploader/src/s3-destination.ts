@@ -65,8 +65,8 @@ export class S3Destination implements Destination {
     this.log = init.log ?? createLogger(init.name);
     const o = this.options;
     // Shared by the uploads of this destination: what one upload can use and two more, so one
-    // large upload runs at full speed and more share (RSS stays flat with the concurrency:
-    // measured, four 512 MiB uploads at once peaked at 182 MB, 206 MB with 2 × (queueSize + 1)).
+    // large upload runs at full speed and more share, and RSS stays flat with the concurrency
+    // (buffers per upload grew it with every upload in flight; bench/RESULTS.md has the peaks).
     this.partBuffers = new PartBuffers(o.partSizeBytes, o.queueSize + 3);
     const sdkLog = this.log.child({ component: "aws-sdk" });
     this.client = new S3Client({

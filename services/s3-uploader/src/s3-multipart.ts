@@ -6,8 +6,8 @@
  * answers every abort with MethodNotAllowed).
  *
  * Not lib-storage's Upload: it assembles each part by concatenating stream chunks, two fresh
- * buffers per byte uploaded, which V8 frees late. A 1 GiB upload peaked at about 95 MB of
- * buffers with it and holds a flat (queueSize + 1) parts here, 40 MiB with the defaults.
+ * buffers per byte uploaded, which V8 frees late, so its buffers grow with the upload's speed;
+ * here they are a flat (queueSize + 1) parts, 40 MiB with the defaults.
  */
 import type { BlobReader, Logger } from "@artifact-bus/shared";
 import {
@@ -63,7 +63,7 @@ export function partSizeFor(size: number, configured: number): number {
  * The part buffers of every upload of a destination, at most `limit` of them at once, reused
  * from one part and one upload to the next. Allocating fresh ones per upload let glibc keep the
  * freed ones in its heap (its mmap threshold rises after the first large free), so each later
- * upload added to the RSS: 1 GiB peaked at 160 MB the first time, 176-193 MB after. Sized per
+ * upload added to the RSS, though the first had fit. Sized per
  * upload instead, four large uploads at once (the default concurrency) held four times
  * (queueSize + 1) parts, 160 MiB; the shared limit keeps the total flat and lets whichever
  * upload is ready use the buffers.

@@ -29,7 +29,7 @@ export const S3OptionsSchema = Type.Object(
     partSizeBytes: Type.Integer({
       minimum: MIN_PART_SIZE,
       maximum: MAX_PART_SIZE,
-      // 8 MiB parts, 4 in flight: a 1 GiB upload peaks near 170 MB RSS (bench/RESULTS.md).
+      // 8 MiB parts, 4 in flight: what keeps a large upload's RSS within the target (bench/RESULTS.md).
       default: 8 * MiB,
       description: "Multipart part size; smaller blobs go in one PutObject",
     }),

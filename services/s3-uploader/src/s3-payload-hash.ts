@@ -31,8 +31,8 @@ export function withPayloadSha256<C>(command: C, sha256Hex: string): C {
 
 /**
  * sha256 of a part. On the event loop, deliberately: WebCrypto's digest would run on the thread
- * pool but copies its input first, and four uploads' worth of 8 MiB copies freed at once stayed
- * in glibc's heap (peak RSS 292 MB with four large uploads at once, against 200 allowed).
+ * pool but copies its input first, and four uploads' worth of part copies freed at once stayed
+ * in glibc's heap: four large uploads at once went far past the uploader's RSS target.
  */
 export function partSha256(body: Uint8Array): Buffer {
   return createHash("sha256").update(body).digest();

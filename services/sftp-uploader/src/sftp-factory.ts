@@ -9,8 +9,8 @@ let cryptoChecked = false;
 /**
  * Warns once when ssh2 runs without its native crypto addon, typically because `npm install`
  * ran under another Node version than the service (the addon is then silently skipped).
- * ssh2 falls back to a JavaScript AES-GCM path that creates a cipher per packet: measured here,
- * uploads ran at about half the speed (190 vs 350 MiB/s on loopback).
+ * ssh2 falls back to a JavaScript AES-GCM path that creates a cipher per packet: uploads then
+ * run at about half the speed.
  */
 function warnWithoutNativeCrypto(log: Logger): void {
   if (cryptoChecked) return;

@@ -16,8 +16,8 @@ const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 /**
  * The largest WRITE the server takes. ssh2 learns it from OpenSSH's limits@openssh.com (255 KiB
  * there) but keeps it private; larger writes it splits into requests sent one after another.
- * Bigger requests cut per-request overhead: 256 MiB went from ~90 to ~150 MiB/s on loopback,
- * as fast as fastPut, which we do not use because it would bypass the runtime's sha256 check
+ * Bigger requests cut per-request overhead, which made an upload as fast as fastPut: we do not
+ * use fastPut because it would bypass the runtime's sha256 check
  * of the staged bytes (the artifact's reader verifies them as they pass).
  */
 export function pieceSize(sftp: SFTPWrapper): number {

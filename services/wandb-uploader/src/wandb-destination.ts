@@ -1,8 +1,9 @@
 /**
  * The W&B destination: every event becomes a version of a W&B artifact attached to its run, as
- * Composer's WandBLogger logs checkpoints (names, types and aliases: wandb-names.ts). The bytes
- * are read twice: once for the MD5s W&B wants before the upload, once to send them; both reads
- * go through the runtime's sha256 check. Files of `multipartThresholdBytes` or more go multipart
+ * Composer's WandBLogger logs checkpoints (names, types and aliases: wandb-names.ts). A small
+ * blob (IN_MEMORY_BYTES) is read once, whole, through the runtime's sha256 check. A larger one is
+ * read twice: unchecked for the MD5s W&B wants before the upload (those bytes are never sent; see
+ * md5Pass), then checked as it is sent. Files of `multipartThresholdBytes` or more go multipart
  * with per-part MD5.
  */
 import { createHash } from "node:crypto";

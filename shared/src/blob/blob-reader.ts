@@ -2,8 +2,8 @@
  * Pull reads of a blob into buffers the caller owns. A consumer that reuses its buffers (the S3
  * multipart loop: one buffer per part in flight) then allocates nothing per byte. Streamed
  * chunks, and parts assembled from them, are garbage that V8 frees late: they are what took
- * the S3 uploader past 200 MB RSS during a 1 GiB upload (about 95 MB of buffers at the peak,
- * against the 42 MB its part buffers need).
+ * the S3 uploader past its RSS target during a large upload, holding twice the buffers its
+ * parts need.
  */
 import type { FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";

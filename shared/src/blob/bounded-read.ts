@@ -4,8 +4,8 @@
  *
  * Why synchronous: Each asynchronous fs call is a round trip through libuv's
  * thread pool (thread wake-ups, locks), and for a 4 KiB artifact those round trips cost far more
- * CPU than the bytes: staging one took about 1.7 ms of CPU through a dozen asynchronous calls and
- * 0.6 ms through a few synchronous ones, on the 2-core benchmark machine. Blocking the event loop
+ * CPU than the bytes: a dozen asynchronous calls took several times the CPU of a few
+ * synchronous ones on the benchmark machine. Blocking the event loop
  * for a read or a write of at most SMALL_FILE_BYTES is cheaper than those round trips on any disk.
  */
 import { hash } from "node:crypto";

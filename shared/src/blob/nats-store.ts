@@ -25,7 +25,8 @@ import {
 } from "./store.ts";
 
 // The object store client hashes every put and get; its default pure-JS sha256 (browser-safe)
-// caps throughput near 45 MB/s. node:crypto gives identical digests several times faster. The
+// caps throughput far below the disk's and the network's. node:crypto gives identical digests
+// several times faster. The
 // setting is process-wide and must precede any object store use, hence at import.
 setSha256Backend("native");
 

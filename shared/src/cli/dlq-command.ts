@@ -4,7 +4,7 @@
  * JSON line per entry (`replayed: true`, or `skipped` with the reason: an entry replayed already,
  * an event that died again since, or one that was never valid), a summary on stderr.
  */
-import { parseArgs } from "node:util";
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { loadConfig } from "../config.ts";
@@ -16,16 +16,19 @@ import { parseDestinationName } from "../runtime/destination-name.ts";
 import { Ledger } from "../runtime/ledger.ts";
 import { waitForTerminal } from "../runtime/ledger-waiter.ts";
 
+/** What `dlq` and `dlq replay` take; `dlq --help` prints these names. */
+export const DLQ_OPTIONS = {
+  destination: { type: "string" },
+  limit: { type: "string", default: "100" },
+  seq: { type: "string", multiple: true },
+  wait: { type: "string" },
+} satisfies ParseArgsOptionsConfig;
+
 export async function dlqCommand(args: string[]): Promise<number> {
   const replay = args[0] === "replay";
   const { values } = parseArgs({
     args: replay ? args.slice(1) : args,
-    options: {
-      destination: { type: "string" },
-      limit: { type: "string", default: "100" },
-      seq: { type: "string", multiple: true },
-      wait: { type: "string" },
-    },
+    options: DLQ_OPTIONS,
   });
   const config = loadConfig();
   const nc = await connectNats(config.nats, { name: "artifact-bus-dlq" });

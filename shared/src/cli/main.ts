@@ -7,12 +7,12 @@
  *   dlq      list dead-lettered events
  *   token    create a gateway token
  */
-import { parseArgs } from "node:util";
+import type { ParseArgsOptionsConfig } from "node:util";
 import { ConfigError } from "../config.ts";
-import { dlqCommand } from "./dlq-command.ts";
-import { putCommand } from "./put-command.ts";
-import { statusCommand } from "./status-command.ts";
-import { tokenCommand } from "./token-command.ts";
+import { DLQ_OPTIONS, dlqCommand } from "./dlq-command.ts";
+import { PUT_OPTIONS, putCommand } from "./put-command.ts";
+import { STATUS_OPTIONS, statusCommand } from "./status-command.ts";
+import { TOKEN_OPTIONS, tokenCommand } from "./token-command.ts";
 import { topologyCommand } from "./topology-command.ts";
 
 const USAGE = `usage:
@@ -34,17 +34,54 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   token: tokenCommand,
 };
 
+/**
+ * The options each command's parser takes: `<command> --help` lists them from the parser's own
+ * table, so the help (and test/docs.test.ts, which holds the docs to it) cannot name a flag the
+ * command would refuse.
+ */
+const OPTIONS: Record<string, ParseArgsOptionsConfig> = {
+  put: PUT_OPTIONS,
+  status: STATUS_OPTIONS,
+  topology: {},
+  dlq: DLQ_OPTIONS,
+  token: TOKEN_OPTIONS,
+};
+
+const isHelp = (arg: string | undefined) => arg === "--help" || arg === "-h";
+
+/** `name`'s lines of USAGE (with their indented continuations), and the options it takes. */
+function helpOf(name: string): string {
+  const lines: string[] = [];
+  let mine = false;
+  for (const line of USAGE.split("\n")) {
+    if (/^ {2}artifact-bus /.test(line))
+      mine = line.startsWith(`  artifact-bus ${name} `) || line === `  artifact-bus ${name}`;
+    else if (!line.startsWith("    ")) mine = false;
+    if (mine) lines.push(line);
+  }
+  const options = OPTIONS[name];
+  if (options) {
+    const names = Object.entries(options).map(([long, o]) => (o.short ? `--${long} (-${o.short})` : `--${long}`));
+    lines.push(`options: ${names.join(" ") || "none"}`);
+  }
+  return `usage:\n${lines.join("\n")}`;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  const { values } = parseArgs({
-    args: name ? [] : argv,
-    options: { help: { type: "boolean", short: "h" } },
-    strict: false,
-  });
-  const command = name ? commands[name] : undefined;
-  if (!command || values.help) {
+  if (name === undefined || isHelp(name)) {
+    console.log(USAGE);
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
     console.error(USAGE);
-    return name && !command ? 2 : 0;
+    return 2;
+  }
+  const beforeDashes = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (beforeDashes.some(isHelp)) {
+    console.log(helpOf(name));
+    return 0;
   }
   return command(rest);
 }

@@ -6,7 +6,7 @@
  */
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
-import { parseArgs } from "node:util";
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { openBlobStores } from "../blob/mod.ts";
 import { loadConfig } from "../config.ts";
 import type { Level } from "../event/schema.ts";
@@ -18,20 +18,23 @@ import { type ProgressStream, putProgress } from "./progress/put-progress.ts";
 /** Writes nothing: `--quiet`. */
 const SILENT: ProgressStream = { write: () => true, isTTY: false };
 
+/** What `put` takes; `put --help` prints these names. */
+export const PUT_OPTIONS = {
+  project: { type: "string" },
+  run: { type: "string" },
+  name: { type: "string" },
+  level: { type: "string", default: "fit" },
+  meta: { type: "string", multiple: true, default: [] },
+  mode: { type: "string" },
+  wait: { type: "string" },
+  quiet: { type: "boolean", short: "q", default: false },
+} satisfies ParseArgsOptionsConfig;
+
 export async function putCommand(args: string[], stderr: ProgressStream = process.stderr): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: {
-      project: { type: "string" },
-      run: { type: "string" },
-      name: { type: "string" },
-      level: { type: "string", default: "fit" },
-      meta: { type: "string", multiple: true, default: [] },
-      mode: { type: "string" },
-      wait: { type: "string" },
-      quiet: { type: "boolean", short: "q", default: false },
-    },
+    options: PUT_OPTIONS,
   });
   const file = positionals[0];
   if (!file || !values.project || !values.run) throw new Error("put needs --project, --run and a FILE");

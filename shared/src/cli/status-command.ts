@@ -6,7 +6,7 @@
  * It answers with the same code as the gateway's GET /v1/artifacts/{id}, run listing and
  * GET /v1/destinations (shared/src/status). Exit codes are in {@link STATUS_EXIT}.
  */
-import { parseArgs } from "node:util";
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -42,18 +42,21 @@ class UsageError extends Error {}
 
 const PAGE = 500;
 
+/** What `status` takes; `status --help` prints these names. */
+export const STATUS_OPTIONS = {
+  project: { type: "string" },
+  run: { type: "string" },
+  destinations: { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+} satisfies ParseArgsOptionsConfig;
+
 export async function statusCommand(args: string[]): Promise<number> {
   let json = false;
   try {
     const parsed = parseArgs({
       args,
       allowPositionals: true,
-      options: {
-        project: { type: "string" },
-        run: { type: "string" },
-        destinations: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-      },
+      options: STATUS_OPTIONS,
     });
     json = parsed.values.json ?? false;
     const query = queryOf(parsed.values, parsed.positionals);

@@ -4,20 +4,23 @@
  * roles) to the gateway's tokens file (`gateway.tokensFile`). A running gateway picks it up on
  * SIGHUP. The token itself is stored nowhere: lose it, make another.
  */
-import { parseArgs } from "node:util";
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { loadConfig } from "../config.ts";
 import { appendTokenRecord, newToken } from "../tokens.ts";
+
+/** What `token create` takes; `token --help` prints these names. */
+export const TOKEN_OPTIONS = {
+  project: { type: "string", multiple: true },
+  role: { type: "string", multiple: true },
+  label: { type: "string" },
+  file: { type: "string" },
+} satisfies ParseArgsOptionsConfig;
 
 export async function tokenCommand(args: string[]): Promise<number> {
   if (args[0] !== "create") throw new Error("usage: artifact-bus token create --project P --role publish|read|admin");
   const { values } = parseArgs({
     args: args.slice(1),
-    options: {
-      project: { type: "string", multiple: true },
-      role: { type: "string", multiple: true },
-      label: { type: "string" },
-      file: { type: "string" },
-    },
+    options: TOKEN_OPTIONS,
   });
   if (!values.project?.length || !values.role?.length) throw new Error("token create needs --project and --role");
   const file = values.file ?? loadConfig().gateway.tokensFile;

@@ -37,8 +37,8 @@ export interface DirectoryOptions {
    * How long a listing is trusted while its check finds nothing changed, before a full listing
    * anyway (default: ttlMs, i.e. always list in full). A full listing (CONSUMER.LIST) costs the
    * server time in proportion to the subjects in the stream, as it counts each consumer's
-   * pending messages: 6 ms at 10,000 artifacts on the bench machine, 65 ms at 100,000, 181 ms at
-   * 200,000, for each of hundreds of trainers. The check costs about 0.1 ms: the consumers'
+   * pending messages, for each of hundreds of trainers (bench/RESULTS.md, "Many trainers: profile
+   * and ceiling"). The check costs a small constant: the consumers'
    * names (CONSUMER.NAMES: a destination added or removed) and the revision of the topology
    * stamp that ensureTopology rewrites when it changes a filter (TOPOLOGY_STAMP_KEY). Only a
    * consumer changed by hand, without ensureTopology, waits for the full listing.

@@ -1,10 +1,9 @@
 /**
  * Node's compile cache for the service processes. Node 24 runs our TypeScript by stripping its
  * types with a WebAssembly build of swc, loaded on the first `.ts` module a process compiles and
- * kept for the life of the process: about 20 MB of RSS in every uploader and gateway (SFTP
- * uploader idle: 116 MB without the cache, 94 MB with it). With every module in the cache
- * (`NODE_COMPILE_CACHE`), a process never loads the stripper and starts about twice as fast (the
- * CLI's usage: 0.41 s cold, 0.23 s warm). The cache is keyed by file path and content: an edited
+ * kept for the life of the process: a share of every uploader's and gateway's RSS worth saving
+ * (bench/RESULTS.md has it). With every module in the cache (`NODE_COMPILE_CACHE`), a process
+ * never loads the stripper and starts about twice as fast. The cache is keyed by file path and content: an edited
  * source simply misses it.
  *
  * The image fills its cache when it is built (`main.ts --warm-up`, Dockerfile); tests, the bench

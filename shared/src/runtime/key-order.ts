@@ -163,7 +163,7 @@ export function keyScope(e: ArtifactEventV1, filter: DestinationConfig["filter"]
 /**
  * A consumer's ack floor, read at most every 5 s: it only grows, so an older value is safe (the
  * scan for older versions starts lower). Each read is a consumer info, for which the server
- * counts the consumer's pending messages over the whole stream (70 ms at 200,000 artifacts).
+ * counts the consumer's pending messages over the whole stream, a cost that grows with it.
  */
 export function ackFloorReader(consumer: Consumer): () => Promise<number> {
   let cached: { at: number; floor: number } | undefined;

@@ -53,8 +53,8 @@ const RETRY_MS = 1_000;
  * watches only for the last few (or once the walk stalls for WALK_STALL_MS, e.g. an artifact
  * being retried). A run's watch hears
  * every artifact of the run: with hundreds of trainers flushing a backlog at once, each ledger
- * write went to every one of them (64 watchers: 0.6 ms of nats-server CPU per write, and the
- * ledger's writes waited behind those deliveries).
+ * write went to every one of them, nats-server's CPU per write grew with the watchers, and the
+ * ledger's writes waited behind those deliveries.
  */
 const WATCH_AT = 8;
 const WALK_POLL_MS = 100;

@@ -18,9 +18,9 @@ import { PermanentError } from "./errors.ts";
 /**
  * From what size a blob's check is hashed on a worker thread. With 4 cores or more, so the
  * adapter's event loop (ssh2 encrypts on it) keeps sending while the hash runs beside it. Not
- * on fewer: measured on 2 cores, the thread (its own V8 isolate) added 25-35 MB to the
- * uploader's peak RSS, and uploads gained nothing measurable, because there the server and the
- * loop already share both cores (OpenSSH's sshd alone used 3.5 CPU-seconds per GiB).
+ * on fewer: measured on 2 cores, the thread (its own V8 isolate) added to the uploader's peak
+ * RSS and uploads gained nothing measurable, because there the server and the loop already
+ * share both cores (bench/RESULTS.md, the notes on uploads to S3 and SFTP).
  */
 export function defaultOffThreadHashMinBytes(): number {
   // Read once: it is asked per upload, and each call is a system call.
