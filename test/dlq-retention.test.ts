@@ -6,12 +6,12 @@
  * uploader whose letters "expire" after a second; every uploader sweeps once as it starts.
  */
 import { execFile } from "node:child_process";
-import { existsSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import type { LoggedArtifact } from "@artifact-bus/shared";
-import type { LogLine, UploaderProcess } from "@artifact-bus/shared/testing";
+import { eventually, type LogLine, type UploaderProcess } from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Trainer } from "./harness/bus-stack.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
@@ -50,10 +50,18 @@ async function logDead(t: Trainer, run: string, data: Buffer): Promise<{ logged:
     const path = join(stack.bus.dir, `${run}.bin`);
     writeFileSync(path, data);
     const logged = await (await t.publisher.logFile({ project: "keep", run, name: "model.pt", path })).durable;
-    await stack.bus.ledgerReaches(logged, "dead", 20_000);
+    // The entry says dead before the letter is out, and names it once it is.
+    const dead = await eventually(
+      async () => {
+        const e = await stack.bus.ledger(logged);
+        return e?.state === "dead" && e.dlqSeq !== undefined ? e.dlqSeq : undefined;
+      },
+      20_000,
+      "the ledger to name the letter",
+    );
     const letters = (await stack.bus.deadLetters()).filter((l) => l.eventId === logged.id);
-    expect(letters).toHaveLength(1);
-    return { logged, seq: letters[0]!.seq };
+    expect(letters.map((l) => l.seq)).toEqual([dead]);
+    return { logged, seq: dead };
   } finally {
     await stack.s3.restart();
     await uploader.kill("SIGTERM");
@@ -107,6 +115,29 @@ describe("retention of dead events", () => {
 
     const uploader = await uploaderAfterSweep({ ARTIFACT_BUS_CONFIG: shortLetters });
     expect(existsSync(blob)).toBe(false);
+    await t.close();
+    await uploader.kill("SIGTERM");
+  });
+
+  it("a replay whose blob is gone is refused with that reason: no new letter, the old one kept", async () => {
+    const uploader = await stack.bus.startUploader();
+    const t = await stack.bus.trainer();
+    const run = unique("gone");
+    const { logged, seq } = await logDead(t, run, Buffer.from("its bytes are gone"));
+    rmSync(t.blobs.get("fs").localPath(logged.blob)!); // expired anyway (or removed by hand)
+
+    const out = await replay(seq);
+    expect(out[0]).toMatchObject({ eventId: logged.id, replayed: true });
+    const refusal = expect.stringMatching(/replay of DLQ entry \d+ refused: blob fs:\S+ is gone.*kept for its record/);
+    expect(out).toContainEqual(expect.objectContaining({ dlqSeq: seq, state: "dead", error: refusal }));
+    expect(await stack.bus.ledger(logged)).toMatchObject({ state: "dead", dlqSeq: seq, error: refusal });
+    expect((await stack.bus.deadLetters()).filter((l) => l.eventId === logged.id)).toHaveLength(1);
+    expect(await stack.getObject(`keep/${run}/model.pt`)).toBeUndefined();
+    const again = await replay(seq);
+    expect(again[0]).toMatchObject({
+      dlqSeq: seq,
+      skipped: expect.stringMatching(/already replayed \(dead: replay of/),
+    });
     await t.close();
     await uploader.kill("SIGTERM");
   });

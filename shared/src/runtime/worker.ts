@@ -11,6 +11,7 @@ import type { DestinationConfig } from "../config.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import { admitDelivery, type Delivery } from "./admission.ts";
 import { DestinationBreaker } from "./breaker.ts";
+import { replayRefusal } from "./dead-letter-replay.ts";
 import { DeadLettering } from "./dead-lettering.ts";
 import { type DeadClass, type End, endOf, type Outcome, startOf } from "./delivery-decision.ts";
 import { Settlement } from "./delivery-settlement.ts";
@@ -158,6 +159,11 @@ export class DestinationWorker {
         await this.kill(msg, d, base, start.attempts, start.reason, "transient");
         return;
     }
+    const refusal = await replayRefusal(this.d.blobs, d);
+    if (refusal) {
+      this.d.log.warn({ eventId: d.event.id, error: refusal }, "replay refused");
+      return this.dead.refuseReplay(msg, base, refusal, prior?.errorClass);
+    }
     let orderKey: string;
     try {
       orderKey = this.d.destination.orderKey(d.event);
@@ -290,7 +296,7 @@ export class DestinationWorker {
     await this.settle.later(msg, pending, end.delayMs);
   }
 
-  /** Dead-letters a delivery. Its blob stays for a replay; the sweeper removes it after maxAge. */
+  /** Dead-letters a delivery. Its blob stays for a replay as long as the letter (blob-release.ts). */
   private kill(msg: JsMsg, d: Delivery, base: EntryBase, attempts: number, error: string, errorClass: DeadClass) {
     this.d.log.error({ eventId: d.event.id, attempts, error }, "dead-lettering");
     return this.dead.kill(msg, { ...base, state: "dead", attempts, error, errorClass }, d.eventsSubject);
