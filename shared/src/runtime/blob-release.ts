@@ -41,7 +41,7 @@ export async function releaseBlobIfDone(
 /**
  * The sweeper's guard: an old blob stays while some destination's ledger entry for its event
  * still needs the bytes, i.e. the event died there (not as invalid) less than `deadLettersMs`
- * ago, so its letter may be replayed, or it is not final (a replay in flight). The dead entry is
+ * ago, so its letter may be replayed, or a replay of it is in flight. The dead entry is
  * written just after its letter, so the blob outlives the letter. A file whose name is no blob
  * key belongs to no event.
  */
@@ -70,5 +70,6 @@ export function blobStillNeeded(
 function needsBytes(entry: LedgerEntry, deadLettersMs: number, now: number): boolean {
   if (entry.errorClass === "invalid") return false;
   if (entry.state === "dead") return now - Date.parse(entry.updatedAt) < deadLettersMs;
-  return !isTerminal(entry.state);
+  // Other unfinished entries of an old blob belong to an event that left the stream with age.
+  return !isTerminal(entry.state) && entry.replayDlqSeq !== undefined;
 }
