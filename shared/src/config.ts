@@ -123,7 +123,20 @@ export const ConfigSchema = Type.Object({
         description:
           "limits: events are kept for maxAgeMs (they are small; blobs are released by the ledger). interest: an event is removed once every destination acked it, but nats-server 2.9 drops events published during a graceful shutdown (nats-server#5031)",
       }),
-      maxAgeMs: Ms(7 * 24 * 3600_000, "How long an unconsumed event is kept"),
+      // At least 1: JetStream reads 0 as "forever", but the blob sweeper would read it as "now".
+      maxAgeMs: Type.Integer({
+        minimum: 1,
+        default: 7 * 24 * 3600_000,
+        description: "How long an event is kept; also the age after which blobs no ledger entry needs are swept",
+      }),
+      // Optional in the type (retentionOf derives it) so hand-built configs need not name it.
+      deadLetterMaxAgeMs: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          description:
+            "How long a dead letter is kept (default 4 x maxAgeMs); a dead event's blob and ledger entry are kept as long, so its replay can land",
+        }),
+      ),
       duplicateWindowMs: Ms(120_000, "Publish dedupe window for Nats-Msg-Id"),
     },
     { default: {} },
@@ -282,6 +295,11 @@ export function parseConfig(input: unknown): Config {
   const config = value as Config;
   if ((config.gateway.tlsCertFile === undefined) !== (config.gateway.tlsKeyFile === undefined)) {
     throw new ConfigError("config field gateway.tlsKeyFile: tlsCertFile and tlsKeyFile go together");
+  }
+  if (config.stream.duplicateWindowMs > config.stream.maxAgeMs) {
+    throw new ConfigError(
+      `config field stream.duplicateWindowMs: ${config.stream.duplicateWindowMs} is longer than stream.maxAgeMs (${config.stream.maxAgeMs}); nats-server refuses such a stream`,
+    );
   }
   const seen = new Set<string>();
   config.destinations.forEach((d, i) => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SMALL_FILE_BYTES } from "../src/blob/bounded-read.ts";
 import { FsBlobStore, TEMP_PREFIX } from "../src/blob/fs-store.ts";
 import { BlobStoreNotConfiguredError, BlobStores, openBlobStores } from "../src/blob/mod.ts";
-import { BlobMissingError } from "../src/blob/store.ts";
+import { type BlobLocation, BlobMissingError } from "../src/blob/store.ts";
 import { InvalidArtifactError } from "../src/event/names.ts";
 import type { BlobRef } from "../src/event/schema.ts";
 
@@ -255,6 +255,24 @@ describe("FsBlobStore.sweep", () => {
     expect(existsSync(temp)).toBe(true);
     expect(await sweepStore.sweep(3600_000)).toBe(0);
     await rm(temp);
+  });
+
+  it("keeps an old blob its guard holds (a dead event's, for its replay), and never on a guard's error", async () => {
+    const store = new FsBlobStore(join(root, "guarded"));
+    const held = await store.stage({ ...(await trainerFile(10)), project: "p", run: "r", id: newId() });
+    const free = await store.stage({ ...(await trainerFile(10)), project: "p", run: "r", id: newId() });
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    for (const b of [held, free]) await utimes(store.localPath(b), twoHoursAgo, twoHoursAgo);
+    const asked: string[] = [];
+    const keep = async (blob: BlobLocation) => asked.push(blob.ref) > 0 && blob.ref === held.ref;
+
+    await expect(store.sweep(3600_000, () => Promise.reject(new Error("ledger away")))).rejects.toThrow(/ledger away/);
+    expect(await store.exists(held)).toBe(true);
+    expect(await store.exists(free)).toBe(true);
+    expect(await store.sweep(3600_000, keep)).toBe(1);
+    expect(asked.sort()).toEqual([held.ref, free.ref].sort());
+    expect(await store.exists(held)).toBe(true);
+    expect(await store.exists(free)).toBe(false);
   });
 
   it("sweep of a staging dir that does not exist yet removes nothing", async () => {

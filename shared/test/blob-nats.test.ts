@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobStoreNotConfiguredError, FsBlobStore, openBlobStores } from "../src/blob/mod.ts";
 import { NatsBlobStore } from "../src/blob/nats-store.ts";
-import { BlobMissingError } from "../src/blob/store.ts";
+import { type BlobLocation, BlobMissingError } from "../src/blob/store.ts";
 import { InvalidArtifactError } from "../src/event/names.ts";
 import type { BlobRef } from "../src/event/schema.ts";
 import { BLOB_BUCKET } from "../src/nats/topology-names.ts";
@@ -141,6 +141,19 @@ describe("NatsBlobStore", () => {
     expect(await store.sweep(3600_000)).toBe(0);
     expect(await later.sweep(0)).toBe(1);
     expect(await names()).toEqual([]);
+  });
+
+  it("sweep keeps an old object its guard holds (a dead event's, for its replay)", async () => {
+    const held = await store.stage({ ...(await trainerFile(10)), project: "p", run: "g", id: newId() });
+    const free = await store.stage({ ...(await trainerFile(10)), project: "p", run: "g", id: newId() });
+    const later = await NatsBlobStore.open(nc, { now: () => Date.now() + 2 * 3600_000 });
+    const mine = new Set([held.ref, free.ref]);
+    // Other tests' objects are not this test's to judge: the guard keeps them.
+    const keep = async (blob: BlobLocation) => !mine.has(blob.ref) || blob.ref === held.ref;
+    expect(await later.sweep(3600_000, keep)).toBe(1);
+    expect(await store.exists(held)).toBe(true);
+    expect(await store.exists(free)).toBe(false);
+    expect(await buffer(await store.open(held))).toHaveLength(10);
   });
 
   it("rejects refs that are not blob keys, and refs of the other store", async () => {

@@ -5,10 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
-import { DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
+import { BLOB_BUCKET, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
 import { Ledger } from "../src/runtime/ledger.ts";
 import { NatsServer } from "../src/testing/nats-server.ts";
 
+const DAY = 24 * 3600_000;
 let server: NatsServer;
 let nc: NatsConnection;
 
@@ -57,6 +58,35 @@ describe("ensureTopology", () => {
     // A changed setting is applied to the existing consumer on the next run.
     await ensureTopology(nc, { ...opts, destinations: [{ ...config.destinations[1]!, ackWaitMs: 9000 }] });
     expect((await jsm.consumers.info(EVENTS_STREAM, "dest_sftp_archive")).config.ack_wait).toBe(9000 * 1_000_000);
+  });
+
+  it("keeps a dead event's ledger entry and blob as long as its letter, also when an existing topology is re-applied", async () => {
+    const jsm = await jetstreamManager(nc);
+    const maxAges = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          [EVENTS_STREAM, DLQ_STREAM, `KV_${LEDGER_BUCKET}`, `OBJ_${BLOB_BUCKET}`].map(async (name) => [
+            name,
+            (await jsm.streams.info(name)).config.max_age / 1_000_000 / DAY,
+          ]),
+        ),
+      );
+    await ensureTopology(nc, { stream: parseConfig({}).stream, destinations: [] });
+    expect(await maxAges()).toEqual({
+      [EVENTS_STREAM]: 7,
+      [DLQ_STREAM]: 28,
+      [`KV_${LEDGER_BUCKET}`]: 28,
+      [`OBJ_${BLOB_BUCKET}`]: 42,
+    });
+    // Letters kept longer than the ledger's TTL used to be: the existing ledger follows.
+    const stream = parseConfig({ stream: { deadLetterMaxAgeMs: 40 * DAY } }).stream;
+    await ensureTopology(nc, { stream, destinations: [] });
+    expect(await maxAges()).toEqual({
+      [EVENTS_STREAM]: 7,
+      [DLQ_STREAM]: 40,
+      [`KV_${LEDGER_BUCKET}`]: 40,
+      [`OBJ_${BLOB_BUCKET}`]: 54,
+    });
   });
 });
 

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, open, readdir, rename, stat, unlink, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, sep } from "node:path";
 import {
   type Artifact,
   type ArtifactEventV1,
@@ -40,12 +40,15 @@ export interface DirDestinationInit {
   name: string;
   options: unknown;
   log?: Logger;
+  /** fsyncs a directory (default {@link syncDirectory}); a seam that lets tests see which ones. */
+  syncDir?: (dir: string) => Promise<void>;
 }
 
 export class DirDestination implements Destination {
   readonly name: string;
   readonly options: DirOptions;
   private readonly log: Logger;
+  private readonly syncDir: (dir: string) => Promise<void>;
   /** Directories this process made or found, and when it last swept their stale temp files. */
   private readonly dirs = new Map<string, number>();
 
@@ -54,6 +57,7 @@ export class DirDestination implements Destination {
     this.name = init.name;
     this.options = parseDirOptions(init.name, init.options);
     this.log = init.log ?? createLogger(init.name);
+    this.syncDir = init.syncDir ?? syncDirectory;
   }
 
   /** The file an event goes to; PermanentError if its name makes no valid path. */
@@ -100,7 +104,7 @@ export class DirDestination implements Destination {
       if (size !== event.blob.size) throw new TransientError(`${temp} has ${size} bytes, expected ${event.blob.size}`);
       if (ctx.signal.aborted) throw ctx.signal.reason;
       await rename(temp, final);
-      if (this.options.fsync) await syncDir(dir);
+      if (this.options.fsync) await this.syncDir(dir);
       return { location: `file://${encodeURI(final)}`, size, details: { path: final } };
     } catch (err) {
       if (written) await unlink(temp).catch(() => {});
@@ -187,12 +191,17 @@ export class DirDestination implements Destination {
   /**
    * Creates `dir` and its parents below root. The root itself is never created: it is usually a
    * mount point, and a missing one pauses the destination rather than filling the disk below it.
+   * With fsync, the entry of each directory on the way down is synced in its parent (`dir`'s own
+   * entries are synced after the rename): a host crash must not lose a new run's directory with
+   * the file in it. Not only those this call made: a killed uploader may have made some and died
+   * before syncing them. Once per directory per process, so the cost is a few fsyncs per run.
    */
   private async mkdirs(dir: string): Promise<void> {
     if (!(await stat(this.options.root).catch(() => undefined))?.isDirectory()) {
       throw new DestinationError(`${this.name}: root ${this.options.root} is not there (not mounted?)`);
     }
     await mkdir(dir, { recursive: true });
+    if (this.options.fsync) for (const parent of parentsBelow(this.options.root, dir)) await this.syncDir(parent);
   }
 
   private classify(err: unknown, signal: AbortSignal, target: string): Error {
@@ -234,8 +243,19 @@ async function removeStaleTemps(dir: string, maxAgeMs: number): Promise<void> {
   }
 }
 
-/** fsync of a directory: its new entry survives a crash of the host. */
-async function syncDir(dir: string): Promise<void> {
+/**
+ * The directories holding the entries of `dir` and of each directory between it and `root`:
+ * `root`, then each one down to `dir`'s parent. Empty when `dir` is `root` or not below it.
+ */
+function parentsBelow(root: string, dir: string): string[] {
+  const rel = relative(root, dir);
+  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) return [];
+  const segments = rel.split(sep);
+  return segments.map((_, i) => join(root, ...segments.slice(0, i)));
+}
+
+/** fsync of a directory: its new entries survive a crash of the host. */
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, "r");
   try {
     await handle.sync();

@@ -10,7 +10,8 @@ export const DirOptionsSchema = Type.Object(
     pathTemplate: Type.String({ default: DEFAULT_PATH_TEMPLATE, description: "path below root" }),
     fsync: Type.Boolean({
       default: false,
-      description: "fsync each file and its directory before it counts as uploaded (survives a crash of the host)",
+      description:
+        "fsync each file, its directory and the directories above it up to root before it counts as uploaded (survives a crash of the host)",
     }),
     allowDotSegments: Type.Boolean({ default: false, description: "accept names with a segment starting with '.'" }),
     staleTempMaxAgeMs: Type.Integer({

@@ -27,6 +27,7 @@ import {
   type StageRequest,
   type StageStreamRequest,
   type StagingMode,
+  type SweepGuard,
 } from "./store.ts";
 
 /** Prefix of files being staged. Event ids never contain '.', so no blob can carry it. */
@@ -267,12 +268,17 @@ export class FsBlobStore implements BlobStore {
     await unlinkIfPresent(this.localPath(ref));
   }
 
+  async exists(ref: BlobLocation): Promise<boolean> {
+    return exists(this.localPath(ref));
+  }
+
   /**
-   * Deletes blobs whose mtime (the staging time) is older than `olderThanMs`, and temp files
-   * of crashed stagings. A temp file is aged by ctime: a linked or moved one still carries the
-   * trainer's old mtime while its staging is in progress. Returns the number of blobs deleted.
+   * Deletes blobs whose mtime (the staging time) is older than `olderThanMs` unless `keep` holds
+   * them, and temp files of crashed stagings. A temp file is aged by ctime: a linked or moved one
+   * still carries the trainer's old mtime while its staging is in progress. Returns the number
+   * of blobs deleted.
    */
-  async sweep(olderThanMs: number): Promise<number> {
+  async sweep(olderThanMs: number, keep?: SweepGuard): Promise<number> {
     const cutoff = Date.now() - olderThanMs;
     let removed = 0;
     for (const project of await subdirs(this.dir)) {
@@ -284,6 +290,7 @@ export class FsBlobStore implements BlobStore {
           const temp = entry.name.startsWith(TEMP_PREFIX);
           const st = await lstat(path).catch(() => undefined);
           if (!st || (temp ? Math.max(st.ctimeMs, st.mtimeMs) : st.mtimeMs) >= cutoff) continue;
+          if (!temp && keep && (await keep({ store: "fs", ref: `${project}/${run}/${entry.name}` }))) continue;
           if ((await unlinkIfPresent(path)) && !temp) removed++;
         }
         await this.prune(project, run);

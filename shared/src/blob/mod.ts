@@ -24,6 +24,7 @@ export {
   type StageRequest,
   type StageStreamRequest,
   type StagingMode,
+  type SweepGuard,
 } from "./store.ts";
 
 export type BlobStoreKind = BlobRef["store"];

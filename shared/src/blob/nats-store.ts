@@ -22,6 +22,7 @@ import {
   type PlacedBlob,
   type StageRequest,
   type StageStreamRequest,
+  type SweepGuard,
 } from "./store.ts";
 
 // The object store client hashes every put and get; its default pure-JS sha256 (browser-safe)
@@ -219,13 +220,22 @@ export class NatsBlobStore implements BlobStore {
     await this.js.publish(`$O.${this.bucket}.C.${info.nuid}`, new Uint8Array(0), { headers: rollup });
   }
 
-  /** Deletes objects whose mtime (set when the put completed) is older than `olderThanMs`. */
-  async sweep(olderThanMs: number): Promise<number> {
+  async exists(ref: BlobLocation): Promise<boolean> {
+    const info = await this.os.info(this.nameOf(ref));
+    return info !== null && !info.deleted;
+  }
+
+  /**
+   * Deletes objects whose mtime (set when the put completed) is older than `olderThanMs`,
+   * unless `keep` holds them.
+   */
+  async sweep(olderThanMs: number, keep?: SweepGuard): Promise<number> {
     const cutoff = this.now() - olderThanMs;
     let removed = 0;
     for (const info of await this.os.list()) {
       // An unparsable mtime (NaN) compares false, so such an object is kept, never lost.
       if (info.deleted || !(Date.parse(info.mtime) < cutoff)) continue;
+      if (keep && (await keep({ store: "nats", ref: info.name }))) continue;
       await this.removeName(info.name);
       removed++;
     }

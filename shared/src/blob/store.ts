@@ -43,6 +43,9 @@ export interface StageStreamRequest {
 /** Where staged bytes are: enough to find or remove them, not to check them. */
 export type BlobLocation = Pick<BlobRef, "store" | "ref">;
 
+/** Told an old blob the sweeper is about to remove: true keeps it. */
+export type SweepGuard = (blob: BlobLocation) => Promise<boolean>;
+
 /** How staged bytes got into the store: a hard link, a rename, a copy-on-write clone, a copy. */
 export type StagedHow = "link" | "move" | "clone" | "copy";
 
@@ -94,8 +97,14 @@ export interface BlobStore {
   localPath(ref: BlobLocation): string | undefined;
   /** Removes staged bytes; removing a missing blob is not an error. */
   remove(ref: BlobLocation): Promise<void>;
-  /** Removes blobs staged longer ago than `olderThanMs`; returns how many. */
-  sweep(olderThanMs: number): Promise<number>;
+  /**
+   * Removes blobs staged longer ago than `olderThanMs`, except those `keep` says are still
+   * needed (a dead event's, for its replay); returns how many it removed. An error of `keep`
+   * ends the sweep with it: a blob is never removed on a guess.
+   */
+  sweep(olderThanMs: number, keep?: SweepGuard): Promise<number>;
+  /** Whether the staged bytes are still there. */
+  exists(ref: BlobLocation): Promise<boolean>;
   close(): Promise<void>;
 }
 

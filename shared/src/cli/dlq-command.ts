@@ -2,7 +2,8 @@
  * `artifact-bus dlq`: print dead-lettered events, oldest first, one JSON object per line;
  * `artifact-bus dlq replay --destination D [--seq N ...] [--wait S]`: send them to D again, one
  * JSON line per entry (`replayed: true`, or `skipped` with the reason: an entry replayed already,
- * an event that died again since, or one that was never valid), a summary on stderr.
+ * an event that died again since, or one that was never valid), a summary on stderr; with
+ * `--wait`, then one line per replayed entry with the state it ended in (and where, or why).
  */
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -61,6 +62,13 @@ export async function dlqCommand(args: string[]): Promise<number> {
         e ? [{ destinationToken: token, project: e.project, run: e.run, eventId: e.id, name: e.name }] : [],
       );
       await waitForTerminal(ledger, entries, Number(values.wait) * 1000, { connection: nc });
+      // What became of each: a replay refused (its blob gone) or dead again says why here.
+      for (const r of replayed) {
+        const e = r.replayed && (await ledger.get(token, { ...r.replayed, eventId: r.replayed.id }));
+        if (!e) continue;
+        const outcome = e.state === "uploaded" ? { location: e.location } : e.error ? { error: e.error } : {};
+        console.log(JSON.stringify({ dlqSeq: r.dlqSeq, eventId: e.eventId, state: e.state, ...outcome }));
+      }
       console.error(`${entries.length} replayed event(s) terminal at ${values.destination}`);
     }
     return 0;

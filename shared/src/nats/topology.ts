@@ -22,6 +22,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config, DestinationConfig } from "../config.ts";
 import { eventFilter, replayFilter } from "../event/subjects.ts";
 import { parseDestinationName } from "../runtime/destination-name.ts";
+import { retentionOf } from "../runtime/retention.ts";
 import {
   BLOB_BUCKET,
   consumerName,
@@ -48,7 +49,8 @@ export interface TopologyOptions {
 /** Creates or updates streams, the ledger bucket, the blob bucket and one consumer per destination. */
 export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  const { replicas, maxAgeMs, duplicateWindowMs } = opts.stream;
+  const { replicas, duplicateWindowMs } = opts.stream;
+  const retention = retentionOf(opts.stream);
   await upsertStream(jsm, {
     name: EVENTS_STREAM,
     subjects: [EVENTS_SUBJECTS, REPLAY_SUBJECTS],
@@ -57,7 +59,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     retention: opts.stream.retention === "interest" ? RetentionPolicy.Interest : RetentionPolicy.Limits,
     storage: StorageType.File,
     num_replicas: replicas,
-    max_age: ms(maxAgeMs),
+    max_age: ms(retention.eventsMs),
     duplicate_window: ms(duplicateWindowMs),
     discard: DiscardPolicy.Old,
   });
@@ -67,26 +69,24 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     num_replicas: replicas,
-    max_age: ms(maxAgeMs * 4),
+    max_age: ms(retention.deadLettersMs),
     duplicate_window: ms(duplicateWindowMs),
   });
   const kvm = new Kvm(nc);
-  // The ledger outlives the events it describes, so flush() and status still answer later.
+  // The ledger outlives the events it describes (flush() and status still answer later) and
+  // the letters (a replay checks the dead entry): see retention.ts.
   await raceSafe(jsm, `KV_${LEDGER_BUCKET}`, () =>
-    kvm.create(LEDGER_BUCKET, { history: 1, storage: StorageType.File, replicas, ttl: maxAgeMs * 2 }),
+    kvm.create(LEDGER_BUCKET, { history: 1, storage: StorageType.File, replicas, ttl: retention.ledgerMs }),
   );
+  await keepMaxAge(jsm, `KV_${LEDGER_BUCKET}`, retention.ledgerMs);
   const ledger = await kvm.open(LEDGER_BUCKET);
   if (opts.blobBucket !== false) {
-    // Blobs outlive their events by at most the sweeper's age; the max age also clears the
-    // delete markers that blob removal leaves (it may not purge: see NatsBlobStore).
-    const blobMaxAge = ms(maxAgeMs * 2);
+    // A backstop behind the sweeper; it also clears the delete markers that blob removal leaves
+    // (it may not purge: see NatsBlobStore).
     await raceSafe(jsm, `OBJ_${BLOB_BUCKET}`, () =>
-      new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas, ttl: blobMaxAge }),
+      new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas, ttl: retention.blobBucketMs }),
     );
-    const blobs = await jsm.streams.info(`OBJ_${BLOB_BUCKET}`);
-    if (blobs.config.max_age !== blobMaxAge) {
-      await jsm.streams.update(`OBJ_${BLOB_BUCKET}`, { ...blobs.config, max_age: blobMaxAge });
-    }
+    await keepMaxAge(jsm, `OBJ_${BLOB_BUCKET}`, retention.blobBucketMs);
   }
   let changed = false;
   for (const d of opts.destinations) {
@@ -176,6 +176,12 @@ async function upsertOneConsumer(jsm: JetStreamManager, name: string, cfg: Parti
   const { durable_name: _d, deliver_policy: _p, ...mutable } = config;
   await jsm.consumers.update(EVENTS_STREAM, name, mutable);
   return existing.config.filter_subject !== config.filter_subject;
+}
+
+/** Kvm/Objm.create leave an existing bucket's max age as it was: a changed one is applied here. */
+async function keepMaxAge(jsm: JetStreamManager, stream: string, maxAgeMs: number): Promise<void> {
+  const info = await jsm.streams.info(stream);
+  if (info.config.max_age !== ms(maxAgeMs)) await jsm.streams.update(stream, { ...info.config, max_age: ms(maxAgeMs) });
 }
 
 /**

@@ -1,14 +1,15 @@
 /**
- * Deletes a blob once every destination that matched its event is done with it (uploaded or
- * superseded), never before. A dead event keeps its blob so that its DLQ entry can be replayed,
- * at each destination where it died; the sweeper removes it after the stream's max age. An
- * invalid message releases nothing: the blob its subject and id name may be another event's, so
- * the sweeper removes what it staged. Several destinations may finish at once and all decide to delete: removal
- * is idempotent, so that race is harmless.
+ * When a blob may go. Deleted once every destination that matched its event is done with it
+ * (uploaded or superseded), never before. A dead event keeps its blob as long as its letter, so
+ * that the letter can be replayed at each destination where it died: the sweeper asks
+ * {@link blobStillNeeded} before it removes an old blob. An invalid message releases nothing: the
+ * blob its subject and id name may be another message's, so the sweeper removes what it staged.
+ * Several destinations may finish at once and all decide to delete: removal is idempotent, so
+ * that race is harmless.
  */
-import type { BlobLocation, BlobStores } from "../blob/mod.ts";
+import { type BlobLocation, type BlobStores, parseBlobKey, type SweepGuard } from "../blob/mod.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
-import { isTerminal, type Ledger, type LedgerRef } from "./ledger.ts";
+import { isTerminal, type Ledger, type LedgerEntry, type LedgerRef } from "./ledger.ts";
 
 export interface Releasable {
   ref: LedgerRef;
@@ -33,4 +34,40 @@ export async function releaseBlobIfDone(
   if (!blobs.has(r.blob.store)) return false;
   await blobs.get(r.blob.store).remove(r.blob);
   return true;
+}
+
+/**
+ * The sweeper's guard: an old blob stays while some destination's ledger entry for its event
+ * still needs the bytes, i.e. the event died there (not as invalid) less than `deadLettersMs`
+ * ago, so its letter may be replayed, or a replay of it is in flight. The dead entry is
+ * written just after its letter, so the blob outlives the letter. A file whose name is no blob
+ * key belongs to no event.
+ */
+export function blobStillNeeded(
+  ledger: Ledger,
+  directory: DestinationDirectory,
+  deadLettersMs: number,
+  now: () => number = Date.now,
+): SweepGuard {
+  return async (blob) => {
+    let ref: LedgerRef;
+    try {
+      const { project, run, id } = parseBlobKey(blob.ref);
+      ref = { project, run, eventId: id };
+    } catch {
+      return false;
+    }
+    for (const { token } of await directory.all()) {
+      const entry = await ledger.get(token, ref);
+      if (entry && needsBytes(entry, deadLettersMs, now())) return true;
+    }
+    return false;
+  };
+}
+
+function needsBytes(entry: LedgerEntry, deadLettersMs: number, now: number): boolean {
+  if (entry.errorClass === "invalid") return false;
+  if (entry.state === "dead") return now - Date.parse(entry.updatedAt) < deadLettersMs;
+  // Other unfinished entries of an old blob belong to an event that left the stream with age.
+  return !isTerminal(entry.state) && entry.replayDlqSeq !== undefined;
 }

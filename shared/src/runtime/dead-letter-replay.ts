@@ -5,12 +5,15 @@
  * keeps the original's place in its key's order, so it never overwrites a newer version.
  * A letter is replayed only while it records the event's latest death there; the ledger entry
  * then says `pending` with `replayDlqSeq`, so a second replay of the same letter is skipped.
+ * The uploader refuses a replay whose blob is gone ({@link replayRefusal}) rather than letting it
+ * die again as "blob missing" with a second letter.
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
+import type { BlobStores } from "../blob/mod.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { replaySubject } from "../event/subjects.ts";
-import { admitEvent, DLQ_SEQ_HEADER, ORDER_SEQ_HEADER } from "./admission.ts";
+import { admitEvent, type Delivery, DLQ_SEQ_HEADER, ORDER_SEQ_HEADER } from "./admission.ts";
 import { type DeadLetter, readDeadLetters } from "./dead-letter.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import type { Ledger } from "./ledger.ts";
@@ -62,7 +65,11 @@ async function replayOne(
   const ref = { project: event.project, run: event.run, eventId: event.id };
   const entry = await ledger.getOf(token, ref, letter.streamSeq);
   if (!entry) return { dlqSeq, eventId: event.id, skipped: "no ledger entry (expired): its blob is gone too" };
-  if (entry.replayDlqSeq === dlqSeq) return { dlqSeq, eventId: event.id, skipped: `already replayed (${entry.state})` };
+  if (entry.replayDlqSeq === dlqSeq) {
+    // A refused replay (its blob gone) says why again.
+    const why = entry.state === "dead" && entry.error ? `: ${entry.error}` : "";
+    return { dlqSeq, eventId: event.id, skipped: `already replayed (${entry.state}${why})` };
+  }
   if (entry.state !== "dead" || entry.dlqSeq !== dlqSeq) {
     return { dlqSeq, eventId: event.id, skipped: `not its latest death here (it is ${entry.state} now)` };
   }
@@ -84,4 +91,20 @@ async function replayOne(
       : undefined,
   );
   return { dlqSeq, eventId: event.id, replayed: event };
+}
+
+/**
+ * Why a replay delivery cannot land, or undefined if it can: its blob is gone (expired or swept,
+ * or removed by hand). Dying again would only write a second letter saying "blob missing"; the
+ * uploader refuses it instead, and the letter it replayed stays the event's latest death.
+ */
+export async function replayRefusal(blobs: BlobStores, d: Delivery): Promise<string | undefined> {
+  if (d.replayDlqSeq === undefined) return undefined;
+  const { blob, createdAt } = d.event;
+  // A store this uploader lacks is the upload's to report, as for any event.
+  if (!blobs.has(blob.store) || (await blobs.get(blob.store).exists(blob))) return undefined;
+  return (
+    `replay of DLQ entry ${d.replayDlqSeq} refused: blob ${blob.store}:${blob.ref} is gone (staged ${createdAt}, ` +
+    `expired or swept since); nothing was uploaded, and the letter is kept for its record`
+  );
 }

@@ -7,7 +7,8 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Rejection } from "./admission.ts";
 import { publishDeadLetter } from "./dead-letter.ts";
-import type { Ledger, NewLedgerEntry } from "./ledger.ts";
+import type { DeadClass } from "./delivery-decision.ts";
+import { isTerminal, type Ledger, type NewLedgerEntry } from "./ledger.ts";
 
 export interface DeadLetteringOptions {
   js: JetStreamClient;
@@ -93,6 +94,26 @@ export class DeadLettering {
     if (!own) return this.send(msg, dead, subject, false); // the id is another message's
     if (own.dlqSeq !== undefined) return this.terminate(msg, r.reason); // a redelivery: its letter is out
     await this.send(msg, dead, subject);
+  }
+
+  /**
+   * Refuses a replay that cannot land (`replay`: its entry fields, with `replayDlqSeq`): the entry
+   * says `dead` again with the reason, naming the replayed letter as the event's latest death
+   * (`dlqSeq`); no new letter; the message is terminated. An outcome recorded meanwhile by
+   * another delivery is left as it is.
+   */
+  async refuseReplay(
+    msg: JsMsg,
+    replay: Omit<NewLedgerEntry, "state" | "attempts">,
+    reason: string,
+    errorClass: DeadClass = "permanent",
+  ): Promise<void> {
+    const dlqSeq = replay.replayDlqSeq;
+    const dead: NewLedgerEntry = { ...replay, state: "dead", attempts: 0, error: reason, errorClass, dlqSeq };
+    await this.o.ledger.update(this.o.destinationToken, dead, (cur) =>
+      !isTerminal(cur?.state) || (cur?.state === "dead" && cur.dlqSeq === dlqSeq) ? dead : undefined,
+    );
+    this.terminate(msg, reason);
   }
 
   /** Ends delivery for good: a bare `+TERM` where the server would not parse a reason. */

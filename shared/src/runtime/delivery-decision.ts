@@ -32,7 +32,8 @@ export type Start =
  */
 export function startOf(prior: LedgerEntry | undefined, replayDlqSeq: number | undefined, maxDeliver: number): Start {
   if (replayDlqSeq !== undefined) {
-    // No entry: it expired with its TTL; the blob is likely gone too, and the attempt will say so.
+    // No entry: it expired with its TTL (which outlives letters); if the blob is gone too, the
+    // worker refuses the replay saying so.
     if (!prior) return { kind: "go", priorAttempts: 0, revive: false };
     if (prior.state === "dead" && prior.dlqSeq === replayDlqSeq) return { kind: "go", priorAttempts: 0, revive: true };
     if (prior.replayDlqSeq !== replayDlqSeq || isTerminal(prior.state)) return { kind: "finished" };

@@ -3,22 +3,27 @@
  * crashed uploaders left at destinations.
  */
 import type { Logger } from "pino";
-import type { BlobStores } from "../blob/mod.ts";
+import type { BlobStores, SweepGuard } from "../blob/mod.ts";
 import type { DestinationConfig } from "../config.ts";
 import type { Destination } from "./destination.ts";
 import { describeError } from "./errors.ts";
+import type { Retention } from "./retention.ts";
 
 /**
- * Removes orphaned blobs: staged bytes whose event never made it (publish failed after staging,
- * a trainer crashed mid-stage), dead events' blobs kept for a replay, or a missed release.
- * Nothing older than the stream's max age can be referenced by a live event any more.
+ * Removes blobs nobody needs any more: staged bytes whose event never made it (publish failed
+ * after staging, a trainer crashed mid-stage), a missed release, and dead events' blobs once
+ * their letters expired. Nothing older than the events' max age can belong to a live event;
+ * `keep` holds the blobs that dead letters (or replays in flight) still need. Runs at start and
+ * then every tenth of the events' max age (between a minute and an hour).
  */
-export function startBlobSweeper(blobs: BlobStores, maxAgeMs: number, log: Logger): () => void {
-  return every(Math.min(3_600_000, Math.max(60_000, Math.floor(maxAgeMs / 10))), async () => {
+export function startBlobSweeper(blobs: BlobStores, retention: Retention, keep: SweepGuard, log: Logger): () => void {
+  const { eventsMs } = retention;
+  return every(Math.min(3_600_000, Math.max(60_000, Math.floor(eventsMs / 10))), async () => {
     for (const kind of blobs.kinds) {
       try {
-        const removed = await blobs.get(kind).sweep(maxAgeMs);
+        const removed = await blobs.get(kind).sweep(eventsMs, keep);
         if (removed > 0) log.info({ store: kind, removed }, "swept orphaned blobs");
+        else log.debug({ store: kind }, "blob sweep done");
       } catch (err) {
         log.warn({ store: kind, err: describeError(err) }, "blob sweep failed");
       }

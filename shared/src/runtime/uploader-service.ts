@@ -17,6 +17,7 @@ import { DestinationDirectory } from "../nats/destinations.ts";
 import { termTakesReason } from "../nats/server-features.ts";
 import { ensureTopology } from "../nats/topology.ts";
 import { consumerName, EVENTS_STREAM, LEDGER_BUCKET, replayConsumerName } from "../nats/topology-names.ts";
+import { blobStillNeeded } from "./blob-release.ts";
 import { persistCompileCache } from "./compile-cache.ts";
 import { startConsumerGauges } from "./consumer-gauges.ts";
 import type { Destination } from "./destination.ts";
@@ -25,6 +26,7 @@ import { startBlobSweeper, startDestinationCleanup } from "./housekeeping.ts";
 import { KeyLeases } from "./key-lease.ts";
 import { Ledger } from "./ledger.ts";
 import { startReplicaHeartbeat } from "./replica-heartbeat.ts";
+import { retentionOf } from "./retention.ts";
 import { type ServiceHttp, serveServiceHttp } from "./service-http.ts";
 import { servedDestinations } from "./uploader-config.ts";
 import { UploaderReadiness } from "./uploader-readiness.ts";
@@ -106,7 +108,9 @@ export async function startUploaderService(
     worker.start();
     workers.push(worker);
   }
-  const stopSweeper = startBlobSweeper(blobs, config.stream.maxAgeMs, log);
+  const retention = retentionOf(config.stream);
+  const keep = blobStillNeeded(ledger, directory, retention.deadLettersMs);
+  const stopSweeper = startBlobSweeper(blobs, retention, keep, log);
   const stopCleanup = startDestinationCleanup(
     mine.map((config, i) => ({ config, destination: destinations[i] as Destination })),
     log,

@@ -11,6 +11,7 @@ import type { DestinationConfig } from "../config.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import { admitDelivery, type Delivery } from "./admission.ts";
 import { DestinationBreaker } from "./breaker.ts";
+import { replayRefusal } from "./dead-letter-replay.ts";
 import { DeadLettering } from "./dead-lettering.ts";
 import { type DeadClass, type End, endOf, type Outcome, startOf } from "./delivery-decision.ts";
 import { Settlement } from "./delivery-settlement.ts";
@@ -159,6 +160,11 @@ export class DestinationWorker {
         await this.kill(msg, d, base, start.attempts, start.reason, "transient");
         return;
     }
+    const refusal = await replayRefusal(this.d.blobs, d);
+    if (refusal) {
+      this.d.log.warn({ eventId: d.event.id, error: refusal }, "replay refused");
+      return this.dead.refuseReplay(msg, base, refusal, prior?.errorClass);
+    }
     let orderKey: string;
     try {
       orderKey = this.d.destination.orderKey(d.event);
@@ -196,8 +202,7 @@ export class DestinationWorker {
       case "done": {
         // Uploaded before a crash lost the ack: keep the ledger's location. `prior` was read before
         // the turn and may predate the upload's own record (an earlier delivery finishing meanwhile).
-        const entry =
-          prior?.state === "uploaded" ? prior : await this.d.ledger.getOf(this.token, base, d.orderSeq);
+        const entry = prior?.state === "uploaded" ? prior : await this.d.ledger.getOf(this.token, base, d.orderSeq);
         const uploaded = entry?.state === "uploaded" ? entry : { ...base, state: "uploaded" as const, attempts: 0 };
         await this.settle.finish(msg, uploaded, d);
         return;
@@ -293,7 +298,7 @@ export class DestinationWorker {
     await this.settle.later(msg, pending, end.delayMs);
   }
 
-  /** Dead-letters a delivery. Its blob stays for a replay; the sweeper removes it after maxAge. */
+  /** Dead-letters a delivery. Its blob stays for a replay as long as the letter (blob-release.ts). */
   private kill(msg: JsMsg, d: Delivery, base: EntryBase, attempts: number, error: string, errorClass: DeadClass) {
     this.d.log.error({ eventId: d.event.id, attempts, error }, "dead-lettering");
     return this.dead.kill(msg, { ...base, state: "dead", attempts, error, errorClass }, d.eventsSubject);
