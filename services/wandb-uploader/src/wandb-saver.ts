@@ -69,7 +69,7 @@ export class WandbSaver {
     const call = <T>(op: string, query: string, variables: object) => this.api.request<T>(op, query, variables, signal);
     const where = { entityName: f.entity, projectName: f.project, runName: f.run };
     // Every save: the run may have been deleted since, and one request is cheap beside the rest.
-    await call("UpsertBucket", UPSERT_BUCKET, { input: { name: f.run, modelName: f.project, entityName: f.entity } });
+    await call("UpsertBucket", UPSERT_BUCKET, { name: f.run, project: f.project, entity: f.entity });
     const digest = manifestDigest({ [f.path]: f.md5 });
     const { createArtifact } = await call<{ createArtifact: { artifact: CreatedArtifact } }>(
       "CreateArtifact",
@@ -99,26 +99,24 @@ export class WandbSaver {
       artifactID: artifact.id,
       baseArtifactID: artifact.artifactSequence?.latestArtifact?.id ?? null,
       name: "wandb_manifest.json",
-      type: "FULL",
+      manifestType: "FULL",
     };
     const manifest = await this.manifest(call, { ...manifestInput, digest: "" }, false);
     const { createArtifactFiles } = await call<{ createArtifactFiles: { files: { edges: Edge[] } } }>(
       "CreateArtifactFiles",
       CREATE_FILES,
       {
-        input: {
-          storageLayout: "V2",
-          artifactFiles: [
-            {
-              artifactID: artifact.id,
-              artifactManifestID: manifest.id,
-              name: f.path,
-              md5: f.md5,
-              mimetype: null,
-              uploadPartsInput: f.parts ? f.parts.hexMd5.map((hexMD5, i) => ({ partNumber: i + 1, hexMD5 })) : null,
-            },
-          ],
-        },
+        storageLayout: "V2",
+        artifactFiles: [
+          {
+            artifactID: artifact.id,
+            artifactManifestID: manifest.id,
+            name: f.path,
+            md5: f.md5,
+            mimetype: null,
+            uploadPartsInput: f.parts ? f.parts.hexMd5.map((hexMD5, i) => ({ partNumber: i + 1, hexMD5 })) : null,
+          },
+        ],
       },
     );
     const [edge] = createArtifactFiles.files.edges;
@@ -144,7 +142,7 @@ export class WandbSaver {
     );
     const { commitArtifact } = await call<{
       commitArtifact: { artifact: { id: string; digest: string; versionIndex: number | null } };
-    }>("CommitArtifact", COMMIT_ARTIFACT, { input: { artifactID: artifact.id } });
+    }>("CommitArtifact", COMMIT_ARTIFACT, { artifactID: artifact.id });
     const committed = commitArtifact.artifact;
     return {
       artifactId: committed.id,
@@ -156,7 +154,7 @@ export class WandbSaver {
 
   private async manifest(call: Call, input: object, includeUpload: boolean): Promise<ManifestRecord> {
     type Answer = { createArtifactManifest: { artifactManifest: ManifestRecord } };
-    const answer = await call<Answer>("CreateArtifactManifest", CREATE_MANIFEST, { input, includeUpload });
+    const answer = await call<Answer>("CreateArtifactManifest", CREATE_MANIFEST, { ...input, includeUpload });
     return answer.createArtifactManifest.artifactManifest;
   }
 
@@ -174,13 +172,11 @@ export class WandbSaver {
       completedParts.push({ partNumber: p.partNumber, hexMD5: etag });
     }
     await call("CompleteMultipartUploadArtifact", COMPLETE_MULTIPART, {
-      input: {
-        completeMultipartAction: "Complete",
-        completedParts,
-        artifactID: node.artifact.id,
-        storagePath: node.storagePath,
-        uploadID: urls.uploadID,
-      },
+      completeMultipartAction: "Complete",
+      completedParts,
+      artifactID: node.artifact.id,
+      storagePath: node.storagePath,
+      uploadID: urls.uploadID,
     });
   }
 }
