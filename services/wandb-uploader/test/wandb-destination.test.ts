@@ -3,7 +3,7 @@
  * how many times a run is created, and which failures retry (TransientError) and which end the
  * artifact (PermanentError) or pause the destination (DestinationError).
  */
-import { silentLogger, TransientError } from "@artifact-bus/shared";
+import { PermanentError, silentLogger, TransientError } from "@artifact-bus/shared";
 import { memoryArtifact, testContext, WandbDouble } from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WandbDestination } from "../src/wandb-destination.ts";
@@ -55,6 +55,30 @@ describe("wandb destination: runs", () => {
     await upload(d, "runs2", "r1", "b.pt");
     await upload(d, "runs2", "r1", "c.pt");
     expect((await requestsSince(since, "UpsertBucket")).map((r) => r.status)).toEqual([503, 200, 200]);
+    await d.close();
+  });
+});
+
+describe("wandb destination: error classes", () => {
+  it.each([
+    ["a 200 whose body is not JSON", "<html>502 Bad Gateway</html>"],
+    ["a GraphQL error it does not recognise", JSON.stringify({ errors: [{ message: "Internal Server Error" }] })],
+    ["a 200 without data", JSON.stringify({ data: null })],
+  ])("%s is transient: retried, not dead-lettered at once", async (_what, body) => {
+    const d = destination();
+    await double.fault({ target: "graphql", operation: "CreateArtifact", times: 1, status: 200, body });
+    const failed = upload(d, "classes", "r1", "a.pt");
+    await expect(failed).rejects.toThrow(TransientError);
+    await expect(failed).rejects.toThrow(/W&B CreateArtifact/);
+    await upload(d, "classes", "r1", "a.pt"); // the retry goes through
+    await d.close();
+  });
+
+  it("a GraphQL error about this artifact stays permanent", async () => {
+    const d = destination();
+    const body = JSON.stringify({ errors: [{ message: 'artifact name "x" is invalid' }] });
+    await double.fault({ target: "graphql", operation: "CreateArtifact", times: 1, status: 200, body });
+    await expect(upload(d, "classes", "r1", "b.pt")).rejects.toThrow(PermanentError);
     await d.close();
   });
 });
