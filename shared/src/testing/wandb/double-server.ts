@@ -71,7 +71,7 @@ export function createDoubleServer(config: DoubleConfig, port: () => number): Se
       body = undefined;
     }
     record.operation = operationNameOf(body);
-    const fault = faults.take("graphql", record.operation);
+    const fault = faults.take("graphql", record.operation, raw.toString("utf8"));
     if (fault && "status" in fault) {
       const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { "retry-after": fault.retryAfter };
       if (fault.body !== undefined) return { status: fault.status, headers, body: fault.body };
