@@ -4,13 +4,17 @@
  * the runtime counts it as an attempt of that artifact, so it ends in the DLQ after maxDeliver,
  * and later versions of its name go through. Before, it looped forever (never an attempt), the
  * breaker re-opened on every try, and every later version of the name waited behind it.
- * Real processes: nats-server, the wandb uploader, the W&B API double answering 400 to one
- * artifact's createArtifact (matched by its digest) while the rest of the API works.
+ * Real processes: nats-server; the wandb uploader with the W&B API double answering 400 to one
+ * artifact's createArtifact (matched by its digest) while the rest of the API works; the s3
+ * uploader with s3rver behind a proxy that answers AccessDenied to writes of one key (S3's
+ * policy engine cannot run here).
  */
 import { join } from "node:path";
 import { b64md5, manifestDigest, sha256, writeRandomFile } from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { AccessDeniedProxy } from "./harness/access-denied-proxy.ts";
 import { QUICK_BREAKER } from "./harness/bus-stack.ts";
+import { S3Stack } from "./harness/s3-stack.ts";
 import { WandbStack } from "./harness/wandb-stack.ts";
 
 let stack: WandbStack;
@@ -55,3 +59,54 @@ it("a W&B 400 on one artifact while the probe passes: maxDeliver attempts, then 
   await t.close();
   await uploader.kill("SIGTERM");
 });
+
+it("S3 AccessDenied on one key (a bucket policy or KMS) while HeadBucket passes: maxDeliver attempts, then the DLQ; other keys upload", async () => {
+  const proxy = await AccessDeniedProxy.start();
+  const s3 = await S3Stack.start({
+    destination: { maxDeliver: 3, breaker: QUICK_BREAKER },
+    s3Options: { endpoint: proxy.url },
+  });
+  try {
+    proxy.target = new URL(s3.s3.endpoint);
+    proxy.denied.add("denied.bin");
+    const uploader = await s3.bus.startUploader();
+    const t = await s3.bus.trainer();
+    const denied = await t.publisher.logFile({ project: "one", run: "r1", name: "denied.bin", path: file("d1", 1500) });
+    const fine = writeRandomFile(join(stack.bus.dir, "f1"), 1500);
+    const other = await t.publisher.logFile({
+      project: "one",
+      run: "r1",
+      name: "fine.bin",
+      path: join(stack.bus.dir, "f1"),
+    });
+
+    const dead = await s3.bus.ledgerReaches(denied, "dead", 30_000);
+    expect(dead).toMatchObject({ attempts: 3, error: expect.stringMatching(/AccessDenied/) });
+    expect(proxy.deniedCount).toBe(3);
+    await s3.bus.ledgerReaches(other, "uploaded", 30_000);
+    expect(sha256((await s3.getObject("one/r1/fine.bin"))!)).toBe(sha256(fine));
+    // The policy lifted, the next version of the key uploads: nothing holds it back.
+    proxy.denied.clear();
+    const again = writeRandomFile(join(stack.bus.dir, "d2"), 1500);
+    const next = await t.publisher.logFile({
+      project: "one",
+      run: "r1",
+      name: "denied.bin",
+      path: join(stack.bus.dir, "d2"),
+    });
+    await s3.bus.ledgerReaches(next, "uploaded", 30_000);
+    expect(sha256((await s3.getObject("one/r1/denied.bin"))!)).toBe(sha256(again));
+    expect((await s3.bus.deadLetters()).map((l) => [l.eventId, l.attempts])).toEqual([[denied.id, 3]]);
+    await t.close();
+    await uploader.kill("SIGTERM");
+  } finally {
+    await s3.dispose();
+    await proxy.close();
+  }
+});
+
+function file(name: string, size: number): string {
+  const path = join(stack.bus.dir, name);
+  writeRandomFile(path, size);
+  return path;
+}
