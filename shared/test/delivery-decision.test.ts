@@ -1,6 +1,6 @@
 /** The runtime's ack / nak / term rules, without servers: what a delivery does from what the ledger says and how its upload went. */
 import { describe, expect, it } from "vitest";
-import { endOf, startOf } from "../src/runtime/delivery-decision.ts";
+import { endOf, PROBE_PASSED, startOf } from "../src/runtime/delivery-decision.ts";
 import { DestinationError, PermanentError, TransientError } from "../src/runtime/errors.ts";
 import type { LedgerEntry, LedgerState } from "../src/runtime/ledger.ts";
 
@@ -87,6 +87,23 @@ describe("how a delivery ends", () => {
       attempts: 1,
       errorClass: "permanent",
     });
+  });
+
+  it("a destination-class error whose probe then passes is an attempt of this artifact: retried, then dead", () => {
+    const error = new DestinationError("AccessDenied on one key");
+    expect(endOf({ kind: "failed", error, probePassed: true }, 2, policy)).toEqual({
+      settle: "nak",
+      delayMs: 2000,
+      pending: { attempts: 2, error: `DestinationError: AccessDenied on one key${PROBE_PASSED}` },
+      openBreaker: false,
+    });
+    expect(endOf({ kind: "failed", error, probePassed: true }, 3, policy)).toEqual({
+      settle: "term",
+      attempts: 3,
+      error: `DestinationError: AccessDenied on one key${PROBE_PASSED}`,
+      errorClass: "transient",
+    });
+    expect(endOf({ kind: "failed", error, probePassed: false }, 3, policy)).toMatchObject({ openBreaker: true });
   });
 
   it("a broken destination opens the breaker and the event waits, with the reason, not an attempt", () => {

@@ -62,14 +62,19 @@ describe("WandbDouble: the protocol as the reference describes it", () => {
     ]);
     expect((await double.artifact(`team/proj/${s.name}:latest`))?.id).toBe(v1.id);
     expect((await double.artifact(`team/proj/${s.name}:v0`))?.aliases).toEqual(["ep1-ba100"]);
-    const read = await c.call("Artifact", { name: `team/proj/${s.name}:ep2-ba200` });
-    expect(read.artifact).toMatchObject({
+    const read = await c.call("ArtifactMembershipByName", {
+      entity: "team",
+      project: "proj",
+      name: `${s.name}:ep2-ba200`,
+    });
+    const artifact = read.project.artifactCollectionMembership.artifact;
+    expect(artifact).toMatchObject({
       id: v1.id,
       versionIndex: 1,
       state: "COMMITTED",
       artifactType: { name: "model" },
     });
-    expect(JSON.parse(read.artifact.metadata)).toEqual({ epoch: 1, batch: 100 });
+    expect(JSON.parse(artifact.metadata)).toEqual({ epoch: 1, batch: 100 });
   });
 
   it("answers COMMITTED for a known digest (no new version) and reuses known file bytes", async () => {
@@ -133,7 +138,7 @@ describe("WandbDouble: the protocol as the reference describes it", () => {
 
 describe("WandbDouble: refusals", () => {
   it("401 without Basic api:<key>, with a wrong key, and for a revoked key", async () => {
-    const body = { query: 'query Artifact { artifact(name: "a/b/c:v0") { id } }' };
+    const body = { query: 'query Artifact { artifact(id: "QXJ0aWZhY3Q6MQ==") { id } }' };
     expect((await c.post(body, null)).status).toBe(401);
     expect((await c.post(body, c.auth("wrong"))).status).toBe(401);
     expect((await c.post(body, `Basic ${Buffer.from(`user:${double.apiKey}`).toString("base64")}`)).status).toBe(401);
@@ -151,8 +156,11 @@ describe("WandbDouble: refusals", () => {
     const unknownOp = await c.post({ query: "mutation LinkArtifact { linkArtifact(input: {}) { versionIndex } }" });
     expect(unknownOp.status).toBe(400);
     expect(unknownOp.body.errors[0].message).toMatch(/linkArtifact/);
-    const unknownField = await c.post({ query: 'query { artifact(name: "a/b/c") { id size } }' });
-    expect([unknownField.status, unknownField.body.errors[0].message]).toEqual([400, expect.stringMatching(/size/)]);
+    const unknownField = await c.post({ query: 'query { artifact(id: "x") { id sizeInBytes } }' });
+    expect([unknownField.status, unknownField.body.errors[0].message]).toEqual([
+      400,
+      expect.stringMatching(/sizeInBytes/),
+    ]);
     const query =
       "mutation CommitArtifact($artifactID: ID!) { commitArtifact(input: {artifactID: $artifactID}) { artifact { id } } }";
     const wrongType = await c.post({ query, variables: { artifactID: { nested: true } } });

@@ -76,8 +76,15 @@ export class WandbApi {
         waitMs,
       };
     }
-    const answer = parse(text) as { data?: T; errors?: { message?: unknown }[] } | undefined;
-    // GraphQL errors in a 200 are the server's verdict: classified by message, not retried blindly.
+    let answer: { data?: T; errors?: { message?: unknown }[] } | null;
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      // A proxy's or load balancer's page in a 200, or a body cut short: not the API's verdict.
+      return { error: new TransientError(`W&B ${operation}: HTTP 200 with a body that is not JSON`), retry: false };
+    }
+    // GraphQL errors in a 200 are the server's verdict: classified by message (wandb-errors.ts),
+    // and not retried within the call, as the official clients do not.
     if (answer?.errors?.length)
       return {
         error: apiGraphqlError(
@@ -86,15 +93,9 @@ export class WandbApi {
         ),
         retry: false,
       };
-    if (!answer?.data) return { error: apiGraphqlError(["an answer without data"], operation), retry: false };
+    if (!answer?.data) {
+      return { error: new TransientError(`W&B ${operation}: HTTP 200 without data or errors`), retry: false };
+    }
     return { data: answer.data };
-  }
-}
-
-function parse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return { errors: [{ message: "the answer is not JSON" }] };
   }
 }

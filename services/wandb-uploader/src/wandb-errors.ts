@@ -30,9 +30,16 @@ export function apiStatusError(status: number, operation: string, retryAfterMs: 
   return new PermanentError(message);
 }
 
+/** Messages that refuse this request's content: no retry can change them. */
+const ARTIFACT_REFUSAL =
+  /invalid|not valid|is reserved|must (be|not|match|have)|cannot|can't|already (exists|committed)|conflict|too (large|long|many)|at most|exceeds the|does not match|mismatch/i;
+
 /**
- * The error for GraphQL `errors` in a 200 answer, by message: they are the server's verdict on
- * this request, so they are retried only when they say so.
+ * The error for GraphQL `errors` in a 200 answer, by message. The key's or the entity's trouble
+ * pauses the destination; a refusal of this artifact's content is permanent; anything else (an
+ * "Internal Server Error", a message never seen before) is transient: retried with backoff until
+ * maxDeliver, then dead-lettered with the message, rather than dead-lettered at once for what
+ * may be the server's passing trouble.
  */
 export function apiGraphqlError(messages: string[], operation: string): Error {
   const text = messages.join("; ").slice(0, 1000);
@@ -47,7 +54,8 @@ export function apiGraphqlError(messages: string[], operation: string): Error {
   ) {
     return new DestinationError(message);
   }
-  return new PermanentError(message);
+  if (ARTIFACT_REFUSAL.test(text)) return new PermanentError(message);
+  return new TransientError(message);
 }
 
 /** The error for a signed-URL PUT answered with `status`: storage retries 429 and 5xx, and an expired URL gets a fresh one next attempt. */

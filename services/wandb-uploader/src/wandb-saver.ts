@@ -1,6 +1,6 @@
 /**
  * Saves one file as a new version of a W&B artifact attached to a run, in the order of the
- * reference (wandb-artifact-protocol.md): upsertBucket, createArtifact (COMMITTED: the same
+ * reference (wandb-artifact-protocol.md): upsertBucket (once per run: wandb-runs.ts), createArtifact (COMMITTED: the same
  * content exists, done), the manifest's first record, createArtifactFiles, the PUT(s), the
  * manifest itself, commitArtifact.
  */
@@ -14,8 +14,8 @@ import {
   CREATE_ARTIFACT,
   CREATE_FILES,
   CREATE_MANIFEST,
-  UPSERT_BUCKET,
 } from "./wandb-queries.ts";
+import { WandbRuns } from "./wandb-runs.ts";
 import { parseUploadHeaders, type SignedStorage } from "./wandb-storage.ts";
 
 /** One file to save, its MD5s known (a first read of the blob computed them). */
@@ -59,36 +59,38 @@ type Edge = {
 export class WandbSaver {
   private readonly api: WandbApi;
   private readonly storage: SignedStorage;
+  private readonly runs: WandbRuns;
 
   constructor(api: WandbApi, storage: SignedStorage) {
     this.api = api;
     this.storage = storage;
+    this.runs = new WandbRuns(api);
   }
 
   async save(f: FileVersion, signal: AbortSignal): Promise<SavedVersion> {
     const call = <T>(op: string, query: string, variables: object) => this.api.request<T>(op, query, variables, signal);
     const where = { entityName: f.entity, projectName: f.project, runName: f.run };
-    // Every save: the run may have been deleted since, and one request is cheap beside the rest.
-    await call("UpsertBucket", UPSERT_BUCKET, { input: { name: f.run, modelName: f.project, entityName: f.entity } });
+    await this.runs.ensure(f, signal);
     const digest = manifestDigest({ [f.path]: f.md5 });
-    const { createArtifact } = await call<{ createArtifact: { artifact: CreatedArtifact } }>(
-      "CreateArtifact",
-      CREATE_ARTIFACT,
-      {
-        input: {
-          ...where,
-          artifactTypeName: f.type,
-          artifactCollectionName: f.artifactName,
-          digest,
-          digestAlgorithm: "MANIFEST_MD5",
-          aliases: f.aliases.map((alias) => ({ artifactCollectionName: f.artifactName, alias })),
-          metadata: JSON.stringify(f.metadata),
-          clientID: clientId(),
-          sequenceClientID: clientId(),
-          enableDigestDeduplication: true,
-        },
+    const created = call<{ createArtifact: { artifact: CreatedArtifact } }>("CreateArtifact", CREATE_ARTIFACT, {
+      input: {
+        ...where,
+        artifactTypeName: f.type,
+        artifactCollectionName: f.artifactName,
+        digest,
+        digestAlgorithm: "MANIFEST_MD5",
+        aliases: f.aliases.map((alias) => ({ artifactCollectionName: f.artifactName, alias })),
+        metadata: JSON.stringify(f.metadata),
+        clientID: clientId(),
+        sequenceClientID: clientId(),
+        enableDigestDeduplication: true,
       },
-    );
+    });
+    // A refusal may mean the run was deleted in W&B since this process created it: ask again next time.
+    const { createArtifact } = await created.catch((err: unknown) => {
+      this.runs.forget(f);
+      throw err;
+    });
     const artifact = createArtifact.artifact;
     if (artifact.state === "COMMITTED") return { artifactId: artifact.id, digest, deduplicated: true };
     if (artifact.state !== "PENDING" && artifact.state !== "DELETED") {
@@ -99,26 +101,24 @@ export class WandbSaver {
       artifactID: artifact.id,
       baseArtifactID: artifact.artifactSequence?.latestArtifact?.id ?? null,
       name: "wandb_manifest.json",
-      type: "FULL",
+      manifestType: "FULL",
     };
     const manifest = await this.manifest(call, { ...manifestInput, digest: "" }, false);
     const { createArtifactFiles } = await call<{ createArtifactFiles: { files: { edges: Edge[] } } }>(
       "CreateArtifactFiles",
       CREATE_FILES,
       {
-        input: {
-          storageLayout: "V2",
-          artifactFiles: [
-            {
-              artifactID: artifact.id,
-              artifactManifestID: manifest.id,
-              name: f.path,
-              md5: f.md5,
-              mimetype: null,
-              uploadPartsInput: f.parts ? f.parts.hexMd5.map((hexMD5, i) => ({ partNumber: i + 1, hexMD5 })) : null,
-            },
-          ],
-        },
+        storageLayout: "V2",
+        artifactFiles: [
+          {
+            artifactID: artifact.id,
+            artifactManifestID: manifest.id,
+            name: f.path,
+            md5: f.md5,
+            mimetype: null,
+            uploadPartsInput: f.parts ? f.parts.hexMd5.map((hexMD5, i) => ({ partNumber: i + 1, hexMD5 })) : null,
+          },
+        ],
       },
     );
     const [edge] = createArtifactFiles.files.edges;
@@ -144,7 +144,7 @@ export class WandbSaver {
     );
     const { commitArtifact } = await call<{
       commitArtifact: { artifact: { id: string; digest: string; versionIndex: number | null } };
-    }>("CommitArtifact", COMMIT_ARTIFACT, { input: { artifactID: artifact.id } });
+    }>("CommitArtifact", COMMIT_ARTIFACT, { artifactID: artifact.id });
     const committed = commitArtifact.artifact;
     return {
       artifactId: committed.id,
@@ -156,7 +156,7 @@ export class WandbSaver {
 
   private async manifest(call: Call, input: object, includeUpload: boolean): Promise<ManifestRecord> {
     type Answer = { createArtifactManifest: { artifactManifest: ManifestRecord } };
-    const answer = await call<Answer>("CreateArtifactManifest", CREATE_MANIFEST, { input, includeUpload });
+    const answer = await call<Answer>("CreateArtifactManifest", CREATE_MANIFEST, { ...input, includeUpload });
     return answer.createArtifactManifest.artifactManifest;
   }
 
@@ -174,13 +174,11 @@ export class WandbSaver {
       completedParts.push({ partNumber: p.partNumber, hexMD5: etag });
     }
     await call("CompleteMultipartUploadArtifact", COMPLETE_MULTIPART, {
-      input: {
-        completeMultipartAction: "Complete",
-        completedParts,
-        artifactID: node.artifact.id,
-        storagePath: node.storagePath,
-        uploadID: urls.uploadID,
-      },
+      completeMultipartAction: "Complete",
+      completedParts,
+      artifactID: node.artifact.id,
+      storagePath: node.storagePath,
+      uploadID: urls.uploadID,
     });
   }
 }

@@ -81,6 +81,9 @@ describe("errors, as the official clients retry", () => {
     expect(apiGraphqlError(["permission denied for entity x"], "op")).toBeInstanceOf(DestinationError);
     expect(apiGraphqlError(["context deadline exceeded"], "op")).toBeInstanceOf(TransientError);
     expect(apiGraphqlError(["invalid artifact name"], "op")).toBeInstanceOf(PermanentError);
+    expect(apiGraphqlError(['artifact type "job" is reserved'], "op")).toBeInstanceOf(PermanentError);
+    expect(apiGraphqlError(["Internal Server Error"], "op")).toBeInstanceOf(TransientError);
+    expect(apiGraphqlError(["something never seen before"], "op")).toBeInstanceOf(TransientError);
   });
 
   it("storage: 429, 5xx and an expired URL are retried", () => {

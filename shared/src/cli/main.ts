@@ -6,6 +6,7 @@
  *   topology create or update streams, ledger and destination consumers from config
  *   dlq      list dead-lettered events
  *   token    create a gateway token
+ *   wandb    check a W&B deployment end to end with your own key
  */
 import type { ParseArgsOptionsConfig } from "node:util";
 import { ConfigError } from "../config.ts";
@@ -14,6 +15,7 @@ import { PUT_OPTIONS, putCommand } from "./put-command.ts";
 import { STATUS_OPTIONS, statusCommand } from "./status-command.ts";
 import { TOKEN_OPTIONS, tokenCommand } from "./token-command.ts";
 import { topologyCommand } from "./topology-command.ts";
+import { wandbCommand } from "./wandb-command.ts";
 
 const USAGE = `usage:
   artifact-bus put --project P --run R [--name NAME] [--level fit|epoch|batch] [--meta k=v ...] [--mode copy|link|move] [--wait SECONDS] [--quiet] FILE
@@ -23,6 +25,8 @@ const USAGE = `usage:
   artifact-bus dlq [--destination s3:main] [--limit N]
   artifact-bus dlq replay --destination s3:main [--seq N ...] [--wait SECONDS]
   artifact-bus token create --project P [--project Q] --role publish|read|admin [--role R] [--label TEXT] [--file PATH]
+  artifact-bus wandb check --entity E --project SCRATCH_PROJECT [--base-url URL] [--run RUN] [--api-key-file FILE]
+      logs one tiny artifact to W&B with WANDB_API_KEY, reads it back, compares digests; exit 1 names the failing step
 
 Configuration comes from ARTIFACT_BUS_CONFIG (a JSON file) and ARTIFACT_BUS_* variables; see README.`;
 
@@ -32,6 +36,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   topology: topologyCommand,
   dlq: dlqCommand,
   token: tokenCommand,
+  wandb: wandbCommand,
 };
 
 /**

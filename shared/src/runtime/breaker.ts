@@ -18,6 +18,7 @@ export class DestinationBreaker {
 
   private readonly onProbe: (error: unknown) => void;
   private probing: Promise<boolean> | undefined;
+  private checking: Promise<boolean> | undefined;
 
   /** `onProbe` hears each half-open probe's outcome (undefined error: it passed). */
   constructor(
@@ -72,18 +73,41 @@ export class DestinationBreaker {
     return this.probing;
   }
 
-  private async probeOnce(): Promise<boolean> {
+  /**
+   * Runs the destination's probe now, outside the breaker's state machine (it neither opens nor
+   * closes it): whether the destination as a whole works, asked after an upload failed with a
+   * destination-class error. Concurrent askers share one probe.
+   */
+  probePasses(): Promise<boolean> {
+    this.checking ??= this.timedProbe((probe) => probe())
+      .then(
+        () => true,
+        () => false,
+      )
+      .finally(() => {
+        this.checking = undefined;
+      });
+    return this.checking;
+  }
+
+  private async timedProbe(run: (probe: () => Promise<void>) => Promise<unknown>): Promise<void> {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new Error("probe timed out")), this.cfg.probeTimeoutMs);
     try {
-      await this.run(() => this.probe(ac.signal));
+      await run(() => this.probe(ac.signal));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async probeOnce(): Promise<boolean> {
+    try {
+      await this.timedProbe((probe) => this.run(probe));
       this.onProbe(undefined);
       return true;
     } catch (err) {
       this.onProbe(err);
       return false;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

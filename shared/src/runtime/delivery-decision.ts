@@ -58,7 +58,16 @@ export type Outcome =
   | { kind: "uploaded" }
   /** The upload did not run: shut down, lease lost, breaker open. None is an attempt. */
   | { kind: "interrupted"; why: "shutdown" | "lease" | "breaker"; detail: string }
-  | { kind: "failed"; error: unknown };
+  | {
+      kind: "failed";
+      error: unknown;
+      /**
+       * For a destination-class error: the destination's probe, run right after, passed. Then
+       * the destination works and the error concerns this artifact (a bucket policy or KMS
+       * key denying one object, a 400 on one request): an attempt of it, not a pause.
+       */
+      probePassed?: boolean;
+    };
 
 export type End =
   | { settle: "ack" }
@@ -79,7 +88,15 @@ export interface EndPolicy {
   breakerResetMs: number;
 }
 
-/** How a delivery ends after attempt number `attempt` had `outcome`. */
+/** Said in the ledger and the DLQ letter of a destination-class error that counted as an attempt. */
+export const PROBE_PASSED = " (the destination's probe passed: counted as a failed attempt of this artifact)";
+
+/**
+ * How a delivery ends after attempt number `attempt` had `outcome`. A destination-class error
+ * pauses the destination without counting an attempt, unless its probe passed right after: then
+ * it is this artifact's, retried like a transient error and dead-lettered after maxDeliver, so it
+ * can neither loop forever nor hold back the later versions of its key.
+ */
 export function endOf(outcome: Outcome, attempt: number, policy: EndPolicy): End {
   const notAnAttempt = attempt - 1;
   switch (outcome.kind) {
@@ -100,9 +117,10 @@ export function endOf(outcome: Outcome, attempt: number, policy: EndPolicy): End
       }
       return { settle: "nak", delayMs: policy.breakerResetMs, pending: undefined, openBreaker: false };
     case "failed": {
-      const error = describeError(outcome.error);
       const cls = classify(outcome.error);
-      if (cls === "destination") {
+      const ofArtifact = cls === "destination" && outcome.probePassed === true;
+      const error = `${describeError(outcome.error)}${ofArtifact ? PROBE_PASSED : ""}`;
+      if (cls === "destination" && !ofArtifact) {
         const pending = { attempts: notAnAttempt, error };
         return { settle: "nak", delayMs: policy.breakerResetMs, pending, openBreaker: true };
       }

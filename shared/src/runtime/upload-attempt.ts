@@ -1,7 +1,8 @@
 /**
  * One upload attempt of a delivery that holds its key: the heartbeat keeps the delivery and the
  * lease alive, the breaker guards the destination, and what became of the attempt is told as an
- * Outcome (delivery-decision.ts): uploaded, interrupted (no attempt at all), or failed.
+ * Outcome (delivery-decision.ts): uploaded, interrupted (no attempt at all), or failed (after a
+ * destination-class error, with whether the destination's probe passes right after).
  */
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
@@ -11,6 +12,7 @@ import type { Delivery } from "./admission.ts";
 import { type DestinationBreaker, isBreakerOpenError } from "./breaker.ts";
 import type { Outcome } from "./delivery-decision.ts";
 import type { Destination, UploadReceipt } from "./destination.ts";
+import { classify } from "./errors.ts";
 import { type KeyLease, LeaseLostError } from "./key-lease.ts";
 import type { NewLedgerEntry } from "./ledger.ts";
 import { ShutdownAbort } from "./pull-loop.ts";
@@ -68,7 +70,12 @@ export async function attemptUpload(a: AttemptInput): Promise<AttemptResult> {
     });
     return { outcome: { kind: "uploaded" }, heartbeat, ...(receipt ? { receipt } : {}) };
   } catch (err) {
-    return { outcome: interruption(err, a.ac.signal) ?? { kind: "failed", error: err }, heartbeat };
+    const interrupted = interruption(err, a.ac.signal);
+    if (interrupted) return { outcome: interrupted, heartbeat };
+    // Broken destination, or an error of this artifact's that reads like one? Its probe tells
+    // (the heartbeat still keeps the delivery meanwhile).
+    if (classify(err) !== "destination") return { outcome: { kind: "failed", error: err }, heartbeat };
+    return { outcome: { kind: "failed", error: err, probePassed: await a.breaker.probePasses() }, heartbeat };
   }
 }
 

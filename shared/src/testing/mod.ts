@@ -34,6 +34,7 @@ export { SshdServer, type SshdServerOptions } from "./sshd-server.ts";
 export { ensureSshdRuntimeDir, fingerprintOf, freePort, generateKey } from "./sshd-setup.ts";
 export { ThrottledProxy, type ThrottledProxyOptions } from "./throttled-proxy.ts";
 export { type LogLine, UploaderProcess, type UploaderProcessOptions } from "./uploader-process.ts";
+export { OFFICIAL_COMMIT, OFFICIAL_DOCUMENTS, type OfficialDocument } from "./wandb/official-documents.ts";
 export {
   type ArtifactSpec,
   artifactDigest,
@@ -48,6 +49,7 @@ export {
   WandbGraphqlError,
   WandbProtocolClient,
 } from "./wandb/protocol-client.ts";
+export { schema as wandbDoubleSchema } from "./wandb/schema.ts";
 export {
   type FaultRule,
   type RequestRecord,

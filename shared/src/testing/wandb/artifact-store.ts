@@ -204,6 +204,11 @@ export class ArtifactStore {
     return { run, projectId: p.id, entityId: p.entityId };
   }
 
+  /** The project's ids, once a run created it. */
+  project(entity: string, project: string): { id: string; entityId: string } | undefined {
+    return this.projects.get(`${entity}/${project}`);
+  }
+
   collectionType(entity: string, project: string, name: string): string | undefined {
     return this.collections.get(keyOf(entity, project, name));
   }

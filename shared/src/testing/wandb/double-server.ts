@@ -1,6 +1,6 @@
 /**
- * The double's HTTP front: `POST /graphql` (Basic auth `api:<key>`), PUTs to signed `/storage/`
- * URLs, and the test-only admin endpoints under `/_double/` (no auth: they exist for the launcher
+ * The double's HTTP front: `POST /graphql` (Basic auth `api:<key>`), PUTs and GETs to signed
+ * `/storage/` URLs, and the test-only admin endpoints under `/_double/` (no auth: they exist for the launcher
  * only). Faults are applied here, before authentication, and every protocol request is recorded
  * (in memory and appended to `requests.jsonl` in the data dir, so a restart keeps the log).
  * Nothing secret is logged: no headers, no query strings (they hold signatures).
@@ -71,7 +71,7 @@ export function createDoubleServer(config: DoubleConfig, port: () => number): Se
       body = undefined;
     }
     record.operation = operationNameOf(body);
-    const fault = faults.take("graphql", record.operation);
+    const fault = faults.take("graphql", record.operation, raw.toString("utf8"));
     if (fault && "status" in fault) {
       const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { "retry-after": fault.retryAfter };
       if (fault.body !== undefined) return { status: fault.status, headers, body: fault.body };
@@ -97,7 +97,7 @@ export function createDoubleServer(config: DoubleConfig, port: () => number): Se
     return json(answer.status, answer.body);
   }
 
-  async function storagePut(req: IncomingMessage, url: URL): Promise<Answer & { delayMs?: number }> {
+  async function storageRequest(req: IncomingMessage, url: URL): Promise<Answer & { delayMs?: number }> {
     const fault = faults.take("storage", undefined);
     if (fault && "status" in fault) {
       const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { "retry-after": fault.retryAfter };
@@ -180,25 +180,25 @@ export function createDoubleServer(config: DoubleConfig, port: () => number): Se
     const url = new URL(req.url ?? "/", "http://double.invalid");
     if (url.pathname.startsWith("/_double/")) {
       const answer = await admin(req, res, url);
-      if (answer) send(res, answer);
+      if (answer) await send(res, answer);
       return;
     }
     const kind = url.pathname === "/graphql" ? "graphql" : url.pathname.startsWith("/storage/") ? "storage" : undefined;
     if (!kind) {
-      send(res, json(404, { error: `no such endpoint: ${req.method} ${url.pathname}` }));
+      await send(res, json(404, { error: `no such endpoint: ${req.method} ${url.pathname}` }));
       return;
     }
     // Captured now: a destroyed request lets go of its socket.
     const socket = req.socket;
     const record: RequestRecord = { at: Date.now(), kind, method: req.method ?? "", status: 0 };
-    const answer = kind === "graphql" ? await graphql(req, record) : await storagePut(req, url);
+    const answer = kind === "graphql" ? await graphql(req, record) : await storageRequest(req, url);
     if (answer.bytes !== undefined) record.bytes = answer.bytes;
     if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
     if (answer.status === 0 || res.destroyed || socket.destroyed) {
       socket.destroy();
     } else {
-      send(res, answer);
       record.status = answer.status;
+      await send(res, answer);
     }
     remember(record, url.pathname);
   }
@@ -207,15 +207,16 @@ export function createDoubleServer(config: DoubleConfig, port: () => number): Se
     handle(req, res).catch((err: Error) => {
       process.stderr.write(`wandb-double: internal error on ${req.method} ${req.url?.split("?")[0]}: ${err.stack}\n`);
       if (!res.headersSent) {
-        send(res, json(500, { errors: [{ message: `internal error of the double: ${err.message}` }] }));
+        void send(res, json(500, { errors: [{ message: `internal error of the double: ${err.message}` }] }));
       } else res.destroy();
     });
   });
 }
 
-function send(res: ServerResponse, answer: Answer): void {
+async function send(res: ServerResponse, answer: Answer): Promise<void> {
   res.writeHead(answer.status, answer.headers ?? {});
-  res.end(answer.body ?? "");
+  if (answer.stream) await pipeline(createReadStream(answer.stream.path), res);
+  else res.end(answer.body ?? "");
 }
 
 /** The whole body, or undefined when it exceeds `limit` (the rest is discarded). */

@@ -23,6 +23,9 @@ export function parseFaultRule(value: unknown): FaultRule {
   if (r.operation !== undefined && (r.target !== "graphql" || typeof r.operation !== "string")) {
     throw new FaultRuleError("operation (a GraphQL operationName) applies to graphql rules only");
   }
+  if (r.bodyIncludes !== undefined && (r.target !== "graphql" || typeof r.bodyIncludes !== "string")) {
+    throw new FaultRuleError("bodyIncludes (a string of the request body) applies to graphql rules only");
+  }
   if (!isCount(r.times, 1)) throw new FaultRuleError("times must be a positive integer");
   const kinds = ["status", "delayMs", "dropAfterBytes"].filter((k) => r[k] !== undefined);
   if (kinds.length !== 1) throw new FaultRuleError("give exactly one of status, delayMs, dropAfterBytes");
@@ -54,9 +57,12 @@ export class Faults {
   }
 
   /** The rule that applies to this request, counted as used; undefined when none matches. */
-  take(target: "graphql" | "storage", operation: string | undefined): FaultRule | undefined {
+  take(target: "graphql" | "storage", operation: string | undefined, body = ""): FaultRule | undefined {
     const i = this.rules.findIndex(
-      ({ rule }) => rule.target === target && (rule.operation === undefined || rule.operation === operation),
+      ({ rule }) =>
+        rule.target === target &&
+        (rule.operation === undefined || rule.operation === operation) &&
+        (rule.bodyIncludes === undefined || body.includes(rule.bodyIncludes)),
     );
     if (i < 0) return undefined;
     const entry = this.rules[i]!;

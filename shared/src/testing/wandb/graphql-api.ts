@@ -1,106 +1,23 @@
 /**
- * The double's GraphQL API: an SDL schema holding exactly the operations, arguments and fields
- * that the protocol reference (and the public Go and Python clients it cites) use, so graphql-js's
- * own validation refuses anything else, and resolvers that hand the work to Versions and Uploads.
- * Input types take both clients' shapes: the Go client's every-field-with-nulls input and the
- * Python client's `artifactCollectionNames: [name]`.
+ * The double's GraphQL API: requests validated against schema.ts (exactly what the official
+ * clients send), and resolvers that hand the work to Versions and Uploads, or read versions back
+ * as `wandb.Api().artifact()` and the Go downloader do (by name and alias, the manifest's and the
+ * files' signed download URLs). Input types take both clients' shapes: the Go client's
+ * every-field-with-nulls input and the Python client's `artifactCollectionNames: [name]`.
  */
-import { buildSchema, execute, type GraphQLError, getOperationAST, parse, validate } from "graphql";
+import { execute, type GraphQLError, getOperationAST, parse, validate } from "graphql";
 import type { ArtifactRecord, ArtifactStore, FileRecord } from "./artifact-store.ts";
+import { fail } from "./rules.ts";
+import { schema } from "./schema.ts";
 import type { SignedStorage } from "./signed-storage.ts";
 import type { FileAnswer, Uploads } from "./uploads.ts";
 import type { Versions } from "./versions.ts";
 
-const SDL = /* GraphQL */ `
-  scalar JSONString
-  scalar Int64
-  scalar DateTime
-
-  enum ArtifactState { PENDING COMMITTED DELETED }
-  enum ArtifactDigestAlgorithm { MANIFEST_MD5 }
-  enum ArtifactManifestType { FULL INCREMENTAL PATCH }
-  enum ArtifactStorageLayout { V1 V2 }
-  enum CompleteMultipartAction { Complete }
-
-  "The key's user (the public clients' Viewer query): what a client asks to check its key."
-  type User { id: ID!, username: String }
-
-  type Query {
-    viewer: User
-    "An artifact version by 'entity/project/name:alias' (vN or any alias), like the public API's."
-    artifact(name: String!): Artifact
-  }
-
-  type Mutation {
-    upsertBucket(input: UpsertBucketInput!): UpsertBucketPayload
-    createArtifact(input: CreateArtifactInput!): CreateArtifactPayload
-    createArtifactManifest(input: CreateArtifactManifestInput!): CreateArtifactManifestPayload
-    createArtifactFiles(input: CreateArtifactFilesInput!): CreateArtifactFilesPayload
-    completeMultipartUploadArtifact(input: CompleteMultipartUploadArtifactInput!): CompleteMultipartUploadArtifactPayload
-    commitArtifact(input: CommitArtifactInput!): CommitArtifactPayload
-  }
-
-  input UpsertBucketInput { name: String, modelName: String, entityName: String }
-  type UpsertBucketPayload { bucket: Run }
-  type Run { id: ID!, name: String!, project: Project }
-  type Project { id: ID!, name: String!, entity: Entity! }
-  type Entity { id: ID!, name: String! }
-
-  input ArtifactAliasInput { artifactCollectionName: String!, alias: String! }
-  input TagInput { tagName: String!, tagCategoryName: String, attributes: JSONString }
-  input CreateArtifactInput {
-    entityName: String!, projectName: String!, runName: String, artifactTypeName: String!,
-    artifactCollectionName: String, artifactCollectionNames: [String!],
-    digest: String!, digestAlgorithm: ArtifactDigestAlgorithm,
-    aliases: [ArtifactAliasInput!], tags: [TagInput!], description: String, metadata: JSONString,
-    clientID: ID, sequenceClientID: ID, enableDigestDeduplication: Boolean,
-    historyStep: Int64, distributedID: String, ttlDurationSeconds: Int64,
-    storageRegion: String, labels: JSONString, clientMutationId: String
-  }
-  type CreateArtifactPayload { artifact: Artifact! }
-  type Artifact {
-    id: ID!, digest: String!, state: ArtifactState!, versionIndex: Int,
-    aliases: [ArtifactAlias!]!, artifactType: ArtifactType!, metadata: JSONString,
-    description: String, createdAt: DateTime!, artifactSequence: ArtifactSequence!
-  }
-  type ArtifactAlias { alias: String! }
-  type ArtifactType { name: String! }
-  type ArtifactSequence { id: ID!, name: String!, latestArtifact: Artifact }
-
-  input CreateArtifactManifestInput {
-    artifactID: ID!, baseArtifactID: ID, name: String!, digest: String!,
-    entityName: String!, projectName: String!, runName: String!, type: ArtifactManifestType
-  }
-  type CreateArtifactManifestPayload { artifactManifest: ArtifactManifest! }
-  type ArtifactManifest { id: ID!, file: File! }
-  type File {
-    id: ID!, name: String!, displayName: String!, storagePath: String,
-    uploadUrl: String, uploadHeaders: [String!], uploadMultipartUrls: UploadMultipartUrls, artifact: Artifact
-  }
-  type UploadMultipartUrls { uploadID: String!, uploadUrlParts: [UploadUrlPart!]! }
-  type UploadUrlPart { partNumber: Int64!, uploadUrl: String! }
-
-  input UploadPartsInput { partNumber: Int64!, hexMD5: String! }
-  input CreateArtifactFileSpecInput {
-    artifactID: ID!, artifactManifestID: ID, name: String!, md5: String!, mimetype: String,
-    uploadPartsInput: [UploadPartsInput!]
-  }
-  input CreateArtifactFilesInput { artifactFiles: [CreateArtifactFileSpecInput!]!, storageLayout: ArtifactStorageLayout! }
-  type CreateArtifactFilesPayload { files: FileConnection! }
-  type FileConnection { edges: [FileEdge!]! }
-  type FileEdge { node: File }
-
-  input CompleteMultipartUploadArtifactInput {
-    completeMultipartAction: CompleteMultipartAction!, completedParts: [UploadPartsInput!]!,
-    artifactID: ID!, storagePath: String!, uploadID: String!
-  }
-  type CompleteMultipartUploadArtifactPayload { digest: String }
-
-  input CommitArtifactInput { artifactID: ID! }
-  type CommitArtifactPayload { artifact: Artifact! }
-`;
-
-const schema = buildSchema(SDL);
+type ManifestEntriesArgs = {
+  storageLayout: string;
+  manifestVersion: string;
+  entries?: { name: string; digest: string; birthArtifactID?: string | null }[] | null;
+};
 
 /** An HTTP answer: 200 for an executed operation (business errors inside), 400 for a bad request. */
 export interface GraphqlAnswer {
@@ -139,9 +56,11 @@ export class GraphqlApi {
     this.storage = storage;
     this.root = {
       // Any accepted key answers: the double ties keys to no user or entity.
-      viewer: () => ({ id: "viewer", username: "api" }),
-      artifact: ({ name }: { name: string }) => {
-        const a = this.store.resolve(name);
+      viewer: () => ({ id: "viewer", username: "api", entity: null, email: null, flags: null, teams: { edges: [] } }),
+      project: ({ name, entityName }: { name?: string | null; entityName?: string | null }) =>
+        name && entityName ? this.project(entityName, name) : null,
+      artifact: ({ id }: { id: string }) => {
+        const a = this.store.artifactById(id);
         return a ? this.artifact(a) : null;
       },
       upsertBucket: ({ input }) => ({ bucket: this.versions.upsertBucket(input) }),
@@ -177,7 +96,8 @@ export class GraphqlApi {
     } catch (err) {
       return { status: 400, body: { errors: [(err as GraphQLError).toJSON()] } };
     }
-    const invalid = validate(schema, document);
+    // No "Did you mean ...": the real server would not suggest the double's stand-in type names.
+    const invalid = validate(schema, document, undefined, { hideSuggestions: true });
     if (invalid.length > 0) return { status: 400, body: { errors: invalid.map((e) => e.toJSON()) } };
     const result = await execute({
       schema,
@@ -191,26 +111,96 @@ export class GraphqlApi {
     return { status, body: { ...result, errors: result.errors?.map((e) => e.toJSON()) } };
   }
 
+  /** A project that a run created, or null; its memberships resolve "name:alias" like the public API. */
+  private project(entity: string, name: string): Record<string, unknown> | null {
+    const p = this.store.project(entity, name);
+    if (!p) return null;
+    return {
+      id: p.id,
+      internalId: p.id,
+      name,
+      entity: { id: p.entityId, name: entity },
+      artifactCollectionMembership: ({ name: ref }: { name: string }) => {
+        const a = /^[^/:]+(:[^/:]+)?$/.test(ref) ? this.store.resolve(`${entity}/${name}/${ref}`) : undefined;
+        if (!a) return null;
+        return {
+          id: Buffer.from(`ArtifactCollectionMembership:${a.id}`).toString("base64"),
+          versionIndex: a.versionIndex,
+          aliases: this.aliases(a),
+          artifactCollection: this.collection(a),
+          artifact: this.artifact(a),
+        };
+      },
+    };
+  }
+
+  private collection(a: ArtifactRecord) {
+    return { name: a.collection, project: () => this.project(a.entity, a.project) };
+  }
+
+  private aliases(a: ArtifactRecord) {
+    return a.aliases.map((alias) => ({
+      id: Buffer.from(`ArtifactAlias:${a.id}:${alias}`).toString("base64"),
+      alias,
+      artifactCollection: () => this.collection(a),
+    }));
+  }
+
   private artifact(a: ArtifactRecord): Record<string, unknown> {
+    const stored = Object.values(a.files).filter((f) => f.stored);
     return {
       id: a.id,
       digest: a.digest,
       state: a.state,
       versionIndex: a.versionIndex,
-      aliases: a.aliases.map((alias) => ({ alias })),
+      aliases: this.aliases(a),
       artifactType: { name: a.type },
       metadata: JSON.stringify(a.metadata),
       description: a.description,
       createdAt: a.createdAt,
+      updatedAt: a.createdAt,
+      ttlDurationSeconds: null,
+      ttlIsInherited: true,
+      tags: [],
+      historyStep: null,
+      size: stored.reduce((sum, f) => sum + f.stored!.size, 0),
+      commitHash: null,
+      fileCount: stored.length,
+      currentManifest: () => {
+        const mf = a.state === "COMMITTED" ? a.manifest : null;
+        return mf && { id: mf.id, file: { ...this.fileBase(mf.file), directUrl: this.storage.downloadUrl(mf.file) } };
+      },
+      filesByManifestEntries: (args: ManifestEntriesArgs) => this.filesByManifestEntries(a, args),
       artifactSequence: () => ({
         id: Buffer.from(`ArtifactSequence:${a.entity}/${a.project}/${a.collection}`).toString("base64"),
         name: a.collection,
+        project: () => this.project(a.entity, a.project),
         latestArtifact: () => {
           const latest = this.versions.latest(a);
           return latest ? this.artifact(latest) : null;
         },
       }),
     };
+  }
+
+  /**
+   * Download URLs of the entries asked for, as the Go downloader asks: each must be a stored file
+   * of this committed version with the manifest's digest (and birth, when given).
+   */
+  private filesByManifestEntries(a: ArtifactRecord, args: ManifestEntriesArgs): Record<string, unknown> {
+    if (a.state !== "COMMITTED") fail(`artifact ${a.id} is not committed: its files cannot be read yet`);
+    if (args.storageLayout !== "V2") fail(`storageLayout ${args.storageLayout}: the double stores V2 only`);
+    if (args.manifestVersion !== "1") fail(`manifestVersion ${args.manifestVersion}: the double knows version 1`);
+    const edges = (args.entries ?? []).map((e) => {
+      const f = a.files[e.name];
+      if (!f?.stored) fail(`artifact ${a.id} has no file ${JSON.stringify(e.name)}`);
+      if (e.digest !== f.stored.md5) fail(`entry ${e.name}: digest ${e.digest} is not the stored ${f.stored.md5}`);
+      if (e.birthArtifactID != null && e.birthArtifactID !== f.birthArtifactID) {
+        fail(`entry ${e.name}: birthArtifactID ${e.birthArtifactID} is not ${f.birthArtifactID}`);
+      }
+      return { node: { ...this.fileBase(f), directUrl: this.storage.downloadUrl(f) } };
+    });
+    return { pageInfo: { hasNextPage: false, endCursor: null }, edges };
   }
 
   private manifestFile(a: ArtifactRecord, file: FileRecord): Record<string, unknown> {
@@ -221,6 +211,7 @@ export class GraphqlApi {
       uploadUrl: () => (upload ? this.storage.fileUrl(file) : null),
       uploadHeaders: upload ? [`Content-MD5:${file.md5}`, `Content-Type:${file.contentType}`] : [],
       uploadMultipartUrls: null,
+      directUrl: () => (file.stored ? this.storage.downloadUrl(file) : null),
       artifact: () => this.artifact(a),
     };
   }
@@ -231,6 +222,7 @@ export class GraphqlApi {
       ...this.fileBase(file),
       uploadUrl: () => (upload ? this.storage.fileUrl(file) : null),
       uploadHeaders: upload ? [`Content-MD5:${file.md5}`, `Content-Type:${file.contentType}`] : [],
+      directUrl: () => (file.stored ? this.storage.downloadUrl(file) : null),
       uploadMultipartUrls: mp && {
         uploadID: mp.uploadId,
         uploadUrlParts: () =>

@@ -32,8 +32,9 @@ export const DOCUMENTS = {
     completeMultipartUploadArtifact(input: {completeMultipartAction: Complete, completedParts: $completedParts,
         artifactID: $artifactID, storagePath: $storagePath, uploadID: $uploadID}) { digest } }`,
   CommitArtifact: `mutation CommitArtifact($artifactID: ID!) { commitArtifact(input: {artifactID: $artifactID}) { artifact { ${ARTIFACT} } } }`,
-  Artifact: `query Artifact($name: String!) { artifact(name: $name) {
-    ${ARTIFACT} aliases { alias } artifactType { name } metadata description createdAt } }`,
+  ArtifactMembershipByName: `query ArtifactMembershipByName($entity: String!, $project: String!, $name: String!) {
+    project(name: $project, entityName: $entity) { artifactCollectionMembership(name: $name) { id versionIndex
+      artifact { ${ARTIFACT} aliases { alias } artifactType { name } metadata description createdAt } } } }`,
 } as const;
 
 export type OperationName = keyof typeof DOCUMENTS;

@@ -1,6 +1,7 @@
 /**
- * The double's object storage: it signs upload URLs (HMAC over method, path and expiry, as a
- * presigned S3 or GCS URL is) and takes PUTs to them the way such storage does: no credentials,
+ * The double's object storage: it signs upload and download URLs (HMAC over method, path and
+ * expiry, as a presigned S3 or GCS URL is), serves GETs of stored bytes (a version's `directUrl`s)
+ * and takes PUTs the way such storage does: no credentials,
  * the signed headers sent exactly, the body's MD5 checked against Content-MD5 (BadDigest), an
  * ETag answered. Bodies stream to disk while hashed (never held in memory: files reach GiBs);
  * multipart parts are stored apart and joined on disk by part-assembly.ts.
@@ -22,6 +23,8 @@ export interface Answer {
   body?: string;
   /** Body bytes read, for the request record. */
   bytes?: number;
+  /** A stored blob to stream as the body (a signed GET), instead of `body`. */
+  stream?: { path: string; size: number };
 }
 
 /** The headers a signed PUT must carry; `keep` records the received bytes, or says why it cannot. */
@@ -67,20 +70,26 @@ export class SignedStorage {
     return this.sign(`/storage/part/${uploadId}/${partNumber}`);
   }
 
-  private sign(path: string): string {
+  /** A signed URL to GET the stored bytes of a file (or the manifest): a `directUrl`. */
+  downloadUrl(file: FileRecord): string {
+    return this.sign(`/storage/file/${file.num}`, "GET");
+  }
+
+  private sign(path: string, method: "PUT" | "GET" = "PUT"): string {
     const expires = Date.now() + this.ttlMs;
-    return `${this.origin()}${path}?expires=${expires}&signature=${this.mac(path, expires)}`;
+    return `${this.origin()}${path}?expires=${expires}&signature=${this.mac(method, path, expires)}`;
   }
 
-  private mac(path: string, expires: number): string {
-    return createHmac("sha256", this.store.secret).update(`PUT\n${path}\n${expires}`).digest("hex");
+  // The method is signed too, as S3 presigns it: an upload URL cannot read, a download URL cannot write.
+  private mac(method: string, path: string, expires: number): string {
+    return createHmac("sha256", this.store.secret).update(`${method}\n${path}\n${expires}`).digest("hex");
   }
 
-  /** Why a storage URL is not one it signed and that is still valid, or undefined when it is. */
-  private refusal(url: URL): string | undefined {
+  /** Why a storage URL is not one it signed for `method` and still valid, or undefined when it is. */
+  private refusal(method: string, url: URL): string | undefined {
     const expires = Number(url.searchParams.get("expires"));
     const given = Buffer.from(url.searchParams.get("signature") ?? "", "hex");
-    const expected = Buffer.from(this.mac(url.pathname, expires), "hex");
+    const expected = Buffer.from(this.mac(method, url.pathname, expires), "hex");
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       return "the URL was not signed by this storage, or was altered";
     }
@@ -90,12 +99,13 @@ export class SignedStorage {
 
   /** Handles one request to /storage/...; `dropAfterBytes` destroys the connection mid-body. */
   async handle(req: IncomingMessage, url: URL, dropAfterBytes?: number): Promise<Answer> {
-    const refusal = this.refusal(url);
-    if (refusal) return s3Error(403, "AccessDenied", refusal);
-    if (req.method !== "PUT") {
-      const answer = s3Error(405, "MethodNotAllowed", "signed URLs take PUT");
-      return { ...answer, headers: { ...answer.headers, allow: "PUT" } };
+    if (req.method !== "PUT" && req.method !== "GET") {
+      const answer = s3Error(405, "MethodNotAllowed", "signed URLs take PUT (uploads) or GET (downloads)");
+      return { ...answer, headers: { ...answer.headers, allow: "PUT, GET" } };
     }
+    const refusal = this.refusal(req.method, url);
+    if (refusal) return s3Error(403, "AccessDenied", refusal);
+    if (req.method === "GET") return this.download(req, url);
     if (req.headers.authorization !== undefined) {
       return s3Error(
         400,
@@ -139,6 +149,18 @@ export class SignedStorage {
       return { ...s3Error(409, "Conflict", conflict), bytes };
     }
     return { status: 200, headers: { etag: `"${b64ToHex(stored.md5)}"` }, bytes };
+  }
+
+  /** A signed GET: the stored bytes, to a client that sends no credentials of its own (as S3 requires). */
+  private download(req: IncomingMessage, url: URL): Answer {
+    if (req.headers.authorization !== undefined) {
+      return s3Error(400, "InvalidArgument", "Only one auth mechanism allowed: a signed URL takes no Authorization");
+    }
+    const file = /^\/storage\/file\/(\d+)$/.exec(url.pathname);
+    const stored = file ? this.store.target(Number(file[1]))?.file.stored : undefined;
+    if (!stored) return s3Error(404, "NoSuchKey", "nothing is stored under this URL");
+    const headers = { "content-type": "application/octet-stream", "content-length": String(stored.size) };
+    return { status: 200, headers, stream: { path: this.store.blobPath(stored.blob), size: stored.size } };
   }
 
   /** What a PUT to `url` must carry and where its bytes go, or why it cannot be taken. */

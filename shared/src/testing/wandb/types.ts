@@ -8,6 +8,11 @@ export type FaultRule = {
   target: "graphql" | "storage";
   /** GraphQL operationName to match; graphql rules only (a storage rule with one is refused). */
   operation?: string;
+  /**
+   * Only requests whose body holds this string, e.g. one artifact's digest: a fault of one
+   * artifact while the rest of the API works. graphql rules only.
+   */
+  bodyIncludes?: string;
   /** How many matching requests this rule applies to (a positive integer). */
   times: number;
 } & (
