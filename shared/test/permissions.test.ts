@@ -26,7 +26,7 @@ import {
   uploaderPermissions,
 } from "../src/nats/permissions.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
-import { BLOB_BUCKET, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
+import { blobBucket, blobStream, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
 import { ArtifactPublisher } from "../src/publisher.ts";
 import type { Destination } from "../src/runtime/destination.ts";
 import { PermanentError } from "../src/runtime/errors.ts";
@@ -90,7 +90,7 @@ beforeAll(async () => {
   server = await NatsServer.start({ config: readFileSync(SAMPLE_CONFIG_PATH, "utf8") });
   work = mkdtempSync(join(tmpdir(), "artifact-bus-permissions-"));
   admin = await as("admin", ADMIN_PASSWORD);
-  await ensureTopology(admin, { stream: config.stream, destinations: config.destinations });
+  await ensureTopology(admin, { stream: config.stream, destinations: config.destinations, blobProjects: ["demo"] });
   trainer = await as("trainer-demo", PASSWORDS.NATS_TRAINER_DEMO_PASSWORD);
   uploader = await as("uploader-s3_minio", PASSWORDS.NATS_UPLOADER_S3_MINIO_PASSWORD);
 });
@@ -190,7 +190,7 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
       last_by_subj: "artifacts.v1.dlq.s3_minio",
     });
     expect(letter?.json<{ eventId: string }>().eventId).toBe(poison.id);
-    const blobs = await new Objm(admin).open(BLOB_BUCKET);
+    const blobs = await new Objm(admin).open(blobBucket("demo"));
     // Released blobs are gone (a delete marker is left, expiring with the bucket's max age).
     for (const a of [older, newer]) expect((await blobs.info(a.blob.ref))?.deleted).toBe(true);
     expect(await blobs.get(older.blob.ref)).toBeNull();
@@ -222,10 +222,10 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     expect((await (await jetstreamManager(admin)).consumers.info(EVENTS_STREAM, "dest_s3_minio")).num_pending).toBe(0);
     const store = await NatsBlobStore.open(uploader);
     expect(sha256(await buffer(await store.open(staged)))).toBe(staged.sha256);
-    // list() through a watcher, then delete + purge; the dead event's blob of the test before
-    // (kept for a DLQ replay) goes too.
+    // The sweeper lists the project buckets, reads them by message gets and deletes by rollups;
+    // the dead event's blob of the test before (kept for a DLQ replay) goes too.
     expect(await store.sweep(0)).toBeGreaterThanOrEqual(1);
-    expect((await (await new Objm(admin).open(BLOB_BUCKET)).info(staged.ref))?.deleted).toBe(true);
+    expect((await (await new Objm(admin).open(blobBucket("demo"))).info(staged.ref))?.deleted).toBe(true);
     expect(errors).toEqual([]);
   });
 });
@@ -253,7 +253,7 @@ describe("refused by the server", () => {
     await refused(kv.put("topology", "forged"), "$KV.artifact_ledger.topology");
     await refused(kv.put("filter.s3_minio", "artifacts.v1.events.none.*.*.*"), "$KV.artifact_ledger.filter.s3_minio");
     await refused(kv.destroy(), "$JS.API.STREAM.DELETE.KV_artifact_ledger");
-    await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
+    await refused(jsm.streams.purge(blobStream("demo")), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs_demo");
   });
 
   it("an uploader cannot take another destination's work, dead-letter for it or change topology", async () => {
@@ -299,8 +299,8 @@ describe("refused by the server", () => {
     await refused(kv.put("topology", "forged"), "$KV.artifact_ledger.topology");
     await refused(kv.put("filter.s3_minio", "artifacts.v1.events.none.*.*.*"), "$KV.artifact_ledger.filter.s3_minio");
     await refused(kv.put("head.sftp_archive.abcdefgh", "{}"), "$KV.artifact_ledger.head.sftp_archive");
-    await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
-    await refused(jsm.streams.delete(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.DELETE.OBJ_artifact_blobs");
+    await refused(jsm.streams.purge(blobStream("demo")), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs_demo");
+    await refused(jsm.streams.delete(blobStream("demo")), "$JS.API.STREAM.DELETE.OBJ_artifact_blobs_demo");
     await refused(js.publish("artifacts.v1.replay.s3_minio.demo.r1.fit.k1", "{}"), "artifacts.v1.replay.s3_minio");
   });
 
@@ -318,7 +318,7 @@ describe("refused by the server", () => {
       await refused(kv.put("replica.s3_minio.x", "{}"), "$KV.artifact_ledger.replica.s3_minio");
       await refused(js.publish("artifacts.v1.dlq.s3_minio", "{}"), "artifacts.v1.dlq.s3_minio");
       await refused(jsm.streams.delete(EVENTS_STREAM), "$JS.API.STREAM.DELETE.ARTIFACTS");
-      await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
+      await refused(jsm.streams.purge(blobStream("demo")), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs_demo");
       await refused(
         jsm.consumers.delete(EVENTS_STREAM, "dest_s3_minio"),
         "$JS.API.CONSUMER.DELETE.ARTIFACTS.dest_s3_minio",

@@ -23,7 +23,8 @@ import type { Config, DestinationConfig } from "../config.ts";
 import { eventFilter, replayFilter } from "../event/subjects.ts";
 import { parseDestinationName } from "../runtime/destination-name.ts";
 import {
-  BLOB_BUCKET,
+  blobBucket,
+  blobStream,
   consumerName,
   DLQ_STREAM,
   DLQ_SUBJECTS,
@@ -41,11 +42,17 @@ const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds
 export interface TopologyOptions {
   stream: Config["stream"];
   destinations: DestinationConfig[];
-  /** Also create the object store bucket for the `nats` blob store (default true). */
-  blobBucket?: boolean;
+  /**
+   * Projects that stage into the object store (`staging.projects`): each gets its blob bucket
+   * `artifact_blobs_<project>`. Only this operator step creates one; trainers cannot.
+   */
+  blobProjects?: readonly string[];
 }
 
-/** Creates or updates streams, the ledger bucket, the blob bucket and one consumer per destination. */
+/**
+ * Creates or updates streams, the ledger bucket, each listed project's blob bucket and one
+ * consumer per destination.
+ */
 export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const { replicas, maxAgeMs, duplicateWindowMs } = opts.stream;
@@ -76,18 +83,9 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     kvm.create(LEDGER_BUCKET, { history: 1, storage: StorageType.File, replicas, ttl: maxAgeMs * 2 }),
   );
   const ledger = await kvm.open(LEDGER_BUCKET);
-  if (opts.blobBucket !== false) {
-    // Blobs outlive their events by at most the sweeper's age; the max age also clears the
-    // delete markers that blob removal leaves (it may not purge: see NatsBlobStore).
-    const blobMaxAge = ms(maxAgeMs * 2);
-    await raceSafe(jsm, `OBJ_${BLOB_BUCKET}`, () =>
-      new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas, ttl: blobMaxAge }),
-    );
-    const blobs = await jsm.streams.info(`OBJ_${BLOB_BUCKET}`);
-    if (blobs.config.max_age !== blobMaxAge) {
-      await jsm.streams.update(`OBJ_${BLOB_BUCKET}`, { ...blobs.config, max_age: blobMaxAge });
-    }
-  }
+  // Blobs outlive their events by at most the sweeper's age; the max age also clears the delete
+  // markers that blob removal leaves (it may not purge: see NatsBlobStore).
+  for (const project of opts.blobProjects ?? []) await ensureBlobBucket(nc, jsm, project, replicas, ms(maxAgeMs * 2));
   let changed = false;
   for (const d of opts.destinations) {
     // The record first: after a successful apply it is never older than the consumer.
@@ -112,6 +110,22 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   const current = await ledger.get(TOPOLOGY_STAMP_KEY);
   if (changed || current?.operation !== "PUT" || current.string() !== stamp)
     await ledger.put(TOPOLOGY_STAMP_KEY, stamp);
+}
+
+/** Creates a project's blob bucket, or brings its max age up to date. */
+async function ensureBlobBucket(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  project: string,
+  replicas: number,
+  maxAge: number,
+): Promise<void> {
+  const stream = blobStream(project);
+  await raceSafe(jsm, stream, () =>
+    new Objm(nc).create(blobBucket(project), { storage: StorageType.File, replicas, ttl: maxAge }),
+  );
+  const info = await jsm.streams.info(stream);
+  if (info.config.max_age !== maxAge) await jsm.streams.update(stream, { ...info.config, max_age: maxAge });
 }
 
 async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {
