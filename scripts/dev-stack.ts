@@ -72,7 +72,11 @@ const config = parseConfig({
 writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
 
 const nc = await connectNats(config.nats, { name: "dev-stack" });
-await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
+await ensureTopology(nc, {
+  stream: config.stream,
+  destinations: config.destinations,
+  blobProjects: config.staging.projects,
+});
 await nc.close();
 
 await warming;

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { SUBJECT_TOKEN_PATTERN } from "./event/schema.ts";
 import { parseDestinationName } from "./runtime/destination-name.ts";
 
 /**
@@ -146,6 +147,11 @@ export const ConfigSchema = Type.Object({
       store: Type.Union([Type.Literal("fs"), Type.Literal("nats")], { default: "fs" }),
       dir: Type.String({ default: ".artifact-bus/staging", description: "Shared staging directory of the fs store" }),
       mode: Type.Union([Type.Literal("copy"), Type.Literal("link"), Type.Literal("move")], { default: "copy" }),
+      projects: Type.Array(Type.String({ pattern: SUBJECT_TOKEN_PATTERN }), {
+        default: [],
+        description:
+          "Projects that stage into the object store (store nats): `artifact-bus topology` creates each one's bucket artifact_blobs_<project>, which its trainers cannot do",
+      }),
     },
     { default: {} },
   ),

@@ -5,15 +5,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { type ObjectStore, Objm, StorageType } from "@nats-io/obj";
+import { type ObjectStore, Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobStoreNotConfiguredError, FsBlobStore, openBlobStores } from "../src/blob/mod.ts";
 import { NatsBlobStore } from "../src/blob/nats-store.ts";
+import { BlobBucketMissingError } from "../src/blob/staging-errors.ts";
 import { type BlobLocation, BlobMissingError } from "../src/blob/store.ts";
+import { parseConfig } from "../src/config.ts";
 import { InvalidArtifactError } from "../src/event/names.ts";
 import type { BlobRef } from "../src/event/schema.ts";
-import { BLOB_BUCKET } from "../src/nats/topology-names.ts";
+import { ensureTopology } from "../src/nats/topology.ts";
+import { blobBucket, blobStream } from "../src/nats/topology-names.ts";
 import { NatsServer } from "../src/testing/nats-server.ts";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -23,14 +26,18 @@ const newId = () => `evt-${process.pid}-${++seq}-${randomBytes(3).toString("hex"
 let server: NatsServer;
 let nc: NatsConnection;
 let bucket: ObjectStore;
+let pBucket: ObjectStore;
+const { stream } = parseConfig({});
 let store: NatsBlobStore;
 let work: string;
 
 beforeAll(async () => {
   server = await NatsServer.start();
   nc = await connect({ servers: server.url });
-  // As the topology code creates it.
-  bucket = await new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas: 1 });
+  await ensureTopology(nc, { stream, destinations: [], blobProjects: ["proj", "p"] });
+  // The object store client reads the same buckets: blobs are plain objects.
+  bucket = await new Objm(nc).open(blobBucket("proj"));
+  pBucket = await new Objm(nc).open(blobBucket("p"));
   store = await NatsBlobStore.open(nc);
   work = mkdtempSync(join(tmpdir(), "artifact-bus-blob-nats-"));
 });
@@ -72,8 +79,9 @@ describe("NatsBlobStore", () => {
     expect(Buffer.concat([parts[0]!, parts[1]!.subarray(0, got[1])]).equals(data)).toBe(true);
     // read() stops one byte past what the event says.
     expect((await store.read({ ...ref, size: 1000 })).equals(data.subarray(0, 1001))).toBe(true);
-    // Another reader of the same bucket sees the same object.
+    // The object store client reads the same object, checking its digest.
     expect((await bucket.info(ref.ref))?.size).toBe(data.length);
+    expect(Buffer.from((await bucket.getBlob(ref.ref))!).equals(data)).toBe(true);
     expect(store.localPath(ref)).toBeUndefined();
   });
 
@@ -111,36 +119,38 @@ describe("NatsBlobStore", () => {
     const ref = await store.stage({ path, project: "proj", run: "run-3", id: newId() });
     expect(await bucket.info(ref.ref)).not.toBeNull();
     const jsm = await jetstreamManager(nc);
-    const before = (await jsm.streams.info(`OBJ_${BLOB_BUCKET}`)).state.bytes;
+    const before = (await jsm.streams.info(blobStream("proj"))).state.bytes;
     await store.remove(ref);
     await expect(store.open(ref)).rejects.toBeInstanceOf(BlobMissingError);
     expect((await bucket.info(ref.ref))?.deleted).toBe(true); // a marker, gone with the bucket's max age
     // Its chunks were rolled up into one empty message: the bytes are gone from the stream.
-    expect((await jsm.streams.info(`OBJ_${BLOB_BUCKET}`)).state.bytes).toBeLessThan(before - 290 * 1024);
+    expect((await jsm.streams.info(blobStream("proj"))).state.bytes).toBeLessThan(before - 290 * 1024);
     await store.remove(ref);
     await store.remove(natsRef(`proj/run-3/${newId()}`));
   });
 
   it("sweep removes only objects older than the cutoff", async () => {
-    const names = async () => (await bucket.list()).map((i) => i.name);
-    for (const name of await names()) await bucket.delete(name); // start from an empty bucket
+    const names = async () => (await pBucket.list()).map((i) => i.name);
+    for (const name of await names()) await pBucket.delete(name); // start from an empty bucket
     const a = await store.stage({ ...(await trainerFile(10)), project: "p", run: "r", id: newId() });
-    const mtimeA = Date.parse((await bucket.info(a.ref))!.mtime);
+    const mtimeA = Date.parse((await pBucket.info(a.ref))!.mtime);
     // mtimes are wall-clock ms: wait for the clock to pass A's so B's is strictly later.
     while (Date.now() <= mtimeA) await new Promise((r) => setImmediate(r));
     const b = await store.stage({ ...(await trainerFile(10)), project: "p", run: "r", id: newId() });
-    const mtimeB = Date.parse((await bucket.info(b.ref))!.mtime);
+    const mtimeB = Date.parse((await pBucket.info(b.ref))!.mtime);
     expect(mtimeB).toBeGreaterThan(mtimeA);
 
     // An hour after B was staged, "older than an hour" puts the cutoff at mtimeB: A goes, B stays.
+    // The sweep goes through every project's bucket, so the other tests' blobs go too.
     const later = await NatsBlobStore.open(nc, { now: () => mtimeB + 3600_000 });
-    expect(await later.sweep(3600_000)).toBe(1);
+    expect(await later.sweep(3600_000)).toBeGreaterThanOrEqual(1);
     expect(await names()).toEqual([b.ref]);
     await expect(store.open(a)).rejects.toBeInstanceOf(BlobMissingError);
     expect(await buffer(await store.open(b))).toHaveLength(10);
     expect(await store.sweep(3600_000)).toBe(0);
-    expect(await later.sweep(0)).toBe(1);
+    expect(await later.sweep(0)).toBeGreaterThanOrEqual(1);
     expect(await names()).toEqual([]);
+    expect((await bucket.list()).map((i) => i.name)).toEqual([]);
   });
 
   it("sweep keeps an old object its guard holds (a dead event's, for its replay)", async () => {
@@ -173,21 +183,25 @@ describe("NatsBlobStore", () => {
     });
   });
 
-  it("opening a bucket that does not exist says so", async () => {
-    await expect(NatsBlobStore.open(nc, { bucket: "no_such_bucket" })).rejects.toThrow(
-      /bucket no_such_bucket does not exist/,
-    );
+  it("a project without a bucket: staging says who creates it; reading finds no blob", async () => {
+    const { path } = await trainerFile(10);
+    const err = await store.stage({ path, project: "newcomer", run: "r", id: newId() }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BlobBucketMissingError);
+    expect((err as Error).message).toMatch(/artifact_blobs_newcomer.*staging\.projects.*artifact-bus topology/);
+    await expect(store.open(natsRef(`newcomer/r/${newId()}`))).rejects.toBeInstanceOf(BlobMissingError);
+    await store.remove(natsRef(`newcomer/r/${newId()}`)); // nothing to remove is not an error
+    // The operator's step, then the same call stages.
+    await ensureTopology(nc, { stream, destinations: [], blobProjects: ["proj", "p", "newcomer"] });
+    const ref = await store.stage({ path, project: "newcomer", run: "r", id: newId() });
+    expect((await store.read(ref)).length).toBe(10);
   });
 
-  it("openBlobStores opens both stores; a missing bucket only matters when it is needed", async () => {
+  it("openBlobStores opens both stores", async () => {
     const both = await openBlobStores({ dir: join(work, "staging"), store: "fs" }, nc);
     expect(both.kinds.sort()).toEqual(["fs", "nats"]);
     expect(both.get("fs")).toBeInstanceOf(FsBlobStore);
     expect(both.get("nats")).toBeInstanceOf(NatsBlobStore);
-
-    const fsOnly = await openBlobStores({ dir: join(work, "staging"), store: "fs" }, nc, { bucket: "no_such_bucket" });
+    const fsOnly = await openBlobStores({ dir: join(work, "staging"), store: "fs" });
     expect(() => fsOnly.get("nats")).toThrow(BlobStoreNotConfiguredError);
-    expect(() => fsOnly.get("nats")).toThrow(/no_such_bucket does not exist/);
-    await expect(openBlobStores({ store: "nats" }, nc, { bucket: "no_such_bucket" })).rejects.toThrow(/does not exist/);
   });
 });

@@ -27,7 +27,7 @@ import {
   uploaderPermissions,
 } from "../src/nats/permissions.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
-import { BLOB_BUCKET, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
+import { blobBucket, blobStream, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
 import { ArtifactPublisher } from "../src/publisher.ts";
 import { blobStillNeeded } from "../src/runtime/blob-release.ts";
 import type { Destination } from "../src/runtime/destination.ts";
@@ -93,7 +93,7 @@ beforeAll(async () => {
   server = await NatsServer.start({ config: readFileSync(SAMPLE_CONFIG_PATH, "utf8") });
   work = mkdtempSync(join(tmpdir(), "artifact-bus-permissions-"));
   admin = await as("admin", ADMIN_PASSWORD);
-  await ensureTopology(admin, { stream: config.stream, destinations: config.destinations });
+  await ensureTopology(admin, { stream: config.stream, destinations: config.destinations, blobProjects: ["demo"] });
   trainer = await as("trainer-demo", PASSWORDS.NATS_TRAINER_DEMO_PASSWORD);
   uploader = await as("uploader-s3_minio", PASSWORDS.NATS_UPLOADER_S3_MINIO_PASSWORD);
 });
@@ -193,7 +193,7 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
       last_by_subj: "artifacts.v1.dlq.s3_minio",
     });
     expect(letter?.json<{ eventId: string }>().eventId).toBe(poison.id);
-    const blobs = await new Objm(admin).open(BLOB_BUCKET);
+    const blobs = await new Objm(admin).open(blobBucket("demo"));
     // Released blobs are gone (a delete marker is left, expiring with the bucket's max age).
     for (const a of [older, newer]) expect((await blobs.info(a.blob.ref))?.deleted).toBe(true);
     expect(await blobs.get(older.blob.ref)).toBeNull();
@@ -225,14 +225,15 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     expect((await (await jetstreamManager(admin)).consumers.info(EVENTS_STREAM, "dest_s3_minio")).num_pending).toBe(0);
     const store = await NatsBlobStore.open(uploader);
     expect(sha256(await buffer(await store.open(staged)))).toBe(staged.sha256);
-    // list() through a watcher, then delete; the sweeper first asks the ledger (other
-    // destinations' entries too) whether a dead letter still needs the blob: the dead event's
-    // blob of the test before stays for a replay, the one whose event never came goes.
+    // The sweeper lists the project buckets, reads them by message gets and deletes by rollups,
+    // after asking the ledger (other destinations' entries too) whether a dead letter still needs
+    // a blob: the dead event's blob of the test before stays for a replay, the one whose event
+    // never came goes.
     const ledger = new Ledger(await new Kvm(uploader).open(LEDGER_BUCKET));
     const directory = new DestinationDirectory(uploader, ledger.kv);
     const keep = blobStillNeeded(ledger, directory, retentionOf(config.stream).deadLettersMs);
     expect(await store.sweep(0, keep)).toBe(1);
-    const bucket = await new Objm(admin).open(BLOB_BUCKET);
+    const bucket = await new Objm(admin).open(blobBucket("demo"));
     expect((await bucket.info(staged.ref))?.deleted).toBe(true);
     const left = (await bucket.list()).filter((i) => !i.deleted).map((i) => i.name);
     expect(left).toEqual([expect.stringMatching(/^demo\/r1\//)]);
@@ -264,7 +265,7 @@ describe("refused by the server", () => {
     await refused(kv.put("topology", "forged"), "$KV.artifact_ledger.topology");
     await refused(kv.put("filter.s3_minio", "artifacts.v1.events.none.*.*.*"), "$KV.artifact_ledger.filter.s3_minio");
     await refused(kv.destroy(), "$JS.API.STREAM.DELETE.KV_artifact_ledger");
-    await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
+    await refused(jsm.streams.purge(blobStream("demo")), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs_demo");
   });
 
   it("an uploader cannot take another destination's work, dead-letter for it or change topology", async () => {
@@ -310,8 +311,8 @@ describe("refused by the server", () => {
     await refused(kv.put("topology", "forged"), "$KV.artifact_ledger.topology");
     await refused(kv.put("filter.s3_minio", "artifacts.v1.events.none.*.*.*"), "$KV.artifact_ledger.filter.s3_minio");
     await refused(kv.put("head.sftp_archive.abcdefgh", "{}"), "$KV.artifact_ledger.head.sftp_archive");
-    await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
-    await refused(jsm.streams.delete(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.DELETE.OBJ_artifact_blobs");
+    await refused(jsm.streams.purge(blobStream("demo")), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs_demo");
+    await refused(jsm.streams.delete(blobStream("demo")), "$JS.API.STREAM.DELETE.OBJ_artifact_blobs_demo");
     await refused(js.publish("artifacts.v1.replay.s3_minio.demo.r1.fit.k1", "{}"), "artifacts.v1.replay.s3_minio");
   });
 
@@ -329,7 +330,7 @@ describe("refused by the server", () => {
       await refused(kv.put("replica.s3_minio.x", "{}"), "$KV.artifact_ledger.replica.s3_minio");
       await refused(js.publish("artifacts.v1.dlq.s3_minio", "{}"), "artifacts.v1.dlq.s3_minio");
       await refused(jsm.streams.delete(EVENTS_STREAM), "$JS.API.STREAM.DELETE.ARTIFACTS");
-      await refused(jsm.streams.purge(`OBJ_${BLOB_BUCKET}`), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs");
+      await refused(jsm.streams.purge(blobStream("demo")), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs_demo");
       await refused(
         jsm.consumers.delete(EVENTS_STREAM, "dest_s3_minio"),
         "$JS.API.CONSUMER.DELETE.ARTIFACTS.dest_s3_minio",

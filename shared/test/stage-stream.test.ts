@@ -17,7 +17,7 @@ import { FsBlobStore, TEMP_PREFIX } from "../src/blob/fs-store.ts";
 import { STREAM_TEMP_SUFFIX } from "../src/blob/fs-stream.ts";
 import { NatsBlobStore } from "../src/blob/nats-store.ts";
 import { BlobDigestMismatchError, BlobMissingError, type BlobStore } from "../src/blob/store.ts";
-import { BLOB_BUCKET } from "../src/nats/topology-names.ts";
+import { blobBucket } from "../src/nats/topology-names.ts";
 import { NatsServer } from "../src/testing/nats-server.ts";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -46,7 +46,8 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), "artifact-bus-stage-stream-"));
   server = await NatsServer.start();
   nc = await connect({ servers: server.url });
-  await new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas: 1 });
+  for (const project of ["p", "q"])
+    await new Objm(nc).create(blobBucket(project), { storage: StorageType.File, replicas: 1 });
   stores.fs = new FsBlobStore(join(root, "staging"));
   stores.nats = await NatsBlobStore.open(nc);
 });

@@ -5,7 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
-import { BLOB_BUCKET, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
+import { blobStream, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
+
+const BLOBS = blobStream("retained");
+
 import { Ledger } from "../src/runtime/ledger.ts";
 import { NatsServer } from "../src/testing/nats-server.ts";
 
@@ -65,27 +68,27 @@ describe("ensureTopology", () => {
     const maxAges = async () =>
       Object.fromEntries(
         await Promise.all(
-          [EVENTS_STREAM, DLQ_STREAM, `KV_${LEDGER_BUCKET}`, `OBJ_${BLOB_BUCKET}`].map(async (name) => [
+          [EVENTS_STREAM, DLQ_STREAM, `KV_${LEDGER_BUCKET}`, BLOBS].map(async (name) => [
             name,
             (await jsm.streams.info(name)).config.max_age / 1_000_000 / DAY,
           ]),
         ),
       );
-    await ensureTopology(nc, { stream: parseConfig({}).stream, destinations: [] });
+    await ensureTopology(nc, { stream: parseConfig({}).stream, destinations: [], blobProjects: ["retained"] });
     expect(await maxAges()).toEqual({
       [EVENTS_STREAM]: 7,
       [DLQ_STREAM]: 28,
       [`KV_${LEDGER_BUCKET}`]: 28,
-      [`OBJ_${BLOB_BUCKET}`]: 42,
+      [BLOBS]: 42,
     });
     // Letters kept longer than the ledger's TTL used to be: the existing ledger follows.
     const stream = parseConfig({ stream: { deadLetterMaxAgeMs: 40 * DAY } }).stream;
-    await ensureTopology(nc, { stream, destinations: [] });
+    await ensureTopology(nc, { stream, destinations: [], blobProjects: ["retained"] });
     expect(await maxAges()).toEqual({
       [EVENTS_STREAM]: 7,
       [DLQ_STREAM]: 40,
       [`KV_${LEDGER_BUCKET}`]: 40,
-      [`OBJ_${BLOB_BUCKET}`]: 54,
+      [BLOBS]: 54,
     });
   });
 });

@@ -109,6 +109,8 @@ export class BusStack {
     secured?: boolean;
     /** Run a three-node JetStream cluster instead of one server; streams and buckets get 3 replicas. */
     cluster?: boolean;
+    /** Projects that may stage into the object store (`staging.projects`): each gets its bucket. */
+    blobProjects?: string[] | undefined;
   }): Promise<BusStack> {
     const dir = o.dir ?? mkdtempSync(join(tmpdir(), "artifact-bus-e2e-"));
     mkdirSync(join(dir, "staging"), { recursive: true });
@@ -124,7 +126,7 @@ export class BusStack {
     const config = parseConfig({
       nats: { servers: cluster?.urls ?? [nats.url] },
       stream: { replicas: cluster ? 3 : 1 },
-      staging: { store: "fs", dir: join(dir, "staging") },
+      staging: { store: "fs", dir: join(dir, "staging"), projects: o.blobProjects ?? [] },
       logLevel: "debug",
       shutdownGraceMs: 10_000,
       destinations: [o.destination, ...(o.moreDestinations ?? [])].map((d) => ({
@@ -141,7 +143,11 @@ export class BusStack {
     // A new cluster answers JetStream requests only once it elected a meta leader.
     await eventually(
       () =>
-        ensureTopology(nc, { stream: config.stream, destinations: config.destinations }).then(
+        ensureTopology(nc, {
+          stream: config.stream,
+          destinations: config.destinations,
+          blobProjects: config.staging.projects,
+        }).then(
           () => true,
           () => undefined,
         ),

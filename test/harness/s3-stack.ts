@@ -17,6 +17,8 @@ export interface S3StackOptions {
   secured?: boolean;
   /** Run a three-node NATS cluster (streams at 3 replicas). */
   cluster?: boolean;
+  /** Projects that may stage into the object store (`staging.projects`): each gets its bucket. */
+  blobProjects?: string[];
 }
 
 export class S3Stack {
@@ -40,6 +42,7 @@ export class S3Stack {
       destination: { name: o.secured ? "s3:minio" : "s3:e2e", ...o.destination, options },
       secured: o.secured,
       cluster: o.cluster,
+      blobProjects: o.blobProjects,
       moreDestinations:
         o.mirrorPrefix === undefined
           ? []

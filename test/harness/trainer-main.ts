@@ -13,7 +13,8 @@ import { ArtifactPublisher, connectNats, loadConfig, openBlobStores } from "@art
 const env = process.env;
 const config = loadConfig();
 const nc = await connectNats(config.nats, { name: `trainer-${process.pid}` });
-const blobs = await openBlobStores(config.staging, nc);
+// Staging waits out a bucket without a leader as long as the publish waits for its PubAck.
+const blobs = await openBlobStores(config.staging, nc, { stageTimeoutMs: 120_000 });
 const publisher = await ArtifactPublisher.create({
   nc,
   blobStore: blobs.get(config.staging.store),

@@ -69,7 +69,12 @@ export async function startGateway(
   const tokens = new TokenStore(g.tokensFile, log);
   const app = Fastify(fastifyOptions(config, log));
   const nc = await connectNats(config.nats, { name: "gateway" });
-  if (o.ensureTopology) await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
+  if (o.ensureTopology)
+    await ensureTopology(nc, {
+      stream: config.stream,
+      destinations: config.destinations,
+      blobProjects: config.staging.projects,
+    });
   const jsm = await jetstreamManager(nc);
   const ledger = new Ledger(await new Kvm(nc).open(LEDGER_BUCKET));
   const blobs = await openBlobStores(config.staging, nc, { logger: log });

@@ -3,7 +3,7 @@
  * over a whole file read once. No imports beyond node's, so the hashing thread loads little.
  */
 import { createHash, type Hash } from "node:crypto";
-import { type FileHandle, open } from "node:fs/promises";
+import { open } from "node:fs/promises";
 
 /** Read size for staging I/O: large reads keep hashing near memory bandwidth. */
 export const IO_CHUNK_BYTES = 1 << 20;
@@ -81,33 +81,3 @@ export async function hashFile(path: string, onProgress?: ProgressListener): Pro
 // Larger reads mean fewer thread pool round trips: 1 MiB reads were measurably slower, 16 MiB
 // no faster than 4 MiB.
 const HASH_CHUNK_BYTES = 4 << 20;
-
-/**
- * A web ReadableStream over an open file that hashes every chunk it hands out, so the digest
- * describes exactly the bytes the consumer received (not whatever the file holds later).
- * The caller owns `file` and closes it.
- */
-export function hashingWebStream(
-  file: FileHandle,
-  hash: StreamingHash,
-  expectedBytes: number,
-): ReadableStream<Uint8Array> {
-  const chunkBytes = readBufferBytes(expectedBytes);
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        // A fresh buffer per chunk: the consumer may keep references to earlier chunks.
-        const buf = Buffer.allocUnsafe(chunkBytes);
-        const { bytesRead } = await file.read(buf, 0, chunkBytes, null);
-        if (bytesRead === 0) {
-          controller.close();
-          return;
-        }
-        const chunk = buf.subarray(0, bytesRead);
-        hash.update(chunk);
-        controller.enqueue(chunk);
-      },
-    },
-    { highWaterMark: 1 },
-  );
-}

@@ -15,6 +15,12 @@ export { type Digest, hashFile, StreamingHash } from "./hash.ts";
 export { HashPool, hashPool } from "./hash-pool.ts";
 export { BlobIntegrityError, NatsBlobStore, type NatsBlobStoreOptions } from "./nats-store.ts";
 export {
+  BlobBucketMissingError,
+  StagingError,
+  StagingRefusedError,
+  StagingUnavailableError,
+} from "./staging-errors.ts";
+export {
   BlobDigestMismatchError,
   type BlobLocation,
   BlobMissingError,
@@ -36,7 +42,7 @@ export class BlobStoreNotConfiguredError extends Error {
 
 const HOW_TO_CONFIGURE: Record<BlobStoreKind, string> = {
   fs: "set staging.dir (ARTIFACT_BUS_STAGING_DIR) to the shared staging directory",
-  nats: "give the process a NATS connection so it can open the blob bucket",
+  nats: "give the process a NATS connection so it can reach the blob buckets",
 };
 
 /** The blob stores one process can reach, looked up by the `store` field of a BlobRef. */
@@ -93,15 +99,16 @@ export interface StagingSettings {
 }
 
 export interface OpenBlobStoresOptions {
-  /** Object store bucket of the nats store; default BLOB_BUCKET. */
-  bucket?: string | undefined;
+  /** How long the nats store waits out a bucket without a leader while staging; see NatsBlobStoreOptions. */
+  stageTimeoutMs?: number | undefined;
   logger?: Logger | undefined;
 }
 
 /**
  * Opens the stores this process can reach: fs if `staging.dir` is set, nats if a connection is
- * given. The store named by `staging.store` must open; the nats store is otherwise optional, so a
- * missing bucket only surfaces (with its reason) when an event actually points into it.
+ * given. The store named by `staging.store` must open. The nats store's buckets are per project
+ * and looked up when used: a project without one surfaces when it stages (BlobBucketMissingError)
+ * or when an event points into it (the blob is missing).
  */
 export async function openBlobStores(
   staging: StagingSettings,
@@ -115,7 +122,8 @@ export async function openBlobStores(
   }
   if (nats) {
     try {
-      stores.push(await NatsBlobStore.open(nats, { bucket: options.bucket }));
+      const timeout = options.stageTimeoutMs;
+      stores.push(await NatsBlobStore.open(nats, timeout === undefined ? {} : { stageTimeoutMs: timeout }));
     } catch (err) {
       if (staging.store === "nats") throw err;
       unavailable.nats = (err as Error).message;

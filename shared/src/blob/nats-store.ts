@@ -1,19 +1,24 @@
 /**
- * Blob store on a JetStream object store bucket, for trainers that share no filesystem with the
- * uploaders. A blob is the object `<project>/<run>/<event id>` in bucket BLOB_BUCKET.
+ * Blob store on JetStream object store buckets, for trainers that share no filesystem with the
+ * uploaders. A blob is the object `<project>/<run>/<event id>` in its project's bucket
+ * `artifact_blobs_<project>` (see blobBucket): NATS permissions then keep a project's trainers
+ * to its own bucket, while uploaders and the gateway read and remove blobs of every project.
  */
+import type { FileHandle } from "node:fs/promises";
 import { open as openFile } from "node:fs/promises";
 import { addAbortSignal, Readable } from "node:stream";
-import type { ReadableStream as NodeReadableStream } from "node:stream/web";
-import { type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { Base64UrlPaddedCodec, type ObjectInfo, type ObjectStore, Objm, setSha256Backend } from "@nats-io/obj";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { Base64UrlPaddedCodec } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { InvalidArtifactError } from "../event/names.ts";
 import type { BlobRef } from "../event/schema.ts";
-import { BLOB_BUCKET } from "../nats/topology-names.ts";
+import { BLOB_BUCKET_PREFIX, blobBucket, blobStream } from "../nats/topology-names.ts";
 import { blobKey, parseBlobKey } from "./blob-key.ts";
 import { type BlobReader, readWhole, streamReader } from "./blob-reader.ts";
-import { hashingWebStream, StreamingHash } from "./hash.ts";
+import { readBufferBytes, StreamingHash } from "./hash.ts";
+import { type Bucket, chunkSubject, listMetas, metaSubject, readChunks, readMeta } from "./object-reader.ts";
+import { rollupHeaders, writeObject } from "./object-writer.ts";
+import { STREAM_NOT_FOUND } from "./staging-errors.ts";
 import {
   BlobDigestMismatchError,
   type BlobLocation,
@@ -25,20 +30,18 @@ import {
   type SweepGuard,
 } from "./store.ts";
 
-// The object store client hashes every put and get; its default pure-JS sha256 (browser-safe)
-// caps throughput far below the disk's and the network's. node:crypto gives identical digests
-// several times faster. The
-// setting is process-wide and must precede any object store use, hence at import.
-setSha256Backend("native");
-
 export interface NatsBlobStoreOptions {
-  /** Object store bucket; default BLOB_BUCKET. It must exist (topology creates it). */
-  bucket?: string;
   /**
    * Bytes per stored chunk (one JetStream message each, published and acked in turn); default
-   * 512 KiB, clamped by the client to the server's max_payload. Fewer chunks, fewer round trips.
+   * 512 KiB, clamped to the server's max_payload. Fewer chunks, fewer round trips.
    */
   chunkBytes?: number;
+  /**
+   * How long one staging step (a chunk, the metadata) waits out a bucket without a leader (an
+   * election, a frozen node) before staging fails with StagingUnavailableError; default 30 s,
+   * the publisher's own publish timeout.
+   */
+  stageTimeoutMs?: number;
   /** Clock for sweep, in ms since the epoch; default Date.now. */
   now?: () => number;
 }
@@ -50,53 +53,55 @@ export class BlobIntegrityError extends Error {
 
 export class NatsBlobStore implements BlobStore {
   readonly kind = "nats" as const;
-  readonly bucket: string;
-  private readonly os: ObjectStore;
+  private readonly nc: NatsConnection;
+  private readonly jsm: JetStreamManager;
   private readonly js: JetStreamClient;
   private readonly chunkBytes: number;
+  private readonly stageTimeoutMs: number;
   private readonly now: () => number;
 
-  private constructor(os: ObjectStore, jsm: JetStreamManager, bucket: string, options: NatsBlobStoreOptions) {
-    this.os = os;
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, options: NatsBlobStoreOptions) {
+    this.nc = nc;
+    this.jsm = jsm;
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     this.js = jsm.jetstream();
-    this.bucket = bucket;
-    this.chunkBytes = options.chunkBytes ?? 512 * 1024;
+    this.chunkBytes = Math.min(options.chunkBytes ?? 512 * 1024, maxPayload);
+    this.stageTimeoutMs = options.stageTimeoutMs ?? 30_000;
     this.now = options.now ?? Date.now;
   }
 
   /**
-   * Opens the store on an existing bucket. The connection stays the caller's: close() leaves it
-   * open. Pass a JetStreamClient to choose JetStream options such as the request timeout.
+   * Opens the store. Buckets are per project and looked up when used: staging for a project
+   * without one rejects with BlobBucketMissingError. The connection stays the caller's: close()
+   * leaves it open. Pass a JetStreamClient to choose JetStream options such as the request timeout.
    */
   static async open(
     conn: NatsConnection | JetStreamClient,
     options: NatsBlobStoreOptions = {},
   ): Promise<NatsBlobStore> {
-    const bucket = options.bucket ?? BLOB_BUCKET;
-    let os: ObjectStore;
-    try {
-      os = await new Objm(conn).open(bucket);
-    } catch (err) {
-      if ((err as Error).message !== "object store not found") throw err;
-      throw new Error(`object store bucket ${bucket} does not exist; create the topology first (ensureTopology)`, {
-        cause: err,
-      });
-    }
     const jsm = "jetstreamManager" in conn ? await conn.jetstreamManager() : await jetstreamManager(conn);
-    return new NatsBlobStore(os, jsm, bucket, options);
+    // The client's JetStreamClient keeps its connection as `nc`; chunks are read with plain requests.
+    const nc = "jetstreamManager" in conn ? (conn as { nc?: NatsConnection }).nc : conn;
+    if (!nc) throw new Error("NatsBlobStore.open: no NATS connection behind the JetStream client");
+    return new NatsBlobStore(nc, jsm, options);
+  }
+
+  /** The bucket of a project's blobs. */
+  bucketOf(project: string): Bucket {
+    return { bucket: blobBucket(project), stream: blobStream(project) };
   }
 
   /**
-   * Streams the file into the bucket, hashing the bytes as they are sent. The object becomes
-   * visible only when its metadata is written after the last chunk, so no reader sees part of it.
-   * `mode` is ignored: the trainer's file is always left as it was.
+   * Streams the file into its project's bucket, hashing the bytes as they are sent. The object
+   * becomes visible only when its metadata is written after the last chunk, so no reader sees
+   * part of it. `mode` is ignored: the trainer's file is always left as it was.
    */
   async stage(req: StageRequest): Promise<BlobRef> {
     const name = blobKey(req.project, req.run, req.id);
     const file = await openFile(req.path, "r");
     const hash = new StreamingHash(req.onProgress);
     try {
-      return await this.putHashed(name, hashingWebStream(file, hash, (await file.stat()).size), hash);
+      return await this.putHashed(req.project, name, hashedFile(file, hash, (await file.stat()).size), hash);
     } finally {
       await file.close();
     }
@@ -113,27 +118,20 @@ export class NatsBlobStore implements BlobStore {
 
   /**
    * Streams `source` into the bucket as {@link stage} does a file. A source that fails stops the
-   * put before the object's metadata is written, so no object appears; its chunks already sent
-   * stay until the bucket's max age (removing them needs the purge API, which no role has).
+   * put before the object's metadata is written, so no object appears, and its chunks already
+   * sent are rolled up; the source's error is what rejects.
    */
   async stageStream(source: Readable, req: StageStreamRequest): Promise<BlobRef> {
     const name = blobKey(req.project, req.run, req.id);
     const hash = new StreamingHash();
-    const chunks = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-    const web = new ReadableStream<Uint8Array>(
-      {
-        async pull(controller) {
-          const next = await chunks.next();
-          if (next.done) return controller.close();
-          hash.update(next.value);
-          controller.enqueue(next.value);
-        },
-        cancel: () => void source.destroy(),
-      },
-      { highWaterMark: 1 },
-    );
+    async function* hashed() {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        yield chunk;
+      }
+    }
     try {
-      return await this.putHashed(name, web, hash, req.expectedSha256);
+      return await this.putHashed(req.project, name, hashed(), hash, req.expectedSha256);
     } catch (err) {
       source.destroy();
       throw err;
@@ -141,45 +139,42 @@ export class NatsBlobStore implements BlobStore {
   }
 
   /**
-   * Puts the stream hashed by `hash` under `name`. The object becomes visible only when its
-   * metadata is written after the last chunk, so no reader sees part of it; it is removed again
-   * if the digest differs from what was sent or from `expectedSha256`.
+   * Puts the bytes hashed by `hash` under `name`; removes them again if the digest the server
+   * got differs from what was sent or from `expectedSha256`.
    */
   private async putHashed(
+    project: string,
     name: string,
-    data: ReadableStream<Uint8Array>,
+    data: AsyncIterable<Uint8Array>,
     hash: StreamingHash,
     expectedSha256?: string,
   ): Promise<BlobRef> {
-    const info = await this.os.put({ name, options: { max_chunk_size: this.chunkBytes } }, data);
+    const bucket = this.bucketOf(project);
+    const w = { ...bucket, js: this.js, jsm: this.jsm, project, chunkBytes: this.chunkBytes };
+    const info = await writeObject({ ...w, stepTimeoutMs: this.stageTimeoutMs }, name, data);
     const { sha256, size } = hash.digest();
-    // The client hashes the chunks it published too; a mismatch means bytes changed in between.
+    // The writer hashes the chunks it published too; a mismatch means bytes changed in between.
     const expected = `SHA-256=${Base64UrlPaddedCodec.encode(Buffer.from(sha256, "hex"))}`;
     if (info.digest !== expected || info.size !== size) {
-      await this.removeName(name).catch(() => {});
+      await this.removeName(bucket, name).catch(() => {});
       throw new BlobIntegrityError(
         `blob nats:${name}: stored ${info.size} bytes with digest ${info.digest}, but sent ${size} bytes with ${expected}`,
       );
     }
     if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
-      await this.removeName(name).catch(() => {});
+      await this.removeName(bucket, name).catch(() => {});
       throw new BlobDigestMismatchError(expectedSha256, sha256);
     }
     return { store: "nats", ref: name, size, sha256 };
   }
 
   async open(ref: BlobRef): Promise<Readable> {
-    const name = this.nameOf(ref);
-    const result = await this.os.get(name);
-    if (result === null) {
-      throw new BlobMissingError(
-        `blob nats:${name} is missing from object store bucket ${this.bucket} (removed or swept)`,
-      );
-    }
-    // A failed read also errors the stream, which is where the reader sees it; unobserved, this
-    // promise would become an unhandled rejection.
-    result.error.catch(() => {});
-    return Readable.fromWeb(result.data as NodeReadableStream<Uint8Array>);
+    const { name, bucket } = this.locate(ref);
+    const found = await readMeta(this.jsm, bucket, name).catch(missingBucketAsNull);
+    const missing = () =>
+      new BlobMissingError(`blob nats:${name} is missing from object store bucket ${bucket.bucket} (removed or swept)`);
+    if (found === null || found.meta.deleted) throw missing();
+    return Readable.from(readChunks(this.nc, bucket, found.meta, missing), { objectMode: false });
   }
 
   async read(ref: BlobRef, signal?: AbortSignal): Promise<Buffer> {
@@ -193,51 +188,53 @@ export class NatsBlobStore implements BlobStore {
 
   /** Always undefined: the bytes live in JetStream, not in a local file. */
   localPath(ref: BlobLocation): string | undefined {
-    this.nameOf(ref);
+    this.locate(ref);
     return undefined;
   }
 
   async remove(ref: BlobLocation): Promise<void> {
-    await this.removeName(this.nameOf(ref));
+    const { name, bucket } = this.locate(ref);
+    await this.removeName(bucket, name);
   }
 
   /**
-   * Deletes one object with two rollup publishes (subject layout: ADR-20), the way the client's
-   * delete() writes its marker, but without its stream purge: the purge API can empty the whole
-   * bucket in one call, so uploaders are not granted it. The rollup on the metadata subject
-   * leaves one delete marker, and the one on the chunk subject replaces every chunk by one empty
-   * message; both expire with the bucket's max age (the topology sets it).
+   * Deletes one object with two rollup publishes (subject layout: ADR-20), the way the object
+   * store client's delete() writes its marker, but without its stream purge: the purge API can
+   * empty a whole bucket in one call, so no role but the operator's has it. The rollup on the
+   * metadata subject leaves one delete marker, and the one on the chunk subject replaces every
+   * chunk by one empty message; both expire with the bucket's max age (the topology sets it).
    */
-  private async removeName(name: string): Promise<void> {
-    const info = await this.os.info(name);
-    if (!info || info.deleted) return;
-    const rollup = headers();
-    rollup.set("Nats-Rollup", "sub");
-    const marker = { ...metaOf(info), deleted: true, size: 0, chunks: 0, digest: "" };
-    await this.js.publish(`$O.${this.bucket}.M.${Base64UrlPaddedCodec.encode(name)}`, JSON.stringify(marker), {
-      headers: rollup,
-    });
-    await this.js.publish(`$O.${this.bucket}.C.${info.nuid}`, new Uint8Array(0), { headers: rollup });
+  private async removeName(bucket: Bucket, name: string): Promise<void> {
+    const found = await readMeta(this.jsm, bucket, name).catch(missingBucketAsNull);
+    if (!found || found.meta.deleted) return;
+    const marker = { ...found.meta, deleted: true, size: 0, chunks: 0, digest: "" };
+    await this.js.publish(metaSubject(bucket, name), JSON.stringify(marker), { headers: rollupHeaders() });
+    await this.js.publish(chunkSubject(bucket, found.meta.nuid), new Uint8Array(0), { headers: rollupHeaders() });
   }
 
   async exists(ref: BlobLocation): Promise<boolean> {
-    const info = await this.os.info(this.nameOf(ref));
-    return info !== null && !info.deleted;
+    const { name, bucket } = this.locate(ref);
+    const found = await readMeta(this.jsm, bucket, name).catch(missingBucketAsNull);
+    return found !== null && !found.meta.deleted;
   }
 
   /**
-   * Deletes objects whose mtime (set when the put completed) is older than `olderThanMs`,
-   * unless `keep` holds them.
+   * Deletes objects whose mtime (set when the put completed) is older than `olderThanMs`, in
+   * every project's bucket, unless `keep` holds them.
    */
   async sweep(olderThanMs: number, keep?: SweepGuard): Promise<number> {
     const cutoff = this.now() - olderThanMs;
     let removed = 0;
-    for (const info of await this.os.list()) {
-      // An unparsable mtime (NaN) compares false, so such an object is kept, never lost.
-      if (info.deleted || !(Date.parse(info.mtime) < cutoff)) continue;
-      if (keep && (await keep({ store: "nats", ref: info.name }))) continue;
-      await this.removeName(info.name);
-      removed++;
+    for await (const stream of this.jsm.streams.names()) {
+      if (!stream.startsWith(`OBJ_${BLOB_BUCKET_PREFIX}`)) continue;
+      const bucket = { stream, bucket: stream.slice("OBJ_".length) };
+      for await (const meta of listMetas(this.jsm, bucket)) {
+        // An unparsable mtime (NaN) compares false, so such an object is kept, never lost.
+        if (meta.deleted || !(Date.parse(meta.mtime) < cutoff)) continue;
+        if (keep && (await keep({ store: "nats", ref: meta.name }))) continue;
+        await this.removeName(bucket, meta.name);
+        removed++;
+      }
     }
     return removed;
   }
@@ -245,20 +242,34 @@ export class NatsBlobStore implements BlobStore {
   /** Nothing to release: the connection belongs to the caller. */
   async close(): Promise<void> {}
 
-  private nameOf(ref: BlobLocation): string {
+  /** The object name and bucket a ref names; the bucket is always the ref's own project's. */
+  private locate(ref: BlobLocation): { name: string; bucket: Bucket } {
     if (ref.store !== "nats") {
       throw new InvalidArtifactError(
         "blob.store",
         `a ${JSON.stringify(ref.store)} blob cannot be read from the nats store`,
       );
     }
-    parseBlobKey(ref.ref);
-    return ref.ref;
+    return { name: ref.ref, bucket: this.bucketOf(parseBlobKey(ref.ref).project) };
   }
 }
 
-/** The stored metadata fields of an object, as its meta message holds them. */
-function metaOf(info: ObjectInfo) {
-  const { name, description, headers: h, options, bucket, nuid, size, chunks, digest, mtime } = info;
-  return { name, description, headers: h, options, bucket, nuid, size, chunks, digest, mtime };
+/** A bucket that does not exist holds no blob. */
+function missingBucketAsNull(err: unknown): null {
+  if (err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND) return null;
+  throw err;
+}
+
+/** The file's bytes, each read hashed as it is handed out, so the digest is of what was sent. */
+async function* hashedFile(file: FileHandle, hash: StreamingHash, expectedBytes: number): AsyncGenerator<Uint8Array> {
+  const chunkBytes = readBufferBytes(expectedBytes);
+  for (;;) {
+    // A fresh buffer per read: the writer may hold earlier pieces until its chunk is full.
+    const buf = Buffer.allocUnsafe(chunkBytes);
+    const { bytesRead } = await file.read(buf, 0, chunkBytes, null);
+    if (bytesRead === 0) return;
+    const chunk = buf.subarray(0, bytesRead);
+    hash.update(chunk);
+    yield chunk;
+  }
 }

@@ -14,7 +14,9 @@ import { dlqSubject, EVENTS_PREFIX, REPLAY_PREFIX } from "../event/subjects.ts";
 import { destinationFromToken, parseDestinationName } from "../runtime/destination-name.ts";
 import { REPLICA_KEY_PREFIX } from "../runtime/replica-heartbeat.ts";
 import {
-  BLOB_BUCKET,
+  BLOB_BUCKET_PREFIX,
+  blobBucket,
+  blobStream,
   consumerName,
   DLQ_STREAM,
   EVENTS_STREAM,
@@ -56,7 +58,6 @@ export interface ServerConfigOptions {
 
 const API = "$JS.API";
 const LEDGER_STREAM = `KV_${LEDGER_BUCKET}`;
-const BLOB_STREAM = `OBJ_${BLOB_BUCKET}`;
 
 const REPLIES: Grant = { subject: "_INBOX.>", why: "replies: PubAcks, API responses, fetched messages" };
 const ACCOUNT_INFO: Grant = { subject: `${API}.INFO`, why: "jetstreamManager() reads account info first" };
@@ -65,22 +66,26 @@ const LIST_DESTINATION_NAMES = `${API}.CONSUMER.NAMES.${EVENTS_STREAM}`;
 const LEDGER_READ = `${API}.STREAM.MSG.GET.${LEDGER_STREAM}`;
 // Kvm.open() binds without reading the stream config, so kv.get() never uses direct get.
 const LEDGER_READ_HOW = "kv.get() on the bucket from Kvm.open(): STREAM.MSG.GET, not direct get";
-const BLOB_OPEN: Grant = {
-  subject: `${API}.STREAM.INFO.${BLOB_STREAM}`,
-  why: "NatsBlobStore.open checks that the bucket exists",
-};
-const BLOB_INFO: Grant = {
-  subject: `${API}.STREAM.MSG.GET.${BLOB_STREAM}`,
-  why: "object info (last message on the object's meta subject) before put, get and delete",
+/**
+ * Blob buckets of every project (`OBJ_artifact_blobs_<project>`), for the roles that serve every
+ * project. A stream name is one subject token and wildcards match whole tokens only, so this
+ * grant covers the message get of every stream in the account: read only. NatsBlobStore reads
+ * objects by message get alone (no consumer, whose create API could also change consumers).
+ */
+const ANY_BLOB_READ: Grant = {
+  subject: `${API}.STREAM.MSG.GET.*`,
+  why: `blobs of any project's bucket ${BLOB_BUCKET_PREFIX}<project>: object metadata and chunks by message get (a stream name is one token, so every stream, read only)`,
 };
 
 /**
- * A trainer of `project`: publishes that project's events, stages blobs in the object store,
- * reads the ledger for flush(). It cannot publish for another project, change topology, consume,
- * or write the ledger. The blob bucket is shared, so blobs are not isolated per project.
+ * A trainer of `project`: publishes that project's events, stages blobs in its project's own
+ * object store bucket, reads the ledger for flush(). It cannot publish for another project, read,
+ * write or delete another project's blobs, create a bucket, change topology, consume, or write
+ * the ledger.
  */
 export function trainerPermissions(project: string): RolePermissions {
   checkSubjectToken("project", project);
+  const bucket = blobBucket(project);
   return {
     publish: [
       { subject: `${EVENTS_PREFIX}.${project}.>`, why: `logFile: events of project ${project} only` },
@@ -97,10 +102,18 @@ export function trainerPermissions(project: string): RolePermissions {
       },
       { subject: `${API}.CONSUMER.DELETE.KV_${LEDGER_BUCKET}.>`, why: "flush() stops its ledger watch" },
       { subject: `$JS.FC.KV_${LEDGER_BUCKET}.>`, why: "flow-control replies of the ledger watch" },
-      BLOB_OPEN,
-      BLOB_INFO,
-      { subject: `$O.${BLOB_BUCKET}.C.>`, why: "stage a blob: object chunks" },
-      { subject: `$O.${BLOB_BUCKET}.M.>`, why: "stage a blob: object metadata, written after the last chunk" },
+      {
+        subject: `${API}.STREAM.MSG.GET.${blobStream(project)}`,
+        why: `stage a blob in bucket ${bucket} only: whether it exists, an older object of the name; remove its own blob after a refused publish`,
+      },
+      {
+        subject: `$O.${bucket}.C.>`,
+        why: `stage a blob in bucket ${bucket} only: object chunks; a failed put rolls its own chunks up`,
+      },
+      {
+        subject: `$O.${bucket}.M.>`,
+        why: `stage a blob in bucket ${bucket} only: object metadata, written after the last chunk`,
+      },
     ],
     subscribe: [REPLIES],
   };
@@ -109,8 +122,9 @@ export function trainerPermissions(project: string): RolePermissions {
 /**
  * An uploader of one destination (token `s3_main` for `s3:main`): pulls and acks only its own
  * consumers (its events and its DLQ replays), writes only its own destination's ledger entries
- * and key leases, dead-letters to its own DLQ subject, reads and deletes staged blobs. It cannot
- * touch another destination's consumer or entries, publish events or replays, or change topology.
+ * and key leases, dead-letters to its own DLQ subject, reads and deletes staged blobs of every
+ * project. It cannot touch another destination's consumer or entries, publish events or replays,
+ * create or purge a bucket, or change topology.
  */
 export function uploaderPermissions(destinationToken: string): RolePermissions {
   checkDestinationToken(destinationToken);
@@ -149,17 +163,12 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
         why: "replica heartbeats (liveness, breaker state) of its own destination only",
       },
       { subject: LEDGER_READ, why: `ledger and lease reads: ${LEDGER_READ_HOW}` },
-      BLOB_OPEN,
-      BLOB_INFO,
+      ANY_BLOB_READ,
+      { subject: `${API}.STREAM.NAMES`, why: "blob sweeper: which project buckets exist" },
+      { subject: "$O.*.M.>", why: "blob delete in any project's bucket: the object's delete marker (a rollup)" },
       {
-        subject: `${API}.CONSUMER.CREATE.${BLOB_STREAM}.>`,
-        why: "object get() and list() (blob sweeper) read through an ephemeral ordered push consumer",
-      },
-      { subject: `$JS.FC.${BLOB_STREAM}.>`, why: "flow-control replies of that push consumer" },
-      { subject: `$O.${BLOB_BUCKET}.M.>`, why: "blob delete: the object's delete marker (a rollup)" },
-      {
-        subject: `$O.${BLOB_BUCKET}.C.>`,
-        why: "blob delete: a rollup of the object's chunks; no purge API, which could empty the bucket",
+        subject: "$O.*.C.>",
+        why: "blob delete in any project's bucket: a rollup of the object's chunks; no purge API, which could empty a bucket",
       },
     ],
     subscribe: [REPLIES],
@@ -168,10 +177,10 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
 
 /**
  * The HTTP gateway: publishes events of any project (it checks each request's project against
- * the caller's token itself), stages blobs in the object store, reads events, the ledger,
- * destination consumers and dead letters, records its idempotency keys, and publishes DLQ
- * replays for admin requests (which mark the replayed ledger entry). It cannot consume a
- * destination's events, change topology or purge anything.
+ * the caller's token itself), stages blobs in any project's object store bucket, reads events,
+ * the ledger, destination consumers and dead letters, records its idempotency keys, and publishes
+ * DLQ replays for admin requests (which mark the replayed ledger entry). It cannot consume a
+ * destination's events, create a bucket, change topology or purge anything.
  */
 export function gatewayPermissions(): RolePermissions {
   return {
@@ -211,10 +220,15 @@ export function gatewayPermissions(): RolePermissions {
       { subject: `${REPLAY_PREFIX}.>`, why: "POST /v1/dead-letters/replay (admin tokens only)" },
       { subject: `${API}.STREAM.INFO.${DLQ_STREAM}`, why: "dead letters per destination (subjects_filter)" },
       { subject: `${API}.STREAM.MSG.GET.${DLQ_STREAM}`, why: "GET /v1/dead-letters and replays read the letters" },
-      BLOB_OPEN,
-      BLOB_INFO,
-      { subject: `$O.${BLOB_BUCKET}.C.>`, why: "stage a body: object chunks; remove a refused one: a chunk rollup" },
-      { subject: `$O.${BLOB_BUCKET}.M.>`, why: "stage a body: object metadata after the last chunk; a delete marker" },
+      ANY_BLOB_READ,
+      {
+        subject: "$O.*.C.>",
+        why: "stage a body in its project's bucket (scoped by token): object chunks; remove a refused one: a chunk rollup",
+      },
+      {
+        subject: "$O.*.M.>",
+        why: "stage a body in its project's bucket (scoped by token): object metadata after the last chunk; a delete marker",
+      },
     ],
     subscribe: [REPLIES],
   };
@@ -325,9 +339,11 @@ export function sampleServerConfig(): string {
       "(ARTIFACT_BUS_NATS_USER, ARTIFACT_BUS_NATS_PASSWORD).",
       "",
       "Add a trainer per project and an uploader per destination with trainerUser(project) and",
-      "uploaderUser(token) (e.g. s3_main for s3:main) and regenerate. Not isolated per project: the",
-      "ledger (trainers read all of it) and the shared blob bucket (trainers can read and overwrite",
-      "any staged blob; stage with the fs store or one bucket per project where that matters).",
+      "uploaderUser(token) (e.g. s3_main for s3:main) and regenerate. Object-store staging is per",
+      "project: a trainer reads, writes and deletes only its own project's bucket",
+      "artifact_blobs_<project>, and cannot create one; add the project to staging.projects and run",
+      "`artifact-bus topology` as admin. Uploaders and the gateway read and remove blobs of every",
+      "project. Not isolated per project: the ledger (trainers read all of it).",
     ],
   });
 }

@@ -1,4 +1,5 @@
 /** Names of every JetStream object artifact-bus owns. Topology is code: see ensureTopology. */
+import { checkSubjectToken } from "../event/names.ts";
 import { DLQ_PREFIX, EVENTS_PREFIX, REPLAY_PREFIX } from "../event/subjects.ts";
 
 export const EVENTS_STREAM = "ARTIFACTS";
@@ -30,8 +31,24 @@ export const TOPOLOGY_STAMP_KEY = "topology";
 export function filterRecordKey(destinationToken: string): string {
   return `filter.${destinationToken}`;
 }
-/** Object store bucket for blobs staged by trainers that share no filesystem with uploaders. */
-export const BLOB_BUCKET = "artifact_blobs";
+/**
+ * Object store buckets for blobs staged by trainers that share no filesystem with uploaders: one
+ * per project, `artifact_blobs_<project>`, so that NATS permissions, which name subjects and
+ * streams and never an object inside one, can keep each project's trainers in its own bucket.
+ */
+export const BLOB_BUCKET_PREFIX = "artifact_blobs_";
+
+/** The object store bucket of a project's staged blobs, e.g. `artifact_blobs_vision`. */
+export function blobBucket(project: string): string {
+  // A project is one subject token without wildcards, so the name is also a valid bucket, stream
+  // and subject token, and no two projects share a bucket.
+  return `${BLOB_BUCKET_PREFIX}${checkSubjectToken("project", project)}`;
+}
+
+/** The stream behind a project's blob bucket, e.g. `OBJ_artifact_blobs_vision`. */
+export function blobStream(project: string): string {
+  return `OBJ_${blobBucket(project)}`;
+}
 
 /** Durable consumer of a destination, e.g. `s3:main` -> `dest_s3_main`. */
 export function consumerName(destinationToken: string): string {

@@ -24,7 +24,8 @@ import { eventFilter, replayFilter } from "../event/subjects.ts";
 import { parseDestinationName } from "../runtime/destination-name.ts";
 import { retentionOf } from "../runtime/retention.ts";
 import {
-  BLOB_BUCKET,
+  blobBucket,
+  blobStream,
   consumerName,
   DLQ_STREAM,
   DLQ_SUBJECTS,
@@ -42,11 +43,17 @@ const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds
 export interface TopologyOptions {
   stream: Config["stream"];
   destinations: DestinationConfig[];
-  /** Also create the object store bucket for the `nats` blob store (default true). */
-  blobBucket?: boolean;
+  /**
+   * Projects that stage into the object store (`staging.projects`): each gets its blob bucket
+   * `artifact_blobs_<project>`. Only this operator step creates one; trainers cannot.
+   */
+  blobProjects?: readonly string[];
 }
 
-/** Creates or updates streams, the ledger bucket, the blob bucket and one consumer per destination. */
+/**
+ * Creates or updates streams, the ledger bucket, each listed project's blob bucket and one
+ * consumer per destination.
+ */
 export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const { replicas, duplicateWindowMs } = opts.stream;
@@ -80,13 +87,10 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   );
   await keepMaxAge(jsm, `KV_${LEDGER_BUCKET}`, retention.ledgerMs);
   const ledger = await kvm.open(LEDGER_BUCKET);
-  if (opts.blobBucket !== false) {
-    // A backstop behind the sweeper; it also clears the delete markers that blob removal leaves
-    // (it may not purge: see NatsBlobStore).
-    await raceSafe(jsm, `OBJ_${BLOB_BUCKET}`, () =>
-      new Objm(nc).create(BLOB_BUCKET, { storage: StorageType.File, replicas, ttl: retention.blobBucketMs }),
-    );
-    await keepMaxAge(jsm, `OBJ_${BLOB_BUCKET}`, retention.blobBucketMs);
+  // A backstop behind the sweeper; it also clears the delete markers that blob removal leaves
+  // (it may not purge: see NatsBlobStore).
+  for (const project of opts.blobProjects ?? []) {
+    await ensureBlobBucket(nc, jsm, project, replicas, retention.blobBucketMs);
   }
   let changed = false;
   for (const d of opts.destinations) {
@@ -112,6 +116,20 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   const current = await ledger.get(TOPOLOGY_STAMP_KEY);
   if (changed || current?.operation !== "PUT" || current.string() !== stamp)
     await ledger.put(TOPOLOGY_STAMP_KEY, stamp);
+}
+
+/** Creates a project's blob bucket, or brings its max age up to date. */
+async function ensureBlobBucket(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  project: string,
+  replicas: number,
+  maxAgeMs: number,
+): Promise<void> {
+  await raceSafe(jsm, blobStream(project), () =>
+    new Objm(nc).create(blobBucket(project), { storage: StorageType.File, replicas, ttl: ms(maxAgeMs) }),
+  );
+  await keepMaxAge(jsm, blobStream(project), maxAgeMs);
 }
 
 async function upsertStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {

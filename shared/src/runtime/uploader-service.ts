@@ -67,7 +67,12 @@ export async function startUploaderService(
   const destinations = await Promise.all(mine.map((d) => factory.create(d, log)));
 
   const nc = await connectNats(config.nats, { name: `${factory.kind}-uploader` });
-  if (opts.ensureTopology) await ensureTopology(nc, { stream: config.stream, destinations: config.destinations });
+  if (opts.ensureTopology)
+    await ensureTopology(nc, {
+      stream: config.stream,
+      destinations: config.destinations,
+      blobProjects: config.staging.projects,
+    });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const kv = await new Kvm(nc).open(LEDGER_BUCKET);
