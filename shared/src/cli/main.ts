@@ -15,7 +15,7 @@ import { PUT_OPTIONS, putCommand } from "./put-command.ts";
 import { STATUS_OPTIONS, statusCommand } from "./status-command.ts";
 import { TOKEN_OPTIONS, tokenCommand } from "./token-command.ts";
 import { topologyCommand } from "./topology-command.ts";
-import { wandbCommand } from "./wandb-command.ts";
+import { WANDB_OPTIONS, wandbCommand } from "./wandb-command.ts";
 
 const USAGE = `usage:
   artifact-bus put --project P --run R [--name NAME] [--level fit|epoch|batch] [--meta k=v ...] [--mode copy|link|move] [--wait SECONDS] [--quiet] FILE
@@ -50,6 +50,7 @@ const OPTIONS: Record<string, ParseArgsOptionsConfig> = {
   topology: {},
   dlq: DLQ_OPTIONS,
   token: TOKEN_OPTIONS,
+  wandb: WANDB_OPTIONS,
 };
 
 const isHelp = (arg: string | undefined) => arg === "--help" || arg === "-h";

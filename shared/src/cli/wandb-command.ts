@@ -11,26 +11,26 @@
  * the other commands need no W&B code.
  */
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 
 const USAGE =
   "usage: artifact-bus wandb check --entity E --project SCRATCH_PROJECT [--base-url URL] [--run RUN] [--api-key-file FILE]";
+
+/** What `wandb check` takes (its `--help` lists these). */
+export const WANDB_OPTIONS = {
+  entity: { type: "string" },
+  project: { type: "string" },
+  "base-url": { type: "string" },
+  run: { type: "string" },
+  "api-key-file": { type: "string" },
+} as const satisfies ParseArgsOptionsConfig;
 
 export async function wandbCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (args[0] !== "check") {
     console.error(USAGE);
     return 2;
   }
-  const { values } = parseArgs({
-    args: args.slice(1),
-    options: {
-      entity: { type: "string" },
-      project: { type: "string" },
-      "base-url": { type: "string" },
-      run: { type: "string" },
-      "api-key-file": { type: "string" },
-    },
-  });
+  const { values } = parseArgs({ args: args.slice(1), options: WANDB_OPTIONS });
   const entity = values.entity ?? env.WANDB_ENTITY;
   if (!entity || !values.project) {
     console.error(`${USAGE}\n(--entity may come from WANDB_ENTITY; name a scratch project: the check adds to it)`);
