@@ -12,7 +12,13 @@ export {
   parseConfig,
 } from "./config.ts";
 export { checkArtifactName, checkLevel, checkSubjectToken, InvalidArtifactError } from "./event/names.ts";
-export { checkPathTemplate, DEFAULT_PATH_TEMPLATE, normalizePrefix, renderRemotePath } from "./event/remote-path.ts";
+export {
+  checkPathTemplate,
+  DEFAULT_PATH_TEMPLATE,
+  normalizePrefix,
+  renderRemotePath,
+  SHARED_NAMESPACE_OPTION,
+} from "./event/remote-path.ts";
 export {
   type ArtifactEventV1,
   ArtifactEventV1Schema,

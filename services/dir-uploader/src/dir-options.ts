@@ -1,6 +1,6 @@
 /** The `options` of a `dir:*` destination, validated once at start-up. */
 import { isAbsolute, normalize } from "node:path";
-import { ConfigError, checkPathTemplate, DEFAULT_PATH_TEMPLATE } from "@artifact-bus/shared";
+import { ConfigError, checkPathTemplate, DEFAULT_PATH_TEMPLATE, SHARED_NAMESPACE_OPTION } from "@artifact-bus/shared";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
@@ -8,6 +8,7 @@ export const DirOptionsSchema = Type.Object(
   {
     root: Type.String({ minLength: 1, description: "absolute directory every artifact goes under; must exist" }),
     pathTemplate: Type.String({ default: DEFAULT_PATH_TEMPLATE, description: "path below root" }),
+    sharedNamespace: SHARED_NAMESPACE_OPTION,
     fsync: Type.Boolean({
       default: false,
       description:
@@ -44,7 +45,7 @@ export function parseDirOptions(destination: string, input: unknown): DirOptions
   if (options.root.split("/").includes("..")) fail("root", "must not contain '..'");
   options.root = normalize(options.root).replace(/(.)\/+$/, "$1");
   try {
-    checkPathTemplate(options.pathTemplate);
+    checkPathTemplate(options.pathTemplate, options.sharedNamespace);
   } catch (err) {
     fail("pathTemplate", (err as Error).message);
   }

@@ -4,7 +4,12 @@
  * shared profiles, instance roles), so a config file never holds a secret.
  */
 
-import { checkPathTemplate, DEFAULT_PATH_TEMPLATE, normalizePrefix } from "@artifact-bus/shared";
+import {
+  checkPathTemplate,
+  DEFAULT_PATH_TEMPLATE,
+  normalizePrefix,
+  SHARED_NAMESPACE_OPTION,
+} from "@artifact-bus/shared";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
@@ -19,6 +24,7 @@ export const S3OptionsSchema = Type.Object(
     bucket: Type.String({ minLength: 3, maxLength: 255, pattern: "^[^/\\s]+$", description: "Target bucket" }),
     prefix: Type.String({ default: "", maxLength: 512, description: "Key prefix; keys never leave it" }),
     keyTemplate: Type.String({ default: DEFAULT_PATH_TEMPLATE, description: "Key under the prefix" }),
+    sharedNamespace: SHARED_NAMESPACE_OPTION,
     allowDotSegments: Type.Boolean({
       default: false,
       description: "Accept names with a segment starting with '.' (e.g. .hydra/config.yaml)",
@@ -93,7 +99,7 @@ export function parseS3Options(destination: string, input: unknown, env: Env = p
   }
   const options = value as S3OptionsInput;
   try {
-    checkPathTemplate(options.keyTemplate);
+    checkPathTemplate(options.keyTemplate, options.sharedNamespace);
   } catch (err) {
     fail("keyTemplate", (err as Error).message);
   }

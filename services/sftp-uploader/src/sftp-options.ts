@@ -4,7 +4,7 @@
  * (or the caller), the private key from a file named by `privateKeyPath`.
  */
 import { posix } from "node:path";
-import { ConfigError, checkPathTemplate, DEFAULT_PATH_TEMPLATE } from "@artifact-bus/shared";
+import { ConfigError, checkPathTemplate, DEFAULT_PATH_TEMPLATE, SHARED_NAMESPACE_OPTION } from "@artifact-bus/shared";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
@@ -18,6 +18,7 @@ export const SftpOptionsSchema = Type.Object(
     username: Type.String({ minLength: 1 }),
     root: Type.String({ pattern: "^/", description: "absolute remote directory every upload goes under" }),
     pathTemplate: Type.String({ default: DEFAULT_PATH_TEMPLATE, description: "remote path below root" }),
+    sharedNamespace: SHARED_NAMESPACE_OPTION,
     allowDotSegments: Type.Boolean({
       default: false,
       description: "accept names with a segment starting with '.' (off: no .ssh/authorized_keys under a home)",
@@ -97,7 +98,7 @@ export function parseSftpOptions(input: unknown, secrets: SftpSecrets = {}): Sft
   const root = posix.normalize(options.root);
   options.root = root.length > 1 ? root.replace(/\/+$/, "") : root;
   try {
-    checkPathTemplate(options.pathTemplate);
+    checkPathTemplate(options.pathTemplate, options.sharedNamespace);
   } catch (err) {
     fail("pathTemplate", (err as Error).message);
   }

@@ -4,6 +4,7 @@
  * `..`, no leading `/`, no backslash), and the result is checked again segment by segment, so a
  * template cannot make a path that escapes its prefix.
  */
+import { Type } from "@sinclair/typebox";
 import { checkArtifactName, InvalidArtifactError } from "./names.ts";
 import type { ArtifactEventV1 } from "./schema.ts";
 
@@ -12,8 +13,21 @@ export const DEFAULT_PATH_TEMPLATE = "{project}/{run}/{name}";
 const PLACEHOLDERS = ["project", "run", "name", "level", "rank", "key"] as const;
 type Placeholder = (typeof PLACEHOLDERS)[number];
 
-/** Validates a template once, at start-up. */
-export function checkPathTemplate(template: string): string {
+/**
+ * The `sharedNamespace` option of every destination that renders paths: without `{project}` in
+ * the template, projects write each other's files, so that must be meant.
+ */
+export const SHARED_NAMESPACE_OPTION = Type.Boolean({
+  default: false,
+  description:
+    "Allow a template without {project}: every project then writes into one namespace, and one project's artifact can overwrite another's",
+});
+
+/**
+ * Validates a template once, at start-up. It must contain `{project}` unless `sharedNamespace`
+ * says the projects share one namespace on purpose.
+ */
+export function checkPathTemplate(template: string, sharedNamespace = false): string {
   const unknown = [...template.matchAll(/\{([^}]*)\}/g)]
     .map((m) => m[1])
     .filter((p) => !PLACEHOLDERS.includes(p as Placeholder));
@@ -25,6 +39,12 @@ export function checkPathTemplate(template: string): string {
   }
   if (!template.includes("{name}"))
     throw new InvalidArtifactError("template", "must contain {name}, or every artifact would share one path");
+  if (!template.includes("{project}") && !sharedNamespace) {
+    throw new InvalidArtifactError(
+      "template",
+      "must contain {project}, or one project's artifacts could overwrite another's (set sharedNamespace: true if the projects share one namespace on purpose)",
+    );
+  }
   return template;
 }
 
