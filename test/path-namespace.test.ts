@@ -24,9 +24,7 @@ const parsers: [string, string, (o: Record<string, unknown>) => unknown][] = [
 
 describe.each(parsers)("the %s destination", (_, field, parse) => {
   it("refuses a template without {project}, naming the field and the way out", () => {
-    expect(() => parse({ [field]: "{run}/{name}" })).toThrow(
-      new RegExp(`${field}.*\\{project\\}.*sharedNamespace`),
-    );
+    expect(() => parse({ [field]: "{run}/{name}" })).toThrow(new RegExp(`${field}.*\\{project\\}.*sharedNamespace`));
   });
 
   it("takes one when the projects share a namespace on purpose, and any template with {project}", () => {
