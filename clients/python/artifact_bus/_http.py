@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import os
+import stat
 import shutil
 import ssl
 import tempfile
@@ -28,8 +29,9 @@ class HttpTransport:
             raise ArtifactBusError("ARTIFACT_BUS_URL: %r is not an http(s) URL" % url)
         self.token, self.timeout = token, timeout
         self.context = ssl.create_default_context(cafile=ca) if self.url.scheme == "https" else None
-        self.spool_dir = spool_dir or os.path.join(tempfile.gettempdir(), "artifact-bus-spool-%d" % os.getuid())
-        os.makedirs(self.spool_dir, mode=0o700, exist_ok=True)
+        self.spool_dir = _private_dir(
+            spool_dir or os.path.join(tempfile.gettempdir(), "artifact-bus-spool-%d" % os.getuid())
+        )
 
     # -- HTTP -------------------------------------------------------------------------------------
 
@@ -216,3 +218,21 @@ def _retry_after(value):
         return float(value) if value else None
     except ValueError:
         return None
+
+
+def _private_dir(path):
+    """`path` as a directory only this user can enter: created 0700, or checked when it exists. In a
+    shared /tmp anyone may create the name first (or a symlink of that name) and then read or swap
+    the files held there, so a directory that is not the user's own is refused, never used."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise ArtifactBusError("spool %s is not a directory of its own (a symlink or a file); "
+                               "set ARTIFACT_BUS_SPOOL_DIR" % path)
+    if st.st_uid != os.getuid():
+        raise ArtifactBusError("spool %s is owned by uid %d, not by you (uid %d): another user could read "
+                               "or swap the files held there; remove it or set ARTIFACT_BUS_SPOOL_DIR"
+                               % (path, st.st_uid, os.getuid()))
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return path
