@@ -5,9 +5,9 @@
  * worker thread (hash-pool.ts).
  */
 import { constants } from "node:fs";
-import { copyFile, link, rename, unlink } from "node:fs/promises";
+import { copyFile, link, lstat, rename, unlink } from "node:fs/promises";
 import type { Logger } from "../log.ts";
-import type { StagedHow, StagingMode } from "./store.ts";
+import { BlobSourceChangedError, type CheckedFile, type StagedHow, type StagingMode } from "./store.ts";
 
 // Errors for which a hard link is impossible here but a copy will do.
 const NO_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK"]);
@@ -21,12 +21,21 @@ export function codeOf(err: unknown): string {
 
 /**
  * Puts `src` at the new path `dest` as `mode` asks; link and move fall back to a copy (with a
- * logged note) where they are impossible. Returns how it was done.
+ * logged note) where they are impossible. Returns how it was done. With `checked`, copies read
+ * the checked file itself, and a link or move that placed another file is undone (see
+ * StageRequest.sameFile).
  */
-export async function placeFile(src: string, dest: string, mode: StagingMode, logger: Logger): Promise<StagedHow> {
+export async function placeFile(
+  src: string,
+  dest: string,
+  mode: StagingMode,
+  logger: Logger,
+  checked?: CheckedFile,
+): Promise<StagedHow> {
   if (mode === "link") {
     try {
       await link(src, dest);
+      await undoUnlessChecked(src, dest, checked, () => unlink(dest));
       return "link";
     } catch (err) {
       if (!NO_LINK.has(codeOf(err))) throw err;
@@ -35,13 +44,45 @@ export async function placeFile(src: string, dest: string, mode: StagingMode, lo
   } else if (mode === "move") {
     try {
       await rename(src, dest);
+      await undoUnlessChecked(src, dest, checked, () => rename(dest, src));
       return "move";
     } catch (err) {
       if (codeOf(err) !== "EXDEV") throw err;
       logger.warn({ path: src }, "blob staging: source on another filesystem, moving by copy and unlink");
     }
   }
-  return copyOrClone(src, dest);
+  return copyOrClone(checked?.readPath ?? src, dest);
+}
+
+/**
+ * Undoes a link or move that placed another file than the checked one: the path was swapped
+ * (a symlinked directory, a rename) after its check. Done before the blob's mode is changed.
+ */
+async function undoUnlessChecked(
+  src: string,
+  placed: string,
+  checked: CheckedFile | undefined,
+  undo: () => Promise<void>,
+): Promise<void> {
+  if (checked === undefined || (await isChecked(placed, checked))) return;
+  await undo();
+  throw new BlobSourceChangedError(`${src} changed after it was checked; nothing was staged`);
+}
+
+async function isChecked(path: string, checked: CheckedFile): Promise<boolean> {
+  const st = await lstat(path, { bigint: true }).catch(() => undefined);
+  return st !== undefined && st.dev === checked.dev && st.ino === checked.ino;
+}
+
+/**
+ * Removes the source of a move done by copy. With `checked`, only while the path still is the
+ * checked file: one swapped in meanwhile is not ours to remove, and is left where it is.
+ */
+export async function unlinkMoved(path: string, checked: CheckedFile | undefined): Promise<void> {
+  if (checked !== undefined && !(await isChecked(path, checked))) return;
+  await unlink(path).catch((err: unknown) => {
+    if (codeOf(err) !== "ENOENT") throw err;
+  });
 }
 
 /**

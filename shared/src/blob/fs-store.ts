@@ -13,7 +13,7 @@ import { type Logger, silentLogger } from "../log.ts";
 import { blobKey, parseBlobKey } from "./blob-key.ts";
 import { type BlobReader, fileReader, readWhole } from "./blob-reader.ts";
 import { digestOf, readHeadSync, readSmallFileSync, SMALL_FILE_BYTES } from "./bounded-read.ts";
-import { codeOf, placeFile } from "./fs-place.ts";
+import { codeOf, placeFile, unlinkMoved } from "./fs-place.ts";
 import { STREAM_TEMP_SUFFIX, sweepStreamTemps, writeHashed } from "./fs-stream.ts";
 import { type Digest, readBufferBytes } from "./hash.ts";
 import { hashPool } from "./hash-pool.ts";
@@ -66,7 +66,8 @@ export class FsBlobStore implements BlobStore {
   readonly kind = "fs" as const;
   /** Absolute path of the staging directory. */
   readonly dir: string;
-  private readonly defaultMode: StagingMode;
+  /** Mode for requests that name none. */
+  readonly defaultMode: StagingMode;
   private readonly logger: Logger;
 
   constructor(dir: string, options: FsBlobStoreOptions = {}) {
@@ -93,15 +94,15 @@ export class FsBlobStore implements BlobStore {
     let how: StagedHow | undefined;
     try {
       // A small file is copied whatever the mode: as cheap as a link, and safer.
-      const small = readSmallFileSync(req.path);
+      const small = readSmallFileSync(req.sameFile?.readPath ?? req.path);
       if (small) {
         writeInRunDirSync(runDir, temp, small);
         how = "copy";
         renameSync(temp, final);
-        if (mode === "move") await unlinkIfPresent(req.path);
+        if (mode === "move") await unlinkMoved(req.path, req.sameFile);
         return { location, how, blob: Promise.resolve({ ...location, ...digestOf(small) }) };
       }
-      how = await this.inRunDir(runDir, () => placeFile(req.path, temp, mode, this.logger));
+      how = await this.inRunDir(runDir, () => placeFile(req.path, temp, mode, this.logger, req.sameFile));
       if (how === "link" || how === "move") {
         // Linked and moved files keep the trainer's mtime; sweep ages blobs from staging time.
         const now = new Date();
@@ -109,7 +110,7 @@ export class FsBlobStore implements BlobStore {
       }
       await chmod(temp, 0o444);
       await rename(temp, final);
-      if (mode === "move" && how !== "move") await unlinkIfPresent(req.path);
+      if (mode === "move" && how !== "move") await unlinkMoved(req.path, req.sameFile);
     } catch (err) {
       // A moved file is the trainer's only copy: put it back rather than delete it.
       if (how === "move") {
