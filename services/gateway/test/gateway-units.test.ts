@@ -12,16 +12,19 @@ import { checkMetadata, eventIdFor, sha256FromContentDigest } from "../src/reque
 import { parseRange } from "../src/routes/content.ts";
 
 describe("eventIdFor", () => {
-  it("derives a stable, valid id per (project, run, key), and a random one without a key", () => {
-    const a = eventIdFor("demo", "r1", "step-100");
+  const token = "ab".repeat(32);
+  it("derives a stable, valid id per (token, project, run, key), and a random one without a key", () => {
+    const a = eventIdFor("demo", "r1", "step-100", token);
     expect(a).toMatch(new RegExp(EVENT_ID_PATTERN));
-    expect(eventIdFor("demo", "r1", "step-100")).toBe(a);
-    expect(eventIdFor("vision", "r1", "step-100")).not.toBe(a);
-    expect(eventIdFor("demo", "r2", "step-100")).not.toBe(a);
-    expect(eventIdFor("demo", "r1", undefined)).not.toBe(eventIdFor("demo", "r1", undefined));
-    expect(() => eventIdFor("demo", "r1", "")).toThrow(Problem);
-    expect(() => eventIdFor("demo", "r1", "x".repeat(129))).toThrow(/Idempotency-Key/);
-    expect(() => eventIdFor("demo", "r1", "tab\there")).toThrow(/printable/);
+    expect(eventIdFor("demo", "r1", "step-100", token)).toBe(a);
+    expect(eventIdFor("vision", "r1", "step-100", token)).not.toBe(a);
+    expect(eventIdFor("demo", "r2", "step-100", token)).not.toBe(a);
+    // Another token's key is another id: nobody without the token can compute this one.
+    expect(eventIdFor("demo", "r1", "step-100", "cd".repeat(32))).not.toBe(a);
+    expect(eventIdFor("demo", "r1", undefined, token)).not.toBe(eventIdFor("demo", "r1", undefined, token));
+    expect(() => eventIdFor("demo", "r1", "", token)).toThrow(Problem);
+    expect(() => eventIdFor("demo", "r1", "x".repeat(129), token)).toThrow(/Idempotency-Key/);
+    expect(() => eventIdFor("demo", "r1", "tab\there", token)).toThrow(/printable/);
   });
 });
 

@@ -4,10 +4,16 @@
  * what `cp` does). None of them hashes: the fs store hashes the staged file afterwards, on a
  * worker thread (hash-pool.ts).
  */
-import { constants } from "node:fs";
+import { constants, linkSync, unlinkSync } from "node:fs";
 import { copyFile, link, lstat, rename, unlink } from "node:fs/promises";
 import type { Logger } from "../log.ts";
-import { BlobSourceChangedError, type CheckedFile, type StagedHow, type StagingMode } from "./store.ts";
+import {
+  BlobExistsError,
+  BlobSourceChangedError,
+  type CheckedFile,
+  type StagedHow,
+  type StagingMode,
+} from "./store.ts";
 
 // Errors for which a hard link is impossible here but a copy will do.
 const NO_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK"]);
@@ -102,4 +108,28 @@ async function copyOrClone(src: string, dest: string): Promise<StagedHow> {
   await unlink(dest).catch(() => {});
   await copyFile(src, dest, constants.COPYFILE_EXCL);
   return "copy";
+}
+
+/**
+ * Gives the staged temp file `temp` its blob name `final`, unless a blob has that name already:
+ * then BlobExistsError, and `temp` is left for the caller to remove (or put back). A hard link
+ * then an unlink, not a rename, which would replace a blob whose event may be published.
+ */
+export async function commitBlob(temp: string, final: string, ref: string, sha256?: string): Promise<void> {
+  try {
+    await link(temp, final);
+  } catch (err) {
+    throw codeOf(err) === "EEXIST" ? new BlobExistsError(ref, sha256) : err;
+  }
+  await unlink(temp);
+}
+
+/** {@link commitBlob} with synchronous calls, for small blobs (see bounded-read.ts). */
+export function commitBlobSync(temp: string, final: string, ref: string, sha256?: string): void {
+  try {
+    linkSync(temp, final);
+  } catch (err) {
+    throw codeOf(err) === "EEXIST" ? new BlobExistsError(ref, sha256) : err;
+  }
+  unlinkSync(temp);
 }

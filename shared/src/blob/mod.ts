@@ -16,6 +16,7 @@ export { HashPool, hashPool } from "./hash-pool.ts";
 export { BlobIntegrityError, NatsBlobStore, type NatsBlobStoreOptions } from "./nats-store.ts";
 export {
   BlobDigestMismatchError,
+  BlobExistsError,
   type BlobLocation,
   BlobMissingError,
   BlobSourceChangedError,

@@ -135,3 +135,17 @@ export class BlobDigestMismatchError extends Error {
 export class BlobSourceChangedError extends Error {
   override name = "BlobSourceChangedError";
 }
+
+/**
+ * The blob of this event id is staged already: a blob, once staged, is never replaced (its event
+ * may be published, and its sha256 with it). Nothing new was left staged.
+ */
+export class BlobExistsError extends Error {
+  override name = "BlobExistsError";
+  /** sha256 of the bytes that were not staged, when they were hashed before the clash. */
+  readonly sha256: string | undefined;
+  constructor(ref: string, sha256?: string) {
+    super(`blob ${ref} is staged already; it is never replaced`);
+    this.sha256 = sha256;
+  }
+}

@@ -6,8 +6,9 @@
 import { Readable } from "node:stream";
 import { type BlobStore, FsBlobStore, type Level, type StagingMode } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Acceptance, accept } from "../accept.ts";
+import type { Caller } from "../auth.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { Problem } from "../problems.ts";
 import { openProjectFile } from "../project-file.ts";
@@ -86,6 +87,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
         metadata,
         contentType: header("content-type"),
         idempotencyKey: header("idempotency-key"),
+        tokenSha256: callerOf(request).sha256,
         stage: (id) =>
           deps.blobStore
             .stageStream(body, {
@@ -160,6 +162,7 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
           level: body.level ?? "fit",
           metadata: checkMetadata(body.metadata ?? {}, "metadata"),
           idempotencyKey: typeof key === "string" ? key : undefined,
+          tokenSha256: callerOf(request).sha256,
           // A copy reads the opened file itself; a link or move of the path is undone by the store
           // unless it placed that same file.
           stage: (id) =>
@@ -194,4 +197,10 @@ async function* limited(body: Readable, max: number): AsyncGenerator<Buffer> {
 function effectiveMode(store: BlobStore, asked: StagingMode | undefined): StagingMode {
   if (!(store instanceof FsBlobStore)) return "copy";
   return asked ?? store.defaultMode;
+}
+
+/** The authenticated caller; every route here needs a role, so the onRequest hook set it. */
+function callerOf(request: FastifyRequest): Caller {
+  if (!request.caller) throw new Problem("internal", "no authenticated caller on a publish route");
+  return request.caller;
 }
