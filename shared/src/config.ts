@@ -77,6 +77,12 @@ export const GatewayConfigSchema = Type.Object(
       description:
         "Directories whose files POST .../artifacts may stage by path, each with {project} as one whole path segment (/shared/{project}): a token reaches only its project's directory (none: that route is refused)",
     }),
+    readBack: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          "Destinations the gateway reads content back from, with read credentials of its own in its environment (default: every S3, SFTP and dir destination)",
+      }),
+    ),
     idleTimeoutMs: Ms(60_000, "A connection that sends nothing (and is not waiting on /wait) for this long is closed"),
     headersTimeoutMs: Ms(30_000, "Time a client has to send the request headers"),
     maxWaitSeconds: Type.Integer({ minimum: 1, default: 3600, description: "Upper bound on /wait's timeout" }),

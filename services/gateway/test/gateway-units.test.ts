@@ -1,13 +1,19 @@
-/** The gateway's pure parts: event ids from Idempotency-Keys, Content-Digest, ranges, metadata, problems. */
+/**
+ * The gateway's pure parts: event ids from Idempotency-Keys, Content-Digest, ranges, metadata,
+ * problems, which destinations it reads back from.
+ */
 import { createHash } from "node:crypto";
 import {
   BlobDigestMismatchError,
+  ConfigError,
   EVENT_ID_PATTERN,
   InvalidArtifactError,
   NoDestinationError,
+  silentLogger,
 } from "@artifact-bus/shared";
 import { describe, expect, it } from "vitest";
 import { Problem, problemBody, toProblem } from "../src/problems.ts";
+import { ReadBack } from "../src/read-back.ts";
 import { checkMetadata, eventIdFor, sha256FromContentDigest } from "../src/request-parts.ts";
 import { parseRange } from "../src/routes/content.ts";
 
@@ -96,5 +102,21 @@ describe("toProblem", () => {
       instance: "/v1/x",
       field: "project",
     });
+  });
+});
+
+describe("ReadBack", () => {
+  const destinations = [
+    { name: "s3:main", options: {} },
+    { name: "sftp:archive", options: {} },
+    { name: "wandb:team", options: {} },
+  ] as unknown as ConstructorParameters<typeof ReadBack>[0];
+  it("reads back from every S3, SFTP and dir destination, or only those gateway.readBack names", () => {
+    expect(new ReadBack(destinations, silentLogger).names).toEqual(["s3:main", "sftp:archive"]);
+    expect(new ReadBack(destinations, silentLogger, ["s3:main"]).names).toEqual(["s3:main"]);
+  });
+  it("refuses an entry that is no readable destination, naming the field", () => {
+    expect(() => new ReadBack(destinations, silentLogger, ["s3:main", "wandb:team"])).toThrow(ConfigError);
+    expect(() => new ReadBack(destinations, silentLogger, ["s3:other"])).toThrow(/gateway\.readBack\.0: s3:other/);
   });
 });
