@@ -45,7 +45,8 @@ let tokenA: string;
 let tokenB: string;
 
 beforeAll(async () => {
-  // No uploader yet: the re-staging cases need a published blob that nothing consumed.
+  // No uploader between cases (landed() runs one for its check): the re-staging cases need a
+  // published blob that nothing consumed yet.
   stack = await GatewayStack.start({ secured: true, uploader: false });
   files = stack.filesRoot;
   tokenA = stack.token(["a"], ["publish"]);
@@ -217,7 +218,10 @@ describe("re-staging under an event id that is already published", () => {
 });
 
 describe("event ids from an Idempotency-Key", () => {
-  /** The id the gateway derived from (project, run, key) alone: anyone could compute it. */
+  /**
+   * The id as the gateway derived it from (project, run, key) alone, as the README documented:
+   * what a tenant who knows B's project, run and key scheme (rank and step) computes.
+   */
   function publicDerivation(project: string, run: string, key: string): string {
     const digest = createHash("sha256").update(`${project}\n${run}\n${key}`).digest().subarray(0, 20);
     let bits = "";
@@ -250,6 +254,7 @@ describe("event ids from an Idempotency-Key", () => {
     expect(r.headers.get("idempotent-replayed")).toBeNull();
     const accepted = (await r.json()) as Accepted;
     expect(accepted).toMatchObject({ project: "b", run: "ids", sha256: sha256(bytes) });
+    expect(accepted.id).not.toBe(squatted);
     expect(sha256(await landed(accepted))).toBe(sha256(bytes));
   });
 });
