@@ -41,10 +41,16 @@ const wandb = process.argv.includes("--wandb") ? await WandbDouble.start() : und
 const nats = await NatsServer.start({ port: await preferPort(4222) });
 const s3 = await S3TestServer.start({ buckets: ["artifacts"] });
 const configPath = resolve(stackDir, "config.json");
+mkdirSync(resolve(stackDir, "files", "demo"), { recursive: true });
 const gatewayPort = (await preferPort(8080)) ?? (await preferPort(0, true));
 const config = parseConfig({
   nats: { servers: [nats.url] },
-  gateway: { port: gatewayPort, tokensFile: resolve(stackDir, "gateway-tokens.jsonl"), allowedDirs: [root] },
+  // POST by path reads a project's files from .stack/files/<project>/ only.
+  gateway: {
+    port: gatewayPort,
+    tokensFile: resolve(stackDir, "gateway-tokens.jsonl"),
+    allowedDirs: [resolve(stackDir, "files", "{project}")],
+  },
   staging: { store: "fs", dir: resolve(stackDir, "staging"), mode: "copy" },
   destinations: [
     {

@@ -75,8 +75,15 @@ export const GatewayConfigSchema = Type.Object(
     maxBodyBytes: Type.Integer({ minimum: 0, default: 64 * 1024 ** 3, description: "Largest artifact a PUT may send" }),
     allowedDirs: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
-      description: "Directories whose files POST .../artifacts may stage by path (none: that route is refused)",
+      description:
+        "Directories whose files POST .../artifacts may stage by path, each with {project} as one whole path segment (/shared/{project}): a token reaches only its project's directory (none: that route is refused)",
     }),
+    readBack: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          "Destinations the gateway reads content back from, with read credentials of its own in its environment (default: every S3, SFTP and dir destination)",
+      }),
+    ),
     idleTimeoutMs: Ms(60_000, "A connection that sends nothing (and is not waiting on /wait) for this long is closed"),
     headersTimeoutMs: Ms(30_000, "Time a client has to send the request headers"),
     maxWaitSeconds: Type.Integer({ minimum: 1, default: 3600, description: "Upper bound on /wait's timeout" }),
@@ -175,6 +182,9 @@ export type DestinationConfig = Static<typeof DestinationConfigSchema>;
 export type BackoffConfig = Static<typeof BackoffConfigSchema>;
 export type BreakerConfig = Static<typeof BreakerConfigSchema>;
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;
+
+/** What `gateway.allowedDirs` entries hold in place of the project a request is for. */
+export const PROJECT_PLACEHOLDER = "{project}";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -307,6 +317,17 @@ export function parseConfig(input: unknown): Config {
       `config field stream.duplicateWindowMs: ${config.stream.duplicateWindowMs} is longer than stream.maxAgeMs (${config.stream.maxAgeMs}); nats-server refuses such a stream`,
     );
   }
+  config.gateway.allowedDirs.forEach((dir, i) => {
+    // Without {project}, every project's token could stage (and link or move) every other's files.
+    if (
+      dir.split(/[\\/]/).filter((s) => s === PROJECT_PLACEHOLDER).length !== 1 ||
+      dir.split(PROJECT_PLACEHOLDER).length !== 2
+    ) {
+      throw new ConfigError(
+        `config field gateway.allowedDirs.${i}: ${JSON.stringify(dir)} must hold ${PROJECT_PLACEHOLDER} once, as a whole path segment (e.g. /shared/${PROJECT_PLACEHOLDER}): a token then stages files only from its own project's directory`,
+      );
+    }
+  });
   const seen = new Set<string>();
   config.destinations.forEach((d, i) => {
     try {

@@ -23,6 +23,9 @@ export interface GatewayStackOptions extends S3StackOptions {
 export class GatewayStack {
   readonly s3: S3Stack;
   readonly tokensFile: string;
+  /** Trainers' shared filesystem: one directory per project, `gateway.allowedDirs` is `<root>/{project}`. */
+  readonly filesRoot: string;
+  /** Project demo's directory under {@link filesRoot}. */
   readonly allowedDir: string;
   readonly configPath: string;
   gateway!: UploaderProcess;
@@ -31,7 +34,8 @@ export class GatewayStack {
   private constructor(s3: S3Stack, gateway: Partial<GatewayConfig>) {
     this.s3 = s3;
     this.tokensFile = join(s3.bus.dir, "gateway-tokens.jsonl");
-    this.allowedDir = join(s3.bus.dir, "trainer-files");
+    this.filesRoot = join(s3.bus.dir, "trainer-files");
+    this.allowedDir = join(this.filesRoot, "demo");
     mkdirSync(this.allowedDir, { recursive: true });
     this.configPath = join(s3.bus.dir, "gateway-config.json");
     const config = {
@@ -40,7 +44,7 @@ export class GatewayStack {
         ...s3.bus.config.gateway,
         port: 0,
         tokensFile: this.tokensFile,
-        allowedDirs: [this.allowedDir],
+        allowedDirs: [join(this.filesRoot, "{project}")],
         ...gateway,
       },
     };

@@ -1,11 +1,20 @@
 /**
  * Accepting one artifact, whichever way its bytes come (a PUT body, a file by path): refuse
  * early what would never land, stage the bytes under the event id, publish, record, answer 202.
- * With an Idempotency-Key the event id is fixed by the key, so a retry finds the recorded answer
- * (or, if the gateway died between publish and record, the publish dedupe says so) and the
- * artifact is published once.
+ * With an Idempotency-Key the event id is fixed by the key (and the caller's token), so a retry
+ * finds the recorded answer, or, if a gateway died between publish and record or another replica
+ * is on the same key, finds the blob staged already: blobs are never replaced, so the published
+ * event's bytes stay what it says, and the retry is answered from that event.
  */
-import type { BlobRef, Level } from "@artifact-bus/shared";
+import { stat } from "node:fs/promises";
+import {
+  BlobExistsError,
+  type BlobRef,
+  destinationFromToken,
+  destinationsOf,
+  type Level,
+  type StoredEvent,
+} from "@artifact-bus/shared";
 import type { GatewayDeps } from "./deps.ts";
 import { Problem } from "./problems.ts";
 import { eventIdFor } from "./request-parts.ts";
@@ -19,7 +28,9 @@ export interface AcceptRequest {
   metadata: Record<string, string>;
   contentType?: string;
   idempotencyKey?: string;
-  /** Stages the bytes as blob `<project>/<run>/<id>`. */
+  /** sha256 of the caller's token: derived event ids are bound to it (see eventIdFor). */
+  tokenSha256: string;
+  /** Stages the bytes as blob `<project>/<run>/<id>`; BlobExistsError if that blob exists. */
   stage(id: string): Promise<BlobRef>;
 }
 
@@ -35,7 +46,7 @@ const inFlight = new Set<string>();
 export async function accept(deps: GatewayDeps, req: AcceptRequest): Promise<Acceptance> {
   const reasons = deps.notReady();
   if (reasons.length > 0) throw new Problem("nats-unavailable", reasons.join("; "), { retryAfterS: 2 });
-  const id = eventIdFor(req.project, req.run, req.idempotencyKey);
+  const id = eventIdFor(req.project, req.run, req.idempotencyKey, req.tokenSha256);
   if (req.idempotencyKey !== undefined) {
     const record = await deps.index.record(id);
     if (record) return { answer: record.answer, replayed: true };
@@ -57,7 +68,13 @@ export async function accept(deps: GatewayDeps, req: AcceptRequest): Promise<Acc
 async function acceptOnce(deps: GatewayDeps, req: AcceptRequest, id: string): Promise<Acceptance> {
   const target = await deps.publisher.target(req);
   const staging = deps.metrics.stagingSeconds.startTimer();
-  const blob = await req.stage(id);
+  let blob: BlobRef;
+  try {
+    blob = await req.stage(id);
+  } catch (err) {
+    if (!(err instanceof BlobExistsError) || req.idempotencyKey === undefined) throw err;
+    return await stagedBefore(deps, req, id, err.sha256);
+  }
   staging();
   deps.metrics.bytesIn.inc(blob.size);
   const logged = await deps.publisher.publishStaged(target, {
@@ -73,11 +90,10 @@ async function acceptOnce(deps: GatewayDeps, req: AcceptRequest, id: string): Pr
     // with that event, which must be of the same bytes.
     const original = await deps.index.at(logged.streamSeq);
     if (!original || original.event.id !== id) throw new Problem("internal", `event ${id} not found after a dedupe`);
-    if (original.event.blob.sha256 !== blob.sha256 || original.event.name !== name) {
-      throw new Problem("idempotency-conflict", "this Idempotency-Key was used for other content", {
-        field: "Idempotency-Key",
-      });
-    }
+    // The blob just staged is this request's own (staging is exclusive), and no event needs it:
+    // the original's blob had been released, or this one could not have been staged.
+    if (deps.blobStore.kind === "fs") await deps.blobStore.remove(blob).catch(() => {});
+    if (original.event.blob.sha256 !== blob.sha256 || original.event.name !== name) throw otherContent();
     ({ level, name } = original.event);
     ({ sha256, size } = original.event.blob);
   }
@@ -100,4 +116,51 @@ async function acceptOnce(deps: GatewayDeps, req: AcceptRequest, id: string): Pr
   if (req.idempotencyKey !== undefined) await deps.index.putRecord(id, record);
   else deps.index.sendRecord(id, record);
   return { answer, replayed: logged.duplicate };
+}
+
+/** A blob staged longer ago than this with no event published for it was left by a gateway that stopped. */
+const ABANDONED_AFTER_MS = 10 * 60_000;
+
+/**
+ * The blob of `id` is staged already: by an earlier request with this key whose answer was not
+ * recorded (a gateway killed between publish and record), or by one still in progress on another
+ * replica. The published event answers the retry; the blob is never replaced.
+ */
+async function stagedBefore(deps: GatewayDeps, req: AcceptRequest, id: string, sha256?: string): Promise<Acceptance> {
+  const published =
+    (await deps.index.byId(id)) ?? (await deps.index.findInRun(req.project, req.run, id).catch(() => undefined));
+  if (published) {
+    const { event } = published;
+    if ((sha256 !== undefined && sha256 !== event.blob.sha256) || event.name !== req.name) throw otherContent();
+    const answer = await answerOf(deps, published);
+    await deps.index.putRecord(id, { project: event.project, run: event.run, streamSeq: published.streamSeq, answer });
+    return { answer, replayed: true };
+  }
+  // Staged, not published: another replica is between the two, or one stopped there. Only a blob
+  // that old is taken for abandoned and staged anew (the window is the hash of the file).
+  const path = deps.blobStore.localPath({ store: deps.blobStore.kind, ref: `${req.project}/${req.run}/${id}` });
+  const st = path === undefined ? undefined : await stat(path).catch(() => undefined);
+  if (st && Date.now() - st.ctimeMs > ABANDONED_AFTER_MS) {
+    await deps.blobStore.remove({ store: deps.blobStore.kind, ref: `${req.project}/${req.run}/${id}` });
+    return acceptOnce(deps, req, id);
+  }
+  throw new Problem(
+    "idempotency-conflict",
+    "a request with this Idempotency-Key staged its bytes and has not published them yet (on another gateway replica?); retry later",
+    { field: "Idempotency-Key", retryAfterS: 5 },
+  );
+}
+
+/** The 202 answer for an event published before. */
+async function answerOf(deps: GatewayDeps, { event, streamSeq }: StoredEvent): Promise<AcceptedBody> {
+  const { id, project, run, name, level } = event;
+  const { sha256, size } = event.blob;
+  const destinations = (await destinationsOf(deps.directory, { event, streamSeq })).map(destinationFromToken);
+  return { id, project, run, name, level, sha256, size, destinations, streamSeq, status: `/v1/artifacts/${id}` };
+}
+
+function otherContent(): Problem {
+  return new Problem("idempotency-conflict", "this Idempotency-Key was used for other content", {
+    field: "Idempotency-Key",
+  });
 }

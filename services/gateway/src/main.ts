@@ -13,7 +13,7 @@ import {
   persistCompileCache,
 } from "@artifact-bus/shared";
 import { TokenStore } from "./auth.ts";
-import { loadReadBackAdapters } from "./read-back.ts";
+import { loadReadBackAdapters, ReadBack } from "./read-back.ts";
 import { fastifyOptions, startGateway } from "./server.ts";
 
 if (isWarmUp(process.argv.slice(2))) {
@@ -26,6 +26,7 @@ try {
   if (isConfigCheck(process.argv.slice(2), process.env)) {
     const tokens = new TokenStore(config.gateway.tokensFile, log);
     fastifyOptions(config, log); // reads the TLS files
+    new ReadBack(config.destinations, log, config.gateway.readBack); // checks gateway.readBack
     const { host, port } = config.gateway;
     console.log(`gateway: config ok, ${host}:${port}, ${tokens.size} token(s), staging ${config.staging.store}`);
     process.exit(0);

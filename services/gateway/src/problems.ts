@@ -5,6 +5,7 @@
  */
 import {
   BlobDigestMismatchError,
+  BlobSourceChangedError,
   InvalidArtifactError,
   NoDestinationError,
   PublishRefusedError,
@@ -19,7 +20,8 @@ export const PROBLEM_BASE = "https://artifact-bus.dev/problems/";
 export const PROBLEMS = {
   unauthorized: { status: 401, title: "Missing or unknown bearer token" },
   forbidden: { status: 403, title: "The token may not do this" },
-  "path-not-allowed": { status: 403, title: "The path is outside the gateway's allowed directories" },
+  "path-not-allowed": { status: 403, title: "The path is outside the project's allowed directories" },
+  "mode-not-allowed": { status: 403, title: "The staging mode would change or take a file the gateway does not own" },
   "invalid-request": { status: 400, title: "The request is invalid" },
   "invalid-artifact": { status: 400, title: "The artifact's name, project, run, level or metadata is invalid" },
   "digest-mismatch": { status: 400, title: "The body does not match its Content-Digest" },
@@ -68,6 +70,7 @@ export function toProblem(err: unknown): Problem {
   if (err instanceof BlobDigestMismatchError) {
     return new Problem("digest-mismatch", `${err.message}; nothing was published`, { field: "Content-Digest" });
   }
+  if (err instanceof BlobSourceChangedError) return new Problem("path-not-allowed", err.message, { field: "path" });
   if (err instanceof NoDestinationError) return new Problem("no-destination", err.message);
   if (err instanceof PublishUnconfirmedError) {
     return new Problem("publish-unconfirmed", err.message, { retryAfterS: 2, extra: { id: err.eventId } });

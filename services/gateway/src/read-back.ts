@@ -1,10 +1,11 @@
 /**
  * The destinations the gateway can read artifacts back from, built from the same config entries
- * and adapters the uploaders use (S3, SFTP and dir; W&B has no read-back). They are opened lazily, on
- * the first content request for them, with the credentials of the gateway's own environment.
+ * and adapters the uploaders use (S3, SFTP and dir; W&B has no read-back), or those `gateway.readBack`
+ * names. They are opened lazily, on the first content request for them, with the credentials of
+ * the gateway's own environment: read-only ones of its own, never an uploader's.
  */
 import type { Destination, DestinationConfig, DestinationFactory, Logger } from "@artifact-bus/shared";
-import { parseDestinationName } from "@artifact-bus/shared";
+import { ConfigError, parseDestinationName } from "@artifact-bus/shared";
 
 /**
  * Loaded on first use: the AWS SDK and ssh2 cost the process tens of MB that a gateway serving
@@ -26,9 +27,24 @@ export class ReadBack {
   private readonly log: Logger;
   private readonly open = new Map<string, Promise<Destination>>();
 
-  constructor(destinations: DestinationConfig[], log: Logger) {
+  /**
+   * `only`: the names config `gateway.readBack` allows (default: every destination that can be
+   * read). Throws ConfigError naming the entry that is no readable destination. Checked here, not
+   * in parseConfig: uploaders share the config file with destinations of their own.
+   */
+  constructor(destinations: DestinationConfig[], log: Logger, only?: string[]) {
+    only?.forEach((name, i) => {
+      const d = destinations.find((x) => x.name === name);
+      if (!d || !FACTORIES[parseDestinationName(name).kind]) {
+        throw new ConfigError(
+          `config field gateway.readBack.${i}: ${name} is not a destination the gateway can read back from (S3, SFTP, dir)`,
+        );
+      }
+    });
     this.configs = new Map(
-      destinations.filter((d) => FACTORIES[parseDestinationName(d.name).kind]).map((d) => [d.name, d]),
+      destinations
+        .filter((d) => FACTORIES[parseDestinationName(d.name).kind] && (only === undefined || only.includes(d.name)))
+        .map((d) => [d.name, d]),
     );
     this.log = log;
   }

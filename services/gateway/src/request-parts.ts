@@ -2,7 +2,7 @@
  * Parts of an artifact request that come in headers or the query: Content-Digest (RFC 9530),
  * Idempotency-Key, metadata. Each bad part is a problem naming it.
  */
-import { hash, randomUUID } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import { MAX_METADATA_ENTRIES, MAX_METADATA_KEY_CHARS, MAX_METADATA_VALUE_CHARS } from "@artifact-bus/shared";
 import { Problem } from "./problems.ts";
 
@@ -30,18 +30,28 @@ export function sha256FromContentDigest(header: string | undefined): string | un
 }
 
 /**
- * The event id of a request: derived from (project, run, Idempotency-Key) when a key is given,
- * so a retry publishes the same event (Nats-Msg-Id) and two projects' keys never meet; random
- * otherwise. `ik-` and 32 base32 characters (160 bits of sha256) fit the event id pattern.
+ * The event id of a request: derived from (project, run, Idempotency-Key) when a key is given, so
+ * a retry publishes the same event (Nats-Msg-Id); random otherwise. The derivation is an HMAC
+ * keyed by the calling token's sha256, which the gateway holds and no other tenant knows: nobody
+ * else can compute the id and publish under it first (NATS dedupes ids across the whole stream),
+ * and two tokens' keys never meet. A retry must therefore come with the same token. `ik-` and 32
+ * base32 characters (160 bits) fit the event id pattern.
  */
-export function eventIdFor(project: string, run: string, idempotencyKey: string | undefined): string {
+export function eventIdFor(
+  project: string,
+  run: string,
+  idempotencyKey: string | undefined,
+  tokenSha256: string,
+): string {
   if (idempotencyKey === undefined) return randomUUID();
   if (!/^[\x20-\x7e]{1,128}$/.test(idempotencyKey)) {
     throw new Problem("invalid-request", "Idempotency-Key must be 1 to 128 printable ASCII characters", {
       field: "Idempotency-Key",
     });
   }
-  const digest = hash("sha256", `${project}\n${run}\n${idempotencyKey}`, "buffer");
+  const digest = createHmac("sha256", Buffer.from(tokenSha256, "hex"))
+    .update(`${project}\n${run}\n${idempotencyKey}`)
+    .digest();
   let bits = 0;
   let acc = 0;
   let out = "ik-";

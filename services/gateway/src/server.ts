@@ -96,7 +96,7 @@ export async function startGateway(
     }
     connected = false;
   })();
-  const readBack = new ReadBack(config.destinations, log);
+  const readBack = new ReadBack(config.destinations, log, g.readBack);
   const deps: GatewayDeps = {
     config: g,
     tokens,

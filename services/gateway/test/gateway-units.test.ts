@@ -1,27 +1,36 @@
-/** The gateway's pure parts: event ids from Idempotency-Keys, Content-Digest, ranges, metadata, problems. */
+/**
+ * The gateway's pure parts: event ids from Idempotency-Keys, Content-Digest, ranges, metadata,
+ * problems, which destinations it reads back from.
+ */
 import { createHash } from "node:crypto";
 import {
   BlobDigestMismatchError,
+  ConfigError,
   EVENT_ID_PATTERN,
   InvalidArtifactError,
   NoDestinationError,
+  silentLogger,
 } from "@artifact-bus/shared";
 import { describe, expect, it } from "vitest";
 import { Problem, problemBody, toProblem } from "../src/problems.ts";
+import { ReadBack } from "../src/read-back.ts";
 import { checkMetadata, eventIdFor, sha256FromContentDigest } from "../src/request-parts.ts";
 import { parseRange } from "../src/routes/content.ts";
 
 describe("eventIdFor", () => {
-  it("derives a stable, valid id per (project, run, key), and a random one without a key", () => {
-    const a = eventIdFor("demo", "r1", "step-100");
+  const token = "ab".repeat(32);
+  it("derives a stable, valid id per (token, project, run, key), and a random one without a key", () => {
+    const a = eventIdFor("demo", "r1", "step-100", token);
     expect(a).toMatch(new RegExp(EVENT_ID_PATTERN));
-    expect(eventIdFor("demo", "r1", "step-100")).toBe(a);
-    expect(eventIdFor("vision", "r1", "step-100")).not.toBe(a);
-    expect(eventIdFor("demo", "r2", "step-100")).not.toBe(a);
-    expect(eventIdFor("demo", "r1", undefined)).not.toBe(eventIdFor("demo", "r1", undefined));
-    expect(() => eventIdFor("demo", "r1", "")).toThrow(Problem);
-    expect(() => eventIdFor("demo", "r1", "x".repeat(129))).toThrow(/Idempotency-Key/);
-    expect(() => eventIdFor("demo", "r1", "tab\there")).toThrow(/printable/);
+    expect(eventIdFor("demo", "r1", "step-100", token)).toBe(a);
+    expect(eventIdFor("vision", "r1", "step-100", token)).not.toBe(a);
+    expect(eventIdFor("demo", "r2", "step-100", token)).not.toBe(a);
+    // Another token's key is another id: nobody without the token can compute this one.
+    expect(eventIdFor("demo", "r1", "step-100", "cd".repeat(32))).not.toBe(a);
+    expect(eventIdFor("demo", "r1", undefined, token)).not.toBe(eventIdFor("demo", "r1", undefined, token));
+    expect(() => eventIdFor("demo", "r1", "", token)).toThrow(Problem);
+    expect(() => eventIdFor("demo", "r1", "x".repeat(129), token)).toThrow(/Idempotency-Key/);
+    expect(() => eventIdFor("demo", "r1", "tab\there", token)).toThrow(/printable/);
   });
 });
 
@@ -93,5 +102,21 @@ describe("toProblem", () => {
       instance: "/v1/x",
       field: "project",
     });
+  });
+});
+
+describe("ReadBack", () => {
+  const destinations = [
+    { name: "s3:main", options: {} },
+    { name: "sftp:archive", options: {} },
+    { name: "wandb:team", options: {} },
+  ] as unknown as ConstructorParameters<typeof ReadBack>[0];
+  it("reads back from every S3, SFTP and dir destination, or only those gateway.readBack names", () => {
+    expect(new ReadBack(destinations, silentLogger).names).toEqual(["s3:main", "sftp:archive"]);
+    expect(new ReadBack(destinations, silentLogger, ["s3:main"]).names).toEqual(["s3:main"]);
+  });
+  it("refuses an entry that is no readable destination, naming the field", () => {
+    expect(() => new ReadBack(destinations, silentLogger, ["s3:main", "wandb:team"])).toThrow(ConfigError);
+    expect(() => new ReadBack(destinations, silentLogger, ["s3:other"])).toThrow(/gateway\.readBack\.0: s3:other/);
   });
 });

@@ -4,10 +4,16 @@
  * what `cp` does). None of them hashes: the fs store hashes the staged file afterwards, on a
  * worker thread (hash-pool.ts).
  */
-import { constants } from "node:fs";
-import { copyFile, link, rename, unlink } from "node:fs/promises";
+import { constants, linkSync, unlinkSync } from "node:fs";
+import { copyFile, link, lstat, rename, unlink } from "node:fs/promises";
 import type { Logger } from "../log.ts";
-import type { StagedHow, StagingMode } from "./store.ts";
+import {
+  BlobExistsError,
+  BlobSourceChangedError,
+  type CheckedFile,
+  type StagedHow,
+  type StagingMode,
+} from "./store.ts";
 
 // Errors for which a hard link is impossible here but a copy will do.
 const NO_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK"]);
@@ -21,12 +27,21 @@ export function codeOf(err: unknown): string {
 
 /**
  * Puts `src` at the new path `dest` as `mode` asks; link and move fall back to a copy (with a
- * logged note) where they are impossible. Returns how it was done.
+ * logged note) where they are impossible. Returns how it was done. With `checked`, copies read
+ * the checked file itself, and a link or move that placed another file is undone (see
+ * StageRequest.sameFile).
  */
-export async function placeFile(src: string, dest: string, mode: StagingMode, logger: Logger): Promise<StagedHow> {
+export async function placeFile(
+  src: string,
+  dest: string,
+  mode: StagingMode,
+  logger: Logger,
+  checked?: CheckedFile,
+): Promise<StagedHow> {
   if (mode === "link") {
     try {
       await link(src, dest);
+      await undoUnlessChecked(src, dest, checked, () => unlink(dest));
       return "link";
     } catch (err) {
       if (!NO_LINK.has(codeOf(err))) throw err;
@@ -35,13 +50,45 @@ export async function placeFile(src: string, dest: string, mode: StagingMode, lo
   } else if (mode === "move") {
     try {
       await rename(src, dest);
+      await undoUnlessChecked(src, dest, checked, () => rename(dest, src));
       return "move";
     } catch (err) {
       if (codeOf(err) !== "EXDEV") throw err;
       logger.warn({ path: src }, "blob staging: source on another filesystem, moving by copy and unlink");
     }
   }
-  return copyOrClone(src, dest);
+  return copyOrClone(checked?.readPath ?? src, dest);
+}
+
+/**
+ * Undoes a link or move that placed another file than the checked one: the path was swapped
+ * (a symlinked directory, a rename) after its check. Done before the blob's mode is changed.
+ */
+async function undoUnlessChecked(
+  src: string,
+  placed: string,
+  checked: CheckedFile | undefined,
+  undo: () => Promise<void>,
+): Promise<void> {
+  if (checked === undefined || (await isChecked(placed, checked))) return;
+  await undo();
+  throw new BlobSourceChangedError(`${src} changed after it was checked; nothing was staged`);
+}
+
+async function isChecked(path: string, checked: CheckedFile): Promise<boolean> {
+  const st = await lstat(path, { bigint: true }).catch(() => undefined);
+  return st !== undefined && st.dev === checked.dev && st.ino === checked.ino;
+}
+
+/**
+ * Removes the source of a move done by copy. With `checked`, only while the path still is the
+ * checked file: one swapped in meanwhile is not ours to remove, and is left where it is.
+ */
+export async function unlinkMoved(path: string, checked: CheckedFile | undefined): Promise<void> {
+  if (checked !== undefined && !(await isChecked(path, checked))) return;
+  await unlink(path).catch((err: unknown) => {
+    if (codeOf(err) !== "ENOENT") throw err;
+  });
 }
 
 /**
@@ -61,4 +108,28 @@ async function copyOrClone(src: string, dest: string): Promise<StagedHow> {
   await unlink(dest).catch(() => {});
   await copyFile(src, dest, constants.COPYFILE_EXCL);
   return "copy";
+}
+
+/**
+ * Gives the staged temp file `temp` its blob name `final`, unless a blob has that name already:
+ * then BlobExistsError, and `temp` is left for the caller to remove (or put back). A hard link
+ * then an unlink, not a rename, which would replace a blob whose event may be published.
+ */
+export async function commitBlob(temp: string, final: string, ref: string, sha256?: string): Promise<void> {
+  try {
+    await link(temp, final);
+  } catch (err) {
+    throw codeOf(err) === "EEXIST" ? new BlobExistsError(ref, sha256) : err;
+  }
+  await unlink(temp);
+}
+
+/** {@link commitBlob} with synchronous calls, for small blobs (see bounded-read.ts). */
+export function commitBlobSync(temp: string, final: string, ref: string, sha256?: string): void {
+  try {
+    linkSync(temp, final);
+  } catch (err) {
+    throw codeOf(err) === "EEXIST" ? new BlobExistsError(ref, sha256) : err;
+  }
+  unlinkSync(temp);
 }

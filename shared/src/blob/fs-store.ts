@@ -1,9 +1,10 @@
 /**
  * Blob store on a staging directory shared by trainers and uploaders (NFS, a local disk on a
- * single host, ...). A blob is the file `<dir>/<project>/<run>/<event id>`, read-only once staged.
+ * single host, ...). A blob is the file `<dir>/<project>/<run>/<event id>`, read-only once staged
+ * and never replaced: staging an event id twice fails with BlobExistsError.
  */
 import { randomBytes } from "node:crypto";
-import { type Dirent, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { type Dirent, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { chmod, lstat, mkdir, open, readdir, rename, rmdir, unlink, utimes } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
@@ -13,12 +14,13 @@ import { type Logger, silentLogger } from "../log.ts";
 import { blobKey, parseBlobKey } from "./blob-key.ts";
 import { type BlobReader, fileReader, readWhole } from "./blob-reader.ts";
 import { digestOf, readHeadSync, readSmallFileSync, SMALL_FILE_BYTES } from "./bounded-read.ts";
-import { codeOf, placeFile } from "./fs-place.ts";
+import { codeOf, commitBlob, commitBlobSync, placeFile, unlinkMoved } from "./fs-place.ts";
 import { STREAM_TEMP_SUFFIX, sweepStreamTemps, writeHashed } from "./fs-stream.ts";
 import { type Digest, readBufferBytes } from "./hash.ts";
 import { hashPool } from "./hash-pool.ts";
 import {
   BlobDigestMismatchError,
+  BlobExistsError,
   type BlobLocation,
   BlobMissingError,
   type BlobStore,
@@ -67,7 +69,8 @@ export class FsBlobStore implements BlobStore {
   readonly kind = "fs" as const;
   /** Absolute path of the staging directory. */
   readonly dir: string;
-  private readonly defaultMode: StagingMode;
+  /** Mode for requests that name none. */
+  readonly defaultMode: StagingMode;
   private readonly logger: Logger;
 
   constructor(dir: string, options: FsBlobStoreOptions = {}) {
@@ -89,28 +92,31 @@ export class FsBlobStore implements BlobStore {
     }
     const runDir = join(this.dir, req.project, req.run);
     const final = join(runDir, req.id);
-    // Staged under a temp name and renamed at the end: a reader never sees a partial blob.
+    // Staged under a temp name and linked under its own at the end: a reader never sees a partial blob.
     const temp = join(runDir, tempName(req.id));
     let how: StagedHow | undefined;
+    // Before the trainer's file is linked (and made read-only) or moved for nothing; committing
+    // the blob below is what makes it exclusive.
+    if (existsSync(final)) throw new BlobExistsError(ref);
     try {
       // A small file is copied whatever the mode: as cheap as a link, and safer.
-      const small = readSmallFileSync(req.path);
+      const small = readSmallFileSync(req.sameFile?.readPath ?? req.path);
       if (small) {
         writeInRunDirSync(runDir, temp, small);
         how = "copy";
-        renameSync(temp, final);
-        if (mode === "move") await unlinkIfPresent(req.path);
+        commitBlobSync(temp, final, ref);
+        if (mode === "move") await unlinkMoved(req.path, req.sameFile);
         return { location, how, blob: Promise.resolve({ ...location, ...digestOf(small) }) };
       }
-      how = await this.inRunDir(runDir, () => placeFile(req.path, temp, mode, this.logger));
+      how = await this.inRunDir(runDir, () => placeFile(req.path, temp, mode, this.logger, req.sameFile));
       if (how === "link" || how === "move") {
         // Linked and moved files keep the trainer's mtime; sweep ages blobs from staging time.
         const now = new Date();
         await utimes(temp, now, now);
       }
       await chmod(temp, 0o444);
-      await rename(temp, final);
-      if (mode === "move" && how !== "move") await unlinkIfPresent(req.path);
+      await commitBlob(temp, final, ref);
+      if (mode === "move" && how !== "move") await unlinkMoved(req.path, req.sameFile);
     } catch (err) {
       // A moved file is the trainer's only copy: put it back rather than delete it.
       if (how === "move") {
@@ -169,13 +175,13 @@ export class FsBlobStore implements BlobStore {
           throw new BlobDigestMismatchError(req.expectedSha256, digest.sha256);
         }
         writeInRunDirSync(runDir, temp, bytes);
-        renameSync(temp, join(runDir, req.id));
+        commitBlobSync(temp, join(runDir, req.id), ref, digest.sha256);
         return { store: "fs", ref, size: digest.size, sha256: digest.sha256 };
       }
       // Read-only from creation on; the descriptor opened here still writes.
       const out = await this.inRunDir(runDir, () => open(temp, "wx", 0o444));
       digest = await writeHashed(source, out, req.expectedSha256);
-      await rename(temp, join(runDir, req.id));
+      await commitBlob(temp, join(runDir, req.id), ref, digest.sha256);
       return { store: "fs", ref, size: digest.size, sha256: digest.sha256 };
     } catch (err) {
       source.destroy();

@@ -22,9 +22,12 @@ export {
 } from "./staging-errors.ts";
 export {
   BlobDigestMismatchError,
+  BlobExistsError,
   type BlobLocation,
   BlobMissingError,
+  BlobSourceChangedError,
   type BlobStore,
+  type CheckedFile,
   type PlacedBlob,
   type StagedHow,
   type StageRequest,

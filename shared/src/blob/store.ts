@@ -16,10 +16,26 @@ export interface StageRequest {
   /** fs store only; default `copy` (copy-on-write clone where the filesystem supports it). */
   mode?: StagingMode;
   /**
+   * fs store: the file at `path` as the caller opened and checked it (the gateway does, for a file
+   * named by a client). Copies read it through `readPath` (its open descriptor), and a link or move
+   * of `path` that did not place this very file (dev and ino) is undone and fails with
+   * BlobSourceChangedError: a path swapped after the check never stages, links or moves another file.
+   */
+  sameFile?: CheckedFile;
+  /**
    * Told the bytes staged so far as they are hashed (fs: the pass over the staged copy; nats:
    * as chunks are sent). Not called for files small enough to stage in one step.
    */
   onProgress?: (bytesDone: number) => void;
+}
+
+/** A file its opener checked: where to read that very file, and its identity. */
+export interface CheckedFile {
+  /** A path that opens the checked file itself (`/proc/self/fd/<n>`), not whatever is at its path now. */
+  readPath: string;
+  /** As `fstat(…, { bigint: true })` gives them: inode numbers may not fit a double. */
+  dev: bigint;
+  ino: bigint;
 }
 
 /** Bytes that arrive as a stream (an HTTP body) rather than as a trainer's file. */
@@ -121,5 +137,24 @@ export class BlobDigestMismatchError extends Error {
     super(`the bytes have sha256 ${actual}, not the expected ${expected}`);
     this.expected = expected;
     this.actual = actual;
+  }
+}
+
+/** Another file than the one checked was found at the path while staging it; nothing was staged. */
+export class BlobSourceChangedError extends Error {
+  override name = "BlobSourceChangedError";
+}
+
+/**
+ * The blob of this event id is staged already: a blob, once staged, is never replaced (its event
+ * may be published, and its sha256 with it). Nothing new was left staged.
+ */
+export class BlobExistsError extends Error {
+  override name = "BlobExistsError";
+  /** sha256 of the bytes that were not staged, when they were hashed before the clash. */
+  readonly sha256: string | undefined;
+  constructor(ref: string, sha256?: string) {
+    super(`blob ${ref} is staged already; it is never replaced`);
+    this.sha256 = sha256;
   }
 }

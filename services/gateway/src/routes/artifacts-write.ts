@@ -3,15 +3,15 @@
  * whole in memory), `POST .../artifacts` stages a file by path for trainers on the shared
  * filesystem. Both answer 202 once the event is durable in the stream.
  */
-import { realpath, stat } from "node:fs/promises";
-import { isAbsolute, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
-import type { Level, StagingMode } from "@artifact-bus/shared";
+import { type BlobStore, FsBlobStore, type Level, type StagingMode } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Acceptance, accept } from "../accept.ts";
+import type { Caller } from "../auth.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { Problem } from "../problems.ts";
+import { openProjectFile } from "../project-file.ts";
 import { checkMetadata, parseMetadata, sha256FromContentDigest } from "../request-parts.ts";
 import { Level as LevelSchema, Metadata, problems, RunParams } from "../schemas.ts";
 
@@ -87,6 +87,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
         metadata,
         contentType: header("content-type"),
         idempotencyKey: header("idempotency-key"),
+        tokenSha256: callerOf(request).sha256,
         stage: (id) =>
           deps.blobStore
             .stageStream(body, {
@@ -115,7 +116,7 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
       schema: {
         summary: "Log an artifact from a file on the gateway's filesystem",
         description:
-          "For trainers sharing a filesystem with the gateway: `path` must resolve (symlinks followed) inside one of the gateway's allowed directories.",
+          "For trainers sharing a filesystem with the gateway: `path` must lie in one of the project's directories (`gateway.allowedDirs` entries with `{project}` replaced by the path's project), with no symbolic link below that directory. `link` and `move` change or take the file itself, so they need a file owned by the gateway's user (403 `mode-not-allowed` otherwise); `copy` takes any readable file.",
         tags: ["artifacts"],
         params: RunParams,
         headers: Type.Object({ "idempotency-key": IdempotencyKey }),
@@ -141,18 +142,40 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
         metadata?: unknown;
         mode?: StagingMode;
       };
-      const real = await allowedFile(body.path, deps.config.allowedDirs);
-      const key = request.headers["idempotency-key"];
-      const acceptance = await accept(deps, {
-        project,
-        run,
-        name: body.name,
-        level: body.level ?? "fit",
-        metadata: checkMetadata(body.metadata ?? {}, "metadata"),
-        idempotencyKey: typeof key === "string" ? key : undefined,
-        stage: (id) => deps.blobStore.stage({ path: real, project, run, id, mode: body.mode }),
-      });
-      return send(reply, acceptance);
+      const file = await openProjectFile(body.path, project, deps.config.allowedDirs);
+      try {
+        const mode = effectiveMode(deps.blobStore, body.mode);
+        const gatewayUid = process.getuid?.();
+        if (mode !== "copy" && file.uid !== gatewayUid) {
+          throw new Problem(
+            "mode-not-allowed",
+            `mode ${mode} changes or takes the file itself, so it needs a file of the gateway's user (uid ${gatewayUid}); ${body.path} is owned by uid ${file.uid}: send mode copy`,
+            { field: "mode" },
+          );
+        }
+        const { readPath, dev, ino } = file;
+        const key = request.headers["idempotency-key"];
+        const acceptance = await accept(deps, {
+          project,
+          run,
+          name: body.name,
+          level: body.level ?? "fit",
+          metadata: checkMetadata(body.metadata ?? {}, "metadata"),
+          idempotencyKey: typeof key === "string" ? key : undefined,
+          tokenSha256: callerOf(request).sha256,
+          // A copy reads the opened file itself; a link or move of the path is undone by the store
+          // unless it placed that same file.
+          stage: (id) =>
+            deps.blobStore.stage(
+              mode === "copy"
+                ? { path: readPath, project, run, id, mode }
+                : { path: file.path, project, run, id, mode, sameFile: { readPath, dev, ino } },
+            ),
+        });
+        return send(reply, acceptance);
+      } finally {
+        await file.handle.close();
+      }
     },
   );
 }
@@ -170,31 +193,14 @@ async function* limited(body: Readable, max: number): AsyncGenerator<Buffer> {
   }
 }
 
-/**
- * The real path of a regular file inside an allowed directory. Symlinks are resolved first, so
- * a link inside an allowed directory pointing out of it is refused.
- */
-async function allowedFile(path: string, allowedDirs: string[]): Promise<string> {
-  if (!isAbsolute(path)) throw new Problem("invalid-request", "path must be absolute", { field: "path" });
-  if (allowedDirs.length === 0) {
-    throw new Problem("path-not-allowed", "this gateway stages no files by path (gateway.allowedDirs is empty)", {
-      field: "path",
-    });
-  }
-  const real = await realpath(path).catch(() => undefined);
-  if (!real) {
-    // Whether a file exists outside the allowed directories is none of the caller's business.
-    const inside = allowedDirs.some((d) => path.startsWith(resolve(d) + sep));
-    throw inside
-      ? new Problem("not-found", `no file at ${path}`, { field: "path" })
-      : new Problem("path-not-allowed", `${path} is not inside an allowed directory`, { field: "path" });
-  }
-  for (const dir of allowedDirs) {
-    const root = await realpath(dir).catch(() => undefined);
-    if (!root || !(real === root || real.startsWith(root.endsWith(sep) ? root : root + sep))) continue;
-    if (!(await stat(real)).isFile())
-      throw new Problem("invalid-request", "path is not a regular file", { field: "path" });
-    return real;
-  }
-  throw new Problem("path-not-allowed", `${path} is not inside an allowed directory`, { field: "path" });
+/** The mode a file is staged in: the request's, else the store's default; the object store only copies. */
+function effectiveMode(store: BlobStore, asked: StagingMode | undefined): StagingMode {
+  if (!(store instanceof FsBlobStore)) return "copy";
+  return asked ?? store.defaultMode;
+}
+
+/** The authenticated caller; every route here needs a role, so the onRequest hook set it. */
+function callerOf(request: FastifyRequest): Caller {
+  if (!request.caller) throw new Problem("internal", "no authenticated caller on a publish route");
+  return request.caller;
 }
