@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobStoreNotConfiguredError, FsBlobStore, openBlobStores } from "../src/blob/mod.ts";
 import { NatsBlobStore } from "../src/blob/nats-store.ts";
 import { BlobBucketMissingError } from "../src/blob/staging-errors.ts";
-import { type BlobLocation, BlobMissingError } from "../src/blob/store.ts";
+import { BlobExistsError, type BlobLocation, BlobMissingError } from "../src/blob/store.ts";
 import { parseConfig } from "../src/config.ts";
 import { InvalidArtifactError } from "../src/event/names.ts";
 import type { BlobRef } from "../src/event/schema.ts";
@@ -101,6 +101,20 @@ describe("NatsBlobStore", () => {
     expect(ref.sha256).toBe(sha256(new Uint8Array(0)));
     expect((await buffer(await store.open(ref))).length).toBe(0);
     expect((await store.read(ref)).length).toBe(0);
+  });
+
+  it("never replaces a staged blob: staging its id again fails with BlobExistsError and the bytes stay", async () => {
+    const first = await trainerFile(3000);
+    const id = newId();
+    const ref = await store.stage({ path: first.path, project: "proj", run: "again", id });
+    const other = await trainerFile(2000);
+    const err = await store.stage({ path: other.path, project: "proj", run: "again", id }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BlobExistsError);
+    expect(await buffer(await store.open(ref))).toEqual(first.data);
+    // Removed (released or swept), the id may be staged anew: nothing refers to it any more.
+    await store.remove(ref);
+    const again = await store.stage({ path: other.path, project: "proj", run: "again", id });
+    expect(await buffer(await store.open(again))).toEqual(other.data);
   });
 
   it("a missing blob is a BlobMissingError naming it", async () => {

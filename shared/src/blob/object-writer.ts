@@ -6,6 +6,11 @@
  * and then purges the stream to clean up, a right no trainer has, whose refusal replaced the real
  * error. Here a failed put is cleaned up with a rollup of its own chunk subject, which needs only
  * the publish right the put already used.
+ *
+ * An object is never replaced: its event may be published, and its sha256 with it. The metadata
+ * is written only if its subject still holds what was read before the chunks were sent (nothing,
+ * or a delete marker), so of two writers of one name at most one wins; the other gets
+ * BlobExistsError, its chunks rolled up.
  */
 import { createHash } from "node:crypto";
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
@@ -13,6 +18,7 @@ import { Base64UrlPaddedCodec } from "@nats-io/obj";
 import { headers, nuid } from "@nats-io/transport-node";
 import { type Bucket, chunkSubject, metaSubject, type ObjectMeta, readMeta } from "./object-reader.ts";
 import { BlobBucketMissingError, rideThrough, STREAM_NOT_FOUND } from "./staging-errors.ts";
+import { BlobExistsError } from "./store.ts";
 
 /** Where and how to write. */
 export interface ObjectWrite extends Bucket {
@@ -47,7 +53,7 @@ export async function writeObject(
   const what = `staging nats:${name}`;
   const step = <T>(label: string, f: (timeoutMs: number) => Promise<T>) =>
     rideThrough(f, { deadline: Date.now() + w.stepTimeoutMs, what: `${what} (${label})` });
-  // Whether the bucket exists, and an older object to replace (an id staged again).
+  // Whether the bucket exists, and whether the name is taken (an id staged again).
   const old = await step("bucket lookup", () =>
     readMeta(w.jsm, w, name).catch((err) => {
       if (err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND) {
@@ -56,6 +62,7 @@ export async function writeObject(
       throw err;
     }),
   );
+  if (old && !old.meta.deleted) throw new BlobExistsError(name);
   const id = nuid.next();
   const chunks = chunkSubject(w, id);
   const sha = createHash("sha256");
@@ -69,6 +76,7 @@ export async function writeObject(
       const msgID = `${id}.${count}`;
       await step(`chunk ${count}`, (timeout) => w.js.publish(chunks, chunk, { msgID, timeout }));
     }
+    const digest = sha.digest();
     const meta: ObjectMeta = {
       name,
       description: "",
@@ -76,22 +84,31 @@ export async function writeObject(
       nuid: id,
       size,
       chunks: count,
-      digest: `SHA-256=${Base64UrlPaddedCodec.encode(sha.digest())}`,
+      digest: `SHA-256=${Base64UrlPaddedCodec.encode(digest)}`,
       mtime: new Date().toISOString(),
       deleted: false,
       options: { max_chunk_size: w.chunkBytes },
     };
     const data = JSON.stringify(meta);
+    // A retry of a publish whose PubAck was lost is deduplicated by its msgID before the check.
+    const expect = { lastSubjectSequence: old?.seq ?? 0 };
     await step("metadata", (timeout) =>
-      w.js.publish(metaSubject(w, name), data, { msgID: `${id}.meta`, timeout, headers: rollupHeaders() }),
-    );
-    if (old && !old.meta.deleted) await rollUp(w, chunkSubject(w, old.meta.nuid));
+      w.js.publish(metaSubject(w, name), data, { msgID: `${id}.meta`, timeout, headers: rollupHeaders(), expect }),
+    ).catch((err: unknown) => {
+      if (isWrongLastSequence((err as Error).cause)) throw new BlobExistsError(name, digest.toString("hex"));
+      throw err;
+    });
     return meta;
   } catch (err) {
     // Never replaces `err`: a clean-up that fails leaves the chunks to the bucket's max age.
     if (count > 0) await rollUp(w, chunks);
     throw err;
   }
+}
+
+/** The server's answer to a publish whose expected last subject sequence moved: another writer won. */
+function isWrongLastSequence(err: unknown): boolean {
+  return err instanceof JetStreamApiError ? err.code === 10071 : /wrong last sequence/i.test(String(err));
 }
 
 /** Best effort, one try: replaces every message on `subject` by one empty message. */
