@@ -36,6 +36,8 @@ export interface FileVersion {
   parts?: { size: number; hexMd5: string[] };
   /** Sends the file (or part `partNumber` of it, from 1) to a signed URL. */
   send(url: string, headers: Record<string, string>, part?: number): Promise<string | undefined>;
+  /** Runs right before commitArtifact, the step that makes the version visible; may throw. */
+  beforeCommit(): Promise<void>;
 }
 
 export interface SavedVersion {
@@ -142,6 +144,7 @@ export class WandbSaver {
       signal,
       "manifest",
     );
+    await f.beforeCommit();
     const { commitArtifact } = await call<{
       commitArtifact: { artifact: { id: string; digest: string; versionIndex: number | null } };
     }>("CommitArtifact", COMMIT_ARTIFACT, { artifactID: artifact.id });
