@@ -84,7 +84,7 @@ export async function wandbCheck(o: WandbCheckOptions): Promise<WandbCheckResult
             md5,
             send: (url, headers) => storage.put(url, headers, bytes, signal, CHECK_FILE),
             // A check holds no lease: nobody else writes its artifact.
-            beforeCommit: async () => undefined,
+            beforeVisible: async () => undefined,
           },
           signal,
         );

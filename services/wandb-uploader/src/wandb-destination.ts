@@ -92,7 +92,7 @@ export class WandbDestination implements Destination {
         metadata: wandbMetadata(event),
         path: event.name,
         size,
-        beforeCommit: () => ctx.beforeVisible(),
+        beforeVisible: () => ctx.beforeVisible(),
       };
       let saved: SavedVersion;
       if (size <= IN_MEMORY_BYTES && size < this.options.multipartThresholdBytes) {
