@@ -113,4 +113,44 @@ describe("ledger", () => {
     );
     expect(await ledger.get("s3_main", base)).toMatchObject({ state: "uploaded", attempts: 2 });
   });
+
+  it("a late upload never replaces superseded or dead; it replaces what is on the way, its own upload, another message's entry", async () => {
+    const ledger = new Ledger(await new Kvm(nc).open(LEDGER_BUCKET));
+    let n = 0;
+    const entry = () => ({
+      destination: "s3:main",
+      eventId: `late-upload-${++n}`,
+      project: "p",
+      run: "r",
+      name: "n",
+      streamSeq: 9,
+      attempts: 1,
+    });
+    const uploaded = { state: "uploaded" as const, location: "s3://b/k", attempts: 1 };
+    // A holder that outlived its lease finishes after the replica that took the key decided.
+    for (const verdict of [
+      { state: "superseded" as const, supersededBy: 12 },
+      { state: "dead" as const, error: "gave up", errorClass: "transient" as const, dlqSeq: 3 },
+    ]) {
+      const base = entry();
+      await ledger.record("s3_main", { ...base, ...verdict });
+      expect(await ledger.recordUploaded("s3_main", { ...base, ...uploaded })).toBe(false);
+      expect(await ledger.get("s3_main", base)).toMatchObject(verdict);
+    }
+    const stages = [
+      undefined,
+      { state: "pending" as const, error: "first try" },
+      { state: "uploading" as const, bytesDone: 10 },
+      // A redelivery finishing after a crash lost the ack of the first upload.
+      { state: "uploaded" as const, location: "s3://b/k" },
+      // An invalid message that carried this event's id (another stream sequence).
+      { state: "dead" as const, error: "bad blob ref", errorClass: "invalid" as const, streamSeq: 10 },
+    ];
+    for (const stage of stages) {
+      const base = entry();
+      if (stage) await ledger.record("s3_main", { ...base, ...stage });
+      expect(await ledger.recordUploaded("s3_main", { ...base, ...uploaded })).toBe(true);
+      expect(await ledger.get("s3_main", base)).toMatchObject({ state: "uploaded", streamSeq: 9 });
+    }
+  });
 });

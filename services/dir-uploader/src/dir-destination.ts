@@ -103,6 +103,7 @@ export class DirDestination implements Destination {
       }
       if (size !== event.blob.size) throw new TransientError(`${temp} has ${size} bytes, expected ${event.blob.size}`);
       if (ctx.signal.aborted) throw ctx.signal.reason;
+      await ctx.beforeVisible(); // the rename makes it visible: only while the lease holds
       await rename(temp, final);
       if (this.options.fsync) await this.syncDir(dir);
       return { location: `file://${encodeURI(final)}`, size, details: { path: final } };

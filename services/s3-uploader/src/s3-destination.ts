@@ -158,6 +158,8 @@ export class S3Destination implements Destination {
         });
         const checksum = Buffer.from(event.blob.sha256, "hex").toString("base64");
         const command = new PutObjectCommand({ ...params, Body: bytes, ChecksumSHA256: checksum });
+        // The PUT is the visible step: it goes only while this upload's lease on the key holds.
+        await ctx.beforeVisible();
         // The bytes were just checked against this very sha256: the signer need not hash them again.
         const out = await this.client.send(withPayloadSha256(command, event.blob.sha256), { abortSignal: ac.signal });
         result = { etag: out.ETag, versionId: out.VersionId };
@@ -175,6 +177,7 @@ export class S3Destination implements Destination {
           queueSize: this.options.queueSize,
           signal: ac.signal,
           onProgress: (bytes) => ctx.heartbeat(bytes),
+          beforeComplete: () => ctx.beforeVisible(),
           log: ctx.log,
         });
       }

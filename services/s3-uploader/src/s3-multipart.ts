@@ -35,6 +35,8 @@ export interface MultipartRequest {
   queueSize: number;
   signal: AbortSignal;
   onProgress(bytesDone: number): void;
+  /** Runs right before CompleteMultipartUpload, the step that makes the object visible; may throw. */
+  beforeComplete(): Promise<void>;
   log: Logger;
 }
 
@@ -139,6 +141,7 @@ export async function uploadMultipart(req: MultipartRequest): Promise<MultipartR
     uploadId = created.UploadId;
     req.log.debug({ key: Key, uploadId }, "multipart upload created");
     const parts = await uploadParts(req, uploadId, signal, fail);
+    await req.beforeComplete();
     const out = await req.client.send(
       new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
       { abortSignal: signal },

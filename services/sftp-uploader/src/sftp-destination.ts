@@ -145,6 +145,7 @@ export class SftpDestination implements Destination {
             throw new TransientError(`${paths.temp} reads back with sha256 ${sha256}, expected ${event.blob.sha256}`);
           }
         }
+        await ctx.beforeVisible(); // the rename makes it visible: only while the lease holds
         const method = await replace(sftp, paths.temp, paths.final, paths.backup);
         tempWritten = false;
         return {

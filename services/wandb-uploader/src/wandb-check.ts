@@ -83,6 +83,8 @@ export async function wandbCheck(o: WandbCheckOptions): Promise<WandbCheckResult
             size: bytes.length,
             md5,
             send: (url, headers) => storage.put(url, headers, bytes, signal, CHECK_FILE),
+            // A check holds no lease: nobody else writes its artifact.
+            beforeVisible: async () => undefined,
           },
           signal,
         );

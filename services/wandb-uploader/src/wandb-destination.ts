@@ -92,6 +92,7 @@ export class WandbDestination implements Destination {
         metadata: wandbMetadata(event),
         path: event.name,
         size,
+        beforeVisible: () => ctx.beforeVisible(),
       };
       let saved: SavedVersion;
       if (size <= IN_MEMORY_BYTES && size < this.options.multipartThresholdBytes) {

@@ -36,6 +36,11 @@ export interface FileVersion {
   parts?: { size: number; hexMd5: string[] };
   /** Sends the file (or part `partNumber` of it, from 1) to a signed URL. */
   send(url: string, headers: Record<string, string>, part?: number): Promise<string | undefined>;
+  /**
+   * Runs right before each step that may make something visible, and may throw: commitArtifact,
+   * and createArtifact too, which for content W&B has already (dedup) applies the aliases at once.
+   */
+  beforeVisible(): Promise<void>;
 }
 
 export interface SavedVersion {
@@ -72,6 +77,7 @@ export class WandbSaver {
     const where = { entityName: f.entity, projectName: f.project, runName: f.run };
     await this.runs.ensure(f, signal);
     const digest = manifestDigest({ [f.path]: f.md5 });
+    await f.beforeVisible();
     const created = call<{ createArtifact: { artifact: CreatedArtifact } }>("CreateArtifact", CREATE_ARTIFACT, {
       input: {
         ...where,
@@ -142,6 +148,7 @@ export class WandbSaver {
       signal,
       "manifest",
     );
+    await f.beforeVisible();
     const { commitArtifact } = await call<{
       commitArtifact: { artifact: { id: string; digest: string; versionIndex: number | null } };
     }>("CommitArtifact", COMMIT_ARTIFACT, { artifactID: artifact.id });

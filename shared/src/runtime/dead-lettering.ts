@@ -55,7 +55,14 @@ export class DeadLettering {
       payload: new TextDecoder().decode(msg.data),
       failedAt: new Date().toISOString(),
     });
-    if (tracked) await this.o.ledger.record(this.o.destinationToken, { ...dead, dlqSeq });
+    // Only onto this death's own entry (or none, expired): never over an outcome recorded since.
+    if (tracked) {
+      await this.o.ledger.update(this.o.destinationToken, dead, (cur) =>
+        cur === undefined || (cur.state === "dead" && cur.streamSeq === dead.streamSeq)
+          ? { ...dead, dlqSeq }
+          : undefined,
+      );
+    }
     this.o.onDeadLettered();
     this.terminate(msg, dead.error ?? "dead");
   }

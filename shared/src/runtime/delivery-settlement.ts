@@ -31,13 +31,24 @@ export class Settlement {
 
   /**
    * Records `uploaded` or `superseded`, acks, and releases the blob if no destination needs it
-   * now. An upload is recorded unconditionally (only the key's holder gets there); a superseded
-   * event only unless it is terminal already.
+   * now. Neither replaces a later verdict: `uploaded` is written unless the event is superseded
+   * or dead already (Ledger.recordUploaded), `superseded` unless it is terminal; a refused
+   * outcome is only acked.
    */
   async finish(msg: JsMsg, entry: NewLedgerEntry, d: { event: { blob: BlobLocation }; eventsSubject: string }) {
     const token = this.o.destinationToken;
-    if (entry.state === "uploaded") await this.o.ledger.record(token, entry);
-    else if (!(await this.o.ledger.recordUnlessTerminal(token, entry))) {
+    const recorded =
+      entry.state === "uploaded"
+        ? await this.o.ledger.recordUploaded(token, entry)
+        : await this.o.ledger.recordUnlessTerminal(token, entry);
+    if (!recorded) {
+      if (entry.state === "uploaded") {
+        // A holder that outlived its lease: the verdict of the replica that took the key stands.
+        this.o.log.warn(
+          { eventId: entry.eventId, seq: entry.streamSeq },
+          "upload finished after the event was superseded or dead: not recorded",
+        );
+      }
       msg.ack();
       return;
     }

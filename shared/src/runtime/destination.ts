@@ -35,6 +35,13 @@ export interface UploadContext {
   readonly signal: AbortSignal;
   /** Reports progress during long uploads (bytes sent so far). Cheap to call often. */
   heartbeat(bytesDone?: number): void;
+  /**
+   * Call right before the step that makes the upload visible (S3 CompleteMultipartUpload or the
+   * single PUT, the final rename, the W&B commit), and make nothing visible if it throws. It
+   * resolves once this upload's lease on its key is sure to hold for a while yet; otherwise it
+   * aborts `signal` and throws: another replica may be writing a newer version of the key.
+   */
+  beforeVisible(): Promise<void>;
   /** 1 on the first delivery. */
   readonly attempt: number;
   readonly log: Logger;

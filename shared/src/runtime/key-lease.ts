@@ -184,6 +184,11 @@ export class KeyLease {
     this.validUntil = sentAt + leases.leaseMs;
   }
 
+  /** The lease period: how long a renewal keeps the key, from when it was sent. */
+  get periodMs(): number {
+    return this.leases.leaseMs;
+  }
+
   /** Milliseconds this holder may still write without a successful renewal. */
   get remainingMs(): number {
     return this.validUntil - now();

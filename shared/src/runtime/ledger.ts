@@ -85,7 +85,11 @@ export class Ledger {
     return isOtherMessages(e, streamSeq) ? undefined : e;
   }
 
-  /** Records a transition unconditionally: for outcomes only the current holder of the key can reach. */
+  /**
+   * Records `entry` unconditionally. The runtime's transitions go through the guarded writes
+   * below (a late writer must never replace a newer or terminal state); this one is for tests
+   * and tools that set an entry up.
+   */
   async record(destinationToken: string, entry: NewLedgerEntry): Promise<void> {
     await this.kv.put(ledgerKey(destinationToken, entry), encode(entry));
   }
@@ -98,6 +102,23 @@ export class Ledger {
   recordUnlessTerminal(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
     return this.update(destinationToken, entry, (cur) =>
       isTerminal(cur?.state) && !isOtherMessages(cur, entry.streamSeq) ? undefined : entry,
+    );
+  }
+
+  /**
+   * Records `uploaded` unless the event is `superseded` or `dead` already. An upload that
+   * finishes late (its holder cut off from NATS, or frozen, past its lease) may find its event
+   * superseded by the newer version another replica then wrote, or dead after its attempts ran
+   * out: that later verdict stands. What it may replace: nothing yet, a state on the way
+   * (`pending`, `uploading`, a replay's revived entry), an `uploaded` of the same event (a
+   * redelivery finishing after a crash lost the ack), or another message's entry under the
+   * same id (isOtherMessages). Returns whether it wrote.
+   */
+  recordUploaded(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
+    return this.update(destinationToken, entry, (cur) =>
+      cur === undefined || isOtherMessages(cur, entry.streamSeq) || !isTerminal(cur.state) || cur.state === "uploaded"
+        ? entry
+        : undefined,
     );
   }
 

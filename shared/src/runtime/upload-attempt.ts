@@ -55,7 +55,7 @@ export async function attemptUpload(a: AttemptInput): Promise<AttemptResult> {
   const attempt = a.uploading.attempts;
   const withBytes = (bytesDone: number | undefined) =>
     bytesDone === undefined ? a.uploading : { ...a.uploading, bytesDone };
-  const heartbeat = new UploadHeartbeat(a.msg, a.lease, a.config, a.ac, a.log, {
+  const heartbeat = new UploadHeartbeat(() => a.msg.working(), a.lease, a.config, a.ac, a.log, {
     slow: (bytesDone) => a.record(withBytes(bytesDone)),
     progress: (bytesDone) => a.recordProgress(withBytes(bytesDone)),
   });

@@ -1,15 +1,15 @@
 /**
  * Keeps one upload alive: `working()` on the message so AckWait does not expire, lease renewal
  * so no other replica takes the key, and the attempt's timeout. A renewal that fails because NATS
- * is away is retried while the lease is still valid; the upload stops (LeaseLostError) only when
- * the lease was taken over or may have expired, because another replica may then be writing a
- * newer version of the key.
+ * is away is retried while the lease is still valid; the upload stops (LeaseLostError) when the
+ * lease was taken over, or a margin before it could expire (an abort armed at validUntil - margin,
+ * re-armed by each renewal), because another replica may then be writing a newer version of the
+ * key. The adapter's beforeVisible() confirms the lease right before the upload becomes visible.
  *
  * It also tells the ledger how far a long upload got: `uploading` once the upload lasts
  * SLOW_MS, then its `bytesDone` at most once every PROGRESS_WRITE_MS as the adapter reports
  * progress (what `artifact-bus put` draws its bars from), one write at a time.
  */
-import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { DestinationConfig } from "../config.ts";
 import type { UploadContext } from "./destination.ts";
@@ -32,9 +32,15 @@ export class UploadHeartbeat {
   private readonly timer: NodeJS.Timeout;
   private readonly deadline: NodeJS.Timeout;
   private readonly slow: NodeJS.Timeout;
+  /** Fires `margin` before the lease could be taken over; re-armed by each successful renewal. */
+  private expiry: NodeJS.Timeout | undefined;
   private readonly recorder: ProgressRecorder;
+  private readonly lease: KeyLease;
+  private readonly ac: AbortController;
+  /** How long before its lease could expire a holder stops: an abort takes a moment to land. */
+  readonly marginMs: number;
   private lastLogged = 0;
-  private renewing = false;
+  private renewal: Promise<void> | undefined;
   private bytesDone: number | undefined;
   private uploadingRecorded = false;
   private writing = false;
@@ -43,8 +49,9 @@ export class UploadHeartbeat {
   private stopped = false;
   readonly signal: AbortSignal;
 
+  /** `keepAlive` tells JetStream the delivery is still being worked on (`msg.working()`). */
   constructor(
-    msg: JsMsg,
+    keepAlive: () => void,
     lease: KeyLease,
     config: DestinationConfig,
     ac: AbortController,
@@ -53,6 +60,8 @@ export class UploadHeartbeat {
   ) {
     this.signal = ac.signal;
     this.recorder = recorder;
+    this.lease = lease;
+    this.ac = ac;
     this.slow = setTimeout(() => {
       const bytes = this.bytesDone;
       this.write(bytes, () => recorder.slow(bytes)).then(() => {
@@ -60,29 +69,20 @@ export class UploadHeartbeat {
       });
     }, SLOW_MS);
     const every = Math.max(100, Math.floor(config.ackWaitMs / 3));
-    // Stop a little before the lease could be taken over: the abort takes a moment to land.
-    const margin = Math.min(1000, Math.floor(config.ackWaitMs / 10));
+    this.marginMs = Math.min(1000, Math.floor(config.ackWaitMs / 10));
+    // A timer of its own, not a check on the renewal ticks: those are ackWait/3 apart, so a check
+    // there stopped a holder cut off from NATS only once its lease had run out, not a margin before.
+    this.arm();
     this.timer = setInterval(() => {
-      msg.working();
-      if (lease.remainingMs <= margin) {
-        ac.abort(new LeaseLostError(`lease on ${lease.key} may have expired: no renewal succeeded in time`));
-        return;
-      }
-      if (this.renewing) return;
-      this.renewing = true;
-      lease
-        .renew()
-        .catch((err) => {
-          if (err instanceof LeaseLostError) ac.abort(err);
-          else
-            log.warn(
-              { err: describeError(err), remainingMs: Math.round(lease.remainingMs) },
-              "lease renewal failed; retrying",
-            );
-        })
-        .finally(() => {
-          this.renewing = false;
-        });
+      keepAlive();
+      if (this.renewal) return;
+      this.renew().catch((err) => {
+        if (!(err instanceof LeaseLostError))
+          log.warn(
+            { err: describeError(err), remainingMs: Math.round(lease.remainingMs) },
+            "lease renewal failed; retrying",
+          );
+      });
     }, every);
     this.deadline = setTimeout(
       () => ac.abort(new TransientError(`upload exceeded uploadTimeoutMs (${config.uploadTimeoutMs} ms)`)),
@@ -90,11 +90,64 @@ export class UploadHeartbeat {
     );
   }
 
+  /** (Re-)arms the abort at `validUntil - margin` of the lease as it stands now. */
+  private arm(): void {
+    if (this.stopped) return;
+    clearTimeout(this.expiry);
+    this.expiry = setTimeout(
+      () => this.lose(`lease on ${this.lease.key} may expire: no renewal succeeded in time`),
+      Math.max(0, this.lease.remainingMs - this.marginMs),
+    );
+  }
+
+  /** Stops the upload: another replica may take the key over (or has). */
+  private lose(why: string | LeaseLostError): LeaseLostError {
+    const err = typeof why === "string" ? new LeaseLostError(why) : why;
+    if (!this.ac.signal.aborted) this.ac.abort(err);
+    return err;
+  }
+
+  /** One renewal at a time, shared by the ticks and beforeVisible; a lost lease aborts the upload. */
+  private renew(): Promise<void> {
+    this.renewal ??= this.lease
+      .renew()
+      .then(
+        () => this.arm(),
+        (err: unknown) => {
+          if (err instanceof LeaseLostError) this.lose(err);
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.renewal = undefined;
+      });
+    return this.renewal;
+  }
+
+  /**
+   * Resolves when the lease is sure to stay this holder's for at least the margin, so the step
+   * that makes the upload visible may start; otherwise aborts the upload and throws
+   * LeaseLostError (or the abort's reason). A lease past half its period is renewed first, so a
+   * visible step (a completion of many parts) has most of a lease to finish in.
+   */
+  async beforeVisible(): Promise<void> {
+    if (this.signal.aborted) throw this.signal.reason;
+    if (this.lease.remainingMs < this.lease.periodMs / 2) {
+      // NATS away: the renewal may hang; the abort at validUntil - margin ends the wait.
+      await Promise.race([this.renew().catch(() => undefined), aborted(this.signal)]);
+    }
+    if (this.signal.aborted) throw this.signal.reason;
+    if (this.lease.remainingMs < this.marginMs) {
+      throw this.lose(`lease on ${this.lease.key} cannot be confirmed: the upload is not made visible`);
+    }
+  }
+
   context(attempt: number, log: Logger): UploadContext {
     return {
       signal: this.signal,
       attempt,
       log,
+      beforeVisible: () => this.beforeVisible(),
       heartbeat: (bytesDone?: number) => {
         if (bytesDone === undefined) return;
         this.bytesDone = bytesDone;
@@ -129,7 +182,14 @@ export class UploadHeartbeat {
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.expiry);
     clearTimeout(this.deadline);
     clearTimeout(this.slow);
   }
+}
+
+/** Resolves once `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
 }

@@ -16,23 +16,35 @@ import type { Artifact, UploadContext } from "../runtime/destination.ts";
 import { verifiedBytes, verifiedReader } from "../runtime/staged-artifact.ts";
 import { sha256 } from "./files.ts";
 
-/** A context whose signal the test controls, counting heartbeats. */
+/** A context whose signal the test controls, counting heartbeats and lease checks. */
 export interface TestContext extends UploadContext {
   readonly controller: AbortController;
   readonly heartbeats: number[];
+  /** How often the adapter called beforeVisible. */
+  readonly visibleChecks: number;
 }
 
-export function testContext(): TestContext {
+/**
+ * A test context; `beforeVisible` stands for the runtime's lease check (default: the lease
+ * holds). It gets the context, e.g. to abort its signal as the runtime does on a lost lease.
+ */
+export function testContext(o: { beforeVisible?: (ctx: TestContext) => Promise<void> } = {}): TestContext {
   const controller = new AbortController();
   const heartbeats: number[] = [];
-  return {
+  const ctx = {
     controller,
     heartbeats,
+    visibleChecks: 0,
     signal: controller.signal,
     attempt: 1,
     log: silentLogger,
     heartbeat: (bytesDone?: number) => void heartbeats.push(bytesDone ?? -1),
+    beforeVisible: async () => {
+      ctx.visibleChecks++;
+      await o.beforeVisible?.(ctx);
+    },
   };
+  return ctx;
 }
 
 export interface FileArtifactOptions {

@@ -1,7 +1,8 @@
 /**
  * The contract every Destination must pass, as one vitest `describe` block: identical bytes at
  * the final name, last write wins, awkward names, empty and large artifacts, no partial object
- * after an abort or a failing blob, and error classes the runtime can act on.
+ * after an abort, a failing blob or a lease lost before the visible step (beforeVisible), and
+ * error classes the runtime can act on.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { type Destination, RemoteNotFoundError } from "../runtime/destination.ts";
 import { DestinationError, PermanentError, TransientError } from "../runtime/errors.ts";
+import { LeaseLostError } from "../runtime/key-lease.ts";
 import {
   type FileArtifactOptions,
   failAtEnd,
@@ -76,6 +78,7 @@ export function describeDestinationContract(label: string, setup: () => Promise<
       expect(typeof receipt.location).toBe("string");
       expect(receipt.location.length).toBeGreaterThan(0);
       if (h.expectedLocation) expect(receipt.location).toBe(h.expectedLocation(artifact.event));
+      expect(ctx.visibleChecks, "beforeVisible called before the upload was made visible").toBeGreaterThan(0);
       const stored = await h.read(artifact.event);
       expect(stored, `object for ${name} must exist`).toBeDefined();
       expect(stored!.length).toBe(bytes.length);
@@ -143,6 +146,33 @@ export function describeDestinationContract(label: string, setup: () => Promise<
       const before = await remoteNames();
       await expect(h.destination.upload(artifact, ctx)).rejects.toThrow();
       expect(ctx.signal.aborted).toBe(true);
+      expect(await h.read(artifact.event)).toBeUndefined();
+      expect(newNames(before, await remoteNames())).toEqual([]);
+    });
+
+    // The runtime's lease check (UploadContext.beforeVisible) fences a holder that lost its key:
+    // whatever it sent before, nothing of it may become visible once the check refuses. Refused
+    // at its last call (the one right before the final step, found by an upload that passes).
+    it.each([
+      ["small", () => 100_000],
+      ["large", () => large() + 1024],
+    ])("beforeVisible refusing (the lease lost) rejects and leaves nothing visible (%s)", async (_kind, size) => {
+      const passing = testContext();
+      await h.destination.upload(await fileArtifact(dir, "fenced/passing.pt", randomBytes(size())), passing);
+      const last = passing.visibleChecks;
+      expect(last).toBeGreaterThan(0);
+      const lost = new LeaseLostError("test: lease lost before the visible step");
+      const ctx = testContext({
+        beforeVisible: async (c) => {
+          if (c.visibleChecks < last) return;
+          c.controller.abort(lost);
+          throw lost;
+        },
+      });
+      const artifact = await fileArtifact(dir, "fenced/ckpt.pt", randomBytes(size()));
+      const before = await remoteNames();
+      await expect(h.destination.upload(artifact, ctx)).rejects.toThrow();
+      expect(ctx.visibleChecks).toBe(last);
       expect(await h.read(artifact.event)).toBeUndefined();
       expect(newNames(before, await remoteNames())).toEqual([]);
     });
