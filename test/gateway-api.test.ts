@@ -294,12 +294,12 @@ describe("reading back", () => {
     );
   });
 
-  it("answers 404 for an unknown artifact id and 403 for another project's", async () => {
+  it("answers 404 for an unknown artifact id and for another project's (an id is looked up among the token's projects only)", async () => {
     await problem(await stack.fetch("/v1/artifacts/no-such-event-1", reader), 404, "not-found", "id");
     const v = (await (
       await stack.fetch("/v1/projects/vision/runs/r1/artifacts/x.txt", other, { method: "PUT", body: "x" })
     ).json()) as { id: string };
-    await problem(await stack.fetch(`/v1/artifacts/${v.id}`, reader), 403, "forbidden", "project");
+    await problem(await stack.fetch(`/v1/artifacts/${v.id}`, reader), 404, "not-found", "id");
   });
 });
 
