@@ -4,7 +4,7 @@
  * in a body that its subject does not vouch for. Every forged event ends dead at once, as invalid,
  * naming the field, with a ledger entry a waiting producer can see, and touches no destination.
  */
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import {
   type ArtifactEventV1,
@@ -18,64 +18,34 @@ import { eventually, sha256, type UploaderProcess, writeRandomFile } from "@arti
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Trainer } from "./harness/bus-stack.ts";
+import { RawProducer, withUploader as withBusUploader } from "./harness/raw-producer.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
 
 let stack: S3Stack;
 let trainer: Trainer;
 let staging: FsBlobStore;
-let n = 0;
-const newId = () => `hostile-${process.pid}-${++n}`;
+let raw: RawProducer;
 
 beforeAll(async () => {
   stack = await S3Stack.start({ secured: true });
   trainer = await stack.bus.trainer();
   staging = new FsBlobStore(stack.bus.config.staging.dir);
+  raw = new RawProducer(trainer.nc, staging, stack.bus.dir);
 });
 afterAll(async () => {
   await trainer?.close();
   await stack?.dispose();
 });
 
-/** Stages `bytes` as the blob of event `id` of (project, run): the shared staging dir is writable. */
-async function stage(project: string, run: string, id: string, bytes: Buffer) {
-  const path = join(stack.bus.dir, id);
-  writeFileSync(path, bytes);
-  return staging.stage({ path, project, run, id });
-}
-
 /** A well-formed event of trainer-demo, before any forgery. */
-async function demoEvent(run: string, name: string, bytes: Buffer): Promise<ArtifactEventV1> {
-  const id = newId();
-  return {
-    schema: 1,
-    id,
-    project: "demo",
-    run,
-    name,
-    level: "fit",
-    blob: await stage("demo", run, id, bytes),
-    contentType: "application/octet-stream",
-    metadata: {},
-    producer: { host: "hostile", pid: 1 },
-    createdAt: new Date().toISOString(),
-  };
-}
-
+const demoEvent = (run: string, name: string, bytes: Buffer) => raw.event("demo", run, name, bytes);
+const stage = (project: string, run: string, id: string, bytes: Buffer) => raw.stage(project, run, id, bytes);
 /** Publishes `body` as trainer-demo on `subject`, raw, as a producer in any language could. */
-async function publishRaw(subject: string, body: ArtifactEventV1): Promise<void> {
-  await jetstream(trainer.nc).publish(subject, JSON.stringify(body), { msgID: body.id });
-}
+const publishRaw = (subject: string, body: ArtifactEventV1) => raw.publish(subject, body, body.id);
 
 const ref = (e: ArtifactEventV1) => ({ id: e.id, project: e.project, run: e.run });
 
-async function withUploader<T>(fn: (u: UploaderProcess) => Promise<T>): Promise<T> {
-  const u = await stack.bus.startUploader();
-  try {
-    return await fn(u);
-  } finally {
-    await u.kill("SIGTERM");
-  }
-}
+const withUploader = <T>(fn: (u: UploaderProcess) => Promise<T>) => withBusUploader(stack.bus, fn);
 
 async function letterOf(eventId: string) {
   return eventually(

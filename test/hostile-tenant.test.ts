@@ -1,17 +1,5 @@
-/**
- * What a hostile tenant cannot do, under the committed sample permissions and the gateway's
- * tokens: trainer `demo` (NATS user `trainer-demo`, which may publish only on project demo's
- * subjects) and tokens scoped to demo, against the artifacts of project `victim`. Each case was
- * seen to work before it was refused; the list reads as what the bus refuses:
- * - a body claiming another project's id shows in no read of either project;
- * - a body nobody can decode is skipped by every read, never turns a listing into an error;
- * - an admin of one project neither sees nor replays another project's dead letters;
- * - a message carrying another event's id affects only itself: that event still lands.
- */
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  type ArtifactEventV1,
   ArtifactPublisher,
   artifactKey,
   blobKey,
@@ -20,24 +8,25 @@ import {
   openBlobStores,
 } from "@artifact-bus/shared";
 import { eventually, sha256, type UploaderProcess, writeRandomFile } from "@artifact-bus/shared/testing";
-import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Trainer } from "./harness/bus-stack.ts";
 import { runCli } from "./harness/cli.ts";
 import { GatewayStack } from "./harness/gateway-stack.ts";
+import { RawProducer, withUploader as withBusUploader } from "./harness/raw-producer.ts";
 
 let stack: GatewayStack;
 let trainer: Trainer;
 let operator: ArtifactPublisher;
 let staging: FsBlobStore;
-let n = 0;
-const newId = () => `tenant-${process.pid}-${++n}`;
+let raw: RawProducer;
+const newId = () => raw.newId();
 
 beforeAll(async () => {
   // One upload at a time: the order in which the uploader meets messages is the stream's.
   stack = await GatewayStack.start({ secured: true, uploader: false, destination: { concurrency: 1 } });
   trainer = await stack.bus.trainer();
   staging = new FsBlobStore(stack.bus.config.staging.dir);
+  raw = new RawProducer(trainer.nc, staging, stack.bus.dir);
   // The victim's artifacts are logged by someone allowed to: the operator.
   operator = await ArtifactPublisher.create({
     nc: stack.bus.nc,
@@ -49,14 +38,7 @@ afterAll(async () => {
   await stack?.dispose();
 });
 
-async function withUploader<T>(fn: (u: UploaderProcess) => Promise<T>): Promise<T> {
-  const u = await stack.bus.startUploader();
-  try {
-    return await fn(u);
-  } finally {
-    await u.kill("SIGTERM");
-  }
-}
+const withUploader = <T>(fn: (u: UploaderProcess) => Promise<T>) => withBusUploader(stack.bus, fn);
 
 /** A token, known to the running gateway. */
 async function token(projects: string[], roles: ("read" | "publish" | "admin")[]): Promise<string> {
@@ -71,30 +53,9 @@ async function getJson(path: string, tok: string): Promise<{ status: number; bod
 }
 
 /** A well-formed event of project demo, its blob staged, before any forgery. */
-async function demoEvent(run: string, name: string, bytes: Buffer): Promise<ArtifactEventV1> {
-  const id = newId();
-  const path = join(stack.bus.dir, id);
-  writeFileSync(path, bytes);
-  return {
-    schema: 1,
-    id,
-    project: "demo",
-    run,
-    name,
-    level: "fit",
-    blob: await staging.stage({ path, project: "demo", run, id }),
-    contentType: "application/octet-stream",
-    metadata: {},
-    producer: { host: "hostile", pid: 1 },
-    createdAt: new Date().toISOString(),
-  };
-}
-
+const demoEvent = (run: string, name: string, bytes: Buffer) => raw.event("demo", run, name, bytes);
 /** Publishes `body` as trainer-demo on `subject`, raw, as a producer in any language could; returns its stream sequence. */
-async function publishRaw(subject: string, body: unknown, msgID: string): Promise<number> {
-  const data = typeof body === "string" ? body : JSON.stringify(body);
-  return (await jetstream(trainer.nc).publish(subject, data, { msgID })).seq;
-}
+const publishRaw = (subject: string, body: unknown, msgID: string) => raw.publish(subject, body, msgID);
 
 /** The dead letter of the message at stream sequence `seq`, once the uploader wrote it. */
 function letterOfSeq(seq: number) {
