@@ -12,7 +12,8 @@ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missin
 command -v sftp >/dev/null 2>&1 || missing+=(openssh-client)
 # mkfs.xfs: tests and the bench stage into a real copy-on-write filesystem (an XFS loop mount).
 command -v mkfs.xfs >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.xfs ] || missing+=(xfsprogs)
-# The Python client and the raw-producer test (standard library only; pip and setuptools install it).
+# The Python client and the raw-producer test (standard library only; pip installs the client
+# with its own build backend, setuptools is not needed for it).
 [ -x /usr/bin/python3 ] || missing+=(python3)
 # setuptools first: imported after pip, its distutils shim asserts on Debian 12 and the check
 # failed (and apt-get ran) on every run although both were installed.
