@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the system programs the tests and the local stack run for real are present:
 # nats-server (Debian package nats-server), OpenSSH's sshd and sftp (openssh-server,
-# openssh-client), python3 and mkfs.xfs (xfsprogs); with the argument `bench`, also the AWS CLI
-# (awscli).
+# openssh-client), python3 with pip and venv (python3-pip, python3-venv) and mkfs.xfs
+# (xfsprogs); with the argument `bench`, also the AWS CLI (awscli).
 # As root with apt-get it installs what is missing; elsewhere it stops and says what to install.
 set -euo pipefail
 
@@ -12,11 +12,15 @@ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missin
 command -v sftp >/dev/null 2>&1 || missing+=(openssh-client)
 # mkfs.xfs: tests and the bench stage into a real copy-on-write filesystem (an XFS loop mount).
 command -v mkfs.xfs >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.xfs ] || missing+=(xfsprogs)
-# The Python client and the raw-producer test (standard library only; pip and setuptools install it).
+# The Python client and the raw-producer test (standard library only; pip installs the client
+# with its own build backend, setuptools is not needed for it).
 [ -x /usr/bin/python3 ] || missing+=(python3)
 # setuptools first: imported after pip, its distutils shim asserts on Debian 12 and the check
 # failed (and apt-get ran) on every run although both were installed.
 /usr/bin/python3 -c "import setuptools, pip" >/dev/null 2>&1 || missing+=(python3-pip python3-setuptools)
+# python3 -m venv: the client's README installs into a fresh venv, and a test runs it as written.
+# Debian ships ensurepip (what venv needs to put pip in it) only in python3-venv.
+/usr/bin/python3 -c "import ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 # `npm run bench` (argument "bench") also runs the tools users would run instead: aws s3 cp.
 if [ "${1:-}" = bench ]; then
   command -v aws >/dev/null 2>&1 || missing+=(awscli)

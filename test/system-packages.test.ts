@@ -22,7 +22,7 @@ describe("require-system-packages.sh", () => {
     if (found) symlinkSync(found, join(bin, program));
   }
 
-  it("finds nothing missing where everything is installed (pip and setuptools both import)", () => {
+  it("finds nothing missing where everything is installed (pip, setuptools and venv's ensurepip import)", () => {
     const run = spawnSync("/bin/bash", [SCRIPT], { env: { PATH: bin } });
     expect(run.stderr.toString()).toBe("");
     expect(run.status).toBe(0);

@@ -1,27 +1,44 @@
 """`python -m artifact_bus put|get|status|wait`: the client from a shell.
 
-Exit codes: 0 done; 1 failed (refused, dead); 2 usage or configuration; 3 timed out (still
-pending); 4 not found. `--json` prints one JSON object instead of text.
+stdout carries only the answer (`put`: the event id alone, so `ID=$(python -m artifact_bus put
+...)` works; `--json`: one JSON object); messages and errors go to stderr, each error one line.
+Exit codes: 0 done; 1 failed (refused, dead, unreachable); 2 usage or configuration (a bad
+option, name or project, an existing destination); 3 timed out (still pending); 4 not found (an
+id, a name or a local file); 130 interrupted. ARTIFACT_BUS_DEBUG=1 adds the traceback.
 """
 
 import argparse
 import json
+import os
 import sys
 import time
+import traceback
 
+from ._events import InvalidArtifact
 from .client import ArtifactClient
 from .errors import ArtifactBusError, FlushError
 
-OK, FAILED, USAGE, TIMEOUT, NOT_FOUND = 0, 1, 2, 3, 4
+OK, FAILED, USAGE, TIMEOUT, NOT_FOUND, INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m artifact_bus", description="artifact-bus client")
+class _Usage(Exception):
+    """A usage error found by argparse: reported in one line like every other error."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # argparse prints the whole usage and then the error; one line that names the problem is
+        # what a script's log should hold, and --help has the usage.
+        raise _Usage("%s (see --help)" % message)
+
+
+def _parser():
+    parser = _Parser(prog="python -m artifact_bus", description="artifact-bus client")
     parser.add_argument("--project", help="default: ARTIFACT_BUS_PROJECT")
     parser.add_argument("--run", help="default: ARTIFACT_BUS_RUN")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    sub = parser.add_subparsers(dest="command", required=True)
-    put = sub.add_parser("put", help="log a file")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    put = sub.add_parser("put", help="log a file; prints its event id")
     put.add_argument("file")
     put.add_argument("--name", help="artifact name (default: the file's name)")
     put.add_argument("--level", default="fit", choices=("fit", "epoch", "batch"))
@@ -36,58 +53,82 @@ def main(argv=None):
     status.add_argument("id")
     wait = sub.add_parser("wait", help="wait until every artifact of the run is final (HTTP)")
     wait.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv=None):
+    as_json = "--json" in (sys.argv[1:] if argv is None else argv)
+
+    def fail(code, message):
+        print("artifact-bus: %s" % " ".join(str(message).split()), file=sys.stderr)
+        if as_json:
+            print(json.dumps({"error": str(message), "exit": code}))
+        return code
+
+    client = None
+    try:
+        args = _parser().parse_args(argv)
+        client = ArtifactClient.from_env(project=args.project, run=args.run)
+        return _run(args, client)
+    except _Usage as err:
+        return fail(USAGE, err)
+    except FlushError as err:
+        return fail(TIMEOUT if err.timed_out and not err.dead else FAILED, err)
+    except FileNotFoundError as err:
+        return fail(NOT_FOUND, err)
+    except FileExistsError as err:
+        return fail(USAGE, "%s (get: pass --overwrite)" % err)
+    except InvalidArtifact as err:
+        return fail(USAGE, err)
+    except ArtifactBusError as err:
+        # No transport configured is the caller's configuration: a usage error.
+        code = NOT_FOUND if err.status == 404 else USAGE if client is None else FAILED
+        return fail(code, err)
+    except KeyboardInterrupt:
+        return fail(INTERRUPTED, "interrupted")
+    except Exception as err:  # noqa: BLE001 - the promise is one line, whatever went wrong
+        if os.environ.get("ARTIFACT_BUS_DEBUG"):
+            traceback.print_exc()
+        return fail(FAILED, "%s: %s" % (type(err).__name__, err))
+    finally:
+        if client is not None and getattr(client, "_closing_deadline", None) is None:
+            client.transport.close()
+
+
+def _run(args, client):
     def say(obj, text):
         print(json.dumps(obj) if args.json else text)
 
-    try:
-        client = ArtifactClient.from_env(project=args.project, run=args.run)
-    except ArtifactBusError as err:
-        print("artifact-bus: %s" % err, file=sys.stderr)
-        return USAGE
-    try:
-        if args.command == "put":
-            metadata = dict(m.split("=", 1) for m in args.meta if "=" in m)
-            if len(metadata) != len(args.meta):
-                print("artifact-bus: --meta must look like key=value", file=sys.stderr)
-                return USAGE
-            request_id = client.log_file(args.file, args.name, level=args.level, metadata=metadata, mode=args.mode)
-            # Without --wait: until it is accepted (durable in the stream), not until it landed.
-            client.close(args.wait if args.wait is not None else 60.0, landed=args.wait is not None)
-            event_id = client.event_id(request_id)
-            say({"id": event_id, "requestId": request_id, "landed": args.wait is not None},
-                "logged %s as %s" % (args.name or args.file, event_id))
-            return OK
-        transport = client.transport
-        if transport.kind != "http":
-            print("artifact-bus: %s needs the HTTP gateway (ARTIFACT_BUS_URL)" % args.command, file=sys.stderr)
-            return USAGE
-        if args.command == "get":
-            client.download(args.name, args.destination, overwrite=args.overwrite)
-            say({"name": args.name, "destination": args.destination}, "wrote %s" % args.destination)
-            return OK
-        if args.command == "status":
-            _, _, data = transport._call("GET", "/v1/artifacts/%s" % args.id)
-            answer = json.loads(data)
-            say(answer, "\n".join("%s: %s" % (d, s.get("state")) for d, s in answer.get("destinations", {}).items()))
-            states = [s.get("state") for s in answer.get("destinations", {}).values()]
-            return FAILED if "dead" in states else OK if answer.get("done") else TIMEOUT
-        answer = transport.wait_run(client.project, client.run, None, time.time() + args.timeout)
-        say(answer, "done" if answer.get("done") else "still pending: %d" % len(answer.get("pending", [])))
-        return FAILED if answer.get("dead") else OK if answer.get("done") else TIMEOUT
-    except FlushError as err:
-        say({"error": str(err)}, "artifact-bus: %s" % err)
-        return TIMEOUT if err.timed_out and not err.dead else FAILED
-    except FileNotFoundError as err:
-        say({"error": str(err)}, "artifact-bus: %s" % err)
-        return NOT_FOUND
-    except ArtifactBusError as err:
-        say({"error": str(err)}, "artifact-bus: %s" % err)
-        return NOT_FOUND if err.status == 404 else FAILED
-    finally:
-        if args.command != "put":
-            client.transport.close()
+    if args.command == "put":
+        if any("=" not in m for m in args.meta):
+            raise _Usage("--meta must look like key=value")
+        metadata = dict(m.split("=", 1) for m in args.meta)
+        if not os.path.isfile(args.file):
+            raise FileNotFoundError("%s: no such file" % args.file)
+        request_id = client.log_file(args.file, args.name, level=args.level, metadata=metadata, mode=args.mode)
+        # Without --wait: until it is accepted (durable in the stream), not until it landed.
+        client.close(args.wait if args.wait is not None else 60.0, landed=args.wait is not None)
+        event_id = client.event_id(request_id)
+        landed = args.wait is not None
+        print("artifact-bus: %s %s" % (args.name or args.file, "landed" if landed else "accepted"), file=sys.stderr)
+        say({"id": event_id, "requestId": request_id, "landed": landed}, event_id)
+        return OK
+    transport = client.transport
+    if transport.kind != "http":
+        raise _Usage("%s needs the HTTP gateway (ARTIFACT_BUS_URL)" % args.command)
+    if args.command == "get":
+        client.download(args.name, args.destination, overwrite=args.overwrite)
+        say({"name": args.name, "destination": args.destination}, "wrote %s" % args.destination)
+        return OK
+    if args.command == "status":
+        _, _, data = transport._call("GET", "/v1/artifacts/%s" % args.id)
+        answer = json.loads(data)
+        say(answer, "\n".join("%s: %s" % (d, s.get("state")) for d, s in answer.get("destinations", {}).items()))
+        states = [s.get("state") for s in answer.get("destinations", {}).values()]
+        return FAILED if "dead" in states else OK if answer.get("done") else TIMEOUT
+    answer = transport.wait_run(client.project, client.run, None, time.time() + args.timeout)
+    say(answer, "done" if answer.get("done") else "still pending: %d" % len(answer.get("pending", [])))
+    return FAILED if answer.get("dead") else OK if answer.get("done") else TIMEOUT
 
 
 if __name__ == "__main__":

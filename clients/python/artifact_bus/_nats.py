@@ -5,7 +5,15 @@ which the standard library lacks), TLS through `ssl` when the server asks for it
 `tls://`, HPUB with headers, requests answered on one inbox subscription, PING/PONG, and
 reconnects: a lost connection fails the requests in flight (the caller retries them) and is
 re-established in the background, across the listed servers.
+
+Keepalive: a frozen server (a hung host, SIGSTOP) keeps its TCP connection open and answers
+nothing, so a closed socket never tells. After `ping_interval` seconds without a byte from the
+server the client sends PING; after `max_pings_out` of them unanswered it drops the connection and
+reconnects, trying the next listed server first. Sends time out the same way, so a publish never
+waits on a dead socket for ever.
 """
+
+import logging
 
 import json
 import random
@@ -16,6 +24,7 @@ import time
 import uuid
 from urllib.parse import urlparse
 
+log = logging.getLogger("artifact_bus")
 
 class NatsError(Exception):
     """A protocol or connection failure."""
@@ -41,10 +50,13 @@ class _Reply:
 
 class NatsClient:
     def __init__(self, servers, user=None, password=None, token=None, tls_ca=None,
-                 name="artifact-bus-python", connect_timeout=5.0):
+                 name="artifact-bus-python", connect_timeout=5.0, ping_interval=10.0, max_pings_out=2):
         self.servers = [s.strip() for s in (servers.split(",") if isinstance(servers, str) else servers)]
         self.user, self.password, self.token = user, password, token
         self.tls_ca, self.name, self.connect_timeout = tls_ca, name, connect_timeout
+        self.ping_interval, self.max_pings_out = ping_interval, max_pings_out
+        self._pings_out = 0
+        self._server = None  # the index in self.servers of the one connected to
         self._sock = None
         self._write = threading.Lock()
         self._pending = {}
@@ -85,12 +97,17 @@ class NatsClient:
     def close(self):
         self._closed = True
         self._connected.clear()
+        self._drop()
+
+    def _drop(self):
+        """Closes the socket; shutdown first, as close alone does not wake a thread in recv."""
         sock, self._sock = self._sock, None
         if sock:
-            try:
-                sock.close()
-            except OSError:
-                pass
+            for end in (lambda: sock.shutdown(socket.SHUT_RDWR), sock.close):
+                try:
+                    end()
+                except OSError:
+                    pass
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -99,10 +116,14 @@ class NatsClient:
 
     def _connect(self, deadline):
         last = None
+        # After a failure, the others first: a frozen server still accepts TCP connections.
+        start = 0 if self._server is None else self._server + 1
+        order = [(start + i) % len(self.servers) for i in range(len(self.servers))]
         while not self._closed:
-            for server in self.servers:
+            for index in order:
                 try:
-                    self._open(server)
+                    self._open(self.servers[index])
+                    self._server = index
                     self._connected.set()
                     return
                 except (OSError, NatsError) as err:
@@ -139,18 +160,35 @@ class NatsClient:
             if line.startswith(b"-ERR"):
                 sock.close()
                 raise NatsError("NATS at %s:%s refused the connection: %s" % (url.hostname, url.port, line[5:].decode().strip(" '")))
-        sock.settimeout(None)
+        # From here on a silent server is asked whether it is alive (see _idle), and a send that
+        # cannot proceed for that long fails instead of blocking.
+        sock.settimeout(self.ping_interval)
         sock.sendall(b"SUB %s.* 1\r\n" % self._inbox.encode())
+        self._pings_out = 0
+        buf.idle = self._idle
         self._sock, self._buf = sock, buf
+
+    def _idle(self):
+        """The reader heard nothing for ping_interval: PING, or give up on the connection."""
+        if self._pings_out >= self.max_pings_out:
+            silent = self.ping_interval * (self.max_pings_out + 1)
+            log.warning("artifact-bus: NATS at %s answered no PING for %.0f s; reconnecting",
+                        _safe_url(self.servers[self._server]), silent)
+            raise NatsError("NATS at %s stopped answering" % _safe_url(self.servers[self._server]))
+        self._pings_out += 1
+        self._send(b"PING\r\n")
 
     def _read_loop(self):
         while not self._closed:
             try:
-                self._dispatch(self._buf.line())
+                line = self._buf.line()
+                self._pings_out = 0  # any byte from the server shows it is alive, a PONG too
+                self._dispatch(line)
             except (OSError, NatsError, ValueError, AttributeError):
                 if self._closed:
                     return
                 self._connected.clear()
+                self._drop()
                 self._fail_pending(NatsError("connection to NATS lost"))
                 time.sleep(random.uniform(0.1, 0.5))
                 try:
@@ -194,7 +232,13 @@ class NatsClient:
         with self._write:
             if not self._sock:
                 raise NatsError("not connected")
-            self._sock.sendall(data)
+            try:
+                self._sock.sendall(data)
+            except OSError as err:
+                # Part of a message may have gone: the stream is unusable. Dropping it wakes the
+                # reader, which reconnects.
+                self._drop()
+                raise NatsError("connection to NATS lost while sending: %s" % err)
 
     @staticmethod
     def _pub(subject, reply, payload, headers):
@@ -210,9 +254,17 @@ class _Buffer:
 
     def __init__(self, sock):
         self.sock, self.data = sock, b""
+        self.idle = None  # called when the socket's timeout passes without a byte (keepalive)
 
     def _more(self):
-        chunk = self.sock.recv(1 << 16)
+        while True:
+            try:
+                chunk = self.sock.recv(1 << 16)
+                break
+            except socket.timeout:
+                if self.idle is None:
+                    raise
+                self.idle()
         if not chunk:
             raise NatsError("connection closed by the server")
         self.data += chunk

@@ -1,19 +1,41 @@
 """A Composer `LoggerDestination` for files, without importing Composer: pass it in `loggers=[...]`.
 
-It has the method names and signatures Composer calls, both generations: `can_upload_files`,
-`upload_file`, `download_file`, `close`/`post_close`, and the older `log_file_artifact` and
-`get_file_artifact`. Remote names are formatted as Composer formats them (`{remote_file_name}`,
-`{run_name}`, `{rank}`, `{local_rank}`, `{world_size}`, `{local_world_size}`, `{node_rank}`; a
-leading `/` is stripped), and `upload_file` returns at once: the upload happens in the background,
-and `close`/`post_close` wait for it, as Composer's own remote uploader does.
+Composer calls a destination's whole surface, not only the file methods (see
+shared/reference/composer-artifact-logging.md): as a Callback, `run_event(event, state, logger)` on
+every event, `close(state, logger)` and `post_close()`; as a destination, every Logger call
+(`log_metrics`, `log_hyperparameters`, `log_table`, `log_traces`, `log_images`, or the older
+`log_data`); as a Serializable, `state_dict()` and `load_state_dict()` at checkpoints. A missing one
+fails a real Trainer at its first event, so all are here; only the file methods do something.
+
+Files: both generations, `can_upload_files`, `upload_file`, `download_file` and the older
+`log_file_artifact`, `log_symlink_artifact`, `get_file_artifact`. Remote names are formatted as
+Composer formats them (`{remote_file_name}`, `{run_name}`, `{rank}`, `{local_rank}`,
+`{world_size}`, `{local_world_size}`, `{node_rank}`; a leading `/` is stripped), and uploads return
+at once: they happen in the background, and `close`/`post_close` wait for them, as Composer's own
+remote uploader does.
 """
 
 import os
 import re
+import tempfile
 
 from .client import ArtifactClient
+from .errors import ArtifactBusError
 
 _RUN = re.compile(r"[^A-Za-z0-9_-]")
+
+# Every Callback event of Composer (composer/core/event.py); each is a method of the same name,
+# which Callback.run_event calls. `init` and `close` do something and are defined in the class.
+EVENTS = (
+    "before_load", "after_load", "fit_start", "iteration_start", "epoch_start", "before_dataloader",
+    "after_dataloader", "batch_start", "before_train_batch", "before_forward", "after_forward",
+    "before_loss", "after_loss", "before_backward", "after_backward", "after_train_batch", "batch_end",
+    "batch_checkpoint", "epoch_end", "epoch_checkpoint", "iteration_end", "iteration_checkpoint",
+    "predict_start", "predict_batch_start", "predict_before_forward", "predict_after_forward",
+    "predict_batch_end", "predict_end", "eval_before_all", "eval_start", "eval_batch_start",
+    "eval_before_forward", "eval_after_forward", "eval_batch_end", "eval_end", "eval_after_all",
+    "eval_standalone_start", "eval_standalone_end", "fit_end",
+)
 
 
 class ArtifactBusLogger:
@@ -24,8 +46,54 @@ class ArtifactBusLogger:
         self.client = client or ArtifactClient.from_env(project=project, run=run, mode=mode)
         self.remote_file_name = remote_file_name
         self.close_timeout = close_timeout
+        # The run Composer named (state.run_name), for download_file, which gets no state.
+        self._state_run = None
 
-    # -- the current generation (Composer's LoggerDestination) ------------------------------------
+    # -- Callback ---------------------------------------------------------------------------------
+
+    def run_event(self, event, state, logger):
+        """Composer's Callback.run_event: calls the method named by the event's value."""
+        self._run_of(state)
+        getattr(self, getattr(event, "value", event))(state, logger)
+
+    def init(self, state, logger):
+        # INIT comes before autoresume's download_file: the run is known from here on.
+        self._run_of(state)
+
+    def close(self, state, logger):
+        self.client.flush(self.close_timeout)
+
+    def post_close(self):
+        self.client.close(self.close_timeout)
+
+    def state_dict(self):
+        return {}  # nothing to restore: what was logged is in the bus, not in the checkpoint
+
+    def load_state_dict(self, state):
+        pass
+
+    # -- what Composer's Logger calls on every destination (nothing to do with files) -------------
+
+    def log_hyperparameters(self, hyperparameters):
+        pass
+
+    def log_table(self, columns, rows, name="Table", step=None):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        pass
+
+    def log_traces(self, traces):
+        pass
+
+    def log_images(self, images, name="Images", channels_last=False, step=None, masks=None,
+                   mask_class_labels=None, use_table=True):
+        pass
+
+    def log_data(self, state, log_level, data):
+        pass  # the older generation's one call for metrics and hyperparameters
+
+    # -- the current generation's files ------------------------------------------------------------
 
     def can_upload_files(self):
         return True
@@ -36,20 +104,33 @@ class ArtifactBusLogger:
 
     def download_file(self, remote_file_name, destination, overwrite=False, progress_bar=True):
         """Composer's autoresume and `load_path`: the newest landed version of `remote_file_name`
-        (as uploaded, after formatting) written to `destination`. Needs the HTTP gateway."""
-        self.client.download(remote_file_name.lstrip("/"), destination, overwrite=overwrite)
+        (as uploaded, after formatting) written to `destination`. Needs the HTTP gateway; on NATS
+        it raises NotImplementedError saying so."""
+        run = self.client.run or self._state_run
+        if run is None and self.client.transport.kind == "http":
+            raise ArtifactBusError(
+                "download_file(%r): no run to read it from: pass run= to ArtifactBusLogger or set "
+                "ARTIFACT_BUS_RUN (Composer's state.run_name names it only once the Trainer sent INIT)" % remote_file_name)
+        self.client.download(remote_file_name.lstrip("/"), destination, run=run, overwrite=overwrite)
 
-    def close(self, state, logger):
-        self.client.flush(self.close_timeout)
+    # -- the older generation's files -------------------------------------------------------------
 
-    def post_close(self):
-        self.client.close(self.close_timeout)
-
-    # -- the older generation ---------------------------------------------------------------------
-
-    def log_file_artifact(self, state, log_level, artifact_name, file_path, *, overwrite):
+    def log_file_artifact(self, state, log_level, artifact_name, file_path, *, overwrite=False):
         level = getattr(log_level, "name", str(log_level)).lower()
         self._log(state, artifact_name, file_path, level if level in ("fit", "epoch", "batch") else "fit")
+
+    def log_symlink_artifact(self, state, log_level, existing_artifact_name, symlink_artifact_name, *,
+                             overwrite=False):
+        """An object store has no symlinks: like Composer's, a `<name>.symlink` file holding the
+        remote name it points to (formatted as uploaded)."""
+        fd, path = tempfile.mkstemp(suffix=".symlink")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(self.format_name(state, existing_artifact_name))
+            # A file this small is always copied when logged, so it can go at once.
+            self.log_file_artifact(state, log_level, symlink_artifact_name + ".symlink", path, overwrite=overwrite)
+        finally:
+            os.unlink(path)
 
     def get_file_artifact(self, artifact_name, destination, chunk_size=2**20, progress_bar=True):
         self.download_file(artifact_name, destination, overwrite=False, progress_bar=progress_bar)
@@ -69,10 +150,27 @@ class ArtifactBusLogger:
         )
         return name.lstrip("/")
 
+    def _run_of(self, state):
+        """The run an artifact goes to: the client's own, else Composer's state.run_name made a
+        valid run token (remembered for download_file), else "run"."""
+        if self.client.run:
+            return None
+        named = getattr(state, "run_name", None)
+        if named:
+            self._state_run = (_RUN.sub("-", str(named)).lstrip("-_") or "run")[:128]
+        return self._state_run or "run"
+
     def _log(self, state, remote_file_name, file_path, level):
-        run = None if self.client.run else _RUN.sub("-", str(getattr(state, "run_name", "") or "run")).lstrip("-_") or "run"
         self.client.log_file(str(file_path), self.format_name(state, remote_file_name), level=level,
-                             metadata=_timestamp(state), run=run[:128] if run else None)
+                             metadata=_timestamp(state), run=self._run_of(state))
+
+
+def _no_op(self, state, logger):
+    pass
+
+
+for _event in EVENTS:
+    setattr(ArtifactBusLogger, _event, _no_op)
 
 
 def _timestamp(state):

@@ -1,3 +1,4 @@
+import hashlib
 import os
 import tempfile
 import unittest
@@ -45,6 +46,10 @@ class ComposerDropIn(unittest.TestCase):
                 sha = write(path, b"an old-style artifact")
                 logger.log_file_artifact(state, type("LogLevel", (), {"name": "EPOCH"})(), "logs/old.log", path, overwrite=False)
                 logged["pyclient/%s/%s/checkpoints/logs/old.log" % (bus.run, bus.run)] = sha
+                # Its symlink: a `.symlink` file naming the remote name, formatted as uploaded.
+                logger.log_symlink_artifact(state, "EPOCH", "logs/old.log", "logs/latest.log", overwrite=True)
+                logged["pyclient/%s/%s/checkpoints/logs/latest.log.symlink" % (bus.run, bus.run)] = hashlib.sha256(
+                    ("%s/checkpoints/logs/old.log" % bus.run).encode()).hexdigest()
                 logger.close(state, None)
                 logger.post_close()
                 record("composer_%s" % transport, logged)
