@@ -63,7 +63,8 @@ class HttpTransport:
         data = res.read()
         conn.close()
         problem = _problem(data, res.status)
-        if res.status in RETRIED:
+        # 409 with Retry-After: the same request (same Idempotency-Key) is still in progress.
+        if res.status in RETRIED or (res.status == 409 and res.getheader("Retry-After")):
             raise RetryableError(problem, retry_after=_retry_after(res.getheader("Retry-After")), status=res.status)
         raise ArtifactBusError(problem, status=res.status)
 
