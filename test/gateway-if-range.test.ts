@@ -65,6 +65,14 @@ describe("If-Range on .../content", () => {
     expect(beyond.body.length).toBe(newer.length);
   });
 
+  it("a Range outside the current version: 416 with Content-Range: bytes */<size>", async () => {
+    const current = await get({});
+    const r = await get({ range: `bytes=${current.body.length}-`, "if-range": current.headers.etag as string });
+    expect(r.status).toBe(416);
+    expect(r.headers["content-type"]).toMatch(/^application\/problem\+json/);
+    expect(r.headers["content-range"]).toBe(`bytes */${current.body.length}`);
+  });
+
   it("with the current ETag: the range, 206", async () => {
     const current = await get({});
     const etag = current.headers.etag as string;

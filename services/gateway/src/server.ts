@@ -3,6 +3,7 @@
  * abandoned stream temp files, graceful stop. main.ts adds signals; tests call startGateway.
  */
 import { readFileSync } from "node:fs";
+import type { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   ArtifactPublisher,
@@ -18,13 +19,14 @@ import {
 } from "@artifact-bus/shared";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import Fastify, { type FastifyInstance, LogController } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from "fastify";
 import { gatewayApp } from "./app.ts";
 import { TokenStore } from "./auth.ts";
 import type { GatewayDeps } from "./deps.ts";
 import { EventIndex } from "./event-index.ts";
 import { GatewayMetrics } from "./gateway-metrics.ts";
 import { LedgerHub } from "./ledger-hub.ts";
+import { clientErrorAnswer, sendProblem } from "./problems.ts";
 import { ReadBack } from "./read-back.ts";
 
 /** A running gateway. */
@@ -57,6 +59,9 @@ export function fastifyOptions(config: Config, log: Logger) {
     trustProxy: g.trustProxy,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 2048 },
+    // The framework's refusals (a bad %-encoding) and the parser's are problems like any other.
+    frameworkErrors: (err: Error, request: FastifyRequest, reply: FastifyReply) => sendProblem(err, request, reply),
+    clientErrorHandler: (err: Error, socket: Duplex) => clientErrorAnswer(log, err, socket),
   };
 }
 

@@ -186,7 +186,11 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
     last = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
   }
   if (first >= size || first > last) {
-    throw new Problem("range-not-satisfiable", `${header} lies outside ${size} bytes`, { field: "Range" });
+    // RFC 9110 15.5.17: the size, so a client can ask again for what there is.
+    throw new Problem("range-not-satisfiable", `${header} lies outside ${size} bytes`, {
+      field: "Range",
+      headers: { "content-range": `bytes */${size}` },
+    });
   }
   return { first, last };
 }
