@@ -121,6 +121,12 @@ function isNatsAway(err: unknown): boolean {
   return /timeout|connection closed|disconnect|no responders|CONNECTION_CLOSED|RequestError/i.test(text);
 }
 
+/** Whether the client closed its connection before its request was complete. */
+function clientGone(request: FastifyRequest): boolean {
+  const socket = request.raw.socket as Duplex | null;
+  return !request.raw.complete && (socket === null || socket.destroyed);
+}
+
 /** The problem document for `p`, as sent. */
 export function problemBody(p: Problem, instance: string): Record<string, unknown> {
   const { status, title } = PROBLEMS[p.kind];
@@ -138,7 +144,11 @@ export function problemBody(p: Problem, instance: string): Record<string, unknow
 /** Fastify error handler: renders any error as its problem, logging the unexpected ones. */
 export function sendProblem(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const p = toProblem(err);
-  if (p.kind === "internal") request.log.error({ err }, "request failed");
+  // A client that went away mid-request is no failure of the gateway, whatever error its body
+  // stream ended with: one line at info, without the stack.
+  if (clientGone(request)) {
+    request.log.info({ error: (err as Error)?.message }, "client went away before the request was complete");
+  } else if (p.kind === "internal") request.log.error({ err }, "request failed");
   else if (p.kind === "nats-unavailable" && !(err instanceof Problem)) request.log.warn({ err }, "NATS did not answer");
   else request.log.info({ problem: p.kind, field: p.field, detail: p.message }, "request refused");
   if (p.retryAfterS !== undefined) reply.header("retry-after", String(p.retryAfterS));
