@@ -173,7 +173,7 @@ describe("re-staging under an event id that is already published", () => {
     const { id } = accepted;
     // What a gateway killed between the PubAck and its record leaves: the event, no record.
     await (await new Kvm(stack.bus.nc).open(LEDGER_BUCKET)).delete(`${GATEWAY_INDEX_PREFIX}.${id}`);
-    await problem(await put(stack.url, "crash", randomBytes(100_000), "k1"), 409, "idempotency-conflict");
+    await problem(await put(stack.url, "crash", randomBytes(100_000), "k1"), 422, "idempotency-key-reused");
     expect(sha256(await landed(accepted))).toBe(sha256(first));
     const again = await put(stack.url, "crash", first, "k1");
     expect(again.status).toBe(202);
@@ -209,7 +209,7 @@ describe("re-staging under an event id that is already published", () => {
       const published = await put(secondUrl, "replicas", fast, "k2");
       expect(published.status).toBe(202);
       release();
-      await problem(await slowAnswer, 409, "idempotency-conflict", "Idempotency-Key");
+      await problem(await slowAnswer, 422, "idempotency-key-reused", "Idempotency-Key");
       expect(sha256(await landed((await published.json()) as Accepted))).toBe(sha256(fast));
     } finally {
       await second.kill("SIGKILL");

@@ -63,7 +63,8 @@ class HttpTransport:
         data = res.read()
         conn.close()
         problem = _problem(data, res.status)
-        if res.status in RETRIED:
+        # 409 with Retry-After: the same request (same Idempotency-Key) is still in progress.
+        if res.status in RETRIED or (res.status == 409 and res.getheader("Retry-After")):
             raise RetryableError(problem, retry_after=_retry_after(res.getheader("Retry-After")), status=res.status)
         raise ArtifactBusError(problem, status=res.status)
 
@@ -140,9 +141,11 @@ class HttpTransport:
 
     def download(self, project, run, name, destination, overwrite=False, source=None):
         """Writes the newest landed version of `name` to `destination`. The bytes go to
-        `destination + ".part"` first; an interrupted download resumes from there (a Range request)
-        the next time, and the whole is checked against the sha256 the gateway names (ETag) before
-        it is renamed into place."""
+        `destination + ".part"` first, the ETag they are of to `destination + ".part.etag"`; an
+        interrupted download resumes from there the next time (Range, with If-Range: that ETag, so
+        a newer version that landed meanwhile comes whole instead of as a slice appended to the
+        old one), and the whole is checked against the sha256 the gateway names (ETag) before it is
+        renamed into place."""
         if os.path.exists(destination) and not overwrite:
             raise FileExistsError("%s exists; pass overwrite=True to replace it" % destination)
         part = destination + ".part"
@@ -156,11 +159,13 @@ class HttpTransport:
                 break  # the gateway named no sha256 to check against
             if sha == _sha256_of(part):
                 break
+            _unlink(part + ".etag")
             if not have:
                 os.unlink(part)
                 raise ArtifactBusError("%s/%s/%s: the downloaded bytes do not match the sha256 the gateway named"
                                        % (project, run, name))
         os.replace(part, destination)
+        _unlink(part + ".etag")
         return destination
 
     def _fetch_into(self, project, run, name, part, have, source):
@@ -169,6 +174,9 @@ class HttpTransport:
         query = "?" + urlencode({"destination": source}) if source else ""
         path = "%s/artifacts/%s/content%s" % (self._run_path(project, run), quote(name, safe="/"), query)
         headers = {"Range": "bytes=%d-" % have} if have else {}
+        etag = _read_etag(part + ".etag") if have else None
+        if etag:
+            headers["If-Range"] = etag
         try:
             status, res, conn = self._call("GET", path, headers=headers, stream=True)
         except ArtifactBusError as err:
@@ -177,12 +185,20 @@ class HttpTransport:
             if have and err.status == 416:
                 raise _RangeNotSatisfiable()
             raise
+        etag = res.getheader("ETag") or ""
         try:
+            # A 200 is the whole current version (If-Range did not match, or no range was asked):
+            # start over, and remember which version the bytes are of before writing any.
+            if status != 206:
+                _unlink(part + ".etag")
+                if etag:
+                    with open(part + ".etag", "w") as f:
+                        f.write(etag)
             with open(part, "ab" if status == 206 else "wb") as out:
                 shutil.copyfileobj(res, out, 1 << 20)
         finally:
             conn.close()
-        etag = (res.getheader("ETag") or "").strip('"')
+        etag = etag.strip('"')
         return etag if len(etag) == 64 else None
 
     def close(self):
@@ -191,6 +207,22 @@ class HttpTransport:
 
 class _RangeNotSatisfiable(Exception):
     pass
+
+
+def _read_etag(path):
+    """The ETag a partial download is of, as the gateway sent it; None when it was not recorded."""
+    try:
+        with open(path) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _sha256_of(path):

@@ -4,7 +4,8 @@
  * With an Idempotency-Key the event id is fixed by the key (and the caller's token), so a retry
  * finds the recorded answer, or, if a gateway died between publish and record or another replica
  * is on the same key, finds the blob staged already: blobs are never replaced, so the published
- * event's bytes stay what it says, and the retry is answered from that event.
+ * event's bytes stay what it says, and the retry is answered from that event. A key reused for a
+ * different request (see idempotency.ts) is refused with 422, wherever the first answer is found.
  */
 import { stat } from "node:fs/promises";
 import {
@@ -16,11 +17,15 @@ import {
   type StoredEvent,
 } from "@artifact-bus/shared";
 import type { GatewayDeps } from "./deps.ts";
+import type { IndexRecord } from "./event-index.ts";
+import { fingerprintOf, headOf, keyReused } from "./idempotency.ts";
 import { Problem } from "./problems.ts";
 import { eventIdFor } from "./request-parts.ts";
 import type { AcceptedBody } from "./schemas.ts";
 
 export interface AcceptRequest {
+  /** `PUT` (the body is the bytes) or `POST` (the body names a file): part of the key's fingerprint. */
+  method: "PUT" | "POST";
   project: string;
   run: string;
   name: string;
@@ -32,6 +37,12 @@ export interface AcceptRequest {
   tokenSha256: string;
   /** Stages the bytes as blob `<project>/<run>/<id>`; BlobExistsError if that blob exists. */
   stage(id: string): Promise<BlobRef>;
+  /**
+   * sha256 standing for the body in the key's fingerprint: for a PUT, that of its bytes (`bytes`
+   * when they were staged or are known; else its Content-Digest's; else the body is read and
+   * hashed, not staged); for a POST, that of its JSON.
+   */
+  bodySha256(bytes?: string): Promise<string>;
 }
 
 /** The answer, and whether it is the one recorded for an earlier request with the same key. */
@@ -40,29 +51,50 @@ export interface Acceptance {
   replayed: boolean;
 }
 
-/** Event ids being accepted by this process now: a concurrent retry of one is refused, not staged twice. */
-const inFlight = new Set<string>();
+/**
+ * Event ids being accepted by this process now, with the head of their request (headOf): a
+ * concurrent retry of one is refused with 409, not staged twice; another request under its key, 422.
+ */
+const inFlight = new Map<string, string>();
 
 export async function accept(deps: GatewayDeps, req: AcceptRequest): Promise<Acceptance> {
   const reasons = deps.notReady();
   if (reasons.length > 0) throw new Problem("nats-unavailable", reasons.join("; "), { retryAfterS: 2 });
   const id = eventIdFor(req.project, req.run, req.idempotencyKey, req.tokenSha256);
+  const head = headOf(req);
   if (req.idempotencyKey !== undefined) {
     const record = await deps.index.record(id);
-    if (record) return { answer: record.answer, replayed: true };
-    if (inFlight.has(id)) {
+    if (record) return { answer: await replay(req, record), replayed: true };
+    const running = inFlight.get(id);
+    if (running !== undefined && running !== head) throw keyReused("another method, name or level");
+    if (running !== undefined) {
       throw new Problem("idempotency-conflict", "a request with this Idempotency-Key is in progress; retry later", {
         field: "Idempotency-Key",
         retryAfterS: 1,
       });
     }
   }
-  inFlight.add(id);
+  inFlight.set(id, head);
   try {
     return await acceptOnce(deps, req, id);
   } finally {
     inFlight.delete(id);
   }
+}
+
+/** The recorded answer, if this request is the one it answered; 422 otherwise. */
+async function replay(req: AcceptRequest, record: IndexRecord): Promise<AcceptedBody> {
+  const { answer } = record;
+  if (record.fingerprint === undefined) {
+    // Recorded before fingerprints were kept: the answer still names what was logged.
+    if (answer.name !== req.name || answer.level !== req.level) throw keyReused("another name or level");
+    if (req.method === "PUT" && (await req.bodySha256()) !== answer.sha256) throw keyReused("other bytes");
+    return answer;
+  }
+  if (fingerprintOf({ ...req, bodySha256: await req.bodySha256() }) !== record.fingerprint) {
+    throw keyReused("another method, name, level or body");
+  }
+  return answer;
 }
 
 async function acceptOnce(deps: GatewayDeps, req: AcceptRequest, id: string): Promise<Acceptance> {
@@ -93,7 +125,9 @@ async function acceptOnce(deps: GatewayDeps, req: AcceptRequest, id: string): Pr
     // The blob just staged is this request's own (staging is exclusive), and no event needs it:
     // the original's blob had been released, or this one could not have been staged.
     if (deps.blobStore.kind === "fs") await deps.blobStore.remove(blob).catch(() => {});
-    if (original.event.blob.sha256 !== blob.sha256 || original.event.name !== name) throw otherContent();
+    if (original.event.blob.sha256 !== blob.sha256 || original.event.name !== name || original.event.level !== level) {
+      throw keyReused("other bytes, name or level");
+    }
     ({ level, name } = original.event);
     ({ sha256, size } = original.event.blob);
   }
@@ -112,7 +146,8 @@ async function acceptOnce(deps: GatewayDeps, req: AcceptRequest, id: string): Pr
   // Status and retries find the event by this record from now on. A retry needs it written
   // before the answer; without a key it is sent unconfirmed (half the round trips of a small
   // artifact), and a status lookup that misses it finds the event by its ledger entries.
-  const record = { project: target.project, run: target.run, streamSeq: logged.streamSeq, answer };
+  const fingerprint = fingerprintOf({ ...req, bodySha256: await req.bodySha256(sha256) });
+  const record = { project: target.project, run: target.run, streamSeq: logged.streamSeq, answer, fingerprint };
   if (req.idempotencyKey !== undefined) await deps.index.putRecord(id, record);
   else deps.index.sendRecord(id, record);
   return { answer, replayed: logged.duplicate };
@@ -131,9 +166,17 @@ async function stagedBefore(deps: GatewayDeps, req: AcceptRequest, id: string, s
     (await deps.index.byId(id)) ?? (await deps.index.findInRun(req.project, req.run, id).catch(() => undefined));
   if (published) {
     const { event } = published;
-    if ((sha256 !== undefined && sha256 !== event.blob.sha256) || event.name !== req.name) throw otherContent();
+    if (
+      (sha256 !== undefined && sha256 !== event.blob.sha256) ||
+      event.name !== req.name ||
+      event.level !== req.level
+    ) {
+      throw keyReused("other bytes, name or level");
+    }
     const answer = await answerOf(deps, published);
-    await deps.index.putRecord(id, { project: event.project, run: event.run, streamSeq: published.streamSeq, answer });
+    const fingerprint = fingerprintOf({ ...req, bodySha256: await req.bodySha256(event.blob.sha256) });
+    const { project, run } = event;
+    await deps.index.putRecord(id, { project, run, streamSeq: published.streamSeq, answer, fingerprint });
     return { answer, replayed: true };
   }
   // Staged, not published: another replica is between the two, or one stopped there. Only a blob
@@ -157,10 +200,4 @@ async function answerOf(deps: GatewayDeps, { event, streamSeq }: StoredEvent): P
   const { sha256, size } = event.blob;
   const destinations = (await destinationsOf(deps.directory, { event, streamSeq })).map(destinationFromToken);
   return { id, project, run, name, level, sha256, size, destinations, streamSeq, status: `/v1/artifacts/${id}` };
-}
-
-function otherContent(): Problem {
-  return new Problem("idempotency-conflict", "this Idempotency-Key was used for other content", {
-    field: "Idempotency-Key",
-  });
 }

@@ -25,6 +25,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** The role a route needs; routes without one are open (health, metrics, the document). */
     role?: Role;
+    /** The largest body the route takes, when it reads the body itself (fastify's bodyLimit otherwise). */
+    maxBody?: () => number;
   }
 }
 
@@ -66,6 +68,19 @@ export async function gatewayApp(app: FastifyInstance, { deps }: { deps: Gateway
     // An invalid project id is refused by validation next (400, naming it); no token has it.
     if (project !== undefined && PROJECT.test(project)) requireProject(caller, project);
     request.caller = caller;
+  });
+  // `Expect: 100-continue`: Node answers 100 at once unless 'checkContinue' is handled. Handled,
+  // the request goes through the hooks above first, so a wrong token or a body announced over
+  // the limit is refused before the client sends a byte of it; 100 goes out only when the body
+  // is about to be read (preParsing).
+  app.server.on("checkContinue", (req, res) => app.server.emit("request", req, res));
+  app.addHook("preParsing", async (request, reply) => {
+    const length = Number(request.headers["content-length"] ?? Number.NaN);
+    const limit = request.routeOptions.config.maxBody?.() ?? request.routeOptions.bodyLimit;
+    if (limit !== undefined && length > limit) {
+      throw new Problem("payload-too-large", `the body is ${length} bytes; at most ${limit}`);
+    }
+    if (request.headers.expect?.toLowerCase() === "100-continue" && !reply.raw.headersSent) reply.raw.writeContinue();
   });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";

@@ -17,6 +17,8 @@ export interface IndexRecord {
   run: string;
   streamSeq: number;
   answer: AcceptedBody;
+  /** The request's fingerprint (idempotency.ts): a retry with another one is refused (422). Absent in older records. */
+  fingerprint?: string;
 }
 
 export class EventIndex extends EventLookup {

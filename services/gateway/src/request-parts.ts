@@ -9,11 +9,13 @@ import { Problem } from "./problems.ts";
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
 
 /**
- * The sha256 (hex) a `Content-Digest` header names, or undefined when it names none: other
- * algorithms are ignored, as RFC 9530 lets a recipient do. A malformed sha-256 member is refused.
+ * The sha256 (hex) a `Content-Digest` header names, or undefined without the header. Other
+ * algorithms beside sha-256 are ignored, but a header with none the gateway checks is refused:
+ * a client that sent a digest expects it checked, and must not believe it was. A malformed
+ * sha-256 member is refused.
  */
 export function sha256FromContentDigest(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
+  if (header === undefined || header.trim() === "") return undefined;
   for (const member of header.split(",")) {
     const m = /^\s*([a-z0-9-]+)\s*=\s*(.*?)\s*$/i.exec(member);
     if (m?.[1]?.toLowerCase() !== "sha-256") continue;
@@ -26,7 +28,11 @@ export function sha256FromContentDigest(header: string | undefined): string | un
     }
     return bytes.toString("hex");
   }
-  return undefined;
+  throw new Problem(
+    "invalid-request",
+    "Content-Digest names no algorithm the gateway checks: send sha-256=:<base64>: (other members may come beside it)",
+    { field: "Content-Digest" },
+  );
 }
 
 /**

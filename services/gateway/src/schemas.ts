@@ -114,10 +114,39 @@ export const WaitResult = Type.Object({
 });
 export type WaitResultBody = Static<typeof WaitResult>;
 
-/** Error answers a route may give, by status, all problem documents. */
-export function problems(...statuses: number[]): Record<number, TSchema> {
-  return Object.fromEntries(statuses.map((s) => [s, Type.Ref("Problem")]));
+/** What an error status means, where the OpenAPI document shows it; the body's `type` tells the kind. */
+const STATUS_MEANING: Record<number, string> = {
+  400: "The request is invalid; `field` names the part at fault",
+  401: "Missing or unknown bearer token",
+  403: "The token may not do this",
+  404: "No such resource",
+  409: "Conflict",
+  413: "The body is larger than the gateway accepts",
+  416: "The Range lies outside the artifact (`Content-Range: bytes */<size>`)",
+  422: "The request cannot be processed as it is",
+  502: "A destination could not be read from",
+  503: "The bus is not reachable (`Retry-After`)",
+};
+
+/** One error answer: an RFC 9457 problem document, sent as `application/problem+json`. */
+export function problemResponse(description: string) {
+  return { description, content: { "application/problem+json": { schema: Type.Ref("Problem") } } };
 }
+
+/** Error answers a route may give, by status, all problem documents. */
+export function problems(...statuses: number[]): Record<number, ReturnType<typeof problemResponse>> {
+  return Object.fromEntries(statuses.map((s) => [s, problemResponse(STATUS_MEANING[s] ?? "Problem")]));
+}
+
+/** The answers of a write with an Idempotency-Key besides 202 (IETF Idempotency-Key draft). */
+export const IDEMPOTENCY_PROBLEMS = {
+  409: problemResponse(
+    "`idempotency-conflict`: the same request with this Idempotency-Key is still in progress (or staged by another replica and not yet published). Retry after `Retry-After` seconds with the same key.",
+  ),
+  422: problemResponse(
+    "`idempotency-key-reused`: the Idempotency-Key was used for a different request (another method, name, level or body); nothing was published, do not retry with this key. Also `no-destination`: no destination takes the artifact.",
+  ),
+};
 
 /** Schemas registered once by id (fastify.addSchema), referenced by Type.Ref. */
 export const SHARED_SCHEMAS: TSchema[] = [ProblemSchema, Accepted, ArtifactStatus];

@@ -40,7 +40,10 @@ describe("sha256FromContentDigest", () => {
     expect(sha256FromContentDigest(`sha-512=:AAAA:, sha-256=:${digest.toString("base64")}:`)).toBe(
       digest.toString("hex"),
     );
-    expect(sha256FromContentDigest("sha-512=:AAAA:")).toBeUndefined();
+    // A digest the gateway cannot check is refused, never taken for checked.
+    expect(() => sha256FromContentDigest("sha-512=:AAAA:")).toThrow(
+      expect.objectContaining({ field: "Content-Digest" }),
+    );
     expect(sha256FromContentDigest(undefined)).toBeUndefined();
   });
   it("refuses a malformed sha-256 member, naming the header", () => {

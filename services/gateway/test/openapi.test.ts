@@ -35,4 +35,30 @@ describe("services/gateway/openapi.json", () => {
     }
     expect(Object.keys(doc.paths)).toContain("/v1/projects/{project}/runs/{run}/artifacts/{name}/content");
   });
+
+  it("says application/problem+json for every error body, and when 409 and 422 come back to a write", async () => {
+    type Response = { description?: string; content?: Record<string, unknown> };
+    const doc = (await openapiDocument()) as {
+      paths: Record<string, Record<string, { responses: Record<string, Response> }>>;
+    };
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        for (const [status, response] of Object.entries(op.responses)) {
+          // A readiness probe's 503 is its answer (not ready, and why), not a refused request.
+          if (Number(status) < 400 || path === "/readyz") continue;
+          expect(Object.keys(response.content ?? {}), `${method} ${path} ${status}`).toEqual([
+            "application/problem+json",
+          ]);
+        }
+      }
+    }
+    for (const [path, method] of [
+      ["/v1/projects/{project}/runs/{run}/artifacts/{name}", "put"],
+      ["/v1/projects/{project}/runs/{run}/artifacts", "post"],
+    ] as const) {
+      const { responses } = doc.paths[path]?.[method] ?? { responses: {} };
+      expect(responses["409"]?.description, `${method} ${path} 409`).toMatch(/idempotency-conflict.*Retry-After/s);
+      expect(responses["422"]?.description, `${method} ${path} 422`).toMatch(/idempotency-key-reused/);
+    }
+  });
 });

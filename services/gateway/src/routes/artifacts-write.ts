@@ -10,13 +10,19 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Acceptance, accept } from "../accept.ts";
 import type { Caller } from "../auth.ts";
 import type { GatewayDeps } from "../deps.ts";
+import { sha256OfJson, sha256OfStream } from "../idempotency.ts";
 import { Problem } from "../problems.ts";
 import { openProjectFile } from "../project-file.ts";
 import { checkMetadata, parseMetadata, sha256FromContentDigest } from "../request-parts.ts";
-import { Level as LevelSchema, Metadata, problems, RunParams } from "../schemas.ts";
+import { IDEMPOTENCY_PROBLEMS, Level as LevelSchema, Metadata, problems, RunParams } from "../schemas.ts";
 
 const IdempotencyKey = Type.Optional(
-  Type.String({ minLength: 1, maxLength: 128, description: "Retries with the same key publish once" }),
+  Type.String({
+    minLength: 1,
+    maxLength: 128,
+    description:
+      "Retries of the same request with the same key publish once and get the first answer again (`Idempotent-Replayed: true`). 409 `idempotency-conflict` (with `Retry-After`): the same request is still in progress, retry. 422 `idempotency-key-reused`: the key was used for a different request (method, name, level or body), nothing was published.",
+  }),
 );
 const accepted = { 202: Type.Ref("Accepted") };
 
@@ -37,7 +43,9 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
   app.put(
     "/v1/projects/:project/runs/:run/artifacts/*",
     {
-      config: { role: "publish" },
+      // The body is streamed to the store, not read by fastify: the preParsing hook in app.ts
+      // refuses a Content-Length over maxBody, before 100 Continue; limited() counts a chunked body.
+      config: { role: "publish", maxBody: () => deps.config.maxBodyBytes },
       schema: {
         summary: "Log an artifact: the body is its bytes",
         description:
@@ -60,7 +68,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
           "content-digest": Type.Optional(Type.String({ description: "RFC 9530, e.g. sha-256=:<base64>:" })),
           "idempotency-key": IdempotencyKey,
         }),
-        response: { ...accepted, ...problems(400, 401, 403, 409, 413, 422, 503) },
+        response: { ...accepted, ...problems(400, 401, 403, 413, 503), ...IDEMPOTENCY_PROBLEMS },
       },
     },
     async (request, reply) => {
@@ -70,7 +78,6 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
       const header = (k: string) => (typeof h[k] === "string" ? (h[k] as string) : undefined);
       const max = deps.config.maxBodyBytes;
       const length = Number(header("content-length") ?? Number.NaN);
-      if (length > max) throw new Problem("payload-too-large", `the body is ${length} bytes; at most ${max}`);
       const expectedSha256 = sha256FromContentDigest(header("content-digest"));
       const metadata =
         header("artifact-metadata") !== undefined
@@ -80,6 +87,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
       // Node's parser stops a body at its Content-Length; only a chunked one needs counting.
       const body = Number.isFinite(length) ? raw : Readable.from(limited(raw, max), { objectMode: false });
       const acceptance = await accept(deps, {
+        method: "PUT",
         project,
         run,
         name,
@@ -88,6 +96,8 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
         contentType: header("content-type"),
         idempotencyKey: header("idempotency-key"),
         tokenSha256: callerOf(request).sha256,
+        // A retry answered from the record is not staged: its bytes are only hashed, if they must be.
+        bodySha256: async (bytes) => bytes ?? expectedSha256 ?? (await sha256OfStream(body)),
         stage: (id) =>
           deps.blobStore
             .stageStream(body, {
@@ -130,7 +140,7 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
           },
           { additionalProperties: false },
         ),
-        response: { ...accepted, ...problems(400, 401, 403, 404, 409, 422, 503) },
+        response: { ...accepted, ...problems(400, 401, 403, 404, 503), ...IDEMPOTENCY_PROBLEMS },
       },
     },
     async (request, reply) => {
@@ -156,6 +166,7 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
         const { readPath, dev, ino } = file;
         const key = request.headers["idempotency-key"];
         const acceptance = await accept(deps, {
+          method: "POST",
           project,
           run,
           name: body.name,
@@ -163,6 +174,8 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
           metadata: checkMetadata(body.metadata ?? {}, "metadata"),
           idempotencyKey: typeof key === "string" ? key : undefined,
           tokenSha256: callerOf(request).sha256,
+          // The request is its JSON: the file it names may change, the request stays the same.
+          bodySha256: async () => sha256OfJson({ ...body, level: body.level ?? "fit", mode: body.mode ?? null }),
           // A copy reads the opened file itself; a link or move of the path is undone by the store
           // unless it placed that same file.
           stage: (id) =>

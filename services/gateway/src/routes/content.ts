@@ -2,7 +2,9 @@
  * `GET .../artifacts/{name}/content`: the bytes of the newest version of a name that has landed,
  * read back from a destination that can (S3, SFTP), with `ETag: "<sha256>"` and byte ranges.
  * What resuming trainers load checkpoints with. A version still uploading is skipped for the
- * newest one uploaded, which is what the destination holds.
+ * newest one uploaded, which is what the destination holds. A resuming download sends `If-Range`
+ * with the ETag it has the start of: when that is no longer the current version, Range is ignored
+ * and the whole current version is sent (RFC 9110 13.1.5), so two versions are never stitched.
  */
 import { pipeline } from "node:stream/promises";
 import {
@@ -38,7 +40,7 @@ export async function contentRoutes(app: FastifyInstance, deps: GatewayDeps): Pr
       schema: {
         summary: "The bytes of the newest landed version of an artifact",
         description:
-          "Path: `.../artifacts/{name}/content`. Read back from `destination` (default: the first destination the gateway can read from where a version landed). `ETag` is the sha256; `Range: bytes=` is honoured (206).",
+          'Path: `.../artifacts/{name}/content`. Read back from `destination` (default: the first destination the gateway can read from where a version landed). `ETag` is the sha256; `Range: bytes=` is honoured (206). With `If-Range: "<etag>"`, only while that is the current ETag (strong comparison; a date never matches, there is no Last-Modified): otherwise Range is ignored and the whole current version comes with 200.',
         tags: ["artifacts"],
         params: Type.Object({
           project: RunParams.properties.project,
@@ -48,6 +50,11 @@ export async function contentRoutes(app: FastifyInstance, deps: GatewayDeps): Pr
         querystring: Type.Object({ destination: Type.Optional(Type.String({ description: "e.g. s3:main" })) }),
         headers: Type.Object({
           range: Type.Optional(Type.String({ description: "bytes=first-last, bytes=first- or bytes=-suffix" })),
+          "if-range": Type.Optional(
+            Type.String({
+              description: "The ETag the client's partial copy is of: Range applies only while it is current",
+            }),
+          ),
         }),
         response: {
           200: Type.String({ description: "The artifact's bytes", contentMediaType: "application/octet-stream" }),
@@ -67,20 +74,19 @@ async function serveContent(deps: GatewayDeps, request: FastifyRequest, reply: F
   const { destination } = request.query as { destination?: string };
   const landed = await newestLanded(deps, project, run, name, destination);
   const { event } = landed.stored;
-  const range = parseRange(request.headers.range, event.blob.size);
+  const given = request.headers["if-range"];
+  // Sent twice it is no single validator: joined, it matches none.
+  const ifRange = Array.isArray(given) ? given.join(", ") : given;
+  // A failed If-Range voids the Range before it is even parsed: no 416 for a range of an old version.
+  let range = ifRangeHolds(ifRange, event.blob.sha256) ? parseRange(request.headers.range, event.blob.size) : undefined;
   const gone = new AbortController();
   request.raw.socket.once("close", () => gone.abort());
-  let content: RemoteContent;
-  try {
-    content = await (await deps.readBack.get(landed.destination)).openRead(landed.location, range, gone.signal);
-  } catch (err) {
-    if (err instanceof RemoteNotFoundError) {
-      throw new Problem("not-landed", `${landed.location} is gone from ${landed.destination}`, { field: "name" });
-    }
-    request.log.warn({ err, destination: landed.destination }, "read-back failed");
-    throw new Problem("destination-unavailable", `${landed.destination} could not be read: ${(err as Error).message}`, {
-      retryAfterS: 5,
-    });
+  let content = await openContent(deps, request, landed, range, gone.signal);
+  if (range && content.sha256 !== undefined && !ifRangeHolds(ifRange, content.sha256)) {
+    // A newer version landed between the lookup and the read: its ETag is the one to hold If-Range to.
+    content.body.destroy();
+    range = undefined;
+    content = await openContent(deps, request, landed, range, gone.signal);
   }
   // The destination's own record of the bytes wins: a newer version may have landed meanwhile.
   const etag = content.sha256 ?? event.blob.sha256;
@@ -101,6 +107,37 @@ async function serveContent(deps: GatewayDeps, request: FastifyRequest, reply: F
     reply.raw.destroy();
   });
   return reply;
+}
+
+/**
+ * Whether Range applies under `If-Range` (RFC 9110 13.1.5): without the header, yes; with an
+ * entity tag, only if it is strongly equal to the current one; a weak tag never matches, and a
+ * date never does either, as the gateway sends no Last-Modified to hold it to.
+ */
+export function ifRangeHolds(header: string | undefined, sha256: string): boolean {
+  if (header === undefined) return true;
+  return header.trim() === `"${sha256}"`;
+}
+
+/** Opens the landed bytes (a range of them), as a problem when the destination cannot. */
+async function openContent(
+  deps: GatewayDeps,
+  request: FastifyRequest,
+  landed: Landed,
+  range: ByteRange | undefined,
+  signal: AbortSignal,
+): Promise<RemoteContent> {
+  try {
+    return await (await deps.readBack.get(landed.destination)).openRead(landed.location, range, signal);
+  } catch (err) {
+    if (err instanceof RemoteNotFoundError) {
+      throw new Problem("not-landed", `${landed.location} is gone from ${landed.destination}`, { field: "name" });
+    }
+    request.log.warn({ err, destination: landed.destination }, "read-back failed");
+    throw new Problem("destination-unavailable", `${landed.destination} could not be read: ${(err as Error).message}`, {
+      retryAfterS: 5,
+    });
+  }
 }
 
 /** The newest version of `name` uploaded at `destination` (or at the first readable one that has it). */
@@ -149,7 +186,11 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
     last = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
   }
   if (first >= size || first > last) {
-    throw new Problem("range-not-satisfiable", `${header} lies outside ${size} bytes`, { field: "Range" });
+    // RFC 9110 15.5.17: the size, so a client can ask again for what there is.
+    throw new Problem("range-not-satisfiable", `${header} lies outside ${size} bytes`, {
+      field: "Range",
+      headers: { "content-range": `bytes */${size}` },
+    });
   }
   return { first, last };
 }
