@@ -59,6 +59,8 @@ export {
   ArtifactPublisher,
   type ArtifactTarget,
   type AwaitedEntry,
+  type DeadArtifact,
+  DeadArtifactsError,
   type EntryListener,
   FlushTimeoutError,
   LogFailedError,

@@ -21,7 +21,14 @@ import { flushLogged } from "./flush-logged.ts";
 import type { LogFileHandle, LoggedArtifact } from "./logged-artifact.ts";
 import { DestinationDirectory } from "./nats/destinations.ts";
 import { LEDGER_BUCKET } from "./nats/topology-names.ts";
-import { LogFailedError, NoDestinationError, PublishRefusedError, PublishUnconfirmedError } from "./publish-errors.ts";
+import {
+  type DeadArtifact,
+  DeadArtifactsError,
+  LogFailedError,
+  NoDestinationError,
+  PublishRefusedError,
+  PublishUnconfirmedError,
+} from "./publish-errors.ts";
 import { publishHistogram } from "./publisher-metrics.ts";
 import { destinationFromToken } from "./runtime/destination-name.ts";
 import { Ledger } from "./runtime/ledger.ts";
@@ -29,7 +36,15 @@ import { type EntryListener, FlushTimeoutError } from "./runtime/ledger-waiter.t
 
 export type { AwaitedEntry, EntryListener } from "./runtime/ledger-waiter.ts";
 export type { LogFileHandle, LoggedArtifact };
-export { FlushTimeoutError, LogFailedError, NoDestinationError, PublishRefusedError, PublishUnconfirmedError };
+export {
+  type DeadArtifact,
+  DeadArtifactsError,
+  FlushTimeoutError,
+  LogFailedError,
+  NoDestinationError,
+  PublishRefusedError,
+  PublishUnconfirmedError,
+};
 
 /** Read once: os.hostname() is a system call, and it was one per event. */
 const HOST = hostname();
@@ -275,20 +290,31 @@ export class ArtifactPublisher {
   /**
    * Waits until every artifact logged through this publisher is durable, then until each is
    * terminal (uploaded, superseded or dead) at every destination that took it. Rejects with
-   * FlushTimeoutError (listing what is pending) after `timeoutMs`, or, once every other
-   * artifact is terminal, with LogFailedError naming each artifact whose `durable` failed.
-   * `onEntry` is told each ledger entry seen meanwhile (states, upload progress).
+   * FlushTimeoutError (listing what is pending) after `timeoutMs`; once everything is terminal,
+   * with LogFailedError naming each artifact whose `durable` failed (and any dead ones), or with
+   * DeadArtifactsError naming each artifact that ended dead, its destination and why. A trainer
+   * ending its run must learn that a checkpoint never landed; `failOnDead: false` only waits.
+   * What was reported is not waited for again. `onEntry` is told each ledger entry seen
+   * meanwhile (states, upload progress).
    */
-  async flush({ timeoutMs = 60_000, onEntry }: { timeoutMs?: number; onEntry?: EntryListener } = {}): Promise<void> {
+  async flush({
+    timeoutMs = 60_000,
+    onEntry,
+    failOnDead = true,
+  }: {
+    timeoutMs?: number;
+    onEntry?: EntryListener;
+    failOnDead?: boolean;
+  } = {}): Promise<void> {
     const handles = [...this.outstanding.values()];
     const forget = () => {
       for (const h of handles) this.outstanding.delete(h.id);
     };
     try {
-      await flushLogged(this.ledger, handles, timeoutMs, { onEntry, connection: this.opts.nc });
+      await flushLogged(this.ledger, handles, timeoutMs, { onEntry, failOnDead, connection: this.opts.nc });
     } catch (err) {
       // Failures are reported once; what timed out is waited for again by the next flush.
-      if (err instanceof LogFailedError) forget();
+      if (err instanceof LogFailedError || err instanceof DeadArtifactsError) forget();
       throw err;
     }
     forget();

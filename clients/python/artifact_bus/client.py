@@ -104,9 +104,11 @@ class ArtifactClient:
         self._queue.put(item)
         return item.id
 
-    def flush(self, timeout=None, landed=True):
+    def flush(self, timeout=None, landed=True, fail_on_dead=True):
         """Waits until every artifact logged so far is final at every destination; raises FlushError
-        naming what is still pending, dead or could not be sent when `timeout` (seconds) passes.
+        naming what is still pending or could not be sent when `timeout` (seconds) passes, and,
+        once everything is final, each artifact that ended dead (its destination and why), like
+        the TypeScript flush(). `fail_on_dead=False` only waits: dead ones are not an error.
         With `landed=False` it waits only until each was accepted (published, or taken by the
         gateway): durable, but not yet uploaded."""
         deadline = time.time() + timeout if timeout is not None else float("inf")
@@ -118,6 +120,8 @@ class ArtifactClient:
                 unsent.insert(0, (self._current.name, "still trying: %s" % (self._current.error or "sending")))
             sent, failed = list(self._sent), list(self._failed)
         pending, dead = self.transport.wait(sent, deadline) if sent and landed else ([], [])
+        if not fail_on_dead:
+            dead = []
         failures = [(i.name, str(i.error)) for i in failed] + unsent
         if pending or dead or failures:
             raise FlushError(pending, dead, failures, timed_out=bool(pending or unsent))
@@ -125,11 +129,12 @@ class ArtifactClient:
             with self._cv:
                 self._sent = [i for i in self._sent if i not in sent]
 
-    def close(self, timeout=None, landed=True):
-        """flush(timeout, landed), then stops the sender. What could not be sent is named in the
-        FlushError, and its held copy kept (the spool in HTTP mode, the staging dir on NATS)."""
+    def close(self, timeout=None, landed=True, fail_on_dead=True):
+        """flush(timeout, landed, fail_on_dead), then stops the sender. What could not be sent is
+        named in the FlushError, and its held copy kept (the spool in HTTP mode, the staging dir
+        on NATS)."""
         try:
-            self.flush(timeout, landed)
+            self.flush(timeout, landed, fail_on_dead)
         finally:
             with self._cv:
                 self._closing_deadline = time.time()
