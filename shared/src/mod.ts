@@ -82,6 +82,7 @@ export {
   type Destination,
   type RemoteContent,
   RemoteNotFoundError,
+  type RemoteReadOptions,
   type UploadContext,
   type UploadReceipt,
 } from "./runtime/destination.ts";

@@ -10,6 +10,7 @@ import {
   type ByteRange,
   checkArtifactName,
   destinationFromToken,
+  isTerminal,
   parseDestinationName,
   type RemoteContent,
   RemoteNotFoundError,
@@ -28,6 +29,11 @@ interface Landed {
   stored: StoredEvent;
   destination: string;
   location: string;
+  /**
+   * Newer versions not final at that destination (no entry, pending, uploading): one of them
+   * may already be at `location`, renamed into place before its ledger entry was written.
+   */
+  unsettled: StoredEvent[];
 }
 
 export async function contentRoutes(app: FastifyInstance, deps: GatewayDeps): Promise<void> {
@@ -66,23 +72,10 @@ async function serveContent(deps: GatewayDeps, request: FastifyRequest, reply: F
   const name = checkArtifactName(path.slice(0, -SUFFIX.length));
   const { destination } = request.query as { destination?: string };
   const landed = await newestLanded(deps, project, run, name, destination);
-  const { event } = landed.stored;
-  const range = parseRange(request.headers.range, event.blob.size);
   const gone = new AbortController();
   request.raw.socket.once("close", () => gone.abort());
-  let content: RemoteContent;
-  try {
-    content = await (await deps.readBack.get(landed.destination)).openRead(landed.location, range, gone.signal);
-  } catch (err) {
-    if (err instanceof RemoteNotFoundError) {
-      throw new Problem("not-landed", `${landed.location} is gone from ${landed.destination}`, { field: "name" });
-    }
-    request.log.warn({ err, destination: landed.destination }, "read-back failed");
-    throw new Problem("destination-unavailable", `${landed.destination} could not be read: ${(err as Error).message}`, {
-      retryAfterS: 5,
-    });
-  }
-  // The destination's own record of the bytes wins: a newer version may have landed meanwhile.
+  const { content, stored, range } = await openServed(deps, request, landed, gone.signal);
+  const { event } = stored;
   const etag = content.sha256 ?? event.blob.sha256;
   reply
     .header("etag", `"${etag}"`)
@@ -103,7 +96,64 @@ async function serveContent(deps: GatewayDeps, request: FastifyRequest, reply: F
   return reply;
 }
 
-/** The newest version of `name` uploaded at `destination` (or at the first readable one that has it). */
+/**
+ * Opens what `landed.location` holds and names the version it is. When no newer version is
+ * unsettled there, it is the landed one. Otherwise the bytes are identified by their sha256 (the
+ * destination's own, or hashed through the open file where it keeps none): the version whose
+ * digest it is, so the ETag, size, type and id all describe the bytes served. A Range parsed
+ * against another version's size is parsed again; bytes no version claims answer 503.
+ */
+async function openServed(
+  deps: GatewayDeps,
+  request: FastifyRequest,
+  landed: Landed,
+  signal: AbortSignal,
+): Promise<{ content: RemoteContent; stored: StoredEvent; range: ByteRange | undefined }> {
+  const candidates = [...landed.unsettled, landed.stored];
+  let size = landed.stored.event.blob.size;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const range = parseRange(request.headers.range, size);
+    const content = await openRemote(deps, request, landed, range, signal);
+    if (landed.unsettled.length === 0) return { content, stored: landed.stored, range };
+    const stored = candidates.find((c) => c.event.blob.sha256 === content.sha256);
+    if (stored && (range === undefined || content.size === size)) return { content, stored, range };
+    content.body.destroy();
+    if (!stored) break;
+    size = content.size; // the version there is another size than the range was parsed for
+  }
+  throw new Problem(
+    "destination-unavailable",
+    `${landed.location} at ${landed.destination} holds bytes of a version not recorded yet`,
+    { retryAfterS: 1 },
+  );
+}
+
+/** `openRead` of the landed location, with the sha256 asked for when the version is in doubt. */
+async function openRemote(
+  deps: GatewayDeps,
+  request: FastifyRequest,
+  landed: Landed,
+  range: ByteRange | undefined,
+  signal: AbortSignal,
+): Promise<RemoteContent> {
+  try {
+    const adapter = await deps.readBack.get(landed.destination);
+    return await adapter.openRead(landed.location, range, signal, { sha256: landed.unsettled.length > 0 });
+  } catch (err) {
+    if (err instanceof RemoteNotFoundError) {
+      throw new Problem("not-landed", `${landed.location} is gone from ${landed.destination}`, { field: "name" });
+    }
+    request.log.warn({ err, destination: landed.destination }, "read-back failed");
+    throw new Problem("destination-unavailable", `${landed.destination} could not be read: ${(err as Error).message}`, {
+      retryAfterS: 5,
+    });
+  }
+}
+
+/**
+ * The newest version of `name` uploaded at `destination` (or at the first readable one that has
+ * it), with the newer versions not yet final there.
+ */
 async function newestLanded(
   deps: GatewayDeps,
   project: string,
@@ -122,11 +172,15 @@ async function newestLanded(
   const versions = await deps.index.versions(project, run, artifactKey(name));
   if (versions.length === 0)
     throw new Problem("not-landed", `no artifact ${name} in ${project}/${run}`, { field: "name" });
+  const unsettled = new Map<string, StoredEvent[]>(candidates.map((d) => [d, []]));
   for (const stored of versions) {
     const ref = { project, run, eventId: stored.event.id };
     for (const d of candidates) {
       const entry = await deps.ledger.get(parseDestinationName(d).token, ref);
-      if (entry?.state === "uploaded" && entry.location) return { stored, destination: d, location: entry.location };
+      if (entry?.state === "uploaded" && entry.location) {
+        return { stored, destination: d, location: entry.location, unsettled: unsettled.get(d) ?? [] };
+      }
+      if (!isTerminal(entry?.state)) unsettled.get(d)?.push(stored);
     }
   }
   const where = candidates.map((c) => destinationFromToken(parseDestinationName(c).token)).join(", ");
