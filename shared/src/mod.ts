@@ -11,6 +11,14 @@ export {
   loadConfig,
   parseConfig,
 } from "./config.ts";
+export {
+  checkNameRules,
+  hasDotSegment,
+  type NameRules,
+  nameRuleBroken,
+  nameRulesOf,
+  parseNameRules,
+} from "./event/name-rules.ts";
 export { checkArtifactName, checkLevel, checkSubjectToken, InvalidArtifactError } from "./event/names.ts";
 export {
   checkPathTemplate,

@@ -13,6 +13,7 @@ import type { Histogram, Registry } from "prom-client";
 import { blobKey } from "./blob/blob-key.ts";
 import type { BlobStore, StagingMode } from "./blob/store.ts";
 import { guessContentType } from "./content-type.ts";
+import { checkNameRules } from "./event/name-rules.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "./event/names.ts";
 import type { ArtifactEventV1, BlobRef, Level } from "./event/schema.ts";
 import { eventSubject } from "./event/subjects.ts";
@@ -183,7 +184,8 @@ export class ArtifactPublisher {
 
   /**
    * Checks an artifact's names and says which destinations would take it; throws
-   * InvalidArtifactError naming the field, or NoDestinationError. Cheap (the destination list
+   * InvalidArtifactError naming the field (for a name one of them refuses: naming it and the
+   * rule, from the name rules the topology recorded), or NoDestinationError. Cheap (the destination list
    * is cached): callers that stage bytes themselves ask first, before any byte is staged.
    */
   async target(req: Pick<LogFileRequest, "project" | "run" | "name" | "level">): Promise<ArtifactTarget> {
@@ -193,13 +195,16 @@ export class ArtifactPublisher {
     const level = checkLevel(req.level ?? "fit");
     const subject = eventSubject({ project, run, level, name });
     // An event no consumer takes would never be uploaded: refuse it instead of losing it.
-    const destinations = await this.directory.matching(subject);
-    if (destinations.length === 0) {
+    const matched = await this.directory.matchingFilters(subject);
+    if (matched.length === 0) {
       throw new NoDestinationError(
         `no destination takes ${project}/${run} at level ${level}; configure one and apply the topology`,
       );
     }
-    return { project, run, name, level, subject, destinations: destinations.map(destinationFromToken) };
+    const destinations = matched.map((d) => ({ destination: destinationFromToken(d.token), rules: d.rules }));
+    // A name one of them refuses would be accepted here and die there: refuse it now, saying why.
+    checkNameRules(name, destinations);
+    return { project, run, name, level, subject, destinations: destinations.map((d) => d.destination) };
   }
 
   /**

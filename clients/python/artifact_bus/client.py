@@ -83,7 +83,9 @@ class ArtifactClient:
                  content_type=None):
         """Queues `path` as artifact `name` (default: its file name) and returns the request's id at
         once: the bytes are held (linked, cloned, moved or copied) before it returns, so the caller
-        may delete or rewrite its file right away. Blocks only while the queue is full."""
+        may delete or rewrite its file right away. Blocks only while the queue is full. Raises
+        InvalidArtifact for a name a destination that would take it refuses (over NATS; over HTTP
+        the gateway refuses it with 400, reported by flush/close)."""
         item = _Item(
             id=_events.new_id(),
             project=_events.check_token("project", project or self.project or ""),
@@ -96,6 +98,10 @@ class ArtifactClient:
         )
         if not os.path.isfile(path):
             raise ArtifactBusError("%s: no such file" % path)
+        # A name a destination would refuse is refused now (over HTTP, the gateway answers 400).
+        check = getattr(self.transport, "check_name", None)
+        if check:
+            check(item)
         self.transport.hold(item, path, mode or self.mode)
         with self._cv:
             if self._closing_deadline is not None:
