@@ -10,7 +10,7 @@ import { execFile } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { EVENTS_STREAM, ensureTopology, eventFilter, InvalidArtifactError } from "@artifact-bus/shared";
+import { EVENTS_STREAM, ensureTopology, eventFilter, InvalidArtifactError, parseConfig } from "@artifact-bus/shared";
 import { eventually } from "@artifact-bus/shared/testing";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -81,6 +81,30 @@ it("logFile refuses a hidden name with InvalidArtifactError naming the destinati
     await apply(false);
   }
   await t.close();
+});
+
+it("a destination that writes files refuses a segment longer than NAME_MAX; one that does not (S3) takes it", async () => {
+  const dirDestination = parseConfig({
+    destinations: [{ name: "dir:names", filter: { project: "longnames" }, options: { root: stack.bus.dir } }],
+  }).destinations;
+  await ensureTopology(stack.bus.nc, { stream: stack.bus.config.stream, destinations: dirDestination });
+  try {
+    const t = await stack.bus.trainer();
+    const long = `ckpt/${"x".repeat(253)}.pt`; // a 256-byte segment
+    const err = await t.publisher.target({ project: "longnames", run: "r", name: long }).catch((e) => e);
+    expect(err).toBeInstanceOf(InvalidArtifactError);
+    expect((err as Error).message).toMatch(/refused by dir:names: .*longer than 255 bytes/);
+    const fits = `ckpt/${"x".repeat(252)}.p`;
+    expect((await t.publisher.target({ project: "longnames", run: "r", name: fits })).destinations.sort()).toEqual([
+      "dir:names",
+      "s3:e2e",
+    ]);
+    expect((await t.publisher.target({ project: "demo", run: "r", name: long })).destinations).toEqual(["s3:e2e"]);
+    await t.close();
+  } finally {
+    const jsm = await jetstreamManager(stack.bus.nc);
+    for (const name of ["dest_dir_names", "replay_dir_names"]) await jsm.consumers.delete(EVENTS_STREAM, name);
+  }
 });
 
 it("the Python client over NATS refuses a hidden name in log_file, naming the destination and the rule", async () => {

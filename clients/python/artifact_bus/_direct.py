@@ -96,9 +96,12 @@ class DirectTransport:
         for token, flt, rules in self._destinations[3]:
             if not _matches(flt, subject) or rules is None:
                 continue
+            where = "%s is refused by %s: " % (json.dumps(name), token.replace("_", ":", 1))
             if not rules.get("allowDotSegments", True) and any(s.startswith(".") for s in name.split("/")):
-                return ("%s is refused by %s: it refuses names with a segment starting with '.' "
-                        "(option allowDotSegments)" % (json.dumps(name), token.replace("_", ":", 1)))
+                return where + "it refuses names with a segment starting with '.' (option allowDotSegments)"
+            longest = rules.get("maxSegmentBytes")
+            if isinstance(longest, int) and any(len(s.encode("utf-8")) > longest for s in name.split("/")):
+                return where + "it refuses names with a segment longer than %d bytes (a file name there)" % longest
         return None
 
     def destinations_of(self, subject):

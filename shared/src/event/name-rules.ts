@@ -12,15 +12,23 @@ import { InvalidArtifactError } from "./names.ts";
 export interface NameRules {
   /** Names with a segment that starts with `.` (`.hydra/config.yaml`): the adapter option of that name. */
   allowDotSegments: boolean;
+  /** The longest segment (bytes of UTF-8) a file name there may have: NAME_MAX of a filesystem. */
+  maxSegmentBytes?: number;
 }
 
 /** Kinds whose adapters render paths with remote-path.ts, and so take its `allowDotSegments` option. */
 const PATH_KINDS = new Set(["s3", "sftp", "dir"]);
+/** Kinds that write files: each segment is a file or directory name, at most NAME_MAX (255) bytes. */
+const FILE_KINDS = new Set(["sftp", "dir"]);
+const NAME_MAX = 255;
 
 /** The rules of a configured destination, from its kind and options (as its adapter reads them). */
 export function nameRulesOf(d: { name: string; options: Record<string, unknown> }): NameRules {
   const { kind } = parseDestinationName(d.name);
-  return { allowDotSegments: !PATH_KINDS.has(kind) || d.options.allowDotSegments === true };
+  return {
+    allowDotSegments: !PATH_KINDS.has(kind) || d.options.allowDotSegments === true,
+    ...(FILE_KINDS.has(kind) ? { maxSegmentBytes: NAME_MAX } : {}),
+  };
 }
 
 /** Whether a name has a segment starting with `.`: what `allowDotSegments` is about. */
@@ -32,6 +40,10 @@ export function hasDotSegment(name: string): boolean {
 export function nameRuleBroken(name: string, rules: NameRules): string | undefined {
   if (!rules.allowDotSegments && hasDotSegment(name)) {
     return "it refuses names with a segment starting with '.' (option allowDotSegments)";
+  }
+  const max = rules.maxSegmentBytes;
+  if (max !== undefined && name.split("/").some((s) => Buffer.byteLength(s) > max)) {
+    return `it refuses names with a segment longer than ${max} bytes (a file name there)`;
   }
   return undefined;
 }
@@ -49,7 +61,9 @@ export function checkNameRules(name: string, destinations: { destination: string
 export function parseNameRules(data: string): NameRules | undefined {
   try {
     const v = JSON.parse(data) as Partial<NameRules>;
-    return typeof v.allowDotSegments === "boolean" ? { allowDotSegments: v.allowDotSegments } : undefined;
+    if (typeof v.allowDotSegments !== "boolean") return undefined;
+    const max = typeof v.maxSegmentBytes === "number" ? { maxSegmentBytes: v.maxSegmentBytes } : {};
+    return { allowDotSegments: v.allowDotSegments, ...max };
   } catch {
     return undefined;
   }

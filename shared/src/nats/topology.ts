@@ -120,6 +120,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
           d.name,
           eventFilter(d.filter.project, d.filter.run, d.filter.level),
           ...(nameRulesOf(d).allowDotSegments ? ["dots"] : []),
+          ...(nameRulesOf(d).maxSegmentBytes ? [`segment<=${nameRulesOf(d).maxSegmentBytes}`] : []),
         ]),
       ),
     )
