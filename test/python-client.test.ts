@@ -107,7 +107,7 @@ describe("the Python client", () => {
     await checkRecorded("down_");
   }, 300_000);
 
-  it("close() raises FlushError naming an artifact that ended dead, its destination and why; close(fail_on_dead=False) only waits", async () => {
+  it("flush() raises FlushError naming an artifact that ended dead, its destination and why, once; close(fail_on_dead=False) only waits", async () => {
     // S3 down: nothing uploads before the script removed the staged bytes of the one that dies.
     await gw.s3.s3.stop();
     const go = join(gw.bus.dir, "dead-close-go");

@@ -116,7 +116,8 @@ class ArtifactClient:
         once everything is final, each artifact that ended dead (its destination and why), like
         the TypeScript flush(). `fail_on_dead=False` only waits: dead ones are not an error.
         With `landed=False` it waits only until each was accepted (published, or taken by the
-        gateway): durable, but not yet uploaded."""
+        gateway): durable, but not yet uploaded. What a flush reported (dead, not sent) is not
+        reported again unless it timed out."""
         deadline = time.time() + timeout if timeout is not None else float("inf")
         with self._cv:
             while self._in_flight and time.time() < deadline:
@@ -129,11 +130,16 @@ class ArtifactClient:
         if not fail_on_dead:
             dead = []
         failures = [(i.name, str(i.error)) for i in failed] + unsent
-        if pending or dead or failures:
-            raise FlushError(pending, dead, failures, timed_out=bool(pending or unsent))
-        if landed:
+        timed_out = bool(pending or unsent)
+        if not timed_out:
+            # Reported once, as by the TypeScript flush(): the next flush waits only for what was
+            # logged since. What timed out is waited for again.
             with self._cv:
-                self._sent = [i for i in self._sent if i not in sent]
+                if landed:
+                    self._sent = [i for i in self._sent if i not in sent]
+                self._failed = [i for i in self._failed if i not in failed]
+        if pending or dead or failures:
+            raise FlushError(pending, dead, failures, timed_out=timed_out)
 
     def close(self, timeout=None, landed=True, fail_on_dead=True):
         """flush(timeout, landed, fail_on_dead), then stops the sender. What could not be sent is
