@@ -10,6 +10,7 @@ import {
   type ByteRange,
   checkArtifactName,
   destinationFromToken,
+  eventSubject,
   isTerminal,
   parseDestinationName,
   type RemoteContent,
@@ -180,7 +181,10 @@ async function newestLanded(
       if (entry?.state === "uploaded" && entry.location) {
         return { stored, destination: d, location: entry.location, unsettled: unsettled.get(d) ?? [] };
       }
-      if (!isTerminal(entry?.state)) unsettled.get(d)?.push(stored);
+      // A version d never takes (another level) has no entry there, and is never at its location.
+      if (!isTerminal(entry?.state) && deps.readBack.takes(d, eventSubject(stored.event))) {
+        unsettled.get(d)?.push(stored);
+      }
     }
   }
   const where = candidates.map((c) => destinationFromToken(parseDestinationName(c).token)).join(", ");
