@@ -34,19 +34,22 @@ afterAll(async () => {
   await gw?.dispose();
 });
 
+/** The environment that describes the stack to the client's tests (tests/support.py). */
+const pythonEnv = (extraEnv: Record<string, string> = {}) => ({
+  ...process.env,
+  PYTHONPATH: CLIENT,
+  TRANSPORTS: "nats,http",
+  ARTIFACT_BUS_NATS_URL: gw.bus.nats.url,
+  ARTIFACT_BUS_STAGING_DIR: gw.bus.config.staging.dir,
+  ARTIFACT_BUS_URL: gw.url,
+  ARTIFACT_BUS_TOKEN: token,
+  OUT_DIR: outDir,
+  ...extraEnv,
+});
+
 /** Runs python3 with the stack described in its environment; rejects with its output on failure. */
 async function python(args: string[], extraEnv: Record<string, string> = {}) {
-  const env = {
-    ...process.env,
-    PYTHONPATH: CLIENT,
-    TRANSPORTS: "nats,http",
-    ARTIFACT_BUS_NATS_URL: gw.bus.nats.url,
-    ARTIFACT_BUS_STAGING_DIR: gw.bus.config.staging.dir,
-    ARTIFACT_BUS_URL: gw.url,
-    ARTIFACT_BUS_TOKEN: token,
-    OUT_DIR: outDir,
-    ...extraEnv,
-  };
+  const env = pythonEnv(extraEnv);
   try {
     return await promisify(execFile)(PYTHON, args, { cwd: CLIENT, env, timeout: 600_000, maxBuffer: 1 << 24 });
   } catch (err) {
@@ -102,6 +105,29 @@ describe("the Python client", () => {
       await gw.s3.s3.restart();
     }
     await checkRecorded("down_");
+  }, 300_000);
+
+  it("flush() raises FlushError naming an artifact that ended dead, its destination and why, once; close(fail_on_dead=False) only waits", async () => {
+    // S3 down: nothing uploads before the script removed the staged bytes of the one that dies.
+    await gw.s3.s3.stop();
+    const go = join(gw.bus.dir, "dead-close-go");
+    const child = spawn(PYTHON, ["-m", "unittest", "tests.dead_close", "-v"], {
+      cwd: CLIENT,
+      env: pythonEnv({ GO: go }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    try {
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+      expect((await lines.next()).value).toBe("ready");
+    } finally {
+      await gw.s3.s3.restart();
+      writeFileSync(go, "");
+    }
+    expect(await exited, stderr).toBe(0);
+    await checkRecorded("dead_");
   }, 300_000);
 
   it("over HTTP, the gateway SIGKILLed mid-run and started again: every artifact lands, each event published once", async () => {

@@ -5,21 +5,29 @@
  */
 
 import type { LogFileHandle } from "./logged-artifact.ts";
-import { LogFailedError } from "./publish-errors.ts";
-import { parseDestinationName } from "./runtime/destination-name.ts";
-import type { Ledger } from "./runtime/ledger.ts";
-import { FlushTimeoutError, type WaitOptions, waitForTerminal } from "./runtime/ledger-waiter.ts";
+import { type DeadArtifact, DeadArtifactsError, LogFailedError } from "./publish-errors.ts";
+import { destinationFromToken, parseDestinationName } from "./runtime/destination-name.ts";
+import type { Ledger, LedgerEntry } from "./runtime/ledger.ts";
+import { type AwaitedEntry, FlushTimeoutError, type WaitOptions, waitForTerminal } from "./runtime/ledger-waiter.ts";
+
+export interface FlushLoggedOptions extends WaitOptions {
+  /**
+   * Reject with DeadArtifactsError (or LogFailedError naming them too) when an artifact ended
+   * `dead` at some destination (default true). `false` only waits until everything is terminal.
+   */
+  failOnDead?: boolean;
+}
 
 /**
  * Resolves when every handle's artifact is terminal everywhere; rejects with FlushTimeoutError
  * after `timeoutMs`, or at the end with LogFailedError naming the artifacts that never became
- * durable.
+ * durable, or with DeadArtifactsError naming those that ended dead (unless `failOnDead: false`).
  */
 export async function flushLogged(
   ledger: Ledger,
   handles: LogFileHandle[],
   timeoutMs: number,
-  options: WaitOptions = {},
+  { failOnDead = true, ...options }: FlushLoggedOptions = {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const outcomes = await settledWithin(
@@ -45,12 +53,29 @@ export async function flushLogged(
         }))
       : [],
   );
-  await waitForTerminal(ledger, entries, Math.max(0, deadline - Date.now()), options);
+  // The waiter tells each entry it sees; an awaited one's last is its terminal state.
+  const last = new Map<string, { awaited: AwaitedEntry; entry: LedgerEntry }>();
+  const onEntry = (awaited: AwaitedEntry, entry: LedgerEntry) => {
+    last.set(`${awaited.destinationToken}/${awaited.eventId}`, { awaited, entry });
+    options.onEntry?.(awaited, entry);
+  };
+  await waitForTerminal(ledger, entries, Math.max(0, deadline - Date.now()), { ...options, onEntry });
+  const dead: DeadArtifact[] = failOnDead
+    ? [...last.values()]
+        .filter(({ entry }) => entry.state === "dead")
+        .map(({ awaited, entry }) => ({
+          id: awaited.eventId,
+          name: awaited.name,
+          destination: destinationFromToken(awaited.destinationToken),
+          error: entry.error ?? "dead (no reason recorded)",
+        }))
+    : [];
   const failures = handles.flatMap((h, i) => {
     const o = outcomes[i];
     return o && "error" in o ? [{ id: h.id, name: h.name, error: o.error }] : [];
   });
-  if (failures.length > 0) throw new LogFailedError(failures);
+  if (failures.length > 0) throw new LogFailedError(failures, dead);
+  if (dead.length > 0) throw new DeadArtifactsError(dead);
 }
 
 type Outcome<T> = { value: T } | { error: Error };

@@ -11,6 +11,14 @@ export {
   loadConfig,
   parseConfig,
 } from "./config.ts";
+export {
+  checkNameRules,
+  hasDotSegment,
+  type NameRules,
+  nameRuleBroken,
+  nameRulesOf,
+  parseNameRules,
+} from "./event/name-rules.ts";
 export { checkArtifactName, checkLevel, checkSubjectToken, InvalidArtifactError } from "./event/names.ts";
 export {
   checkPathTemplate,
@@ -59,6 +67,8 @@ export {
   ArtifactPublisher,
   type ArtifactTarget,
   type AwaitedEntry,
+  type DeadArtifact,
+  DeadArtifactsError,
   type EntryListener,
   FlushTimeoutError,
   LogFailedError,
@@ -80,6 +90,7 @@ export {
   type Destination,
   type RemoteContent,
   RemoteNotFoundError,
+  type RemoteReadOptions,
   type UploadContext,
   type UploadReceipt,
 } from "./runtime/destination.ts";

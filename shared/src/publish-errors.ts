@@ -27,13 +27,53 @@ export class PublishUnconfirmedError extends Error {
   }
 }
 
-/** Raised by `flush` when artifacts it waited for never became durable; lists them by name. */
+/**
+ * Raised by `flush` when artifacts it waited for never became durable; lists them by name. When
+ * others ended dead as well (and `flush` fails on dead ones), `dead` names those too, so one
+ * error reports everything that did not land.
+ */
 export class LogFailedError extends Error {
   override name = "LogFailedError";
   readonly failures: { id: string; name: string; error: Error }[];
-  constructor(failures: { id: string; name: string; error: Error }[]) {
+  readonly dead: DeadArtifact[];
+  constructor(failures: { id: string; name: string; error: Error }[], dead: DeadArtifact[] = []) {
     const list = failures.slice(0, 10).map((f) => `${f.name} (${f.error.name}: ${f.error.message})`);
-    super(`${failures.length} artifact(s) were not logged: ${list.join("; ")}${failures.length > 10 ? "; ..." : ""}`);
+    const deadList = dead.slice(0, 10).map((d) => `${d.name} at ${d.destination} (${d.error})`);
+    super(
+      `${failures.length} artifact(s) were not logged: ${list.join("; ")}${failures.length > 10 ? "; ..." : ""}` +
+        (dead.length > 0
+          ? `; ${dead.length} ended dead: ${deadList.join("; ")}${dead.length > 10 ? "; ..." : ""}`
+          : ""),
+    );
     this.failures = failures;
+    this.dead = dead;
+  }
+}
+
+/** One artifact that ended `dead` at one destination, as `flush` names it. */
+export interface DeadArtifact {
+  /** The event id. */
+  id: string;
+  name: string;
+  /** The destination it died at, e.g. `s3:main`. */
+  destination: string;
+  /** The last error the destination recorded (why it died). */
+  error: string;
+}
+
+/**
+ * Raised by `flush` (unless `failOnDead: false`) once everything is terminal, when some artifact
+ * ended `dead` at some destination: a checkpoint that never landed must not look like success.
+ * `dead` names each artifact, destination and reason; the artifacts are in the DLQ, replayable.
+ */
+export class DeadArtifactsError extends Error {
+  override name = "DeadArtifactsError";
+  readonly dead: DeadArtifact[];
+  constructor(dead: DeadArtifact[]) {
+    const list = dead.slice(0, 10).map((d) => `${d.name} at ${d.destination} (${d.error})`);
+    super(
+      `${dead.length} artifact(s) ended dead (in the dead-letter queue, replayable): ${list.join("; ")}${dead.length > 10 ? "; ..." : ""}`,
+    );
+    this.dead = dead;
   }
 }

@@ -13,6 +13,7 @@ import type { Histogram, Registry } from "prom-client";
 import { blobKey } from "./blob/blob-key.ts";
 import type { BlobStore, StagingMode } from "./blob/store.ts";
 import { guessContentType } from "./content-type.ts";
+import { checkNameRules } from "./event/name-rules.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "./event/names.ts";
 import type { ArtifactEventV1, BlobRef, Level } from "./event/schema.ts";
 import { eventSubject } from "./event/subjects.ts";
@@ -21,7 +22,14 @@ import { flushLogged } from "./flush-logged.ts";
 import type { LogFileHandle, LoggedArtifact } from "./logged-artifact.ts";
 import { DestinationDirectory } from "./nats/destinations.ts";
 import { LEDGER_BUCKET } from "./nats/topology-names.ts";
-import { LogFailedError, NoDestinationError, PublishRefusedError, PublishUnconfirmedError } from "./publish-errors.ts";
+import {
+  type DeadArtifact,
+  DeadArtifactsError,
+  LogFailedError,
+  NoDestinationError,
+  PublishRefusedError,
+  PublishUnconfirmedError,
+} from "./publish-errors.ts";
 import { publishHistogram } from "./publisher-metrics.ts";
 import { destinationFromToken } from "./runtime/destination-name.ts";
 import { Ledger } from "./runtime/ledger.ts";
@@ -29,7 +37,15 @@ import { type EntryListener, FlushTimeoutError } from "./runtime/ledger-waiter.t
 
 export type { AwaitedEntry, EntryListener } from "./runtime/ledger-waiter.ts";
 export type { LogFileHandle, LoggedArtifact };
-export { FlushTimeoutError, LogFailedError, NoDestinationError, PublishRefusedError, PublishUnconfirmedError };
+export {
+  type DeadArtifact,
+  DeadArtifactsError,
+  FlushTimeoutError,
+  LogFailedError,
+  NoDestinationError,
+  PublishRefusedError,
+  PublishUnconfirmedError,
+};
 
 /** Read once: os.hostname() is a system call, and it was one per event. */
 const HOST = hostname();
@@ -168,7 +184,8 @@ export class ArtifactPublisher {
 
   /**
    * Checks an artifact's names and says which destinations would take it; throws
-   * InvalidArtifactError naming the field, or NoDestinationError. Cheap (the destination list
+   * InvalidArtifactError naming the field (for a name one of them refuses: naming it and the
+   * rule, from the name rules the topology recorded), or NoDestinationError. Cheap (the destination list
    * is cached): callers that stage bytes themselves ask first, before any byte is staged.
    */
   async target(req: Pick<LogFileRequest, "project" | "run" | "name" | "level">): Promise<ArtifactTarget> {
@@ -178,13 +195,16 @@ export class ArtifactPublisher {
     const level = checkLevel(req.level ?? "fit");
     const subject = eventSubject({ project, run, level, name });
     // An event no consumer takes would never be uploaded: refuse it instead of losing it.
-    const destinations = await this.directory.matching(subject);
-    if (destinations.length === 0) {
+    const matched = await this.directory.matchingFilters(subject);
+    if (matched.length === 0) {
       throw new NoDestinationError(
         `no destination takes ${project}/${run} at level ${level}; configure one and apply the topology`,
       );
     }
-    return { project, run, name, level, subject, destinations: destinations.map(destinationFromToken) };
+    const destinations = matched.map((d) => ({ destination: destinationFromToken(d.token), rules: d.rules }));
+    // A name one of them refuses would be accepted here and die there: refuse it now, saying why.
+    checkNameRules(name, destinations);
+    return { project, run, name, level, subject, destinations: destinations.map((d) => d.destination) };
   }
 
   /**
@@ -275,20 +295,31 @@ export class ArtifactPublisher {
   /**
    * Waits until every artifact logged through this publisher is durable, then until each is
    * terminal (uploaded, superseded or dead) at every destination that took it. Rejects with
-   * FlushTimeoutError (listing what is pending) after `timeoutMs`, or, once every other
-   * artifact is terminal, with LogFailedError naming each artifact whose `durable` failed.
-   * `onEntry` is told each ledger entry seen meanwhile (states, upload progress).
+   * FlushTimeoutError (listing what is pending) after `timeoutMs`; once everything is terminal,
+   * with LogFailedError naming each artifact whose `durable` failed (and any dead ones), or with
+   * DeadArtifactsError naming each artifact that ended dead, its destination and why. A trainer
+   * ending its run must learn that a checkpoint never landed; `failOnDead: false` only waits.
+   * What was reported is not waited for again. `onEntry` is told each ledger entry seen
+   * meanwhile (states, upload progress).
    */
-  async flush({ timeoutMs = 60_000, onEntry }: { timeoutMs?: number; onEntry?: EntryListener } = {}): Promise<void> {
+  async flush({
+    timeoutMs = 60_000,
+    onEntry,
+    failOnDead = true,
+  }: {
+    timeoutMs?: number;
+    onEntry?: EntryListener;
+    failOnDead?: boolean;
+  } = {}): Promise<void> {
     const handles = [...this.outstanding.values()];
     const forget = () => {
       for (const h of handles) this.outstanding.delete(h.id);
     };
     try {
-      await flushLogged(this.ledger, handles, timeoutMs, { onEntry, connection: this.opts.nc });
+      await flushLogged(this.ledger, handles, timeoutMs, { onEntry, failOnDead, connection: this.opts.nc });
     } catch (err) {
       // Failures are reported once; what timed out is waited for again by the next flush.
-      if (err instanceof LogFailedError) forget();
+      if (err instanceof LogFailedError || err instanceof DeadArtifactsError) forget();
       throw err;
     }
     forget();

@@ -174,7 +174,8 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     ).finally(() => delete process.env.ARTIFACT_BUS_NATS_PASSWORD);
     const uploaderErrors = watchPermissionErrors(service.nc);
     try {
-      await publisher.flush({ timeoutMs: 30_000 }); // the trainer reads the ledger
+      // The trainer reads the ledger, and learns by name that poison.txt never landed.
+      await expect(publisher.flush({ timeoutMs: 30_000 })).rejects.toThrow(/poison\.txt at s3:minio \(PermanentError/);
     } finally {
       await service.stop(); // waits for in-flight work, blob release included
     }

@@ -44,6 +44,11 @@ class DirectTransport:
             item.blob = {"store": "fs", "ref": "%s/%s/%s" % (item.project, item.run, item.id), "size": size, "sha256": sha}
         subject = _events.event_subject(item.project, item.run, item.level, item.name)
         destinations = self.destinations_of(subject)
+        refused = self.refusal(subject, item.name)
+        if refused:
+            # Rules may have changed since log_file checked: never publish what would die there.
+            self.discard(item)
+            raise ArtifactBusError(refused)
         if not destinations:
             self.discard(item)
             raise ArtifactBusError("no destination takes %s/%s at level %s" % (item.project, item.run, item.level))
@@ -73,6 +78,32 @@ class DirectTransport:
         except OSError:
             pass
 
+    def check_name(self, item):
+        """Raises InvalidArtifact when a destination that would take `item` refuses its name
+        (the rules `artifact-bus topology` records as `rules.<token>`, docs/producers.md section
+        6). NATS being away skips this early check; send() checks again before publishing."""
+        subject = _events.event_subject(item.project, item.run, item.level, item.name)
+        try:
+            refused = self.refusal(subject, item.name)
+        except (NatsError, OSError, RetryableError):
+            return
+        if refused:
+            raise _events.InvalidArtifact("name", refused)
+
+    def refusal(self, subject, name):
+        """Why a destination taking `subject` refuses `name` (naming it and the rule), or None."""
+        self.destinations_of(subject)
+        for token, flt, rules in self._destinations[3]:
+            if not _matches(flt, subject) or rules is None:
+                continue
+            where = "%s is refused by %s: " % (json.dumps(name), token.replace("_", ":", 1))
+            if not rules.get("allowDotSegments", True) and any(s.startswith(".") for s in name.split("/")):
+                return where + "it refuses names with a segment starting with '.' (option allowDotSegments)"
+            longest = rules.get("maxSegmentBytes")
+            if isinstance(longest, int) and any(len(s.encode("utf-8")) > longest for s in name.split("/")):
+                return where + "it refuses names with a segment longer than %d bytes (a file name there)" % longest
+        return None
+
     def destinations_of(self, subject):
         """Tokens of the destinations whose filter takes `subject` (docs/producers.md, section 6).
 
@@ -91,9 +122,18 @@ class DirectTransport:
                     recorded = [(c["name"][5:], c["config"].get("filter_subject", ""))
                                 for c in answer.get("consumers", []) if c["name"].startswith("dest_")]
                     listed_at = now
-                listed = recorded
+                listed = [(token, flt, self._recorded_rules(token)) for token, flt in recorded]
             self._destinations = (now, listed_at, (names, stamp), listed)
-        return [token for token, flt in listed if _matches(flt, subject)]
+        return [token for token, flt, _ in listed if _matches(flt, subject)]
+
+    def _recorded_rules(self, token):
+        """The name rules the topology recorded for a destination (a dict), or None (no check)."""
+        value = self._ledger_value("rules." + token)
+        try:
+            rules = json.loads(value[0]) if value else None
+        except ValueError:
+            return None
+        return rules if isinstance(rules, dict) else None
 
     def _ledger_value(self, key):
         """A ledger entry (bytes, revision), or None while it is absent or deleted."""

@@ -83,7 +83,9 @@ class ArtifactClient:
                  content_type=None):
         """Queues `path` as artifact `name` (default: its file name) and returns the request's id at
         once: the bytes are held (linked, cloned, moved or copied) before it returns, so the caller
-        may delete or rewrite its file right away. Blocks only while the queue is full."""
+        may delete or rewrite its file right away. Blocks only while the queue is full. Raises
+        InvalidArtifact for a name a destination that would take it refuses (over NATS; over HTTP
+        the gateway refuses it with 400, reported by flush/close)."""
         item = _Item(
             id=_events.new_id(),
             project=_events.check_token("project", project or self.project or ""),
@@ -96,6 +98,10 @@ class ArtifactClient:
         )
         if not os.path.isfile(path):
             raise ArtifactBusError("%s: no such file" % path)
+        # A name a destination would refuse is refused now (over HTTP, the gateway answers 400).
+        check = getattr(self.transport, "check_name", None)
+        if check:
+            check(item)
         self.transport.hold(item, path, mode or self.mode)
         with self._cv:
             if self._closing_deadline is not None:
@@ -104,11 +110,14 @@ class ArtifactClient:
         self._queue.put(item)
         return item.id
 
-    def flush(self, timeout=None, landed=True):
+    def flush(self, timeout=None, landed=True, fail_on_dead=True):
         """Waits until every artifact logged so far is final at every destination; raises FlushError
-        naming what is still pending, dead or could not be sent when `timeout` (seconds) passes.
+        naming what is still pending or could not be sent when `timeout` (seconds) passes, and,
+        once everything is final, each artifact that ended dead (its destination and why), like
+        the TypeScript flush(). `fail_on_dead=False` only waits: dead ones are not an error.
         With `landed=False` it waits only until each was accepted (published, or taken by the
-        gateway): durable, but not yet uploaded."""
+        gateway): durable, but not yet uploaded. What a flush reported (dead, not sent) is not
+        reported again unless it timed out."""
         deadline = time.time() + timeout if timeout is not None else float("inf")
         with self._cv:
             while self._in_flight and time.time() < deadline:
@@ -118,18 +127,26 @@ class ArtifactClient:
                 unsent.insert(0, (self._current.name, "still trying: %s" % (self._current.error or "sending")))
             sent, failed = list(self._sent), list(self._failed)
         pending, dead = self.transport.wait(sent, deadline) if sent and landed else ([], [])
+        if not fail_on_dead:
+            dead = []
         failures = [(i.name, str(i.error)) for i in failed] + unsent
-        if pending or dead or failures:
-            raise FlushError(pending, dead, failures, timed_out=bool(pending or unsent))
-        if landed:
+        timed_out = bool(pending or unsent)
+        if not timed_out:
+            # Reported once, as by the TypeScript flush(): the next flush waits only for what was
+            # logged since. What timed out is waited for again.
             with self._cv:
-                self._sent = [i for i in self._sent if i not in sent]
+                if landed:
+                    self._sent = [i for i in self._sent if i not in sent]
+                self._failed = [i for i in self._failed if i not in failed]
+        if pending or dead or failures:
+            raise FlushError(pending, dead, failures, timed_out=timed_out)
 
-    def close(self, timeout=None, landed=True):
-        """flush(timeout, landed), then stops the sender. What could not be sent is named in the
-        FlushError, and its held copy kept (the spool in HTTP mode, the staging dir on NATS)."""
+    def close(self, timeout=None, landed=True, fail_on_dead=True):
+        """flush(timeout, landed, fail_on_dead), then stops the sender. What could not be sent is
+        named in the FlushError, and its held copy kept (the spool in HTTP mode, the staging dir
+        on NATS)."""
         try:
-            self.flush(timeout, landed)
+            self.flush(timeout, landed, fail_on_dead)
         finally:
             with self._cv:
                 self._closing_deadline = time.time()

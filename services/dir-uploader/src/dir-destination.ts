@@ -21,6 +21,7 @@ import {
   type Logger,
   PermanentError,
   type RemoteContent,
+  type RemoteReadOptions,
   renderRemotePath,
   TransientError,
   type UploadContext,
@@ -173,8 +174,13 @@ export class DirDestination implements Destination {
   }
 
   /** The bytes of an upload of this destination, whole or a range, from the file its location names. */
-  async openRead(location: string, range: ByteRange | undefined, _signal: AbortSignal): Promise<RemoteContent> {
-    return openLocalFile(pathOfLocation(location, this.options.root), range);
+  async openRead(
+    location: string,
+    range: ByteRange | undefined,
+    _signal: AbortSignal,
+    options?: RemoteReadOptions,
+  ): Promise<RemoteContent> {
+    return openLocalFile(pathOfLocation(location, this.options.root), range, options);
   }
 
   /** The root exists, is a directory, and this process may write it. */

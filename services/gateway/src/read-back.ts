@@ -5,7 +5,7 @@
  * the gateway's own environment: read-only ones of its own, never an uploader's.
  */
 import type { Destination, DestinationConfig, DestinationFactory, Logger } from "@artifact-bus/shared";
-import { ConfigError, parseDestinationName } from "@artifact-bus/shared";
+import { ConfigError, eventFilter, parseDestinationName, subjectMatches } from "@artifact-bus/shared";
 
 /**
  * Loaded on first use: the AWS SDK and ssh2 cost the process tens of MB that a gateway serving
@@ -52,6 +52,12 @@ export class ReadBack {
   /** Whether `name` is a destination this gateway can read from. */
   can(name: string): boolean {
     return this.configs.has(name);
+  }
+
+  /** Whether the configured filter of `name` takes events on `subject`: what it never takes is never there. */
+  takes(name: string, subject: string): boolean {
+    const d = this.configs.get(name);
+    return d !== undefined && subjectMatches(eventFilter(d.filter.project, d.filter.run, d.filter.level), subject);
   }
 
   /** Names it can read from, in config order. */

@@ -13,6 +13,7 @@ import type {
   ByteRange,
   Destination,
   RemoteContent,
+  RemoteReadOptions,
   UploadContext,
   UploadReceipt,
 } from "@artifact-bus/shared";
@@ -182,12 +183,17 @@ export class SftpDestination implements Destination {
    * Streams the file at `location` (this server, under root). The body holds one of the
    * connection's channels until it ends or is destroyed; `signal` aborts the read.
    */
-  async openRead(location: string, range: ByteRange | undefined, signal: AbortSignal): Promise<RemoteContent> {
+  async openRead(
+    location: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal,
+    options?: RemoteReadOptions,
+  ): Promise<RemoteContent> {
     const path = pathOfLocation(location, this.options);
     return new Promise<RemoteContent>((resolve, reject) => {
       this.connection
         .withChannel(signal, async (sftp) => {
-          const { content, finished } = await openRemoteFile(sftp, path, range);
+          const { content, finished } = await openRemoteFile(sftp, path, range, options);
           resolve(content);
           await finished;
         })

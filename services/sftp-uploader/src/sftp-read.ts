@@ -3,9 +3,16 @@
  * READ requests in flight. The file is opened once: a newer version renamed over it meanwhile
  * does not mix into the bytes being read (the open handle keeps the old file).
  */
+import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
-import { type ByteRange, PermanentError, type RemoteContent, RemoteNotFoundError } from "@artifact-bus/shared";
+import {
+  type ByteRange,
+  PermanentError,
+  type RemoteContent,
+  RemoteNotFoundError,
+  type RemoteReadOptions,
+} from "@artifact-bus/shared";
 import type { SFTPWrapper } from "ssh2";
 import { isNoSuchFile } from "./sftp-errors.ts";
 import { call, pieceSize, stat } from "./sftp-ops.ts";
@@ -33,21 +40,57 @@ export function pathOfLocation(location: string, o: Pick<SftpOptions, "host" | "
 
 /**
  * Opens `path` on `sftp` and resolves with its content; `finished` settles once the body ended
- * or was destroyed, and the handle is closed (the caller keeps its channel until then).
+ * or was destroyed, and the handle is closed (the caller keeps its channel until then). With
+ * `sha256`, the whole file is hashed through the same handle first (see RemoteReadOptions).
  */
 export async function openRemoteFile(
   sftp: SFTPWrapper,
   path: string,
   range: ByteRange | undefined,
+  options: RemoteReadOptions = {},
 ): Promise<{ content: RemoteContent; finished: Promise<void> }> {
   const attrs = await stat(sftp, path).catch((err: unknown) => {
     if (isNoSuchFile(err)) throw new RemoteNotFoundError(`${path}: no such file`, { cause: err });
     throw err;
   });
-  const size = attrs.size ?? 0;
   const handle = await call<Buffer>(sftp, `open ${path}`, (cb) => sftp.open(path, "r", cb));
+  const close = () => call(sftp, `close ${path}`, (cb) => sftp.close(handle, cb)).catch(() => undefined);
+  let size = attrs.size ?? 0;
+  let sha256: string | undefined;
+  try {
+    if (options.sha256) {
+      // The size of the file the handle holds: the path may name a newer one by now.
+      size = (await call<{ size?: number }>(sftp, `fstat ${path}`, (cb) => sftp.fstat(handle, cb))).size ?? 0;
+      const hash = createHash("sha256");
+      for await (const chunk of readPieces(sftp, handle, path, 0, size)) hash.update(chunk);
+      sha256 = hash.digest("hex");
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
   const first = range?.first ?? 0;
   const end = range ? range.last + 1 : size;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      yield* readPieces(sftp, handle, path, first, end);
+    } finally {
+      await close();
+    }
+  }
+  const body = Readable.from(chunks(), { objectMode: false, highWaterMark: 1 << 20 });
+  const finished = new Promise<void>((resolve) => body.once("close", () => resolve()));
+  return { content: { body, size, ...(range ? { range } : {}), ...(sha256 ? { sha256 } : {}) }, finished };
+}
+
+/** Bytes `first` to `end` (exclusive) of an open handle, in order, with IN_FLIGHT reads outstanding. */
+async function* readPieces(
+  sftp: SFTPWrapper,
+  handle: Buffer,
+  path: string,
+  first: number,
+  end: number,
+): AsyncGenerator<Buffer> {
   const piece = pieceSize(sftp);
   const read = (offset: number, length: number) => {
     const buf = Buffer.allocUnsafe(length);
@@ -57,31 +100,22 @@ export async function openRemoteFile(
     done.catch(() => undefined); // awaited in order; an early failure must not go unhandled
     return done;
   };
-  async function* chunks(): AsyncGenerator<Buffer> {
-    const queue: { offset: number; length: number; data: Promise<Buffer> }[] = [];
-    let requested = first;
-    try {
-      for (;;) {
-        while (queue.length < IN_FLIGHT && requested < end) {
-          const length = Math.min(piece, end - requested);
-          queue.push({ offset: requested, length, data: read(requested, length) });
-          requested += length;
-        }
-        const next = queue.shift();
-        if (!next) return;
-        // A server may answer a READ with fewer bytes than asked; fetch the rest in order.
-        for (let got = 0; got < next.length; ) {
-          const chunk = got === 0 ? await next.data : await read(next.offset + got, next.length - got);
-          if (chunk.length === 0) throw new Error(`read ${path}: ends at ${next.offset + got} bytes`);
-          got += chunk.length;
-          yield chunk;
-        }
-      }
-    } finally {
-      await call(sftp, `close ${path}`, (cb) => sftp.close(handle, cb)).catch(() => undefined);
+  const queue: { offset: number; length: number; data: Promise<Buffer> }[] = [];
+  let requested = first;
+  for (;;) {
+    while (queue.length < IN_FLIGHT && requested < end) {
+      const length = Math.min(piece, end - requested);
+      queue.push({ offset: requested, length, data: read(requested, length) });
+      requested += length;
+    }
+    const next = queue.shift();
+    if (!next) return;
+    // A server may answer a READ with fewer bytes than asked; fetch the rest in order.
+    for (let got = 0; got < next.length; ) {
+      const chunk = got === 0 ? await next.data : await read(next.offset + got, next.length - got);
+      if (chunk.length === 0) throw new Error(`read ${path}: ends at ${next.offset + got} bytes`);
+      got += chunk.length;
+      yield chunk;
     }
   }
-  const body = Readable.from(chunks(), { objectMode: false, highWaterMark: 1 << 20 });
-  const finished = new Promise<void>((resolve) => body.once("close", () => resolve()));
-  return { content: { body, size, ...(range ? { range } : {}) }, finished };
 }

@@ -79,8 +79,10 @@ export async function putCommand(args: string[], stderr: ProgressStream = proces
       );
       if (waitS !== undefined) {
         progress.waiting(logged.destinations);
+        // Dead ones are reported below, one line each, with exit code 1: the flush only waits.
         await publisher.flush({
           timeoutMs: waitS * 1000,
+          failOnDead: false,
           onEntry: (awaited, entry) => {
             const destination = destinationFromToken(awaited.destinationToken);
             progress.update(destination, entry);

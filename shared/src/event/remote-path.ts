@@ -5,6 +5,7 @@
  * template cannot make a path that escapes its prefix.
  */
 import { Type } from "@sinclair/typebox";
+import { hasDotSegment } from "./name-rules.ts";
 import { checkArtifactName, InvalidArtifactError } from "./names.ts";
 import type { ArtifactEventV1 } from "./schema.ts";
 
@@ -60,6 +61,7 @@ export interface RenderOptions {
   /**
    * Allow names with a segment that starts with `.` (`.hydra/config.yaml`). Off by default: under
    * a home directory, `{name}` = `.ssh/authorized_keys` would let a producer plant a login key.
+   * The topology records it per destination (name-rules.ts), so publishers refuse such names.
    */
   allowDotSegments?: boolean;
 }
@@ -75,7 +77,7 @@ export function renderRemotePath(
   key = "",
   options: RenderOptions = {},
 ): string {
-  if (!options.allowDotSegments && event.name.split("/").some((s) => s.startsWith("."))) {
+  if (!options.allowDotSegments && hasDotSegment(event.name)) {
     throw new InvalidArtifactError(
       "name",
       `${JSON.stringify(event.name)} has a segment starting with '.'; this destination refuses hidden names (option allowDotSegments)`,

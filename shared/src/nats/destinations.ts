@@ -5,12 +5,21 @@
  */
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { destinationFromConsumer, EVENTS_STREAM, filterRecordKey, TOPOLOGY_STAMP_KEY } from "./topology-names.ts";
+import { type NameRules, parseNameRules } from "../event/name-rules.ts";
+import {
+  destinationFromConsumer,
+  EVENTS_STREAM,
+  filterRecordKey,
+  nameRulesRecordKey,
+  TOPOLOGY_STAMP_KEY,
+} from "./topology-names.ts";
 
 export interface DestinationFilter {
   /** e.g. `s3_main` */
   token: string;
   filterSubject: string;
+  /** The name rules the topology recorded (`rules.<token>`); absent when none is (no check). */
+  rules?: NameRules;
 }
 
 /** NATS subject matching with `*` (one token) and `>` (the rest). */
@@ -130,7 +139,19 @@ export class DestinationDirectory {
       throw err;
     });
     if (filters.some((f) => f === undefined)) return undefined;
-    return tokens.map((token, i) => ({ token, filterSubject: (filters[i] as { data: string }).data }));
+    const rules = await this.rulesOf(tokens);
+    return tokens.map((token, i) => ({ token, filterSubject: (filters[i] as { data: string }).data, ...rules[i] }));
+  }
+
+  /** The recorded name rules of each token, `{}` where there is none or it cannot be read. */
+  private async rulesOf(tokens: string[]): Promise<{ rules?: NameRules }[]> {
+    return Promise.all(
+      tokens.map(async (t) => {
+        const value = await this.ledgerValue(nameRulesRecordKey(t)).catch(() => undefined);
+        const rules = value && parseNameRules(value.data);
+        return rules ? { rules } : {};
+      }),
+    );
   }
 
   /** Spread over a quarter of the period: trainers started together do not list together. */
@@ -160,9 +181,17 @@ export class DestinationDirectory {
       offset += page.consumers?.length ?? 0;
       if (!page.consumers?.length || offset >= page.total) break;
     }
+    const rules = await this.rulesOf(list.map((d) => d.token));
+    const withRules = list.map((d, i) => ({ ...d, ...rules[i] }));
     const now = Date.now();
-    this.cache = { at: now, fullUntil: this.nextFullListing(now), names: names.sort().join(" "), stamp, list };
-    return list;
+    this.cache = {
+      at: now,
+      fullUntil: this.nextFullListing(now),
+      names: names.sort().join(" "),
+      stamp,
+      list: withRules,
+    };
+    return withRules;
   }
 
   /**
@@ -214,6 +243,11 @@ export class DestinationDirectory {
 
   /** Tokens of the destinations whose filter takes `subject`. */
   async matching(subject: string): Promise<string[]> {
-    return (await this.all()).filter((d) => subjectMatches(d.filterSubject, subject)).map((d) => d.token);
+    return (await this.matchingFilters(subject)).map((d) => d.token);
+  }
+
+  /** The destinations whose filter takes `subject`, with their name rules where recorded. */
+  async matchingFilters(subject: string): Promise<DestinationFilter[]> {
+    return (await this.all()).filter((d) => subjectMatches(d.filterSubject, subject));
   }
 }

@@ -32,6 +32,14 @@ export function filterRecordKey(destinationToken: string): string {
   return `filter.${destinationToken}`;
 }
 /**
+ * Ledger key of a destination's name rules (`rules.<token>`, JSON of NameRules) as
+ * ensureTopology last set them, next to its filter: publishers refuse a name a destination that
+ * takes the artifact would refuse. Expires with the ledger's TTL; a missing record means no check.
+ */
+export function nameRulesRecordKey(destinationToken: string): string {
+  return `rules.${destinationToken}`;
+}
+/**
  * Object store buckets for blobs staged by trainers that share no filesystem with uploaders: one
  * per project, `artifact_blobs_<project>`, so that NATS permissions, which name subjects and
  * streams and never an object inside one, can keep each project's trainers in its own bucket.

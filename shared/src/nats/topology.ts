@@ -20,6 +20,7 @@ import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Config, DestinationConfig } from "../config.ts";
+import { nameRulesOf } from "../event/name-rules.ts";
 import { eventFilter, replayFilter } from "../event/subjects.ts";
 import { parseDestinationName } from "../runtime/destination-name.ts";
 import { retentionOf } from "../runtime/retention.ts";
@@ -33,6 +34,7 @@ import {
   EVENTS_SUBJECTS,
   filterRecordKey,
   LEDGER_BUCKET,
+  nameRulesRecordKey,
   REPLAY_SUBJECTS,
   replayConsumerName,
   TOPOLOGY_STAMP_KEY,
@@ -97,6 +99,11 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     // The record first: after a successful apply it is never older than the consumer.
     const token = parseDestinationName(d.name).token;
     const filter = eventFilter(d.filter.project, d.filter.run, d.filter.level);
+    const rules = JSON.stringify(nameRulesOf(d));
+    const recordedRules = await ledger.get(nameRulesRecordKey(token));
+    if (recordedRules?.operation !== "PUT" || recordedRules.string() !== rules) {
+      await ledger.put(nameRulesRecordKey(token), rules);
+    }
     const recorded = await ledger.get(filterRecordKey(token));
     if (recorded?.operation !== "PUT" || recorded.string() !== filter) await ledger.put(filterRecordKey(token), filter);
     changed = (await upsertConsumer(jsm, d)) || changed;
@@ -108,7 +115,13 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   const stamp = createHash("sha256")
     .update(
       JSON.stringify(
-        opts.destinations.map((d) => [d.name, eventFilter(d.filter.project, d.filter.run, d.filter.level)]),
+        // Name rules too: a publisher that cached them learns of a change at its next check.
+        opts.destinations.map((d) => [
+          d.name,
+          eventFilter(d.filter.project, d.filter.run, d.filter.level),
+          ...(nameRulesOf(d).allowDotSegments ? ["dots"] : []),
+          ...(nameRulesOf(d).maxSegmentBytes ? [`segment<=${nameRulesOf(d).maxSegmentBytes}`] : []),
+        ]),
       ),
     )
     .digest("hex")

@@ -73,6 +73,18 @@ export interface RemoteContent {
   sha256?: string;
 }
 
+/** How {@link Destination.openRead} reads. */
+export interface RemoteReadOptions {
+  /**
+   * Name the sha256 of the whole object in `RemoteContent.sha256` even where the destination
+   * keeps none (SFTP, dir): the adapter then hashes the object through the same open file it
+   * serves from, before it resolves, so the digest is that of the bytes served even if a newer
+   * version is renamed over it meanwhile. Costs a read of the whole object; the gateway asks only
+   * when the ledger cannot tell which version the location holds.
+   */
+  sha256?: boolean;
+}
+
 /** The object at a location is not there (deleted, or never written). */
 export class RemoteNotFoundError extends Error {
   override name = "RemoteNotFoundError";
@@ -113,6 +125,11 @@ export interface Destination {
    * the satisfiable `range` of it. Throws RemoteNotFoundError when it is absent, PermanentError
    * for a location outside this destination, and the upload's error classes otherwise.
    */
-  openRead?(location: string, range: ByteRange | undefined, signal: AbortSignal): Promise<RemoteContent>;
+  openRead?(
+    location: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal,
+    options?: RemoteReadOptions,
+  ): Promise<RemoteContent>;
   close(): Promise<void>;
 }

@@ -215,6 +215,10 @@ export function describeDestinationContract(label: string, setup: () => Promise<
       expect((await buffer(part.body)).equals(bytes.subarray(1000, 201_000))).toBe(true);
       const last = await openRead(receipt.location, { first: bytes.length - 1, last: bytes.length - 1 }, signal);
       expect((await buffer(last.body)).equals(bytes.subarray(bytes.length - 1))).toBe(true);
+      // Asked for, the sha256 of the whole object comes with a range too (the gateway's ETag).
+      const hashed = await openRead(receipt.location, { first: 10, last: 19 }, signal, { sha256: true });
+      expect(hashed.sha256).toBe(artifact.event.blob.sha256);
+      expect((await buffer(hashed.body)).equals(bytes.subarray(10, 20))).toBe(true);
       const missing = receipt.location.replace("readback/ckpt.pt", "readback/never-uploaded.pt");
       await expect(openRead(missing, undefined, signal)).rejects.toBeInstanceOf(RemoteNotFoundError);
       // Another server's location, or for a local file (no host) one outside the destination.

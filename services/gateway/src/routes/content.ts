@@ -12,6 +12,8 @@ import {
   type ByteRange,
   checkArtifactName,
   destinationFromToken,
+  eventSubject,
+  isTerminal,
   parseDestinationName,
   type RemoteContent,
   RemoteNotFoundError,
@@ -30,6 +32,11 @@ interface Landed {
   stored: StoredEvent;
   destination: string;
   location: string;
+  /**
+   * Newer versions not final at that destination (no entry, pending, uploading): one of them
+   * may already be at `location`, renamed into place before its ledger entry was written.
+   */
+  unsettled: StoredEvent[];
 }
 
 export async function contentRoutes(app: FastifyInstance, deps: GatewayDeps): Promise<void> {
@@ -73,22 +80,13 @@ async function serveContent(deps: GatewayDeps, request: FastifyRequest, reply: F
   const name = checkArtifactName(path.slice(0, -SUFFIX.length));
   const { destination } = request.query as { destination?: string };
   const landed = await newestLanded(deps, project, run, name, destination);
-  const { event } = landed.stored;
   const given = request.headers["if-range"];
   // Sent twice it is no single validator: joined, it matches none.
   const ifRange = Array.isArray(given) ? given.join(", ") : given;
-  // A failed If-Range voids the Range before it is even parsed: no 416 for a range of an old version.
-  let range = ifRangeHolds(ifRange, event.blob.sha256) ? parseRange(request.headers.range, event.blob.size) : undefined;
   const gone = new AbortController();
   request.raw.socket.once("close", () => gone.abort());
-  let content = await openContent(deps, request, landed, range, gone.signal);
-  if (range && content.sha256 !== undefined && !ifRangeHolds(ifRange, content.sha256)) {
-    // A newer version landed between the lookup and the read: its ETag is the one to hold If-Range to.
-    content.body.destroy();
-    range = undefined;
-    content = await openContent(deps, request, landed, range, gone.signal);
-  }
-  // The destination's own record of the bytes wins: a newer version may have landed meanwhile.
+  const { content, stored, range } = await openServed(deps, request, landed, ifRange, gone.signal);
+  const { event } = stored;
   const etag = content.sha256 ?? event.blob.sha256;
   reply
     .header("etag", `"${etag}"`)
@@ -119,8 +117,55 @@ export function ifRangeHolds(header: string | undefined, sha256: string): boolea
   return header.trim() === `"${sha256}"`;
 }
 
-/** Opens the landed bytes (a range of them), as a problem when the destination cannot. */
-async function openContent(
+/**
+ * Opens what `landed.location` holds and names the version it is. When no newer version is
+ * unsettled there, it is the landed one, unless the destination's own record of the bytes names
+ * a version that landed after the lookup (its ETag is then the one If-Range is held to). Otherwise
+ * the bytes are identified by their sha256 (the destination's own, or hashed through the open file
+ * where it keeps none): the version whose digest it is, so the ETag, size, type and id all
+ * describe the bytes served. A Range is applied only while If-Range holds for the version served,
+ * and parsed against its size; bytes no version claims answer 503.
+ */
+async function openServed(
+  deps: GatewayDeps,
+  request: FastifyRequest,
+  landed: Landed,
+  ifRange: string | undefined,
+  signal: AbortSignal,
+): Promise<{ content: RemoteContent; stored: StoredEvent; range: ByteRange | undefined }> {
+  const candidates = [...landed.unsettled, landed.stored];
+  let version = landed.stored;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    // A failed If-Range voids the Range before it is even parsed: no 416 for a range of an old version.
+    const { sha256, size } = version.event.blob;
+    const range = ifRangeHolds(ifRange, sha256) ? parseRange(request.headers.range, size) : undefined;
+    const content = await openRemote(deps, request, landed, range, signal);
+    if (landed.unsettled.length === 0) {
+      if (!range || content.sha256 === undefined || ifRangeHolds(ifRange, content.sha256)) {
+        return { content, stored: landed.stored, range };
+      }
+      content.body.destroy(); // a newer version landed between the lookup and the read: all of it
+      return {
+        content: await openRemote(deps, request, landed, undefined, signal),
+        stored: landed.stored,
+        range: undefined,
+      };
+    }
+    const stored = candidates.find((c) => c.event.blob.sha256 === content.sha256);
+    if (stored && (range === undefined || stored === version)) return { content, stored, range };
+    content.body.destroy();
+    if (!stored) break;
+    version = stored; // the version there is another one than the range was parsed for
+  }
+  throw new Problem(
+    "destination-unavailable",
+    `${landed.location} at ${landed.destination} holds bytes of a version not recorded yet`,
+    { retryAfterS: 1 },
+  );
+}
+
+/** `openRead` of the landed location, with the sha256 asked for when the version is in doubt. */
+async function openRemote(
   deps: GatewayDeps,
   request: FastifyRequest,
   landed: Landed,
@@ -128,7 +173,8 @@ async function openContent(
   signal: AbortSignal,
 ): Promise<RemoteContent> {
   try {
-    return await (await deps.readBack.get(landed.destination)).openRead(landed.location, range, signal);
+    const adapter = await deps.readBack.get(landed.destination);
+    return await adapter.openRead(landed.location, range, signal, { sha256: landed.unsettled.length > 0 });
   } catch (err) {
     if (err instanceof RemoteNotFoundError) {
       throw new Problem("not-landed", `${landed.location} is gone from ${landed.destination}`, { field: "name" });
@@ -140,7 +186,10 @@ async function openContent(
   }
 }
 
-/** The newest version of `name` uploaded at `destination` (or at the first readable one that has it). */
+/**
+ * The newest version of `name` uploaded at `destination` (or at the first readable one that has
+ * it), with the newer versions not yet final there.
+ */
 async function newestLanded(
   deps: GatewayDeps,
   project: string,
@@ -159,11 +208,18 @@ async function newestLanded(
   const versions = await deps.index.versions(project, run, artifactKey(name));
   if (versions.length === 0)
     throw new Problem("not-landed", `no artifact ${name} in ${project}/${run}`, { field: "name" });
+  const unsettled = new Map<string, StoredEvent[]>(candidates.map((d) => [d, []]));
   for (const stored of versions) {
     const ref = { project, run, eventId: stored.event.id };
     for (const d of candidates) {
       const entry = await deps.ledger.get(parseDestinationName(d).token, ref);
-      if (entry?.state === "uploaded" && entry.location) return { stored, destination: d, location: entry.location };
+      if (entry?.state === "uploaded" && entry.location) {
+        return { stored, destination: d, location: entry.location, unsettled: unsettled.get(d) ?? [] };
+      }
+      // A version d never takes (another level) has no entry there, and is never at its location.
+      if (!isTerminal(entry?.state) && deps.readBack.takes(d, eventSubject(stored.event))) {
+        unsettled.get(d)?.push(stored);
+      }
     }
   }
   const where = candidates.map((c) => destinationFromToken(parseDestinationName(c).token)).join(", ");

@@ -1,0 +1,136 @@
+/**
+ * A name a destination that would take the artifact refuses (`.hidden/x.pt` where the option
+ * allowDotSegments is off) is refused at once, naming the destination and the rule: by the
+ * gateway with a 400 before anything is published, and by `logFile`. Before, it was accepted
+ * (202) and died later at the destination. The rules come from the topology's `rules.<token>`
+ * records, so a changed option reaches publishers as a changed filter does. Real processes:
+ * nats-server, s3rver, the S3 uploader and the gateway; requests over raw HTTP.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { EVENTS_STREAM, ensureTopology, eventFilter, InvalidArtifactError, parseConfig } from "@artifact-bus/shared";
+import { eventually } from "@artifact-bus/shared/testing";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { GatewayStack } from "./harness/gateway-stack.ts";
+
+let stack: GatewayStack;
+let token: string;
+
+beforeAll(async () => {
+  stack = await GatewayStack.start();
+  token = stack.token(["demo"], ["publish", "read"]);
+  await stack.reload();
+});
+afterAll(async () => {
+  await stack?.dispose();
+});
+
+const put = (name: string) =>
+  stack.fetch(`/v1/projects/demo/runs/rules/artifacts/${name}`, token, { method: "PUT", body: "bytes" });
+
+/** Events published for the run `rules` so far. */
+async function eventsOfRun(): Promise<number> {
+  const info = await (await jetstreamManager(stack.bus.nc)).streams.info(EVENTS_STREAM, {
+    subjects_filter: eventFilter("demo", "rules"),
+  });
+  return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+}
+
+it("the gateway answers 400 naming the destination and the rule for a hidden name, and publishes nothing", async () => {
+  for (const name of [".hidden/x.pt", ".git/config", "ckpt/.tmp/x.pt"]) {
+    const r = await put(name);
+    const body = (await r.json()) as { detail: string; field?: string };
+    expect(r.status, name).toBe(400);
+    expect(r.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+    expect(body.detail).toContain("s3:e2e");
+    expect(body.detail).toContain("allowDotSegments");
+    expect(body.field).toBe("name");
+  }
+  expect(await eventsOfRun()).toBe(0);
+  // A name it takes still goes through.
+  expect((await put("ckpt/x.pt")).status).toBe(202);
+});
+
+it("logFile refuses a hidden name with InvalidArtifactError naming the destination; allowed once the topology says so", async () => {
+  const t = await stack.bus.trainer();
+  const path = join(stack.bus.dir, "rules.bin");
+  writeFileSync(path, "x");
+  const err = await t.publisher.logFile({ project: "demo", run: "rules", name: ".git/config", path }).catch((e) => e);
+  expect(err).toBeInstanceOf(InvalidArtifactError);
+  expect((err as Error).message).toMatch(/s3:e2e: .*allowDotSegments/);
+
+  const config = stack.bus.config;
+  const apply = (allowDotSegments: boolean) =>
+    ensureTopology(stack.bus.nc, {
+      stream: config.stream,
+      destinations: config.destinations.map((d) => ({ ...d, options: { ...d.options, allowDotSegments } })),
+    });
+  await apply(true);
+  try {
+    // Within the publisher's next check of the topology stamp (every 5 s).
+    const target = await eventually(
+      () => t.publisher.target({ project: "demo", run: "rules", name: ".hydra/config.yaml" }).catch(() => undefined),
+      20_000,
+      "the hidden name accepted",
+    );
+    expect(target.destinations).toEqual(["s3:e2e"]);
+  } finally {
+    await apply(false);
+  }
+  await t.close();
+});
+
+it("a destination that writes files refuses a segment longer than NAME_MAX; one that does not (S3) takes it", async () => {
+  const dirDestination = parseConfig({
+    destinations: [{ name: "dir:names", filter: { project: "longnames" }, options: { root: stack.bus.dir } }],
+  }).destinations;
+  await ensureTopology(stack.bus.nc, { stream: stack.bus.config.stream, destinations: dirDestination });
+  try {
+    const t = await stack.bus.trainer();
+    const long = `ckpt/${"x".repeat(253)}.pt`; // a 256-byte segment
+    const err = await t.publisher.target({ project: "longnames", run: "r", name: long }).catch((e) => e);
+    expect(err).toBeInstanceOf(InvalidArtifactError);
+    expect((err as Error).message).toMatch(/refused by dir:names: .*longer than 255 bytes/);
+    const fits = `ckpt/${"x".repeat(252)}.p`;
+    expect((await t.publisher.target({ project: "longnames", run: "r", name: fits })).destinations.sort()).toEqual([
+      "dir:names",
+      "s3:e2e",
+    ]);
+    expect((await t.publisher.target({ project: "demo", run: "r", name: long })).destinations).toEqual(["s3:e2e"]);
+    await t.close();
+  } finally {
+    const jsm = await jetstreamManager(stack.bus.nc);
+    for (const name of ["dest_dir_names", "replay_dir_names"]) await jsm.consumers.delete(EVENTS_STREAM, name);
+  }
+});
+
+it("the Python client over NATS refuses a hidden name in log_file, naming the destination and the rule", async () => {
+  const script = `
+import os, sys
+from artifact_bus import ArtifactClient, InvalidArtifact
+bus = ArtifactClient.from_env(project="demo", run="rules-py")
+path = os.path.join(os.environ["DIR"], "py.bin")
+open(path, "wb").write(b"x")
+try:
+    bus.log_file(path, ".hidden/x.pt")
+    print("accepted")
+except InvalidArtifact as err:
+    print("refused:", err)
+bus.close(timeout=30)
+`;
+  const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const { stdout } = await promisify(execFile)(python, ["-c", script], {
+    cwd: resolve(import.meta.dirname, "../clients/python"),
+    env: {
+      ...process.env,
+      PYTHONPATH: resolve(import.meta.dirname, "../clients/python"),
+      ARTIFACT_BUS_NATS_URL: stack.bus.nats.url,
+      ARTIFACT_BUS_STAGING_DIR: stack.bus.config.staging.dir,
+      DIR: stack.bus.dir,
+    },
+  });
+  expect(stdout).toMatch(/^refused: name: ".hidden\/x.pt" is refused by s3:e2e: .*allowDotSegments/);
+});
