@@ -79,8 +79,10 @@ async function replayOne(
   // Published first, marked second: a crash between them leaves a replay that the uploader
   // recognises from the dead entry itself; the message id keeps a re-run from publishing twice.
   await js.publish(replaySubject(token, event), letter.payload, { msgID: `replay.${token}.${dlqSeq}`, headers: h });
+  // Unless the uploader already took the replay (it can be faster than this write): a refusal
+  // leaves the entry dead under this same letter, marked with replayDlqSeq, and must stay so.
   await ledger.update(token, ref, (cur) =>
-    cur?.state === "dead" && cur.dlqSeq === dlqSeq
+    cur?.state === "dead" && cur.dlqSeq === dlqSeq && cur.replayDlqSeq !== dlqSeq
       ? {
           ...cur,
           state: "pending",
