@@ -31,6 +31,13 @@ export async function dlqCommand(args: string[]): Promise<number> {
     args: replay ? args.slice(1) : args,
     options: DLQ_OPTIONS,
   });
+  // Checked before connecting: a flag the command would ignore, or a number that is none, is
+  // said at once rather than acted on as something else (every letter listed, nothing replayed).
+  const usage = usageProblem(values, replay);
+  if (usage) {
+    console.error(`artifact-bus dlq: ${usage}`);
+    return 2;
+  }
   const config = loadConfig();
   const nc = await connectNats(config.nats, { name: "artifact-bus-dlq" });
   try {
@@ -75,4 +82,20 @@ export async function dlqCommand(args: string[]): Promise<number> {
   } finally {
     await nc.drain();
   }
+}
+
+function usageProblem(values: { limit?: string; seq?: string[]; wait?: string }, replay: boolean): string | undefined {
+  if (!replay) {
+    const only = values.seq !== undefined ? "--seq" : values.wait !== undefined ? "--wait" : undefined;
+    if (only) return `${only} is taken only with \`dlq replay\``;
+  }
+  if (values.wait !== undefined && !(Number(values.wait) > 0)) {
+    return `--wait: ${JSON.stringify(values.wait)} is not a number of seconds above 0`;
+  }
+  const counts: [string, string][] = [
+    ["--limit", values.limit ?? "100"],
+    ...(values.seq ?? []).map((v): [string, string] => ["--seq", v]),
+  ];
+  const bad = counts.find(([, v]) => !/^[1-9][0-9]*$/.test(v));
+  return bad && `${bad[0]}: ${JSON.stringify(bad[1])} is not a positive whole number`;
 }
