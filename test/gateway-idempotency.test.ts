@@ -5,15 +5,13 @@
  * still in flight answers 409 with Retry-After; the same request afterwards replays the answer.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EVENTS_PREFIX, EVENTS_STREAM } from "@artifact-bus/shared";
-import { eventually } from "@artifact-bus/shared/testing";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
-import { type RawAnswer, rawRequest } from "./harness/raw-http.ts";
+import { heldPut, type RawAnswer, rawRequest } from "./harness/raw-http.ts";
 
 const PROBLEM = "https://artifact-bus.dev/problems/";
 let stack: GatewayStack;
@@ -101,33 +99,18 @@ describe("a reused Idempotency-Key", () => {
 
   it("while the first request is still in flight answers 409 with Retry-After; afterwards the answer", async () => {
     const bytes = randomBytes(200_000);
-    const url = new URL(stack.url);
-    const path = "/v1/projects/demo/runs/i4/artifacts/slow.pt";
-    const req = request({
-      host: url.hostname,
-      port: url.port,
-      method: "PUT",
-      path,
-      agent: false,
-      headers: { ...auth(), "idempotency-key": "k-flight", "content-length": String(bytes.length) },
-    });
-    const firstAnswer = new Promise<number>((resolve, reject) => {
-      req.on("response", (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on("error", reject);
-    });
-    req.write(bytes.subarray(0, 100_000));
     // The first request is in flight once its body is being staged (its temp file is there).
-    const runDir = join(stack.bus.dir, "staging/demo/i4");
-    const receiving = () => existsSync(runDir) && readdirSync(runDir).some((n) => n.startsWith(".tmp-"));
-    await eventually(() => (receiving() ? true : undefined), 10_000, "the first request receiving its body");
+    const first = await heldPut(stack.url, {
+      path: "/v1/projects/demo/runs/i4/artifacts/slow.pt",
+      headers: { ...auth(), "idempotency-key": "k-flight" },
+      body: bytes,
+      sentBytes: 100_000,
+      runDir: join(stack.bus.dir, "staging/demo/i4"),
+    });
     const second = await put("i4", "slow.pt", bytes, "k-flight");
     expectProblem(second, 409, "idempotency-conflict");
     expect(Number(second.headers["retry-after"])).toBeGreaterThan(0);
-    req.end(bytes.subarray(100_000));
-    expect(await firstAnswer).toBe(202);
+    expect(await first.finish()).toBe(202);
     const after = await put("i4", "slow.pt", bytes, "k-flight");
     expect(after.status).toBe(202);
     expect(after.headers["idempotent-replayed"]).toBe("true");

@@ -5,13 +5,12 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
-import { request } from "node:http";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { eventually } from "@artifact-bus/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
+import { heldPut } from "./harness/raw-http.ts";
 
 const CLIENT = resolve(import.meta.dirname, "../clients/python");
 const PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
@@ -29,26 +28,13 @@ afterAll(async () => stack?.dispose());
 describe("Python client and 409", () => {
   it("a PUT whose key is in flight raises RetryableError with the gateway's Retry-After", async () => {
     const bytes = randomBytes(100_000);
-    const url = new URL(stack.url);
-    const held = request({
-      host: url.hostname,
-      port: url.port,
-      method: "PUT",
+    const held = await heldPut(stack.url, {
       path: PATH,
-      agent: false,
-      headers: { authorization: `Bearer ${token}`, "idempotency-key": "k409", "content-length": bytes.length },
+      headers: { authorization: `Bearer ${token}`, "idempotency-key": "k409" },
+      body: bytes,
+      sentBytes: 50_000,
+      runDir: join(stack.bus.dir, "staging/demo/py409"),
     });
-    const heldAnswer = new Promise<number>((resolve, reject) => {
-      held.on("response", (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      held.on("error", reject);
-    });
-    held.write(bytes.subarray(0, 50_000));
-    const runDir = join(stack.bus.dir, "staging/demo/py409");
-    const receiving = () => existsSync(runDir) && readdirSync(runDir).some((n) => n.startsWith(".tmp-"));
-    await eventually(() => (receiving() ? true : undefined), 10_000, "the first request receiving its body");
 
     const code = [
       "import sys",
@@ -68,8 +54,7 @@ describe("Python client and 409", () => {
       env: { ...process.env, PYTHONPATH: CLIENT },
       timeout: 60_000,
     });
-    held.end(bytes.subarray(50_000));
-    expect(await heldAnswer).toBe(202);
+    expect(await held.finish()).toBe(202);
     expect(stdout.trim()).toBe("retryable 409 1.0");
   });
 });

@@ -3,8 +3,10 @@
  * header rewriting, so a test sees exactly what any HTTP client would (status, every header, the
  * raw body), not what our own clients make of it.
  */
+import { existsSync, readdirSync } from "node:fs";
 import { request } from "node:http";
 import { connect, type Socket } from "node:net";
+import { eventually } from "@artifact-bus/shared/testing";
 
 /** An answer as it came over the wire. */
 export interface RawAnswer {
@@ -115,4 +117,46 @@ export class RawConnection {
   private wake(): void {
     for (const w of this.waiters.splice(0)) w();
   }
+}
+
+/** A PUT whose body is held half sent: in flight at the gateway until `finish()`. */
+export interface HeldPut {
+  /** Sends the rest of the body; resolves with the status of the answer. */
+  finish(): Promise<number>;
+}
+
+/**
+ * Starts `PUT path` with `headers`, sends the first `sentBytes` of `body`, and resolves once the
+ * gateway is staging it (a temp file in `runDir`, the run's staging directory), so the request is
+ * observably in flight.
+ */
+export async function heldPut(
+  base: string,
+  o: { path: string; headers: Record<string, string>; body: Buffer; sentBytes: number; runDir: string },
+): Promise<HeldPut> {
+  const url = new URL(base);
+  const req = request({
+    host: url.hostname,
+    port: url.port,
+    method: "PUT",
+    path: o.path,
+    agent: false,
+    headers: { ...o.headers, "content-length": String(o.body.length) },
+  });
+  const answer = new Promise<number>((resolve, reject) => {
+    req.on("response", (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+  });
+  req.write(o.body.subarray(0, o.sentBytes));
+  const receiving = () => existsSync(o.runDir) && readdirSync(o.runDir).some((n) => n.startsWith(".tmp-"));
+  await eventually(() => (receiving() ? true : undefined), 10_000, "the held request receiving its body");
+  return {
+    finish() {
+      req.end(o.body.subarray(o.sentBytes));
+      return answer;
+    },
+  };
 }
