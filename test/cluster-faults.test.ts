@@ -41,10 +41,17 @@ function startTrainer(stack: S3Stack, store: StagingStore, run: string) {
       TRAINER_INTERVAL_MS: "100",
       TRAINER_LATEST_EVERY: "5",
     },
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", "pipe"],
   });
   const acked: Acked[] = [];
   const errors: string[] = [];
+  // What the trainer said on stderr (forwarded too), to name why a trainer ended early.
+  let stderr = "";
+  proc.stderr!.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+    process.stderr.write(chunk);
+  });
+  const exited = new Promise<number | null>((res) => proc.once("exit", (code) => res(code)));
   const done = new Promise<void>((res) => {
     createInterface({ input: proc.stdout! }).on("line", (line) => {
       const msg = JSON.parse(line);
@@ -54,7 +61,7 @@ function startTrainer(stack: S3Stack, store: StagingStore, run: string) {
     });
     proc.once("exit", () => res());
   });
-  return { proc, acked, errors, done };
+  return { proc, acked, errors, done, exited, stderr: () => stderr };
 }
 
 describe.each(["fs", "nats"] as const)("a three-node cluster, staging with the %s store", (store) => {
@@ -107,6 +114,11 @@ describe.each(["fs", "nats"] as const)("a three-node cluster, staging with the %
     await eventually(() => (acked() >= before + 40 ? true : undefined), 60_000, "trainers publishing after the faults");
     for (const t of trainers) t.proc.kill("SIGTERM");
     await Promise.all(trainers.map((t) => t.done));
+    // Every trainer ran to its SIGTERM: none ended early (a crash would leave it with few artifacts).
+    const codes = await Promise.all(trainers.map((t) => t.exited));
+    expect(
+      trainers.flatMap((t, i) => (codes[i] === 0 ? [] : [`trainer ${i} exit ${codes[i]}: ${t.stderr().slice(-2000)}`])),
+    ).toEqual([]);
 
     const all = trainers.flatMap((t) => t.acked);
     const failed = trainers.flatMap((t) => t.errors);
@@ -128,7 +140,9 @@ describe.each(["fs", "nats"] as const)("a three-node cluster, staging with the %
         const open = got.flatMap((e, i) =>
           e?.state === "uploaded" || e?.state === "superseded"
             ? []
-            : [`${all[i]?.name} ${e?.state ?? "no entry"} ${e?.error ?? ""}`],
+            : [
+                `${all[i]?.name} (${all[i]?.id}) ${e ? `${e.state} attempts ${e.attempts} at ${e.updatedAt}` : "no entry"} ${e?.error ?? ""}`,
+              ],
         );
         notFinal = open;
         return open.length === 0 ? (got as LedgerEntry[]) : undefined;
@@ -138,7 +152,16 @@ describe.each(["fs", "nats"] as const)("a three-node cluster, staging with the %
       1000,
     ).catch((err: Error) => {
       // Seen once (nats staging, a full-suite run): say which ones and where they stood.
-      throw new Error(`${err.message}; ${notFinal.length} not final, e.g.: ${notFinal.slice(0, 10).join("; ")}`);
+      // With what the uploaders logged about them, and their warnings.
+      const ids = notFinal.slice(0, 10).map((line) => /\(([^)]+)\)/.exec(line)?.[1] ?? "?");
+      const logged = uploaders.flatMap((u) =>
+        u.lines
+          .filter((l) => (l.level ?? 0) >= 40 || ids.some((id) => JSON.stringify(l).includes(id)))
+          .map((l) => `[${u.pid}] ${JSON.stringify(l)}`),
+      );
+      throw new Error(
+        `${err.message}; ${notFinal.length} not final, e.g.: ${notFinal.slice(0, 10).join("; ")}\nuploader log:\n${logged.slice(-60).join("\n")}`,
+      );
     });
     // Reported, not asserted: an upload whose ledger write failed while a node was away is
     // retried over the same object name, which is harmless (same bytes, same key).

@@ -1,13 +1,19 @@
-import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 import {
   ArtifactPublisher,
   artifactKey,
   blobKey,
   eventSubject,
   FsBlobStore,
+  LEDGER_BUCKET,
   openBlobStores,
 } from "@artifact-bus/shared";
 import { eventually, sha256, type UploaderProcess, writeRandomFile } from "@artifact-bus/shared/testing";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Trainer } from "./harness/bus-stack.ts";
 import { runCli } from "./harness/cli.ts";
@@ -20,6 +26,9 @@ let operator: ArtifactPublisher;
 let staging: FsBlobStore;
 let raw: RawProducer;
 const newId = () => raw.newId();
+const LEDGER_STREAM = `KV_${LEDGER_BUCKET}`;
+const PYTHON_CLIENT = resolve(import.meta.dirname, "../clients/python");
+const PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
 beforeAll(async () => {
   // One upload at a time: the order in which the uploader meets messages is the stream's.
@@ -180,5 +189,85 @@ describe("a hostile tenant", () => {
       const letter = await letterOfSeq(squatterSeq);
       expect(letter.reason).toMatch(/blob\.ref/);
     });
+  });
+
+  it("reads another project's artifact states over NATS: every way to the ledger refuses it", async () => {
+    const victim = await victimArtifact("r5", "secret-name.pt");
+    await withUploader(() => stack.bus.ledgerReaches({ id: victim.id, project: "victim", run: "r5" }, "uploaded"));
+    const key = `ev.${stack.bus.token}.victim.r5.${victim.id}`;
+    const refused = (p: Promise<unknown>, subject: string) =>
+      expect(p).rejects.toThrow(`Permissions Violation for Publish to "${subject}`);
+    const jsm = await jetstreamManager(trainer.nc);
+    // A message get names the subject in its body, where no permission can see it.
+    await refused(
+      jsm.streams.getMessage(LEDGER_STREAM, { last_by_subj: `$KV.${LEDGER_BUCKET}.${key}` }),
+      `$JS.API.STREAM.MSG.GET.${LEDGER_STREAM}`,
+    );
+    await refused(jsm.streams.getMessage(LEDGER_STREAM, { seq: 1 }), `$JS.API.STREAM.MSG.GET.${LEDGER_STREAM}`);
+    // A direct get names it in the request subject: only the trainer's own project's keys pass.
+    await refused(
+      jsm.direct.getMessage(LEDGER_STREAM, { last_by_subj: `$KV.${LEDGER_BUCKET}.${key}` }),
+      `$JS.API.DIRECT.GET.${LEDGER_STREAM}.$KV.${LEDGER_BUCKET}.ev.${stack.bus.token}.victim`,
+    );
+    await refused(jsm.direct.getMessage(LEDGER_STREAM, { seq: 1 }), `$JS.API.DIRECT.GET.${LEDGER_STREAM}`);
+    // A watch (a consumer) of the victim's keys, and one whose body asks for more than its subject says.
+    const kv = await new Kvm(trainer.nc).open(LEDGER_BUCKET);
+    await refused(kv.watch({ key: "ev.*.victim.>" }), `$JS.API.CONSUMER.CREATE.${LEDGER_STREAM}`);
+    const ownFilter = `$KV.${LEDGER_BUCKET}.ev.*.demo.>`;
+    const forgedCreate = await trainer.nc.request(
+      `$JS.API.CONSUMER.CREATE.${LEDGER_STREAM}.peek.${ownFilter}`,
+      JSON.stringify({
+        stream_name: LEDGER_STREAM,
+        config: { name: "peek", filter_subject: `$KV.${LEDGER_BUCKET}.ev.*.victim.>`, ack_policy: "none" },
+      }),
+    );
+    expect(forgedCreate.json<{ error?: { description: string } }>().error?.description).toMatch(
+      /did not match filtered subject/i,
+    );
+    // The trainer's own entries it reads as before (flush relies on them).
+    const own = await demoEvent("r5", "mine.pt", Buffer.from(`own ${newId()}`));
+    await publishRaw(eventSubject(own), own, own.id);
+    await withUploader(() => stack.bus.ledgerReaches({ id: own.id, project: "demo", run: "r5" }, "uploaded"));
+    const mine = await new Kvm(trainer.nc).open(LEDGER_BUCKET, { allow_direct: true });
+    const entry = await mine.get(`ev.${stack.bus.token}.demo.r5.${own.id}`);
+    expect(entry?.json<{ state: string }>().state).toBe("uploaded");
+  });
+
+  it("as a Python trainer: logs and flushes its own artifacts over NATS, and reads none of the victim's", async () => {
+    const victim = await victimArtifact("r6", "secret.pt");
+    await withUploader(() => stack.bus.ledgerReaches({ id: victim.id, project: "victim", run: "r6" }, "uploaded"));
+    const path = join(stack.bus.dir, `${newId()}.pt`);
+    const bytes = writeRandomFile(path, 3000);
+    const script = `
+import json, os, sys
+from artifact_bus import ArtifactClient
+from artifact_bus._nats import NatsError
+client = ArtifactClient.from_env(project="demo", run="r6")
+client.log_file(sys.argv[1], name="python.pt")
+client.flush(timeout=60)
+try:
+    client.transport._ledger_value(sys.argv[2])
+    print(json.dumps({"victim": "read"}))
+except NatsError as err:
+    print(json.dumps({"victim": str(err)}))
+client.close()
+`;
+    const victimKey = `ev.${stack.bus.token}.victim.r6.${victim.id}`;
+    const run = withUploader(() =>
+      promisify(execFile)(PYTHON, ["-c", script, path, victimKey], {
+        cwd: PYTHON_CLIENT,
+        env: {
+          ...process.env,
+          PYTHONPATH: PYTHON_CLIENT,
+          ARTIFACT_BUS_NATS_URL: stack.bus.nats.url,
+          ARTIFACT_BUS_STAGING_DIR: stack.bus.config.staging.dir,
+          ...stack.bus.login("trainer-demo"),
+        },
+        timeout: 120_000,
+      }),
+    );
+    const { stdout } = await run;
+    expect(JSON.parse(stdout).victim).toMatch(/Permissions Violation for Publish to .*DIRECT\.GET/i);
+    expect(await stack.s3.getObject("demo/r6/python.pt")).toEqual(bytes);
   });
 });

@@ -120,7 +120,9 @@ export class ArtifactPublisher {
 
   static async create(opts: PublisherOptions): Promise<ArtifactPublisher> {
     await jetstreamManager(opts.nc); // fails fast, naming the problem, when the server has no JetStream
-    const kv = await new Kvm(opts.nc).open(LEDGER_BUCKET);
+    // Direct gets name the key in the request subject, where a trainer's permissions confine
+    // its reads to its own project's entries (a message get would need the whole ledger).
+    const kv = await new Kvm(opts.nc).open(LEDGER_BUCKET, { allow_direct: true });
     // The hashing thread starts with the first file too large to hash inline, not here: a
     // worker (its own V8 isolate) costs the process memory that a gateway or a trainer of small
     // files never needs. Hundreds of trainers each check the destinations every 5 s (their names

@@ -1,7 +1,6 @@
 """The direct transport: the bytes staged in the shared staging directory, the event published on
 NATS, the outcome read from the ledger: what the TypeScript publisher does (docs/producers.md)."""
 
-import base64
 import json
 import os
 import time
@@ -136,16 +135,20 @@ class DirectTransport:
         return rules if isinstance(rules, dict) else None
 
     def _ledger_value(self, key):
-        """A ledger entry (bytes, revision), or None while it is absent or deleted."""
-        answer = self.nats.request_json("$JS.API.STREAM.MSG.GET.KV_artifact_ledger",
-                                        {"last_by_subj": "$KV.artifact_ledger." + key})
-        message = answer.get("message")
-        if not message:
+        """A ledger entry (bytes, revision), or None while it is absent or deleted.
+
+        Read by direct get, whose request subject names the key: a trainer's NATS permissions
+        allow its own project's entries only (docs/security.md).
+        """
+        headers, data = self.nats.request("$JS.API.DIRECT.GET.KV_artifact_ledger.$KV.artifact_ledger." + key, b"")
+        status = headers.get(":status")
+        if status == "404":
             return None
-        headers = base64.b64decode(message.get("hdrs") or "").decode("utf-8", "replace")
-        if "KV-Operation: DEL" in headers or "KV-Operation: PURGE" in headers:
+        if status is not None:
+            raise NatsError("reading ledger key %s: %s %s" % (key, status, headers.get(":description", "")))
+        if headers.get("KV-Operation") in ("DEL", "PURGE"):
             return None
-        return base64.b64decode(message.get("data") or ""), message["seq"]
+        return data, int(headers["Nats-Sequence"])
 
     def _topology_check(self):
         """The consumers' names and the revision of the ledger's topology stamp."""

@@ -294,6 +294,8 @@ def _parse_headers(raw):
     status = lines[0].split(" ", 2)
     if len(status) > 1:
         headers[":status"] = status[1]
+    if len(status) > 2:
+        headers[":description"] = status[2]
     for line in lines[1:]:
         if ":" in line:
             key, value = line.split(":", 1)

@@ -20,9 +20,12 @@ import {
   consumerName,
   DLQ_STREAM,
   EVENTS_STREAM,
+  filterRecordKey,
   GATEWAY_INDEX_PREFIX,
   LEDGER_BUCKET,
+  nameRulesRecordKey,
   replayConsumerName,
+  TOPOLOGY_STAMP_KEY,
 } from "./topology-names.ts";
 
 /** One allowed subject and the call that needs it. */
@@ -78,10 +81,26 @@ const ANY_BLOB_READ: Grant = {
 };
 
 /**
+ * Ledger reads of a trainer of `project`: by direct get, whose request subject names the key, so
+ * a grant can scope it (a message get names it in the body, where no permission sees it). Its
+ * project's entries, and the records every publisher needs: the topology stamp, each
+ * destination's filter and name rules.
+ */
+function ledgerReadsOf(project: string): Grant[] {
+  const get = (key: string) => `${API}.DIRECT.GET.${LEDGER_STREAM}.$KV.${LEDGER_BUCKET}.${key}`;
+  return [
+    { subject: get(`ev.*.${project}.>`), why: `flush() reads entries of project ${project} only (direct get)` },
+    { subject: get(TOPOLOGY_STAMP_KEY), why: "logFile: whether the topology changed (the stamp's revision)" },
+    { subject: get(filterRecordKey("*")), why: "logFile: which events each destination takes (its recorded filter)" },
+    { subject: get(nameRulesRecordKey("*")), why: "logFile: the names each destination refuses (its recorded rules)" },
+  ];
+}
+
+/**
  * A trainer of `project`: publishes that project's events, stages blobs in its project's own
- * object store bucket, reads the ledger for flush(). It cannot publish for another project, read,
- * write or delete another project's blobs, create a bucket, change topology, consume, or write
- * the ledger.
+ * object store bucket, reads its project's ledger entries for flush(). It cannot publish for
+ * another project, read another project's ledger entries, read, write or delete another
+ * project's blobs, create a bucket, change topology, consume, or write the ledger.
  */
 export function trainerPermissions(project: string): RolePermissions {
   checkSubjectToken("project", project);
@@ -95,12 +114,15 @@ export function trainerPermissions(project: string): RolePermissions {
         subject: LIST_DESTINATION_NAMES,
         why: "logFile: whether the destinations changed since the last listing (names only, cheap)",
       },
-      { subject: LEDGER_READ, why: `flush() reads the ledger: ${LEDGER_READ_HOW}` },
+      ...ledgerReadsOf(project),
       {
-        subject: `${API}.CONSUMER.CREATE.KV_${LEDGER_BUCKET}.>`,
-        why: "flush() watches ledger updates (an ordered consumer on the ledger stream)",
+        subject: `${API}.CONSUMER.CREATE.${LEDGER_STREAM}.*.$KV.${LEDGER_BUCKET}.ev.*.${project}.>`,
+        why: `flush() watches ledger updates of project ${project} only (an ordered consumer; the server refuses a body whose filter differs from this subject's)`,
       },
-      { subject: `${API}.CONSUMER.DELETE.KV_${LEDGER_BUCKET}.>`, why: "flush() stops its ledger watch" },
+      {
+        subject: `${API}.CONSUMER.DELETE.${LEDGER_STREAM}.>`,
+        why: "an ordered watch deletes the consumer it replaces (names are random and cannot be listed)",
+      },
       { subject: `$JS.FC.KV_${LEDGER_BUCKET}.>`, why: "flow-control replies of the ledger watch" },
       {
         subject: `${API}.STREAM.MSG.GET.${blobStream(project)}`,
@@ -343,7 +365,8 @@ export function sampleServerConfig(): string {
       "project: a trainer reads, writes and deletes only its own project's bucket",
       "artifact_blobs_<project>, and cannot create one; add the project to staging.projects and run",
       "`artifact-bus topology` as admin. Uploaders and the gateway read and remove blobs of every",
-      "project. Not isolated per project: the ledger (trainers read all of it).",
+      "project. A trainer reads only its own project's ledger entries (by direct get, and a watch",
+      "whose filter the server checks against the request subject).",
     ],
   });
 }

@@ -83,9 +83,16 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   });
   const kvm = new Kvm(nc);
   // The ledger outlives the events it describes (flush() and status still answer later) and
-  // the letters (a replay checks the dead entry): see retention.ts.
+  // the letters (a replay checks the dead entry): see retention.ts. Direct gets are how trainers
+  // read it: their request subject names the key, so permissions scope them per project.
   await raceSafe(jsm, `KV_${LEDGER_BUCKET}`, () =>
-    kvm.create(LEDGER_BUCKET, { history: 1, storage: StorageType.File, replicas, ttl: retention.ledgerMs }),
+    kvm.create(LEDGER_BUCKET, {
+      history: 1,
+      storage: StorageType.File,
+      replicas,
+      ttl: retention.ledgerMs,
+      allow_direct: true,
+    }),
   );
   await keepMaxAge(jsm, `KV_${LEDGER_BUCKET}`, retention.ledgerMs);
   const ledger = await kvm.open(LEDGER_BUCKET);

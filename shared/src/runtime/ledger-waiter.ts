@@ -67,6 +67,8 @@ const WALK_STALL_MS = 5_000;
  * of entries each), so it is rare.
  */
 const SAFETY_REREAD_MS = 30_000;
+/** One more read of what is still awaited this long after the watch started (see its use). */
+const LAGGING_REPLICA_REREAD_MS = 2_000;
 /** KV gets in flight at once while (re-)reading. */
 const READ_CONCURRENCY = 32;
 
@@ -173,12 +175,16 @@ export async function waitForTerminal(
   }
   let timer: NodeJS.Timeout | undefined;
   let safety: NodeJS.Timeout | undefined;
+  let lagged: NodeJS.Timeout | undefined;
   const deadline = Date.now() + timeoutMs;
   try {
     if (waiting.size > WATCH_AT) await walk(ledger, waiting, settle, deadline);
     if (waiting.size === 0) return;
     await startWatch();
     if (waiting.size === 0) return;
+    // A trainer reads by direct get, which any replica answers: one that lagged the leader when
+    // the watch started may have missed a change the watch (created on the leader) will not repeat.
+    lagged = setTimeout(() => void reread(), LAGGING_REPLICA_REREAD_MS);
     safety = setInterval(() => void reread(), SAFETY_REREAD_MS);
     const timedOut = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()));
@@ -197,6 +203,7 @@ export async function waitForTerminal(
     clearTimeout(timer);
     clearTimeout(retry);
     clearInterval(safety);
+    clearTimeout(lagged);
     status?.stop?.();
     const w = watch;
     watch = undefined;
@@ -251,12 +258,16 @@ async function walk(
 
 /**
  * The narrowest single filter covering `entries`: one destination and one run where they share
- * them (a trainer's flush), else every destination of one run, else the whole ledger.
+ * them (a trainer's flush), else every destination of one run, else one project, else the
+ * whole ledger.
  */
 function watchFilter(entries: AwaitedEntry[]): string {
   const [first] = entries as [AwaitedEntry];
-  const oneRun = entries.every((e) => e.project === first.project && e.run === first.run);
-  if (!oneRun) return "ev.>";
+  const oneProject = entries.every((e) => e.project === first.project);
+  // A trainer may watch only its own project's keys (docs/security.md).
+  if (!oneProject) return "ev.>";
+  const oneRun = entries.every((e) => e.run === first.run);
+  if (!oneRun) return `ev.*.${first.project}.>`;
   const oneDestination = entries.every((e) => e.destinationToken === first.destinationToken);
   return oneDestination
     ? `ev.${first.destinationToken}.${first.project}.${first.run}.*`
