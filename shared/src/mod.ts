@@ -55,12 +55,12 @@ export {
   adminUser,
   gatewayUser,
   type NatsUser,
-  renderServerConfig,
-  sampleServerConfig,
   sampleUsers,
   trainerUser,
   uploaderUser,
-} from "./nats/permissions.ts";
+} from "./nats/permissions/grants.ts";
+export { sampleServerConfig } from "./nats/permissions/sample-config.ts";
+export { renderServerConfig } from "./nats/permissions/server-config.ts";
 export { ensureTopology, type TopologyOptions } from "./nats/topology.ts";
 export * from "./nats/topology-names.ts";
 export {

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NatsBlobStore } from "../src/blob/nats-store.ts";
 import { parseConfig } from "../src/config.ts";
 import type { BlobRef } from "../src/event/schema.ts";
-import { SAMPLE_CONFIG_PATH } from "../src/nats/permissions.ts";
+import { SAMPLE_CONFIG_PATH } from "../src/nats/permissions/sample-config.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { blobBucket, blobStream } from "../src/nats/topology-names.ts";
 import { NatsServer } from "../src/testing/nats-server.ts";

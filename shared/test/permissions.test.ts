@@ -18,14 +18,9 @@ import { parseConfig } from "../src/config.ts";
 import { silentLogger } from "../src/log.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { DestinationDirectory } from "../src/nats/destinations.ts";
-import {
-  renderServerConfig,
-  SAMPLE_CONFIG_PATH,
-  sampleServerConfig,
-  trainerPermissions,
-  trainerUser,
-  uploaderPermissions,
-} from "../src/nats/permissions.ts";
+import { trainerPermissions, trainerUser, uploaderPermissions } from "../src/nats/permissions/grants.ts";
+import { SAMPLE_CONFIG_PATH, sampleServerConfig } from "../src/nats/permissions/sample-config.ts";
+import { renderServerConfig } from "../src/nats/permissions/server-config.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { blobBucket, blobStream, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
 import { ArtifactPublisher } from "../src/publisher.ts";
@@ -105,7 +100,7 @@ afterAll(async () => {
 });
 
 describe("the sample config", () => {
-  it("is the rendered sample (run `node shared/src/nats/permissions.ts` when this fails)", () => {
+  it("is the rendered sample (run `npm run nats-sample` when this fails)", () => {
     expect(readFileSync(SAMPLE_CONFIG_PATH, "utf8")).toBe(sampleServerConfig());
   });
 

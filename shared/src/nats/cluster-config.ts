@@ -2,7 +2,7 @@
  * nats-server configuration of one node of a JetStream cluster, rendered from code: the test
  * harness's clusters (clusterNodeConfig) and the committed three-node sample (deploy/nats/cluster/,
  * which takes its addresses from the environment). Users and permissions stay in
- * deploy/nats/nats-server.conf (permissions.ts), which each node includes.
+ * deploy/nats/nats-server.conf (permissions/), which each node includes.
  * `node shared/src/nats/cluster-config.ts` rewrites the sample; test/cluster-sample.test.ts fails
  * while it is stale and starts the sample as the README says.
  */

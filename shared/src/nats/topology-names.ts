@@ -24,6 +24,12 @@ export const GATEWAY_INDEX_PREFIX = "idx";
  */
 export const TOPOLOGY_STAMP_KEY = "topology";
 /**
+ * Ledger key prefix of uploader replicas' heartbeats `replica.<destination token>.<replica id>`
+ * (runtime/replica-heartbeat.ts): here, with the other key names, so the permissions that scope
+ * each uploader to its own destination's heartbeats need not import the runtime.
+ */
+export const REPLICA_KEY_PREFIX = "replica";
+/**
  * Ledger key of a destination's events filter as ensureTopology last set it (`filter.<token>`):
  * with the consumers' names, a publisher learns the destinations without listing the consumers.
  * Expires with the ledger's TTL; a missing record means a full listing.

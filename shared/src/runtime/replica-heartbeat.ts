@@ -6,9 +6,9 @@
  */
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
+import { REPLICA_KEY_PREFIX } from "../nats/topology-names.ts";
 import { parseDestinationName } from "./destination-name.ts";
 
-export const REPLICA_KEY_PREFIX = "replica";
 /** How often a replica writes its entry by default. */
 export const REPLICA_BEAT_MS = 5_000;
 
