@@ -17,8 +17,9 @@ RUN find . -type f ! -name package.json ! -name package-lock.json ! -name .npmrc
  && find . -depth -type d -empty -delete
 
 # Stage 2 installs the production dependencies of shared/ and one service. The root
-# devDependencies (the `node` package, test servers, tooling) are left out: the base image's
-# Node 24 runs everything. Workspaces are symlinked to /app/<folder>, outside node_modules,
+# devDependencies (the `node` package, tooling) are left out, and so is the test kit (testkit/,
+# with the test servers it depends on), which .dockerignore keeps out of the build context: the
+# base image's Node 24 runs everything. Workspaces are symlinked to /app/<folder>, outside node_modules,
 # where Node strips types (it refuses to strip files under node_modules).
 FROM node:24-slim AS deps
 # A compiler for ssh2's optional native crypto (SFTP runs about 2x faster with it); only this

@@ -66,7 +66,7 @@ export async function forEachConcurrently(
   );
 }
 
-export { peakRssMb } from "@artifact-bus/shared/testing";
+export { peakRssMb } from "@artifact-bus/testkit";
 
 /** One bus round of the large benchmarks: log `path` as a new name (hard-linked unless told), wait until it landed. */
 export async function logAndFlush(

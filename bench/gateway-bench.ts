@@ -8,7 +8,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
+import { writeLargeFile, writeRandomFile } from "@artifact-bus/testkit";
 import { GatewayStack } from "../test/harness/gateway-stack.ts";
 import { type BenchContext, forEachConcurrently, median, ROUNDS, secs, spread, time, timeRounds } from "./bench-kit.ts";
 

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { connectNats, EVENTS_PREFIX, EVENTS_STREAM, eventSubject, LEDGER_BUCKET } from "@artifact-bus/shared";
-import { cpuSeconds, peakRssMb } from "@artifact-bus/shared/testing";
+import { cpuSeconds, peakRssMb } from "@artifact-bus/testkit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { BusStack } from "../test/harness/bus-stack.ts";
 import { type BenchContext, median } from "./bench-kit.ts";

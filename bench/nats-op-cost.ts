@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connectNats, consumerName, eventSubject, LEDGER_BUCKET } from "@artifact-bus/shared";
-import { cpuSeconds } from "@artifact-bus/shared/testing";
+import { cpuSeconds } from "@artifact-bus/testkit";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import { BusStack } from "../test/harness/bus-stack.ts";

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
-import { warmCompileCache } from "@artifact-bus/shared/testing";
+import { warmCompileCache } from "@artifact-bus/testkit";
 import type { BenchContext } from "./bench-kit.ts";
 import { runGatewayBench } from "./gateway-bench.ts";
 import { runLoadBench } from "./load-bench.ts";

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { createReadStream, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cpuSeconds, resetPeakRss, writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
+import { cpuSeconds, resetPeakRss, writeLargeFile, writeRandomFile } from "@artifact-bus/testkit";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { S3Stack } from "../test/harness/s3-stack.ts";

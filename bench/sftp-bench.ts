@@ -2,7 +2,7 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { sha256Fingerprint } from "@artifact-bus/sftp-uploader";
-import { cpuSeconds, sampleTreeCpu, sftpArgs, writeLargeFile } from "@artifact-bus/shared/testing";
+import { cpuSeconds, sampleTreeCpu, sftpArgs, writeLargeFile } from "@artifact-bus/testkit";
 import { Client } from "ssh2";
 import { SftpStack } from "../test/harness/sftp-stack.ts";
 import {

@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ArtifactPublisher, FsBlobStore, type LogFileRequest } from "@artifact-bus/shared";
-import { mountXfs, writeLargeFile } from "@artifact-bus/shared/testing";
+import { mountXfs, writeLargeFile } from "@artifact-bus/testkit";
 import { BusStack } from "../test/harness/bus-stack.ts";
 import { type BenchContext, median, ROUNDS, spread } from "./bench-kit.ts";
 

@@ -6,7 +6,7 @@
 import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Artifact, fileReader, silentLogger } from "@artifact-bus/shared";
-import { testContext, testEvent, writeLargeFile } from "@artifact-bus/shared/testing";
+import { testContext, testEvent, writeLargeFile } from "@artifact-bus/testkit";
 import { WandbDestination } from "../services/wandb-uploader/src/wandb-destination.ts";
 import { WandbStack } from "../test/harness/wandb-stack.ts";
 import {

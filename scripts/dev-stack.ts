@@ -26,7 +26,7 @@ import {
   SshdServer,
   WandbDouble,
   warmCompileCache,
-} from "@artifact-bus/shared/testing";
+} from "@artifact-bus/testkit";
 
 const root = resolve(import.meta.dirname, "..");
 const stackDir = resolve(root, ".stack");

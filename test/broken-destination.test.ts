@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { LedgerEntry, LoggedArtifact } from "@artifact-bus/shared";
-import { eventually, writeRandomFile } from "@artifact-bus/shared/testing";
+import { eventually, writeRandomFile } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QUICK_BREAKER } from "./harness/bus-stack.ts";
 import { S3Stack } from "./harness/s3-stack.ts";

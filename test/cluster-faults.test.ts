@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { blobStream, EVENTS_STREAM, LEDGER_BUCKET, type LedgerEntry } from "@artifact-bus/shared";
-import { eventually, sha256 } from "@artifact-bus/shared/testing";
+import { eventually, sha256 } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Stack } from "./harness/s3-stack.ts";

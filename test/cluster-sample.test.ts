@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { EVENTS_STREAM, LEDGER_BUCKET } from "@artifact-bus/shared";
-import { eventually, freePort } from "@artifact-bus/shared/testing";
+import { eventually, freePort } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";

@@ -20,7 +20,7 @@ import {
   servedDestinations,
   silentLogger,
 } from "@artifact-bus/shared";
-import { ensureSshdRuntimeDir } from "@artifact-bus/shared/testing";
+import { ensureSshdRuntimeDir } from "@artifact-bus/testkit";
 import { describe, expect, it } from "vitest";
 import { dirDestinationFactory } from "../services/dir-uploader/src/dir-factory.ts";
 import { s3DestinationFactory } from "../services/s3-uploader/src/s3-factory.ts";

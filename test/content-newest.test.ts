@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { appendTokenRecord, newToken } from "@artifact-bus/shared";
-import { sha256, UploaderProcess } from "@artifact-bus/shared/testing";
+import { sha256, UploaderProcess } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { BusStack } from "./harness/bus-stack.ts";
 import { GATEWAY_MAIN } from "./harness/gateway-stack.ts";

@@ -10,7 +10,7 @@
  * policy engine cannot run here).
  */
 import { join } from "node:path";
-import { b64md5, manifestDigest, sha256, writeRandomFile } from "@artifact-bus/shared/testing";
+import { b64md5, manifestDigest, sha256, writeRandomFile } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { AccessDeniedProxy } from "./harness/access-denied-proxy.ts";
 import { QUICK_BREAKER } from "./harness/bus-stack.ts";

@@ -8,7 +8,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import type { LoggedArtifact } from "@artifact-bus/shared";
-import { eventually } from "@artifact-bus/shared/testing";
+import { eventually } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Trainer } from "./harness/bus-stack.ts";
 import { S3Stack } from "./harness/s3-stack.ts";

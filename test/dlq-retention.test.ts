@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import type { LoggedArtifact } from "@artifact-bus/shared";
-import { eventually, type LogLine, type UploaderProcess } from "@artifact-bus/shared/testing";
+import { eventually, type LogLine, type UploaderProcess } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Trainer } from "./harness/bus-stack.ts";
 import { S3Stack } from "./harness/s3-stack.ts";

@@ -3,13 +3,14 @@
  * service folder the root Dockerfile's steps are replayed as written (manifests only, its
  * `npm ci` line, then the sources; test/harness/dockerfile.ts), and each entry point that
  * docker-compose.yml runs from that image is started in the replayed tree with the environment
- * compose gives it, far enough to validate its configuration, and exits. `npm ci` needs the npm
- * registry, so each replay may take a minute or two.
+ * compose gives it, far enough to validate its configuration, and exits; and the image holds
+ * nothing of the test kit (testkit/). `npm ci` needs the npm registry, so each replay may take a
+ * minute or two.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, join } from "node:path";
+import { delimiter, dirname, join, relative, sep } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   builtService,
@@ -64,6 +65,33 @@ function startIn(image: ReplayedStage, args: string[], env: Record<string, strin
   });
 }
 
+/** The contents of the test kit's files (testkit/), to find a copy of one under another name. */
+const KIT_CONTENTS = new Set(filesUnder(join(REPO_ROOT, "testkit")).map((f) => readFileSync(f, "utf8")));
+
+function filesUnder(dir: string, skip: (name: string) => boolean = () => false): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    if (skip(e.name)) return [];
+    const path = join(dir, e.name);
+    return e.isDirectory() ? filesUnder(path, skip) : e.isFile() ? [path] : [];
+  });
+}
+
+/**
+ * Paths in a replayed image that are, or hold, the test kit: anything named `testkit` (its
+ * folder, the node_modules/@artifact-bus/testkit link) and any file of ours, outside
+ * node_modules, with the content of one of the kit's.
+ */
+function kitPathsIn(root: string): string[] {
+  const app = join(root, "app");
+  const named = readdirSync(app, { recursive: true, withFileTypes: true })
+    .map((e) => relative(app, join(e.parentPath, e.name)))
+    .filter((p) => p.split(sep).includes("testkit"));
+  const copies = filesUnder(app, (name) => name === "node_modules")
+    .filter((f) => KIT_CONTENTS.has(readFileSync(f, "utf8")))
+    .map((f) => relative(app, f));
+  return [...new Set([...named, ...copies])];
+}
+
 describe.each(SERVICES)("the image of services/%s", (service) => {
   it("builds from the Dockerfile as written, and every entry point compose runs from it validates its config and exits", () => {
     const { final: image, skipped } = replayDockerfile({
@@ -75,6 +103,10 @@ describe.each(SERVICES)("the image of services/%s", (service) => {
     });
     // Steps left out may shape the image's filesystem, never install or run anything of ours.
     for (const step of skipped) expect(step.args).not.toMatch(/(^|[\s;&|(])(npm|npx|node|yarn|pnpm)\s/);
+
+    // The test kit (testkit/, @artifact-bus/testkit) is for tests and the dev stack: the image holds
+    // none of it, neither the folder, nor the workspace link, nor a copy of its files elsewhere.
+    expect(kitPathsIn(image.root), "test kit files in the image").toEqual([]);
 
     const runners = Object.entries(compose.services).filter(([, s]) => builtService(s) === service);
     const daemons = runners.filter(([, s]) => s.command === undefined && s.entrypoint === undefined);

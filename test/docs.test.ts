@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { compileCacheEnv } from "@artifact-bus/shared/testing";
+import { compileCacheEnv } from "@artifact-bus/testkit";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { CLI } from "./harness/cli.ts";

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EVENTS_PREFIX, EVENTS_STREAM } from "@artifact-bus/shared";
-import { eventually } from "@artifact-bus/shared/testing";
+import { eventually } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import type { Readable } from "node:stream";
-import { peakRssMb, resetPeakRss, rssMb } from "@artifact-bus/shared/testing";
+import { peakRssMb, resetPeakRss, rssMb } from "@artifact-bus/testkit";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";

@@ -5,7 +5,7 @@
  * modest: the waits share one ledger watch instead of polling.
  */
 import { randomBytes } from "node:crypto";
-import { cpuSeconds, peakRssMb } from "@artifact-bus/shared/testing";
+import { cpuSeconds, peakRssMb } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
 

@@ -7,7 +7,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { eventually, freePort } from "@artifact-bus/shared/testing";
+import { eventually, freePort } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
 import { dashboardQueries, exposedNames, promqlMetricNames } from "./harness/promql-names.ts";

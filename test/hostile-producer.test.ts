@@ -14,7 +14,7 @@ import {
   FsBlobStore,
   openBlobStores,
 } from "@artifact-bus/shared";
-import { eventually, sha256, type UploaderProcess, writeRandomFile } from "@artifact-bus/shared/testing";
+import { eventually, sha256, type UploaderProcess, writeRandomFile } from "@artifact-bus/testkit";
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Trainer } from "./harness/bus-stack.ts";

@@ -23,7 +23,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { eventSubject, GATEWAY_INDEX_PREFIX, LEDGER_BUCKET } from "@artifact-bus/shared";
-import { eventually } from "@artifact-bus/shared/testing";
+import { eventually } from "@artifact-bus/testkit";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

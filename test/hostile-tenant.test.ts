@@ -11,7 +11,7 @@ import {
   LEDGER_BUCKET,
   openBlobStores,
 } from "@artifact-bus/shared";
-import { eventually, sha256, type UploaderProcess, writeRandomFile } from "@artifact-bus/shared/testing";
+import { eventually, sha256, type UploaderProcess, writeRandomFile } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -10,7 +10,7 @@
  */
 import { join } from "node:path";
 import { LEDGER_BUCKET, replicaKey } from "@artifact-bus/shared";
-import { eventually, writeRandomFile } from "@artifact-bus/shared/testing";
+import { eventually, writeRandomFile } from "@artifact-bus/testkit";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CutoffProxy } from "./harness/cutoff-proxy.ts";

@@ -15,7 +15,7 @@ import {
   NoDestinationError,
   PublishUnconfirmedError,
 } from "@artifact-bus/shared";
-import { eventually, sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
+import { eventually, sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BusStack } from "./harness/bus-stack.ts";
 

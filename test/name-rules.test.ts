@@ -11,7 +11,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { EVENTS_STREAM, ensureTopology, eventFilter, InvalidArtifactError, parseConfig } from "@artifact-bus/shared";
-import { eventually } from "@artifact-bus/shared/testing";
+import { eventually } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";

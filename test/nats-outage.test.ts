@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { LEDGER_BUCKET } from "@artifact-bus/shared";
-import { sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
+import { sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/testkit";
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Stack } from "./harness/s3-stack.ts";

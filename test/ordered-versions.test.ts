@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LedgerEntry, LogFileHandle } from "@artifact-bus/shared";
-import { eventually, sha256 } from "@artifact-bus/shared/testing";
+import { eventually, sha256 } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Stack } from "./harness/s3-stack.ts";
 

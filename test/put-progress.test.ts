@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { LEDGER_BUCKET, type LedgerEntry, runLedgerFilter } from "@artifact-bus/shared";
-import { sha256, ThrottledProxy, writeLargeFile } from "@artifact-bus/shared/testing";
+import { sha256, ThrottledProxy, writeLargeFile } from "@artifact-bus/testkit";
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CliRun, runCli } from "./harness/cli.ts";

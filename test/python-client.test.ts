@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { EVENTS_STREAM, ensureTopology, eventFilter, eventSubject, parseConfig } from "@artifact-bus/shared";
-import { eventually, sha256 } from "@artifact-bus/shared/testing";
+import { eventually, sha256 } from "@artifact-bus/testkit";
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

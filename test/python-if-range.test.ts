@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { sha256 } from "@artifact-bus/shared/testing";
+import { sha256 } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
 import { rawRequest } from "./harness/raw-http.ts";

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { type ArtifactEventV1, artifactKey } from "@artifact-bus/shared";
-import { sha256 } from "@artifact-bus/shared/testing";
+import { sha256 } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Stack } from "./harness/s3-stack.ts";
 

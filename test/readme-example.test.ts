@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { sha256, writeRandomFile } from "@artifact-bus/shared/testing";
+import { sha256, writeRandomFile } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { S3Stack } from "./harness/s3-stack.ts";
 

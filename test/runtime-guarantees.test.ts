@@ -4,7 +4,7 @@
  * whose attempts run out ends in the DLQ and in the ledger with its reason.
  */
 import { join } from "node:path";
-import { eventually, writeRandomFile } from "@artifact-bus/shared/testing";
+import { eventually, writeRandomFile } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Stack } from "./harness/s3-stack.ts";
 

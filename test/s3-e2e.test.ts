@@ -4,7 +4,7 @@
 import { existsSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { eventSubject, FlushTimeoutError, type LogFileHandle } from "@artifact-bus/shared";
-import { eventually, sha256, writeRandomFile } from "@artifact-bus/shared/testing";
+import { eventually, sha256, writeRandomFile } from "@artifact-bus/testkit";
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Stack } from "./harness/s3-stack.ts";

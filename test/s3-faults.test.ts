@@ -10,7 +10,7 @@ import {
   type LoggedArtifact,
   PublishUnconfirmedError,
 } from "@artifact-bus/shared";
-import { eventually, sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
+import { eventually, sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Stack } from "./harness/s3-stack.ts";

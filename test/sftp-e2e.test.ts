@@ -13,7 +13,7 @@ import {
   type UploaderProcess,
   writeLargeFile,
   writeRandomFile,
-} from "@artifact-bus/shared/testing";
+} from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SftpStack } from "./harness/sftp-stack.ts";
 

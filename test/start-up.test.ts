@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connectNats } from "@artifact-bus/shared";
-import { NatsServer } from "@artifact-bus/shared/testing";
+import { NatsServer } from "@artifact-bus/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 
 const root = resolve(import.meta.dirname, "..");

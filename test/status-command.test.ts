@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { UploaderProcess } from "@artifact-bus/shared/testing";
+import type { UploaderProcess } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./harness/cli.ts";
 import { GatewayStack } from "./harness/gateway-stack.ts";

@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LedgerEntry, LogFileHandle } from "@artifact-bus/shared";
-import { sha256, writeRandomFile } from "@artifact-bus/shared/testing";
+import { sha256, writeRandomFile } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { manifestDigest, md5Base64, wandbArtifactName } from "../services/wandb-uploader/src/mod.ts";
 import { WandbStack } from "./harness/wandb-stack.ts";

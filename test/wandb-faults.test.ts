@@ -4,7 +4,7 @@
  * destination's trouble, and no version is created twice.
  */
 import { join } from "node:path";
-import { eventually, sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/shared/testing";
+import { eventually, sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QUICK_BREAKER } from "./harness/bus-stack.ts";
 import { WandbStack } from "./harness/wandb-stack.ts";

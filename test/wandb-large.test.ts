@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
-import { peakRssMb } from "@artifact-bus/shared/testing";
+import { peakRssMb } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { wandbArtifactName } from "../services/wandb-uploader/src/mod.ts";
 import { WandbStack } from "./harness/wandb-stack.ts";

@@ -49,6 +49,7 @@ export {
 } from "./event/subjects.ts";
 export { decodeEvent, encodeEvent, validateEvent } from "./event/validate.ts";
 export { createLogger, type Logger, silentLogger } from "./log.ts";
+export { type ClusterNode, clusterNodeConfig, type NodeConfigOptions } from "./nats/cluster-config.ts";
 export { connectNats, NatsConnectError } from "./nats/connect.ts";
 export { DestinationDirectory, subjectMatches } from "./nats/destinations.ts";
 export {
@@ -103,6 +104,7 @@ export {
   PermanentError,
   TransientError,
 } from "./runtime/errors.ts";
+export { LeaseLostError } from "./runtime/key-lease.ts";
 export {
   isOtherMessages,
   isTerminal,

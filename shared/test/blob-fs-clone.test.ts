@@ -8,10 +8,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { mountXfs, sha256, type XfsMount } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FsBlobStore } from "../src/blob/fs-store.ts";
-import { sha256 } from "../src/testing/files.ts";
-import { mountXfs, type XfsMount } from "../src/testing/xfs-mount.ts";
 
 let xfs: XfsMount;
 let ext: string;

@@ -4,6 +4,7 @@ import { unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
+import { NatsServer } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { type ObjectStore, Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -17,7 +18,6 @@ import { InvalidArtifactError } from "../src/event/names.ts";
 import type { BlobRef } from "../src/event/schema.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { blobBucket, blobStream } from "../src/nats/topology-names.ts";
-import { NatsServer } from "../src/testing/nats-server.ts";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 let seq = 0;

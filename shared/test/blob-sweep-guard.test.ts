@@ -2,6 +2,8 @@
  * The sweeper's guard against the real ledger: an old blob stays exactly while a dead letter (or
  * a replay in flight) at some destination may still need its bytes; docs/contract.md section 7.
  */
+
+import { NatsServer } from "@artifact-bus/testkit";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,7 +14,6 @@ import { ensureTopology } from "../src/nats/topology.ts";
 import { LEDGER_BUCKET } from "../src/nats/topology-names.ts";
 import { blobStillNeeded } from "../src/runtime/blob-release.ts";
 import { Ledger, type NewLedgerEntry } from "../src/runtime/ledger.ts";
-import { NatsServer } from "../src/testing/nats-server.ts";
 
 const DAY = 24 * 3600_000;
 let server: NatsServer;

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { NatsServer } from "@artifact-bus/testkit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Base64UrlPaddedCodec, Objm } from "@nats-io/obj";
 import { connect, headers, type NatsConnection, PermissionViolationError } from "@nats-io/transport-node";
@@ -21,7 +22,6 @@ import type { BlobRef } from "../src/event/schema.ts";
 import { SAMPLE_CONFIG_PATH } from "../src/nats/permissions/sample-config.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { blobBucket, blobStream } from "../src/nats/topology-names.ts";
-import { NatsServer } from "../src/testing/nats-server.ts";
 
 const pw = () => `pw-${randomBytes(12).toString("hex")}`;
 const PASSWORDS = {

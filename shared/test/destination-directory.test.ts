@@ -4,6 +4,8 @@
  * destination added or removed, or a filter changed by ensureTopology, shows at the next check,
  * not only at the next full listing.
  */
+
+import { NatsServer } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -21,7 +23,6 @@ import {
   replayConsumerName,
   TOPOLOGY_STAMP_KEY,
 } from "../src/nats/topology-names.ts";
-import { NatsServer } from "../src/testing/nats-server.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;

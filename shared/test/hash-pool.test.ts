@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { sha256 } from "@artifact-bus/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { HashPool } from "../src/blob/hash-pool.ts";
-import { sha256 } from "../src/testing/files.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "artifact-bus-hash-pool-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,4 +1,6 @@
 /** Key leases on the real nats-server: one holder per key, fences against older versions, expiry without shared clocks. */
+
+import { eventually, NatsServer } from "@artifact-bus/testkit";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -8,8 +10,6 @@ import { ensureTopology } from "../src/nats/topology.ts";
 import { LEDGER_BUCKET } from "../src/nats/topology-names.ts";
 import { type AcquireResult, type KeyLease, KeyLeases } from "../src/runtime/key-lease.ts";
 import { Ledger } from "../src/runtime/ledger.ts";
-import { eventually } from "../src/testing/files.ts";
-import { NatsServer } from "../src/testing/nats-server.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
+import { NatsServer } from "@artifact-bus/testkit";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
@@ -30,7 +31,6 @@ import { PermanentError } from "../src/runtime/errors.ts";
 import { Ledger } from "../src/runtime/ledger.ts";
 import { retentionOf } from "../src/runtime/retention.ts";
 import { startUploaderService } from "../src/runtime/uploader-service.ts";
-import { NatsServer } from "../src/testing/nats-server.ts";
 
 // Letters first: the server parses an env value as config, and digits alone would be a number.
 const pw = () => `pw-${randomBytes(12).toString("hex")}`;

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NatsServer } from "@artifact-bus/testkit";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +15,6 @@ import { parseConfig } from "../src/config.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { ArtifactPublisher } from "../src/publisher.ts";
-import { NatsServer } from "../src/testing/nats-server.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;

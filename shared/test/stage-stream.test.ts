@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
+import { NatsServer } from "@artifact-bus/testkit";
 import { Objm, StorageType } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,7 +19,6 @@ import { STREAM_TEMP_SUFFIX } from "../src/blob/fs-stream.ts";
 import { NatsBlobStore } from "../src/blob/nats-store.ts";
 import { BlobDigestMismatchError, BlobMissingError, type BlobStore } from "../src/blob/store.ts";
 import { blobBucket } from "../src/nats/topology-names.ts";
-import { NatsServer } from "../src/testing/nats-server.ts";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 let seq = 0;

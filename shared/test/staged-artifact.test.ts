@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { testEvent } from "@artifact-bus/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { SMALL_FILE_BYTES } from "../src/blob/bounded-read.ts";
 import { FsBlobStore } from "../src/blob/fs-store.ts";
@@ -9,7 +10,6 @@ import { BlobStores } from "../src/blob/mod.ts";
 import type { Artifact } from "../src/runtime/destination.ts";
 import { PermanentError } from "../src/runtime/errors.ts";
 import { stagedArtifact } from "../src/runtime/staged-artifact.ts";
-import { testEvent } from "../src/testing/artifact-fixtures.ts";
 
 const root = mkdtempSync(join(tmpdir(), "artifact-bus-staged-"));
 const store = new FsBlobStore(join(root, "staging"));

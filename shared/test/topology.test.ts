@@ -9,8 +9,8 @@ import { blobStream, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nat
 
 const BLOBS = blobStream("retained");
 
+import { NatsServer } from "@artifact-bus/testkit";
 import { Ledger } from "../src/runtime/ledger.ts";
-import { NatsServer } from "../src/testing/nats-server.ts";
 
 const DAY = 24 * 3600_000;
 let server: NatsServer;

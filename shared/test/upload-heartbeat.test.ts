@@ -3,6 +3,8 @@
  * succeed, the server leaves the holder's lease to run out; the upload must be aborted while the
  * lease still holds, and beforeVisible must refuse from then on.
  */
+
+import { NatsServer } from "@artifact-bus/testkit";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +15,6 @@ import { ensureTopology } from "../src/nats/topology.ts";
 import { LEDGER_BUCKET } from "../src/nats/topology-names.ts";
 import { type KeyLease, KeyLeases, LeaseLostError } from "../src/runtime/key-lease.ts";
 import { UploadHeartbeat } from "../src/runtime/upload-heartbeat.ts";
-import { NatsServer } from "../src/testing/nats-server.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;

@@ -12,7 +12,7 @@ import {
   WandbDouble,
   WandbProtocolClient,
   wandbDoubleSchema,
-} from "@artifact-bus/shared/testing";
+} from "@artifact-bus/testkit";
 import { parse, validate } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 

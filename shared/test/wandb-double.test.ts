@@ -1,5 +1,5 @@
 /**
- * The W&B API double (shared/src/testing/wandb/), in its own process, spoken to with plain fetch:
+ * The W&B API double (testkit/src/wandb/), in its own process, spoken to with plain fetch:
  * the reference sequence and its digest test vector, deduplication, multipart, and a refusal for
  * each kind of bad call, so that the uploader's tests against it mean the protocol was followed.
  */
@@ -13,7 +13,7 @@ import {
   type ProtocolFile,
   WandbDouble,
   WandbProtocolClient,
-} from "@artifact-bus/shared/testing";
+} from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let double: WandbDouble;

@@ -28,7 +28,7 @@ import {
   sampleServerConfig,
   sampleUsers,
 } from "@artifact-bus/shared";
-import { eventually, NatsCluster, NatsServer, UploaderProcess } from "@artifact-bus/shared/testing";
+import { eventually, NatsCluster, NatsServer, UploaderProcess } from "@artifact-bus/testkit";
 import { type ConsumerInfo, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
-import { compileCacheEnv } from "@artifact-bus/shared/testing";
+import { compileCacheEnv } from "@artifact-bus/testkit";
 
 export const CLI = resolve(import.meta.dirname, "../../shared/src/cli/main.ts");
 

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { appendTokenRecord, type GatewayConfig, newToken, type Role } from "@artifact-bus/shared";
-import { UploaderProcess } from "@artifact-bus/shared/testing";
+import { UploaderProcess } from "@artifact-bus/testkit";
 import { S3Stack, type S3StackOptions } from "./s3-stack.ts";
 
 export const GATEWAY_MAIN = resolve(import.meta.dirname, "../../services/gateway/src/main.ts");

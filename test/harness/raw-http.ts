@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { request } from "node:http";
 import { connect, type Socket } from "node:net";
-import { eventually } from "@artifact-bus/shared/testing";
+import { eventually } from "@artifact-bus/testkit";
 
 /** An answer as it came over the wire. */
 export interface RawAnswer {

@@ -6,7 +6,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ArtifactEventV1, FsBlobStore } from "@artifact-bus/shared";
-import type { UploaderProcess } from "@artifact-bus/shared/testing";
+import type { UploaderProcess } from "@artifact-bus/testkit";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { BusStack } from "./bus-stack.ts";

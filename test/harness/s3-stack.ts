@@ -1,7 +1,7 @@
 /** The bus stack with the S3 destination: an S3-compatible server in its own process. */
 import { resolve } from "node:path";
 import type { DestinationConfig } from "@artifact-bus/shared";
-import { S3TestServer, s3ClientSettings } from "@artifact-bus/shared/testing";
+import { S3TestServer, s3ClientSettings } from "@artifact-bus/testkit";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { BusStack } from "./bus-stack.ts";
 

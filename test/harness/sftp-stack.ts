@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type DestinationConfig, hashFile, parseDestinationName } from "@artifact-bus/shared";
-import { readRemoteFiles, SshdServer, type SshdServerOptions } from "@artifact-bus/shared/testing";
+import { readRemoteFiles, SshdServer, type SshdServerOptions } from "@artifact-bus/testkit";
 import { BusStack } from "./bus-stack.ts";
 
 const SFTP_MAIN = resolve(import.meta.dirname, "../../services/sftp-uploader/src/main.ts");

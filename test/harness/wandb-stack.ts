@@ -1,7 +1,7 @@
 /** The bus stack with the W&B destination, against the strict W&B API double in its own process. */
 import { resolve } from "node:path";
 import type { DestinationConfig } from "@artifact-bus/shared";
-import { type StoredArtifact, WandbDouble } from "@artifact-bus/shared/testing";
+import { type StoredArtifact, WandbDouble } from "@artifact-bus/testkit";
 import { wandbArtifactName } from "../../services/wandb-uploader/src/wandb-names.ts";
 import { BusStack } from "./bus-stack.ts";
 

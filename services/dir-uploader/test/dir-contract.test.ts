@@ -14,7 +14,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { DestinationError, silentLogger } from "@artifact-bus/shared";
-import { describeDestinationContract, memoryArtifact, testContext } from "@artifact-bus/shared/testing";
+import { describeDestinationContract, memoryArtifact, testContext } from "@artifact-bus/testkit";
 import { describe, expect, it } from "vitest";
 import { DirDestination } from "../src/dir-destination.ts";
 

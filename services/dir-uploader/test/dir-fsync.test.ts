@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "@artifact-bus/shared";
-import { memoryArtifact, testContext } from "@artifact-bus/shared/testing";
+import { memoryArtifact, testContext } from "@artifact-bus/testkit";
 import { afterEach, describe, expect, it } from "vitest";
 import { DirDestination, syncDirectory } from "../src/dir-destination.ts";
 

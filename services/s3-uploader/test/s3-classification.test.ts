@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { Transform } from "node:stream";
 import { DestinationError, describeError, PermanentError, TransientError } from "@artifact-bus/shared";
-import { fileArtifact, testContext, uniqueRun } from "@artifact-bus/shared/testing";
+import { fileArtifact, testContext, uniqueRun } from "@artifact-bus/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { s3ErrorResponse } from "./capture-proxy.ts";
 import { MiB, S3Fixture } from "./s3-fixture.ts";

@@ -12,7 +12,7 @@ import {
   S3TestServer,
   s3ClientSettings,
   uniqueRun,
-} from "@artifact-bus/shared/testing";
+} from "@artifact-bus/testkit";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { S3Destination } from "../src/s3-destination.ts";
 

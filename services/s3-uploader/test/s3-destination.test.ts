@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { ArtifactEventV1 } from "@artifact-bus/shared";
 import { PermanentError, TransientError } from "@artifact-bus/shared";
-import { fileArtifact, testContext, uniqueRun } from "@artifact-bus/shared/testing";
+import { fileArtifact, testContext, uniqueRun } from "@artifact-bus/testkit";
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { s3ErrorResponse } from "./capture-proxy.ts";

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "@artifact-bus/shared";
-import { S3TestServer, s3ClientSettings } from "@artifact-bus/shared/testing";
+import { S3TestServer, s3ClientSettings } from "@artifact-bus/testkit";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { S3Destination } from "../src/s3-destination.ts";
 import { CaptureProxy } from "./capture-proxy.ts";

@@ -1,5 +1,5 @@
 /**
- * The s3rver launcher (shared/src/testing/s3-server.ts), and why its client settings are what
+ * The s3rver launcher (testkit/src/s3-server.ts), and why its client settings are what
  * they are: the SDK's default checksum mode corrupts streamed uploads on s3rver.
  */
 import { existsSync } from "node:fs";
@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { externalS3, S3TestServer, s3ClientSettings } from "@artifact-bus/shared/testing";
+import { externalS3, S3TestServer, s3ClientSettings } from "@artifact-bus/testkit";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 

@@ -10,7 +10,7 @@ import {
   readRemoteFiles,
   SshdServer,
   testContext,
-} from "@artifact-bus/shared/testing";
+} from "@artifact-bus/testkit";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SftpDestination } from "../src/sftp-destination.ts";

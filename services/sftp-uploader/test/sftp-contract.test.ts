@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ArtifactEventV1 } from "@artifact-bus/shared";
 import { silentLogger } from "@artifact-bus/shared";
-import { describeDestinationContract, SshdServer } from "@artifact-bus/shared/testing";
+import { describeDestinationContract, SshdServer } from "@artifact-bus/testkit";
 import { SftpDestination } from "../src/sftp-destination.ts";
 
 let runs = 0;

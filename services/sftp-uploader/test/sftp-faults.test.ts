@@ -20,7 +20,7 @@ import {
   SshdServer,
   testContext,
   writeLargeFile,
-} from "@artifact-bus/shared/testing";
+} from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SftpDestination } from "../src/sftp-destination.ts";
 

@@ -14,7 +14,7 @@ import {
   streamedArtifact,
   testContext,
   testEvent,
-} from "@artifact-bus/shared/testing";
+} from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SftpDestination } from "../src/sftp-destination.ts";
 

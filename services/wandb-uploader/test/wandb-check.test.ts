@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
-import { compileCacheEnv, WandbDouble } from "@artifact-bus/shared/testing";
+import { compileCacheEnv, WandbDouble } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const CLI = resolve(import.meta.dirname, "../../../shared/src/cli/main.ts");

@@ -1,6 +1,6 @@
 /** The shared destination contract, for W&B against the strict API double in its own process. */
 import { silentLogger } from "@artifact-bus/shared";
-import { describeDestinationContract, WandbDouble } from "@artifact-bus/shared/testing";
+import { describeDestinationContract, WandbDouble } from "@artifact-bus/testkit";
 import { WandbDestination } from "../src/wandb-destination.ts";
 import { wandbArtifactName } from "../src/wandb-names.ts";
 

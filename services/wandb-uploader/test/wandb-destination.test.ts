@@ -4,7 +4,7 @@
  * artifact (PermanentError) or pause the destination (DestinationError).
  */
 import { PermanentError, silentLogger, TransientError } from "@artifact-bus/shared";
-import { memoryArtifact, testContext, WandbDouble } from "@artifact-bus/shared/testing";
+import { memoryArtifact, testContext, WandbDouble } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WandbDestination } from "../src/wandb-destination.ts";
 

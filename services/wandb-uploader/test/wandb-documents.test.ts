@@ -5,7 +5,7 @@
  * `$input: UpsertBucketInput!`) would be refused by the real server if the guess were wrong, and
  * every upload would fail: this test fails first.
  */
-import { OFFICIAL_DOCUMENTS, wandbDoubleSchema } from "@artifact-bus/shared/testing";
+import { OFFICIAL_DOCUMENTS, wandbDoubleSchema } from "@artifact-bus/testkit";
 import { type DocumentNode, Kind, parse, type TypeNode, validate } from "graphql";
 import { describe, expect, it } from "vitest";
 import * as queries from "../src/wandb-queries.ts";

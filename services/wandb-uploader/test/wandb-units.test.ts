@@ -1,6 +1,6 @@
 /** The W&B adapter's pure parts: names, digests, error classes, part sizes, options. */
 import { ConfigError, DestinationError, PermanentError, TransientError } from "@artifact-bus/shared";
-import { testEvent } from "@artifact-bus/shared/testing";
+import { testEvent } from "@artifact-bus/testkit";
 import { describe, expect, it } from "vitest";
 import {
   apiGraphqlError,

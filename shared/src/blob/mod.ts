@@ -8,7 +8,7 @@ import { NatsBlobStore } from "./nats-store.ts";
 import type { BlobStore, StagingMode } from "./store.ts";
 
 export { type BlobKey, blobKey, parseBlobKey } from "./blob-key.ts";
-export { type BlobReader, fileReader, streamReader } from "./blob-reader.ts";
+export { type BlobReader, fileReader, readWhole, streamReader } from "./blob-reader.ts";
 export { FsBlobStore, type FsBlobStoreOptions, TEMP_PREFIX } from "./fs-store.ts";
 export { STREAM_TEMP_SUFFIX } from "./fs-stream.ts";
 export { type Digest, hashFile, StreamingHash } from "./hash.ts";

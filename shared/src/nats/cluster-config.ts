@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
+/** One node of a JetStream cluster: its name and the addresses the others route to. */
 export interface ClusterNode {
   /** Server name, unique in the cluster (JetStream's Raft groups are keyed by it). */
   name: string;
@@ -19,6 +20,7 @@ export interface ClusterNode {
   clusterPort: number;
 }
 
+/** What clusterNodeConfig renders besides the nodes: cluster name, store dir, listen address, includes. */
 export interface NodeConfigOptions {
   clusterName: string;
   storeDir: string;

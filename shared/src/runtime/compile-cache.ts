@@ -7,7 +7,7 @@
  * source simply misses it.
  *
  * The image fills its cache when it is built (`main.ts --warm-up`, Dockerfile); tests, the bench
- * and the dev stack fill one under node_modules/.cache (testing/compile-cache-warm-up.ts, which
+ * and the dev stack fill one under node_modules/.cache (testkit/src/compile-cache-warm-up.ts, which
  * also gives the processes they start its environment).
  */
 import { flushCompileCache, getCompileCacheDir } from "node:module";

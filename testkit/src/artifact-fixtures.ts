@@ -9,11 +9,18 @@ import { open, readFile, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { addAbortSignal, Readable, Transform } from "node:stream";
-import { type BlobReader, fileReader, readWhole, streamReader } from "../blob/blob-reader.ts";
-import type { ArtifactEventV1 } from "../event/schema.ts";
-import { silentLogger } from "../log.ts";
-import type { Artifact, UploadContext } from "../runtime/destination.ts";
-import { verifiedBytes, verifiedReader } from "../runtime/staged-artifact.ts";
+import {
+  type Artifact,
+  type ArtifactEventV1,
+  type BlobReader,
+  fileReader,
+  readWhole,
+  silentLogger,
+  streamReader,
+  type UploadContext,
+  verifiedBytes,
+  verifiedReader,
+} from "@artifact-bus/shared";
 import { sha256 } from "./files.ts";
 
 /** A context whose signal the test controls, counting heartbeats and lease checks. */

@@ -1,5 +1,5 @@
 /**
- * @artifact-bus/shared/testing: launchers for the real servers (nats-server, an S3-compatible
+ * @artifact-bus/testkit: launchers for the real servers (nats-server, an S3-compatible
  * server, OpenSSH sshd), the W&B API double, uploader processes, and the destination contract suite.
  */
 export {

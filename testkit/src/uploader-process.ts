@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { UPLOADER_NODE_FLAGS } from "../runtime/node-options.ts";
+import { UPLOADER_NODE_FLAGS } from "@artifact-bus/shared";
 import { compileCacheEnv } from "./compile-cache-warm-up.ts";
 
 export interface UploaderProcessOptions {

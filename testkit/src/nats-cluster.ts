@@ -3,8 +3,9 @@
  * node has its own store dir and ports, routes to the others, and can be killed, stopped
  * (SIGSTOP, a partition as the others see it) and restarted with its data.
  */
+
+import type { ClusterNode } from "@artifact-bus/shared";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import type { ClusterNode } from "../nats/cluster-config.ts";
 import { eventually } from "./files.ts";
 import { NatsServer } from "./nats-server.ts";
 import { freePort } from "./sshd-setup.ts";

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ClusterNode, clusterNodeConfig } from "../nats/cluster-config.ts";
+import { type ClusterNode, clusterNodeConfig } from "@artifact-bus/shared";
 import { ServerProcess } from "./server-process.ts";
 
 export interface NatsServerOptions {

@@ -1,5 +1,5 @@
 /**
- * Fills this checkout's compile cache (runtime/compile-cache.ts) before tests, the bench or the
+ * Fills this checkout's compile cache (shared/src/runtime/compile-cache.ts) before tests, the bench or the
  * dev stack start service processes, as the image build does: so that every service process they
  * measure starts, like a production one, without the TypeScript stripper in memory.
  */
@@ -7,9 +7,9 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UPLOADER_NODE_FLAGS } from "../runtime/node-options.ts";
+import { UPLOADER_NODE_FLAGS } from "@artifact-bus/shared";
 
-const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /** This checkout's cache directory for the processes tests, the bench and the dev stack start. */
 export const REPO_COMPILE_CACHE_DIR = join(REPO_ROOT, "node_modules/.cache/artifact-bus-compile");

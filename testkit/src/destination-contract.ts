@@ -9,11 +9,16 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
+import {
+  type ArtifactEventV1,
+  type Destination,
+  DestinationError,
+  LeaseLostError,
+  PermanentError,
+  RemoteNotFoundError,
+  TransientError,
+} from "@artifact-bus/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ArtifactEventV1 } from "../event/schema.ts";
-import { type Destination, RemoteNotFoundError } from "../runtime/destination.ts";
-import { DestinationError, PermanentError, TransientError } from "../runtime/errors.ts";
-import { LeaseLostError } from "../runtime/key-lease.ts";
 import {
   type FileArtifactOptions,
   failAtEnd,
