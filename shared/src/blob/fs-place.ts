@@ -1,19 +1,39 @@
 /**
- * Putting a trainer's file into the staging dir without reading its bytes on this thread: a
- * hard link, a rename, a copy-on-write clone, or a copy done by the kernel (copy_file_range,
- * what `cp` does). None of them hashes: the fs store hashes the staged file afterwards, on a
- * worker thread (hash-pool.ts).
+ * Placing a trainer's file in the fs store: checks that make a link or move safe, small files
+ * copied whatever the mode, the file put in place without reading its bytes on this thread (a
+ * hard link, a rename, a copy-on-write clone, or a copy done by the kernel: copy_file_range, what
+ * `cp` does), and the staged file hashed afterwards on a worker thread (hash-pool.ts).
  */
-import { constants, linkSync, unlinkSync } from "node:fs";
-import { copyFile, link, lstat, rename, unlink } from "node:fs/promises";
+import { constants, existsSync } from "node:fs";
+import { chmod, copyFile, link, lstat, rename, unlink, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import { InvalidArtifactError } from "../event/names.ts";
+import type { BlobRef } from "../event/schema.ts";
 import type { Logger } from "../log.ts";
+import { blobKey } from "./blob-key.ts";
+import { digestOf, readSmallFileSync } from "./bounded-read.ts";
+import {
+  codeOf,
+  commitBlob,
+  commitBlobSync,
+  inRunDir,
+  tempName,
+  unlinkIfPresent,
+  writeInRunDirSync,
+} from "./fs-run-dir.ts";
+import { hashPool } from "./hash-pool.ts";
 import {
   BlobExistsError,
+  type BlobLocation,
   BlobSourceChangedError,
   type CheckedFile,
+  type PlacedBlob,
   type StagedHow,
+  type StageRequest,
   type StagingMode,
 } from "./store.ts";
+
+const MODES: readonly StagingMode[] = ["copy", "link", "move"];
 
 // Errors for which a hard link is impossible here but a copy will do.
 const NO_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK"]);
@@ -21,8 +41,90 @@ const NO_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK"]);
 // files are on different ones) but a copy will do.
 const NO_CLONE = new Set(["ENOTSUP", "EOPNOTSUPP", "EXDEV", "EINVAL", "ENOSYS", "ENOTTY"]);
 
-export function codeOf(err: unknown): string {
-  return (err as NodeJS.ErrnoException | undefined)?.code ?? "";
+/**
+ * Stages the trainer's file `req.path` into the staging dir `dir` as `req.mode` (else
+ * `defaultMode`) asks, and resolves once the blob is in place under its own name; its digest
+ * follows in `blob`. See FsBlobStore for what each mode asks of the trainer.
+ */
+export async function placeBlob(
+  dir: string,
+  req: StageRequest,
+  defaultMode: StagingMode,
+  logger: Logger,
+): Promise<PlacedBlob> {
+  const ref = blobKey(req.project, req.run, req.id);
+  const location = { store: "fs", ref } as const;
+  const mode = req.mode ?? defaultMode;
+  if (!MODES.includes(mode)) {
+    throw new InvalidArtifactError("mode", `${JSON.stringify(mode)} is not one of ${MODES.join(", ")}`);
+  }
+  const runDir = join(dir, req.project, req.run);
+  const final = join(runDir, req.id);
+  // Staged under a temp name and linked under its own at the end: a reader never sees a partial blob.
+  const temp = join(runDir, tempName(req.id));
+  let how: StagedHow | undefined;
+  // Before the trainer's file is linked (and made read-only) or moved for nothing; committing
+  // the blob below is what makes it exclusive.
+  if (existsSync(final)) throw new BlobExistsError(ref);
+  try {
+    // A small file is copied whatever the mode: as cheap as a link, and safer.
+    const small = readSmallFileSync(req.sameFile?.readPath ?? req.path);
+    if (small) {
+      writeInRunDirSync(runDir, temp, small);
+      how = "copy";
+      commitBlobSync(temp, final, ref);
+      if (mode === "move") await unlinkMoved(req.path, req.sameFile);
+      return { location, how, blob: Promise.resolve({ ...location, ...digestOf(small) }) };
+    }
+    how = await inRunDir(runDir, () => placeFile(req.path, temp, mode, logger, req.sameFile));
+    if (how === "link" || how === "move") {
+      // Linked and moved files keep the trainer's mtime; sweep ages blobs from staging time.
+      const now = new Date();
+      await utimes(temp, now, now);
+    }
+    await chmod(temp, 0o444);
+    await commitBlob(temp, final, ref);
+    if (mode === "move" && how !== "move") await unlinkMoved(req.path, req.sameFile);
+  } catch (err) {
+    // A moved file is the trainer's only copy: put it back rather than delete it.
+    if (how === "move") {
+      await rename(temp, req.path).catch((e) =>
+        logger.error({ path: req.path, temp, err: e }, "blob staging failed; the moved file is left at temp"),
+      );
+    } else await unlinkIfPresent(temp).catch(() => {});
+    throw err;
+  }
+  const blob = hashPlaced(location, final, how, req.path, req.onProgress);
+  blob.catch(() => {}); // the caller may never look; it is told through `blob` if it does
+  return { location, how, blob };
+}
+
+/**
+ * Hashes a placed blob off the event loop. sha256 and size describe the staged file, never the
+ * source while it was copied: the trainer may rewrite the source at any time. A blob that
+ * cannot be hashed is removed, unless it was moved in: it is then the trainer's only copy.
+ */
+async function hashPlaced(
+  location: BlobLocation,
+  path: string,
+  how: StagedHow,
+  source: string,
+  onProgress?: (bytesDone: number) => void,
+): Promise<BlobRef> {
+  try {
+    return { store: "fs", ref: location.ref, ...(await hashPool.hashFile(path, onProgress)) };
+  } catch (err) {
+    if (how === "move") {
+      throw new Error(
+        `could not hash the blob at ${path} (${(err as Error).message}); the file moved from ${source} is kept there`,
+        {
+          cause: err,
+        },
+      );
+    }
+    await unlinkIfPresent(path).catch(() => {});
+    throw err;
+  }
 }
 
 /**
@@ -31,7 +133,7 @@ export function codeOf(err: unknown): string {
  * the checked file itself, and a link or move that placed another file is undone (see
  * StageRequest.sameFile).
  */
-export async function placeFile(
+async function placeFile(
   src: string,
   dest: string,
   mode: StagingMode,
@@ -84,7 +186,7 @@ async function isChecked(path: string, checked: CheckedFile): Promise<boolean> {
  * Removes the source of a move done by copy. With `checked`, only while the path still is the
  * checked file: one swapped in meanwhile is not ours to remove, and is left where it is.
  */
-export async function unlinkMoved(path: string, checked: CheckedFile | undefined): Promise<void> {
+async function unlinkMoved(path: string, checked: CheckedFile | undefined): Promise<void> {
   if (checked !== undefined && !(await isChecked(path, checked))) return;
   await unlink(path).catch((err: unknown) => {
     if (codeOf(err) !== "ENOENT") throw err;
@@ -95,7 +197,7 @@ export async function unlinkMoved(path: string, checked: CheckedFile | undefined
  * A copy-on-write clone where the filesystem can make one (btrfs, XFS; no bytes move), else a
  * copy by the kernel. COPYFILE_EXCL matters beyond safety: without it libuv truncates the new
  * file first, and on ext4 a file truncated to zero is flushed to disk when closed (auto_da_alloc),
- * which made a large copy take about twice as long as cp's.
+ * which made a large copy much slower than cp's.
  */
 async function copyOrClone(src: string, dest: string): Promise<StagedHow> {
   try {
@@ -108,28 +210,4 @@ async function copyOrClone(src: string, dest: string): Promise<StagedHow> {
   await unlink(dest).catch(() => {});
   await copyFile(src, dest, constants.COPYFILE_EXCL);
   return "copy";
-}
-
-/**
- * Gives the staged temp file `temp` its blob name `final`, unless a blob has that name already:
- * then BlobExistsError, and `temp` is left for the caller to remove (or put back). A hard link
- * then an unlink, not a rename, which would replace a blob whose event may be published.
- */
-export async function commitBlob(temp: string, final: string, ref: string, sha256?: string): Promise<void> {
-  try {
-    await link(temp, final);
-  } catch (err) {
-    throw codeOf(err) === "EEXIST" ? new BlobExistsError(ref, sha256) : err;
-  }
-  await unlink(temp);
-}
-
-/** {@link commitBlob} with synchronous calls, for small blobs (see bounded-read.ts). */
-export function commitBlobSync(temp: string, final: string, ref: string, sha256?: string): void {
-  try {
-    linkSync(temp, final);
-  } catch (err) {
-    throw codeOf(err) === "EEXIST" ? new BlobExistsError(ref, sha256) : err;
-  }
-  unlinkSync(temp);
 }

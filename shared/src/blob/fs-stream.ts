@@ -1,27 +1,64 @@
 /**
- * Staging bytes that arrive as a stream (an HTTP request body) into the fs store, and sweeping
- * what streams cut short left behind. A streamed temp file is written to continuously while its
- * client sends, so one whose mtime stopped moving belongs to a request that died (a client gone,
- * a gateway killed): unlike a trainer's linked file, its age says whether anyone still owns it.
+ * Staging bytes that arrive as a stream (an HTTP request body) into the fs store: hashed on
+ * their way into a temp file, which gets the blob's name only once complete and checked. What
+ * streams cut short leave behind is swept by fs-sweep.ts.
  */
-
 import type { FileHandle } from "node:fs/promises";
-import { readdir, stat, unlink } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import type { BlobRef } from "../event/schema.ts";
+import { blobKey } from "./blob-key.ts";
+import { digestOf, SMALL_FILE_BYTES } from "./bounded-read.ts";
+import { commitBlob, commitBlobSync, inRunDir, tempName, unlinkIfPresent, writeInRunDirSync } from "./fs-run-dir.ts";
 import { type Digest, StreamingHash } from "./hash.ts";
-import { BlobDigestMismatchError } from "./store.ts";
+import { BlobDigestMismatchError, type StageStreamRequest } from "./store.ts";
 
 /** Suffix of the temp files stageStream writes (they also start with TEMP_PREFIX). */
 export const STREAM_TEMP_SUFFIX = ".stream";
+
+/**
+ * Stages the bytes of `source` into the staging dir `dir` as BlobStore.stageStream describes:
+ * on any failure `source` is destroyed, nothing is left staged, and the error is rethrown.
+ */
+export async function stageStreamInDir(dir: string, source: Readable, req: StageStreamRequest): Promise<BlobRef> {
+  const ref = blobKey(req.project, req.run, req.id);
+  const runDir = join(dir, req.project, req.run);
+  const temp = join(runDir, `${tempName(req.id)}${STREAM_TEMP_SUFFIX}`);
+  try {
+    let digest: Digest;
+    if (req.sizeHint !== undefined && req.sizeHint <= SMALL_FILE_BYTES) {
+      // A few synchronous calls cost a small body less than a stream's many asynchronous ones.
+      const chunks: Buffer[] = [];
+      for await (const chunk of source as AsyncIterable<Buffer>) chunks.push(chunk);
+      const bytes = Buffer.concat(chunks);
+      digest = digestOf(bytes);
+      if (req.expectedSha256 !== undefined && digest.sha256 !== req.expectedSha256) {
+        throw new BlobDigestMismatchError(req.expectedSha256, digest.sha256);
+      }
+      writeInRunDirSync(runDir, temp, bytes);
+      commitBlobSync(temp, join(runDir, req.id), ref, digest.sha256);
+      return { store: "fs", ref, size: digest.size, sha256: digest.sha256 };
+    }
+    // Read-only from creation on; the descriptor opened here still writes.
+    const out = await inRunDir(runDir, () => open(temp, "wx", 0o444));
+    digest = await writeHashed(source, out, req.expectedSha256);
+    await commitBlob(temp, join(runDir, req.id), ref, digest.sha256);
+    return { store: "fs", ref, size: digest.size, sha256: digest.sha256 };
+  } catch (err) {
+    source.destroy();
+    await unlinkIfPresent(temp).catch(() => {});
+    throw err;
+  }
+}
 
 /**
  * Writes `source` to the open file `out` (which it closes), hashing every chunk on its way;
  * throws BlobDigestMismatchError when `expectedSha256` is given and differs. The caller removes
  * the file on any failure.
  */
-export async function writeHashed(source: Readable, out: FileHandle, expectedSha256?: string): Promise<Digest> {
+async function writeHashed(source: Readable, out: FileHandle, expectedSha256?: string): Promise<Digest> {
   const hash = new StreamingHash();
   const hashing = new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -36,28 +73,4 @@ export async function writeHashed(source: Readable, out: FileHandle, expectedSha
     throw new BlobDigestMismatchError(expectedSha256, digest.sha256);
   }
   return digest;
-}
-
-/**
- * Removes streamed temp files under `dir` (`<project>/<run>/<temp>`) not written to for
- * `idleMs`; returns how many. Best effort: a file that vanishes meanwhile is not an error.
- */
-export async function sweepStreamTemps(dir: string, idleMs: number, isTemp: (name: string) => boolean) {
-  const cutoff = Date.now() - idleMs;
-  let removed = 0;
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  for (const e of entries) {
-    if (!e.isFile() || !isTemp(e.name) || !e.name.endsWith(STREAM_TEMP_SUFFIX)) continue;
-    const path = join(e.parentPath, e.name);
-    const st = await stat(path).catch(() => undefined);
-    if (!st || st.mtimeMs >= cutoff) continue;
-    if (
-      await unlink(path).then(
-        () => true,
-        () => false,
-      )
-    )
-      removed++;
-  }
-  return removed;
 }
