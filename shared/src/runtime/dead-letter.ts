@@ -68,7 +68,7 @@ export async function* readDeadLetters(
 ): AsyncGenerator<DeadLetter & { seq: number }> {
   const subject = opts.destinationToken ? dlqSubject(opts.destinationToken) : DLQ_SUBJECTS;
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
-  // Written `!(n < limit)` so that a NaN limit (an unparsable --limit) reads nothing.
+  // Written `!(n < limit)` so that a NaN limit reads nothing, as a zero one does.
   let n = 0;
   if (!(n < limit)) return;
   for await (const m of scanMessages(jsm, DLQ_STREAM, subject, { fromSeq: opts.fromSeq ?? 1 })) {
