@@ -18,8 +18,8 @@ export interface NextQuery {
 }
 
 /**
- * The first message on `subject` at or after `fromSeq`; null when there is none. Other errors
- * (no such stream, no permission) reject as the client's JetStreamApiError.
+ * The first message on `subject` at or after `fromSeq`; null when there is none. Other failures
+ * (no such stream, say) reject as the client's getMessage does.
  */
 export function nextMessage(jsm: JetStreamManager, stream: string, q: NextQuery): Promise<StoredMsg | null> {
   // A query with a seq passes the client's type for a message get by sequence, and the client
