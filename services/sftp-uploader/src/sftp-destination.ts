@@ -29,9 +29,9 @@ import {
 } from "@artifact-bus/shared";
 import { abortError, SftpConnection } from "./sftp-connection.ts";
 import { isNoSuchFile } from "./sftp-errors.ts";
-import { hashRemote, mkdirs, removeStaleTemps, replace, stat, unlinkIfPresent, writeFile } from "./sftp-ops.ts";
+import { mkdirs, removeStaleTemps, replace, stat, unlinkIfPresent, writeFile } from "./sftp-ops.ts";
 import { parseSftpOptions, type SftpOptions, type SftpSecrets, secretsFromEnv } from "./sftp-options.ts";
-import { openRemoteFile, pathOfLocation } from "./sftp-read.ts";
+import { hashRemote, openRemoteFile, pathOfLocation } from "./sftp-read.ts";
 
 export interface SftpDestinationInit {
   /** Full destination name, e.g. `sftp:archive`. */

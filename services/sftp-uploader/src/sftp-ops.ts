@@ -1,8 +1,8 @@
 /**
  * The SFTP requests an upload is made of, as promises whose errors are already classified:
- * mkdir -p, a pipelined write, a read-back hash, stale temp cleanup and the atomic rename.
+ * mkdir -p, a pipelined write, stale temp cleanup and the atomic rename (the read-back hash
+ * is in sftp-read.ts, with the other pipelined reads).
  */
-import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { type BlobReader, DestinationError, PermanentError, TransientError } from "@artifact-bus/shared";
 import type { SFTPWrapper, Stats } from "ssh2";
@@ -152,49 +152,6 @@ export async function writeFile(
 
 /** Bytes read from the blob at a time. */
 const READ_BYTES = 1024 * 1024;
-
-/**
- * sha256 (hex) of the first `size` bytes of a remote file, read back with up to 16 READ
- * requests in flight. (ssh2's read stream is avoided: it closes its handle after the last
- * read and throws an uncaught error if the channel is gone by then.)
- */
-export async function hashRemote(sftp: SFTPWrapper, path: string, size: number, onProgress: () => void) {
-  const handle = await call<Buffer>(sftp, `open ${path}`, (cb) => sftp.open(path, "r", cb));
-  const piece = pieceSize(sftp);
-  const read = (offset: number, length: number) => {
-    const buf = Buffer.allocUnsafe(length);
-    const done = call<number>(sftp, `read ${path}`, (cb) =>
-      sftp.read(handle, buf, 0, length, offset, (err, n) => cb(err, n)),
-    ).then((n) => buf.subarray(0, n));
-    done.catch(() => undefined); // awaited in order below; an early failure must not go unhandled
-    return done;
-  };
-  const hash = createHash("sha256");
-  const queue: { offset: number; length: number; data: Promise<Buffer> }[] = [];
-  let requested = 0;
-  try {
-    for (;;) {
-      while (queue.length < 16 && requested < size) {
-        const length = Math.min(piece, size - requested);
-        queue.push({ offset: requested, length, data: read(requested, length) });
-        requested += length;
-      }
-      const next = queue.shift();
-      if (!next) break;
-      // A server may answer a READ with fewer bytes than asked; fetch the rest before going on.
-      for (let got = 0; got < next.length; ) {
-        const chunk = got === 0 ? await next.data : await read(next.offset + got, next.length - got);
-        if (chunk.length === 0) throw new TransientError(`read back ${path}: ends at ${next.offset + got} bytes`);
-        hash.update(chunk);
-        got += chunk.length;
-      }
-      onProgress();
-    }
-  } finally {
-    await call(sftp, `close ${path}`, (cb) => sftp.close(handle, cb)).catch(() => undefined);
-  }
-  return hash.digest("hex");
-}
 
 /**
  * Removes leftovers of earlier attempts at the same artifact in `dir`: temp names that start

@@ -1,7 +1,9 @@
 /**
- * Reading an uploaded file back over SFTP (the gateway's content endpoint), streamed with a few
- * READ requests in flight. The file is opened once: a newer version renamed over it meanwhile
- * does not mix into the bytes being read (the open handle keeps the old file).
+ * Reading an uploaded file back over SFTP, streamed with a few READ requests in flight: the
+ * upload's read-back hash, and the gateway's content endpoint. The file is opened once: a newer
+ * version renamed over it meanwhile does not mix into the bytes being read (the open handle keeps
+ * the old file). ssh2's read stream is avoided: it closes its handle after the last read and
+ * throws an uncaught error if the channel is gone by then.
  */
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
@@ -12,6 +14,7 @@ import {
   type RemoteContent,
   RemoteNotFoundError,
   type RemoteReadOptions,
+  TransientError,
 } from "@artifact-bus/shared";
 import type { SFTPWrapper } from "ssh2";
 import { isNoSuchFile } from "./sftp-errors.ts";
@@ -62,7 +65,9 @@ export async function openRemoteFile(
       // The size of the file the handle holds: the path may name a newer one by now.
       size = (await call<{ size?: number }>(sftp, `fstat ${path}`, (cb) => sftp.fstat(handle, cb))).size ?? 0;
       const hash = createHash("sha256");
-      for await (const chunk of readPieces(sftp, handle, path, 0, size)) hash.update(chunk);
+      for await (const chunk of readPieces(sftp, handle, path, 0, size, { endsAt: endsEarly(path) })) {
+        hash.update(chunk);
+      }
       sha256 = hash.digest("hex");
     }
   } catch (err) {
@@ -73,7 +78,7 @@ export async function openRemoteFile(
   const end = range ? range.last + 1 : size;
   async function* chunks(): AsyncGenerator<Buffer> {
     try {
-      yield* readPieces(sftp, handle, path, first, end);
+      yield* readPieces(sftp, handle, path, first, end, { endsAt: endsEarly(path) });
     } finally {
       await close();
     }
@@ -83,13 +88,42 @@ export async function openRemoteFile(
   return { content: { body, size, ...(range ? { range } : {}), ...(sha256 ? { sha256 } : {}) }, finished };
 }
 
-/** Bytes `first` to `end` (exclusive) of an open handle, in order, with IN_FLIGHT reads outstanding. */
+/** A file read for the gateway that ends before its expected size. */
+function endsEarly(path: string): (offset: number) => Error {
+  return (offset) => new Error(`read ${path}: ends at ${offset} bytes`);
+}
+
+/**
+ * sha256 (hex) of the first `size` bytes of a remote file, read back with IN_FLIGHT READ
+ * requests outstanding; `onProgress` runs as each piece is hashed.
+ */
+export async function hashRemote(sftp: SFTPWrapper, path: string, size: number, onProgress: () => void) {
+  const handle = await call<Buffer>(sftp, `open ${path}`, (cb) => sftp.open(path, "r", cb));
+  const hash = createHash("sha256");
+  // The upload just wrote `size` bytes: a shorter file fails this attempt, not the artifact.
+  const endsAt = (offset: number) => new TransientError(`read back ${path}: ends at ${offset} bytes`);
+  try {
+    for await (const chunk of readPieces(sftp, handle, path, 0, size, { endsAt, onPiece: onProgress })) {
+      hash.update(chunk);
+    }
+  } finally {
+    await call(sftp, `close ${path}`, (cb) => sftp.close(handle, cb)).catch(() => undefined);
+  }
+  return hash.digest("hex");
+}
+
+/**
+ * Bytes `first` to `end` (exclusive) of an open handle, in order, with IN_FLIGHT READ requests
+ * of pieceSize bytes outstanding. `onPiece` runs once a piece is all yielded; a file that ends
+ * before `end` rejects with `endsAt(offset)`.
+ */
 async function* readPieces(
   sftp: SFTPWrapper,
   handle: Buffer,
   path: string,
   first: number,
   end: number,
+  on: { endsAt: (offset: number) => Error; onPiece?: () => void },
 ): AsyncGenerator<Buffer> {
   const piece = pieceSize(sftp);
   const read = (offset: number, length: number) => {
@@ -113,9 +147,10 @@ async function* readPieces(
     // A server may answer a READ with fewer bytes than asked; fetch the rest in order.
     for (let got = 0; got < next.length; ) {
       const chunk = got === 0 ? await next.data : await read(next.offset + got, next.length - got);
-      if (chunk.length === 0) throw new Error(`read ${path}: ends at ${next.offset + got} bytes`);
+      if (chunk.length === 0) throw on.endsAt(next.offset + got);
       got += chunk.length;
       yield chunk;
     }
+    on.onPiece?.();
   }
 }

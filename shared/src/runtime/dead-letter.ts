@@ -5,9 +5,10 @@
  * (destination, event, replay), and the ledger keeps the letter's sequence, so a redelivery of a
  * dead event never writes another one.
  */
-import type { JetStreamClient, JetStreamManager, MsgRequest } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { dlqSubject, parseEventSubject } from "../event/subjects.ts";
+import { scanMessages } from "../nats/message-scan.ts";
 import { DLQ_STREAM, DLQ_SUBJECTS } from "../nats/topology-names.ts";
 import type { DeadClass } from "./delivery-decision.ts";
 
@@ -52,8 +53,8 @@ export async function publishDeadLetter(
 }
 
 /**
- * Reads dead letters in stream order, optionally of one destination. Uses message get by
- * subject (`next_by_subj`), which nats-server 2.9 has, rather than a filtered consumer.
+ * Reads dead letters in stream order, optionally of one destination, by message gets (see
+ * message-scan.ts) rather than a filtered consumer.
  */
 export async function* readDeadLetters(
   jsm: JetStreamManager,
@@ -66,16 +67,16 @@ export async function* readDeadLetters(
   } = {},
 ): AsyncGenerator<DeadLetter & { seq: number }> {
   const subject = opts.destinationToken ? dlqSubject(opts.destinationToken) : DLQ_SUBJECTS;
-  let seq = opts.fromSeq ?? 1;
-  for (let n = 0; n < (opts.limit ?? Number.POSITIVE_INFINITY); ) {
-    // The server takes next_by_subj on STREAM.MSG.GET; the client only types it for direct get.
-    const m = await jsm.streams.getMessage(DLQ_STREAM, { next_by_subj: subject, seq } as unknown as MsgRequest);
-    if (!m) return;
-    seq = m.seq + 1;
+  const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+  // Written `!(n < limit)` so that a NaN limit reads nothing, as a zero one does.
+  let n = 0;
+  if (!(n < limit)) return;
+  for await (const m of scanMessages(jsm, DLQ_STREAM, subject, { fromSeq: opts.fromSeq ?? 1 })) {
     const letter = m.json<DeadLetter>();
     if (opts.inProject && !opts.inProject(letterProject(letter))) continue;
     n++;
     yield { ...letter, seq: m.seq };
+    if (!(n < limit)) return;
   }
 }
 

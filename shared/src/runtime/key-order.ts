@@ -5,10 +5,11 @@
  * skipped; without (every event a version, as W&B users want), a version waits until every older
  * version of its key at this destination is finished, so versions appear in logging order.
  */
-import type { Consumer, JetStreamManager, MsgRequest } from "@nats-io/jetstream";
+import type { Consumer, JetStreamManager } from "@nats-io/jetstream";
 import type { DestinationConfig } from "../config.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { artifactKey, EVENTS_PREFIX } from "../event/subjects.ts";
+import { scanMessages } from "../nats/message-scan.ts";
 import { EVENTS_STREAM } from "../nats/topology-names.ts";
 import { admitEvent } from "./admission.ts";
 import type { AcquireResult, KeyLease, KeyLeases } from "./key-lease.ts";
@@ -112,13 +113,8 @@ export class KeyOrder {
    */
   private async olderUnfinished(t: Turn, orderKey: string): Promise<boolean> {
     const scope = this.o.scopeOf(t.event);
-    let seq = (await this.o.ackFloor()) + 1;
-    while (seq < t.orderSeq) {
-      // The server takes next_by_subj on STREAM.MSG.GET; the client only types it for direct get.
-      const req = { next_by_subj: scope, seq } as unknown as MsgRequest;
-      const m = await this.o.jsm.streams.getMessage(EVENTS_STREAM, req);
-      if (!m || m.seq >= t.orderSeq) return false;
-      seq = m.seq + 1;
+    const range = { fromSeq: (await this.o.ackFloor()) + 1, beforeSeq: t.orderSeq };
+    for await (const m of scanMessages(this.o.jsm, EVENTS_STREAM, scope, range)) {
       const admitted = admitEvent(m.subject, m.data, m.seq);
       if (!admitted.ok || !this.sameKey(admitted.event, orderKey)) continue;
       const { project, run, id: eventId } = admitted.event;

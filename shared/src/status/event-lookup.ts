@@ -13,10 +13,11 @@
  * that fails admission is skipped and counted (`onInadmissible`), never shown, and never turns a
  * listing into an error.
  */
-import type { JetStreamManager, MsgRequest, StoredMsg } from "@nats-io/jetstream";
+import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { ArtifactEventV1 } from "../event/schema.ts";
 import { EVENTS_PREFIX, parseEventSubject } from "../event/subjects.ts";
+import { scanMessages } from "../nats/message-scan.ts";
 import { EVENTS_STREAM, GATEWAY_INDEX_PREFIX } from "../nats/topology-names.ts";
 import { admitEvent } from "../runtime/admission.ts";
 import type { LedgerEntry } from "../runtime/ledger.ts";
@@ -87,15 +88,11 @@ export class EventLookup {
    * delivery writes none until it lasts or fails). Costs a request per event of the run.
    */
   async findInRun(project: string, run: string, id: string): Promise<StoredEvent | undefined> {
-    const filter = `${EVENTS_PREFIX}.${project}.${run}.>`;
-    for (let seq = 1; ; ) {
-      const req = { next_by_subj: filter, seq } as unknown as MsgRequest;
-      const m = await this.jsm.streams.getMessage(EVENTS_STREAM, req).catch(notFound);
-      if (!m) return undefined;
+    for await (const m of this.messages(`${EVENTS_PREFIX}.${project}.${run}.>`)) {
       const found = this.admitted(m);
       if (found?.event.id === id) return found;
-      seq = m.seq + 1;
     }
+    return undefined;
   }
 
   /** The run's names as groups of subjects, sorted by key (the order pages follow). */
@@ -126,7 +123,7 @@ export class EventLookup {
 
   /**
    * Every version of one name in a run, newest first (the newest `limit`), read message by
-   * message (`next_by_subj`, as nats-server 2.9 has it) across the levels it was logged at.
+   * message (see message-scan.ts) across the levels it was logged at.
    */
   versions(project: string, run: string, key: string, limit = 1000): Promise<StoredEvent[]> {
     return this.scan(project, run, key, limit, true);
@@ -134,17 +131,21 @@ export class EventLookup {
 
   private async scan(project: string, run: string, key: string, limit: number, count: boolean): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
-    const filter = `${EVENTS_PREFIX}.${project}.${run}.*.${key}`;
-    for (let seq = 1; ; ) {
-      const req = { next_by_subj: filter, seq } as unknown as MsgRequest;
-      const m = await this.jsm.streams.getMessage(EVENTS_STREAM, req).catch(notFound);
-      if (!m) break;
+    for await (const m of this.messages(`${EVENTS_PREFIX}.${project}.${run}.*.${key}`)) {
       const found = this.admitted(m, count);
       if (found) out.push(found);
       if (out.length > limit) out.shift();
-      seq = m.seq + 1;
     }
     return out.reverse();
+  }
+
+  /** The events stream's messages on `filter`, in order; a get answering "not found" ends them. */
+  private async *messages(filter: string): AsyncGenerator<StoredMsg> {
+    try {
+      yield* scanMessages(this.jsm, EVENTS_STREAM, filter);
+    } catch (err) {
+      notFound(err);
+    }
   }
 
   /** The event of a message, if its subject vouches for it; else undefined, and counted. */
