@@ -115,12 +115,15 @@ describe("how a delivery ends", () => {
     });
   });
 
-  it("waits are never attempts: shutdown, a lost lease, an open breaker", () => {
+  it("waits are never attempts: shutdown, a lost lease, an open breaker, the staged bytes out of reach", () => {
     const shutdown = endOf({ kind: "interrupted", why: "shutdown", detail: "interrupted by shutdown" }, 3, policy);
     expect(shutdown).toMatchObject({ settle: "nak", delayMs: 0, pending: { attempts: 2 } });
     const lease = endOf({ kind: "interrupted", why: "lease", detail: "lease lost" }, 3, policy);
     expect(lease).toMatchObject({ settle: "nak", pending: { attempts: 2 } });
     const breaker = endOf({ kind: "interrupted", why: "breaker", detail: "open" }, 3, policy);
     expect(breaker).toEqual({ settle: "nak", delayMs: 5000, pending: undefined, openBreaker: false });
+    // Even at the last attempt: the bus's own store being away never kills an artifact.
+    const staging = endOf({ kind: "interrupted", why: "staging", detail: "not now" }, policy.maxDeliver, policy);
+    expect(staging).toMatchObject({ settle: "nak", pending: { attempts: policy.maxDeliver - 1, error: "not now" } });
   });
 });

@@ -4,14 +4,7 @@
  * node the way the event publish does, and what remains is one of these classes, never a raw
  * client error.
  */
-import { JetStreamApiError } from "@nats-io/jetstream";
-import {
-  ConnectionError,
-  NoRespondersError,
-  PermissionViolationError,
-  RequestError,
-  TimeoutError,
-} from "@nats-io/transport-node";
+import { isUnavailable } from "../nats/availability.ts";
 
 /** Base of every staging failure of the object store; `cause` holds the NATS error. */
 export class StagingError extends Error {
@@ -57,27 +50,6 @@ export class BlobBucketMissingError extends StagingError {
 /** JetStream's "stream not found": for a blob bucket, the bucket does not exist. */
 export const STREAM_NOT_FOUND = 10059;
 
-/** How a NATS error during staging is handled: wait it out (true), or give up at once. */
-export function isTransient(err: unknown): boolean {
-  if (err instanceof PermissionViolationError || /permissions? violation|authorization/i.test(String(err))) {
-    return false;
-  }
-  // 503 is "JetStream system temporarily unavailable" and its kin (no leader, no quorum yet);
-  // any other API error (a limit, a bad request) is the server's last word.
-  if (err instanceof JetStreamApiError) return err.status === 503;
-  // A timed-out request may have reached the server: every staging write is idempotent
-  // (Nats-Msg-Id), so it is sent again. "No responders" (which the JetStream client reports as
-  // JetStreamNotEnabled) is a stream whose leader is not reachable yet. A closed connection
-  // (ClosedConnectionError, DrainingConnectionError) never comes back: not retried.
-  return (
-    err instanceof TimeoutError ||
-    err instanceof NoRespondersError ||
-    err instanceof RequestError ||
-    (err instanceof ConnectionError && !/closed|draining/i.test(err.message)) ||
-    (err instanceof Error && err.name === "JetStreamNotEnabled")
-  );
-}
-
 /** Options of {@link rideThrough}. */
 export interface RideThroughOptions {
   /** Epoch ms after which a transient error is final. */
@@ -98,7 +70,7 @@ export async function rideThrough<T>(step: (timeoutMs: number) => Promise<T>, o:
     } catch (err) {
       if (err instanceof StagingError) throw err;
       const message = (err as Error)?.message ?? String(err);
-      if (!isTransient(err)) throw new StagingRefusedError(`${o.what} refused: ${message}`, { cause: err });
+      if (!isUnavailable(err)) throw new StagingRefusedError(`${o.what} refused: ${message}`, { cause: err });
       if (Date.now() + wait > o.deadline) {
         throw new StagingUnavailableError(`${o.what} not confirmed in time: ${message}`, { cause: err });
       }

@@ -56,8 +56,11 @@ export function startOf(prior: LedgerEntry | undefined, replayDlqSeq: number | u
 
 export type Outcome =
   | { kind: "uploaded" }
-  /** The upload did not run: shut down, lease lost, breaker open. None is an attempt. */
-  | { kind: "interrupted"; why: "shutdown" | "lease" | "breaker"; detail: string }
+  /**
+   * The upload did not run or could not: shut down, lease lost, breaker open, or the staged
+   * bytes out of reach (the bus's own store away). None is an attempt.
+   */
+  | { kind: "interrupted"; why: "shutdown" | "lease" | "breaker" | "staging"; detail: string }
   | {
       kind: "failed";
       error: unknown;
@@ -111,7 +114,7 @@ export function endOf(outcome: Outcome, attempt: number, policy: EndPolicy): End
           openBreaker: false,
         };
       }
-      if (outcome.why === "lease") {
+      if (outcome.why === "lease" || outcome.why === "staging") {
         const pending = { attempts: notAnAttempt, error: outcome.detail };
         return { settle: "nak", delayMs: policy.backoff.initialMs, pending, openBreaker: false };
       }

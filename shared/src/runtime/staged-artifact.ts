@@ -12,8 +12,9 @@ import { hashPool } from "../blob/hash-pool.ts";
 import type { BlobStores } from "../blob/mod.ts";
 import { BlobMissingError } from "../blob/store.ts";
 import type { ArtifactEventV1 } from "../event/schema.ts";
+import { isUnavailable } from "../nats/availability.ts";
 import type { Artifact } from "./destination.ts";
-import { PermanentError } from "./errors.ts";
+import { PermanentError, TransientError } from "./errors.ts";
 
 /**
  * From what size a blob's check is hashed on a worker thread. With 4 cores or more, so the
@@ -29,6 +30,16 @@ export function defaultOffThreadHashMinBytes(): number {
 }
 let cores: number | undefined;
 
+/** An Artifact as the runtime builds it, telling the runtime whether its bytes were out of reach. */
+export interface StagedArtifact extends Artifact {
+  /**
+   * The error of a read that failed because the staging store could not answer now (a node
+   * away, a leader being elected: `isUnavailable`), if one did. The runtime then waits for the
+   * store instead of counting an attempt: the destination had no part in it.
+   */
+  readonly unavailable: unknown;
+}
+
 /**
  * Builds the Artifact of an event from the blob store its event names. `offThreadHashMinBytes`:
  * see {@link defaultOffThreadHashMinBytes}.
@@ -38,17 +49,29 @@ export function stagedArtifact(
   event: ArtifactEventV1,
   streamSeq: number,
   offThreadHashMinBytes = defaultOffThreadHashMinBytes(),
-): Artifact {
+): StagedArtifact {
   const store = blobs.get(event.blob.store);
   const { sha256, size } = event.blob;
+  let unavailable: unknown;
+  const failed = (err: unknown): never => {
+    if (isUnavailable(err)) {
+      unavailable = err;
+      throw new TransientError(`the staged blob cannot be read now: ${(err as Error)?.message ?? err}`, { cause: err });
+    }
+    return missingIsPermanent(err);
+  };
   return {
     event,
     streamSeq,
-    read: async (signal) => verifiedBytes(await store.read(event.blob, signal).catch(missingIsPermanent), sha256, size),
+    get unavailable() {
+      return unavailable;
+    },
+    read: async (signal) => verifiedBytes(await store.read(event.blob, signal).catch(failed), sha256, size),
     openReader: async (signal, options) => {
-      const reader = await store.openReader(event.blob, signal).catch(missingIsPermanent);
+      const opened = await store.openReader(event.blob, signal).catch(failed);
+      const reader: BlobReader = { fill: (buf) => opened.fill(buf).catch(failed), close: () => opened.close() };
       if (options?.verify !== false) return verifiedReader(reader, sha256, size, size >= offThreadHashMinBytes);
-      return { fill: (buf) => reader.fill(buf).catch(missingIsPermanent), close: () => reader.close() };
+      return reader;
     },
   };
 }

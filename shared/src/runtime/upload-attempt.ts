@@ -12,7 +12,7 @@ import type { Delivery } from "./admission.ts";
 import { type DestinationBreaker, isBreakerOpenError } from "./breaker.ts";
 import type { Outcome } from "./delivery-decision.ts";
 import type { Destination, UploadReceipt } from "./destination.ts";
-import { classify } from "./errors.ts";
+import { classify, describeError } from "./errors.ts";
 import { type KeyLease, LeaseLostError } from "./key-lease.ts";
 import type { NewLedgerEntry } from "./ledger.ts";
 import { ShutdownAbort } from "./pull-loop.ts";
@@ -61,22 +61,32 @@ export async function attemptUpload(a: AttemptInput): Promise<AttemptResult> {
   });
   const log = a.log.child({ eventId: a.delivery.event.id, seq: a.msg.info.streamSequence });
   log.debug({ attempt, name: a.delivery.event.name }, "upload started");
+  const artifact = stagedArtifact(a.blobs, a.delivery.event, a.delivery.orderSeq);
   try {
     const receipt = await a.breaker.run(async () => {
       // Recorded inside the breaker: an upload the open breaker refuses was no attempt.
       if (a.recordStart && !(await a.record(a.uploading))) return undefined;
-      const artifact = stagedArtifact(a.blobs, a.delivery.event, a.delivery.orderSeq);
       return a.destination.upload(artifact, heartbeat.context(attempt, log));
     });
     return { outcome: { kind: "uploaded" }, heartbeat, ...(receipt ? { receipt } : {}) };
   } catch (err) {
-    const interrupted = interruption(err, a.ac.signal);
+    const interrupted = interruption(err, a.ac.signal) ?? stagingAway(artifact.unavailable);
     if (interrupted) return { outcome: interrupted, heartbeat };
     // Broken destination, or an error of this artifact's that reads like one? Its probe tells
     // (the heartbeat still keeps the delivery meanwhile).
     if (classify(err) !== "destination") return { outcome: { kind: "failed", error: err }, heartbeat };
     return { outcome: { kind: "failed", error: err, probePassed: await a.breaker.probePasses() }, heartbeat };
   }
+}
+
+/** The bus's own staging store could not answer: a wait for it, whatever the adapter made of it. */
+function stagingAway(unavailable: unknown): Outcome | undefined {
+  if (unavailable === undefined) return undefined;
+  return {
+    kind: "interrupted",
+    why: "staging",
+    detail: `the staged blob cannot be read now: ${describeError(unavailable)}`,
+  };
 }
 
 /** Why an upload did not run, if it was not the upload's own failure. */

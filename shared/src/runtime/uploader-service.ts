@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import { openBlobStores } from "../blob/mod.ts";
 import { type Config, type DestinationConfig, loadConfig } from "../config.ts";
 import { createLogger } from "../log.ts";
+import { untilAvailable } from "../nats/availability.ts";
 import { connectNats } from "../nats/connect.ts";
 import { DestinationDirectory } from "../nats/destinations.ts";
 import { termTakesReason } from "../nats/server-features.ts";
@@ -22,6 +23,7 @@ import { persistCompileCache } from "./compile-cache.ts";
 import { startConsumerGauges } from "./consumer-gauges.ts";
 import type { Destination } from "./destination.ts";
 import { parseDestinationName } from "./destination-name.ts";
+import { describeError } from "./errors.ts";
 import { startBlobSweeper, startDestinationCleanup } from "./housekeeping.ts";
 import { KeyLeases } from "./key-lease.ts";
 import { Ledger } from "./ledger.ts";
@@ -57,6 +59,9 @@ export interface StartOptions {
   handleSignals?: boolean;
 }
 
+/** How long start-up waits for JetStream to answer (a leader election, a node away) before it gives up. */
+const START_WAIT_MS = 120_000;
+
 export async function startUploaderService(
   factory: DestinationFactory,
   opts: StartOptions = {},
@@ -73,8 +78,20 @@ export async function startUploaderService(
       destinations: config.destinations,
       blobProjects: config.staging.projects,
     });
+  // Started while a node is away or a leader is being elected, it waits (like a trainer's
+  // publish) instead of exiting: its requests are reads, safe to repeat.
+  let warned = 0;
+  const available = <T>(what: string, step: () => Promise<T>) =>
+    untilAvailable(step, {
+      timeoutMs: START_WAIT_MS,
+      onWait: (err, waitedMs) => {
+        if (Date.now() - warned < 5_000) return; // one line per 5 s is enough to see it wait
+        warned = Date.now();
+        log.warn({ err: describeError(err), waitedMs }, `${what}: JetStream not available yet, waiting`);
+      },
+    });
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
+  const jsm = await available("start-up", () => jetstreamManager(nc));
   const kv = await new Kvm(nc).open(LEDGER_BUCKET);
   const ledger = new Ledger(kv);
   // Blob release: checked every 5 s (names and topology stamp), listed in full once a minute.
@@ -89,7 +106,9 @@ export async function startUploaderService(
   for (const [i, dc] of mine.entries()) {
     const destination = destinations[i] as Destination;
     const token = parseDestinationName(dc.name).token;
-    const events = await js.consumers.get(EVENTS_STREAM, consumerName(token));
+    const events = await available(`consumer of ${dc.name}`, () =>
+      js.consumers.get(EVENTS_STREAM, consumerName(token)),
+    );
     eventConsumers.push({ destination: dc.name, consumer: events });
     metrics.register(dc.name);
     const worker = new DestinationWorker({
@@ -97,7 +116,9 @@ export async function startUploaderService(
       jsm,
       consumers: {
         events,
-        replays: await js.consumers.get(EVENTS_STREAM, replayConsumerName(token)),
+        replays: await available(`replay consumer of ${dc.name}`, () =>
+          js.consumers.get(EVENTS_STREAM, replayConsumerName(token)),
+        ),
       },
       destination,
       config: dc,

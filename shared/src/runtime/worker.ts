@@ -289,6 +289,11 @@ export class DestinationWorker {
     if (end.openBreaker) {
       this.d.log.error({ error: end.pending?.error }, "destination broken: pausing until a probe passes");
       this.breaker.trip();
+    } else if (outcome.kind === "interrupted" && outcome.why === "staging") {
+      this.d.log.warn(
+        { eventId: d.event.id, error: outcome.detail },
+        "the staged blob cannot be read now: waiting, not an attempt",
+      );
     } else if (outcome.kind === "failed") {
       const { attempts, error } = end.pending ?? {};
       const fields = { eventId: d.event.id, attempt: attempts, delayMs: end.delayMs, error };
