@@ -1,8 +1,8 @@
 /** The runtime's ack / nak / term rules, without servers: what a delivery does from what the ledger says and how its upload went. */
 import { describe, expect, it } from "vitest";
-import { endOf, PROBE_PASSED, startOf } from "../src/runtime/delivery-decision.ts";
-import { DestinationError, PermanentError, TransientError } from "../src/runtime/errors.ts";
-import type { LedgerEntry, LedgerState } from "../src/runtime/ledger.ts";
+import type { LedgerEntry, LedgerState } from "../src/contract/ledger-entry.ts";
+import { endOf, PROBE_PASSED, startOf } from "../src/delivery/delivery-decision.ts";
+import { DestinationError, PermanentError, TransientError } from "../src/destination/errors.ts";
 
 const entry = (state: LedgerState, more: Partial<LedgerEntry> = {}): LedgerEntry => ({
   state,

@@ -1,6 +1,6 @@
 /** Names of every JetStream object artifact-bus owns. Topology is code: see ensureTopology. */
-import { checkSubjectToken } from "../event/names.ts";
-import { DLQ_PREFIX, EVENTS_PREFIX, REPLAY_PREFIX } from "../event/subjects.ts";
+import { checkSubjectToken } from "../contract/names.ts";
+import { DLQ_PREFIX, EVENTS_PREFIX, REPLAY_PREFIX } from "../contract/subjects.ts";
 
 export const EVENTS_STREAM = "ARTIFACTS";
 export const EVENTS_SUBJECTS = `${EVENTS_PREFIX}.>`;
@@ -25,7 +25,7 @@ export const GATEWAY_INDEX_PREFIX = "idx";
 export const TOPOLOGY_STAMP_KEY = "topology";
 /**
  * Ledger key prefix of uploader replicas' heartbeats `replica.<destination token>.<replica id>`
- * (runtime/replica-heartbeat.ts): here, with the other key names, so the permissions that scope
+ * (ledger/replica-heartbeat.ts): here, with the other key names, so the permissions that scope
  * each uploader to its own destination's heartbeats need not import the runtime.
  */
 export const REPLICA_KEY_PREFIX = "replica";

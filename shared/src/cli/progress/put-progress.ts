@@ -3,7 +3,7 @@
  * and upload progress (from the ledger's `bytesDone`). On a terminal it draws bars in place
  * (TerminalProgress); otherwise it writes plain lines a log keeps (PlainProgress).
  */
-import type { LedgerEntry } from "../../runtime/ledger.ts";
+import type { LedgerEntry } from "../../contract/ledger-entry.ts";
 import { PlainProgress } from "./plain-progress.ts";
 import { TerminalProgress } from "./terminal-progress.ts";
 

@@ -6,9 +6,10 @@
  * Every subject is one that the v3 clients (@nats-io/jetstream, kv, obj) send for a call
  * artifact-bus makes; each grant names that call, and the sample file carries it as a comment.
  */
-import { checkSubjectToken } from "../../event/names.ts";
-import { dlqSubject, EVENTS_PREFIX, REPLAY_PREFIX } from "../../event/subjects.ts";
-import { destinationFromToken, parseDestinationName } from "../../runtime/destination-name.ts";
+
+import { destinationFromToken, parseDestinationName } from "../../contract/destination-name.ts";
+import { checkSubjectToken } from "../../contract/names.ts";
+import { dlqSubject, EVENTS_PREFIX, REPLAY_PREFIX } from "../../contract/subjects.ts";
 import {
   BLOB_BUCKET_PREFIX,
   blobBucket,

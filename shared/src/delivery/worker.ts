@@ -1,0 +1,320 @@
+/**
+ * The uploader runtime for one destination: two pull loops (its events, and the DLQ replays meant
+ * for it) hand over each delivery, which is admitted (the subject vouches for the body), waits its
+ * turn for its order key, is uploaded through the breaker, and ends as delivery-decision.ts says:
+ * ack / nak(delay) / term + DLQ, with the ledger written at every transition.
+ */
+import type { Consumer, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import type { BlobStores } from "../blob/mod.ts";
+import type { DestinationConfig } from "../config/config.ts";
+import { admitDelivery, type Delivery } from "../contract/admission.ts";
+import { parseDestinationName } from "../contract/destination-name.ts";
+import type { DeadClass } from "../contract/ledger-entry.ts";
+import { isTerminal, type NewLedgerEntry } from "../contract/ledger-entry.ts";
+import { DeadLettering } from "../dead-letters/dead-letterer.ts";
+import { replayRefusal } from "../dead-letters/replay.ts";
+import type { Destination } from "../destination/destination.ts";
+import { classify, describeError } from "../destination/errors.ts";
+import type { Ledger } from "../ledger/ledger.ts";
+import type { DestinationDirectory } from "../nats/destinations.ts";
+import { DestinationBreaker } from "./breaker.ts";
+import { type End, endOf, type Outcome, startOf } from "./delivery-decision.ts";
+import { Settlement } from "./delivery-settlement.ts";
+import type { KeyLease, KeyLeases } from "./key-lease.ts";
+import { ackFloorReader, KeyOrder, keyScope } from "./key-order.ts";
+import { PullLoop } from "./pull-loop.ts";
+import { attemptUpload } from "./upload-attempt.ts";
+import type { WorkerMetrics } from "./worker-metrics.ts";
+
+export interface WorkerDeps {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  /** The destination's consumers: its events, and the DLQ replays meant for it. */
+  consumers: { events: Consumer; replays: Consumer };
+  destination: Destination;
+  config: DestinationConfig;
+  ledger: Ledger;
+  leases: KeyLeases;
+  directory: DestinationDirectory;
+  blobs: BlobStores;
+  log: Logger;
+  metrics: WorkerMetrics;
+  /** Unique per process: lease holders are `<replicaId>/<seq>/<delivery>`. */
+  replicaId: string;
+  /** Whether the server takes `+TERM <reason>`; nats-server 2.9 only takes a bare `+TERM`. */
+  termReasons: boolean;
+}
+
+/** Below this size an extra upload is cheaper than the coalescing look-up for a new key. */
+const COALESCE_CHECK_MIN_BYTES = 1 << 20;
+
+/** The fields every ledger entry of a delivery shares. */
+type EntryBase = Omit<NewLedgerEntry, "state" | "attempts">;
+
+/** One destination: its breaker, its pull loops, and what happens to each delivery. */
+export class DestinationWorker {
+  readonly breaker: DestinationBreaker;
+  private readonly d: WorkerDeps;
+  private readonly token: string;
+  private readonly pulls: PullLoop[];
+  private readonly order: KeyOrder;
+  private readonly dead: DeadLettering;
+  private readonly settle: Settlement;
+
+  constructor(deps: WorkerDeps) {
+    this.d = deps;
+    this.token = parseDestinationName(deps.destination.name).token;
+    this.dead = new DeadLettering({
+      js: deps.js,
+      ledger: deps.ledger,
+      destination: deps.destination.name,
+      destinationToken: this.token,
+      termReasons: deps.termReasons,
+      onDeadLettered: () => deps.metrics.deadLettered(deps.destination.name),
+    });
+    this.settle = new Settlement({
+      ledger: deps.ledger,
+      destinationToken: this.token,
+      directory: deps.directory,
+      blobs: deps.blobs,
+      dead: this.dead,
+      log: deps.log,
+      onSuperseded: () => deps.metrics.superseded(deps.destination.name),
+    });
+    this.breaker = new DestinationBreaker(
+      deps.config.breaker,
+      (s) => deps.destination.probe(s),
+      (err) => {
+        if (err) deps.log.warn({ error: describeError(err) }, "probe failed: breaker stays open");
+        else deps.log.info("probe passed");
+      },
+    );
+    this.order = new KeyOrder({
+      leases: deps.leases,
+      jsm: deps.jsm,
+      destinationToken: this.token,
+      orderKeyOf: (event) => deps.destination.orderKey(event),
+      maxWaitMs: deps.config.ackWaitMs * 2,
+      coalesce: deps.config.coalesce ?? deps.destination.coalesceByDefault ?? true,
+      scopeOf: (e) => keyScope(e, deps.config.filter),
+      finished: async (ref) => isTerminal((await deps.ledger.getOf(this.token, ref, ref.seq))?.state),
+      ackFloor: ackFloorReader(deps.consumers.events),
+    });
+    const loop = (consumer: Consumer, concurrency: number) =>
+      new PullLoop({
+        consumer,
+        concurrency,
+        breaker: this.breaker,
+        log: deps.log,
+        handle: (msg, ac) => this.handle(msg, ac),
+        onHandlerError: (msg, err) => {
+          // Not an attempt: the ledger says how many were made, whatever JetStream counts.
+          deps.log.error({ err: describeError(err), seq: msg.info.streamSequence }, "handler failed; redelivering");
+          msg.nak(deps.config.backoff.initialMs);
+        },
+      });
+    // Replays are rare and operator-driven: one at a time is plenty.
+    this.pulls = [loop(deps.consumers.events, deps.config.concurrency), loop(deps.consumers.replays, 1)];
+    this.breaker.on("open", () => {
+      deps.log.warn({ destination: deps.destination.name }, "breaker open: pausing pulls");
+      deps.metrics.breakerState.set({ destination: deps.destination.name }, 1);
+      for (const p of this.pulls) p.interrupt();
+    });
+    this.breaker.on("close", () => {
+      deps.log.info({ destination: deps.destination.name }, "breaker closed: resuming");
+      deps.metrics.breakerState.set({ destination: deps.destination.name }, 0);
+    });
+  }
+
+  start(): void {
+    for (const p of this.pulls) p.start();
+  }
+
+  /** Stops pulling, lets in-flight uploads finish for `graceMs`, then naks what remains. */
+  async stop(graceMs: number): Promise<void> {
+    await Promise.all(this.pulls.map((p) => p.stop(graceMs)));
+    this.breaker.shutdown();
+  }
+
+  private async handle(msg: JsMsg, ac: AbortController): Promise<void> {
+    const admitted = admitDelivery(
+      { subject: msg.subject, data: msg.data, headers: msg.headers, seq: msg.info.streamSequence },
+      this.token,
+    );
+    if (!admitted.ok) return this.settle.reject(msg, admitted);
+    const d: Delivery = admitted;
+    const base = this.entryBase(d);
+    const redelivered = msg.info.deliveryCount > 1;
+    // A first delivery has no outcome yet (short of its id re-sent after the dedupe window, which
+    // the fence and the guarded writes cover), so only redeliveries and replays read the ledger.
+    const prior =
+      redelivered || d.replayDlqSeq !== undefined ? await this.d.ledger.getOf(this.token, base, d.orderSeq) : undefined;
+    const start = startOf(prior, d.replayDlqSeq, this.d.config.maxDeliver);
+    switch (start.kind) {
+      case "finished":
+        msg.ack();
+        return;
+      case "letterMissing":
+        await this.dead.send(msg, start.entry, d.eventsSubject);
+        return;
+      case "exhausted":
+        await this.kill(msg, d, base, start.attempts, start.reason, "transient");
+        return;
+    }
+    const refusal = await replayRefusal(this.d.blobs, d);
+    if (refusal) {
+      this.d.log.warn({ eventId: d.event.id, error: refusal }, "replay refused");
+      return this.dead.refuseReplay(msg, base, refusal, prior?.errorClass);
+    }
+    let orderKey: string;
+    try {
+      orderKey = this.d.destination.orderKey(d.event);
+    } catch (err) {
+      // No valid path for it at this destination: no retry can change that.
+      await this.kill(msg, d, base, start.priorAttempts, describeError(err), "permanent");
+      return;
+    }
+    if (start.revive) {
+      await this.d.ledger.update(this.token, base, (cur) =>
+        cur?.state === "dead" && cur.dlqSeq === d.replayDlqSeq ? { ...base, state: "pending", attempts: 0 } : undefined,
+      );
+    }
+    const turn = await this.order.take(
+      {
+        event: d.event,
+        orderKey,
+        orderSeq: d.orderSeq,
+        eventsSubject: d.eventsSubject,
+        holder: `${this.d.replicaId}/${msg.info.streamSequence}/${msg.info.deliveryCount}`,
+        cheapFirstVersion: d.event.blob.size < COALESCE_CHECK_MIN_BYTES,
+      },
+      ac.signal,
+      () => msg.working(),
+    );
+    switch (turn.kind) {
+      case "later":
+        msg.nak(this.d.config.backoff.initialMs); // a wait, not an attempt
+        return;
+      case "superseded": {
+        const superseded = { ...base, state: "superseded" as const, supersededBy: turn.by };
+        await this.settle.finish(msg, { ...superseded, attempts: start.priorAttempts }, d);
+        return;
+      }
+      case "done": {
+        // Uploaded before a crash lost the ack: keep the ledger's location. `prior` was read before
+        // the turn and may predate the upload's own record (an earlier delivery finishing meanwhile).
+        const entry = prior?.state === "uploaded" ? prior : await this.d.ledger.getOf(this.token, base, d.orderSeq);
+        const uploaded = entry?.state === "uploaded" ? entry : { ...base, state: "uploaded" as const, attempts: 0 };
+        await this.settle.finish(msg, uploaded, d);
+        return;
+      }
+      case "acquired":
+        await this.upload(msg, d, base, turn.lease, start.priorAttempts + 1, redelivered || !!d.replayDlqSeq, ac);
+    }
+  }
+
+  /** Attempt `attempt` of a delivery holding its key, and what follows from its outcome. */
+  private async upload(
+    msg: JsMsg,
+    d: Delivery,
+    base: EntryBase,
+    lease: KeyLease,
+    attempt: number,
+    recordStart: boolean,
+    ac: AbortController,
+  ): Promise<void> {
+    const started = Date.now();
+    const { outcome, receipt, heartbeat } = await attemptUpload({
+      msg,
+      delivery: d,
+      lease,
+      uploading: { ...base, state: "uploading", attempts: attempt },
+      recordStart,
+      record: (entry) => this.d.ledger.recordUnlessTerminal(this.token, entry),
+      recordProgress: (entry) => this.d.ledger.recordProgress(this.token, entry),
+      ac,
+      breaker: this.breaker,
+      destination: this.d.destination,
+      blobs: this.d.blobs,
+      config: this.d.config,
+      log: this.d.log,
+    });
+    if (outcome.kind === "uploaded" && receipt) {
+      const ms = Date.now() - started;
+      this.d.metrics.uploaded(this.d.destination.name, receipt.size, ms);
+      // Debug, not info: at thousands of small artifacts a second the log line costs more than the ack.
+      this.d.log.debug({ eventId: d.event.id, location: receipt.location, ms }, "uploaded");
+      const { location, details } = receipt;
+      const uploaded = {
+        ...base,
+        state: "uploaded" as const,
+        attempts: attempt,
+        location,
+        ...(details && { details }),
+      };
+      // The heartbeat runs until the ack: a slow finish (NATS restarting) must not let the
+      // delivery expire and a redelivery upload the same bytes again.
+      try {
+        await this.settle.finish(msg, uploaded, d);
+      } finally {
+        heartbeat.stop();
+      }
+      // The stream's clock, not the producer's createdAt: a producer sets that one. A replay's
+      // message is as new as the replay, so only first-hand events count.
+      if (d.replayDlqSeq === undefined) this.d.metrics.landed(this.d.destination.name, msg.time);
+      return;
+    }
+    heartbeat.stop();
+    // The fence stays: whatever the upload reported, its bytes may have landed.
+    await lease.release().catch(() => undefined);
+    if (outcome.kind === "uploaded") {
+      msg.ack(); // another delivery of this event finished it meanwhile
+      return;
+    }
+    if (outcome.kind === "failed") this.d.metrics.failed(this.d.destination.name, classify(outcome.error));
+    const end = endOf(outcome, attempt, {
+      maxDeliver: this.d.config.maxDeliver,
+      backoff: this.d.config.backoff,
+      breakerResetMs: this.d.config.breaker.resetTimeoutMs,
+    });
+    await this.ended(msg, d, base, end, outcome);
+  }
+
+  /** Carries out how an upload ended: a retry or a wait (nak), or a death (term + DLQ). */
+  private async ended(msg: JsMsg, d: Delivery, base: EntryBase, end: End, outcome: Outcome): Promise<void> {
+    if (end.settle === "ack") return;
+    if (end.settle === "term") {
+      await this.kill(msg, d, base, end.attempts, end.error, end.errorClass);
+      return;
+    }
+    if (end.openBreaker) {
+      this.d.log.error({ error: end.pending?.error }, "destination broken: pausing until a probe passes");
+      this.breaker.trip();
+    } else if (outcome.kind === "failed") {
+      const { attempts, error } = end.pending ?? {};
+      const fields = { eventId: d.event.id, attempt: attempts, delayMs: end.delayMs, error };
+      this.d.log.warn(fields, "upload failed: retrying");
+    }
+    const pending = end.pending && { ...base, state: "pending" as const, ...end.pending };
+    await this.settle.later(msg, pending, end.delayMs);
+  }
+
+  /** Dead-letters a delivery. Its blob stays for a replay as long as the letter (blob-release.ts). */
+  private kill(msg: JsMsg, d: Delivery, base: EntryBase, attempts: number, error: string, errorClass: DeadClass) {
+    this.d.log.error({ eventId: d.event.id, attempts, error }, "dead-lettering");
+    return this.dead.kill(msg, { ...base, state: "dead", attempts, error, errorClass }, d.eventsSubject);
+  }
+
+  private entryBase(d: Delivery): EntryBase {
+    return {
+      destination: this.d.destination.name,
+      eventId: d.event.id,
+      project: d.event.project,
+      run: d.event.run,
+      name: d.event.name,
+      streamSeq: d.orderSeq,
+      ...(d.replayDlqSeq !== undefined ? { replayDlqSeq: d.replayDlqSeq } : {}),
+    };
+  }
+}
