@@ -64,6 +64,7 @@ export {
   type Artifact,
   type ByteRange,
   type Destination,
+  type DestinationFactory,
   type RemoteContent,
   RemoteNotFoundError,
   type RemoteReadOptions,
@@ -125,7 +126,7 @@ export { isWarmUp, persistCompileCache } from "./service/compile-cache.ts";
 export { UPLOADER_NODE_FLAGS } from "./service/node-options.ts";
 export { checkUploaderConfig, servedDestinations } from "./service/uploader-config.ts";
 export { isConfigCheck, runUploaderMain } from "./service/uploader-main.ts";
-export { type DestinationFactory, startUploaderService, type UploaderService } from "./service/uploader-service.ts";
+export { startUploaderService, type UploaderService } from "./service/uploader-service.ts";
 export {
   type ArtifactStatus,
   artifactStatus,

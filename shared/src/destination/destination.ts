@@ -5,6 +5,7 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { BlobReader } from "../blob/blob-reader.ts";
+import type { DestinationConfig } from "../config/config.ts";
 import type { ArtifactEventV1 } from "../contract/schema.ts";
 
 /** One artifact version as handed to an adapter. */
@@ -132,4 +133,12 @@ export interface Destination {
     options?: RemoteReadOptions,
   ): Promise<RemoteContent>;
   close(): Promise<void>;
+}
+
+/** What a service folder supplies: how to build its kind's adapter from a destination's config. */
+export interface DestinationFactory {
+  /** The destination kind this service serves, e.g. `s3`. */
+  kind: string;
+  /** Builds an adapter from its config; throws (naming the field) on bad options. */
+  create(config: DestinationConfig, log: Logger): Destination | Promise<Destination>;
 }

@@ -5,8 +5,8 @@
 import type { Logger } from "pino";
 import { type Config, ConfigError, type DestinationConfig, loadConfig } from "../config/config.ts";
 import { parseDestinationName } from "../contract/destination-name.ts";
+import type { DestinationFactory } from "../destination/destination.ts";
 import { createLogger } from "../log.ts";
-import type { DestinationFactory } from "./uploader-service.ts";
 
 type Env = Record<string, string | undefined>;
 

@@ -4,10 +4,11 @@
  * restarts the process and an operator reads the cause without a stack trace.
  */
 
+import type { DestinationFactory } from "../destination/destination.ts";
 import { describeError } from "../destination/errors.ts";
 import { isWarmUp } from "./compile-cache.ts";
 import { checkUploaderConfig } from "./uploader-config.ts";
-import { type DestinationFactory, startUploaderService } from "./uploader-service.ts";
+import { startUploaderService } from "./uploader-service.ts";
 
 /** Whether the process should only validate its config: `--check-config` or `ARTIFACT_BUS_CHECK_CONFIG=1`. */
 export function isConfigCheck(argv: readonly string[], env: Record<string, string | undefined>): boolean {

@@ -1,7 +1,7 @@
 /**
  * The process around the workers: config, NATS connection, one worker per configured
  * destination of this service's kind, metrics, and graceful shutdown on SIGTERM/SIGINT.
- * A service folder only supplies a {@link DestinationFactory}.
+ * A service folder only supplies a DestinationFactory (destination/destination.ts).
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -18,7 +18,7 @@ import { startConsumerGauges } from "../delivery/consumer-gauges.ts";
 import { KeyLeases } from "../delivery/key-lease.ts";
 import { DestinationWorker } from "../delivery/worker.ts";
 import { WorkerMetrics } from "../delivery/worker-metrics.ts";
-import type { Destination } from "../destination/destination.ts";
+import type { Destination, DestinationFactory } from "../destination/destination.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { startReplicaHeartbeat } from "../ledger/replica-heartbeat.ts";
 import { createLogger } from "../log.ts";
@@ -32,13 +32,6 @@ import { startBlobSweeper, startDestinationCleanup } from "./housekeeping.ts";
 import { type ServiceHttp, serveServiceHttp } from "./service-http.ts";
 import { servedDestinations } from "./uploader-config.ts";
 import { UploaderReadiness } from "./uploader-readiness.ts";
-
-export interface DestinationFactory {
-  /** The destination kind this service serves, e.g. `s3`. */
-  kind: string;
-  /** Builds an adapter from its config; throws (naming the field) on bad options. */
-  create(config: DestinationConfig, log: Logger): Destination | Promise<Destination>;
-}
 
 export interface UploaderService {
   readonly workers: DestinationWorker[];

@@ -4,7 +4,7 @@
  * written when the interval ends).
  */
 import { formatBytes, percent } from "../format.ts";
-import type { DestinationProgress, ProgressStream, PutProgress, PutProgressOptions } from "./put-progress.ts";
+import type { DestinationProgress, ProgressStream, PutProgress, PutProgressOptions } from "./progress-types.ts";
 import { Throttle } from "./throttle.ts";
 
 export const PLAIN_PROGRESS_MS = 2_000;

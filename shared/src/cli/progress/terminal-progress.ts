@@ -3,7 +3,7 @@
  * at most REDRAW_PER_SECOND times a second (the newest state always drawn last).
  */
 import { formatBytes, percent } from "../format.ts";
-import type { DestinationProgress, ProgressStream, PutProgress, PutProgressOptions } from "./put-progress.ts";
+import type { DestinationProgress, ProgressStream, PutProgress, PutProgressOptions } from "./progress-types.ts";
 import { Throttle } from "./throttle.ts";
 
 export const REDRAW_PER_SECOND = 4;
