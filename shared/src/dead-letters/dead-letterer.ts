@@ -21,9 +21,9 @@ export interface DeadLetteringOptions {
 }
 
 export class DeadLettering {
-  private readonly o: DeadLetteringOptions;
+  private readonly options: DeadLetteringOptions;
   constructor(options: DeadLetteringOptions) {
-    this.o = options;
+    this.options = options;
   }
 
   /**
@@ -31,7 +31,7 @@ export class DeadLettering {
    * letter, terminates. `subject` is the events subject of the artifact.
    */
   async kill(msg: JsMsg, dead: NewLedgerEntry, subject: string): Promise<void> {
-    if (!(await this.o.ledger.recordUnlessTerminal(this.o.destinationToken, dead))) {
+    if (!(await this.options.ledger.recordUnlessTerminal(this.options.destinationToken, dead))) {
       msg.ack();
       return;
     }
@@ -43,8 +43,8 @@ export class DeadLettering {
    * harmless), records its DLQ sequence in the ledger, terminates the message.
    */
   async send(msg: JsMsg, dead: NewLedgerEntry, subject: string, tracked = true): Promise<void> {
-    const dlqSeq = await publishDeadLetter(this.o.js, this.o.destinationToken, {
-      destination: this.o.destination,
+    const dlqSeq = await publishDeadLetter(this.options.js, this.options.destinationToken, {
+      destination: this.options.destination,
       reason: dead.error ?? "unknown",
       errorClass: dead.errorClass ?? "permanent",
       attempts: dead.attempts,
@@ -57,13 +57,13 @@ export class DeadLettering {
     });
     // Only onto this death's own entry (or none, expired): never over an outcome recorded since.
     if (tracked) {
-      await this.o.ledger.update(this.o.destinationToken, dead, (cur) =>
+      await this.options.ledger.update(this.options.destinationToken, dead, (cur) =>
         cur === undefined || (cur.state === "dead" && cur.streamSeq === dead.streamSeq)
           ? { ...dead, dlqSeq }
           : undefined,
       );
     }
-    this.o.onDeadLettered();
+    this.options.onDeadLettered();
     this.terminate(msg, dead.error ?? "dead");
   }
 
@@ -82,7 +82,7 @@ export class DeadLettering {
       project: ref?.project ?? "",
       run: ref?.run ?? "",
       eventId: ref?.eventId ?? "",
-      destination: this.o.destination,
+      destination: this.options.destination,
       name: "",
       streamSeq: msg.info.streamSequence,
       attempts: 0,
@@ -94,7 +94,7 @@ export class DeadLettering {
     if (!ref) return this.send(msg, dead, subject, false);
     const seq = msg.info.streamSequence;
     let own: NewLedgerEntry | undefined;
-    await this.o.ledger.update(this.o.destinationToken, ref, (cur) => {
+    await this.options.ledger.update(this.options.destinationToken, ref, (cur) => {
       own = cur === undefined ? dead : cur.streamSeq === seq && cur.errorClass === "invalid" ? cur : undefined;
       return cur === undefined ? dead : undefined;
     });
@@ -117,7 +117,7 @@ export class DeadLettering {
   ): Promise<void> {
     const dlqSeq = replay.replayDlqSeq;
     const dead: NewLedgerEntry = { ...replay, state: "dead", attempts: 0, error: reason, errorClass, dlqSeq };
-    await this.o.ledger.update(this.o.destinationToken, dead, (cur) =>
+    await this.options.ledger.update(this.options.destinationToken, dead, (cur) =>
       !isTerminal(cur?.state) || (cur?.state === "dead" && cur.dlqSeq === dlqSeq) ? dead : undefined,
     );
     this.terminate(msg, reason);
@@ -125,7 +125,7 @@ export class DeadLettering {
 
   /** Ends delivery for good: a bare `+TERM` where the server would not parse a reason. */
   terminate(msg: JsMsg, reason: string): void {
-    if (this.o.termReasons) msg.term(reason.replace(/[\r\n]+/g, " ").slice(0, 200));
+    if (this.options.termReasons) msg.term(reason.replace(/[\r\n]+/g, " ").slice(0, 200));
     else msg.term();
   }
 }

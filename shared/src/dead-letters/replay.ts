@@ -100,13 +100,13 @@ async function replayOne(
  * or removed by hand). Dying again would only write a second letter saying "blob missing"; the
  * uploader refuses it instead, and the letter it replayed stays the event's latest death.
  */
-export async function replayRefusal(blobs: BlobStores, d: Delivery): Promise<string | undefined> {
-  if (d.replayDlqSeq === undefined) return undefined;
-  const { blob, createdAt } = d.event;
+export async function replayRefusal(blobs: BlobStores, delivery: Delivery): Promise<string | undefined> {
+  if (delivery.replayDlqSeq === undefined) return undefined;
+  const { blob, createdAt } = delivery.event;
   // A store this uploader lacks is the upload's to report, as for any event.
   if (!blobs.has(blob.store) || (await blobs.get(blob.store).exists(blob))) return undefined;
   return (
-    `replay of DLQ entry ${d.replayDlqSeq} refused: blob ${blob.store}:${blob.ref} is gone (staged ${createdAt}, ` +
+    `replay of DLQ entry ${delivery.replayDlqSeq} refused: blob ${blob.store}:${blob.ref} is gone (staged ${createdAt}, ` +
     `expired or swept since); nothing was uploaded, and the letter is kept for its record`
   );
 }

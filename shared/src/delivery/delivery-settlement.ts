@@ -25,9 +25,9 @@ export interface SettlementOptions {
 }
 
 export class Settlement {
-  private readonly o: SettlementOptions;
+  private readonly options: SettlementOptions;
   constructor(options: SettlementOptions) {
-    this.o = options;
+    this.options = options;
   }
 
   /**
@@ -37,15 +37,15 @@ export class Settlement {
    * outcome is only acked.
    */
   async finish(msg: JsMsg, entry: NewLedgerEntry, d: { event: { blob: BlobLocation }; eventsSubject: string }) {
-    const token = this.o.destinationToken;
+    const token = this.options.destinationToken;
     const recorded =
       entry.state === "uploaded"
-        ? await this.o.ledger.recordUploaded(token, entry)
-        : await this.o.ledger.recordUnlessTerminal(token, entry);
+        ? await this.options.ledger.recordUploaded(token, entry)
+        : await this.options.ledger.recordUnlessTerminal(token, entry);
     if (!recorded) {
       if (entry.state === "uploaded") {
         // A holder that outlived its lease: the verdict of the replica that took the key stands.
-        this.o.log.warn(
+        this.options.log.warn(
           { eventId: entry.eventId, seq: entry.streamSeq },
           "upload finished after the event was superseded or dead: not recorded",
         );
@@ -53,7 +53,7 @@ export class Settlement {
       msg.ack();
       return;
     }
-    if (entry.state === "superseded") this.o.onSuperseded();
+    if (entry.state === "superseded") this.options.onSuperseded();
     // A plain ack: if it is lost, the redelivery finds the terminal ledger entry and acks again.
     msg.ack();
     await this.releaseBlob({ ref: entry, blob: d.event.blob, eventsSubject: d.eventsSubject });
@@ -62,7 +62,7 @@ export class Settlement {
   /** Records `pending` with the reason, if given, and naks for a later delivery. */
   async later(msg: JsMsg, pending: NewLedgerEntry | undefined, delayMs: number): Promise<void> {
     // Not written: the event is terminal already, finished by a redelivery this one outlived.
-    if (pending && !(await this.o.ledger.recordUnlessTerminal(this.o.destinationToken, pending))) {
+    if (pending && !(await this.options.ledger.recordUnlessTerminal(this.options.destinationToken, pending))) {
       msg.ack();
       return;
     }
@@ -75,19 +75,25 @@ export class Settlement {
    * choose), so what it staged is left to the sweeper.
    */
   async reject(msg: JsMsg, r: Rejection): Promise<void> {
-    this.o.log.warn(
+    this.options.log.warn(
       { seq: msg.info.streamSequence, subject: msg.subject, reason: r.reason },
       "invalid event: dead-lettering",
     );
-    await this.o.dead.reject(msg, r);
+    await this.options.dead.reject(msg, r);
   }
 
   private async releaseBlob(r: Releasable): Promise<void> {
     try {
-      await releaseBlobIfDone(r, this.o.destinationToken, this.o.ledger, this.o.directory, this.o.blobs);
+      await releaseBlobIfDone(
+        r,
+        this.options.destinationToken,
+        this.options.ledger,
+        this.options.directory,
+        this.options.blobs,
+      );
     } catch (err) {
       // The sweeper removes what is left behind; a failed delete never fails an upload.
-      this.o.log.warn({ eventId: r.ref.eventId, err: describeError(err) }, "blob release failed");
+      this.options.log.warn({ eventId: r.ref.eventId, err: describeError(err) }, "blob release failed");
     }
   }
 }

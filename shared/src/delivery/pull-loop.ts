@@ -34,7 +34,7 @@ export interface PullLoopOptions {
 const LINGER_MS = 10;
 
 export class PullLoop {
-  private readonly o: PullLoopOptions;
+  private readonly options: PullLoopOptions;
   private readonly inflight = new Map<number, AbortController>();
   private readonly slotWaiters = new Set<() => void>();
   private stopping = false;
@@ -44,12 +44,12 @@ export class PullLoop {
   private interrupts = 0;
 
   constructor(options: PullLoopOptions) {
-    this.o = options;
+    this.options = options;
     this.batchTarget = Math.ceil(options.concurrency / 2);
   }
 
   start(): void {
-    this.loop ??= this.run().catch((err) => this.o.log.error({ err: describeError(err) }, "pull loop crashed"));
+    this.loop ??= this.run().catch((err) => this.options.log.error({ err: describeError(err) }, "pull loop crashed"));
   }
 
   /** Ends the current fetch early, e.g. when the breaker opens. */
@@ -72,20 +72,20 @@ export class PullLoop {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      if (this.o.concurrency - this.inflight.size <= 0) {
+      if (this.options.concurrency - this.inflight.size <= 0) {
         await this.waitForSlot(5000);
         continue;
       }
       await this.linger();
       // After the linger: the breaker may have opened meanwhile, and nothing is pulled then.
-      if (!(await this.o.breaker.mayPull())) {
-        await this.o.breaker.waitForChange(1000);
+      if (!(await this.options.breaker.mayPull())) {
+        await this.options.breaker.waitForChange(1000);
         continue;
       }
-      const free = this.o.concurrency - this.inflight.size;
+      const free = this.options.concurrency - this.inflight.size;
       const interrupts = this.interrupts;
       try {
-        this.batch = await this.o.consumer.fetch({ max_messages: free, expires: 2000 });
+        this.batch = await this.options.consumer.fetch({ max_messages: free, expires: 2000 });
         // An interrupt while the fetch was being set up had no batch to stop yet.
         if (this.interrupts !== interrupts) this.batch.stop();
         for await (const msg of this.batch) {
@@ -94,7 +94,7 @@ export class PullLoop {
         }
       } catch (err) {
         if (this.stopping) break;
-        this.o.log.warn({ err: describeError(err) }, "fetch failed; retrying");
+        this.options.log.warn({ err: describeError(err) }, "fetch failed; retrying");
         await new Promise((r) => setTimeout(r, 500));
       } finally {
         this.batch = undefined;
@@ -106,7 +106,7 @@ export class PullLoop {
   private async linger(): Promise<void> {
     const deadline = Date.now() + LINGER_MS;
     while (
-      this.o.concurrency - this.inflight.size < this.batchTarget &&
+      this.options.concurrency - this.inflight.size < this.batchTarget &&
       this.inflight.size > 0 &&
       !this.stopping &&
       Date.now() < deadline
@@ -119,9 +119,9 @@ export class PullLoop {
     const seq = msg.info.streamSequence;
     const ac = new AbortController();
     this.inflight.set(seq, ac);
-    this.o
+    this.options
       .handle(msg, ac)
-      .catch((err) => this.o.onHandlerError(msg, err))
+      .catch((err) => this.options.onHandlerError(msg, err))
       .finally(() => {
         this.inflight.delete(seq);
         this.notifySlotFreed();

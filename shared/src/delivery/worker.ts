@@ -55,7 +55,7 @@ type EntryBase = Omit<NewLedgerEntry, "state" | "attempts">;
 /** One destination: its breaker, its pull loops, and what happens to each delivery. */
 export class DestinationWorker {
   readonly breaker: DestinationBreaker;
-  private readonly d: WorkerDeps;
+  private readonly deps: WorkerDeps;
   private readonly token: string;
   private readonly pulls: PullLoop[];
   private readonly order: KeyOrder;
@@ -63,7 +63,7 @@ export class DestinationWorker {
   private readonly settle: Settlement;
 
   constructor(deps: WorkerDeps) {
-    this.d = deps;
+    this.deps = deps;
     this.token = parseDestinationName(deps.destination.name).token;
     this.dead = new DeadLettering({
       js: deps.js,
@@ -143,81 +143,94 @@ export class DestinationWorker {
       this.token,
     );
     if (!admitted.ok) return this.settle.reject(msg, admitted);
-    const d: Delivery = admitted;
-    const base = this.entryBase(d);
+    const delivery: Delivery = admitted;
+    const base = this.entryBase(delivery);
     const redelivered = msg.info.deliveryCount > 1;
     // A first delivery has no outcome yet (short of its id re-sent after the dedupe window, which
     // the fence and the guarded writes cover), so only redeliveries and replays read the ledger.
     const prior =
-      redelivered || d.replayDlqSeq !== undefined ? await this.d.ledger.getOf(this.token, base, d.orderSeq) : undefined;
-    const start = startOf(prior, d.replayDlqSeq, this.d.config.maxDeliver);
+      redelivered || delivery.replayDlqSeq !== undefined
+        ? await this.deps.ledger.getOf(this.token, base, delivery.orderSeq)
+        : undefined;
+    const start = startOf(prior, delivery.replayDlqSeq, this.deps.config.maxDeliver);
     switch (start.kind) {
       case "finished":
         msg.ack();
         return;
       case "letterMissing":
-        await this.dead.send(msg, start.entry, d.eventsSubject);
+        await this.dead.send(msg, start.entry, delivery.eventsSubject);
         return;
       case "exhausted":
-        await this.kill(msg, d, base, start.attempts, start.reason, "transient");
+        await this.kill(msg, delivery, base, start.attempts, start.reason, "transient");
         return;
     }
-    const refusal = await replayRefusal(this.d.blobs, d);
+    const refusal = await replayRefusal(this.deps.blobs, delivery);
     if (refusal) {
-      this.d.log.warn({ eventId: d.event.id, error: refusal }, "replay refused");
+      this.deps.log.warn({ eventId: delivery.event.id, error: refusal }, "replay refused");
       return this.dead.refuseReplay(msg, base, refusal, prior?.errorClass);
     }
     let orderKey: string;
     try {
-      orderKey = this.d.destination.orderKey(d.event);
+      orderKey = this.deps.destination.orderKey(delivery.event);
     } catch (err) {
       // No valid path for it at this destination: no retry can change that.
-      await this.kill(msg, d, base, start.priorAttempts, describeError(err), "permanent");
+      await this.kill(msg, delivery, base, start.priorAttempts, describeError(err), "permanent");
       return;
     }
     if (start.revive) {
-      await this.d.ledger.update(this.token, base, (cur) =>
-        cur?.state === "dead" && cur.dlqSeq === d.replayDlqSeq ? { ...base, state: "pending", attempts: 0 } : undefined,
+      await this.deps.ledger.update(this.token, base, (cur) =>
+        cur?.state === "dead" && cur.dlqSeq === delivery.replayDlqSeq
+          ? { ...base, state: "pending", attempts: 0 }
+          : undefined,
       );
     }
     const turn = await this.order.take(
       {
-        event: d.event,
+        event: delivery.event,
         orderKey,
-        orderSeq: d.orderSeq,
-        eventsSubject: d.eventsSubject,
-        holder: `${this.d.replicaId}/${msg.info.streamSequence}/${msg.info.deliveryCount}`,
-        cheapFirstVersion: d.event.blob.size < COALESCE_CHECK_MIN_BYTES,
+        orderSeq: delivery.orderSeq,
+        eventsSubject: delivery.eventsSubject,
+        holder: `${this.deps.replicaId}/${msg.info.streamSequence}/${msg.info.deliveryCount}`,
+        cheapFirstVersion: delivery.event.blob.size < COALESCE_CHECK_MIN_BYTES,
       },
       ac.signal,
       () => msg.working(),
     );
     switch (turn.kind) {
       case "later":
-        msg.nak(this.d.config.backoff.initialMs); // a wait, not an attempt
+        msg.nak(this.deps.config.backoff.initialMs); // a wait, not an attempt
         return;
       case "superseded": {
         const superseded = { ...base, state: "superseded" as const, supersededBy: turn.by };
-        await this.settle.finish(msg, { ...superseded, attempts: start.priorAttempts }, d);
+        await this.settle.finish(msg, { ...superseded, attempts: start.priorAttempts }, delivery);
         return;
       }
       case "done": {
         // Uploaded before a crash lost the ack: keep the ledger's location. `prior` was read before
         // the turn and may predate the upload's own record (an earlier delivery finishing meanwhile).
-        const entry = prior?.state === "uploaded" ? prior : await this.d.ledger.getOf(this.token, base, d.orderSeq);
+        const entry =
+          prior?.state === "uploaded" ? prior : await this.deps.ledger.getOf(this.token, base, delivery.orderSeq);
         const uploaded = entry?.state === "uploaded" ? entry : { ...base, state: "uploaded" as const, attempts: 0 };
-        await this.settle.finish(msg, uploaded, d);
+        await this.settle.finish(msg, uploaded, delivery);
         return;
       }
       case "acquired":
-        await this.upload(msg, d, base, turn.lease, start.priorAttempts + 1, redelivered || !!d.replayDlqSeq, ac);
+        await this.upload(
+          msg,
+          delivery,
+          base,
+          turn.lease,
+          start.priorAttempts + 1,
+          redelivered || !!delivery.replayDlqSeq,
+          ac,
+        );
     }
   }
 
   /** Attempt `attempt` of a delivery holding its key, and what follows from its outcome. */
   private async upload(
     msg: JsMsg,
-    d: Delivery,
+    delivery: Delivery,
     base: EntryBase,
     lease: KeyLease,
     attempt: number,
@@ -227,24 +240,24 @@ export class DestinationWorker {
     const started = Date.now();
     const { outcome, receipt, heartbeat } = await attemptUpload({
       msg,
-      delivery: d,
+      delivery,
       lease,
       uploading: { ...base, state: "uploading", attempts: attempt },
       recordStart,
-      record: (entry) => this.d.ledger.recordUnlessTerminal(this.token, entry),
-      recordProgress: (entry) => this.d.ledger.recordProgress(this.token, entry),
+      record: (entry) => this.deps.ledger.recordUnlessTerminal(this.token, entry),
+      recordProgress: (entry) => this.deps.ledger.recordProgress(this.token, entry),
       ac,
       breaker: this.breaker,
-      destination: this.d.destination,
-      blobs: this.d.blobs,
-      config: this.d.config,
-      log: this.d.log,
+      destination: this.deps.destination,
+      blobs: this.deps.blobs,
+      config: this.deps.config,
+      log: this.deps.log,
     });
     if (outcome.kind === "uploaded" && receipt) {
       const ms = Date.now() - started;
-      this.d.metrics.uploaded(this.d.destination.name, receipt.size, ms);
+      this.deps.metrics.uploaded(this.deps.destination.name, receipt.size, ms);
       // Debug, not info: at thousands of small artifacts a second the log line costs more than the ack.
-      this.d.log.debug({ eventId: d.event.id, location: receipt.location, ms }, "uploaded");
+      this.deps.log.debug({ eventId: delivery.event.id, location: receipt.location, ms }, "uploaded");
       const { location, details } = receipt;
       const uploaded = {
         ...base,
@@ -256,13 +269,13 @@ export class DestinationWorker {
       // The heartbeat runs until the ack: a slow finish (NATS restarting) must not let the
       // delivery expire and a redelivery upload the same bytes again.
       try {
-        await this.settle.finish(msg, uploaded, d);
+        await this.settle.finish(msg, uploaded, delivery);
       } finally {
         heartbeat.stop();
       }
       // The stream's clock, not the producer's createdAt: a producer sets that one. A replay's
       // message is as new as the replay, so only first-hand events count.
-      if (d.replayDlqSeq === undefined) this.d.metrics.landed(this.d.destination.name, msg.time);
+      if (delivery.replayDlqSeq === undefined) this.deps.metrics.landed(this.deps.destination.name, msg.time);
       return;
     }
     heartbeat.stop();
@@ -272,49 +285,56 @@ export class DestinationWorker {
       msg.ack(); // another delivery of this event finished it meanwhile
       return;
     }
-    if (outcome.kind === "failed") this.d.metrics.failed(this.d.destination.name, classify(outcome.error));
+    if (outcome.kind === "failed") this.deps.metrics.failed(this.deps.destination.name, classify(outcome.error));
     const end = endOf(outcome, attempt, {
-      maxDeliver: this.d.config.maxDeliver,
-      backoff: this.d.config.backoff,
-      breakerResetMs: this.d.config.breaker.resetTimeoutMs,
+      maxDeliver: this.deps.config.maxDeliver,
+      backoff: this.deps.config.backoff,
+      breakerResetMs: this.deps.config.breaker.resetTimeoutMs,
     });
-    await this.ended(msg, d, base, end, outcome);
+    await this.ended(msg, delivery, base, end, outcome);
   }
 
   /** Carries out how an upload ended: a retry or a wait (nak), or a death (term + DLQ). */
-  private async ended(msg: JsMsg, d: Delivery, base: EntryBase, end: End, outcome: Outcome): Promise<void> {
+  private async ended(msg: JsMsg, delivery: Delivery, base: EntryBase, end: End, outcome: Outcome): Promise<void> {
     if (end.settle === "ack") return;
     if (end.settle === "term") {
-      await this.kill(msg, d, base, end.attempts, end.error, end.errorClass);
+      await this.kill(msg, delivery, base, end.attempts, end.error, end.errorClass);
       return;
     }
     if (end.openBreaker) {
-      this.d.log.error({ error: end.pending?.error }, "destination broken: pausing until a probe passes");
+      this.deps.log.error({ error: end.pending?.error }, "destination broken: pausing until a probe passes");
       this.breaker.trip();
     } else if (outcome.kind === "failed") {
       const { attempts, error } = end.pending ?? {};
-      const fields = { eventId: d.event.id, attempt: attempts, delayMs: end.delayMs, error };
-      this.d.log.warn(fields, "upload failed: retrying");
+      const fields = { eventId: delivery.event.id, attempt: attempts, delayMs: end.delayMs, error };
+      this.deps.log.warn(fields, "upload failed: retrying");
     }
     const pending = end.pending && { ...base, state: "pending" as const, ...end.pending };
     await this.settle.later(msg, pending, end.delayMs);
   }
 
   /** Dead-letters a delivery. Its blob stays for a replay as long as the letter (blob-release.ts). */
-  private kill(msg: JsMsg, d: Delivery, base: EntryBase, attempts: number, error: string, errorClass: DeadClass) {
-    this.d.log.error({ eventId: d.event.id, attempts, error }, "dead-lettering");
-    return this.dead.kill(msg, { ...base, state: "dead", attempts, error, errorClass }, d.eventsSubject);
+  private kill(
+    msg: JsMsg,
+    delivery: Delivery,
+    base: EntryBase,
+    attempts: number,
+    error: string,
+    errorClass: DeadClass,
+  ) {
+    this.deps.log.error({ eventId: delivery.event.id, attempts, error }, "dead-lettering");
+    return this.dead.kill(msg, { ...base, state: "dead", attempts, error, errorClass }, delivery.eventsSubject);
   }
 
-  private entryBase(d: Delivery): EntryBase {
+  private entryBase(delivery: Delivery): EntryBase {
     return {
-      destination: this.d.destination.name,
-      eventId: d.event.id,
-      project: d.event.project,
-      run: d.event.run,
-      name: d.event.name,
-      streamSeq: d.orderSeq,
-      ...(d.replayDlqSeq !== undefined ? { replayDlqSeq: d.replayDlqSeq } : {}),
+      destination: this.deps.destination.name,
+      eventId: delivery.event.id,
+      project: delivery.event.project,
+      run: delivery.event.run,
+      name: delivery.event.name,
+      streamSeq: delivery.orderSeq,
+      ...(delivery.replayDlqSeq !== undefined ? { replayDlqSeq: delivery.replayDlqSeq } : {}),
     };
   }
 }

@@ -10,6 +10,6 @@ import { TerminalProgress } from "./terminal-progress.ts";
 export type { DestinationProgress, ProgressStream, PutProgress, PutProgressOptions } from "./progress-types.ts";
 
 /** Bars on a terminal, plain lines otherwise. */
-export function putProgress(stream: ProgressStream, o: PutProgressOptions): PutProgress {
-  return stream.isTTY ? new TerminalProgress(stream, o) : new PlainProgress(stream, o);
+export function putProgress(stream: ProgressStream, options: PutProgressOptions): PutProgress {
+  return stream.isTTY ? new TerminalProgress(stream, options) : new PlainProgress(stream, options);
 }
