@@ -1,7 +1,7 @@
 /**
  * How a delivery dies at one destination: the ledger says `dead` first, then the letter goes to
  * the DLQ, then the ledger keeps the letter's sequence and the message is terminated. A crash
- * anywhere in between is healed by the redelivery (startOf: letterMissing), and one death gives
+ * anywhere in between is healed by the redelivery (decideStart: letterMissing), and one death gives
  * one letter however often the message comes back.
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";

@@ -28,7 +28,11 @@ export type Start =
  * replays; a first delivery has none). A replay of DLQ entry `replayDlqSeq` runs only while that
  * letter records the event's latest death, so replaying twice uploads once.
  */
-export function startOf(prior: LedgerEntry | undefined, replayDlqSeq: number | undefined, maxDeliver: number): Start {
+export function decideStart(
+  prior: LedgerEntry | undefined,
+  replayDlqSeq: number | undefined,
+  maxDeliver: number,
+): Start {
   if (replayDlqSeq !== undefined) {
     // No entry: it expired with its TTL (which outlives letters); if the blob is gone too, the
     // worker refuses the replay saying so.
@@ -95,7 +99,7 @@ export const PROBE_PASSED = " (the destination's probe passed: counted as a fail
  * it is this artifact's, retried like a transient error and dead-lettered after maxDeliver, so it
  * can neither loop forever nor hold back the later versions of its key.
  */
-export function endOf(outcome: Outcome, attempt: number, policy: EndPolicy): End {
+export function decideEnd(outcome: Outcome, attempt: number, policy: EndPolicy): End {
   const notAnAttempt = attempt - 1;
   switch (outcome.kind) {
     case "uploaded":

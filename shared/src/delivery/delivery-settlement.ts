@@ -36,7 +36,7 @@ export class Settlement {
    * or dead already (Ledger.recordUploaded), `superseded` unless it is terminal; a refused
    * outcome is only acked.
    */
-  async finish(msg: JsMsg, entry: NewLedgerEntry, d: { event: { blob: BlobLocation }; eventsSubject: string }) {
+  async finish(msg: JsMsg, entry: NewLedgerEntry, delivery: { event: { blob: BlobLocation }; eventsSubject: string }) {
     const token = this.options.destinationToken;
     const recorded =
       entry.state === "uploaded"
@@ -56,11 +56,14 @@ export class Settlement {
     if (entry.state === "superseded") this.options.onSuperseded();
     // A plain ack: if it is lost, the redelivery finds the terminal ledger entry and acks again.
     msg.ack();
-    await this.releaseBlob({ ref: entry, blob: d.event.blob, eventsSubject: d.eventsSubject });
+    await this.releaseBlob({ ref: entry, blob: delivery.event.blob, eventsSubject: delivery.eventsSubject });
   }
 
-  /** Records `pending` with the reason, if given, and naks for a later delivery. */
-  async later(msg: JsMsg, pending: NewLedgerEntry | undefined, delayMs: number): Promise<void> {
+  /**
+   * Records `pending` with the reason, if given, and naks so the message comes back after
+   * `delayMs`: a retry, or a wait that is no attempt.
+   */
+  async retryLater(msg: JsMsg, pending: NewLedgerEntry | undefined, delayMs: number): Promise<void> {
     // Not written: the event is terminal already, finished by a redelivery this one outlived.
     if (pending && !(await this.options.ledger.recordUnlessTerminal(this.options.destinationToken, pending))) {
       msg.ack();

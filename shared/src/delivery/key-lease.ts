@@ -5,7 +5,7 @@
  *   never written again: a newer one may have landed, even if recording that failed.
  * - `doneSeq`: the highest sequence known uploaded, so a redelivery of it is not uploaded twice.
  * - the lease: who uploads now, and which event.
- * Key: `head.<destinationToken>.<hash of the order key>`.
+ * Key: `<LEASE_KEY_PREFIX>.<destinationToken>.<hash of the order key>` (nats/topology-names.ts).
  *
  * Expiry uses no clock shared between hosts: a reader takes over a lease only after it has seen
  * the same record revision (no renewal) for a whole lease period on its own monotonic clock, and
@@ -26,7 +26,7 @@ interface Holder extends LedgerRef {
   seq: number;
 }
 
-interface HeadRecord {
+interface LeaseRecord {
   fenceSeq: number;
   doneSeq: number;
   holder?: Holder;
@@ -80,7 +80,7 @@ export class KeyLeases {
       eventId: claim.eventId,
     };
     // Most keys are new (one name, one version): try to create the record outright.
-    const initial: HeadRecord = { fenceSeq: claim.seq, doneSeq: 0, holder };
+    const initial: LeaseRecord = { fenceSeq: claim.seq, doneSeq: 0, holder };
     const sentAt = now();
     const created = await this.createIfAbsent(key, initial);
     if (created !== undefined) {
@@ -89,7 +89,7 @@ export class KeyLeases {
     for (;;) {
       const cur = await this.kv.get(key);
       const live = cur?.operation === "PUT" ? cur : undefined;
-      const rec = await this.settled(live ? live.json<HeadRecord>() : { fenceSeq: 0, doneSeq: 0 });
+      const rec = await this.settled(live ? live.json<LeaseRecord>() : { fenceSeq: 0, doneSeq: 0 });
       const busy = live && rec.holder && rec.holder.id !== claim.holder && !this.expired(key, live.revision);
       if (!busy) this.sightings.delete(key);
       const verdict: AcquireResult | undefined =
@@ -104,7 +104,7 @@ export class KeyLeases {
         if (verdict.kind !== "busy") this.sightings.delete(key);
         return verdict;
       }
-      const next: HeadRecord = { fenceSeq: Math.max(rec.fenceSeq, claim.seq), doneSeq: rec.doneSeq, holder };
+      const next: LeaseRecord = { fenceSeq: Math.max(rec.fenceSeq, claim.seq), doneSeq: rec.doneSeq, holder };
       const attemptAt = now();
       const rev = live ? await this.cas(key, next, live.revision) : await this.createIfAbsent(key, next);
       if (rev !== undefined) {
@@ -130,7 +130,7 @@ export class KeyLeases {
    * The record as it stands once its holder's outcome is known: a holder whose event is terminal
    * in the ledger holds nothing any more, and the sequence it uploaded counts as done.
    */
-  private async settled(rec: HeadRecord): Promise<HeadRecord> {
+  private async settled(rec: LeaseRecord): Promise<LeaseRecord> {
     if (!rec.holder) return rec;
     const state = await this.outcomeOf(rec.holder);
     if (!isTerminal(state)) return rec;
@@ -138,7 +138,7 @@ export class KeyLeases {
     return { fenceSeq: rec.fenceSeq, doneSeq };
   }
 
-  private async createIfAbsent(key: string, rec: HeadRecord): Promise<number | undefined> {
+  private async createIfAbsent(key: string, rec: LeaseRecord): Promise<number | undefined> {
     try {
       return await this.kv.create(key, JSON.stringify(rec));
     } catch (err) {
@@ -148,7 +148,7 @@ export class KeyLeases {
   }
 
   /** @internal compare-and-set; undefined when the revision moved. */
-  async cas(key: string, rec: HeadRecord, revision: number): Promise<number | undefined> {
+  async cas(key: string, rec: LeaseRecord, revision: number): Promise<number | undefined> {
     try {
       return await this.kv.update(key, JSON.stringify(rec), revision);
     } catch (err) {
@@ -158,9 +158,9 @@ export class KeyLeases {
   }
 
   /** @internal current record and revision. */
-  async read(key: string): Promise<{ rec: HeadRecord; revision: number } | undefined> {
+  async read(key: string): Promise<{ rec: LeaseRecord; revision: number } | undefined> {
     const e = await this.kv.get(key);
-    return e && e.operation === "PUT" ? { rec: e.json<HeadRecord>(), revision: e.revision } : undefined;
+    return e && e.operation === "PUT" ? { rec: e.json<LeaseRecord>(), revision: e.revision } : undefined;
   }
 }
 
@@ -171,13 +171,13 @@ export class KeyLeases {
  */
 export class KeyLease {
   private revision: number;
-  private readonly rec: HeadRecord;
+  private readonly rec: LeaseRecord;
   private readonly leases: KeyLeases;
   readonly key: string;
   /** Monotonic time (performance.now()) until which no other reader can take the lease over. */
   private validUntil: number;
 
-  constructor(leases: KeyLeases, key: string, revision: number, rec: HeadRecord, sentAt: number) {
+  constructor(leases: KeyLeases, key: string, revision: number, rec: LeaseRecord, sentAt: number) {
     this.leases = leases;
     this.key = key;
     this.revision = revision;

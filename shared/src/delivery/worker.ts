@@ -19,7 +19,7 @@ import { classify, describeError } from "../destination/errors.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import { DestinationBreaker } from "./breaker.ts";
-import { type End, endOf, type Outcome, startOf } from "./delivery-decision.ts";
+import { decideEnd, decideStart, type End, type Outcome } from "./delivery-decision.ts";
 import { Settlement } from "./delivery-settlement.ts";
 import type { KeyLease, KeyLeases } from "./key-lease.ts";
 import { ackFloorReader, KeyOrder, keyScope } from "./key-order.ts";
@@ -152,7 +152,7 @@ export class DestinationWorker {
       redelivered || delivery.replayDlqSeq !== undefined
         ? await this.deps.ledger.getOf(this.token, base, delivery.orderSeq)
         : undefined;
-    const start = startOf(prior, delivery.replayDlqSeq, this.deps.config.maxDeliver);
+    const start = decideStart(prior, delivery.replayDlqSeq, this.deps.config.maxDeliver);
     switch (start.kind) {
       case "finished":
         msg.ack();
@@ -286,7 +286,7 @@ export class DestinationWorker {
       return;
     }
     if (outcome.kind === "failed") this.deps.metrics.failed(this.deps.destination.name, classify(outcome.error));
-    const end = endOf(outcome, attempt, {
+    const end = decideEnd(outcome, attempt, {
       maxDeliver: this.deps.config.maxDeliver,
       backoff: this.deps.config.backoff,
       breakerResetMs: this.deps.config.breaker.resetTimeoutMs,
@@ -310,7 +310,7 @@ export class DestinationWorker {
       this.deps.log.warn(fields, "upload failed: retrying");
     }
     const pending = end.pending && { ...base, state: "pending" as const, ...end.pending };
-    await this.settle.later(msg, pending, end.delayMs);
+    await this.settle.retryLater(msg, pending, end.delayMs);
   }
 
   /** Dead-letters a delivery. Its blob stays for a replay as long as the letter (blob-release.ts). */

@@ -19,6 +19,7 @@ import {
   EVENTS_STREAM,
   filterRecordKey,
   GATEWAY_INDEX_PREFIX,
+  LEASE_KEY_PREFIX,
   LEDGER_BUCKET,
   nameRulesRecordKey,
   REPLICA_KEY_PREFIX,
@@ -166,7 +167,7 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
         why: "ledger writes of its own destination only (put, create, update)",
       },
       {
-        subject: `$KV.${LEDGER_BUCKET}.head.${destinationToken}.>`,
+        subject: `$KV.${LEDGER_BUCKET}.${LEASE_KEY_PREFIX}.${destinationToken}.>`,
         why: "key-lease writes of its own destination only (create, update)",
       },
       {
