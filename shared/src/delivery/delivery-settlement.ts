@@ -1,33 +1,59 @@
 /**
- * How a delivery ends at one destination once its fate is decided (delivery-decision.ts): the
- * ledger is written first, then the message is settled (ack, or nak with a delay), and a finished
- * event's blob is released once no destination needs it. Deaths go through DeadLettering.
+ * How a delivery ends at one destination once its fate is decided (delivery-decision.ts): one
+ * method per verdict, each writing the ledger first and then settling the message (ack, nak with
+ * a delay, or term with a DLQ letter), so the worker never settles a message itself. A finished
+ * event's blob is released once no destination needs it; deaths go through DeadLettering.
  */
-import type { JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { BlobLocation, BlobStores } from "../blob/mod.ts";
 import type { Rejection } from "../contract/admission.ts";
-import type { NewLedgerEntry } from "../contract/ledger-entry.ts";
-import type { DeadLettering } from "../dead-letters/dead-letterer.ts";
+import type { DeadClass, NewLedgerEntry } from "../contract/ledger-entry.ts";
+import { DeadLettering } from "../dead-letters/dead-letterer.ts";
 import { describeError } from "../destination/errors.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import { type Releasable, releaseBlobIfDone } from "./blob-release.ts";
 
 export interface SettlementOptions {
+  js: JetStreamClient;
   ledger: Ledger;
+  /** The destination's name, `<kind>:<name>`, as its dead letters say it. */
+  destination: string;
   destinationToken: string;
   directory: DestinationDirectory;
   blobs: BlobStores;
-  dead: DeadLettering;
   log: Logger;
+  /** Whether the server takes `+TERM <reason>`; nats-server 2.9 only takes a bare `+TERM`. */
+  termReasons: boolean;
   onSuperseded(): void;
+  onDeadLettered(): void;
 }
+
+/** The fields every ledger entry of a delivery shares. */
+export type EntryBase = Omit<NewLedgerEntry, "state" | "attempts">;
 
 export class Settlement {
   private readonly options: SettlementOptions;
+  private readonly dead: DeadLettering;
   constructor(options: SettlementOptions) {
     this.options = options;
+    this.dead = new DeadLettering({
+      js: options.js,
+      ledger: options.ledger,
+      destination: options.destination,
+      destinationToken: options.destinationToken,
+      termReasons: options.termReasons,
+      onDeadLettered: options.onDeadLettered,
+    });
+  }
+
+  /**
+   * A delivery whose outcome is recorded already (a lost ack, a replay that is stale or done, an
+   * upload another delivery finished meanwhile): only acked, the ledger is left as it is.
+   */
+  alreadyFinished(msg: JsMsg): void {
+    msg.ack();
   }
 
   /**
@@ -60,6 +86,14 @@ export class Settlement {
   }
 
   /**
+   * Naks so the message comes back after `delayMs`, writing nothing: a wait (for a busy key) or a
+   * handler that failed, neither of which is an attempt.
+   */
+  redeliverLater(msg: JsMsg, delayMs: number): void {
+    msg.nak(delayMs);
+  }
+
+  /**
    * Records `pending` with the reason, if given, and naks so the message comes back after
    * `delayMs`: a retry, or a wait that is no attempt.
    */
@@ -73,6 +107,33 @@ export class Settlement {
   }
 
   /**
+   * Dead-letters a delivery: records `dead` (unless the event is terminal already), publishes
+   * its letter, terminates. Its blob stays for a replay as long as the letter (blob-release.ts).
+   */
+  kill(
+    msg: JsMsg,
+    base: EntryBase,
+    attempts: number,
+    error: string,
+    errorClass: DeadClass,
+    eventsSubject: string,
+  ): Promise<void> {
+    this.options.log.error({ eventId: base.eventId, attempts, error }, "dead-lettering");
+    return this.dead.kill(msg, { ...base, state: "dead", attempts, error, errorClass }, eventsSubject);
+  }
+
+  /** Recorded dead, its letter maybe never published (a crash in between): publishes it (deduplicated), terminates. */
+  resendLetter(msg: JsMsg, dead: NewLedgerEntry, eventsSubject: string): Promise<void> {
+    return this.dead.send(msg, dead, eventsSubject);
+  }
+
+  /** A replay whose blob is gone: dead again with `refusal`, under the letter it replayed (DeadLettering.refuseReplay). */
+  refuseReplay(msg: JsMsg, base: EntryBase, refusal: string, errorClass: DeadClass | undefined): Promise<void> {
+    this.options.log.warn({ eventId: base.eventId, error: refusal }, "replay refused");
+    return this.dead.refuseReplay(msg, base, refusal, errorClass);
+  }
+
+  /**
    * An event its subject does not vouch for: dead at once, touching no destination. It deletes no
    * blob: the one its subject and id name may be another event's (ids are the producer's to
    * choose), so what it staged is left to the sweeper.
@@ -82,7 +143,7 @@ export class Settlement {
       { seq: msg.info.streamSequence, subject: msg.subject, reason: r.reason },
       "invalid event: dead-lettering",
     );
-    await this.options.dead.reject(msg, r);
+    await this.dead.reject(msg, r);
   }
 
   private async releaseBlob(r: Releasable): Promise<void> {

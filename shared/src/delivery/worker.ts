@@ -1,8 +1,9 @@
 /**
  * The uploader runtime for one destination: two pull loops (its events, and the DLQ replays meant
  * for it) hand over each delivery, which is admitted (the subject vouches for the body), waits its
- * turn for its order key, is uploaded through the breaker, and ends as delivery-decision.ts says:
- * ack / nak(delay) / term + DLQ, with the ledger written at every transition.
+ * turn for its order key, holding the key's lease is uploaded through the breaker, and ends as
+ * delivery-decision.ts decides: every ending goes through one Settlement method per verdict,
+ * which writes the ledger before it acks, naks, or terms with a DLQ letter.
  */
 import type { Consumer, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
@@ -10,9 +11,7 @@ import type { BlobStores } from "../blob/mod.ts";
 import type { DestinationConfig } from "../config/config.ts";
 import { admitDelivery, type Delivery } from "../contract/admission.ts";
 import { parseDestinationName } from "../contract/destination-name.ts";
-import type { DeadClass } from "../contract/ledger-entry.ts";
-import { isTerminal, type NewLedgerEntry } from "../contract/ledger-entry.ts";
-import { DeadLettering } from "../dead-letters/dead-letterer.ts";
+import { isTerminal } from "../contract/ledger-entry.ts";
 import { replayRefusal } from "../dead-letters/replay.ts";
 import type { Destination } from "../destination/destination.ts";
 import { classify, describeError } from "../destination/errors.ts";
@@ -20,7 +19,7 @@ import type { Ledger } from "../ledger/ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import { DestinationBreaker } from "./breaker.ts";
 import { decideEnd, decideStart, type End, type Outcome } from "./delivery-decision.ts";
-import { Settlement } from "./delivery-settlement.ts";
+import { type EntryBase, Settlement } from "./delivery-settlement.ts";
 import type { KeyLease, KeyLeases } from "./key-lease.ts";
 import { ackFloorReader, KeyOrder, keyScope } from "./key-order.ts";
 import { PullLoop } from "./pull-loop.ts";
@@ -49,9 +48,6 @@ export interface WorkerDeps {
 /** Below this size an extra upload is cheaper than the coalescing look-up for a new key. */
 const COALESCE_CHECK_MIN_BYTES = 1 << 20;
 
-/** The fields every ledger entry of a delivery shares. */
-type EntryBase = Omit<NewLedgerEntry, "state" | "attempts">;
-
 /** One destination: its breaker, its pull loops, and what happens to each delivery. */
 export class DestinationWorker {
   readonly breaker: DestinationBreaker;
@@ -59,28 +55,22 @@ export class DestinationWorker {
   private readonly token: string;
   private readonly pulls: PullLoop[];
   private readonly order: KeyOrder;
-  private readonly dead: DeadLettering;
   private readonly settle: Settlement;
 
   constructor(deps: WorkerDeps) {
     this.deps = deps;
     this.token = parseDestinationName(deps.destination.name).token;
-    this.dead = new DeadLettering({
+    this.settle = new Settlement({
       js: deps.js,
       ledger: deps.ledger,
       destination: deps.destination.name,
       destinationToken: this.token,
-      termReasons: deps.termReasons,
-      onDeadLettered: () => deps.metrics.deadLettered(deps.destination.name),
-    });
-    this.settle = new Settlement({
-      ledger: deps.ledger,
-      destinationToken: this.token,
       directory: deps.directory,
       blobs: deps.blobs,
-      dead: this.dead,
       log: deps.log,
+      termReasons: deps.termReasons,
       onSuperseded: () => deps.metrics.superseded(deps.destination.name),
+      onDeadLettered: () => deps.metrics.deadLettered(deps.destination.name),
     });
     this.breaker = new DestinationBreaker(
       deps.config.breaker,
@@ -111,7 +101,7 @@ export class DestinationWorker {
         onHandlerError: (msg, err) => {
           // Not an attempt: the ledger says how many were made, whatever JetStream counts.
           deps.log.error({ err: describeError(err), seq: msg.info.streamSequence }, "handler failed; redelivering");
-          msg.nak(deps.config.backoff.initialMs);
+          this.settle.redeliverLater(msg, deps.config.backoff.initialMs);
         },
       });
     // Replays are rare and operator-driven: one at a time is plenty.
@@ -155,26 +145,24 @@ export class DestinationWorker {
     const start = decideStart(prior, delivery.replayDlqSeq, this.deps.config.maxDeliver);
     switch (start.kind) {
       case "finished":
-        msg.ack();
+        this.settle.alreadyFinished(msg);
         return;
       case "letterMissing":
-        await this.dead.send(msg, start.entry, delivery.eventsSubject);
+        await this.settle.resendLetter(msg, start.entry, delivery.eventsSubject);
         return;
       case "exhausted":
-        await this.kill(msg, delivery, base, start.attempts, start.reason, "transient");
+        await this.settle.kill(msg, base, start.attempts, start.reason, "transient", delivery.eventsSubject);
         return;
     }
     const refusal = await replayRefusal(this.deps.blobs, delivery);
-    if (refusal) {
-      this.deps.log.warn({ eventId: delivery.event.id, error: refusal }, "replay refused");
-      return this.dead.refuseReplay(msg, base, refusal, prior?.errorClass);
-    }
+    if (refusal) return this.settle.refuseReplay(msg, base, refusal, prior?.errorClass);
     let orderKey: string;
     try {
       orderKey = this.deps.destination.orderKey(delivery.event);
     } catch (err) {
       // No valid path for it at this destination: no retry can change that.
-      await this.kill(msg, delivery, base, start.priorAttempts, describeError(err), "permanent");
+      const error = describeError(err);
+      await this.settle.kill(msg, base, start.priorAttempts, error, "permanent", delivery.eventsSubject);
       return;
     }
     if (start.revive) {
@@ -198,7 +186,7 @@ export class DestinationWorker {
     );
     switch (turn.kind) {
       case "later":
-        msg.nak(this.deps.config.backoff.initialMs); // a wait, not an attempt
+        this.settle.redeliverLater(msg, this.deps.config.backoff.initialMs); // a wait, not an attempt
         return;
       case "superseded": {
         const superseded = { ...base, state: "superseded" as const, supersededBy: turn.by };
@@ -282,7 +270,7 @@ export class DestinationWorker {
     // The fence stays: whatever the upload reported, its bytes may have landed.
     await lease.release().catch(() => undefined);
     if (outcome.kind === "uploaded") {
-      msg.ack(); // another delivery of this event finished it meanwhile
+      this.settle.alreadyFinished(msg); // another delivery of this event finished it meanwhile
       return;
     }
     if (outcome.kind === "failed") this.deps.metrics.failed(this.deps.destination.name, classify(outcome.error));
@@ -291,14 +279,20 @@ export class DestinationWorker {
       backoff: this.deps.config.backoff,
       breakerResetMs: this.deps.config.breaker.resetTimeoutMs,
     });
-    await this.ended(msg, delivery, base, end, outcome);
+    await this.settleUnfinished(msg, delivery, base, end, outcome);
   }
 
-  /** Carries out how an upload ended: a retry or a wait (nak), or a death (term + DLQ). */
-  private async ended(msg: JsMsg, delivery: Delivery, base: EntryBase, end: End, outcome: Outcome): Promise<void> {
+  /** Carries out how an upload that did not land ended: a retry or a wait (nak), or a death (term + DLQ). */
+  private async settleUnfinished(
+    msg: JsMsg,
+    delivery: Delivery,
+    base: EntryBase,
+    end: End,
+    outcome: Outcome,
+  ): Promise<void> {
     if (end.settle === "ack") return;
     if (end.settle === "term") {
-      await this.kill(msg, delivery, base, end.attempts, end.error, end.errorClass);
+      await this.settle.kill(msg, base, end.attempts, end.error, end.errorClass, delivery.eventsSubject);
       return;
     }
     if (end.openBreaker) {
@@ -311,19 +305,6 @@ export class DestinationWorker {
     }
     const pending = end.pending && { ...base, state: "pending" as const, ...end.pending };
     await this.settle.retryLater(msg, pending, end.delayMs);
-  }
-
-  /** Dead-letters a delivery. Its blob stays for a replay as long as the letter (blob-release.ts). */
-  private kill(
-    msg: JsMsg,
-    delivery: Delivery,
-    base: EntryBase,
-    attempts: number,
-    error: string,
-    errorClass: DeadClass,
-  ) {
-    this.deps.log.error({ eventId: delivery.event.id, attempts, error }, "dead-lettering");
-    return this.dead.kill(msg, { ...base, state: "dead", attempts, error, errorClass }, delivery.eventsSubject);
   }
 
   private entryBase(delivery: Delivery): EntryBase {
