@@ -6,7 +6,9 @@
  * only ever touch entries of its own project, and a run's waiters can watch just
  * `ev.*.<project>.<run>.*`.
  */
+/** Where an event stands at one destination; the last three are final (TERMINAL_STATES). */
 export type LedgerState = "pending" | "uploading" | "uploaded" | "superseded" | "dead";
+/** The states no later delivery moves an entry out of (short of a DLQ replay reviving a dead one). */
 export const TERMINAL_STATES: readonly LedgerState[] = ["uploaded", "superseded", "dead"];
 
 /** Why an event is dead: an invalid event, a permanent error, or transient ones until attempts ran out. */
@@ -19,6 +21,7 @@ export interface LedgerRef {
   eventId: string;
 }
 
+/** One event's entry at one destination, as stored. */
 export interface LedgerEntry extends LedgerRef {
   state: LedgerState;
   destination: string;
@@ -43,11 +46,14 @@ export interface LedgerEntry extends LedgerRef {
   dlqSeq?: number;
   /** Set while (and after) a replay of DLQ entry `replayDlqSeq` runs for this event. */
   replayDlqSeq?: number;
+  /** When it was written (ISO 8601), set by the write itself. */
   updatedAt: string;
 }
 
+/** An entry as its writer gives it: the write stamps `updatedAt`. */
 export type NewLedgerEntry = Omit<LedgerEntry, "updatedAt">;
 
+/** The KV key of an event's entry at one destination. */
 export function ledgerKey(destinationToken: string, ref: LedgerRef): string {
   return `ev.${destinationToken}.${ref.project}.${ref.run}.${ref.eventId}`;
 }
@@ -57,6 +63,7 @@ export function runLedgerFilter(project: string, run: string): string {
   return `ev.*.${project}.${run}.*`;
 }
 
+/** Whether `state` is final (see TERMINAL_STATES); false for no entry. */
 export function isTerminal(state: LedgerState | undefined): boolean {
   return state !== undefined && TERMINAL_STATES.includes(state);
 }

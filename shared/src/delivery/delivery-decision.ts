@@ -13,6 +13,7 @@ import { type DeadClass, isTerminal, type LedgerEntry } from "../contract/ledger
 import { classify, describeError, TransientError } from "../destination/errors.ts";
 import { retryDelay } from "./backoff.ts";
 
+/** How a delivery starts (decideStart). */
 export type Start =
   /** Its outcome is recorded already (a lost ack, a replay that is stale or done): ack. */
   | { kind: "finished" }
@@ -56,6 +57,7 @@ export function decideStart(
   return { kind: "go", priorAttempts: attempts, revive: false };
 }
 
+/** What became of an upload attempt. */
 export type Outcome =
   | { kind: "uploaded" }
   /** The upload did not run: shut down, lease lost, breaker open. None is an attempt. */
@@ -71,6 +73,7 @@ export type Outcome =
       probePassed?: boolean;
     };
 
+/** How a delivery ends (decideEnd): what Settlement then carries out. */
 export type End =
   | { settle: "ack" }
   | {
@@ -83,6 +86,7 @@ export type End =
     }
   | { settle: "term"; attempts: number; error: string; errorClass: DeadClass };
 
+/** The destination's config that decideEnd needs. */
 export interface EndPolicy {
   maxDeliver: number;
   backoff: BackoffConfig;

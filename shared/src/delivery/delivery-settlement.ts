@@ -15,6 +15,7 @@ import type { Ledger } from "../ledger/ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import { type Releasable, releaseBlobIfDone } from "./blob-release.ts";
 
+/** What a Settlement writes to and reports to. */
 export interface SettlementOptions {
   js: JetStreamClient;
   ledger: Ledger;
@@ -33,6 +34,7 @@ export interface SettlementOptions {
 /** The fields every ledger entry of a delivery shares. */
 export type EntryBase = Omit<NewLedgerEntry, "state" | "attempts">;
 
+/** Carries out every ending of a delivery the worker handles at one destination. */
 export class Settlement {
   private readonly options: SettlementOptions;
   private readonly dead: DeadLettering;

@@ -16,6 +16,7 @@ export interface ProgressStream {
 /** What a destination's row shows. */
 export type DestinationProgress = Pick<LedgerEntry, "state" | "bytesDone" | "location" | "error">;
 
+/** A progress display: told what happens, in order, and draws it. */
 export interface PutProgress {
   /** Bytes staged so far. */
   staging(bytesDone: number): void;
@@ -29,6 +30,7 @@ export interface PutProgress {
   end(): void;
 }
 
+/** What a display knows of the artifact from the start. */
 export interface PutProgressOptions {
   /** The artifact's name. */
   name: string;
