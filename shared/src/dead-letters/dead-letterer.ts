@@ -10,7 +10,7 @@ import { type DeadClass, isTerminal, type NewLedgerEntry } from "../contract/led
 import type { Ledger } from "../ledger/ledger.ts";
 import { publishDeadLetter } from "./letters.ts";
 
-export interface DeadLetteringOptions {
+export interface DeadLettererOptions {
   js: JetStreamClient;
   ledger: Ledger;
   destination: string;
@@ -20,9 +20,10 @@ export interface DeadLetteringOptions {
   onDeadLettered(): void;
 }
 
-export class DeadLettering {
-  private readonly options: DeadLetteringOptions;
-  constructor(options: DeadLetteringOptions) {
+/** How deliveries of one destination die: ledger `dead`, letter, term, in that order. */
+export class DeadLetterer {
+  private readonly options: DeadLettererOptions;
+  constructor(options: DeadLettererOptions) {
     this.options = options;
   }
 

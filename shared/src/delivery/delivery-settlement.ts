@@ -2,14 +2,14 @@
  * How a delivery ends at one destination once its fate is decided (delivery-decision.ts): one
  * method per verdict, each writing the ledger first and then settling the message (ack, nak with
  * a delay, or term with a DLQ letter), so the worker never settles a message itself. A finished
- * event's blob is released once no destination needs it; deaths go through DeadLettering.
+ * event's blob is released once no destination needs it; deaths go through DeadLetterer.
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { BlobLocation, BlobStores } from "../blob/mod.ts";
 import type { Rejection } from "../contract/admission.ts";
 import type { DeadClass, NewLedgerEntry } from "../contract/ledger-entry.ts";
-import { DeadLettering } from "../dead-letters/dead-letterer.ts";
+import { DeadLetterer } from "../dead-letters/dead-letterer.ts";
 import { describeError } from "../destination/errors.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
@@ -37,10 +37,10 @@ export type EntryBase = Omit<NewLedgerEntry, "state" | "attempts">;
 /** Carries out every ending of a delivery the worker handles at one destination. */
 export class Settlement {
   private readonly options: SettlementOptions;
-  private readonly dead: DeadLettering;
+  private readonly dead: DeadLetterer;
   constructor(options: SettlementOptions) {
     this.options = options;
-    this.dead = new DeadLettering({
+    this.dead = new DeadLetterer({
       js: options.js,
       ledger: options.ledger,
       destination: options.destination,
@@ -129,7 +129,7 @@ export class Settlement {
     return this.dead.send(msg, dead, eventsSubject);
   }
 
-  /** A replay whose blob is gone: dead again with `refusal`, under the letter it replayed (DeadLettering.refuseReplay). */
+  /** A replay whose blob is gone: dead again with `refusal`, under the letter it replayed (DeadLetterer.refuseReplay). */
   refuseReplay(msg: JsMsg, base: EntryBase, refusal: string, errorClass: DeadClass | undefined): Promise<void> {
     this.options.log.warn({ eventId: base.eventId, error: refusal }, "replay refused");
     return this.dead.refuseReplay(msg, base, refusal, errorClass);
