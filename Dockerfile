@@ -51,7 +51,7 @@ RUN test -f "services/${SERVICE}/src/main.ts"
 WORKDIR /app/services/${SERVICE}
 # Node's compile cache, filled here: a process whose modules are all in it never loads Node's
 # TypeScript stripper, which would stay in its memory (about 20 MB) for good, and starts about
-# twice as fast (shared/src/runtime/compile-cache.ts). The path is relative to the working
+# twice as fast (shared/src/service/compile-cache.ts). The path is relative to the working
 # directory, which the services and the compose one-shots share; the cache is read-only to
 # `node`, which is fine: nothing is missing from it.
 ENV NODE_COMPILE_CACHE=.node-compile-cache
@@ -62,5 +62,5 @@ RUN node --max-semi-space-size=2 src/main.ts --warm-up \
 # replay: skip, it changes the image's filesystem outside /app and needs the image's `node` user
 RUN mkdir -p /staging /archive /etc/artifact-bus/gateway && chown node:node /staging /archive /etc/artifact-bus/gateway
 USER node
-# Same flags as UPLOADER_NODE_FLAGS (shared/src/runtime/node-options.ts): bounded RSS during multipart uploads.
+# Same flags as UPLOADER_NODE_FLAGS (shared/src/service/node-options.ts): bounded RSS during multipart uploads.
 CMD ["node", "--max-semi-space-size=2", "src/main.ts"]

@@ -44,7 +44,7 @@ if (existsSync(results)) {
   }
 }
 // The services it starts find Node's compile cache full, as in the image: their memory and
-// start-up are measured without the TypeScript stripper (shared/src/runtime/compile-cache.ts).
+// start-up are measured without the TypeScript stripper (shared/src/service/compile-cache.ts).
 await warmCompileCache();
 for (const [title, run] of chosen) {
   console.log(`\n## ${title}`);

@@ -33,7 +33,7 @@ const stackDir = resolve(root, ".stack");
 mkdirSync(stackDir, { recursive: true });
 
 // Meanwhile the services' modules go into Node's compile cache, so that even the first start
-// of each runs without the TypeScript stripper in its memory (shared/src/runtime/compile-cache.ts).
+// of each runs without the TypeScript stripper in its memory (shared/src/service/compile-cache.ts).
 const warming = warmCompileCache().catch((err: Error) => console.warn(`compile cache not filled: ${err.message}`));
 // First, so a missing or failing sshd stops us before anything else runs.
 const sshd = process.argv.includes("--sftp") ? await SshdServer.start() : undefined;

@@ -4,7 +4,7 @@
  * a trainer logs its first artifact: logFile waits for it, it does not fail.
  */
 import { join } from "node:path";
-import { LEDGER_BUCKET } from "@artifact-bus/shared";
+import { LEASE_KEY_PREFIX, LEDGER_BUCKET } from "@artifact-bus/shared";
 import { sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/testkit";
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -35,7 +35,7 @@ describe("NATS outage during an upload", () => {
       // ackWait/3 into the outage and times out (5 s) before NATS is back at 11 s, while the lease
       // renewed just before the outage is still valid (15 s).
       const kv = await new Kvm(stack.bus.nc).open(LEDGER_BUCKET);
-      const watch = await kv.watch({ key: "head.>", include: KvWatchInclude.UpdatesOnly });
+      const watch = await kv.watch({ key: `${LEASE_KEY_PREFIX}.>`, include: KvWatchInclude.UpdatesOnly });
       for await (const e of watch) if (e.operation === "PUT") break;
       watch.stop();
       await stack.bus.nats.stop();

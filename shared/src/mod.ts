@@ -10,7 +10,16 @@ export {
   type GatewayConfig,
   loadConfig,
   parseConfig,
-} from "./config.ts";
+} from "./config/config.ts";
+export { type DestinationName, destinationFromToken, parseDestinationName } from "./contract/destination-name.ts";
+export {
+  isOtherMessages,
+  isTerminal,
+  type LedgerEntry,
+  type LedgerState,
+  ledgerKey,
+  runLedgerFilter,
+} from "./contract/ledger-entry.ts";
 export {
   checkNameRules,
   hasDotSegment,
@@ -18,15 +27,15 @@ export {
   nameRuleBroken,
   nameRulesOf,
   parseNameRules,
-} from "./event/name-rules.ts";
-export { checkArtifactName, checkLevel, checkSubjectToken, InvalidArtifactError } from "./event/names.ts";
+} from "./contract/name-rules.ts";
+export { checkArtifactName, checkLevel, checkSubjectToken, InvalidArtifactError } from "./contract/names.ts";
 export {
   checkPathTemplate,
   DEFAULT_PATH_TEMPLATE,
   normalizePrefix,
   renderRemotePath,
   SHARED_NAMESPACE_OPTION,
-} from "./event/remote-path.ts";
+} from "./contract/remote-path.ts";
 export {
   type ArtifactEventV1,
   ArtifactEventV1Schema,
@@ -38,7 +47,7 @@ export {
   MAX_METADATA_KEY_CHARS,
   MAX_METADATA_VALUE_CHARS,
   SUBJECT_TOKEN_PATTERN,
-} from "./event/schema.ts";
+} from "./contract/schema.ts";
 export {
   artifactKey,
   dlqSubject,
@@ -46,8 +55,39 @@ export {
   eventFilter,
   eventSubject,
   parseEventSubject,
-} from "./event/subjects.ts";
-export { decodeEvent, encodeEvent, validateEvent } from "./event/validate.ts";
+} from "./contract/subjects.ts";
+export { decodeEvent, encodeEvent, validateEvent } from "./contract/validate.ts";
+export { type DeadLetter, readDeadLetters } from "./dead-letters/letters.ts";
+export { type ReplayResult, replayDeadLetters } from "./dead-letters/replay.ts";
+export { LeaseLostError } from "./delivery/key-lease.ts";
+export {
+  type Artifact,
+  type ByteRange,
+  type Destination,
+  type DestinationFactory,
+  type RemoteContent,
+  RemoteNotFoundError,
+  type RemoteReadOptions,
+  type UploadContext,
+  type UploadReceipt,
+} from "./destination/destination.ts";
+export {
+  classify,
+  DestinationError,
+  describeError,
+  type ErrorClass,
+  PermanentError,
+  TransientError,
+} from "./destination/errors.ts";
+export { stagedArtifact, verifiedBytes, verifiedReader } from "./destination/staged-artifact.ts";
+export { Ledger } from "./ledger/ledger.ts";
+export {
+  type BreakerState,
+  type ReplicaBeat,
+  readReplicaBeats,
+  replicaKey,
+  startReplicaHeartbeat,
+} from "./ledger/replica-heartbeat.ts";
 export { createLogger, type Logger, silentLogger } from "./log.ts";
 export { type ClusterNode, clusterNodeConfig, type NodeConfigOptions } from "./nats/cluster-config.ts";
 export { connectNats, NatsConnectError } from "./nats/connect.ts";
@@ -81,51 +121,12 @@ export {
   PublishRefusedError,
   PublishUnconfirmedError,
   type StagedBlob,
-} from "./publisher.ts";
-export { isWarmUp, persistCompileCache } from "./runtime/compile-cache.ts";
-export { type DeadLetter, readDeadLetters } from "./runtime/dead-letter.ts";
-export { type ReplayResult, replayDeadLetters } from "./runtime/dead-letter-replay.ts";
-export {
-  type Artifact,
-  type ByteRange,
-  type Destination,
-  type RemoteContent,
-  RemoteNotFoundError,
-  type RemoteReadOptions,
-  type UploadContext,
-  type UploadReceipt,
-} from "./runtime/destination.ts";
-export { type DestinationName, destinationFromToken, parseDestinationName } from "./runtime/destination-name.ts";
-export {
-  classify,
-  DestinationError,
-  describeError,
-  type ErrorClass,
-  PermanentError,
-  TransientError,
-} from "./runtime/errors.ts";
-export { LeaseLostError } from "./runtime/key-lease.ts";
-export {
-  isOtherMessages,
-  isTerminal,
-  Ledger,
-  type LedgerEntry,
-  type LedgerState,
-  ledgerKey,
-  runLedgerFilter,
-} from "./runtime/ledger.ts";
-export { UPLOADER_NODE_FLAGS } from "./runtime/node-options.ts";
-export {
-  type BreakerState,
-  type ReplicaBeat,
-  readReplicaBeats,
-  replicaKey,
-  startReplicaHeartbeat,
-} from "./runtime/replica-heartbeat.ts";
-export { stagedArtifact, verifiedBytes, verifiedReader } from "./runtime/staged-artifact.ts";
-export { checkUploaderConfig, servedDestinations } from "./runtime/uploader-config.ts";
-export { isConfigCheck, runUploaderMain } from "./runtime/uploader-main.ts";
-export { type DestinationFactory, startUploaderService, type UploaderService } from "./runtime/uploader-service.ts";
+} from "./publisher/publisher.ts";
+export { isWarmUp, persistCompileCache } from "./service/compile-cache.ts";
+export { UPLOADER_NODE_FLAGS } from "./service/node-options.ts";
+export { checkUploaderConfig, servedDestinations } from "./service/uploader-config.ts";
+export { isConfigCheck, runUploaderMain } from "./service/uploader-main.ts";
+export { startUploaderService, type UploaderService } from "./service/uploader-service.ts";
 export {
   type ArtifactStatus,
   artifactStatus,

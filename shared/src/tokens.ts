@@ -6,7 +6,7 @@
 import { hash, randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { checkSubjectToken } from "./event/names.ts";
+import { checkSubjectToken } from "./contract/names.ts";
 
 /**
  * What a token may do. `read`: status, listings, waits and content of its projects. `publish`:

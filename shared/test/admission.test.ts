@@ -3,9 +3,9 @@
 import { testEvent } from "@artifact-bus/testkit";
 import { headers } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import type { ArtifactEventV1 } from "../src/event/schema.ts";
-import { eventSubject, replaySubject } from "../src/event/subjects.ts";
-import { admitDelivery, DLQ_SEQ_HEADER, ORDER_SEQ_HEADER } from "../src/runtime/admission.ts";
+import { admitDelivery, DLQ_SEQ_HEADER, ORDER_SEQ_HEADER } from "../src/contract/admission.ts";
+import type { ArtifactEventV1 } from "../src/contract/schema.ts";
+import { eventSubject, replaySubject } from "../src/contract/subjects.ts";
 
 const event = (): ArtifactEventV1 => {
   const e = testEvent({ project: "demo", run: "r1", name: "models/best.pt", size: 3, sha256: "a".repeat(64) });

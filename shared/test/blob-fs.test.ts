@@ -10,8 +10,8 @@ import { SMALL_FILE_BYTES } from "../src/blob/bounded-read.ts";
 import { FsBlobStore, TEMP_PREFIX } from "../src/blob/fs-store.ts";
 import { BlobStoreNotConfiguredError, BlobStores, openBlobStores } from "../src/blob/mod.ts";
 import { type BlobLocation, BlobMissingError } from "../src/blob/store.ts";
-import { InvalidArtifactError } from "../src/event/names.ts";
-import type { BlobRef } from "../src/event/schema.ts";
+import { InvalidArtifactError } from "../src/contract/names.ts";
+import type { BlobRef } from "../src/contract/schema.ts";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 let seq = 0;

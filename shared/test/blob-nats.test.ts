@@ -13,9 +13,9 @@ import { BlobStoreNotConfiguredError, FsBlobStore, openBlobStores } from "../src
 import { NatsBlobStore } from "../src/blob/nats-store.ts";
 import { BlobBucketMissingError } from "../src/blob/staging-errors.ts";
 import { BlobExistsError, type BlobLocation, BlobMissingError } from "../src/blob/store.ts";
-import { parseConfig } from "../src/config.ts";
-import { InvalidArtifactError } from "../src/event/names.ts";
-import type { BlobRef } from "../src/event/schema.ts";
+import { parseConfig } from "../src/config/config.ts";
+import { InvalidArtifactError } from "../src/contract/names.ts";
+import type { BlobRef } from "../src/contract/schema.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { blobBucket, blobStream } from "../src/nats/topology-names.ts";
 

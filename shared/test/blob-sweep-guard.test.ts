@@ -7,13 +7,14 @@ import { NatsServer } from "@artifact-bus/testkit";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config/config.ts";
+import type { NewLedgerEntry } from "../src/contract/ledger-entry.ts";
+import { blobStillNeeded } from "../src/delivery/blob-release.ts";
+import { Ledger } from "../src/ledger/ledger.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { DestinationDirectory } from "../src/nats/destinations.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { LEDGER_BUCKET } from "../src/nats/topology-names.ts";
-import { blobStillNeeded } from "../src/runtime/blob-release.ts";
-import { Ledger, type NewLedgerEntry } from "../src/runtime/ledger.ts";
 
 const DAY = 24 * 3600_000;
 let server: NatsServer;

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { JSON_SCHEMA_PATH, jsonSchemaText } from "../src/event/json-schema.ts";
-import { checkArtifactName, checkSubjectToken, InvalidArtifactError } from "../src/event/names.ts";
-import { MAX_METADATA_KEY_CHARS } from "../src/event/schema.ts";
-import { artifactKey, eventFilter, eventSubject } from "../src/event/subjects.ts";
-import { decodeEvent } from "../src/event/validate.ts";
+import { JSON_SCHEMA_PATH, jsonSchemaText } from "../src/contract/json-schema.ts";
+import { checkArtifactName, checkSubjectToken, InvalidArtifactError } from "../src/contract/names.ts";
+import { MAX_METADATA_KEY_CHARS } from "../src/contract/schema.ts";
+import { artifactKey, eventFilter, eventSubject } from "../src/contract/subjects.ts";
+import { decodeEvent } from "../src/contract/validate.ts";
 
 const sha = "a".repeat(64);
 export function sampleEvent(overrides: Record<string, unknown> = {}) {

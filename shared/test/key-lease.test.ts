@@ -4,12 +4,12 @@ import { eventually, NatsServer } from "@artifact-bus/testkit";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config/config.ts";
+import { type AcquireResult, type KeyLease, KeyLeases } from "../src/delivery/key-lease.ts";
+import { Ledger } from "../src/ledger/ledger.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { LEDGER_BUCKET } from "../src/nats/topology-names.ts";
-import { type AcquireResult, type KeyLease, KeyLeases } from "../src/runtime/key-lease.ts";
-import { Ledger } from "../src/runtime/ledger.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;

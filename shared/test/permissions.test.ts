@@ -15,7 +15,12 @@ import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection, PermissionViolationError } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NatsBlobStore } from "../src/blob/nats-store.ts";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config/config.ts";
+import { retentionOf } from "../src/config/retention.ts";
+import { blobStillNeeded } from "../src/delivery/blob-release.ts";
+import type { Destination } from "../src/destination/destination.ts";
+import { PermanentError } from "../src/destination/errors.ts";
+import { Ledger } from "../src/ledger/ledger.ts";
 import { silentLogger } from "../src/log.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { DestinationDirectory } from "../src/nats/destinations.ts";
@@ -24,13 +29,8 @@ import { SAMPLE_CONFIG_PATH, sampleServerConfig } from "../src/nats/permissions/
 import { renderServerConfig } from "../src/nats/permissions/server-config.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { blobBucket, blobStream, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
-import { ArtifactPublisher } from "../src/publisher.ts";
-import { blobStillNeeded } from "../src/runtime/blob-release.ts";
-import type { Destination } from "../src/runtime/destination.ts";
-import { PermanentError } from "../src/runtime/errors.ts";
-import { Ledger } from "../src/runtime/ledger.ts";
-import { retentionOf } from "../src/runtime/retention.ts";
-import { startUploaderService } from "../src/runtime/uploader-service.ts";
+import { ArtifactPublisher } from "../src/publisher/publisher.ts";
+import { startUploaderService } from "../src/service/uploader-service.ts";
 
 // Letters first: the server parses an env value as config, and digits alone would be a number.
 const pw = () => `pw-${randomBytes(12).toString("hex")}`;

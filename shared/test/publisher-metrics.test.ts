@@ -11,10 +11,10 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FsBlobStore } from "../src/blob/fs-store.ts";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config/config.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
-import { ArtifactPublisher } from "../src/publisher.ts";
+import { ArtifactPublisher } from "../src/publisher/publisher.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;

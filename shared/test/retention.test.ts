@@ -1,7 +1,7 @@
 /** Retention limits: derived in one place so letters, ledger entries and blobs agree. */
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../src/config.ts";
-import { retentionOf } from "../src/runtime/retention.ts";
+import { parseConfig } from "../src/config/config.ts";
+import { retentionOf } from "../src/config/retention.ts";
 
 const DAY = 24 * 3600_000;
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, parseConfig } from "../src/config.ts";
-import { checkPathTemplate, normalizePrefix, renderRemotePath } from "../src/event/remote-path.ts";
+import { ConfigError, loadConfig, parseConfig } from "../src/config/config.ts";
+import { destinationFromToken, parseDestinationName } from "../src/contract/destination-name.ts";
+import { checkPathTemplate, normalizePrefix, renderRemotePath } from "../src/contract/remote-path.ts";
+import { backoffDelay, retryDelay } from "../src/delivery/backoff.ts";
 import { subjectMatches } from "../src/nats/destinations.ts";
-import { backoffDelay, retryDelay } from "../src/runtime/backoff.ts";
-import { destinationFromToken, parseDestinationName } from "../src/runtime/destination-name.ts";
 
 const cfg = { initialMs: 1000, maxMs: 60_000, multiplier: 2, jitter: 0.25 };
 

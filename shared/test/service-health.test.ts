@@ -6,11 +6,11 @@ import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { eventually, NatsServer } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig, parseConfig } from "../src/config.ts";
+import { loadConfig, parseConfig } from "../src/config/config.ts";
+import type { Destination } from "../src/destination/destination.ts";
 import { silentLogger } from "../src/log.ts";
-import type { Destination } from "../src/runtime/destination.ts";
-import { UploaderReadiness } from "../src/runtime/uploader-readiness.ts";
-import { startUploaderService, type UploaderService } from "../src/runtime/uploader-service.ts";
+import { UploaderReadiness } from "../src/service/uploader-readiness.ts";
+import { startUploaderService, type UploaderService } from "../src/service/uploader-service.ts";
 
 describe("config", () => {
   it("listens on 127.0.0.1 unless metricsHost (ARTIFACT_BUS_METRICS_HOST) says otherwise", () => {

@@ -7,9 +7,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { SMALL_FILE_BYTES } from "../src/blob/bounded-read.ts";
 import { FsBlobStore } from "../src/blob/fs-store.ts";
 import { BlobStores } from "../src/blob/mod.ts";
-import type { Artifact } from "../src/runtime/destination.ts";
-import { PermanentError } from "../src/runtime/errors.ts";
-import { stagedArtifact } from "../src/runtime/staged-artifact.ts";
+import type { Artifact } from "../src/destination/destination.ts";
+import { PermanentError } from "../src/destination/errors.ts";
+import { stagedArtifact } from "../src/destination/staged-artifact.ts";
 
 const root = mkdtempSync(join(tmpdir(), "artifact-bus-staged-"));
 const store = new FsBlobStore(join(root, "staging"));

@@ -2,7 +2,7 @@ import { jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config/config.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { blobStream, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nats/topology-names.ts";
@@ -10,7 +10,7 @@ import { blobStream, DLQ_STREAM, EVENTS_STREAM, LEDGER_BUCKET } from "../src/nat
 const BLOBS = blobStream("retained");
 
 import { NatsServer } from "@artifact-bus/testkit";
-import { Ledger } from "../src/runtime/ledger.ts";
+import { Ledger } from "../src/ledger/ledger.ts";
 
 const DAY = 24 * 3600_000;
 let server: NatsServer;

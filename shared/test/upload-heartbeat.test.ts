@@ -8,13 +8,13 @@ import { NatsServer } from "@artifact-bus/testkit";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config/config.ts";
+import { type KeyLease, KeyLeases, LeaseLostError } from "../src/delivery/key-lease.ts";
+import { UploadHeartbeat } from "../src/delivery/upload-heartbeat.ts";
 import { silentLogger } from "../src/log.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
 import { LEDGER_BUCKET } from "../src/nats/topology-names.ts";
-import { type KeyLease, KeyLeases, LeaseLostError } from "../src/runtime/key-lease.ts";
-import { UploadHeartbeat } from "../src/runtime/upload-heartbeat.ts";
 
 let server: NatsServer;
 let nc: NatsConnection;

@@ -1,5 +1,5 @@
 /**
- * Fills this checkout's compile cache (shared/src/runtime/compile-cache.ts) before tests, the bench or the
+ * Fills this checkout's compile cache (shared/src/service/compile-cache.ts) before tests, the bench or the
  * dev stack start service processes, as the image build does: so that every service process they
  * measure starts, like a production one, without the TypeScript stripper in memory.
  */

@@ -20,11 +20,11 @@ export interface WandbApiOptions {
 }
 
 export class WandbApi {
-  private readonly o: WandbApiOptions;
+  private readonly options: WandbApiOptions;
   private readonly auth: string | undefined;
 
   constructor(options: WandbApiOptions) {
-    this.o = options;
+    this.options = options;
     this.auth = options.apiKey ? `Basic ${Buffer.from(`api:${options.apiKey}`).toString("base64")}` : undefined;
   }
 
@@ -35,10 +35,10 @@ export class WandbApi {
     for (let attempt = 0; ; attempt++) {
       const answer = await this.once<T>(operationName, body, signal);
       if ("data" in answer) return answer.data;
-      if (!answer.retry || attempt >= this.o.retries) throw answer.error;
+      if (!answer.retry || attempt >= this.options.retries) throw answer.error;
       const delay = answer.waitMs ?? apiBackoffMs(attempt);
       // A long Retry-After is the runtime's to wait out, without holding the upload's slot.
-      if (delay > this.o.maxRetryAfterMs) throw answer.error;
+      if (delay > this.options.maxRetryAfterMs) throw answer.error;
       await sleep(delay, undefined, { signal });
     }
   }
@@ -51,7 +51,7 @@ export class WandbApi {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(`${this.o.baseUrl}/graphql`, {
+      res = await fetch(`${this.options.baseUrl}/graphql`, {
         method: "POST",
         headers: {
           authorization: this.auth as string,
@@ -59,7 +59,7 @@ export class WandbApi {
           "user-agent": "artifact-bus",
         },
         body,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.o.requestTimeoutMs)]),
+        signal: AbortSignal.any([signal, AbortSignal.timeout(this.options.requestTimeoutMs)]),
       });
       text = await res.text();
     } catch (err) {

@@ -7,10 +7,10 @@
 import { constants, existsSync } from "node:fs";
 import { chmod, copyFile, link, lstat, rename, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
-import { InvalidArtifactError } from "../event/names.ts";
-import type { BlobRef } from "../event/schema.ts";
+import { blobKey } from "../contract/blob-key.ts";
+import { InvalidArtifactError } from "../contract/names.ts";
+import type { BlobRef } from "../contract/schema.ts";
 import type { Logger } from "../log.ts";
-import { blobKey } from "./blob-key.ts";
 import { digestOf, readSmallFileSync } from "./bounded-read.ts";
 import {
   codeOf,

@@ -5,7 +5,7 @@
  */
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import type { BlobRef } from "../event/schema.ts";
+import type { BlobRef } from "../contract/schema.ts";
 import { type BlobReader, fileReader, readWhole } from "./blob-reader.ts";
 import { readHeadSync, SMALL_FILE_BYTES } from "./bounded-read.ts";
 import { blobPath, codeOf } from "./fs-run-dir.ts";

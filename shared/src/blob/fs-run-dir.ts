@@ -8,8 +8,8 @@ import { randomBytes } from "node:crypto";
 import { linkSync, mkdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { link, lstat, mkdir, unlink } from "node:fs/promises";
 import { join, sep } from "node:path";
-import { InvalidArtifactError } from "../event/names.ts";
-import { parseBlobKey } from "./blob-key.ts";
+import { parseBlobKey } from "../contract/blob-key.ts";
+import { InvalidArtifactError } from "../contract/names.ts";
 import { BlobExistsError, type BlobLocation } from "./store.ts";
 
 /** Prefix of files being staged. Event ids never contain '.', so no blob can carry it. */

@@ -9,7 +9,7 @@
  */
 import { resolve } from "node:path";
 import type { Readable } from "node:stream";
-import type { BlobRef } from "../event/schema.ts";
+import type { BlobRef } from "../contract/schema.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { BlobReader } from "./blob-reader.ts";
 import { placeBlob } from "./fs-place.ts";

@@ -1,13 +1,13 @@
 /** Blob stores: the fs staging dir and the JetStream object store, behind one interface. */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { BlobRef } from "../event/schema.ts";
+import type { BlobRef } from "../contract/schema.ts";
 import type { Logger } from "../log.ts";
 import { FsBlobStore } from "./fs-store.ts";
 import { NatsBlobStore } from "./nats-store.ts";
 import type { BlobStore, StagingMode } from "./store.ts";
 
-export { type BlobKey, blobKey, parseBlobKey } from "./blob-key.ts";
+export { type BlobKey, blobKey, parseBlobKey } from "../contract/blob-key.ts";
 export { type BlobReader, fileReader, readWhole, streamReader } from "./blob-reader.ts";
 export { FsBlobStore, type FsBlobStoreOptions, TEMP_PREFIX } from "./fs-store.ts";
 export { STREAM_TEMP_SUFFIX } from "./fs-stream.ts";

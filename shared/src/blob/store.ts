@@ -1,6 +1,6 @@
 /** The seam between staging (publisher side) and reading (uploader side) of blob bytes. */
 import type { Readable } from "node:stream";
-import type { BlobRef } from "../event/schema.ts";
+import type { BlobRef } from "../contract/schema.ts";
 import type { BlobReader } from "./blob-reader.ts";
 
 /** How the fs store puts a trainer's file into the staging directory. */

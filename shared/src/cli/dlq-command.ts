@@ -8,14 +8,14 @@
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { loadConfig } from "../config.ts";
+import { loadConfig } from "../config/config.ts";
+import { parseDestinationName } from "../contract/destination-name.ts";
+import { readDeadLetters } from "../dead-letters/letters.ts";
+import { replayDeadLetters } from "../dead-letters/replay.ts";
+import { Ledger } from "../ledger/ledger.ts";
+import { waitForTerminal } from "../ledger/ledger-waiter.ts";
 import { connectNats } from "../nats/connect.ts";
 import { LEDGER_BUCKET } from "../nats/topology-names.ts";
-import { readDeadLetters } from "../runtime/dead-letter.ts";
-import { replayDeadLetters } from "../runtime/dead-letter-replay.ts";
-import { parseDestinationName } from "../runtime/destination-name.ts";
-import { Ledger } from "../runtime/ledger.ts";
-import { waitForTerminal } from "../runtime/ledger-waiter.ts";
 
 /** What `dlq` and `dlq replay` take; `dlq --help` prints these names. */
 export const DLQ_OPTIONS = {

@@ -9,7 +9,7 @@
  *   wandb    check a W&B deployment end to end with your own key
  */
 import type { ParseArgsOptionsConfig } from "node:util";
-import { ConfigError } from "../config.ts";
+import { ConfigError } from "../config/config.ts";
 import { DLQ_OPTIONS, dlqCommand } from "./dlq-command.ts";
 import { PUT_OPTIONS, putCommand } from "./put-command.ts";
 import { STATUS_OPTIONS, statusCommand } from "./status-command.ts";

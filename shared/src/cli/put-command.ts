@@ -8,11 +8,11 @@ import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { openBlobStores } from "../blob/mod.ts";
-import { loadConfig } from "../config.ts";
-import type { Level } from "../event/schema.ts";
+import { loadConfig } from "../config/config.ts";
+import { destinationFromToken } from "../contract/destination-name.ts";
+import type { Level } from "../contract/schema.ts";
 import { connectNats } from "../nats/connect.ts";
-import { ArtifactPublisher } from "../publisher.ts";
-import { destinationFromToken } from "../runtime/destination-name.ts";
+import { ArtifactPublisher } from "../publisher/publisher.ts";
 import { type ProgressStream, putProgress } from "./progress/put-progress.ts";
 
 /** Writes nothing: `--quiet`. */

@@ -5,7 +5,7 @@
  * SIGHUP. The token itself is stored nowhere: lose it, make another.
  */
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
-import { loadConfig } from "../config.ts";
+import { loadConfig } from "../config/config.ts";
 import { appendTokenRecord, newToken } from "../tokens.ts";
 
 /** What `token create` takes; `token --help` prints these names. */

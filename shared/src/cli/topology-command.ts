@@ -2,7 +2,7 @@
  * `artifact-bus topology`: apply streams, ledger bucket, destination consumers and the blob
  * buckets of `staging.projects` from config. The operator's step: trainers cannot create buckets.
  */
-import { loadConfig } from "../config.ts";
+import { loadConfig } from "../config/config.ts";
 import { connectNats } from "../nats/connect.ts";
 import { ensureTopology } from "../nats/topology.ts";
 import { blobBucket } from "../nats/topology-names.ts";

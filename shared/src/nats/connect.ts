@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, credsAuthenticator, errors, type NatsConnection } from "@nats-io/transport-node";
-import { type Config, DEFAULT_NATS_CONNECT_TIMEOUT_MS, DEFAULT_NATS_PING_INTERVAL_MS } from "../config.ts";
+import { type Config, DEFAULT_NATS_CONNECT_TIMEOUT_MS, DEFAULT_NATS_PING_INTERVAL_MS } from "../config/config.ts";
 
 export interface ConnectOptions {
   /** Connection name shown by the server, e.g. `s3-uploader`. */

@@ -5,7 +5,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type NameRules, parseNameRules } from "../event/name-rules.ts";
+import { type NameRules, parseNameRules } from "../contract/name-rules.ts";
 import {
   destinationFromConsumer,
   EVENTS_STREAM,

@@ -1,6 +1,6 @@
 /** Names of every JetStream object artifact-bus owns. Topology is code: see ensureTopology. */
-import { checkSubjectToken } from "../event/names.ts";
-import { DLQ_PREFIX, EVENTS_PREFIX, REPLAY_PREFIX } from "../event/subjects.ts";
+import { checkSubjectToken } from "../contract/names.ts";
+import { DLQ_PREFIX, EVENTS_PREFIX, REPLAY_PREFIX } from "../contract/subjects.ts";
 
 export const EVENTS_STREAM = "ARTIFACTS";
 export const EVENTS_SUBJECTS = `${EVENTS_PREFIX}.>`;
@@ -8,7 +8,7 @@ export const EVENTS_SUBJECTS = `${EVENTS_PREFIX}.>`;
 export const REPLAY_SUBJECTS = `${REPLAY_PREFIX}.>`;
 export const DLQ_STREAM = "ARTIFACTS_DLQ";
 export const DLQ_SUBJECTS = `${DLQ_PREFIX}.>`;
-/** KV bucket: per (destination, event) ledger entries and per (destination, key) heads. */
+/** KV bucket: per (destination, event) ledger entries and per (destination, order key) leases. */
 export const LEDGER_BUCKET = "artifact_ledger";
 /**
  * Ledger key prefix of the gateway's records `idx.<event id>`: which project and run an event
@@ -25,10 +25,17 @@ export const GATEWAY_INDEX_PREFIX = "idx";
 export const TOPOLOGY_STAMP_KEY = "topology";
 /**
  * Ledger key prefix of uploader replicas' heartbeats `replica.<destination token>.<replica id>`
- * (runtime/replica-heartbeat.ts): here, with the other key names, so the permissions that scope
+ * (ledger/replica-heartbeat.ts): here, with the other key names, so the permissions that scope
  * each uploader to its own destination's heartbeats need not import the runtime.
  */
 export const REPLICA_KEY_PREFIX = "replica";
+/**
+ * Ledger key prefix of key leases `<prefix>.<destination token>.<hash of the order key>`
+ * (delivery/key-lease.ts): which version of a key may upload now, and the fence below which none
+ * may. Stored as `head` since before they were called leases; the stored name stays until the
+ * ledger format is versioned, since replicas of two releases share one bucket.
+ */
+export const LEASE_KEY_PREFIX = "head";
 /**
  * Ledger key of a destination's events filter as ensureTopology last set it (`filter.<token>`):
  * with the consumers' names, a publisher learns the destinations without listing the consumers.

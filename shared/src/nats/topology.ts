@@ -19,11 +19,11 @@ import {
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Config, DestinationConfig } from "../config.ts";
-import { nameRulesOf } from "../event/name-rules.ts";
-import { eventFilter, replayFilter } from "../event/subjects.ts";
-import { parseDestinationName } from "../runtime/destination-name.ts";
-import { retentionOf } from "../runtime/retention.ts";
+import type { Config, DestinationConfig } from "../config/config.ts";
+import { retentionOf } from "../config/retention.ts";
+import { parseDestinationName } from "../contract/destination-name.ts";
+import { nameRulesOf } from "../contract/name-rules.ts";
+import { eventFilter, replayFilter } from "../contract/subjects.ts";
 import {
   blobBucket,
   blobStream,

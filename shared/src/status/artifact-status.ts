@@ -4,11 +4,12 @@
  * `GET /v1/artifacts/{id}`, the gateway's run listing and `artifact-bus status` all answer with it.
  */
 
-import type { Level } from "../event/schema.ts";
-import { eventSubject } from "../event/subjects.ts";
+import { destinationFromToken } from "../contract/destination-name.ts";
+import { isTerminal, type LedgerEntry, type LedgerState } from "../contract/ledger-entry.ts";
+import type { Level } from "../contract/schema.ts";
+import { eventSubject } from "../contract/subjects.ts";
+import type { Ledger } from "../ledger/ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
-import { destinationFromToken } from "../runtime/destination-name.ts";
-import { isTerminal, type Ledger, type LedgerEntry, type LedgerState } from "../runtime/ledger.ts";
 import type { EventLookup, StoredEvent } from "./event-lookup.ts";
 
 /** Where one version is at one destination. */

@@ -5,11 +5,11 @@
  */
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { dlqSubject } from "../event/subjects.ts";
+import { destinationFromToken } from "../contract/destination-name.ts";
+import { dlqSubject } from "../contract/subjects.ts";
+import { type BreakerState, readReplicaBeats } from "../ledger/replica-heartbeat.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import { consumerName, DLQ_STREAM, EVENTS_STREAM } from "../nats/topology-names.ts";
-import { destinationFromToken } from "../runtime/destination-name.ts";
-import { type BreakerState, readReplicaBeats } from "../runtime/replica-heartbeat.ts";
 
 export interface DestinationHealth {
   /** e.g. `s3:main` */

@@ -15,12 +15,12 @@
  */
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { ArtifactEventV1 } from "../event/schema.ts";
-import { EVENTS_PREFIX, parseEventSubject } from "../event/subjects.ts";
+import { admitEvent } from "../contract/admission.ts";
+import type { LedgerEntry } from "../contract/ledger-entry.ts";
+import type { ArtifactEventV1 } from "../contract/schema.ts";
+import { EVENTS_PREFIX, parseEventSubject } from "../contract/subjects.ts";
 import { scanMessages } from "../nats/message-scan.ts";
 import { EVENTS_STREAM, GATEWAY_INDEX_PREFIX } from "../nats/topology-names.ts";
-import { admitEvent } from "../runtime/admission.ts";
-import type { LedgerEntry } from "../runtime/ledger.ts";
 
 /** An event and its place in the stream. */
 export interface StoredEvent {

@@ -4,7 +4,7 @@
  * written when the interval ends).
  */
 import { formatBytes, percent } from "../format.ts";
-import type { DestinationProgress, ProgressStream, PutProgress, PutProgressOptions } from "./put-progress.ts";
+import type { DestinationProgress, ProgressStream, PutProgress, PutProgressOptions } from "./progress-types.ts";
 import { Throttle } from "./throttle.ts";
 
 export const PLAIN_PROGRESS_MS = 2_000;
@@ -18,15 +18,15 @@ interface RowLine {
 
 export class PlainProgress implements PutProgress {
   private readonly stream: ProgressStream;
-  private readonly o: PutProgressOptions;
+  private readonly options: PutProgressOptions;
   private readonly started = Date.now();
   private readonly rows = new Map<string, RowLine>();
   private ended = false;
 
-  constructor(stream: ProgressStream, o: PutProgressOptions) {
+  constructor(stream: ProgressStream, options: PutProgressOptions) {
     this.stream = stream;
-    this.o = o;
-    this.show("staging", "staging", `staging ${o.name} (${formatBytes(o.total)})`);
+    this.options = options;
+    this.show("staging", "staging", `staging ${options.name} (${formatBytes(options.total)})`);
   }
 
   staging(bytesDone: number): void {
@@ -35,7 +35,7 @@ export class PlainProgress implements PutProgress {
 
   staged(): void {
     const s = ((Date.now() - this.started) / 1000).toFixed(1);
-    this.show("staging", "staged", `staged ${formatBytes(this.o.total)} in ${s} s`);
+    this.show("staging", "staged", `staged ${formatBytes(this.options.total)} in ${s} s`);
   }
 
   waiting(destinations: readonly string[]): void {
@@ -77,7 +77,7 @@ export class PlainProgress implements PutProgress {
   }
 
   private of(done: number): string {
-    return `${formatBytes(done)} / ${formatBytes(this.o.total)} (${percent(done, this.o.total)}%)`;
+    return `${formatBytes(done)} / ${formatBytes(this.options.total)} (${percent(done, this.options.total)}%)`;
   }
 
   private line(text: string): void {

@@ -3,7 +3,7 @@
  * at most REDRAW_PER_SECOND times a second (the newest state always drawn last).
  */
 import { formatBytes, percent } from "../format.ts";
-import type { DestinationProgress, ProgressStream, PutProgress, PutProgressOptions } from "./put-progress.ts";
+import type { DestinationProgress, ProgressStream, PutProgress, PutProgressOptions } from "./progress-types.ts";
 import { Throttle } from "./throttle.ts";
 
 export const REDRAW_PER_SECOND = 4;
@@ -20,16 +20,16 @@ interface Row {
 
 export class TerminalProgress implements PutProgress {
   private readonly stream: ProgressStream;
-  private readonly o: PutProgressOptions;
+  private readonly options: PutProgressOptions;
   private readonly rows: Row[];
   private readonly throttle: Throttle;
   private drawn = 0;
   private ended = false;
 
-  constructor(stream: ProgressStream, o: PutProgressOptions) {
+  constructor(stream: ProgressStream, options: PutProgressOptions) {
     this.stream = stream;
-    this.o = o;
-    this.rows = [{ label: "staging", done: 0, note: o.name }];
+    this.options = options;
+    this.rows = [{ label: "staging", done: 0, note: options.name }];
     this.throttle = new Throttle(1000 / REDRAW_PER_SECOND, () => this.draw());
     this.throttle.request();
   }
@@ -39,7 +39,7 @@ export class TerminalProgress implements PutProgress {
   }
 
   staged(): void {
-    this.set(0, { done: this.o.total, note: `${this.o.name} staged` });
+    this.set(0, { done: this.options.total, note: `${this.options.name} staged` });
     // Drawn for good: lines written after it (the event on stdout) must not be drawn over.
     this.throttle.cancel();
     this.draw();
@@ -55,7 +55,7 @@ export class TerminalProgress implements PutProgress {
   update(destination: string, e: DestinationProgress): void {
     const i = this.rows.findIndex((r) => r.label === destination);
     if (i < 0) return;
-    const done = e.state === "uploaded" ? this.o.total : e.state === "uploading" ? e.bytesDone : undefined;
+    const done = e.state === "uploaded" ? this.options.total : e.state === "uploading" ? e.bytesDone : undefined;
     const detail = e.state === "uploaded" ? e.location : e.error;
     this.set(i, { done, note: detail ? `${e.state}: ${detail}` : e.state });
   }
@@ -86,7 +86,7 @@ export class TerminalProgress implements PutProgress {
   }
 
   private line(r: Row, labelWidth: number): string {
-    const total = this.o.total;
+    const total = this.options.total;
     if (r.done === undefined) return `${r.label.padEnd(labelWidth)} [${" ".repeat(BAR_WIDTH)}]       ${r.note}`;
     const p = percent(r.done, total);
     const filled = Math.round((p / 100) * BAR_WIDTH);

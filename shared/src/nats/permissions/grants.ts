@@ -6,9 +6,10 @@
  * Every subject is one that the v3 clients (@nats-io/jetstream, kv, obj) send for a call
  * artifact-bus makes; each grant names that call, and the sample file carries it as a comment.
  */
-import { checkSubjectToken } from "../../event/names.ts";
-import { dlqSubject, EVENTS_PREFIX, REPLAY_PREFIX } from "../../event/subjects.ts";
-import { destinationFromToken, parseDestinationName } from "../../runtime/destination-name.ts";
+
+import { destinationFromToken, parseDestinationName } from "../../contract/destination-name.ts";
+import { checkSubjectToken } from "../../contract/names.ts";
+import { dlqSubject, EVENTS_PREFIX, REPLAY_PREFIX } from "../../contract/subjects.ts";
 import {
   BLOB_BUCKET_PREFIX,
   blobBucket,
@@ -18,6 +19,7 @@ import {
   EVENTS_STREAM,
   filterRecordKey,
   GATEWAY_INDEX_PREFIX,
+  LEASE_KEY_PREFIX,
   LEDGER_BUCKET,
   nameRulesRecordKey,
   REPLICA_KEY_PREFIX,
@@ -165,7 +167,7 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
         why: "ledger writes of its own destination only (put, create, update)",
       },
       {
-        subject: `$KV.${LEDGER_BUCKET}.head.${destinationToken}.>`,
+        subject: `$KV.${LEDGER_BUCKET}.${LEASE_KEY_PREFIX}.${destinationToken}.>`,
         why: "key-lease writes of its own destination only (create, update)",
       },
       {

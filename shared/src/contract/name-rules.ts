@@ -1,0 +1,70 @@
+/**
+ * Name rules of one destination: what it refuses beyond the rules every artifact name follows
+ * (names.ts). The topology records them next to each destination's filter (`rules.<token>` in
+ * the ledger), so every publisher (the TypeScript one, the gateway, the Python client over NATS)
+ * refuses a name at once, naming the destination and the rule, instead of an event that is
+ * accepted and dies later at that destination, without loading any adapter.
+ */
+import { parseDestinationName } from "./destination-name.ts";
+import { InvalidArtifactError } from "./names.ts";
+
+/** What a destination accepts of names; recorded as JSON by the topology. */
+export interface NameRules {
+  /** Names with a segment that starts with `.` (`.hydra/config.yaml`): the adapter option of that name. */
+  allowDotSegments: boolean;
+  /** The longest segment (bytes of UTF-8) a file name there may have: NAME_MAX of a filesystem. */
+  maxSegmentBytes?: number;
+}
+
+/** Kinds whose adapters render paths with remote-path.ts, and so take its `allowDotSegments` option. */
+const PATH_KINDS = new Set(["s3", "sftp", "dir"]);
+/** Kinds that write files: each segment is a file or directory name, at most NAME_MAX (255) bytes. */
+const FILE_KINDS = new Set(["sftp", "dir"]);
+const NAME_MAX = 255;
+
+/** The rules of a configured destination, from its kind and options (as its adapter reads them). */
+export function nameRulesOf(d: { name: string; options: Record<string, unknown> }): NameRules {
+  const { kind } = parseDestinationName(d.name);
+  return {
+    allowDotSegments: !PATH_KINDS.has(kind) || d.options.allowDotSegments === true,
+    ...(FILE_KINDS.has(kind) ? { maxSegmentBytes: NAME_MAX } : {}),
+  };
+}
+
+/** Whether a name has a segment starting with `.`: what `allowDotSegments` is about. */
+export function hasDotSegment(name: string): boolean {
+  return name.split("/").some((s) => s.startsWith("."));
+}
+
+/** The rule of `rules` that `name` breaks, in words; undefined when it breaks none. */
+export function nameRuleBroken(name: string, rules: NameRules): string | undefined {
+  if (!rules.allowDotSegments && hasDotSegment(name)) {
+    return "it refuses names with a segment starting with '.' (option allowDotSegments)";
+  }
+  const max = rules.maxSegmentBytes;
+  if (max !== undefined && name.split("/").some((s) => Buffer.byteLength(s) > max)) {
+    return `it refuses names with a segment longer than ${max} bytes (a file name there)`;
+  }
+  return undefined;
+}
+
+/** Throws InvalidArtifactError (field `name`) naming the first destination whose rules refuse `name`. */
+export function checkNameRules(name: string, destinations: { destination: string; rules?: NameRules }[]): void {
+  for (const d of destinations) {
+    const broken = d.rules && nameRuleBroken(name, d.rules);
+    if (broken)
+      throw new InvalidArtifactError("name", `${JSON.stringify(name)} is refused by ${d.destination}: ${broken}`);
+  }
+}
+
+/** Parses a `rules.<token>` record; undefined for one this version cannot read (no check then). */
+export function parseNameRules(data: string): NameRules | undefined {
+  try {
+    const v = JSON.parse(data) as Partial<NameRules>;
+    if (typeof v.allowDotSegments !== "boolean") return undefined;
+    const max = typeof v.maxSegmentBytes === "number" ? { maxSegmentBytes: v.maxSegmentBytes } : {};
+    return { allowDotSegments: v.allowDotSegments, ...max };
+  } catch {
+    return undefined;
+  }
+}

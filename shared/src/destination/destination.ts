@@ -1,0 +1,144 @@
+/**
+ * The one seam every backend implements. An adapter knows how to put bytes somewhere and how
+ * to classify its own failures; it knows nothing of NATS, retries, breakers, leases or ledgers.
+ */
+import type { Readable } from "node:stream";
+import type { Logger } from "pino";
+import type { BlobReader } from "../blob/blob-reader.ts";
+import type { DestinationConfig } from "../config/config.ts";
+import type { ArtifactEventV1 } from "../contract/schema.ts";
+
+/** One artifact version as handed to an adapter. */
+export interface Artifact {
+  readonly event: ArtifactEventV1;
+  /** JetStream stream sequence of the event: orders versions of one key. */
+  readonly streamSeq: number;
+  /**
+   * Reads the staged bytes whole, verified (PermanentError on a mismatch); for blobs an adapter
+   * is willing to hold in memory (S3: below one multipart part); cheaper than a reader for small
+   * blobs. `signal` aborts a read that waits (a blob in the NATS object store).
+   */
+  read(signal: AbortSignal): Promise<Buffer>;
+  /**
+   * Opens the staged bytes for reads into the adapter's own buffers (see BlobReader), verified:
+   * the fill() that reaches the end checks them against the event and throws PermanentError on
+   * a mismatch, as does any fill() past the event's size. `signal` aborts a read that waits.
+   *
+   * `verify: false` skips the sha256 check, only for a pass whose bytes are never sent: one that
+   * computes digests (W&B's MD5s) that the remote then checks the sent bytes against, while the
+   * sending pass reads verified. Each byte is then hashed with sha256 once, not twice.
+   */
+  openReader(signal: AbortSignal, options?: { verify?: boolean }): Promise<BlobReader>;
+}
+
+export interface UploadContext {
+  /** Aborted on shutdown past the grace period, or when the lease is lost. */
+  readonly signal: AbortSignal;
+  /** Reports progress during long uploads (bytes sent so far). Cheap to call often. */
+  heartbeat(bytesDone?: number): void;
+  /**
+   * Call right before the step that makes the upload visible (S3 CompleteMultipartUpload or the
+   * single PUT, the final rename, the W&B commit), and make nothing visible if it throws. It
+   * resolves once this upload's lease on its key is sure to hold for a while yet; otherwise it
+   * aborts `signal` and throws: another replica may be writing a newer version of the key.
+   */
+  beforeVisible(): Promise<void>;
+  /** 1 on the first delivery. */
+  readonly attempt: number;
+  readonly log: Logger;
+}
+
+export interface UploadReceipt {
+  /** Where the bytes landed, e.g. `s3://bucket/key` or `sftp://host/path`. */
+  readonly location: string;
+  readonly size: number;
+  /** Backend-specific facts worth keeping in the ledger (version id, etag, ...). */
+  readonly details?: Record<string, string>;
+}
+
+/** Bytes `first` to `last` of an object, inclusive, as an HTTP Range names them. */
+export interface ByteRange {
+  first: number;
+  last: number;
+}
+
+/** An object read back from a destination. */
+export interface RemoteContent {
+  /** The bytes: the whole object, or `range` of it. The caller consumes or destroys it. */
+  body: Readable;
+  /** Size of the whole object. */
+  size: number;
+  /** The part `body` holds, when a range was asked for. */
+  range?: ByteRange;
+  /** sha256 (hex) of the whole object, where the destination keeps it (S3: object metadata). */
+  sha256?: string;
+}
+
+/** How {@link Destination.openRead} reads. */
+export interface RemoteReadOptions {
+  /**
+   * Name the sha256 of the whole object in `RemoteContent.sha256` even where the destination
+   * keeps none (SFTP, dir): the adapter then hashes the object through the same open file it
+   * serves from, before it resolves, so the digest is that of the bytes served even if a newer
+   * version is renamed over it meanwhile. Costs a read of the whole object; the gateway asks only
+   * when the ledger cannot tell which version the location holds.
+   */
+  sha256?: boolean;
+}
+
+/** The object at a location is not there (deleted, or never written). */
+export class RemoteNotFoundError extends Error {
+  override name = "RemoteNotFoundError";
+}
+
+/** A configured upload target, e.g. `s3:main`. */
+export interface Destination {
+  /** Full destination name, `<kind>:<name>`. */
+  readonly name: string;
+  /**
+   * What this event is written to, as the destination sees it: the rendered path or key, the
+   * W&B artifact name. Versions with one order key are uploaded one at a time across replicas,
+   * in stream order, and an older one never after a newer one. Throws PermanentError when the
+   * event cannot be written at all (its path would be invalid).
+   */
+  orderKey(event: ArtifactEventV1): string;
+  /**
+   * Whether versions waiting behind a newer one of their key may be skipped when the config does
+   * not say (`coalesce`). Default true; false where every event is a visible version (W&B).
+   */
+  readonly coalesceByDefault?: boolean;
+  /**
+   * Puts the artifact under its final name atomically: no reader sees partial bytes.
+   * Throws TransientError or PermanentError; cleans up its own partial remote state.
+   */
+  upload(artifact: Artifact, ctx: UploadContext): Promise<UploadReceipt>;
+  /** Cheap reachability check used by the breaker's half-open state. Throws when down. */
+  probe(signal: AbortSignal): Promise<void>;
+  /**
+   * Optional housekeeping the runtime runs at start and then hourly: remove partial remote
+   * state (multipart uploads, temp files) that crashed uploaders left and that is older than
+   * `olderThanMs`, which no live attempt can still own. Returns how many things it removed.
+   */
+  cleanup?(olderThanMs: number, signal: AbortSignal): Promise<number>;
+  /**
+   * Optional read-back (the gateway's content endpoint: resuming trainers load checkpoints this
+   * way). Opens the object at `location`, a receipt location this destination gave, whole or
+   * the satisfiable `range` of it. Throws RemoteNotFoundError when it is absent, PermanentError
+   * for a location outside this destination, and the upload's error classes otherwise.
+   */
+  openRead?(
+    location: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal,
+    options?: RemoteReadOptions,
+  ): Promise<RemoteContent>;
+  close(): Promise<void>;
+}
+
+/** What a service folder supplies: how to build its kind's adapter from a destination's config. */
+export interface DestinationFactory {
+  /** The destination kind this service serves, e.g. `s3`. */
+  kind: string;
+  /** Builds an adapter from its config; throws (naming the field) on bad options. */
+  create(config: DestinationConfig, log: Logger): Destination | Promise<Destination>;
+}

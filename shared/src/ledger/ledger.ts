@@ -1,0 +1,115 @@
+/**
+ * The ledger: the KV bucket holding one entry per (destination, event) (see
+ * contract/ledger-entry.ts for what an entry says). Every runtime transition goes through a
+ * guarded compare-and-set here, so a late writer never replaces a newer or terminal state.
+ */
+import type { KV } from "@nats-io/kv";
+import {
+  isOtherMessages,
+  isTerminal,
+  type LedgerEntry,
+  type LedgerRef,
+  ledgerKey,
+  type NewLedgerEntry,
+} from "../contract/ledger-entry.ts";
+
+export class Ledger {
+  readonly kv: KV;
+  constructor(kv: KV) {
+    this.kv = kv;
+  }
+
+  async get(destinationToken: string, ref: LedgerRef): Promise<LedgerEntry | undefined> {
+    const e = await this.kv.get(ledgerKey(destinationToken, ref));
+    return e && e.operation === "PUT" ? e.json<LedgerEntry>() : undefined;
+  }
+
+  /** The entry of the event `ref` at stream sequence `streamSeq` (see isOtherMessages). */
+  async getOf(destinationToken: string, ref: LedgerRef, streamSeq: number): Promise<LedgerEntry | undefined> {
+    const e = await this.get(destinationToken, ref);
+    return isOtherMessages(e, streamSeq) ? undefined : e;
+  }
+
+  /**
+   * Records `entry` unconditionally. The runtime's transitions go through the guarded writes
+   * below (a late writer must never replace a newer or terminal state); this one is for tests
+   * and tools that set an entry up.
+   */
+  async record(destinationToken: string, entry: NewLedgerEntry): Promise<void> {
+    await this.kv.put(ledgerKey(destinationToken, entry), encode(entry));
+  }
+
+  /**
+   * Records `entry` unless the current one is terminal. A handler whose delivery timed out (NATS
+   * restarting under it) may fail late, after a redelivery finished the event: its outcome must
+   * not replace the real one.
+   */
+  recordUnlessTerminal(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
+    return this.update(destinationToken, entry, (cur) =>
+      isTerminal(cur?.state) && !isOtherMessages(cur, entry.streamSeq) ? undefined : entry,
+    );
+  }
+
+  /**
+   * Records `uploaded` unless the event is `superseded` or `dead` already. An upload that
+   * finishes late (its holder cut off from NATS, or frozen, past its lease) may find its event
+   * superseded by the newer version another replica then wrote, or dead after its attempts ran
+   * out: that later verdict stands. What it may replace: nothing yet, a state on the way
+   * (`pending`, `uploading`, a replay's revived entry), an `uploaded` of the same event (a
+   * redelivery finishing after a crash lost the ack), or another message's entry under the
+   * same id (isOtherMessages). Returns whether it wrote.
+   */
+  recordUploaded(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
+    return this.update(destinationToken, entry, (cur) =>
+      cur === undefined || isOtherMessages(cur, entry.streamSeq) || !isTerminal(cur.state) || cur.state === "uploaded"
+        ? entry
+        : undefined,
+    );
+  }
+
+  /**
+   * Records an upload's progress (`entry`: an uploading entry with `bytesDone`) only while the
+   * current entry is that same attempt's `uploading`: a progress write that arrives late never
+   * turns a retry's `pending` or a final state back into `uploading`.
+   */
+  recordProgress(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
+    return this.update(destinationToken, entry, (cur) =>
+      cur?.state === "uploading" && cur.attempts === entry.attempts ? entry : undefined,
+    );
+  }
+
+  /**
+   * Compare-and-set: `next` sees the current entry (or undefined) and returns the entry to write,
+   * or undefined to leave it. Retried while another writer moves the entry meanwhile. Returns
+   * whether it wrote.
+   */
+  async update(
+    destinationToken: string,
+    ref: LedgerRef,
+    next: (current: LedgerEntry | undefined) => NewLedgerEntry | undefined,
+  ): Promise<boolean> {
+    const key = ledgerKey(destinationToken, ref);
+    for (;;) {
+      const cur = await this.kv.get(key);
+      const live = cur?.operation === "PUT" ? cur : undefined;
+      const entry = next(live?.json<LedgerEntry>());
+      if (!entry) return false;
+      try {
+        if (live) await this.kv.update(key, encode(entry), live.revision);
+        else await this.kv.create(key, encode(entry));
+        return true;
+      } catch (err) {
+        if (!isRevisionConflict(err)) throw err;
+      }
+    }
+  }
+}
+
+/** The KV answer to a compare-and-set whose expected revision moved (or a create of an existing key). */
+export function isRevisionConflict(err: unknown): boolean {
+  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
+}
+
+function encode(entry: NewLedgerEntry): string {
+  return JSON.stringify({ ...entry, updatedAt: new Date().toISOString() });
+}

@@ -1,0 +1,329 @@
+/**
+ * What a TypeScript trainer uses. `logFile` stages the file and resolves as soon as the staged
+ * bytes are immutable, with a handle whose `durable` promise resolves at the PubAck; hashing and
+ * publishing go on in the background. It never waits for a destination; `flush` does, like
+ * Composer's close.
+ */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Histogram, Registry } from "prom-client";
+import type { BlobStore, StagingMode } from "../blob/store.ts";
+import { blobKey } from "../contract/blob-key.ts";
+import { destinationFromToken } from "../contract/destination-name.ts";
+import { checkNameRules } from "../contract/name-rules.ts";
+import { checkArtifactName, checkLevel, checkSubjectToken } from "../contract/names.ts";
+import type { ArtifactEventV1, BlobRef, Level } from "../contract/schema.ts";
+import { eventSubject } from "../contract/subjects.ts";
+import { encodeEvent, validateEvent } from "../contract/validate.ts";
+import { Ledger } from "../ledger/ledger.ts";
+import { type EntryListener, FlushTimeoutError } from "../ledger/ledger-waiter.ts";
+import { DestinationDirectory } from "../nats/destinations.ts";
+import { LEDGER_BUCKET } from "../nats/topology-names.ts";
+import { guessContentType } from "./content-type.ts";
+import { flushLogged } from "./flush-logged.ts";
+import type { LogFileHandle, LoggedArtifact } from "./logged-artifact.ts";
+import {
+  type DeadArtifact,
+  DeadArtifactsError,
+  LogFailedError,
+  NoDestinationError,
+  PublishRefusedError,
+  PublishUnconfirmedError,
+} from "./publish-errors.ts";
+import { publishHistogram } from "./publisher-metrics.ts";
+
+export type { AwaitedEntry, EntryListener } from "../ledger/ledger-waiter.ts";
+export type { LogFileHandle, LoggedArtifact };
+export {
+  type DeadArtifact,
+  DeadArtifactsError,
+  FlushTimeoutError,
+  LogFailedError,
+  NoDestinationError,
+  PublishRefusedError,
+  PublishUnconfirmedError,
+};
+
+/** Read once: os.hostname() is a system call, and it was one per event. */
+const HOST = hostname();
+
+export interface LogFileRequest {
+  project: string;
+  run: string;
+  /** Relative POSIX path naming the artifact, e.g. `checkpoints/ep1.pt`. */
+  name: string;
+  /** The local file to log. */
+  path: string;
+  level?: Level;
+  metadata?: Record<string, string>;
+  contentType?: string;
+  /** fs staging only; defaults to the publisher's mode. */
+  mode?: StagingMode;
+  /** Told the bytes staged so far while a large file is staged (see StageRequest.onProgress). */
+  onStagingProgress?: (bytesDone: number) => void;
+}
+
+/** An artifact's checked names, its subject, and the destinations that take it. */
+export interface ArtifactTarget {
+  project: string;
+  run: string;
+  name: string;
+  level: Level;
+  subject: string;
+  /** e.g. `s3:main` */
+  destinations: string[];
+}
+
+/** A blob staged under an event id, with what its event says besides the target. */
+export interface StagedBlob {
+  /** The event id the blob was staged under. */
+  id: string;
+  blob: BlobRef;
+  metadata?: Record<string, string>;
+  /** Default: guessed from the name's extension. */
+  contentType?: string;
+}
+
+export interface PublisherOptions {
+  nc: NatsConnection;
+  blobStore: BlobStore;
+  /** Upper bound on waiting for a PubAck across NATS reconnects (default 30 s). */
+  publishTimeoutMs?: number;
+  rank?: number;
+  /**
+   * A Prometheus registry to export the publisher's metrics in (`artifact_bus_publish_seconds`),
+   * e.g. the one a trainer's own /metrics serves. None: nothing is measured.
+   */
+  registry?: Registry;
+}
+
+export class ArtifactPublisher {
+  private readonly js: JetStreamClient;
+  private readonly opts: PublisherOptions;
+  private readonly directory: DestinationDirectory;
+  private readonly ledger: Ledger;
+  private readonly outstanding = new Map<string, LogFileHandle>();
+  /** Per artifact name, the durable of its last logFile: versions are published in call order. */
+  private readonly lastOfName = new Map<string, Promise<unknown>>();
+  private readonly publishSeconds: Histogram | undefined;
+
+  private constructor(opts: PublisherOptions, directory: DestinationDirectory, ledger: Ledger) {
+    this.opts = opts;
+    this.js = jetstream(opts.nc);
+    this.directory = directory;
+    this.ledger = ledger;
+    this.publishSeconds = opts.registry && publishHistogram(opts.registry);
+  }
+
+  static async create(opts: PublisherOptions): Promise<ArtifactPublisher> {
+    await jetstreamManager(opts.nc); // fails fast, naming the problem, when the server has no JetStream
+    // Direct gets name the key in the request subject, where a trainer's permissions confine
+    // its reads to its own project's entries (a message get would need the whole ledger).
+    const kv = await new Kvm(opts.nc).open(LEDGER_BUCKET, { allow_direct: true });
+    // The hashing thread starts with the first file too large to hash inline, not here: a
+    // worker (its own V8 isolate) costs the process memory that a gateway or a trainer of small
+    // files never needs. Hundreds of trainers each check the destinations every 5 s (their names
+    // and the topology stamp: two cheap requests) and list them in full when those changed, or
+    // hourly: a full listing costs the server time in proportion to the stream, which once a
+    // minute from hundreds of trainers was most of a core (bench/RESULTS.md, "Many trainers").
+    const directory = new DestinationDirectory(opts.nc, kv, {
+      fullListMs: 3_600_000,
+      firstListTimeoutMs: opts.publishTimeoutMs ?? 30_000,
+    });
+    return new ArtifactPublisher(opts, directory, new Ledger(kv));
+  }
+
+  /**
+   * Stages `path` and resolves as soon as the staged bytes are immutable: in link, move and
+   * copy-on-write modes after a few metadata calls whatever the size, in copy mode once the
+   * kernel copied the file. The caller may then delete or replace its file (see
+   * {@link LogFileHandle.how} for link mode). The sha256 is computed afterwards off the event
+   * loop, then the event is published: `durable` resolves at its PubAck. Versions of one name
+   * are published in the order of the calls, so the last one logged wins.
+   *
+   * Rejects, with nothing staged or published, for an invalid name, project, run, level or
+   * mode (InvalidArtifactError), a file that cannot be read, or an artifact no destination
+   * takes (NoDestinationError).
+   */
+  async logFile(req: LogFileRequest): Promise<LogFileHandle> {
+    const target = await this.target(req);
+    const id = randomUUID();
+    // Checked before staging, so that bad metadata rejects here; the blob is filled in once hashed.
+    const { kind } = this.opts.blobStore;
+    const unhashed = { store: kind, ref: blobKey(target.project, target.run, id), size: 0, sha256: "0".repeat(64) };
+    const draft = this.eventFor(target, { id, blob: unhashed, metadata: req.metadata, contentType: req.contentType });
+    const placed = await this.opts.blobStore.place({
+      path: req.path,
+      project: target.project,
+      run: target.run,
+      id,
+      mode: req.mode,
+      ...(req.onStagingProgress ? { onProgress: req.onStagingProgress } : {}),
+    });
+    const order = `${target.project}/${target.run}/${target.name}`;
+    const previous = this.lastOfName.get(order);
+    const durable = (async () => {
+      const blob = await placed.blob;
+      // An earlier version of this name, still hashing, is published first (or fails first).
+      await previous?.catch(() => undefined);
+      return this.publishEvent(target, { ...draft, blob });
+    })().then(({ duplicate: _, ...logged }) => logged);
+    durable.catch(() => {}); // reported through `durable` and flush(), never as unhandled
+    this.lastOfName.set(order, durable);
+    void durable
+      .finally(() => {
+        if (this.lastOfName.get(order) === durable) this.lastOfName.delete(order);
+      })
+      .catch(() => {});
+    const { project, run, name, subject, destinations } = target;
+    const handle = { id, project, run, name, subject, destinations, how: placed.how, durable };
+    this.outstanding.set(id, handle);
+    return handle;
+  }
+
+  /**
+   * Checks an artifact's names and says which destinations would take it; throws
+   * InvalidArtifactError naming the field (for a name one of them refuses: naming it and the
+   * rule, from the name rules the topology recorded), or NoDestinationError. Cheap (the destination list
+   * is cached): callers that stage bytes themselves ask first, before any byte is staged.
+   */
+  async target(req: Pick<LogFileRequest, "project" | "run" | "name" | "level">): Promise<ArtifactTarget> {
+    const project = checkSubjectToken("project", req.project);
+    const run = checkSubjectToken("run", req.run);
+    const name = checkArtifactName(req.name);
+    const level = checkLevel(req.level ?? "fit");
+    const subject = eventSubject({ project, run, level, name });
+    // An event no consumer takes would never be uploaded: refuse it instead of losing it.
+    const matched = await this.directory.matchingFilters(subject);
+    if (matched.length === 0) {
+      throw new NoDestinationError(
+        `no destination takes ${project}/${run} at level ${level}; configure one and apply the topology`,
+      );
+    }
+    const destinations = matched.map((d) => ({ destination: destinationFromToken(d.token), rules: d.rules }));
+    // A name one of them refuses would be accepted here and die there: refuse it now, saying why.
+    checkNameRules(name, destinations);
+    return { project, run, name, level, subject, destinations: destinations.map((d) => d.destination) };
+  }
+
+  /**
+   * Publishes the event of a blob already staged under `id` (the HTTP gateway streams bodies
+   * into the store itself). A refused publish removes the blob; an unconfirmed one keeps it. The
+   * artifact is not tracked for {@link flush}. With an id published before (within the stream's
+   * duplicate window) nothing new is published and `duplicate` is true: `streamSeq` is then
+   * the original event's.
+   */
+  async publishStaged(target: ArtifactTarget, req: StagedBlob): Promise<LoggedArtifact & { duplicate: boolean }> {
+    return this.publishEvent(target, this.eventFor(target, req));
+  }
+
+  /** The event of a staged blob, checked against the schema (metadata and content type limits). */
+  private eventFor(target: ArtifactTarget, req: StagedBlob): ArtifactEventV1 {
+    const { project, run, name, level } = target;
+    return validateEvent({
+      schema: 1,
+      id: req.id,
+      project,
+      run,
+      name,
+      level,
+      blob: req.blob,
+      contentType: req.contentType ?? guessContentType(name),
+      metadata: req.metadata ?? {},
+      producer: {
+        host: HOST,
+        pid: process.pid,
+        ...(this.opts.rank === undefined ? {} : { rank: this.opts.rank }),
+      },
+      createdAt: new Date().toISOString(),
+    });
+  }
+
+  private async publishEvent(
+    target: ArtifactTarget,
+    event: ArtifactEventV1,
+  ): Promise<LoggedArtifact & { duplicate: boolean }> {
+    const { project, run, name, subject, destinations } = target;
+    let ack: { seq: number; duplicate: boolean };
+    try {
+      ack = await this.publish(subject, event);
+    } catch (err) {
+      // Only a refused publish surely did not land. One that timed out may have: its event
+      // would then need the blob, so it stays (the uploaders' sweeper removes an orphan).
+      if (err instanceof PublishRefusedError) await this.opts.blobStore.remove(event.blob).catch(() => undefined);
+      throw err;
+    }
+    return {
+      id: event.id,
+      project,
+      run,
+      name,
+      subject,
+      streamSeq: ack.seq,
+      blob: event.blob,
+      destinations,
+      duplicate: ack.duplicate,
+    };
+  }
+
+  /** Publishes with the event id as Nats-Msg-Id, retrying across reconnects: dedupe makes a retry safe. */
+  private async publish(subject: string, event: ArtifactEventV1): Promise<{ seq: number; duplicate: boolean }> {
+    const started = performance.now();
+    const deadline = Date.now() + (this.opts.publishTimeoutMs ?? 30_000);
+    const data = encodeEvent(event);
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        const timeout = Math.max(100, Math.min(5000, deadline - Date.now()));
+        const ack = await this.js.publish(subject, data, { msgID: event.id, timeout });
+        this.publishSeconds?.observe((performance.now() - started) / 1000);
+        return { seq: ack.seq, duplicate: ack.duplicate };
+      } catch (err) {
+        const message = (err as Error).message;
+        // A refused publish will be refused again: only a lost connection is worth waiting out.
+        if (/permissions? violation|authorization/i.test(message)) {
+          throw new PublishRefusedError(`publish of ${event.name} refused: ${message}`, { cause: err });
+        }
+        if (Date.now() + wait > deadline) {
+          throw new PublishUnconfirmedError(event, `publish of ${event.name} not acknowledged: ${message}`, err);
+        }
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  /**
+   * Waits until every artifact logged through this publisher is durable, then until each is
+   * terminal (uploaded, superseded or dead) at every destination that took it. Rejects with
+   * FlushTimeoutError (listing what is pending) after `timeoutMs`; once everything is terminal,
+   * with LogFailedError naming each artifact whose `durable` failed (and any dead ones), or with
+   * DeadArtifactsError naming each artifact that ended dead, its destination and why. A trainer
+   * ending its run must learn that a checkpoint never landed; `failOnDead: false` only waits.
+   * What was reported is not waited for again. `onEntry` is told each ledger entry seen
+   * meanwhile (states, upload progress).
+   */
+  async flush({
+    timeoutMs = 60_000,
+    onEntry,
+    failOnDead = true,
+  }: {
+    timeoutMs?: number;
+    onEntry?: EntryListener;
+    failOnDead?: boolean;
+  } = {}): Promise<void> {
+    const handles = [...this.outstanding.values()];
+    const forget = () => {
+      for (const h of handles) this.outstanding.delete(h.id);
+    };
+    try {
+      await flushLogged(this.ledger, handles, timeoutMs, { onEntry, failOnDead, connection: this.opts.nc });
+    } catch (err) {
+      // Failures are reported once; what timed out is waited for again by the next flush.
+      if (err instanceof LogFailedError || err instanceof DeadArtifactsError) forget();
+      throw err;
+    }
+    forget();
+  }
+}
