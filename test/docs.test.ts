@@ -87,7 +87,21 @@ function linkProblems(file: string, markdown: string): string[] {
   return problems;
 }
 
+/** Repository paths a document names in code spans (templates such as `<project>` aside). */
+function namedPaths(markdown: string): string[] {
+  const span = /`((?:shared|services|clients|testkit|test|docs|bench|scripts|deploy)\/[\w./-]+)`/g;
+  return [...markdown.matchAll(span)].map((m) => (m[1] as string).replace(/\.$/, ""));
+}
+
 describe("the docs", () => {
+  it("name only files and folders that exist (docs/architecture.md names one for each step)", () => {
+    expect(namedPaths(read("docs/architecture.md")).length).toBeGreaterThan(20);
+    const missing = DOCS.flatMap((f) =>
+      namedPaths(read(f)).flatMap((p) => (existsSync(join(ROOT, p)) ? [] : [`${f}: ${p}`])),
+    );
+    expect(missing).toEqual([]);
+  });
+
   it("show only artifact-bus subcommands and flags that the CLI has", () => {
     const shown = DOCS.flatMap((f) => commandLines(read(f), CLI_SERVICES));
     expect(shown.length).toBeGreaterThan(10); // the docs show commands, and the scan finds them
