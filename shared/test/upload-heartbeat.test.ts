@@ -42,9 +42,14 @@ async function holding(ackWaitMs: number) {
   const lease: KeyLease = got.lease;
   const ac = new AbortController();
   const config = parseConfig({ destinations: [{ name: "s3:test", ackWaitMs, options: {} }] }).destinations[0]!;
-  const recorder = { slow: async () => undefined, progress: async () => undefined };
-  const heartbeat = new UploadHeartbeat(() => {}, lease, config, ac, silentLogger, recorder);
-  return { lease, ac, heartbeat, ctx: heartbeat.context(1, silentLogger) };
+  const writes: string[] = [];
+  const recorder = {
+    slow: async () => void writes.push("uploading"),
+    progress: async (bytes: number) => void writes.push(`progress ${bytes}`),
+  };
+  const keptAlive = { count: 0 };
+  const heartbeat = new UploadHeartbeat(() => keptAlive.count++, lease, config, ac, silentLogger, recorder);
+  return { lease, ac, heartbeat, ctx: heartbeat.context(1, silentLogger), writes, keptAlive };
 }
 
 /** Resolves with the lease's time left at the moment `signal` aborts. */
@@ -100,5 +105,20 @@ describe("upload heartbeat: a holder stops before its lease can expire", () => {
       server.resume();
       heartbeat.stop();
     }
+  });
+
+  it("once the upload returned, it writes nothing more to the ledger, yet keeps the delivery alive until settled", async () => {
+    const { heartbeat, ctx, writes, keptAlive } = await holding(900);
+    ctx.heartbeat(10); // progress reported before the end
+    heartbeat.uploadEnded();
+    ctx.heartbeat(20); // a late report from the adapter
+    // Three keep-alive ticks (300 ms apart) take it past the moment an upload counts as slow
+    // (SLOW_MS, 500 ms), when `uploading` would be written.
+    await new Promise<void>(function wait(resolve) {
+      if (keptAlive.count >= 3) resolve();
+      else setTimeout(() => wait(resolve), 50);
+    });
+    heartbeat.stop();
+    expect(writes).toEqual([]);
   });
 });

@@ -66,7 +66,11 @@ export async function attemptUpload(a: AttemptInput): Promise<AttemptResult> {
     const receipt = await a.breaker.run(async () => {
       // Recorded inside the breaker: an upload the open breaker refuses was no attempt.
       if (a.recordStart && !(await a.record(a.uploading))) return undefined;
-      return a.destination.upload(artifact, heartbeat.context(attempt, log));
+      try {
+        return await a.destination.upload(artifact, heartbeat.context(attempt, log));
+      } finally {
+        heartbeat.uploadEnded();
+      }
     });
     return { outcome: { kind: "uploaded" }, heartbeat, ...(receipt ? { receipt } : {}) };
   } catch (err) {

@@ -47,6 +47,7 @@ export class UploadHeartbeat {
   private lastWrite = 0;
   private written: number | undefined;
   private stopped = false;
+  private ended = false;
   readonly signal: AbortSignal;
 
   /** `keepAlive` tells JetStream the delivery is still being worked on (`msg.working()`). */
@@ -164,9 +165,19 @@ export class UploadHeartbeat {
     };
   }
 
+  /**
+   * The upload returned (landed or not): from now on the heartbeat only keeps the message and the
+   * lease alive until the outcome is settled. A progress or `uploading` write after that could only
+   * race the outcome's own record, and say less than it.
+   */
+  uploadEnded(): void {
+    this.ended = true;
+    clearTimeout(this.slow);
+  }
+
   /** One ledger write at a time; a failed one (NATS away) is skipped: the next report tries again. */
   private async write(bytes: number | undefined, fn: () => Promise<unknown>): Promise<void> {
-    if (this.writing || this.stopped) return;
+    if (this.writing || this.stopped || this.ended) return;
     this.writing = true;
     this.lastWrite = Date.now();
     try {
