@@ -8,7 +8,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { DeadArtifactsError } from "@artifact-bus/shared";
+import { DeadArtifactsError, DLQ_STREAM, ensureTopology, FlushTimeoutError } from "@artifact-bus/shared";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { BusStack } from "./harness/bus-stack.ts";
 import { CliRun } from "./harness/cli.ts";
@@ -83,4 +84,24 @@ it("artifact-bus put --wait on an artifact that dies: one line naming the destin
   expect(put.stderr).toMatch(/artifact-bus: dead at dir:dead: .+ \(see artifact-bus dlq\)/);
   expect(put.stdout).not.toContain("landed");
   await uploader.kill("SIGTERM");
+});
+
+it("flush reports an artifact dead only once its letter is out, so whoever hears 'dead' can replay it", async () => {
+  // The DLQ cannot take letters: the death is recorded, its letter waits for the stream.
+  const jsm = await jetstreamManager(stack.nc);
+  await jsm.streams.delete(DLQ_STREAM);
+  const { t, lost } = await logOneLostOneKept("letter-first");
+  const uploader = await stack.startUploader();
+  try {
+    const early = await t.publisher.flush({ timeoutMs: 6_000 }).catch((e: unknown) => e);
+    expect(early, String(early)).toBeInstanceOf(FlushTimeoutError);
+    expect((early as FlushTimeoutError).pending.map((p) => p.name)).toEqual(["ckpt/lost.pt"]);
+    await ensureTopology(stack.nc, { stream: stack.config.stream, destinations: stack.config.destinations });
+    const err = await t.publisher.flush({ timeoutMs: 30_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeadArtifactsError);
+    expect((await stack.deadLetters()).map((l) => l.eventId)).toContain(lost.id);
+  } finally {
+    await t.close();
+    await uploader.kill("SIGTERM");
+  }
 });

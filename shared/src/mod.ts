@@ -14,6 +14,7 @@ export {
 export { type DestinationName, destinationFromToken, parseDestinationName } from "./contract/destination-name.ts";
 export {
   isOtherMessages,
+  isSettled,
   isTerminal,
   type LedgerEntry,
   type LedgerState,

@@ -183,8 +183,11 @@ class DirectTransport:
             for item in items:
                 for destination, entry in self.outcome(item).items():
                     state = entry["state"] if entry else "unknown"
-                    if state == "dead":
+                    # Dead is final once its letter is out (dlqSeq): then it can be replayed.
+                    if state == "dead" and entry.get("dlqSeq") is not None:
                         dead.append((item.name, destination, entry.get("error", "")))
+                    elif state == "dead":
+                        pending.append((item.name, destination, "dead, its letter not out yet"))
                     elif state not in FINAL:
                         pending.append((item.name, destination, state))
             if not pending or time.time() >= deadline:

@@ -7,7 +7,7 @@
  * the watch missed a change meanwhile; entries carry their revision, so an older read never
  * overwrites a newer change.
  */
-import { isTerminal, type Ledger, type LedgerEntry, type Logger } from "@artifact-bus/shared";
+import type { Ledger, LedgerEntry, Logger } from "@artifact-bus/shared";
 import { type KvWatchEntry, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 
@@ -141,10 +141,4 @@ export class LedgerHub {
       }
     }
   }
-}
-
-/** Whether every key seen so far is final. */
-export function allTerminal(seen: Iterable<Seen | undefined>): boolean {
-  for (const s of seen) if (!isTerminal(s?.entry?.state)) return false;
-  return true;
 }

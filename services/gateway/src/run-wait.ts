@@ -3,7 +3,7 @@
  * pair it covers is final in the ledger, the timeout passes, or its client goes away; it then
  * answers with counts and what is still pending or dead. It listens on the shared ledger hub.
  */
-import { destinationFromToken, isOtherMessages, ledgerKey } from "@artifact-bus/shared";
+import { destinationFromToken, isOtherMessages, isSettled, ledgerKey } from "@artifact-bus/shared";
 import type { LedgerHub, Seen } from "./ledger-hub.ts";
 import type { WaitResultBody } from "./schemas.ts";
 
@@ -29,8 +29,7 @@ export async function waitForTargets(
   const seen = new Map<string, Seen>();
   let finalCount = 0;
   let wake: (() => void) | undefined;
-  const isFinal = (s: Seen | undefined) =>
-    s?.entry?.state === "uploaded" || s?.entry?.state === "superseded" || s?.entry?.state === "dead";
+  const isFinal = (s: Seen | undefined) => isSettled(s?.entry);
   const unregister = await hub.register({
     keys: [...byKey.keys()],
     update(key, s) {
@@ -74,7 +73,7 @@ function summarize(byKey: Map<string, WaitTarget>, seen: Map<string, Seen>): Wai
     const destination = destinationFromToken(t.destinationToken);
     const state = entry?.state;
     if (state === "uploaded" || state === "superseded") result.counts[state]++;
-    else if (state === "dead") {
+    else if (state === "dead" && isSettled(entry)) {
       result.counts.dead++;
       result.dead.push({ id: t.id, name: t.name, destination, error: entry?.error ?? "dead" });
     } else {

@@ -69,6 +69,16 @@ export function isTerminal(state: LedgerState | undefined): boolean {
 }
 
 /**
+ * Whether a reader may take `entry` as the event's last word at its destination: final, and when
+ * dead, with its letter out (`dlqSeq`), so whoever hears "dead" can replay it at once. The
+ * uploader records a death before it sends the letter (the record claims the death, so one death
+ * gives one letter), and only then notes the letter's sequence.
+ */
+export function isSettled(entry: LedgerEntry | undefined): boolean {
+  return isTerminal(entry?.state) && !(entry?.state === "dead" && entry.dlqSeq === undefined);
+}
+
+/**
  * Whether `entry`, found under the id of the event at stream sequence `streamSeq`, was written
  * for another message: one that failed admission (`errorClass: "invalid"`) but carried the same
  * id. Producers choose ids, so such a message must never stand for the event: its entry is

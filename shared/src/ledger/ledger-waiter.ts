@@ -9,7 +9,7 @@ import type { NatsConnection, QueuedIterator, Status } from "@nats-io/transport-
 import { destinationFromToken } from "../contract/destination-name.ts";
 import {
   isOtherMessages,
-  isTerminal,
+  isSettled,
   type LedgerEntry,
   type LedgerRef,
   type LedgerState,
@@ -108,7 +108,7 @@ export async function waitForTerminal(
     const w = waiting.get(key);
     if (!w || !entry || (w.streamSeq !== undefined && isOtherMessages(entry, w.streamSeq))) return;
     options.onEntry?.(w, entry);
-    if (isTerminal(entry.state)) waiting.delete(key);
+    if (isSettled(entry)) waiting.delete(key);
     else w.state = entry.state;
     if (waiting.size === 0) {
       finished = true;

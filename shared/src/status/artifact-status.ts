@@ -5,7 +5,7 @@
  */
 
 import { destinationFromToken } from "../contract/destination-name.ts";
-import { isTerminal, type LedgerEntry, type LedgerState } from "../contract/ledger-entry.ts";
+import { isSettled, type LedgerEntry, type LedgerState } from "../contract/ledger-entry.ts";
 import type { Level } from "../contract/schema.ts";
 import { eventSubject } from "../contract/subjects.ts";
 import type { Ledger } from "../ledger/ledger.ts";
@@ -75,7 +75,7 @@ export async function artifactStatus(
     sha256: event.blob.sha256,
     size: event.blob.size,
     createdAt: event.createdAt,
-    done: entries.every((e) => isTerminal(e?.state)),
+    done: entries.every((e) => isSettled(e)),
     destinations,
   };
 }
