@@ -154,13 +154,21 @@ describe.each(["fs", "nats"] as const)("a three-node cluster, staging with the %
       // Seen once (nats staging, a full-suite run): say which ones and where they stood.
       // With what the uploaders logged about them, and their warnings.
       const ids = notFinal.slice(0, 10).map((line) => /\(([^)]+)\)/.exec(line)?.[1] ?? "?");
-      const logged = uploaders.flatMap((u) =>
+      // Every line about those artifacts, then each uploader's last warnings.
+      const about = uploaders.flatMap((u) =>
         u.lines
-          .filter((l) => (l.level ?? 0) >= 40 || ids.some((id) => JSON.stringify(l).includes(id)))
+          .filter((l) => ids.some((id) => JSON.stringify(l).includes(id)))
           .map((l) => `[${u.pid}] ${JSON.stringify(l)}`),
       );
+      const warned = uploaders.flatMap((u) =>
+        u.lines
+          .filter((l) => (l.level ?? 0) >= 40)
+          .slice(-15)
+          .map((l) => `[${u.pid}] ${JSON.stringify(l)}`),
+      );
+      const logged = [...about.slice(-40), "...", ...warned];
       throw new Error(
-        `${err.message}; ${notFinal.length} not final, e.g.: ${notFinal.slice(0, 10).join("; ")}\nuploader log:\n${logged.slice(-60).join("\n")}`,
+        `${err.message}; ${notFinal.length} not final, e.g.: ${notFinal.slice(0, 10).join("; ")}\nuploader log:\n${logged.join("\n")}`,
       );
     });
     // Reported, not asserted: an upload whose ledger write failed while a node was away is

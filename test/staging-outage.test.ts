@@ -6,7 +6,7 @@
  * of it, and all land once the node is back.
  */
 import { join } from "node:path";
-import { ArtifactPublisher, blobBucket, blobStream, openBlobStores } from "@artifact-bus/shared";
+import { ArtifactPublisher, blobBucket, blobStream, connectNats, openBlobStores } from "@artifact-bus/shared";
 import { eventually, writeRandomFile } from "@artifact-bus/testkit";
 import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
@@ -72,3 +72,38 @@ it("an artifact whose staged bytes cannot be read while a node is away waits for
     expect(await stack.getObject(`${PROJECT}/${run}/${a.name}`), a.name).toEqual(a.bytes);
   }
 }, 240_000);
+
+it("a trainer started while its server cannot answer (frozen longer than a request's timeout) waits for it, then logs", async () => {
+  const cluster = stack.bus.cluster!;
+  const name = cluster.names[0]!;
+  const nc = await connectNats({ servers: [cluster.node(name).url] }, { name: "outage-trainer" });
+  const blobs = await openBlobStores(stack.bus.config.staging, nc);
+  cluster.node(name).pause();
+  let created: ArtifactPublisher | undefined;
+  const creating = ArtifactPublisher.create({ nc, blobStore: blobs.get("fs"), publishTimeoutMs: 60_000 }).then((p) => {
+    created = p;
+    return p;
+  });
+  try {
+    // Past the client's request timeout (5 s) while frozen: a start-up that gave up would reject.
+    const outcome = await Promise.race([
+      creating.then(
+        () => "created",
+        (err: Error) => `failed: ${err.message}`,
+      ),
+      new Promise((r) => setTimeout(() => r("still waiting"), 7_000)), // the freeze's length
+    ]);
+    expect(outcome).toBe("still waiting");
+  } finally {
+    cluster.node(name).resume();
+  }
+  const publisher = await creating;
+  expect(created).toBe(publisher);
+  const path = join(stack.bus.dir, "after-freeze.bin");
+  const bytes = writeRandomFile(path, 1000);
+  const handle = await publisher.logFile({ project: "demo", run: `f${process.pid}`, name: "after.pt", path });
+  await handle.durable;
+  await stack.bus.ledgerReaches({ id: handle.id, project: "demo", run: `f${process.pid}` }, "uploaded", 60_000);
+  expect(await stack.getObject(`demo/f${process.pid}/after.pt`)).toEqual(bytes);
+  await nc.close();
+}, 120_000);

@@ -7,12 +7,13 @@
 import type { FileHandle } from "node:fs/promises";
 import { open as openFile } from "node:fs/promises";
 import { addAbortSignal, Readable } from "node:stream";
-import { JetStreamApiError, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Base64UrlPaddedCodec } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { blobKey, parseBlobKey } from "../contract/blob-key.ts";
 import { InvalidArtifactError } from "../contract/names.ts";
 import type { BlobRef } from "../contract/schema.ts";
+import { jetStreamManagerWhenAvailable } from "../nats/availability.ts";
 import { BLOB_BUCKET_PREFIX, blobBucket, blobStream } from "../nats/topology-names.ts";
 import { type BlobReader, readWhole, streamReader } from "./blob-reader.ts";
 import { readBufferBytes, StreamingHash } from "./hash.ts";
@@ -79,7 +80,11 @@ export class NatsBlobStore implements BlobStore {
     conn: NatsConnection | JetStreamClient,
     options: NatsBlobStoreOptions = {},
   ): Promise<NatsBlobStore> {
-    const jsm = "jetstreamManager" in conn ? await conn.jetstreamManager() : await jetstreamManager(conn);
+    // A trainer started during an election waits for it as long as a staging step would.
+    const jsm =
+      "jetstreamManager" in conn
+        ? await conn.jetstreamManager()
+        : await jetStreamManagerWhenAvailable(conn, options.stageTimeoutMs ?? 30_000);
     // The client's JetStreamClient keeps its connection as `nc`; chunks are read with plain requests.
     const nc = "jetstreamManager" in conn ? (conn as { nc?: NatsConnection }).nc : conn;
     if (!nc) throw new Error("NatsBlobStore.open: no NATS connection behind the JetStream client");

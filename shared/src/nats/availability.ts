@@ -3,9 +3,10 @@
  * the server's last word, and how a step waits the first kind out. Staging, the uploader's
  * start-up and its reads of staged bytes all decide by this one rule.
  */
-import { JetStreamApiError } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import {
   ConnectionError,
+  type NatsConnection,
   NoRespondersError,
   PermissionViolationError,
   RequestError,
@@ -39,6 +40,8 @@ export interface UntilAvailableOptions {
   timeoutMs: number;
   /** Told of each wait (the error, and how long the step has been waited for). */
   onWait?(err: unknown, waitedMs: number): void;
+  /** Narrows what is waited out: an unavailable error this returns false for is thrown at once. */
+  retryIf?(err: unknown): boolean;
 }
 
 /**
@@ -53,9 +56,28 @@ export async function untilAvailable<T>(step: () => Promise<T>, o: UntilAvailabl
       return await step();
     } catch (err) {
       const waited = Date.now() - started;
-      if (!isUnavailable(err) || waited + wait > o.timeoutMs) throw err;
+      if (!isUnavailable(err) || o.retryIf?.(err) === false || waited + wait > o.timeoutMs) throw err;
       o.onWait?.(err, waited);
       await new Promise((r) => setTimeout(r, wait));
     }
   }
+}
+
+/**
+ * `jetstreamManager(nc)` (which asks the server for its account info), waiting up to `timeoutMs`
+ * while a cluster cannot answer yet (a leader being elected, the node away): a process started
+ * then waits, as its publishes would, instead of exiting. A server without JetStream (no
+ * responders) fails at once, naming the problem.
+ */
+export function jetStreamManagerWhenAvailable(
+  nc: NatsConnection,
+  timeoutMs: number,
+  onWait?: UntilAvailableOptions["onWait"],
+): Promise<JetStreamManager> {
+  return untilAvailable(() => jetstreamManager(nc), {
+    timeoutMs,
+    retryIf: (err) =>
+      !(err instanceof NoRespondersError) && !(err instanceof Error && err.name === "JetStreamNotEnabled"),
+    ...(onWait ? { onWait } : {}),
+  });
 }

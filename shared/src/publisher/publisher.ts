@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Histogram, Registry } from "prom-client";
@@ -20,6 +20,7 @@ import { eventSubject } from "../contract/subjects.ts";
 import { encodeEvent, validateEvent } from "../contract/validate.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { type EntryListener, FlushTimeoutError } from "../ledger/ledger-waiter.ts";
+import { jetStreamManagerWhenAvailable } from "../nats/availability.ts";
 import { DestinationDirectory } from "../nats/destinations.ts";
 import { LEDGER_BUCKET } from "../nats/topology-names.ts";
 import { guessContentType } from "./content-type.ts";
@@ -119,7 +120,8 @@ export class ArtifactPublisher {
   }
 
   static async create(opts: PublisherOptions): Promise<ArtifactPublisher> {
-    await jetstreamManager(opts.nc); // fails fast, naming the problem, when the server has no JetStream
+    // Fails fast, naming the problem, when the server has no JetStream; waits out an election.
+    await jetStreamManagerWhenAvailable(opts.nc, opts.publishTimeoutMs ?? 30_000);
     // Direct gets name the key in the request subject, where a trainer's permissions confine
     // its reads to its own project's entries (a message get would need the whole ledger).
     const kv = await new Kvm(opts.nc).open(LEDGER_BUCKET, { allow_direct: true });

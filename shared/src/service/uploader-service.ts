@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { type Consumer, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type Consumer, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -23,7 +23,7 @@ import { describeError } from "../destination/errors.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { startReplicaHeartbeat } from "../ledger/replica-heartbeat.ts";
 import { createLogger } from "../log.ts";
-import { untilAvailable } from "../nats/availability.ts";
+import { jetStreamManagerWhenAvailable, untilAvailable } from "../nats/availability.ts";
 import { connectNats } from "../nats/connect.ts";
 import { DestinationDirectory } from "../nats/destinations.ts";
 import { termTakesReason } from "../nats/server-features.ts";
@@ -84,7 +84,7 @@ export async function startUploaderService(
       },
     });
   const js = jetstream(nc);
-  const jsm = await available("start-up", () => jetstreamManager(nc));
+  const jsm = await available("start-up", () => jetStreamManagerWhenAvailable(nc, START_WAIT_MS));
   const kv = await new Kvm(nc).open(LEDGER_BUCKET);
   const ledger = new Ledger(kv);
   // Blob release: checked every 5 s (names and topology stamp), listed in full once a minute.
