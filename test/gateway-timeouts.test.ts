@@ -28,6 +28,15 @@ beforeAll(async () => {
 afterAll(async () => stack?.dispose());
 
 describe("connection limits", () => {
+  it("keeps an idle connection longer than clients' pools do, so a client never reuses one the gateway just closed", async () => {
+    const res = await stack.fetch("/healthz", token);
+    await res.arrayBuffer();
+    // undici (fetch) keeps a socket for the advertised timeout less a second or two: with the
+    // gateway's old 5 s, a request sent at that moment on a loaded machine met "other side closed".
+    const advertised = Number(/timeout=(\d+)/.exec(res.headers.get("keep-alive") ?? "")?.[1]);
+    expect(advertised).toBeGreaterThanOrEqual(60);
+  });
+
   it("a client trickling its headers is cut soon after headersTimeoutMs, with a 408 problem", async () => {
     const c = await RawConnection.open(stack.url);
     const started = Date.now();

@@ -59,7 +59,11 @@ export function fastifyOptions(config: Config, log: Logger) {
     https,
     http: { connectionsCheckingInterval },
     connectionTimeout: g.idleTimeoutMs,
-    keepAliveTimeout: 5_000,
+    // As long as the idle timeout (which would close the socket anyway), so a client's pool
+    // (undici keeps a socket for the advertised timeout less a second or two) lets an idle
+    // connection go well before the gateway does: a request sent on a socket the gateway closes
+    // at that moment fails with "other side closed" (seen with 5 s on a loaded machine).
+    keepAliveTimeout: g.idleTimeoutMs,
     // No bound on a whole request: a large body may take long; the idle timeout cuts a stalled one.
     requestTimeout: 0,
     bodyLimit: 1024 * 1024,
