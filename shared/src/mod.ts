@@ -1,5 +1,6 @@
 /** @artifact-bus/shared: the event contract, topology, blob stores, publisher and uploader runtime. */
 export * from "./blob/mod.ts";
+export type { DestinationCommands } from "./cli/destination-commands.ts";
 export {
   type BackoffConfig,
   type BreakerConfig,

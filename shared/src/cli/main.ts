@@ -6,16 +6,16 @@
  *   topology create or update streams, ledger and destination consumers from config
  *   dlq      list dead-lettered events
  *   token    create a gateway token
- *   wandb    check a W&B deployment end to end with your own key
+ *   <kind>   commands a destination's package adds (wandb check: a W&B deployment end to end)
  */
 import type { ParseArgsOptionsConfig } from "node:util";
 import { ConfigError } from "../config/config.ts";
+import { destinationCommands } from "./destination-commands.ts";
 import { DLQ_OPTIONS, dlqCommand } from "./dlq-command.ts";
 import { PUT_OPTIONS, putCommand } from "./put-command.ts";
 import { STATUS_OPTIONS, statusCommand } from "./status-command.ts";
 import { TOKEN_OPTIONS, tokenCommand } from "./token-command.ts";
 import { topologyCommand } from "./topology-command.ts";
-import { WANDB_OPTIONS, wandbCommand } from "./wandb-command.ts";
 
 const USAGE = `usage:
   artifact-bus put --project P --run R [--name NAME] [--level fit|epoch|batch] [--meta k=v ...] [--mode copy|link|move] [--wait SECONDS] [--quiet] FILE
@@ -25,8 +25,7 @@ const USAGE = `usage:
   artifact-bus dlq [--destination s3:main] [--limit N]
   artifact-bus dlq replay --destination s3:main [--seq N ...] [--wait SECONDS]
   artifact-bus token create --project P [--project Q] --role publish|read|admin [--role R] [--label TEXT] [--file PATH]
-  artifact-bus wandb check --entity E --project SCRATCH_PROJECT [--base-url URL] [--run RUN] [--api-key-file FILE]
-      logs one tiny artifact to W&B with WANDB_API_KEY, reads it back, compares digests; exit 1 names the failing step
+  artifact-bus <kind> ...  commands of a destination's package, where installed (artifact-bus wandb --help)
 
 Configuration comes from ARTIFACT_BUS_CONFIG (a JSON file) and ARTIFACT_BUS_* variables; see README.`;
 
@@ -36,7 +35,6 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   topology: topologyCommand,
   dlq: dlqCommand,
   token: tokenCommand,
-  wandb: wandbCommand,
 };
 
 /**
@@ -50,7 +48,6 @@ const OPTIONS: Record<string, ParseArgsOptionsConfig> = {
   topology: {},
   dlq: DLQ_OPTIONS,
   token: TOKEN_OPTIONS,
-  wandb: WANDB_OPTIONS,
 };
 
 const isHelp = (arg: string | undefined) => arg === "--help" || arg === "-h";
@@ -66,11 +63,14 @@ function helpOf(name: string): string {
     if (mine) lines.push(line);
   }
   const options = OPTIONS[name];
-  if (options) {
-    const names = Object.entries(options).map(([long, o]) => (o.short ? `--${long} (-${o.short})` : `--${long}`));
-    lines.push(`options: ${names.join(" ") || "none"}`);
-  }
+  if (options) lines.push(optionsLine(options));
   return `usage:\n${lines.join("\n")}`;
+}
+
+/** The `options:` line of a command's help, from its parser's table. */
+function optionsLine(options: ParseArgsOptionsConfig): string {
+  const names = Object.entries(options).map(([long, o]) => (o.short ? `--${long} (-${o.short})` : `--${long}`));
+  return `options: ${names.join(" ") || "none"}`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -79,12 +79,20 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const beforeDashes = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
   const command = commands[name];
   if (!command) {
-    console.error(USAGE);
-    return 2;
+    const added = await destinationCommands(name);
+    if (!added) {
+      console.error(USAGE);
+      return 2;
+    }
+    if (beforeDashes.some(isHelp)) {
+      console.log(`usage:\n${added.usage.join("\n")}\n${optionsLine(added.options)}`);
+      return 0;
+    }
+    return added.run(rest);
   }
-  const beforeDashes = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
   if (beforeDashes.some(isHelp)) {
     console.log(helpOf(name));
     return 0;

@@ -7,17 +7,19 @@
  *
  * The key comes from WANDB_API_KEY (or --api-key-file), the base URL from --base-url or
  * WANDB_BASE_URL, the entity from --entity or WANDB_ENTITY: the official clients' variables. The
- * key is never printed. The W&B protocol lives in services/wandb-uploader, loaded only here, so
- * the other commands need no W&B code.
+ * key is never printed. The CLI finds it as this package's `cliCommands` (a seam of the library:
+ * shared/src/cli/destination-commands.ts), so the library imports no W&B code.
  */
 import { readFileSync } from "node:fs";
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import type { DestinationCommands } from "@artifact-bus/shared";
+import { wandbCheck } from "./wandb-check.ts";
 
 const USAGE =
   "usage: artifact-bus wandb check --entity E --project SCRATCH_PROJECT [--base-url URL] [--run RUN] [--api-key-file FILE]";
 
 /** What `wandb check` takes (its `--help` lists these). */
-export const WANDB_OPTIONS = {
+const WANDB_OPTIONS = {
   entity: { type: "string" },
   project: { type: "string" },
   "base-url": { type: "string" },
@@ -25,7 +27,7 @@ export const WANDB_OPTIONS = {
   "api-key-file": { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
-export async function wandbCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+async function wandbCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (args[0] !== "check") {
     console.error(USAGE);
     return 2;
@@ -39,10 +41,6 @@ export async function wandbCommand(args: string[], env: NodeJS.ProcessEnv = proc
   const file = values["api-key-file"];
   const apiKey = file ? readFileSync(file, "utf8").trim() : env.WANDB_API_KEY?.trim();
   const baseUrl = (values["base-url"] ?? env.WANDB_BASE_URL ?? "https://api.wandb.ai").replace(/\/+$/, "");
-  const { wandbCheck } = await import("@artifact-bus/wandb-uploader").catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== "ERR_MODULE_NOT_FOUND") throw err;
-    throw new Error("the W&B check needs services/wandb-uploader: run it where that package is installed");
-  });
   const result = await wandbCheck({
     baseUrl,
     apiKey: apiKey || undefined,
@@ -54,3 +52,13 @@ export async function wandbCommand(args: string[], env: NodeJS.ProcessEnv = proc
   if (!result.ok) console.error(`artifact-bus wandb check: failed at step "${result.failedStep}"`);
   return result.ok ? 0 : 1;
 }
+
+/** `artifact-bus wandb ...`, as the CLI loads it. */
+export const cliCommands: DestinationCommands = {
+  usage: [
+    "  artifact-bus wandb check --entity E --project SCRATCH_PROJECT [--base-url URL] [--run RUN] [--api-key-file FILE]",
+    "      logs one tiny artifact to W&B with WANDB_API_KEY, reads it back, compares digests; exit 1 names the failing step",
+  ],
+  options: WANDB_OPTIONS,
+  run: wandbCommand,
+};
