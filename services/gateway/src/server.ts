@@ -26,6 +26,7 @@ import type { GatewayDeps } from "./deps.ts";
 import { EventIndex } from "./event-index.ts";
 import { GatewayMetrics } from "./gateway-metrics.ts";
 import { LedgerHub } from "./ledger-hub.ts";
+import { LiveFeed } from "./live-feed.ts";
 import { clientErrorAnswer, sendProblem } from "./problems.ts";
 import { ReadBack } from "./read-back.ts";
 
@@ -109,6 +110,7 @@ export async function startGateway(
     connected = false;
   })();
   const readBack = new ReadBack(config.destinations, log, g.readBack);
+  const hub = new LedgerHub(ledger, nc, log);
   const deps: GatewayDeps = {
     config: g,
     tokens,
@@ -122,7 +124,8 @@ export async function startGateway(
       metrics.inadmissible.inc();
       log.debug(m, "read skipped a message its subject does not vouch for");
     }),
-    hub: new LedgerHub(ledger, nc, log),
+    hub,
+    live: new LiveFeed(hub, log),
     readBack,
     js: jetstream(nc),
     jsm,

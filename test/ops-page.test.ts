@@ -1,0 +1,199 @@
+/**
+ * The operations page (/ui/) in a real browser: Debian's Chromium, headless, driven by
+ * playwright-core (no browser download), against real servers (nats-server, the S3 double, an
+ * S3 uploader and the gateway in their own processes). One failed attempt kills an artifact
+ * (maxDeliver 1), so stopping S3 both opens the breaker and leaves dead letters to retry.
+ * Screenshots of each state are written under the stack's temp dir (its path is logged);
+ * OPS_PAGE_SCREENSHOT=<path> also writes the README's picture there.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { hashToken } from "@artifact-bus/shared";
+import type { UploaderProcess } from "@artifact-bus/testkit";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { QUICK_BREAKER } from "./harness/bus-stack.ts";
+import { GatewayStack } from "./harness/gateway-stack.ts";
+
+const CHROMIUM = process.env.ARTIFACT_BUS_CHROMIUM ?? "/usr/bin/chromium";
+const DEST = "s3:e2e";
+
+let stack: GatewayStack;
+let uploader: UploaderProcess;
+let browser: Browser;
+let shots: string;
+let publishA: string;
+let publishB: string;
+let readA: string;
+let adminA: string;
+const contexts: BrowserContext[] = [];
+const dead: { alpha: string[]; beta: string[] } = { alpha: [], beta: [] };
+
+beforeAll(async () => {
+  stack = await GatewayStack.start({ uploader: false, destination: { maxDeliver: 1, breaker: QUICK_BREAKER } });
+  uploader = await stack.bus.startUploader();
+  publishA = stack.token(["alpha"], ["publish"]);
+  publishB = stack.token(["beta"], ["publish"]);
+  readA = stack.token(["alpha"], ["read"]);
+  adminA = stack.token(["alpha"], ["admin"]);
+  await stack.reload();
+  shots = join(stack.bus.dir, "screenshots");
+  mkdirSync(shots, { recursive: true });
+  console.info(`ops page screenshots: ${shots}`);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser?.close();
+  await stack?.dispose();
+});
+
+/** A new tab signed in with `token`, at 1280x800 unless told. */
+async function openPage(token: string, viewport = { width: 1280, height: 800 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  const page = await context.newPage();
+  await page.goto(`${stack.url}/ui/`);
+  await page.getByLabel("Token (kept in this tab only)").fill(token);
+  await page.getByRole("button", { name: "Open" }).click();
+  await page.locator(`#dest-body tr[data-destination="${DEST}"]`).waitFor();
+  await page.locator("#live-state", { hasText: /^live$/ }).waitFor();
+  return page;
+}
+
+async function put(token: string, project: string, run: string, name: string, body: string): Promise<string> {
+  const res = await stack.fetch(`/v1/projects/${project}/runs/${run}/artifacts/${name}`, token, {
+    method: "PUT",
+    body,
+  });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { id: string }).id;
+}
+
+const destCell = (page: Page, field: string) =>
+  page.locator(`#dest-body tr[data-destination="${DEST}"] [data-field="${field}"]`);
+const artifactState = (page: Page, name: string, state: string) =>
+  page.locator(`#artifact-body tr[data-name="${name}"] .dest-state[data-destination="${DEST}"] [data-field="state"]`, {
+    hasText: new RegExp(`^${state}$`),
+  });
+
+describe("operations page", () => {
+  it("a read token: every destination, no action buttons and no letters; fits a phone's width", async () => {
+    const page = await openPage(readA);
+    expect(await page.locator("#dest-body tr").count()).toBeGreaterThanOrEqual(1);
+    await destCell(page, "breaker")
+      .filter({ hasText: /^closed$/ })
+      .waitFor();
+    expect(await destCell(page, "replicas").textContent()).toBe("1 of 1");
+    expect(await page.getByRole("button", { name: /retry|export/i }).count()).toBe(0);
+    expect(await page.locator("#letters").isHidden()).toBe(true);
+    expect(await page.locator("#who").textContent()).toContain(hashToken(readA).slice(0, 12));
+    await page.screenshot({ path: join(shots, "1-read-token.png"), fullPage: true });
+
+    const phone = await openPage(readA, { width: 390, height: 844 });
+    const fits = await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth");
+    expect(fits).toBe(true);
+    await phone.screenshot({ path: join(shots, "1-phone.png"), fullPage: true });
+  });
+
+  it("a newly logged artifact appears in the run's listing and turns uploaded without a reload", async () => {
+    const page = await openPage(readA);
+    await page.getByLabel("Project").fill("alpha");
+    await page.getByLabel("Run").fill("live1");
+    await page.getByRole("button", { name: "List run" }).click();
+    await page.locator("#artifacts-msg", { hasText: "0 artifact(s)" }).waitFor();
+    await page.evaluate("window.sameDocument = true");
+    const id = await put(publishA, "alpha", "live1", "ckpt/first.pt", "first checkpoint");
+    await artifactState(page, "ckpt/first.pt", "uploaded").waitFor({ timeout: 20_000 });
+    expect(await page.locator(`#artifact-body tr[data-id="${id}"]`).count()).toBe(1);
+    expect(await page.evaluate("window.sameDocument")).toBe(true);
+    await page.screenshot({ path: join(shots, "2-live-uploaded.png"), fullPage: true });
+  });
+
+  it("S3 stopped: the breaker shows open with the error within seconds; restarted: closed, and the backlog drains", async () => {
+    const page = await openPage(readA);
+    await stack.s3.s3.stop();
+    try {
+      // Each fails once and dies (maxDeliver 1); enough failures open the breaker.
+      for (let i = 0; i < 3; i++) dead.alpha.push(await put(publishA, "alpha", "down", `lost-${i}.txt`, `lost ${i}`));
+      dead.beta.push(await put(publishB, "beta", "down", "lost-b.txt", "lost b"));
+      await destCell(page, "breaker")
+        .filter({ hasText: /^open$/ })
+        .waitFor({ timeout: 30_000 });
+      await destCell(page, "why").filter({ hasText: /\S/ }).waitFor();
+      const why = await destCell(page, "why").textContent();
+      expect(why).not.toMatch(/no error seen/);
+      await page.screenshot({ path: join(shots, "3-breaker-open.png"), fullPage: true });
+
+      // Logged while the breaker is open: they wait (no attempt, so no ledger entry yet), and the
+      // destination's backlog shows them.
+      await page.getByLabel("Project").fill("alpha");
+      await page.getByLabel("Run").fill("backlog");
+      await page.getByRole("button", { name: "List run" }).click();
+      await page.locator("#artifacts-msg", { hasText: "0 artifact(s)" }).waitFor();
+      for (let i = 0; i < 5; i++) await put(publishA, "alpha", "backlog", `wait-${i}.txt`, `waiting ${i}`);
+      const row = `#dest-body tr[data-destination="${DEST}"]`;
+      await page.waitForFunction(
+        (sel) => {
+          const doc = (globalThis as unknown as { document: { querySelector(s: string): { textContent: string } } })
+            .document;
+          const n = (field: string) => Number(doc.querySelector(`${sel} [data-field=${field}]`).textContent);
+          return n("pending") + n("inflight") >= 5;
+        },
+        row,
+        { timeout: 10_000 },
+      );
+      await page.screenshot({ path: join(shots, "3-backlog.png"), fullPage: true });
+    } finally {
+      await stack.s3.s3.restart();
+    }
+    await destCell(page, "breaker")
+      .filter({ hasText: /^closed$/ })
+      .waitFor({ timeout: 30_000 });
+    for (let i = 0; i < 5; i++) await artifactState(page, `wait-${i}.txt`, "uploaded").waitFor({ timeout: 30_000 });
+    await destCell(page, "pending").filter({ hasText: /^0$/ }).waitFor({ timeout: 10_000 });
+    await destCell(page, "inflight").filter({ hasText: /^0$/ }).waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: join(shots, "3-drained.png"), fullPage: true });
+  });
+
+  it("an admin token of project alpha sees alpha's letters, never beta's, and the recent failures strip", async () => {
+    for (const id of [...dead.alpha, ...dead.beta]) {
+      await stack.bus.ledgerReaches(
+        { id, project: id === dead.beta[0] ? "beta" : "alpha", run: "down" },
+        "dead",
+        20_000,
+      );
+    }
+    const page = await openPage(adminA);
+    for (const id of dead.alpha) await page.locator(`#letter-groups tr[data-event-id="${id}"]`).waitFor();
+    expect(await page.locator(`#letter-groups tr[data-event-id="${dead.beta[0]}"]`).count()).toBe(0);
+    expect(await page.locator("#letter-groups").textContent()).not.toContain("beta/");
+    await page.locator("#recent").waitFor({ state: "visible" });
+    expect(await page.locator("#recent-list li").count()).toBe(dead.alpha.length);
+    await page.screenshot({ path: join(shots, "4-admin-letters.png"), fullPage: true });
+    if (process.env.OPS_PAGE_SCREENSHOT) await page.screenshot({ path: process.env.OPS_PAGE_SCREENSHOT });
+  });
+
+  it("a dead letter is retried from the page with one click; a double click replays it once, and it lands", async () => {
+    const page = await openPage(adminA);
+    const id = dead.alpha[0]!;
+    const row = page.locator(`#letter-groups tr[data-event-id="${id}"]`);
+    const seq = Number(await row.getAttribute("data-seq"));
+    const before = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").length;
+    await row.getByRole("button", { name: `Retry letter ${seq}` }).dblclick();
+    await row.locator('[data-field="replay"]', { hasText: "replayed" }).waitFor({ timeout: 20_000 });
+    // Follow the letter to its artifact: it turns uploaded, live.
+    await row.getByRole("link", { name: id }).click();
+    await page.locator(`#artifact-body tr[data-id="${id}"]`).waitFor();
+    await artifactState(page, "lost-0.txt", "uploaded").waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: join(shots, "5-retried.png"), fullPage: true });
+
+    const replays = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").slice(before);
+    expect(replays).toHaveLength(1);
+    expect(replays[0]).toMatchObject({ tokenId: hashToken(adminA).slice(0, 12), replayed: [seq] });
+    expect(JSON.stringify(stack.gateway.lines)).not.toContain(adminA);
+    expect(uploader.lines.filter((l) => l.msg === "uploaded" && l.eventId === id)).toHaveLength(1);
+    expect(await stack.s3.getObject(`alpha/down/lost-0.txt`)).toEqual(Buffer.from("lost 0"));
+  });
+});
