@@ -3,10 +3,12 @@
  * playwright-core (no browser download), against real servers (nats-server, the S3 double, an
  * S3 uploader and the gateway in their own processes). One failed attempt kills an artifact
  * (maxDeliver 1), so stopping S3 both opens the breaker and leaves dead letters to retry.
- * Screenshots of each state are written under the stack's temp dir (its path is logged);
- * OPS_PAGE_SCREENSHOT=<path> also writes the README's picture there.
+ * Screenshots of each state are written to a temp dir of their own that the test leaves for
+ * a person to look at (its path is logged); OPS_PAGE_SCREENSHOT=<path> also writes the README's
+ * picture (docs/ops-page.png) there.
  */
-import { mkdirSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashToken } from "@artifact-bus/shared";
 import type { UploaderProcess } from "@artifact-bus/testkit";
@@ -37,8 +39,7 @@ beforeAll(async () => {
   readA = stack.token(["alpha"], ["read"]);
   adminA = stack.token(["alpha"], ["admin"]);
   await stack.reload();
-  shots = join(stack.bus.dir, "screenshots");
-  mkdirSync(shots, { recursive: true });
+  shots = mkdtempSync(join(tmpdir(), "artifact-bus-ops-page-"));
   console.info(`ops page screenshots: ${shots}`);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 }, 120_000);
