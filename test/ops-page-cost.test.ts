@@ -5,6 +5,8 @@
  * assertion: this machine's speed is not the point; what one more tab costs is.
  */
 import { readFileSync } from "node:fs";
+import { LEDGER_BUCKET } from "@artifact-bus/shared";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
 
@@ -53,6 +55,10 @@ async function flow(run: string, ms: number): Promise<number> {
 it(`${CLIENTS} open live streams while artifacts flow: the gateway's CPU and RSS with and without them`, async () => {
   const pid = stack.gateway.proc.pid!;
   await flow("warm-up", 3_000);
+  const ledgerWatchesBefore = await (async () => {
+    const jsm = await jetstreamManager(stack.bus.nc);
+    return (await jsm.consumers.list(`KV_${LEDGER_BUCKET}`).next()).length;
+  })();
 
   const a0 = usage(pid);
   const without = await flow("without", PHASE_MS);
@@ -83,9 +89,13 @@ it(`${CLIENTS} open live streams while artifacts flow: the gateway's CPU and RSS
     }),
   );
   console.info(`ops page cost: ${CLIENTS} streams open`);
+  // One watch of the ledger for all of them (a KV watch is an ordered consumer of its stream).
+  const jsm = await jetstreamManager(stack.bus.nc);
+  const watches = async () => (await jsm.consumers.list(`KV_${LEDGER_BUCKET}`).next()).length;
   const b0 = usage(pid);
   const withStreams = await flow("with", PHASE_MS);
   const b1 = usage(pid);
+  const ledgerWatchesWith = await watches();
   console.info(`ops page cost: second phase done`);
   gone.abort();
   await Promise.all(streams.map((s) => s.read));
@@ -100,7 +110,9 @@ it(`${CLIENTS} open live streams while artifacts flow: the gateway's CPU and RSS
       rssMiB: +b1.rssMiB.toFixed(1),
       eventsDelivered: events,
     },
+    ledgerWatches: { before: ledgerWatchesBefore, with: ledgerWatchesWith },
   };
   console.info(`ops page cost: ${JSON.stringify(figures)}`);
   expect(events).toBeGreaterThan(0);
+  expect(ledgerWatchesWith).toBe(ledgerWatchesBefore + 1);
 }, 180_000);

@@ -11,7 +11,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashToken } from "@artifact-bus/shared";
-import type { UploaderProcess } from "@artifact-bus/testkit";
+import { eventually, type UploaderProcess } from "@artifact-bus/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QUICK_BREAKER } from "./harness/bus-stack.ts";
@@ -34,6 +34,9 @@ const dead: { alpha: string[]; beta: string[] } = { alpha: [], beta: [] };
 beforeAll(async () => {
   stack = await GatewayStack.start({ uploader: false, destination: { maxDeliver: 1, breaker: QUICK_BREAKER } });
   uploader = await stack.bus.startUploader();
+  // Heartbeats every half second, so the test sees one soon (15 s in production).
+  await stack.gateway.kill("SIGTERM");
+  await stack.startGateway({ ARTIFACT_BUS_GATEWAY_SSE_HEARTBEAT_MS: "500" });
   publishA = stack.token(["alpha"], ["publish"]);
   publishB = stack.token(["beta"], ["publish"]);
   readA = stack.token(["alpha"], ["read"]);
@@ -196,5 +199,21 @@ describe("operations page", () => {
     expect(JSON.stringify(stack.gateway.lines)).not.toContain(adminA);
     expect(uploader.lines.filter((l) => l.msg === "uploaded" && l.eventId === id)).toHaveLength(1);
     expect(await stack.s3.getObject(`alpha/down/lost-0.txt`)).toEqual(Buffer.from("lost 0"));
+  });
+
+  it("a live stream gets heartbeats (comment lines); a client that goes away leaves no stream behind", async () => {
+    const open = async () =>
+      Number(
+        /^artifact_bus_gateway_live_streams (\d+)$/m.exec(await (await stack.fetch("/metrics", undefined)).text())?.[1],
+      );
+    const before = await open();
+    const gone = new AbortController();
+    const res = await stack.fetch("/v1/events/live", readA, { signal: gone.signal });
+    const body = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!/^: heartbeat /m.test(text)) text += (await body.read()).value ?? "";
+    expect(await open()).toBe(before + 1);
+    gone.abort();
+    await eventually(async () => ((await open()) === before ? true : undefined), 10_000, "the stream to be closed");
   });
 });
