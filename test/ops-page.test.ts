@@ -7,7 +7,7 @@
  * a person to look at (its path is logged); OPS_PAGE_SCREENSHOT=<path> also writes the README's
  * picture (docs/ops-page.png) there.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashToken } from "@artifact-bus/shared";
@@ -199,6 +199,41 @@ describe("operations page", () => {
     expect(JSON.stringify(stack.gateway.lines)).not.toContain(adminA);
     expect(uploader.lines.filter((l) => l.msg === "uploaded" && l.eventId === id)).toHaveLength(1);
     expect(await stack.s3.getObject(`alpha/down/lost-0.txt`)).toEqual(Buffer.from("lost 0"));
+  });
+
+  it("export lists what is shown as JSON; retry selected replays the checked letters once each, and they land", async () => {
+    const page = await openPage(adminA);
+    const rest = dead.alpha.slice(1);
+    for (const id of rest) await page.locator(`#letter-groups tr[data-event-id="${id}"]`).waitFor();
+
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Export as JSON" }).click(),
+    ]);
+    const exported = JSON.parse(readFileSync((await download.path())!, "utf8")) as {
+      items: { eventId: string; project: string }[];
+    };
+    expect(exported.items.map((l) => l.eventId).sort()).toEqual([...dead.alpha].sort());
+    expect(exported.items.every((l) => l.project === "alpha")).toBe(true);
+
+    const seqs: number[] = [];
+    for (const id of rest) {
+      const row = page.locator(`#letter-groups tr[data-event-id="${id}"]`);
+      seqs.push(Number(await row.getAttribute("data-seq")));
+      await row.getByRole("checkbox").check();
+    }
+    const before = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").length;
+    await page.getByRole("button", { name: "Retry selected" }).dblclick();
+    for (const id of rest) {
+      await page
+        .locator(`#letter-groups tr[data-event-id="${id}"] [data-field="replay"]`, { hasText: "replayed" })
+        .waitFor({ timeout: 20_000 });
+    }
+    const replays = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").slice(before);
+    expect(replays).toHaveLength(1);
+    expect((replays[0]!.replayed as number[]).sort()).toEqual(seqs.sort());
+    for (const id of rest) await stack.bus.ledgerReaches({ id, project: "alpha", run: "down" }, "uploaded", 20_000);
+    await page.screenshot({ path: join(shots, "6-retried-selected.png"), fullPage: true });
   });
 
   it("a live stream gets heartbeats (comment lines); a client that goes away leaves no stream behind", async () => {
