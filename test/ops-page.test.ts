@@ -28,6 +28,7 @@ let publishA: string;
 let publishB: string;
 let readA: string;
 let adminA: string;
+let adminB: string;
 const contexts: BrowserContext[] = [];
 const dead: { alpha: string[]; beta: string[] } = { alpha: [], beta: [] };
 
@@ -41,6 +42,7 @@ beforeAll(async () => {
   publishB = stack.token(["beta"], ["publish"]);
   readA = stack.token(["alpha"], ["read"]);
   adminA = stack.token(["alpha"], ["admin"]);
+  adminB = stack.token(["beta"], ["admin"]);
   await stack.reload();
   shots = mkdtempSync(join(tmpdir(), "artifact-bus-ops-page-"));
   console.info(`ops page screenshots: ${shots}`);
@@ -234,6 +236,25 @@ describe("operations page", () => {
     expect((replays[0]!.replayed as number[]).sort()).toEqual(seqs.sort());
     for (const id of rest) await stack.bus.ledgerReaches({ id, project: "alpha", run: "down" }, "uploaded", 20_000);
     await page.screenshot({ path: join(shots, "6-retried-selected.png"), fullPage: true });
+  });
+
+  it("retry all of a destination, by an admin of beta: only beta's letter is replayed, once, and it lands", async () => {
+    const page = await openPage(adminB);
+    const id = dead.beta[0]!;
+    const row = page.locator(`#letter-groups tr[data-event-id="${id}"]`);
+    await row.waitFor();
+    expect(await page.locator("#letter-groups tbody tr").count()).toBe(1);
+    const before = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").length;
+    await page.getByRole("button", { name: `Retry all of ${DEST}` }).dblclick();
+    await row.locator('[data-field="replay"]', { hasText: "replayed" }).waitFor({ timeout: 20_000 });
+    const replays = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").slice(before);
+    expect(replays).toHaveLength(1);
+    expect(replays[0]).toMatchObject({
+      tokenId: hashToken(adminB).slice(0, 12),
+      seqs: "all",
+      replayed: [Number(await row.getAttribute("data-seq"))],
+    });
+    await stack.bus.ledgerReaches({ id, project: "beta", run: "down" }, "uploaded", 20_000);
   });
 
   it("a live stream gets heartbeats (comment lines); a client that goes away leaves no stream behind", async () => {
