@@ -133,13 +133,15 @@ describe("operations page", () => {
       await page.screenshot({ path: join(shots, "3-breaker-open.png"), fullPage: true });
 
       // Logged while the breaker is open: they wait (no attempt, so no ledger entry yet), and the
-      // destination's backlog shows them.
+      // destination's backlog counts them.
       await page.getByLabel("Project").fill("alpha");
       await page.getByLabel("Run").fill("backlog");
       await page.getByRole("button", { name: "List run" }).click();
       await page.locator("#artifacts-msg", { hasText: "0 artifact(s)" }).waitFor();
       for (let i = 0; i < 5; i++) await put(publishA, "alpha", "backlog", `wait-${i}.txt`, `waiting ${i}`);
       const row = `#dest-body tr[data-destination="${DEST}"]`;
+      // The page reads the run again when the backlog changes: they show, pending.
+      for (let i = 0; i < 5; i++) await artifactState(page, `wait-${i}.txt`, "pending").waitFor({ timeout: 20_000 });
       await page.waitForFunction(
         (sel) => {
           const doc = (globalThis as unknown as { document: { querySelector(s: string): { textContent: string } } })

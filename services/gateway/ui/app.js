@@ -128,6 +128,14 @@ async function refreshDestinations() {
     const { destinations } = await getJson("/v1/destinations");
     state.destinations = destinations;
     renderDestinations();
+    // Artifacts no uploader has touched yet make no ledger change to hear of (a destination
+    // whose breaker is open takes none): while a run is shown, a change of the backlog reads it
+    // again.
+    const backlog = destinations.map((d) => `${d.consumer.pending}/${d.consumer.ackPending}`).join(",");
+    if (state.view?.kind === "run" && state.backlog !== undefined && backlog !== state.backlog) {
+      void listRun(state.view.project, state.view.run, { quiet: true });
+    }
+    state.backlog = backlog;
     $("dest-updated").textContent =
       `Updated ${new Date().toLocaleTimeString()}; refreshed every ${DEST_POLL_MS / 1000} s.`;
   } catch (err) {
@@ -166,10 +174,11 @@ function renderDestinations() {
 
 async function findById(id) {
   state.view = { kind: "id", id };
-  state.artifacts.clear();
+  state.artifacts = new Map();
   $("artifacts-msg").textContent = `Looking up ${id}…`;
   try {
     const status = await getJson(`/v1/artifacts/${enc(id)}`);
+    if (!viewWants(status.project, status.run, status.id)) return;
     state.artifacts.set(status.id, status);
     $("artifacts-msg").textContent = `Artifact version ${id}`;
   } catch (err) {
@@ -179,21 +188,29 @@ async function findById(id) {
   renderArtifacts();
 }
 
-async function listRun(project, run) {
+/** Lists a run; `quiet` re-reads the run shown without clearing it first. */
+async function listRun(project, run, { quiet = false } = {}) {
   state.view = { kind: "run", project, run };
-  state.artifacts.clear();
-  $("artifacts-msg").textContent = `Listing ${project}/${run}…`;
+  if (!quiet) {
+    state.artifacts = new Map();
+    renderArtifacts();
+    $("artifacts-msg").textContent = `Listing ${project}/${run}…`;
+  }
   try {
+    const found = new Map();
     let cursor;
     do {
       const page = await getJson(
         `/v1/projects/${enc(project)}/runs/${enc(run)}/artifacts?limit=1000${cursor ? `&cursor=${enc(cursor)}` : ""}`,
       );
-      for (const s of page.items) state.artifacts.set(s.id, s);
+      for (const s of page.items) found.set(s.id, s);
       cursor = page.next;
-    } while (cursor && state.artifacts.size < 5000);
+    } while (cursor && found.size < 5000);
+    // Another view was asked for meanwhile.
+    if (state.view?.kind !== "run" || state.view.project !== project || state.view.run !== run) return;
+    state.artifacts = found;
     $("artifacts-msg").textContent =
-      `Run ${project}/${run}: ${state.artifacts.size} artifact(s), newest version of each name; live.`;
+      `Run ${project}/${run}: ${found.size} artifact(s), newest version of each name; live.`;
   } catch (err) {
     $("artifacts-msg").textContent = err.message;
   }
