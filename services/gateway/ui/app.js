@@ -158,13 +158,25 @@ function renderDestinations() {
         "tr",
         { dataset: { destination: d.name } },
         h("th", { scope: "row" }, h("code", {}, d.name)),
-        h("td", {}, h("span", { class: `badge badge-${d.breaker}`, "data-field": "breaker" }, d.breaker)),
-        h("td", { "data-field": "why" }, why),
-        h("td", { class: "num", "data-field": "pending" }, String(d.consumer.pending)),
-        h("td", { class: "num", "data-field": "inflight" }, String(d.consumer.ackPending)),
-        h("td", { class: "num", "data-field": "redelivered" }, String(d.consumer.redelivered)),
-        h("td", { class: "num", "data-field": "replicas" }, `${d.replicas.alive} of ${d.replicas.items.length}`),
-        h("td", { class: "num", "data-field": "dead" }, String(d.deadLetters)),
+        h(
+          "td",
+          { "data-label": "Breaker" },
+          h("span", { class: `badge badge-${d.breaker}`, "data-field": "breaker" }, d.breaker),
+        ),
+        h("td", { "data-field": "why", "data-label": "Why" }, why),
+        h("td", { class: "num", "data-field": "pending", "data-label": "Pending" }, String(d.consumer.pending)),
+        h("td", { class: "num", "data-field": "inflight", "data-label": "In flight" }, String(d.consumer.ackPending)),
+        h(
+          "td",
+          { class: "num", "data-field": "redelivered", "data-label": "Redelivered" },
+          String(d.consumer.redelivered),
+        ),
+        h(
+          "td",
+          { class: "num", "data-field": "replicas", "data-label": "Replicas alive" },
+          `${d.replicas.alive} of ${d.replicas.items.length}`,
+        ),
+        h("td", { class: "num", "data-field": "dead", "data-label": "Dead letters" }, String(d.deadLetters)),
       );
     }),
   );
@@ -250,10 +262,10 @@ function artifactRow(s) {
   return h(
     "tr",
     { id: `artifact-${s.id}`, dataset: { id: s.id, name: s.name } },
-    h("td", {}, s.name),
-    h("td", {}, h("span", { class: "id" }, s.id)),
-    h("td", { class: "num" }, fmtBytes(s.size)),
-    h("td", {}, ...dests),
+    h("td", { "data-label": "Name" }, s.name),
+    h("td", { "data-label": "Event id" }, h("span", { class: "id" }, s.id)),
+    h("td", { class: "num", "data-label": "Size" }, fmtBytes(s.size)),
+    h("td", { "data-label": "At each destination" }, ...dests),
   );
 }
 
