@@ -274,4 +274,18 @@ describe("operations page", () => {
     gone.abort();
     await eventually(async () => ((await open()) === before ? true : undefined), 10_000, "the stream to be closed");
   });
+
+  // Last: it stops the gateway.
+  it("a stopping gateway ends its live streams at once instead of waiting out its grace period", async () => {
+    const res = await stack.fetch("/v1/events/live", readA);
+    const body = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("event: ready")) text += (await body.read()).value ?? "";
+    const started = Date.now();
+    const exited = stack.gateway.kill("SIGTERM");
+    while (!(await body.read()).done) {}
+    await exited;
+    // shutdownGraceMs is 10 s here: a stream left open would hold the stop that long.
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
 });
