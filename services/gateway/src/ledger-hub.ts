@@ -33,6 +33,7 @@ export class LedgerHub {
   private readonly byKey = new Map<string, Set<Interest>>();
   private readonly latest = new Map<string, Seen>();
   private readonly taps = new Set<Tap>();
+  private readonly resyncs = new Set<() => void>();
   private watch: QueuedIterator<KvWatchEntry> | undefined;
   private starting: Promise<void> | undefined;
   /** Ledger updates the watch delivered (for tests and metrics). */
@@ -94,6 +95,14 @@ export class LedgerHub {
       throw err;
     }
     return untap;
+  }
+
+  /**
+   * Calls `listener` each time the watch was restarted after NATS reconnected: taps may have
+   * missed changes meanwhile (waiters are read again here; a tap's owner reads what it shows).
+   */
+  onResync(listener: () => void): void {
+    this.resyncs.add(listener);
   }
 
   private async ensureWatch(): Promise<void> {
@@ -174,6 +183,7 @@ export class LedgerHub {
       } catch (err) {
         this.log.warn({ error: (err as Error).message }, "ledger re-read after reconnect failed");
       }
+      if (this.taps.size > 0) for (const resync of this.resyncs) resync();
     }
   }
 }

@@ -37,6 +37,8 @@ export interface LastError {
 
 interface Listener {
   send(entry: LiveEntry): void;
+  /** The watch restarted (NATS reconnected): changes may have been missed, read the state again. */
+  resync(): void;
   accepts(project: string): boolean;
   end(): void;
 }
@@ -54,6 +56,9 @@ export class LiveFeed {
   constructor(hub: LedgerHub, log: Logger) {
     this.hub = hub;
     this.log = log;
+    hub.onResync(() => {
+      for (const l of this.listeners) l.resync();
+    });
   }
 
   /** Streams open now. */

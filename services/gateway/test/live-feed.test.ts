@@ -12,6 +12,10 @@ import { type LiveEntry, LiveFeed } from "../src/live-feed.ts";
 class FakeHub {
   readonly taps = new Set<Tap>();
   tapped = 0;
+  resync: (() => void) | undefined;
+  onResync(listener: () => void): void {
+    this.resync = listener;
+  }
   async tap(t: Tap): Promise<() => void> {
     this.tapped++;
     this.taps.add(t);
@@ -37,12 +41,14 @@ const entry = (project: string, eventId: string, over: Partial<LedgerEntry> = {}
 
 function stream(feed: LiveFeed, projects: string[]) {
   const got: LiveEntry[] = [];
+  const resyncs: number[] = [];
   const joined = feed.join({
     accepts: (p) => projects.includes("*") || projects.includes(p),
     send: (e) => got.push(e),
+    resync: () => resyncs.push(Date.now()),
     end: () => {},
   });
-  return { got, joined };
+  return { got, joined, resyncs };
 }
 
 describe("LiveFeed", () => {
@@ -57,6 +63,9 @@ describe("LiveFeed", () => {
     hub.change("ev.s3_main.beta.r1.event-bbbb1", entry("beta", "event-bbbb1"));
     expect(a.got.map((e) => e.eventId)).toEqual(["event-aaaa1"]);
     expect(op.got.map((e) => e.eventId)).toEqual(["event-aaaa1", "event-bbbb1"]);
+    // The watch restarted after a reconnect: every stream is told to read its state again.
+    hub.resync?.();
+    expect([a.resyncs.length, op.resyncs.length]).toEqual([1, 1]);
     leaveA();
     expect(hub.taps.size).toBe(1);
     leaveOp();

@@ -365,13 +365,16 @@ function onBlock(block) {
     setLive("live", "live");
     // Whatever changed while not connected: read the shown state again.
     refreshView();
+  } else if (event === "resync") {
+    refreshView();
+    if (state.isAdmin) void refreshLetters();
   } else if (event === "ledger") onLedger(JSON.parse(data));
 }
 
 function refreshView() {
   const v = state.view;
-  if (!v) return;
-  for (const id of state.artifacts.keys()) void fetchArtifact(id);
+  if (v?.kind === "run") void listRun(v.project, v.run, { quiet: true });
+  else for (const id of state.artifacts.keys()) void fetchArtifact(id);
 }
 
 let destTimer;
