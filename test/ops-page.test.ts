@@ -77,6 +77,17 @@ async function put(token: string, project: string, run: string, name: string, bo
   return ((await res.json()) as { id: string }).id;
 }
 
+/** The gateway's log lines of replays (it logs each with the token's id). */
+const replayLines = () => stack.gateway.lines.filter((l) => l.msg === "dead letters replayed");
+/**
+ * The replay lines after the first `before`: the log comes through a pipe and may trail the
+ * answer, so wait for one; call it once the artifact landed, so a second one would be there too.
+ */
+async function replaysSince(before: number) {
+  await stack.gateway.waitForLog(() => replayLines().length > before, 10_000);
+  return replayLines().slice(before);
+}
+
 const destCell = (page: Page, field: string) =>
   page.locator(`#dest-body tr[data-destination="${DEST}"] [data-field="${field}"]`);
 const artifactState = (page: Page, name: string, state: string) =>
@@ -188,7 +199,7 @@ describe("operations page", () => {
     const id = dead.alpha[0]!;
     const row = page.locator(`#letter-groups tr[data-event-id="${id}"]`);
     const seq = Number(await row.getAttribute("data-seq"));
-    const before = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").length;
+    const before = replayLines().length;
     await row.getByRole("button", { name: `Retry letter ${seq}` }).dblclick();
     await row.locator('[data-field="replay"]', { hasText: "replayed" }).waitFor({ timeout: 20_000 });
     // Follow the letter to its artifact: it turns uploaded, live.
@@ -197,10 +208,11 @@ describe("operations page", () => {
     await artifactState(page, "lost-0.txt", "uploaded").waitFor({ timeout: 30_000 });
     await page.screenshot({ path: join(shots, "5-retried.png"), fullPage: true });
 
-    const replays = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").slice(before);
+    const replays = await replaysSince(before);
     expect(replays).toHaveLength(1);
     expect(replays[0]).toMatchObject({ tokenId: hashToken(adminA).slice(0, 12), replayed: [seq] });
     expect(JSON.stringify(stack.gateway.lines)).not.toContain(adminA);
+    await uploader.waitForLog((l) => l.msg === "uploaded" && l.eventId === id, 10_000);
     expect(uploader.lines.filter((l) => l.msg === "uploaded" && l.eventId === id)).toHaveLength(1);
     expect(await stack.s3.getObject(`alpha/down/lost-0.txt`)).toEqual(Buffer.from("lost 0"));
   });
@@ -226,17 +238,17 @@ describe("operations page", () => {
       seqs.push(Number(await row.getAttribute("data-seq")));
       await row.getByRole("checkbox").check();
     }
-    const before = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").length;
+    const before = replayLines().length;
     await page.getByRole("button", { name: "Retry selected" }).dblclick();
     for (const id of rest) {
       await page
         .locator(`#letter-groups tr[data-event-id="${id}"] [data-field="replay"]`, { hasText: "replayed" })
         .waitFor({ timeout: 20_000 });
     }
-    const replays = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").slice(before);
+    for (const id of rest) await stack.bus.ledgerReaches({ id, project: "alpha", run: "down" }, "uploaded", 20_000);
+    const replays = await replaysSince(before);
     expect(replays).toHaveLength(1);
     expect((replays[0]!.replayed as number[]).sort()).toEqual(seqs.sort());
-    for (const id of rest) await stack.bus.ledgerReaches({ id, project: "alpha", run: "down" }, "uploaded", 20_000);
     await page.screenshot({ path: join(shots, "6-retried-selected.png"), fullPage: true });
   });
 
@@ -246,17 +258,17 @@ describe("operations page", () => {
     const row = page.locator(`#letter-groups tr[data-event-id="${id}"]`);
     await row.waitFor();
     expect(await page.locator("#letter-groups tbody tr").count()).toBe(1);
-    const before = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").length;
+    const before = replayLines().length;
     await page.getByRole("button", { name: `Retry all of ${DEST}` }).dblclick();
     await row.locator('[data-field="replay"]', { hasText: "replayed" }).waitFor({ timeout: 20_000 });
-    const replays = stack.gateway.lines.filter((l) => l.msg === "dead letters replayed").slice(before);
+    await stack.bus.ledgerReaches({ id, project: "beta", run: "down" }, "uploaded", 20_000);
+    const replays = await replaysSince(before);
     expect(replays).toHaveLength(1);
     expect(replays[0]).toMatchObject({
       tokenId: hashToken(adminB).slice(0, 12),
       seqs: "all",
       replayed: [Number(await row.getAttribute("data-seq"))],
     });
-    await stack.bus.ledgerReaches({ id, project: "beta", run: "down" }, "uploaded", 20_000);
   });
 
   it("a live stream gets heartbeats (comment lines); a client that goes away leaves no stream behind", async () => {
