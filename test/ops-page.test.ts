@@ -7,7 +7,7 @@
  * a person to look at (its path is logged); OPS_PAGE_SCREENSHOT=<path> also writes the README's
  * picture (docs/ops-page.png) there.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashToken } from "@artifact-bus/shared";
@@ -285,6 +285,24 @@ describe("operations page", () => {
     expect(await open()).toBe(before + 1);
     gone.abort();
     await eventually(async () => ((await open()) === before ? true : undefined), 10_000, "the stream to be closed");
+  });
+
+  it("a token taken out of the tokens file: its open stream ends at the reload, and it cannot open another", async () => {
+    const doomed = stack.token(["alpha"], ["read"]);
+    await stack.reload();
+    const res = await stack.fetch("/v1/events/live", doomed);
+    const body = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("event: ready")) text += (await body.read()).value ?? "";
+    const hash = hashToken(doomed);
+    const kept = readFileSync(stack.tokensFile, "utf8")
+      .split("\n")
+      .filter((line) => !line.includes(hash));
+    writeFileSync(stack.tokensFile, kept.join("\n"));
+    await stack.reload();
+    while (!(await body.read()).done) {}
+    expect((await stack.fetch("/v1/events/live", doomed)).status).toBe(401);
+    expect(stack.gateway.lines.some((l) => l.msg === "live streams of revoked or changed tokens ended")).toBe(true);
   });
 
   // Last: it stops the gateway.

@@ -40,6 +40,8 @@ interface Listener {
   /** The watch restarted (NATS reconnected): changes may have been missed, read the state again. */
   resync(): void;
   accepts(project: string): boolean;
+  /** Whether its token still holds (tokens reloaded); default yes. */
+  valid?(): boolean;
   end(): void;
 }
 
@@ -95,6 +97,18 @@ export class LiveFeed {
       throw err;
     }
     return leave;
+  }
+
+  /** Ends the streams whose token no longer holds (revoked or changed on a reload); they may reconnect. */
+  prune(): number {
+    let ended = 0;
+    for (const l of [...this.listeners]) {
+      if (l.valid && !l.valid()) {
+        l.end();
+        ended++;
+      }
+    }
+    return ended;
   }
 
   /** Ends every stream (the gateway is stopping). */

@@ -159,7 +159,12 @@ export async function startGateway(
   return {
     url,
     app,
-    reloadTokens: () => tokens.reload(),
+    reloadTokens: () => {
+      tokens.reload();
+      // A revoked token's open streams end now, not at their next reconnect (which it would fail).
+      const ended = deps.live.prune();
+      if (ended > 0) log.info({ streams: ended }, "live streams of revoked or changed tokens ended");
+    },
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;

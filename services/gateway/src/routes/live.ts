@@ -72,6 +72,7 @@ export async function liveRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
       try {
         leave = await deps.live.join({
           accepts: (project) => hasProject(caller, project),
+          valid: () => deps.tokens.stillValid(caller),
           send: (entry: LiveEntry) => write(`event: ledger\ndata: ${JSON.stringify(entry)}\n\n`),
           resync: () => write("event: resync\ndata: {}\n\n"),
           end,
