@@ -2,7 +2,7 @@
 # Makes sure the system programs the tests and the local stack run for real are present:
 # nats-server (Debian package nats-server), OpenSSH's sshd and sftp (openssh-server,
 # openssh-client), python3 with pip and venv (python3-pip, python3-venv) and mkfs.xfs
-# (xfsprogs); with the argument `bench`, also the AWS CLI (awscli).
+# (xfsprogs), headless Chromium (chromium); with the argument `bench`, also the AWS CLI (awscli).
 # As root with apt-get it installs what is missing; elsewhere it stops and says what to install.
 set -euo pipefail
 
@@ -21,6 +21,9 @@ command -v mkfs.xfs >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.xfs ] || missing+=(xf
 # python3 -m venv: the client's README installs into a fresh venv, and a test runs it as written.
 # Debian ships ensurepip (what venv needs to put pip in it) only in python3-venv.
 /usr/bin/python3 -c "import ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
+# The operations page's browser tests drive Debian's Chromium headless through playwright-core:
+# playwright's own browser download cannot work here (no internet on many clusters).
+[ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # `npm run bench` (argument "bench") also runs the tools users would run instead: aws s3 cp.
 if [ "${1:-}" = bench ]; then
   command -v aws >/dev/null 2>&1 || missing+=(awscli)

@@ -354,6 +354,59 @@ describe("operations", () => {
   });
 });
 
+describe("the operations page's API", () => {
+  it("GET /v1/token names the calling token (its id, projects and roles), never the token", async () => {
+    const me = (await (await stack.fetch("/v1/token", reader)).json()) as Record<string, unknown>;
+    expect(me).toEqual({ id: expect.stringMatching(/^[0-9a-f]{12}$/), projects: ["demo"], roles: ["read"] });
+    await problem(await stack.fetch("/v1/token", undefined), 401, "unauthorized", "Authorization");
+  });
+
+  it("GET /v1/events/live: Server-Sent Events of the token's projects' ledger changes, none of another project's", async () => {
+    const gone = new AbortController();
+    const res = await stack.fetch("/v1/events/live", reader, { signal: gone.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const lines = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    const until = async (done: () => boolean) => {
+      while (!done()) {
+        const { value, done: end } = await lines.read();
+        if (end) throw new Error(`stream ended: ${text}`);
+        text += value;
+      }
+    };
+    await until(() => text.includes("event: ready"));
+    const theirs = (await (
+      await stack.fetch("/v1/projects/vision/runs/live/artifacts/x.txt", other, { method: "PUT", body: "theirs" })
+    ).json()) as { id: string };
+    const ours = (await (await put("live/artifacts/y.txt", "ours")).json()) as { id: string };
+    await until(() => text.includes(`"eventId":"${ours.id}"`) && /"state":"uploaded"/.test(text));
+    const events = text
+      .split("\n\n")
+      .filter((b) => b.startsWith("event: ledger"))
+      .map((b) => JSON.parse(b.slice(b.indexOf("data: ") + 6)) as Record<string, unknown>);
+    expect(events.every((e) => e.project === "demo")).toBe(true);
+    expect(text).not.toContain(theirs.id);
+    expect(events.find((e) => e.eventId === ours.id && e.state === "uploaded")).toMatchObject({
+      run: "live",
+      name: "y.txt",
+      destination: "s3:minio",
+    });
+    gone.abort();
+    await problem(await stack.fetch("/v1/events/live", undefined), 401, "unauthorized", "Authorization");
+  });
+
+  it("serves the page at /ui/ with a Content-Security-Policy that allows only its own origin", async () => {
+    const page = await stack.fetch("/ui/", undefined);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(page.headers.get("content-security-policy")).toMatch(/default-src 'none'.*script-src 'self'/);
+    expect(await page.text()).toContain('src="app.js"');
+    expect((await stack.fetch("/ui/app.js", undefined)).headers.get("content-type")).toMatch(/^text\/javascript/);
+    expect((await stack.fetch("/ui/../package.json", undefined)).status).toBe(404);
+  });
+});
+
 describe("the OpenAPI document", () => {
   it("is served at /v1/openapi.json as committed, and every route in it was exercised above", async () => {
     const served = (await (await stack.fetch("/v1/openapi.json", undefined)).json()) as {

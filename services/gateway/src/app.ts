@@ -13,8 +13,10 @@ import { Problem, sendProblem } from "./problems.ts";
 import { readRoutes } from "./routes/artifacts-read.ts";
 import { writeRoutes } from "./routes/artifacts-write.ts";
 import { contentRoutes } from "./routes/content.ts";
+import { liveRoutes } from "./routes/live.ts";
 import { operationRoutes } from "./routes/operations.ts";
 import { serviceRoutes } from "./routes/service.ts";
+import { uiRoutes } from "./routes/ui.ts";
 import { SHARED_SCHEMAS } from "./schemas.ts";
 
 declare module "fastify" {
@@ -94,6 +96,12 @@ export async function gatewayApp(app: FastifyInstance, { deps }: { deps: Gateway
     await contentRoutes(v1, deps);
     await operationRoutes(v1, deps);
     await serviceRoutes(v1, deps);
+    await liveRoutes(v1, deps);
+    await uiRoutes(v1);
+  });
+  // Live streams never end on their own: end them, or closing would wait out the grace period.
+  app.addHook("preClose", async () => {
+    deps.live?.endAll();
   });
 }
 (gatewayApp as unknown as Record<symbol, boolean>)[Symbol.for("skip-override")] = true;

@@ -45,6 +45,15 @@ export class TokenStore {
     }
   }
 
+  /** Whether `caller`'s token is still in the file with the same projects and roles (after a reload). */
+  stillValid(caller: Caller): boolean {
+    const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+    return this.records.some(
+      ({ record }) =>
+        record.sha256 === caller.sha256 && same(record.projects, caller.projects) && same(record.roles, caller.roles),
+    );
+  }
+
   /** The caller of a request; Problem `unauthorized` when no known token is presented. */
   authenticate(request: FastifyRequest): Caller {
     const header = request.headers.authorization;

@@ -9,6 +9,7 @@ import type { TokenStore } from "./auth.ts";
 import type { EventIndex } from "./event-index.ts";
 import type { GatewayMetrics } from "./gateway-metrics.ts";
 import type { LedgerHub } from "./ledger-hub.ts";
+import type { LiveFeed } from "./live-feed.ts";
 import type { ReadBack } from "./read-back.ts";
 
 export interface GatewayDeps {
@@ -21,6 +22,8 @@ export interface GatewayDeps {
   ledger: Ledger;
   index: EventIndex;
   hub: LedgerHub;
+  /** The live streams' share of the hub's watch. */
+  live: LiveFeed;
   readBack: ReadBack;
   js: JetStreamClient;
   jsm: JetStreamManager;

@@ -41,4 +41,9 @@ export class GatewayMetrics {
     help: "Requests waiting on /wait now",
     registers: [this.registry],
   });
+  readonly liveStreams = new Gauge({
+    name: "artifact_bus_gateway_live_streams",
+    help: "Live event streams (GET /v1/events/live) open now",
+    registers: [this.registry],
+  });
 }

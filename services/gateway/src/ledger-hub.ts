@@ -5,7 +5,8 @@
  * watch runs while anyone waits. A waiter's keys are read once when it registers (after the
  * watch is up, so no change falls between the two), and again after NATS reconnects, in case
  * the watch missed a change meanwhile; entries carry their revision, so an older read never
- * overwrites a newer change.
+ * overwrites a newer change. Taps (the live stream of the operations page) hear every change
+ * from the same watch, which then runs while anyone waits or taps.
  */
 import type { Ledger, LedgerEntry, Logger } from "@artifact-bus/shared";
 import { type KvWatchEntry, KvWatchInclude } from "@nats-io/kv";
@@ -23,11 +24,16 @@ export interface Interest {
   update(key: string, seen: Seen): void;
 }
 
+/** A listener of every ledger change. */
+export type Tap = (key: string, seen: Seen) => void;
+
 export class LedgerHub {
   private readonly ledger: Ledger;
   private readonly log: Logger;
   private readonly byKey = new Map<string, Set<Interest>>();
   private readonly latest = new Map<string, Seen>();
+  private readonly taps = new Set<Tap>();
+  private readonly resyncs = new Set<() => void>();
   private watch: QueuedIterator<KvWatchEntry> | undefined;
   private starting: Promise<void> | undefined;
   /** Ledger updates the watch delivered (for tests and metrics). */
@@ -60,7 +66,7 @@ export class LedgerHub {
           this.latest.delete(key);
         }
       }
-      if (this.byKey.size === 0) this.stopWatch();
+      if (this.byKey.size === 0 && this.taps.size === 0) this.stopWatch();
     };
     try {
       await this.ensureWatch();
@@ -70,6 +76,33 @@ export class LedgerHub {
       throw err;
     }
     return unregister;
+  }
+
+  /**
+   * Hears every ledger change (key, entry) from the one watch until the returned function is
+   * called; starts the watch if nobody else needs it. No current entries are read for a tap.
+   */
+  async tap(listener: Tap): Promise<() => void> {
+    this.taps.add(listener);
+    const untap = () => {
+      this.taps.delete(listener);
+      if (this.byKey.size === 0 && this.taps.size === 0) this.stopWatch();
+    };
+    try {
+      await this.ensureWatch();
+    } catch (err) {
+      untap();
+      throw err;
+    }
+    return untap;
+  }
+
+  /**
+   * Calls `listener` each time the watch was restarted after NATS reconnected: taps may have
+   * missed changes meanwhile (waiters are read again here; a tap's owner reads what it shows).
+   */
+  onResync(listener: () => void): void {
+    this.resyncs.add(listener);
   }
 
   private async ensureWatch(): Promise<void> {
@@ -88,11 +121,22 @@ export class LedgerHub {
         for await (const e of w) {
           this.updates++;
           // Most of the ledger's traffic is nobody's concern here: decide by key before parsing.
-          if (!this.byKey.has(e.key)) continue;
-          this.deliver(e.key, {
-            entry: e.operation === "PUT" ? e.json<LedgerEntry>() : undefined,
-            revision: e.revision,
-          });
+          if (!this.byKey.has(e.key) && this.taps.size === 0) continue;
+          let entry: LedgerEntry | undefined;
+          try {
+            entry = e.operation === "PUT" ? e.json<LedgerEntry>() : undefined;
+          } catch {
+            continue; // not JSON: no entry an uploader wrote
+          }
+          const seen = { entry, revision: e.revision };
+          if (this.byKey.has(e.key)) this.deliver(e.key, seen);
+          for (const tap of this.taps) {
+            try {
+              tap(e.key, seen);
+            } catch (err) {
+              this.log.warn({ error: (err as Error).message }, "ledger tap failed");
+            }
+          }
         }
       } catch (err) {
         this.log.warn({ error: (err as Error).message }, "ledger watch ended");
@@ -131,7 +175,7 @@ export class LedgerHub {
   /** After a reconnect the watch may have missed changes: restart it and read every key again. */
   private async onReconnect(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
-      if (s.type !== "reconnect" || this.byKey.size === 0) continue;
+      if (s.type !== "reconnect" || (this.byKey.size === 0 && this.taps.size === 0)) continue;
       this.stopWatch();
       try {
         await this.ensureWatch();
@@ -139,6 +183,7 @@ export class LedgerHub {
       } catch (err) {
         this.log.warn({ error: (err as Error).message }, "ledger re-read after reconnect failed");
       }
+      if (this.taps.size > 0) for (const resync of this.resyncs) resync();
     }
   }
 }

@@ -26,6 +26,7 @@ import type { GatewayDeps } from "./deps.ts";
 import { EventIndex } from "./event-index.ts";
 import { GatewayMetrics } from "./gateway-metrics.ts";
 import { LedgerHub } from "./ledger-hub.ts";
+import { LiveFeed } from "./live-feed.ts";
 import { clientErrorAnswer, sendProblem } from "./problems.ts";
 import { ReadBack } from "./read-back.ts";
 
@@ -113,6 +114,7 @@ export async function startGateway(
     connected = false;
   })();
   const readBack = new ReadBack(config.destinations, log, g.readBack);
+  const hub = new LedgerHub(ledger, nc, log);
   const deps: GatewayDeps = {
     config: g,
     tokens,
@@ -126,7 +128,8 @@ export async function startGateway(
       metrics.inadmissible.inc();
       log.debug(m, "read skipped a message its subject does not vouch for");
     }),
-    hub: new LedgerHub(ledger, nc, log),
+    hub,
+    live: new LiveFeed(hub, log),
     readBack,
     js: jetstream(nc),
     jsm,
@@ -160,7 +163,12 @@ export async function startGateway(
   return {
     url,
     app,
-    reloadTokens: () => tokens.reload(),
+    reloadTokens: () => {
+      tokens.reload();
+      // A revoked token's open streams end now, not at their next reconnect (which it would fail).
+      const ended = deps.live.prune();
+      if (ended > 0) log.info({ streams: ended }, "live streams of revoked or changed tokens ended");
+    },
     stop: () =>
       (stopped ??= (async () => {
         stopping = true;

@@ -42,6 +42,21 @@ const Destination = Type.Object({
     ),
   }),
   deadLetters: Type.Integer({ description: "Letters in its DLQ (replayed ones included)" }),
+  lastError: Type.Optional(
+    Type.Object(
+      {
+        message: Type.String(),
+        errorClass: Type.Optional(Type.String({ description: "permanent, transient or invalid (when dead)" })),
+        at: Type.String({ description: "When the ledger recorded it" }),
+        eventId: Type.String(),
+        project: Type.String(),
+      },
+      {
+        description:
+          "The newest failed attempt at this destination among the token's projects that this gateway saw while a live stream (GET /v1/events/live) was open: why a breaker may be open",
+      },
+    ),
+  ),
   readBack: Type.Boolean({ description: "Whether this gateway can serve content from it" }),
 });
 
@@ -75,9 +90,40 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
         response: { 200: Type.Object({ destinations: Type.Array(Destination) }), ...problems(401, 403, 503) },
       },
     },
-    async () => {
+    async (request) => {
+      const caller = request.caller!;
       const list = await destinationHealth(deps.jsm, deps.ledger.kv, deps.directory);
-      return { destinations: list.map((d) => ({ ...d, readBack: deps.readBack.can(d.name) })) };
+      return {
+        destinations: list.map((d) => {
+          const lastError = deps.live.lastError(d.name, (project) => hasProject(caller, project));
+          return { ...d, readBack: deps.readBack.can(d.name), ...(lastError ? { lastError } : {}) };
+        }),
+      };
+    },
+  );
+
+  app.get(
+    "/v1/token",
+    {
+      config: { role: "read" },
+      schema: {
+        summary: "The calling token: its id, projects and roles (never the token or its hash)",
+        description:
+          "What a client such as the operations page (/ui/) needs to know before offering actions: which projects it may read and whether it may replay dead letters (`admin`). `*` in projects is every project.",
+        tags: ["operations"],
+        response: {
+          200: Type.Object({
+            id: Type.String(),
+            projects: Type.Array(Type.String()),
+            roles: Type.Array(Type.String()),
+          }),
+          ...problems(401, 403),
+        },
+      },
+    },
+    async (request) => {
+      const { id, projects, roles } = request.caller!;
+      return { id, projects, roles };
     },
   );
 
@@ -155,7 +201,17 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
         ...(seqs ? { seqs } : {}),
         inProject: callersProjects(request.caller!),
       });
-      request.log.info({ destination, replayed: results.filter((r) => r.replayed).length }, "dead letters replayed");
+      // Who did it: the token's id (never the token), and what it asked for.
+      request.log.info(
+        {
+          tokenId: request.caller!.id,
+          destination,
+          seqs: seqs ?? "all",
+          replayed: results.filter((r) => r.replayed).map((r) => r.dlqSeq),
+          skipped: results.filter((r) => r.skipped).map((r) => r.dlqSeq),
+        },
+        "dead letters replayed",
+      );
       return {
         results: results.map((r) => ({
           dlqSeq: r.dlqSeq,
