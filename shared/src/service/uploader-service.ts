@@ -139,7 +139,12 @@ export async function startUploaderService(
 
   const named = workers.map((w, i) => ({ name: (mine[i] as DestinationConfig).name, breaker: w.breaker }));
   const readiness = new UploaderReadiness(nc, named);
-  const heartbeat = startReplicaHeartbeat({ kv, replicaId, workers: named, log });
+  const heartbeat = startReplicaHeartbeat({
+    kv,
+    replicaId,
+    workers: workers.map((w, i) => ({ ...(named[i] as (typeof named)[number]), pause: w.pause })),
+    log,
+  });
   // Consumer counts only matter to a scraper: read them only when one can ask.
   const stopGauges = config.metricsPort === undefined ? () => {} : startConsumerGauges(eventConsumers, metrics, log);
   const http =
