@@ -90,9 +90,12 @@ function idleConsumer() {
           f.stopped = true;
           wake();
         },
-        async *[Symbol.asyncIterator]() {
-          await over;
-        },
+        [Symbol.asyncIterator]: () => ({
+          next: async () => {
+            await over;
+            return { done: true, value: undefined };
+          },
+        }),
       };
     },
   } as unknown as Consumer;
