@@ -8,7 +8,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LoggedArtifact } from "@artifact-bus/shared";
-import { eventually, type UploaderProcess } from "@artifact-bus/testkit";
+import { eventually, freePort, type UploaderProcess } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./harness/cli.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
@@ -56,8 +56,12 @@ describe("pausing a destination", () => {
 
     // A replica started while paused reads the pause before it pulls.
     await uploader.kill("SIGKILL");
-    uploader = await stack.bus.startUploader();
+    const port = await freePort();
+    uploader = await stack.bus.startUploader({ ARTIFACT_BUS_METRICS_PORT: String(port) });
     await pausedLog(uploader);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/artifact_bus_destination_paused\{destination="s3:e2e"\} 1/);
+    expect(metrics).toMatch(/artifact_bus_destination_paused\{destination="s3:mirror"\} 0/);
     await log("d.bin");
     await stack.bus.ledgerReaches(logged[3]!, "uploaded", 20_000, "s3:mirror");
     await held(4);

@@ -133,6 +133,7 @@ export class DestinationWorker {
       if (paused === (pause !== undefined)) return; // a renewed or re-worded pause: no news
       paused = pause !== undefined;
       const destination = deps.destination.name;
+      deps.metrics.pausedState.set({ destination }, paused ? 1 : 0);
       if (pause) {
         // In-flight uploads finish; the fetch under way ends, and nothing more is pulled.
         deps.log.info({ destination, by: pause.by, at: pause.at, reason: pause.reason }, "paused by an operator");
