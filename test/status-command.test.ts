@@ -29,6 +29,11 @@ const asAdmin = () => ({ ARTIFACT_BUS_CONFIG: stack.bus.configPath, ...stack.bus
 const status = (args: string[], env: Record<string, string> = asAdmin()) => runCli(["status", ...args], env);
 const json = (out: string) => JSON.parse(out) as any;
 
+/** A destination's health without the pause fields (see their use). */
+function withoutPause({ paused: _, replicas, ...d }: any) {
+  return { ...d, replicas: { ...replicas, items: replicas.items.map(({ paused: _p, ...i }: any) => i) } };
+}
+
 /** Logs files of `run` as the trainer of project demo; returns the logged artifacts. */
 async function log(run: string, names: string[]) {
   const t = await stack.bus.trainer();
@@ -65,9 +70,12 @@ describe("artifact-bus status", () => {
     const dests = await status(["--destinations", "--json"]);
     expect(dests.code, dests.stderr).toBe(0);
     const gatewayDests = (await (await stack.fetch("/v1/destinations", reader)).json()) as any;
-    expect(json(dests.stdout).destinations).toEqual(
-      gatewayDests.destinations.map(({ readBack: _, ...d }: { readBack: boolean }) => d),
+    // The gateway's response schema lists no `paused` yet (its routes for pausing come with it,
+    // issue 22), and its serializer drops what the schema lacks: compared without it until then.
+    expect(json(dests.stdout).destinations.map(withoutPause)).toEqual(
+      gatewayDests.destinations.map(({ readBack: _, ...d }: { readBack: boolean }) => withoutPause(d)),
     );
+    expect(json(dests.stdout).destinations[0].paused).toBeNull();
     expect(json(dests.stdout).destinations[0]).toMatchObject({
       name: "s3:minio",
       breaker: "closed",
@@ -86,8 +94,10 @@ describe("artifact-bus status", () => {
     expect(runTable.stdout).toMatch(new RegExp(`checkpoints/a\\.pt +[\\d.]+ KiB +uploaded +${id}`));
     expect(runTable.stdout).toContain("demo/st1: 2 artifact(s); 2 done everywhere, 0 dead somewhere, 0 pending");
     const destTable = await status(["--destinations"]);
-    expect(destTable.stdout).toMatch(/DESTINATION +BREAKER +ALIVE +PENDING +ACK PENDING +REDELIVERED +DEAD LETTERS/);
-    expect(destTable.stdout).toMatch(/s3:minio +closed +1\/1 +0 +0 +0 +\d+ +artifacts\.v1\.events\.\S+/);
+    expect(destTable.stdout).toMatch(
+      /DESTINATION +BREAKER +PAUSED +ALIVE +PENDING +ACK PENDING +REDELIVERED +DEAD LETTERS/,
+    );
+    expect(destTable.stdout).toMatch(/s3:minio +closed +no +1\/1 +0 +0 +0 +\d+ +artifacts\.v1\.events\.\S+/);
   });
 
   it("exit 3 while pending, 1 once dead (and for a destination without a live replica), 0 once landed", async () => {

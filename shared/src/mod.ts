@@ -82,6 +82,13 @@ export {
   TransientError,
 } from "./destination/errors.ts";
 export { stagedArtifact, verifiedBytes, verifiedReader } from "./destination/staged-artifact.ts";
+export {
+  type DestinationPause,
+  pauseDestination,
+  pauseKey,
+  readDestinationPause,
+  resumeDestination,
+} from "./ledger/destination-pause.ts";
 export { Ledger } from "./ledger/ledger.ts";
 export {
   type BreakerState,

@@ -20,6 +20,7 @@ import { retentionOf } from "../src/config/retention.ts";
 import { blobStillNeeded } from "../src/delivery/blob-release.ts";
 import type { Destination } from "../src/destination/destination.ts";
 import { PermanentError } from "../src/destination/errors.ts";
+import { pauseDestination, readDestinationPause, resumeDestination } from "../src/ledger/destination-pause.ts";
 import { Ledger } from "../src/ledger/ledger.ts";
 import { silentLogger } from "../src/log.ts";
 import { connectNats } from "../src/nats/connect.ts";
@@ -260,6 +261,9 @@ describe("refused by the server", () => {
     // The destinations every publisher believes in: only the topology (admin) writes them.
     await refused(kv.put("topology", "forged"), "$KV.artifact_ledger.topology");
     await refused(kv.put("filter.s3_minio", "artifacts.v1.events.none.*.*.*"), "$KV.artifact_ledger.filter.s3_minio");
+    // Pausing a destination is for operators (and the gateway, for admin tokens).
+    await refused(pauseDestination(kv, "s3_minio", { by: "trainer" }), "$KV.artifact_ledger.pause.s3_minio");
+    await refused(kv.delete("pause.s3_minio"), "$KV.artifact_ledger.pause.s3_minio");
     await refused(kv.destroy(), "$JS.API.STREAM.DELETE.KV_artifact_ledger");
     await refused(jsm.streams.purge(blobStream("demo")), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs_demo");
   });
@@ -307,6 +311,13 @@ describe("refused by the server", () => {
     await refused(kv.put("topology", "forged"), "$KV.artifact_ledger.topology");
     await refused(kv.put("filter.s3_minio", "artifacts.v1.events.none.*.*.*"), "$KV.artifact_ledger.filter.s3_minio");
     await refused(kv.put("head.sftp_archive.abcdefgh", "{}"), "$KV.artifact_ledger.head.sftp_archive");
+    // It reads its destination's pause (a message get) and obeys it; it cannot pause or resume,
+    // not even its own destination.
+    await pauseDestination(await new Kvm(admin).open(LEDGER_BUCKET), "s3_minio", { by: "admin", reason: "test" });
+    expect(await readDestinationPause(kv, "s3_minio")).toMatchObject({ paused: true, by: "admin", reason: "test" });
+    await refused(resumeDestination(kv, "s3_minio"), "$KV.artifact_ledger.pause.s3_minio");
+    await refused(pauseDestination(kv, "sftp_archive", { by: "uploader" }), "$KV.artifact_ledger.pause.sftp_archive");
+    await resumeDestination(await new Kvm(admin).open(LEDGER_BUCKET), "s3_minio");
     await refused(jsm.streams.purge(blobStream("demo")), "$JS.API.STREAM.PURGE.OBJ_artifact_blobs_demo");
     await refused(jsm.streams.delete(blobStream("demo")), "$JS.API.STREAM.DELETE.OBJ_artifact_blobs_demo");
     await refused(js.publish("artifacts.v1.replay.s3_minio.demo.r1.fit.k1", "{}"), "artifacts.v1.replay.s3_minio");
@@ -322,6 +333,11 @@ describe("refused by the server", () => {
       expect((await jsm.consumers.info(EVENTS_STREAM, "dest_s3_minio")).name).toBe("dest_s3_minio");
       const kv = await new Kvm(gateway).open(LEDGER_BUCKET);
       await kv.put("idx.abcdefgh", "{}");
+      // It pauses and resumes destinations for admin tokens.
+      await pauseDestination(kv, "sftp_archive", { by: "gateway", reason: "maintenance" });
+      expect(await readDestinationPause(kv, "sftp_archive")).toMatchObject({ by: "gateway", reason: "maintenance" });
+      expect(await resumeDestination(kv, "sftp_archive")).toMatchObject({ by: "gateway" });
+      expect(await readDestinationPause(kv, "sftp_archive")).toBeUndefined();
       await refused(kv.put("head.s3_minio.abcdefgh", "{}"), "$KV.artifact_ledger.head.s3_minio");
       await refused(kv.put("replica.s3_minio.x", "{}"), "$KV.artifact_ledger.replica.s3_minio");
       await refused(js.publish("artifacts.v1.dlq.s3_minio", "{}"), "artifacts.v1.dlq.s3_minio");

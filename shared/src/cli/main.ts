@@ -5,6 +5,7 @@
  *   status   where an artifact, a run's artifacts, or the destinations are
  *   topology create or update streams, ledger and destination consumers from config
  *   dlq      list dead-lettered events
+ *   pause    stop a destination's uploaders pulling (resume: let them pull again)
  *   token    create a gateway token
  *   <kind>   commands a destination's package adds (wandb check: a W&B deployment end to end)
  */
@@ -12,6 +13,7 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import { ConfigError } from "../config/config.ts";
 import { destinationCommands } from "./destination-commands.ts";
 import { DLQ_OPTIONS, dlqCommand } from "./dlq-command.ts";
+import { PAUSE_OPTIONS, pauseCommand, RESUME_OPTIONS, resumeCommand } from "./pause-command.ts";
 import { PUT_OPTIONS, putCommand } from "./put-command.ts";
 import { STATUS_OPTIONS, statusCommand } from "./status-command.ts";
 import { TOKEN_OPTIONS, tokenCommand } from "./token-command.ts";
@@ -24,6 +26,8 @@ const USAGE = `usage:
   artifact-bus topology
   artifact-bus dlq [--destination s3:main] [--limit N]
   artifact-bus dlq replay --destination s3:main [--seq N ...] [--wait SECONDS]
+  artifact-bus pause --destination s3:main [--reason TEXT]
+  artifact-bus resume --destination s3:main
   artifact-bus token create --project P [--project Q] --role publish|read|admin [--role R] [--label TEXT] [--file PATH]
   artifact-bus <kind> ...  commands of a destination's package, where installed (artifact-bus wandb --help)
 
@@ -34,6 +38,8 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   status: statusCommand,
   topology: topologyCommand,
   dlq: dlqCommand,
+  pause: pauseCommand,
+  resume: resumeCommand,
   token: tokenCommand,
 };
 
@@ -47,6 +53,8 @@ const OPTIONS: Record<string, ParseArgsOptionsConfig> = {
   status: STATUS_OPTIONS,
   topology: {},
   dlq: DLQ_OPTIONS,
+  pause: PAUSE_OPTIONS,
+  resume: RESUME_OPTIONS,
   token: TOKEN_OPTIONS,
 };
 

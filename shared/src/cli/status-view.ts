@@ -42,11 +42,15 @@ export function runView(project: string, run: string, items: readonly ArtifactSt
   return `${formatTable(["NAME", "SIZE", ...destinations.map((d) => d.toUpperCase()), "ID"], rows)}\n\n${summary}`;
 }
 
-/** The destinations: backlog, breaker, live replicas, dead letters. */
+/**
+ * The destinations: breaker, pause, live replicas, backlog, dead letters; then a line per
+ * paused one saying who paused it, when and why.
+ */
 export function destinationsView(list: readonly DestinationHealth[]): string {
   const rows = list.map((d) => [
     d.name,
     d.breaker,
+    d.paused ? "yes" : "no",
     `${d.replicas.alive}/${d.replicas.items.length}`,
     String(d.consumer.pending),
     String(d.consumer.ackPending),
@@ -54,8 +58,26 @@ export function destinationsView(list: readonly DestinationHealth[]): string {
     String(d.deadLetters),
     d.filterSubject,
   ]);
-  const header = ["DESTINATION", "BREAKER", "ALIVE", "PENDING", "ACK PENDING", "REDELIVERED", "DEAD LETTERS", "FILTER"];
-  return formatTable(header, rows);
+  const header = [
+    "DESTINATION",
+    "BREAKER",
+    "PAUSED",
+    "ALIVE",
+    "PENDING",
+    "ACK PENDING",
+    "REDELIVERED",
+    "DEAD LETTERS",
+    "FILTER",
+  ];
+  const pauses = list.flatMap(({ name, paused: p }) =>
+    p
+      ? [
+          `${name} paused by ${p.by} at ${p.at}${p.reason ? `: ${p.reason}` : ""} (artifact-bus resume --destination ${name})`,
+        ]
+      : [],
+  );
+  const table = formatTable(header, rows);
+  return pauses.length > 0 ? `${table}\n\n${pauses.join("\n")}` : table;
 }
 
 /** Artifacts final everywhere and none dead, dead somewhere, and the rest. */

@@ -1,23 +1,39 @@
 /**
  * Pulls a durable consumer with bounded concurrency: it fetches only as many messages as it
  * has free slots (a fetched message waiting in a buffer would burn its ack wait), batching
- * fetches while slots free up one by one (LINGER_MS), stops pulling while the breaker is open,
- * and on stop lets in-flight work finish before aborting it.
+ * fetches while slots free up one by one (LINGER_MS), stops pulling while a gate says no (the
+ * breaker is open, an operator paused the destination), and on stop lets in-flight work finish
+ * before aborting it.
  */
 import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { describeError } from "../destination/errors.ts";
-import type { DestinationBreaker } from "./breaker.ts";
 
 /** The reason an in-flight handler's signal is aborted when its process shuts down. */
 export class ShutdownAbort extends Error {
   override name = "ShutdownAbort";
 }
 
+/**
+ * What may hold a pull loop back, e.g. the breaker (delivery/breaker.ts) or an operator's pause
+ * (delivery/pause-gate.ts). Whoever owns a gate calls `interrupt()` on its loops when it closes,
+ * so a fetch under way ends early.
+ */
+export interface PullGate {
+  /** Whether the loop may fetch now (it may do work to find out, e.g. a half-open breaker's probe). */
+  mayPull(): Promise<boolean>;
+  /** Resolves when the gate's state next changes (or after `maxMs`). */
+  waitForChange(maxMs: number): Promise<void>;
+}
+
 export interface PullLoopOptions {
   consumer: Consumer;
   concurrency: number;
-  breaker: DestinationBreaker;
+  /**
+   * Asked in order before each fetch; the first that says no is waited on, and the ones after it
+   * are not asked (a paused destination's breaker does not probe).
+   */
+  gates: readonly PullGate[];
   log: Logger;
   /** Handles one delivery; must settle the message itself. */
   handle(msg: JsMsg, ac: AbortController): Promise<void>;
@@ -52,7 +68,7 @@ export class PullLoop {
     this.loop ??= this.run().catch((err) => this.options.log.error({ err: describeError(err) }, "pull loop crashed"));
   }
 
-  /** Ends the current fetch early, e.g. when the breaker opens. */
+  /** Ends the current fetch early, e.g. when the breaker opens or the destination is paused. */
   interrupt(): void {
     this.interrupts++;
     this.batch?.stop();
@@ -77,13 +93,17 @@ export class PullLoop {
         continue;
       }
       await this.linger();
-      // After the linger: the breaker may have opened meanwhile, and nothing is pulled then.
-      if (!(await this.options.breaker.mayPull())) {
-        await this.options.breaker.waitForChange(1000);
+      // Counted before the gates are asked: a gate that closes while they are being asked (its
+      // owner interrupts) stops the fetch that follows.
+      const interrupts = this.interrupts;
+      // After the linger: a gate may have closed meanwhile (the breaker opened, an operator
+      // paused the destination), and nothing is pulled then.
+      const closed = await this.closedGate();
+      if (closed) {
+        await closed.waitForChange(1000);
         continue;
       }
       const free = this.options.concurrency - this.inflight.size;
-      const interrupts = this.interrupts;
       try {
         this.batch = await this.options.consumer.fetch({ max_messages: free, expires: 2000 });
         // An interrupt while the fetch was being set up had no batch to stop yet.
@@ -100,6 +120,12 @@ export class PullLoop {
         this.batch = undefined;
       }
     }
+  }
+
+  /** The first gate that says no, if any. */
+  private async closedGate(): Promise<PullGate | undefined> {
+    for (const gate of this.options.gates) if (!(await gate.mayPull())) return gate;
+    return undefined;
   }
 
   /** With work in flight and few slots free, waits up to LINGER_MS for more to free up. */

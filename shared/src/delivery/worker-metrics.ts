@@ -46,6 +46,12 @@ export class WorkerMetrics {
     labelNames: ["destination"],
     registers: [this.registry],
   });
+  readonly pausedState = new Gauge({
+    name: "artifact_bus_destination_paused",
+    help: "1 while an operator's pause of the destination holds this replica's pulls",
+    labelNames: ["destination"],
+    registers: [this.registry],
+  });
   readonly duration = new Histogram({
     name: "artifact_bus_upload_seconds",
     help: "Upload duration",
@@ -78,6 +84,7 @@ export class WorkerMetrics {
     for (const c of [this.uploads, this.bytes, this.supersededTotal, this.deadTotal]) c.inc({ destination }, 0);
     for (const cls of ERROR_CLASSES) this.failures.inc({ destination, class: cls }, 0);
     this.breakerState.set({ destination }, 0);
+    this.pausedState.set({ destination }, 0);
     this.duration.zero({ destination });
     this.loggedToUploadedSeconds.zero({ destination });
   }

@@ -15,6 +15,7 @@ import { isTerminal } from "../contract/ledger-entry.ts";
 import { replayRefusal } from "../dead-letters/replay.ts";
 import type { Destination } from "../destination/destination.ts";
 import { classify, describeError } from "../destination/errors.ts";
+import { readDestinationPause } from "../ledger/destination-pause.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import { DestinationBreaker } from "./breaker.ts";
@@ -22,6 +23,7 @@ import { decideEnd, decideStart, type End, type Outcome } from "./delivery-decis
 import { type EntryBase, Settlement } from "./delivery-settlement.ts";
 import type { KeyLease, KeyLeases } from "./key-lease.ts";
 import { ackFloorReader, KeyOrder, keyScope } from "./key-order.ts";
+import { PauseGate } from "./pause-gate.ts";
 import { PullLoop } from "./pull-loop.ts";
 import { attemptUpload } from "./upload-attempt.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
@@ -43,14 +45,18 @@ export interface WorkerDeps {
   replicaId: string;
   /** Whether the server takes `+TERM <reason>`; nats-server 2.9 only takes a bare `+TERM`. */
   termReasons: boolean;
+  /** How often the destination's pause record is read (default PAUSE_POLL_MS). */
+  pausePollMs?: number;
 }
 
 /** Below this size an extra upload is cheaper than the coalescing look-up for a new key. */
 const COALESCE_CHECK_MIN_BYTES = 1 << 20;
 
-/** One destination: its breaker, its pull loops, and what happens to each delivery. */
+/** One destination: its breaker, its pause, its pull loops, and what happens to each delivery. */
 export class DestinationWorker {
   readonly breaker: DestinationBreaker;
+  /** An operator's pause of the destination (`artifact-bus pause`), as this replica last read it. */
+  readonly pause: PauseGate;
   private readonly deps: WorkerDeps;
   private readonly token: string;
   private readonly pulls: PullLoop[];
@@ -91,11 +97,17 @@ export class DestinationWorker {
       finished: async (ref) => isTerminal((await deps.ledger.getOf(this.token, ref, ref.seq))?.state),
       ackFloor: ackFloorReader(deps.consumers.events),
     });
+    this.pause = new PauseGate({
+      read: () => readDestinationPause(deps.ledger.kv, this.token),
+      ...(deps.pausePollMs === undefined ? {} : { pollMs: deps.pausePollMs }),
+      log: deps.log,
+    });
     const loop = (consumer: Consumer, concurrency: number) =>
       new PullLoop({
         consumer,
         concurrency,
-        breaker: this.breaker,
+        // The pause first: a paused destination's half-open breaker does not probe.
+        gates: [this.pause, this.breaker],
         log: deps.log,
         handle: (msg, ac) => this.handle(msg, ac),
         onHandlerError: (msg, err) => {
@@ -115,14 +127,31 @@ export class DestinationWorker {
       deps.log.info({ destination: deps.destination.name }, "breaker closed: resuming");
       deps.metrics.breakerState.set({ destination: deps.destination.name }, 0);
     });
+    let paused = false;
+    this.pause.on(() => {
+      const pause = this.pause.pause;
+      if (paused === (pause !== undefined)) return; // a renewed or re-worded pause: no news
+      paused = pause !== undefined;
+      const destination = deps.destination.name;
+      deps.metrics.pausedState.set({ destination }, paused ? 1 : 0);
+      if (pause) {
+        // In-flight uploads finish; the fetch under way ends, and nothing more is pulled.
+        deps.log.info({ destination, by: pause.by, at: pause.at, reason: pause.reason }, "paused by an operator");
+        for (const p of this.pulls) p.interrupt();
+      } else {
+        deps.log.info({ destination }, "pause ended: resuming");
+      }
+    });
   }
 
   start(): void {
+    this.pause.start();
     for (const p of this.pulls) p.start();
   }
 
   /** Stops pulling, lets in-flight uploads finish for `graceMs`, then naks what remains. */
   async stop(graceMs: number): Promise<void> {
+    this.pause.stop();
     await Promise.all(this.pulls.map((p) => p.stop(graceMs)));
     this.breaker.shutdown();
   }

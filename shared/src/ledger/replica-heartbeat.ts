@@ -19,15 +19,18 @@ export interface ReplicaBeat {
   destination: string;
   replicaId: string;
   breaker: BreakerState;
+  /** Whether it holds its pulls for an operator's pause (absent from replicas of older releases). */
+  paused?: boolean;
   startedAt: string;
   /** Writes are this far apart; a reader judges liveness by it. */
   intervalMs: number;
 }
 
-/** A worker as the heartbeat sees it: its destination and its breaker's state changes. */
+/** A worker as the heartbeat sees it: its destination, its breaker's state changes, its pause. */
 export interface BeatingWorker {
   name: string;
   breaker: { on(event: "open" | "halfOpen" | "close", listener: () => void): void };
+  pause?: { readonly paused: boolean; on(listener: () => void): void };
 }
 
 /** KV key of a replica entry; the id is made key-safe (a host name may hold dots). */
@@ -47,11 +50,14 @@ export function startReplicaHeartbeat(o: {
   const startedAt = new Date().toISOString();
   const states = new Map<string, BreakerState>(o.workers.map((w) => [w.name, "closed"]));
   const keyOf = (name: string) => replicaKey(parseDestinationName(name).token, o.replicaId);
+  const pauses = new Map(o.workers.map((w) => [w.name, w.pause]));
   const beat = async (name: string) => {
+    const pause = pauses.get(name);
     const value: ReplicaBeat = {
       destination: name,
       replicaId: o.replicaId,
       breaker: states.get(name) ?? "closed",
+      ...(pause ? { paused: pause.paused } : {}),
       startedAt,
       intervalMs,
     };
@@ -66,6 +72,7 @@ export function startReplicaHeartbeat(o: {
         void beat(w.name); // at once: an operator looking now sees the change now
       });
     }
+    w.pause?.on(() => void beat(w.name));
   }
   const all = () => Promise.all(o.workers.map((w) => beat(w.name)));
   void all();

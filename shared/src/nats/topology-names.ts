@@ -30,6 +30,12 @@ export const TOPOLOGY_STAMP_KEY = "topology";
  */
 export const REPLICA_KEY_PREFIX = "replica";
 /**
+ * Ledger key prefix of destination pauses `pause.<destination token>` (ledger/destination-pause.ts):
+ * while one says paused, that destination's uploaders pull nothing. Operators (`artifact-bus
+ * pause`) and the gateway write them; uploaders and status read them.
+ */
+export const PAUSE_KEY_PREFIX = "pause";
+/**
  * Ledger key prefix of key leases `<prefix>.<destination token>.<hash of the order key>`
  * (delivery/key-lease.ts): which version of a key may upload now, and the fence below which none
  * may. Stored as `head` since before they were called leases; the stored name stays until the

@@ -137,7 +137,12 @@ export async function startUploaderService(
   log.info({ destinations: mine.map((d) => d.name), replicaId }, "uploader started");
   persistCompileCache();
 
-  const named = workers.map((w, i) => ({ name: (mine[i] as DestinationConfig).name, breaker: w.breaker }));
+  const named = workers.map((w, i) => ({
+    name: (mine[i] as DestinationConfig).name,
+    breaker: w.breaker,
+    pause: w.pause,
+  }));
+  // A pause is an operator's choice, not unreadiness: only the breakers count there.
   const readiness = new UploaderReadiness(nc, named);
   const heartbeat = startReplicaHeartbeat({ kv, replicaId, workers: named, log });
   // Consumer counts only matter to a scraper: read them only when one can ask.

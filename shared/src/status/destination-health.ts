@@ -1,12 +1,14 @@
 /**
  * Each destination's health as operators see it: its consumer's backlog, the breaker state its
- * live replicas report in their heartbeats, how many replicas are alive, and its dead letters.
+ * live replicas report in their heartbeats, how many replicas are alive, its dead letters, and
+ * whether an operator paused it.
  * `GET /v1/destinations` and `artifact-bus status --destinations` both answer with it.
  */
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { destinationFromToken } from "../contract/destination-name.ts";
 import { dlqSubject } from "../contract/subjects.ts";
+import { readDestinationPause } from "../ledger/destination-pause.ts";
 import { type BreakerState, readReplicaBeats } from "../ledger/replica-heartbeat.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import { consumerName, DLQ_STREAM, EVENTS_STREAM } from "../nats/topology-names.ts";
@@ -27,10 +29,16 @@ export interface DestinationHealth {
   breaker: BreakerState | "unknown";
   replicas: {
     alive: number;
-    items: { replicaId: string; breaker: BreakerState; alive: boolean; startedAt: string }[];
+    /** `paused`: whether the replica holds its pulls for the pause (absent from older releases). */
+    items: { replicaId: string; breaker: BreakerState; paused?: boolean; alive: boolean; startedAt: string }[];
   };
   /** Letters in its DLQ (replayed ones included). */
   deadLetters: number;
+  /**
+   * The operator's pause (`artifact-bus pause`): who, when, why; null when not paused. Its
+   * replicas stop pulling within a few seconds (each item's `paused` says which did).
+   */
+  paused: { by: string; at: string; reason?: string } | null;
 }
 
 const WORST = ["open", "halfOpen", "closed"] as const;
@@ -50,7 +58,10 @@ export async function destinationHealth(
   return Promise.all(
     list.map(async ({ token, filterSubject }) => {
       const name = destinationFromToken(token);
-      const ci = await jsm.consumers.info(EVENTS_STREAM, consumerName(token));
+      const [ci, pause] = await Promise.all([
+        jsm.consumers.info(EVENTS_STREAM, consumerName(token)),
+        readDestinationPause(kv, token),
+      ]);
       const replicas = beats.filter((b) => b.destination === name);
       const alive = replicas.filter((r) => r.alive);
       return {
@@ -60,15 +71,25 @@ export async function destinationHealth(
         breaker: WORST.find((s) => alive.some((r) => r.breaker === s)) ?? "unknown",
         replicas: {
           alive: alive.length,
-          items: replicas.map(({ replicaId, breaker, alive, startedAt }) => ({ replicaId, breaker, alive, startedAt })),
+          items: replicas.map(({ replicaId, breaker, paused, alive, startedAt }) => ({
+            replicaId,
+            breaker,
+            ...(paused === undefined ? {} : { paused }),
+            alive,
+            startedAt,
+          })),
         },
         deadLetters: letters[dlqSubject(token)] ?? 0,
+        paused: pause ? { by: pause.by, at: pause.at, ...(pause.reason ? { reason: pause.reason } : {}) } : null,
       };
     }),
   );
 }
 
-/** Whether a destination is consuming: a live replica, and none reporting an open or half-open breaker. */
+/**
+ * Whether a destination can consume: a live replica, and none reporting an open or half-open
+ * breaker. A pause is an operator's choice, not a fault: a paused destination may be healthy.
+ */
 export function isHealthy(d: DestinationHealth): boolean {
   return d.replicas.alive > 0 && d.breaker === "closed";
 }

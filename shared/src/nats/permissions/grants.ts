@@ -22,6 +22,7 @@ import {
   LEASE_KEY_PREFIX,
   LEDGER_BUCKET,
   nameRulesRecordKey,
+  PAUSE_KEY_PREFIX,
   REPLICA_KEY_PREFIX,
   replayConsumerName,
   TOPOLOGY_STAMP_KEY,
@@ -191,7 +192,7 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
  * The HTTP gateway: publishes events of any project (it checks each request's project against
  * the caller's token itself), stages blobs in any project's object store bucket, reads events,
  * the ledger, destination consumers and dead letters, records its idempotency keys, and publishes
- * DLQ replays for admin requests (which mark the replayed ledger entry). It cannot consume a
+ * DLQ replays and destination pauses for admin requests (which mark the replayed ledger entry). It cannot consume a
  * destination's events, create a bucket, change topology or purge anything.
  */
 export function gatewayPermissions(): RolePermissions {
@@ -230,6 +231,10 @@ export function gatewayPermissions(): RolePermissions {
         why: "POST /v1/dead-letters/replay marks the replayed entry pending, as `artifact-bus dlq replay` does",
       },
       { subject: `${REPLAY_PREFIX}.>`, why: "POST /v1/dead-letters/replay (admin tokens only)" },
+      {
+        subject: `$KV.${LEDGER_BUCKET}.${PAUSE_KEY_PREFIX}.>`,
+        why: "pause and resume a destination for admin tokens, as `artifact-bus pause` and `resume` do (put, delete)",
+      },
       { subject: `${API}.STREAM.INFO.${DLQ_STREAM}`, why: "dead letters per destination (subjects_filter)" },
       { subject: `${API}.STREAM.MSG.GET.${DLQ_STREAM}`, why: "GET /v1/dead-letters and replays read the letters" },
       ANY_BLOB_READ,
