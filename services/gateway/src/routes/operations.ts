@@ -36,11 +36,16 @@ const Destination = Type.Object({
       Type.Object({
         replicaId: Type.String(),
         breaker: Type.String(),
+        paused: Type.Optional(Type.Boolean({ description: "Whether this replica holds its pulls for the pause" })),
         alive: Type.Boolean(),
         startedAt: Type.String(),
       }),
     ),
   }),
+  paused: Type.Union(
+    [Type.Null(), Type.Object({ by: Type.String(), at: Type.String(), reason: Type.Optional(Type.String()) })],
+    { description: "An operator's pause (artifact-bus pause): who, when, why; null when not paused" },
+  ),
   deadLetters: Type.Integer({ description: "Letters in its DLQ (replayed ones included)" }),
   lastError: Type.Optional(
     Type.Object(
