@@ -15,6 +15,7 @@ import { writeRoutes } from "./routes/artifacts-write.ts";
 import { contentRoutes } from "./routes/content.ts";
 import { liveRoutes } from "./routes/live.ts";
 import { operationRoutes } from "./routes/operations.ts";
+import { pauseRoutes } from "./routes/pause.ts";
 import { serviceRoutes } from "./routes/service.ts";
 import { uiRoutes } from "./routes/ui.ts";
 import { SHARED_SCHEMAS } from "./schemas.ts";
@@ -95,6 +96,7 @@ export async function gatewayApp(app: FastifyInstance, { deps }: { deps: Gateway
     await readRoutes(v1, deps);
     await contentRoutes(v1, deps);
     await operationRoutes(v1, deps);
+    await pauseRoutes(v1, deps);
     await serviceRoutes(v1, deps);
     await liveRoutes(v1, deps);
     await uiRoutes(v1);

@@ -97,6 +97,8 @@ async function signIn() {
     return;
   }
   state.isAdmin = state.me.roles.includes("admin");
+  // Pausing concerns every project: the API takes it from an admin token of project * only.
+  state.isOperator = state.isAdmin && state.me.projects.includes("*");
   $("who").textContent = `Token ${state.me.id}: ${state.me.roles.join(", ")} of ${state.me.projects
     .map((p) => (p === "*" ? "every project" : p))
     .join(", ")}`;
@@ -146,14 +148,18 @@ async function refreshDestinations() {
 function renderDestinations() {
   $("dest-body").replaceChildren(
     ...state.destinations.map((d) => {
+      const pausedWhy = d.paused
+        ? `paused by ${d.paused.by} at ${fmtTime(d.paused.at)}${d.paused.reason ? `: ${d.paused.reason}` : ""}`
+        : "";
       const why =
-        d.breaker !== "closed" && d.lastError
+        pausedWhy ||
+        (d.breaker !== "closed" && d.lastError
           ? `${d.lastError.message} (${d.lastError.errorClass ?? "attempt failed"}, ${fmtTime(d.lastError.at)})`
           : d.breaker === "unknown"
             ? "no live replica"
             : d.breaker !== "closed"
               ? "no error seen by this page yet"
-              : "";
+              : "");
       return h(
         "tr",
         { dataset: { destination: d.name } },
@@ -162,6 +168,7 @@ function renderDestinations() {
           "td",
           { "data-label": "Breaker" },
           h("span", { class: `badge badge-${d.breaker}`, "data-field": "breaker" }, d.breaker),
+          d.paused ? h("span", { class: "badge badge-paused", "data-field": "paused" }, "paused") : "",
         ),
         h("td", { "data-field": "why", "data-label": "Why" }, why),
         h("td", { class: "num", "data-field": "pending", "data-label": "Pending" }, String(d.consumer.pending)),
@@ -177,9 +184,30 @@ function renderDestinations() {
           `${d.replicas.alive} of ${d.replicas.items.length}`,
         ),
         h("td", { class: "num", "data-field": "dead", "data-label": "Dead letters" }, String(d.deadLetters)),
+        h("td", { "data-label": "Pulling" }, state.isOperator ? pauseButton(d) : d.paused ? "paused" : "yes"),
       );
     }),
   );
+}
+
+/** Pause or resume `d` (operators only); disabled while the request is in flight, so a double click acts once. */
+function pauseButton(d) {
+  const action = d.paused ? "resume" : "pause";
+  const button = h("button", { type: "button", "data-action": action }, d.paused ? "Resume" : "Pause");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await api(`/v1/destinations/${enc(d.name)}/${action}`, {
+        method: "POST",
+        ...(action === "pause" ? { body: JSON.stringify({ reason: "paused from the operations page" }) } : {}),
+      });
+      await refreshDestinations();
+    } catch (err) {
+      $("dest-updated").textContent = `Could not ${action} ${d.name}: ${err.message}`;
+      button.disabled = false;
+    }
+  });
+  return button;
 }
 
 // ---- artifacts ----

@@ -235,10 +235,11 @@ function callersProjects(caller: Caller): (project: string | undefined) => boole
   return (project) => project !== undefined && hasProject(caller, project);
 }
 
-function tokenOf(destination: string): string {
+/** A destination name's token; Problem `invalid-request` naming `field` when it is no destination name. */
+export function tokenOf(destination: string, field = "destination"): string {
   try {
     return parseDestinationName(destination).token;
   } catch (err) {
-    throw new Problem("invalid-request", (err as Error).message, { field: "destination" });
+    throw new Problem("invalid-request", (err as Error).message, { field });
   }
 }
