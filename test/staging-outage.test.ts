@@ -78,7 +78,7 @@ it("a trainer started while its server cannot answer (frozen longer than a reque
   const name = cluster.names[0]!;
   const nc = await connectNats({ servers: [cluster.node(name).url] }, { name: "outage-trainer" });
   const blobs = await openBlobStores(stack.bus.config.staging, nc);
-  cluster.node(name).pause();
+  await cluster.node(name).pause();
   let created: ArtifactPublisher | undefined;
   const creating = ArtifactPublisher.create({ nc, blobStore: blobs.get("fs"), publishTimeoutMs: 60_000 }).then((p) => {
     created = p;

@@ -86,6 +86,10 @@ export const GatewayConfigSchema = Type.Object(
     ),
     idleTimeoutMs: Ms(60_000, "A connection that sends nothing (and is not waiting on /wait) for this long is closed"),
     headersTimeoutMs: Ms(30_000, "Time a client has to send the request headers"),
+    liveHeartbeatMs: Ms(
+      15_000,
+      "Between two heartbeat comments on a live stream (GET /v1/events/live), so proxies keep it open",
+    ),
     maxWaitSeconds: Type.Integer({ minimum: 1, default: 3600, description: "Upper bound on /wait's timeout" }),
     tlsCertFile: Type.Optional(Type.String({ description: "PEM certificate (chain): serve HTTPS" })),
     tlsKeyFile: Type.Optional(Type.String({ description: "PEM private key of tlsCertFile" })),
@@ -253,6 +257,9 @@ export const ENV_OVERRIDES: Record<string, (c: Record<string, any>, v: string) =
   },
   ARTIFACT_BUS_GATEWAY_TLS_KEY: (c, v) => {
     c.gateway = { ...c.gateway, tlsKeyFile: v };
+  },
+  ARTIFACT_BUS_GATEWAY_SSE_HEARTBEAT_MS: (c, v) => {
+    c.gateway = { ...c.gateway, liveHeartbeatMs: Number(v) };
   },
 };
 

@@ -11,8 +11,6 @@ import type { GatewayDeps } from "../deps.ts";
 import type { LiveEntry } from "../live-feed.ts";
 import { problems } from "../schemas.ts";
 
-/** Between two heartbeats (comment lines); ARTIFACT_BUS_GATEWAY_SSE_HEARTBEAT_MS overrides it for tests. */
-const HEARTBEAT_MS = Number(process.env.ARTIFACT_BUS_GATEWAY_SSE_HEARTBEAT_MS ?? 15_000);
 /** Bytes a stream may have waiting to be sent before it is cut. */
 const MAX_BUFFERED = 1024 * 1024;
 
@@ -85,7 +83,7 @@ export async function liveRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
       }
       if (ended) leave();
       write("event: ready\ndata: {}\n\n");
-      beat = setInterval(() => write(`: heartbeat ${new Date().toISOString()}\n\n`), HEARTBEAT_MS);
+      beat = setInterval(() => write(`: heartbeat ${new Date().toISOString()}\n\n`), deps.config.liveHeartbeatMs);
       return reply;
     },
   );
