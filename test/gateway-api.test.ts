@@ -345,6 +345,31 @@ describe("operations", () => {
     await problem(asReader, 403, "forbidden");
   });
 
+  it("pauses and resumes a destination for an operator token only; the pause shows in /v1/destinations", async () => {
+    const operator = admin; // an admin token of project *
+    const demoAdmin = stack.token(["demo"], ["admin"]);
+    await stack.reload();
+    const post = (path: string, token: string, body?: unknown) =>
+      stack.fetch(path, token, {
+        method: "POST",
+        ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+      });
+    // An admin of one project may not stop every project's uploads.
+    await problem(await post("/v1/destinations/s3:minio/pause", demoAdmin, {}), 403, "forbidden");
+    await problem(await post("/v1/destinations/s3:nowhere/pause", operator, {}), 404, "not-found");
+    const paused = await post("/v1/destinations/s3:minio/pause", operator, { reason: "bucket migration" });
+    expect(paused.status).toBe(200);
+    expect(await paused.json()).toMatchObject({ destination: "s3:minio", paused: { reason: "bucket migration" } });
+    const health = (await (await stack.fetch("/v1/destinations", reader)).json()) as any;
+    expect(health.destinations[0].paused).toMatchObject({
+      by: expect.stringMatching(/^gateway token /),
+      reason: "bucket migration",
+    });
+    const resumed = await post("/v1/destinations/s3:minio/resume", operator);
+    expect(await resumed.json()).toEqual({ destination: "s3:minio", paused: null });
+    expect(((await (await stack.fetch("/v1/destinations", reader)).json()) as any).destinations[0].paused).toBeNull();
+  });
+
   it("serves /healthz, /readyz, /metrics without a token", async () => {
     expect(await (await stack.fetch("/healthz", undefined)).json()).toEqual({ live: true });
     expect(await (await stack.fetch("/readyz", undefined)).json()).toEqual({ ready: true });

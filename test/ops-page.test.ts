@@ -293,51 +293,6 @@ describe("operations page", () => {
     });
   });
 
-  it("an operator pauses the destination from the page: what is logged meanwhile waits; resume: it lands", async () => {
-    const operator = stack.token(["*"], ["admin"]);
-    await stack.reload();
-    const page = await openPage(operator);
-    const reader = await openPage(readA);
-    expect(await page.locator(`#dest-body tr[data-destination="${DEST}"] button[data-action="resume"]`).count()).toBe(
-      0,
-    );
-    await page.locator(`#dest-body tr[data-destination="${DEST}"] button[data-action="pause"]`).dblclick();
-    await destCell(page, "paused").waitFor({ timeout: 10_000 });
-    expect(await destCell(page, "why").textContent()).toMatch(
-      /paused by gateway token .*: paused from the operations page/,
-    );
-    // Its replica holds to the pause (within its 2 s poll) before anything is logged.
-    await eventually(
-      async () => {
-        const res = await stack.fetch("/v1/destinations", readA);
-        const d = (
-          (await res.json()) as { destinations: { name: string; replicas: { items: { paused?: boolean }[] } }[] }
-        ).destinations.find((x) => x.name === DEST);
-        return d?.replicas.items.every((i) => i.paused === true) ? true : undefined;
-      },
-      15_000,
-      "the replica holding to the pause",
-    );
-    await page.getByLabel("Project").fill("alpha");
-    await page.getByLabel("Run").fill("paused");
-    await page.getByRole("button", { name: "List run" }).click();
-    const id = await put(publishA, "alpha", "paused", "held.pt", "held while paused");
-    // The event waits in the destination's backlog: the page shows it pending, no upload happened.
-    await destCell(page, "pending")
-      .filter({ hasText: /^[1-9]/ })
-      .waitFor({ timeout: 15_000 });
-    expect(await stack.bus.ledger({ id, project: "alpha", run: "paused" })).toBeUndefined();
-    expect(await stack.s3.getObject("alpha/paused/held.pt")).toBeUndefined();
-    // A read token sees the pause, and no button.
-    await destCell(reader, "paused").waitFor({ timeout: 15_000 });
-    expect(await reader.locator(`#dest-body tr[data-destination="${DEST}"] button`).count()).toBe(0);
-    await page.screenshot({ path: join(shots, "8-paused.png"), fullPage: true });
-    await page.locator(`#dest-body tr[data-destination="${DEST}"] button[data-action="resume"]`).click();
-    await artifactState(page, "held.pt", "uploaded").waitFor({ timeout: 30_000 });
-    expect(await stack.s3.getObject("alpha/paused/held.pt")).toEqual(Buffer.from("held while paused"));
-    expect(await destCell(page, "paused").count()).toBe(0);
-  });
-
   it("a live stream gets heartbeats (comment lines); a client that goes away leaves no stream behind", async () => {
     const open = async () =>
       Number(

@@ -68,8 +68,17 @@ export class LiveFeed {
     return this.listeners.size;
   }
 
+  /** Set once the gateway stops: streams joining after it end at once. */
+  private closed = false;
+
   /** Adds a stream; resolves once the watch runs, with the function that removes it. */
   async join(listener: Listener): Promise<() => void> {
+    // A stream opened while the gateway stops (a page reconnecting at once) ends at once too:
+    // else it would hold the stop for its whole grace period.
+    if (this.closed) {
+      listener.end();
+      return () => {};
+    }
     this.listeners.add(listener);
     const leave = () => {
       if (!this.listeners.delete(listener)) return;
@@ -112,7 +121,9 @@ export class LiveFeed {
   }
 
   /** Ends every stream (the gateway is stopping). */
+  /** Ends every stream, and every one opened from now on: the gateway is stopping. */
   endAll(): void {
+    this.closed = true;
     for (const l of [...this.listeners]) l.end();
   }
 

@@ -73,6 +73,22 @@ describe("LiveFeed", () => {
     expect(feed.size).toBe(0);
   });
 
+  it("once the gateway stops, ends every stream, and at once one that a page opens meanwhile", async () => {
+    const hub = new FakeHub();
+    const feed = new LiveFeed(hub as unknown as LedgerHub, silentLogger);
+    const ended: string[] = [];
+    const listener = (name: string) => ({
+      accepts: () => true,
+      send: () => {},
+      resync: () => {},
+      end: () => void ended.push(name),
+    });
+    await feed.join(listener("open before"));
+    feed.endAll();
+    await feed.join(listener("opened while stopping"));
+    expect(ended).toEqual(["open before", "opened while stopping"]);
+  });
+
   it("skips an entry whose body names another project, run or id than its key", async () => {
     const hub = new FakeHub();
     const feed = new LiveFeed(hub as unknown as LedgerHub, silentLogger);
