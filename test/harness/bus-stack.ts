@@ -208,7 +208,8 @@ export class BusStack {
   ): Promise<LedgerEntry> {
     return eventually(
       async () => {
-        const e = await this.ledger(event, destination);
+        // A read may fail while a cluster settles after a fault ("temporarily unavailable"): asked again.
+        const e = await this.ledger(event, destination).catch(() => undefined);
         return e?.state === state ? e : undefined;
       },
       timeoutMs,
