@@ -126,6 +126,26 @@ describe("once connected", () => {
   });
 });
 
+describe("a server whose JetStream the account lacks", () => {
+  let nats: NatsServer | undefined;
+  afterAll(() => nats?.dispose());
+
+  // Waiting out "not now" errors at start must not wait out "never": an account without
+  // JetStream answers every JetStream request with an error no wait can mend.
+  it("an uploader exits 1 at once naming JetStream, instead of waiting for it", async () => {
+    nats = await NatsServer.start({ config: 'accounts { NOJS: { users: [{ user: "u", password: "p" }] } }' });
+    const r = await run(S3_UPLOADER, [], {
+      ARTIFACT_BUS_NATS_URL: nats.url,
+      ARTIFACT_BUS_NATS_USER: "u",
+      ARTIFACT_BUS_NATS_PASSWORD: "p",
+      ARTIFACT_BUS_DESTINATIONS: JSON.stringify([{ name: "s3:main", options: { bucket: "artifacts" } }]),
+    });
+    expect(r.code, r.output).toBe(1);
+    expect(r.output).toMatch(/jetstream/i);
+    expect(r.output).not.toContain("JetStream not available yet, waiting");
+  });
+});
+
 describe("uploader config check (--check-config, ARTIFACT_BUS_CHECK_CONFIG=1)", () => {
   const unreachable = "nats://127.0.0.1:1";
 

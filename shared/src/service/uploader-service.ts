@@ -74,17 +74,18 @@ export async function startUploaderService(
   // Started while a node is away or a leader is being elected, it waits (like a trainer's
   // publish) instead of exiting: its requests are reads, safe to repeat.
   let warned = 0;
+  const waiting =
+    (what: string) =>
+    (err: unknown, waitedMs: number): void => {
+      if (Date.now() - warned < 5_000) return; // one line per 5 s is enough to see it wait
+      warned = Date.now();
+      log.warn({ err: describeError(err), waitedMs }, `${what}: JetStream not available yet, waiting`);
+    };
   const available = <T>(what: string, step: () => Promise<T>) =>
-    untilAvailable(step, {
-      timeoutMs: START_WAIT_MS,
-      onWait: (err, waitedMs) => {
-        if (Date.now() - warned < 5_000) return; // one line per 5 s is enough to see it wait
-        warned = Date.now();
-        log.warn({ err: describeError(err), waitedMs }, `${what}: JetStream not available yet, waiting`);
-      },
-    });
+    untilAvailable(step, { timeoutMs: START_WAIT_MS, onWait: waiting(what) });
   const js = jetstream(nc);
-  const jsm = await available("start-up", () => jetStreamManagerWhenAvailable(nc, START_WAIT_MS));
+  // Not through `available`: that would wait out what this one refuses at once (no JetStream).
+  const jsm = await jetStreamManagerWhenAvailable(nc, START_WAIT_MS, waiting("start-up"));
   const kv = await new Kvm(nc).open(LEDGER_BUCKET);
   const ledger = new Ledger(kv);
   // Blob release: checked every 5 s (names and topology stamp), listed in full once a minute.
