@@ -49,7 +49,7 @@ export async function runWandbBench({ largeBytes: LARGE, report }: BenchContext)
       (round) => logAndFlush(trainer, big, round),
     ]);
     report(
-      `| ${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds | bus (logFile link + upload + flush) ${secs(median(busTimes!))} | direct client of the protocol ${secs(median(directTimes!))} | throughput ratio ${ratioWithSpread(directTimes!, busTimes!)} (target ≥ 0.9) |`,
+      `| ${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds | bus (logFile link + upload + flush) ${secs(median(busTimes!))} | direct client of the protocol ${secs(median(directTimes!))} | throughput ratio ${ratioWithSpread(directTimes!, busTimes!)} (target ≥ 0.95) |`,
     );
     report(
       `| wandb uploader peak RSS during the large uploads | ${peakRssMb(uploader.pid).toFixed(0)} MB | | (target ≤ 200 MB) |`,
