@@ -10,11 +10,13 @@ import { testContext, testEvent, writeLargeFile } from "@artifact-bus/testkit";
 import { WandbDestination } from "../services/wandb-uploader/src/wandb-destination.ts";
 import { WandbStack } from "../test/harness/wandb-stack.ts";
 import {
+  atMost,
   type BenchContext,
   logAndFlush,
   median,
   peakRssMb,
   ROUNDS,
+  ratioTarget,
   ratioWithSpread,
   secs,
   timeRounds,
@@ -30,7 +32,7 @@ function plainFile(path: string, size: number, name: string): Artifact {
   };
 }
 
-export async function runWandbBench({ largeBytes: LARGE, report }: BenchContext): Promise<void> {
+export async function runWandbBench({ largeBytes: LARGE, report, target }: BenchContext): Promise<void> {
   const stack = await WandbStack.start({ destination: { ackWaitMs: 30_000 } });
   const direct = new WandbDestination({
     name: "wandb:direct",
@@ -51,9 +53,11 @@ export async function runWandbBench({ largeBytes: LARGE, report }: BenchContext)
     report(
       `| ${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds | bus (logFile link + upload + flush) ${secs(median(busTimes!))} | direct client of the protocol ${secs(median(directTimes!))} | throughput ratio ${ratioWithSpread(directTimes!, busTimes!)} (target ≥ 0.95) |`,
     );
-    report(
-      `| wandb uploader peak RSS during the large uploads | ${peakRssMb(uploader.pid).toFixed(0)} MB | | (target ≤ 200 MB) |`,
-    );
+    const rss = peakRssMb(uploader.pid);
+    report(`| wandb uploader peak RSS during the large uploads | ${rss.toFixed(0)} MB | | (target ≤ 200 MB) |`);
+    const gib = `${(LARGE / 1024 ** 3).toFixed(2)} GiB`;
+    target(ratioTarget(`W&B ${gib}: bus / direct client of the protocol`, directTimes!, busTimes!, 0.95));
+    target(atMost("W&B uploader peak RSS, large uploads", rss, 200, " MB", 0));
     await trainer.close();
   } finally {
     await direct.close();
