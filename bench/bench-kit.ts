@@ -24,7 +24,8 @@ export interface TargetRow {
 
 /** A throughput target over paired rounds: met when the median ratio reaches `min`. */
 export function ratioTarget(row: string, baseline: number[], bus: number[], min: number): TargetRow {
-  return { row, target: `≥ ${min}×`, measured: ratioWithSpread(baseline, bus), met: pairedRatio(baseline, bus) >= min };
+  const measured = ratioWithSpread(baseline, bus);
+  return { row, target: `≥ ${min.toFixed(2)}`, measured, met: pairedRatio(baseline, bus) >= min };
 }
 
 /** An upper bound on a value (MB, ms, a ratio of CPU): met when `value` ≤ `max`. */

@@ -24,6 +24,9 @@ export function rclonePeer(dir: string, options: Record<string, string>): Rclone
   const config = join(dir, "rclone.conf");
   writeFileSync(config, "");
   const env: NodeJS.ProcessEnv = { ...process.env, RCLONE_CONFIG: config };
+  // rclone's S3 SDK fails to start with AWS_CA_BUNDLE set ("unsupported transport"), where the
+  // environment sets one for HTTPS; the servers here speak plain HTTP and need no CA.
+  delete env.AWS_CA_BUNDLE;
   for (const [key, value] of Object.entries(options)) {
     env[`RCLONE_CONFIG_${RCLONE_REMOTE.toUpperCase()}_${key.toUpperCase()}`] = value;
   }
