@@ -118,7 +118,7 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
     const gib = LARGE / 1024 ** 3;
     const size = `${gib.toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds`;
     report(
-      `| ${size} | bus (logFile link + upload + flush) ${secs(median(bus!))} | OpenSSH sftp put ${secs(median(cli!))} | throughput ratio ${ratioWithSpread(cli!, bus!)} (target ≥ 0.9) |`,
+      `| ${size} | bus (logFile link + upload + flush) ${secs(median(bus!))} | OpenSSH sftp put ${secs(median(cli!))} | throughput ratio ${ratioWithSpread(cli!, bus!)} (target ≥ 1.0) |`,
     );
     report(
       `| ${size} | bus ${secs(median(bus!))} | \`${rclone.version}\` copyto ${secs(median(rcloneTimes!))} | throughput ratio ${ratioWithSpread(rcloneTimes!, bus!)} (target ≥ 1.0) |`,
