@@ -26,7 +26,8 @@ const sections: [string, (ctx: BenchContext) => Promise<void>][] = [
   ["Python client (Debian python3)", runPythonBench],
   ["Many trainers (dir destination, one nats-server)", runLoadBench],
 ];
-// BENCH_ONLY=load (a comma-separated list of words of the titles) runs just those sections.
+// BENCH_ONLY=many (a comma-separated list of words of the titles, e.g. s3,sftp,weights,gateway,many)
+// runs just those sections.
 const only = process.env.BENCH_ONLY?.toLowerCase().split(",");
 const chosen = only ? sections.filter(([title]) => only.some((w) => title.toLowerCase().includes(w))) : sections;
 
