@@ -7,6 +7,35 @@ export interface BenchContext {
   smallCount: number;
   /** Adds one table row: | what | artifact-bus | baseline | ratio |. */
   report(row: string): void;
+  /** Adds a row of the summary printed at the end of the run (a target of issue 24's list). */
+  target(t: TargetRow): void;
+}
+
+/** One row of the end-of-run summary: where the bus stands against one target. */
+export interface TargetRow {
+  /** What is measured, e.g. "W&B 1 GiB, bus / direct client of the protocol". */
+  row: string;
+  /** The target as written, e.g. "≥ 0.95×". */
+  target: string;
+  /** The measured value as written, spread included. */
+  measured: string;
+  met: boolean;
+}
+
+/** A throughput target over paired rounds: met when the median ratio reaches `min`. */
+export function ratioTarget(row: string, baseline: number[], bus: number[], min: number): TargetRow {
+  const measured = ratioWithSpread(baseline, bus);
+  return { row, target: `≥ ${min.toFixed(2)}`, measured, met: pairedRatio(baseline, bus) >= min };
+}
+
+/** An upper bound on a value (MB, ms, a ratio of CPU): met when `value` ≤ `max`. */
+export function atMost(row: string, value: number, max: number, unit: string, digits = 2): TargetRow {
+  return { row, target: `≤ ${max}${unit}`, measured: `${value.toFixed(digits)}${unit}`, met: value <= max };
+}
+
+/** A lower bound on a value (a rate): met when `value` ≥ `min`. */
+export function atLeast(row: string, value: number, min: number, unit: string, digits = 0): TargetRow {
+  return { row, target: `≥ ${min}${unit}`, measured: `${value.toFixed(digits)}${unit}`, met: value >= min };
 }
 
 export const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;

@@ -6,18 +6,22 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { S3Stack } from "../test/harness/s3-stack.ts";
 import {
+  atMost,
   type BenchContext,
   forEachConcurrently,
   logAndFlush,
   median,
   ownCpu,
+  pairedRatio,
   peakRssMb,
   ROUNDS,
+  ratioTarget,
   ratioWithSpread,
   runMeasured,
   secs,
   timeRounds,
 } from "./bench-kit.ts";
+import { rclonePeer } from "./rclone.ts";
 
 const PART = 8 * 1024 * 1024; // the destination default
 const QUEUE = 4;
@@ -31,7 +35,12 @@ function awsCli(): { path: string; version: string } {
   return { path, version };
 }
 
-export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, report }: BenchContext): Promise<void> {
+export async function runS3Bench({
+  largeBytes: LARGE,
+  smallCount: SMALL_COUNT,
+  report,
+  target,
+}: BenchContext): Promise<void> {
   const stack = await S3Stack.start({
     destination: { concurrency: CONCURRENCY, ackWaitMs: 30_000 },
     s3Options: { partSizeBytes: PART, queueSize: QUEUE },
@@ -53,14 +62,23 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
       AWS_DEFAULT_REGION: stack.s3.region,
       AWS_EC2_METADATA_DISABLED: "true",
     };
-    const cpu = { aws: [] as number[], link: [] as number[], copy: [] as number[] };
+    // rclone with its defaults (5 MiB parts, 4 at once, an MD5 of the file for its metadata).
+    const rclone = rclonePeer(stack.bus.dir, {
+      type: "s3",
+      provider: "Other",
+      access_key_id: stack.s3.accessKeyId,
+      secret_access_key: stack.s3.secretAccessKey,
+      region: stack.s3.region,
+      endpoint: stack.s3.endpoint,
+    });
+    const cpu = { aws: [] as number[], rclone: [] as number[], link: [] as number[], copy: [] as number[] };
     /** CPU of the trainer (this process) and the uploader during one bus round. */
     const busRound = async (round: number, mode: "link" | "copy") => {
       const u0 = cpuSeconds(uploader.pid);
       const [own] = await ownCpu(() => logAndFlush(trainer, big, round, mode));
       cpu[mode].push(own + cpuSeconds(uploader.pid) - u0);
     };
-    const [largeAws, largeLink, largeCopy, largeDirect] = await timeRounds(ROUNDS, [
+    const [largeAws, largeLink, largeCopy, largeDirect, largeRclone] = await timeRounds(ROUNDS, [
       async (round) =>
         cpu.aws.push(
           await runMeasured(
@@ -83,6 +101,7 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
           partSize: PART,
           queueSize: QUEUE,
         }).done(),
+      async (round) => cpu.rclone.push(await rclone.copyTo(big, `${stack.bucket}/rclone/big-${round}.bin`)),
     ]);
     const rssMb = peakRssMb(uploader.pid);
     const size = `${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds`;
@@ -94,13 +113,23 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
       `| ${size}, staging mode copy (the default) | bus ${secs(median(largeCopy!))} | aws s3 cp ${secs(median(largeAws!))} | throughput ratio ${ratioWithSpread(largeAws!, largeCopy!)} (target ≥ 0.95) |`,
     );
     report(
+      `| ${size}, staging mode link | bus ${secs(median(largeLink!))} | \`${rclone.version}\` copyto ${secs(median(largeRclone!))} | throughput ratio ${ratioWithSpread(largeRclone!, largeLink!)} (target ≥ 1.0) |`,
+    );
+    report(
       `| ${size}, staging mode link | bus ${secs(median(largeLink!))} | direct lib-storage Upload ${secs(median(largeDirect!))} | throughput ratio ${ratioWithSpread(largeDirect!, largeLink!)} |`,
     );
     const perGib = (xs: number[]) => median(xs) / gib;
     report(
-      `| CPU seconds per GiB, client side (trainer + uploader; aws s3 cp and its children), median of ${ROUNDS} | link ${perGib(cpu.link).toFixed(2)} s, copy ${perGib(cpu.copy).toFixed(2)} s | aws s3 cp ${perGib(cpu.aws).toFixed(2)} s | link ${ratioWithSpread(cpu.link, cpu.aws)} of the peer's CPU, copy ${ratioWithSpread(cpu.copy, cpu.aws)} (target ≤ 1.0) |`,
+      `| CPU seconds per GiB, client side (trainer + uploader; aws s3 cp and its children), median of ${ROUNDS} | link ${perGib(cpu.link).toFixed(2)} s, copy ${perGib(cpu.copy).toFixed(2)} s | aws s3 cp ${perGib(cpu.aws).toFixed(2)} s, rclone ${perGib(cpu.rclone).toFixed(2)} s | link ${ratioWithSpread(cpu.link, cpu.aws)} of aws's CPU, copy ${ratioWithSpread(cpu.copy, cpu.aws)} (target ≤ 1.0) |`,
     );
+    const gibText = `${gib.toFixed(2)} GiB`;
+    target(ratioTarget(`S3 ${gibText}, link: bus / aws s3 cp`, largeAws!, largeLink!, 1.0));
+    target(ratioTarget(`S3 ${gibText}, link: bus / rclone copyto`, largeRclone!, largeLink!, 1.0));
+    target(ratioTarget(`S3 ${gibText}, copy: bus / aws s3 cp`, largeAws!, largeCopy!, 0.95));
+    // The plain peer: aws s3 cp sends no SHA-256 of its own by default (equal integrity not measured here).
+    target(atMost(`S3 CPU per GiB, link, bus / plain aws s3 cp`, pairedRatio(cpu.link, cpu.aws), 1.0, "×"));
     report(`| uploader peak RSS during the large upload | ${rssMb.toFixed(0)} MB | | (target ≤ 200 MB) |`);
+    target(atMost("S3 uploader peak RSS, one large upload", rssMb, 200, " MB", 0));
 
     // 1b. Four large uploads in flight at once: the uploader's memory at default part settings.
     resetPeakRss(uploader.pid);
@@ -110,9 +139,11 @@ export async function runS3Bench({ largeBytes: LARGE, smallCount: SMALL_COUNT, r
       ),
     );
     await trainer.publisher.flush({ timeoutMs: 600_000 });
+    const fourMb = peakRssMb(uploader.pid);
     report(
-      `| uploader peak RSS, 4 large uploads in flight at once (${PART / 1024 ** 2} MiB parts, queueSize ${QUEUE}) | ${peakRssMb(uploader.pid).toFixed(0)} MB | | (target ≤ 200 MB) |`,
+      `| uploader peak RSS, 4 large uploads in flight at once (${PART / 1024 ** 2} MiB parts, queueSize ${QUEUE}) | ${fourMb.toFixed(0)} MB | | (target ≤ 200 MB) |`,
     );
+    target(atMost("S3 uploader peak RSS, four large uploads at once", fourMb, 200, " MB", 0));
 
     // 2. Many small artifacts end to end vs direct PutObject at the same concurrency. A round
     // takes seconds and swings the most with the neighbours' load: twice the rounds.

@@ -2,7 +2,8 @@
 # Makes sure the system programs the tests and the local stack run for real are present:
 # nats-server (Debian package nats-server), OpenSSH's sshd and sftp (openssh-server,
 # openssh-client), python3 with pip and venv (python3-pip, python3-venv) and mkfs.xfs
-# (xfsprogs), headless Chromium (chromium); with the argument `bench`, also the AWS CLI (awscli).
+# (xfsprogs), headless Chromium (chromium); with the argument `bench`, also the AWS CLI (awscli)
+# and rclone (rclone).
 # As root with apt-get it installs what is missing; elsewhere it stops and says what to install.
 set -euo pipefail
 
@@ -24,9 +25,11 @@ command -v mkfs.xfs >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.xfs ] || missing+=(xf
 # The operations page's browser tests drive Debian's Chromium headless through playwright-core:
 # playwright's own browser download cannot work here (no internet on many clusters).
 [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-# `npm run bench` (argument "bench") also runs the tools users would run instead: aws s3 cp.
+# `npm run bench` (argument "bench") also runs the tools users would run instead: aws s3 cp, and
+# rclone copyto (a second peer for S3 and SFTP).
 if [ "${1:-}" = bench ]; then
   command -v aws >/dev/null 2>&1 || missing+=(awscli)
+  command -v rclone >/dev/null 2>&1 || missing+=(rclone)
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

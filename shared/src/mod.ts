@@ -67,6 +67,7 @@ export {
   type ByteRange,
   type Destination,
   type DestinationFactory,
+  type ReadOptions,
   type RemoteContent,
   RemoteNotFoundError,
   type RemoteReadOptions,

@@ -14,6 +14,7 @@ import {
   type ArtifactEventV1,
   type BlobReader,
   fileReader,
+  type ReadOptions,
   readWhole,
   silentLogger,
   streamReader,
@@ -59,8 +60,8 @@ export interface FileArtifactOptions {
   run?: string;
   /**
    * Replaces the stream read() and openReader() take the bytes from, e.g. to stall or fail it.
-   * It models what a verified read sees: a digest pass (`openReader(signal, { verify: false })`)
-   * reads the file as it is, as the runtime's unverified reader would.
+   * It models what a verified read sees: an unverified read (`openReader(signal, { verify: false })`,
+   * W&B's send after its checked MD5 pass) reads the file as it is, as the runtime's would.
    */
   wrap?: (source: Readable) => Readable;
   /** read() and openReader() reject with this instead. */
@@ -160,7 +161,7 @@ export function localFileArtifact(
     read: async () => verifiedBytes(await readFile(path), hash, size),
     openReader: async (_signal, options) => {
       const reader = fileReader(await open(path, "r"));
-      return options?.verify === false ? reader : verifiedReader(reader, hash, size);
+      return options?.verify === false ? reader : verifiedReader(reader, hash, size, options?.offThread);
     },
   };
 }
@@ -170,7 +171,7 @@ function readingFrom(
   open: (verify?: boolean) => Promise<Readable>,
   size: number,
 ): Pick<Artifact, "read" | "openReader"> {
-  const openReader = async (signal: AbortSignal, options?: { verify?: boolean }) =>
+  const openReader = async (signal: AbortSignal, options?: ReadOptions) =>
     checkedAtSize(streamReader(addAbortSignal(signal, await open(options?.verify !== false))), size);
   return { read: async (signal) => readWhole(await openReader(signal), size + 1), openReader };
 }

@@ -2,9 +2,11 @@
  * The W&B destination: every event becomes a version of a W&B artifact attached to its run, as
  * Composer's WandBLogger logs checkpoints (names, types and aliases: wandb-names.ts). A small
  * blob (IN_MEMORY_BYTES) is read once, whole, through the runtime's sha256 check. A larger one is
- * read twice: unchecked for the MD5s W&B wants before the upload (those bytes are never sent; see
- * md5Pass), then checked as it is sent. Files of `multipartThresholdBytes` or more go multipart
- * with per-part MD5.
+ * read twice but checked once: first for the MD5s W&B wants before the upload, the sha256 checked
+ * on a hashing thread meanwhile (md5Pass), then unchecked as it is sent: storage checks what it
+ * receives against those MD5s (Content-MD5) and refuses bytes that changed between the passes,
+ * and a refusal reads the blob checked again (refusedSend). Files of `multipartThresholdBytes` or
+ * more go multipart with per-part MD5.
  */
 import { createHash } from "node:crypto";
 import {
@@ -21,6 +23,7 @@ import {
 } from "@artifact-bus/shared";
 import { WandbApi } from "./wandb-api.ts";
 import { md5Base64 } from "./wandb-digest.ts";
+import { StorageRefusedError } from "./wandb-errors.ts";
 import { wandbAliases, wandbArtifactName, wandbMetadata, wandbType } from "./wandb-names.ts";
 import { apiKeyOf, parseWandbOptions, type WandbOptions } from "./wandb-options.ts";
 import { VIEWER } from "./wandb-queries.ts";
@@ -107,13 +110,15 @@ export class WandbDestination implements Destination {
         const md5s = await md5Pass(artifact, size, partSize, buffers[0], ctx);
         let sent = 0;
         const send = async (url: string, headers: Record<string, string>, part?: number) => {
-          reader ??= await artifact.openReader(ctx.signal);
+          reader ??= await artifact.openReader(ctx.signal, { verify: false });
           const length = part === undefined ? size : Math.min(partSize, size - (part - 1) * partSize);
           const progress = (n: number) => {
             sent += n;
             ctx.heartbeat(sent);
           };
-          return this.storage.put(url, headers, { reader, length, buffers }, ctx.signal, event.name, progress);
+          return this.storage
+            .put(url, headers, { reader, length, buffers }, ctx.signal, event.name, progress)
+            .catch((err: unknown) => refusedSend(err, artifact, size, ctx));
         };
         const parts = partSize ? { size: partSize, hexMd5: md5s.parts } : undefined;
         saved = await this.saver.save({ ...file, md5: md5s.whole, ...(parts ? { parts } : {}), send }, ctx.signal);
@@ -162,10 +167,11 @@ export function partSizeFor(size: number, partSize: number): number {
 }
 
 /**
- * The first read: base64 MD5 of the whole blob, and hex MD5 of each part when `partSize` > 0.
- * Unverified: these bytes are not sent. The sending pass reads verified, and storage checks what
- * it receives against these MD5s (Content-MD5), so bytes that changed between the passes fail
- * there, before the commit.
+ * The checked read: base64 MD5 of the whole blob, and hex MD5 of each part when `partSize` > 0,
+ * while a hashing thread checks the sha256 (PermanentError on a mismatch, before anything is
+ * sent). The sending pass then reads unchecked, and storage checks what it receives against
+ * these MD5s (Content-MD5), so bytes that changed between the passes fail there, before the
+ * commit (see refusedSend).
  */
 async function md5Pass(
   artifact: Artifact,
@@ -174,7 +180,7 @@ async function md5Pass(
   buf: Buffer,
   ctx: UploadContext,
 ): Promise<{ whole: string; parts: string[] }> {
-  const reader = await artifact.openReader(ctx.signal, { verify: false });
+  const reader = await artifact.openReader(ctx.signal, { offThread: true });
   const whole = createHash("md5");
   const parts: string[] = [];
   let part = createHash("md5");
@@ -200,6 +206,26 @@ async function md5Pass(
     await reader.close();
   }
   return { whole: whole.digest("base64"), parts };
+}
+
+/**
+ * A send reads unchecked, so storage refusing its bytes (400: Content-MD5 did not match the body)
+ * may mean the blob changed since md5Pass checked it. It is read checked once more: no longer
+ * matching its sha256, the artifact is corrupt (PermanentError: dead-lettered); still matching,
+ * the bytes were spoiled on the way and the refusal stays transient (retried). Other errors pass.
+ */
+async function refusedSend(err: unknown, artifact: Artifact, size: number, ctx: UploadContext): Promise<never> {
+  if (!(err instanceof StorageRefusedError)) throw err;
+  try {
+    // A buffer of its own: the refused send may still be filling its two.
+    await md5Pass(artifact, size, 0, Buffer.allocUnsafe(BUFFER_BYTES), ctx);
+  } catch (again) {
+    if (!(again instanceof PermanentError)) throw again;
+    throw new PermanentError(`${err.message}: the staged blob changed since it was checked: ${again.message}`, {
+      cause: again,
+    });
+  }
+  throw new TransientError(`${err.message}, though the staged blob still matches its sha256: retried`, { cause: err });
 }
 
 function abortedError(what: string, signal: AbortSignal): Error {

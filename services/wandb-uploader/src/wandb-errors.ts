@@ -58,9 +58,17 @@ export function apiGraphqlError(messages: string[], operation: string): Error {
   return new TransientError(message);
 }
 
+/**
+ * Storage refused a PUT as a bad request (400): what S3 (BadDigest) and GCS answer when the body's
+ * MD5 differs from its Content-MD5. Transient as it stands; for bytes sent unverified the
+ * destination first reads the blob again to learn whether it changed (wandb-destination.ts).
+ */
+export class StorageRefusedError extends TransientError {}
+
 /** The error for a signed-URL PUT answered with `status`: storage retries 429 and 5xx, and an expired URL gets a fresh one next attempt. */
 export function storageStatusError(status: number, what: string, retryAfterMs: number | undefined): Error {
   const message = `W&B storage ${what}: HTTP ${status}`;
+  if (status === 400) return new StorageRefusedError(message, { retryAfterMs });
   if (status === 429 || status === 403 || status === 400 || (status >= 500 && status !== 501) || status >= 600) {
     return new TransientError(message, { retryAfterMs });
   }

@@ -8,6 +8,14 @@ import type { BlobReader } from "../blob/blob-reader.ts";
 import type { DestinationConfig } from "../config/config.ts";
 import type { ArtifactEventV1 } from "../contract/schema.ts";
 
+/** How {@link Artifact.openReader} reads. */
+export interface ReadOptions {
+  /** Default true: check the bytes against the event's sha256 and size. */
+  verify?: boolean;
+  /** Hash on a hashing thread whatever the size (default: by size and cores). */
+  offThread?: boolean;
+}
+
 /** One artifact version as handed to an adapter. */
 export interface Artifact {
   readonly event: ArtifactEventV1;
@@ -24,11 +32,17 @@ export interface Artifact {
    * the fill() that reaches the end checks them against the event and throws PermanentError on
    * a mismatch, as does any fill() past the event's size. `signal` aborts a read that waits.
    *
-   * `verify: false` skips the sha256 check, only for a pass whose bytes are never sent: one that
-   * computes digests (W&B's MD5s) that the remote then checks the sent bytes against, while the
-   * sending pass reads verified. Each byte is then hashed with sha256 once, not twice.
+   * `offThread: true` hashes on a hashing thread whatever the blob's size and the host's cores:
+   * for a pass whose own thread has other work on the same bytes (W&B's MD5s), so both digests
+   * run at once.
+   *
+   * `verify: false` skips the sha256 check, only for a pass that sends bytes a verified pass
+   * already read, to a remote that checks them against digests that pass computed and refuses
+   * a mismatch (W&B: storage checks Content-MD5). The adapter treats that refusal as a blob that
+   * may have changed since: it reads the blob verified again, and fails permanently only if the
+   * sha256 no longer matches. Each byte is then hashed with sha256 once, in one read.
    */
-  openReader(signal: AbortSignal, options?: { verify?: boolean }): Promise<BlobReader>;
+  openReader(signal: AbortSignal, options?: ReadOptions): Promise<BlobReader>;
 }
 
 export interface UploadContext {

@@ -2,8 +2,8 @@
  * The artifact as the runtime hands it to an adapter: the staged bytes, whole or through a
  * reader, always checked against the sha256 and size computed at staging, so a corrupted or
  * truncated blob fails the upload (permanently) instead of landing. The check completes as the
- * last byte the event announces passes. The only unchecked path is a digest pass whose bytes are
- * never sent (see Artifact.openReader).
+ * last byte the event announces passes. The only unchecked path is a send whose bytes a checked
+ * pass read before and the remote checks against that pass's digests (see Artifact.openReader).
  */
 import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
@@ -70,7 +70,8 @@ export function stagedArtifact(
     openReader: async (signal, options) => {
       const opened = await store.openReader(event.blob, signal).catch(failed);
       const reader: BlobReader = { fill: (buf) => opened.fill(buf).catch(failed), close: () => opened.close() };
-      if (options?.verify !== false) return verifiedReader(reader, sha256, size, size >= offThreadHashMinBytes);
+      const offThread = options?.offThread ?? size >= offThreadHashMinBytes;
+      if (options?.verify !== false) return verifiedReader(reader, sha256, size, offThread);
       return reader;
     },
   };
