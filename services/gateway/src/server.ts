@@ -3,6 +3,7 @@
  * abandoned stream temp files, graceful stop. main.ts adds signals; tests call startGateway.
  */
 import { readFileSync } from "node:fs";
+import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -141,6 +142,15 @@ export async function startGateway(
   };
   await app.register(gatewayApp, { deps });
   app.server.headersTimeout = g.headersTimeoutMs;
+  // Stopping, Node closes the connections idle at that moment, not those that turn idle later: a
+  // request finishing in the grace period (a PUT whose body was still coming, a live stream
+  // ended by the stop) left its client's kept-alive connection open, which held the stop until
+  // the grace period cut it. Close each as soon as its response is done.
+  app.server.on("request", (_req, res: ServerResponse) => {
+    res.once("finish", () => {
+      if (stopping) setImmediate(() => app.server.closeIdleConnections());
+    });
+  });
 
   // Temp files of bodies cut short by a crash: nothing writes to them any more.
   const sweepAfterMs = Math.max(2 * g.idleTimeoutMs, 1_000);
