@@ -104,6 +104,12 @@ describe("pausing a destination from the operations page", () => {
     const id = ((await res.json()) as { id: string }).id;
     // The other destination goes on; the paused one waits with the event in its backlog.
     await artifactState(page, "held.pt", MIRROR, "uploaded").waitFor({ timeout: 20_000 });
+    // It shows in the mirror's upload rate; the paused one landed nothing.
+    await row(page, MIRROR)
+      .locator('[data-field="rate"]')
+      .filter({ hasText: /^(?!0\/s)/ })
+      .waitFor({ timeout: 10_000 });
+    expect(await cell(page, "rate").textContent()).toMatch(/^0\/s, 0 B\/s$/);
     await cell(page, "pending")
       .filter({ hasText: /^[1-9]/ })
       .waitFor({ timeout: 15_000 });

@@ -24,6 +24,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import { gatewayApp } from "./app.ts";
 import { TokenStore } from "./auth.ts";
 import type { GatewayDeps } from "./deps.ts";
+import { DestinationActivity } from "./destination-activity.ts";
 import { EventIndex } from "./event-index.ts";
 import { GatewayMetrics } from "./gateway-metrics.ts";
 import { LedgerHub } from "./ledger-hub.ts";
@@ -116,6 +117,9 @@ export async function startGateway(
   })();
   const readBack = new ReadBack(config.destinations, log, g.readBack);
   const hub = new LedgerHub(ledger, nc, log);
+  // The ledger watch runs from now on: the destinations' rates and errors are known before any page opens.
+  const activity = new DestinationActivity(hub, log);
+  await activity.start();
   const deps: GatewayDeps = {
     config: g,
     tokens,
@@ -131,6 +135,7 @@ export async function startGateway(
     }),
     hub,
     live: new LiveFeed(hub, log),
+    activity,
     readBack,
     js: jetstream(nc),
     jsm,
@@ -187,6 +192,7 @@ export async function startGateway(
         await Promise.race([closing, sleep(config.shutdownGraceMs)]);
         app.server.closeAllConnections();
         await closing;
+        activity.stop();
         await readBack.close();
         await blobs.close();
         await nc.drain().catch(() => nc.close());

@@ -158,7 +158,7 @@ function renderDestinations() {
           : d.breaker === "unknown"
             ? "no live replica"
             : d.breaker !== "closed"
-              ? "no error seen by this page yet"
+              ? "no error seen by the gateway yet"
               : "");
       return h(
         "tr",
@@ -182,6 +182,16 @@ function renderDestinations() {
           "td",
           { class: "num", "data-field": "replicas", "data-label": "Replicas alive" },
           `${d.replicas.alive} of ${d.replicas.items.length}`,
+        ),
+        h(
+          "td",
+          {
+            class: "num",
+            "data-field": "rate",
+            "data-label": "Landed",
+            title: `${d.throughput.uploads} upload(s), ${fmtBytes(d.throughput.bytes)} in the last ${d.throughput.windowSeconds} s`,
+          },
+          `${d.throughput.uploadsPerSecond}/s, ${fmtBytes(d.throughput.bytesPerSecond)}/s`,
         ),
         h("td", { class: "num", "data-field": "dead", "data-label": "Dead letters" }, String(d.deadLetters)),
         h("td", { "data-label": "Pulling" }, state.isOperator ? pauseButton(d) : d.paused ? "paused" : "yes"),

@@ -32,6 +32,8 @@ export interface LedgerEntry extends LedgerRef {
   attempts: number;
   /** Remote location when uploaded. */
   location?: string;
+  /** Bytes the destination took, when uploaded (the receipt's size; absent from older releases). */
+  size?: number;
   /** Backend facts from the receipt (version id, etag, ...) when uploaded. */
   details?: Record<string, string>;
   /** Last error, when retrying or dead. */
