@@ -133,6 +133,17 @@ describe("pausing a destination from the operations page", () => {
     await cell(page, "paused").waitFor({ state: "detached", timeout: 10_000 });
     await cell(read, "paused").waitFor({ state: "detached", timeout: 15_000 });
     await page.screenshot({ path: join(shots, "2-resumed.png"), fullPage: true });
+
+    // Found by name: its version, with the attempt that landed it at each destination.
+    await page.getByLabel("Name").fill("held.pt");
+    await page.getByRole("button", { name: "Find name" }).click();
+    await page.locator("#artifacts-msg", { hasText: "held.pt in alpha/paused: 1 version(s)" }).waitFor();
+    const attempts = page.locator(
+      `#artifact-body tr[data-id="${id}"] .dest-state[data-destination="${DEST}"] [data-field="attempt"]`,
+    );
+    await attempts.first().waitFor({ state: "attached" });
+    expect(await attempts.first().getAttribute("data-outcome")).toBe("uploaded");
+    await page.screenshot({ path: join(shots, "3-found-by-name.png"), fullPage: true });
   });
 
   // Last: it stops the gateway, with the pages above still open.
