@@ -10,6 +10,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { hashToken } from "@artifact-bus/shared";
 import { eventually } from "@artifact-bus/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -116,8 +117,14 @@ describe("pausing a destination from the operations page", () => {
     expect(await stack.bus.ledger({ id, project: "alpha", run: "paused" }, DEST)).toBeUndefined();
     expect(await stack.s3.getObject("alpha/paused/held.pt")).toBeUndefined();
     expect(await stack.s3.getObject("mirror/alpha/paused/held.pt")).toEqual(Buffer.from("held while paused"));
-    // Paused once, though clicked twice.
+    // Paused once, though clicked twice; in the audit log with the token's id, never the token.
     expect(pauseLines()).toHaveLength(1);
+    expect(pauseLines()[0]).toMatchObject({
+      audit: true,
+      tokenId: hashToken(operator).slice(0, 12),
+      destination: DEST,
+    });
+    expect(JSON.stringify(stack.gateway.lines)).not.toContain(operator);
 
     // A read token sees the pause, and no button.
     await cell(read, "paused").waitFor({ timeout: 15_000 });

@@ -11,6 +11,7 @@ import {
 } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import { audit } from "../audit.ts";
 import { type Caller, hasProject } from "../auth.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { Problem } from "../problems.ts";
@@ -224,17 +225,12 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
         ...(seqs ? { seqs } : {}),
         inProject: callersProjects(request.caller!),
       });
-      // Who did it: the token's id (never the token), and what it asked for.
-      request.log.info(
-        {
-          tokenId: request.caller!.id,
-          destination,
-          seqs: seqs ?? "all",
-          replayed: results.filter((r) => r.replayed).map((r) => r.dlqSeq),
-          skipped: results.filter((r) => r.skipped).map((r) => r.dlqSeq),
-        },
-        "dead letters replayed",
-      );
+      audit(request, "dead letters replayed", {
+        destination,
+        seqs: seqs ?? "all",
+        replayed: results.filter((r) => r.replayed).map((r) => r.dlqSeq),
+        skipped: results.filter((r) => r.skipped).map((r) => r.dlqSeq),
+      });
       return {
         results: results.map((r) => ({
           dlqSeq: r.dlqSeq,
