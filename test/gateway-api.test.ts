@@ -234,6 +234,10 @@ describe("reading back", () => {
     const items = [...page1.items, ...page2.items];
     expect(items.map((i: any) => i.name).sort()).toEqual(["a.txt", "b.txt", "c/d.txt"]);
     expect(items.find((i: any) => i.name === "a.txt").sha256).toBe(sha256(Buffer.from("a2")));
+    // Found by name: every version, newest first.
+    const found = (await (await stack.fetch("/v1/projects/demo/runs/r8/versions/a.txt", reader)).json()) as any;
+    expect(found.versions.map((v: any) => v.sha256)).toEqual([sha256(Buffer.from("a2")), sha256(Buffer.from("a1"))]);
+    expect((await stack.fetch("/v1/projects/demo/runs/r8/versions/c/d.txt", reader)).status).toBe(200);
   });
 
   it("waits for the run, or for given ids, and reports pending ones when the timeout passes first", async () => {

@@ -89,7 +89,7 @@ it(`${CLIENTS} open live streams while artifacts flow: the gateway's CPU and RSS
     }),
   );
   console.info(`ops page cost: ${CLIENTS} streams open`);
-  // One watch of the ledger for all of them (a KV watch is an ordered consumer of its stream).
+  // One watch of the ledger for all of them, the gateway's own (a KV watch is an ordered consumer of its stream).
   const jsm = await jetstreamManager(stack.bus.nc);
   const watches = async () => (await jsm.consumers.list(`KV_${LEDGER_BUCKET}`).next()).length;
   const b0 = usage(pid);
@@ -114,5 +114,8 @@ it(`${CLIENTS} open live streams while artifacts flow: the gateway's CPU and RSS
   };
   console.info(`ops page cost: ${JSON.stringify(figures)}`);
   expect(events).toBeGreaterThan(0);
-  expect(ledgerWatchesWith).toBe(ledgerWatchesBefore + 1);
+  // The gateway watches the ledger from its start (each destination's rate and newest error):
+  // the streams share that watch and add none.
+  expect(ledgerWatchesBefore).toBeGreaterThanOrEqual(1);
+  expect(ledgerWatchesWith).toBe(ledgerWatchesBefore);
 }, 180_000);

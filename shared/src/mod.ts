@@ -14,6 +14,8 @@ export {
 } from "./config/config.ts";
 export { type DestinationName, destinationFromToken, parseDestinationName } from "./contract/destination-name.ts";
 export {
+  ATTEMPT_HISTORY,
+  type AttemptRecord,
   isOtherMessages,
   isSettled,
   isTerminal,
@@ -142,6 +144,9 @@ export {
   artifactStatus,
   type DestinationStatus,
   destinationsOf,
+  type LatestError,
+  type NameVersions,
+  nameVersions,
   type RunPage,
   runArtifacts,
 } from "./status/artifact-status.ts";

@@ -10,6 +10,7 @@ import type { FastifyInstance } from "fastify";
 import { type Caller, requireProject, requireRole } from "./auth.ts";
 import type { GatewayDeps } from "./deps.ts";
 import { Problem, sendProblem } from "./problems.ts";
+import { versionRoutes } from "./routes/artifact-versions.ts";
 import { readRoutes } from "./routes/artifacts-read.ts";
 import { writeRoutes } from "./routes/artifacts-write.ts";
 import { contentRoutes } from "./routes/content.ts";
@@ -94,6 +95,7 @@ export async function gatewayApp(app: FastifyInstance, { deps }: { deps: Gateway
   await app.register(async (v1) => {
     await writeRoutes(v1, deps);
     await readRoutes(v1, deps);
+    await versionRoutes(v1, deps);
     await contentRoutes(v1, deps);
     await operationRoutes(v1, deps);
     await pauseRoutes(v1, deps);
@@ -116,7 +118,7 @@ function documented(schema: Record<string, unknown>, url: string, method: string
   let path = url;
   let out = schema;
   if (url.endsWith("/*")) {
-    path = url.slice(0, -1) + (method === "GET" ? "{name}/content" : "{name}");
+    path = url.slice(0, -1) + (method === "GET" && url.endsWith("/artifacts/*") ? "{name}/content" : "{name}");
     const params = schema.params as { properties: Record<string, unknown>; required?: string[] };
     const { "*": _wild, ...rest } = params.properties;
     out = {

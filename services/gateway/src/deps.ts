@@ -6,6 +6,7 @@
 import type { ArtifactPublisher, BlobStore, DestinationDirectory, GatewayConfig, Ledger } from "@artifact-bus/shared";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { TokenStore } from "./auth.ts";
+import type { DestinationActivity } from "./destination-activity.ts";
 import type { EventIndex } from "./event-index.ts";
 import type { GatewayMetrics } from "./gateway-metrics.ts";
 import type { LedgerHub } from "./ledger-hub.ts";
@@ -24,6 +25,8 @@ export interface GatewayDeps {
   hub: LedgerHub;
   /** The live streams' share of the hub's watch. */
   live: LiveFeed;
+  /** Each destination's upload rate and newest error, from the hub's watch, always. */
+  activity: DestinationActivity;
   readBack: ReadBack;
   js: JetStreamClient;
   jsm: JetStreamManager;

@@ -1,9 +1,8 @@
 /**
  * The operations page's live stream: every open stream hears the ledger's changes of its
  * token's projects from the one ledger watch of this gateway (LedgerHub.tap), not a watch of its
- * own; the tap is held while at least one stream is open. The feed also remembers the newest
- * error of each (destination, project) it saw, which `/v1/destinations` reports as the reason a
- * breaker may be open.
+ * own; the tap is held while at least one stream is open. (The newest error of each destination
+ * is kept whether or not a stream is open: destination-activity.ts.)
  */
 import type { LedgerEntry, Logger } from "@artifact-bus/shared";
 import type { LedgerHub, Seen } from "./ledger-hub.ts";
@@ -26,15 +25,6 @@ export interface LiveEntry {
   dlqSeq?: number;
 }
 
-/** The newest failed attempt this gateway saw at a destination. */
-export interface LastError {
-  message: string;
-  errorClass?: string;
-  at: string;
-  eventId: string;
-  project: string;
-}
-
 interface Listener {
   send(entry: LiveEntry): void;
   /** The watch restarted (NATS reconnected): changes may have been missed, read the state again. */
@@ -49,7 +39,6 @@ export class LiveFeed {
   private readonly hub: LedgerHub;
   private readonly log: Logger;
   private readonly listeners = new Set<Listener>();
-  private readonly errors = new Map<string, Map<string, LastError>>();
   private untap: (() => void) | undefined;
   private tapping: Promise<void> | undefined;
   /** Ledger changes the feed handed out (for tests and metrics). */
@@ -120,20 +109,10 @@ export class LiveFeed {
     return ended;
   }
 
-  /** Ends every stream (the gateway is stopping). */
   /** Ends every stream, and every one opened from now on: the gateway is stopping. */
   endAll(): void {
     this.closed = true;
     for (const l of [...this.listeners]) l.end();
-  }
-
-  /** The newest error at `destination` among the projects `accepts` lets through. */
-  lastError(destination: string, accepts: (project: string) => boolean): LastError | undefined {
-    let newest: LastError | undefined;
-    for (const [project, e] of this.errors.get(destination) ?? []) {
-      if (accepts(project) && (!newest || e.at > newest.at)) newest = e;
-    }
-    return newest;
   }
 
   private onChange(key: string, seen: Seen): void {
@@ -163,17 +142,6 @@ export class LiveFeed {
       ...(entry.location === undefined ? {} : { location: entry.location }),
       ...(entry.dlqSeq === undefined ? {} : { dlqSeq: entry.dlqSeq }),
     };
-    if (entry.error !== undefined && entry.state !== "uploaded" && entry.state !== "superseded") {
-      const byProject = this.errors.get(entry.destination) ?? new Map<string, LastError>();
-      this.errors.set(entry.destination, byProject);
-      byProject.set(project, {
-        message: entry.error,
-        ...(entry.errorClass === undefined ? {} : { errorClass: entry.errorClass }),
-        at: entry.updatedAt,
-        eventId,
-        project,
-      });
-    }
     for (const l of this.listeners) {
       if (!l.accepts(project)) continue;
       this.delivered++;

@@ -67,6 +67,19 @@ export const DestinationState = Type.Object({
   bytesDone: Type.Optional(
     Type.Integer({ minimum: 0, description: "While uploading: bytes sent so far (updated at most once a second)" }),
   ),
+  history: Type.Optional(
+    Type.Array(
+      Type.Object({
+        attempt: Type.Integer({ minimum: 1 }),
+        startedAt: Type.String(),
+        endedAt: Type.String(),
+        outcome: Type.Union([Type.Literal("uploaded"), Type.Literal("failed")]),
+        error: Type.Optional(Type.String()),
+        replica: Type.String({ description: "The uploader replica that made it" }),
+      }),
+      { description: "The last attempts that ran (at most 5), oldest first; waits are not attempts" },
+    ),
+  ),
 });
 
 export const ArtifactStatus = Type.Object(

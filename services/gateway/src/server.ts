@@ -3,6 +3,7 @@
  * abandoned stream temp files, graceful stop. main.ts adds signals; tests call startGateway.
  */
 import { readFileSync } from "node:fs";
+import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -23,6 +24,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import { gatewayApp } from "./app.ts";
 import { TokenStore } from "./auth.ts";
 import type { GatewayDeps } from "./deps.ts";
+import { DestinationActivity } from "./destination-activity.ts";
 import { EventIndex } from "./event-index.ts";
 import { GatewayMetrics } from "./gateway-metrics.ts";
 import { LedgerHub } from "./ledger-hub.ts";
@@ -115,6 +117,9 @@ export async function startGateway(
   })();
   const readBack = new ReadBack(config.destinations, log, g.readBack);
   const hub = new LedgerHub(ledger, nc, log);
+  // The ledger watch runs from now on: the destinations' rates and errors are known before any page opens.
+  const activity = new DestinationActivity(hub, log);
+  await activity.start();
   const deps: GatewayDeps = {
     config: g,
     tokens,
@@ -130,6 +135,7 @@ export async function startGateway(
     }),
     hub,
     live: new LiveFeed(hub, log),
+    activity,
     readBack,
     js: jetstream(nc),
     jsm,
@@ -141,6 +147,15 @@ export async function startGateway(
   };
   await app.register(gatewayApp, { deps });
   app.server.headersTimeout = g.headersTimeoutMs;
+  // Stopping, Node closes the connections idle at that moment, not those that turn idle later: a
+  // request finishing in the grace period (a PUT whose body was still coming, a live stream
+  // ended by the stop) left its client's kept-alive connection open, which held the stop until
+  // the grace period cut it. Close each as soon as its response is done.
+  app.server.on("request", (_req, res: ServerResponse) => {
+    res.once("finish", () => {
+      if (stopping) setImmediate(() => app.server.closeIdleConnections());
+    });
+  });
 
   // Temp files of bodies cut short by a crash: nothing writes to them any more.
   const sweepAfterMs = Math.max(2 * g.idleTimeoutMs, 1_000);
@@ -177,6 +192,7 @@ export async function startGateway(
         await Promise.race([closing, sleep(config.shutdownGraceMs)]);
         app.server.closeAllConnections();
         await closing;
+        activity.stop();
         await readBack.close();
         await blobs.close();
         await nc.drain().catch(() => nc.close());

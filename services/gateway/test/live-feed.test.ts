@@ -1,8 +1,7 @@
 /**
  * The live feed of the operations page without servers: a fake hub hands it ledger changes. It
  * holds one tap while any stream is open and none after, sends each stream only its projects'
- * changes, skips an entry whose body names another project than its key, and keeps the newest
- * error per destination, reported only to tokens of its project.
+ * changes, and skips an entry whose body names another project than its key.
  */
 import { type LedgerEntry, silentLogger } from "@artifact-bus/shared";
 import { describe, expect, it } from "vitest";
@@ -99,33 +98,5 @@ describe("LiveFeed", () => {
     hub.change("ev.s3_main.alpha.r1.event-aaaa3", entry("alpha", "event-other"));
     hub.change("idx.event-aaaa4", entry("alpha", "event-aaaa4"));
     expect(a.got).toEqual([]);
-  });
-
-  it("keeps the newest error per destination and project; a token sees only its projects'", async () => {
-    const hub = new FakeHub();
-    const feed = new LiveFeed(hub as unknown as LedgerHub, silentLogger);
-    await stream(feed, ["*"]).joined;
-    hub.change(
-      "ev.s3_main.alpha.r1.event-aaaa5",
-      entry("alpha", "event-aaaa5", { state: "pending", error: "ECONNREFUSED", updatedAt: "2026-01-01T00:00:01Z" }),
-    );
-    hub.change(
-      "ev.s3_main.beta.r1.event-bbbb5",
-      entry("beta", "event-bbbb5", {
-        state: "dead",
-        error: "AccessDenied",
-        errorClass: "permanent",
-        updatedAt: "2026-01-01T00:00:02Z",
-      }),
-    );
-    expect(feed.lastError("s3:main", () => true)).toMatchObject({ message: "AccessDenied", project: "beta" });
-    expect(feed.lastError("s3:main", (p) => p === "alpha")).toEqual({
-      message: "ECONNREFUSED",
-      at: "2026-01-01T00:00:01Z",
-      eventId: "event-aaaa5",
-      project: "alpha",
-    });
-    expect(feed.lastError("s3:main", (p) => p === "gamma")).toBeUndefined();
-    expect(feed.lastError("s3:other", () => true)).toBeUndefined();
   });
 });

@@ -158,7 +158,7 @@ function renderDestinations() {
           : d.breaker === "unknown"
             ? "no live replica"
             : d.breaker !== "closed"
-              ? "no error seen by this page yet"
+              ? "no error seen by the gateway yet"
               : "");
       return h(
         "tr",
@@ -182,6 +182,16 @@ function renderDestinations() {
           "td",
           { class: "num", "data-field": "replicas", "data-label": "Replicas alive" },
           `${d.replicas.alive} of ${d.replicas.items.length}`,
+        ),
+        h(
+          "td",
+          {
+            class: "num",
+            "data-field": "rate",
+            "data-label": "Landed",
+            title: `${d.throughput.uploads} upload(s), ${fmtBytes(d.throughput.bytes)} in the last ${d.throughput.windowSeconds} s`,
+          },
+          `${d.throughput.uploadsPerSecond}/s, ${fmtBytes(d.throughput.bytesPerSecond)}/s`,
         ),
         h("td", { class: "num", "data-field": "dead", "data-label": "Dead letters" }, String(d.deadLetters)),
         h("td", { "data-label": "Pulling" }, state.isOperator ? pauseButton(d) : d.paused ? "paused" : "yes"),
@@ -261,8 +271,42 @@ function readBackOf(name) {
   return state.destinations.find((d) => d.name === name)?.readBack === true;
 }
 
+/** Every version of a name in a run, newest first, with the newest error first. */
+async function findName(project, run, name, { quiet = false } = {}) {
+  state.view = { kind: "name", project, run, name };
+  if (!quiet) {
+    state.artifacts = new Map();
+    renderArtifacts();
+    $("artifacts-msg").textContent = `Looking up ${name} in ${project}/${run}…`;
+  }
+  try {
+    const found = await getJson(
+      `/v1/projects/${enc(project)}/runs/${enc(run)}/versions/${name.split("/").map(enc).join("/")}`,
+    );
+    if (!viewWants(project, run, undefined, name)) return;
+    state.artifacts = new Map(found.versions.map((v) => [v.id, v]));
+    const e = found.latestError;
+    $("artifacts-msg").replaceChildren(
+      `${name} in ${project}/${run}: ${found.versions.length} version(s), newest first; live.`,
+      e
+        ? h(
+            "span",
+            { class: "error", "data-field": "latest-error" },
+            ` Latest error (${e.destination}, ${fmtTime(e.at)}, version ${e.eventId}): ${e.error}`,
+          )
+        : "",
+    );
+  } catch (err) {
+    $("artifacts-msg").textContent = err.status === 404 ? `No artifact ${name} in ${project}/${run}.` : err.message;
+  }
+  renderArtifacts();
+}
+
 function renderArtifacts() {
-  const rows = [...state.artifacts.values()].sort((a, b) => a.name.localeCompare(b.name));
+  // By name; a name's versions newest first.
+  const rows = [...state.artifacts.values()].sort(
+    (a, b) => a.name.localeCompare(b.name) || b.createdAt.localeCompare(a.createdAt),
+  );
   $("artifact-body").replaceChildren(...rows.map(artifactRow));
 }
 
@@ -278,6 +322,20 @@ function artifactRow(s) {
       parts.push(`, ${fmtBytes(d.bytesDone)} of ${fmtBytes(s.size)}`);
     }
     if (d.error) parts.push(h("div", { class: "error", "data-field": "error" }, `Latest error: ${d.error}`));
+    if (d.history?.length) {
+      // Latest attempt first.
+      const items = [...d.history]
+        .reverse()
+        .map((a) =>
+          h(
+            "li",
+            { "data-field": "attempt", dataset: { outcome: a.outcome } },
+            `#${a.attempt} ${a.outcome}, ${fmtTime(a.startedAt)} to ${fmtTime(a.endedAt)}, replica ${a.replica}`,
+            a.error ? `: ${a.error}` : "",
+          ),
+        );
+      parts.push(h("details", { class: "history" }, h("summary", {}, "Attempts"), h("ol", {}, ...items)));
+    }
     if (d.state === "uploaded" && readBackOf(name)) {
       const href = `/v1/projects/${enc(s.project)}/runs/${enc(s.run)}/artifacts/${s.name
         .split("/")
@@ -324,9 +382,9 @@ async function fetchArtifact(id) {
   fetching.add(id);
   try {
     const status = await getJson(`/v1/artifacts/${enc(id)}`);
-    if (!viewWants(status.project, status.run, status.id)) return;
-    // A run listing shows the newest version of each name.
-    for (const [other, s] of state.artifacts) {
+    if (!viewWants(status.project, status.run, status.id, status.name)) return;
+    // A run listing shows the newest version of each name; a name's view shows them all.
+    for (const [other, s] of state.view?.kind === "name" ? [] : state.artifacts) {
       if (s.name === status.name && other !== status.id) {
         if (Date.parse(s.createdAt) > Date.parse(status.createdAt)) return;
         state.artifacts.delete(other);
@@ -341,10 +399,11 @@ async function fetchArtifact(id) {
   }
 }
 
-function viewWants(project, run, id) {
+function viewWants(project, run, id, name) {
   const v = state.view;
   if (!v) return false;
-  return v.kind === "id" ? v.id === id : v.project === project && v.run === run;
+  if (v.kind === "id") return v.id === id;
+  return v.project === project && v.run === run && (v.kind !== "name" || v.name === name);
 }
 
 // ---- live ----
@@ -402,6 +461,7 @@ function onBlock(block) {
 function refreshView() {
   const v = state.view;
   if (v?.kind === "run") void listRun(v.project, v.run, { quiet: true });
+  else if (v?.kind === "name") void findName(v.project, v.run, v.name, { quiet: true });
   else for (const id of state.artifacts.keys()) void fetchArtifact(id);
 }
 
@@ -417,7 +477,7 @@ function onLedger(e) {
     const before = shown.destinations[e.destination];
     if (!before || before.updatedAt <= e.updatedAt) shown.destinations[e.destination] = d;
     renderArtifacts();
-  } else if (viewWants(e.project, e.run, e.eventId)) void fetchArtifact(e.eventId);
+  } else if (viewWants(e.project, e.run, e.eventId, e.name)) void fetchArtifact(e.eventId);
   if (e.state === "dead") {
     state.liveDeaths.set(`${e.eventId}/${e.destination}`, {
       eventId: e.eventId,
@@ -705,6 +765,14 @@ $("token-form").addEventListener("submit", (e) => {
 $("find-id").addEventListener("submit", (e) => {
   e.preventDefault();
   void findById($("event-id").value.trim());
+});
+$("find-name").addEventListener("click", () => {
+  const [project, run, name] = ["project", "run", "artifact-name"].map((id) => $(id).value.trim());
+  if (!project || !run || !name) {
+    $("artifacts-msg").textContent = "Finding by name needs the project, the run and the name.";
+    return;
+  }
+  void findName(project, run, name);
 });
 $("find-run").addEventListener("submit", (e) => {
   e.preventDefault();

@@ -21,6 +21,25 @@ export interface LedgerRef {
   eventId: string;
 }
 
+/**
+ * One upload attempt that ran (waits are not attempts), as an entry's `history` keeps it. It is
+ * written with the write that ends the attempt (uploaded, pending for a retry, or dead), which
+ * happens anyway: the history costs no extra write, only bytes in the entry.
+ */
+export interface AttemptRecord {
+  /** Its number among the event's attempts at this destination (1 for the first). */
+  attempt: number;
+  startedAt: string;
+  endedAt: string;
+  outcome: "uploaded" | "failed";
+  error?: string;
+  /** The uploader replica that made it. */
+  replica: string;
+}
+
+/** How many attempts an entry's `history` keeps: the last ones (an entry stays small). */
+export const ATTEMPT_HISTORY = 5;
+
 /** One event's entry at one destination, as stored. */
 export interface LedgerEntry extends LedgerRef {
   state: LedgerState;
@@ -32,10 +51,14 @@ export interface LedgerEntry extends LedgerRef {
   attempts: number;
   /** Remote location when uploaded. */
   location?: string;
+  /** Bytes the destination took, when uploaded (the receipt's size; absent from older releases). */
+  size?: number;
   /** Backend facts from the receipt (version id, etag, ...) when uploaded. */
   details?: Record<string, string>;
   /** Last error, when retrying or dead. */
   error?: string;
+  /** The last ATTEMPT_HISTORY attempts, oldest first (absent from older releases and before an attempt ended). */
+  history?: AttemptRecord[];
   /** For uploading: bytes sent so far, as the adapter reported them (written at most once a second). */
   bytesDone?: number;
   /** For superseded: the stream sequence that superseded it. */

@@ -11,7 +11,7 @@ import type { BlobStores } from "../blob/mod.ts";
 import type { DestinationConfig } from "../config/config.ts";
 import { admitDelivery, type Delivery } from "../contract/admission.ts";
 import { parseDestinationName } from "../contract/destination-name.ts";
-import { isTerminal } from "../contract/ledger-entry.ts";
+import { ATTEMPT_HISTORY, type AttemptRecord, isTerminal } from "../contract/ledger-entry.ts";
 import { replayRefusal } from "../dead-letters/replay.ts";
 import type { Destination } from "../destination/destination.ts";
 import { classify, describeError } from "../destination/errors.ts";
@@ -163,7 +163,7 @@ export class DestinationWorker {
     );
     if (!admitted.ok) return this.settle.reject(msg, admitted);
     const delivery: Delivery = admitted;
-    const base = this.entryBase(delivery);
+    let base = this.entryBase(delivery);
     const redelivered = msg.info.deliveryCount > 1;
     // A first delivery has no outcome yet (short of its id re-sent after the dedupe window, which
     // the fence and the guarded writes cover), so only redeliveries and replays read the ledger.
@@ -171,6 +171,9 @@ export class DestinationWorker {
       redelivered || delivery.replayDlqSeq !== undefined
         ? await this.deps.ledger.getOf(this.token, base, delivery.orderSeq)
         : undefined;
+    // Every write of this delivery keeps the attempts made so far (a retry is a redelivery, so
+    // the prior entry was read).
+    if (prior?.history?.length) base = { ...base, history: prior.history };
     const start = decideStart(prior, delivery.replayDlqSeq, this.deps.config.maxDeliver);
     switch (start.kind) {
       case "finished":
@@ -270,17 +273,24 @@ export class DestinationWorker {
       config: this.deps.config,
       log: this.deps.log,
     });
+    // The attempt joins the history in the write that ends it (uploaded, retry or dead).
+    const ended =
+      outcome.kind === "failed" || (outcome.kind === "uploaded" && receipt)
+        ? { ...base, history: this.withAttempt(base, attempt, started, outcome) }
+        : base;
     if (outcome.kind === "uploaded" && receipt) {
       const ms = Date.now() - started;
       this.deps.metrics.uploaded(this.deps.destination.name, receipt.size, ms);
       // Debug, not info: at thousands of small artifacts a second the log line costs more than the ack.
       this.deps.log.debug({ eventId: delivery.event.id, location: receipt.location, ms }, "uploaded");
-      const { location, details } = receipt;
+      const { location, details, size } = receipt;
       const uploaded = {
-        ...base,
+        ...ended,
         state: "uploaded" as const,
         attempts: attempt,
         location,
+        // In the write that happens anyway: what the gateway's upload rate counts, at no extra write.
+        size,
         ...(details && { details }),
       };
       // The heartbeat runs until the ack: a slow finish (NATS restarting) must not let the
@@ -308,7 +318,7 @@ export class DestinationWorker {
       backoff: this.deps.config.backoff,
       breakerResetMs: this.deps.config.breaker.resetTimeoutMs,
     });
-    await this.settleUnfinished(msg, delivery, base, end, outcome);
+    await this.settleUnfinished(msg, delivery, ended, end, outcome);
   }
 
   /** Carries out how an upload that did not land ended: a retry or a wait (nak), or a death (term + DLQ). */
@@ -339,6 +349,19 @@ export class DestinationWorker {
     }
     const pending = end.pending && { ...base, state: "pending" as const, ...end.pending };
     await this.settle.retryLater(msg, pending, end.delayMs);
+  }
+
+  /** `base`'s history with this attempt added, the last ATTEMPT_HISTORY kept. */
+  private withAttempt(base: EntryBase, attempt: number, started: number, outcome: Outcome): AttemptRecord[] {
+    const record: AttemptRecord = {
+      attempt,
+      startedAt: new Date(started).toISOString(),
+      endedAt: new Date().toISOString(),
+      outcome: outcome.kind === "failed" ? "failed" : "uploaded",
+      ...(outcome.kind === "failed" ? { error: describeError(outcome.error) } : {}),
+      replica: this.deps.replicaId,
+    };
+    return [...(base.history ?? []), record].slice(-ATTEMPT_HISTORY);
   }
 
   private entryBase(delivery: Delivery): EntryBase {

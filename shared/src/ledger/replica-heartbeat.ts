@@ -4,10 +4,11 @@
  * `GET /v1/destinations` reads them. A replica that stops beating (killed) is seen as gone
  * after three intervals; one that stops gracefully deletes its entry.
  */
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { parseDestinationName } from "../contract/destination-name.ts";
-import { REPLICA_KEY_PREFIX } from "../nats/topology-names.ts";
+import { LEDGER_BUCKET, REPLICA_KEY_PREFIX } from "../nats/topology-names.ts";
 
 /** How often a replica writes its entry by default. */
 export const REPLICA_BEAT_MS = 5_000;
@@ -89,10 +90,23 @@ export function startReplicaHeartbeat(o: {
 /**
  * Every replica entry in the bucket, with whether it beat within three intervals: the entry's
  * time is the NATS server's, so a replica's own clock does not matter, only the reader's.
+ *
+ * The keys come from the ledger stream's subject counts (one request), not kv.keys(): that
+ * lists through a consumer that ends at the message it is told has nothing pending after it,
+ * and with the beats rewritten while it lists (every replica beats every few seconds) it
+ * listed keys twice, or missed its end and waited for the consumer's idle heartbeat (up to a
+ * minute: GET /v1/destinations hung that long, and held a stopping gateway).
  */
-export async function readReplicaBeats(kv: KV, now = Date.now()): Promise<(ReplicaBeat & { alive: boolean })[]> {
-  const keys: string[] = [];
-  for await (const k of await kv.keys(`${REPLICA_KEY_PREFIX}.>`)) keys.push(k);
+export async function readReplicaBeats(
+  kv: KV,
+  jsm: JetStreamManager,
+  now = Date.now(),
+): Promise<(ReplicaBeat & { alive: boolean })[]> {
+  const prefix = `$KV.${LEDGER_BUCKET}.`;
+  const info = await jsm.streams.info(`KV_${LEDGER_BUCKET}`, {
+    subjects_filter: `${prefix}${REPLICA_KEY_PREFIX}.>`,
+  });
+  const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
   const out: (ReplicaBeat & { alive: boolean })[] = [];
   for (const key of keys) {
     const e = await kv.get(key);

@@ -5,9 +5,9 @@
  */
 
 import { destinationFromToken } from "../contract/destination-name.ts";
-import { isSettled, type LedgerEntry, type LedgerState } from "../contract/ledger-entry.ts";
+import { type AttemptRecord, isSettled, type LedgerEntry, type LedgerState } from "../contract/ledger-entry.ts";
 import type { Level } from "../contract/schema.ts";
-import { eventSubject } from "../contract/subjects.ts";
+import { artifactKey, eventSubject } from "../contract/subjects.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import type { EventLookup, StoredEvent } from "./event-lookup.ts";
@@ -23,6 +23,8 @@ export interface DestinationStatus {
   error?: string;
   /** Bytes sent so far, while a long upload runs (written at most once a second). */
   bytesDone?: number;
+  /** The last attempts that ran, oldest first (see AttemptRecord). */
+  history?: AttemptRecord[];
 }
 
 export interface ArtifactStatus {
@@ -96,6 +98,51 @@ export async function runArtifacts(
   return { items, next: groups.length > o.limit ? (page.at(-1)?.key ?? null) : null };
 }
 
+/** The newest error among a name's versions: where and when it happened. */
+export interface LatestError {
+  eventId: string;
+  destination: string;
+  error: string;
+  at: string;
+}
+
+/** Every version of one name in a run (newest first), and the newest error among them. */
+export interface NameVersions {
+  project: string;
+  run: string;
+  name: string;
+  versions: ArtifactStatus[];
+  latestError: LatestError | null;
+}
+
+/**
+ * Every version of `name` in a run, newest first (the newest `limit`), each with its state at
+ * each destination, and the newest error among them (by when the ledger recorded it). Costs a
+ * read of each version's message and of its entry at each destination.
+ */
+export async function nameVersions(
+  lookup: EventLookup,
+  ledger: Ledger,
+  directory: DestinationDirectory,
+  o: { project: string; run: string; name: string; limit: number },
+): Promise<NameVersions> {
+  const stored = await lookup.versions(o.project, o.run, artifactKey(o.name), o.limit);
+  // The key is a hash of the name: keep only the name asked for.
+  const versions = await Promise.all(
+    stored.filter((s) => s.event.name === o.name).map((s) => artifactStatus(ledger, directory, s)),
+  );
+  let latestError: LatestError | null = null;
+  for (const v of versions) {
+    for (const [destination, d] of Object.entries(v.destinations)) {
+      if (d.error === undefined || d.state === "uploaded" || d.state === "superseded") continue;
+      if (!latestError || d.updatedAt > latestError.at) {
+        latestError = { eventId: v.id, destination, error: d.error, at: d.updatedAt };
+      }
+    }
+  }
+  return { project: o.project, run: o.run, name: o.name, versions, latestError };
+}
+
 function destinationState(e: LedgerEntry | undefined, createdAt: string): DestinationStatus {
   if (!e) return { state: "pending", attempts: 0, updatedAt: createdAt };
   return {
@@ -105,5 +152,6 @@ function destinationState(e: LedgerEntry | undefined, createdAt: string): Destin
     ...(e.location === undefined ? {} : { location: e.location }),
     ...(e.error === undefined ? {} : { error: e.error }),
     ...(e.state === "uploading" && e.bytesDone !== undefined ? { bytesDone: e.bytesDone } : {}),
+    ...(e.history?.length ? { history: e.history } : {}),
   };
 }

@@ -51,7 +51,7 @@ export async function destinationHealth(
 ): Promise<DestinationHealth[]> {
   const [list, beats, dlq] = await Promise.all([
     directory.all(),
-    readReplicaBeats(kv),
+    readReplicaBeats(kv, jsm),
     jsm.streams.info(DLQ_STREAM, { subjects_filter: dlqSubject("*") }),
   ]);
   const letters = dlq.state.subjects ?? {};

@@ -11,6 +11,7 @@ import {
 } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import { audit } from "../audit.ts";
 import { type Caller, hasProject } from "../auth.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { Problem } from "../problems.ts";
@@ -58,9 +59,22 @@ const Destination = Type.Object({
       },
       {
         description:
-          "The newest failed attempt at this destination among the token's projects that this gateway saw while a live stream (GET /v1/events/live) was open: why a breaker may be open",
+          "The newest failed attempt at this destination among the token's projects that this gateway saw in the ledger since it started: why a breaker may be open",
       },
     ),
+  ),
+  throughput: Type.Object(
+    {
+      windowSeconds: Type.Integer({ description: "Seconds looked back: 60, or since the gateway started if less" }),
+      uploads: Type.Integer({ description: "Artifact versions that landed in the window" }),
+      bytes: Type.Integer({ description: "Their bytes" }),
+      uploadsPerSecond: Type.Number(),
+      bytesPerSecond: Type.Integer(),
+    },
+    {
+      description:
+        "Uploads that landed at this destination lately, every project's (as the backlog), counted from the ledger changes this gateway hears",
+    },
   ),
   readBack: Type.Boolean({ description: "Whether this gateway can serve content from it" }),
 });
@@ -100,8 +114,13 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
       const list = await destinationHealth(deps.jsm, deps.ledger.kv, deps.directory);
       return {
         destinations: list.map((d) => {
-          const lastError = deps.live.lastError(d.name, (project) => hasProject(caller, project));
-          return { ...d, readBack: deps.readBack.can(d.name), ...(lastError ? { lastError } : {}) };
+          const lastError = deps.activity.lastError(d.name, (project) => hasProject(caller, project));
+          return {
+            ...d,
+            throughput: deps.activity.throughput(d.name),
+            readBack: deps.readBack.can(d.name),
+            ...(lastError ? { lastError } : {}),
+          };
         }),
       };
     },
@@ -206,17 +225,12 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
         ...(seqs ? { seqs } : {}),
         inProject: callersProjects(request.caller!),
       });
-      // Who did it: the token's id (never the token), and what it asked for.
-      request.log.info(
-        {
-          tokenId: request.caller!.id,
-          destination,
-          seqs: seqs ?? "all",
-          replayed: results.filter((r) => r.replayed).map((r) => r.dlqSeq),
-          skipped: results.filter((r) => r.skipped).map((r) => r.dlqSeq),
-        },
-        "dead letters replayed",
-      );
+      audit(request, "dead letters replayed", {
+        destination,
+        seqs: seqs ?? "all",
+        replayed: results.filter((r) => r.replayed).map((r) => r.dlqSeq),
+        skipped: results.filter((r) => r.skipped).map((r) => r.dlqSeq),
+      });
       return {
         results: results.map((r) => ({
           dlqSeq: r.dlqSeq,

@@ -1,11 +1,12 @@
 /**
  * Pausing and resuming a destination from the API (and the operations page): the same record
  * `artifact-bus pause` writes (shared/src/ledger/destination-pause.ts). Destination-wide, so for
- * operators only; each action is logged with the token's id, never the token.
+ * operators only; each action is in the audit log (audit.ts).
  */
 import { pauseDestination, resumeDestination } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { audit } from "../audit.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { Problem } from "../problems.ts";
 import { problems } from "../schemas.ts";
@@ -60,7 +61,7 @@ export async function pauseRoutes(app: FastifyInstance, deps: GatewayDeps): Prom
       const { name, token, caller } = await target(request);
       const reason = (request.body as { reason?: string } | undefined)?.reason;
       const record = await pauseDestination(deps.ledger.kv, token, { by: `gateway token ${caller.id}`, reason });
-      request.log.info({ tokenId: caller.id, destination: name, reason }, "destination paused");
+      audit(request, "destination paused", { destination: name, reason });
       const { paused: _, ...pause } = record;
       return { destination: name, paused: pause };
     },
@@ -78,9 +79,9 @@ export async function pauseRoutes(app: FastifyInstance, deps: GatewayDeps): Prom
       },
     },
     async (request) => {
-      const { name, token, caller } = await target(request);
+      const { name, token } = await target(request);
       const was = await resumeDestination(deps.ledger.kv, token);
-      request.log.info({ tokenId: caller.id, destination: name, wasPaused: was !== undefined }, "destination resumed");
+      audit(request, "destination resumed", { destination: name, wasPaused: was !== undefined });
       return { destination: name, paused: null };
     },
   );

@@ -217,7 +217,11 @@ export function gatewayPermissions(): RolePermissions {
       { subject: LEDGER_READ, why: `status and wait read the ledger: ${LEDGER_READ_HOW}` },
       {
         subject: `${API}.CONSUMER.CREATE.KV_${LEDGER_BUCKET}.>`,
-        why: "/wait watches ledger updates; kv.keys() finds an event's entries and the replica heartbeats",
+        why: "/wait watches ledger updates; kv.keys() finds an event's entries",
+      },
+      {
+        subject: `${API}.STREAM.INFO.KV_${LEDGER_BUCKET}`,
+        why: "GET /v1/destinations: the replica heartbeats' keys (subjects_filter)",
       },
       { subject: `${API}.CONSUMER.INFO.KV_${LEDGER_BUCKET}.>`, why: "kv.keys() asks its consumer how many keys match" },
       { subject: `${API}.CONSUMER.DELETE.KV_${LEDGER_BUCKET}.>`, why: "stops those watches" },
