@@ -9,18 +9,18 @@
  * buffers per byte uploaded, which V8 frees late, so its buffers grow with the upload's speed;
  * here they are a flat (queueSize + 1) parts, 40 MiB with the defaults.
  */
-import type { BlobReader, Logger } from "@artifact-bus/shared";
+import { type BlobReader, LeaseLostError, type Logger, PermanentError, type UploadResume } from "@artifact-bus/shared";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  ListMultipartUploadsCommand,
   type PutObjectCommandInput,
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { s3Error, s3ErrorCode, s3HttpStatus } from "./s3-errors.ts";
 import { partSha256, withPayloadSha256 } from "./s3-payload-hash.ts";
+import { confirmParts, type PartRecord, stateOf, usableState } from "./s3-resume.ts";
 
 export interface MultipartRequest {
   client: S3Client;
@@ -37,6 +37,12 @@ export interface MultipartRequest {
   onProgress(bytesDone: number): void;
   /** Runs right before CompleteMultipartUpload, the step that makes the object visible; may throw. */
   beforeComplete(): Promise<void>;
+  /**
+   * Where the upload id and completed parts are saved for the next attempt, which resumes from
+   * them. With it, an upload that fails on something a retry can pass (and is interrupted) is
+   * kept for that retry instead of aborted.
+   */
+  resume?: UploadResume;
   log: Logger;
 }
 
@@ -117,6 +123,14 @@ interface CompletedPart {
   PartNumber: number;
   ETag: string | undefined;
   ChecksumSHA256: string;
+  size: number;
+}
+
+/** Parts already on the server, for uploadParts to skip; and the upload's identity, to save. */
+interface Session {
+  uploadId: string;
+  known: Map<number, PartRecord>;
+  save(parts: CompletedPart[]): void;
 }
 
 /**
@@ -134,23 +148,92 @@ export async function uploadMultipart(req: MultipartRequest): Promise<MultipartR
   };
   let uploadId: string | undefined;
   try {
-    const created = await req.client.send(
-      new CreateMultipartUploadCommand({ ...req.params, ChecksumAlgorithm: "SHA256" }),
-      { abortSignal: signal },
-    );
-    uploadId = created.UploadId;
-    req.log.debug({ key: Key, uploadId }, "multipart upload created");
-    const parts = await uploadParts(req, uploadId, signal, fail);
+    const session = await openSession(req, signal);
+    uploadId = session.uploadId;
+    const parts = await uploadParts(req, session, signal, fail);
     await req.beforeComplete();
     const out = await req.client.send(
-      new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      new CompleteMultipartUploadCommand({
+        Bucket,
+        Key,
+        UploadId: uploadId,
+        MultipartUpload: {
+          Parts: parts.map(({ PartNumber, ETag, ChecksumSHA256 }) => ({ PartNumber, ETag, ChecksumSHA256 })),
+        },
+      }),
       { abortSignal: signal },
     );
     return { etag: out.ETag, versionId: out.VersionId, uploadId };
   } catch (err) {
     fail(err);
-    if (uploadId) await abortUpload(req, uploadId);
+    if (uploadId && !keptForResume(req, firstError)) {
+      await abortUpload(req, uploadId);
+      // Told to the next attempt too: its ListParts would find the id gone anyway.
+      await req.resume?.save({});
+    }
     throw firstError;
+  }
+}
+
+/**
+ * Whether a failed upload stays for the next attempt to resume: only with somewhere its state is
+ * saved, and a failure a retry may pass (an interruption, a lost lease, a transient error). A
+ * permanent one (a corrupt blob, access denied), or an id or part the server rejects, aborts it.
+ */
+function keptForResume(req: MultipartRequest, err: unknown): boolean {
+  if (!req.resume) return false;
+  if (err instanceof LeaseLostError) return true;
+  if (req.signal.aborted) return true;
+  const code = s3ErrorCode(err);
+  if (code === "NoSuchUpload" || code === "InvalidPart" || code === "InvalidPartOrder") return false;
+  if (err instanceof PermanentError) return false;
+  return !(s3Error(err, "upload") instanceof PermanentError);
+}
+
+/**
+ * The upload to send parts to: the one the last attempt saved, where the server confirms it
+ * (what it holds of it is skipped), or a new one, whose id is saved before any part is sent.
+ */
+async function openSession(req: MultipartRequest, signal: AbortSignal): Promise<Session> {
+  const { Bucket, Key } = req.params;
+  const base = { key: Key ?? "", size: req.size, partSize: req.buffers.partSize };
+  const previous = usableState(await loadState(req), base);
+  const session = (uploadId: string, known: Map<number, PartRecord>): Session => ({
+    uploadId,
+    known,
+    save: (parts) => void req.resume?.save(stateOf({ ...base, uploadId }, parts)),
+  });
+  if (previous) {
+    const confirmed = await confirmParts(req.client, Bucket ?? "", previous, signal, req.log);
+    if (confirmed.ok) {
+      req.log.info(
+        { key: Key, uploadId: previous.uploadId, recorded: previous.parts.length, confirmed: confirmed.parts.size },
+        "resuming multipart upload",
+      );
+      return session(previous.uploadId, confirmed.parts);
+    }
+    req.log.info({ key: Key, uploadId: previous.uploadId, why: confirmed.why }, "cannot resume; starting over");
+    if (!confirmed.gone) await abortUpload(req, previous.uploadId);
+  }
+  const created = await req.client.send(
+    new CreateMultipartUploadCommand({ ...req.params, ChecksumAlgorithm: "SHA256" }),
+    { abortSignal: signal },
+  );
+  const uploadId = created.UploadId ?? "";
+  req.log.debug({ key: Key, uploadId }, "multipart upload created");
+  // Saved before any part goes: a kill from here on leaves an id the next attempt reuses or aborts.
+  await req.resume?.save(stateOf({ ...base, uploadId }, []));
+  return session(uploadId, new Map());
+}
+
+/** The saved state, if any; a ledger that cannot answer now means none (a lost lease stops the upload). */
+async function loadState(req: MultipartRequest): Promise<unknown> {
+  try {
+    return await req.resume?.load();
+  } catch (err) {
+    if (err instanceof LeaseLostError) throw err;
+    req.log.warn({ err: (err as Error).message }, "resume state unreadable; starting a new upload");
+    return undefined;
   }
 }
 
@@ -160,10 +243,11 @@ export async function uploadMultipart(req: MultipartRequest): Promise<MultipartR
  */
 async function uploadParts(
   req: MultipartRequest,
-  uploadId: string | undefined,
+  session: Session,
   signal: AbortSignal,
   fail: (err: unknown) => void,
 ): Promise<CompletedPart[]> {
+  const { uploadId } = session;
   const parts: CompletedPart[] = [];
   const inflight = new Set<Promise<void>>();
   let done = 0;
@@ -184,11 +268,22 @@ async function uploadParts(
       throw err;
     }
     const body = buf.subarray(0, n);
+    const held = heldPart(session.known.get(partNumber), partNumber, body);
+    if (held) {
+      // On the server already, with these very bytes: not sent again.
+      parts.push(held);
+      done += n;
+      req.onProgress(done);
+      req.buffers.give(buf);
+      if (n < buf.length) break;
+      continue;
+    }
     const sent = sendPart(req, uploadId, partNumber, body, signal)
       .then((part) => {
         parts.push(part);
         done += n;
         req.onProgress(done);
+        session.save(parts);
       }, fail)
       .finally(() => {
         req.buffers.give(buf);
@@ -205,7 +300,7 @@ async function uploadParts(
 /** One part, its SHA-256 reused as the signer's payload hash. */
 async function sendPart(
   req: MultipartRequest,
-  uploadId: string | undefined,
+  uploadId: string,
   partNumber: number,
   body: Buffer,
   signal: AbortSignal,
@@ -222,7 +317,15 @@ async function sendPart(
     ChecksumSHA256,
   });
   const out = await req.client.send(withPayloadSha256(command, digest.toString("hex")), { abortSignal: signal });
-  return { PartNumber: partNumber, ETag: out.ETag, ChecksumSHA256 };
+  return { PartNumber: partNumber, ETag: out.ETag, ChecksumSHA256, size: body.length };
+}
+
+/** The recorded part, if the staged bytes of it are the ones recorded (same size and SHA-256). */
+function heldPart(rec: PartRecord | undefined, partNumber: number, body: Buffer): CompletedPart | undefined {
+  if (!rec || rec.size !== body.length) return undefined;
+  const ChecksumSHA256 = partSha256(body).toString("base64");
+  if (ChecksumSHA256 !== rec.sha256) return undefined;
+  return { PartNumber: partNumber, ETag: `"${rec.etag}"`, ChecksumSHA256, size: body.length };
 }
 
 /** Aborts the upload once; a failure is logged, not thrown. */
@@ -240,57 +343,4 @@ async function abortUpload(req: MultipartRequest, uploadId: string): Promise<voi
       "could not abort multipart upload",
     );
   }
-}
-
-/**
- * Aborts multipart uploads under `prefix` started before `olderThanMs` ago: what uploaders
- * that died mid-upload left behind. Returns how many were aborted; 0 where the server cannot
- * list multipart uploads (s3rver answers NotImplemented).
- */
-export async function abortAbandonedUploads(
-  client: S3Client,
-  bucket: string,
-  prefix: string,
-  olderThanMs: number,
-  log: Logger,
-  signal?: AbortSignal,
-): Promise<number> {
-  const cutoff = Date.now() - olderThanMs;
-  let aborted = 0;
-  let KeyMarker: string | undefined;
-  let UploadIdMarker: string | undefined;
-  do {
-    let page: Awaited<ReturnType<typeof listPage>>;
-    try {
-      page = await listPage(client, { Bucket: bucket, Prefix: prefix, KeyMarker, UploadIdMarker }, signal);
-    } catch (err) {
-      if (s3ErrorCode(err) === "NotImplemented" || s3HttpStatus(err) === 501) {
-        log.info({ bucket }, "server cannot list multipart uploads; nothing to clean up");
-        return aborted;
-      }
-      throw s3Error(err, `ListMultipartUploads s3://${bucket}/${prefix}`);
-    }
-    for (const u of page.Uploads ?? []) {
-      if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated.getTime() >= cutoff) continue;
-      try {
-        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }), {
-          abortSignal: signal ?? AbortSignal.timeout(ABORT_TIMEOUT_MS),
-        });
-        aborted++;
-      } catch (err) {
-        log.warn({ key: u.Key, uploadId: u.UploadId, code: s3ErrorCode(err) }, "could not abort abandoned upload");
-      }
-    }
-    KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-    UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
-  } while (KeyMarker);
-  return aborted;
-}
-
-function listPage(
-  client: S3Client,
-  input: { Bucket: string; Prefix: string; KeyMarker: string | undefined; UploadIdMarker: string | undefined },
-  signal: AbortSignal | undefined,
-) {
-  return client.send(new ListMultipartUploadsCommand(input), signal ? { abortSignal: signal } : {});
 }
