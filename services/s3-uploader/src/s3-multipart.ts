@@ -182,11 +182,11 @@ export async function uploadMultipart(req: MultipartRequest): Promise<MultipartR
  */
 function keptForResume(req: MultipartRequest, err: unknown): boolean {
   if (!req.resume) return false;
-  if (err instanceof LeaseLostError) return true;
-  if (req.signal.aborted) return true;
+  // First: a corrupt or vanished blob also aborts the signal, and no retry passes it.
+  if (err instanceof PermanentError || req.signal.reason instanceof PermanentError) return false;
+  if (err instanceof LeaseLostError || req.signal.aborted) return true;
   const code = s3ErrorCode(err);
   if (code === "NoSuchUpload" || code === "InvalidPart" || code === "InvalidPartOrder") return false;
-  if (err instanceof PermanentError) return false;
   return !(s3Error(err, "upload") instanceof PermanentError);
 }
 
