@@ -27,8 +27,9 @@ import { HeadBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } fr
 import { abortAbandonedUploads } from "./s3-abandoned.ts";
 import { s3Error } from "./s3-errors.ts";
 import { objectMetadata } from "./s3-metadata.ts";
-import { PartBuffers, partSizeFor, uploadMultipart } from "./s3-multipart.ts";
+import { uploadMultipart } from "./s3-multipart.ts";
 import { parseS3Options, type S3Options } from "./s3-options.ts";
+import { PartBuffers, partSizeFor } from "./s3-part-buffers.ts";
 import { withPayloadSha256 } from "./s3-payload-hash.ts";
 import { keyOfLocation, readObject } from "./s3-read.ts";
 

@@ -1,8 +1,10 @@
 /**
  * Multipart uploads on `@aws-sdk/client-s3`: parts read straight into a fixed set of part
  * buffers, `queueSize` in flight, each with its SHA-256 for the server to verify; the upload
- * completes only after the reader has checked the whole blob, and is aborted exactly once, best
- * effort, when anything fails. A failed abort never hides the failure that caused it (s3rver
+ * completes only after the reader has checked the whole blob. Its upload id and completed parts
+ * are saved (ctx.resume) as they complete, and the next attempt of the event resumes from them
+ * (s3-resume.ts). A failure a retry may pass keeps the upload for that attempt; any other aborts
+ * it once, best effort. A failed abort never hides the failure that caused it (stock s3rver
  * answers every abort with MethodNotAllowed).
  *
  * Not lib-storage's Upload: it assembles each part by concatenating stream chunks, two fresh
@@ -54,70 +56,7 @@ export interface MultipartResult {
 
 const ABORT_TIMEOUT_MS = 10_000;
 
-/** S3's limit on the parts of one upload. */
-export const MAX_PARTS = 10_000;
-
-/**
- * The part size for a blob of `size` bytes: the configured one, or the smallest whole MiB that
- * keeps the upload within MAX_PARTS (8 MiB parts stop at 78 GiB; checkpoints can be larger).
- */
-export function partSizeFor(size: number, configured: number): number {
-  if (size <= configured * MAX_PARTS) return configured;
-  const MiB = 1024 * 1024;
-  return Math.ceil(size / MAX_PARTS / MiB) * MiB;
-}
-
-/**
- * The part buffers of every upload of a destination, at most `limit` of them at once, reused
- * from one part and one upload to the next. Allocating fresh ones per upload let glibc keep the
- * freed ones in its heap (its mmap threshold rises after the first large free), so each later
- * upload added to the RSS, though the first had fit. Sized per
- * upload instead, four large uploads at once (the default concurrency) held four times
- * (queueSize + 1) parts, 160 MiB; the shared limit keeps the total flat and lets whichever
- * upload is ready use the buffers.
- */
-export class PartBuffers {
-  readonly partSize: number;
-  private readonly limit: number;
-  private allocated = 0;
-  private readonly idle: Buffer[] = [];
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(partSize: number, limit: number) {
-    this.partSize = partSize;
-    this.limit = Math.max(1, limit);
-  }
-
-  /** A buffer of partSize, once one is free or the limit allows a new one. */
-  async take(signal: AbortSignal): Promise<Buffer> {
-    for (;;) {
-      signal.throwIfAborted();
-      const buf = this.idle.pop();
-      if (buf) return buf;
-      if (this.allocated < this.limit) {
-        this.allocated++;
-        return Buffer.allocUnsafeSlow(this.partSize);
-      }
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          signal.removeEventListener("abort", wake);
-          // Gone from the queue either way, so a wake-up is never spent on an aborted waiter.
-          const i = this.waiting.indexOf(wake);
-          if (i >= 0) this.waiting.splice(i, 1);
-          resolve();
-        };
-        this.waiting.push(wake);
-        signal.addEventListener("abort", wake, { once: true });
-      });
-    }
-  }
-
-  /** Returns a buffer no request holds any more. */
-  give(buf: Buffer): void {
-    this.idle.push(buf);
-    this.waiting.shift()?.();
-  }
-}
+import type { PartBuffers } from "./s3-part-buffers.ts";
 
 interface CompletedPart {
   PartNumber: number;
