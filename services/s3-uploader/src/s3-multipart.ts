@@ -22,7 +22,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { s3Error, s3ErrorCode, s3HttpStatus } from "./s3-errors.ts";
 import { partSha256, withPayloadSha256 } from "./s3-payload-hash.ts";
-import { confirmParts, type PartRecord, stateOf, usableState } from "./s3-resume.ts";
+import { confirmParts, type PartRecord, savedUpload, stateOf, usableState } from "./s3-resume.ts";
 
 export interface MultipartRequest {
   client: S3Client;
@@ -136,7 +136,14 @@ function keptForResume(req: MultipartRequest, err: unknown): boolean {
 async function openSession(req: MultipartRequest, signal: AbortSignal): Promise<Session> {
   const { Bucket, Key } = req.params;
   const base = { key: Key ?? "", size: req.size, partSize: req.buffers.partSize };
-  const previous = usableState(await loadState(req), base);
+  const saved = await loadState(req);
+  const previous = usableState(saved, base);
+  const other = savedUpload(saved);
+  if (!previous && other) {
+    // An upload this one cannot continue (the part size or key changed since): not left behind.
+    req.log.info({ key: other.key, uploadId: other.uploadId }, "saved upload does not fit this one; aborting it");
+    await abortUpload(req, other.uploadId, other.key);
+  }
   const session = (uploadId: string, known: Map<number, PartRecord>): Session => ({
     uploadId,
     known,
@@ -268,8 +275,8 @@ function heldPart(rec: PartRecord | undefined, partNumber: number, body: Buffer)
 }
 
 /** Aborts the upload once; a failure is logged, not thrown. */
-async function abortUpload(req: MultipartRequest, uploadId: string): Promise<void> {
-  const { Bucket, Key } = req.params;
+async function abortUpload(req: MultipartRequest, uploadId: string, Key = req.params.Key): Promise<void> {
+  const { Bucket } = req.params;
   try {
     await req.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId }), {
       abortSignal: AbortSignal.timeout(ABORT_TIMEOUT_MS),

@@ -40,6 +40,13 @@ export function usableState(
   return s as S3ResumeState;
 }
 
+/** The upload a saved state names, whatever else it says (to abort one that cannot be used). */
+export function savedUpload(saved: unknown): { key: string; uploadId: string } | undefined {
+  const s = saved as Partial<S3ResumeState> | undefined;
+  if (s?.kind !== "s3-multipart" || typeof s.uploadId !== "string" || typeof s.key !== "string") return undefined;
+  return { key: s.key, uploadId: s.uploadId };
+}
+
 export type Confirmation =
   | { ok: true; parts: Map<number, PartRecord>; listed: boolean }
   /** `gone`: the server no longer has it, so there is nothing left to abort. */

@@ -109,4 +109,17 @@ describe("s3 multipart resume", () => {
     const left = await f.reader.send(new ListMultipartUploadsCommand({ Bucket: f.bucket, Prefix: prefix }));
     expect(left.Uploads ?? []).toEqual([]);
   });
+
+  it("a saved upload this one cannot continue (the part size changed) is aborted, and a new one lands the file", async () => {
+    const bytes = randomBytes(3 * 5 * MiB + 7);
+    const prefix = uniqueRun();
+    const { artifact, resume } = await interruptedUpload(bytes, prefix, 1);
+    const old = (resume.saved as S3ResumeState).uploadId;
+    const dest = f.destination({ prefix, partSizeBytes: 6 * MiB });
+    await dest.upload(artifact, { ...testContext(), resume });
+    expect((resume.saved as S3ResumeState).uploadId).not.toBe(old);
+    expect((await f.readObject(dest.keyOf(artifact.event)))!.equals(bytes)).toBe(true);
+    const left = await f.reader.send(new ListMultipartUploadsCommand({ Bucket: f.bucket, Prefix: prefix }));
+    expect(left.Uploads ?? []).toEqual([]);
+  });
 });
