@@ -105,7 +105,9 @@ export async function uploadMultipart(req: MultipartRequest): Promise<MultipartR
     return { etag: out.ETag, versionId: out.VersionId, uploadId };
   } catch (err) {
     fail(err);
-    if (uploadId && !keptForResume(req, firstError)) {
+    if (uploadId && keptForResume(req, firstError)) {
+      req.log.info({ key: Key, uploadId }, "multipart upload kept for the next attempt to resume");
+    } else if (uploadId) {
       await abortUpload(req, uploadId);
       // Told to the next attempt too: its ListParts would find the id gone anyway.
       await req.resume?.save({});
