@@ -12,6 +12,7 @@ import type { BenchContext, TargetRow } from "./bench-kit.ts";
 import { runGatewayBench } from "./gateway-bench.ts";
 import { runLoadBench } from "./load-bench.ts";
 import { runPythonBench } from "./python-bench.ts";
+import { runResumeBench } from "./resume-bench.ts";
 import { runS3Bench } from "./s3-bench.ts";
 import { runSftpBench } from "./sftp-bench.ts";
 import { runStagingBench } from "./staging-bench.ts";
@@ -19,6 +20,7 @@ import { runWandbBench } from "./wandb-bench.ts";
 
 const sections: [string, (ctx: BenchContext) => Promise<void>][] = [
   ["S3 (s3rver in its own process)", runS3Bench],
+  ["Resumed uploads (S3, an uploader SIGKILLed at 60 %)", runResumeBench],
   ["Trainer-side staging (logFile)", runStagingBench],
   ["SFTP (OpenSSH sshd)", runSftpBench],
   ["Weights & Biases (the API double in its own process)", runWandbBench],

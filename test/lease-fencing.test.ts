@@ -63,8 +63,12 @@ describe("leases that fence", () => {
       await stack.bus.ledgerReaches(v1, "superseded", 30_000);
       expect(await stack.getObject(key)).toEqual(v2data);
       process.kill(a.pid, "SIGCONT");
-      // Whatever the holder does next with its multipart upload (complete it, or abort it) ...
-      await next;
+      // Whatever the holder does next with its multipart upload (complete it, abort it, or keep
+      // it for the event's next attempt to resume) ...
+      await Promise.race([
+        next,
+        a.waitForLog((l) => l.msg === "multipart upload kept for the next attempt to resume", 30_000),
+      ]);
       // ... and whatever it then records: a clean stop waits for its in-flight delivery.
       await a.kill("SIGTERM");
       expect(await stack.getObject(key)).toEqual(v2data);

@@ -73,8 +73,10 @@ export {
   type RemoteContent,
   RemoteNotFoundError,
   type RemoteReadOptions,
+  type ResumeState,
   type UploadContext,
   type UploadReceipt,
+  type UploadResume,
 } from "./destination/destination.ts";
 export {
   classify,

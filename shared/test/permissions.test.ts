@@ -311,6 +311,10 @@ describe("refused by the server", () => {
     await refused(kv.put("topology", "forged"), "$KV.artifact_ledger.topology");
     await refused(kv.put("filter.s3_minio", "artifacts.v1.events.none.*.*.*"), "$KV.artifact_ledger.filter.s3_minio");
     await refused(kv.put("head.sftp_archive.abcdefgh", "{}"), "$KV.artifact_ledger.head.sftp_archive");
+    // Its own destination's resume records, not another's.
+    await kv.put("resume.s3_minio.abcdefgh", "{}");
+    await kv.delete("resume.s3_minio.abcdefgh");
+    await refused(kv.put("resume.sftp_archive.abcdefgh", "{}"), "$KV.artifact_ledger.resume.sftp_archive");
     // It reads its destination's pause (a message get) and obeys it; it cannot pause or resume,
     // not even its own destination.
     await pauseDestination(await new Kvm(admin).open(LEDGER_BUCKET), "s3_minio", { by: "admin", reason: "test" });

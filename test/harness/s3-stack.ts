@@ -19,6 +19,8 @@ export interface S3StackOptions {
   cluster?: boolean;
   /** Projects that may stage into the object store (`staging.projects`): each gets its bucket. */
   blobProjects?: string[];
+  /** The S3 server answers ListParts, AbortMultipartUpload, ListMultipartUploads (S3TestServer). */
+  multipartApi?: boolean;
 }
 
 export class S3Stack {
@@ -34,7 +36,7 @@ export class S3Stack {
 
   static async start(o: S3StackOptions = {}): Promise<S3Stack> {
     const bucket = o.bucket ?? "artifacts";
-    const s3 = await S3TestServer.start({ buckets: [bucket] });
+    const s3 = await S3TestServer.start({ buckets: [bucket], multipartApi: o.multipartApi ?? false });
     const options = { bucket, endpoint: s3.endpoint, forcePathStyle: true, region: s3.region, ...o.s3Options };
     const bus = await BusStack.start({
       main: S3_MAIN,

@@ -40,6 +40,11 @@ export interface S3TestServerOptions {
   address?: string;
   /** Forward s3rver's request log to this process's stderr. */
   verbose?: boolean;
+  /**
+   * Answer ListParts, AbortMultipartUpload and ListMultipartUploads as S3 does (stock s3rver
+   * refuses them; see s3rver-multipart.ts): what resumable multipart uploads need.
+   */
+  multipartApi?: boolean;
 }
 
 const ENTRY = fileURLToPath(new URL("./s3rver-main.ts", import.meta.url));
@@ -83,6 +88,7 @@ export class S3TestServer extends ServerProcess implements S3Endpoint {
     args.push("--address", this.options.address ?? "127.0.0.1");
     for (const bucket of this.options.buckets ?? []) args.push("--bucket", bucket);
     if (this.options.verbose) args.push("--verbose");
+    if (this.options.multipartApi) args.push("--multipart-api");
     const proc = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
     this.proc = proc;
     let stderr = "";

@@ -1,6 +1,7 @@
 /**
  * Runs the npm `s3rver` S3-compatible server in a process of its own, for tests and the local
- * stack: `node s3rver-main.ts --directory <dir> [--port N] [--address A] [--bucket NAME]...`.
+ * stack: `node s3rver-main.ts --directory <dir> [--port N] [--address A] [--bucket NAME]...
+ * [--multipart-api]`.
  * Once it listens it prints one JSON line `{"event":"listening","address":...,"port":N}` on stdout.
  *
  * Why a process of its own: s3rver's logger hooks process-wide exception handlers, its request
@@ -10,6 +11,7 @@
 import type { Server } from "node:http";
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
+import { multipartApi } from "./s3rver-multipart.ts";
 
 interface S3rverOptions {
   address: string;
@@ -23,6 +25,8 @@ interface S3rverInstance {
   run(): Promise<{ address: string; port: number }>;
   close(): Promise<void>;
   httpServer?: Server;
+  /** Koa's middleware list, composed when the server starts listening. */
+  middleware: unknown[];
 }
 
 type S3rverConstructor = new (options: S3rverOptions) => S3rverInstance;
@@ -37,6 +41,8 @@ const { values } = parseArgs({
     address: { type: "string", default: "127.0.0.1" },
     bucket: { type: "string", multiple: true, default: [] },
     verbose: { type: "boolean", default: false },
+    // ListParts, AbortMultipartUpload, ListMultipartUploads (s3rver-multipart.ts).
+    "multipart-api": { type: "boolean", default: false },
     // Set by the launcher: a parent that dies without cleaning up must not leave an orphan.
     "exit-with-stdin": { type: "boolean", default: false },
   },
@@ -54,6 +60,9 @@ const server = new S3rver({
   silent: !values.verbose,
   configureBuckets: values.bucket.map((name) => ({ name })),
 });
+
+// First in line: these calls never reach s3rver's router, which refuses them.
+if (values["multipart-api"]) server.middleware.unshift(multipartApi(values.directory));
 
 let closing = false;
 async function shutdown(): Promise<void> {

@@ -23,6 +23,8 @@ export class ThrottledProxy {
   private readonly rate: number;
   /** When the next byte may pass, shared by all connections (ms since epoch). */
   private nextAt = 0;
+  /** Client-to-server bytes passed so far, over every connection: what the server was sent. */
+  bytesPassed = 0;
 
   private constructor(o: ThrottledProxyOptions) {
     this.rate = o.bytesPerSecond;
@@ -70,6 +72,7 @@ export class ThrottledProxy {
         this.nextAt = Math.max(this.nextAt, now) + (piece.length / this.rate) * 1000;
         const wait = this.nextAt - now;
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        this.bytesPassed += piece.length;
         push(piece);
       }
     };

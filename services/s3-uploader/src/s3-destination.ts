@@ -24,10 +24,12 @@ import {
   TransientError,
 } from "@artifact-bus/shared";
 import { HeadBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { abortAbandonedUploads } from "./s3-abandoned.ts";
 import { s3Error } from "./s3-errors.ts";
 import { objectMetadata } from "./s3-metadata.ts";
-import { abortAbandonedUploads, PartBuffers, partSizeFor, uploadMultipart } from "./s3-multipart.ts";
+import { uploadMultipart } from "./s3-multipart.ts";
 import { parseS3Options, type S3Options } from "./s3-options.ts";
+import { PartBuffers, partSizeFor } from "./s3-part-buffers.ts";
 import { withPayloadSha256 } from "./s3-payload-hash.ts";
 import { keyOfLocation, readObject } from "./s3-read.ts";
 
@@ -178,6 +180,7 @@ export class S3Destination implements Destination {
           signal: ac.signal,
           onProgress: (bytes) => ctx.heartbeat(bytes),
           beforeComplete: () => ctx.beforeVisible(),
+          ...(ctx.resume ? { resume: ctx.resume } : {}),
           log: ctx.log,
         });
       }

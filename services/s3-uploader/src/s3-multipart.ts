@@ -1,26 +1,28 @@
 /**
  * Multipart uploads on `@aws-sdk/client-s3`: parts read straight into a fixed set of part
  * buffers, `queueSize` in flight, each with its SHA-256 for the server to verify; the upload
- * completes only after the reader has checked the whole blob, and is aborted exactly once, best
- * effort, when anything fails. A failed abort never hides the failure that caused it (s3rver
+ * completes only after the reader has checked the whole blob. Its upload id and completed parts
+ * are saved (ctx.resume) as they complete, and the next attempt of the event resumes from them
+ * (s3-resume.ts). A failure a retry may pass keeps the upload for that attempt; any other aborts
+ * it once, best effort. A failed abort never hides the failure that caused it (stock s3rver
  * answers every abort with MethodNotAllowed).
  *
  * Not lib-storage's Upload: it assembles each part by concatenating stream chunks, two fresh
  * buffers per byte uploaded, which V8 frees late, so its buffers grow with the upload's speed;
  * here they are a flat (queueSize + 1) parts, 40 MiB with the defaults.
  */
-import type { BlobReader, Logger } from "@artifact-bus/shared";
+import { type BlobReader, LeaseLostError, type Logger, PermanentError, type UploadResume } from "@artifact-bus/shared";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  ListMultipartUploadsCommand,
   type PutObjectCommandInput,
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { s3Error, s3ErrorCode, s3HttpStatus } from "./s3-errors.ts";
 import { partSha256, withPayloadSha256 } from "./s3-payload-hash.ts";
+import { confirmParts, type PartRecord, savedUpload, stateOf, usableState } from "./s3-resume.ts";
 
 export interface MultipartRequest {
   client: S3Client;
@@ -37,6 +39,12 @@ export interface MultipartRequest {
   onProgress(bytesDone: number): void;
   /** Runs right before CompleteMultipartUpload, the step that makes the object visible; may throw. */
   beforeComplete(): Promise<void>;
+  /**
+   * Where the upload id and completed parts are saved for the next attempt, which resumes from
+   * them. With it, an upload that fails on something a retry can pass (and is interrupted) is
+   * kept for that retry instead of aborted.
+   */
+  resume?: UploadResume;
   log: Logger;
 }
 
@@ -48,75 +56,20 @@ export interface MultipartResult {
 
 const ABORT_TIMEOUT_MS = 10_000;
 
-/** S3's limit on the parts of one upload. */
-export const MAX_PARTS = 10_000;
-
-/**
- * The part size for a blob of `size` bytes: the configured one, or the smallest whole MiB that
- * keeps the upload within MAX_PARTS (8 MiB parts stop at 78 GiB; checkpoints can be larger).
- */
-export function partSizeFor(size: number, configured: number): number {
-  if (size <= configured * MAX_PARTS) return configured;
-  const MiB = 1024 * 1024;
-  return Math.ceil(size / MAX_PARTS / MiB) * MiB;
-}
-
-/**
- * The part buffers of every upload of a destination, at most `limit` of them at once, reused
- * from one part and one upload to the next. Allocating fresh ones per upload let glibc keep the
- * freed ones in its heap (its mmap threshold rises after the first large free), so each later
- * upload added to the RSS, though the first had fit. Sized per
- * upload instead, four large uploads at once (the default concurrency) held four times
- * (queueSize + 1) parts, 160 MiB; the shared limit keeps the total flat and lets whichever
- * upload is ready use the buffers.
- */
-export class PartBuffers {
-  readonly partSize: number;
-  private readonly limit: number;
-  private allocated = 0;
-  private readonly idle: Buffer[] = [];
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(partSize: number, limit: number) {
-    this.partSize = partSize;
-    this.limit = Math.max(1, limit);
-  }
-
-  /** A buffer of partSize, once one is free or the limit allows a new one. */
-  async take(signal: AbortSignal): Promise<Buffer> {
-    for (;;) {
-      signal.throwIfAborted();
-      const buf = this.idle.pop();
-      if (buf) return buf;
-      if (this.allocated < this.limit) {
-        this.allocated++;
-        return Buffer.allocUnsafeSlow(this.partSize);
-      }
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          signal.removeEventListener("abort", wake);
-          // Gone from the queue either way, so a wake-up is never spent on an aborted waiter.
-          const i = this.waiting.indexOf(wake);
-          if (i >= 0) this.waiting.splice(i, 1);
-          resolve();
-        };
-        this.waiting.push(wake);
-        signal.addEventListener("abort", wake, { once: true });
-      });
-    }
-  }
-
-  /** Returns a buffer no request holds any more. */
-  give(buf: Buffer): void {
-    this.idle.push(buf);
-    this.waiting.shift()?.();
-  }
-}
+import type { PartBuffers } from "./s3-part-buffers.ts";
 
 interface CompletedPart {
   PartNumber: number;
   ETag: string | undefined;
   ChecksumSHA256: string;
+  size: number;
+}
+
+/** Parts already on the server, for uploadParts to skip; and the upload's identity, to save. */
+interface Session {
+  uploadId: string;
+  known: Map<number, PartRecord>;
+  save(parts: CompletedPart[]): void;
 }
 
 /**
@@ -134,23 +87,101 @@ export async function uploadMultipart(req: MultipartRequest): Promise<MultipartR
   };
   let uploadId: string | undefined;
   try {
-    const created = await req.client.send(
-      new CreateMultipartUploadCommand({ ...req.params, ChecksumAlgorithm: "SHA256" }),
-      { abortSignal: signal },
-    );
-    uploadId = created.UploadId;
-    req.log.debug({ key: Key, uploadId }, "multipart upload created");
-    const parts = await uploadParts(req, uploadId, signal, fail);
+    const session = await openSession(req, signal);
+    uploadId = session.uploadId;
+    const parts = await uploadParts(req, session, signal, fail);
     await req.beforeComplete();
     const out = await req.client.send(
-      new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      new CompleteMultipartUploadCommand({
+        Bucket,
+        Key,
+        UploadId: uploadId,
+        MultipartUpload: {
+          Parts: parts.map(({ PartNumber, ETag, ChecksumSHA256 }) => ({ PartNumber, ETag, ChecksumSHA256 })),
+        },
+      }),
       { abortSignal: signal },
     );
     return { etag: out.ETag, versionId: out.VersionId, uploadId };
   } catch (err) {
     fail(err);
-    if (uploadId) await abortUpload(req, uploadId);
+    if (uploadId && keptForResume(req, firstError)) {
+      req.log.info({ key: Key, uploadId }, "multipart upload kept for the next attempt to resume");
+    } else if (uploadId) {
+      await abortUpload(req, uploadId);
+      // Told to the next attempt too: its ListParts would find the id gone anyway.
+      await req.resume?.save({});
+    }
     throw firstError;
+  }
+}
+
+/**
+ * Whether a failed upload stays for the next attempt to resume: only with somewhere its state is
+ * saved, and a failure a retry may pass (an interruption, a lost lease, a transient error). A
+ * permanent one (a corrupt blob, access denied), or an id or part the server rejects, aborts it.
+ */
+function keptForResume(req: MultipartRequest, err: unknown): boolean {
+  if (!req.resume) return false;
+  // First: a corrupt or vanished blob also aborts the signal, and no retry passes it.
+  if (err instanceof PermanentError || req.signal.reason instanceof PermanentError) return false;
+  if (err instanceof LeaseLostError || req.signal.aborted) return true;
+  const code = s3ErrorCode(err);
+  if (code === "NoSuchUpload" || code === "InvalidPart" || code === "InvalidPartOrder") return false;
+  return !(s3Error(err, "upload") instanceof PermanentError);
+}
+
+/**
+ * The upload to send parts to: the one the last attempt saved, where the server confirms it
+ * (what it holds of it is skipped), or a new one, whose id is saved before any part is sent.
+ */
+async function openSession(req: MultipartRequest, signal: AbortSignal): Promise<Session> {
+  const { Bucket, Key } = req.params;
+  const base = { key: Key ?? "", size: req.size, partSize: req.buffers.partSize };
+  const saved = await loadState(req);
+  const previous = usableState(saved, base);
+  const other = savedUpload(saved);
+  if (!previous && other) {
+    // An upload this one cannot continue (the part size or key changed since): not left behind.
+    req.log.info({ key: other.key, uploadId: other.uploadId }, "saved upload does not fit this one; aborting it");
+    await abortUpload(req, other.uploadId, other.key);
+  }
+  const session = (uploadId: string, known: Map<number, PartRecord>): Session => ({
+    uploadId,
+    known,
+    save: (parts) => void req.resume?.save(stateOf({ ...base, uploadId }, parts)),
+  });
+  if (previous) {
+    const confirmed = await confirmParts(req.client, Bucket ?? "", previous, signal, req.log);
+    if (confirmed.ok) {
+      req.log.info(
+        { key: Key, uploadId: previous.uploadId, recorded: previous.parts.length, confirmed: confirmed.parts.size },
+        "resuming multipart upload",
+      );
+      return session(previous.uploadId, confirmed.parts);
+    }
+    req.log.info({ key: Key, uploadId: previous.uploadId, why: confirmed.why }, "cannot resume; starting over");
+    if (!confirmed.gone) await abortUpload(req, previous.uploadId);
+  }
+  const created = await req.client.send(
+    new CreateMultipartUploadCommand({ ...req.params, ChecksumAlgorithm: "SHA256" }),
+    { abortSignal: signal },
+  );
+  const uploadId = created.UploadId ?? "";
+  req.log.debug({ key: Key, uploadId }, "multipart upload created");
+  // Saved before any part goes: a kill from here on leaves an id the next attempt reuses or aborts.
+  await req.resume?.save(stateOf({ ...base, uploadId }, []));
+  return session(uploadId, new Map());
+}
+
+/** The saved state, if any; a ledger that cannot answer now means none (a lost lease stops the upload). */
+async function loadState(req: MultipartRequest): Promise<unknown> {
+  try {
+    return await req.resume?.load();
+  } catch (err) {
+    if (err instanceof LeaseLostError) throw err;
+    req.log.warn({ err: (err as Error).message }, "resume state unreadable; starting a new upload");
+    return undefined;
   }
 }
 
@@ -160,10 +191,11 @@ export async function uploadMultipart(req: MultipartRequest): Promise<MultipartR
  */
 async function uploadParts(
   req: MultipartRequest,
-  uploadId: string | undefined,
+  session: Session,
   signal: AbortSignal,
   fail: (err: unknown) => void,
 ): Promise<CompletedPart[]> {
+  const { uploadId } = session;
   const parts: CompletedPart[] = [];
   const inflight = new Set<Promise<void>>();
   let done = 0;
@@ -184,11 +216,22 @@ async function uploadParts(
       throw err;
     }
     const body = buf.subarray(0, n);
+    const held = heldPart(session.known.get(partNumber), partNumber, body);
+    if (held) {
+      // On the server already, with these very bytes: not sent again.
+      parts.push(held);
+      done += n;
+      req.onProgress(done);
+      req.buffers.give(buf);
+      if (n < buf.length) break;
+      continue;
+    }
     const sent = sendPart(req, uploadId, partNumber, body, signal)
       .then((part) => {
         parts.push(part);
         done += n;
         req.onProgress(done);
+        session.save(parts);
       }, fail)
       .finally(() => {
         req.buffers.give(buf);
@@ -205,7 +248,7 @@ async function uploadParts(
 /** One part, its SHA-256 reused as the signer's payload hash. */
 async function sendPart(
   req: MultipartRequest,
-  uploadId: string | undefined,
+  uploadId: string,
   partNumber: number,
   body: Buffer,
   signal: AbortSignal,
@@ -222,12 +265,20 @@ async function sendPart(
     ChecksumSHA256,
   });
   const out = await req.client.send(withPayloadSha256(command, digest.toString("hex")), { abortSignal: signal });
-  return { PartNumber: partNumber, ETag: out.ETag, ChecksumSHA256 };
+  return { PartNumber: partNumber, ETag: out.ETag, ChecksumSHA256, size: body.length };
+}
+
+/** The recorded part, if the staged bytes of it are the ones recorded (same size and SHA-256). */
+function heldPart(rec: PartRecord | undefined, partNumber: number, body: Buffer): CompletedPart | undefined {
+  if (!rec || rec.size !== body.length) return undefined;
+  const ChecksumSHA256 = partSha256(body).toString("base64");
+  if (ChecksumSHA256 !== rec.sha256) return undefined;
+  return { PartNumber: partNumber, ETag: `"${rec.etag}"`, ChecksumSHA256, size: body.length };
 }
 
 /** Aborts the upload once; a failure is logged, not thrown. */
-async function abortUpload(req: MultipartRequest, uploadId: string): Promise<void> {
-  const { Bucket, Key } = req.params;
+async function abortUpload(req: MultipartRequest, uploadId: string, Key = req.params.Key): Promise<void> {
+  const { Bucket } = req.params;
   try {
     await req.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId }), {
       abortSignal: AbortSignal.timeout(ABORT_TIMEOUT_MS),
@@ -240,57 +291,4 @@ async function abortUpload(req: MultipartRequest, uploadId: string): Promise<voi
       "could not abort multipart upload",
     );
   }
-}
-
-/**
- * Aborts multipart uploads under `prefix` started before `olderThanMs` ago: what uploaders
- * that died mid-upload left behind. Returns how many were aborted; 0 where the server cannot
- * list multipart uploads (s3rver answers NotImplemented).
- */
-export async function abortAbandonedUploads(
-  client: S3Client,
-  bucket: string,
-  prefix: string,
-  olderThanMs: number,
-  log: Logger,
-  signal?: AbortSignal,
-): Promise<number> {
-  const cutoff = Date.now() - olderThanMs;
-  let aborted = 0;
-  let KeyMarker: string | undefined;
-  let UploadIdMarker: string | undefined;
-  do {
-    let page: Awaited<ReturnType<typeof listPage>>;
-    try {
-      page = await listPage(client, { Bucket: bucket, Prefix: prefix, KeyMarker, UploadIdMarker }, signal);
-    } catch (err) {
-      if (s3ErrorCode(err) === "NotImplemented" || s3HttpStatus(err) === 501) {
-        log.info({ bucket }, "server cannot list multipart uploads; nothing to clean up");
-        return aborted;
-      }
-      throw s3Error(err, `ListMultipartUploads s3://${bucket}/${prefix}`);
-    }
-    for (const u of page.Uploads ?? []) {
-      if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated.getTime() >= cutoff) continue;
-      try {
-        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }), {
-          abortSignal: signal ?? AbortSignal.timeout(ABORT_TIMEOUT_MS),
-        });
-        aborted++;
-      } catch (err) {
-        log.warn({ key: u.Key, uploadId: u.UploadId, code: s3ErrorCode(err) }, "could not abort abandoned upload");
-      }
-    }
-    KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
-    UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
-  } while (KeyMarker);
-  return aborted;
-}
-
-function listPage(
-  client: S3Client,
-  input: { Bucket: string; Prefix: string; KeyMarker: string | undefined; UploadIdMarker: string | undefined },
-  signal: AbortSignal | undefined,
-) {
-  return client.send(new ListMultipartUploadsCommand(input), signal ? { abortSignal: signal } : {});
 }

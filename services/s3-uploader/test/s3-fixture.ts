@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "@artifact-bus/shared";
-import { S3TestServer, s3ClientSettings } from "@artifact-bus/testkit";
+import { S3TestServer, type S3TestServerOptions, s3ClientSettings } from "@artifact-bus/testkit";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { S3Destination } from "../src/s3-destination.ts";
 import { CaptureProxy } from "./capture-proxy.ts";
@@ -30,12 +30,13 @@ export class S3Fixture {
     this.reader = new S3Client(s3ClientSettings(server));
   }
 
-  static async start(bucket: string): Promise<S3Fixture> {
-    const [server, dir] = await Promise.all([
-      S3TestServer.start({ buckets: [bucket] }),
+  /** `server`: more S3TestServer options, e.g. `multipartApi`. */
+  static async start(bucket: string, server: Omit<S3TestServerOptions, "buckets"> = {}): Promise<S3Fixture> {
+    const [s3, dir] = await Promise.all([
+      S3TestServer.start({ ...server, buckets: [bucket] }),
       mkdtemp(join(tmpdir(), "artifact-bus-s3-test-")),
     ]);
-    return new S3Fixture(bucket, server, await CaptureProxy.start(server.endpoint), dir);
+    return new S3Fixture(bucket, s3, await CaptureProxy.start(s3.endpoint), dir);
   }
 
   /** A destination through the proxy: 5 MiB parts, no SDK retries; closed by dispose(). */

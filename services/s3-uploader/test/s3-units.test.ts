@@ -10,8 +10,8 @@ import {
 import { describe, expect, it } from "vitest";
 import { redact, retryAfterMs, s3Error } from "../src/s3-errors.ts";
 import { METADATA_LIMIT_BYTES, metadataKey, metadataValue, objectMetadata } from "../src/s3-metadata.ts";
-import { MAX_PARTS, PartBuffers, partSizeFor } from "../src/s3-multipart.ts";
 import { parseS3Options, S3OptionsError } from "../src/s3-options.ts";
+import { MAX_PARTS, PartBuffers, partSizeFor } from "../src/s3-part-buffers.ts";
 
 const MiB = 1024 * 1024;
 

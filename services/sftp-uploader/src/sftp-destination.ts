@@ -2,7 +2,8 @@
  * The SFTP destination: writes each artifact to a temp name beside its target and renames it
  * over the final name, so a reader sees the old bytes or the new ones, never a partial file.
  * The temp name is fixed per event (`.<basename>.<eventId>.partial`), so a retry after a crash
- * overwrites its predecessor's leftover instead of leaking it.
+ * finds its predecessor's leftover: it resumes after the part of it that matches the staged bytes
+ * (sftp-resume.ts) and overwrites the rest, instead of leaking it or starting from byte zero.
  */
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
@@ -32,6 +33,7 @@ import { isNoSuchFile } from "./sftp-errors.ts";
 import { mkdirs, removeStaleTemps, replace, stat, unlinkIfPresent, writeFile } from "./sftp-ops.ts";
 import { parseSftpOptions, type SftpOptions, type SftpSecrets, secretsFromEnv } from "./sftp-options.ts";
 import { hashRemote, openRemoteFile, pathOfLocation } from "./sftp-read.ts";
+import { matchedPrefix } from "./sftp-resume.ts";
 
 export interface SftpDestinationInit {
   /** Full destination name, e.g. `sftp:archive`. */
@@ -132,8 +134,11 @@ export class SftpDestination implements Destination {
           ctx.log.warn({ error: err.message }, "could not sweep stale sftp temp files"),
         );
         reader = await artifact.openReader(signal);
+        // An earlier attempt of this event left its temp file: go on after what of it is right.
+        const from = await matchedPrefix(sftp, paths.temp, reader, event.blob.size, progress);
+        if (from) ctx.log.info({ temp: paths.temp, from: from.position }, "resuming sftp upload");
         tempWritten = true;
-        await writeFile(sftp, paths.temp, reader, progress);
+        await writeFile(sftp, paths.temp, reader, progress, from);
         const written = await stat(sftp, paths.temp);
         if (written.size !== event.blob.size) {
           throw new TransientError(
@@ -157,7 +162,11 @@ export class SftpDestination implements Destination {
       });
     } catch (err) {
       const error = signal.aborted ? this.abortReason(ctx.signal, stall) : toKnown(err);
-      if (tempWritten) await this.removeTemp(paths.temp, ctx.log);
+      // Interrupted under the runtime (shutdown, a lost lease, the attempt's timeout): kept for
+      // the next attempt to resume, which may already be writing it after a takeover. A failure
+      // of the write itself, or a caller that resumes nothing, removes it, as ever.
+      const keep = ctx.signal.aborted && ctx.resume !== undefined;
+      if (tempWritten && !keep) await this.removeTemp(paths.temp, ctx.log);
       throw error;
     } finally {
       stall.stop();

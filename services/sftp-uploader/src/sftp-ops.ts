@@ -98,18 +98,21 @@ export async function mkdirs(sftp: SFTPWrapper, root: string, dir: string): Prom
  * Writes the reader's bytes to `path` (created or truncated) with up to MAX_IN_FLIGHT bytes of
  * WRITE requests outstanding, as `sftp` and fastPut do; ssh2's write stream waits for each one.
  * One read buffer serves the whole file: ssh2 copies each piece into its packet as it is sent.
- * Returns the number of bytes written; `onProgress` runs as writes are acknowledged.
+ * With `from` (a resumed upload), the file is kept and written from `from.position` on,
+ * `from.pending` first. Returns the number of bytes written; `onProgress` runs as writes are
+ * acknowledged.
  */
 export async function writeFile(
   sftp: SFTPWrapper,
   path: string,
   reader: BlobReader,
   onProgress: (bytes: number) => void,
+  from?: { position: number; pending: Buffer },
 ): Promise<number> {
-  const handle = await call<Buffer>(sftp, `open ${path}`, (cb) => sftp.open(path, "w", cb));
+  const handle = await call<Buffer>(sftp, `open ${path}`, (cb) => sftp.open(path, from ? "r+" : "w", cb));
   const PIECE = pieceSize(sftp);
   const buf = Buffer.allocUnsafe(READ_BYTES);
-  let position = 0;
+  let position = from?.position ?? 0;
   let inFlight = 0;
   let failure: unknown;
   let wake: (() => void) | undefined;
@@ -118,27 +121,32 @@ export async function writeFile(
       if (inFlight <= limit || failure) resolve();
       else wake = resolve;
     });
+  const send = async (data: Buffer) => {
+    for (let offset = 0; offset < data.length; offset += PIECE) {
+      await waitForAcks(MAX_IN_FLIGHT - PIECE);
+      if (failure) throw failure;
+      if (!isOpen(sftp)) throw new TransientError(`write ${path}: sftp channel is closed`);
+      const piece = data.subarray(offset, Math.min(offset + PIECE, data.length));
+      inFlight += piece.length;
+      sftp.write(handle, piece, 0, piece.length, position, (err) => {
+        inFlight -= piece.length;
+        if (err) failure ??= sftpError(err, `write ${path}`);
+        else onProgress(piece.length);
+        if (wake && (inFlight <= MAX_IN_FLIGHT - PIECE || failure)) {
+          const w = wake;
+          wake = undefined;
+          w();
+        }
+      });
+      position += piece.length;
+    }
+  };
   try {
+    // The pending bytes are sent before the buffer is refilled: ssh2 copies each piece as it goes.
+    if (from?.pending.length) await send(from.pending);
     for (let n = buf.length; n === buf.length; ) {
       n = await reader.fill(buf);
-      for (let offset = 0; offset < n; offset += PIECE) {
-        await waitForAcks(MAX_IN_FLIGHT - PIECE);
-        if (failure) throw failure;
-        if (!isOpen(sftp)) throw new TransientError(`write ${path}: sftp channel is closed`);
-        const piece = buf.subarray(offset, Math.min(offset + PIECE, n));
-        inFlight += piece.length;
-        sftp.write(handle, piece, 0, piece.length, position, (err) => {
-          inFlight -= piece.length;
-          if (err) failure ??= sftpError(err, `write ${path}`);
-          else onProgress(piece.length);
-          if (wake && (inFlight <= MAX_IN_FLIGHT - PIECE || failure)) {
-            const w = wake;
-            wake = undefined;
-            w();
-          }
-        });
-        position += piece.length;
-      }
+      await send(buf.subarray(0, n));
     }
     while (inFlight > 0 && !failure) await waitForAcks(0);
     if (failure) throw failure;

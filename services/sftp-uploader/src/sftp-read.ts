@@ -117,7 +117,7 @@ export async function hashRemote(sftp: SFTPWrapper, path: string, size: number, 
  * of pieceSize bytes outstanding. `onPiece` runs once a piece is all yielded; a file that ends
  * before `end` rejects with `endsAt(offset)`.
  */
-async function* readPieces(
+export async function* readPieces(
   sftp: SFTPWrapper,
   handle: Buffer,
   path: string,

@@ -176,13 +176,24 @@ export class KeyLease {
   readonly key: string;
   /** Monotonic time (performance.now()) until which no other reader can take the lease over. */
   private validUntil: number;
+  /**
+   * The record's revision when this lease was granted: a later grant of the key (to any holder)
+   * has a higher one. Fences writes made under the lease (resume records).
+   */
+  readonly epoch: number;
 
   constructor(leases: KeyLeases, key: string, revision: number, rec: LeaseRecord, sentAt: number) {
     this.leases = leases;
     this.key = key;
     this.revision = revision;
+    this.epoch = revision;
     this.rec = rec;
     this.validUntil = sentAt + leases.leaseMs;
+  }
+
+  /** Who holds it: unique per delivery attempt. */
+  get holder(): string {
+    return this.rec.holder?.id ?? "";
   }
 
   /** The lease period: how long a renewal keeps the key, from when it was sent. */

@@ -5,6 +5,7 @@
  * destination-class error, with whether the destination's probe passes right after).
  */
 import type { JsMsg } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import type { BlobStores } from "../blob/mod.ts";
 import type { DestinationConfig } from "../config/config.ts";
@@ -18,6 +19,7 @@ import type { Outcome } from "./delivery-decision.ts";
 import { type KeyLease, LeaseLostError } from "./key-lease.ts";
 import { ShutdownAbort } from "./pull-loop.ts";
 import { UploadHeartbeat } from "./upload-heartbeat.ts";
+import { AttemptResume } from "./upload-resume.ts";
 
 export interface AttemptInput {
   msg: JsMsg;
@@ -36,6 +38,8 @@ export interface AttemptInput {
   /** Records progress into this attempt's `uploading` entry, only while it is that (Ledger.recordProgress). */
   recordProgress(entry: NewLedgerEntry): Promise<boolean>;
   ac: AbortController;
+  /** The ledger bucket, where the attempt's resume record is kept (upload-resume.ts). */
+  ledgerKv: KV;
   breaker: DestinationBreaker;
   destination: Destination;
   blobs: BlobStores;
@@ -62,15 +66,26 @@ export async function attemptUpload(a: AttemptInput): Promise<AttemptResult> {
   const log = a.log.child({ eventId: a.delivery.event.id, seq: a.msg.info.streamSequence });
   log.debug({ attempt, name: a.delivery.event.name }, "upload started");
   const artifact = stagedArtifact(a.blobs, a.delivery.event, a.delivery.orderSeq);
+  const resume = new AttemptResume(a.ledgerKv, {
+    eventId: a.delivery.event.id,
+    seq: a.delivery.orderSeq,
+    lease: a.lease,
+    marginMs: heartbeat.marginMs,
+    fenced: (err) => heartbeat.lose(err),
+    log,
+  });
   try {
     const receipt = await a.breaker.run(async () => {
       // Recorded inside the breaker: an upload the open breaker refuses was no attempt.
       if (a.recordStart && !(await a.record(a.uploading))) return undefined;
+      let landed: UploadReceipt;
       try {
-        return await a.destination.upload(artifact, heartbeat.context(attempt, log));
+        landed = await a.destination.upload(artifact, heartbeat.context(attempt, log, resume));
       } finally {
         heartbeat.uploadEnded();
       }
+      await resume.discard(); // landed: nothing is left to resume
+      return landed;
     });
     return { outcome: { kind: "uploaded" }, heartbeat, ...(receipt ? { receipt } : {}) };
   } catch (err) {

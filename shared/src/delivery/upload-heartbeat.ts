@@ -12,7 +12,7 @@
  */
 import type { Logger } from "pino";
 import type { DestinationConfig } from "../config/config.ts";
-import type { UploadContext } from "../destination/destination.ts";
+import type { UploadContext, UploadResume } from "../destination/destination.ts";
 import { describeError, TransientError } from "../destination/errors.ts";
 import { type KeyLease, LeaseLostError } from "./key-lease.ts";
 
@@ -102,7 +102,7 @@ export class UploadHeartbeat {
   }
 
   /** Stops the upload: another replica may take the key over (or has). */
-  private lose(why: string | LeaseLostError): LeaseLostError {
+  lose(why: string | LeaseLostError): LeaseLostError {
     const err = typeof why === "string" ? new LeaseLostError(why) : why;
     if (!this.ac.signal.aborted) this.ac.abort(err);
     return err;
@@ -143,11 +143,12 @@ export class UploadHeartbeat {
     }
   }
 
-  context(attempt: number, log: Logger): UploadContext {
+  context(attempt: number, log: Logger, resume?: UploadResume): UploadContext {
     return {
       signal: this.signal,
       attempt,
       log,
+      ...(resume ? { resume } : {}),
       beforeVisible: () => this.beforeVisible(),
       heartbeat: (bytesDone?: number) => {
         if (bytesDone === undefined) return;

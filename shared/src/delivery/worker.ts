@@ -267,6 +267,7 @@ export class DestinationWorker {
       record: (entry) => this.deps.ledger.recordUnlessTerminal(this.token, entry),
       recordProgress: (entry) => this.deps.ledger.recordProgress(this.token, entry),
       ac,
+      ledgerKv: this.deps.ledger.kv,
       breaker: this.breaker,
       destination: this.deps.destination,
       blobs: this.deps.blobs,

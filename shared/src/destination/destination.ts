@@ -45,6 +45,30 @@ export interface Artifact {
   openReader(signal: AbortSignal, options?: ReadOptions): Promise<BlobReader>;
 }
 
+/**
+ * What an adapter saves to resume an upload later: small JSON (an upload id, the parts done, a
+ * temp path), kept well under NATS's max payload. Each adapter defines and checks its own shape.
+ */
+export type ResumeState = { readonly [field: string]: unknown };
+
+/**
+ * Resume state of one event at one destination, kept in the ledger (`resume.<dest>.<key hash>`,
+ * docs/contract.md) so the next attempt of the same event, on any replica, continues where this
+ * one stopped. Writes are fenced by the key's lease: an attempt that lost its lease never
+ * overwrites what a newer attempt saved.
+ */
+export interface UploadResume {
+  /** What the last attempt of this event at this destination saved, if any. One ledger read. */
+  load(): Promise<ResumeState | undefined>;
+  /**
+   * Replaces the saved state. Cheap to call after every part: writes are coalesced (one in
+   * flight, at most a few a second), so the latest state may land a moment later or, if the
+   * process dies first, not at all. Resolves once this state (or a later one) is written or given
+   * up (NATS away, lease no longer sure); never rejects. A newer attempt's record aborts the upload.
+   */
+  save(state: ResumeState): Promise<void>;
+}
+
 export interface UploadContext {
   /** Aborted on shutdown past the grace period, or when the lease is lost. */
   readonly signal: AbortSignal;
@@ -60,6 +84,11 @@ export interface UploadContext {
   /** 1 on the first delivery. */
   readonly attempt: number;
   readonly log: Logger;
+  /**
+   * Saved state of earlier attempts of this event, for uploads worth resuming (multipart, long
+   * writes). Absent where the runtime keeps none (tests that call an adapter directly).
+   */
+  readonly resume?: UploadResume;
 }
 
 export interface UploadReceipt {

@@ -43,6 +43,12 @@ export const PAUSE_KEY_PREFIX = "pause";
  */
 export const LEASE_KEY_PREFIX = "head";
 /**
+ * Ledger key prefix of resume records `<prefix>.<destination token>.<hash of the order key>`
+ * (delivery/upload-resume.ts): what the last attempt at the key's current version saved to
+ * resume its upload (S3 upload id and parts), next to the key's lease, which fences the writes.
+ */
+export const RESUME_KEY_PREFIX = "resume";
+/**
  * Ledger key of a destination's events filter as ensureTopology last set it (`filter.<token>`):
  * with the consumers' names, a publisher learns the destinations without listing the consumers.
  * Expires with the ledger's TTL; a missing record means a full listing.

@@ -24,6 +24,7 @@ import {
   nameRulesRecordKey,
   PAUSE_KEY_PREFIX,
   REPLICA_KEY_PREFIX,
+  RESUME_KEY_PREFIX,
   replayConsumerName,
   TOPOLOGY_STAMP_KEY,
 } from "../topology-names.ts";
@@ -170,6 +171,10 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
       {
         subject: `$KV.${LEDGER_BUCKET}.${LEASE_KEY_PREFIX}.${destinationToken}.>`,
         why: "key-lease writes of its own destination only (create, update)",
+      },
+      {
+        subject: `$KV.${LEDGER_BUCKET}.${RESUME_KEY_PREFIX}.${destinationToken}.>`,
+        why: "resume records of its own destination only (create, update, delete)",
       },
       {
         subject: `$KV.${LEDGER_BUCKET}.${REPLICA_KEY_PREFIX}.${destinationToken}.>`,

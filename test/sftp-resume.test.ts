@@ -1,0 +1,82 @@
+/**
+ * SFTP uploads that resume (issue 23, part 2), on real processes: an uploader SIGKILLed mid
+ * upload leaves its temp file; the replica that takes the key over checks the prefix there
+ * against the staged bytes and appends the rest. Bytes are counted where sshd receives them,
+ * through a proxy in front of it.
+ */
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import type { LoggedArtifact } from "@artifact-bus/shared";
+import { eventually, SshdServer, ThrottledProxy, writeLargeFile } from "@artifact-bus/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SftpStack } from "./harness/sftp-stack.ts";
+
+const MiB = 1024 * 1024;
+let sshd: SshdServer;
+let proxy: ThrottledProxy;
+let stack: SftpStack;
+
+beforeAll(async () => {
+  sshd = await SshdServer.start();
+  // Fast enough to finish in seconds, slow enough that a ledger poll sees the upload at ~60 %.
+  proxy = await ThrottledProxy.start({ bytesPerSecond: 64 * MiB });
+  proxy.forwardTo(`http://${sshd.host}:${sshd.port}`);
+  stack = await SftpStack.start({
+    sshd,
+    destination: { uploadTimeoutMs: 600_000 },
+    sftpOptions: { host: "127.0.0.1", port: Number(new URL(proxy.url).port) },
+  });
+});
+afterAll(async () => {
+  await stack?.dispose();
+  await proxy?.close();
+  await sshd?.dispose();
+});
+
+async function progressReaches(logged: LoggedArtifact, size: number, fraction: number): Promise<number> {
+  return eventually(
+    async () => {
+      const e = await stack.bus.ledger(logged).catch(() => undefined);
+      return e?.state === "uploading" && (e.bytesDone ?? 0) >= size * fraction ? e.bytesDone : undefined;
+    },
+    120_000,
+    `the upload to pass ${fraction * 100} %`,
+    50,
+  );
+}
+
+describe("sftp uploads that resume", () => {
+  it("an uploader SIGKILLed at ~60 % of 1 GiB: the next replica appends after the checked prefix, writing at most half the file again", async () => {
+    const size = 1024 * MiB;
+    const first = await stack.bus.startUploader();
+    const t = await stack.bus.trainer();
+    const path = join(stack.bus.dir, "resume-big.pt");
+    const hash = await writeLargeFile(path, size);
+    const logged = await (
+      await t.publisher.logFile({ project: "resume", run: "r1", name: "ckpt/big.pt", path, mode: "move" })
+    ).durable;
+
+    await progressReaches(logged, size, 0.6);
+    await first.kill("SIGKILL");
+    const sentBeforeTakeover = proxy.bytesPassed;
+    const [temp] = stack.listFiles("resume/r1/ckpt").filter((f) => f.endsWith(".partial"));
+    expect(temp).toBeDefined();
+    const tempAtKill = statSync(stack.path(temp!)).size;
+
+    const second = await stack.bus.startUploader();
+    await t.publisher.flush({ timeoutMs: 300_000 });
+    const sentAfterKill = proxy.bytesPassed - sentBeforeTakeover;
+    console.info(
+      `sftp resume: temp held ${tempAtKill} of ${size} bytes at the kill; ${sentAfterKill} bytes sent after`,
+    );
+    expect(await stack.bus.ledger(logged)).toMatchObject({ state: "uploaded", attempts: 2 });
+    const resumed = second.lines.find((l) => l.msg === "resuming sftp upload");
+    expect(Number(resumed?.from)).toBeGreaterThanOrEqual(size * 0.5);
+    expect(tempAtKill).toBeGreaterThanOrEqual(size * 0.5);
+    expect(sentAfterKill).toBeLessThanOrEqual(size / 2);
+    expect(await stack.sha256Of("resume/r1/ckpt/big.pt")).toBe(hash);
+    expect(stack.listFiles("resume/r1/ckpt")).toEqual(["resume/r1/ckpt/big.pt"]);
+    await t.close();
+    await second.kill("SIGTERM");
+  }, 600_000);
+});
