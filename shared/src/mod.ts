@@ -12,6 +12,21 @@ export {
   loadConfig,
   parseConfig,
 } from "./config/config.ts";
+export {
+  checkSetMembership,
+  type DeadMember,
+  defaultPointerName,
+  runSetFilter,
+  type SetManifest,
+  type SetMember,
+  type SetRecord,
+  type SetState,
+  setCloseName,
+  setFailure,
+  setManifestName,
+  setRecordKey,
+  setState,
+} from "./contract/checkpoint-set.ts";
 export { type DestinationName, destinationFromToken, parseDestinationName } from "./contract/destination-name.ts";
 export {
   isOtherMessages,
@@ -97,6 +112,7 @@ export {
   replicaKey,
   startReplicaHeartbeat,
 } from "./ledger/replica-heartbeat.ts";
+export { listRunSets, SetLedger } from "./ledger/set-ledger.ts";
 export { createLogger, type Logger, silentLogger } from "./log.ts";
 export { type ClusterNode, clusterNodeConfig, type NodeConfigOptions } from "./nats/cluster-config.ts";
 export { connectNats, NatsConnectError } from "./nats/connect.ts";
@@ -117,6 +133,7 @@ export {
   ArtifactPublisher,
   type ArtifactTarget,
   type AwaitedEntry,
+  type CloseSetRequest,
   type DeadArtifact,
   DeadArtifactsError,
   type EntryListener,
@@ -146,6 +163,7 @@ export {
 } from "./status/artifact-status.ts";
 export { type DestinationHealth, destinationHealth, isHealthy } from "./status/destination-health.ts";
 export { EventLookup, type InadmissibleMessage, type NameGroup, type StoredEvent } from "./status/event-lookup.ts";
+export { runSets, type SetStatus, setStatusOf } from "./status/set-status.ts";
 export {
   appendTokenRecord,
   hashToken,

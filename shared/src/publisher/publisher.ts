@@ -6,16 +6,18 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
+import { Readable } from "node:stream";
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Histogram, Registry } from "prom-client";
 import type { BlobStore, StagingMode } from "../blob/store.ts";
 import { blobKey } from "../contract/blob-key.ts";
+import { setCloseName } from "../contract/checkpoint-set.ts";
 import { destinationFromToken } from "../contract/destination-name.ts";
 import { checkNameRules } from "../contract/name-rules.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "../contract/names.ts";
-import type { ArtifactEventV1, BlobRef, Level } from "../contract/schema.ts";
+import type { ArtifactEventV1, BlobRef, Level, SetRef } from "../contract/schema.ts";
 import { eventSubject } from "../contract/subjects.ts";
 import { encodeEvent, validateEvent } from "../contract/validate.ts";
 import { Ledger } from "../ledger/ledger.ts";
@@ -65,6 +67,25 @@ export interface LogFileRequest {
   mode?: StagingMode;
   /** Told the bytes staged so far while a large file is staged (see StageRequest.onProgress). */
   onStagingProgress?: (bytesDone: number) => void;
+  /**
+   * The checkpoint set this file is a member of: `name` must lie under `set.name`. At each
+   * destination the set's manifest and pointer appear once every member landed there; say
+   * `members` when the count is known up front, or close the set with {@link ArtifactPublisher.closeSet}.
+   */
+  set?: Pick<SetRef, "name" | "members" | "step">;
+}
+
+/** Closes a checkpoint set: how many members it has (see {@link ArtifactPublisher.closeSet}). */
+export interface CloseSetRequest {
+  project: string;
+  run: string;
+  /** The set's name, e.g. `checkpoints/ep3-ba3000`. */
+  set: string;
+  /** How many members the set has, across every rank. */
+  members: number;
+  /** The level its members were logged at (default `fit`): the close goes to the same destinations. */
+  level?: Level;
+  step?: number;
 }
 
 /** An artifact's checked names, its subject, and the destinations that take it. */
@@ -86,6 +107,8 @@ export interface StagedBlob {
   metadata?: Record<string, string>;
   /** Default: guessed from the name's extension. */
   contentType?: string;
+  /** The checkpoint set it belongs to, if any. */
+  set?: SetRef;
 }
 
 export interface PublisherOptions {
@@ -156,7 +179,13 @@ export class ArtifactPublisher {
     // Checked before staging, so that bad metadata rejects here; the blob is filled in once hashed.
     const { kind } = this.opts.blobStore;
     const unhashed = { store: kind, ref: blobKey(target.project, target.run, id), size: 0, sha256: "0".repeat(64) };
-    const draft = this.eventFor(target, { id, blob: unhashed, metadata: req.metadata, contentType: req.contentType });
+    const draft = this.eventFor(target, {
+      id,
+      blob: unhashed,
+      metadata: req.metadata,
+      contentType: req.contentType,
+      ...(req.set ? { set: { ...req.set } } : {}),
+    });
     const placed = await this.opts.blobStore.place({
       path: req.path,
       project: target.project,
@@ -212,6 +241,48 @@ export class ArtifactPublisher {
   }
 
   /**
+   * Closes checkpoint set `set` (rank 0, after a barrier, once every rank logged its members):
+   * publishes the set's close event, `<set>/_set-close.json`, saying it has `members` members. At each
+   * destination the set then completes once that many members landed there. Tracked for
+   * {@link flush} like a logged file; resolves at once, the handle's `durable` at the PubAck.
+   */
+  async closeSet(req: CloseSetRequest): Promise<LogFileHandle> {
+    const name = setCloseName(req.set);
+    const target = await this.target({ project: req.project, run: req.run, name, level: req.level });
+    const id = randomUUID();
+    const set: SetRef = {
+      name: req.set,
+      members: req.members,
+      close: true,
+      ...(req.step === undefined ? {} : { step: req.step }),
+    };
+    const bytes = Buffer.from(`${JSON.stringify({ set: req.set, members: req.members })}\n`);
+    const unhashed = {
+      store: this.opts.blobStore.kind,
+      ref: blobKey(target.project, target.run, id),
+      size: 0,
+      sha256: "0".repeat(64),
+    };
+    // Checked before anything is staged: a bad count or set name rejects here.
+    const draft = this.eventFor(target, { id, blob: unhashed, contentType: "application/json", set });
+    const durable = (async () => {
+      const blob = await this.opts.blobStore.stageStream(Readable.from([bytes]), {
+        project: target.project,
+        run: target.run,
+        id,
+        sizeHint: bytes.length,
+      });
+      const { duplicate: _, ...logged } = await this.publishEvent(target, { ...draft, blob });
+      return logged;
+    })();
+    durable.catch(() => {});
+    const { project, run, subject, destinations } = target;
+    const handle: LogFileHandle = { id, project, run, name, subject, destinations, how: "copy", durable };
+    this.outstanding.set(id, handle);
+    return handle;
+  }
+
+  /**
    * Publishes the event of a blob already staged under `id` (the HTTP gateway streams bodies
    * into the store itself). A refused publish removes the blob; an unconfirmed one keeps it. The
    * artifact is not tracked for {@link flush}. With an id published before (within the stream's
@@ -241,6 +312,7 @@ export class ArtifactPublisher {
         ...(this.opts.rank === undefined ? {} : { rank: this.opts.rank }),
       },
       createdAt: new Date().toISOString(),
+      ...(req.set ? { set: req.set } : {}),
     });
   }
 
