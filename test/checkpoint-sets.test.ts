@@ -1,7 +1,7 @@
 /**
  * Checkpoint sets, end to end with real servers (nats-server, the S3 server in its own process,
- * a dir destination) and real uploader processes: a set becomes visible at a destination (its
- * manifest, then its pointer) only once every member landed there; a member that dies there
+ * a dir destination, OpenSSH's sshd) and real uploader processes: a set becomes visible at a
+ * destination (its manifest, then its pointer) only once every member landed there; a member that dies there
  * leaves the set failed and the pointer where it was; an older set replayed later never moves
  * the pointer back; an uploader killed between a member's upload and its settlement leaves the
  * completion to the redelivery.
@@ -26,6 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { leaseKey } from "../shared/src/delivery/key-order.ts";
 import { BusStack, type Trainer } from "./harness/bus-stack.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
+import { SftpStack } from "./harness/sftp-stack.ts";
 
 const CLI = resolve(import.meta.dirname, "../shared/src/cli/main.ts");
 const DIR_MAIN = resolve(import.meta.dirname, "../services/dir-uploader/src/main.ts");
@@ -44,6 +45,16 @@ interface Target {
 async function s3Target(): Promise<Target> {
   const s3 = await S3Stack.start();
   return { bus: s3.bus, read: (key) => s3.getObject(key), orderKey: (key) => key, dispose: () => s3.dispose() };
+}
+
+async function sftpTarget(): Promise<Target> {
+  const sftp = await SftpStack.start();
+  return {
+    bus: sftp.bus,
+    read: async (key) => sftp.readFile(key),
+    orderKey: (key) => sftp.path(key),
+    dispose: () => sftp.dispose(),
+  };
 }
 
 async function dirTarget(): Promise<Target> {
@@ -77,6 +88,7 @@ const unique = (p: string) => `${p}-${process.pid}-${++n}`;
 describe.each([
   ["s3", s3Target],
   ["dir", dirTarget],
+  ["sftp", sftpTarget],
 ])("checkpoint sets at %s", (_kind, start) => {
   let target: Target;
   let trainers: Trainer[];
