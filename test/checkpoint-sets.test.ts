@@ -37,6 +37,8 @@ interface Target {
   bus: BusStack;
   /** The object at `key` (`<project>/<run>/<name>`), read from the destination itself; undefined when absent. */
   read(key: string): Promise<Buffer | undefined>;
+  /** The name of the pointer of sets `checkpoints/*`. */
+  pointer: string;
   /** What the adapter orders writes of `key` by (its lease key is derived from it). */
   orderKey(key: string): string;
   dispose(): Promise<void>;
@@ -44,14 +46,22 @@ interface Target {
 
 async function s3Target(): Promise<Target> {
   const s3 = await S3Stack.start();
-  return { bus: s3.bus, read: (key) => s3.getObject(key), orderKey: (key) => key, dispose: () => s3.dispose() };
+  return {
+    bus: s3.bus,
+    read: (key) => s3.getObject(key),
+    pointer: "checkpoints/latest",
+    orderKey: (key) => key,
+    dispose: () => s3.dispose(),
+  };
 }
 
 async function sftpTarget(): Promise<Target> {
-  const sftp = await SftpStack.start();
+  // This one says where the pointer goes (a destination's setPointer).
+  const sftp = await SftpStack.start({ destination: { setPointer: "pointers/{dir}/latest.txt" } });
   return {
     bus: sftp.bus,
     read: async (key) => sftp.readFile(key),
+    pointer: "pointers/checkpoints/latest.txt",
     orderKey: (key) => sftp.path(key),
     dispose: () => sftp.dispose(),
   };
@@ -65,6 +75,7 @@ async function dirTarget(): Promise<Target> {
   });
   return {
     bus,
+    pointer: "checkpoints/latest",
     read: async (key) => {
       try {
         return readFileSync(join(root, key));
@@ -119,7 +130,7 @@ describe.each([
 
   const flushAll = () => Promise.all(trainers.map((t) => t.publisher.flush({ timeoutMs: 60_000 })));
   const key = (run: string, name: string) => `${PROJECT}/${run}/${name}`;
-  const pointer = async (run: string) => (await target.read(key(run, "checkpoints/latest")))?.toString();
+  const pointer = async (run: string) => (await target.read(key(run, target.pointer)))?.toString();
   const manifest = async (run: string, set: string): Promise<SetManifest | undefined> => {
     const bytes = await target.read(key(run, `${set}/_set-manifest.json`));
     return bytes && JSON.parse(bytes.toString());
@@ -253,7 +264,7 @@ describe.each([
     const kv = await new Kvm(target.bus.nc).open(LEDGER_BUCKET);
     const lease = leaseKey(
       parseDestinationName(target.bus.destination).token,
-      target.orderKey(key(run, "checkpoints/latest")),
+      target.orderKey(key(run, target.pointer)),
     );
     const holder = { id: "test/holder", seq: 1, project: PROJECT, run, eventId: "test-holder-1" };
     const hold = async () => {

@@ -1,8 +1,10 @@
 /** The checkpoint-set rules producers and uploaders share: membership at admission, a set's state, its manifest. */
 import { describe, expect, it } from "vitest";
 import {
+  checkPointerTemplate,
   countEvent,
   defaultPointerName,
+  pointerName,
   type SetRecord,
   setManifest,
   setState,
@@ -107,8 +109,19 @@ describe("a set's state", () => {
     );
   });
 
-  it("points at it from `latest` in the set's parent directory", () => {
+  it("points at it from `latest` in the set's parent directory, or where a destination's setPointer says", () => {
     expect(defaultPointerName("checkpoints/ep3-ba3000")).toBe("checkpoints/latest");
     expect(defaultPointerName("ep3")).toBe("latest");
+    expect(pointerName("checkpoints/ep3", "pointers/{dir}/{base}.latest")).toBe("pointers/checkpoints/ep3.latest");
+    expect(pointerName("ep3", "{dir}/LATEST-{base}")).toBe("LATEST-ep3");
+  });
+
+  it.each([
+    ["{dir}/{rank}", /unknown placeholder \{rank\}/],
+    ["{set}/latest", /inside the set/],
+    ["../latest", /'\.\.'/],
+    ["/latest", /relative/],
+  ])("refuses the setPointer %j, saying why", (template, message) => {
+    expect(() => checkPointerTemplate(template)).toThrow(message);
   });
 });

@@ -161,7 +161,8 @@ async function answerEvents(
   if (items.length === 0) return fail(STATUS_EXIT.notFound, `no artifacts in ${q.project}/${q.run}`, json);
   const sets = await runSets(kv, q.project, q.run);
   const view = runView(q.project, q.run, items) + (sets.length ? `\n\n${setsView(sets)}` : "");
-  print(json ? { project: q.project, run: q.run, items, sets } : view, json);
+  // `sets` only for a run that has any: the answer stays the gateway's run listing otherwise.
+  print(json ? { project: q.project, run: q.run, items, ...(sets.length ? { sets } : {}) } : view, json);
   return sets.some((s) => s.state === "failed") ? STATUS_EXIT.failed : exitOf(items);
 }
 

@@ -20,8 +20,12 @@ export const SET_MANIFEST_BASENAME = "_set-manifest.json";
  * name: path destinations refuse segments starting with '.' unless told otherwise.
  */
 const RESERVED_PREFIX = "_set-";
-/** Last segment of the default pointer, in the set's parent directory. */
-export const DEFAULT_POINTER_BASENAME = "latest";
+/**
+ * Where a set's pointer goes by default: `latest` in the set's parent directory. A destination
+ * may say otherwise (`setPointer`), from `{dir}` (the set's parent directory, empty at the top),
+ * `{set}` (the set's whole name) and `{base}` (its last segment).
+ */
+export const DEFAULT_POINTER_TEMPLATE = "{dir}/latest";
 
 /** `<set>/_set-close.json`: the name of the event that closes `set`. */
 export function setCloseName(set: string): string {
@@ -35,8 +39,32 @@ export function setManifestName(set: string): string {
 
 /** The default pointer of `set`: `latest` in the set's parent directory (`checkpoints/ep3` -> `checkpoints/latest`). */
 export function defaultPointerName(set: string): string {
+  return pointerName(set, DEFAULT_POINTER_TEMPLATE);
+}
+
+/**
+ * The pointer of `set` as `template` names it (see DEFAULT_POINTER_TEMPLATE); an empty `{dir}`
+ * takes the `/` after it along. Throws InvalidArtifactError when the result is no valid name.
+ */
+export function pointerName(set: string, template: string): string {
   const slash = set.lastIndexOf("/");
-  return slash < 0 ? DEFAULT_POINTER_BASENAME : `${set.slice(0, slash)}/${DEFAULT_POINTER_BASENAME}`;
+  const dir = slash < 0 ? "" : set.slice(0, slash);
+  const base = set.slice(slash + 1);
+  const rendered = template
+    .replace(/\{dir\}\/?/g, (m) => (dir ? `${dir}${m.endsWith("/") ? "/" : ""}` : ""))
+    .replaceAll("{set}", set)
+    .replaceAll("{base}", base);
+  return checkArtifactName(rendered);
+}
+
+/** Checks a destination's `setPointer` template: known placeholders only, and a valid name for any set. */
+export function checkPointerTemplate(template: string): void {
+  const unknown = template.match(/\{(?!dir\}|set\}|base\})[^}]*\}/);
+  if (unknown) throw new Error(`unknown placeholder ${unknown[0]} (known: {dir}, {set}, {base})`);
+  for (const set of ["ep1", "checkpoints/ep1-ba100"]) pointerName(set, template);
+  if (pointerName("a/b", template).startsWith("a/b/")) {
+    throw new Error("the pointer must not lie inside the set it names");
+  }
 }
 
 /**

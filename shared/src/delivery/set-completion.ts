@@ -17,7 +17,8 @@ import type { Logger } from "pino";
 import type { DestinationConfig } from "../config/config.ts";
 import {
   countEvent,
-  defaultPointerName,
+  DEFAULT_POINTER_TEMPLATE,
+  pointerName as renderPointer,
   type SetRecord,
   setManifest,
   setManifestName,
@@ -108,7 +109,7 @@ export class SetCompletion {
     const log = this.deps.log.child({ set: record.set, project: record.project, run: record.run });
     const manifestBytes = Buffer.from(`${JSON.stringify(setManifest(record), null, 2)}\n`);
     const manifest = await this.write(like, setManifestName(record.set), manifestBytes, record.place, msg, signal);
-    const pointerName = defaultPointerName(record.set);
+    const pointerName = renderPointer(record.set, this.deps.config.setPointer ?? DEFAULT_POINTER_TEMPLATE);
     const pointer = await this.write(like, pointerName, Buffer.from(record.set), record.place, msg, signal);
     if (pointer.kind === "superseded") log.info({ by: pointer.by }, "set complete; the pointer names a newer set");
     else log.info({ pointer: pointer.location }, "set complete: manifest published, pointer moved");
