@@ -8,8 +8,7 @@
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import {
@@ -24,82 +23,20 @@ import { eventually } from "@artifact-bus/testkit";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { leaseKey } from "../shared/src/delivery/key-order.ts";
-import { BusStack, type Trainer } from "./harness/bus-stack.ts";
-import { S3Stack } from "./harness/s3-stack.ts";
-import { SftpStack } from "./harness/sftp-stack.ts";
+import type { Trainer } from "./harness/bus-stack.ts";
+import { dirTarget, PROJECT, s3Target, sftpTarget, type SetTarget as Target } from "./harness/set-targets.ts";
 
 const CLI = resolve(import.meta.dirname, "../shared/src/cli/main.ts");
-const DIR_MAIN = resolve(import.meta.dirname, "../services/dir-uploader/src/main.ts");
-const PROJECT = "demo";
-
-/** One destination under test: its stack, how to read an object back, and its order key of a path. */
-interface Target {
-  bus: BusStack;
-  /** The object at `key` (`<project>/<run>/<name>`), read from the destination itself; undefined when absent. */
-  read(key: string): Promise<Buffer | undefined>;
-  /** The name of the pointer of sets `checkpoints/*`. */
-  pointer: string;
-  /** What the adapter orders writes of `key` by (its lease key is derived from it). */
-  orderKey(key: string): string;
-  dispose(): Promise<void>;
-}
-
-async function s3Target(): Promise<Target> {
-  const s3 = await S3Stack.start();
-  return {
-    bus: s3.bus,
-    read: (key) => s3.getObject(key),
-    pointer: "checkpoints/latest",
-    orderKey: (key) => key,
-    dispose: () => s3.dispose(),
-  };
-}
-
-async function sftpTarget(): Promise<Target> {
-  // This one says where the pointer goes (a destination's setPointer).
-  const sftp = await SftpStack.start({ destination: { setPointer: "pointers/{dir}/latest.txt" } });
-  return {
-    bus: sftp.bus,
-    read: async (key) => sftp.readFile(key),
-    pointer: "pointers/checkpoints/latest.txt",
-    orderKey: (key) => sftp.path(key),
-    dispose: () => sftp.dispose(),
-  };
-}
-
-async function dirTarget(): Promise<Target> {
-  const root = mkdtempSync(join(tmpdir(), "artifact-bus-sets-"));
-  const bus = await BusStack.start({
-    destination: { name: "dir:sets", filter: { project: PROJECT, run: "*", level: "*" }, options: { root } },
-    main: DIR_MAIN,
-  });
-  return {
-    bus,
-    pointer: "checkpoints/latest",
-    read: async (key) => {
-      try {
-        return readFileSync(join(root, key));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-        throw err;
-      }
-    },
-    orderKey: (key) => join(root, key),
-    dispose: async () => {
-      await bus.dispose();
-      rmSync(root, { recursive: true, force: true });
-    },
-  };
-}
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 let n = 0;
 const unique = (p: string) => `${p}-${process.pid}-${++n}`;
 
 describe.each([
-  ["s3", s3Target],
-  ["dir", dirTarget],
-  ["sftp", sftpTarget],
+  ["s3", () => s3Target()],
+  ["dir", () => dirTarget()],
+  // This one says where the pointer goes (a destination's setPointer).
+  ["sftp", () => sftpTarget({ setPointer: "pointers/{dir}/latest.txt" })],
 ])("checkpoint sets at %s", (_kind, start) => {
   let target: Target;
   let trainers: Trainer[];

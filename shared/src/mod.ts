@@ -14,8 +14,10 @@ export {
 } from "./config/config.ts";
 export {
   checkSetMembership,
+  DEFAULT_POINTER_TEMPLATE,
   type DeadMember,
   defaultPointerName,
+  pointerName,
   runSetFilter,
   type SetManifest,
   type SetMember,
