@@ -3,7 +3,8 @@
  * for it) hand over each delivery, which is admitted (the subject vouches for the body), waits its
  * turn for its order key, holding the key's lease is uploaded through the breaker, and ends as
  * delivery-decision.ts decides: every ending goes through one Settlement method per verdict,
- * which writes the ledger before it acks, naks, or terms with a DLQ letter.
+ * which writes the ledger before it acks, naks, or terms with a DLQ letter. A member of a
+ * checkpoint set has its set's work done (set-completion.ts) before it is settled.
  */
 import type { Consumer, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
