@@ -4,7 +4,8 @@
  * destination (its manifest, then its pointer) only once every member landed there; a member that dies there
  * leaves the set failed and the pointer where it was; an older set replayed later never moves
  * the pointer back; an uploader killed between a member's upload and its settlement leaves the
- * completion to the redelivery.
+ * completion to the redelivery; two sets completing at once on two replicas leave the pointer on
+ * the newer.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -94,6 +95,26 @@ describe.each([
       { env: { ...process.env, ARTIFACT_BUS_CONFIG: target.bus.configPath } },
     ).catch((err: { stdout: string }) => err);
     return JSON.parse(out.stdout);
+  }
+
+  /**
+   * Holds the lease of `run`'s pointer as another holder would (renewed, so it never looks
+   * expired) until `release`, which frees the key: writes of the pointer wait meanwhile.
+   */
+  async function holdPointer(run: string): Promise<{ release(): Promise<void> }> {
+    const kv = await new Kvm(target.bus.nc).open(LEDGER_BUCKET);
+    const token = parseDestinationName(target.bus.destination).token;
+    const lease = leaseKey(token, target.orderKey(key(run, target.pointer)));
+    const holder = { id: "test/holder", seq: 1, project: PROJECT, run, eventId: "test-holder-1" };
+    const hold = () => kv.put(lease, JSON.stringify({ fenceSeq: 1, doneSeq: 0, holder }));
+    await hold();
+    const renewing = setInterval(() => void hold().catch(() => undefined), 500);
+    return {
+      release: async () => {
+        clearInterval(renewing);
+        await kv.delete(lease);
+      },
+    };
   }
 
   it("a set whose count is known up front completes: its manifest lists every member's sha256, then the pointer names it", async () => {
@@ -196,19 +217,9 @@ describe.each([
     await logMember(run, set, "a.pt", a, { members: 2 });
     await flushAll();
 
-    // Someone else holds the pointer's key (renewed, so it never looks expired): the completing
-    // delivery waits there, its member uploaded and its manifest out, unsettled.
-    const kv = await new Kvm(target.bus.nc).open(LEDGER_BUCKET);
-    const lease = leaseKey(
-      parseDestinationName(target.bus.destination).token,
-      target.orderKey(key(run, target.pointer)),
-    );
-    const holder = { id: "test/holder", seq: 1, project: PROJECT, run, eventId: "test-holder-1" };
-    const hold = async () => {
-      await kv.put(lease, JSON.stringify({ fenceSeq: 1, doneSeq: 0, holder }));
-    };
-    await hold();
-    const renewing = setInterval(() => void hold(), 500);
+    // Someone else holds the pointer's key: the completing delivery waits there, its member
+    // uploaded and its manifest out, unsettled.
+    const held = await holdPointer(run);
     let last: LoggedArtifact;
     try {
       last = await (await logMember(run, set, "b.pt", b, { members: 2 })).durable;
@@ -217,15 +228,44 @@ describe.each([
       expect((await target.bus.ledger(last))?.state).not.toBe("uploaded");
       await uploader.kill("SIGKILL");
     } finally {
-      clearInterval(renewing);
+      await held.release();
     }
     expect(await pointer(run)).toBeUndefined();
-    await kv.delete(lease);
 
     uploader = await target.bus.startUploader();
     await target.bus.ledgerReaches(last, "uploaded", 60_000);
     await expectComplete(run, set, { "a.pt": a, "b.pt": b });
     expect(await pointer(run)).toBe(set);
     await uploader.kill("SIGTERM");
+  });
+
+  it("two replicas completing two sets at once leave the pointer on the newer set, whichever writes first", async () => {
+    const run = unique("race");
+    const replicas = [await target.bus.startUploader(), await target.bus.startUploader()];
+    const [older, newer] = ["checkpoints/ep1", "checkpoints/ep2"];
+    for (const set of [older, newer]) await logMember(run, set, "a.pt", Buffer.from(`${set} a`), { members: 2 });
+    await flushAll();
+    // Both sets' last members land while the pointer is held: both wait to write it, then race.
+    const held = await holdPointer(run);
+    try {
+      for (const set of [older, newer]) {
+        await (await logMember(run, set, "b.pt", Buffer.from(`${set} b`), { rank: 1, members: 2 })).durable;
+      }
+      for (const set of [older, newer]) {
+        await eventually(async () => ((await manifest(run, set)) ? true : undefined), 30_000, `${set}'s manifest`);
+      }
+      expect(await pointer(run)).toBeUndefined();
+    } finally {
+      await held.release();
+    }
+    await flushAll();
+    expect(await pointer(run)).toBe(newer);
+    const sets = (await status(run)).sets;
+    expect(sets.map((s) => [s.set, s.state])).toEqual([
+      [older, "complete"],
+      [newer, "complete"],
+    ]);
+    expect(sets.find((s) => s.set === newer)?.pointerMoved).toBe(true);
+    await Promise.all(replicas.map((r) => r.kill("SIGTERM")));
   });
 });
