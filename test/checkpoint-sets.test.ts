@@ -88,13 +88,18 @@ describe.each([
     }
   }
 
+  /** `artifact-bus status` of a run: its exit code and what it printed. */
+  async function statusCli(run: string, json: boolean): Promise<{ code: number; stdout: string }> {
+    const args = [CLI, "status", "--project", PROJECT, "--run", run, ...(json ? ["--json"] : [])];
+    const env = { ...process.env, ARTIFACT_BUS_CONFIG: target.bus.configPath };
+    return promisify(execFile)(process.execPath, args, { env }).then(
+      (out) => ({ code: 0, stdout: out.stdout }),
+      (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),
+    );
+  }
+
   async function status(run: string): Promise<{ sets: SetStatus[] }> {
-    const out = await promisify(execFile)(
-      process.execPath,
-      [CLI, "status", "--project", PROJECT, "--run", run, "--json"],
-      { env: { ...process.env, ARTIFACT_BUS_CONFIG: target.bus.configPath } },
-    ).catch((err: { stdout: string }) => err);
-    return JSON.parse(out.stdout);
+    return JSON.parse((await statusCli(run, true)).stdout);
   }
 
   /**
@@ -183,6 +188,13 @@ describe.each([
     expect(failed?.missing).toEqual([
       { name: `${older}/b.pt`, eventId: bad.id, reason: expect.stringMatching(/sha256/) },
     ]);
+    // As a person reads it: the set failed, and which member is missing and why; exit 1.
+    const shown = await statusCli(run, false);
+    expect(shown.code).toBe(1);
+    expect(shown.stdout).toMatch(new RegExp(`${older}\\s+${target.bus.destination}\\s+failed\\s+1/2`));
+    expect(shown.stdout).toContain(
+      `${older} at ${target.bus.destination}: missing ${older}/b.pt (${bad.id}): PermanentError`,
+    );
 
     const newer = "checkpoints/ep3";
     await logMember(run, newer, "a.pt", Buffer.from("ep3 a"), { members: 2 });
