@@ -148,18 +148,19 @@ export class SetCompletion {
     } catch (err) {
       throw new PermanentError(`${name} has no path at ${this.deps.destination.name}: ${(err as Error).message}`);
     }
-    const turn = await this.deps.order.take(
-      {
-        event: artifact.event,
-        orderKey,
-        orderSeq: place,
-        eventsSubject: eventSubject(artifact.event),
-        holder: `${this.deps.replicaId}/set/${randomUUID()}`,
-        cheapFirstVersion: true,
-      },
-      signal,
-      () => msg.working(),
-    );
+    const ask = {
+      event: artifact.event,
+      orderKey,
+      orderSeq: place,
+      eventsSubject: eventSubject(artifact.event),
+      holder: `${this.deps.replicaId}/set/${randomUUID()}`,
+      cheapFirstVersion: true,
+    };
+    // Waiting for the name is no attempt: the member's heartbeat keeps its delivery meanwhile, and
+    // stepping back would upload the member again. A holder that died frees it within a lease.
+    let turn = await this.deps.order.take(ask, signal, () => msg.working());
+    while (turn.kind === "later" && !signal.aborted)
+      turn = await this.deps.order.take(ask, signal, () => msg.working());
     if (turn.kind === "superseded") return turn;
     if (turn.kind === "later") throw new TransientError(`${name} is busy at ${this.deps.destination.name}`);
     if (turn.kind === "done") return { kind: "written", location: "" };

@@ -368,7 +368,8 @@ export class DestinationWorker {
   /**
    * A member of a checkpoint set landed: its set's work (record, manifest, pointer) comes before
    * the delivery is settled, so a crash on the way leaves it to the redelivery. False when that
-   * work failed: the delivery is then redelivered later (a wait, not an attempt).
+   * work failed (NATS away, the manifest's upload failing): the delivery is then redelivered, and
+   * uploads its member again, as after a failed settlement.
    */
   private async setLanded(msg: JsMsg, delivery: Delivery, signal: AbortSignal): Promise<boolean> {
     try {
