@@ -65,6 +65,8 @@ export {
   MAX_METADATA_ENTRIES,
   MAX_METADATA_KEY_CHARS,
   MAX_METADATA_VALUE_CHARS,
+  MAX_SET_MEMBERS,
+  type SetRef,
   SUBJECT_TOKEN_PATTERN,
 } from "./contract/schema.ts";
 export {

@@ -29,7 +29,7 @@ import { artifactKey, eventSubject } from "../contract/subjects.ts";
 import type { Destination } from "../destination/destination.ts";
 import { PermanentError, TransientError } from "../destination/errors.ts";
 import { generatedArtifact } from "../destination/generated-artifact.ts";
-import type { SetLedger, SetRef } from "../ledger/set-ledger.ts";
+import type { SetLedger, SetRecordRef } from "../ledger/set-ledger.ts";
 import type { KeyOrder } from "./key-order.ts";
 import { UploadHeartbeat } from "./upload-heartbeat.ts";
 
@@ -187,7 +187,7 @@ export class SetCompletion {
     }
   }
 
-  private ref(event: ArtifactEventV1): SetRef {
+  private ref(event: ArtifactEventV1): SetRecordRef {
     return {
       destinationToken: this.deps.destinationToken,
       destination: this.deps.destination.name,

@@ -8,7 +8,7 @@ import { runSetFilter, type SetRecord, setRecordKey } from "../contract/checkpoi
 import { isRevisionConflict } from "./ledger.ts";
 
 /** Which set: its destination (token) and identity. */
-export interface SetRef {
+export interface SetRecordRef {
   destinationToken: string;
   destination: string;
   project: string;
@@ -22,7 +22,7 @@ export class SetLedger {
     this.kv = kv;
   }
 
-  async get(ref: SetRef): Promise<SetRecord | undefined> {
+  async get(ref: SetRecordRef): Promise<SetRecord | undefined> {
     const e = await this.kv.get(setRecordKey(ref.destinationToken, ref.project, ref.run, ref.set));
     return e?.operation === "PUT" ? e.json<SetRecord>() : undefined;
   }
@@ -32,7 +32,7 @@ export class SetLedger {
    * returns the record to write, or undefined to leave it. Retried while another writer moves it.
    * Returns the record as it stands after the call.
    */
-  async update(ref: SetRef, next: (current: SetRecord) => SetRecord | undefined): Promise<SetRecord> {
+  async update(ref: SetRecordRef, next: (current: SetRecord) => SetRecord | undefined): Promise<SetRecord> {
     const key = setRecordKey(ref.destinationToken, ref.project, ref.run, ref.set);
     for (;;) {
       const cur = await this.kv.get(key);
@@ -64,7 +64,7 @@ export async function listRunSets(kv: KV, project: string, run: string): Promise
   return records;
 }
 
-function emptyRecord(ref: SetRef): SetRecord {
+function emptyRecord(ref: SetRecordRef): SetRecord {
   return {
     destination: ref.destination,
     project: ref.project,
