@@ -128,6 +128,15 @@ describe.each([
     const set = "checkpoints/ep1-ba100";
     const files = { "rank0.pt": Buffer.from("shard of rank 0"), "rank1.pt": Buffer.from("shard of rank 1, longer") };
     const metadata = Buffer.from("metadata of rank 0");
+    // A file outside the set's name is refused before anything is staged, naming the rule.
+    const outside = {
+      project: PROJECT,
+      run,
+      name: "checkpoints/other.pt",
+      path: import.meta.filename,
+      set: { name: set },
+    };
+    await expect(trainers[0]!.publisher.logFile(outside)).rejects.toThrow(/must lie under its set's name/);
     await logMember(run, set, "rank0.pt", files["rank0.pt"], { rank: 0, members: 3 });
     await logMember(run, set, "rank1.pt", files["rank1.pt"], { rank: 1, members: 3 });
     await flushAll();
