@@ -436,6 +436,43 @@ describe("the operations page's API", () => {
   });
 });
 
+describe("checkpoint sets", () => {
+  it("a run's sets: each with its state, members landed and pointer at each destination; another project's token is refused", async () => {
+    const t = await stack.bus.trainer();
+    try {
+      const set = "checkpoints/ep1";
+      for (const rank of [0, 1]) {
+        const path = join(stack.bus.dir, `set-member-${rank}`);
+        writeFileSync(path, `shard ${rank}`);
+        await t.publisher.logFile({
+          project: "demo",
+          run: "rsets",
+          name: `${set}/rank${rank}.pt`,
+          path,
+          set: { name: set, members: 2 },
+        });
+      }
+      await t.publisher.flush({ timeoutMs: 30_000 });
+    } finally {
+      await t.close();
+    }
+    const r = await stack.fetch("/v1/projects/demo/runs/rsets/sets", reader);
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as { items: Record<string, unknown>[] };
+    expect(body.items).toEqual([
+      expect.objectContaining({
+        set: "checkpoints/ep1",
+        state: "complete",
+        expected: 2,
+        landed: 2,
+        missing: [],
+        pointerMoved: true,
+      }),
+    ]);
+    await problem(await stack.fetch("/v1/projects/demo/runs/rsets/sets", other), 403, "forbidden", "project");
+  });
+});
+
 describe("the OpenAPI document", () => {
   it("is served at /v1/openapi.json as committed, and every route in it was exercised above", async () => {
     const served = (await (await stack.fetch("/v1/openapi.json", undefined)).json()) as {

@@ -12,6 +12,23 @@ export {
   loadConfig,
   parseConfig,
 } from "./config/config.ts";
+export {
+  checkSetMembership,
+  DEFAULT_POINTER_TEMPLATE,
+  type DeadMember,
+  defaultPointerName,
+  pointerName,
+  runSetFilter,
+  type SetManifest,
+  type SetMember,
+  type SetRecord,
+  type SetState,
+  setCloseName,
+  setFailure,
+  setManifestName,
+  setRecordKey,
+  setState,
+} from "./contract/checkpoint-set.ts";
 export { type DestinationName, destinationFromToken, parseDestinationName } from "./contract/destination-name.ts";
 export {
   ATTEMPT_HISTORY,
@@ -50,6 +67,8 @@ export {
   MAX_METADATA_ENTRIES,
   MAX_METADATA_KEY_CHARS,
   MAX_METADATA_VALUE_CHARS,
+  MAX_SET_MEMBERS,
+  type SetRef,
   SUBJECT_TOKEN_PATTERN,
 } from "./contract/schema.ts";
 export {
@@ -102,6 +121,7 @@ export {
   replicaKey,
   startReplicaHeartbeat,
 } from "./ledger/replica-heartbeat.ts";
+export { listRunSets, SetLedger } from "./ledger/set-ledger.ts";
 export { createLogger, type Logger, silentLogger } from "./log.ts";
 export { type ClusterNode, clusterNodeConfig, type NodeConfigOptions } from "./nats/cluster-config.ts";
 export { connectNats, NatsConnectError } from "./nats/connect.ts";
@@ -122,6 +142,7 @@ export {
   ArtifactPublisher,
   type ArtifactTarget,
   type AwaitedEntry,
+  type CloseSetRequest,
   type DeadArtifact,
   DeadArtifactsError,
   type EntryListener,
@@ -154,6 +175,7 @@ export {
 } from "./status/artifact-status.ts";
 export { type DestinationHealth, destinationHealth, isHealthy } from "./status/destination-health.ts";
 export { EventLookup, type InadmissibleMessage, type NameGroup, type StoredEvent } from "./status/event-lookup.ts";
+export { runSets, type SetStatus, setStatusOf } from "./status/set-status.ts";
 export {
   appendTokenRecord,
   hashToken,

@@ -18,6 +18,7 @@ import { liveRoutes } from "./routes/live.ts";
 import { operationRoutes } from "./routes/operations.ts";
 import { pauseRoutes } from "./routes/pause.ts";
 import { serviceRoutes } from "./routes/service.ts";
+import { setRoutes } from "./routes/sets.ts";
 import { uiRoutes } from "./routes/ui.ts";
 import { SHARED_SCHEMAS } from "./schemas.ts";
 
@@ -96,6 +97,7 @@ export async function gatewayApp(app: FastifyInstance, { deps }: { deps: Gateway
     await writeRoutes(v1, deps);
     await readRoutes(v1, deps);
     await versionRoutes(v1, deps);
+    await setRoutes(v1, deps);
     await contentRoutes(v1, deps);
     await operationRoutes(v1, deps);
     await pauseRoutes(v1, deps);

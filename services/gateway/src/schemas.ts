@@ -105,6 +105,30 @@ export const ArtifactList = Type.Object({
 });
 export type ArtifactListBody = { items: ArtifactStatusBody[]; next: string | null };
 
+export const SetStatusSchema = Type.Object({
+  set: Type.String({ description: "The set's name, e.g. checkpoints/ep3-ba3000" }),
+  destination: Type.String(),
+  state: Type.Union(
+    ["open", "complete", "failed"].map((s) => Type.Literal(s)),
+    {
+      description: "complete: every member landed, manifest published; failed: a member is dead there",
+    },
+  ),
+  expected: Type.Optional(Type.Integer({ minimum: 1, description: "How many members, once an event said it" })),
+  landed: Type.Integer({ minimum: 0 }),
+  missing: Type.Array(Type.Object({ name: Type.String(), eventId: Type.String(), reason: Type.String() }), {
+    description: "Members dead at this destination, and why",
+  }),
+  conflict: Type.Optional(Type.String()),
+  place: Type.Integer({ minimum: 0, description: "The highest stream sequence among the set's events" }),
+  manifest: Type.Optional(Type.String({ description: "Where the manifest landed, once complete" })),
+  pointer: Type.Optional(Type.String()),
+  pointerMoved: Type.Optional(Type.Boolean({ description: "false: the pointer names a newer set" })),
+  updatedAt: Type.String(),
+});
+
+export const SetList = Type.Object({ items: Type.Array(SetStatusSchema) });
+
 export const WaitBody = Type.Object(
   { ids: Type.Optional(Type.Array(EventId, { maxItems: 10_000 })) },
   { additionalProperties: false },

@@ -8,7 +8,7 @@
  */
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ConfigError, loadConfig } from "../config/config.ts";
 import { checkSubjectToken } from "../contract/names.ts";
@@ -20,7 +20,8 @@ import { LEDGER_BUCKET } from "../nats/topology-names.ts";
 import { type ArtifactStatus, artifactStatus, runArtifacts } from "../status/artifact-status.ts";
 import { destinationHealth, isHealthy } from "../status/destination-health.ts";
 import { EventLookup } from "../status/event-lookup.ts";
-import { artifactView, countStates, destinationsView, runView } from "./status-view.ts";
+import { runSets } from "../status/set-status.ts";
+import { artifactView, countStates, destinationsView, runView, setsView } from "./status-view.ts";
 
 /** What `artifact-bus status` exits with; scripts may rely on these. */
 export const STATUS_EXIT = {
@@ -115,7 +116,7 @@ async function answer(nc: NatsConnection, q: Query, json: boolean): Promise<numb
   const ledger = new Ledger(kv);
   let skipped = 0;
   const lookup = new EventLookup(jsm, kv, () => skipped++);
-  const code = await answerEvents(lookup, ledger, directory, q, json);
+  const code = await answerEvents(lookup, ledger, directory, q, json, kv);
   if (skipped > 0) {
     console.error(`artifact-bus status: skipped ${skipped} message(s) whose subject does not vouch for their body`);
   }
@@ -128,6 +129,7 @@ async function answerEvents(
   directory: DestinationDirectory,
   q: Exclude<Query, { kind: "destinations" }>,
   json: boolean,
+  kv: KV,
 ): Promise<number> {
   if (q.kind === "event") {
     // An event no destination touched yet is found only among its run's events.
@@ -157,8 +159,11 @@ async function answerEvents(
     after = page.next;
   }
   if (items.length === 0) return fail(STATUS_EXIT.notFound, `no artifacts in ${q.project}/${q.run}`, json);
-  print(json ? { project: q.project, run: q.run, items } : runView(q.project, q.run, items), json);
-  return exitOf(items);
+  const sets = await runSets(kv, q.project, q.run);
+  const view = runView(q.project, q.run, items) + (sets.length ? `\n\n${setsView(sets)}` : "");
+  // `sets` only for a run that has any: the answer stays the gateway's run listing otherwise.
+  print(json ? { project: q.project, run: q.run, items, ...(sets.length ? { sets } : {}) } : view, json);
+  return sets.some((s) => s.state === "failed") ? STATUS_EXIT.failed : exitOf(items);
 }
 
 function exitOf(items: ArtifactStatus[]): number {

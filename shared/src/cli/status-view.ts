@@ -1,6 +1,8 @@
 /** How `artifact-bus status` shows an artifact, a run and the destinations to a person. */
+
 import type { ArtifactStatus, DestinationStatus } from "../status/artifact-status.ts";
 import type { DestinationHealth } from "../status/destination-health.ts";
+import type { SetStatus } from "../status/set-status.ts";
 import { formatBytes, formatTable, percent } from "./format.ts";
 
 /** One version: what it is, then a row per destination. */
@@ -93,4 +95,21 @@ export function countStates(items: readonly ArtifactStatus[]): { done: number; d
 
 function progressOf(d: DestinationStatus, size: number): string {
   return d.bytesDone === undefined ? "" : `${formatBytes(d.bytesDone)} (${percent(d.bytesDone, size)}%)`;
+}
+
+/** A run's checkpoint sets: a row per set and destination, then a line per missing member saying why. */
+export function setsView(sets: readonly SetStatus[]): string {
+  const rows = sets.map((s) => [
+    s.set,
+    s.destination,
+    s.state,
+    `${s.landed}/${s.expected ?? "?"}`,
+    s.pointerMoved === undefined ? "-" : s.pointerMoved ? "names it" : "names a newer set",
+  ]);
+  const why = sets.flatMap((s) => [
+    ...(s.conflict ? [`${s.set} at ${s.destination}: ${s.conflict}`] : []),
+    ...s.missing.map((m) => `${s.set} at ${s.destination}: missing ${m.name} (${m.eventId}): ${m.reason}`),
+  ]);
+  const table = formatTable(["SET", "DESTINATION", "STATE", "MEMBERS", "POINTER"], rows);
+  return why.length ? `${table}\n\n${why.join("\n")}` : table;
 }

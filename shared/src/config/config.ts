@@ -3,9 +3,11 @@
  * (`ARTIFACT_BUS_CONFIG`) < environment. Secrets (passwords, tokens, cloud keys) are never
  * part of it: they come from the environment or credential files at the point of use.
  */
+
 import { readFileSync } from "node:fs";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { checkPointerTemplate } from "../contract/checkpoint-set.ts";
 import { parseDestinationName } from "../contract/destination-name.ts";
 import { SUBJECT_TOKEN_PATTERN } from "../contract/schema.ts";
 
@@ -52,6 +54,13 @@ export const DestinationConfigSchema = Type.Object({
     Type.Boolean({
       description:
         "Skip a version when a newer one of its key already waits (default: the destination's own, true for S3 and SFTP); off, every event is uploaded, in logging order",
+    }),
+  ),
+  setPointer: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "Name of a checkpoint set's pointer, from {dir} (the set's parent directory), {set} and {base} (its last segment); default {dir}/latest",
     }),
   ),
   ackWaitMs: Ms(30_000, "Time before an unacknowledged delivery goes to another replica"),
@@ -344,6 +353,13 @@ export function parseConfig(input: unknown): Config {
     }
     if (seen.has(d.name)) throw new ConfigError(`config field destinations.${i}.name: ${d.name} appears twice`);
     seen.add(d.name);
+    if (d.setPointer !== undefined) {
+      try {
+        checkPointerTemplate(d.setPointer);
+      } catch (err) {
+        throw new ConfigError(`config field destinations.${i}.setPointer: ${(err as Error).message}`);
+      }
+    }
   });
   return config;
 }

@@ -41,6 +41,32 @@ export const ProducerSchema = Type.Object(
   { additionalProperties: true },
 );
 
+/** At most this many members in one checkpoint set: its ledger record holds each (about 300 bytes). */
+export const MAX_SET_MEMBERS = 2048;
+
+export const SetRefSchema = Type.Object(
+  {
+    name: Type.String({
+      minLength: 1,
+      maxLength: MAX_NAME_BYTES,
+      description:
+        "The set's name, a relative path prefix (e.g. checkpoints/ep3-ba3000) under which the event's name lies",
+    }),
+    members: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_SET_MEMBERS,
+        description: "How many members the set has, when known (required on the event that closes the set)",
+      }),
+    ),
+    close: Type.Optional(
+      Type.Literal(true, { description: "This event closes the set: named <set>/_set-close.json, it is no member" }),
+    ),
+    step: Type.Optional(Type.Integer({ minimum: 0, description: "The training step the set was written at" })),
+  },
+  { additionalProperties: true },
+);
+
 export const ArtifactEventV1Schema = Type.Object(
   {
     schema: Type.Literal(1),
@@ -67,6 +93,7 @@ export const ArtifactEventV1Schema = Type.Object(
     }),
     producer: ProducerSchema,
     createdAt: Type.String({ format: "date-time", description: "RFC 3339 time the artifact was logged" }),
+    set: Type.Optional(SetRefSchema),
   },
   {
     $id: "https://artifact-bus.dev/schema/artifact-event.v1.json",
@@ -79,3 +106,4 @@ export const ArtifactEventV1Schema = Type.Object(
 export type ArtifactEventV1 = Static<typeof ArtifactEventV1Schema>;
 export type BlobRef = Static<typeof BlobRefSchema>;
 export type Producer = Static<typeof ProducerSchema>;
+export type SetRef = Static<typeof SetRefSchema>;

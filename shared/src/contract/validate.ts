@@ -1,6 +1,7 @@
 /** Decoding and validation of v1 events, shared by publishers and uploaders. */
 import { FormatRegistry } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { checkSetMembership } from "./checkpoint-set.ts";
 import { checkArtifactName, InvalidArtifactError } from "./names.ts";
 import { type ArtifactEventV1, ArtifactEventV1Schema, MAX_METADATA_KEY_CHARS } from "./schema.ts";
 
@@ -22,6 +23,7 @@ export function validateEvent(value: unknown): ArtifactEventV1 {
     throw new InvalidArtifactError(path || "event", first?.message ?? "is not a v1 artifact event");
   }
   checkArtifactName(value.name);
+  checkSetMembership(value);
   for (const key of Object.keys(value.metadata)) {
     if (key.length === 0 || key.length > MAX_METADATA_KEY_CHARS) {
       throw new InvalidArtifactError(

@@ -3,7 +3,8 @@
  * for it) hand over each delivery, which is admitted (the subject vouches for the body), waits its
  * turn for its order key, holding the key's lease is uploaded through the breaker, and ends as
  * delivery-decision.ts decides: every ending goes through one Settlement method per verdict,
- * which writes the ledger before it acks, naks, or terms with a DLQ letter.
+ * which writes the ledger before it acks, naks, or terms with a DLQ letter. A member of a
+ * checkpoint set has its set's work done (set-completion.ts) before it is settled.
  */
 import type { Consumer, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
@@ -17,6 +18,7 @@ import type { Destination } from "../destination/destination.ts";
 import { classify, describeError } from "../destination/errors.ts";
 import { readDestinationPause } from "../ledger/destination-pause.ts";
 import type { Ledger } from "../ledger/ledger.ts";
+import { SetLedger } from "../ledger/set-ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import { DestinationBreaker } from "./breaker.ts";
 import { decideEnd, decideStart, type End, type Outcome } from "./delivery-decision.ts";
@@ -25,6 +27,7 @@ import type { KeyLease, KeyLeases } from "./key-lease.ts";
 import { ackFloorReader, KeyOrder, keyScope } from "./key-order.ts";
 import { PauseGate } from "./pause-gate.ts";
 import { PullLoop } from "./pull-loop.ts";
+import { SetCompletion } from "./set-completion.ts";
 import { attemptUpload } from "./upload-attempt.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
 
@@ -62,6 +65,7 @@ export class DestinationWorker {
   private readonly pulls: PullLoop[];
   private readonly order: KeyOrder;
   private readonly settle: Settlement;
+  private readonly sets: SetCompletion;
 
   constructor(deps: WorkerDeps) {
     this.deps = deps;
@@ -96,6 +100,15 @@ export class DestinationWorker {
       scopeOf: (e) => keyScope(e, deps.config.filter),
       finished: async (ref) => isTerminal((await deps.ledger.getOf(this.token, ref, ref.seq))?.state),
       ackFloor: ackFloorReader(deps.consumers.events),
+    });
+    this.sets = new SetCompletion({
+      sets: new SetLedger(deps.ledger.kv),
+      destination: deps.destination,
+      destinationToken: this.token,
+      order: this.order,
+      config: deps.config,
+      log: deps.log,
+      replicaId: deps.replicaId,
     });
     this.pause = new PauseGate({
       read: () => readDestinationPause(deps.ledger.kv, this.token),
@@ -183,17 +196,22 @@ export class DestinationWorker {
         await this.settle.resendLetter(msg, start.entry, delivery.eventsSubject);
         return;
       case "exhausted":
+        await this.sets.died(delivery, start.reason);
         await this.settle.kill(msg, base, start.attempts, start.reason, "transient", delivery.eventsSubject);
         return;
     }
     const refusal = await replayRefusal(this.deps.blobs, delivery);
-    if (refusal) return this.settle.refuseReplay(msg, base, refusal, prior?.errorClass);
+    if (refusal) {
+      await this.sets.died(delivery, refusal);
+      return this.settle.refuseReplay(msg, base, refusal, prior?.errorClass);
+    }
     let orderKey: string;
     try {
       orderKey = this.deps.destination.orderKey(delivery.event);
     } catch (err) {
       // No valid path for it at this destination: no retry can change that.
       const error = describeError(err);
+      await this.sets.died(delivery, error);
       await this.settle.kill(msg, base, start.priorAttempts, error, "permanent", delivery.eventsSubject);
       return;
     }
@@ -231,6 +249,7 @@ export class DestinationWorker {
         const entry =
           prior?.state === "uploaded" ? prior : await this.deps.ledger.getOf(this.token, base, delivery.orderSeq);
         const uploaded = entry?.state === "uploaded" ? entry : { ...base, state: "uploaded" as const, attempts: 0 };
+        if (!(await this.setLanded(msg, delivery, ac.signal))) return;
         await this.settle.finish(msg, uploaded, delivery);
         return;
       }
@@ -297,6 +316,10 @@ export class DestinationWorker {
       // The heartbeat runs until the ack: a slow finish (NATS restarting) must not let the
       // delivery expire and a redelivery upload the same bytes again.
       try {
+        if (!(await this.setLanded(msg, delivery, ac.signal))) {
+          await lease.release().catch(() => undefined);
+          return;
+        }
         await this.settle.finish(msg, uploaded, delivery);
       } finally {
         heartbeat.stop();
@@ -332,6 +355,7 @@ export class DestinationWorker {
   ): Promise<void> {
     if (end.settle === "ack") return;
     if (end.settle === "term") {
+      await this.sets.died(delivery, end.error);
       await this.settle.kill(msg, base, end.attempts, end.error, end.errorClass, delivery.eventsSubject);
       return;
     }
@@ -363,6 +387,24 @@ export class DestinationWorker {
       replica: this.deps.replicaId,
     };
     return [...(base.history ?? []), record].slice(-ATTEMPT_HISTORY);
+  }
+
+  /**
+   * A member of a checkpoint set landed: its set's work (record, manifest, pointer) comes before
+   * the delivery is settled, so a crash on the way leaves it to the redelivery. False when that
+   * work failed (NATS away, the manifest's upload failing): the delivery is then redelivered, and
+   * uploads its member again, as after a failed settlement.
+   */
+  private async setLanded(msg: JsMsg, delivery: Delivery, signal: AbortSignal): Promise<boolean> {
+    try {
+      await this.sets.landed(delivery, msg, signal);
+      return true;
+    } catch (err) {
+      const set = delivery.event.set?.name;
+      this.deps.log.warn({ eventId: delivery.event.id, set, err: describeError(err) }, "checkpoint set work failed");
+      this.settle.redeliverLater(msg, this.deps.config.backoff.initialMs);
+      return false;
+    }
   }
 
   private entryBase(delivery: Delivery): EntryBase {

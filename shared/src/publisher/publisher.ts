@@ -6,16 +6,16 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
+import { Readable } from "node:stream";
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
-import type { Histogram, Registry } from "prom-client";
-import type { BlobStore, StagingMode } from "../blob/store.ts";
+import type { Histogram } from "prom-client";
 import { blobKey } from "../contract/blob-key.ts";
+import { setCloseName } from "../contract/checkpoint-set.ts";
 import { destinationFromToken } from "../contract/destination-name.ts";
 import { checkNameRules } from "../contract/name-rules.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "../contract/names.ts";
-import type { ArtifactEventV1, BlobRef, Level } from "../contract/schema.ts";
+import type { ArtifactEventV1, SetRef } from "../contract/schema.ts";
 import { eventSubject } from "../contract/subjects.ts";
 import { encodeEvent, validateEvent } from "../contract/validate.ts";
 import { Ledger } from "../ledger/ledger.ts";
@@ -51,55 +51,15 @@ export {
 /** Read once: os.hostname() is a system call, and it was one per event. */
 const HOST = hostname();
 
-export interface LogFileRequest {
-  project: string;
-  run: string;
-  /** Relative POSIX path naming the artifact, e.g. `checkpoints/ep1.pt`. */
-  name: string;
-  /** The local file to log. */
-  path: string;
-  level?: Level;
-  metadata?: Record<string, string>;
-  contentType?: string;
-  /** fs staging only; defaults to the publisher's mode. */
-  mode?: StagingMode;
-  /** Told the bytes staged so far while a large file is staged (see StageRequest.onProgress). */
-  onStagingProgress?: (bytesDone: number) => void;
-}
+import type {
+  ArtifactTarget,
+  CloseSetRequest,
+  LogFileRequest,
+  PublisherOptions,
+  StagedBlob,
+} from "./publisher-requests.ts";
 
-/** An artifact's checked names, its subject, and the destinations that take it. */
-export interface ArtifactTarget {
-  project: string;
-  run: string;
-  name: string;
-  level: Level;
-  subject: string;
-  /** e.g. `s3:main` */
-  destinations: string[];
-}
-
-/** A blob staged under an event id, with what its event says besides the target. */
-export interface StagedBlob {
-  /** The event id the blob was staged under. */
-  id: string;
-  blob: BlobRef;
-  metadata?: Record<string, string>;
-  /** Default: guessed from the name's extension. */
-  contentType?: string;
-}
-
-export interface PublisherOptions {
-  nc: NatsConnection;
-  blobStore: BlobStore;
-  /** Upper bound on waiting for a PubAck across NATS reconnects (default 30 s). */
-  publishTimeoutMs?: number;
-  rank?: number;
-  /**
-   * A Prometheus registry to export the publisher's metrics in (`artifact_bus_publish_seconds`),
-   * e.g. the one a trainer's own /metrics serves. None: nothing is measured.
-   */
-  registry?: Registry;
-}
+export type { ArtifactTarget, CloseSetRequest, LogFileRequest, PublisherOptions, StagedBlob };
 
 export class ArtifactPublisher {
   private readonly js: JetStreamClient;
@@ -156,7 +116,13 @@ export class ArtifactPublisher {
     // Checked before staging, so that bad metadata rejects here; the blob is filled in once hashed.
     const { kind } = this.opts.blobStore;
     const unhashed = { store: kind, ref: blobKey(target.project, target.run, id), size: 0, sha256: "0".repeat(64) };
-    const draft = this.eventFor(target, { id, blob: unhashed, metadata: req.metadata, contentType: req.contentType });
+    const draft = this.eventFor(target, {
+      id,
+      blob: unhashed,
+      metadata: req.metadata,
+      contentType: req.contentType,
+      ...(req.set ? { set: { ...req.set } } : {}),
+    });
     const placed = await this.opts.blobStore.place({
       path: req.path,
       project: target.project,
@@ -212,6 +178,48 @@ export class ArtifactPublisher {
   }
 
   /**
+   * Closes checkpoint set `set` (rank 0, after a barrier, once every rank logged its members):
+   * publishes the set's close event, `<set>/_set-close.json`, saying it has `members` members. At each
+   * destination the set then completes once that many members landed there. Tracked for
+   * {@link flush} like a logged file; resolves at once, the handle's `durable` at the PubAck.
+   */
+  async closeSet(req: CloseSetRequest): Promise<LogFileHandle> {
+    const name = setCloseName(req.set);
+    const target = await this.target({ project: req.project, run: req.run, name, level: req.level });
+    const id = randomUUID();
+    const set: SetRef = {
+      name: req.set,
+      members: req.members,
+      close: true,
+      ...(req.step === undefined ? {} : { step: req.step }),
+    };
+    const bytes = Buffer.from(`${JSON.stringify({ set: req.set, members: req.members })}\n`);
+    const unhashed = {
+      store: this.opts.blobStore.kind,
+      ref: blobKey(target.project, target.run, id),
+      size: 0,
+      sha256: "0".repeat(64),
+    };
+    // Checked before anything is staged: a bad count or set name rejects here.
+    const draft = this.eventFor(target, { id, blob: unhashed, contentType: "application/json", set });
+    const durable = (async () => {
+      const blob = await this.opts.blobStore.stageStream(Readable.from([bytes]), {
+        project: target.project,
+        run: target.run,
+        id,
+        sizeHint: bytes.length,
+      });
+      const { duplicate: _, ...logged } = await this.publishEvent(target, { ...draft, blob });
+      return logged;
+    })();
+    durable.catch(() => {});
+    const { project, run, subject, destinations } = target;
+    const handle: LogFileHandle = { id, project, run, name, subject, destinations, how: "copy", durable };
+    this.outstanding.set(id, handle);
+    return handle;
+  }
+
+  /**
    * Publishes the event of a blob already staged under `id` (the HTTP gateway streams bodies
    * into the store itself). A refused publish removes the blob; an unconfirmed one keeps it. The
    * artifact is not tracked for {@link flush}. With an id published before (within the stream's
@@ -241,6 +249,7 @@ export class ArtifactPublisher {
         ...(this.opts.rank === undefined ? {} : { rank: this.opts.rank }),
       },
       createdAt: new Date().toISOString(),
+      ...(req.set ? { set: req.set } : {}),
     });
   }
 

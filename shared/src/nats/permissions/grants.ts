@@ -7,6 +7,7 @@
  * artifact-bus makes; each grant names that call, and the sample file carries it as a comment.
  */
 
+import { SET_KEY_PREFIX } from "../../contract/checkpoint-set.ts";
 import { destinationFromToken, parseDestinationName } from "../../contract/destination-name.ts";
 import { checkSubjectToken } from "../../contract/names.ts";
 import { dlqSubject, EVENTS_PREFIX, REPLAY_PREFIX } from "../../contract/subjects.ts";
@@ -175,6 +176,10 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
       {
         subject: `$KV.${LEDGER_BUCKET}.${RESUME_KEY_PREFIX}.${destinationToken}.>`,
         why: "resume records of its own destination only (create, update, delete)",
+      },
+      {
+        subject: `$KV.${LEDGER_BUCKET}.${SET_KEY_PREFIX}.${destinationToken}.>`,
+        why: "checkpoint-set records of its own destination only (create, update)",
       },
       {
         subject: `$KV.${LEDGER_BUCKET}.${REPLICA_KEY_PREFIX}.${destinationToken}.>`,

@@ -1,0 +1,226 @@
+/**
+ * Checkpoint sets: files logged as members of one set (a sharded checkpoint) become visible at a
+ * destination as a whole. What producers and uploaders both speak: the names a set reserves, the
+ * rule that ties a member's name to its set, the per-destination ledger record of a set, and the
+ * manifest the destination publishes once every member landed there.
+ *
+ * A set is identified by (project, run, set name): the event's subject vouches for project and
+ * run, so one run's set never mixes with another run's, whatever its name.
+ */
+import { checkArtifactName, InvalidArtifactError } from "./names.ts";
+import type { ArtifactEventV1, Producer, SetRef } from "./schema.ts";
+import { artifactKey } from "./subjects.ts";
+
+/** Last segment of the event that closes a set (it is no member). */
+export const SET_CLOSE_BASENAME = "_set-close.json";
+/** Last segment of the manifest the runtime publishes next to the members of a complete set. */
+export const SET_MANIFEST_BASENAME = "_set-manifest.json";
+/**
+ * Names directly under a set starting with this are the set's own, never a member's. Not a dot
+ * name: path destinations refuse segments starting with '.' unless told otherwise.
+ */
+const RESERVED_PREFIX = "_set-";
+/**
+ * Where a set's pointer goes by default: `latest` in the set's parent directory. A destination
+ * may say otherwise (`setPointer`), from `{dir}` (the set's parent directory, empty at the top),
+ * `{set}` (the set's whole name) and `{base}` (its last segment).
+ */
+export const DEFAULT_POINTER_TEMPLATE = "{dir}/latest";
+
+/** `<set>/_set-close.json`: the name of the event that closes `set`. */
+export function setCloseName(set: string): string {
+  return `${set}/${SET_CLOSE_BASENAME}`;
+}
+
+/** `<set>/_set-manifest.json`: where the manifest of `set` is published. */
+export function setManifestName(set: string): string {
+  return `${set}/${SET_MANIFEST_BASENAME}`;
+}
+
+/** The default pointer of `set`: `latest` in the set's parent directory (`checkpoints/ep3` -> `checkpoints/latest`). */
+export function defaultPointerName(set: string): string {
+  return pointerName(set, DEFAULT_POINTER_TEMPLATE);
+}
+
+/**
+ * The pointer of `set` as `template` names it (see DEFAULT_POINTER_TEMPLATE); an empty `{dir}`
+ * takes the `/` after it along. Throws InvalidArtifactError when the result is no valid name.
+ */
+export function pointerName(set: string, template: string): string {
+  const slash = set.lastIndexOf("/");
+  const dir = slash < 0 ? "" : set.slice(0, slash);
+  const base = set.slice(slash + 1);
+  const rendered = template
+    .replace(/\{dir\}\/?/g, (m) => (dir ? `${dir}${m.endsWith("/") ? "/" : ""}` : ""))
+    .replaceAll("{set}", set)
+    .replaceAll("{base}", base);
+  return checkArtifactName(rendered);
+}
+
+/** Checks a destination's `setPointer` template: known placeholders only, and a valid name for any set. */
+export function checkPointerTemplate(template: string): void {
+  const unknown = template.match(/\{(?!dir\}|set\}|base\})[^}]*\}/);
+  if (unknown) throw new Error(`unknown placeholder ${unknown[0]} (known: {dir}, {set}, {base})`);
+  for (const set of ["ep1", "checkpoints/ep1-ba100"]) pointerName(set, template);
+  if (pointerName("a/b", template).startsWith("a/b/")) {
+    throw new Error("the pointer must not lie inside the set it names");
+  }
+}
+
+/**
+ * Checks an event's `set` against its name (part of validateEvent, so producers and uploaders
+ * refuse the same events): the set's name is a valid artifact name; a member's name lies under
+ * it (`<set>/...`) and is none of the names the set reserves (`<set>/_set-*`); the event closing
+ * the set is named `<set>/_set-close.json` and says how many members the set has.
+ */
+export function checkSetMembership(event: Pick<ArtifactEventV1, "name" | "set">): void {
+  const set = event.set;
+  if (!set) return;
+  try {
+    checkArtifactName(set.name);
+  } catch (err) {
+    throw new InvalidArtifactError("set.name", (err as Error).message.replace(/^name: /, ""));
+  }
+  const q = JSON.stringify;
+  if (set.close) {
+    if (event.name !== setCloseName(set.name)) {
+      throw new InvalidArtifactError(
+        "name",
+        `${q(event.name)}: the event closing set ${q(set.name)} must be named ${q(setCloseName(set.name))}`,
+      );
+    }
+    if (set.members === undefined) {
+      throw new InvalidArtifactError("set.members", `closing set ${q(set.name)} must say how many members it has`);
+    }
+    return;
+  }
+  if (!event.name.startsWith(`${set.name}/`)) {
+    throw new InvalidArtifactError(
+      "name",
+      `${q(event.name)} must lie under its set's name ${q(set.name)} (a member of a set is named "<set>/...")`,
+    );
+  }
+  const rest = event.name.slice(set.name.length + 1);
+  if (!rest.includes("/") && rest.startsWith(RESERVED_PREFIX)) {
+    throw new InvalidArtifactError(
+      "name",
+      `${q(event.name)}: names starting with "${RESERVED_PREFIX}" directly under a set are the set's own (its close, its manifest)`,
+    );
+  }
+}
+
+/** One member of a set as it landed at a destination. */
+export interface SetMember {
+  name: string;
+  size: number;
+  sha256: string;
+  eventId: string;
+  /** Its place among its key's versions (a replay keeps its original's). */
+  seq: number;
+  producer: Producer;
+}
+
+/** A member that ended dead at a destination, which makes the set failed there. */
+export interface DeadMember {
+  name: string;
+  eventId: string;
+  seq: number;
+  reason: string;
+}
+
+/** Where a set stands at one destination. */
+export type SetState = "open" | "complete" | "failed";
+
+/** A set's record at one destination (ledger key `set.<destination token>.<project>.<run>.<hash of the set's name>`). */
+export interface SetRecord {
+  destination: string;
+  project: string;
+  run: string;
+  set: string;
+  /** How many members, once an event said it. */
+  expected?: number;
+  /** The step the set was written at, if an event said it. */
+  step?: number;
+  /** Landed members, by name. */
+  members: Record<string, SetMember>;
+  /** Members dead at this destination, by name (a replay that lands removes its name). */
+  dead: Record<string, DeadMember>;
+  /** The set's place in order: the highest original stream sequence among its events. */
+  place: number;
+  /** Why the set cannot complete besides dead members (events disagreeing on the count, too many members). */
+  conflict?: string;
+  /** Set once the manifest landed and the pointer was moved (or found at a newer set). */
+  published?: { manifest: string; pointer: string; pointerMoved: boolean };
+  updatedAt: string;
+}
+
+/** Ledger key prefix of set records. */
+export const SET_KEY_PREFIX = "set";
+
+/** The ledger key of a set's record at one destination. */
+export function setRecordKey(destinationToken: string, project: string, run: string, set: string): string {
+  return `${SET_KEY_PREFIX}.${destinationToken}.${project}.${run}.${artifactKey(set)}`;
+}
+
+/** KV key filter for every set record of one run, at every destination. */
+export function runSetFilter(project: string, run: string): string {
+  return `${SET_KEY_PREFIX}.*.${project}.${run}.*`;
+}
+
+/** Where a set stands: failed (a dead member or a conflict), complete (the count known, every member landed), or open. */
+export function setState(r: Pick<SetRecord, "dead" | "conflict" | "expected" | "members">): SetState {
+  if (r.conflict || Object.keys(r.dead).length > 0) return "failed";
+  if (r.expected !== undefined && Object.keys(r.members).length === r.expected) return "complete";
+  return "open";
+}
+
+/** Why a failed set failed, in one line. */
+export function setFailure(r: SetRecord): string | undefined {
+  const dead = Object.values(r.dead).map((d) => `${d.name}: ${d.reason}`);
+  const why = [...(r.conflict ? [r.conflict] : []), ...dead];
+  return why.length ? why.join("; ") : undefined;
+}
+
+/** The record `r` with one more event of the set counted: its count, step and place. */
+export function countEvent(r: SetRecord, set: SetRef, seq: number): SetRecord {
+  const next = { ...r, place: Math.max(r.place, seq) };
+  if (set.step !== undefined && next.step === undefined) next.step = set.step;
+  if (set.members !== undefined) {
+    if (next.expected === undefined) next.expected = set.members;
+    else if (next.expected !== set.members && !next.conflict) {
+      next.conflict = `events disagree on the member count (${next.expected} and ${set.members})`;
+    }
+  }
+  const landed = Object.keys(next.members).length;
+  if (next.expected !== undefined && landed > next.expected && !next.conflict) {
+    next.conflict = `${landed} members landed, the set expects ${next.expected}`;
+  }
+  return next;
+}
+
+/** The manifest of a complete set, as published next to its members (deterministic: replicas write the same bytes). */
+export interface SetManifest {
+  schema: 1;
+  set: string;
+  project: string;
+  run: string;
+  step?: number;
+  /** The set's place in order (see SetRecord.place). */
+  place: number;
+  members: { name: string; size: number; sha256: string; producer: Producer }[];
+}
+
+export function setManifest(r: SetRecord): SetManifest {
+  const members = Object.values(r.members)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((m) => ({ name: m.name, size: m.size, sha256: m.sha256, producer: m.producer }));
+  return {
+    schema: 1,
+    set: r.set,
+    project: r.project,
+    run: r.run,
+    ...(r.step === undefined ? {} : { step: r.step }),
+    place: r.place,
+    members,
+  };
+}

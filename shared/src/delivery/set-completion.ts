@@ -1,0 +1,205 @@
+/**
+ * Checkpoint sets at one destination (contract/checkpoint-set.ts): each member that lands, or
+ * dies, is recorded in the set's ledger record by compare-and-set; the delivery that finds the set
+ * complete publishes its manifest next to the members and then moves its pointer to it, both
+ * through the adapter's ordinary `upload`.
+ *
+ * All of it runs before the member's delivery is settled: a replica killed on the way leaves the
+ * member unacknowledged, and its redelivery (which finds the member in the record) finishes the
+ * work. The manifest and the pointer are written like any version of their names: in turn under
+ * their key's lease (KeyOrder), fenced by beforeVisible, ordered by the set's place (the highest
+ * original stream sequence among its events). A set older than the one the pointer names finds
+ * the pointer's fence past its place, and leaves the pointer alone.
+ */
+import { randomUUID } from "node:crypto";
+import type { JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import type { DestinationConfig } from "../config/config.ts";
+import {
+  countEvent,
+  DEFAULT_POINTER_TEMPLATE,
+  pointerName as renderPointer,
+  type SetRecord,
+  setManifest,
+  setManifestName,
+  setState,
+} from "../contract/checkpoint-set.ts";
+import type { ArtifactEventV1 } from "../contract/schema.ts";
+import { artifactKey, eventSubject } from "../contract/subjects.ts";
+import type { Destination } from "../destination/destination.ts";
+import { PermanentError, TransientError } from "../destination/errors.ts";
+import { generatedArtifact } from "../destination/generated-artifact.ts";
+import type { SetLedger, SetRecordRef } from "../ledger/set-ledger.ts";
+import type { KeyOrder } from "./key-order.ts";
+import { UploadHeartbeat } from "./upload-heartbeat.ts";
+
+export interface SetCompletionDeps {
+  sets: SetLedger;
+  destination: Destination;
+  destinationToken: string;
+  order: KeyOrder;
+  config: DestinationConfig;
+  log: Logger;
+  replicaId: string;
+}
+
+/** What became of a generated write: it landed, or a newer version of its name stands. */
+type WriteResult = { kind: "written"; location: string } | { kind: "superseded"; by: number };
+
+/** One event of a set, as its delivery knows it. */
+export interface SetEvent {
+  event: ArtifactEventV1;
+  /** Its place: its stream sequence, or for a replay the original's. */
+  orderSeq: number;
+}
+
+export class SetCompletion {
+  private readonly deps: SetCompletionDeps;
+  constructor(deps: SetCompletionDeps) {
+    this.deps = deps;
+  }
+
+  /**
+   * The event landed here (or was found landed on a redelivery): records it, and when that makes
+   * the set complete and nobody published it yet, publishes the manifest and moves the pointer.
+   * `msg` is kept alive meanwhile. Throws when the work could not finish: the caller leaves the
+   * delivery unsettled so that it is done again.
+   */
+  async landed(e: SetEvent, msg: JsMsg, signal: AbortSignal): Promise<void> {
+    const set = e.event.set;
+    if (!set) return;
+    const { event, orderSeq } = e;
+    const record = await this.deps.sets.update(this.ref(event), (cur) => {
+      const next: SetRecord = { ...cur, members: { ...cur.members }, dead: { ...cur.dead } };
+      if (!set.close) {
+        const had = next.members[event.name];
+        if (!had || had.seq < orderSeq) {
+          next.members[event.name] = {
+            name: event.name,
+            size: event.blob.size,
+            sha256: event.blob.sha256,
+            eventId: event.id,
+            seq: orderSeq,
+            producer: event.producer,
+          };
+        }
+      }
+      const dead = next.dead[event.name];
+      if (dead && dead.seq <= orderSeq) delete next.dead[event.name]; // a replay that landed heals it
+      return unchanged(cur, countEvent(next, set, orderSeq));
+    });
+    if (setState(record) !== "complete" || record.published) return;
+    await this.publish(record, event, msg, signal);
+  }
+
+  /** The event ended dead here: the set is failed here, naming it and why. */
+  async died(e: SetEvent, reason: string): Promise<void> {
+    const set = e.event.set;
+    if (!set) return;
+    const { event, orderSeq } = e;
+    await this.deps.sets.update(this.ref(event), (cur) => {
+      const landed = cur.members[event.name];
+      if (landed && landed.seq >= orderSeq) return undefined; // a newer version of it landed
+      const dead = { ...cur.dead, [event.name]: { name: event.name, eventId: event.id, seq: orderSeq, reason } };
+      return unchanged(cur, countEvent({ ...cur, dead }, set, orderSeq));
+    });
+  }
+
+  private async publish(record: SetRecord, like: ArtifactEventV1, msg: JsMsg, signal: AbortSignal): Promise<void> {
+    const log = this.deps.log.child({ set: record.set, project: record.project, run: record.run });
+    const manifestBytes = Buffer.from(`${JSON.stringify(setManifest(record), null, 2)}\n`);
+    const manifest = await this.write(like, setManifestName(record.set), manifestBytes, record.place, msg, signal);
+    const pointerName = renderPointer(record.set, this.deps.config.setPointer ?? DEFAULT_POINTER_TEMPLATE);
+    const pointer = await this.write(like, pointerName, Buffer.from(record.set), record.place, msg, signal);
+    if (pointer.kind === "superseded") log.info({ by: pointer.by }, "set complete; the pointer names a newer set");
+    else log.info({ pointer: pointer.location }, "set complete: manifest published, pointer moved");
+    await this.deps.sets.update(this.ref(like), (cur) =>
+      cur.published
+        ? undefined
+        : {
+            ...cur,
+            published: {
+              manifest: manifest.kind === "written" ? manifest.location : "",
+              pointer: pointer.kind === "written" ? pointer.location : pointerName,
+              pointerMoved: pointer.kind === "written",
+            },
+          },
+    );
+  }
+
+  /**
+   * Writes generated bytes under `name` as version `place` of it: in turn for its key, under its
+   * lease, through the adapter's upload (whose beforeVisible confirms the lease).
+   */
+  private async write(
+    like: ArtifactEventV1,
+    name: string,
+    bytes: Buffer,
+    place: number,
+    msg: JsMsg,
+    signal: AbortSignal,
+  ): Promise<WriteResult> {
+    const id = `set-${artifactKey(name)}-${place}`;
+    const contentType = name.endsWith(".json") ? "application/json" : "text/plain";
+    const artifact = generatedArtifact(like, { id, name, bytes, contentType, streamSeq: place });
+    let orderKey: string;
+    try {
+      orderKey = this.deps.destination.orderKey(artifact.event);
+    } catch (err) {
+      throw new PermanentError(`${name} has no path at ${this.deps.destination.name}: ${(err as Error).message}`);
+    }
+    const ask = {
+      event: artifact.event,
+      orderKey,
+      orderSeq: place,
+      eventsSubject: eventSubject(artifact.event),
+      holder: `${this.deps.replicaId}/set/${randomUUID()}`,
+      cheapFirstVersion: true,
+    };
+    // Waiting for the name is no attempt: the member's heartbeat keeps its delivery meanwhile, and
+    // stepping back would upload the member again. A holder that died frees it within a lease.
+    let turn = await this.deps.order.take(ask, signal, () => msg.working());
+    while (turn.kind === "later" && !signal.aborted)
+      turn = await this.deps.order.take(ask, signal, () => msg.working());
+    if (turn.kind === "superseded") return turn;
+    if (turn.kind === "later") throw new TransientError(`${name} is busy at ${this.deps.destination.name}`);
+    if (turn.kind === "done") return { kind: "written", location: "" };
+    const ac = new AbortController();
+    const stopOuter = () => ac.abort(signal.reason);
+    signal.addEventListener("abort", stopOuter, { once: true });
+    const noRecord = { slow: async () => true, progress: async () => true };
+    const heartbeat = new UploadHeartbeat(
+      () => msg.working(),
+      turn.lease,
+      this.deps.config,
+      ac,
+      this.deps.log,
+      noRecord,
+    );
+    try {
+      const receipt = await this.deps.destination.upload(artifact, heartbeat.context(1, this.deps.log));
+      return { kind: "written", location: receipt.location };
+    } finally {
+      heartbeat.stop();
+      signal.removeEventListener("abort", stopOuter);
+      // The fence stays at `place`: an older set's write finds it and leaves the name alone.
+      await turn.lease.release().catch(() => undefined);
+    }
+  }
+
+  private ref(event: ArtifactEventV1): SetRecordRef {
+    return {
+      destinationToken: this.deps.destinationToken,
+      destination: this.deps.destination.name,
+      project: event.project,
+      run: event.run,
+      set: event.set?.name ?? "",
+    };
+  }
+}
+
+/** `next`, or undefined when it says nothing `cur` does not: no write. */
+function unchanged(cur: SetRecord, next: SetRecord): SetRecord | undefined {
+  const strip = ({ updatedAt: _, ...r }: SetRecord) => JSON.stringify(r);
+  return strip(cur) === strip(next) ? undefined : next;
+}

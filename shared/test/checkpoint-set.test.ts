@@ -1,0 +1,127 @@
+/** The checkpoint-set rules producers and uploaders share: membership at admission, a set's state, its manifest. */
+import { describe, expect, it } from "vitest";
+import {
+  checkPointerTemplate,
+  countEvent,
+  defaultPointerName,
+  pointerName,
+  type SetRecord,
+  setManifest,
+  setState,
+} from "../src/contract/checkpoint-set.ts";
+import { InvalidArtifactError } from "../src/contract/names.ts";
+import { decodeEvent } from "../src/contract/validate.ts";
+
+const sampleEvent = (overrides: Record<string, unknown>) => ({
+  schema: 1,
+  id: "0f4d6a2e-1b2c-4d5e-8f90-123456789abc",
+  project: "llm",
+  run: "run-7",
+  name: "checkpoints/ep1-ba100-rank0.pt",
+  level: "batch",
+  blob: { store: "fs", ref: "llm/run-7/x", size: 10, sha256: "a".repeat(64) },
+  contentType: "application/octet-stream",
+  metadata: {},
+  producer: { host: "node-3", pid: 42, rank: 0 },
+  createdAt: "2026-11-28T08:00:00.000Z",
+  ...overrides,
+});
+const bytes = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+const decode = (overrides: Record<string, unknown>) => decodeEvent(bytes(sampleEvent(overrides)));
+
+describe("set membership at admission", () => {
+  it("accepts a member under its set's name, and an event without a set as before", () => {
+    expect(decode({ name: "ck/ep1/rank0.pt", set: { name: "ck/ep1", members: 2 } }).set).toEqual({
+      name: "ck/ep1",
+      members: 2,
+    });
+    expect(decode({ name: "ck/ep1/rank0.pt" }).set).toBeUndefined();
+  });
+
+  it.each([
+    [{ name: "ck/ep2/rank0.pt", set: { name: "ck/ep1" } }, /name: .* must lie under its set's name "ck\/ep1"/],
+    [{ name: "ck/ep10/rank0.pt", set: { name: "ck/ep1" } }, /must lie under its set's name/],
+    [{ name: "ck/ep1/_set-manifest.json", set: { name: "ck/ep1" } }, /are the set's own/],
+    [{ name: "ck/ep1/x", set: { name: "../ck" } }, /^set\.name: .*'\.\.'/],
+    [{ name: "ck/ep1/x", set: { name: "ck/ep1", members: 0 } }, /set\.members/],
+    [
+      { name: "ck/ep1/x", set: { name: "ck/ep1", close: true, members: 2 } },
+      /must be named "ck\/ep1\/_set-close.json"/,
+    ],
+    [{ name: "ck/ep1/_set-close.json", set: { name: "ck/ep1", close: true } }, /set\.members: closing set/],
+  ])("refuses %j, naming the rule", (overrides, message) => {
+    expect(() => decode(overrides)).toThrow(InvalidArtifactError);
+    expect(() => decode(overrides)).toThrow(message);
+  });
+
+  it("accepts the close of a set, which names the count", () => {
+    const e = decode({ name: "ck/ep1/_set-close.json", set: { name: "ck/ep1", close: true, members: 8 } });
+    expect(e.set).toMatchObject({ close: true, members: 8 });
+  });
+});
+
+describe("a set's state", () => {
+  const member = (name: string, seq: number) => ({
+    name,
+    size: 1,
+    sha256: "b".repeat(64),
+    eventId: `id-${name}`,
+    seq,
+    producer: { host: "h", pid: 1 },
+  });
+  const empty: SetRecord = {
+    destination: "s3:main",
+    project: "p",
+    run: "r",
+    set: "ck/ep1",
+    members: {},
+    dead: {},
+    place: 0,
+    updatedAt: "",
+  };
+
+  it("is open until the count is known and every member landed, then complete; its place is the highest sequence", () => {
+    let r = countEvent({ ...empty, members: { "ck/ep1/a": member("ck/ep1/a", 7) } }, { name: "ck/ep1" }, 7);
+    expect(setState(r)).toBe("open");
+    r = countEvent(
+      { ...r, members: { ...r.members, "ck/ep1/b": member("ck/ep1/b", 5) } },
+      { name: "ck/ep1", members: 2 },
+      5,
+    );
+    expect(setState(r)).toBe("complete");
+    expect(r.place).toBe(7);
+  });
+
+  it("fails on a dead member, on events disagreeing on the count, and on more members than the count", () => {
+    expect(setState({ ...empty, dead: { x: { name: "x", eventId: "i", seq: 1, reason: "gone" } } })).toBe("failed");
+    const two = countEvent(empty, { name: "ck/ep1", members: 2 }, 1);
+    expect(countEvent(two, { name: "ck/ep1", members: 3 }, 2).conflict).toMatch(/disagree/);
+    const three = { ...two, members: { a: member("a", 1), b: member("b", 2), c: member("c", 3) } };
+    expect(setState(countEvent(three, { name: "ck/ep1" }, 3))).toBe("failed");
+  });
+
+  it("has a manifest that lists members by name, the same bytes whichever replica writes it", () => {
+    const r = { ...empty, expected: 2, place: 9, members: { b: member("b", 9), a: member("a", 3) } };
+    const m = setManifest(r);
+    expect(m.members.map((x) => x.name)).toEqual(["a", "b"]);
+    expect(JSON.stringify(setManifest({ ...r, members: { a: member("a", 3), b: member("b", 9) } }))).toBe(
+      JSON.stringify(m),
+    );
+  });
+
+  it("points at it from `latest` in the set's parent directory, or where a destination's setPointer says", () => {
+    expect(defaultPointerName("checkpoints/ep3-ba3000")).toBe("checkpoints/latest");
+    expect(defaultPointerName("ep3")).toBe("latest");
+    expect(pointerName("checkpoints/ep3", "pointers/{dir}/{base}.latest")).toBe("pointers/checkpoints/ep3.latest");
+    expect(pointerName("ep3", "{dir}/LATEST-{base}")).toBe("LATEST-ep3");
+  });
+
+  it.each([
+    ["{dir}/{rank}", /unknown placeholder \{rank\}/],
+    ["{set}/latest", /inside the set/],
+    ["../latest", /'\.\.'/],
+    ["/latest", /relative/],
+  ])("refuses the setPointer %j, saying why", (template, message) => {
+    expect(() => checkPointerTemplate(template)).toThrow(message);
+  });
+});

@@ -1,0 +1,83 @@
+/**
+ * The destinations the checkpoint-set tests run against (S3, SFTP, dir), each with how to read an
+ * object back from the destination itself, never through the uploader under test.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { DEFAULT_POINTER_TEMPLATE, type DestinationConfig, pointerName } from "@artifact-bus/shared";
+import { BusStack } from "./bus-stack.ts";
+import { S3Stack } from "./s3-stack.ts";
+import { SftpStack } from "./sftp-stack.ts";
+
+const DIR_MAIN = resolve(import.meta.dirname, "../../services/dir-uploader/src/main.ts");
+export const PROJECT = "demo";
+
+/** One destination under test: its stack, how to read an object back, and its order key of a path. */
+export interface SetTarget {
+  bus: BusStack;
+  /** The object at `key` (`<project>/<run>/<name>`), read from the destination itself; undefined when absent. */
+  read(key: string): Promise<Buffer | undefined>;
+  /** The name of the pointer of sets `checkpoints/*`. */
+  pointer: string;
+  /** What the adapter orders writes of `key` by (its lease key is derived from it). */
+  orderKey(key: string): string;
+  dispose(): Promise<void>;
+}
+
+export async function s3Target(destination: Partial<DestinationConfig> = {}): Promise<SetTarget> {
+  const s3 = await S3Stack.start({ destination });
+  return {
+    bus: s3.bus,
+    read: (key) => s3.getObject(key),
+    pointer: pointerOf(destination),
+    orderKey: (key) => key,
+    dispose: () => s3.dispose(),
+  };
+}
+
+export async function sftpTarget(destination: Partial<DestinationConfig> = {}): Promise<SetTarget> {
+  const sftp = await SftpStack.start({ destination });
+  return {
+    bus: sftp.bus,
+    read: async (key) => sftp.readFile(key),
+    pointer: pointerOf(destination),
+    orderKey: (key) => sftp.path(key),
+    dispose: () => sftp.dispose(),
+  };
+}
+
+export async function dirTarget(destination: Partial<DestinationConfig> = {}): Promise<SetTarget> {
+  const root = mkdtempSync(join(tmpdir(), "artifact-bus-sets-"));
+  const bus = await BusStack.start({
+    destination: {
+      name: "dir:sets",
+      filter: { project: PROJECT, run: "*", level: "*" },
+      options: { root },
+      ...destination,
+    },
+    main: DIR_MAIN,
+  });
+  return {
+    bus,
+    pointer: pointerOf(destination),
+    read: async (key) => {
+      try {
+        return readFileSync(join(root, key));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw err;
+      }
+    },
+    orderKey: (key) => join(root, key),
+    dispose: async () => {
+      await bus.dispose();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The pointer of sets `checkpoints/*` at a destination so configured. */
+function pointerOf(destination: Partial<DestinationConfig>): string {
+  return pointerName("checkpoints/x", destination.setPointer ?? DEFAULT_POINTER_TEMPLATE);
+}
