@@ -74,7 +74,16 @@ describe("resume records", () => {
     });
     await second.release();
     const newer = await lease(leases, key, 9);
-    expect(await resumeOf(newer, 9).load()).toBeUndefined();
+    const next = resumeOf(newer, 9);
+    expect(await next.load()).toBeUndefined();
+    // The older version is superseded: what it saved is handed over to be cleaned up.
+    expect(next.abandoned()).toEqual({
+      uploadId: "u1",
+      parts: [
+        [1, 8, "e1", "s1"],
+        [2, 8, "e2", "s2"],
+      ],
+    });
   });
 
   it("an attempt that lost its lease cannot overwrite what the newer attempt saved, and is stopped", async () => {

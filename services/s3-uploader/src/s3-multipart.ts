@@ -140,10 +140,11 @@ async function openSession(req: MultipartRequest, signal: AbortSignal): Promise<
   const base = { key: Key ?? "", size: req.size, partSize: req.buffers.partSize };
   const saved = await loadState(req);
   const previous = usableState(saved, base);
-  const other = savedUpload(saved);
-  if (!previous && other) {
-    // An upload this one cannot continue (the part size or key changed since): not left behind.
-    req.log.info({ key: other.key, uploadId: other.uploadId }, "saved upload does not fit this one; aborting it");
+  // An upload this one cannot continue (the part size or key changed since), or one of an older
+  // version of the key, superseded and never to be resumed: not left behind.
+  const other = previous ? undefined : (savedUpload(saved) ?? savedUpload(req.resume?.abandoned()));
+  if (other) {
+    req.log.info({ key: other.key, uploadId: other.uploadId }, "saved upload will not be resumed; aborting it");
     await abortUpload(req, other.uploadId, other.key);
   }
   const session = (uploadId: string, known: Map<number, PartRecord>): Session => ({

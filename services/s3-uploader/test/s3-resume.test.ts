@@ -24,6 +24,7 @@ beforeEach(() => f.proxy.reset());
 function memoryResume(onSave: (s: ResumeState) => void = () => {}): UploadResume & { saved?: ResumeState } {
   const r: UploadResume & { saved?: ResumeState } = {
     load: async () => r.saved,
+    abandoned: () => undefined,
     save: async (s) => {
       r.saved = s;
       onSave(s);
@@ -118,6 +119,19 @@ describe("s3 multipart resume", () => {
     const dest = f.destination({ prefix, partSizeBytes: 6 * MiB });
     await dest.upload(artifact, { ...testContext(), resume });
     expect((resume.saved as S3ResumeState).uploadId).not.toBe(old);
+    expect((await f.readObject(dest.keyOf(artifact.event)))!.equals(bytes)).toBe(true);
+    const left = await f.reader.send(new ListMultipartUploadsCommand({ Bucket: f.bucket, Prefix: prefix }));
+    expect(left.Uploads ?? []).toEqual([]);
+  });
+
+  it("the upload an older, superseded version of the key left is aborted when the newer one starts", async () => {
+    const prefix = uniqueRun();
+    const { resume } = await interruptedUpload(randomBytes(3 * 5 * MiB + 7), prefix, 1);
+    const older = resume.saved as S3ResumeState;
+    const bytes = randomBytes(2 * 5 * MiB + 9);
+    const artifact = await fileArtifact(f.dir, "ckpt.pt", bytes);
+    const dest = f.destination({ prefix });
+    await dest.upload(artifact, { ...testContext(), resume: { ...memoryResume(), abandoned: () => older } });
     expect((await f.readObject(dest.keyOf(artifact.event)))!.equals(bytes)).toBe(true);
     const left = await f.reader.send(new ListMultipartUploadsCommand({ Bucket: f.bucket, Prefix: prefix }));
     expect(left.Uploads ?? []).toEqual([]);

@@ -71,6 +71,8 @@ export class AttemptResume implements UploadResume {
   private running: Promise<void> | undefined;
   private lastWrite = 0;
   private warnedSize = false;
+  /** The state of an older version of the key, as load() found it. */
+  private older: ResumeState | undefined;
 
   constructor(kv: KV, owner: ResumeOwner) {
     this.kv = kv;
@@ -80,9 +82,14 @@ export class AttemptResume implements UploadResume {
 
   async load(): Promise<ResumeState | undefined> {
     const rec = await this.read();
+    this.older = rec && rec.seq < this.owner.seq ? rec.state : undefined;
     if (!rec || rec.eventId !== this.owner.eventId || rec.seq !== this.owner.seq) return undefined;
     this.owns = true;
     return rec.state;
+  }
+
+  abandoned(): ResumeState | undefined {
+    return this.older;
   }
 
   save(state: ResumeState): Promise<void> {

@@ -61,6 +61,12 @@ export interface UploadResume {
   /** What the last attempt of this event at this destination saved, if any. One ledger read. */
   load(): Promise<ResumeState | undefined>;
   /**
+   * What an older version of the same key saved, found by load(): that version is superseded (the
+   * key's fence passed it) and never resumes, so the adapter may clean up what it names (abort
+   * its S3 multipart upload). Undefined when there is none, or before load().
+   */
+  abandoned(): ResumeState | undefined;
+  /**
    * Replaces the saved state. Cheap to call after every part: writes are coalesced (one in
    * flight, at most a few a second), so the latest state may land a moment later or, if the
    * process dies first, not at all. Resolves once this state (or a later one) is written or given
