@@ -471,6 +471,20 @@ describe("checkpoint sets", () => {
     ]);
     await problem(await stack.fetch("/v1/projects/demo/runs/rsets/sets", other), 403, "forbidden", "project");
   });
+
+  it("closing a set by its count: 202 with the close event; a read token or another project's is refused", async () => {
+    const close = (token: string, body: unknown = { set: "checkpoints/ep2", members: 3, step: 7 }) =>
+      stack.fetch("/v1/projects/demo/runs/rsets/sets/close", token, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const r = await close(publish);
+    expect(r.status).toBe(202);
+    expect(await r.json()).toMatchObject({ name: "checkpoints/ep2/_set-close.json", project: "demo", run: "rsets" });
+    await problem(await close(reader), 403, "forbidden", "Authorization");
+    await problem(await close(other), 403, "forbidden", "project");
+  });
 });
 
 describe("the OpenAPI document", () => {

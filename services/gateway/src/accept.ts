@@ -11,9 +11,11 @@ import { stat } from "node:fs/promises";
 import {
   BlobExistsError,
   type BlobRef,
+  checkSetMembership,
   destinationFromToken,
   destinationsOf,
   type Level,
+  type SetRef,
   type StoredEvent,
 } from "@artifact-bus/shared";
 import type { GatewayDeps } from "./deps.ts";
@@ -31,6 +33,8 @@ export interface AcceptRequest {
   name: string;
   level: Level;
   metadata: Record<string, string>;
+  /** The checkpoint set the artifact is a member of (part of the key's fingerprint). */
+  set?: SetRef;
   contentType?: string;
   idempotencyKey?: string;
   /** sha256 of the caller's token: derived event ids are bound to it (see eventIdFor). */
@@ -60,6 +64,8 @@ const inFlight = new Map<string, string>();
 export async function accept(deps: GatewayDeps, req: AcceptRequest): Promise<Acceptance> {
   const reasons = deps.notReady();
   if (reasons.length > 0) throw new Problem("nats-unavailable", reasons.join("; "), { retryAfterS: 2 });
+  // A set the event would be refused for is refused before any byte is staged.
+  checkSetMembership({ name: req.name, ...(req.set ? { set: req.set } : {}) });
   const id = eventIdFor(req.project, req.run, req.idempotencyKey, req.tokenSha256);
   const head = headOf(req);
   if (req.idempotencyKey !== undefined) {
@@ -114,6 +120,7 @@ async function acceptOnce(deps: GatewayDeps, req: AcceptRequest, id: string): Pr
     blob,
     metadata: req.metadata,
     ...(req.contentType ? { contentType: req.contentType } : {}),
+    ...(req.set ? { set: req.set } : {}),
   });
   let { level, name } = target;
   let { sha256, size } = blob;

@@ -13,13 +13,16 @@ export interface FingerprintParts {
   method: string;
   name: string;
   level: string;
+  /** The checkpoint set, if any; none leaves the fingerprint as it was before sets. */
+  set?: { name: string; members?: number; step?: number };
   /** sha256 (hex) of the body: a PUT's bytes, a POST's JSON. */
   bodySha256: string;
 }
 
 /** The fingerprint kept with the answer under `idx.<id>`: sha256 over the parts, one per line. */
 export function fingerprintOf(p: FingerprintParts): string {
-  return createHash("sha256").update(`v1\n${p.method}\n${p.name}\n${p.level}\n${p.bodySha256}`).digest("hex");
+  const set = p.set ? `\n${setLine(p.set)}` : "";
+  return createHash("sha256").update(`v1\n${p.method}\n${p.name}\n${p.level}\n${p.bodySha256}${set}`).digest("hex");
 }
 
 /**
@@ -27,7 +30,12 @@ export function fingerprintOf(p: FingerprintParts): string {
  * in flight (409, retry later) from another one under the same key (422).
  */
 export function headOf(p: Omit<FingerprintParts, "bodySha256">): string {
-  return `${p.method}\n${p.name}\n${p.level}`;
+  return `${p.method}\n${p.name}\n${p.level}${p.set ? `\n${setLine(p.set)}` : ""}`;
+}
+
+/** A set as one line, whatever order its fields came in. */
+function setLine(s: NonNullable<FingerprintParts["set"]>): string {
+  return JSON.stringify([s.name, s.members ?? null, s.step ?? null]);
 }
 
 /** sha256 (hex) of a stream read to its end, keeping none of it. */

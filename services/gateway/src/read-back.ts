@@ -60,6 +60,11 @@ export class ReadBack {
     return d !== undefined && subjectMatches(eventFilter(d.filter.project, d.filter.run, d.filter.level), subject);
   }
 
+  /** The `setPointer` template of destination `name`, if its config says one. */
+  setPointer(name: string): string | undefined {
+    return this.configs.get(name)?.setPointer;
+  }
+
   /** Names it can read from, in config order. */
   get names(): string[] {
     return [...this.configs.keys()];

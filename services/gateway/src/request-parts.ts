@@ -1,9 +1,14 @@
 /**
  * Parts of an artifact request that come in headers or the query: Content-Digest (RFC 9530),
- * Idempotency-Key, metadata. Each bad part is a problem naming it.
+ * Idempotency-Key, metadata, the checkpoint set. Each bad part is a problem naming it.
  */
 import { createHmac, randomUUID } from "node:crypto";
-import { MAX_METADATA_ENTRIES, MAX_METADATA_KEY_CHARS, MAX_METADATA_VALUE_CHARS } from "@artifact-bus/shared";
+import {
+  MAX_METADATA_ENTRIES,
+  MAX_METADATA_KEY_CHARS,
+  MAX_METADATA_VALUE_CHARS,
+  type SetRef,
+} from "@artifact-bus/shared";
 import { Problem } from "./problems.ts";
 
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
@@ -111,4 +116,21 @@ export function checkMetadata(value: unknown, field: string): Record<string, str
     }
   }
   return value as Record<string, string>;
+}
+
+/** The SetRef a PUT's query names, if any; a count or step without a set is refused. */
+export function setOfQuery(q: { set?: string; setMembers?: number; setStep?: number }): { set?: SetRef } {
+  if (q.set === undefined) {
+    if (q.setMembers !== undefined || q.setStep !== undefined) {
+      throw new Problem("invalid-request", "setMembers and setStep need set (the set's name)", { field: "set" });
+    }
+    return {};
+  }
+  return {
+    set: {
+      name: q.set,
+      ...(q.setMembers === undefined ? {} : { members: q.setMembers }),
+      ...(q.setStep === undefined ? {} : { step: q.setStep }),
+    },
+  };
 }

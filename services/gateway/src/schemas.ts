@@ -8,6 +8,7 @@ import {
   MAX_METADATA_ENTRIES,
   MAX_METADATA_KEY_CHARS,
   MAX_METADATA_VALUE_CHARS,
+  MAX_SET_MEMBERS,
   SUBJECT_TOKEN_PATTERN,
 } from "@artifact-bus/shared";
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
@@ -128,6 +129,32 @@ export const SetStatusSchema = Type.Object({
 });
 
 export const SetList = Type.Object({ items: Type.Array(SetStatusSchema) });
+
+const SetName = Type.String({
+  minLength: 1,
+  description: "The checkpoint set's name, e.g. checkpoints/ep3-ba3000; the artifact's name must lie under it",
+});
+const SetMembers = Type.Integer({ minimum: 1, maximum: MAX_SET_MEMBERS, description: "How many members the set has" });
+const SetStep = Type.Integer({ minimum: 0, description: "The training step the set was written at" });
+
+/** The set a logged file is a member of, in a POST body. */
+export const MemberSetRef = Type.Object(
+  { name: SetName, members: Type.Optional(SetMembers), step: Type.Optional(SetStep) },
+  { additionalProperties: false, description: "The checkpoint set the artifact is a member of" },
+);
+
+/** The set a PUT body is a member of, in its query string. */
+export const SetQuery = {
+  set: Type.Optional(SetName),
+  setMembers: Type.Optional({ ...SetMembers, description: "How many members the set has, when known up front" }),
+  setStep: Type.Optional(SetStep),
+};
+
+/** POST .../sets/close: the set and how many members it has. */
+export const CloseSetBody = Type.Object(
+  { set: SetName, members: SetMembers, step: Type.Optional(SetStep), level: Type.Optional(Level) },
+  { additionalProperties: false },
+);
 
 export const WaitBody = Type.Object(
   { ids: Type.Optional(Type.Array(EventId, { maxItems: 10_000 })) },

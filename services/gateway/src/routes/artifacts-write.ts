@@ -4,7 +4,7 @@
  * filesystem. Both answer 202 once the event is durable in the stream.
  */
 import { Readable } from "node:stream";
-import { type BlobStore, FsBlobStore, type Level, type StagingMode } from "@artifact-bus/shared";
+import { type BlobStore, FsBlobStore, type Level, type SetRef, type StagingMode } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Acceptance, accept } from "../accept.ts";
@@ -13,8 +13,16 @@ import type { GatewayDeps } from "../deps.ts";
 import { sha256OfJson, sha256OfStream } from "../idempotency.ts";
 import { Problem } from "../problems.ts";
 import { openProjectFile } from "../project-file.ts";
-import { checkMetadata, parseMetadata, sha256FromContentDigest } from "../request-parts.ts";
-import { IDEMPOTENCY_PROBLEMS, Level as LevelSchema, Metadata, problems, RunParams } from "../schemas.ts";
+import { checkMetadata, parseMetadata, setOfQuery, sha256FromContentDigest } from "../request-parts.ts";
+import {
+  IDEMPOTENCY_PROBLEMS,
+  Level as LevelSchema,
+  MemberSetRef,
+  Metadata,
+  problems,
+  RunParams,
+  SetQuery,
+} from "../schemas.ts";
 
 const IdempotencyKey = Type.Optional(
   Type.String({
@@ -61,6 +69,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
           metadata: Type.Optional(
             Type.String({ description: "JSON object of strings (or the Artifact-Metadata header)" }),
           ),
+          ...SetQuery,
         }),
         headers: Type.Object({
           "artifact-metadata": Type.Optional(Type.String({ description: "JSON object of strings" })),
@@ -73,7 +82,13 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
     },
     async (request, reply) => {
       const { project, run, "*": name } = request.params as { project: string; run: string; "*": string };
-      const query = request.query as { level?: Level; metadata?: string };
+      const query = request.query as {
+        level?: Level;
+        metadata?: string;
+        set?: string;
+        setMembers?: number;
+        setStep?: number;
+      };
       const h = request.headers;
       const header = (k: string) => (typeof h[k] === "string" ? (h[k] as string) : undefined);
       const max = deps.config.maxBodyBytes;
@@ -93,6 +108,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
         name,
         level: query.level ?? (header("artifact-level") as Level | undefined) ?? "fit",
         metadata,
+        ...setOfQuery(query),
         contentType: header("content-type"),
         idempotencyKey: header("idempotency-key"),
         tokenSha256: callerOf(request).sha256,
@@ -137,6 +153,7 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
             level: Type.Optional(LevelSchema),
             metadata: Type.Optional(Metadata),
             mode: Type.Optional(Type.Union(["copy", "link", "move"].map((m) => Type.Literal(m)))),
+            set: Type.Optional(MemberSetRef),
           },
           { additionalProperties: false },
         ),
@@ -151,6 +168,7 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
         level?: Level;
         metadata?: unknown;
         mode?: StagingMode;
+        set?: SetRef;
       };
       const file = await openProjectFile(body.path, project, deps.config.allowedDirs);
       try {
@@ -172,6 +190,7 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
           name: body.name,
           level: body.level ?? "fit",
           metadata: checkMetadata(body.metadata ?? {}, "metadata"),
+          ...(body.set ? { set: body.set } : {}),
           idempotencyKey: typeof key === "string" ? key : undefined,
           tokenSha256: callerOf(request).sha256,
           // The request is its JSON: the file it names may change, the request stays the same.

@@ -24,6 +24,7 @@ import type { GatewayDeps } from "../deps.ts";
 import type { StoredEvent } from "../event-index.ts";
 import { Problem } from "../problems.ts";
 import { problems, RunParams } from "../schemas.ts";
+import { findSetFile, openSetFile, type SetFile } from "./set-content.ts";
 
 const SUFFIX = "/content";
 
@@ -47,7 +48,7 @@ export async function contentRoutes(app: FastifyInstance, deps: GatewayDeps): Pr
       schema: {
         summary: "The bytes of the newest landed version of an artifact",
         description:
-          'Path: `.../artifacts/{name}/content`. Read back from `destination` (default: the first destination the gateway can read from where a version landed). `ETag` is the sha256; `Range: bytes=` is honoured (206). With `If-Range: "<etag>"`, only while that is the current ETag (strong comparison; a date never matches, there is no Last-Modified): otherwise Range is ignored and the whole current version comes with 200.',
+          'Path: `.../artifacts/{name}/content`. Read back from `destination` (default: the first destination the gateway can read from where a version landed). `ETag` is the sha256; `Range: bytes=` is honoured (206). With `If-Range: "<etag>"`, only while that is the current ETag (strong comparison; a date never matches, there is no Last-Modified): otherwise Range is ignored and the whole current version comes with 200. A checkpoint set\'s manifest (`<set>/_set-manifest.json`) and pointer (default `<dir of set>/latest`), written by the destination once the set is complete, are read here too (whole, ETag the sha256 of the bytes served).',
         tags: ["artifacts"],
         params: Type.Object({
           project: RunParams.properties.project,
@@ -80,6 +81,7 @@ async function serveContent(deps: GatewayDeps, request: FastifyRequest, reply: F
   const name = checkArtifactName(path.slice(0, -SUFFIX.length));
   const { destination } = request.query as { destination?: string };
   const landed = await newestLanded(deps, project, run, name, destination);
+  if ("setFile" in landed) return serveSetFile(deps, request, reply, landed.setFile);
   const given = request.headers["if-range"];
   // Sent twice it is no single validator: joined, it matches none.
   const ifRange = Array.isArray(given) ? given.join(", ") : given;
@@ -100,6 +102,31 @@ async function serveContent(deps: GatewayDeps, request: FastifyRequest, reply: F
   } else reply.code(200).header("content-length", String(content.size));
   reply.hijack();
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
+  await pipeline(content.body, reply.raw).catch((err: unknown) => {
+    request.log.info({ error: (err as Error).message }, "content stream ended early");
+    reply.raw.destroy();
+  });
+  return reply;
+}
+
+/** A set's manifest or pointer, whole (no Range: they are small), its ETag the sha256 of the bytes served. */
+async function serveSetFile(
+  deps: GatewayDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  file: SetFile,
+): Promise<FastifyReply> {
+  const gone = new AbortController();
+  request.raw.socket.once("close", () => gone.abort());
+  const content = await openSetFile(deps, file, gone.signal);
+  reply
+    .code(200)
+    .header("etag", `"${content.sha256}"`)
+    .header("content-type", file.contentType)
+    .header("content-length", String(content.size))
+    .header("artifact-destination", file.destination);
+  reply.hijack();
+  reply.raw.writeHead(200, reply.getHeaders() as Record<string, string>);
   await pipeline(content.body, reply.raw).catch((err: unknown) => {
     request.log.info({ error: (err as Error).message }, "content stream ended early");
     reply.raw.destroy();
@@ -196,7 +223,7 @@ async function newestLanded(
   run: string,
   name: string,
   destination: string | undefined,
-): Promise<Landed> {
+): Promise<Landed | { setFile: SetFile }> {
   if (destination !== undefined) {
     parseDestinationName(destination);
     if (!deps.readBack.can(destination)) {
@@ -206,8 +233,12 @@ async function newestLanded(
   const candidates = destination ? [destination] : deps.readBack.names;
   if (candidates.length === 0) throw new Problem("not-landed", "no destination here can be read back (S3, SFTP)");
   const versions = await deps.index.versions(project, run, artifactKey(name));
-  if (versions.length === 0)
+  if (versions.length === 0) {
+    // No event names it: it may be a file a destination wrote for a set (its manifest, its pointer).
+    const setFile = await findSetFile(deps, project, run, name, candidates);
+    if (setFile) return { setFile };
     throw new Problem("not-landed", `no artifact ${name} in ${project}/${run}`, { field: "name" });
+  }
   const unsettled = new Map<string, StoredEvent[]>(candidates.map((d) => [d, []]));
   for (const stored of versions) {
     const ref = { project, run, eventId: stored.event.id };
