@@ -52,7 +52,7 @@ class DirectTransport:
             self.discard(item)
             raise ArtifactBusError("no destination takes %s/%s at level %s" % (item.project, item.run, item.level))
         event = _events.build_event(item.id, item.project, item.run, item.name, item.level, item.blob,
-                                    item.metadata, item.content_type, item.rank)
+                                    item.metadata, item.content_type, item.rank, item.set)
         try:
             _, data = self.nats.request(subject, json.dumps(event).encode("utf-8"), {"Nats-Msg-Id": item.id}, timeout=5.0)
         except NoResponders:

@@ -65,6 +65,58 @@ def check_metadata(metadata):
     return metadata
 
 
+MAX_SET_MEMBERS = 2048
+SET_CLOSE_BASENAME = "_set-close.json"
+SET_MANIFEST_BASENAME = "_set-manifest.json"
+
+
+def check_set(name, set_):
+    """The checkpoint set `name` is a member of, as the event carries it: `set_` is the set's name
+    or a dict {name, members (the count, when known up front), step}. A member lies under its set
+    (`<set>/...`); names starting with `_set-` directly under it are the set's own."""
+    if set_ is None:
+        return None
+    ref = {"name": set_} if isinstance(set_, str) else dict(set_)
+    unknown = set(ref) - {"name", "members", "step"}
+    if unknown:
+        raise InvalidArtifact("set", "unknown field(s) %s (known: name, members, step)" % ", ".join(sorted(unknown)))
+    try:
+        check_name(ref.get("name"))
+    except InvalidArtifact as err:
+        raise InvalidArtifact("set.name", str(err).split(": ", 1)[1])
+    if "members" in ref:
+        _check_count(ref["members"])
+    if "step" in ref and (not isinstance(ref["step"], int) or isinstance(ref["step"], bool) or ref["step"] < 0):
+        raise InvalidArtifact("set.step", "%r must be an integer >= 0" % (ref["step"],))
+    if not name.startswith(ref["name"] + "/"):
+        raise InvalidArtifact("name", "%r must lie under its set's name %r (a member of a set is named \"<set>/...\")"
+                              % (name, ref["name"]))
+    rest = name[len(ref["name"]) + 1:]
+    if "/" not in rest and rest.startswith("_set-"):
+        raise InvalidArtifact("name", "%r: names starting with \"_set-\" directly under a set are the set's own" % name)
+    return ref
+
+
+def _check_count(members):
+    if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= MAX_SET_MEMBERS:
+        raise InvalidArtifact("set.members", "%r must be an integer from 1 to %d" % (members, MAX_SET_MEMBERS))
+    return members
+
+
+def close_ref(set_name, members, step=None):
+    """The `set` of the event closing `set_name` (named `<set>/_set-close.json`)."""
+    try:
+        check_name(set_name)
+    except InvalidArtifact as err:
+        raise InvalidArtifact("set.name", str(err).split(": ", 1)[1])
+    ref = {"name": set_name, "members": _check_count(members), "close": True}
+    if step is not None:
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise InvalidArtifact("set.step", "%r must be an integer >= 0" % (step,))
+        ref["step"] = step
+    return ref
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -84,11 +136,11 @@ def event_subject(project: str, run: str, level: str, name: str) -> str:
     return "artifacts.v1.events.%s.%s.%s.%s" % (project, run, level, name_key(name))
 
 
-def build_event(event_id, project, run, name, level, blob, metadata, content_type=None, rank=None):
+def build_event(event_id, project, run, name, level, blob, metadata, content_type=None, rank=None, set_=None):
     producer = {"host": socket.gethostname()[:255] or "unknown", "pid": os.getpid()}
     if rank is not None:
         producer["rank"] = int(rank)
-    return {
+    event = {
         "schema": 1,
         "id": event_id,
         "project": project,
@@ -101,6 +153,9 @@ def build_event(event_id, project, run, name, level, blob, metadata, content_typ
         "producer": producer,
         "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".%03dZ" % (int(time.time() * 1000) % 1000),
     }
+    if set_ is not None:
+        event["set"] = set_
+    return event
 
 
 _TYPES = {"json": "application/json", "txt": "text/plain", "log": "text/plain", "csv": "text/csv",

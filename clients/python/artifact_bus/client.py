@@ -7,25 +7,27 @@ logged artifact is final at every destination, and name what is not.
 """
 
 import collections
+import json
 import logging
 import os
 import queue
 import random
+import tempfile
 import threading
 import time
 
-from . import _events
+from . import _events, _sets
 from .errors import ArtifactBusError, FlushError
 
 log = logging.getLogger("artifact_bus")
 
 
 class _Item:
-    __slots__ = ("id", "project", "run", "name", "level", "metadata", "content_type", "rank",
+    __slots__ = ("id", "project", "run", "name", "level", "metadata", "content_type", "rank", "set",
                  "held", "how", "blob", "destinations", "error", "remote_id")
 
     def __init__(self, **fields):
-        self.held = self.how = self.blob = self.error = self.remote_id = None
+        self.held = self.how = self.blob = self.error = self.remote_id = self.set = None
         self.destinations = []
         for key, value in fields.items():
             setattr(self, key, value)
@@ -80,29 +82,65 @@ class ArtifactClient:
     # -- the training thread ----------------------------------------------------------------------
 
     def log_file(self, path, name=None, level="fit", metadata=None, mode=None, project=None, run=None,
-                 content_type=None):
+                 content_type=None, set=None):
         """Queues `path` as artifact `name` (default: its file name) and returns the request's id at
         once: the bytes are held (linked, cloned, moved or copied) before it returns, so the caller
         may delete or rewrite its file right away. Blocks only while the queue is full. Raises
         InvalidArtifact for a name a destination that would take it refuses (over NATS; over HTTP
-        the gateway refuses it with 400, reported by flush/close)."""
+        the gateway refuses it with 400, reported by flush/close).
+
+        `set`: the checkpoint set the file is a member of, its name (e.g. "checkpoints/ep3-ba3000")
+        or a dict {"name", "members" (the count, when known up front), "step"}; `name` must lie
+        under the set's name. Without a count, close the set with `close_set`."""
+        name = _events.check_name(name or os.path.basename(path))
         item = _Item(
             id=_events.new_id(),
             project=_events.check_token("project", project or self.project or ""),
             run=_events.check_token("run", run or self.run or ""),
-            name=_events.check_name(name or os.path.basename(path)),
+            name=name,
             level=_events.check_level(level),
             metadata=_events.check_metadata(metadata),
             content_type=content_type,
             rank=self.rank,
+            set=_events.check_set(name, set),
         )
         if not os.path.isfile(path):
             raise ArtifactBusError("%s: no such file" % path)
+        return self._enqueue(item, path, mode or self.mode)
+
+    def close_set(self, set, members, step=None, level="fit", project=None, run=None):
+        """Closes checkpoint set `set` (rank 0, after a barrier, once every rank logged its
+        members): says it has `members` members, across every rank. Queued after what this client
+        logged before, like a logged file (flush/close wait for it); at each destination the set
+        then completes once that many members landed there: its manifest `<set>/_set-manifest.json`
+        is published, then its pointer (by default `<dir of set>/latest`) moves to it. `level` is
+        the level its members were logged at, so the close reaches the same destinations."""
+        ref = _events.close_ref(set, members, step)
+        item = _Item(
+            id=_events.new_id(),
+            project=_events.check_token("project", project or self.project or ""),
+            run=_events.check_token("run", run or self.run or ""),
+            name="%s/%s" % (set, _events.SET_CLOSE_BASENAME),
+            level=_events.check_level(level),
+            metadata={},
+            content_type="application/json",
+            rank=self.rank,
+            set=ref,
+        )
+        fd, path = tempfile.mkstemp(prefix="artifact-bus-close-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(json.dumps({"set": set, "members": members}).encode() + b"\n")
+            return self._enqueue(item, path, "copy")
+        finally:
+            os.unlink(path)
+
+    def _enqueue(self, item, path, mode):
         # A name a destination would refuse is refused now (over HTTP, the gateway answers 400).
         check = getattr(self.transport, "check_name", None)
         if check:
             check(item)
-        self.transport.hold(item, path, mode or self.mode)
+        self.transport.hold(item, path, mode)
         with self._cv:
             if self._closing_deadline is not None:
                 raise ArtifactBusError("the client is closed")
@@ -165,6 +203,16 @@ class ArtifactClient:
     def download(self, name, destination, project=None, run=None, overwrite=False):
         """The bytes of the newest version of `name` that landed, written to `destination` (HTTP only)."""
         return self.transport.download(project or self.project, run or self.run, name, destination, overwrite)
+
+    def download_set(self, set_or_pointer, dest_dir, project=None, run=None, source=None):
+        """Fetches a complete checkpoint set into `dest_dir` (HTTP only): `set_or_pointer` is a
+        pointer's name (e.g. "checkpoints/latest": its bytes name the set) or a set's name. Reads
+        the set's manifest, then every member, each checked against the manifest's size and sha256
+        (ArtifactBusError naming the member on a mismatch) and renamed into place only then: a
+        member's path in `dest_dir` is its name below the set's. The manifest is written last, as
+        `_set-manifest.json`. Returns {"set", "step", "files": [paths]}."""
+        return _sets.download_set(self.transport, project or self.project, run or self.run, set_or_pointer, dest_dir,
+                                  source)
 
     # -- the sender thread ------------------------------------------------------------------------
 

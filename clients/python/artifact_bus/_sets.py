@@ -1,0 +1,76 @@
+"""Reading a checkpoint set back through the gateway: the pointer names the set, the manifest
+lists its members with their sizes and sha256, and each member is checked against it before it
+is renamed into place, so a resuming trainer never loads a member of another set or a torn file."""
+
+import hashlib
+import json
+import os
+
+from . import _events
+from .errors import ArtifactBusError
+
+
+def download_set(transport, project, run, set_or_pointer, dest_dir, source=None):
+    if not hasattr(transport, "read_small"):
+        raise ArtifactBusError("download_set reads through the HTTP gateway: set ARTIFACT_BUS_URL")
+    _events.check_name(set_or_pointer)
+    manifest_of = lambda s: "%s/%s" % (s, _events.SET_MANIFEST_BASENAME)  # noqa: E731
+    try:
+        raw = transport.read_small(project, run, set_or_pointer, source, limit=_events.MAX_NAME_BYTES)
+        set_name = raw.decode("utf-8").strip()
+        try:
+            _events.check_name(set_name)
+        except _events.InvalidArtifact:
+            raise ArtifactBusError("%s is no pointer: its bytes name no set" % set_or_pointer)
+    except FileNotFoundError:
+        set_name = set_or_pointer  # no artifact of that name: the set itself
+    try:
+        manifest_bytes = transport.read_small(project, run, manifest_of(set_name), source)
+    except FileNotFoundError:
+        raise FileNotFoundError("%s/%s: set %s has no manifest (not complete at the destination read, or no such set)"
+                                % (project, run, set_name))
+    manifest = json.loads(manifest_bytes)
+    if manifest.get("set") != set_name or not isinstance(manifest.get("members"), list):
+        raise ArtifactBusError("%s is no manifest of set %s" % (manifest_of(set_name), set_name))
+    os.makedirs(dest_dir, exist_ok=True)
+    files = []
+    for member in manifest["members"]:
+        files.append(_fetch_member(transport, project, run, set_name, member, dest_dir, source))
+    _write_atomically(os.path.join(dest_dir, _events.SET_MANIFEST_BASENAME), manifest_bytes)
+    return {"set": set_name, "step": manifest.get("step"), "files": files}
+
+
+def _fetch_member(transport, project, run, set_name, member, dest_dir, source):
+    """Downloads one member to a temporary name beside its place, checks it, then renames it there."""
+    name = member["name"]
+    rel = name[len(set_name) + 1:] if name.startswith(set_name + "/") else None
+    if not rel:
+        raise ArtifactBusError("the manifest of %s names %r, which is not under the set" % (set_name, name))
+    _events.check_name(rel)
+    final = os.path.join(dest_dir, *rel.split("/"))
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    part = os.path.join(os.path.dirname(final), ".%s.set-part" % os.path.basename(final))
+    transport.download(project, run, name, part, overwrite=True, source=source)
+    size, sha = _size_and_sha256(part)
+    if size != member["size"] or sha != member["sha256"]:
+        os.unlink(part)
+        raise ArtifactBusError("member %s of set %s does not match its manifest: %d bytes, sha256 %s; the manifest says "
+                               "%d bytes, sha256 %s" % (name, set_name, size, sha, member["size"], member["sha256"]))
+    os.replace(part, final)
+    return final
+
+
+def _size_and_sha256(path):
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()
+
+
+def _write_atomically(path, data):
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
