@@ -124,25 +124,6 @@ class HttpTransport:
         item.remote_id = answer["id"]
         self.discard(item)
 
-    def read_small(self, project, run, name, source=None, limit=16 << 20):
-        """The bytes of the newest landed version of `name` (a pointer, a manifest), at most `limit`;
-        FileNotFoundError when nothing of that name landed."""
-        query = "?" + urlencode({"destination": source}) if source else ""
-        path = "%s/artifacts/%s/content%s" % (self._run_path(project, run), quote(name, safe="/"), query)
-        try:
-            _, res, conn = self._call("GET", path, stream=True)
-        except ArtifactBusError as err:
-            if err.status == 404:
-                raise FileNotFoundError("%s/%s/%s: %s" % (project, run, name, err))
-            raise
-        try:
-            data = res.read(limit + 1)
-        finally:
-            conn.close()
-        if len(data) > limit:
-            raise ArtifactBusError("%s/%s/%s is larger than %d bytes" % (project, run, name, limit))
-        return data
-
     def discard(self, item):
         try:
             os.unlink(item.held)

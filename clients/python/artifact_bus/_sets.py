@@ -5,18 +5,19 @@ is renamed into place, so a resuming trainer never loads a member of another set
 import hashlib
 import json
 import os
+from urllib.parse import quote, urlencode
 
 from . import _events
 from .errors import ArtifactBusError
 
 
 def download_set(transport, project, run, set_or_pointer, dest_dir, source=None):
-    if not hasattr(transport, "read_small"):
+    if getattr(transport, "kind", None) != "http":
         raise ArtifactBusError("download_set reads through the HTTP gateway: set ARTIFACT_BUS_URL")
     _events.check_name(set_or_pointer)
     manifest_of = lambda s: "%s/%s" % (s, _events.SET_MANIFEST_BASENAME)  # noqa: E731
     try:
-        raw = transport.read_small(project, run, set_or_pointer, source, limit=_events.MAX_NAME_BYTES)
+        raw = _read_small(transport, project, run, set_or_pointer, source, limit=_events.MAX_NAME_BYTES)
         set_name = raw.decode("utf-8").strip()
         try:
             _events.check_name(set_name)
@@ -25,7 +26,7 @@ def download_set(transport, project, run, set_or_pointer, dest_dir, source=None)
     except FileNotFoundError:
         set_name = set_or_pointer  # no artifact of that name: the set itself
     try:
-        manifest_bytes = transport.read_small(project, run, manifest_of(set_name), source)
+        manifest_bytes = _read_small(transport, project, run, manifest_of(set_name), source)
     except FileNotFoundError:
         raise FileNotFoundError("%s/%s: set %s has no manifest (not complete at the destination read, or no such set)"
                                 % (project, run, set_name))
@@ -38,6 +39,26 @@ def download_set(transport, project, run, set_or_pointer, dest_dir, source=None)
         files.append(_fetch_member(transport, project, run, set_name, member, dest_dir, source))
     _write_atomically(os.path.join(dest_dir, _events.SET_MANIFEST_BASENAME), manifest_bytes)
     return {"set": set_name, "step": manifest.get("step"), "files": files}
+
+
+def _read_small(transport, project, run, name, source=None, limit=16 << 20):
+    """The bytes of the newest landed version of `name` (a pointer, a manifest), at most `limit`;
+    FileNotFoundError when nothing of that name landed."""
+    query = "?" + urlencode({"destination": source}) if source else ""
+    path = "%s/artifacts/%s/content%s" % (transport._run_path(project, run), quote(name, safe="/"), query)
+    try:
+        _, res, conn = transport._call("GET", path, stream=True)
+    except ArtifactBusError as err:
+        if err.status == 404:
+            raise FileNotFoundError("%s/%s/%s: %s" % (project, run, name, err))
+        raise
+    try:
+        data = res.read(limit + 1)
+    finally:
+        conn.close()
+    if len(data) > limit:
+        raise ArtifactBusError("%s/%s/%s is larger than %d bytes" % (project, run, name, limit))
+    return data
 
 
 def _fetch_member(transport, project, run, set_name, member, dest_dir, source):
