@@ -5,6 +5,8 @@
  * read back through the content endpoint; and a bad set refused with a problem naming the rule.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
 import { type RawAnswer, rawRequest } from "./harness/raw-http.ts";
@@ -112,6 +114,43 @@ describe("checkpoint sets through the gateway", () => {
     await landed();
     await expectManifest(next, only, 200);
     expect((await content("checkpoints/latest")).body.toString()).toBe(next);
+  });
+
+  it("a file logged by path with its set (POST .../artifacts) completes the set", async () => {
+    const set = "bypath/ep1";
+    const bytes = randomBytes(2000);
+    const path = join(stack.allowedDir, "by-path-member.pt");
+    writeFileSync(path, bytes);
+    const a = await rawRequest(stack.url, {
+      method: "POST",
+      path: `${RUN}/artifacts`,
+      headers: { authorization: `Bearer ${publish}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: `${set}/model.pt`, path, set: { name: set, members: 1, step: 5 } }),
+    });
+    expect(a.status, a.body.toString()).toBe(202);
+    await landed();
+    await expectManifest(set, { [`${set}/model.pt`]: bytes }, 5);
+    expect((await content("bypath/latest")).body.toString()).toBe(set);
+  });
+
+  it("an Idempotency-Key stands for the set too: a retry is answered again, the key with another set is refused", async () => {
+    const bytes = randomBytes(500);
+    const send = (set: string) =>
+      rawRequest(stack.url, {
+        method: "PUT",
+        path: `${RUN}/artifacts/idem/ep1/model.pt?set=${set}`,
+        headers: { authorization: `Bearer ${publish}`, "idempotency-key": "sets-idem-1" },
+        body: bytes,
+      });
+    const first = await send("idem/ep1");
+    expect(first.status, first.body.toString()).toBe(202);
+    const retry = await send("idem/ep1");
+    expect(retry.status).toBe(202);
+    expect(retry.headers["idempotent-replayed"]).toBe("true");
+    expect(retry.json?.id).toBe(first.json?.id);
+    const other = await send("idem");
+    expect(other.status, other.body.toString()).toBe(422);
+    expect(String(other.json?.type)).toMatch(/idempotency-key-reused$/);
   });
 
   it("refuses a bad set with a problem naming the rule, before anything is published", async () => {
