@@ -2,6 +2,7 @@
 /**
  * `artifact-bus`: the command line for trainers and operators.
  *   put      log one file as an artifact (optionally wait until it landed)
+ *   get      fetch a complete checkpoint set through the gateway, each member checked
  *   status   where an artifact, a run's artifacts, or the destinations are
  *   topology create or update streams, ledger and destination consumers from config
  *   dlq      list dead-lettered events
@@ -13,6 +14,7 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import { ConfigError } from "../config/config.ts";
 import { destinationCommands } from "./destination-commands.ts";
 import { DLQ_OPTIONS, dlqCommand } from "./dlq-command.ts";
+import { GET_OPTIONS, getCommand } from "./get-command.ts";
 import { PAUSE_OPTIONS, pauseCommand, RESUME_OPTIONS, resumeCommand } from "./pause-command.ts";
 import { PUT_OPTIONS, putCommand } from "./put-command.ts";
 import { STATUS_OPTIONS, statusCommand } from "./status-command.ts";
@@ -23,6 +25,9 @@ const USAGE = `usage:
   artifact-bus put --project P --run R [--name NAME] [--level fit|epoch|batch] [--meta k=v ...] [--mode copy|link|move] [--wait SECONDS] [--quiet] FILE
   artifact-bus status EVENT_ID [--project P --run R] | --project P --run R | --destinations  [--json]
       exit 0 all landed (destinations: all healthy), 1 dead (unhealthy), 2 usage, 3 pending, 4 not found, 5 NATS unreachable or refused
+  artifact-bus get --project P --run R --set NAME_OR_POINTER --out DIR [--gateway URL] [--destination D]
+      through the gateway (--gateway or ARTIFACT_BUS_URL; token from ARTIFACT_BUS_TOKEN)
+      exit 0 set placed, 1 a member does not match the manifest, 2 usage, 4 no such pointer or complete set, 5 gateway unreachable or refused
   artifact-bus topology
   artifact-bus dlq [--destination s3:main] [--limit N]
   artifact-bus dlq replay --destination s3:main [--seq N ...] [--wait SECONDS]
@@ -36,6 +41,7 @@ Configuration comes from ARTIFACT_BUS_CONFIG (a JSON file) and ARTIFACT_BUS_* va
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   put: putCommand,
   status: statusCommand,
+  get: getCommand,
   topology: topologyCommand,
   dlq: dlqCommand,
   pause: pauseCommand,
@@ -51,6 +57,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
 const OPTIONS: Record<string, ParseArgsOptionsConfig> = {
   put: PUT_OPTIONS,
   status: STATUS_OPTIONS,
+  get: GET_OPTIONS,
   topology: {},
   dlq: DLQ_OPTIONS,
   pause: PAUSE_OPTIONS,

@@ -1,0 +1,77 @@
+/**
+ * `artifact-bus get --set`: fetch a complete checkpoint set through the HTTP gateway, every member
+ * checked against the set's manifest (size and sha256) before it is renamed into place. The token
+ * comes from ARTIFACT_BUS_TOKEN only (never argv, never printed); the gateway from `--gateway` or
+ * ARTIFACT_BUS_URL, the variables the Python client reads. Exit codes are in {@link GET_EXIT}.
+ */
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import { checkSubjectToken, InvalidArtifactError } from "../contract/names.ts";
+import { downloadSet, GatewayError, NotLandedError, SetMismatchError } from "./set-download.ts";
+
+/** What `artifact-bus get` exits with; scripts may rely on these. */
+export const GET_EXIT = {
+  /** Every member placed, matching the manifest; the manifest written last. */
+  ok: 0,
+  /** A member does not match the manifest (named; nothing of it placed), or the pointer or manifest is malformed. */
+  mismatch: 1,
+  /** Bad arguments, or no gateway given. */
+  usage: 2,
+  /** No such pointer and no complete set of that name (no manifest) at the destination read. */
+  notFound: 4,
+  /** The gateway unreachable, the token refused, or another error answer. */
+  unavailable: 5,
+} as const;
+
+/** What `get` takes; `get --help` prints these names. */
+export const GET_OPTIONS = {
+  project: { type: "string" },
+  run: { type: "string" },
+  set: { type: "string" },
+  out: { type: "string" },
+  gateway: { type: "string" },
+  destination: { type: "string" },
+} satisfies ParseArgsOptionsConfig;
+
+class UsageError extends Error {}
+
+export async function getCommand(args: string[]): Promise<number> {
+  let request: Parameters<typeof downloadSet>;
+  try {
+    request = requestOf(args);
+  } catch (err) {
+    console.error(`artifact-bus get: ${(err as Error).message}`);
+    return GET_EXIT.usage;
+  }
+  try {
+    const got = await downloadSet(...request);
+    const step = got.step === undefined ? "" : ` (step ${got.step})`;
+    console.log(`set ${got.set}${step}: ${got.files.length} member(s), ${got.bytes} bytes, into ${request[2]}`);
+    return GET_EXIT.ok;
+  } catch (err) {
+    console.error(`artifact-bus get: ${(err as Error).message}`);
+    if (err instanceof NotLandedError) return GET_EXIT.notFound;
+    if (err instanceof SetMismatchError) return GET_EXIT.mismatch;
+    if (err instanceof GatewayError) return GET_EXIT.unavailable;
+    if (err instanceof InvalidArtifactError) return GET_EXIT.usage;
+    return GET_EXIT.unavailable;
+  }
+}
+
+function requestOf(args: string[]): Parameters<typeof downloadSet> {
+  const { values: v } = parseArgs({ args, options: GET_OPTIONS, allowPositionals: false });
+  if (v.set === undefined || v.out === undefined || v.project === undefined || v.run === undefined) {
+    throw new UsageError("get needs --project P --run R --set NAME_OR_POINTER --out DIR");
+  }
+  const gateway = v.gateway ?? process.env.ARTIFACT_BUS_URL;
+  if (!gateway) throw new UsageError("get reads through the HTTP gateway: give --gateway URL or set ARTIFACT_BUS_URL");
+  if (!/^https?:\/\//.test(gateway)) throw new UsageError(`${JSON.stringify(gateway)} is not an http(s) URL`);
+  const token = process.env.ARTIFACT_BUS_TOKEN;
+  const source = {
+    gateway,
+    project: checkSubjectToken("project", v.project),
+    run: checkSubjectToken("run", v.run),
+    ...(token ? { token } : {}),
+    ...(v.destination === undefined ? {} : { destination: v.destination }),
+  };
+  return [source, v.set, v.out];
+}

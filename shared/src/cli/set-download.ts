@@ -1,0 +1,189 @@
+/**
+ * Reading a checkpoint set back through the HTTP gateway, as the Python client's `download_set`
+ * does: the pointer names the set, the manifest lists its members with their sizes and sha256,
+ * and each member is checked against it before it is renamed into place, so a resuming trainer
+ * never loads a member of another set or a torn file. The manifest is written last.
+ */
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as WebStream } from "node:stream/web";
+import { SET_MANIFEST_BASENAME, setManifestName } from "../contract/checkpoint-set.ts";
+import { checkArtifactName } from "../contract/names.ts";
+import { MAX_NAME_BYTES } from "../contract/schema.ts";
+
+/** Where to read: the gateway, a bearer token, the run, and optionally one destination. */
+export interface SetSource {
+  gateway: string;
+  token?: string;
+  project: string;
+  run: string;
+  destination?: string;
+}
+
+/** Nothing of that name landed (404 from the gateway). */
+export class NotLandedError extends Error {}
+/** The set's bytes contradict its manifest, or the manifest or pointer is not what it claims to be. */
+export class SetMismatchError extends Error {}
+/** The gateway answered with something else than the bytes or a 404 (auth, 5xx), or could not be reached. */
+export class GatewayError extends Error {}
+
+/** What {@link downloadSet} placed: the set's name, its step, and the members' paths. */
+export interface DownloadedSet {
+  set: string;
+  step?: number;
+  files: string[];
+  bytes: number;
+}
+
+interface ManifestMember {
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+const MAX_MANIFEST_BYTES = 16 << 20;
+
+/**
+ * Fetches a complete set into `out`: `setOrPointer` is read as a pointer first (its bytes name
+ * the set), else taken as the set's name. A member's path in `out` is its name below the set's.
+ * Throws {@link NotLandedError}, {@link SetMismatchError} (naming the member; nothing of it is
+ * placed) or {@link GatewayError}.
+ */
+export async function downloadSet(src: SetSource, setOrPointer: string, out: string): Promise<DownloadedSet> {
+  checkArtifactName(setOrPointer);
+  let set: string;
+  try {
+    set = (await readSmall(src, setOrPointer, MAX_NAME_BYTES)).toString("utf8").trim();
+    try {
+      checkArtifactName(set);
+    } catch {
+      throw new SetMismatchError(`${setOrPointer} is no pointer: its bytes name no set`);
+    }
+  } catch (err) {
+    if (!(err instanceof NotLandedError)) throw err;
+    set = setOrPointer; // no artifact of that name: the set itself
+  }
+  let manifestBytes: Buffer;
+  try {
+    manifestBytes = await readSmall(src, setManifestName(set), MAX_MANIFEST_BYTES);
+  } catch (err) {
+    if (!(err instanceof NotLandedError)) throw err;
+    const what = set === setOrPointer ? `no pointer ${setOrPointer}, and set ${set}` : `set ${set}`;
+    throw new NotLandedError(
+      `${src.project}/${src.run}: ${what} has no manifest (not complete at the destination read, or no such set)`,
+    );
+  }
+  const manifest = parseManifest(manifestBytes, set);
+  await mkdir(out, { recursive: true });
+  const files: string[] = [];
+  let bytes = 0;
+  for (const member of manifest.members) {
+    files.push(await fetchMember(src, set, member, out));
+    bytes += member.size;
+  }
+  const tmp = join(out, `.${SET_MANIFEST_BASENAME}.tmp-${process.pid}`);
+  await writeFile(tmp, manifestBytes);
+  await rename(tmp, join(out, SET_MANIFEST_BASENAME));
+  return { set, ...(manifest.step === undefined ? {} : { step: manifest.step }), files, bytes };
+}
+
+function parseManifest(bytes: Buffer, set: string): { step?: number; members: ManifestMember[] } {
+  let m: { set?: unknown; step?: unknown; members?: unknown };
+  try {
+    m = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    m = {};
+  }
+  const members = Array.isArray(m?.members) ? (m.members as ManifestMember[]) : undefined;
+  const wellFormed = (x: ManifestMember) =>
+    typeof x?.name === "string" && Number.isSafeInteger(x.size) && x.size >= 0 && /^[0-9a-f]{64}$/.test(x.sha256);
+  if (m?.set !== set || !members?.every(wellFormed)) {
+    throw new SetMismatchError(`${setManifestName(set)} is no manifest of set ${set}`);
+  }
+  return { ...(typeof m.step === "number" ? { step: m.step } : {}), members };
+}
+
+/** Downloads one member to a temporary name beside its place, checks it, then renames it there. */
+async function fetchMember(src: SetSource, set: string, member: ManifestMember, out: string): Promise<string> {
+  const rel = member.name.startsWith(`${set}/`) ? member.name.slice(set.length + 1) : "";
+  try {
+    checkArtifactName(rel);
+  } catch {
+    throw new SetMismatchError(
+      `the manifest of ${set} names ${JSON.stringify(member.name)}, which is not under the set`,
+    );
+  }
+  const final = join(out, ...rel.split("/"));
+  await mkdir(dirname(final), { recursive: true });
+  const part = join(dirname(final), `.${rel.split("/").pop()}.set-part-${process.pid}`);
+  const hash = createHash("sha256");
+  let size = 0;
+  try {
+    const res = await request(src, member.name);
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    await pipeline(Readable.fromWeb(res.body as WebStream<Uint8Array>), count, createWriteStream(part));
+  } catch (err) {
+    await rm(part, { force: true });
+    if (err instanceof NotLandedError) {
+      throw new SetMismatchError(`member ${member.name} of set ${set} is listed in its manifest but not there`);
+    }
+    throw err;
+  }
+  const sha = hash.digest("hex");
+  if (size !== member.size || sha !== member.sha256) {
+    await rm(part, { force: true });
+    throw new SetMismatchError(
+      `member ${member.name} of set ${set} does not match its manifest: ${size} bytes, sha256 ${sha}; ` +
+        `the manifest says ${member.size} bytes, sha256 ${member.sha256}`,
+    );
+  }
+  await rename(part, final);
+  return final;
+}
+
+/** The bytes of the newest landed version of `name` (a pointer, a manifest), at most `limit`. */
+async function readSmall(src: SetSource, name: string, limit: number): Promise<Buffer> {
+  const res = await request(src, name);
+  const body = Buffer.from(await res.arrayBuffer());
+  if (body.length > limit) throw new SetMismatchError(`${name} is larger than ${limit} bytes`);
+  return body;
+}
+
+async function request(src: SetSource, name: string): Promise<Response> {
+  const path = name.split("/").map(encodeURIComponent).join("/");
+  const url = new URL(
+    `v1/projects/${encodeURIComponent(src.project)}/runs/${encodeURIComponent(src.run)}/artifacts/${path}/content`,
+    src.gateway.endsWith("/") ? src.gateway : `${src.gateway}/`,
+  );
+  if (src.destination !== undefined) url.searchParams.set("destination", src.destination);
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: src.token ? { authorization: `Bearer ${src.token}` } : {} });
+  } catch (err) {
+    throw new GatewayError(`gateway ${url.origin} unreachable: ${(err as Error).cause ?? (err as Error).message}`);
+  }
+  if (res.ok && res.body) return res;
+  const detail = await problemDetail(res);
+  if (res.status === 404) throw new NotLandedError(`${src.project}/${src.run}/${name}: ${detail}`);
+  throw new GatewayError(`${src.project}/${src.run}/${name}: gateway answered ${res.status}: ${detail}`);
+}
+
+async function problemDetail(res: Response): Promise<string> {
+  const text = await res.text().catch(() => "");
+  try {
+    const p = JSON.parse(text) as { detail?: string; title?: string };
+    return p.detail ?? p.title ?? res.statusText;
+  } catch {
+    return text.slice(0, 200) || res.statusText;
+  }
+}

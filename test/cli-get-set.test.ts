@@ -1,0 +1,104 @@
+/**
+ * `artifact-bus get --set` as a user runs it (a CLI process) against real servers: nats-server,
+ * the S3 server, an S3 uploader and the gateway. A complete set comes back byte-identical through
+ * its pointer or its name; a member changed at the destination after its set completed is named
+ * and not placed (exit 1); a pointer that does not exist says so (exit 4).
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "./harness/cli.ts";
+import { GatewayStack } from "./harness/gateway-stack.ts";
+
+const RUN = "/v1/projects/demo/runs/get";
+let stack: GatewayStack;
+let publish: string;
+let reader: string;
+let work: string;
+
+beforeAll(async () => {
+  stack = await GatewayStack.start();
+  publish = stack.token(["demo"], ["publish"]);
+  reader = stack.token(["demo"], ["read"]);
+  await stack.reload();
+  work = mkdtempSync(join(tmpdir(), "cli-get-set-"));
+});
+afterAll(async () => stack?.dispose());
+
+async function put(name: string, query: string, body: Buffer): Promise<void> {
+  const res = await stack.fetch(`${RUN}/artifacts/${name}?${query}`, publish, { method: "PUT", body });
+  expect(res.status, await res.text()).toBeLessThan(300);
+}
+
+/** Waits until every event of the run is final at every destination (a set's work is done by then). */
+async function landed(): Promise<void> {
+  const res = await stack.fetch(`${RUN}/wait?timeout=60`, reader, { method: "POST" });
+  expect(((await res.json()) as { done?: boolean }).done).toBe(true);
+}
+
+const get = (set: string, out: string, token = reader) =>
+  runCli(["get", "--project", "demo", "--run", "get", "--set", set, "--out", out, "--gateway", stack.url], {
+    ARTIFACT_BUS_TOKEN: token,
+  });
+
+const hidden = (dir: string) =>
+  readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((p) => /(^|\/)\./.test(p));
+
+describe("artifact-bus get --set", () => {
+  const files = { "rank0.pt": randomBytes(70_000), "sub/rank1.pt": randomBytes(3000) };
+
+  beforeAll(async () => {
+    for (const [rel, bytes] of Object.entries(files))
+      await put(`ck/ep1/${rel}`, "set=ck/ep1&setMembers=2&setStep=7", bytes);
+    await landed();
+  });
+
+  it("fetches the set the pointer names, byte-identical, the manifest written beside it", async () => {
+    const out = join(work, "latest");
+    const r = await get("ck/latest", out);
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    expect(r.stdout).toMatch(/^set ck\/ep1 \(step 7\): 2 member\(s\), 73000 bytes/);
+    for (const [rel, bytes] of Object.entries(files)) expect(readFileSync(join(out, rel)).equals(bytes)).toBe(true);
+    const manifest = JSON.parse(readFileSync(join(out, "_set-manifest.json"), "utf8"));
+    expect(manifest).toMatchObject({ set: "ck/ep1", step: 7 });
+    expect(hidden(out)).toEqual([]);
+    expect(r.stdout + r.stderr).not.toContain(reader);
+  });
+
+  it("fetches a set by its own name", async () => {
+    const out = join(work, "ep1");
+    const r = await get("ck/ep1", out);
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    expect(readFileSync(join(out, "rank0.pt")).equals(files["rank0.pt"])).toBe(true);
+  });
+
+  it("a pointer that does not exist exits 4 saying so; a refused token exits 5", async () => {
+    const r = await get("nope/latest", join(work, "nope"));
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/no pointer nope\/latest, and set nope\/latest has no manifest/);
+    const refused = await get("ck/latest", join(work, "refused"), "not-a-token");
+    expect(refused.code, refused.stderr).toBe(5);
+    expect(refused.stderr).toMatch(/401/);
+    expect(existsSync(join(work, "refused"))).toBe(false);
+  });
+
+  it("a member changed after its set completed exits 1 naming it, and nothing of it is placed", async () => {
+    await put("ck/ep1/rank0.pt", "", randomBytes(70_000));
+    await landed();
+    const out = join(work, "changed");
+    const r = await get("ck/ep1", out);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/member ck\/ep1\/rank0\.pt of set ck\/ep1 does not match its manifest/);
+    expect(existsSync(join(out, "rank0.pt"))).toBe(false);
+    expect(existsSync(join(out, "_set-manifest.json"))).toBe(false);
+    expect(hidden(out)).toEqual([]);
+  });
+
+  it("usage errors exit 2; no gateway is a usage error naming ARTIFACT_BUS_URL", async () => {
+    expect((await runCli(["get", "--project", "demo"], {})).code).toBe(2);
+    const r = await runCli(["get", "--project", "demo", "--run", "get", "--set", "ck/latest", "--out", work], {});
+    expect(r).toMatchObject({ code: 2, stderr: expect.stringMatching(/ARTIFACT_BUS_URL/) });
+  });
+});
