@@ -74,6 +74,13 @@ describe("artifact-bus get --set", () => {
     expect(readFileSync(join(out, "rank0.pt")).equals(files["rank0.pt"])).toBe(true);
   });
 
+  it("a name that is no pointer (a member, larger than a name) exits 1 saying so, reading no more of it", async () => {
+    const r = await get("ck/ep1/rank0.pt", join(work, "member"));
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/ck\/ep1\/rank0\.pt is no pointer: it is larger than 1024 bytes/);
+    expect(existsSync(join(work, "member"))).toBe(false);
+  });
+
   it("a pointer that does not exist exits 4 saying so; a refused token exits 5", async () => {
     const r = await get("nope/latest", join(work, "nope"));
     expect(r.code).toBe(4);

@@ -57,7 +57,7 @@ export async function downloadSet(src: SetSource, setOrPointer: string, out: str
   checkArtifactName(setOrPointer);
   let set: string;
   try {
-    set = (await readSmall(src, setOrPointer, MAX_NAME_BYTES)).toString("utf8").trim();
+    set = (await readSmall(src, setOrPointer, "pointer", MAX_NAME_BYTES)).toString("utf8").trim();
     try {
       checkArtifactName(set);
     } catch {
@@ -69,7 +69,7 @@ export async function downloadSet(src: SetSource, setOrPointer: string, out: str
   }
   let manifestBytes: Buffer;
   try {
-    manifestBytes = await readSmall(src, setManifestName(set), MAX_MANIFEST_BYTES);
+    manifestBytes = await readSmall(src, setManifestName(set), "manifest", MAX_MANIFEST_BYTES);
   } catch (err) {
     if (!(err instanceof NotLandedError)) throw err;
     const what = set === setOrPointer ? `no pointer ${setOrPointer}, and set ${set}` : `set ${set}`;
@@ -152,11 +152,22 @@ async function fetchMember(src: SetSource, set: string, member: ManifestMember, 
 }
 
 /** The bytes of the newest landed version of `name` (a pointer, a manifest), at most `limit`. */
-async function readSmall(src: SetSource, name: string, limit: number): Promise<Buffer> {
+async function readSmall(src: SetSource, name: string, what: string, limit: number): Promise<Buffer> {
   const res = await request(src, name);
-  const body = Buffer.from(await res.arrayBuffer());
-  if (body.length > limit) throw new SetMismatchError(`${name} is larger than ${limit} bytes`);
-  return body;
+  // Read at most limit + 1 bytes: a pointer's name may turn out to be a 100 GiB shard.
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  try {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      chunks.push(Buffer.from(r.value));
+      size += r.value.length;
+      if (size > limit) throw new SetMismatchError(`${name} is no ${what}: it is larger than ${limit} bytes`);
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(chunks);
 }
 
 async function request(src: SetSource, name: string): Promise<Response> {
