@@ -91,6 +91,17 @@ describe("artifact-bus get --set", () => {
     expect(existsSync(join(work, "refused"))).toBe(false);
   });
 
+  it("reads from the destination --destination names; one the gateway cannot read is a usage error", async () => {
+    const args = ["get", "--project", "demo", "--run", "get", "--gateway", stack.url, "--set", "ck/latest"];
+    const env = { ARTIFACT_BUS_TOKEN: reader };
+    const out = join(work, "from-e2e");
+    const ok = await runCli([...args, "--out", out, "--destination", "s3:e2e"], env);
+    expect(ok, ok.stderr).toMatchObject({ code: 0 });
+    expect(readFileSync(join(out, "sub/rank1.pt")).equals(files["sub/rank1.pt"])).toBe(true);
+    const bad = await runCli([...args, "--out", join(work, "from-nope"), "--destination", "s3:nope"], env);
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/s3:nope cannot be read back/) });
+  });
+
   it("a member changed after its set completed exits 1 naming it, and nothing of it is placed", async () => {
     await put("ck/ep1/rank0.pt", "", randomBytes(70_000));
     await landed();

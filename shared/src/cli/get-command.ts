@@ -6,7 +6,13 @@
  */
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { checkSubjectToken, InvalidArtifactError } from "../contract/names.ts";
-import { downloadSet, GatewayError, NotLandedError, SetMismatchError } from "./set-download.ts";
+import {
+  downloadSet,
+  GatewayError,
+  NotLandedError,
+  SetMismatchError,
+  UnreadableDestinationError,
+} from "./set-download.ts";
 
 /** What `artifact-bus get` exits with; scripts may rely on these. */
 export const GET_EXIT = {
@@ -14,7 +20,7 @@ export const GET_EXIT = {
   ok: 0,
   /** A member does not match the manifest (named; nothing of it placed), or the pointer or manifest is malformed. */
   mismatch: 1,
-  /** Bad arguments, or no gateway given. */
+  /** Bad arguments, no gateway given, or a `--destination` the gateway cannot read back from. */
   usage: 2,
   /** No such pointer and no complete set of that name (no manifest) at the destination read. */
   notFound: 4,
@@ -52,7 +58,7 @@ export async function getCommand(args: string[]): Promise<number> {
     if (err instanceof NotLandedError) return GET_EXIT.notFound;
     if (err instanceof SetMismatchError) return GET_EXIT.mismatch;
     if (err instanceof GatewayError) return GET_EXIT.unavailable;
-    if (err instanceof InvalidArtifactError) return GET_EXIT.usage;
+    if (err instanceof InvalidArtifactError || err instanceof UnreadableDestinationError) return GET_EXIT.usage;
     return GET_EXIT.unavailable;
   }
 }

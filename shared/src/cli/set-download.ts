@@ -28,6 +28,8 @@ export interface SetSource {
 export class NotLandedError extends Error {}
 /** The set's bytes contradict its manifest, or the manifest or pointer is not what it claims to be. */
 export class SetMismatchError extends Error {}
+/** `--destination` names no destination the gateway reads back from. */
+export class UnreadableDestinationError extends Error {}
 /** The gateway answered with something else than the bytes or a 404 (auth, 5xx), or could not be reached. */
 export class GatewayError extends Error {}
 
@@ -184,17 +186,19 @@ async function request(src: SetSource, name: string): Promise<Response> {
     throw new GatewayError(`gateway ${url.origin} unreachable: ${(err as Error).cause ?? (err as Error).message}`);
   }
   if (res.ok && res.body) return res;
-  const detail = await problemDetail(res);
+  const { detail, field } = await problemOf(res);
+  if (res.status === 404 && field === "destination") throw new UnreadableDestinationError(detail);
   if (res.status === 404) throw new NotLandedError(`${src.project}/${src.run}/${name}: ${detail}`);
   throw new GatewayError(`${src.project}/${src.run}/${name}: gateway answered ${res.status}: ${detail}`);
 }
 
-async function problemDetail(res: Response): Promise<string> {
+/** The problem document's detail (or the body's start) and the field it blames. */
+async function problemOf(res: Response): Promise<{ detail: string; field?: string }> {
   const text = await res.text().catch(() => "");
   try {
-    const p = JSON.parse(text) as { detail?: string; title?: string };
-    return p.detail ?? p.title ?? res.statusText;
+    const p = JSON.parse(text) as { detail?: string; title?: string; field?: string };
+    return { detail: p.detail ?? p.title ?? res.statusText, ...(p.field ? { field: p.field } : {}) };
   } catch {
-    return text.slice(0, 200) || res.statusText;
+    return { detail: text.slice(0, 200) || res.statusText };
   }
 }
