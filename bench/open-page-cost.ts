@@ -118,7 +118,18 @@ try {
   const b = summary(withPage);
   const extraCpuPerHour = ((b.cpuSeconds - a.cpuSeconds) / b.minutes) * 60;
   console.log(
-    JSON.stringify({ ratePerSecond: RATE_PER_S, without: { ...a, logged: loggedWithout }, withPage: b, events, polls }),
+    JSON.stringify({
+      ratePerSecond: RATE_PER_S,
+      without: { ...a, logged: loggedWithout },
+      withPage: b,
+      events,
+      polls,
+      // The trend, not just the ends: MiB at each 30-s sample.
+      rssSeries: {
+        without: without.map((x) => +x.rssMiB.toFixed(1)),
+        withPage: withPage.map((x) => +x.rssMiB.toFixed(1)),
+      },
+    }),
   );
   console.log(`
 ## Open operations page over time (bench/open-page-cost.ts)
