@@ -111,15 +111,14 @@ export async function runSetsBench({ report, target }: BenchContext): Promise<vo
     ]);
     // Outside the timing: every trainer's flush returns (the set's work finished with its last member).
     await Promise.all(trainers.map((t) => t.publisher.flush({ timeoutMs: 600_000 })));
-    const total = `${MEMBERS} shards of ${(SHARD_BYTES / MiB).toFixed(0)} MiB (${((MEMBERS * SHARD_BYTES) / 1024 ** 3).toFixed(2)} GiB)`;
-    const what = `${TRAINERS} trainers × ${total}, one set, ${UPLOADERS} uploaders, link, median of ${ROUNDS} paired rounds`;
+    const gib = `${((MEMBERS * SHARD_BYTES) / 1024 ** 3).toFixed(2)} GiB`;
+    const what = `${TRAINERS} trainers × ${SHARDS} shards of ${(SHARD_BYTES / MiB).toFixed(0)} MiB (${MEMBERS} members, ${gib}) as one set, ${UPLOADERS} uploaders, link, median of ${ROUNDS} paired rounds`;
     report(
       `| ${what} | bus, first logFile to pointer ${secs(median(bus!))} | \`${aws.version}\` s3 cp --recursive ${secs(median(awsTimes!))} | throughput ratio ${ratioWithSpread(awsTimes!, bus!)} (target ≥ 1.0) |`,
     );
     report(
       `| ${what} | bus ${secs(median(bus!))} | \`${rclone.version}\` copy --transfers 8 ${secs(median(rcloneTimes!))} | throughput ratio ${ratioWithSpread(rcloneTimes!, bus!)} (target ≥ 1.0) |`,
     );
-    const gib = `${((MEMBERS * SHARD_BYTES) / 1024 ** 3).toFixed(2)} GiB`;
     target(ratioTarget(`${MEMBERS}-shard set of ${gib}: bus to pointer / aws s3 cp --recursive`, awsTimes!, bus!, 1.0));
     target(
       ratioTarget(
