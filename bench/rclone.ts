@@ -17,6 +17,8 @@ export interface RclonePeer {
   version: string;
   /** Copies `local` to `path` on the remote; resolves with the CPU seconds rclone used. */
   copyTo(local: string, path: string): Promise<number>;
+  /** `rclone copy <dir> <remote>:<path> ...args`: a directory's files; resolves with rclone's CPU seconds. */
+  copyDir(dir: string, path: string, args?: string[]): Promise<number>;
 }
 
 /** A peer for the remote `options` describe (type, endpoint, keys...); `dir` holds its empty config file. */
@@ -34,5 +36,7 @@ export function rclonePeer(dir: string, options: Record<string, string>): Rclone
   return {
     version,
     copyTo: (local, path) => runMeasured("rclone", ["copyto", local, `${RCLONE_REMOTE}:${path}`], { env }),
+    copyDir: (dir, path, args = []) =>
+      runMeasured("rclone", ["copy", dir, `${RCLONE_REMOTE}:${path}`, ...args], { env }),
   };
 }

@@ -14,6 +14,7 @@ import { runLoadBench } from "./load-bench.ts";
 import { runPythonBench } from "./python-bench.ts";
 import { runResumeBench } from "./resume-bench.ts";
 import { runS3Bench } from "./s3-bench.ts";
+import { runSetsBench } from "./sets-bench.ts";
 import { runSftpBench } from "./sftp-bench.ts";
 import { runStagingBench } from "./staging-bench.ts";
 import { runWandbBench } from "./wandb-bench.ts";
@@ -21,6 +22,7 @@ import { runWandbBench } from "./wandb-bench.ts";
 const sections: [string, (ctx: BenchContext) => Promise<void>][] = [
   ["S3 (s3rver in its own process)", runS3Bench],
   ["Resumed uploads (S3, an uploader SIGKILLed at 60 %)", runResumeBench],
+  ["Checkpoint sets (S3, 8 trainers × 8 shards logged at once, 2 uploaders)", runSetsBench],
   ["Trainer-side staging (logFile)", runStagingBench],
   ["SFTP (OpenSSH sshd)", runSftpBench],
   ["Weights & Biases (the API double in its own process)", runWandbBench],
@@ -28,7 +30,7 @@ const sections: [string, (ctx: BenchContext) => Promise<void>][] = [
   ["Python client (Debian python3)", runPythonBench],
   ["Many trainers (dir destination, one nats-server)", runLoadBench],
 ];
-// BENCH_ONLY=many (a comma-separated list of words of the titles, e.g. s3,sftp,weights,gateway,many)
+// BENCH_ONLY=many (a comma-separated list of words of the titles, e.g. s3,sets,sftp,weights,gateway,many)
 // runs just those sections.
 const only = process.env.BENCH_ONLY?.toLowerCase().split(",");
 const chosen = only ? sections.filter(([title]) => only.some((w) => title.toLowerCase().includes(w))) : sections;

@@ -29,7 +29,7 @@ const CONCURRENCY = 16;
 const SMALL_SIZE = 4096;
 
 /** The AWS CLI on the PATH (`npm run bench` installs Debian's awscli when there is none), and its version. */
-function awsCli(): { path: string; version: string } {
+export function awsCli(): { path: string; version: string } {
   const path = execFileSync("bash", ["-c", "command -v aws"]).toString().trim();
   const version = execFileSync(path, ["--version"]).toString().trim().split(" ")[0] ?? "aws";
   return { path, version };
