@@ -286,6 +286,10 @@ export const ENV_VARIABLES: readonly string[] = [
   "ARTIFACT_BUS_SERVE",
   "ARTIFACT_BUS_ENSURE_TOPOLOGY",
   "ARTIFACT_BUS_CHECK_CONFIG",
+  // `artifact-bus get`, a client of the HTTP gateway: its URL, and the token (a secret, read at
+  // its point of use), the names the Python client reads.
+  "ARTIFACT_BUS_URL",
+  "ARTIFACT_BUS_TOKEN",
 ];
 
 /**
