@@ -2,13 +2,15 @@
  * Retention of old checkpoint sets (`destinations[].keepSets`), end to end with real servers
  * (nats-server, the S3 server in its own process, a dir destination) and real uploader processes:
  * with keepSets 2, four sets completing in turn leave only the last two sets' members and
- * manifests at the destination, and the pointer on the last; without it, every set stays. A
+ * manifests at the destination, the pointer on the last, and an older set that never completed
+ * untouched; without it, every set stays. A
  * destination that cannot remove (W&B) refuses the option at start, naming the field.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseConfig, startUploaderService } from "@artifact-bus/shared";
+import { LEDGER_BUCKET, parseConfig, runSets, startUploaderService } from "@artifact-bus/shared";
 import { eventually } from "@artifact-bus/testkit";
+import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { wandbDestinationFactory } from "../services/wandb-uploader/src/wandb-factory.ts";
 import type { Trainer } from "./harness/bus-stack.ts";
@@ -38,6 +40,12 @@ describe.each([
 
   const key = (name: string) => `${PROJECT}/${run}/${name}`;
   const present = async (name: string) => (await target.read(key(name))) !== undefined;
+  async function logMember(set: string, file: string): Promise<void> {
+    const path = join(target.bus.dir, `${run}-${set.replaceAll("/", "-")}-${file}`);
+    writeFileSync(path, `${set} ${file}\n`);
+    const name = `${set}/${file}`;
+    await trainer.publisher.logFile({ project: PROJECT, run, name, path, set: { name: set, members: FILES.length } });
+  }
   /** Which of `set`'s files (members and manifest) are at the destination. */
   const filesOf = async (set: string) => {
     const names = [...FILES.map((f) => `${set}/${f}`), `${set}/_set-manifest.json`];
@@ -47,18 +55,11 @@ describe.each([
 
   it("keeps the newest sets the option says, never the one the pointer names", async () => {
     const uploader = await target.bus.startUploader();
+    // An older set that never completes (one member of two): never removed.
+    const open = "checkpoints/ep0";
+    await logMember(open, FILES[0]!);
     for (const set of SETS) {
-      for (const file of FILES) {
-        const path = join(target.bus.dir, `${run}-${set.replaceAll("/", "-")}-${file}`);
-        writeFileSync(path, `${set} ${file}\n`);
-        await trainer.publisher.logFile({
-          project: PROJECT,
-          run,
-          name: `${set}/${file}`,
-          path,
-          set: { name: set, members: FILES.length },
-        });
-      }
+      for (const file of FILES) await logMember(set, file);
       await trainer.publisher.flush({ timeoutMs: 60_000 });
       // Complete in order: the next set is logged once the pointer names this one.
       await eventually(
@@ -80,6 +81,12 @@ describe.each([
     for (const set of kept) expect(await filesOf(set)).toHaveLength(FILES.length + 1);
     for (const set of gone) expect(await filesOf(set)).toEqual([]);
     expect((await target.read(key(target.pointer)))?.toString()).toBe(SETS.at(-1));
+    expect(await present(`${open}/${FILES[0]}`)).toBe(true);
+    // Status says which sets retention removed.
+    const kv = await new Kvm(target.bus.nc).open(LEDGER_BUCKET);
+    const sets = await runSets(kv, PROJECT, run);
+    expect(sets.filter((s) => s.removed).map((s) => s.set)).toEqual(gone);
+    expect(sets.find((s) => s.set === open)).toMatchObject({ state: "open", landed: 1 });
     await uploader.kill("SIGTERM");
   }, 120_000);
 });
