@@ -183,6 +183,18 @@ export class DirDestination implements Destination {
     return openLocalFile(pathOfLocation(location, this.options.root), range, options);
   }
 
+  /** Unlinks the files the locations name, in order; one already gone counts as removed. */
+  async remove(locations: readonly string[], signal: AbortSignal): Promise<void> {
+    for (const location of locations) {
+      const path = pathOfLocation(location, this.options.root);
+      try {
+        await unlink(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw this.classify(err, signal, path);
+      }
+    }
+  }
+
   /** The root exists, is a directory, and this process may write it. */
   async probe(): Promise<void> {
     try {

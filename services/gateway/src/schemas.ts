@@ -125,6 +125,9 @@ export const SetStatusSchema = Type.Object({
   manifest: Type.Optional(Type.String({ description: "Where the manifest landed, once complete" })),
   pointer: Type.Optional(Type.String()),
   pointerMoved: Type.Optional(Type.Boolean({ description: "false: the pointer names a newer set" })),
+  removed: Type.Optional(
+    Type.String({ description: "When retention (keepSets) removed the set's manifest and members there" }),
+  ),
   updatedAt: Type.String(),
 });
 

@@ -23,7 +23,13 @@ import {
   renderRemotePath,
   TransientError,
 } from "@artifact-bus/shared";
-import { HeadBucketCommand, PutObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import {
+  DeleteObjectCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from "@aws-sdk/client-s3";
 import { abortAbandonedUploads } from "./s3-abandoned.ts";
 import { s3Error } from "./s3-errors.ts";
 import { objectMetadata } from "./s3-metadata.ts";
@@ -249,6 +255,16 @@ export class S3Destination implements Destination {
   async openRead(location: string, range: ByteRange | undefined, signal: AbortSignal): Promise<RemoteContent> {
     const key = keyOfLocation(location, this.options.bucket, this.options.prefix);
     return readObject(this.client, this.options.bucket, key, range, signal);
+  }
+
+  /** Deletes the objects (this bucket and prefix only) in order; S3 treats an absent key as deleted. */
+  async remove(locations: readonly string[], signal: AbortSignal): Promise<void> {
+    const { bucket, prefix } = this.options;
+    for (const key of locations.map((l) => keyOfLocation(l, bucket, prefix))) {
+      await this.client
+        .send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal })
+        .catch((err: unknown) => Promise.reject(s3Error(err, `delete of ${this.locationOf(key)}`)));
+    }
   }
 
   async close(): Promise<void> {

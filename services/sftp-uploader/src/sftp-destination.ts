@@ -210,6 +210,16 @@ export class SftpDestination implements Destination {
     });
   }
 
+  /** Unlinks the files (this server, under root) in order; one already gone counts as removed. */
+  async remove(locations: readonly string[], signal: AbortSignal): Promise<void> {
+    const paths = locations.map((l) => pathOfLocation(l, this.options));
+    await this.connection
+      .withChannel(signal, async (sftp) => {
+        for (const path of paths) await unlinkIfPresent(sftp, path);
+      })
+      .catch((err: unknown) => Promise.reject(toKnown(err)));
+  }
+
   async close(): Promise<void> {
     await this.connection.close();
   }

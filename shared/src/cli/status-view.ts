@@ -102,7 +102,7 @@ export function setsView(sets: readonly SetStatus[]): string {
   const rows = sets.map((s) => [
     s.set,
     s.destination,
-    s.state,
+    s.removed ? `${s.state}, removed` : s.state,
     `${s.landed}/${s.expected ?? "?"}`,
     s.pointerMoved === undefined ? "-" : s.pointerMoved ? "names it" : "names a newer set",
   ]);

@@ -63,6 +63,13 @@ export const DestinationConfigSchema = Type.Object({
         "Name of a checkpoint set's pointer, from {dir} (the set's parent directory), {set} and {base} (its last segment); default {dir}/latest",
     }),
   ),
+  keepSets: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description:
+        "Keep the newest N complete checkpoint sets of a run and pointer here, removing older ones once the pointer moved past them; absent, every set stays (not W&B)",
+    }),
+  ),
   ackWaitMs: Ms(30_000, "Time before an unacknowledged delivery goes to another replica"),
   uploadTimeoutMs: Ms(3_600_000, "Upper bound on one upload attempt"),
   backoff: Type.Object(BackoffConfigSchema.properties, { default: {} }),

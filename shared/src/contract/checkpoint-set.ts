@@ -118,6 +118,8 @@ export interface SetMember {
   /** Its place among its key's versions (a replay keeps its original's). */
   seq: number;
   producer: Producer;
+  /** Where it landed (its receipt's location), for retention's removal; absent in records written before. */
+  location?: string;
 }
 
 /** A member that ended dead at a destination, which makes the set failed there. */
@@ -151,6 +153,8 @@ export interface SetRecord {
   conflict?: string;
   /** Set once the manifest landed and the pointer was moved (or found at a newer set). */
   published?: { manifest: string; pointer: string; pointerMoved: boolean };
+  /** Set once retention (`keepSets`) removed the set's manifest and members from the destination. */
+  removed?: string;
   updatedAt: string;
 }
 
@@ -160,6 +164,11 @@ export const SET_KEY_PREFIX = "set";
 /** The ledger key of a set's record at one destination. */
 export function setRecordKey(destinationToken: string, project: string, run: string, set: string): string {
   return `${SET_KEY_PREFIX}.${destinationToken}.${project}.${run}.${artifactKey(set)}`;
+}
+
+/** KV key filter for every set record of one run at one destination. */
+export function destinationRunSetFilter(destinationToken: string, project: string, run: string): string {
+  return `${SET_KEY_PREFIX}.${destinationToken}.${project}.${run}.*`;
 }
 
 /** KV key filter for every set record of one run, at every destination. */

@@ -9,7 +9,8 @@
  * work. The manifest and the pointer are written like any version of their names: in turn under
  * their key's lease (KeyOrder), fenced by beforeVisible, ordered by the set's place (the highest
  * original stream sequence among its events). A set older than the one the pointer names finds
- * the pointer's fence past its place, and leaves the pointer alone.
+ * the pointer's fence past its place, and leaves the pointer alone. A set that moved the pointer
+ * then lets older sets go where the destination says `keepSets` (set-retention.ts).
  */
 import { randomUUID } from "node:crypto";
 import type { JsMsg } from "@nats-io/jetstream";
@@ -27,10 +28,11 @@ import {
 import type { ArtifactEventV1 } from "../contract/schema.ts";
 import { artifactKey, eventSubject } from "../contract/subjects.ts";
 import type { Destination } from "../destination/destination.ts";
-import { PermanentError, TransientError } from "../destination/errors.ts";
+import { describeError, PermanentError, TransientError } from "../destination/errors.ts";
 import { generatedArtifact } from "../destination/generated-artifact.ts";
 import type { SetLedger, SetRecordRef } from "../ledger/set-ledger.ts";
 import type { KeyOrder } from "./key-order.ts";
+import { retainSets } from "./set-retention.ts";
 import { UploadHeartbeat } from "./upload-heartbeat.ts";
 
 export interface SetCompletionDeps {
@@ -63,9 +65,10 @@ export class SetCompletion {
    * The event landed here (or was found landed on a redelivery): records it, and when that makes
    * the set complete and nobody published it yet, publishes the manifest and moves the pointer.
    * `msg` is kept alive meanwhile. Throws when the work could not finish: the caller leaves the
-   * delivery unsettled so that it is done again.
+   * delivery unsettled so that it is done again. `location` is where the member landed (kept for
+   * retention, `keepSets`).
    */
-  async landed(e: SetEvent, msg: JsMsg, signal: AbortSignal): Promise<void> {
+  async landed(e: SetEvent, msg: JsMsg, signal: AbortSignal, location?: string): Promise<void> {
     const set = e.event.set;
     if (!set) return;
     const { event, orderSeq } = e;
@@ -81,6 +84,7 @@ export class SetCompletion {
             eventId: event.id,
             seq: orderSeq,
             producer: event.producer,
+            ...(location ? { location } : {}),
           };
         }
       }
@@ -113,7 +117,7 @@ export class SetCompletion {
     const pointer = await this.write(like, pointerName, Buffer.from(record.set), record.place, msg, signal);
     if (pointer.kind === "superseded") log.info({ by: pointer.by }, "set complete; the pointer names a newer set");
     else log.info({ pointer: pointer.location }, "set complete: manifest published, pointer moved");
-    await this.deps.sets.update(this.ref(like), (cur) =>
+    const published = await this.deps.sets.update(this.ref(like), (cur) =>
       cur.published
         ? undefined
         : {
@@ -124,6 +128,12 @@ export class SetCompletion {
               pointerMoved: pointer.kind === "written",
             },
           },
+    );
+    if (pointer.kind !== "written" || this.deps.config.keepSets === undefined) return;
+    // The member's delivery does not wait on retention's outcome: a set left behind is tried again
+    // after the next set completes.
+    await retainSets(this.deps, published, signal).catch((err: unknown) =>
+      log.warn({ err: describeError(err) }, "keepSets: retention failed; the next set tries again"),
     );
   }
 

@@ -249,7 +249,8 @@ export class DestinationWorker {
         const entry =
           prior?.state === "uploaded" ? prior : await this.deps.ledger.getOf(this.token, base, delivery.orderSeq);
         const uploaded = entry?.state === "uploaded" ? entry : { ...base, state: "uploaded" as const, attempts: 0 };
-        if (!(await this.setLanded(msg, delivery, ac.signal))) return;
+        if (!(await this.setLanded(msg, delivery, ac.signal, entry?.state === "uploaded" ? entry.location : undefined)))
+          return;
         await this.settle.finish(msg, uploaded, delivery);
         return;
       }
@@ -316,7 +317,7 @@ export class DestinationWorker {
       // The heartbeat runs until the ack: a slow finish (NATS restarting) must not let the
       // delivery expire and a redelivery upload the same bytes again.
       try {
-        if (!(await this.setLanded(msg, delivery, ac.signal))) {
+        if (!(await this.setLanded(msg, delivery, ac.signal, location))) {
           await lease.release().catch(() => undefined);
           return;
         }
@@ -395,9 +396,9 @@ export class DestinationWorker {
    * work failed (NATS away, the manifest's upload failing): the delivery is then redelivered, and
    * uploads its member again, as after a failed settlement.
    */
-  private async setLanded(msg: JsMsg, delivery: Delivery, signal: AbortSignal): Promise<boolean> {
+  private async setLanded(msg: JsMsg, delivery: Delivery, signal: AbortSignal, location?: string): Promise<boolean> {
     try {
-      await this.sets.landed(delivery, msg, signal);
+      await this.sets.landed(delivery, msg, signal, location);
       return true;
     } catch (err) {
       const set = delivery.event.set?.name;

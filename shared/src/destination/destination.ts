@@ -181,6 +181,13 @@ export interface Destination {
     signal: AbortSignal,
     options?: RemoteReadOptions,
   ): Promise<RemoteContent>;
+  /**
+   * Optional delete (retention of old checkpoint sets, `keepSets`): removes the objects at
+   * `locations`, receipt locations this destination gave, in order. One already absent counts as
+   * removed. Throws PermanentError for a location outside this destination, and the upload's
+   * error classes otherwise. A destination without it refuses `keepSets` at start.
+   */
+  remove?(locations: readonly string[], signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 

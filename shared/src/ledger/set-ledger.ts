@@ -4,7 +4,7 @@
  * one set land on several replicas at once.
  */
 import type { KV } from "@nats-io/kv";
-import { runSetFilter, type SetRecord, setRecordKey } from "../contract/checkpoint-set.ts";
+import { destinationRunSetFilter, runSetFilter, type SetRecord, setRecordKey } from "../contract/checkpoint-set.ts";
 import { isRevisionConflict } from "./ledger.ts";
 
 /** Which set: its destination (token) and identity. */
@@ -54,8 +54,17 @@ export class SetLedger {
 
 /** Every set record of one run, at every destination (operators' and the gateway's status reads). */
 export async function listRunSets(kv: KV, project: string, run: string): Promise<SetRecord[]> {
+  return listSets(kv, runSetFilter(project, run));
+}
+
+/** Every set record of one run at one destination (retention). */
+export function listDestinationRunSets(kv: KV, destinationToken: string, project: string, run: string) {
+  return listSets(kv, destinationRunSetFilter(destinationToken, project, run));
+}
+
+async function listSets(kv: KV, filter: string): Promise<SetRecord[]> {
   const keys: string[] = [];
-  for await (const k of await kv.keys(runSetFilter(project, run))) keys.push(k);
+  for await (const k of await kv.keys(filter)) keys.push(k);
   const records: SetRecord[] = [];
   for (const k of keys.sort()) {
     const e = await kv.get(k);

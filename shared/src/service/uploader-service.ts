@@ -10,7 +10,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { openBlobStores } from "../blob/mod.ts";
-import { type Config, type DestinationConfig, loadConfig } from "../config/config.ts";
+import { type Config, ConfigError, type DestinationConfig, loadConfig } from "../config/config.ts";
 import { retentionOf } from "../config/retention.ts";
 import { parseDestinationName } from "../contract/destination-name.ts";
 import { blobStillNeeded } from "../delivery/blob-release.ts";
@@ -63,6 +63,12 @@ export async function startUploaderService(
   const log = opts.log ?? createLogger(`${factory.kind}-uploader`, config.logLevel);
   const mine = servedDestinations(config, factory.kind);
   const destinations = await Promise.all(mine.map((d) => factory.create(d, log)));
+  destinations.forEach((d, i) => {
+    if (mine[i]?.keepSets !== undefined && !d.remove) {
+      const at = config.destinations.indexOf(mine[i] as DestinationConfig);
+      throw new ConfigError(`config field destinations.${at}.keepSets: ${d.name} cannot remove what it uploaded`);
+    }
+  });
 
   const nc = await connectNats(config.nats, { name: `${factory.kind}-uploader` });
   if (opts.ensureTopology)

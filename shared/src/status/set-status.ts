@@ -26,6 +26,8 @@ export interface SetStatus {
   manifest?: string;
   pointer?: string;
   pointerMoved?: boolean;
+  /** When retention (`keepSets`) removed its manifest and members from the destination. */
+  removed?: string;
   updatedAt: string;
 }
 
@@ -50,6 +52,7 @@ export function setStatusOf(r: SetRecord): SetStatus {
     ...(r.published
       ? { manifest: r.published.manifest, pointer: r.published.pointer, pointerMoved: r.published.pointerMoved }
       : {}),
+    ...(r.removed ? { removed: r.removed } : {}),
     updatedAt: r.updatedAt,
   };
 }
