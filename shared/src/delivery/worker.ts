@@ -16,16 +16,16 @@ import { ATTEMPT_HISTORY, type AttemptRecord, isTerminal } from "../contract/led
 import { replayRefusal } from "../dead-letters/replay.ts";
 import type { Destination } from "../destination/destination.ts";
 import { classify, describeError } from "../destination/errors.ts";
-import { readDestinationPause } from "../ledger/destination-pause.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import { SetLedger } from "../ledger/set-ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
-import { DestinationBreaker } from "./breaker.ts";
+import type { DestinationBreaker } from "./breaker.ts";
 import { decideEnd, decideStart, type End, type Outcome } from "./delivery-decision.ts";
 import { type EntryBase, Settlement } from "./delivery-settlement.ts";
+import { destinationGates } from "./destination-gates.ts";
 import type { KeyLease, KeyLeases } from "./key-lease.ts";
 import { ackFloorReader, KeyOrder, keyScope } from "./key-order.ts";
-import { PauseGate } from "./pause-gate.ts";
+import type { PauseGate } from "./pause-gate.ts";
 import { PullLoop } from "./pull-loop.ts";
 import { SetCompletion } from "./set-completion.ts";
 import { attemptUpload } from "./upload-attempt.ts";
@@ -82,14 +82,9 @@ export class DestinationWorker {
       onSuperseded: () => deps.metrics.superseded(deps.destination.name),
       onDeadLettered: () => deps.metrics.deadLettered(deps.destination.name),
     });
-    this.breaker = new DestinationBreaker(
-      deps.config.breaker,
-      (s) => deps.destination.probe(s),
-      (err) => {
-        if (err) deps.log.warn({ error: describeError(err) }, "probe failed: breaker stays open");
-        else deps.log.info("probe passed");
-      },
-    );
+    ({ breaker: this.breaker, pause: this.pause } = destinationGates(deps, this.token, () => {
+      for (const p of this.pulls) p.interrupt();
+    }));
     this.order = new KeyOrder({
       leases: deps.leases,
       jsm: deps.jsm,
@@ -110,11 +105,6 @@ export class DestinationWorker {
       log: deps.log,
       replicaId: deps.replicaId,
     });
-    this.pause = new PauseGate({
-      read: () => readDestinationPause(deps.ledger.kv, this.token),
-      ...(deps.pausePollMs === undefined ? {} : { pollMs: deps.pausePollMs }),
-      log: deps.log,
-    });
     const loop = (consumer: Consumer, concurrency: number) =>
       new PullLoop({
         consumer,
@@ -131,30 +121,6 @@ export class DestinationWorker {
       });
     // Replays are rare and operator-driven: one at a time is plenty.
     this.pulls = [loop(deps.consumers.events, deps.config.concurrency), loop(deps.consumers.replays, 1)];
-    this.breaker.on("open", () => {
-      deps.log.warn({ destination: deps.destination.name }, "breaker open: pausing pulls");
-      deps.metrics.breakerState.set({ destination: deps.destination.name }, 1);
-      for (const p of this.pulls) p.interrupt();
-    });
-    this.breaker.on("close", () => {
-      deps.log.info({ destination: deps.destination.name }, "breaker closed: resuming");
-      deps.metrics.breakerState.set({ destination: deps.destination.name }, 0);
-    });
-    let paused = false;
-    this.pause.on(() => {
-      const pause = this.pause.pause;
-      if (paused === (pause !== undefined)) return; // a renewed or re-worded pause: no news
-      paused = pause !== undefined;
-      const destination = deps.destination.name;
-      deps.metrics.pausedState.set({ destination }, paused ? 1 : 0);
-      if (pause) {
-        // In-flight uploads finish; the fetch under way ends, and nothing more is pulled.
-        deps.log.info({ destination, by: pause.by, at: pause.at, reason: pause.reason }, "paused by an operator");
-        for (const p of this.pulls) p.interrupt();
-      } else {
-        deps.log.info({ destination }, "pause ended: resuming");
-      }
-    });
   }
 
   start(): void {
