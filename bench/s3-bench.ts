@@ -21,7 +21,7 @@ import {
   secs,
   timeRounds,
 } from "./bench-kit.ts";
-import { rclonePeer } from "./rclone.ts";
+import { type RclonePeer, rclonePeer } from "./rclone.ts";
 
 const PART = 8 * 1024 * 1024; // the destination default
 const QUEUE = 4;
@@ -33,6 +33,29 @@ export function awsCli(): { path: string; version: string } {
   const path = execFileSync("bash", ["-c", "command -v aws"]).toString().trim();
   const version = execFileSync(path, ["--version"]).toString().trim().split(" ")[0] ?? "aws";
   return { path, version };
+}
+
+/** The environment `aws` runs with against the stack's S3 server, as a user would set it. */
+export function awsEnvFor(stack: S3Stack): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
+    AWS_DEFAULT_REGION: stack.s3.region,
+    AWS_EC2_METADATA_DISABLED: "true",
+  };
+}
+
+/** rclone with its defaults against the stack's S3 server, its config under `dir`. */
+export function rcloneS3Peer(dir: string, stack: S3Stack): RclonePeer {
+  return rclonePeer(dir, {
+    type: "s3",
+    provider: "Other",
+    access_key_id: stack.s3.accessKeyId,
+    secret_access_key: stack.s3.secretAccessKey,
+    region: stack.s3.region,
+    endpoint: stack.s3.endpoint,
+  });
 }
 
 export async function runS3Bench({
@@ -55,22 +78,9 @@ export async function runS3Bench({
     // 1. Large artifact: `aws s3 cp` (what users would run) and a direct lib-storage Upload vs
     // through the bus (logFile + flush) in link and in copy mode, alternating within each round.
     const aws = awsCli();
-    const awsEnv = {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
-      AWS_DEFAULT_REGION: stack.s3.region,
-      AWS_EC2_METADATA_DISABLED: "true",
-    };
+    const awsEnv = awsEnvFor(stack);
     // rclone with its defaults (5 MiB parts, 4 at once, an MD5 of the file for its metadata).
-    const rclone = rclonePeer(stack.bus.dir, {
-      type: "s3",
-      provider: "Other",
-      access_key_id: stack.s3.accessKeyId,
-      secret_access_key: stack.s3.secretAccessKey,
-      region: stack.s3.region,
-      endpoint: stack.s3.endpoint,
-    });
+    const rclone = rcloneS3Peer(stack.bus.dir, stack);
     const cpu = { aws: [] as number[], rclone: [] as number[], link: [] as number[], copy: [] as number[] };
     /** CPU of the trainer (this process) and the uploader during one bus round. */
     const busRound = async (round: number, mode: "link" | "copy") => {

@@ -24,8 +24,7 @@ import {
   secs,
   timeRounds,
 } from "./bench-kit.ts";
-import { rclonePeer } from "./rclone.ts";
-import { awsCli } from "./s3-bench.ts";
+import { awsCli, awsEnvFor, rcloneS3Peer } from "./s3-bench.ts";
 
 const MiB = 1024 * 1024;
 const TRAINERS = Number(process.env.SETS_TRAINERS ?? 8);
@@ -51,21 +50,8 @@ export async function runSetsBench({ report, target }: BenchContext): Promise<vo
     }
     const s3 = stack.s3Client();
     const aws = awsCli();
-    const awsEnv = {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
-      AWS_DEFAULT_REGION: stack.s3.region,
-      AWS_EC2_METADATA_DISABLED: "true",
-    };
-    const rclone = rclonePeer(stack.bus.dir, {
-      type: "s3",
-      provider: "Other",
-      access_key_id: stack.s3.accessKeyId,
-      secret_access_key: stack.s3.secretAccessKey,
-      region: stack.s3.region,
-      endpoint: stack.s3.endpoint,
-    });
+    const awsEnv = awsEnvFor(stack);
+    const rclone = rcloneS3Peer(stack.bus.dir, stack);
     /** The pointer's bytes at the server, or undefined while it is absent. */
     const pointer = async (): Promise<string | undefined> => {
       try {
