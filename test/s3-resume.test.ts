@@ -7,8 +7,8 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { LEDGER_BUCKET, type LoggedArtifact, RESUME_KEY_PREFIX } from "@artifact-bus/shared";
-import { eventually, ThrottledProxy, writeLargeFile } from "@artifact-bus/testkit";
+import { LEDGER_BUCKET, RESUME_KEY_PREFIX } from "@artifact-bus/shared";
+import { ThrottledProxy, writeLargeFile } from "@artifact-bus/testkit";
 import { AbortMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -58,19 +58,6 @@ async function multipartUploads(): Promise<string[]> {
   }
 }
 
-/** Waits until the upload of `logged` reports at least `fraction` of `size` done in the ledger. */
-async function progressReaches(logged: LoggedArtifact, size: number, fraction: number): Promise<number> {
-  return eventually(
-    async () => {
-      const e = await stack.bus.ledger(logged).catch(() => undefined);
-      return e?.state === "uploading" && (e.bytesDone ?? 0) >= size * fraction ? e.bytesDone : undefined;
-    },
-    120_000,
-    `the upload to pass ${fraction * 100} %`,
-    50,
-  );
-}
-
 /** The resume records of the stack's destination, as stored. */
 async function resumeRecords(): Promise<{ key: string; record: { state: { uploadId?: string } } }[]> {
   const kv = await new Kvm(stack.bus.nc).open(LEDGER_BUCKET);
@@ -94,7 +81,7 @@ describe("s3 uploads that resume", () => {
       await t.publisher.logFile({ project: "resume", run, name: "ckpt/big.pt", path, mode: "move" })
     ).durable;
 
-    const doneAtKill = await progressReaches(logged, size, 0.6);
+    const doneAtKill = await stack.bus.uploadPasses(logged, size, 0.6);
     await first.kill("SIGKILL");
     const sentBeforeTakeover = proxy.bytesPassed;
 
@@ -125,7 +112,7 @@ describe("s3 uploads that resume", () => {
     const logged = await (
       await t.publisher.logFile({ project: "resume", run, name: "ckpt/aborted.pt", path, mode: "move" })
     ).durable;
-    await progressReaches(logged, size, 0.3);
+    await stack.bus.uploadPasses(logged, size, 0.3);
     await first.kill("SIGKILL");
 
     const [saved] = await resumeRecords();

@@ -6,8 +6,7 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import type { LoggedArtifact } from "@artifact-bus/shared";
-import { eventually, SshdServer, ThrottledProxy, writeLargeFile } from "@artifact-bus/testkit";
+import { SshdServer, ThrottledProxy, writeLargeFile } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SftpStack } from "./harness/sftp-stack.ts";
 
@@ -33,18 +32,6 @@ afterAll(async () => {
   await sshd?.dispose();
 });
 
-async function progressReaches(logged: LoggedArtifact, size: number, fraction: number): Promise<number> {
-  return eventually(
-    async () => {
-      const e = await stack.bus.ledger(logged).catch(() => undefined);
-      return e?.state === "uploading" && (e.bytesDone ?? 0) >= size * fraction ? e.bytesDone : undefined;
-    },
-    120_000,
-    `the upload to pass ${fraction * 100} %`,
-    50,
-  );
-}
-
 describe("sftp uploads that resume", () => {
   it("an uploader SIGKILLed at ~60 % of 1 GiB: the next replica appends after the checked prefix, writing at most half the file again", async () => {
     const size = 1024 * MiB;
@@ -56,7 +43,7 @@ describe("sftp uploads that resume", () => {
       await t.publisher.logFile({ project: "resume", run: "r1", name: "ckpt/big.pt", path, mode: "move" })
     ).durable;
 
-    await progressReaches(logged, size, 0.6);
+    await stack.bus.uploadPasses(logged, size, 0.6);
     await first.kill("SIGKILL");
     const sentBeforeTakeover = proxy.bytesPassed;
     const [temp] = stack.listFiles("resume/r1/ckpt").filter((f) => f.endsWith(".partial"));

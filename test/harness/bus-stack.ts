@@ -217,6 +217,22 @@ export class BusStack {
     );
   }
 
+  /**
+   * Waits until the upload of an event (of `size` bytes) at the first destination reports at
+   * least `fraction` of it done, and returns the bytes done: the moment a fault test kills.
+   */
+  async uploadPasses(event: EventRef, size: number, fraction: number): Promise<number> {
+    return eventually(
+      async () => {
+        const e = await this.ledger(event).catch(() => undefined);
+        return e?.state === "uploading" && (e.bytesDone ?? 0) >= size * fraction ? e.bytesDone : undefined;
+      },
+      120_000,
+      `the upload to pass ${fraction * 100} %`,
+      50,
+    );
+  }
+
   /** Every DLQ entry of `destination` (default: the first one). */
   async deadLetters(destination = this.destination): Promise<(DeadLetter & { seq: number })[]> {
     const out: (DeadLetter & { seq: number })[] = [];
