@@ -23,6 +23,7 @@ export {
   type SetMember,
   type SetRecord,
   type SetState,
+  setClose,
   setCloseName,
   setFailure,
   setManifestName,

@@ -32,6 +32,22 @@ export function setCloseName(set: string): string {
   return `${set}/${SET_CLOSE_BASENAME}`;
 }
 
+/** The close event of a set, but for its id and blob: its name, its `set` field and its bytes. */
+export interface SetClose {
+  name: string;
+  set: SetRef;
+  bytes: Buffer;
+}
+
+/** What closes `set` with `members` members (at `step`): every producer surface sends this one. */
+export function setClose(set: string, members: number, step?: number): SetClose {
+  return {
+    name: setCloseName(set),
+    set: { name: set, members, close: true, ...(step === undefined ? {} : { step }) },
+    bytes: Buffer.from(`${JSON.stringify({ set, members })}\n`),
+  };
+}
+
 /** `<set>/_set-manifest.json`: where the manifest of `set` is published. */
 export function setManifestName(set: string): string {
   return `${set}/${SET_MANIFEST_BASENAME}`;

@@ -11,11 +11,11 @@ import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { Histogram } from "prom-client";
 import { blobKey } from "../contract/blob-key.ts";
-import { setCloseName } from "../contract/checkpoint-set.ts";
+import { setClose } from "../contract/checkpoint-set.ts";
 import { destinationFromToken } from "../contract/destination-name.ts";
 import { checkNameRules } from "../contract/name-rules.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "../contract/names.ts";
-import type { ArtifactEventV1, SetRef } from "../contract/schema.ts";
+import type { ArtifactEventV1 } from "../contract/schema.ts";
 import { eventSubject } from "../contract/subjects.ts";
 import { encodeEvent, validateEvent } from "../contract/validate.ts";
 import { Ledger } from "../ledger/ledger.ts";
@@ -184,16 +184,9 @@ export class ArtifactPublisher {
    * {@link flush} like a logged file; resolves at once, the handle's `durable` at the PubAck.
    */
   async closeSet(req: CloseSetRequest): Promise<LogFileHandle> {
-    const name = setCloseName(req.set);
+    const { name, set, bytes } = setClose(req.set, req.members, req.step);
     const target = await this.target({ project: req.project, run: req.run, name, level: req.level });
     const id = randomUUID();
-    const set: SetRef = {
-      name: req.set,
-      members: req.members,
-      close: true,
-      ...(req.step === undefined ? {} : { step: req.step }),
-    };
-    const bytes = Buffer.from(`${JSON.stringify({ set: req.set, members: req.members })}\n`);
     const unhashed = {
       store: this.opts.blobStore.kind,
       ref: blobKey(target.project, target.run, id),

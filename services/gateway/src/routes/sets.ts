@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
-import { checkSetMembership, type Level, runSets, type SetRef, setCloseName } from "@artifact-bus/shared";
+import { checkSetMembership, type Level, runSets, setClose } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { GatewayDeps } from "../deps.ts";
@@ -48,18 +48,11 @@ export async function setRoutes(app: FastifyInstance, deps: GatewayDeps): Promis
       const body = request.body as { set: string; members: number; step?: number; level?: Level };
       const reasons = deps.notReady();
       if (reasons.length > 0) throw new Problem("nats-unavailable", reasons.join("; "), { retryAfterS: 2 });
-      const name = setCloseName(body.set);
-      const set: SetRef = {
-        name: body.set,
-        members: body.members,
-        close: true,
-        ...(body.step === undefined ? {} : { step: body.step }),
-      };
+      const { name, set, bytes } = setClose(body.set, body.members, body.step);
       checkSetMembership({ name, set });
       const target = await deps.publisher.target({ project, run, name, level: body.level ?? "fit" });
       // Not the publisher's closeSet: that one tracks the close for its flush(), which a gateway never calls.
       const id = randomUUID();
-      const bytes = Buffer.from(`${JSON.stringify({ set: body.set, members: body.members })}\n`);
       const blob = await deps.blobStore.stageStream(Readable.from([bytes]), {
         project: target.project,
         run: target.run,
