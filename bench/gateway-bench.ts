@@ -4,7 +4,8 @@
  * `curl -T` of the same file to a bare server that writes it and computes its sha256 (equal
  * integrity; the bare server that only writes is reported beside it); 4 KiB PUTs from 16
  * concurrent clients versus the same PUTs to a bare server that writes and fsyncs each body
- * before it answers (equal durability). No uploader runs: the gateway only stages and
+ * before it answers (equal durability); then the gateway's memory with 256 clients waiting on
+ * `/wait` (gateway-memory.ts). No uploader runs: the gateway only stages and
  * publishes, so the rows measure the gateway itself.
  */
 import { execFileSync, spawn } from "node:child_process";
@@ -24,6 +25,7 @@ import {
   time,
   timeRounds,
 } from "./bench-kit.ts";
+import { runGatewayWaitersMemory } from "./gateway-memory.ts";
 
 const CONCURRENCY = 16;
 
@@ -68,7 +70,7 @@ export async function runGatewayBench({ largeBytes, smallCount, report, target }
   const hashing = await bareServer(staging, "sha256");
   const syncing = await bareServer(smallDir, "fsync");
   try {
-    const token = stack.token(["bench"], ["publish"]);
+    const token = stack.token(["bench"], ["publish", "read"]);
     await stack.reload();
     const big = join(stack.bus.dir, "big.bin");
     await writeLargeFile(big, largeBytes);
@@ -136,6 +138,9 @@ export async function runGatewayBench({ largeBytes, smallCount, report, target }
       `| ${smallCount} × 4 KiB PUTs, ${CONCURRENCY} clients, median of ${rounds} paired rounds | gateway ${rate(median(gateway!))} (p50 ${pct(0.5).toFixed(1)} ms, p99 ${pct(0.99).toFixed(1)} ms) | bare Node http server writing and fsyncing each body ${rate(median(synced!))} | throughput ratio ${spread(synced!, gateway!)} (target ≥ 0.8) |`,
     );
     target(ratioTarget("Gateway 4 KiB PUTs: gateway / bare server with fsync", synced!, gateway!, 0.8));
+
+    // 3. Memory with many clients waiting for their artifacts.
+    await runGatewayWaitersMemory(stack, token, { report, target });
   } finally {
     bare.stop();
     hashing.stop();
