@@ -82,6 +82,10 @@ export function spread(baseline: number[], bus: number[]): string {
 }
 
 /** Runs `task(0..count-1)` with `concurrency` of them in flight at once. */
+/** A duration in milliseconds as a reader wants it: 2 decimals under 10 ms, seconds from 1 s. */
+export const ms = (x: number) =>
+  x < 10 ? `${x.toFixed(2)} ms` : x < 1000 ? `${x.toFixed(0)} ms` : `${(x / 1000).toFixed(2)} s`;
+
 export async function forEachConcurrently(
   count: number,
   concurrency: number,
@@ -97,7 +101,11 @@ export async function forEachConcurrently(
 
 export { peakRssMb } from "@artifact-bus/testkit";
 
-/** One bus round of the large benchmarks: log `path` as a new name (hard-linked unless told), wait until it landed. */
+/**
+ * One bus round of the large benchmarks: log `path` as a new name (hard-linked unless told), wait
+ * until it landed. Returns how long logFile kept the trainer (ms): called as a trainer calls it,
+ * after the previous artifact's flush and whatever the peers of the round wrote to disk.
+ */
 export async function logAndFlush(
   trainer: {
     publisher: { logFile(req: LogFileRequest): Promise<unknown>; flush(o: { timeoutMs: number }): Promise<void> };
@@ -105,11 +113,14 @@ export async function logAndFlush(
   path: string,
   round: number,
   mode: StagingMode = "link",
-): Promise<void> {
+): Promise<number> {
   // logFile returns before hashing (link) or once copied (copy): flush waits for the event, then the upload.
   const name = mode === "link" ? `big-${round}.bin` : `big-${mode}-${round}.bin`;
+  const t0 = performance.now();
   await trainer.publisher.logFile({ project: "bench", run: "large", name, path, mode });
+  const returnedMs = performance.now() - t0;
   await trainer.publisher.flush({ timeoutMs: 600_000 });
+  return returnedMs;
 }
 
 /** The pair ratios behind {@link pairedRatio}, as `median (min–max)`: the spread shows the noise. */

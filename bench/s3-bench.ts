@@ -11,6 +11,7 @@ import {
   forEachConcurrently,
   logAndFlush,
   median,
+  ms,
   ownCpu,
   pairedRatio,
   peakRssMb,
@@ -81,22 +82,31 @@ export async function runS3Bench({
     const awsEnv = awsEnvFor(stack);
     // rclone with its defaults (5 MiB parts, 4 at once, an MD5 of the file for its metadata).
     const rclone = rcloneS3Peer(stack.bus.dir, stack);
-    const cpu = { aws: [] as number[], rclone: [] as number[], link: [] as number[], copy: [] as number[] };
+    const cpu = {
+      aws: [] as number[],
+      awsSha256: [] as number[],
+      rclone: [] as number[],
+      link: [] as number[],
+      copy: [] as number[],
+    };
+    const linkReturned: number[] = [];
     /** CPU of the trainer (this process) and the uploader during one bus round. */
     const busRound = async (round: number, mode: "link" | "copy") => {
       const u0 = cpuSeconds(uploader.pid);
-      const [own] = await ownCpu(() => logAndFlush(trainer, big, round, mode));
+      const [own, returnedMs] = await ownCpu(() => logAndFlush(trainer, big, round, mode));
       cpu[mode].push(own + cpuSeconds(uploader.pid) - u0);
+      if (mode === "link") linkReturned.push(returnedMs);
     };
-    const [largeAws, largeLink, largeCopy, largeDirect, largeRclone] = await timeRounds(ROUNDS, [
-      async (round) =>
-        cpu.aws.push(
-          await runMeasured(
-            aws.path,
-            ["--endpoint-url", stack.s3.endpoint, "s3", "cp", big, `s3://${stack.bucket}/aws/big-${round}.bin`],
-            { env: awsEnv },
-          ),
-        ),
+    const awsCp = (key: string, extra: string[] = []) =>
+      runMeasured(
+        aws.path,
+        ["--endpoint-url", stack.s3.endpoint, "s3", "cp", ...extra, big, `s3://${stack.bucket}/${key}`],
+        {
+          env: awsEnv,
+        },
+      );
+    const [largeAws, largeLink, largeCopy, largeDirect, largeRclone, largeAwsSha256] = await timeRounds(ROUNDS, [
+      async (round) => cpu.aws.push(await awsCp(`aws/big-${round}.bin`)),
       (round) => busRound(round, "link"),
       (round) => busRound(round, "copy"),
       (round) =>
@@ -112,6 +122,10 @@ export async function runS3Bench({
           queueSize: QUEUE,
         }).done(),
       async (round) => cpu.rclone.push(await rclone.copyTo(big, `${stack.bucket}/rclone/big-${round}.bin`)),
+      // The peer at equal integrity: a SHA-256 of every part computed and sent (s3rver accepts
+      // the header and stores no checksum: the client's work is what this row compares).
+      async (round) =>
+        cpu.awsSha256.push(await awsCp(`aws-sha256/big-${round}.bin`, ["--checksum-algorithm", "SHA256"])),
     ]);
     const rssMb = peakRssMb(uploader.pid);
     const size = `${(LARGE / 1024 ** 3).toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds`;
@@ -132,7 +146,24 @@ export async function runS3Bench({
     report(
       `| CPU seconds per GiB, client side (trainer + uploader; aws s3 cp and its children), median of ${ROUNDS} | link ${perGib(cpu.link).toFixed(2)} s, copy ${perGib(cpu.copy).toFixed(2)} s | aws s3 cp ${perGib(cpu.aws).toFixed(2)} s, rclone ${perGib(cpu.rclone).toFixed(2)} s | link ${ratioWithSpread(cpu.link, cpu.aws)} of aws's CPU, copy ${ratioWithSpread(cpu.copy, cpu.aws)} (target ≤ 1.0) |`,
     );
+    report(
+      `| CPU seconds per GiB at equal integrity (a SHA-256 over every byte on both sides), median of ${ROUNDS} | link ${perGib(cpu.link).toFixed(2)} s | aws s3 cp --checksum-algorithm SHA256 ${perGib(cpu.awsSha256).toFixed(2)} s (${secs(median(largeAwsSha256!))} a round) | ${ratioWithSpread(cpu.link, cpu.awsSha256)} of its CPU (target ≤ 1.0) |`,
+    );
+    report(
+      `| logFile ${gib.toFixed(2)} GiB, link, returns right after the previous round's flush (median of ${ROUNDS}, min–max) | ${ms(median(linkReturned))} (${ms(Math.min(...linkReturned))}–${ms(Math.max(...linkReturned))}) | | (target ≤ 5 ms) |`,
+    );
     const gibText = `${gib.toFixed(2)} GiB`;
+    target(
+      atMost(
+        `S3 CPU per GiB, link, bus / aws s3 cp --checksum-algorithm SHA256`,
+        pairedRatio(cpu.link, cpu.awsSha256),
+        1.0,
+        "×",
+      ),
+    );
+    target(
+      atMost(`logFile ${gibText}, link, returns after the previous flush (median)`, median(linkReturned), 5, " ms"),
+    );
     target(ratioTarget(`S3 ${gibText}, link: bus / aws s3 cp`, largeAws!, largeLink!, 1.0));
     target(ratioTarget(`S3 ${gibText}, link: bus / rclone copyto`, largeRclone!, largeLink!, 1.0));
     target(ratioTarget(`S3 ${gibText}, copy: bus / aws s3 cp`, largeAws!, largeCopy!, 0.95));

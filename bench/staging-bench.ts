@@ -12,11 +12,9 @@ import { join, resolve } from "node:path";
 import { ArtifactPublisher, FsBlobStore, type LogFileRequest } from "@artifact-bus/shared";
 import { mountXfs, writeLargeFile } from "@artifact-bus/testkit";
 import { BusStack } from "../test/harness/bus-stack.ts";
-import { atMost, type BenchContext, median, ROUNDS, spread } from "./bench-kit.ts";
+import { atMost, type BenchContext, median, ms, ROUNDS, spread } from "./bench-kit.ts";
 
 const DIR_MAIN = resolve(import.meta.dirname, "../services/dir-uploader/src/main.ts");
-const ms = (x: number) =>
-  x < 10 ? `${x.toFixed(2)} ms` : x < 1000 ? `${x.toFixed(0)} ms` : `${(x / 1000).toFixed(2)} s`;
 const range = (xs: number[]) => `${ms(median(xs))} (${ms(Math.min(...xs))}–${ms(Math.max(...xs))})`;
 
 interface Timed {

@@ -70,6 +70,29 @@ describe("DestinationDirectory", () => {
     expect(await directory.matching(subject)).toEqual(["s3_main"]);
   });
 
+  it("with answerStaleForMs, answers a list past its ttl at once and checks it meanwhile: a logFile after a quiet spell waits for no round trip", async () => {
+    await apply([{ name: "s3:stale", filter: { project: "stale" } }]);
+    const directory = new DestinationDirectory(nc, ledger, {
+      ttlMs: 100,
+      fullListMs: 600_000,
+      answerStaleForMs: 60_000,
+    });
+    const subject = eventSubject({ project: "stale", run: "r1", level: "fit", name: "a.pt" });
+    expect(await directory.matching(subject)).toEqual(["s3_stale"]);
+
+    await apply([
+      { name: "s3:stale", filter: { project: "stale" } },
+      { name: "sftp:stale", filter: { project: "stale" } },
+    ]);
+    await pause(150);
+    // Past its ttl: the caller gets the list it had, and the check runs behind it; what the
+    // publisher's flush waits for is the list once that check is done.
+    expect(await directory.matching(subject)).toEqual(["s3_stale"]);
+    const settled = (await directory.settledMatching(subject)).map((d) => d.token).sort();
+    expect(settled).toEqual(["s3_stale", "sftp_stale"]);
+    expect((await directory.matching(subject)).sort()).toEqual(["s3_stale", "sftp_stale"]);
+  });
+
   it("sees a destination's filter changed by the topology at the next check, long before the next full listing", async () => {
     await apply([{ name: "s3:filtered", filter: { project: "alpha" } }]);
     const directory = new DestinationDirectory(nc, ledger, { ttlMs: 100, fullListMs: 600_000 });

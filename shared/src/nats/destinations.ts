@@ -54,6 +54,15 @@ export interface DirectoryOptions {
    */
   fullListMs?: number;
   /**
+   * How long past ttlMs a listing is still answered at once, while its check runs behind the
+   * caller (default 0: a caller past ttlMs waits for the check). A trainer logs a checkpoint
+   * after minutes of training, when its listing is always past its ttl: without this, every such
+   * logFile waited for the check's two round trips (milliseconds on a busy server). Only for
+   * callers to whom a listing a little older does no harm: an uploader deciding whether a blob
+   * may be released must never miss a destination added meanwhile.
+   */
+  answerStaleForMs?: number;
+  /**
    * How long the first listing is waited for while NATS, or the leader of a destination
    * consumer's group, is away (default 30 s, as a publish waits out a reconnect). Once a list was
    * read, a failed refresh keeps using it instead.
@@ -68,6 +77,7 @@ export class DestinationDirectory {
   private readonly ttlMs: number;
   private readonly fullListMs: number;
   private readonly firstListTimeoutMs: number;
+  private readonly answerStaleForMs: number;
   private cache: { at: number; fullUntil: number; names: string; stamp: string; list: DestinationFilter[] } | undefined;
   private refreshing: Promise<DestinationFilter[]> | undefined;
   /** False once the server refused CONSUMER.NAMES (a permissions file from before it was granted). */
@@ -80,18 +90,21 @@ export class DestinationDirectory {
     this.ttlMs = options.ttlMs ?? 5_000;
     this.fullListMs = Math.max(this.ttlMs, options.fullListMs ?? this.ttlMs);
     this.firstListTimeoutMs = options.firstListTimeoutMs ?? 30_000;
+    this.answerStaleForMs = options.answerStaleForMs ?? 0;
   }
 
   async all(): Promise<DestinationFilter[]> {
-    if (this.cache && Date.now() - this.cache.at < this.ttlMs) return this.cache.list;
+    const age = this.cache ? Date.now() - this.cache.at : Number.POSITIVE_INFINITY;
+    if (this.cache && age < this.ttlMs) return this.cache.list;
+    if (this.cache && age < this.ttlMs + this.answerStaleForMs) {
+      // A failed check keeps the list, as below; the next caller past the ttl tries again.
+      void this.refreshShared().catch(() => {});
+      return this.cache.list;
+    }
     const deadline = Date.now() + this.firstListTimeoutMs;
     for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
-      // Callers arriving while the list is being read share that read.
-      this.refreshing ??= this.refresh().finally(() => {
-        this.refreshing = undefined;
-      });
       try {
-        return await this.refreshing;
+        return await this.refreshShared();
       } catch (err) {
         // NATS away (a node restarting): the last list is better than failing a trainer's logFile.
         if (this.cache) return this.cache.list;
@@ -101,6 +114,23 @@ export class DestinationDirectory {
         await new Promise((r) => setTimeout(r, wait));
       }
     }
+  }
+
+  /**
+   * The list once the check in progress (if any) is done: what an answer given from an older
+   * list (answerStaleForMs) turned out to be. Never fails while a list was read once.
+   */
+  async settled(): Promise<DestinationFilter[]> {
+    if (this.refreshing) await this.refreshing.catch(() => undefined);
+    return this.all();
+  }
+
+  /** The check in progress, or a new one: callers arriving while the list is being read share that read. */
+  private refreshShared(): Promise<DestinationFilter[]> {
+    this.refreshing ??= this.refresh().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
   }
 
   /**
@@ -239,6 +269,11 @@ export class DestinationDirectory {
     const page = reply.json<ConsumerListPage & { error?: { code: number; description: string } }>();
     if (page.error) throw new Error(`listing ${EVENTS_STREAM} consumers: ${page.error.description}`);
     return page;
+  }
+
+  /** The destinations whose filter takes `subject`, once the check in progress is done (see settled). */
+  async settledMatching(subject: string): Promise<DestinationFilter[]> {
+    return (await this.settled()).filter((d) => subjectMatches(d.filterSubject, subject));
   }
 
   /** Tokens of the destinations whose filter takes `subject`. */

@@ -91,8 +91,11 @@ export class ArtifactPublisher {
     // and the topology stamp: two cheap requests) and list them in full when those changed, or
     // hourly: a full listing costs the server time in proportion to the stream, which once a
     // minute from hundreds of trainers was most of a core (bench/RESULTS.md, "Many trainers").
+    // A logFile after minutes of training answers from the list it has (up to a minute past its
+    // check) and checks it behind the call, instead of waiting for the check's round trips.
     const directory = new DestinationDirectory(opts.nc, kv, {
       fullListMs: 3_600_000,
+      answerStaleForMs: 60_000,
       firstListTimeoutMs: opts.publishTimeoutMs ?? 30_000,
     });
     return new ArtifactPublisher(opts, directory, new Ledger(kv));
@@ -250,7 +253,7 @@ export class ArtifactPublisher {
     target: ArtifactTarget,
     event: ArtifactEventV1,
   ): Promise<LoggedArtifact & { duplicate: boolean }> {
-    const { project, run, name, subject, destinations } = target;
+    const { project, run, name, subject } = target;
     let ack: { seq: number; duplicate: boolean };
     try {
       ack = await this.publish(subject, event);
@@ -260,6 +263,12 @@ export class ArtifactPublisher {
       if (err instanceof PublishRefusedError) await this.opts.blobStore.remove(event.blob).catch(() => undefined);
       throw err;
     }
+    // logFile may have answered from a list a little old (answerStaleForMs): flush waits for the
+    // destinations as the check behind that call found them, not for one removed meanwhile.
+    const destinations = await this.directory
+      .settledMatching(subject)
+      .then((now) => now.map((d) => destinationFromToken(d.token)))
+      .catch(() => target.destinations);
     return {
       id: event.id,
       project,
