@@ -125,6 +125,11 @@ export const SetStatusSchema = Type.Object({
   manifest: Type.Optional(Type.String({ description: "Where the manifest landed, once complete" })),
   pointer: Type.Optional(Type.String()),
   pointerMoved: Type.Optional(Type.Boolean({ description: "false: the pointer names a newer set" })),
+  pointers: Type.Optional(
+    Type.Record(Type.String(), Type.String(), {
+      description: "Every pointer the set moved, name -> location (one per rank with a {rank} setPointer)",
+    }),
+  ),
   removed: Type.Optional(
     Type.String({ description: "When retention (keepSets) removed the set's manifest and members there" }),
   ),
