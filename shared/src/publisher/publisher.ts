@@ -239,7 +239,7 @@ export class ArtifactPublisher {
       producer: {
         host: HOST,
         pid: process.pid,
-        ...(this.opts.rank === undefined ? {} : { rank: this.opts.rank }),
+        ...((req.rank ?? this.opts.rank) === undefined ? {} : { rank: req.rank ?? this.opts.rank }),
       },
       createdAt: new Date().toISOString(),
       ...(req.set ? { set: req.set } : {}),
