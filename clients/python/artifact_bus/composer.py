@@ -25,8 +25,8 @@ import re
 import tempfile
 
 from ._composer_sharded import ShardedCheckpoints, checkpoint_dir
-from .client import ArtifactClient
 from ._events import InvalidArtifact
+from .client import ArtifactClient
 from .errors import ArtifactBusError
 
 # A `.symlink` file holds a remote name: anything longer is no symlink of Composer's.
