@@ -54,6 +54,24 @@ it("the gateway answers 400 naming the destination and the rule for a hidden nam
   expect((await put("ckpt/x.pt")).status).toBe(202);
 });
 
+it("a checkpoint set's `.metadata` (Composer's sharded checkpoint) lands; other hidden names in a set are still refused", async () => {
+  const member = (name: string) =>
+    stack.fetch(`/v1/projects/demo/runs/rules/artifacts/${name}?set=ck/ep1-ba2`, token, { method: "PUT", body: "x" });
+  expect((await member("ck/ep1-ba2/.metadata")).status).toBe(202);
+  for (const name of ["ck/ep1-ba2/.env", "ck/ep1-ba2/shard/.metadata"]) {
+    const r = await member(name);
+    expect(r.status, name).toBe(400);
+    expect(((await r.json()) as { detail: string }).detail).toMatch(/s3:e2e: .*allowDotSegments/);
+  }
+  // The TypeScript publisher: the exemption is for a member of a set only.
+  const t = await stack.bus.trainer();
+  const target = (set?: { name: string }) =>
+    t.publisher.target({ project: "demo", run: "rules", name: "ck/ep1-ba2/.metadata", ...(set ? { set } : {}) });
+  expect((await target({ name: "ck/ep1-ba2" })).destinations).toEqual(["s3:e2e"]);
+  expect(await target().catch((e) => e)).toBeInstanceOf(InvalidArtifactError);
+  await t.close();
+});
+
 it("logFile refuses a hidden name with InvalidArtifactError naming the destination; allowed once the topology says so", async () => {
   const t = await stack.bus.trainer();
   const path = join(stack.bus.dir, "rules.bin");
@@ -107,7 +125,7 @@ it("a destination that writes files refuses a segment longer than NAME_MAX; one 
   }
 });
 
-it("the Python client over NATS refuses a hidden name in log_file, naming the destination and the rule", async () => {
+it("the Python client over NATS refuses a hidden name in log_file, naming the destination and the rule, but takes a set's .metadata", async () => {
   const script = `
 import os, sys
 from artifact_bus import ArtifactClient, InvalidArtifact
@@ -116,6 +134,13 @@ path = os.path.join(os.environ["DIR"], "py.bin")
 open(path, "wb").write(b"x")
 try:
     bus.log_file(path, ".hidden/x.pt")
+    print("accepted")
+except InvalidArtifact as err:
+    print("refused:", err)
+bus.log_file(path, "ck/ep1/.metadata", set="ck/ep1")
+print("member .metadata accepted")
+try:
+    bus.log_file(path, "ck/ep1/.env", set="ck/ep1")
     print("accepted")
 except InvalidArtifact as err:
     print("refused:", err)
@@ -132,5 +157,8 @@ bus.close(timeout=30)
       DIR: stack.bus.dir,
     },
   });
-  expect(stdout).toMatch(/^refused: name: ".hidden\/x.pt" is refused by s3:e2e: .*allowDotSegments/);
+  const lines = stdout.trim().split("\n");
+  expect(lines[0]).toMatch(/^refused: name: ".hidden\/x.pt" is refused by s3:e2e: .*allowDotSegments/);
+  expect(lines[1]).toBe("member .metadata accepted");
+  expect(lines[2]).toMatch(/^refused: name: "ck\/ep1\/.env" is refused by s3:e2e: .*allowDotSegments/);
 });

@@ -18,6 +18,7 @@ export {
   type DeadMember,
   defaultPointerName,
   pointerName,
+  pointerNames,
   runSetFilter,
   type SetManifest,
   type SetMember,

@@ -5,10 +5,12 @@ import {
   countEvent,
   defaultPointerName,
   pointerName,
+  pointerNames,
   type SetRecord,
   setManifest,
   setState,
 } from "../src/contract/checkpoint-set.ts";
+import { hasDotSegment, nameRuleBroken } from "../src/contract/name-rules.ts";
 import { InvalidArtifactError } from "../src/contract/names.ts";
 import { decodeEvent } from "../src/contract/validate.ts";
 
@@ -116,12 +118,56 @@ describe("a set's state", () => {
     expect(pointerName("ep3", "{dir}/LATEST-{base}")).toBe("LATEST-ep3");
   });
 
+  it("moves one pointer per rank that logged a member with {rank} (Composer's latest-rank{rank}.pt.symlink)", () => {
+    const template = "{dir}/latest-rank{rank}.pt.symlink";
+    expect(() => checkPointerTemplate(template)).not.toThrow();
+    const ranked = (name: string, rank?: number) => ({
+      ...member(name, 1),
+      producer: { host: "h", pid: 1, ...(rank === undefined ? {} : { rank }) },
+    });
+    const members = {
+      "ck/ep1/__1_0.distcp": ranked("ck/ep1/__1_0.distcp", 1),
+      "ck/ep1/__0_0.distcp": ranked("ck/ep1/__0_0.distcp", 0),
+      "ck/ep1/.metadata": ranked("ck/ep1/.metadata", 0),
+    };
+    expect(pointerNames({ set: "ck/ep1", members }, template)).toEqual([
+      "ck/latest-rank0.pt.symlink",
+      "ck/latest-rank1.pt.symlink",
+    ]);
+    // A producer without a rank is rank 0; without {rank}, one pointer whatever the ranks.
+    expect(pointerNames({ set: "ck/ep1", members: { "ck/ep1/a": ranked("ck/ep1/a") } }, template)).toEqual([
+      "ck/latest-rank0.pt.symlink",
+    ]);
+    expect(pointerNames({ set: "ck/ep1", members }, "{dir}/latest")).toEqual(["ck/latest"]);
+  });
+
   it.each([
-    ["{dir}/{rank}", /unknown placeholder \{rank\}/],
+    ["{dir}/{ranks}", /unknown placeholder \{ranks\}/],
     ["{set}/latest", /inside the set/],
     ["../latest", /'\.\.'/],
     ["/latest", /relative/],
   ])("refuses the setPointer %j, saying why", (template, message) => {
     expect(() => checkPointerTemplate(template)).toThrow(message);
+  });
+});
+
+describe("hidden names in a set", () => {
+  const strict = { allowDotSegments: false };
+  const set = { name: "ck/ep3-ba3000" };
+
+  it("lets Composer's `.metadata` land right under its set where hidden names are refused", () => {
+    expect(hasDotSegment("ck/ep3-ba3000/.metadata", set)).toBe(false);
+    expect(nameRuleBroken("ck/ep3-ba3000/.metadata", strict, set)).toBeUndefined();
+  });
+
+  it.each([
+    ["ck/ep3-ba3000/.metadata", undefined, "no set"],
+    ["ck/ep3-ba3000/.env", set, "another hidden name"],
+    ["ck/ep3-ba3000/sub/.metadata", set, "not right under the set"],
+    ["ck/ep3-ba3000/.ssh/authorized_keys", set, "a hidden directory"],
+    [".ck/.metadata", { name: ".ck" }, "a hidden set"],
+    ["ck/ep3-ba3000/.metadata", { ...set, close: true as const }, "the set's close, no member"],
+  ])("still refuses %s (set %j: %s), naming the option", (name, ref, _why) => {
+    expect(nameRuleBroken(name, strict, ref)).toMatch(/allowDotSegments/);
   });
 });

@@ -58,6 +58,15 @@ describe("config", () => {
     expect(() => loadConfig({ ARTIFACT_BUS_STREAM_REPLICAS: "three" })).toThrow(ConfigError);
     expect(() => loadConfig({ ARTIFACT_BUS_CONFIG: "/nonexistent.json" })).toThrow(/ARTIFACT_BUS_CONFIG/);
   });
+  it("takes Composer's per-rank symlink as a set pointer, and names the field of a bad one", () => {
+    const composer = "{dir}/latest-rank{rank}.pt.symlink";
+    expect(parseConfig({ destinations: [{ name: "s3:a", setPointer: composer }] }).destinations[0]?.setPointer).toBe(
+      composer,
+    );
+    expect(() => parseConfig({ destinations: [{ name: "s3:a", setPointer: "{dir}/latest-{ranks}" }] })).toThrow(
+      /config field destinations\.0\.setPointer: unknown placeholder \{ranks\} \(known: \{dir\}, \{set\}, \{base\}, \{rank\}\)/,
+    );
+  });
   it("takes overrides from the environment", () => {
     const c = loadConfig({
       ARTIFACT_BUS_NATS_URL: "nats://a:1, nats://b:2",

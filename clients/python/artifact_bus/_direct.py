@@ -43,7 +43,7 @@ class DirectTransport:
             item.blob = {"store": "fs", "ref": "%s/%s/%s" % (item.project, item.run, item.id), "size": size, "sha256": sha}
         subject = _events.event_subject(item.project, item.run, item.level, item.name)
         destinations = self.destinations_of(subject)
-        refused = self.refusal(subject, item.name)
+        refused = self.refusal(subject, item.name, item.set)
         if refused:
             # Rules may have changed since log_file checked: never publish what would die there.
             self.discard(item)
@@ -83,20 +83,21 @@ class DirectTransport:
         6). NATS being away skips this early check; send() checks again before publishing."""
         subject = _events.event_subject(item.project, item.run, item.level, item.name)
         try:
-            refused = self.refusal(subject, item.name)
+            refused = self.refusal(subject, item.name, item.set)
         except (NatsError, OSError, RetryableError):
             return
         if refused:
             raise _events.InvalidArtifact("name", refused)
 
-    def refusal(self, subject, name):
-        """Why a destination taking `subject` refuses `name` (naming it and the rule), or None."""
+    def refusal(self, subject, name, set_=None):
+        """Why a destination taking `subject` refuses `name` (a member of `set_`, if given; naming
+        the destination and the rule), or None."""
         self.destinations_of(subject)
         for token, flt, rules in self._destinations[3]:
             if not _matches(flt, subject) or rules is None:
                 continue
             where = "%s is refused by %s: " % (json.dumps(name), token.replace("_", ":", 1))
-            if not rules.get("allowDotSegments", True) and any(s.startswith(".") for s in name.split("/")):
+            if not rules.get("allowDotSegments", True) and _events.has_dot_segment(name, set_):
                 return where + "it refuses names with a segment starting with '.' (option allowDotSegments)"
             longest = rules.get("maxSegmentBytes")
             if isinstance(longest, int) and any(len(s.encode("utf-8")) > longest for s in name.split("/")):

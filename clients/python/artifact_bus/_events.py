@@ -68,6 +68,18 @@ def check_metadata(metadata):
 MAX_SET_MEMBERS = 2048
 SET_CLOSE_BASENAME = "_set-close.json"
 SET_MANIFEST_BASENAME = "_set-manifest.json"
+# Hidden names a set member may have directly under its set (shared/src/contract/checkpoint-set.ts,
+# SET_MEMBER_DOT_NAMES): `.metadata`, the index of a torch.distributed.checkpoint (Composer's sharded one).
+SET_MEMBER_DOT_NAMES = frozenset([".metadata"])
+
+
+def has_dot_segment(name, set_=None):
+    """Whether `name` has a segment starting with '.' (what allowDotSegments refuses); a member of
+    `set_` (a dict) directly under it named one of SET_MEMBER_DOT_NAMES is no such name."""
+    if set_ and not set_.get("close") and name.startswith(set_["name"] + "/"):
+        if name[len(set_["name"]) + 1:] in SET_MEMBER_DOT_NAMES:
+            return has_dot_segment(set_["name"])
+    return any(s.startswith(".") for s in name.split("/"))
 
 
 def check_set(name, set_):

@@ -101,6 +101,8 @@ class HttpTransport:
                 query["setMembers"] = item.set["members"]
             if "step" in item.set:
                 query["setStep"] = item.set["step"]
+        if item.rank is not None:
+            query["rank"] = item.rank  # the event's producer.rank: a {rank} set pointer per rank
         path = "%s/artifacts/%s?%s" % (self._run_path(item.project, item.run), quote(item.name, safe="/"),
                                        urlencode(query))
         with open(item.held, "rb") as body:

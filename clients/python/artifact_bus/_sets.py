@@ -12,11 +12,30 @@ from .errors import ArtifactBusError
 
 
 def download_set(transport, project, run, set_or_pointer, dest_dir, source=None):
+    manifest, manifest_bytes = read_manifest(transport, project, run, set_or_pointer, source)
+    set_name = manifest["set"]
+    os.makedirs(dest_dir, exist_ok=True)
+    files = []
+    for member in manifest["members"]:
+        rel = _below(set_name, member["name"])
+        final = os.path.join(dest_dir, *rel.split("/"))
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        files.append(fetch_member(transport, project, run, manifest, member, final, source))
+    _write_atomically(os.path.join(dest_dir, _events.SET_MANIFEST_BASENAME), manifest_bytes)
+    return {"set": set_name, "step": manifest.get("step"), "files": files}
+
+
+def read_manifest(transport, project, run, set_or_pointer, source=None, pointer=True):
+    """The manifest of the set `set_or_pointer` names (a pointer's bytes name it, else it is the
+    set's own name; with pointer=False, the set's own name), and its bytes; FileNotFoundError when
+    that set has no manifest (not complete at the destination read, or no such set)."""
     if getattr(transport, "kind", None) != "http":
-        raise ArtifactBusError("download_set reads through the HTTP gateway: set ARTIFACT_BUS_URL")
+        raise ArtifactBusError("reading a checkpoint set back goes through the HTTP gateway: set ARTIFACT_BUS_URL")
     _events.check_name(set_or_pointer)
     manifest_of = lambda s: "%s/%s" % (s, _events.SET_MANIFEST_BASENAME)  # noqa: E731
     try:
+        if not pointer:
+            raise FileNotFoundError(set_or_pointer)
         raw = _read_small(transport, project, run, set_or_pointer, source, limit=_events.MAX_NAME_BYTES)
         set_name = raw.decode("utf-8").strip()
         try:
@@ -33,12 +52,7 @@ def download_set(transport, project, run, set_or_pointer, dest_dir, source=None)
     manifest = json.loads(manifest_bytes)
     if manifest.get("set") != set_name or not isinstance(manifest.get("members"), list):
         raise ArtifactBusError("%s is no manifest of set %s" % (manifest_of(set_name), set_name))
-    os.makedirs(dest_dir, exist_ok=True)
-    files = []
-    for member in manifest["members"]:
-        files.append(_fetch_member(transport, project, run, set_name, member, dest_dir, source))
-    _write_atomically(os.path.join(dest_dir, _events.SET_MANIFEST_BASENAME), manifest_bytes)
-    return {"set": set_name, "step": manifest.get("step"), "files": files}
+    return manifest, manifest_bytes
 
 
 def _read_small(transport, project, run, name, source=None, limit=16 << 20):
@@ -61,22 +75,27 @@ def _read_small(transport, project, run, name, source=None, limit=16 << 20):
     return data
 
 
-def _fetch_member(transport, project, run, set_name, member, dest_dir, source):
-    """Downloads one member to a temporary name beside its place, checks it, then renames it there."""
-    name = member["name"]
+def _below(set_name, name):
+    """`name` relative to its set, checked: a manifest naming a file outside its set is refused."""
     rel = name[len(set_name) + 1:] if name.startswith(set_name + "/") else None
     if not rel:
         raise ArtifactBusError("the manifest of %s names %r, which is not under the set" % (set_name, name))
     _events.check_name(rel)
-    final = os.path.join(dest_dir, *rel.split("/"))
-    os.makedirs(os.path.dirname(final), exist_ok=True)
-    part = os.path.join(os.path.dirname(final), ".%s.set-part" % os.path.basename(final))
+    return rel
+
+
+def fetch_member(transport, project, run, manifest, member, final, source=None):
+    """Downloads `member` (an entry of `manifest`) to a temporary name beside `final`, checks its
+    size and sha256 against the manifest, then renames it to `final`."""
+    name = member["name"]
+    _below(manifest["set"], name)
+    part = os.path.join(os.path.dirname(final) or ".", ".%s.set-part" % os.path.basename(final))
     transport.download(project, run, name, part, overwrite=True, source=source)
     size, sha = _size_and_sha256(part)
     if size != member["size"] or sha != member["sha256"]:
         os.unlink(part)
         raise ArtifactBusError("member %s of set %s does not match its manifest: %d bytes, sha256 %s; the manifest says "
-                               "%d bytes, sha256 %s" % (name, set_name, size, sha, member["size"], member["sha256"]))
+                               "%d bytes, sha256 %s" % (name, manifest["set"], size, sha, member["size"], member["sha256"]))
     os.replace(part, final)
     return final
 

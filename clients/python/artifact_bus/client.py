@@ -214,6 +214,27 @@ class ArtifactClient:
         return _sets.download_set(self.transport, project or self.project, run or self.run, set_or_pointer, dest_dir,
                                   source)
 
+    def set_manifest(self, set_or_pointer, project=None, run=None, pointer=True):
+        """The manifest (a dict: "set", "step", "members" with each one's "name", "size" and
+        "sha256") of the complete set `set_or_pointer` names, a pointer or the set itself (with
+        pointer=False, only the set itself; HTTP only); FileNotFoundError when the set has none
+        (not complete, or no such set)."""
+        return _sets.read_manifest(self.transport, project or self.project, run or self.run, set_or_pointer,
+                                   pointer=pointer)[0]
+
+    def download_member(self, manifest, name, destination, project=None, run=None, overwrite=False):
+        """Member `name` of the set `manifest` describes (see set_manifest) written to
+        `destination`, checked against the manifest's size and sha256 first (ArtifactBusError
+        naming it on a mismatch, and on a name the manifest does not list)."""
+        member = next((m for m in manifest["members"] if m["name"] == name), None)
+        if member is None:
+            raise ArtifactBusError("%s is no member of set %s (its manifest lists %d others)"
+                                   % (name, manifest["set"], len(manifest["members"])))
+        if os.path.exists(destination) and not overwrite:
+            raise FileExistsError("%s exists; pass overwrite=True to replace it" % destination)
+        return _sets.fetch_member(self.transport, project or self.project, run or self.run, manifest, member,
+                                  destination)
+
     # -- the sender thread ------------------------------------------------------------------------
 
     def _queued(self):

@@ -13,14 +13,24 @@ Composer formats them (`{remote_file_name}`, `{run_name}`, `{rank}`, `{local_ran
 `{world_size}`, `{local_world_size}`, `{node_rank}`; a leading `/` is stripped), and uploads return
 at once: they happen in the background, and `close`/`post_close` wait for them, as Composer's own
 remote uploader does.
+
+Sharded checkpoints (a directory of `__{rank}_{i}.distcp` files and rank 0's `.metadata`) are
+logged as one checkpoint set per directory, and their `.symlink` files are left to the destination,
+which writes them once the set is complete there (see _composer_sharded.py). `download_file` of a
+symlink or of such a checkpoint's file checks each file against the set's manifest.
 """
 
 import os
 import re
 import tempfile
 
+from ._composer_sharded import ShardedCheckpoints, checkpoint_dir
+from ._events import InvalidArtifact
 from .client import ArtifactClient
 from .errors import ArtifactBusError
+
+# A `.symlink` file holds a remote name: anything longer is no symlink of Composer's.
+_SYMLINK_MAX_BYTES = 4096
 
 _RUN = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -48,6 +58,10 @@ class ArtifactBusLogger:
         self.close_timeout = close_timeout
         # The run Composer named (state.run_name), for download_file, which gets no state.
         self._state_run = None
+        rank = self.client.rank if self.client.rank is not None else int(os.environ.get("RANK", "0"))
+        self._sharded = ShardedCheckpoints(rank, int(os.environ.get("WORLD_SIZE", "1")))
+        # Manifests of complete sharded checkpoints read back, by set: each file is checked against one.
+        self._manifests = {}
 
     # -- Callback ---------------------------------------------------------------------------------
 
@@ -61,6 +75,9 @@ class ArtifactBusLogger:
         self._run_of(state)
 
     def close(self, state, logger):
+        # A sharded checkpoint whose symlink never came (no `latest_remote_file_name`) closes here.
+        for directory in self._sharded.unclosed():
+            self._close_set(state, directory, "fit")
         self.client.flush(self.close_timeout)
 
     def post_close(self):
@@ -111,18 +128,43 @@ class ArtifactBusLogger:
             raise ArtifactBusError(
                 "download_file(%r): no run to read it from: pass run= to ArtifactBusLogger or set "
                 "ARTIFACT_BUS_RUN (Composer's state.run_name names it only once the Trainer sent INIT)" % remote_file_name)
-        self.client.download(remote_file_name.lstrip("/"), destination, run=run, overwrite=overwrite)
+        name = remote_file_name.lstrip("/")
+        if self.client.transport.kind != "http":
+            self.client.download(name, destination, run=run, overwrite=overwrite)
+            return
+        directory = checkpoint_dir(name)
+        manifest = directory and self._manifest(directory, run)
+        if manifest:
+            self.client.download_member(manifest, name, destination, run=run, overwrite=overwrite)
+            return
+        self.client.download(name, destination, run=run, overwrite=overwrite)
+        if name.endswith(".symlink"):
+            # The pointer of a sharded checkpoint names a complete set: its manifest is read now,
+            # and the files Composer fetches next are each checked against it.
+            self._manifest(_small_text(destination), run)
+
+    def _manifest(self, directory, run):
+        """The manifest of set `directory` (cached), or None when it is no complete set."""
+        if directory not in self._manifests:
+            try:
+                self._manifests[directory] = self.client.set_manifest(directory, run=run, pointer=False)
+            except (FileNotFoundError, InvalidArtifact):
+                return None  # no set (a symlink naming one checkpoint file), or not complete
+        return self._manifests[directory]
 
     # -- the older generation's files -------------------------------------------------------------
 
     def log_file_artifact(self, state, log_level, artifact_name, file_path, *, overwrite=False):
-        level = getattr(log_level, "name", str(log_level)).lower()
-        self._log(state, artifact_name, file_path, level if level in ("fit", "epoch", "batch") else "fit")
+        self._log(state, artifact_name, file_path, _level(log_level))
 
     def log_symlink_artifact(self, state, log_level, existing_artifact_name, symlink_artifact_name, *,
                              overwrite=False):
         """An object store has no symlinks: like Composer's, a `<name>.symlink` file holding the
         remote name it points to (formatted as uploaded)."""
+        target = self.format_name(state, existing_artifact_name)
+        if self._sharded.logged(target):
+            self._close_set(state, target, _level(log_level))
+            return
         fd, path = tempfile.mkstemp(suffix=".symlink")
         try:
             with os.fdopen(fd, "w") as f:
@@ -161,8 +203,22 @@ class ArtifactBusLogger:
         return self._state_run or "run"
 
     def _log(self, state, remote_file_name, file_path, level):
-        self.client.log_file(str(file_path), self.format_name(state, remote_file_name), level=level,
-                             metadata=_timestamp(state), run=self._run_of(state))
+        name = self.format_name(state, remote_file_name)
+        if name.endswith(".symlink"):
+            target = self.format_name(state, _small_text(file_path))
+            if self._sharded.logged(target):
+                # Not uploaded: the destination writes it once every rank's files landed.
+                self._close_set(state, target, level)
+                return
+        directory = self._sharded.member(name)
+        set_ref = dict(name=directory, **_step(state)) if directory else None
+        self.client.log_file(str(file_path), name, level=level, metadata=_timestamp(state), run=self._run_of(state),
+                             set=set_ref)
+
+    def _close_set(self, state, directory, level):
+        members = self._sharded.close_count(directory)
+        if members is not None:
+            self.client.close_set(directory, members, level=level, run=self._run_of(state), **_step(state))
 
 
 def _no_op(self, state, logger):
@@ -171,6 +227,25 @@ def _no_op(self, state, logger):
 
 for _event in EVENTS:
     setattr(ArtifactBusLogger, _event, _no_op)
+
+
+def _level(log_level):
+    level = getattr(log_level, "name", str(log_level)).lower()
+    return level if level in ("fit", "epoch", "batch") else "fit"
+
+
+def _small_text(path):
+    """A `.symlink` file's text, stripped; empty for a file too large to be one."""
+    with open(path, "rb") as f:
+        data = f.read(_SYMLINK_MAX_BYTES + 1)
+    return "" if len(data) > _SYMLINK_MAX_BYTES else data.decode("utf-8", "replace").strip()
+
+
+def _step(state):
+    """{"step": the batch} of Composer's state.timestamp, when there: the set's step."""
+    batch = getattr(getattr(state, "timestamp", None), "batch", None)
+    batch = getattr(batch, "value", batch)
+    return {"step": int(batch)} if isinstance(batch, int) and batch >= 0 else {}
 
 
 def _timestamp(state):

@@ -35,6 +35,8 @@ export interface AcceptRequest {
   metadata: Record<string, string>;
   /** The checkpoint set the artifact is a member of (part of the key's fingerprint). */
   set?: SetRef;
+  /** The global rank of the trainer logging it: the event's producer.rank. */
+  rank?: number;
   contentType?: string;
   idempotencyKey?: string;
   /** sha256 of the caller's token: derived event ids are bound to it (see eventIdFor). */
@@ -121,6 +123,7 @@ async function acceptOnce(deps: GatewayDeps, req: AcceptRequest, id: string): Pr
     metadata: req.metadata,
     ...(req.contentType ? { contentType: req.contentType } : {}),
     ...(req.set ? { set: req.set } : {}),
+    ...(req.rank === undefined ? {} : { rank: req.rank }),
   });
   let { level, name } = target;
   let { sha256, size } = blob;

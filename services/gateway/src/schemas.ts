@@ -125,6 +125,11 @@ export const SetStatusSchema = Type.Object({
   manifest: Type.Optional(Type.String({ description: "Where the manifest landed, once complete" })),
   pointer: Type.Optional(Type.String()),
   pointerMoved: Type.Optional(Type.Boolean({ description: "false: the pointer names a newer set" })),
+  pointers: Type.Optional(
+    Type.Record(Type.String(), Type.String(), {
+      description: "Every pointer the set moved, name -> location (one per rank with a {rank} setPointer)",
+    }),
+  ),
   removed: Type.Optional(
     Type.String({ description: "When retention (keepSets) removed the set's manifest and members there" }),
   ),
@@ -147,6 +152,13 @@ export const MemberSetRef = Type.Object(
 );
 
 /** The set a PUT body is a member of, in its query string. */
+/** The global rank of the trainer logging an artifact: its event's producer.rank. */
+export const ProducerRank = Type.Integer({
+  minimum: 0,
+  description:
+    "Global rank of the trainer process logging it (the event's producer.rank); a destination whose setPointer says {rank} writes one pointer per rank",
+});
+
 export const SetQuery = {
   set: Type.Optional(SetName),
   setMembers: Type.Optional({ ...SetMembers, description: "How many members the set has, when known up front" }),

@@ -60,7 +60,7 @@ export const DestinationConfigSchema = Type.Object({
     Type.String({
       minLength: 1,
       description:
-        "Name of a checkpoint set's pointer, from {dir} (the set's parent directory), {set} and {base} (its last segment); default {dir}/latest",
+        "Name of a checkpoint set's pointer, from {dir} (the set's parent directory), {set}, {base} (its last segment) and {rank} (one pointer per rank that logged a member: Composer's {dir}/latest-rank{rank}.pt.symlink); default {dir}/latest",
     }),
   ),
   keepSets: Type.Optional(

@@ -23,9 +23,20 @@ const RESERVED_PREFIX = "_set-";
 /**
  * Where a set's pointer goes by default: `latest` in the set's parent directory. A destination
  * may say otherwise (`setPointer`), from `{dir}` (the set's parent directory, empty at the top),
- * `{set}` (the set's whole name) and `{base}` (its last segment).
+ * `{set}` (the set's whole name), `{base}` (its last segment) and `{rank}`: with it, one pointer
+ * per rank that logged a member of the set (Composer's `{dir}/latest-rank{rank}.pt.symlink`,
+ * which each rank's autoresume reads).
  */
 export const DEFAULT_POINTER_TEMPLATE = "{dir}/latest";
+
+/**
+ * File names starting with '.' that a set member may have directly under its set, where path
+ * destinations otherwise refuse hidden names (allowDotSegments): `.metadata` is the index
+ * torch.distributed.checkpoint (Composer's sharded checkpoints) writes beside the shards, and a
+ * checkpoint cannot be loaded without it. Only these exact names, only as the last segment right
+ * under a set: no `.ssh/...` or `.env` goes through this way.
+ */
+export const SET_MEMBER_DOT_NAMES: ReadonlySet<string> = new Set([".metadata"]);
 
 /** `<set>/_set-close.json`: the name of the event that closes `set`. */
 export function setCloseName(set: string): string {
@@ -59,24 +70,36 @@ export function defaultPointerName(set: string): string {
 }
 
 /**
- * The pointer of `set` as `template` names it (see DEFAULT_POINTER_TEMPLATE); an empty `{dir}`
- * takes the `/` after it along. Throws InvalidArtifactError when the result is no valid name.
+ * The pointer of `set` as `template` names it (see DEFAULT_POINTER_TEMPLATE), for `rank` where
+ * it says `{rank}`; an empty `{dir}` takes the `/` after it along. Throws InvalidArtifactError
+ * when the result is no valid name.
  */
-export function pointerName(set: string, template: string): string {
+export function pointerName(set: string, template: string, rank = 0): string {
   const slash = set.lastIndexOf("/");
   const dir = slash < 0 ? "" : set.slice(0, slash);
   const base = set.slice(slash + 1);
   const rendered = template
     .replace(/\{dir\}\/?/g, (m) => (dir ? `${dir}${m.endsWith("/") ? "/" : ""}` : ""))
     .replaceAll("{set}", set)
-    .replaceAll("{base}", base);
+    .replaceAll("{base}", base)
+    .replaceAll("{rank}", String(rank));
   return checkArtifactName(rendered);
+}
+
+/**
+ * Every pointer a complete set moves: the one `template` names, or with `{rank}` one per rank
+ * among its members' producers (a producer that says no rank is rank 0), lowest rank first.
+ */
+export function pointerNames(r: Pick<SetRecord, "set" | "members">, template: string): string[] {
+  if (!template.includes("{rank}")) return [pointerName(r.set, template)];
+  const ranks = new Set(Object.values(r.members).map((m) => m.producer.rank ?? 0));
+  return [...ranks].sort((a, b) => a - b).map((rank) => pointerName(r.set, template, rank));
 }
 
 /** Checks a destination's `setPointer` template: known placeholders only, and a valid name for any set. */
 export function checkPointerTemplate(template: string): void {
-  const unknown = template.match(/\{(?!dir\}|set\}|base\})[^}]*\}/);
-  if (unknown) throw new Error(`unknown placeholder ${unknown[0]} (known: {dir}, {set}, {base})`);
+  const unknown = template.match(/\{(?!dir\}|set\}|base\}|rank\})[^}]*\}/);
+  if (unknown) throw new Error(`unknown placeholder ${unknown[0]} (known: {dir}, {set}, {base}, {rank})`);
   for (const set of ["ep1", "checkpoints/ep1-ba100"]) pointerName(set, template);
   if (pointerName("a/b", template).startsWith("a/b/")) {
     throw new Error("the pointer must not lie inside the set it names");
@@ -168,7 +191,14 @@ export interface SetRecord {
   /** Why the set cannot complete besides dead members (events disagreeing on the count, too many members). */
   conflict?: string;
   /** Set once the manifest landed and the pointer was moved (or found at a newer set). */
-  published?: { manifest: string; pointer: string; pointerMoved: boolean };
+  published?: {
+    manifest: string;
+    /** Where the (first) pointer landed, or its name when a newer set stood there. */
+    pointer: string;
+    pointerMoved: boolean;
+    /** Every pointer this set moved, name -> location (more than one with `{rank}`); absent in records written before. */
+    pointers?: Record<string, string>;
+  };
   /** Set once retention (`keepSets`) removed the set's manifest and members from the destination. */
   removed?: string;
   updatedAt: string;

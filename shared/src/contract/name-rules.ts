@@ -5,8 +5,10 @@
  * refuses a name at once, naming the destination and the rule, instead of an event that is
  * accepted and dies later at that destination, without loading any adapter.
  */
+import { SET_MEMBER_DOT_NAMES } from "./checkpoint-set.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import { InvalidArtifactError } from "./names.ts";
+import type { SetRef } from "./schema.ts";
 
 /** What a destination accepts of names; recorded as JSON by the topology. */
 export interface NameRules {
@@ -31,14 +33,25 @@ export function nameRulesOf(d: { name: string; options: Record<string, unknown> 
   };
 }
 
-/** Whether a name has a segment starting with `.`: what `allowDotSegments` is about. */
-export function hasDotSegment(name: string): boolean {
+/**
+ * Whether a name has a segment starting with `.`: what `allowDotSegments` is about. A member of
+ * `set` directly under it named one of SET_MEMBER_DOT_NAMES (Composer's `.metadata`) is no such name.
+ */
+export function hasDotSegment(name: string, set?: Pick<SetRef, "name" | "close">): boolean {
+  if (set && !set.close && name.startsWith(`${set.name}/`)) {
+    const rest = name.slice(set.name.length + 1);
+    if (SET_MEMBER_DOT_NAMES.has(rest)) return hasDotSegment(set.name);
+  }
   return name.split("/").some((s) => s.startsWith("."));
 }
 
-/** The rule of `rules` that `name` breaks, in words; undefined when it breaks none. */
-export function nameRuleBroken(name: string, rules: NameRules): string | undefined {
-  if (!rules.allowDotSegments && hasDotSegment(name)) {
+/** The rule of `rules` that `name` (a member of `set`, if given) breaks, in words; undefined when it breaks none. */
+export function nameRuleBroken(
+  name: string,
+  rules: NameRules,
+  set?: Pick<SetRef, "name" | "close">,
+): string | undefined {
+  if (!rules.allowDotSegments && hasDotSegment(name, set)) {
     return "it refuses names with a segment starting with '.' (option allowDotSegments)";
   }
   const max = rules.maxSegmentBytes;
@@ -48,10 +61,14 @@ export function nameRuleBroken(name: string, rules: NameRules): string | undefin
   return undefined;
 }
 
-/** Throws InvalidArtifactError (field `name`) naming the first destination whose rules refuse `name`. */
-export function checkNameRules(name: string, destinations: { destination: string; rules?: NameRules }[]): void {
+/** Throws InvalidArtifactError (field `name`) naming the first destination whose rules refuse `name` (a member of `set`, if given). */
+export function checkNameRules(
+  name: string,
+  destinations: { destination: string; rules?: NameRules }[],
+  set?: Pick<SetRef, "name" | "close">,
+): void {
   for (const d of destinations) {
-    const broken = d.rules && nameRuleBroken(name, d.rules);
+    const broken = d.rules && nameRuleBroken(name, d.rules, set);
     if (broken)
       throw new InvalidArtifactError("name", `${JSON.stringify(name)} is refused by ${d.destination}: ${broken}`);
   }

@@ -73,11 +73,11 @@ export interface RenderOptions {
 export function renderRemotePath(
   template: string,
   prefix: string,
-  event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level" | "producer">,
+  event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level" | "producer" | "set">,
   key = "",
   options: RenderOptions = {},
 ): string {
-  if (!options.allowDotSegments && hasDotSegment(event.name)) {
+  if (!options.allowDotSegments && hasDotSegment(event.name, event.set)) {
     throw new InvalidArtifactError(
       "name",
       `${JSON.stringify(event.name)} has a segment starting with '.'; this destination refuses hidden names (option allowDotSegments)`,

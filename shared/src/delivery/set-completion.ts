@@ -19,7 +19,7 @@ import type { DestinationConfig } from "../config/config.ts";
 import {
   countEvent,
   DEFAULT_POINTER_TEMPLATE,
-  pointerName as renderPointer,
+  pointerNames,
   type SetRecord,
   setManifest,
   setManifestName,
@@ -113,10 +113,18 @@ export class SetCompletion {
     const log = this.deps.log.child({ set: record.set, project: record.project, run: record.run });
     const manifestBytes = Buffer.from(`${JSON.stringify(setManifest(record), null, 2)}\n`);
     const manifest = await this.write(like, setManifestName(record.set), manifestBytes, record.place, msg, signal);
-    const pointerName = renderPointer(record.set, this.deps.config.setPointer ?? DEFAULT_POINTER_TEMPLATE);
-    const pointer = await this.write(like, pointerName, Buffer.from(record.set), record.place, msg, signal);
-    if (pointer.kind === "superseded") log.info({ by: pointer.by }, "set complete; the pointer names a newer set");
-    else log.info({ pointer: pointer.location }, "set complete: manifest published, pointer moved");
+    // Each pointer holds the set's name: what a reader (and Composer's loader, reading its
+    // `.symlink` file) takes as the path of the checkpoint.
+    const names = pointerNames(record, this.deps.config.setPointer ?? DEFAULT_POINTER_TEMPLATE);
+    const moved: Record<string, string> = {};
+    for (const name of names) {
+      const pointer = await this.write(like, name, Buffer.from(record.set), record.place, msg, signal);
+      if (pointer.kind === "written") moved[name] = pointer.location;
+      else log.info({ pointer: name, by: pointer.by }, "set complete; the pointer names a newer set");
+    }
+    const first = names[0] ?? "";
+    const pointerMoved = Object.keys(moved).length > 0;
+    if (pointerMoved) log.info({ pointers: Object.values(moved) }, "set complete: manifest published, pointer moved");
     const published = await this.deps.sets.update(this.ref(like), (cur) =>
       cur.published
         ? undefined
@@ -124,12 +132,13 @@ export class SetCompletion {
             ...cur,
             published: {
               manifest: manifest.kind === "written" ? manifest.location : "",
-              pointer: pointer.kind === "written" ? pointer.location : pointerName,
-              pointerMoved: pointer.kind === "written",
+              pointer: moved[first] ?? first,
+              pointerMoved,
+              pointers: moved,
             },
           },
     );
-    if (pointer.kind !== "written" || this.deps.config.keepSets === undefined) return;
+    if (!pointerMoved || this.deps.config.keepSets === undefined) return;
     // The member's delivery does not wait on retention's outcome: a set left behind is tried again
     // after the next set completes.
     await retainSets(this.deps, published, signal).catch((err: unknown) =>

@@ -60,6 +60,8 @@ export interface StagedBlob {
   contentType?: string;
   /** The checkpoint set it belongs to, if any. */
   set?: SetRef;
+  /** The global rank of the trainer that logged it (the gateway's callers): else the publisher's own. */
+  rank?: number;
 }
 
 export interface PublisherOptions {

@@ -161,7 +161,7 @@ export class ArtifactPublisher {
    * rule, from the name rules the topology recorded), or NoDestinationError. Cheap (the destination list
    * is cached): callers that stage bytes themselves ask first, before any byte is staged.
    */
-  async target(req: Pick<LogFileRequest, "project" | "run" | "name" | "level">): Promise<ArtifactTarget> {
+  async target(req: Pick<LogFileRequest, "project" | "run" | "name" | "level" | "set">): Promise<ArtifactTarget> {
     const project = checkSubjectToken("project", req.project);
     const run = checkSubjectToken("run", req.run);
     const name = checkArtifactName(req.name);
@@ -176,7 +176,7 @@ export class ArtifactPublisher {
     }
     const destinations = matched.map((d) => ({ destination: destinationFromToken(d.token), rules: d.rules }));
     // A name one of them refuses would be accepted here and die there: refuse it now, saying why.
-    checkNameRules(name, destinations);
+    checkNameRules(name, destinations, req.set);
     return { project, run, name, level, subject, destinations: destinations.map((d) => d.destination) };
   }
 
@@ -242,7 +242,7 @@ export class ArtifactPublisher {
       producer: {
         host: HOST,
         pid: process.pid,
-        ...(this.opts.rank === undefined ? {} : { rank: this.opts.rank }),
+        ...((req.rank ?? this.opts.rank) === undefined ? {} : { rank: req.rank ?? this.opts.rank }),
       },
       createdAt: new Date().toISOString(),
       ...(req.set ? { set: req.set } : {}),

@@ -26,6 +26,8 @@ export interface SetStatus {
   manifest?: string;
   pointer?: string;
   pointerMoved?: boolean;
+  /** Every pointer it moved, name -> location (one per rank with a `{rank}` setPointer). */
+  pointers?: Record<string, string>;
   /** When retention (`keepSets`) removed its manifest and members from the destination. */
   removed?: string;
   updatedAt: string;
@@ -50,7 +52,12 @@ export function setStatusOf(r: SetRecord): SetStatus {
     ...(r.conflict ? { conflict: r.conflict } : {}),
     place: r.place,
     ...(r.published
-      ? { manifest: r.published.manifest, pointer: r.published.pointer, pointerMoved: r.published.pointerMoved }
+      ? {
+          manifest: r.published.manifest,
+          pointer: r.published.pointer,
+          pointerMoved: r.published.pointerMoved,
+          ...(r.published.pointers ? { pointers: r.published.pointers } : {}),
+        }
       : {}),
     ...(r.removed ? { removed: r.removed } : {}),
     updatedAt: r.updatedAt,

@@ -19,6 +19,7 @@ import {
   Level as LevelSchema,
   MemberSetRef,
   Metadata,
+  ProducerRank,
   problems,
   RunParams,
   SetQuery,
@@ -70,6 +71,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
             Type.String({ description: "JSON object of strings (or the Artifact-Metadata header)" }),
           ),
           ...SetQuery,
+          rank: Type.Optional(ProducerRank),
         }),
         headers: Type.Object({
           "artifact-metadata": Type.Optional(Type.String({ description: "JSON object of strings" })),
@@ -88,6 +90,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
         set?: string;
         setMembers?: number;
         setStep?: number;
+        rank?: number;
       };
       const h = request.headers;
       const header = (k: string) => (typeof h[k] === "string" ? (h[k] as string) : undefined);
@@ -109,6 +112,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
         level: query.level ?? (header("artifact-level") as Level | undefined) ?? "fit",
         metadata,
         ...setOfQuery(query),
+        ...(query.rank === undefined ? {} : { rank: query.rank }),
         contentType: header("content-type"),
         idempotencyKey: header("idempotency-key"),
         tokenSha256: callerOf(request).sha256,
@@ -154,6 +158,7 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
             metadata: Type.Optional(Metadata),
             mode: Type.Optional(Type.Union(["copy", "link", "move"].map((m) => Type.Literal(m)))),
             set: Type.Optional(MemberSetRef),
+            rank: Type.Optional(ProducerRank),
           },
           { additionalProperties: false },
         ),
@@ -169,6 +174,7 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
         metadata?: unknown;
         mode?: StagingMode;
         set?: SetRef;
+        rank?: number;
       };
       const file = await openProjectFile(body.path, project, deps.config.allowedDirs);
       try {
@@ -191,6 +197,7 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
           level: body.level ?? "fit",
           metadata: checkMetadata(body.metadata ?? {}, "metadata"),
           ...(body.set ? { set: body.set } : {}),
+          ...(body.rank === undefined ? {} : { rank: body.rank }),
           idempotencyKey: typeof key === "string" ? key : undefined,
           tokenSha256: callerOf(request).sha256,
           // The request is its JSON: the file it names may change, the request stays the same.

@@ -40,10 +40,12 @@ export async function findSetFile(
     const manifest = here.find((s) => setManifestName(s.set) === name);
     if (manifest?.manifest) return { destination: d, location: manifest.manifest, contentType: "application/json" };
     const template = deps.readBack.setPointer(d) ?? DEFAULT_POINTER_TEMPLATE;
-    const moved = here
-      .filter((s) => s.pointerMoved && s.pointer && pointerName(s.set, template) === name)
-      .sort((a, b) => b.place - a.place)[0];
-    if (moved?.pointer) return { destination: d, location: moved.pointer, contentType: "text/plain" };
+    // Records written before `pointers` say only where their one pointer landed.
+    const locationOf = (s: (typeof here)[number]) =>
+      s.pointers ? s.pointers[name] : pointerName(s.set, template) === name ? s.pointer : undefined;
+    const moved = here.filter((s) => s.pointerMoved && locationOf(s)).sort((a, b) => b.place - a.place)[0];
+    const location = moved && locationOf(moved);
+    if (location) return { destination: d, location, contentType: "text/plain" };
   }
   return undefined;
 }
