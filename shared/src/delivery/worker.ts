@@ -171,6 +171,12 @@ export class DestinationWorker {
       await this.sets.died(delivery, refusal);
       return this.settle.refuseReplay(msg, base, refusal, prior?.errorClass);
     }
+    const frozen = await this.sets.frozen(delivery);
+    if (frozen) {
+      // Not the set's failure: the set stands as published, only this version is refused.
+      await this.settle.kill(msg, base, start.priorAttempts, frozen, "permanent", delivery.eventsSubject);
+      return;
+    }
     let orderKey: string;
     try {
       orderKey = this.deps.destination.orderKey(delivery.event);
