@@ -107,7 +107,8 @@ it("a destination that writes files refuses a segment longer than NAME_MAX; one 
   }
 });
 
-it("the Python client over NATS refuses a hidden name in log_file, naming the destination and the rule", async () => {
+/** What the Python client over NATS says to `log_file` of `name`: "accepted" or "refused: <why>". */
+async function pythonLogFile(name: string): Promise<string> {
   const script = `
 import os, sys
 from artifact_bus import ArtifactClient, InvalidArtifact
@@ -115,14 +116,14 @@ bus = ArtifactClient.from_env(project="demo", run="rules-py")
 path = os.path.join(os.environ["DIR"], "py.bin")
 open(path, "wb").write(b"x")
 try:
-    bus.log_file(path, ".hidden/x.pt")
+    bus.log_file(path, sys.argv[1])
     print("accepted")
 except InvalidArtifact as err:
     print("refused:", err)
 bus.close(timeout=30)
 `;
   const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  const { stdout } = await promisify(execFile)(python, ["-c", script], {
+  const { stdout } = await promisify(execFile)(python, ["-c", script, name], {
     cwd: resolve(import.meta.dirname, "../clients/python"),
     env: {
       ...process.env,
@@ -132,5 +133,52 @@ bus.close(timeout=30)
       DIR: stack.bus.dir,
     },
   });
-  expect(stdout).toMatch(/^refused: name: ".hidden\/x.pt" is refused by s3:e2e: .*allowDotSegments/);
+  return stdout;
+}
+
+it("the Python client over NATS refuses a hidden name in log_file, naming the destination and the rule", async () => {
+  expect(await pythonLogFile(".hidden/x.pt")).toMatch(
+    /^refused: name: ".hidden\/x.pt" is refused by s3:e2e: .*allowDotSegments/,
+  );
+});
+
+it("a name a destination writes a checkpoint set's pointer under (ck/latest) is refused at once by the gateway, logFile and the Python client; the pointer stays the set's", async () => {
+  const set = "ck/ep1";
+  const member = await stack.fetch(
+    `/v1/projects/demo/runs/rules/artifacts/${set}/model.pt?set=${set}&setMembers=1`,
+    token,
+    {
+      method: "PUT",
+      body: "the checkpoint",
+    },
+  );
+  expect(member.status).toBe(202);
+  await eventually(
+    async () => ((await stack.s3.getObject("demo/rules/ck/latest"))?.toString() === set ? true : undefined),
+    30_000,
+    "the set's pointer",
+  );
+  const before = await eventsOfRun();
+
+  const r = await put("ck/latest");
+  const body = (await r.json()) as { detail: string; field?: string };
+  expect(r.status).toBe(400);
+  expect(body.field).toBe("name");
+  expect(body.detail).toMatch(/"ck\/latest" is refused by s3:e2e: .*pointer.*\{dir\}\/latest/);
+  expect((await put("latest")).status).toBe(400); // a set at the top has its pointer there
+  expect(await eventsOfRun()).toBe(before);
+
+  const t = await stack.bus.trainer();
+  const path = join(stack.bus.dir, "pointer.bin");
+  writeFileSync(path, "x");
+  const err = await t.publisher.logFile({ project: "demo", run: "rules", name: "ck/latest", path }).catch((e) => e);
+  await t.close();
+  expect(err).toBeInstanceOf(InvalidArtifactError);
+  expect((err as Error).message).toMatch(/s3:e2e: .*pointer/);
+  expect(await pythonLogFile("ck/latest")).toMatch(/^refused: name: "ck\/latest" is refused by s3:e2e: .*pointer/);
+
+  // Names that only look alike go through.
+  expect((await put("ck/latest.pt")).status).toBe(202);
+  expect((await put("ck/latest/x.pt")).status).toBe(202);
+  expect((await stack.s3.getObject("demo/rules/ck/latest"))?.toString()).toBe(set);
 });

@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import {
   checkPointerTemplate,
   countEvent,
+  DEFAULT_POINTER_TEMPLATE,
   defaultPointerName,
+  isPointerName,
   pointerName,
   type SetRecord,
   setManifest,
@@ -114,6 +116,22 @@ describe("a set's state", () => {
     expect(defaultPointerName("ep3")).toBe("latest");
     expect(pointerName("checkpoints/ep3", "pointers/{dir}/{base}.latest")).toBe("pointers/checkpoints/ep3.latest");
     expect(pointerName("ep3", "{dir}/LATEST-{base}")).toBe("LATEST-ep3");
+  });
+
+  it("reserves every name a pointer may be written under, and only those", () => {
+    const reserved = (name: string, template = DEFAULT_POINTER_TEMPLATE) => isPointerName(name, template);
+    for (const name of ["latest", "ck/latest", "a/b/c/latest"]) expect(reserved(name), name).toBe(true);
+    for (const name of ["latest.pt", "ck/latest/x.pt", "ck/mylatest", "ck/latest-rank0.pt"]) {
+      expect(reserved(name), name).toBe(false);
+    }
+    const custom = "pointers/{dir}/{base}.latest";
+    expect(reserved(pointerName("checkpoints/ep3", custom), custom)).toBe(true);
+    expect(reserved(pointerName("ep3", custom), custom)).toBe(true);
+    expect(reserved("pointers/ep3.latest.txt", custom)).toBe(false);
+    expect(reserved("checkpoints/ep3.latest", custom)).toBe(false);
+    // Characters of the template are literal, not a pattern.
+    expect(reserved("ckXlatest", "{dir}.latest")).toBe(false);
+    expect(reserved("ck.latest", "{dir}.latest")).toBe(true);
   });
 
   it.each([
