@@ -7,10 +7,19 @@
  * nats-server, s3rver, the S3 uploader and the gateway; requests over raw HTTP.
  */
 import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { Readable } from "node:stream";
 import { promisify } from "node:util";
-import { EVENTS_STREAM, ensureTopology, eventFilter, InvalidArtifactError, parseConfig } from "@artifact-bus/shared";
+import {
+  EVENTS_STREAM,
+  ensureTopology,
+  eventFilter,
+  eventSubject,
+  InvalidArtifactError,
+  parseConfig,
+} from "@artifact-bus/shared";
 import { eventually } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -181,4 +190,23 @@ it("a name a destination writes a checkpoint set's pointer under (ck/latest) is 
   expect((await put("ck/latest.pt")).status).toBe(202);
   expect((await put("ck/latest/x.pt")).status).toBe(202);
   expect((await stack.s3.getObject("demo/rules/ck/latest"))?.toString()).toBe(set);
+});
+
+it("an event under a pointer's name from a producer that does not check the rule (an older one) dies at the destination naming setPointer; it never lands over the pointer", async () => {
+  const t = await stack.bus.trainer();
+  // What an older producer does: the target of a name it may take, then the event under another.
+  const ok = await t.publisher.target({ project: "demo", run: "rules", name: "ck/ok.pt" });
+  const target = { ...ok, name: "ck/latest", subject: eventSubject({ ...ok, name: "ck/latest" }) };
+  const id = randomUUID();
+  const blob = await t.blobs.get("fs").stageStream(Readable.from([Buffer.from("not a pointer")]), {
+    project: "demo",
+    run: "rules",
+    id,
+    sizeHint: 13,
+  });
+  const logged = await t.publisher.publishStaged(target, { id, blob });
+  await t.close();
+  const entry = await stack.bus.ledgerReaches({ id: logged.id, project: "demo", run: "rules" }, "dead", 30_000);
+  expect(entry.error).toMatch(/"ck\/latest" .*setPointer "\{dir\}\/latest"/);
+  expect((await stack.s3.getObject("demo/rules/ck/latest"))?.toString()).not.toBe("not a pointer");
 });

@@ -19,6 +19,7 @@ import type { DestinationConfig } from "../config/config.ts";
 import {
   countEvent,
   DEFAULT_POINTER_TEMPLATE,
+  isPointerName,
   pointerName as renderPointer,
   type SetRecord,
   setManifest,
@@ -97,27 +98,37 @@ export class SetCompletion {
     });
     if (setState(record) !== "complete") return;
     if (!record.published) return this.publish(record, event, msg, signal);
-    // A new version of a member that passed `frozen` just before the set was published: its
+    // A new version of a member that passed `refusal` just before the set was published: its
     // bytes replaced the ones the manifest vouches for, so the manifest follows (at the set's
     // new place); the pointer stays where it is.
     if (replaced) await this.publish(record, event, msg, signal, { manifestOnly: true });
   }
 
   /**
-   * Why `e` must not be uploaded here, or undefined when it may: a new member, or a new version
-   * of a member, of a set already published here is refused (its manifest vouches for its
-   * members' bytes and the pointer may name it; replacing one would leave the pointer on a set
-   * its manifest no longer matches). The version the set lists, redelivered, may go.
+   * Why `e` must not be uploaded here, or undefined when it may; `failsSet` when the refusal
+   * fails its set (`died`). Refused: a name this destination writes sets' pointers under (a
+   * producer that checks name rules refuses it first); a new member, or a new version of a
+   * member, of a set already published here (its manifest vouches for its members' bytes and the
+   * pointer may name it; replacing one would leave the pointer on a set its manifest no longer
+   * matches), which leaves the set as published. The version the set lists, redelivered, may go.
    */
-  async frozen(e: SetEvent): Promise<string | undefined> {
-    const set = e.event.set;
+  async refusal(e: SetEvent): Promise<{ reason: string; failsSet: boolean } | undefined> {
+    const { event, orderSeq } = e;
+    const q = JSON.stringify;
+    const template = this.deps.config.setPointer ?? DEFAULT_POINTER_TEMPLATE;
+    if (isPointerName(event.name, template)) {
+      const reason = `${q(event.name)} is reserved at ${this.deps.destination.name}: it writes checkpoint sets' pointers under such names (setPointer ${q(template)})`;
+      return { reason, failsSet: true };
+    }
+    const set = event.set;
     if (!set || set.close) return undefined;
-    const record = await this.deps.sets.get(this.ref(e.event));
+    const record = await this.deps.sets.get(this.ref(event));
     if (!record?.published) return undefined;
-    const listed = record.members[e.event.name];
-    if (listed && listed.seq >= e.orderSeq) return undefined;
-    const what = listed ? `a new version of its member ${JSON.stringify(e.event.name)}` : `a new member`;
-    return `set ${JSON.stringify(set.name)} is complete at ${this.deps.destination.name} (its manifest is published): ${what} cannot join it; log the new files as a new set`;
+    const listed = record.members[event.name];
+    if (listed && listed.seq >= orderSeq) return undefined;
+    const what = listed ? `a new version of its member ${q(event.name)}` : "a new member";
+    const reason = `set ${q(set.name)} is complete at ${this.deps.destination.name} (its manifest is published): ${what} cannot join it; log the new files as a new set`;
+    return { reason, failsSet: false };
   }
 
   /** The event ended dead here: the set is failed here, naming it and why. */

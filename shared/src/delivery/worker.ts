@@ -171,10 +171,10 @@ export class DestinationWorker {
       await this.sets.died(delivery, refusal);
       return this.settle.refuseReplay(msg, base, refusal, prior?.errorClass);
     }
-    const frozen = await this.sets.frozen(delivery);
-    if (frozen) {
-      // Not the set's failure: the set stands as published, only this version is refused.
-      await this.settle.kill(msg, base, start.priorAttempts, frozen, "permanent", delivery.eventsSubject);
+    const refused = await this.sets.refusal(delivery);
+    if (refused) {
+      if (refused.failsSet) await this.sets.died(delivery, refused.reason);
+      await this.settle.kill(msg, base, start.priorAttempts, refused.reason, "permanent", delivery.eventsSubject);
       return;
     }
     let orderKey: string;
