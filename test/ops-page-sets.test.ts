@@ -1,12 +1,12 @@
 /**
  * A run's checkpoint sets on the operations page, in a real browser (Debian's Chromium, headless,
  * via playwright-core) against real servers: nats-server, the S3 server, an S3 uploader and the
- * gateway, each in its own process, and a trainer logging over NATS. One set completes; the other
+ * gateway, each in its own process, and a trainer logging over NATS. One set completes; another
  * fails, one member's staged bytes corrupted before the uploader starts (it dies at once on the
- * sha256 check). The page, listing the run before anything landed, shows both turn (complete,
- * failed with the missing member and why, the pointer naming the complete one) without a reload;
- * another project's read token sees no set. Screenshots go to a temp dir of their own (its path
- * is logged).
+ * sha256 check); a third has one member of two. The page, listing the run before anything
+ * landed, shows them turn complete, failed (with the missing member and why) and open, and the
+ * pointer naming the complete one, without a reload; another project's read token sees no set.
+ * Screenshots go to a temp dir of their own (its path is logged).
  */
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -82,7 +82,7 @@ async function logMember(set: string, file: string, data: string, members: numbe
 const setRow = (page: Page, set: string) => page.locator(`#set-body tr[data-set="${set}"][data-destination="${DEST}"]`);
 
 describe("checkpoint sets on the operations page", () => {
-  it("a complete set and a failed one appear live: states, members landed, the missing member and why, the pointer", async () => {
+  it("a complete set, a failed one and an open one appear live: states, members landed, the missing member and why, the pointer", async () => {
     const complete = "ck/ep1";
     const failed = "ck/ep2";
     // Logged while no uploader runs; then one member's staged bytes are corrupted (same size).
@@ -90,6 +90,8 @@ describe("checkpoint sets on the operations page", () => {
     await logMember(complete, "rank1.pt", "ep1 rank 1", 2);
     await logMember(failed, "rank0.pt", "ep2 rank 0", 2);
     const bad = await logMember(failed, "rank1.pt", "ep2 rank 1", 2);
+    const open = "ck/ep3"; // one member of two logged yet
+    await logMember(open, "rank0.pt", "ep3 rank 0", 2);
     const blob = trainer.blobs.get("fs").localPath(bad.blob)!;
     chmodSync(blob, 0o644);
     writeFileSync(blob, "EP2 RANK 1");
@@ -97,7 +99,7 @@ describe("checkpoint sets on the operations page", () => {
     const page = await openPage(reader);
     const other = await openPage(otherReader);
     await listRun(page, "demo", RUN);
-    await page.locator("#artifacts-msg", { hasText: "4 artifact(s)" }).waitFor();
+    await page.locator("#artifacts-msg", { hasText: "5 artifact(s)" }).waitFor();
     expect(await page.locator("#sets").isHidden()).toBe(true); // nothing landed: no set record yet
     await page.evaluate("window.sameDocument = true");
 
@@ -109,12 +111,16 @@ describe("checkpoint sets on the operations page", () => {
     await setRow(page, failed)
       .locator('[data-field="state"]', { hasText: /^failed$/ })
       .waitFor({ timeout: 20_000 });
+    await setRow(page, open)
+      .locator('[data-field="state"]', { hasText: /^open$/ })
+      .waitFor({ timeout: 20_000 });
     expect(await page.evaluate("window.sameDocument")).toBe(true);
 
     expect(await setRow(page, complete).locator('[data-field="members"]').textContent()).toBe("2/2");
     expect(await setRow(page, complete).locator('[data-field="pointer"]').textContent()).toBe("names it");
     expect(await setRow(page, complete).locator('[data-field="missing"]').count()).toBe(0);
     expect(await setRow(page, failed).locator('[data-field="members"]').textContent()).toBe("1/2");
+    expect(await setRow(page, open).locator('[data-field="members"]').textContent()).toBe("1/2");
     expect(await setRow(page, failed).locator('[data-field="pointer"]').textContent()).toBe("-");
     const missing = setRow(page, failed).locator('[data-field="missing"]');
     expect(await missing.count()).toBe(1);
