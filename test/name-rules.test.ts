@@ -7,10 +7,19 @@
  * nats-server, s3rver, the S3 uploader and the gateway; requests over raw HTTP.
  */
 import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { Readable } from "node:stream";
 import { promisify } from "node:util";
-import { EVENTS_STREAM, ensureTopology, eventFilter, InvalidArtifactError, parseConfig } from "@artifact-bus/shared";
+import {
+  EVENTS_STREAM,
+  ensureTopology,
+  eventFilter,
+  eventSubject,
+  InvalidArtifactError,
+  parseConfig,
+} from "@artifact-bus/shared";
 import { eventually } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -125,7 +134,8 @@ it("a destination that writes files refuses a segment longer than NAME_MAX; one 
   }
 });
 
-it("the Python client over NATS refuses a hidden name in log_file, naming the destination and the rule, but takes a set's .metadata", async () => {
+/** What the Python client over NATS says to `log_file` of `name` (a member of `set`, if given): "accepted" or "refused: <why>". */
+async function pythonLogFile(name: string, set?: string): Promise<string> {
   const script = `
 import os, sys
 from artifact_bus import ArtifactClient, InvalidArtifact
@@ -133,21 +143,17 @@ bus = ArtifactClient.from_env(project="demo", run="rules-py")
 path = os.path.join(os.environ["DIR"], "py.bin")
 open(path, "wb").write(b"x")
 try:
-    bus.log_file(path, ".hidden/x.pt")
-    print("accepted")
-except InvalidArtifact as err:
-    print("refused:", err)
-bus.log_file(path, "ck/ep1/.metadata", set="ck/ep1")
-print("member .metadata accepted")
-try:
-    bus.log_file(path, "ck/ep1/.env", set="ck/ep1")
+    if len(sys.argv) > 2:
+        bus.log_file(path, sys.argv[1], set=sys.argv[2])
+    else:
+        bus.log_file(path, sys.argv[1])
     print("accepted")
 except InvalidArtifact as err:
     print("refused:", err)
 bus.close(timeout=30)
 `;
   const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  const { stdout } = await promisify(execFile)(python, ["-c", script], {
+  const { stdout } = await promisify(execFile)(python, ["-c", script, name, ...(set ? [set] : [])], {
     cwd: resolve(import.meta.dirname, "../clients/python"),
     env: {
       ...process.env,
@@ -157,8 +163,75 @@ bus.close(timeout=30)
       DIR: stack.bus.dir,
     },
   });
-  const lines = stdout.trim().split("\n");
-  expect(lines[0]).toMatch(/^refused: name: ".hidden\/x.pt" is refused by s3:e2e: .*allowDotSegments/);
-  expect(lines[1]).toBe("member .metadata accepted");
-  expect(lines[2]).toMatch(/^refused: name: "ck\/ep1\/.env" is refused by s3:e2e: .*allowDotSegments/);
+  return stdout;
+}
+
+it("the Python client over NATS refuses a hidden name in log_file, naming the destination and the rule, but takes a set's .metadata", async () => {
+  expect(await pythonLogFile(".hidden/x.pt")).toMatch(
+    /^refused: name: ".hidden\/x.pt" is refused by s3:e2e: .*allowDotSegments/,
+  );
+  expect((await pythonLogFile("ck/ep1/.metadata", "ck/ep1")).trim()).toBe("accepted");
+  expect(await pythonLogFile("ck/ep1/.env", "ck/ep1")).toMatch(
+    /^refused: name: "ck\/ep1\/.env" is refused by s3:e2e: .*allowDotSegments/,
+  );
+});
+
+it("a name a destination writes a checkpoint set's pointer under (ck/latest) is refused at once by the gateway, logFile and the Python client; the pointer stays the set's", async () => {
+  const set = "ck/ep1";
+  const member = await stack.fetch(
+    `/v1/projects/demo/runs/rules/artifacts/${set}/model.pt?set=${set}&setMembers=1`,
+    token,
+    {
+      method: "PUT",
+      body: "the checkpoint",
+    },
+  );
+  expect(member.status).toBe(202);
+  await eventually(
+    async () => ((await stack.s3.getObject("demo/rules/ck/latest"))?.toString() === set ? true : undefined),
+    30_000,
+    "the set's pointer",
+  );
+  const before = await eventsOfRun();
+
+  const r = await put("ck/latest");
+  const body = (await r.json()) as { detail: string; field?: string };
+  expect(r.status).toBe(400);
+  expect(body.field).toBe("name");
+  expect(body.detail).toMatch(/"ck\/latest" is refused by s3:e2e: .*pointer.*\{dir\}\/latest/);
+  expect((await put("latest")).status).toBe(400); // a set at the top has its pointer there
+  expect(await eventsOfRun()).toBe(before);
+
+  const t = await stack.bus.trainer();
+  const path = join(stack.bus.dir, "pointer.bin");
+  writeFileSync(path, "x");
+  const err = await t.publisher.logFile({ project: "demo", run: "rules", name: "ck/latest", path }).catch((e) => e);
+  await t.close();
+  expect(err).toBeInstanceOf(InvalidArtifactError);
+  expect((err as Error).message).toMatch(/s3:e2e: .*pointer/);
+  expect(await pythonLogFile("ck/latest")).toMatch(/^refused: name: "ck\/latest" is refused by s3:e2e: .*pointer/);
+
+  // Names that only look alike go through.
+  expect((await put("ck/latest.pt")).status).toBe(202);
+  expect((await put("ck/latest/x.pt")).status).toBe(202);
+  expect((await stack.s3.getObject("demo/rules/ck/latest"))?.toString()).toBe(set);
+});
+
+it("an event under a pointer's name from a producer that does not check the rule (an older one) dies at the destination naming setPointer; it never lands over the pointer", async () => {
+  const t = await stack.bus.trainer();
+  // What an older producer does: the target of a name it may take, then the event under another.
+  const ok = await t.publisher.target({ project: "demo", run: "rules", name: "ck/ok.pt" });
+  const target = { ...ok, name: "ck/latest", subject: eventSubject({ ...ok, name: "ck/latest" }) };
+  const id = randomUUID();
+  const blob = await t.blobs.get("fs").stageStream(Readable.from([Buffer.from("not a pointer")]), {
+    project: "demo",
+    run: "rules",
+    id,
+    sizeHint: 13,
+  });
+  const logged = await t.publisher.publishStaged(target, { id, blob });
+  await t.close();
+  const entry = await stack.bus.ledgerReaches({ id: logged.id, project: "demo", run: "rules" }, "dead", 30_000);
+  expect(entry.error).toMatch(/"ck\/latest" .*setPointer "\{dir\}\/latest"/);
+  expect((await stack.s3.getObject("demo/rules/ck/latest"))?.toString()).not.toBe("not a pointer");
 });

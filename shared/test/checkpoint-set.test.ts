@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import {
   checkPointerTemplate,
   countEvent,
+  DEFAULT_POINTER_TEMPLATE,
   defaultPointerName,
+  isPointerName,
   pointerName,
   pointerNames,
   type SetRecord,
@@ -139,6 +141,27 @@ describe("a set's state", () => {
       "ck/latest-rank0.pt.symlink",
     ]);
     expect(pointerNames({ set: "ck/ep1", members }, "{dir}/latest")).toEqual(["ck/latest"]);
+  });
+
+  it("reserves every name a pointer may be written under, and only those", () => {
+    const reserved = (name: string, template = DEFAULT_POINTER_TEMPLATE) => isPointerName(name, template);
+    for (const name of ["latest", "ck/latest", "a/b/c/latest"]) expect(reserved(name), name).toBe(true);
+    for (const name of ["latest.pt", "ck/latest/x.pt", "ck/mylatest", "ck/latest-rank0.pt"]) {
+      expect(reserved(name), name).toBe(false);
+    }
+    const custom = "pointers/{dir}/{base}.latest";
+    expect(reserved(pointerName("checkpoints/ep3", custom), custom)).toBe(true);
+    expect(reserved(pointerName("ep3", custom), custom)).toBe(true);
+    expect(reserved("pointers/ep3.latest.txt", custom)).toBe(false);
+    expect(reserved("checkpoints/ep3.latest", custom)).toBe(false);
+    // Characters of the template are literal, not a pattern.
+    expect(reserved("ckXlatest", "{dir}.latest")).toBe(false);
+    expect(reserved("ck.latest", "{dir}.latest")).toBe(true);
+    // Composer's per-rank symlinks: every rank's name is reserved.
+    const composer = "{dir}/latest-rank{rank}.pt.symlink";
+    expect(reserved("ck/latest-rank3.pt.symlink", composer)).toBe(true);
+    expect(reserved("latest-rank0.pt.symlink", composer)).toBe(true);
+    expect(reserved("ck/latest-rankX.pt.symlink", composer)).toBe(false);
   });
 
   it.each([

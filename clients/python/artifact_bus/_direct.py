@@ -3,6 +3,7 @@ NATS, the outcome read from the ledger: what the TypeScript publisher does (docs
 
 import json
 import os
+import re
 import time
 import uuid
 
@@ -102,6 +103,10 @@ class DirectTransport:
             longest = rules.get("maxSegmentBytes")
             if isinstance(longest, int) and any(len(s.encode("utf-8")) > longest for s in name.split("/")):
                 return where + "it refuses names with a segment longer than %d bytes (a file name there)" % longest
+            pointer = rules.get("setPointer")
+            if isinstance(pointer, str) and _pointer_pattern(pointer).fullmatch(name):
+                return where + ("it writes checkpoint sets' pointers under such names (setPointer %s): they are reserved"
+                                % json.dumps(pointer))
         return None
 
     def destinations_of(self, subject):
@@ -200,6 +205,14 @@ class DirectTransport:
 
     def close(self):
         self.nats.close()
+
+
+def _pointer_pattern(template):
+    """Every name a destination's setPointer template renders to (shared/src/contract/checkpoint-set.ts):
+    `{dir}/` any parent directory or none, `{set}` any name, `{base}` one segment, `{rank}` a number."""
+    pieces = {"{dir}/": "(?:.+/)?", "{dir}": ".*", "{set}": ".+", "{base}": "[^/]+", "{rank}": r"\d+"}
+    parts = re.split(r"(\{dir\}/?|\{set\}|\{base\}|\{rank\})", template)
+    return re.compile("^" + "".join(pieces.get(p, re.escape(p)) for p in parts) + "$")
 
 
 def _matches(flt, subject):

@@ -3,24 +3,12 @@
 // stays in this tab's sessionStorage and travels as `Authorization: Bearer`. Every text shown is
 // set as text (never parsed as HTML).
 
+import { $, h } from "./dom.js";
+import { hideSets, renderSets } from "./sets.js";
+
 const STORE = "artifact-bus-token";
 const HOUR_MS = 3_600_000;
 const DEST_POLL_MS = 3_000;
-
-const $ = (id) => document.getElementById(id);
-
-/** An element with attributes (`on*` become listeners) and children (strings become text). */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (k === "dataset") Object.assign(el.dataset, v);
-    else el.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat()) if (c !== undefined && c !== null) el.append(c);
-  return el;
-}
 
 const state = {
   token: sessionStorage.getItem(STORE) ?? "",
@@ -224,6 +212,7 @@ function pauseButton(d) {
 
 async function findById(id) {
   state.view = { kind: "id", id };
+  hideSets();
   state.artifacts = new Map();
   $("artifacts-msg").textContent = `Looking up ${id}…`;
   try {
@@ -241,7 +230,9 @@ async function findById(id) {
 /** Lists a run; `quiet` re-reads the run shown without clearing it first. */
 async function listRun(project, run, { quiet = false } = {}) {
   state.view = { kind: "run", project, run };
+  void refreshSets(project, run);
   if (!quiet) {
+    hideSets();
     state.artifacts = new Map();
     renderArtifacts();
     $("artifacts-msg").textContent = `Listing ${project}/${run}…`;
@@ -267,6 +258,19 @@ async function listRun(project, run, { quiet = false } = {}) {
   renderArtifacts();
 }
 
+/** The run's checkpoint sets, read again (a run's view only; few requests: see onLedger). */
+async function refreshSets(project, run) {
+  try {
+    const { items } = await getJson(`/v1/projects/${enc(project)}/runs/${enc(run)}/sets`);
+    if (state.view?.kind !== "run" || state.view.project !== project || state.view.run !== run) return;
+    renderSets(items);
+    $("sets-msg").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
+  } catch (err) {
+    if (state.view?.kind === "run" && state.view.project === project && state.view.run === run) hideSets();
+    if (err.status !== 403 && err.status !== 404) $("artifacts-msg").textContent = `Sets: ${err.message}`;
+  }
+}
+
 function readBackOf(name) {
   return state.destinations.find((d) => d.name === name)?.readBack === true;
 }
@@ -274,6 +278,7 @@ function readBackOf(name) {
 /** Every version of a name in a run, newest first, with the newest error first. */
 async function findName(project, run, name, { quiet = false } = {}) {
   state.view = { kind: "name", project, run, name };
+  hideSets();
   if (!quiet) {
     state.artifacts = new Map();
     renderArtifacts();
@@ -467,7 +472,17 @@ function refreshView() {
 
 let destTimer;
 let lettersTimer;
+let setsTimer;
 function onLedger(e) {
+  // A member landing or dying changes its set's record before its own state is written: the
+  // run's sets are read again, at most once per half second however many events flow.
+  const v = state.view;
+  if (v?.kind === "run" && v.project === e.project && v.run === e.run && setsTimer === undefined) {
+    setsTimer = setTimeout(() => {
+      setsTimer = undefined;
+      void refreshSets(v.project, v.run);
+    }, 500);
+  }
   const shown = state.artifacts.get(e.eventId);
   if (shown) {
     const d = { state: e.state, attempts: e.attempts, updatedAt: e.updatedAt };

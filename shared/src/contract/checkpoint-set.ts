@@ -96,6 +96,31 @@ export function pointerNames(r: Pick<SetRecord, "set" | "members">, template: st
   return [...ranks].sort((a, b) => a - b).map((rank) => pointerName(r.set, template, rank));
 }
 
+/**
+ * Whether `name` is one a destination with pointer `template` may write some set's pointer under
+ * (`ck/latest` and `latest` for the default): no artifact may take it, or it would overwrite the
+ * pointer, or the pointer it.
+ */
+export function isPointerName(name: string, template: string): boolean {
+  return pointerPattern(template).test(name);
+}
+
+/** Every name `template` renders to, as a pattern: `{dir}/` any parent directory or none, `{set}` any name, `{base}` one segment, `{rank}` a number. */
+function pointerPattern(template: string): RegExp {
+  const parts = template.split(/(\{dir\}\/?|\{set\}|\{base\}|\{rank\})/);
+  const source = parts
+    .map((p) => {
+      if (p === "{dir}/") return "(?:.+/)?";
+      if (p === "{dir}") return ".*";
+      if (p === "{set}") return ".+";
+      if (p === "{base}") return "[^/]+";
+      if (p === "{rank}") return "\\d+";
+      return p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    })
+    .join("");
+  return new RegExp(`^${source}$`);
+}
+
 /** Checks a destination's `setPointer` template: known placeholders only, and a valid name for any set. */
 export function checkPointerTemplate(template: string): void {
   const unknown = template.match(/\{(?!dir\}|set\}|base\}|rank\})[^}]*\}/);

@@ -5,7 +5,7 @@
  * refuses a name at once, naming the destination and the rule, instead of an event that is
  * accepted and dies later at that destination, without loading any adapter.
  */
-import { SET_MEMBER_DOT_NAMES } from "./checkpoint-set.ts";
+import { DEFAULT_POINTER_TEMPLATE, isPointerName, SET_MEMBER_DOT_NAMES } from "./checkpoint-set.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import { InvalidArtifactError } from "./names.ts";
 import type { SetRef } from "./schema.ts";
@@ -16,6 +16,11 @@ export interface NameRules {
   allowDotSegments: boolean;
   /** The longest segment (bytes of UTF-8) a file name there may have: NAME_MAX of a filesystem. */
   maxSegmentBytes?: number;
+  /**
+   * The template of the names it writes checkpoint sets' pointers under (its `setPointer`):
+   * those names are reserved, no artifact may take one. Absent in records of older versions.
+   */
+  setPointer?: string;
 }
 
 /** Kinds whose adapters render paths with remote-path.ts, and so take its `allowDotSegments` option. */
@@ -25,11 +30,12 @@ const FILE_KINDS = new Set(["sftp", "dir"]);
 const NAME_MAX = 255;
 
 /** The rules of a configured destination, from its kind and options (as its adapter reads them). */
-export function nameRulesOf(d: { name: string; options: Record<string, unknown> }): NameRules {
+export function nameRulesOf(d: { name: string; options: Record<string, unknown>; setPointer?: string }): NameRules {
   const { kind } = parseDestinationName(d.name);
   return {
     allowDotSegments: !PATH_KINDS.has(kind) || d.options.allowDotSegments === true,
     ...(FILE_KINDS.has(kind) ? { maxSegmentBytes: NAME_MAX } : {}),
+    setPointer: d.setPointer ?? DEFAULT_POINTER_TEMPLATE,
   };
 }
 
@@ -58,6 +64,9 @@ export function nameRuleBroken(
   if (max !== undefined && name.split("/").some((s) => Buffer.byteLength(s) > max)) {
     return `it refuses names with a segment longer than ${max} bytes (a file name there)`;
   }
+  if (rules.setPointer !== undefined && isPointerName(name, rules.setPointer)) {
+    return `it writes checkpoint sets' pointers under such names (setPointer ${JSON.stringify(rules.setPointer)}): they are reserved`;
+  }
   return undefined;
 }
 
@@ -80,7 +89,8 @@ export function parseNameRules(data: string): NameRules | undefined {
     const v = JSON.parse(data) as Partial<NameRules>;
     if (typeof v.allowDotSegments !== "boolean") return undefined;
     const max = typeof v.maxSegmentBytes === "number" ? { maxSegmentBytes: v.maxSegmentBytes } : {};
-    return { allowDotSegments: v.allowDotSegments, ...max };
+    const pointer = typeof v.setPointer === "string" ? { setPointer: v.setPointer } : {};
+    return { allowDotSegments: v.allowDotSegments, ...max, ...pointer };
   } catch {
     return undefined;
   }

@@ -19,6 +19,7 @@ import type { DestinationConfig } from "../config/config.ts";
 import {
   countEvent,
   DEFAULT_POINTER_TEMPLATE,
+  isPointerName,
   pointerNames,
   type SetRecord,
   setManifest,
@@ -72,11 +73,14 @@ export class SetCompletion {
     const set = e.event.set;
     if (!set) return;
     const { event, orderSeq } = e;
+    let replaced = false;
     const record = await this.deps.sets.update(this.ref(event), (cur) => {
       const next: SetRecord = { ...cur, members: { ...cur.members }, dead: { ...cur.dead } };
+      replaced = false;
       if (!set.close) {
         const had = next.members[event.name];
         if (!had || had.seq < orderSeq) {
+          replaced = had !== undefined && cur.published !== undefined;
           next.members[event.name] = {
             name: event.name,
             size: event.blob.size,
@@ -92,8 +96,39 @@ export class SetCompletion {
       if (dead && dead.seq <= orderSeq) delete next.dead[event.name]; // a replay that landed heals it
       return unchanged(cur, countEvent(next, set, orderSeq));
     });
-    if (setState(record) !== "complete" || record.published) return;
-    await this.publish(record, event, msg, signal);
+    if (setState(record) !== "complete") return;
+    if (!record.published) return this.publish(record, event, msg, signal);
+    // A new version of a member that passed `refusal` just before the set was published: its
+    // bytes replaced the ones the manifest vouches for, so the manifest follows (at the set's
+    // new place); the pointer stays where it is.
+    if (replaced) await this.publish(record, event, msg, signal, { manifestOnly: true });
+  }
+
+  /**
+   * Why `e` must not be uploaded here, or undefined when it may; `failsSet` when the refusal
+   * fails its set (`died`). Refused: a name this destination writes sets' pointers under (a
+   * producer that checks name rules refuses it first); a new member, or a new version of a
+   * member, of a set already published here (its manifest vouches for its members' bytes and the
+   * pointer may name it; replacing one would leave the pointer on a set its manifest no longer
+   * matches), which leaves the set as published. The version the set lists, redelivered, may go.
+   */
+  async refusal(e: SetEvent): Promise<{ reason: string; failsSet: boolean } | undefined> {
+    const { event, orderSeq } = e;
+    const q = JSON.stringify;
+    const template = this.deps.config.setPointer ?? DEFAULT_POINTER_TEMPLATE;
+    if (isPointerName(event.name, template)) {
+      const reason = `${q(event.name)} is reserved at ${this.deps.destination.name}: it writes checkpoint sets' pointers under such names (setPointer ${q(template)})`;
+      return { reason, failsSet: true };
+    }
+    const set = event.set;
+    if (!set || set.close) return undefined;
+    const record = await this.deps.sets.get(this.ref(event));
+    if (!record?.published) return undefined;
+    const listed = record.members[event.name];
+    if (listed && listed.seq >= orderSeq) return undefined;
+    const what = listed ? `a new version of its member ${q(event.name)}` : "a new member";
+    const reason = `set ${q(set.name)} is complete at ${this.deps.destination.name} (its manifest is published): ${what} cannot join it; log the new files as a new set`;
+    return { reason, failsSet: false };
   }
 
   /** The event ended dead here: the set is failed here, naming it and why. */
@@ -109,10 +144,20 @@ export class SetCompletion {
     });
   }
 
-  private async publish(record: SetRecord, like: ArtifactEventV1, msg: JsMsg, signal: AbortSignal): Promise<void> {
+  private async publish(
+    record: SetRecord,
+    like: ArtifactEventV1,
+    msg: JsMsg,
+    signal: AbortSignal,
+    o: { manifestOnly?: boolean } = {},
+  ): Promise<void> {
     const log = this.deps.log.child({ set: record.set, project: record.project, run: record.run });
     const manifestBytes = Buffer.from(`${JSON.stringify(setManifest(record), null, 2)}\n`);
     const manifest = await this.write(like, setManifestName(record.set), manifestBytes, record.place, msg, signal);
+    if (o.manifestOnly) {
+      log.warn({ member: like.name }, "a member of a published set was replaced: manifest published again");
+      return;
+    }
     // Each pointer holds the set's name: what a reader (and Composer's loader, reading its
     // `.symlink` file) takes as the path of the checkpoint.
     const names = pointerNames(record, this.deps.config.setPointer ?? DEFAULT_POINTER_TEMPLATE);

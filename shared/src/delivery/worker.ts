@@ -171,6 +171,12 @@ export class DestinationWorker {
       await this.sets.died(delivery, refusal);
       return this.settle.refuseReplay(msg, base, refusal, prior?.errorClass);
     }
+    const refused = await this.sets.refusal(delivery);
+    if (refused) {
+      if (refused.failsSet) await this.sets.died(delivery, refused.reason);
+      await this.settle.kill(msg, base, start.priorAttempts, refused.reason, "permanent", delivery.eventsSubject);
+      return;
+    }
     let orderKey: string;
     try {
       orderKey = this.deps.destination.orderKey(delivery.event);

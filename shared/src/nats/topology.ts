@@ -128,6 +128,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
           eventFilter(d.filter.project, d.filter.run, d.filter.level),
           ...(nameRulesOf(d).allowDotSegments ? ["dots"] : []),
           ...(nameRulesOf(d).maxSegmentBytes ? [`segment<=${nameRulesOf(d).maxSegmentBytes}`] : []),
+          `pointer=${nameRulesOf(d).setPointer}`,
         ]),
       ),
     )

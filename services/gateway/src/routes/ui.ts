@@ -1,5 +1,5 @@
 /**
- * The operations page (`/ui/`): three static files shipped with the gateway (services/gateway/ui),
+ * The operations page (`/ui/`): a few static files shipped with the gateway (services/gateway/ui),
  * read once at start. The page holds no secret and needs none to load: it asks the operator for
  * a token and calls only the documented JSON API with it. Not in the OpenAPI document (it is no
  * API); a Content-Security-Policy allows nothing but this origin.
@@ -11,6 +11,8 @@ const DIR = new URL("../../ui/", import.meta.url);
 const FILES: Record<string, string> = {
   "index.html": "text/html; charset=utf-8",
   "app.js": "text/javascript; charset=utf-8",
+  "dom.js": "text/javascript; charset=utf-8",
+  "sets.js": "text/javascript; charset=utf-8",
   "style.css": "text/css; charset=utf-8",
 };
 const CSP =
