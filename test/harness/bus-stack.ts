@@ -166,13 +166,24 @@ export class BusStack {
     return parseDestinationName(this.destination).token;
   }
 
-  /** Starts one more uploader replica as a child process. */
+  /**
+   * Starts one more uploader replica as a child process. It is given a minute to say it started:
+   * on a loaded machine (CI's 2 cores under a suite) a start can take far longer than on a desk.
+   */
   async startUploader(extraEnv: Record<string, string> = {}): Promise<UploaderProcess> {
-    const p = await UploaderProcess.start({
-      main: this.main,
-      verbose: process.env.ARTIFACT_BUS_TEST_VERBOSE === "1",
-      env: { ARTIFACT_BUS_CONFIG: this.configPath, ...this.login(`uploader-${this.token}`), ...this.env, ...extraEnv },
-    });
+    const p = await UploaderProcess.start(
+      {
+        main: this.main,
+        verbose: process.env.ARTIFACT_BUS_TEST_VERBOSE === "1",
+        env: {
+          ARTIFACT_BUS_CONFIG: this.configPath,
+          ...this.login(`uploader-${this.token}`),
+          ...this.env,
+          ...extraEnv,
+        },
+      },
+      60_000,
+    );
     this.uploaders.add(p);
     return p;
   }
