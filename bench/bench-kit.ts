@@ -1,6 +1,7 @@
 /** What every benchmark section shares: sizes, the report sink, timing and memory readings. */
 import { spawn } from "node:child_process";
 import type { LogFileRequest, StagingMode } from "@artifact-bus/shared";
+import { peakRssMb, resetPeakRss } from "@artifact-bus/testkit";
 
 export interface BenchContext {
   largeBytes: number;
@@ -100,6 +101,40 @@ export async function forEachConcurrently(
 }
 
 export { peakRssMb } from "@artifact-bus/testkit";
+
+/**
+ * An uploader's memory in the phases the issue names: `idleMb` as read at start, then the peak
+ * while four uploads of `path` are in flight at once (logged together, flushed), each phase a
+ * row and a target of at most 200 MB. `label` names the uploader, e.g. "SFTP".
+ */
+export async function uploaderMemoryRows(
+  o: {
+    label: string;
+    pid: number;
+    idleMb: number;
+    trainer: {
+      publisher: { logFile(req: LogFileRequest): Promise<unknown>; flush(o: { timeoutMs: number }): Promise<void> };
+    };
+    path: string;
+  },
+  { report, target }: Pick<BenchContext, "report" | "target">,
+): Promise<void> {
+  resetPeakRss(o.pid);
+  const run = `four-${Date.now()}`;
+  await Promise.all(
+    [0, 1, 2, 3].map((i) =>
+      o.trainer.publisher.logFile({ project: "bench", run, name: `four-${i}.bin`, path: o.path, mode: "link" }),
+    ),
+  );
+  await o.trainer.publisher.flush({ timeoutMs: 600_000 });
+  const fourMb = peakRssMb(o.pid);
+  report(`| ${o.label} uploader resident set, idle after start | ${o.idleMb.toFixed(0)} MB | | (target ≤ 200 MB) |`);
+  report(
+    `| ${o.label} uploader peak RSS, 4 large uploads in flight at once | ${fourMb.toFixed(0)} MB | | (target ≤ 200 MB) |`,
+  );
+  target(atMost(`${o.label} uploader RSS, idle`, o.idleMb, 200, " MB", 0));
+  target(atMost(`${o.label} uploader peak RSS, four large uploads at once`, fourMb, 200, " MB", 0));
+}
 
 /**
  * One bus round of the large benchmarks: log `path` as a new name (hard-linked unless told), wait

@@ -2,7 +2,7 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { sha256Fingerprint } from "@artifact-bus/sftp-uploader";
-import { cpuSeconds, sampleTreeCpu, sftpArgs, writeLargeFile } from "@artifact-bus/testkit";
+import { cpuSeconds, rssMb, sampleTreeCpu, sftpArgs, writeLargeFile } from "@artifact-bus/testkit";
 import { Client } from "ssh2";
 import { SftpStack } from "../test/harness/sftp-stack.ts";
 import {
@@ -18,6 +18,7 @@ import {
   runMeasured,
   secs,
   timeRounds,
+  uploaderMemoryRows,
 } from "./bench-kit.ts";
 import { rclonePeer } from "./rclone.ts";
 
@@ -55,7 +56,7 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
   const stack = await SftpStack.start({ destination: { ackWaitMs: 30_000 } });
   try {
     const uploader = await stack.bus.startUploader({ ARTIFACT_BUS_LOG_LEVEL: "info" });
-    const idleMb = peakRssMb(uploader.pid);
+    const idleMb = rssMb(uploader.pid);
     const trainer = await stack.bus.trainer();
     const big = join(stack.bus.dir, "big.bin");
     await writeLargeFile(big, LARGE);
@@ -113,7 +114,7 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
       () => andRemove("fastput.bin", () => fastPut(stack, big, stack.path("fastput.bin"))),
       viaRclone,
     ]);
-    const rssMb = peakRssMb(uploader.pid);
+    const peakMb = peakRssMb(uploader.pid);
 
     const gib = LARGE / 1024 ** 3;
     const size = `${gib.toFixed(2)} GiB artifact, median of ${ROUNDS} paired rounds`;
@@ -135,13 +136,14 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
     target(ratioTarget(`SFTP ${gibText}, link: bus / OpenSSH sftp`, cli!, bus!, 1.0));
     target(ratioTarget(`SFTP ${gibText}, link: bus / rclone copyto`, rcloneTimes!, bus!, 1.0));
     target(atMost("SFTP CPU per GiB, bus / sftp (client side)", pairedRatio(cpu.bus, cpu.cli), 1.0, "×"));
-    target(atMost("SFTP uploader peak RSS, large uploads", rssMb, 200, " MB", 0));
+    target(atMost("SFTP uploader peak RSS, large uploads", peakMb, 200, " MB", 0));
     report(
       `| CPU seconds per GiB, with sshd (its whole process tree) | ${perGib(sum(cpu.bus, cpu.busSshd))} s (sshd ${perGib(cpu.busSshd)} s) | ${perGib(sum(cpu.cli, cpu.cliSshd))} s (sshd ${perGib(cpu.cliSshd)} s) | ${ratioWithSpread(sum(cpu.bus, cpu.busSshd), sum(cpu.cli, cpu.cliSshd))} of the peer's CPU |`,
     );
     report(
-      `| sftp uploader peak RSS during the large uploads | ${rssMb.toFixed(0)} MB | idle ${idleMb.toFixed(0)} MB | |`,
+      `| sftp uploader peak RSS during the large uploads | ${peakMb.toFixed(0)} MB | idle ${idleMb.toFixed(0)} MB | |`,
     );
+    await uploaderMemoryRows({ label: "SFTP", pid: uploader.pid, idleMb, trainer, path: big }, { report, target });
     await trainer.close();
   } finally {
     await stack.dispose();

@@ -6,7 +6,7 @@
 import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Artifact, fileReader, silentLogger } from "@artifact-bus/shared";
-import { cpuSeconds, testContext, testEvent, writeLargeFile } from "@artifact-bus/testkit";
+import { cpuSeconds, rssMb, testContext, testEvent, writeLargeFile } from "@artifact-bus/testkit";
 import { WandbDestination } from "../services/wandb-uploader/src/wandb-destination.ts";
 import { WandbStack } from "../test/harness/wandb-stack.ts";
 import {
@@ -21,6 +21,7 @@ import {
   ratioWithSpread,
   secs,
   timeRounds,
+  uploaderMemoryRows,
 } from "./bench-kit.ts";
 
 /** The file as a direct client reads it: no staging, nothing checked. */
@@ -43,6 +44,7 @@ export async function runWandbBench({ largeBytes: LARGE, report, target }: Bench
   });
   try {
     const uploader = await stack.bus.startUploader({ ARTIFACT_BUS_LOG_LEVEL: "info" });
+    const idleMb = rssMb(uploader.pid);
     const trainer = await stack.bus.trainer();
     const big = join(stack.bus.dir, "big.bin");
     await writeLargeFile(big, LARGE);
@@ -74,6 +76,7 @@ export async function runWandbBench({ largeBytes: LARGE, report, target }: Bench
     const gib = `${(LARGE / 1024 ** 3).toFixed(2)} GiB`;
     target(ratioTarget(`W&B ${gib}: bus / direct client of the protocol`, directTimes!, busTimes!, 0.95));
     target(atMost("W&B uploader peak RSS, large uploads", rss, 200, " MB", 0));
+    await uploaderMemoryRows({ label: "W&B", pid: uploader.pid, idleMb, trainer, path: big }, { report, target });
     await trainer.close();
   } finally {
     await direct.close();
