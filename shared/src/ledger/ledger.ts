@@ -3,7 +3,7 @@
  * contract/ledger-entry.ts for what an entry says). Every runtime transition goes through a
  * guarded compare-and-set here, so a late writer never replaces a newer or terminal state.
  */
-import type { KV } from "@nats-io/kv";
+import type { KV, KvEntry } from "@nats-io/kv";
 import {
   isOtherMessages,
   isTerminal,
@@ -12,6 +12,7 @@ import {
   ledgerKey,
   type NewLedgerEntry,
 } from "../contract/ledger-entry.ts";
+import { checkRecordFormat, LEDGER_FORMAT } from "../nats/ledger-format.ts";
 
 export class Ledger {
   readonly kv: KV;
@@ -20,8 +21,7 @@ export class Ledger {
   }
 
   async get(destinationToken: string, ref: LedgerRef): Promise<LedgerEntry | undefined> {
-    const e = await this.kv.get(ledgerKey(destinationToken, ref));
-    return e && e.operation === "PUT" ? e.json<LedgerEntry>() : undefined;
+    return storedEntry(await this.kv.get(ledgerKey(destinationToken, ref)));
   }
 
   /** The entry of the event `ref` at stream sequence `streamSeq` (see isOtherMessages). */
@@ -92,7 +92,7 @@ export class Ledger {
     for (;;) {
       const cur = await this.kv.get(key);
       const live = cur?.operation === "PUT" ? cur : undefined;
-      const entry = next(live?.json<LedgerEntry>());
+      const entry = next(storedEntry(live));
       if (!entry) return false;
       try {
         if (live) await this.kv.update(key, encode(entry), live.revision);
@@ -111,5 +111,16 @@ export function isRevisionConflict(err: unknown): boolean {
 }
 
 function encode(entry: NewLedgerEntry): string {
-  return JSON.stringify({ ...entry, updatedAt: new Date().toISOString() });
+  return JSON.stringify({ ...entry, format: LEDGER_FORMAT, updatedAt: new Date().toISOString() });
+}
+
+/**
+ * The entry a KV read or watch gave (undefined for none or a deletion). Throws LedgerFormatError
+ * for an entry written in a format this release does not read, rather than misread it.
+ */
+export function storedEntry(e: KvEntry | null | undefined): LedgerEntry | undefined {
+  if (e?.operation !== "PUT") return undefined;
+  const entry = e.json<LedgerEntry>();
+  checkRecordFormat(entry, `ledger entry ${e.key}`);
+  return entry;
 }
