@@ -44,9 +44,12 @@ export class Ledger {
    * restarting under it) may fail late, after a redelivery finished the event: its outcome must
    * not replace the real one.
    */
-  recordUnlessTerminal(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
-    return this.update(destinationToken, entry, (cur) =>
-      isTerminal(cur?.state) && !isOtherMessages(cur, entry.streamSeq) ? undefined : entry,
+  recordUnlessTerminal(destinationToken: string, entry: NewLedgerEntry, o: WriteOptions = {}): Promise<boolean> {
+    return this.update(
+      destinationToken,
+      entry,
+      (cur) => (isTerminal(cur?.state) && !isOtherMessages(cur, entry.streamSeq) ? undefined : entry),
+      o,
     );
   }
 
@@ -59,11 +62,15 @@ export class Ledger {
    * redelivery finishing after a crash lost the ack), or another message's entry under the
    * same id (isOtherMessages). Returns whether it wrote.
    */
-  recordUploaded(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
-    return this.update(destinationToken, entry, (cur) =>
-      cur === undefined || isOtherMessages(cur, entry.streamSeq) || !isTerminal(cur.state) || cur.state === "uploaded"
-        ? entry
-        : undefined,
+  recordUploaded(destinationToken: string, entry: NewLedgerEntry, o: WriteOptions = {}): Promise<boolean> {
+    return this.update(
+      destinationToken,
+      entry,
+      (cur) =>
+        cur === undefined || isOtherMessages(cur, entry.streamSeq) || !isTerminal(cur.state) || cur.state === "uploaded"
+          ? entry
+          : undefined,
+      o,
     );
   }
 
@@ -87,8 +94,13 @@ export class Ledger {
     destinationToken: string,
     ref: LedgerRef,
     next: (current: LedgerEntry | undefined) => NewLedgerEntry | undefined,
+    o: WriteOptions = {},
   ): Promise<boolean> {
     const key = ledgerKey(destinationToken, ref);
+    const fresh = o.expectNew ? next(undefined) : undefined;
+    // A create succeeds only while there is no entry, exactly when `next(undefined)` is the
+    // write to make; if one exists after all, the read and compare-and-set below decide.
+    if (fresh && (await this.createIfAbsent(key, fresh))) return true;
     for (;;) {
       const cur = await this.kv.get(key);
       const live = cur?.operation === "PUT" ? cur : undefined;
@@ -103,6 +115,26 @@ export class Ledger {
       }
     }
   }
+
+  private async createIfAbsent(key: string, entry: NewLedgerEntry): Promise<boolean> {
+    try {
+      await this.kv.create(key, encode(entry));
+      return true;
+    } catch (err) {
+      if (isRevisionConflict(err)) return false;
+      throw err;
+    }
+  }
+}
+
+/** How a guarded write may go about it; what it writes is the same either way. */
+export interface WriteOptions {
+  /**
+   * The writer expects no entry yet (a first delivery that wrote none): the write is tried as a
+   * create before any read, saving the read (one JetStream API request) per artifact in the
+   * common case, and costing a refused create when an entry exists after all.
+   */
+  expectNew?: boolean;
 }
 
 /** The KV answer to a compare-and-set whose expected revision moved (or a create of an existing key). */
