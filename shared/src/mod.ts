@@ -115,7 +115,7 @@ export {
   readDestinationPause,
   resumeDestination,
 } from "./ledger/destination-pause.ts";
-export { Ledger } from "./ledger/ledger.ts";
+export { Ledger, storedEntry } from "./ledger/ledger.ts";
 export {
   type BreakerState,
   type ReplicaBeat,
@@ -128,6 +128,14 @@ export { createLogger, type Logger, silentLogger } from "./log.ts";
 export { type ClusterNode, clusterNodeConfig, type NodeConfigOptions } from "./nats/cluster-config.ts";
 export { connectNats, NatsConnectError } from "./nats/connect.ts";
 export { DestinationDirectory, subjectMatches } from "./nats/destinations.ts";
+export {
+  checkLedgerFormat,
+  LEDGER_FORMAT,
+  LEDGER_FORMATS_READ,
+  LEDGER_MIGRATE_COMMAND,
+  LedgerFormatError,
+  ledgerFormat,
+} from "./nats/ledger-format.ts";
 export {
   adminUser,
   gatewayUser,

@@ -12,6 +12,8 @@ from ._nats import NatsClient, NatsError, NatsTimeout, NoResponders
 from .errors import ArtifactBusError, RetryableError
 
 FINAL = ("uploaded", "superseded", "dead")
+# The ledger formats this client reads (shared/src/nats/ledger-format.ts: LEDGER_FORMATS_READ).
+LEDGER_FORMATS_READ = (1, 2)
 
 
 class DirectTransport:
@@ -178,8 +180,17 @@ class DirectTransport:
         """{destination: ledger entry or None} for a sent item."""
         out = {}
         for token in item.destinations:
-            value = self._ledger_value("ev.%s.%s.%s.%s" % (token, item.project, item.run, item.id))
-            out[token.replace("_", ":", 1)] = json.loads(value[0]) if value else None
+            key = "ev.%s.%s.%s.%s" % (token, item.project, item.run, item.id)
+            value = self._ledger_value(key)
+            entry = json.loads(value[0]) if value else None
+            # Entries carry the ledger format they were written in (none: format 1); one this
+            # client does not know might mean something else, so it is refused, not misread.
+            if entry is not None and entry.get("format", 1) not in LEDGER_FORMATS_READ:
+                raise NatsError(
+                    "ledger entry %s is in ledger format %s; this client reads formats %s: upgrade it"
+                    % (key, entry.get("format"), ", ".join(map(str, LEDGER_FORMATS_READ)))
+                )
+            out[token.replace("_", ":", 1)] = entry
         return out
 
     def wait(self, items, deadline):

@@ -8,7 +8,7 @@
  * overwrites a newer change. Taps (the live stream of the operations page) hear every change
  * from the same watch, which then runs while anyone waits or taps.
  */
-import type { Ledger, LedgerEntry, Logger } from "@artifact-bus/shared";
+import { type Ledger, type LedgerEntry, type Logger, storedEntry } from "@artifact-bus/shared";
 import { type KvWatchEntry, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 
@@ -124,9 +124,9 @@ export class LedgerHub {
           if (!this.byKey.has(e.key) && this.taps.size === 0) continue;
           let entry: LedgerEntry | undefined;
           try {
-            entry = e.operation === "PUT" ? e.json<LedgerEntry>() : undefined;
+            entry = storedEntry(e);
           } catch {
-            continue; // not JSON: no entry an uploader wrote
+            continue; // not JSON, or in a format this release does not read: no entry to show
           }
           const seen = { entry, revision: e.revision };
           if (this.byKey.has(e.key)) this.deliver(e.key, seen);
@@ -157,7 +157,7 @@ export class LedgerHub {
       for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
         const e = await this.ledger.kv.get(key);
         this.deliver(key, {
-          entry: e?.operation === "PUT" ? e.json<LedgerEntry>() : undefined,
+          entry: storedEntry(e),
           revision: e?.revision ?? 0,
         });
       }

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import {
   ArtifactPublisher,
   type Config,
+  checkLedgerFormat,
   connectNats,
   DestinationDirectory,
   ensureTopology,
@@ -95,7 +96,9 @@ export async function startGateway(
       blobProjects: config.staging.projects,
     });
   const jsm = await jetstreamManager(nc);
-  const ledger = new Ledger(await new Kvm(nc).open(LEDGER_BUCKET));
+  const ledgerKv = await new Kvm(nc).open(LEDGER_BUCKET);
+  await checkLedgerFormat(ledgerKv); // refuses a ledger in a format it does not read
+  const ledger = new Ledger(ledgerKv);
   const blobs = await openBlobStores(config.staging, nc, { logger: log });
   const blobStore = blobs.get(config.staging.store);
   const metrics = new GatewayMetrics();

@@ -5,6 +5,7 @@
  *   get      fetch a complete checkpoint set through the gateway, each member checked
  *   status   where an artifact, a run's artifacts, or the destinations are
  *   topology create or update streams, ledger and destination consumers from config
+ *   ledger   the ledger's format; migrate it to this release's (a rolling upgrade's step)
  *   dlq      list dead-lettered events
  *   pause    stop a destination's uploaders pulling (resume: let them pull again)
  *   token    create a gateway token
@@ -15,6 +16,7 @@ import { ConfigError } from "../config/config.ts";
 import { destinationCommands } from "./destination-commands.ts";
 import { DLQ_OPTIONS, dlqCommand } from "./dlq-command.ts";
 import { GET_OPTIONS, getCommand } from "./get-command.ts";
+import { ledgerCommand } from "./ledger-command.ts";
 import { PAUSE_OPTIONS, pauseCommand, RESUME_OPTIONS, resumeCommand } from "./pause-command.ts";
 import { PUT_OPTIONS, putCommand } from "./put-command.ts";
 import { STATUS_OPTIONS, statusCommand } from "./status-command.ts";
@@ -29,6 +31,10 @@ const USAGE = `usage:
       through the gateway (--gateway or ARTIFACT_BUS_URL; token from ARTIFACT_BUS_TOKEN)
       exit 0 set placed, 1 a member does not match the manifest, 2 usage, 4 no such pointer or complete set, 5 gateway unreachable or refused
   artifact-bus topology
+  artifact-bus ledger format
+      the ledger's format number and the formats this release reads; exit 1 when it reads not that one
+  artifact-bus ledger migrate
+      bring the ledger to this release's format (docs/ledger-format.md); exit 1 when it reads not the ledger's
   artifact-bus dlq [--destination s3:main] [--limit N]
   artifact-bus dlq replay --destination s3:main [--seq N ...] [--wait SECONDS]
   artifact-bus pause --destination s3:main [--reason TEXT]
@@ -43,6 +49,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   status: statusCommand,
   get: getCommand,
   topology: topologyCommand,
+  ledger: ledgerCommand,
   dlq: dlqCommand,
   pause: pauseCommand,
   resume: resumeCommand,
@@ -59,6 +66,7 @@ const OPTIONS: Record<string, ParseArgsOptionsConfig> = {
   status: STATUS_OPTIONS,
   get: GET_OPTIONS,
   topology: {},
+  ledger: {},
   dlq: DLQ_OPTIONS,
   pause: PAUSE_OPTIONS,
   resume: RESUME_OPTIONS,

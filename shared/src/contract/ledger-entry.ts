@@ -71,10 +71,12 @@ export interface LedgerEntry extends LedgerRef {
   replayDlqSeq?: number;
   /** When it was written (ISO 8601), set by the write itself. */
   updatedAt: string;
+  /** The ledger format it was written in (nats/ledger-format.ts), set by the write; absent in format 1. */
+  format?: number;
 }
 
 /** An entry as its writer gives it: the write stamps `updatedAt`. */
-export type NewLedgerEntry = Omit<LedgerEntry, "updatedAt">;
+export type NewLedgerEntry = Omit<LedgerEntry, "updatedAt" | "format">;
 
 /** The KV key of an event's entry at one destination. */
 export function ledgerKey(destinationToken: string, ref: LedgerRef): string {

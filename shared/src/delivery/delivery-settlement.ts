@@ -11,7 +11,7 @@ import type { Rejection } from "../contract/admission.ts";
 import type { DeadClass, NewLedgerEntry } from "../contract/ledger-entry.ts";
 import { DeadLetterer } from "../dead-letters/dead-letterer.ts";
 import { describeError } from "../destination/errors.ts";
-import type { Ledger } from "../ledger/ledger.ts";
+import type { Ledger, WriteOptions } from "../ledger/ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import { type Releasable, releaseBlobIfDone } from "./blob-release.ts";
 
@@ -62,14 +62,19 @@ export class Settlement {
    * Records `uploaded` or `superseded`, acks, and releases the blob if no destination needs it
    * now. Neither replaces a later verdict: `uploaded` is written unless the event is superseded
    * or dead already (Ledger.recordUploaded), `superseded` unless it is terminal; a refused
-   * outcome is only acked.
+   * outcome is only acked. `write.expectNew`: the delivery wrote no entry before and read none.
    */
-  async finish(msg: JsMsg, entry: NewLedgerEntry, delivery: { event: { blob: BlobLocation }; eventsSubject: string }) {
+  async finish(
+    msg: JsMsg,
+    entry: NewLedgerEntry,
+    delivery: { event: { blob: BlobLocation }; eventsSubject: string },
+    write: WriteOptions = {},
+  ) {
     const token = this.options.destinationToken;
     const recorded =
       entry.state === "uploaded"
-        ? await this.options.ledger.recordUploaded(token, entry)
-        : await this.options.ledger.recordUnlessTerminal(token, entry);
+        ? await this.options.ledger.recordUploaded(token, entry, write)
+        : await this.options.ledger.recordUnlessTerminal(token, entry, write);
     if (!recorded) {
       if (entry.state === "uploaded") {
         // A holder that outlived its lease: the verdict of the replica that took the key stands.

@@ -19,6 +19,7 @@
 import type { KV } from "@nats-io/kv";
 import { isTerminal, type LedgerRef, type LedgerState } from "../contract/ledger-entry.ts";
 import { isRevisionConflict } from "../ledger/ledger.ts";
+import { checkRecordFormat, LEDGER_FORMAT } from "../nats/ledger-format.ts";
 
 interface Holder extends LedgerRef {
   /** Unique per delivery attempt: `<replicaId>/<seq>`. */
@@ -30,6 +31,8 @@ interface LeaseRecord {
   fenceSeq: number;
   doneSeq: number;
   holder?: Holder;
+  /** The ledger format it was written in (nats/ledger-format.ts); absent in format 1. */
+  format?: number;
 }
 
 /** The ledger state at this destination of the event at stream sequence `ref.seq`. */
@@ -89,7 +92,7 @@ export class KeyLeases {
     for (;;) {
       const cur = await this.kv.get(key);
       const live = cur?.operation === "PUT" ? cur : undefined;
-      const rec = await this.settled(live ? live.json<LeaseRecord>() : { fenceSeq: 0, doneSeq: 0 });
+      const rec = await this.settled(live ? leaseOf(live.json<LeaseRecord>(), key) : { fenceSeq: 0, doneSeq: 0 });
       const busy = live && rec.holder && rec.holder.id !== claim.holder && !this.expired(key, live.revision);
       if (!busy) this.sightings.delete(key);
       const verdict: AcquireResult | undefined =
@@ -140,7 +143,7 @@ export class KeyLeases {
 
   private async createIfAbsent(key: string, rec: LeaseRecord): Promise<number | undefined> {
     try {
-      return await this.kv.create(key, JSON.stringify(rec));
+      return await this.kv.create(key, encode(rec));
     } catch (err) {
       if (isRevisionConflict(err)) return undefined;
       throw err;
@@ -150,7 +153,7 @@ export class KeyLeases {
   /** @internal compare-and-set; undefined when the revision moved. */
   async cas(key: string, rec: LeaseRecord, revision: number): Promise<number | undefined> {
     try {
-      return await this.kv.update(key, JSON.stringify(rec), revision);
+      return await this.kv.update(key, encode(rec), revision);
     } catch (err) {
       if (isRevisionConflict(err)) return undefined;
       throw err;
@@ -160,8 +163,19 @@ export class KeyLeases {
   /** @internal current record and revision. */
   async read(key: string): Promise<{ rec: LeaseRecord; revision: number } | undefined> {
     const e = await this.kv.get(key);
-    return e && e.operation === "PUT" ? { rec: e.json<LeaseRecord>(), revision: e.revision } : undefined;
+    return e && e.operation === "PUT" ? { rec: leaseOf(e.json<LeaseRecord>(), key), revision: e.revision } : undefined;
   }
+}
+
+/** A lease record as stored: numbered with the format it is written in (nats/ledger-format.ts). */
+function encode(rec: LeaseRecord): string {
+  return JSON.stringify({ ...rec, format: LEDGER_FORMAT });
+}
+
+/** A stored lease record, refused when written in a format this release does not read. */
+function leaseOf(rec: LeaseRecord, key: string): LeaseRecord {
+  checkRecordFormat(rec, `key lease ${key}`);
+  return rec;
 }
 
 /**

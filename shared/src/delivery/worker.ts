@@ -212,7 +212,9 @@ export class DestinationWorker {
         return;
       case "superseded": {
         const superseded = { ...base, state: "superseded" as const, supersededBy: turn.by };
-        await this.settle.finish(msg, { ...superseded, attempts: start.priorAttempts }, delivery);
+        await this.settle.finish(msg, { ...superseded, attempts: start.priorAttempts }, delivery, {
+          expectNew: !redelivered && delivery.replayDlqSeq === undefined,
+        });
         return;
       }
       case "done": {
@@ -293,7 +295,9 @@ export class DestinationWorker {
           await lease.release().catch(() => undefined);
           return;
         }
-        await this.settle.finish(msg, uploaded, delivery);
+        // A first delivery recorded no start: its entry is most likely new (a slow upload's
+        // progress record aside), so the write is tried as a create, without a read first.
+        await this.settle.finish(msg, uploaded, delivery, { expectNew: !recordStart });
       } finally {
         heartbeat.stop();
       }

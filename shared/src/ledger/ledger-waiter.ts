@@ -16,7 +16,7 @@ import {
   ledgerKey,
   runLedgerFilter,
 } from "../contract/ledger-entry.ts";
-import type { Ledger } from "./ledger.ts";
+import { type Ledger, storedEntry } from "./ledger.ts";
 
 export interface AwaitedEntry extends LedgerRef {
   destinationToken: string;
@@ -148,7 +148,7 @@ export async function waitForTerminal(
         for await (const e of w) {
           // A run's watch hears every artifact of the run, most of them other trainers': decide
           // by key before parsing.
-          if (e.operation === "PUT" && waiting.has(e.key)) settle(e.key, e.json<LedgerEntry>());
+          if (e.operation === "PUT" && waiting.has(e.key)) settle(e.key, storedEntry(e));
         }
       } catch {
         // Ended by an error: started again below.

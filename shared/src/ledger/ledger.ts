@@ -3,7 +3,7 @@
  * contract/ledger-entry.ts for what an entry says). Every runtime transition goes through a
  * guarded compare-and-set here, so a late writer never replaces a newer or terminal state.
  */
-import type { KV } from "@nats-io/kv";
+import type { KV, KvEntry } from "@nats-io/kv";
 import {
   isOtherMessages,
   isTerminal,
@@ -12,6 +12,7 @@ import {
   ledgerKey,
   type NewLedgerEntry,
 } from "../contract/ledger-entry.ts";
+import { checkRecordFormat, LEDGER_FORMAT } from "../nats/ledger-format.ts";
 
 export class Ledger {
   readonly kv: KV;
@@ -20,8 +21,7 @@ export class Ledger {
   }
 
   async get(destinationToken: string, ref: LedgerRef): Promise<LedgerEntry | undefined> {
-    const e = await this.kv.get(ledgerKey(destinationToken, ref));
-    return e && e.operation === "PUT" ? e.json<LedgerEntry>() : undefined;
+    return storedEntry(await this.kv.get(ledgerKey(destinationToken, ref)));
   }
 
   /** The entry of the event `ref` at stream sequence `streamSeq` (see isOtherMessages). */
@@ -44,9 +44,12 @@ export class Ledger {
    * restarting under it) may fail late, after a redelivery finished the event: its outcome must
    * not replace the real one.
    */
-  recordUnlessTerminal(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
-    return this.update(destinationToken, entry, (cur) =>
-      isTerminal(cur?.state) && !isOtherMessages(cur, entry.streamSeq) ? undefined : entry,
+  recordUnlessTerminal(destinationToken: string, entry: NewLedgerEntry, o: WriteOptions = {}): Promise<boolean> {
+    return this.update(
+      destinationToken,
+      entry,
+      (cur) => (isTerminal(cur?.state) && !isOtherMessages(cur, entry.streamSeq) ? undefined : entry),
+      o,
     );
   }
 
@@ -59,11 +62,15 @@ export class Ledger {
    * redelivery finishing after a crash lost the ack), or another message's entry under the
    * same id (isOtherMessages). Returns whether it wrote.
    */
-  recordUploaded(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
-    return this.update(destinationToken, entry, (cur) =>
-      cur === undefined || isOtherMessages(cur, entry.streamSeq) || !isTerminal(cur.state) || cur.state === "uploaded"
-        ? entry
-        : undefined,
+  recordUploaded(destinationToken: string, entry: NewLedgerEntry, o: WriteOptions = {}): Promise<boolean> {
+    return this.update(
+      destinationToken,
+      entry,
+      (cur) =>
+        cur === undefined || isOtherMessages(cur, entry.streamSeq) || !isTerminal(cur.state) || cur.state === "uploaded"
+          ? entry
+          : undefined,
+      o,
     );
   }
 
@@ -87,12 +94,17 @@ export class Ledger {
     destinationToken: string,
     ref: LedgerRef,
     next: (current: LedgerEntry | undefined) => NewLedgerEntry | undefined,
+    o: WriteOptions = {},
   ): Promise<boolean> {
     const key = ledgerKey(destinationToken, ref);
+    const fresh = o.expectNew ? next(undefined) : undefined;
+    // A create succeeds only while there is no entry, exactly when `next(undefined)` is the
+    // write to make; if one exists after all, the read and compare-and-set below decide.
+    if (fresh && (await this.createIfAbsent(key, fresh))) return true;
     for (;;) {
       const cur = await this.kv.get(key);
       const live = cur?.operation === "PUT" ? cur : undefined;
-      const entry = next(live?.json<LedgerEntry>());
+      const entry = next(storedEntry(live));
       if (!entry) return false;
       try {
         if (live) await this.kv.update(key, encode(entry), live.revision);
@@ -103,6 +115,26 @@ export class Ledger {
       }
     }
   }
+
+  private async createIfAbsent(key: string, entry: NewLedgerEntry): Promise<boolean> {
+    try {
+      await this.kv.create(key, encode(entry));
+      return true;
+    } catch (err) {
+      if (isRevisionConflict(err)) return false;
+      throw err;
+    }
+  }
+}
+
+/** How a guarded write may go about it; what it writes is the same either way. */
+export interface WriteOptions {
+  /**
+   * The writer expects no entry yet (a first delivery that wrote none): the write is tried as a
+   * create before any read, saving the read (one JetStream API request) per artifact in the
+   * common case, and costing a refused create when an entry exists after all.
+   */
+  expectNew?: boolean;
 }
 
 /** The KV answer to a compare-and-set whose expected revision moved (or a create of an existing key). */
@@ -111,5 +143,16 @@ export function isRevisionConflict(err: unknown): boolean {
 }
 
 function encode(entry: NewLedgerEntry): string {
-  return JSON.stringify({ ...entry, updatedAt: new Date().toISOString() });
+  return JSON.stringify({ ...entry, format: LEDGER_FORMAT, updatedAt: new Date().toISOString() });
+}
+
+/**
+ * The entry a KV read or watch gave (undefined for none or a deletion). Throws LedgerFormatError
+ * for an entry written in a format this release does not read, rather than misread it.
+ */
+export function storedEntry(e: KvEntry | null | undefined): LedgerEntry | undefined {
+  if (e?.operation !== "PUT") return undefined;
+  const entry = e.json<LedgerEntry>();
+  checkRecordFormat(entry, `ledger entry ${e.key}`);
+  return entry;
 }

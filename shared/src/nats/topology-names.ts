@@ -24,6 +24,12 @@ export const GATEWAY_INDEX_PREFIX = "idx";
  */
 export const TOPOLOGY_STAMP_KEY = "topology";
 /**
+ * Ledger key of the ledger's format record `{"format": <number>}` (nats/ledger-format.ts):
+ * which format its records are written in, so that a release that cannot read them refuses to
+ * start instead of misreading them. Absent in ledgers made before formats were numbered (format 1).
+ */
+export const LEDGER_FORMAT_KEY = "format";
+/**
  * Ledger key prefix of uploader replicas' heartbeats `replica.<destination token>.<replica id>`
  * (ledger/replica-heartbeat.ts): here, with the other key names, so the permissions that scope
  * each uploader to its own destination's heartbeats need not import the runtime.

@@ -24,6 +24,7 @@ import { retentionOf } from "../config/retention.ts";
 import { parseDestinationName } from "../contract/destination-name.ts";
 import { nameRulesOf } from "../contract/name-rules.ts";
 import { eventFilter, replayFilter } from "../contract/subjects.ts";
+import { checkLedgerFormat, writeLedgerFormat } from "./ledger-format.ts";
 import {
   blobBucket,
   blobStream,
@@ -96,6 +97,11 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   );
   await keepMaxAge(jsm, `KV_${LEDGER_BUCKET}`, retention.ledgerMs);
   const ledger = await kvm.open(LEDGER_BUCKET);
+  // Refuses a ledger this release cannot read (a newer release's, or one needing migration);
+  // numbers one it reads as it is. Written on every run: like every ledger key it expires with
+  // the bucket's TTL, and each run starts that again.
+  await checkLedgerFormat(ledger);
+  await writeLedgerFormat(ledger);
   // A backstop behind the sweeper; it also clears the delete markers that blob removal leaves
   // (it may not purge: see NatsBlobStore).
   for (const project of opts.blobProjects ?? []) {

@@ -26,6 +26,7 @@ import { createLogger } from "../log.ts";
 import { jetStreamManagerWhenAvailable, untilAvailable } from "../nats/availability.ts";
 import { connectNats } from "../nats/connect.ts";
 import { DestinationDirectory } from "../nats/destinations.ts";
+import { checkLedgerFormat } from "../nats/ledger-format.ts";
 import { termTakesReason } from "../nats/server-features.ts";
 import { ensureTopology } from "../nats/topology.ts";
 import { consumerName, EVENTS_STREAM, LEDGER_BUCKET, replayConsumerName } from "../nats/topology-names.ts";
@@ -93,6 +94,7 @@ export async function startUploaderService(
   // Not through `available`: that would wait out what this one refuses at once (no JetStream).
   const jsm = await jetStreamManagerWhenAvailable(nc, START_WAIT_MS, waiting("start-up"));
   const kv = await new Kvm(nc).open(LEDGER_BUCKET);
+  await available("ledger format check", () => checkLedgerFormat(kv));
   const ledger = new Ledger(kv);
   // Blob release: checked every 5 s (names and topology stamp), listed in full once a minute.
   const directory = new DestinationDirectory(nc, kv, { fullListMs: 60_000 });
