@@ -25,7 +25,14 @@ import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { leaseKey } from "../shared/src/delivery/key-order.ts";
 import type { Trainer } from "./harness/bus-stack.ts";
-import { dirTarget, PROJECT, s3Target, sftpTarget, type SetTarget as Target } from "./harness/set-targets.ts";
+import {
+  dirTarget,
+  PROJECT,
+  s3Target,
+  sftpTarget,
+  type SetTarget as Target,
+  wandbTarget,
+} from "./harness/set-targets.ts";
 
 const CLI = resolve(import.meta.dirname, "../shared/src/cli/main.ts");
 
@@ -38,6 +45,8 @@ describe.each([
   ["dir", () => dirTarget()],
   // This one says where the pointer goes (a destination's setPointer).
   ["sftp", () => sftpTarget({ setPointer: "pointers/{dir}/latest.txt" })],
+  // Each member, the manifest and the pointer: a version of a W&B artifact of its own name.
+  ["wandb", () => wandbTarget()],
 ])("checkpoint sets at %s", (_kind, start) => {
   let target: Target;
   let trainers: Trainer[];
@@ -85,6 +94,10 @@ describe.each([
     for (const member of m?.members ?? []) {
       const object = await target.read(key(run, member.name));
       expect(object && sha(object)).toBe(member.sha256);
+      // Where it landed, as the destination's receipt says (at W&B: the artifact version holding it).
+      expect(member.location).toEqual(expect.any(String));
+      if (target.readLocation)
+        expect(sha((await target.readLocation(member.location!)) ?? Buffer.alloc(0))).toBe(member.sha256);
     }
   }
 

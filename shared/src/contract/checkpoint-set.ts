@@ -287,13 +287,24 @@ export interface SetManifest {
   step?: number;
   /** The set's place in order (see SetRecord.place). */
   place: number;
-  members: { name: string; size: number; sha256: string; producer: Producer }[];
+  /**
+   * `location`: where the member landed at this destination (its receipt's location, e.g.
+   * `wandb://team/vision/checkpoints.ep3.rank0.pt-1a2b3c4d:v0`, the W&B artifact version holding
+   * it); absent when the record does not know it.
+   */
+  members: { name: string; size: number; sha256: string; producer: Producer; location?: string }[];
 }
 
 export function setManifest(r: SetRecord): SetManifest {
   const members = Object.values(r.members)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((m) => ({ name: m.name, size: m.size, sha256: m.sha256, producer: m.producer }));
+    .map((m) => ({
+      name: m.name,
+      size: m.size,
+      sha256: m.sha256,
+      producer: m.producer,
+      ...(m.location ? { location: m.location } : {}),
+    }));
   return {
     schema: 1,
     set: r.set,
