@@ -2,7 +2,8 @@
  * SFTP uploads that resume (issue 23, part 2), on real processes: an uploader SIGKILLed mid
  * upload leaves its temp file; the replica that takes the key over checks the prefix there
  * against the staged bytes and appends the rest. Bytes are counted where sshd receives them,
- * through a proxy in front of it.
+ * through a proxy in front of it. Run for both transports (ssh2 in process, the OpenSSH client as
+ * a child: the killed uploader's ssh child must not keep writing either).
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
@@ -13,26 +14,32 @@ import { SftpStack } from "./harness/sftp-stack.ts";
 const MiB = 1024 * 1024;
 let sshd: SshdServer;
 let proxy: ThrottledProxy;
-let stack: SftpStack;
 
 beforeAll(async () => {
   sshd = await SshdServer.start();
   // Fast enough to finish in seconds, slow enough that a ledger poll sees the upload at ~60 %.
   proxy = await ThrottledProxy.start({ bytesPerSecond: 64 * MiB });
   proxy.forwardTo(`http://${sshd.host}:${sshd.port}`);
-  stack = await SftpStack.start({
-    sshd,
-    destination: { uploadTimeoutMs: 600_000 },
-    sftpOptions: { host: "127.0.0.1", port: Number(new URL(proxy.url).port) },
-  });
 });
 afterAll(async () => {
-  await stack?.dispose();
   await proxy?.close();
   await sshd?.dispose();
 });
 
-describe("sftp uploads that resume", () => {
+describe.each(["ssh2", "openssh"])("sftp uploads that resume (transport %s)", (transport) => {
+  let stack: SftpStack;
+  beforeAll(async () => {
+    stack = await SftpStack.start({
+      sshd,
+      name: `sftp:resume-${transport}`,
+      destination: { uploadTimeoutMs: 600_000 },
+      sftpOptions: { host: "127.0.0.1", port: Number(new URL(proxy.url).port), transport },
+    });
+  });
+  afterAll(async () => {
+    await stack?.dispose();
+  });
+
   it("an uploader SIGKILLed at ~60 % of 1 GiB: the next replica appends after the checked prefix, writing at most half the file again", async () => {
     const size = 1024 * MiB;
     const first = await stack.bus.startUploader();
