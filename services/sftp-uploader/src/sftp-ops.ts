@@ -11,11 +11,7 @@ import { isNoSuchFile, sftpError } from "./sftp-errors.ts";
 /** Bytes of WRITE requests awaiting their status: keeps the pipe full over a long round trip. */
 const MAX_IN_FLIGHT = 8 * 1024 * 1024;
 
-/**
- * Runs one request on `sftp`, its error classified with `what` (operation and path). We do not
- * use ssh2's fastPut: it would bypass the runtime's sha256 check of the staged bytes (the
- * artifact's reader verifies them as they pass).
- */
+/** Runs one request on `sftp`, its error classified with `what` (operation and path). */
 export function call<T>(sftp: SftpChannel, what: string, run: (sftp: SftpChannel) => Promise<T>): Promise<T> {
   if (!sftp.isOpen) return Promise.reject(new TransientError(`${what}: sftp channel is closed`));
   try {
@@ -69,6 +65,8 @@ export async function mkdirs(sftp: SftpChannel, root: string, dir: string): Prom
 /**
  * Writes the reader's bytes to `path` (created or truncated) with up to MAX_IN_FLIGHT bytes of
  * WRITE requests outstanding, as `sftp` and fastPut do; ssh2's write stream waits for each one.
+ * (Not fastPut itself: it would bypass the runtime's sha256 check of the staged bytes, which the
+ * artifact's reader verifies as they pass.)
  * One read buffer serves the whole file: the channel copies or sends each piece as it is given.
  * With `from` (a resumed upload), the file is kept and written from `from.position` on,
  * `from.pending` first. Returns the number of bytes written; `onProgress` runs as writes are
