@@ -44,6 +44,15 @@ RUN --mount=type=cache,target=/root/.npm \
 FROM node:24-slim
 ARG SERVICE=s3-uploader
 ENV NODE_ENV=production
+# The SFTP uploader moves the bytes with the OpenSSH client, `ssh` as a child process (its option
+# transport, "auto" by default; without ssh it falls back to ssh2 in process, at about twice
+# the CPU per byte). Only that image gets it.
+# replay: skip, it installs a system package; the replay runs on a machine with its own ssh
+RUN if [ "$SERVICE" = sftp-uploader ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends openssh-client \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 WORKDIR /app
 COPY --from=deps /app/ ./
 COPY . .

@@ -1,8 +1,11 @@
-/** SFTP benchmarks: the bus against the OpenSSH `sftp` client, rclone and a direct ssh2 fastPut, same sshd, time and CPU. */
+/**
+ * SFTP benchmarks: the bus (its default transport, and the other one beside it) against the
+ * OpenSSH `sftp` client, rclone and a direct ssh2 fastPut, same sshd, time and CPU.
+ */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { sha256Fingerprint } from "@artifact-bus/sftp-uploader";
-import { cpuSeconds, rssMb, sampleTreeCpu, sftpArgs, writeLargeFile } from "@artifact-bus/testkit";
+import { SftpOptionsSchema, sha256Fingerprint } from "@artifact-bus/sftp-uploader";
+import { rssMb, sampleTreeCpu, sftpArgs, treeCpuSeconds, writeLargeFile } from "@artifact-bus/testkit";
 import { Client } from "ssh2";
 import { SftpStack } from "../test/harness/sftp-stack.ts";
 import {
@@ -54,10 +57,21 @@ async function fastPut(stack: SftpStack, local: string, remote: string): Promise
 /** A 1 GiB (ctx.largeBytes) artifact through the bus vs the two direct clients, and the uploader's memory. */
 export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchContext): Promise<void> {
   const stack = await SftpStack.start({ destination: { ackWaitMs: 30_000 } });
+  // The transport users do not get by default, on a stack of its own sharing the sshd.
+  const otherTransport = SftpOptionsSchema.properties.transport.default === "ssh2" ? "openssh" : "ssh2";
+  let other: SftpStack | undefined;
   try {
+    other = await SftpStack.start({
+      name: "sftp:other",
+      sshd: stack.sshd,
+      destination: { ackWaitMs: 30_000 },
+      sftpOptions: { transport: otherTransport },
+    });
     const uploader = await stack.bus.startUploader({ ARTIFACT_BUS_LOG_LEVEL: "info" });
     const idleMb = rssMb(uploader.pid);
     const trainer = await stack.bus.trainer();
+    const otherUploader = await other.bus.startUploader({ ARTIFACT_BUS_LOG_LEVEL: "info" });
+    const otherTrainer = await other.bus.trainer();
     const big = join(stack.bus.dir, "big.bin");
     await writeLargeFile(big, LARGE);
     // Each body removes its copy after it, so no run pays for another's dirty pages on disk;
@@ -70,6 +84,8 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
     // and its ssh child) and the server side (sshd's whole process tree, sessions included).
     const cpu = {
       bus: [] as number[],
+      other: [] as number[],
+      otherSshd: [] as number[],
       cli: [] as number[],
       rclone: [] as number[],
       busSshd: [] as number[],
@@ -89,17 +105,21 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
       await fn();
       into.push(sshd.stop());
     };
-    const viaBus = (round: number) =>
-      sshdCpu(cpu.busSshd, async () => {
-        const name = `big-${round}.bin`;
-        const u0 = cpuSeconds(uploader.pid);
-        const [own] = await ownCpu(async () => {
-          await trainer.publisher.logFile({ project: "bench", run: "large", name, path: big, mode: "link" });
-          await trainer.publisher.flush({ timeoutMs: 600_000 });
+    // The uploader's CPU includes its ssh children's (OpenSSH transport).
+    const busRound =
+      (on: SftpStack, pid: number, t: typeof trainer, into: number[], sshdInto: number[]) => (round: number) =>
+        sshdCpu(sshdInto, async () => {
+          const name = `big-${round}.bin`;
+          const u0 = treeCpuSeconds(pid);
+          const [own] = await ownCpu(async () => {
+            await t.publisher.logFile({ project: "bench", run: "large", name, path: big, mode: "link" });
+            await t.publisher.flush({ timeoutMs: 600_000 });
+          });
+          into.push(own + treeCpuSeconds(pid) - u0);
+          rmSync(on.path(`bench/large/${name}`));
         });
-        cpu.bus.push(own + cpuSeconds(uploader.pid) - u0);
-        rmSync(stack.path(`bench/large/${name}`));
-      });
+    const viaBus = busRound(stack, uploader.pid, trainer, cpu.bus, cpu.busSshd);
+    const viaOther = busRound(other, otherUploader.pid, otherTrainer, cpu.other, cpu.otherSshd);
     const viaCli = () =>
       sshdCpu(cpu.cliSshd, async () => {
         const remote = stack.path("cli.bin");
@@ -108,9 +128,10 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
       });
     const viaRclone = () =>
       andRemove("rclone.bin", async () => cpu.rclone.push(await rclone.copyTo(big, stack.path("rclone.bin"))));
-    const [cli, bus, direct, rcloneTimes] = await timeRounds(ROUNDS, [
+    const [cli, bus, otherBus, direct, rcloneTimes] = await timeRounds(ROUNDS, [
       viaCli,
       viaBus,
+      viaOther,
       () => andRemove("fastput.bin", () => fastPut(stack, big, stack.path("fastput.bin"))),
       viaRclone,
     ]);
@@ -125,12 +146,18 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
       `| ${size} | bus ${secs(median(bus!))} | \`${rclone.version}\` copyto ${secs(median(rcloneTimes!))} | throughput ratio ${ratioWithSpread(rcloneTimes!, bus!)} (target ≥ 1.0) |`,
     );
     report(
+      `| ${size} | bus ${secs(median(bus!))} | bus with transport ${otherTransport} ${secs(median(otherBus!))} | throughput ratio ${ratioWithSpread(otherBus!, bus!)} |`,
+    );
+    report(
       `| ${size} | bus ${secs(median(bus!))} | direct ssh2 fastPut ${secs(median(direct!))} | throughput ratio ${ratioWithSpread(direct!, bus!)} |`,
     );
     const perGib = (xs: number[]) => (median(xs) / gib).toFixed(2);
     const sum = (a: number[], b: number[]) => a.map((x, i) => x + b[i]!);
     report(
       `| CPU seconds per GiB, client side (trainer + uploader; sftp and its ssh; rclone) | ${perGib(cpu.bus)} s | sftp ${perGib(cpu.cli)} s, rclone ${perGib(cpu.rclone)} s | ${ratioWithSpread(cpu.bus, cpu.cli)} of sftp's CPU (target ≤ 1.0) |`,
+    );
+    report(
+      `| CPU seconds per GiB, client side, bus with transport ${otherTransport} | ${perGib(cpu.other)} s | sftp ${perGib(cpu.cli)} s | ${ratioWithSpread(cpu.other, cpu.cli)} of sftp's CPU |`,
     );
     const gibText = `${gib.toFixed(2)} GiB`;
     target(ratioTarget(`SFTP ${gibText}, link: bus / OpenSSH sftp`, cli!, bus!, 1.0));
@@ -145,7 +172,9 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
     );
     await uploaderMemoryRows({ label: "SFTP", pid: uploader.pid, idleMb, trainer, path: big }, { report, target });
     await trainer.close();
+    await otherTrainer.close();
   } finally {
+    await other?.dispose();
     await stack.dispose();
   }
 }

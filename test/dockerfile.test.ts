@@ -140,3 +140,12 @@ describe.each(SERVICES)("the image of services/%s", (service) => {
     }
   }, 600_000);
 });
+
+describe("the image of services/sftp-uploader", () => {
+  it("carries the OpenSSH client that its default transport (auto) runs, and only that image does", () => {
+    const dockerfile = readFileSync(join(REPO_ROOT, "Dockerfile"), "utf8").replaceAll("\\\n", " ");
+    const install = dockerfile.split("\n").find((l) => /^RUN .*apt-get install .*\bopenssh-client\b/.test(l));
+    expect(install, "a RUN step installing openssh-client").toBeDefined();
+    expect(install).toMatch(/if \[ "\$SERVICE" = sftp-uploader \]/);
+  });
+});

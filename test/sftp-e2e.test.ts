@@ -68,7 +68,7 @@ describe("sftp end to end", () => {
     });
   });
 
-  it("100 artifacts through concurrent channels of one connection all arrive intact", async () => {
+  it("100 artifacts through concurrent sftp sessions, reused, all arrive intact", async () => {
     await withUploaders(stack, 1, async ([uploader]) => {
       const run = unique("many");
       const loginsBefore = stack.sshd.acceptedLogins;
@@ -86,8 +86,11 @@ describe("sftp end to end", () => {
         }),
       );
       await Promise.all(trainers.map((t) => t.publisher.flush({ timeoutMs: 60_000 })));
-      // One SSH login served all 100 uploads (counted before the CLI logs in to read).
-      expect(stack.sshd.acceptedLogins - loginsBefore).toBe(1);
+      // Sessions are reused: at most one login per channel (maxChannels, 8) served all 100 uploads
+      // (the default transport, OpenSSH, runs one ssh per session; counted before the CLI reads).
+      const logins = stack.sshd.acceptedLogins - loginsBefore;
+      expect(logins).toBeGreaterThanOrEqual(1);
+      expect(logins).toBeLessThanOrEqual(8);
       // Uploads overlapped: replay the uploader's log to find the most in flight at once.
       let inFlight = 0;
       let most = 0;

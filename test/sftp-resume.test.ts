@@ -2,7 +2,8 @@
  * SFTP uploads that resume (issue 23, part 2), on real processes: an uploader SIGKILLed mid
  * upload leaves its temp file; the replica that takes the key over checks the prefix there
  * against the staged bytes and appends the rest. Bytes are counted where sshd receives them,
- * through a proxy in front of it.
+ * through a proxy in front of it. Run for both transports (ssh2 in process, the OpenSSH client as
+ * a child: the killed uploader's ssh child must not keep writing either).
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
@@ -14,33 +15,41 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 let sshd: SshdServer;
 let proxy: ThrottledProxy;
-let stack: SftpStack;
 
 beforeAll(async () => {
   sshd = await SshdServer.start();
   // Fast enough to finish in about half a minute, slow enough that a ledger poll sees the upload at ~60 %.
   proxy = await ThrottledProxy.start({ bytesPerSecond: 64 * MiB });
   proxy.forwardTo(`http://${sshd.host}:${sshd.port}`);
-  stack = await SftpStack.start({
-    sshd,
-    destination: { uploadTimeoutMs: 600_000 },
-    sftpOptions: { host: "127.0.0.1", port: Number(new URL(proxy.url).port) },
-  });
 });
 afterAll(async () => {
-  await stack?.dispose();
   await proxy?.close();
   await sshd?.dispose();
 });
 
-describe("sftp uploads that resume", () => {
-  // The issue's size, 3 GiB: far past what a replica could hold in memory, so the resume must
-  // stream from the staged file on both sides of the kill. It is the slowest test of its file
-  // (4-5 minutes on 2 loaded cores: writing and hashing 3 GiB, the throttled upload, the
-  // takeover re-hashing the prefix, the file read back for its sha256) and kept at this size on
-  // purpose: it is the issue's acceptance test.
-  it("an uploader SIGKILLed at ~60 % of 3 GiB: the next replica appends after the checked prefix, writing at most half the file again", async () => {
-    const size = 3 * GiB;
+// The issue's size, 3 GiB, for the default transport: far past what a replica could hold in
+// memory, so the resume must stream from the staged file on both sides of the kill. It is the
+// slowest test of its file (4-5 minutes on 2 loaded cores: writing and hashing 3 GiB, the
+// throttled upload, the takeover re-hashing the prefix, the file read back for its sha256) and
+// kept at this size on purpose: it is the issue's acceptance test. The ssh2 fallback, 1 GiB.
+const SIZES = { openssh: 3 * GiB, ssh2: 1 * GiB } as const;
+
+describe.each(["openssh", "ssh2"] as const)("sftp uploads that resume (transport %s)", (transport) => {
+  let stack: SftpStack;
+  beforeAll(async () => {
+    stack = await SftpStack.start({
+      sshd,
+      name: `sftp:resume-${transport}`,
+      destination: { uploadTimeoutMs: 600_000 },
+      sftpOptions: { host: "127.0.0.1", port: Number(new URL(proxy.url).port), transport },
+    });
+  });
+  afterAll(async () => {
+    await stack?.dispose();
+  });
+
+  it(`an uploader SIGKILLed at ~60 % of ${SIZES[transport] / GiB} GiB: the next replica appends after the checked prefix, writing at most half the file again`, async () => {
+    const size = SIZES[transport];
     const first = await stack.bus.startUploader();
     const t = await stack.bus.trainer();
     const path = join(stack.bus.dir, "resume-big.pt");

@@ -28,6 +28,24 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * CPU seconds of a live process and all its descendants so far: their own user + system time,
+ * and the reaped children's. The difference of two readings is exact for children that ran
+ * across both (live ones are read directly, ended ones through their parent's reaped time),
+ * without sampling; e.g. an uploader and its `ssh` children.
+ */
+export function treeCpuSeconds(rootPid: number): number {
+  const stats = processTicks();
+  let ticks = 0;
+  const queue = [rootPid];
+  while (queue.length) {
+    const pid = queue.pop()!;
+    ticks += stats.get(pid)?.ticks ?? 0;
+    for (const [child, st] of stats) if (st.ppid === pid) queue.push(child);
+  }
+  return ticks / 100;
+}
+
 /** user + system + reaped children's ticks of every process, with its parent. */
 function processTicks(): Map<number, { ppid: number; ticks: number }> {
   const stats = new Map<number, { ppid: number; ticks: number }>();

@@ -7,68 +7,19 @@ import { readFile } from "node:fs/promises";
 import type { Logger } from "@artifact-bus/shared";
 import { DestinationError, TransientError } from "@artifact-bus/shared";
 import { Client, type ConnectConfig, type SFTPWrapper } from "ssh2";
-import { type HostKeyTrust, preferredHostKeyAlgorithms, verifyHostKey } from "./host-key.ts";
+import { abortRace } from "./abort.ts";
+import { Slots } from "./channel-slots.ts";
+import { preferredHostKeyAlgorithms, verifyHostKey } from "./host-key.ts";
+import { loadTrust } from "./host-key-trust.ts";
+import type { SftpChannel } from "./sftp-channel.ts";
 import { connectionError } from "./sftp-errors.ts";
 import type { SftpOptions, SftpSecrets } from "./sftp-options.ts";
+import type { SftpTransport } from "./sftp-transport.ts";
+import { Ssh2Channel } from "./ssh2-channel.ts";
 
-/** Rejects once `signal` aborts, with a TransientError carrying the reason. */
-export function abortRace<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-export function abortError(signal: AbortSignal): TransientError {
-  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? "aborted");
-  return new TransientError(`aborted: ${reason}`, { cause: signal.reason });
-}
-
-/** Counting semaphore whose waiters give up when their signal aborts. */
-class Slots {
-  private free: number;
-  private readonly waiters: (() => void)[] = [];
-  constructor(size: number) {
-    this.free = size;
-  }
-  async acquire(signal: AbortSignal): Promise<void> {
-    if (signal.aborted) throw abortError(signal);
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const grant = () => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        this.waiters.splice(this.waiters.indexOf(grant), 1);
-        reject(abortError(signal));
-      };
-      this.waiters.push(grant);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-  }
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.free++;
-  }
-}
-
-export class SftpConnection {
+/** The ssh2 transport. */
+export class SftpConnection implements SftpTransport {
+  readonly kind = "ssh2";
   private readonly options: SftpOptions;
   private readonly secrets: SftpSecrets;
   private readonly log: Logger;
@@ -94,7 +45,7 @@ export class SftpConnection {
    * Runs `fn` on a fresh sftp channel of the shared connection. Aborting `signal` ends the
    * channel, which fails the requests `fn` is waiting on; the channel is closed afterwards.
    */
-  async withChannel<T>(signal: AbortSignal, fn: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
+  async withChannel<T>(signal: AbortSignal, fn: (sftp: SftpChannel) => Promise<T>): Promise<T> {
     await this.slots.acquire(signal);
     try {
       const sftp = await this.openChannel(signal);
@@ -103,7 +54,7 @@ export class SftpConnection {
       try {
         // Raced against the signal too: a request to a hung server never answers, even once its
         // channel is ended, and a stalled upload must still fail.
-        return await abortRace(fn(sftp), signal);
+        return await abortRace(fn(new Ssh2Channel(sftp)), signal);
       } finally {
         signal.removeEventListener("abort", onAbort);
         sftp.end();
@@ -234,16 +185,4 @@ function channelOf(client: Client, signal: AbortSignal): Promise<SFTPWrapper> {
     () => undefined,
   );
   return abortRace(opening, signal);
-}
-
-async function loadTrust(options: SftpOptions): Promise<HostKeyTrust> {
-  if (options.hostKeyFingerprint) return { kind: "fingerprint", fingerprint: options.hostKeyFingerprint };
-  if (options.knownHostsFile) {
-    const file = options.knownHostsFile;
-    const text = await readFile(file, "utf8").catch((err: Error & { code?: string }) => {
-      throw new DestinationError(`cannot read knownHostsFile ${file} (${err.code ?? err.message})`);
-    });
-    return { kind: "knownHosts", file, text };
-  }
-  return { kind: "any" };
 }

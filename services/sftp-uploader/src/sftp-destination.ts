@@ -28,12 +28,14 @@ import {
   renderRemotePath,
   TransientError,
 } from "@artifact-bus/shared";
-import { abortError, SftpConnection } from "./sftp-connection.ts";
+import { abortError } from "./abort.ts";
 import { isNoSuchFile } from "./sftp-errors.ts";
 import { mkdirs, removeStaleTemps, replace, stat, unlinkIfPresent, writeFile } from "./sftp-ops.ts";
 import { parseSftpOptions, type SftpOptions, type SftpSecrets, secretsFromEnv } from "./sftp-options.ts";
 import { hashRemote, openRemoteFile, pathOfLocation } from "./sftp-read.ts";
 import { matchedPrefix } from "./sftp-resume.ts";
+import type { SftpTransport } from "./sftp-transport.ts";
+import { createTransport } from "./transport-choice.ts";
 
 export interface SftpDestinationInit {
   /** Full destination name, e.g. `sftp:archive`. */
@@ -61,7 +63,7 @@ const NAME_MAX = 255;
 export class SftpDestination implements Destination {
   readonly name: string;
   readonly options: SftpOptions;
-  private readonly connection: SftpConnection;
+  private readonly connection: SftpTransport;
   private readonly log: Logger;
 
   /** Throws ConfigError naming the first bad option. */
@@ -70,10 +72,15 @@ export class SftpDestination implements Destination {
     this.name = init.name;
     this.options = parseSftpOptions(init.options, secrets);
     this.log = init.log ?? createLogger(init.name);
-    this.connection = new SftpConnection(this.options, secrets, this.log);
+    this.connection = createTransport(this.options, secrets, this.log);
   }
 
-  /** SSH connections opened so far (one while the server stays up: it is reused). */
+  /** The transport in use ("auto" resolved). */
+  get transport(): "ssh2" | "openssh" {
+    return this.connection.kind;
+  }
+
+  /** Logins so far: ssh2 connections (one while the server stays up), or OpenSSH sessions (up to maxChannels). */
   get connects(): number {
     return this.connection.connects;
   }

@@ -29,6 +29,11 @@ export const SftpOptionsSchema = Type.Object(
     ),
     insecureAcceptAnyHostKey: Type.Boolean({ default: false, description: "local development only" }),
     privateKeyPath: Type.Optional(Type.String({ minLength: 1, description: "OpenSSH or PEM private key file" })),
+    transport: Type.Union([Type.Literal("auto"), Type.Literal("openssh"), Type.Literal("ssh2")], {
+      default: "auto",
+      description:
+        'how bytes move: "openssh" (the ssh client as a child process), "ssh2" (in process), "auto" (openssh when ssh is on PATH and the key needs no passphrase)',
+    }),
     maxChannels: Type.Integer({
       minimum: 1,
       maximum: 64,
@@ -110,6 +115,19 @@ export function parseSftpOptions(input: unknown, secrets: SftpSecrets = {}): Sft
   }
   if (!options.privateKeyPath && !secrets.privateKey && !secrets.password) {
     fail("privateKeyPath", "set privateKeyPath, or ARTIFACT_BUS_SFTP_PASSWORD for password login");
+  }
+  if (options.transport === "openssh") {
+    // ssh runs in BatchMode: it can neither ask for a passphrase nor a password, and it never
+    // skips the host key check.
+    if (options.insecureAcceptAnyHostKey && !options.knownHostsFile && !options.hostKeyFingerprint) {
+      fail(
+        "transport",
+        '"openssh" checks host keys strictly: pin one (knownHostsFile, hostKeyFingerprint) or use "ssh2"',
+      );
+    }
+    if (!options.privateKeyPath && !secrets.privateKey)
+      fail("transport", '"openssh" needs privateKeyPath; use "ssh2" for password login');
+    if (secrets.passphrase) fail("transport", '"openssh" cannot use a passphrase-protected key; use "ssh2" or "auto"');
   }
   return options;
 }

@@ -16,9 +16,9 @@ import {
   type RemoteReadOptions,
   TransientError,
 } from "@artifact-bus/shared";
-import type { SFTPWrapper } from "ssh2";
+import type { SftpChannel } from "./sftp-channel.ts";
 import { isNoSuchFile } from "./sftp-errors.ts";
-import { call, pieceSize, stat } from "./sftp-ops.ts";
+import { call, stat } from "./sftp-ops.ts";
 import type { SftpOptions } from "./sftp-options.ts";
 
 /** READ requests outstanding at once. */
@@ -47,7 +47,7 @@ export function pathOfLocation(location: string, o: Pick<SftpOptions, "host" | "
  * `sha256`, the whole file is hashed through the same handle first (see RemoteReadOptions).
  */
 export async function openRemoteFile(
-  sftp: SFTPWrapper,
+  sftp: SftpChannel,
   path: string,
   range: ByteRange | undefined,
   options: RemoteReadOptions = {},
@@ -56,14 +56,14 @@ export async function openRemoteFile(
     if (isNoSuchFile(err)) throw new RemoteNotFoundError(`${path}: no such file`, { cause: err });
     throw err;
   });
-  const handle = await call<Buffer>(sftp, `open ${path}`, (cb) => sftp.open(path, "r", cb));
-  const close = () => call(sftp, `close ${path}`, (cb) => sftp.close(handle, cb)).catch(() => undefined);
+  const handle = await call(sftp, `open ${path}`, (c) => c.open(path, "r"));
+  const close = () => call(sftp, `close ${path}`, (c) => c.close(handle)).catch(() => undefined);
   let size = attrs.size ?? 0;
   let sha256: string | undefined;
   try {
     if (options.sha256) {
       // The size of the file the handle holds: the path may name a newer one by now.
-      size = (await call<{ size?: number }>(sftp, `fstat ${path}`, (cb) => sftp.fstat(handle, cb))).size ?? 0;
+      size = (await call(sftp, `fstat ${path}`, (c) => c.fstat(handle))).size ?? 0;
       const hash = createHash("sha256");
       for await (const chunk of readPieces(sftp, handle, path, 0, size, { endsAt: endsEarly(path) })) {
         hash.update(chunk);
@@ -97,8 +97,8 @@ function endsEarly(path: string): (offset: number) => Error {
  * sha256 (hex) of the first `size` bytes of a remote file, read back with IN_FLIGHT READ
  * requests outstanding; `onProgress` runs as each piece is hashed.
  */
-export async function hashRemote(sftp: SFTPWrapper, path: string, size: number, onProgress: () => void) {
-  const handle = await call<Buffer>(sftp, `open ${path}`, (cb) => sftp.open(path, "r", cb));
+export async function hashRemote(sftp: SftpChannel, path: string, size: number, onProgress: () => void) {
+  const handle = await call(sftp, `open ${path}`, (c) => c.open(path, "r"));
   const hash = createHash("sha256");
   // The upload just wrote `size` bytes: a shorter file fails this attempt, not the artifact.
   const endsAt = (offset: number) => new TransientError(`read back ${path}: ends at ${offset} bytes`);
@@ -107,7 +107,7 @@ export async function hashRemote(sftp: SFTPWrapper, path: string, size: number, 
       hash.update(chunk);
     }
   } finally {
-    await call(sftp, `close ${path}`, (cb) => sftp.close(handle, cb)).catch(() => undefined);
+    await call(sftp, `close ${path}`, (c) => c.close(handle)).catch(() => undefined);
   }
   return hash.digest("hex");
 }
@@ -118,19 +118,16 @@ export async function hashRemote(sftp: SFTPWrapper, path: string, size: number, 
  * before `end` rejects with `endsAt(offset)`.
  */
 export async function* readPieces(
-  sftp: SFTPWrapper,
+  sftp: SftpChannel,
   handle: Buffer,
   path: string,
   first: number,
   end: number,
   on: { endsAt: (offset: number) => Error; onPiece?: () => void },
 ): AsyncGenerator<Buffer> {
-  const piece = pieceSize(sftp);
+  const piece = sftp.maxPiece;
   const read = (offset: number, length: number) => {
-    const buf = Buffer.allocUnsafe(length);
-    const done = call<number>(sftp, `read ${path}`, (cb) =>
-      sftp.read(handle, buf, 0, length, offset, (err, n) => cb(err, n)),
-    ).then((n) => buf.subarray(0, n));
+    const done = call(sftp, `read ${path}`, (c) => c.read(handle, length, offset));
     done.catch(() => undefined); // awaited in order; an early failure must not go unhandled
     return done;
   };

@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import type { BlobReader } from "@artifact-bus/shared";
-import type { SFTPWrapper } from "ssh2";
+import type { SftpChannel } from "./sftp-channel.ts";
 import { isNoSuchFile } from "./sftp-errors.ts";
 import { call, stat } from "./sftp-ops.ts";
 import { readPieces } from "./sftp-read.ts";
@@ -27,7 +27,7 @@ export interface ResumePoint {
  * when there is nothing to resume (no temp file, an empty one, or one longer than the blob).
  */
 export async function matchedPrefix(
-  sftp: SFTPWrapper,
+  sftp: SftpChannel,
   temp: string,
   reader: BlobReader,
   size: number,
@@ -41,7 +41,7 @@ export async function matchedPrefix(
     throw err;
   }
   if (remoteSize === 0 || remoteSize > size) return undefined;
-  const handle = await call<Buffer>(sftp, `open ${temp}`, (cb) => sftp.open(temp, "r", cb));
+  const handle = await call(sftp, `open ${temp}`, (c) => c.open(temp, "r"));
   const endsAt = (offset: number) => new Error(`${temp} ends at ${offset}`);
   let position = 0;
   try {
@@ -58,7 +58,7 @@ export async function matchedPrefix(
       onProgress(n);
     }
   } finally {
-    await call(sftp, `close ${temp}`, (cb) => sftp.close(handle, cb)).catch(() => undefined);
+    await call(sftp, `close ${temp}`, (c) => c.close(handle)).catch(() => undefined);
   }
   return { position, pending: Buffer.alloc(0) };
 }

@@ -1,6 +1,7 @@
 /** Logins and host key pinning against the real sshd. */
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DestinationError, silentLogger } from "@artifact-bus/shared";
 import {
@@ -155,5 +156,70 @@ describe("host key pinning", () => {
     const warnings = lines.filter((l) => l.includes("INSECURE"));
     expect(warnings.length).toBeGreaterThanOrEqual(2);
     expect(warnings.join("\n")).toContain(server.hostKeySha256Fingerprint);
+  });
+});
+
+describe("the OpenSSH transport", () => {
+  // ssh runs in BatchMode and cannot ask for a passphrase: it logs in with the unencrypted key.
+  const plain = () => ({ privateKeyPath: server.plainKeyPath, transport: "openssh" });
+
+  it("logs in with a pinned fingerprint or a known_hosts file, through an ssh child", async () => {
+    const byFingerprint = destination({ ...plain(), ...pinned() }, {}).d;
+    await roundTrip(byFingerprint);
+    expect(byFingerprint.transport).toBe("openssh");
+    await roundTrip(destination({ ...plain(), knownHostsFile: server.writeKnownHosts("kh.openssh") }, {}).d);
+  });
+
+  it("refuses a server whose key differs from the pinned fingerprint, naming both, writing nothing", async () => {
+    const other = fingerprintOf(await generateKey(join(server.dir, "other_host_key_openssh")));
+    const { d, root } = destination({ ...plain(), hostKeyFingerprint: other }, {});
+    const err = await failure(d);
+    expect(err.message).toContain(server.hostKeySha256Fingerprint);
+    expect(err.message).toContain(`pins ${other}`);
+    expect(readdirSync(root)).toEqual([]);
+    await expect(d.probe(AbortSignal.timeout(10_000))).rejects.toBeInstanceOf(DestinationError);
+  });
+
+  it("refuses a changed host key in known_hosts", async () => {
+    const otherKey = await generateKey(join(server.dir, "rotated_host_key_openssh"));
+    const changed = join(server.dir, "kh.changed.openssh");
+    writeFileSync(changed, `[${server.host}]:${server.port} ${otherKey}\n`);
+    const err = await failure(destination({ ...plain(), knownHostsFile: changed }, {}).d);
+    expect(err.message).toMatch(/HOST KEY CHANGED/);
+    expect(err.message).toContain(server.hostKeySha256Fingerprint);
+  });
+
+  it("fails as the destination's trouble when the server refuses the key, with ssh's words", async () => {
+    const stranger = join(server.dir, "stranger_key");
+    await generateKey(stranger);
+    const err = await failure(destination({ ...pinned(), privateKeyPath: stranger, transport: "openssh" }, {}).d);
+    expect(err.message).toMatch(/authentication failed \(.*Permission denied/);
+  });
+
+  it("takes an inline key through a 0600 file that is gone after close", async () => {
+    const { d } = destination({ ...pinned(), transport: "openssh" }, { privateKey: readFileSync(server.plainKeyPath) });
+    const before = new Set(readdirSync(tmpdir()).filter((f) => f.startsWith("artifact-bus-ssh-")));
+    await roundTrip(d);
+    // Other test files' destinations make such dirs too, at the same time, but without a key file.
+    const dir = readdirSync(tmpdir()).find(
+      (f) => f.startsWith("artifact-bus-ssh-") && !before.has(f) && existsSync(join(tmpdir(), f, "identity")),
+    );
+    expect(dir).toBeDefined();
+    expect(statSync(join(tmpdir(), dir!, "identity")).mode & 0o777).toBe(0o600);
+    await d.close();
+    expect(existsSync(join(tmpdir(), dir!))).toBe(false);
+  });
+
+  it("auto picks OpenSSH for a plain key and ssh2 for a passphrase-protected one, saying why", async () => {
+    expect(destination({ ...pinned(), privateKeyPath: server.plainKeyPath, transport: "auto" }, {}).d.transport).toBe(
+      "openssh",
+    );
+    const lines: string[] = [];
+    const log = pino({ level: "info" }, { write: (line: string) => lines.push(line) });
+    const { d } = destination({ ...keyed(), transport: "auto" }, { passphrase: PASSPHRASE }, log);
+    expect(d.transport).toBe("ssh2");
+    expect(lines.join("\n")).toMatch(/sftp transport auto: ssh2, because the private key is passphrase-protected/);
+    expect(lines.join("\n")).not.toContain(PASSPHRASE);
+    await roundTrip(d);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * The shared destination contract, run for SFTP against the real sshd. Reads go to the server's
- * own disk (this machine), independent of the ssh2 client under test.
+ * The shared destination contract, run for SFTP against the real sshd, once per transport (ssh2
+ * in process, and the OpenSSH client as a child). Reads go to the server's own disk (this
+ * machine), independent of the client under test.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -11,12 +12,12 @@ import { SftpDestination } from "../src/sftp-destination.ts";
 
 let runs = 0;
 
-async function setup() {
+async function setup(transport: "ssh2" | "openssh") {
   const server = await SshdServer.start();
   const root = server.mkdirForUser(`contract-${++runs}`);
   const destination = new SftpDestination({
     name: "sftp:contract",
-    options: server.sftpOptions(root, { connectTimeoutMs: 5000 }),
+    options: server.sftpOptions(root, { connectTimeoutMs: 5000, transport }),
     secrets: {},
     log: silentLogger,
   });
@@ -41,4 +42,5 @@ async function setup() {
   };
 }
 
-describeDestinationContract("sftp (OpenSSH sshd)", setup);
+describeDestinationContract("sftp (OpenSSH sshd, ssh2 transport)", () => setup("ssh2"));
+describeDestinationContract("sftp (OpenSSH sshd, openssh transport)", () => setup("openssh"));

@@ -1,9 +1,9 @@
 /** Options, host key matching, error classes and the rename fallback, without a server. */
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { ConfigError, DestinationError, PermanentError, TransientError } from "@artifact-bus/shared";
-import type { SFTPWrapper } from "ssh2";
 import { describe, expect, it } from "vitest";
 import { knownHostsName, parseKnownHosts, patternsMatch, sha256Fingerprint, verifyHostKey } from "../src/host-key.ts";
+import type { SftpChannel } from "../src/sftp-channel.ts";
 import { connectionError, SFTP_STATUS, sftpError } from "../src/sftp-errors.ts";
 import { replace } from "../src/sftp-ops.ts";
 import { parseSftpOptions, secretsFromEnv } from "../src/sftp-options.ts";
@@ -37,9 +37,24 @@ describe("parseSftpOptions", () => {
     [{ ...base, pathTemplate: "{project}/x" }, /sftp option pathTemplate: .*\{name\}/],
     [{ ...base, hostKeyFingerprnt: "x" }, /sftp option hostKeyFingerprnt: is not a known option/],
     [{ ...base, maxChannels: 0 }, /sftp option maxChannels:/],
+    [{ ...base, transport: "libssh" }, /sftp option transport: .*"openssh"/],
   ])("rejects %j naming the field", (input, message) => {
     expect(() => parseSftpOptions(input)).toThrow(ConfigError);
     expect(() => parseSftpOptions(input)).toThrow(message);
+  });
+
+  it("refuses the OpenSSH transport where ssh in BatchMode cannot do the job, naming transport", () => {
+    const openssh = { ...base, transport: "openssh" };
+    expect(() => parseSftpOptions(openssh, { passphrase: "p" })).toThrow(
+      /sftp option transport: "openssh" cannot use a passphrase-protected key/,
+    );
+    expect(() => parseSftpOptions({ ...openssh, privateKeyPath: undefined }, { password: "pw" })).toThrow(
+      /sftp option transport: "openssh" needs privateKeyPath/,
+    );
+    expect(() =>
+      parseSftpOptions({ ...openssh, hostKeyFingerprint: undefined, insecureAcceptAnyHostKey: true }),
+    ).toThrow(/sftp option transport: "openssh" checks host keys strictly/);
+    expect(parseSftpOptions(openssh).transport).toBe("openssh");
   });
 
   it("accepts a password from the secrets instead of a key", () => {
@@ -119,25 +134,20 @@ describe("error classes", () => {
 describe("rename without posix-rename@openssh.com", () => {
   /** A stand-in channel with plain SFTP rename semantics: the target must not exist. */
   function fakeSftp(files: Map<string, string>) {
-    const fail = (cb: (e?: Error) => void, code: number) => cb(Object.assign(new Error(`status ${code}`), { code }));
+    const fail = (code: number) => Promise.reject(Object.assign(new Error(`status ${code}`), { code }));
     return {
-      outgoing: { state: "open" },
-      incoming: { state: "open" },
-      ext_openssh_rename() {
-        throw new Error("Server does not support this extended request");
-      },
-      rename(from: string, to: string, cb: (e?: Error) => void) {
-        if (!files.has(from)) return fail(cb, SFTP_STATUS.NO_SUCH_FILE);
-        if (files.has(to)) return fail(cb, SFTP_STATUS.FAILURE);
+      isOpen: true,
+      posixRename: async () => false,
+      async rename(from: string, to: string) {
+        if (!files.has(from)) return fail(SFTP_STATUS.NO_SUCH_FILE);
+        if (files.has(to)) return fail(SFTP_STATUS.FAILURE);
         files.set(to, files.get(from)!);
         files.delete(from);
-        cb();
       },
-      unlink(path: string, cb: (e?: Error) => void) {
-        if (!files.delete(path)) return fail(cb, SFTP_STATUS.NO_SUCH_FILE);
-        cb();
+      async unlink(path: string) {
+        if (!files.delete(path)) return fail(SFTP_STATUS.NO_SUCH_FILE);
       },
-    } as unknown as SFTPWrapper;
+    } as unknown as SftpChannel;
   }
 
   it("moves the old file aside, renames, and drops the backup", async () => {

@@ -1,0 +1,103 @@
+/**
+ * What an OpenSSH `ssh` child needs to reach one destination: a private temp dir holding a
+ * known_hosts that pins exactly the verified host key (and the private key, when it was given
+ * inline), and the command line. Host key checking stays strict: ssh refuses any other key.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { keyType, knownHostsName } from "./host-key.ts";
+import type { SftpOptions, SftpSecrets } from "./sftp-options.ts";
+
+export interface OpensshSetup {
+  /** Arguments of `ssh`, ending with `<user>@<host> sftp`. */
+  args: string[];
+  /** Removes the temp dir (with the key file, if one was written). */
+  dispose(): Promise<void>;
+}
+
+/** OpenSSH's host key algorithms for a key type: an RSA key signs with SHA-2. */
+function hostKeyAlgorithms(type: string): string {
+  return type === "ssh-rsa" ? "rsa-sha2-512,rsa-sha2-256,ssh-rsa" : type;
+}
+
+const CIPHERS = [
+  "aes128-gcm@openssh.com",
+  "aes256-gcm@openssh.com",
+  "chacha20-poly1305@openssh.com",
+  "aes128-ctr",
+  "aes192-ctr",
+  "aes256-ctr",
+].join(",");
+
+/** Whole seconds, at least 1, of a millisecond option. */
+const seconds = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
+
+/**
+ * Writes the known_hosts (and an inline key, mode 0600) and builds the command line. The user's
+ * ssh config (`-F none`), agent and the system's known_hosts play no part: only these options do.
+ */
+export async function prepareOpenssh(
+  options: SftpOptions,
+  secrets: SftpSecrets,
+  hostKey: Buffer,
+): Promise<OpensshSetup> {
+  const dir = await mkdtemp(join(tmpdir(), "artifact-bus-ssh-"));
+  const dispose = () => rm(dir, { recursive: true, force: true });
+  try {
+    const type = keyType(hostKey);
+    const knownHosts = join(dir, "known_hosts");
+    await writeFile(
+      knownHosts,
+      `${knownHostsName(options.host, options.port)} ${type} ${hostKey.toString("base64")}\n`,
+      {
+        mode: 0o600,
+      },
+    );
+    let identity = options.privateKeyPath;
+    if (secrets.privateKey !== undefined) {
+      identity = join(dir, "identity");
+      const key = secrets.privateKey.toString();
+      await writeFile(identity, key.endsWith("\n") ? key : `${key}\n`, { mode: 0o600 });
+    }
+    if (identity === undefined) throw new Error("the OpenSSH transport needs a private key");
+    const o = (name: string, value: string) => ["-o", `${name}=${value}`];
+    const args = [
+      "-F",
+      "none",
+      "-s",
+      "-p",
+      String(options.port),
+      ...o("BatchMode", "yes"),
+      ...o("StrictHostKeyChecking", "yes"),
+      ...o("UserKnownHostsFile", knownHosts),
+      ...o("GlobalKnownHostsFile", "none"),
+      ...o("HostKeyAlgorithms", hostKeyAlgorithms(type)),
+      ...o("CheckHostIP", "no"),
+      ...o("UpdateHostKeys", "no"),
+      // OpenSSH's own ciphers, AES-GCM first (ssh prefers chacha20-poly1305): with AES
+      // instructions it costs the ssh child less per byte (measured: about a tenth less CPU).
+      ...o("Ciphers", CIPHERS),
+      ...o("IdentitiesOnly", "yes"),
+      ...o("IdentityAgent", "none"),
+      ...o("PasswordAuthentication", "no"),
+      ...o("KbdInteractiveAuthentication", "no"),
+      ...o("ConnectTimeout", seconds(options.connectTimeoutMs)),
+      ...o("ServerAliveInterval", options.keepaliveIntervalMs > 0 ? seconds(options.keepaliveIntervalMs) : "0"),
+      ...o("ServerAliveCountMax", String(options.keepaliveCountMax)),
+      ...o("ClearAllForwardings", "yes"),
+      ...o("LogLevel", "ERROR"),
+      "-i",
+      identity,
+      "-l",
+      options.username,
+      "--",
+      options.host,
+      "sftp",
+    ];
+    return { args, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
