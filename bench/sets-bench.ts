@@ -4,7 +4,8 @@
  * S3 uploader replicas. The bus's time runs from the first logFile until the set's pointer
  * (`checkpoints/latest`) names the set at the S3 server, polled there; the pointer moves only
  * after every member and the manifest landed. Against, in the same round on the same s3rver, what a
- * user would run on the 64 files: `aws s3 cp --recursive` and `rclone copy --transfers 8`.
+ * user would run on the 64 files: `aws s3 cp --recursive` and `rclone copy --transfers 8`, and
+ * rclone made to upload in parts (as the bus and aws do) to show what whole-file PUTs are worth.
  * The trainers are in-process publishers, each with its own NATS connection and rank, as the S3
  * section's trainer is (the many-trainers section's processes log 4 KiB files; here the cost is
  * the upload). SETS_TRAINERS and SETS_SHARDS change the shape.
@@ -85,7 +86,7 @@ export async function runSetsBench({ report, target }: BenchContext): Promise<vo
         await new Promise((r) => setTimeout(r, 50));
       }
     };
-    const [bus, awsTimes, rcloneTimes] = await timeRounds(ROUNDS, [
+    const [bus, awsTimes, rcloneTimes, rcloneParts] = await timeRounds(ROUNDS, [
       busRound,
       (round) =>
         runMeasured(
@@ -94,6 +95,18 @@ export async function runSetsBench({ report, target }: BenchContext): Promise<vo
           { env: awsEnv },
         ),
       (round) => rclone.copyDir(dir, `${stack.bucket}/rclone/${round}`, ["--transfers", "8"]),
+      // rclone PUTs files under its 200 MiB upload cutoff whole, which s3rver writes once; the
+      // bus and aws upload in parts, which s3rver writes twice (the parts, then the object at
+      // completion). The same rclone made to upload in 8 MiB parts shows what that costs.
+      (round) =>
+        rclone.copyDir(dir, `${stack.bucket}/rclone-parts/${round}`, [
+          "--transfers",
+          "8",
+          "--s3-upload-cutoff",
+          "0",
+          "--s3-chunk-size",
+          "8M",
+        ]),
     ]);
     // Outside the timing: every trainer's flush returns (the set's work finished with its last member).
     await Promise.all(trainers.map((t) => t.publisher.flush({ timeoutMs: 600_000 })));
@@ -104,6 +117,9 @@ export async function runSetsBench({ report, target }: BenchContext): Promise<vo
     );
     report(
       `| ${what} | bus ${secs(median(bus!))} | \`${rclone.version}\` copy --transfers 8 ${secs(median(rcloneTimes!))} | throughput ratio ${ratioWithSpread(rcloneTimes!, bus!)} (target ≥ 1.0) |`,
+    );
+    report(
+      `| ${what} | bus ${secs(median(bus!))} | rclone copy --transfers 8 --s3-upload-cutoff 0 --s3-chunk-size 8M (every file in parts, as the bus and aws) ${secs(median(rcloneParts!))} | throughput ratio ${ratioWithSpread(rcloneParts!, bus!)} |`,
     );
     target(ratioTarget(`${MEMBERS}-shard set of ${gib}: bus to pointer / aws s3 cp --recursive`, awsTimes!, bus!, 1.0));
     target(
