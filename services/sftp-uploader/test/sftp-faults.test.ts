@@ -76,7 +76,7 @@ describe("SFTP failures", () => {
     await server.kill();
     const err = await d.upload(memoryArtifact(Buffer.from("later")), testContext()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
-    expect((err as Error).message).toMatch(/ECONNREFUSED|No response|closed|Not connected/);
+    expect((err as Error).message).toMatch(/ECONNREFUSED|Connection refused|No response|closed|Not connected/);
     await expect(d.probe(AbortSignal.timeout(10_000))).rejects.toBeInstanceOf(TransientError);
     await server.restart();
     await d.probe(AbortSignal.timeout(10_000));
