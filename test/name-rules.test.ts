@@ -21,7 +21,7 @@ import {
   parseConfig,
 } from "@artifact-bus/shared";
 import { eventually } from "@artifact-bus/testkit";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
 
@@ -219,9 +219,7 @@ it("a name a destination writes a checkpoint set's pointer under (ck/latest) is 
 
 it("an event under a pointer's name from a producer that does not check the rule (an older one) dies at the destination naming setPointer; it never lands over the pointer", async () => {
   const t = await stack.bus.trainer();
-  // What an older producer does: the target of a name it may take, then the event under another.
-  const ok = await t.publisher.target({ project: "demo", run: "rules", name: "ck/ok.pt" });
-  const target = { ...ok, name: "ck/latest", subject: eventSubject({ ...ok, name: "ck/latest" }) };
+  // What an older producer (or a raw one) does: stage the bytes, publish the event, no rule checked.
   const id = randomUUID();
   const blob = await t.blobs.get("fs").stageStream(Readable.from([Buffer.from("not a pointer")]), {
     project: "demo",
@@ -229,7 +227,21 @@ it("an event under a pointer's name from a producer that does not check the rule
     id,
     sizeHint: 13,
   });
-  const logged = await t.publisher.publishStaged(target, { id, blob });
+  const event = {
+    schema: 1,
+    id,
+    project: "demo",
+    run: "rules",
+    name: "ck/latest",
+    level: "fit" as const,
+    blob,
+    contentType: "application/octet-stream",
+    metadata: {},
+    producer: { host: "older", pid: 1 },
+    createdAt: new Date().toISOString(),
+  };
+  await jetstream(t.nc).publish(eventSubject(event), JSON.stringify(event), { msgID: id });
+  const logged = { id };
   await t.close();
   const entry = await stack.bus.ledgerReaches({ id: logged.id, project: "demo", run: "rules" }, "dead", 30_000);
   expect(entry.error).toMatch(/"ck\/latest" .*setPointer "\{dir\}\/latest"/);

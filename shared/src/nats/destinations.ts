@@ -58,8 +58,9 @@ export interface DirectoryOptions {
    * caller (default 0: a caller past ttlMs waits for the check). A trainer logs a checkpoint
    * after minutes of training, when its listing is always past its ttl: without this, every such
    * logFile waited for the check's two round trips (milliseconds on a busy server). Only for
-   * callers to whom a listing a little older does no harm: an uploader deciding whether a blob
-   * may be released must never miss a destination added meanwhile.
+   * callers that check again with {@link settled} before they act on the answer (the publisher,
+   * before it publishes: Infinity there); an uploader deciding whether a blob may be released
+   * must never miss a destination added meanwhile.
    */
   answerStaleForMs?: number;
   /**

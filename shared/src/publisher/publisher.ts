@@ -91,11 +91,13 @@ export class ArtifactPublisher {
     // and the topology stamp: two cheap requests) and list them in full when those changed, or
     // hourly: a full listing costs the server time in proportion to the stream, which once a
     // minute from hundreds of trainers was most of a core (bench/RESULTS.md, "Many trainers").
-    // A logFile after minutes of training answers from the list it has (up to a minute past its
-    // check) and checks it behind the call, instead of waiting for the check's round trips.
+    // A logFile after minutes of training answers from the list it has, whatever its age, and
+    // checks it behind the call instead of waiting for the check's round trips (the wait was the
+    // whole of logFile's time then: bench/RESULTS.md). Safe because the list as that check found
+    // it decides again before the event is published (publishEvent).
     const directory = new DestinationDirectory(opts.nc, kv, {
       fullListMs: 3_600_000,
-      answerStaleForMs: 60_000,
+      answerStaleForMs: Number.POSITIVE_INFINITY,
       firstListTimeoutMs: opts.publishTimeoutMs ?? 30_000,
     });
     return new ArtifactPublisher(opts, directory, new Ledger(kv));
@@ -254,6 +256,22 @@ export class ArtifactPublisher {
     event: ArtifactEventV1,
   ): Promise<LoggedArtifact & { duplicate: boolean }> {
     const { project, run, name, subject } = target;
+    // The target may come from an old list (answerStaleForMs): the list as the check behind
+    // that call found it decides, so that nothing is published where no destination takes it.
+    const settled = await this.directory.settledMatching(subject);
+    if (settled.length === 0) {
+      await this.opts.blobStore.remove(event.blob).catch(() => undefined);
+      throw new NoDestinationError(
+        `no destination takes ${project}/${run} at level ${event.level} any more; configure one and apply the topology`,
+      );
+    }
+    const destinations = settled.map((d) => ({ destination: destinationFromToken(d.token), rules: d.rules }));
+    try {
+      checkNameRules(name, destinations, event.set);
+    } catch (err) {
+      await this.opts.blobStore.remove(event.blob).catch(() => undefined);
+      throw err;
+    }
     let ack: { seq: number; duplicate: boolean };
     try {
       ack = await this.publish(subject, event);
@@ -263,12 +281,6 @@ export class ArtifactPublisher {
       if (err instanceof PublishRefusedError) await this.opts.blobStore.remove(event.blob).catch(() => undefined);
       throw err;
     }
-    // logFile may have answered from a list a little old (answerStaleForMs): flush waits for the
-    // destinations as the check behind that call found them, not for one removed meanwhile.
-    const destinations = await this.directory
-      .settledMatching(subject)
-      .then((now) => now.map((d) => destinationFromToken(d.token)))
-      .catch(() => target.destinations);
     return {
       id: event.id,
       project,
@@ -277,7 +289,7 @@ export class ArtifactPublisher {
       subject,
       streamSeq: ack.seq,
       blob: event.blob,
-      destinations,
+      destinations: destinations.map((d) => d.destination),
       duplicate: ack.duplicate,
     };
   }
