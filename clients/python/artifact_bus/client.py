@@ -97,10 +97,8 @@ class ArtifactClient:
 
     def stage_file(self, path, name=None, level="fit", metadata=None, mode=None, project=None, run=None,
                    content_type=None):
-        """The first half of log_file, for a caller that learns the file's set only after (the
-        Composer drop-in: a checkpoint is known as one when its symlink comes): checked and held
-        as log_file holds it, so the caller may delete its file at once, but not queued: pass it to
-        `submit` (flush and close do not wait for what was never submitted)."""
+        """log_file's first half, for a caller that learns the file's set only later (the Composer
+        drop-in): checked and held as log_file holds it, but not queued until `submit`."""
         item = self._file_item(path, name, level, metadata, project, run, content_type, None)
         self._hold(item, path, mode or self.mode)
         return item
@@ -115,9 +113,8 @@ class ArtifactClient:
         return self._submit(staged)
 
     def pointer_name(self, name, level="fit", project=None, run=None):
-        """Whether a destination that would take artifact `name` writes checkpoint sets' pointers
-        under it (its `setPointer`; such a name is refused as an artifact). Asks NATS or the
-        gateway (GET .../name-rules); an answer holds for a minute."""
+        """Whether a destination that would take `name` writes checkpoint sets' pointers under it
+        (its `setPointer`), from NATS or the gateway (GET .../name-rules); answers hold a minute."""
         return _rules.pointer_name(self.transport, project or self.project, run or self.run, level, name)
 
     def _file_item(self, path, name, level, metadata, project, run, content_type, set_):

@@ -19,12 +19,10 @@ logged as one checkpoint set per directory, and their `.symlink` files are left 
 which writes them once the set is complete there (see _composer_sharded.py). `download_file` of a
 symlink or of such a checkpoint's file checks each file against the set's manifest.
 
-A non-sharded checkpoint (`ep3-ba3000-rank0.pt`) is known as one only by the symlink Composer
-uploads right after it, so every other file is held (its bytes staged at once, as always) until
-the drop-in's next call: when that is the symlink naming it, and a destination writes pointers
-under the symlink's name (its `setPointer`, e.g. `{dir}/latest-rank{rank}.pt.symlink`: such names
-are refused as artifacts), the file goes as a set of one file, named as it, and the destination
-writes the symlink once it landed; otherwise the file, then the symlink, go as before.
+Any other file is held (its bytes staged at once) until the next call: a non-sharded checkpoint is
+known as one only by the symlink Composer uploads right after it. When a destination writes that
+symlink's name (its `setPointer`), the file goes as a set of one file and the destination writes
+the symlink once it landed; otherwise the file, then the symlink, go as before.
 """
 
 import logging
@@ -234,10 +232,9 @@ class ArtifactBusLogger:
                              set=set_ref)
 
     def _symlink(self, state, name, target, level):
-        """Whether Composer's symlink `name`, naming checkpoint `target`, is the destination's to
-        write (then not uploaded): for a sharded checkpoint's directory, once every rank's files
-        landed; for a non-sharded checkpoint just held, once it landed, as a set of one file, when
-        a destination writes pointers under `name`. False: it is uploaded like any file."""
+        """Whether Composer's symlink `name` (naming `target`) is left to the destination, not
+        uploaded: a sharded checkpoint's (its set closed), or one a destination writes pointers
+        under (the file just held then goes as a set of one file)."""
         if self._sharded.logged(target):
             self._release()
             self._close_set(state, target, level)
