@@ -487,6 +487,25 @@ describe("checkpoint sets", () => {
   });
 });
 
+describe("name rules", () => {
+  it("says what each destination taking a name checks it against, its setPointer among them, without publishing", async () => {
+    const rules = (token: string, query: string) =>
+      stack.fetch(`/v1/projects/demo/runs/rules/name-rules?${query}`, token);
+    const r = await rules(publish, "name=checkpoints/latest&level=batch");
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({
+      name: "checkpoints/latest",
+      level: "batch",
+      destinations: [
+        { destination: expect.any(String), rules: expect.objectContaining({ setPointer: "{dir}/latest" }) },
+      ],
+    });
+    expect(await eventsOf("rules")).toBe(0);
+    await problem(await rules(publish, "name=../x"), 400, "invalid-artifact", "name");
+    await problem(await rules(other, "name=x"), 403, "forbidden", "project");
+  });
+});
+
 describe("the OpenAPI document", () => {
   it("is served at /v1/openapi.json as committed, and every route in it was exercised above", async () => {
     const served = (await (await stack.fetch("/v1/openapi.json", undefined)).json()) as {

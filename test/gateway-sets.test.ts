@@ -133,6 +133,18 @@ describe("checkpoint sets through the gateway", () => {
     expect((await content("bypath/latest")).body.toString()).toBe(set);
   });
 
+  it("a set of one file, named as it: the pointer names the file once it landed, and no manifest is written", async () => {
+    const name = "plain/ep1-ba10-rank0.pt";
+    const bytes = randomBytes(1500);
+    const a = await put(name, `set=${name}&setMembers=1&setStep=10`, bytes);
+    expect(a.status, a.body.toString()).toBe(202);
+    await landed();
+    expect((await content("plain/latest")).body.toString()).toBe(name);
+    expect((await content(name)).body.equals(bytes)).toBe(true);
+    expect((await content(`${name}/_set-manifest.json`)).status).toBe(404);
+    expectProblem(await put(name, `set=${name}`, bytes), "invalid-artifact", /only a set of one file/);
+  });
+
   it("an Idempotency-Key stands for the set too: a retry is answered again, the key with another set is refused", async () => {
     const bytes = randomBytes(500);
     const send = (set: string) =>

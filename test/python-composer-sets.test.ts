@@ -31,7 +31,8 @@ afterAll(async () => {
   await gw?.dispose();
 });
 
-it("two ranks save sharded checkpoints; the symlinks name the last complete one only; a resumed run gets its shards", async () => {
+/** Runs Python test module `module` (clients/python/tests) against the stack; its stderr. */
+async function runPython(module: string): Promise<string> {
   const env = {
     ...process.env,
     PYTHONPATH: CLIENT,
@@ -42,14 +43,19 @@ it("two ranks save sharded checkpoints; the symlinks name the last complete one 
     ARTIFACT_BUS_TOKEN: token,
     OUT_DIR: outDir,
   };
-  const run = await promisify(execFile)(PYTHON, ["-m", "unittest", "tests.composer_sharded", "-v"], {
+  const run = await promisify(execFile)(PYTHON, ["-m", "unittest", module, "-v"], {
     cwd: CLIENT,
     env,
     timeout: 600_000,
   }).catch((err: { stdout?: string; stderr?: string }) => {
     throw new Error(`the Python test failed:\n${err.stdout}\n${err.stderr}`);
   });
-  expect(run.stderr).toMatch(/Ran 2 tests[\s\S]*\nOK\b/);
+  return run.stderr;
+}
+
+it("two ranks save sharded checkpoints; the symlinks name the last complete one only; a resumed run gets its shards", async () => {
+  const stderr = await runPython("tests.composer_sharded");
+  expect(stderr).toMatch(/Ran 2 tests[\s\S]*\nOK\b/);
   const files = readdirSync(outDir).filter((f) => f.startsWith("composer_sharded_"));
   expect(files.sort()).toEqual(["composer_sharded_http.json", "composer_sharded_nats.json"]);
   for (const f of files) {
@@ -60,5 +66,22 @@ it("two ranks save sharded checkpoints; the symlinks name the last complete one 
     for (const [key, hash] of Object.entries(logged)) {
       expect(sha256((await gw.s3.getObject(key)) ?? Buffer.alloc(0)), key).toBe(hash);
     }
+  }
+}, 900_000);
+
+it("a non-sharded checkpoint (both generations) and a sharded one through log_symlink_artifact save and resume through the symlinks", async () => {
+  const stderr = await runPython("tests.composer_plain");
+  expect(stderr).toMatch(/Ran 3 tests[\s\S]*\nOK\b/);
+  // Read back from S3 independently: the last checkpoint where Composer put it, the symlink the
+  // destination wrote naming it, and no manifest (one under the checkpoint's name cannot be a file's sibling).
+  const files = readdirSync(outDir).filter((f) => f.startsWith("composer_plain_"));
+  expect(files).toHaveLength(4);
+  for (const f of files) {
+    const logged = JSON.parse(readFileSync(join(outDir, f), "utf8")) as Record<string, string>;
+    for (const [key, hash] of Object.entries(logged)) {
+      expect(sha256((await gw.s3.getObject(key)) ?? Buffer.alloc(0)), key).toBe(hash);
+    }
+    const checkpoint = Object.keys(logged).find((k) => k.endsWith("-rank0.pt"));
+    expect(await gw.s3.getObject(`${checkpoint}/_set-manifest.json`)).toBeUndefined();
   }
 }, 900_000);

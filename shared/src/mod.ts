@@ -17,6 +17,7 @@ export {
   DEFAULT_POINTER_TEMPLATE,
   type DeadMember,
   defaultPointerName,
+  isFileSet,
   pointerName,
   pointerNames,
   runSetFilter,

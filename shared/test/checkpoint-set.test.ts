@@ -5,6 +5,7 @@ import {
   countEvent,
   DEFAULT_POINTER_TEMPLATE,
   defaultPointerName,
+  isFileSet,
   isPointerName,
   pointerName,
   pointerNames,
@@ -53,9 +54,16 @@ describe("set membership at admission", () => {
       /must be named "ck\/ep1\/_set-close.json"/,
     ],
     [{ name: "ck/ep1/_set-close.json", set: { name: "ck/ep1", close: true } }, /set\.members: closing set/],
+    [{ name: "ck/ep1.pt", set: { name: "ck/ep1.pt" } }, /named as its set: only a set of one file/],
+    [{ name: "ck/ep1.pt", set: { name: "ck/ep1.pt", members: 2 } }, /named as its set: only a set of one file/],
   ])("refuses %j, naming the rule", (overrides, message) => {
     expect(() => decode(overrides)).toThrow(InvalidArtifactError);
     expect(() => decode(overrides)).toThrow(message);
+  });
+
+  it("accepts a set of one file named as the file, which says members: 1", () => {
+    const e = decode({ name: "ck/ep1-ba100-rank0.pt", set: { name: "ck/ep1-ba100-rank0.pt", members: 1 } });
+    expect(e.set).toEqual({ name: "ck/ep1-ba100-rank0.pt", members: 1 });
   });
 
   it("accepts the close of a set, which names the count", () => {
@@ -102,6 +110,13 @@ describe("a set's state", () => {
     expect(countEvent(two, { name: "ck/ep1", members: 3 }, 2).conflict).toMatch(/disagree/);
     const three = { ...two, members: { a: member("a", 1), b: member("b", 2), c: member("c", 3) } };
     expect(setState(countEvent(three, { name: "ck/ep1" }, 3))).toBe("failed");
+  });
+
+  it("is a set of one file when its one member is named as the set", () => {
+    const one = { ...empty, set: "ck/ep1.pt", members: { "ck/ep1.pt": member("ck/ep1.pt", 2) } };
+    expect(isFileSet(one)).toBe(true);
+    expect(setState(countEvent(one, { name: "ck/ep1.pt", members: 1 }, 2))).toBe("complete");
+    expect(isFileSet({ ...empty, members: { "ck/ep1/a": member("ck/ep1/a", 1) } })).toBe(false);
   });
 
   it("has a manifest that lists members by name, the same bytes whichever replica writes it", () => {

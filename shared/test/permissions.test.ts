@@ -337,6 +337,12 @@ describe("refused by the server", () => {
       expect((await jsm.consumers.info(EVENTS_STREAM, "dest_s3_minio")).name).toBe("dest_s3_minio");
       const kv = await new Kvm(gateway).open(LEDGER_BUCKET);
       await kv.put("idx.abcdefgh", "{}");
+      // Its publisher reads the topology records by direct get, as a trainer's does: the names each destination refuses.
+      await jsm.direct
+        .getMessage(`KV_${LEDGER_BUCKET}`, { last_by_subj: `$KV.${LEDGER_BUCKET}.rules.s3_minio` })
+        .catch((err) => {
+          expect(String(err)).not.toMatch(/permission/i);
+        });
       // It pauses and resumes destinations for admin tokens.
       await pauseDestination(kv, "sftp_archive", { by: "gateway", reason: "maintenance" });
       expect(await readDestinationPause(kv, "sftp_archive")).toMatchObject({ by: "gateway", reason: "maintenance" });

@@ -70,7 +70,8 @@ export async function dirTarget(destination: Partial<DestinationConfig> = {}): P
       try {
         return readFileSync(join(root, key));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        // ENOTDIR: a name under a file (a set of one file has no manifest).
+        if (["ENOENT", "ENOTDIR"].includes((err as NodeJS.ErrnoException).code ?? "")) return undefined;
         throw err;
       }
     },

@@ -3,11 +3,10 @@ NATS, the outcome read from the ledger: what the TypeScript publisher does (docs
 
 import json
 import os
-import re
 import time
 import uuid
 
-from . import _events, _staging
+from . import _events, _rules, _staging
 from ._nats import NatsClient, NatsError, NatsTimeout, NoResponders
 from .errors import ArtifactBusError, RetryableError
 
@@ -99,17 +98,17 @@ class DirectTransport:
         for token, flt, rules in self._destinations[3]:
             if not _matches(flt, subject) or rules is None:
                 continue
-            where = "%s is refused by %s: " % (json.dumps(name), token.replace("_", ":", 1))
-            if not rules.get("allowDotSegments", True) and _events.has_dot_segment(name, set_):
-                return where + "it refuses names with a segment starting with '.' (option allowDotSegments)"
-            longest = rules.get("maxSegmentBytes")
-            if isinstance(longest, int) and any(len(s.encode("utf-8")) > longest for s in name.split("/")):
-                return where + "it refuses names with a segment longer than %d bytes (a file name there)" % longest
-            pointer = rules.get("setPointer")
-            if isinstance(pointer, str) and _pointer_pattern(pointer).fullmatch(name):
-                return where + ("it writes checkpoint sets' pointers under such names (setPointer %s): they are reserved"
-                                % json.dumps(pointer))
+            broken = _rules.broken_rule(name, rules, set_)
+            if broken:
+                return "%s is refused by %s: %s" % (json.dumps(name), token.replace("_", ":", 1), broken)
         return None
+
+    def name_rules(self, project, run, level, name):
+        """[(destination, its recorded name rules or None)] of each destination that would take `name`."""
+        subject = _events.event_subject(project, run, level, name)
+        self.destinations_of(subject)
+        return [(token.replace("_", ":", 1), rules)
+                for token, flt, rules in self._destinations[3] if _matches(flt, subject)]
 
     def destinations_of(self, subject):
         """Tokens of the destinations whose filter takes `subject` (docs/producers.md, section 6).
@@ -216,14 +215,6 @@ class DirectTransport:
 
     def close(self):
         self.nats.close()
-
-
-def _pointer_pattern(template):
-    """Every name a destination's setPointer template renders to (shared/src/contract/checkpoint-set.ts):
-    `{dir}/` any parent directory or none, `{set}` any name, `{base}` one segment, `{rank}` a number."""
-    pieces = {"{dir}/": "(?:.+/)?", "{dir}": ".*", "{set}": ".+", "{base}": "[^/]+", "{rank}": r"\d+"}
-    parts = re.split(r"(\{dir\}/?|\{set\}|\{base\}|\{rank\})", template)
-    return re.compile("^" + "".join(pieces.get(p, re.escape(p)) for p in parts) + "$")
 
 
 def _matches(flt, subject):

@@ -85,7 +85,8 @@ def has_dot_segment(name, set_=None):
 def check_set(name, set_):
     """The checkpoint set `name` is a member of, as the event carries it: `set_` is the set's name
     or a dict {name, members (the count, when known up front), step}. A member lies under its set
-    (`<set>/...`); names starting with `_set-` directly under it are the set's own."""
+    (`<set>/...`), or, in a set of one file (`members: 1`), is named as it; names starting with
+    `_set-` directly under a set are the set's own (shared/src/contract/checkpoint-set.ts)."""
     if set_ is None:
         return None
     ref = {"name": set_} if isinstance(set_, str) else dict(set_)
@@ -100,9 +101,13 @@ def check_set(name, set_):
         _check_count(ref["members"])
     if "step" in ref and (not isinstance(ref["step"], int) or isinstance(ref["step"], bool) or ref["step"] < 0):
         raise InvalidArtifact("set.step", "%r must be an integer >= 0" % (ref["step"],))
+    if name == ref["name"]:
+        if ref.get("members") == 1:
+            return ref  # a set of one file, named as it
+        raise InvalidArtifact("name", "%r is named as its set: only a set of one file is (it says members: 1)" % name)
     if not name.startswith(ref["name"] + "/"):
-        raise InvalidArtifact("name", "%r must lie under its set's name %r (a member of a set is named \"<set>/...\")"
-                              % (name, ref["name"]))
+        raise InvalidArtifact("name", "%r must lie under its set's name %r (a member of a set is named \"<set>/...\", "
+                              "or, in a set of one file, as the set)" % (name, ref["name"]))
     rest = name[len(ref["name"]) + 1:]
     if "/" not in rest and rest.startswith("_set-"):
         raise InvalidArtifact("name", "%r: names starting with \"_set-\" directly under a set are the set's own" % name)

@@ -126,6 +126,13 @@ class HttpTransport:
         item.remote_id = answer["id"]
         self.discard(item)
 
+    def name_rules(self, project, run, level, name):
+        """[(destination, its name rules or None)] of each destination that would take `name`
+        (GET .../name-rules: what the gateway checks a PUT of it against)."""
+        query = urlencode({"name": name, "level": level})
+        _, _, data = self._call("GET", "%s/name-rules?%s" % (self._run_path(project, run), query))
+        return [(d["destination"], d.get("rules")) for d in json.loads(data)["destinations"]]
+
     def discard(self, item):
         try:
             os.unlink(item.held)

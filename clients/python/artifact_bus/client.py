@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 
-from . import _events, _sets
+from . import _events, _rules, _sets
 from .errors import ArtifactBusError, FlushError
 
 log = logging.getLogger("artifact_bus")
@@ -92,6 +92,32 @@ class ArtifactClient:
         `set`: the checkpoint set the file is a member of, its name (e.g. "checkpoints/ep3-ba3000")
         or a dict {"name", "members" (the count, when known up front), "step"}; `name` must lie
         under the set's name. Without a count, close the set with `close_set`."""
+        item = self._file_item(path, name, level, metadata, project, run, content_type, set)
+        return self._enqueue(item, path, mode or self.mode)
+
+    def stage_file(self, path, name=None, level="fit", metadata=None, mode=None, project=None, run=None,
+                   content_type=None):
+        """log_file's first half, for a caller that learns the file's set only later (the Composer
+        drop-in): checked and held as log_file holds it, but not queued until `submit`."""
+        item = self._file_item(path, name, level, metadata, project, run, content_type, None)
+        self._hold(item, path, mode or self.mode)
+        return item
+
+    def submit(self, staged, set=None):
+        """Queues a file `stage_file` held, as a member of `set` (see log_file) if given; its request id."""
+        try:
+            staged.set = _events.check_set(staged.name, set)
+        except _events.InvalidArtifact:
+            self.transport.discard(staged)
+            raise
+        return self._submit(staged)
+
+    def pointer_name(self, name, level="fit", project=None, run=None):
+        """Whether a destination that would take `name` writes checkpoint sets' pointers under it
+        (its `setPointer`), from NATS or the gateway (GET .../name-rules); answers hold a minute."""
+        return _rules.pointer_name(self.transport, project or self.project, run or self.run, level, name)
+
+    def _file_item(self, path, name, level, metadata, project, run, content_type, set_):
         name = _events.check_name(name or os.path.basename(path))
         item = _Item(
             id=_events.new_id(),
@@ -102,11 +128,11 @@ class ArtifactClient:
             metadata=_events.check_metadata(metadata),
             content_type=content_type,
             rank=self.rank,
-            set=_events.check_set(name, set),
+            set=_events.check_set(name, set_),
         )
         if not os.path.isfile(path):
             raise ArtifactBusError("%s: no such file" % path)
-        return self._enqueue(item, path, mode or self.mode)
+        return item
 
     def close_set(self, set, members, step=None, level="fit", project=None, run=None):
         """Closes checkpoint set `set` (rank 0, after a barrier, once every rank logged its
@@ -136,11 +162,17 @@ class ArtifactClient:
             os.unlink(path)
 
     def _enqueue(self, item, path, mode):
+        self._hold(item, path, mode)
+        return self._submit(item)
+
+    def _hold(self, item, path, mode):
         # A name a destination would refuse is refused now (over HTTP, the gateway answers 400).
         check = getattr(self.transport, "check_name", None)
         if check:
             check(item)
         self.transport.hold(item, path, mode)
+
+    def _submit(self, item):
         with self._cv:
             if self._closing_deadline is not None:
                 raise ArtifactBusError("the client is closed")

@@ -18,16 +18,25 @@ Sharded checkpoints (a directory of `__{rank}_{i}.distcp` files and rank 0's `.m
 logged as one checkpoint set per directory, and their `.symlink` files are left to the destination,
 which writes them once the set is complete there (see _composer_sharded.py). `download_file` of a
 symlink or of such a checkpoint's file checks each file against the set's manifest.
+
+Any other file is held (its bytes staged at once) until the next call: a non-sharded checkpoint is
+known as one only by the symlink Composer uploads right after it. When a destination writes that
+symlink's name (its `setPointer`), the file goes as a set of one file and the destination writes
+the symlink once it landed; otherwise the file, then the symlink, go as before.
 """
 
+import logging
 import os
 import re
 import tempfile
 
 from ._composer_sharded import ShardedCheckpoints, checkpoint_dir
 from ._events import InvalidArtifact
+from ._nats import NatsError
 from .client import ArtifactClient
 from .errors import ArtifactBusError
+
+log = logging.getLogger("artifact_bus")
 
 # A `.symlink` file holds a remote name: anything longer is no symlink of Composer's.
 _SYMLINK_MAX_BYTES = 4096
@@ -62,11 +71,14 @@ class ArtifactBusLogger:
         self._sharded = ShardedCheckpoints(rank, int(os.environ.get("WORLD_SIZE", "1")))
         # Manifests of complete sharded checkpoints read back, by set: each file is checked against one.
         self._manifests = {}
+        # The last file logged outside any set, staged but not queued: (staged item, its step), or None.
+        self._held = None
 
     # -- Callback ---------------------------------------------------------------------------------
 
     def run_event(self, event, state, logger):
         """Composer's Callback.run_event: calls the method named by the event's value."""
+        self._release()  # no symlink came right after the file held: it goes as it is
         self._run_of(state)
         getattr(self, getattr(event, "value", event))(state, logger)
 
@@ -75,6 +87,7 @@ class ArtifactBusLogger:
         self._run_of(state)
 
     def close(self, state, logger):
+        self._release()
         # A sharded checkpoint whose symlink never came (no `latest_remote_file_name`) closes here.
         for directory in self._sharded.unclosed():
             self._close_set(state, directory, "fit")
@@ -162,15 +175,15 @@ class ArtifactBusLogger:
         """An object store has no symlinks: like Composer's, a `<name>.symlink` file holding the
         remote name it points to (formatted as uploaded)."""
         target = self.format_name(state, existing_artifact_name)
-        if self._sharded.logged(target):
-            self._close_set(state, target, _level(log_level))
+        name = self.format_name(state, symlink_artifact_name + ".symlink")
+        if self._symlink(state, name, target, _level(log_level)):
             return
         fd, path = tempfile.mkstemp(suffix=".symlink")
         try:
             with os.fdopen(fd, "w") as f:
-                f.write(self.format_name(state, existing_artifact_name))
+                f.write(target)
             # A file this small is always copied when logged, so it can go at once.
-            self.log_file_artifact(state, log_level, symlink_artifact_name + ".symlink", path, overwrite=overwrite)
+            self.client.log_file(path, name, level=_level(log_level), metadata=_timestamp(state), run=self._run_of(state))
         finally:
             os.unlink(path)
 
@@ -204,16 +217,55 @@ class ArtifactBusLogger:
 
     def _log(self, state, remote_file_name, file_path, level):
         name = self.format_name(state, remote_file_name)
-        if name.endswith(".symlink"):
-            target = self.format_name(state, _small_text(file_path))
-            if self._sharded.logged(target):
-                # Not uploaded: the destination writes it once every rank's files landed.
-                self._close_set(state, target, level)
-                return
+        if name.endswith(".symlink") and self._symlink(state, name, self.format_name(state, _small_text(file_path)), level):
+            return
+        self._release()
         directory = self._sharded.member(name)
+        if directory is None and not name.endswith(".symlink"):
+            # Maybe a non-sharded checkpoint: only the symlink Composer may upload next says so.
+            staged = self.client.stage_file(str(file_path), name, level=level, metadata=_timestamp(state),
+                                            run=self._run_of(state))
+            self._held = (staged, _step(state))
+            return
         set_ref = dict(name=directory, **_step(state)) if directory else None
         self.client.log_file(str(file_path), name, level=level, metadata=_timestamp(state), run=self._run_of(state),
                              set=set_ref)
+
+    def _symlink(self, state, name, target, level):
+        """Whether Composer's symlink `name` (naming `target`) is left to the destination, not
+        uploaded: a sharded checkpoint's (its set closed), or one a destination writes pointers
+        under (the file just held then goes as a set of one file)."""
+        if self._sharded.logged(target):
+            self._release()
+            self._close_set(state, target, level)
+            return True
+        held, self._held = self._held, None
+        if not self._writes_pointer(state, name, level):
+            if held:
+                self.client.submit(held[0])
+            return False
+        if held and held[0].name == target:
+            self.client.submit(held[0], set=dict(name=target, members=1, **held[1]))
+            return True
+        if held:
+            self.client.submit(held[0])
+        log.warning("artifact-bus: %s is not uploaded: a destination writes checkpoint pointers under that name, and %s "
+                    "was not logged just before it through this logger, so no pointer moves to it", name, target)
+        return True
+
+    def _writes_pointer(self, state, name, level):
+        try:
+            return self.client.pointer_name(name, level=level, run=self._run_of(state))
+        except (ArtifactBusError, NatsError, OSError) as err:
+            # Then it goes as before: refused (loudly) only if it is such a name after all.
+            log.warning("artifact-bus: could not tell whether a destination writes %s itself: %s", name, err)
+            return False
+
+    def _release(self):
+        """The file held, queued as it is (no symlink naming it came right after it)."""
+        held, self._held = self._held, None
+        if held:
+            self.client.submit(held[0])
 
     def _close_set(self, state, directory, level):
         members = self._sharded.close_count(directory)

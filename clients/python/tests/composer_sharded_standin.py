@@ -31,8 +31,10 @@ class Rank:
     def symlink_name(self):
         return "%s/checkpoints/latest-rank%d.pt.symlink" % (self.run_name, self.rank)
 
-    def save(self, epoch, batch):
-        """This rank's part of a sharded checkpoint: its files, then its symlink. {remote name: bytes}."""
+    def save(self, epoch, batch, old_api=False):
+        """This rank's part of a sharded checkpoint: its files, then its symlink. {remote name: bytes}.
+        `old_api`: as Composer 0.x called a destination, `log_file_artifact` for each file, then
+        `log_symlink_artifact(directory, "latest-rank{rank}.pt")` (the destination adds `.symlink`)."""
         self.state.timestamp = composer.Timestamp(epoch, batch)
         directory = self.checkpoint_dir(epoch, batch)
         files = {"__%d_0.distcp" % self.rank: os.urandom(20_000 + 1000 * self.rank)}
@@ -43,8 +45,15 @@ class Rank:
             local = os.path.join(self.folder, "%s-%s" % (os.path.basename(directory), base))
             with open(local, "wb") as f:
                 f.write(data)
-            self.logger.upload_file("%s/%s" % (directory, base), local, overwrite=True)
+            if old_api:
+                self.destination.log_file_artifact(self.state, "BATCH", "%s/%s" % (directory, base), local, overwrite=True)
+            else:
+                self.logger.upload_file("%s/%s" % (directory, base), local, overwrite=True)
             uploaded["%s/%s" % (directory, base)] = data
+        if old_api:
+            self.destination.log_symlink_artifact(self.state, "BATCH", directory, self.symlink_name()[:-len(".symlink")],
+                                                  overwrite=True)
+            return uploaded
         link = os.path.join(self.folder, "latest-rank%d.pt.symlink" % self.rank)
         with open(link, "w") as f:
             f.write(directory)

@@ -1,9 +1,9 @@
-"""Which names a destination's setPointer template reserves (artifact_bus/_direct.py), the same
+"""Which names a destination's setPointer template reserves (artifact_bus/_rules.py), the same
 rule as shared/src/contract/checkpoint-set.ts. No servers needed."""
 
 import unittest
 
-from artifact_bus._direct import _pointer_pattern
+from artifact_bus._rules import pointer_pattern as _pointer_pattern
 
 
 class PointerNames(unittest.TestCase):

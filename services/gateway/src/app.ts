@@ -15,6 +15,7 @@ import { readRoutes } from "./routes/artifacts-read.ts";
 import { writeRoutes } from "./routes/artifacts-write.ts";
 import { contentRoutes } from "./routes/content.ts";
 import { liveRoutes } from "./routes/live.ts";
+import { nameRuleRoutes } from "./routes/name-rules.ts";
 import { operationRoutes } from "./routes/operations.ts";
 import { pauseRoutes } from "./routes/pause.ts";
 import { serviceRoutes } from "./routes/service.ts";
@@ -98,6 +99,7 @@ export async function gatewayApp(app: FastifyInstance, { deps }: { deps: Gateway
     await readRoutes(v1, deps);
     await versionRoutes(v1, deps);
     await setRoutes(v1, deps);
+    await nameRuleRoutes(v1, deps);
     await contentRoutes(v1, deps);
     await operationRoutes(v1, deps);
     await pauseRoutes(v1, deps);

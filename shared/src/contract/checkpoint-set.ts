@@ -1,8 +1,9 @@
 /**
  * Checkpoint sets: files logged as members of one set (a sharded checkpoint) become visible at a
  * destination as a whole. What producers and uploaders both speak: the names a set reserves, the
- * rule that ties a member's name to its set, the per-destination ledger record of a set, and the
- * manifest the destination publishes once every member landed there.
+ * rule that ties a member's name to its set (under it; in a set of one file, as it), the
+ * per-destination ledger record of a set, and the manifest the destination publishes once every
+ * member landed there.
  *
  * A set is identified by (project, run, set name): the event's subject vouches for project and
  * run, so one run's set never mixes with another run's, whatever its name.
@@ -132,6 +133,17 @@ export function checkPointerTemplate(template: string): void {
 }
 
 /**
+ * Whether `r` is a set of one file: its one member is named as the set (`members: 1` on the
+ * member), as a non-sharded checkpoint (Composer's `ep3-ba3000-rank0.pt`) is logged so that the
+ * pointer names it only once it landed. Such a set has no manifest (it would have to lie under a
+ * file, which path destinations cannot hold; the member's own record vouches for its bytes), and
+ * its pointer's bytes, the set's name, are the file's name.
+ */
+export function isFileSet(r: Pick<SetRecord, "set" | "members">): boolean {
+  return r.members[r.set] !== undefined;
+}
+
+/**
  * Checks an event's `set` against its name (part of validateEvent, so producers and uploaders
  * refuse the same events): the set's name is a valid artifact name; a member's name lies under
  * it (`<set>/...`) and is none of the names the set reserves (`<set>/_set-*`); the event closing
@@ -158,10 +170,17 @@ export function checkSetMembership(event: Pick<ArtifactEventV1, "name" | "set">)
     }
     return;
   }
+  if (event.name === set.name) {
+    if (set.members === 1) return; // a set of one file, named as it (see isFileSet)
+    throw new InvalidArtifactError(
+      "name",
+      `${q(event.name)} is named as its set: only a set of one file is (it says members: 1)`,
+    );
+  }
   if (!event.name.startsWith(`${set.name}/`)) {
     throw new InvalidArtifactError(
       "name",
-      `${q(event.name)} must lie under its set's name ${q(set.name)} (a member of a set is named "<set>/...")`,
+      `${q(event.name)} must lie under its set's name ${q(set.name)} (a member of a set is named "<set>/...", or, in a set of one file, as the set)`,
     );
   }
   const rest = event.name.slice(set.name.length + 1);

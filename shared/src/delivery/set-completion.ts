@@ -19,6 +19,7 @@ import type { DestinationConfig } from "../config/config.ts";
 import {
   countEvent,
   DEFAULT_POINTER_TEMPLATE,
+  isFileSet,
   isPointerName,
   pointerNames,
   type SetRecord,
@@ -152,8 +153,11 @@ export class SetCompletion {
     o: { manifestOnly?: boolean } = {},
   ): Promise<void> {
     const log = this.deps.log.child({ set: record.set, project: record.project, run: record.run });
+    // A set of one file has no manifest (it would lie under the file): its pointer is all there is.
     const manifestBytes = Buffer.from(`${JSON.stringify(setManifest(record), null, 2)}\n`);
-    const manifest = await this.write(like, setManifestName(record.set), manifestBytes, record.place, msg, signal);
+    const manifest = isFileSet(record)
+      ? undefined
+      : await this.write(like, setManifestName(record.set), manifestBytes, record.place, msg, signal);
     if (o.manifestOnly) {
       log.warn({ member: like.name }, "a member of a published set was replaced: manifest published again");
       return;
@@ -176,7 +180,7 @@ export class SetCompletion {
         : {
             ...cur,
             published: {
-              manifest: manifest.kind === "written" ? manifest.location : "",
+              manifest: manifest?.kind === "written" ? manifest.location : "",
               pointer: moved[first] ?? first,
               pointerMoved,
               pointers: moved,

@@ -10,7 +10,13 @@
  */
 import type { Logger } from "pino";
 import type { DestinationConfig } from "../config/config.ts";
-import { DEFAULT_POINTER_TEMPLATE, pointerName, type SetRecord, setState } from "../contract/checkpoint-set.ts";
+import {
+  DEFAULT_POINTER_TEMPLATE,
+  isFileSet,
+  pointerName,
+  type SetRecord,
+  setState,
+} from "../contract/checkpoint-set.ts";
 import type { Destination } from "../destination/destination.ts";
 import { describeError } from "../destination/errors.ts";
 import { listDestinationRunSets, type SetLedger } from "../ledger/set-ledger.ts";
@@ -60,7 +66,8 @@ export async function retainSets(deps: SetRetentionDeps, current: SetRecord, sig
     const log = deps.log.child({ set: old.set, project: old.project, run: old.run });
     const members = Object.values(old.members).map((m) => m.location);
     const manifest = old.published?.manifest;
-    if (!manifest || members.some((l) => !l)) {
+    // A set of one file has no manifest: its member is all there is to remove.
+    if ((!manifest && !isFileSet(old)) || members.some((l) => !l)) {
       log.warn("keepSets: the record does not say where the set's files are; the set stays");
       continue;
     }
@@ -71,7 +78,7 @@ export async function retainSets(deps: SetRetentionDeps, current: SetRecord, sig
       // a set that is not whole. Manifest first, a half-removed set looks like an incomplete one,
       // which readers already refuse; the pointer never names it (see the file's comment), and a
       // reader holding the manifest from before finds a member missing, never a wrong one.
-      await remove([manifest], signal);
+      if (manifest) await remove([manifest], signal);
       await remove(members as string[], signal);
     } catch (err) {
       // Left for the next set's retention: removal of what is already gone counts as done.

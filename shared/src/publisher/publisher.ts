@@ -13,7 +13,7 @@ import type { Histogram } from "prom-client";
 import { blobKey } from "../contract/blob-key.ts";
 import { setClose } from "../contract/checkpoint-set.ts";
 import { destinationFromToken } from "../contract/destination-name.ts";
-import { checkNameRules } from "../contract/name-rules.ts";
+import { checkNameRules, type NameRules } from "../contract/name-rules.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "../contract/names.ts";
 import type { ArtifactEventV1 } from "../contract/schema.ts";
 import { eventSubject } from "../contract/subjects.ts";
@@ -164,6 +164,21 @@ export class ArtifactPublisher {
    * is cached): callers that stage bytes themselves ask first, before any byte is staged.
    */
   async target(req: Pick<LogFileRequest, "project" | "run" | "name" | "level" | "set">): Promise<ArtifactTarget> {
+    const { rules: destinations, ...target } = await this.nameRules(req);
+    // A name one of them refuses would be accepted here and die there: refuse it now, saying why.
+    checkNameRules(target.name, destinations, req.set);
+    return { ...target, destinations: destinations.map((d) => d.destination) };
+  }
+
+  /**
+   * The destinations that would take an artifact of these names, each with the name rules the
+   * topology recorded for it (absent: none recorded, no check); NoDestinationError when none
+   * would. What `target` checks a name against, for a producer that must know before it logs
+   * (the Python Composer drop-in: is Composer's symlink a name the destination writes pointers under?).
+   */
+  async nameRules(
+    req: Pick<LogFileRequest, "project" | "run" | "name" | "level">,
+  ): Promise<Omit<ArtifactTarget, "destinations"> & { rules: { destination: string; rules?: NameRules }[] }> {
     const project = checkSubjectToken("project", req.project);
     const run = checkSubjectToken("run", req.run);
     const name = checkArtifactName(req.name);
@@ -176,10 +191,8 @@ export class ArtifactPublisher {
         `no destination takes ${project}/${run} at level ${level}; configure one and apply the topology`,
       );
     }
-    const destinations = matched.map((d) => ({ destination: destinationFromToken(d.token), rules: d.rules }));
-    // A name one of them refuses would be accepted here and die there: refuse it now, saying why.
-    checkNameRules(name, destinations, req.set);
-    return { project, run, name, level, subject, destinations: destinations.map((d) => d.destination) };
+    const rules = matched.map((d) => ({ destination: destinationFromToken(d.token), rules: d.rules }));
+    return { project, run, name, level, subject, rules };
   }
 
   /**

@@ -36,7 +36,8 @@ export async function findSetFile(
 ): Promise<SetFile | undefined> {
   const sets = await runSets(deps.ledger.kv, project, run);
   for (const d of candidates) {
-    const here = sets.filter((s) => s.destination === d && s.manifest);
+    // Published there (a set of one file publishes no manifest, only its pointer).
+    const here = sets.filter((s) => s.destination === d && s.manifest !== undefined);
     const manifest = here.find((s) => setManifestName(s.set) === name);
     if (manifest?.manifest) return { destination: d, location: manifest.manifest, contentType: "application/json" };
     const template = deps.readBack.setPointer(d) ?? DEFAULT_POINTER_TEMPLATE;

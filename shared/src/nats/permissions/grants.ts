@@ -80,12 +80,26 @@ const ANY_BLOB_READ: Grant = {
  * destination's filter and name rules.
  */
 function ledgerReadsOf(project: string): Grant[] {
-  const get = (key: string) => `${API}.DIRECT.GET.${LEDGER_STREAM}.$KV.${LEDGER_BUCKET}.${key}`;
   return [
-    { subject: get(`ev.*.${project}.>`), why: `flush() reads entries of project ${project} only (direct get)` },
-    { subject: get(TOPOLOGY_STAMP_KEY), why: "logFile: whether the topology changed (the stamp's revision)" },
-    { subject: get(filterRecordKey("*")), why: "logFile: which events each destination takes (its recorded filter)" },
-    { subject: get(nameRulesRecordKey("*")), why: "logFile: the names each destination refuses (its recorded rules)" },
+    { subject: directGet(`ev.*.${project}.>`), why: `flush() reads entries of project ${project} only (direct get)` },
+    ...topologyReads("logFile"),
+  ];
+}
+
+const directGet = (key: string) => `${API}.DIRECT.GET.${LEDGER_STREAM}.$KV.${LEDGER_BUCKET}.${key}`;
+
+/** The records every publisher reads by direct get: the topology stamp, each destination's filter and name rules. */
+function topologyReads(who: string): Grant[] {
+  return [
+    { subject: directGet(TOPOLOGY_STAMP_KEY), why: `${who}: whether the topology changed (the stamp's revision)` },
+    {
+      subject: directGet(filterRecordKey("*")),
+      why: `${who}: which events each destination takes (its recorded filter)`,
+    },
+    {
+      subject: directGet(nameRulesRecordKey("*")),
+      why: `${who}: the names each destination refuses (its recorded rules)`,
+    },
   ];
 }
 
@@ -225,6 +239,8 @@ export function gatewayPermissions(): RolePermissions {
         why: "read events: the newest per subject (last_by_subj), one by sequence",
       },
       { subject: LEDGER_READ, why: `status and wait read the ledger: ${LEDGER_READ_HOW}` },
+      // Without these its publisher checks no name rules: a reserved name would be taken and die at the destination.
+      ...topologyReads("its publisher (PUT refuses a name a destination refuses; GET .../name-rules)"),
       {
         subject: `${API}.CONSUMER.CREATE.KV_${LEDGER_BUCKET}.>`,
         why: "/wait watches ledger updates; kv.keys() finds an event's entries",

@@ -1,0 +1,120 @@
+"""ArtifactBusLogger against a destination that writes Composer's per-rank symlinks as checkpoint
+sets' pointers (`setPointer: "{dir}/latest-rank{rank}.pt.symlink"`), for what is not a sharded
+checkpoint's file: a non-sharded checkpoint (`{run}/checkpoints/ep0-ba2-rank0.pt`, then its
+`latest-rank0.pt.symlink`), through both of Composer's generations (`upload_file`; the older
+`log_file_artifact` + `log_symlink_artifact`), and a sharded checkpoint through the older
+generation. A user expects each to save without an error and a resuming run to get, through the
+symlink, the checkpoint it names.
+
+Run by test/python-composer-sets.test.ts (its stack has that setPointer), not by the discover run
+of test_*.py, whose destination keeps the default pointer.
+"""
+
+import hashlib
+import os
+import tempfile
+import unittest
+import uuid
+
+from artifact_bus.composer import ArtifactBusLogger
+from tests import composer_standin as composer
+from tests.composer_sharded import flush, ranks, sets_of
+from tests.support import TRANSPORTS, client, record
+
+
+def plain_rank(transport, run):
+    os.environ["WORLD_SIZE"] = "1"
+    logger = ArtifactBusLogger(client=client(transport, run=run, rank=0))
+    state = composer.State(run, [logger])
+    logger.run_event(composer.Event("init"), state, composer.Logger(state, [logger]))
+    return logger, state
+
+
+def save_plain(logger, state, epoch, batch, old_api):
+    """CheckpointSaver of a non-sharded checkpoint on rank 0: the file, then its symlink. (name, bytes)."""
+    state.timestamp = composer.Timestamp(epoch, batch)
+    name = "%s/checkpoints/ep%d-ba%d-rank0.pt" % (state.run_name, epoch, batch)
+    data = os.urandom(30_000)
+    folder = tempfile.mkdtemp()
+    path = os.path.join(folder, os.path.basename(name))
+    with open(path, "wb") as f:
+        f.write(data)
+    latest = "%s/checkpoints/latest-rank0.pt" % state.run_name
+    if old_api:
+        logger.log_file_artifact(state, "EPOCH", name, path, overwrite=True)
+        logger.log_symlink_artifact(state, "EPOCH", name, latest, overwrite=True)
+    else:
+        composer.Logger(state, [logger]).upload_file(name, path, overwrite=True)
+        link = os.path.join(folder, "latest-rank0.pt.symlink")
+        with open(link, "w") as f:
+            f.write(name)
+        composer.Logger(state, [logger]).upload_file(latest + ".symlink", link, overwrite=True)
+    return name, data
+
+
+def resume_plain(run):
+    """Composer's autoresume of a non-sharded checkpoint: the symlink, then the file it names."""
+    logger = ArtifactBusLogger(client=client("http", run=run))
+    folder = tempfile.mkdtemp()
+    link = os.path.join(folder, "latest-rank0.pt.symlink")
+    logger.download_file("%s/checkpoints/latest-rank0.pt.symlink" % run, link, overwrite=True)
+    with open(link) as f:
+        target = f.read().strip()
+    out = os.path.join(folder, "resumed.pt")
+    logger.download_file(target, out, overwrite=True)
+    with open(out, "rb") as f:
+        data = f.read()
+    logger.post_close()
+    return target, data
+
+
+class PlainCheckpoints(unittest.TestCase):
+    def check_plain(self, old_api):
+        for transport in TRANSPORTS:
+            with self.subTest(transport=transport, old_api=old_api):
+                run = "plain-%s-%s" % (transport, uuid.uuid4().hex[:6])
+                logger, state = plain_rank(transport, run)
+                save_plain(logger, state, 0, 2, old_api)
+                last = save_plain(logger, state, 1, 4, old_api)
+                logger.close(state, None)  # raises FlushError if anything ended dead
+                logger.post_close()
+                # Each checkpoint is a set of one file, named as it, complete: the symlink moved to it.
+                sets = sets_of(run)
+                for name in ("%s/checkpoints/ep0-ba2-rank0.pt" % run, last[0]):
+                    self.assertEqual((sets[name]["state"], sets[name]["expected"]), ("complete", 1), name)
+                target, data = resume_plain(run)
+                self.assertEqual(target, last[0])
+                self.assertEqual(hashlib.sha256(data).hexdigest(), hashlib.sha256(last[1]).hexdigest())
+                link = "pyclient/%s/%s/checkpoints/latest-rank0.pt.symlink" % (run, run)
+                record("composer_plain_%s_%s" % (transport, "old" if old_api else "new"), {
+                    "pyclient/%s/%s" % (run, last[0]): hashlib.sha256(last[1]).hexdigest(),
+                    link: hashlib.sha256(last[0].encode()).hexdigest(),
+                })
+
+    def test_a_non_sharded_checkpoint_saves_and_resumes_through_its_symlink(self):
+        self.check_plain(old_api=False)
+
+    def test_the_older_generation_saves_and_resumes_a_non_sharded_checkpoint(self):
+        self.check_plain(old_api=True)
+
+
+class OlderGenerationSharded(unittest.TestCase):
+    def test_log_symlink_artifact_of_a_sharded_checkpoint_is_left_to_the_destination(self):
+        for transport in TRANSPORTS:
+            with self.subTest(transport=transport):
+                run = "sharded-old-%s-%s" % (transport, uuid.uuid4().hex[:6])
+                rank0, rank1 = ranks(transport, run)
+                saved = dict(rank0.save(0, 2, old_api=True), **rank1.save(0, 2, old_api=True))
+                flush(rank0, rank1)
+                rank0.close()
+                rank1.close()
+                for rank in ranks("http", run):
+                    directory, got = rank.autoresume()
+                    self.assertEqual(directory, rank0.checkpoint_dir(0, 2))
+                    for name, data in got.items():
+                        self.assertEqual(data, saved[name], name)
+                    rank.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

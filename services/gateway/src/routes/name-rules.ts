@@ -1,0 +1,72 @@
+/**
+ * What the destinations that would take a name accept of names: the rules the publisher checks a
+ * name against before it stages a byte. A producer that must decide before it logs asks here (the
+ * Python Composer drop-in: is Composer's `latest-rank{rank}.pt.symlink` a name a destination
+ * writes checkpoint sets' pointers under (`setPointer`), so that it logs the checkpoint as a set
+ * and leaves the symlink to the destination?).
+ */
+import type { Level } from "@artifact-bus/shared";
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import type { GatewayDeps } from "../deps.ts";
+import { Problem } from "../problems.ts";
+import { Level as LevelSchema, problems, RunParams } from "../schemas.ts";
+
+const Rules = Type.Object(
+  {
+    allowDotSegments: Type.Boolean(),
+    maxSegmentBytes: Type.Optional(Type.Integer()),
+    setPointer: Type.Optional(
+      Type.String({ description: "the template of the names it writes checkpoint sets' pointers under: reserved" }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const NameRulesAnswer = Type.Object(
+  {
+    name: Type.String(),
+    level: LevelSchema,
+    destinations: Type.Array(
+      Type.Object(
+        {
+          destination: Type.String({ description: "e.g. s3:main" }),
+          rules: Type.Optional(Rules),
+        },
+        { additionalProperties: false },
+      ),
+      { description: "each destination that would take the name; `rules` absent: none recorded, no check" },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export async function nameRuleRoutes(app: FastifyInstance, deps: GatewayDeps): Promise<void> {
+  app.get(
+    "/v1/projects/:project/runs/:run/name-rules",
+    {
+      config: { role: "read" },
+      schema: {
+        summary: "The name rules of each destination that would take an artifact of this name",
+        description:
+          "What a publish of `name` at `level` (default `fit`) is checked against, without publishing: each destination's `allowDotSegments`, `maxSegmentBytes` and `setPointer` (names it may write checkpoint sets' pointers under are reserved). 422 when no destination takes it.",
+        tags: ["artifacts"],
+        params: RunParams,
+        querystring: Type.Object({ name: Type.String(), level: Type.Optional(LevelSchema) }),
+        response: { 200: NameRulesAnswer, ...problems(400, 401, 403, 422, 503) },
+      },
+    },
+    async (request) => {
+      const { project, run } = request.params as { project: string; run: string };
+      const query = request.query as { name: string; level?: Level };
+      const reasons = deps.notReady();
+      if (reasons.length > 0) throw new Problem("nats-unavailable", reasons.join("; "), { retryAfterS: 2 });
+      const found = await deps.publisher.nameRules({ project, run, name: query.name, level: query.level ?? "fit" });
+      return {
+        name: found.name,
+        level: found.level,
+        destinations: found.rules.map((d) => ({ destination: d.destination, ...(d.rules ? { rules: d.rules } : {}) })),
+      };
+    },
+  );
+}
