@@ -12,7 +12,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PermanentError, silentLogger, TransientError } from "@artifact-bus/shared";
+import { PermanentError, silentLogger, TransientError, type UploadReceipt } from "@artifact-bus/shared";
 import {
   eventually,
   localFileArtifact,
@@ -54,6 +54,45 @@ async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest("hex");
+}
+
+/**
+ * Waits until `temp` holds at least `bytes`, the upload still running. An upload that settles
+ * first fails the wait at once with its own outcome (its error, or that it finished), and a
+ * timeout says how far the file got: never a blind wait on a file that cannot appear.
+ */
+async function untilPartial(upload: Promise<UploadReceipt>, temp: string, bytes: number): Promise<void> {
+  let settled: { error: unknown } | { receipt: UploadReceipt } | undefined;
+  upload.then(
+    (receipt) => {
+      settled = { receipt };
+    },
+    (error: unknown) => {
+      settled = { error };
+    },
+  );
+  const size = () => statSync(temp, { throwIfNoEntry: false })?.size ?? 0;
+  try {
+    await eventually(
+      () => {
+        if (settled && "error" in settled) {
+          throw new Error(`the upload failed before ${temp} reached ${bytes} bytes: ${String(settled.error)}`, {
+            cause: settled.error,
+          });
+        }
+        if (settled) {
+          throw new Error(`the upload finished before sshd was killed: ${JSON.stringify(settled.receipt)}`);
+        }
+        return size() >= bytes || undefined;
+      },
+      30_000,
+      "the partial file",
+      2,
+    );
+  } catch (err) {
+    const state = `temp has ${size()} bytes, sshd ${server.running ? "running" : "down"}; sshd log tail:\n${server.logTail.slice(-2000)}`;
+    throw new Error(`${(err as Error).message} (${state})`, { cause: err });
+  }
 }
 
 describe("SFTP failures", () => {
@@ -107,8 +146,7 @@ describe("SFTP failures", () => {
     })();
 
     const upload = d.upload(artifact, testContext());
-    const partial = () => (statSync(paths.temp, { throwIfNoEntry: false })?.size ?? 0) >= 16 * 1024 * 1024;
-    await eventually(async () => (await partial()) || undefined, 30_000, "the partial file", 2);
+    await untilPartial(upload, paths.temp, 16 * 1024 * 1024);
     await server.kill();
     const err = await upload.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
