@@ -115,7 +115,18 @@ describe("SFTP failures", () => {
     await server.kill();
     const err = await d.upload(memoryArtifact(Buffer.from("later")), testContext()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientError);
-    expect((err as Error).message).toMatch(/ECONNREFUSED|Connection refused|No response|closed|Not connected/);
+    // How the outage shows depends on a race with the session kept from the probe: if its ssh child
+    // has already seen the connection drop, a new ssh meets the closed port ("Connection refused");
+    // if not, the upload's first request goes to the dying child, which fails writing it ("sftp
+    // session closed (cannot write: write EPIPE)"), or ssh exits first, having read the server's
+    // EOF ("Connection to ... closed by remote host.") or failed to send on the dead socket
+    // ("client_loop: send disconnect: Broken pipe": 8 of 100 tries once, not matched before, which
+    // failed this case before its restart and left the next one without a server). ssh's word for
+    // a reset, not seen here, is "Connection reset by ...". ssh2 says ECONNREFUSED, "No response"
+    // or "Not connected".
+    expect((err as Error).message).toMatch(
+      /ECONNREFUSED|Connection refused|No response|closed|Not connected|Broken pipe|Connection reset/,
+    );
     await expect(d.probe(AbortSignal.timeout(10_000))).rejects.toBeInstanceOf(TransientError);
     await server.restart();
     await d.probe(AbortSignal.timeout(10_000));
