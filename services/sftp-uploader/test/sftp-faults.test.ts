@@ -21,7 +21,7 @@ import {
   testContext,
   writeLargeFile,
 } from "@artifact-bus/testkit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SftpDestination } from "../src/sftp-destination.ts";
 
 let server: SshdServer;
@@ -31,6 +31,12 @@ const destinations: SftpDestination[] = [];
 beforeAll(async () => {
   server = await SshdServer.start();
   scratch = mkdtempSync(join(tmpdir(), "artifact-bus-sftp-faults-"));
+});
+
+// Two cases kill sshd: whatever happens in one (a failed expectation before its restart), the next
+// starts with a running server, so one failure cannot pass itself off as another case's.
+afterEach(async () => {
+  if (!server.running) await server.restart();
 });
 
 afterAll(async () => {
