@@ -5,14 +5,15 @@
  * and not placed (exit 1); a pointer that does not exist says so (exit 4).
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempDirs } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./harness/cli.ts";
 import { GatewayStack } from "./harness/gateway-stack.ts";
 
 const RUN = "/v1/projects/demo/runs/get";
+const temp = tempDirs();
 let stack: GatewayStack;
 let publish: string;
 let reader: string;
@@ -23,7 +24,7 @@ beforeAll(async () => {
   publish = stack.token(["demo"], ["publish"]);
   reader = stack.token(["demo"], ["read"]);
   await stack.reload();
-  work = mkdtempSync(join(tmpdir(), "cli-get-set-"));
+  work = temp.make("cli-get-set-");
 });
 afterAll(async () => stack?.dispose());
 

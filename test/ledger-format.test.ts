@@ -5,16 +5,17 @@
  * refused with the format numbers and what to do, by the uploader's start, `topology`, the
  * migration and the ledger's reads, instead of being misread.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LEDGER_BUCKET, LEDGER_FORMAT_KEY, LEDGER_FORMATS_READ, Ledger, type LedgerEntry } from "@artifact-bus/shared";
+import { tempDirs } from "@artifact-bus/testkit";
 import { type KV, Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeyLeases } from "../shared/src/delivery/key-lease.ts";
 import { BusStack } from "./harness/bus-stack.ts";
 import { runCli } from "./harness/cli.ts";
 
+const temp = tempDirs();
 let stack: BusStack;
 let kv: KV;
 const cli = (args: string[]) => runCli(args, { ARTIFACT_BUS_CONFIG: stack.configPath });
@@ -36,7 +37,7 @@ beforeAll(async () => {
     destination: {
       name: "dir:fmt",
       filter: { project: "vision", run: "*", level: "*" },
-      options: { root: mkdtempSync(join(tmpdir(), "ledger-format-")) },
+      options: { root: temp.make("ledger-format-") },
     },
     main: resolve(import.meta.dirname, "../services/dir-uploader/src/main.ts"),
   });

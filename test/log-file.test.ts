@@ -4,8 +4,7 @@
  * failing `durable` is never an unhandled rejection and flush names it; versions of one name go
  * out in call order. Real nats-server, the dir uploader in its own process.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { inspect } from "node:util";
 import {
@@ -15,18 +14,19 @@ import {
   NoDestinationError,
   PublishUnconfirmedError,
 } from "@artifact-bus/shared";
-import { eventually, sha256, writeLargeFile, writeRandomFile } from "@artifact-bus/testkit";
+import { eventually, sha256, tempDirs, writeLargeFile, writeRandomFile } from "@artifact-bus/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BusStack } from "./harness/bus-stack.ts";
 
 const DIR_MAIN = resolve(import.meta.dirname, "../services/dir-uploader/src/main.ts");
+const temp = tempDirs();
 let stack: BusStack;
 let root: string;
 let seq = 0;
 const unique = (p: string) => `${p}-${process.pid}-${++seq}`;
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), "artifact-bus-logfile-dest-"));
+  root = temp.make("artifact-bus-logfile-dest-");
   stack = await BusStack.start({
     destination: { name: "dir:logfile", filter: { project: "logfile", run: "*", level: "*" }, options: { root } },
     main: DIR_MAIN,

@@ -5,21 +5,22 @@
  * process. An operator pauses s3:e2e from the page; what is logged meanwhile waits there while
  * s3:mirror takes it; a read token sees the pause and no button; Resume lets it land, shown
  * without a reload. Last, the gateway stops: the pages' streams and connections must not hold it.
- * Screenshots go to a temp dir of their own (its path is logged).
+ * Screenshots of each state go to a temp dir removed after the run; ARTIFACT_BUS_SCREENSHOTS=<dir>
+ * keeps them in <dir>/ops-page-pause/ for a person to look at (test/harness/screenshots.ts).
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashToken } from "@artifact-bus/shared";
-import { eventually } from "@artifact-bus/testkit";
+import { eventually, tempDirs } from "@artifact-bus/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
+import { screenshotDir } from "./harness/screenshots.ts";
 
 const CHROMIUM = process.env.ARTIFACT_BUS_CHROMIUM ?? "/usr/bin/chromium";
 const DEST = "s3:e2e";
 const MIRROR = "s3:mirror";
 
+const temp = tempDirs();
 let stack: GatewayStack;
 let browser: Browser;
 let shots: string;
@@ -34,8 +35,7 @@ beforeAll(async () => {
   reader = stack.token(["alpha"], ["read"]);
   operator = stack.token(["*"], ["admin"]);
   await stack.reload();
-  shots = mkdtempSync(join(tmpdir(), "artifact-bus-ops-page-pause-"));
-  console.info(`ops page (pause) screenshots: ${shots}`);
+  shots = screenshotDir(temp, "ops-page-pause");
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 }, 120_000);
 

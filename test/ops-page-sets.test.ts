@@ -6,21 +6,24 @@
  * sha256 check); a third has one member of two. The page, listing the run before anything
  * landed, shows them turn complete, failed (with the missing member and why) and open, and the
  * pointer naming the complete one, without a reload; another project's read token sees no set.
- * Screenshots go to a temp dir of their own (its path is logged).
+ * Screenshots of each state go to a temp dir removed after the run; ARTIFACT_BUS_SCREENSHOTS=<dir>
+ * keeps them in <dir>/ops-page-sets/ for a person to look at (test/harness/screenshots.ts).
  */
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LoggedArtifact } from "@artifact-bus/shared";
+import { tempDirs } from "@artifact-bus/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Trainer } from "./harness/bus-stack.ts";
 import { GatewayStack } from "./harness/gateway-stack.ts";
+import { screenshotDir } from "./harness/screenshots.ts";
 
 const CHROMIUM = process.env.ARTIFACT_BUS_CHROMIUM ?? "/usr/bin/chromium";
 const DEST = "s3:e2e";
 const RUN = "sets-page";
 
+const temp = tempDirs();
 let stack: GatewayStack;
 let browser: Browser;
 let trainer: Trainer;
@@ -35,8 +38,7 @@ beforeAll(async () => {
   otherReader = stack.token(["beta"], ["read"]);
   await stack.reload();
   trainer = await stack.bus.trainer();
-  shots = mkdtempSync(join(tmpdir(), "artifact-bus-ops-page-sets-"));
-  console.info(`ops page (sets) screenshots: ${shots}`);
+  shots = screenshotDir(temp, "ops-page-sets");
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 }, 120_000);
 

@@ -3,23 +3,24 @@
  * playwright-core (no browser download), against real servers (nats-server, the S3 double, an
  * S3 uploader and the gateway in their own processes). One failed attempt kills an artifact
  * (maxDeliver 1), so stopping S3 both opens the breaker and leaves dead letters to retry.
- * Screenshots of each state are written to a temp dir of their own that the test leaves for
- * a person to look at (its path is logged); OPS_PAGE_SCREENSHOT=<path> also writes the README's
- * picture (docs/ops-page.png) there.
+ * Screenshots of each state go to a temp dir removed after the run; ARTIFACT_BUS_SCREENSHOTS=<dir>
+ * keeps them in <dir>/ops-page/ for a person to look at (test/harness/screenshots.ts).
+ * OPS_PAGE_SCREENSHOT=<path> also writes the README's picture (docs/ops-page.png) there.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashToken } from "@artifact-bus/shared";
-import { eventually, type UploaderProcess } from "@artifact-bus/testkit";
+import { eventually, tempDirs, type UploaderProcess } from "@artifact-bus/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QUICK_BREAKER } from "./harness/bus-stack.ts";
 import { GatewayStack } from "./harness/gateway-stack.ts";
+import { screenshotDir } from "./harness/screenshots.ts";
 
 const CHROMIUM = process.env.ARTIFACT_BUS_CHROMIUM ?? "/usr/bin/chromium";
 const DEST = "s3:e2e";
 
+const temp = tempDirs();
 let stack: GatewayStack;
 let uploader: UploaderProcess;
 let browser: Browser;
@@ -44,8 +45,7 @@ beforeAll(async () => {
   adminA = stack.token(["alpha"], ["admin"]);
   adminB = stack.token(["beta"], ["admin"]);
   await stack.reload();
-  shots = mkdtempSync(join(tmpdir(), "artifact-bus-ops-page-"));
-  console.info(`ops page screenshots: ${shots}`);
+  shots = screenshotDir(temp, "ops-page");
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 }, 120_000);
 

@@ -43,6 +43,9 @@ const pythonEnv = (extraEnv: Record<string, string> = {}) => ({
   ARTIFACT_BUS_STAGING_DIR: gw.bus.config.staging.dir,
   ARTIFACT_BUS_URL: gw.url,
   ARTIFACT_BUS_TOKEN: token,
+  // Not the user's default spool (<tmpdir>/artifact-bus-spool-<uid>): what a test could not
+  // send stays there, and this one goes with the stack's dir.
+  ARTIFACT_BUS_SPOOL_DIR: join(gw.bus.dir, "python-spool"),
   OUT_DIR: outDir,
   ...extraEnv,
 });

@@ -41,6 +41,7 @@ async function runPython(module: string): Promise<string> {
     ARTIFACT_BUS_STAGING_DIR: gw.bus.config.staging.dir,
     ARTIFACT_BUS_URL: gw.url,
     ARTIFACT_BUS_TOKEN: token,
+    ARTIFACT_BUS_SPOOL_DIR: join(gw.bus.dir, "python-spool"), // not the user's default spool
     OUT_DIR: outDir,
   };
   const run = await promisify(execFile)(PYTHON, ["-m", "unittest", module, "-v"], {

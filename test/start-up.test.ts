@@ -4,18 +4,17 @@
  * than that bound is only waited out. An uploader's config check validates without connecting.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connectNats } from "@artifact-bus/shared";
-import { NatsServer } from "@artifact-bus/testkit";
+import { NatsServer, tempDirs } from "@artifact-bus/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 
 const root = resolve(import.meta.dirname, "..");
 const CLI = join(root, "shared/src/cli/main.ts");
 const S3_UPLOADER = join(root, "services/s3-uploader/src/main.ts");
-const work = mkdtempSync(join(tmpdir(), "artifact-bus-start-up-"));
+const work = tempDirs().make("artifact-bus-start-up-");
 const file = join(work, "artifact.txt");
 writeFileSync(file, "hello\n");
 

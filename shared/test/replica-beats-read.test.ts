@@ -27,7 +27,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await nc?.close();
-  await server?.stop();
+  await server?.dispose(); // stop() would leave its store dir in /tmp
 });
 
 it("reads the beats of every replica, each read answering while the beats are rewritten", async () => {

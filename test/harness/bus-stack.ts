@@ -113,49 +113,59 @@ export class BusStack {
     blobProjects?: string[] | undefined;
   }): Promise<BusStack> {
     const dir = o.dir ?? mkdtempSync(join(tmpdir(), "artifact-bus-e2e-"));
-    mkdirSync(join(dir, "staging"), { recursive: true });
-    // Letters first: the server parses an env value as config, and digits alone make a number.
-    const users = o.secured ? sampleUsers() : [];
-    const passwords = new Map(users.map((u) => [u.user, `pw-${randomBytes(12).toString("hex")}`]));
-    const serverEnv = Object.fromEntries(
-      users.flatMap((u) => ("env" in u.password ? [[u.password.env, passwords.get(u.user)!]] : [])),
-    );
-    const serverOptions = o.secured ? { config: sampleServerConfig(), env: serverEnv } : {};
-    const cluster = o.cluster ? await NatsCluster.start(serverOptions) : undefined;
-    const nats = cluster?.nodes[0] ?? (await NatsServer.start(serverOptions));
-    const config = parseConfig({
-      nats: { servers: cluster?.urls ?? [nats.url] },
-      stream: { replicas: cluster ? 3 : 1 },
-      staging: { store: "fs", dir: join(dir, "staging"), projects: o.blobProjects ?? [] },
-      logLevel: "debug",
-      shutdownGraceMs: 10_000,
-      destinations: [o.destination, ...(o.moreDestinations ?? [])].map((d) => ({
-        ackWaitMs: 5_000,
-        ...d,
-        backoff: { initialMs: 200, maxMs: 2_000, ...d.backoff },
-        breaker: { resetTimeoutMs: 1_000, volumeThreshold: 3, ...d.breaker },
-      })),
-    });
-    const nc = await connectNats(o.secured ? { ...config.nats, user: "admin" } : config.nats, {
-      name: "e2e-admin",
-      env: { ARTIFACT_BUS_NATS_PASSWORD: passwords.get("admin") ?? "" },
-    });
-    // A new cluster answers JetStream requests only once it elected a meta leader.
-    await eventually(
-      () =>
-        ensureTopology(nc, {
-          stream: config.stream,
-          destinations: config.destinations,
-          blobProjects: config.staging.projects,
-        }).then(
-          () => true,
-          () => undefined,
-        ),
-      60_000,
-      "the topology applied",
-      500,
-    );
-    return new BusStack(dir, nats, config, nc, o.main, o.env ?? {}, passwords, cluster);
+    let servers: { dispose(): Promise<void> } | undefined;
+    try {
+      mkdirSync(join(dir, "staging"), { recursive: true });
+      mkdirSync(join(dir, "tmp"), { recursive: true, mode: 0o700 });
+      // Letters first: the server parses an env value as config, and digits alone make a number.
+      const users = o.secured ? sampleUsers() : [];
+      const passwords = new Map(users.map((u) => [u.user, `pw-${randomBytes(12).toString("hex")}`]));
+      const serverEnv = Object.fromEntries(
+        users.flatMap((u) => ("env" in u.password ? [[u.password.env, passwords.get(u.user)!]] : [])),
+      );
+      const serverOptions = o.secured ? { config: sampleServerConfig(), env: serverEnv } : {};
+      const cluster = o.cluster ? await NatsCluster.start(serverOptions) : undefined;
+      const nats = cluster?.nodes[0] ?? (await NatsServer.start(serverOptions));
+      servers = cluster ?? nats;
+      const config = parseConfig({
+        nats: { servers: cluster?.urls ?? [nats.url] },
+        stream: { replicas: cluster ? 3 : 1 },
+        staging: { store: "fs", dir: join(dir, "staging"), projects: o.blobProjects ?? [] },
+        logLevel: "debug",
+        shutdownGraceMs: 10_000,
+        destinations: [o.destination, ...(o.moreDestinations ?? [])].map((d) => ({
+          ackWaitMs: 5_000,
+          ...d,
+          backoff: { initialMs: 200, maxMs: 2_000, ...d.backoff },
+          breaker: { resetTimeoutMs: 1_000, volumeThreshold: 3, ...d.breaker },
+        })),
+      });
+      const nc = await connectNats(o.secured ? { ...config.nats, user: "admin" } : config.nats, {
+        name: "e2e-admin",
+        env: { ARTIFACT_BUS_NATS_PASSWORD: passwords.get("admin") ?? "" },
+      });
+      // A new cluster answers JetStream requests only once it elected a meta leader.
+      await eventually(
+        () =>
+          ensureTopology(nc, {
+            stream: config.stream,
+            destinations: config.destinations,
+            blobProjects: config.staging.projects,
+          }).then(
+            () => true,
+            () => undefined,
+          ),
+        60_000,
+        "the topology applied",
+        500,
+      );
+      return new BusStack(dir, nats, config, nc, o.main, o.env ?? {}, passwords, cluster);
+    } catch (err) {
+      // A start that failed half-way (a server that did not come up) leaves nothing behind.
+      await servers?.dispose().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   get destination(): string {
@@ -177,6 +187,9 @@ export class BusStack {
         verbose: process.env.ARTIFACT_BUS_TEST_VERBOSE === "1",
         env: {
           ARTIFACT_BUS_CONFIG: this.configPath,
+          // Uploaders are SIGKILLed (a crash test, dispose): what they keep in temp dirs for their
+          // life (the OpenSSH transport's known_hosts) then goes with the stack's dir.
+          TMPDIR: join(this.dir, "tmp"),
           ...this.login(`uploader-${this.token}`),
           ...this.env,
           ...extraEnv,
@@ -259,9 +272,12 @@ export class BusStack {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([...this.uploaders].map((u) => u.kill("SIGKILL")));
-    await this.nc.close().catch(() => undefined);
-    await (this.cluster ?? this.nats).dispose();
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      await Promise.all([...this.uploaders].map((u) => u.kill("SIGKILL")));
+      await this.nc.close().catch(() => undefined);
+      await (this.cluster ?? this.nats).dispose();
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
   }
 }

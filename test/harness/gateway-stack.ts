@@ -54,8 +54,14 @@ export class GatewayStack {
   static async start(o: GatewayStackOptions = {}): Promise<GatewayStack> {
     const s3 = await S3Stack.start(o);
     const stack = new GatewayStack(s3, o.gateway ?? {});
-    if (o.uploader !== false) await s3.bus.startUploader();
-    await stack.startGateway();
+    try {
+      if (o.uploader !== false) await s3.bus.startUploader();
+      await stack.startGateway();
+    } catch (err) {
+      // The caller gets no stack to dispose: its servers and temp dirs go now.
+      await stack.dispose().catch(() => undefined);
+      throw err;
+    }
     return stack;
   }
 
@@ -109,7 +115,10 @@ export class GatewayStack {
   }
 
   async dispose(): Promise<void> {
-    await this.gateway?.kill("SIGKILL");
-    await this.s3.dispose();
+    try {
+      await this.gateway?.kill("SIGKILL");
+    } finally {
+      await this.s3.dispose();
+    }
   }
 }

@@ -38,6 +38,7 @@ export class S3Stack {
     const bucket = o.bucket ?? "artifacts";
     const s3 = await S3TestServer.start({ buckets: [bucket], multipartApi: o.multipartApi ?? false });
     const options = { bucket, endpoint: s3.endpoint, forcePathStyle: true, region: s3.region, ...o.s3Options };
+    // A failed start disposes of the S3 server: the caller gets no stack to dispose.
     const bus = await BusStack.start({
       main: S3_MAIN,
       env: { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region },
@@ -49,6 +50,9 @@ export class S3Stack {
         o.mirrorPrefix === undefined
           ? []
           : [{ name: "s3:mirror", ...o.destination, options: { ...options, prefix: o.mirrorPrefix } }],
+    }).catch(async (err: unknown) => {
+      await s3.dispose().catch(() => undefined);
+      throw err;
     });
     return new S3Stack(bus, s3, bucket);
   }
@@ -83,7 +87,10 @@ export class S3Stack {
   }
 
   async dispose(): Promise<void> {
-    await this.bus.dispose();
-    await this.s3.dispose();
+    try {
+      await this.bus.dispose();
+    } finally {
+      await this.s3.dispose();
+    }
   }
 }

@@ -32,6 +32,10 @@ export class WandbStack {
       env: { WANDB_API_KEY: double.apiKey },
       destination: { name: "wandb:e2e", ...o.destination, options },
       moreDestinations: (o.moreDestinations ?? []).map((d) => ({ ...d, options: { ...options, ...d.options } })),
+    }).catch(async (err: unknown) => {
+      // The caller gets no stack to dispose: the double's data dir goes now.
+      await double.dispose().catch(() => undefined);
+      throw err;
     });
     return new WandbStack(bus, double);
   }
@@ -54,7 +58,10 @@ export class WandbStack {
   }
 
   async dispose(): Promise<void> {
-    await this.bus.dispose();
-    await this.double.dispose();
+    try {
+      await this.bus.dispose();
+    } finally {
+      await this.double.dispose();
+    }
   }
 }

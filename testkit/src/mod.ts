@@ -32,6 +32,7 @@ export {
 export { listRemoteDir, readRemoteFiles, sftpArgs, sftpBatch } from "./sftp-cli.ts";
 export { SshdServer, type SshdServerOptions } from "./sshd-server.ts";
 export { ensureSshdRuntimeDir, fingerprintOf, freePort, generateKey } from "./sshd-setup.ts";
+export { type TempDirs, tempDirs } from "./temp-dirs.ts";
 export { ThrottledProxy, type ThrottledProxyOptions } from "./throttled-proxy.ts";
 export { type LogLine, UploaderProcess, type UploaderProcessOptions } from "./uploader-process.ts";
 export { OFFICIAL_COMMIT, OFFICIAL_DOCUMENTS, type OfficialDocument } from "./wandb/official-documents.ts";

@@ -39,7 +39,13 @@ export class NatsServer extends ServerProcess {
   /** Starts a fresh server with JetStream on and an empty store dir. */
   static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
     const server = new NatsServer(options);
-    await server.launch(options.cluster?.node.clientPort ?? options.port ?? -1);
+    try {
+      await server.launch(options.cluster?.node.clientPort ?? options.port ?? -1);
+    } catch (err) {
+      // Nobody gets a server to dispose of: its dir goes now.
+      await server.dispose();
+      throw err;
+    }
     return server;
   }
 
@@ -97,7 +103,10 @@ export class NatsServer extends ServerProcess {
 
   /** Stops the server and removes its store dir. */
   async dispose(): Promise<void> {
-    await this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      await this.stop();
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
   }
 }

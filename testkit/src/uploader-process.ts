@@ -64,14 +64,20 @@ export class UploaderProcess {
   static async start(opts: UploaderProcessOptions, timeoutMs = 20_000): Promise<UploaderProcess> {
     const p = new UploaderProcess(opts);
     const started = opts.startedMessage ?? "uploader started";
-    await Promise.race([
-      p.waitForLog((l) => l.msg === started, timeoutMs),
-      p.exited.then(({ code }) => {
-        throw new Error(
-          `${opts.main} exited with ${code} before it started:\n${p.lines.map((l) => JSON.stringify(l)).join("\n")}`,
-        );
-      }),
-    ]);
+    try {
+      await Promise.race([
+        p.waitForLog((l) => l.msg === started, timeoutMs),
+        p.exited.then(({ code }) => {
+          throw new Error(
+            `${opts.main} exited with ${code} before it started:\n${p.lines.map((l) => JSON.stringify(l)).join("\n")}`,
+          );
+        }),
+      ]);
+    } catch (err) {
+      // Nobody gets a handle to stop one that is slow to start: it must not outlive the test.
+      await p.kill("SIGKILL");
+      throw err;
+    }
     return p;
   }
 

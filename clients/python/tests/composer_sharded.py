@@ -18,14 +18,16 @@ import uuid
 from artifact_bus import ArtifactBusError, ArtifactClient
 from artifact_bus.composer import ArtifactBusLogger
 from tests.composer_sharded_standin import Rank
-from tests.support import TRANSPORTS, client, record
+from tests.support import TRANSPORTS, client, record, scratch_dir
 
 WORLD_SIZE = 2
 
 
-def ranks(transport, run, world_size=WORLD_SIZE):
+def ranks(test, transport, run, world_size=WORLD_SIZE):
+    """The ranks of a job, each with its own folder, removed when `test` ends."""
     os.environ["WORLD_SIZE"] = str(world_size)  # as Composer's launcher sets it for every rank
-    return [Rank(r, ArtifactBusLogger(client=client(transport, run=run, rank=r)), run) for r in range(world_size)]
+    return [Rank(r, ArtifactBusLogger(client=client(transport, run=run, rank=r)), run, scratch_dir(test))
+            for r in range(world_size)]
 
 
 def flush(*parts):
@@ -51,10 +53,10 @@ class ShardedCheckpoints(unittest.TestCase):
         for transport in TRANSPORTS:
             with self.subTest(transport=transport):
                 run = "sharded-%s-%s" % (transport, uuid.uuid4().hex[:6])
-                rank0, rank1 = ranks(transport, run)
+                rank0, rank1 = ranks(self, transport, run)
                 first = dict(rank0.save(0, 2), **rank1.save(0, 2))
                 flush(rank0, rank1)
-                reader = ranks("http", run, world_size=1)[0]
+                reader = ranks(self, "http", run, world_size=1)[0]
                 self.assertEqual(symlink_text(reader, rank0), rank0.checkpoint_dir(0, 2))
                 self.assertEqual(symlink_text(reader, rank1), rank0.checkpoint_dir(0, 2))
 
@@ -74,7 +76,7 @@ class ShardedCheckpoints(unittest.TestCase):
                 reader.close()
 
                 # A new job resumes on each rank from its symlink, through the drop-in's download_file.
-                resumed = ranks("http", run)
+                resumed = ranks(self, "http", run)
                 for rank in resumed:
                     directory, got = rank.autoresume()
                     self.assertEqual(directory, rank0.checkpoint_dir(1, 4))
@@ -89,7 +91,7 @@ class ShardedCheckpoints(unittest.TestCase):
 
     def test_a_shard_that_does_not_match_the_manifest_is_refused_on_resume(self):
         run = "sharded-bad-%s" % uuid.uuid4().hex[:6]
-        rank0, rank1 = ranks(TRANSPORTS[0], run)
+        rank0, rank1 = ranks(self, TRANSPORTS[0], run)
         rank0.save(0, 2)
         rank1.save(0, 2)
         rank0.close()
@@ -102,7 +104,7 @@ class ShardedCheckpoints(unittest.TestCase):
             f.write(b"not the shard the manifest lists")
         bus.log_file(path, shard)
         bus.close(timeout=120)  # landed: the newest version of the shard's name is that one
-        resumed = ranks("http", run)[1]
+        resumed = ranks(self, "http", run)[1]
         with self.assertRaisesRegex(ArtifactBusError, "__1_0.distcp of set .* does not match its manifest"):
             resumed.autoresume()
         resumed.close()

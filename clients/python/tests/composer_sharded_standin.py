@@ -11,18 +11,17 @@ can let one rank save while another has not yet.
 """
 
 import os
-import tempfile
 
 from tests import composer_standin as composer
 
 
 class Rank:
-    def __init__(self, rank, destination, run_name):
+    def __init__(self, rank, destination, run_name, folder):
         self.rank, self.run_name = rank, run_name
         self.destination = destination
         self.state = composer.State(run_name, [destination])
         self.logger = composer.Logger(self.state, [destination])
-        self.folder = tempfile.mkdtemp()
+        self.folder = folder  # where this rank writes its checkpoint files
         destination.run_event(composer.Event("init"), self.state, self.logger)
 
     def checkpoint_dir(self, epoch, batch):

@@ -11,7 +11,6 @@ composer/loggers/logger_destination.py, composer/core/serializable.py). Keep the
 """
 
 import os
-import tempfile
 
 
 class Event(str):
@@ -97,11 +96,11 @@ class Trainer:
     """fit(): `epochs` x `batches`, a checkpoint (and its `latest-rank0.pt.symlink`) per epoch, as
     Composer's CheckpointSaver writes them; returns {remote name: bytes} of what it uploaded."""
 
-    def __init__(self, loggers, run_name, autoresume=False):
+    def __init__(self, loggers, run_name, folder, autoresume=False):
         self.loggers = list(loggers)
         self.state = State(run_name, list(self.loggers))
         self.logger = Logger(self.state, self.loggers)
-        self.folder = tempfile.mkdtemp()
+        self.folder = folder  # Composer's save_folder: where checkpoints are written and resumed from
         self.events = []
         self._event("init")
         self.logger.log_hyperparameters({"lr": 0.1, "run_name": run_name})

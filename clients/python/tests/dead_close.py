@@ -4,12 +4,11 @@ S3 server first, so nothing uploads until this script removed the staged bytes o
 printed "ready"; it starts S3 again and creates the GO file."""
 
 import os
-import tempfile
 import time
 import unittest
 
 from artifact_bus import FlushError
-from tests.support import TRANSPORTS, client, record, write
+from tests.support import TRANSPORTS, client, record, scratch_dir, write
 
 
 def log_lost_and_kept(bus, work):
@@ -26,7 +25,7 @@ def log_lost_and_kept(bus, work):
 
 class CloseWithADeadArtifact(unittest.TestCase):
     def test_flush_raises_once_naming_the_dead_artifact_unless_told_only_to_wait(self):
-        work = tempfile.mkdtemp()
+        work = scratch_dir(self)
         buses = []
         for transport in TRANSPORTS:
             for fail_on_dead in (True, False):

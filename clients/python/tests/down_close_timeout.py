@@ -2,12 +2,11 @@
 after the timeout, naming what is pending, and nothing is lost."""
 
 import os
-import tempfile
 import time
 import unittest
 
 from artifact_bus import FlushError
-from tests.support import TRANSPORTS, client, record, write
+from tests.support import TRANSPORTS, client, record, scratch_dir, write
 
 
 class CloseWhileTheDestinationIsDown(unittest.TestCase):
@@ -15,7 +14,7 @@ class CloseWhileTheDestinationIsDown(unittest.TestCase):
         for transport in TRANSPORTS:
             with self.subTest(transport=transport):
                 bus = client(transport)
-                work = tempfile.mkdtemp()
+                work = scratch_dir(self)
                 logged = {}
                 for i in range(3):
                     path = os.path.join(work, "f%d" % i)

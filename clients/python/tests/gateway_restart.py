@@ -3,11 +3,10 @@ again on the same port: every artifact lands, each published once (the wrapper c
 PROGRESS_FILE gets the number of artifacts logged so far; RUN names the run."""
 
 import os
-import tempfile
 import time
 import unittest
 
-from tests.support import client, record, write
+from tests.support import client, record, scratch_dir, write
 
 COUNT = 40
 
@@ -15,7 +14,7 @@ COUNT = 40
 class GatewayRestartedMidRun(unittest.TestCase):
     def test_every_artifact_lands_once_across_a_gateway_restart(self):
         bus = client("http", run=os.environ["RUN"], retry_base=0.2, retry_max=2.0)
-        work = tempfile.mkdtemp()
+        work = scratch_dir(self)
         logged = {}
         for i in range(COUNT):
             path = os.path.join(work, "f%d" % i)

@@ -17,6 +17,14 @@ BINARY = shutil.which("nats-server") or "/usr/sbin/nats-server"
 class NatsServer:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="artifact-bus-nats-")
+        try:
+            self._start()
+        except BaseException:
+            # The caller gets no server to stop: its store goes now.
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _start(self):
         self.proc = subprocess.Popen([BINARY, "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", self.dir],
                                      stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 30
@@ -44,7 +52,13 @@ class NatsServer:
         os.kill(self.proc.pid, signal.SIGCONT)
 
     def stop(self):
-        self.thaw()
-        self.proc.terminate()
-        self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self.thaw()
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)

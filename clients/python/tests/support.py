@@ -7,6 +7,7 @@ independent checks of the S3 objects)."""
 import hashlib
 import json
 import os
+import tempfile
 import uuid
 
 from artifact_bus import ArtifactClient
@@ -22,6 +23,13 @@ def client(transport, project="pyclient", run=None, **options):
         env.pop("ARTIFACT_BUS_URL", None)
     run = run or "run-%s" % uuid.uuid4().hex[:8]
     return ArtifactClient.from_env(project=project, run=run, env=env, **options)
+
+
+def scratch_dir(test):
+    """A fresh temp dir removed when `test` (a TestCase) ends, whether it passed or not."""
+    made = tempfile.TemporaryDirectory()
+    test.addCleanup(made.cleanup)
+    return made.name
 
 
 def write(path, data):

@@ -12,7 +12,7 @@ import tempfile
 import unittest
 import uuid
 
-from tests.support import TRANSPORTS
+from tests.support import TRANSPORTS, scratch_dir
 
 CLIENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The README's exit codes.
@@ -29,16 +29,18 @@ def cli(*args, env=None, transport=None):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
 
 
-def a_file(data=b"cli bytes"):
-    fd, path = tempfile.mkstemp(suffix=".bin")
+def a_file(test, data=b"cli bytes"):
+    """A file to put, in a temp dir removed when `test` ends."""
+    fd, path = tempfile.mkstemp(suffix=".bin", dir=scratch_dir(test))
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     return path
 
 
-# Configured, but nowhere reachable: an error found before the network shows as itself.
-NOWHERE = {"PATH": os.environ.get("PATH", ""), "ARTIFACT_BUS_URL": "http://127.0.0.1:9",
-           "ARTIFACT_BUS_TOKEN": "t", "ARTIFACT_BUS_SPOOL_DIR": tempfile.mkdtemp()}
+def nowhere(test):
+    """Configured, but nowhere reachable: an error found before the network shows as itself."""
+    return {"PATH": os.environ.get("PATH", ""), "ARTIFACT_BUS_URL": "http://127.0.0.1:9",
+            "ARTIFACT_BUS_TOKEN": "t", "ARTIFACT_BUS_SPOOL_DIR": scratch_dir(test)}
 
 
 class PutPrintsTheIdAlone(unittest.TestCase):
@@ -46,12 +48,12 @@ class PutPrintsTheIdAlone(unittest.TestCase):
         for transport in TRANSPORTS:
             with self.subTest(transport=transport):
                 run = "cli-%s" % uuid.uuid4().hex[:8]
-                out = cli("--project", "pyclient", "--run", run, "put", a_file(), "--name", "cli/a.bin",
+                out = cli("--project", "pyclient", "--run", run, "put", a_file(self), "--name", "cli/a.bin",
                           transport=transport)
                 self.assertEqual(out.returncode, 0, out.stderr)
                 self.assertRegex(out.stdout, r"^[A-Za-z0-9_-]{8,}\n$")  # what $(...) captures, whole
                 self.assertNotIn("Traceback", out.stderr)
-                as_json = cli("--project", "pyclient", "--run", run, "--json", "put", a_file(), "--name", "cli/b.bin",
+                as_json = cli("--project", "pyclient", "--run", run, "--json", "put", a_file(self), "--name", "cli/b.bin",
                               transport=transport)
                 self.assertEqual(as_json.returncode, 0, as_json.stderr)
                 self.assertRegex(json.loads(as_json.stdout)["id"], r"^[A-Za-z0-9_-]{8,}$")
@@ -70,27 +72,27 @@ class ErrorsAreOneLine(unittest.TestCase):
         self.assertEqual(out.stdout, "")
 
     def test_a_name_that_escapes_is_refused_naming_the_name(self):
-        self.assertOneLine(cli("--project", "p", "--run", "r", "put", a_file(), "--name", "../x", env=NOWHERE),
+        self.assertOneLine(cli("--project", "p", "--run", "r", "put", a_file(self), "--name", "../x", env=nowhere(self)),
                            USAGE, re.compile(r"^artifact-bus: .*name.*\.\./x", re.S))
 
     def test_a_missing_file_is_not_found(self):
-        self.assertOneLine(cli("--project", "p", "--run", "r", "put", "/nonexistent/model.pt", env=NOWHERE),
+        self.assertOneLine(cli("--project", "p", "--run", "r", "put", "/nonexistent/model.pt", env=nowhere(self)),
                            NOT_FOUND, r"^artifact-bus: .*/nonexistent/model.pt")
 
     def test_an_invalid_project_a_bad_option_and_no_run_are_usage_errors(self):
-        self.assertOneLine(cli("--project", "a b", "--run", "r", "put", a_file(), env=NOWHERE), USAGE, r"project")
-        self.assertOneLine(cli("put", a_file(), "--level", "weekly", env=NOWHERE), USAGE, r"level")
-        self.assertOneLine(cli("--project", "p", "put", a_file(), env=NOWHERE), USAGE, r"run")
-        self.assertOneLine(cli("--project", "p", "--run", "r", "put", a_file(), "--meta", "nokey", env=NOWHERE),
+        self.assertOneLine(cli("--project", "a b", "--run", "r", "put", a_file(self), env=nowhere(self)), USAGE, r"project")
+        self.assertOneLine(cli("put", a_file(self), "--level", "weekly", env=nowhere(self)), USAGE, r"level")
+        self.assertOneLine(cli("--project", "p", "put", a_file(self), env=nowhere(self)), USAGE, r"run")
+        self.assertOneLine(cli("--project", "p", "--run", "r", "put", a_file(self), "--meta", "nokey", env=nowhere(self)),
                            USAGE, r"--meta")
 
     def test_an_existing_destination_is_refused_without_overwrite(self):
-        there = a_file()
-        self.assertOneLine(cli("--project", "p", "--run", "r", "get", "x.pt", there, env=NOWHERE), USAGE,
+        there = a_file(self)
+        self.assertOneLine(cli("--project", "p", "--run", "r", "get", "x.pt", there, env=nowhere(self)), USAGE,
                            r"exists.*--overwrite")
 
     def test_an_unreachable_gateway_is_one_line_and_json_keeps_stdout_parseable(self):
-        out = cli("--project", "p", "--run", "r", "--json", "status", "ik-" + "a" * 32, env=NOWHERE)
+        out = cli("--project", "p", "--run", "r", "--json", "status", "ik-" + "a" * 32, env=nowhere(self))
         self.assertEqual(out.returncode, FAILED, out.stderr)
         self.assertNotIn("Traceback", out.stderr)
         self.assertRegex(out.stderr, r"^artifact-bus: .*unreachable.*\n$")

@@ -1,10 +1,9 @@
 import hashlib
 import os
-import tempfile
 import unittest
 
 from artifact_bus.composer import ArtifactBusLogger
-from tests.support import TRANSPORTS, client, record, write
+from tests.support import TRANSPORTS, client, record, scratch_dir, write
 
 
 class _Value:
@@ -33,7 +32,7 @@ class ComposerDropIn(unittest.TestCase):
                 logger = ArtifactBusLogger(client=bus, remote_file_name="{run_name}/checkpoints/{remote_file_name}")
                 self.assertTrue(logger.can_upload_files())
                 state = _State(bus.run)
-                work = tempfile.mkdtemp()
+                work = scratch_dir(self)
                 logged = {}
                 for batch in range(1, 11):
                     state.timestamp = _Timestamp(batch // 5, batch)
@@ -56,7 +55,7 @@ class ComposerDropIn(unittest.TestCase):
 
     def test_a_resuming_trainer_downloads_its_checkpoint_through_the_gateway(self):
         run = "resume-%s" % os.urandom(4).hex()
-        work = tempfile.mkdtemp()
+        work = scratch_dir(self)
         first = ArtifactBusLogger(client=client("http", run=run), remote_file_name="{run_name}/checkpoints/{remote_file_name}")
         state = _State(run)
         data = os.urandom(5 * (1 << 20) + 3)

@@ -5,16 +5,13 @@ a run: Composer's `state.run_name` names it, for uploads and for the download.""
 
 import hashlib
 import os
-import tempfile
 import unittest
 import uuid
 
 from artifact_bus import ArtifactBusError, ArtifactClient
 from artifact_bus.composer import ArtifactBusLogger
 from tests import composer_standin as composer
-from tests.support import TRANSPORTS, record
-
-NOWHERE = {"ARTIFACT_BUS_URL": "http://127.0.0.1:9", "ARTIFACT_BUS_SPOOL_DIR": tempfile.mkdtemp()}
+from tests.support import TRANSPORTS, record, scratch_dir
 
 
 def readme_logger(transport, env=None):
@@ -31,7 +28,7 @@ class ComposerTrainer(unittest.TestCase):
         for transport in TRANSPORTS:
             with self.subTest(transport=transport):
                 run = "trainer-%s-%s" % (transport, uuid.uuid4().hex[:6])
-                trainer = composer.Trainer([readme_logger(transport)], run_name=run)
+                trainer = composer.Trainer([readme_logger(transport)], run_name=run, folder=scratch_dir(self))
                 uploaded = trainer.fit(epochs=2, batches=3)
                 trainer.close()  # close waits until every checkpoint landed, or raises FlushError
                 self.assertEqual(set(composer.EVERY_EVENT) - {"close"} - set(trainer.events), set())
@@ -42,9 +39,11 @@ class ComposerTrainer(unittest.TestCase):
                 if transport == "nats":
                     # NATS carries no bytes back: autoresume is told so, not left to fail silently.
                     with self.assertRaisesRegex(NotImplementedError, "ARTIFACT_BUS_URL"):
-                        composer.Trainer([readme_logger(transport)], run_name=run, autoresume=True)
+                        composer.Trainer([readme_logger(transport)], run_name=run, folder=scratch_dir(self),
+                                         autoresume=True)
                     continue
-                resumed = composer.Trainer([readme_logger(transport)], run_name=run, autoresume=True)
+                resumed = composer.Trainer([readme_logger(transport)], run_name=run, folder=scratch_dir(self),
+                                           autoresume=True)
                 last = "checkpoints/ep1-ba6-rank0.pt"
                 self.assertEqual(resumed.resumed, (last, uploaded[last]))
                 resumed.close()
@@ -52,9 +51,11 @@ class ComposerTrainer(unittest.TestCase):
 
 class NoRunAnywhere(unittest.TestCase):
     def test_download_before_composer_named_the_run_says_what_to_pass(self):
-        logger = readme_logger("http", env=NOWHERE)
+        # Configured, but nowhere reachable.
+        nowhere = {"ARTIFACT_BUS_URL": "http://127.0.0.1:9", "ARTIFACT_BUS_SPOOL_DIR": scratch_dir(self)}
+        logger = readme_logger("http", env=nowhere)
         with self.assertRaisesRegex(ArtifactBusError, r"run.*(run=|ARTIFACT_BUS_RUN)"):
-            logger.download_file("checkpoints/latest-rank0.pt.symlink", os.path.join(tempfile.mkdtemp(), "x"))
+            logger.download_file("checkpoints/latest-rank0.pt.symlink", os.path.join(scratch_dir(self), "x"))
         logger.post_close()
 
 

@@ -4,18 +4,19 @@ resuming an interrupted download), and the same answers as the NATS transport.""
 import hashlib
 import logging
 import os
-import tempfile
 import unittest
 
 from artifact_bus import ArtifactClient, FlushError
-from tests.support import client, write
+from tests.support import client, scratch_dir, write
 
 
 class WrongToken(unittest.TestCase):
     def test_a_wrong_token_fails_each_artifact_once_naming_the_token_without_retries(self):
-        env = dict(os.environ, ARTIFACT_BUS_TOKEN="ab_not-a-token")
+        # The client keeps what it could not send in its spool: one of this test's own, not the
+        # user's default spool, which nothing would ever empty.
+        env = dict(os.environ, ARTIFACT_BUS_TOKEN="ab_not-a-token", ARTIFACT_BUS_SPOOL_DIR=scratch_dir(self))
         bus = ArtifactClient.from_env(project="pyclient", run="wrong-token", env=env)
-        work = tempfile.mkdtemp()
+        work = scratch_dir(self)
         with _no_retries(self):
             for i in range(3):
                 path = os.path.join(work, "f%d" % i)
@@ -50,7 +51,7 @@ class _no_retries:
 class ReadBack(unittest.TestCase):
     def setUp(self):
         self.bus = client("http")
-        self.work = tempfile.mkdtemp()
+        self.work = scratch_dir(self)
         self.data = os.urandom(3 * (1 << 20) + 17)
         src = os.path.join(self.work, "model.pt")
         write(src, self.data)

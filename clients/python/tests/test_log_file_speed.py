@@ -1,9 +1,8 @@
 import os
-import tempfile
 import time
 import unittest
 
-from tests.support import TRANSPORTS, client
+from tests.support import TRANSPORTS, client, scratch_dir
 
 GiB = 1 << 30
 
@@ -13,7 +12,7 @@ class LogFileReturnsAtOnce(unittest.TestCase):
         for transport in TRANSPORTS:
             with self.subTest(transport=transport):
                 bus = client(transport, mode="link")
-                path = os.path.join(tempfile.mkdtemp(), "big.pt")
+                path = os.path.join(scratch_dir(self), "big.pt")
                 with open(path, "wb") as f:
                     f.truncate(GiB)  # sparse: linking never reads it
                 started = time.perf_counter()

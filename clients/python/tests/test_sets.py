@@ -5,11 +5,10 @@ manifest; a member whose bytes no longer match its manifest is named."""
 
 import hashlib
 import os
-import tempfile
 import unittest
 
 from artifact_bus import ArtifactBusError, InvalidArtifact
-from tests.support import TRANSPORTS, client, write
+from tests.support import TRANSPORTS, client, scratch_dir, write
 
 
 def sha(data):
@@ -18,7 +17,7 @@ def sha(data):
 
 class CheckpointSets(unittest.TestCase):
     def setUp(self):
-        self.work = tempfile.mkdtemp()
+        self.work = scratch_dir(self)
 
     def shard(self, name, size):
         path = os.path.join(self.work, name.replace("/", "_"))

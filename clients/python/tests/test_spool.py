@@ -3,16 +3,16 @@ user's own private directory, or another user of the host could read or swap wha
 
 import os
 import stat
-import tempfile
 import unittest
 
 from artifact_bus._http import HttpTransport
 from artifact_bus.errors import ArtifactBusError
+from tests.support import scratch_dir
 
 
 class Spool(unittest.TestCase):
     def setUp(self):
-        self.root = tempfile.mkdtemp()
+        self.root = scratch_dir(self)
 
     def transport(self, spool):
         return HttpTransport("http://127.0.0.1:1", spool_dir=spool)

@@ -1,10 +1,9 @@
 import os
-import tempfile
 import threading
 import time
 import unittest
 
-from tests.support import TRANSPORTS, client, record, write
+from tests.support import TRANSPORTS, client, record, scratch_dir, write
 
 
 class TrainingLoop(unittest.TestCase):
@@ -13,7 +12,7 @@ class TrainingLoop(unittest.TestCase):
             with self.subTest(transport=transport):
                 bus = client(transport)
                 logged = {}
-                work = tempfile.mkdtemp()
+                work = scratch_dir(self)
                 steps = []
 
                 def train():

@@ -2,15 +2,14 @@
 lands the same: the wrapper compares the objects' bytes, content type and metadata."""
 
 import os
-import tempfile
 import unittest
 
-from tests.support import TRANSPORTS, client, record, write
+from tests.support import TRANSPORTS, client, record, scratch_dir, write
 
 
 class TransportsAgree(unittest.TestCase):
     def test_one_artifact_over_each_transport_lands_identically(self):
-        work = tempfile.mkdtemp()
+        work = scratch_dir(self)
         path = os.path.join(work, "model.safetensors")
         data = os.urandom(300_000)
         sha = write(path, data)

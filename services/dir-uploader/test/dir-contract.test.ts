@@ -14,9 +14,11 @@ import {
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { DestinationError, silentLogger } from "@artifact-bus/shared";
-import { describeDestinationContract, memoryArtifact, testContext } from "@artifact-bus/testkit";
+import { describeDestinationContract, memoryArtifact, tempDirs, testContext } from "@artifact-bus/testkit";
 import { describe, expect, it } from "vitest";
 import { DirDestination } from "../src/dir-destination.ts";
+
+const temp = tempDirs();
 
 function all(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -49,14 +51,14 @@ describeDestinationContract("dir", async () => {
 
 describe("dir destination", () => {
   it("a root that is missing or not writable pauses the destination (DestinationError)", async () => {
-    const root = join(mkdtempSync(join(tmpdir(), "artifact-bus-dir-")), "gone");
+    const root = join(temp.make("artifact-bus-dir-"), "gone");
     const d = new DirDestination({ name: "dir:gone", options: { root }, log: silentLogger });
     await expect(d.probe()).rejects.toBeInstanceOf(DestinationError);
     await expect(d.upload(memoryArtifact(Buffer.from("x"), { name: "a/b.txt" }), testContext())).rejects.toBeInstanceOf(
       DestinationError,
     );
     if (process.getuid?.() !== 0) {
-      const locked = mkdtempSync(join(tmpdir(), "artifact-bus-dir-"));
+      const locked = temp.make("artifact-bus-dir-");
       chmodSync(locked, 0o555);
       const l = new DirDestination({ name: "dir:locked", options: { root: locked }, log: silentLogger });
       await expect(l.probe()).rejects.toBeInstanceOf(DestinationError);
@@ -73,7 +75,7 @@ describe("dir destination", () => {
   });
 
   it("removes temp files a killed uploader left, once they are older than staleTempMaxAgeMs, when it writes there again", async () => {
-    const root = mkdtempSync(join(tmpdir(), "artifact-bus-dir-"));
+    const root = temp.make("artifact-bus-dir-");
     const dir = join(root, "p", "r", "ckpt");
     mkdirSync(dir, { recursive: true });
     const stale = join(dir, ".other.pt.abcdefgh12.partial");
@@ -90,11 +92,10 @@ describe("dir destination", () => {
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(fresh)).toBe(true); // may be a live upload of another replica
     expect(existsSync(unrelated)).toBe(true); // not one of ours
-    rmSync(root, { recursive: true, force: true });
   });
 
   it("makes a directory again that was removed after it first wrote there", async () => {
-    const root = mkdtempSync(join(tmpdir(), "artifact-bus-dir-"));
+    const root = temp.make("artifact-bus-dir-");
     const d = new DirDestination({ name: "dir:again", options: { root }, log: silentLogger });
     const first = memoryArtifact(Buffer.from("one"), { project: "p", run: "r", name: "x/one.bin" });
     await d.upload(first, testContext());
@@ -108,6 +109,5 @@ describe("dir destination", () => {
     rmSync(join(root, "p"), { recursive: true });
     await d.upload(second, testContext()); // the streamed path (above 1 MiB) too
     expect(readFileSync(join(root, "p/r/x/two.bin")).equals(Buffer.alloc(2 << 20, 7))).toBe(true);
-    rmSync(root, { recursive: true, force: true });
   });
 });

@@ -3,6 +3,7 @@
  * known_hosts that pins exactly the verified host key (and the private key, when it was given
  * inline), and the command line. Host key checking stays strict: ssh refuses any other key.
  */
+import { rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +15,24 @@ export interface OpensshSetup {
   args: string[];
   /** Removes the temp dir (with the key file, if one was written). */
   dispose(): Promise<void>;
+}
+
+/**
+ * The temp dirs of setups not disposed yet. A process that exits without closing its
+ * destinations (process.exit after a failed shutdown, an uncaught error) removes them on its way
+ * out, so they do not pile up in the host's /tmp. Only SIGKILL leaves one behind.
+ */
+const liveDirs = new Set<string>();
+let exitHookInstalled = false;
+
+function removeAtExit(dir: string): void {
+  liveDirs.add(dir);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // "exit" handlers must be synchronous: the event loop no longer runs.
+  process.on("exit", () => {
+    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+  });
 }
 
 /** OpenSSH's host key algorithms for a key type: an RSA key signs with SHA-2. */
@@ -43,7 +62,11 @@ export async function prepareOpenssh(
   hostKey: Buffer,
 ): Promise<OpensshSetup> {
   const dir = await mkdtemp(join(tmpdir(), "artifact-bus-ssh-"));
-  const dispose = () => rm(dir, { recursive: true, force: true });
+  removeAtExit(dir);
+  const dispose = async () => {
+    await rm(dir, { recursive: true, force: true });
+    liveDirs.delete(dir);
+  };
   try {
     const type = keyType(hostKey);
     const knownHosts = join(dir, "known_hosts");
