@@ -21,6 +21,9 @@ from tests import composer_standin as composer
 from tests.composer_sharded import flush, ranks, sets_of
 from tests.support import TRANSPORTS, client, record
 
+# Removed when the interpreter exits, whatever the tests did.
+_SCRATCH = tempfile.TemporaryDirectory()
+
 
 def plain_rank(transport, run):
     os.environ["WORLD_SIZE"] = "1"
@@ -35,7 +38,7 @@ def save_plain(logger, state, epoch, batch, old_api):
     state.timestamp = composer.Timestamp(epoch, batch)
     name = "%s/checkpoints/ep%d-ba%d-rank0.pt" % (state.run_name, epoch, batch)
     data = os.urandom(30_000)
-    folder = tempfile.mkdtemp()
+    folder = tempfile.mkdtemp(dir=_SCRATCH.name)
     path = os.path.join(folder, os.path.basename(name))
     with open(path, "wb") as f:
         f.write(data)
@@ -55,7 +58,7 @@ def save_plain(logger, state, epoch, batch, old_api):
 def resume_plain(run):
     """Composer's autoresume of a non-sharded checkpoint: the symlink, then the file it names."""
     logger = ArtifactBusLogger(client=client("http", run=run))
-    folder = tempfile.mkdtemp()
+    folder = tempfile.mkdtemp(dir=_SCRATCH.name)
     link = os.path.join(folder, "latest-rank0.pt.symlink")
     logger.download_file("%s/checkpoints/latest-rank0.pt.symlink" % run, link, overwrite=True)
     with open(link) as f:
@@ -103,12 +106,12 @@ class OlderGenerationSharded(unittest.TestCase):
         for transport in TRANSPORTS:
             with self.subTest(transport=transport):
                 run = "sharded-old-%s-%s" % (transport, uuid.uuid4().hex[:6])
-                rank0, rank1 = ranks(transport, run)
+                rank0, rank1 = ranks(self, transport, run)
                 saved = dict(rank0.save(0, 2, old_api=True), **rank1.save(0, 2, old_api=True))
                 flush(rank0, rank1)
                 rank0.close()
                 rank1.close()
-                for rank in ranks("http", run):
+                for rank in ranks(self, "http", run):
                     directory, got = rank.autoresume()
                     self.assertEqual(directory, rank0.checkpoint_dir(0, 2))
                     for name, data in got.items():

@@ -11,6 +11,9 @@ from artifact_bus.composer import ArtifactBusLogger
 from artifact_bus.errors import ArtifactBusError
 from tests import composer_standin as composer
 
+# Removed when the interpreter exits, whatever the tests did.
+_SCRATCH = tempfile.TemporaryDirectory()
+
 
 class _Staged:
     def __init__(self, name):
@@ -52,7 +55,7 @@ def save(reserved, old_api=False):
     logger = ArtifactBusLogger(client=bus)
     state = composer.State("r", [logger])
     state.timestamp = composer.Timestamp(1, 4)
-    folder = tempfile.mkdtemp()
+    folder = tempfile.mkdtemp(dir=_SCRATCH.name)
     path, link = os.path.join(folder, "ckpt.pt"), os.path.join(folder, "latest.symlink")
     with open(path, "wb") as f:
         f.write(b"weights")
@@ -84,7 +87,7 @@ class PlainCheckpoint(unittest.TestCase):
         bus = RecordingClient(True)
         logger = ArtifactBusLogger(client=bus)
         state = composer.State("r", [logger])
-        path = os.path.join(tempfile.mkdtemp(), "trace.json")
+        path = os.path.join(tempfile.mkdtemp(dir=_SCRATCH.name), "trace.json")
         with open(path, "w") as f:
             f.write("{}")
         logger.upload_file(state, "r/traces/ep1.json", path)
