@@ -4,23 +4,25 @@
  * hard link, a rename, a copy-on-write clone, or a copy done by the kernel: copy_file_range, what
  * `cp` does), and the staged file hashed afterwards on a worker thread (hash-pool.ts).
  */
-import { constants, existsSync } from "node:fs";
-import { chmod, copyFile, link, lstat, rename, unlink, utimes } from "node:fs/promises";
+import {
+  chmodSync,
+  constants,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  renameSync,
+  unlinkSync,
+  utimesSync,
+} from "node:fs";
+import { copyFile, lstat, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { blobKey } from "../contract/blob-key.ts";
 import { InvalidArtifactError } from "../contract/names.ts";
 import type { BlobRef } from "../contract/schema.ts";
 import type { Logger } from "../log.ts";
 import { digestOf, readSmallFileSync } from "./bounded-read.ts";
-import {
-  codeOf,
-  commitBlob,
-  commitBlobSync,
-  inRunDir,
-  tempName,
-  unlinkIfPresent,
-  writeInRunDirSync,
-} from "./fs-run-dir.ts";
+import { codeOf, commitBlobSync, inRunDir, tempName, unlinkIfPresent, writeInRunDirSync } from "./fs-run-dir.ts";
 import { hashPool } from "./hash-pool.ts";
 import {
   BlobExistsError,
@@ -76,14 +78,19 @@ export async function placeBlob(
       if (mode === "move") await unlinkMoved(req.path, req.sameFile);
       return { location, how, blob: Promise.resolve({ ...location, ...digestOf(small) }) };
     }
-    how = await inRunDir(runDir, () => placeFile(req.path, temp, mode, logger, req.sameFile));
+    // Metadata calls from here on are synchronous: microseconds each, where a call through the
+    // thread pool waited for two wake-ups, milliseconds each on a loaded machine, six in a row
+    // for a link (bench/RESULTS.md, "logFile right after the previous round's flush").
+    how =
+      placeInPlaceSync(runDir, req.path, temp, mode, logger, req.sameFile) ??
+      (await inRunDir(runDir, () => copyOrClone(req.sameFile?.readPath ?? req.path, temp)));
     if (how === "link" || how === "move") {
       // Linked and moved files keep the trainer's mtime; sweep ages blobs from staging time.
       const now = new Date();
-      await utimes(temp, now, now);
+      utimesSync(temp, now, now);
     }
-    await chmod(temp, 0o444);
-    await commitBlob(temp, final, ref);
+    chmodSync(temp, 0o444);
+    commitBlobSync(temp, final, ref);
     if (mode === "move" && how !== "move") await unlinkMoved(req.path, req.sameFile);
   } catch (err) {
     // A moved file is the trainer's only copy: put it back rather than delete it.
@@ -128,53 +135,54 @@ async function hashPlaced(
 }
 
 /**
- * Puts `src` at the new path `dest` as `mode` asks; link and move fall back to a copy (with a
- * logged note) where they are impossible. Returns how it was done. With `checked`, copies read
- * the checked file itself, and a link or move that placed another file is undone (see
- * StageRequest.sameFile).
+ * Puts `src` at the new path `dest` by a hard link or a rename, as `mode` asks, creating the run
+ * dir if it is missing; undefined for copy mode, or where a link or move is impossible here (then
+ * the caller copies; a logged note says why). With `checked`, a link or move that placed another
+ * file is undone (see StageRequest.sameFile).
  */
-async function placeFile(
+function placeInPlaceSync(
+  runDir: string,
   src: string,
   dest: string,
   mode: StagingMode,
   logger: Logger,
   checked?: CheckedFile,
-): Promise<StagedHow> {
-  if (mode === "link") {
-    try {
-      await link(src, dest);
-      await undoUnlessChecked(src, dest, checked, () => unlink(dest));
-      return "link";
-    } catch (err) {
-      if (!NO_LINK.has(codeOf(err))) throw err;
+): StagedHow | undefined {
+  if (mode === "copy") return undefined;
+  const place = mode === "link" ? () => linkSync(src, dest) : () => renameSync(src, dest);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        place();
+        break;
+      } catch (err) {
+        // A concurrent remove() or sweep() may have deleted the run dir: create it again.
+        if (codeOf(err) !== "ENOENT" || attempt >= 3 || existsSync(runDir)) throw err;
+        mkdirSync(runDir, { recursive: true });
+      }
+    }
+  } catch (err) {
+    if (mode === "link" && NO_LINK.has(codeOf(err))) {
       logger.warn({ path: src, code: codeOf(err) }, "blob staging: hard link impossible, copying instead");
+      return undefined;
     }
-  } else if (mode === "move") {
-    try {
-      await rename(src, dest);
-      await undoUnlessChecked(src, dest, checked, () => rename(dest, src));
-      return "move";
-    } catch (err) {
-      if (codeOf(err) !== "EXDEV") throw err;
+    if (mode === "move" && codeOf(err) === "EXDEV") {
       logger.warn({ path: src }, "blob staging: source on another filesystem, moving by copy and unlink");
+      return undefined;
     }
+    throw err;
   }
-  return copyOrClone(checked?.readPath ?? src, dest);
+  if (checked !== undefined && !isCheckedSync(dest, checked)) {
+    if (mode === "link") unlinkSync(dest);
+    else renameSync(dest, src);
+    throw new BlobSourceChangedError(`${src} changed after it was checked; nothing was staged`);
+  }
+  return mode;
 }
 
-/**
- * Undoes a link or move that placed another file than the checked one: the path was swapped
- * (a symlinked directory, a rename) after its check. Done before the blob's mode is changed.
- */
-async function undoUnlessChecked(
-  src: string,
-  placed: string,
-  checked: CheckedFile | undefined,
-  undo: () => Promise<void>,
-): Promise<void> {
-  if (checked === undefined || (await isChecked(placed, checked))) return;
-  await undo();
-  throw new BlobSourceChangedError(`${src} changed after it was checked; nothing was staged`);
+function isCheckedSync(path: string, checked: CheckedFile): boolean {
+  const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  return st !== undefined && st.dev === checked.dev && st.ino === checked.ino;
 }
 
 async function isChecked(path: string, checked: CheckedFile): Promise<boolean> {

@@ -81,6 +81,8 @@ export class DestinationDirectory {
   private readonly answerStaleForMs: number;
   private cache: { at: number; fullUntil: number; names: string; stamp: string; list: DestinationFilter[] } | undefined;
   private refreshing: Promise<DestinationFilter[]> | undefined;
+  /** A check to start at the next turn of the event loop (checkSoon). */
+  private checkDue: NodeJS.Immediate | undefined;
   /** False once the server refused CONSUMER.NAMES (a permissions file from before it was granted). */
   private namesAllowed = true;
 
@@ -98,8 +100,7 @@ export class DestinationDirectory {
     const age = this.cache ? Date.now() - this.cache.at : Number.POSITIVE_INFINITY;
     if (this.cache && age < this.ttlMs) return this.cache.list;
     if (this.cache && age < this.ttlMs + this.answerStaleForMs) {
-      // A failed check keeps the list, as below; the next caller past the ttl tries again.
-      void this.refreshShared().catch(() => {});
+      this.checkSoon();
       return this.cache.list;
     }
     const deadline = Date.now() + this.firstListTimeoutMs;
@@ -122,8 +123,26 @@ export class DestinationDirectory {
    * list (answerStaleForMs) turned out to be. Never fails while a list was read once.
    */
   async settled(): Promise<DestinationFilter[]> {
+    if (this.checkDue) {
+      clearImmediate(this.checkDue);
+      this.checkDue = undefined;
+      void this.refreshShared().catch(() => {});
+    }
     if (this.refreshing) await this.refreshing.catch(() => undefined);
     return this.all();
+  }
+
+  /**
+   * Starts the check of a list answered past its ttl once the caller has its answer: building
+   * the check's requests cost a trainer's logFile a millisecond or two on a loaded machine. A
+   * failed check keeps the list, as in all(); the next caller past the ttl tries again.
+   */
+  private checkSoon(): void {
+    if (this.refreshing || this.checkDue) return;
+    this.checkDue = setImmediate(() => {
+      this.checkDue = undefined;
+      void this.refreshShared().catch(() => {});
+    });
   }
 
   /** The check in progress, or a new one: callers arriving while the list is being read share that read. */
