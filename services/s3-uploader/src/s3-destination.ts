@@ -72,10 +72,10 @@ export class S3Destination implements Destination {
     this.options = parseS3Options(init.name, init.options, init.env);
     this.log = init.log ?? createLogger(init.name);
     const o = this.options;
-    // Shared by the uploads of this destination: what one upload can use and two more, so one
-    // large upload runs at full speed and more share, and RSS stays flat with the concurrency
-    // (buffers per upload grew it with every upload in flight; bench/RESULTS.md has the peaks).
-    this.partBuffers = new PartBuffers(o.partSizeBytes, o.queueSize + 3);
+    // Shared by the uploads of this destination: by default what one upload can use and two more
+    // (or one whole PUT's worth, if more), so one large upload runs at full speed and more share,
+    // and RSS stays flat with the concurrency (bench/RESULTS.md has the peaks).
+    this.partBuffers = new PartBuffers(o.partSizeBytes, o.partBuffers);
     const sdkLog = this.log.child({ component: "aws-sdk" });
     this.client = new S3Client({
       region: o.region,
