@@ -30,7 +30,8 @@ beforeAll(async () => {
   stack = await S3Stack.start({
     // One upload at a time per replica: a frozen one takes no newer version out of the stream.
     destination: { ackWaitMs: ACK_WAIT_MS, concurrency: 1 },
-    s3Options: { endpoint: proxy.url, partSizeBytes: PART_BYTES },
+    // Every blob of a part in parts (no whole PUT): the first case holds a multipart upload's part.
+    s3Options: { endpoint: proxy.url, partSizeBytes: PART_BYTES, uploadCutoffBytes: 0 },
   });
   proxy.forwardTo(stack.s3.endpoint);
 });

@@ -167,6 +167,17 @@ describe("uploader config check (--check-config, ARTIFACT_BUS_CHECK_CONFIG=1)", 
     expect(r.output).toContain("s3:main: options.queueSize");
   });
 
+  it("exits 1 when the part buffers cannot hold one whole PUT of the cutoff (it would wait forever)", async () => {
+    const options = { bucket: "artifacts", uploadCutoffBytes: 64 * 1024 * 1024, partBuffers: 7 };
+    const r = await run(S3_UPLOADER, [], {
+      ARTIFACT_BUS_CHECK_CONFIG: "1",
+      ARTIFACT_BUS_NATS_URL: unreachable,
+      ARTIFACT_BUS_DESTINATIONS: JSON.stringify([{ name: "s3:main", options }]),
+    });
+    expect(r.code).toBe(1);
+    expect(r.output).toContain("s3:main: options.partBuffers: 7 buffers cannot hold");
+  });
+
   it("exits 1 when no destination of its kind is configured", async () => {
     const r = await run(S3_UPLOADER, ["--check-config"], { ARTIFACT_BUS_NATS_URL: unreachable });
     expect(r.code).toBe(1);

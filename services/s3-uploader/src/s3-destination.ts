@@ -1,8 +1,9 @@
 /**
- * The S3 destination: one object per artifact under `prefix + keyTemplate`. Small blobs go in
- * one PutObject, large ones as a multipart upload; both are atomic at the final key (S3 shows
- * a multipart object only once it is completed), and both carry the blob's SHA-256, known
- * since staging, so S3 and MinIO reject bytes that differ from what the trainer logged.
+ * The S3 destination: one object per artifact under `prefix + keyTemplate`. Blobs up to
+ * `uploadCutoffBytes` go in one PutObject (s3-whole-put.ts), larger ones as a multipart upload
+ * (s3-multipart.ts); both are atomic at the final key (S3 shows a multipart object only once it
+ * is completed), and both carry the blob's SHA-256, known since staging, so S3 and MinIO reject
+ * bytes that differ from what the trainer logged.
  */
 import type {
   Artifact,
@@ -23,21 +24,15 @@ import {
   renderRemotePath,
   TransientError,
 } from "@artifact-bus/shared";
-import {
-  DeleteObjectCommand,
-  HeadBucketCommand,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, HeadBucketCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { abortAbandonedUploads } from "./s3-abandoned.ts";
 import { s3Error } from "./s3-errors.ts";
 import { objectMetadata } from "./s3-metadata.ts";
 import { uploadMultipart } from "./s3-multipart.ts";
 import { parseS3Options, type S3Options } from "./s3-options.ts";
 import { PartBuffers, partSizeFor } from "./s3-part-buffers.ts";
-import { withPayloadSha256 } from "./s3-payload-hash.ts";
 import { keyOfLocation, readObject } from "./s3-read.ts";
+import { putPooled, putVerified } from "./s3-whole-put.ts";
 
 export interface S3DestinationInit {
   /** Full destination name, e.g. `s3:main`. */
@@ -72,10 +67,10 @@ export class S3Destination implements Destination {
     this.options = parseS3Options(init.name, init.options, init.env);
     this.log = init.log ?? createLogger(init.name);
     const o = this.options;
-    // Shared by the uploads of this destination: what one upload can use and two more, so one
-    // large upload runs at full speed and more share, and RSS stays flat with the concurrency
-    // (buffers per upload grew it with every upload in flight; bench/RESULTS.md has the peaks).
-    this.partBuffers = new PartBuffers(o.partSizeBytes, o.queueSize + 3);
+    // Shared by the uploads of this destination: by default what one upload can use and two more
+    // (or one whole PUT's worth, if more), so one large upload runs at full speed and more share,
+    // and RSS stays flat with the concurrency (bench/RESULTS.md has the peaks).
+    this.partBuffers = new PartBuffers(o.partSizeBytes, o.partBuffers);
     const sdkLog = this.log.child({ component: "aws-sdk" });
     this.client = new S3Client({
       region: o.region,
@@ -155,40 +150,41 @@ export class S3Destination implements Destination {
         Metadata: metadata,
       };
       let result: { etag: string | undefined; versionId: string | undefined };
-      if (event.blob.size < this.options.partSizeBytes) {
-        // Read whole and verified before the PUT goes out. A streamed PUT would send the last
-        // bytes before the source reports a failed integrity check, and servers that do not
-        // verify the checksum (or write in place, as s3rver does) would keep them; a buffer also
-        // lets the SDK retry the request. Memory stays under one multipart part per upload.
+      // Every path reads and verifies the bytes before the request that makes them visible, which
+      // goes only while this upload's lease on the key holds (ctx.beforeVisible).
+      const { size, sha256 } = event.blob;
+      if (size < this.options.partSizeBytes) {
+        // Below one part: read whole into a buffer of its own (s3-whole-put.ts).
         const bytes = await artifact.read(ac.signal).catch((err: unknown) => {
           onBodyError(err);
           throw err;
         });
-        const checksum = Buffer.from(event.blob.sha256, "hex").toString("base64");
-        const command = new PutObjectCommand({ ...params, Body: bytes, ChecksumSHA256: checksum });
-        // The PUT is the visible step: it goes only while this upload's lease on the key holds.
         await ctx.beforeVisible();
-        // The bytes were just checked against this very sha256: the signer need not hash them again.
-        const out = await this.client.send(withPayloadSha256(command, event.blob.sha256), { abortSignal: ac.signal });
-        result = { etag: out.ETag, versionId: out.VersionId };
+        result = await putVerified(this.client, params, bytes, sha256, ac.signal);
       } else {
         reader = await artifact.openReader(ac.signal).catch((err: unknown) => {
           bodyError = err;
           throw err;
         });
-        result = await uploadMultipart({
+        const common = {
           client: this.client,
           params,
           reader: guardedReader(reader, onBodyError),
-          size: event.blob.size,
-          buffers: this.partBuffersFor(event.blob.size),
-          queueSize: this.options.queueSize,
+          size,
           signal: ac.signal,
-          onProgress: (bytes) => ctx.heartbeat(bytes),
-          beforeComplete: () => ctx.beforeVisible(),
-          ...(ctx.resume ? { resume: ctx.resume } : {}),
-          log: ctx.log,
-        });
+          onProgress: (bytes: number) => ctx.heartbeat(bytes),
+        };
+        result =
+          size <= this.options.uploadCutoffBytes
+            ? await putPooled({ ...common, sha256, buffers: this.partBuffers, beforePut: () => ctx.beforeVisible() })
+            : await uploadMultipart({
+                ...common,
+                buffers: this.partBuffersFor(size),
+                queueSize: this.options.queueSize,
+                beforeComplete: () => ctx.beforeVisible(),
+                ...(ctx.resume ? { resume: ctx.resume } : {}),
+                log: ctx.log,
+              });
       }
       const details: Record<string, string> = { etag: (result.etag ?? "").replaceAll('"', "") };
       if (result.versionId) details.versionId = result.versionId;

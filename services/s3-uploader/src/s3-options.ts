@@ -12,12 +12,15 @@ import {
 } from "@artifact-bus/shared";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { buffersForCutoff } from "./s3-part-buffers.ts";
 
 const MiB = 1024 * 1024;
 /** S3's floor for every multipart part but the last. */
 export const MIN_PART_SIZE = 5 * MiB;
 /** S3's ceiling for one part. */
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
+/** S3's ceiling for one PutObject. */
+export const MAX_PUT_SIZE = 5 * 1024 * MiB;
 
 export const S3OptionsSchema = Type.Object(
   {
@@ -37,9 +40,27 @@ export const S3OptionsSchema = Type.Object(
       maximum: MAX_PART_SIZE,
       // 8 MiB parts, 4 in flight: what keeps a large upload's RSS within the target (bench/RESULTS.md).
       default: 8 * MiB,
-      description: "Multipart part size; smaller blobs go in one PutObject",
+      description:
+        "Multipart part size, and the size of the shared buffers blobs are read into; smaller blobs go in one PutObject",
     }),
     queueSize: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: "Parts uploaded in parallel" }),
+    uploadCutoffBytes: Type.Integer({
+      minimum: 0,
+      maximum: MAX_PUT_SIZE,
+      // A 64 MiB checkpoint shard goes whole (written once by servers that copy parts together),
+      // in 8 buffers of 8 MiB: the pool stays within the uploader's 200 MB target (bench/RESULTS.md).
+      default: 64 * MiB,
+      description:
+        "Blobs up to this size go in one PutObject, read into the part buffers first; larger ones in parts. Blobs below partSizeBytes always go whole",
+    }),
+    partBuffers: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1024,
+        description:
+          "Part buffers the uploads of this destination share (memory: partBuffers x partSizeBytes). Default: queueSize + 3, or what one blob of uploadCutoffBytes needs if more",
+      }),
+    ),
     requestTimeoutMs: Type.Integer({
       minimum: 100,
       default: 120_000,
@@ -51,7 +72,7 @@ export const S3OptionsSchema = Type.Object(
       minimum: 1,
       maximum: 10,
       default: 3,
-      description: "SDK attempts per request with a replayable body (parts, HeadBucket); streamed PUTs get one",
+      description: "SDK attempts per request (parts, PUTs, HeadBucket); every one sends the whole body again",
     }),
   },
   { additionalProperties: false },
@@ -59,9 +80,11 @@ export const S3OptionsSchema = Type.Object(
 
 export type S3OptionsInput = Static<typeof S3OptionsSchema>;
 
-/** Validated options with the region resolved. */
-export interface S3Options extends Omit<S3OptionsInput, "region"> {
+/** Validated options with the region and the pool's size resolved. */
+export interface S3Options extends Omit<S3OptionsInput, "region" | "partBuffers"> {
   readonly region: string;
+  /** At least what one whole PUT of uploadCutoffBytes takes, so it never waits for buffers that do not exist. */
+  readonly partBuffers: number;
 }
 
 /** Raised for a bad `options` record; the message names the field and never echoes a secret. */
@@ -115,5 +138,13 @@ export function parseS3Options(destination: string, input: unknown, env: Env = p
     if (url?.username || url?.password) fail("endpoint", "must not carry credentials");
   }
   const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1";
-  return { ...options, region };
+  const needed = buffersForCutoff(options.uploadCutoffBytes, options.partSizeBytes);
+  if (options.partBuffers !== undefined && options.partBuffers < needed) {
+    fail(
+      "partBuffers",
+      `${options.partBuffers} buffers cannot hold one blob of uploadCutoffBytes (${options.uploadCutoffBytes}) in parts of ${options.partSizeBytes}: at least ${needed} (or lower uploadCutoffBytes)`,
+    );
+  }
+  const partBuffers = options.partBuffers ?? Math.max(options.queueSize + 3, needed);
+  return { ...options, region, partBuffers };
 }

@@ -1,7 +1,8 @@
 /**
  * The shared destination contract, run for S3 against s3rver in its own process, or against
  * the endpoint in ARTIFACT_BUS_TEST_S3_ENDPOINT (MinIO, AWS) when set. Reads and listings use a
- * client of their own and compute keys independently of the adapter's template code.
+ * client of their own and compute keys independently of the adapter's template code. Run twice: with
+ * the default cutoff (the large blob goes in one PutObject) and with every blob of a part in parts.
  */
 
 import type { ArtifactEventV1 } from "@artifact-bus/shared";
@@ -18,7 +19,8 @@ import { S3Destination } from "../src/s3-destination.ts";
 
 const MiB = 1024 * 1024;
 
-async function setup() {
+/** `uploadCutoffBytes`: the default sends the contract's large blob (11 MiB) whole, 0 in parts. */
+async function setup(uploadCutoffBytes?: number) {
   const external = externalS3();
   const server = external ? undefined : await S3TestServer.start({ buckets: ["contract-bucket"] });
   const target = external ?? server!;
@@ -35,6 +37,7 @@ async function setup() {
       region: target.region,
       partSizeBytes: 5 * MiB,
       queueSize: 2,
+      ...(uploadCutoffBytes === undefined ? {} : { uploadCutoffBytes }),
       probeTimeoutMs: 5000,
       connectTimeoutMs: 2000,
     },
@@ -77,4 +80,6 @@ async function setup() {
   };
 }
 
-describeDestinationContract(externalS3() ? "s3 (external endpoint)" : "s3 (s3rver)", setup);
+const label = externalS3() ? "s3 (external endpoint)" : "s3 (s3rver)";
+describeDestinationContract(`${label}, whole PUTs up to the default cutoff`, () => setup());
+describeDestinationContract(`${label}, multipart from one part`, () => setup(0));

@@ -39,7 +39,11 @@ export class S3Fixture {
     return new S3Fixture(bucket, s3, await CaptureProxy.start(s3.endpoint), dir);
   }
 
-  /** A destination through the proxy: 5 MiB parts, no SDK retries; closed by dispose(). */
+  /**
+   * A destination through the proxy: 5 MiB parts, no SDK retries, and every blob of a part or
+   * more in parts (uploadCutoffBytes 0: the multipart tests' blobs are a few parts; the whole-PUT
+   * tests set a cutoff); closed by dispose().
+   */
   destination(
     options: Record<string, unknown> = {},
     credentials?: { accessKeyId: string; secretAccessKey: string },
@@ -53,6 +57,7 @@ export class S3Fixture {
         partSizeBytes: 5 * MiB,
         queueSize: 2,
         maxAttempts: 1,
+        uploadCutoffBytes: 0,
         probeTimeoutMs: 5000,
         ...options,
       },

@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { redact, retryAfterMs, s3Error } from "../src/s3-errors.ts";
 import { METADATA_LIMIT_BYTES, metadataKey, metadataValue, objectMetadata } from "../src/s3-metadata.ts";
 import { parseS3Options, S3OptionsError } from "../src/s3-options.ts";
-import { MAX_PARTS, PartBuffers, partSizeFor } from "../src/s3-part-buffers.ts";
+import { buffersForCutoff, MAX_PARTS, PartBuffers, partSizeFor } from "../src/s3-part-buffers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -26,6 +26,8 @@ describe("parseS3Options", () => {
       forcePathStyle: false,
       partSizeBytes: 8 * MiB,
       queueSize: 4,
+      uploadCutoffBytes: 64 * MiB,
+      partBuffers: 8,
     });
     expect(o.endpoint).toBeUndefined();
     expect(parseS3Options("s3:main", { bucket: "artifacts" }, {}).region).toBe("us-east-1");
@@ -34,8 +36,27 @@ describe("parseS3Options", () => {
     );
   });
 
+  it("sizes the part buffer pool to hold one whole PUT of the cutoff, unless given", () => {
+    const pool = (o: Record<string, unknown>) => parseS3Options("s3:main", { bucket: "abc", ...o }, {}).partBuffers;
+    expect(pool({})).toBe(8); // 64 MiB in 8 MiB parts; queueSize + 3 would be 7
+    expect(pool({ partSizeBytes: 5 * MiB })).toBe(13);
+    expect(pool({ queueSize: 10 })).toBe(13); // queueSize + 3 when more
+    expect(pool({ uploadCutoffBytes: 0 })).toBe(7); // no whole PUT from the pool
+    expect(pool({ uploadCutoffBytes: 8 * MiB - 1 })).toBe(7);
+    expect(pool({ uploadCutoffBytes: 200 * MiB })).toBe(25);
+    expect(pool({ partBuffers: 8 })).toBe(8);
+    expect(pool({ uploadCutoffBytes: 16 * MiB, partBuffers: 2 })).toBe(2);
+    expect(buffersForCutoff(64 * MiB, 8 * MiB)).toBe(8);
+    expect(buffersForCutoff(64 * MiB + 1, 8 * MiB)).toBe(9);
+  });
+
   it.each([
     [{}, /options\.bucket/],
+    [{ bucket: "abc", uploadCutoffBytes: -1 }, /options\.uploadCutoffBytes/],
+    [{ bucket: "abc", uploadCutoffBytes: 6 * 1024 * MiB }, /options\.uploadCutoffBytes/],
+    [{ bucket: "abc", partBuffers: 0 }, /options\.partBuffers/],
+    [{ bucket: "abc", partBuffers: 7 }, /options\.partBuffers: 7 buffers cannot hold .* at least 8/],
+    [{ bucket: "abc", partSizeBytes: 5 * MiB, partBuffers: 12 }, /options\.partBuffers: .* at least 13/],
     [{ bucket: "ab" }, /options\.bucket/],
     [{ bucket: "a/b/c" }, /options\.bucket/],
     [{ bucket: "abc", partSizeBytes: MiB }, /options\.partSizeBytes/],
@@ -204,5 +225,38 @@ describe("PartBuffers: one pool of part buffers for all uploads of a destination
     expect(third).toBe(a);
     pool.give(b);
     expect(await pool.take(live)).toBe(b);
+  });
+
+  it("takeMany takes a whole PUT's buffers at once, one such taker at a time, while single takers come and go", async () => {
+    const pool = new PartBuffers(1024, 3);
+    const live = new AbortController().signal;
+    const part = await pool.take(live);
+    let first: Buffer[] | undefined;
+    const whole = pool.takeMany(3, live).then((bufs) => (first = bufs));
+    const second = pool.takeMany(2, live);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(first).toBeUndefined(); // 2 free, 3 needed: waits for the part's buffer
+    pool.give(part);
+    await whole;
+    expect(first).toHaveLength(3);
+    expect(new Set(first).size).toBe(3);
+    for (const b of first!) pool.give(b);
+    expect(await second).toHaveLength(2);
+  });
+
+  it("takeMany: more than the pool holds is refused, not waited for; an abort gives back what it took", async () => {
+    const pool = new PartBuffers(1024, 2);
+    const live = new AbortController().signal;
+    await expect(pool.takeMany(3, live)).rejects.toBeInstanceOf(RangeError);
+    const held = await pool.take(live);
+    const aborted = new AbortController();
+    const gaveUp = pool.takeMany(2, aborted.signal);
+    // A taker queued behind the aborted one still gets its turn.
+    const next = pool.takeMany(2, live);
+    await new Promise((r) => setTimeout(r, 10));
+    aborted.abort(new Error("upload stopped"));
+    await expect(gaveUp).rejects.toThrow("upload stopped");
+    pool.give(held);
+    expect(await next).toHaveLength(2);
   });
 });
