@@ -3,8 +3,9 @@ sets' pointers (`setPointer: "{dir}/latest-rank{rank}.pt.symlink"`), for what is
 checkpoint's file: a non-sharded checkpoint (`{run}/checkpoints/ep0-ba2-rank0.pt`, then its
 `latest-rank0.pt.symlink`), through both of Composer's generations (`upload_file`; the older
 `log_file_artifact` + `log_symlink_artifact`), and a sharded checkpoint through the older
-generation. A user expects each to save without an error and a resuming run to get, through the
-symlink, the checkpoint it names.
+generation; and a non-sharded checkpoint saved again under the same name (a fixed `save_filename`,
+or `save_overwrite`). A user expects each to save without an error and a resuming run to get,
+through the symlink, the checkpoint it names (the newest save of it).
 
 Run by test/python-composer-sets.test.ts (its stack has that setPointer), not by the discover run
 of test_*.py, whose destination keeps the default pointer.
@@ -96,6 +97,22 @@ class PlainCheckpoints(unittest.TestCase):
 
     def test_the_older_generation_saves_and_resumes_a_non_sharded_checkpoint(self):
         self.check_plain(old_api=True)
+
+    def test_a_checkpoint_saved_again_under_its_name_resumes_the_newer_save(self):
+        # Composer with a fixed save_filename, or save_overwrite after a resume: the same name again.
+        for transport in TRANSPORTS:
+            with self.subTest(transport=transport):
+                run = "plain-again-%s-%s" % (transport, uuid.uuid4().hex[:6])
+                logger, state = plain_rank(transport, run)
+                save_plain(logger, state, 1, 4, old_api=False)
+                logger.client.flush(120)  # it landed, and its set completed, before the next save
+                last = save_plain(logger, state, 1, 4, old_api=False)
+                logger.close(state, None)  # raises FlushError if the second save ended dead
+                logger.post_close()
+                self.assertEqual(sets_of(run)[last[0]]["state"], "complete")
+                target, data = resume_plain(run)
+                self.assertEqual(target, last[0])
+                self.assertEqual(hashlib.sha256(data).hexdigest(), hashlib.sha256(last[1]).hexdigest())
 
 
 class OlderGenerationSharded(unittest.TestCase):

@@ -21,6 +21,7 @@ import {
   DEFAULT_POINTER_TEMPLATE,
   isFileSet,
   isPointerName,
+  isResave,
   pointerNames,
   type SetRecord,
   setManifest,
@@ -81,7 +82,11 @@ export class SetCompletion {
       if (!set.close) {
         const had = next.members[event.name];
         if (!had || had.seq < orderSeq) {
-          replaced = had !== undefined && cur.published !== undefined;
+          if (had && cur.published && isResave(cur, event.name)) {
+            // A set of one file saved again: published anew below, at its new place.
+            delete next.published;
+            delete next.removed;
+          } else replaced = had !== undefined && cur.published !== undefined;
           next.members[event.name] = {
             name: event.name,
             size: event.blob.size,
@@ -111,7 +116,8 @@ export class SetCompletion {
    * producer that checks name rules refuses it first); a new member, or a new version of a
    * member, of a set already published here (its manifest vouches for its members' bytes and the
    * pointer may name it; replacing one would leave the pointer on a set its manifest no longer
-   * matches), which leaves the set as published. The version the set lists, redelivered, may go.
+   * matches), which leaves the set as published. The version the set lists, redelivered, may go,
+   * and so may a newer version of a set of one file (isResave: `landed` publishes it again).
    */
   async refusal(e: SetEvent): Promise<{ reason: string; failsSet: boolean } | undefined> {
     const { event, orderSeq } = e;
@@ -126,7 +132,7 @@ export class SetCompletion {
     const record = await this.deps.sets.get(this.ref(event));
     if (!record?.published) return undefined;
     const listed = record.members[event.name];
-    if (listed && listed.seq >= orderSeq) return undefined;
+    if (listed && (listed.seq >= orderSeq || isResave(record, event.name))) return undefined;
     const what = listed ? `a new version of its member ${q(event.name)}` : "a new member";
     const reason = `set ${q(set.name)} is complete at ${this.deps.destination.name} (its manifest is published): ${what} cannot join it; log the new files as a new set`;
     return { reason, failsSet: false };
