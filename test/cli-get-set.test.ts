@@ -153,6 +153,17 @@ describe("artifact-bus get --set", () => {
       expect(existsSync(join(out, "ep1-ba4-rank0.pt"))).toBe(false);
       expect(existsSync(out) ? hidden(out) : []).toEqual([]);
     });
+
+    it("the file's name logged again outside the set: its pointer names the set, but those bytes are not the set's (exit 1)", async () => {
+      await put(file.name, "", randomBytes(100));
+      await landed();
+      const r = await get("ck2/latest", join(work, "file-set-plain"));
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(
+        /set ck2\/ep1-ba4-rank0\.pt has no manifest, and the newest .* landed is no set of one file's/,
+      );
+      expect(existsSync(join(work, "file-set-plain"))).toBe(false);
+    });
   });
 
   it("usage errors exit 2; no gateway is a usage error naming ARTIFACT_BUS_URL", async () => {
