@@ -108,7 +108,8 @@ describe.each([
     // keepSets 1: the other file goes once the pointer moved past it; the saved-again one stays.
     if (kind !== "wandb") expect(await target.read(key("checkpoints/other-rank0.pt"))).toBeUndefined();
     const records = await runSets(await new Kvm(target.bus.nc).open(LEDGER_BUCKET), PROJECT, run);
-    expect(records.find((r) => r.set === fixed)).toMatchObject({ state: "complete", landed: 1, missing: [] });
+    const saved = { state: "complete", landed: 1, missing: [], pointerMoved: true };
+    expect(records.find((r) => r.set === fixed)).toMatchObject(saved);
     expect(records.find((r) => r.set === fixed)?.removed).toBeUndefined();
     await uploader.kill("SIGTERM");
   });

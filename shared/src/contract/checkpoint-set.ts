@@ -147,8 +147,8 @@ export function isFileSet(r: Pick<SetRecord, "set" | "members">): boolean {
  * Whether a newer version of `name` is a newer version of the published set `r` rather than a
  * change to a set closed for good: only in a set of one file, which is versioned as its one name
  * is (newest wins; Composer saving under a fixed name). It lands, the set is published again at
- * its new place (the pointer, still holding the file's name, is written at that place), and
- * retention counts it from there. A sharded set's manifest vouches for every member's bytes, so
+ * its new place (`republish`: the pointer, still holding the file's name, is written at that
+ * place), and retention counts it from there. A sharded set's manifest vouches for every member's bytes, so
  * any member's new version is refused there instead.
  */
 export function isResave(r: Pick<SetRecord, "set" | "members">, name: string): boolean {
@@ -255,6 +255,11 @@ export interface SetRecord {
     /** Every pointer this set moved, name -> location (more than one with `{rank}`); absent in records written before. */
     pointers?: Record<string, string>;
   };
+  /**
+   * A set of one file saved again (isResave): the place it is to be published at again, its new
+   * version's; cleared once it was. `published` stays meanwhile, so its pointer is found throughout.
+   */
+  republish?: number;
   /** Set once retention (`keepSets`) removed the set's manifest and members from the destination. */
   removed?: string;
   updatedAt: string;

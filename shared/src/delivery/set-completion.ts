@@ -83,8 +83,9 @@ export class SetCompletion {
         const had = next.members[event.name];
         if (!had || had.seq < orderSeq) {
           if (had && cur.published && isResave(cur, event.name)) {
-            // A set of one file saved again: published anew below, at its new place.
-            delete next.published;
+            // A set of one file saved again: published again below, at its new place (a redelivery
+            // finds `republish` and does it, if this replica dies first).
+            next.republish = orderSeq;
             delete next.removed;
           } else replaced = had !== undefined && cur.published !== undefined;
           next.members[event.name] = {
@@ -103,7 +104,7 @@ export class SetCompletion {
       return unchanged(cur, countEvent(next, set, orderSeq));
     });
     if (setState(record) !== "complete") return;
-    if (!record.published) return this.publish(record, event, msg, signal);
+    if (!record.published || record.republish !== undefined) return this.publish(record, event, msg, signal);
     // A new version of a member that passed `refusal` just before the set was published: its
     // bytes replaced the ones the manifest vouches for, so the manifest follows (at the set's
     // new place); the pointer stays where it is.
@@ -180,19 +181,25 @@ export class SetCompletion {
     const first = names[0] ?? "";
     const pointerMoved = Object.keys(moved).length > 0;
     if (pointerMoved) log.info({ pointers: Object.values(moved) }, "set complete: manifest published, pointer moved");
-    const published = await this.deps.sets.update(this.ref(like), (cur) =>
-      cur.published
-        ? undefined
-        : {
-            ...cur,
-            published: {
-              manifest: manifest?.kind === "written" ? manifest.location : "",
-              pointer: moved[first] ?? first,
-              pointerMoved,
-              pointers: moved,
-            },
-          },
-    );
+    const published = await this.deps.sets.update(this.ref(like), (cur) => {
+      // Published already, unless due again at this place (a later save's own delivery does its own).
+      if (cur.published && (cur.republish === undefined || cur.republish > record.place)) return undefined;
+      const { republish: _, ...rest } = cur;
+      // Where each pointer landed: written here, else as recorded before (a write found done says no location).
+      const pointers = {
+        ...cur.published?.pointers,
+        ...Object.fromEntries(Object.entries(moved).filter(([, l]) => l)),
+      };
+      return {
+        ...rest,
+        published: {
+          manifest: manifest?.kind === "written" ? manifest.location : (cur.published?.manifest ?? ""),
+          pointer: pointers[first] ?? first,
+          pointerMoved: pointerMoved || cur.published?.pointerMoved === true,
+          pointers,
+        },
+      };
+    });
     if (!pointerMoved || this.deps.config.keepSets === undefined) return;
     // The member's delivery does not wait on retention's outcome: a set left behind is tried again
     // after the next set completes.
