@@ -123,7 +123,11 @@ async function setNamed(src: SetSource, setOrPointer: string): Promise<string> {
 /** The set the version served was logged in (the gateway's `Artifact-Set`), if it says one. */
 function setOf(res: Response): string | undefined {
   const header = res.headers.get("artifact-set");
-  return header === null ? undefined : decodeURI(header);
+  try {
+    return header === null ? undefined : decodeURI(header);
+  } catch {
+    return undefined; // malformed: says no set
+  }
 }
 
 /**
@@ -134,8 +138,7 @@ function setOf(res: Response): string | undefined {
  */
 async function downloadFileSet(src: SetSource, set: string, out: string): Promise<DownloadedSet> {
   const final = join(out, set.slice(set.lastIndexOf("/") + 1));
-  let size = 0;
-  await place(src, set, final, `member ${set} of set ${set}`, (res) => {
+  const size = await place(src, set, final, `member ${set} of set ${set}`, (res) => {
     if (setOf(res) !== set) {
       throw new SetMismatchError(`set ${set} has no manifest, and the newest ${set} landed is no set of one file's`);
     }
@@ -143,8 +146,7 @@ async function downloadFileSet(src: SetSource, set: string, out: string): Promis
     if (!sha256)
       throw new SetMismatchError(`the gateway names no sha256 for ${set} (its ETag): nothing to check it by`);
     const length = res.headers.get("content-length");
-    size = Number(length ?? Number.NaN);
-    return { sha256, ...(length === null ? {} : { size }), by: "the sha256 the gateway names (ETag)" };
+    return { sha256, ...(length === null ? {} : { size: Number(length) }), by: "the sha256 the gateway names (ETag)" };
   });
   return { set, files: [final], bytes: size };
 }
@@ -192,7 +194,7 @@ async function fetchMember(src: SetSource, set: string, member: ManifestMember, 
 
 /**
  * Downloads `name` to a temporary name beside `final`, checks it against what `expect` says of
- * the response (it may throw), then renames it there; nothing of it is placed otherwise.
+ * the response (it may throw), then renames it there (nothing of it is placed otherwise); its size.
  */
 async function place(
   src: SetSource,
@@ -200,7 +202,7 @@ async function place(
   final: string,
   what: string,
   expect: (res: Response) => Expected,
-): Promise<void> {
+): Promise<number> {
   const part = join(dirname(final), `.${basename(final)}.set-part-${process.pid}`);
   const hash = createHash("sha256");
   let size = 0;
@@ -235,6 +237,7 @@ async function place(
     );
   }
   await rename(part, final);
+  return size;
 }
 
 /** The bytes of the newest landed version of `name` (a pointer, a manifest), at most `limit`. */
