@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDirs } from "@artifact-bus/testkit";
+import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./harness/cli.ts";
 import { GatewayStack } from "./harness/gateway-stack.ts";
@@ -113,6 +114,57 @@ describe("artifact-bus get --set", () => {
     expect(existsSync(join(out, "rank0.pt"))).toBe(false);
     expect(existsSync(join(out, "_set-manifest.json"))).toBe(false);
     expect(hidden(out)).toEqual([]);
+  });
+
+  describe("a set of one file (a non-sharded checkpoint: no manifest, its pointer names the file)", () => {
+    const file = { name: "ck2/ep1-ba4-rank0.pt", bytes: randomBytes(40_000) };
+
+    beforeAll(async () => {
+      await put(file.name, `set=${file.name}&setMembers=1&setStep=4`, file.bytes);
+      await landed();
+    });
+
+    it("fetches the file its pointer names, checked against the sha256 the gateway names, and no manifest", async () => {
+      for (const [how, set] of [
+        ["pointer", "ck2/latest"],
+        ["name", file.name],
+      ] as const) {
+        const out = join(work, `file-set-by-${how}`);
+        const r = await get(set, out);
+        expect(r, r.stderr).toMatchObject({ code: 0 });
+        expect(r.stdout).toMatch(/^set ck2\/ep1-ba4-rank0\.pt: 1 member\(s\), 40000 bytes/);
+        expect(readFileSync(join(out, "ep1-ba4-rank0.pt")).equals(file.bytes)).toBe(true);
+        expect(readdirSync(out)).toEqual(["ep1-ba4-rank0.pt"]);
+      }
+    });
+
+    it("a file whose bytes at the destination are not the ones logged exits 1 naming it, nothing placed", async () => {
+      // The object rots in the bucket: other bytes, the sha256 the uploader recorded in its metadata kept.
+      const key = `demo/get/${file.name}`;
+      const meta = await stack.s3.s3Client().send(new HeadObjectCommand({ Bucket: stack.s3.bucket, Key: key }));
+      const client = stack.s3.s3Client();
+      await client.send(
+        new PutObjectCommand({ Bucket: stack.s3.bucket, Key: key, Body: randomBytes(40_000), Metadata: meta.Metadata }),
+      );
+      client.destroy();
+      const out = join(work, "file-set-rotten");
+      const r = await get("ck2/latest", out);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/ck2\/ep1-ba4-rank0\.pt of set ck2\/ep1-ba4-rank0\.pt does not match/);
+      expect(existsSync(join(out, "ep1-ba4-rank0.pt"))).toBe(false);
+      expect(existsSync(out) ? hidden(out) : []).toEqual([]);
+    });
+
+    it("the file's name logged again outside the set: its pointer names the set, but those bytes are not the set's (exit 1)", async () => {
+      await put(file.name, "", randomBytes(100));
+      await landed();
+      const r = await get("ck2/latest", join(work, "file-set-plain"));
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(
+        /set ck2\/ep1-ba4-rank0\.pt has no manifest, and the newest .* landed is no set of one file's/,
+      );
+      expect(existsSync(join(work, "file-set-plain"))).toBe(false);
+    });
   });
 
   it("usage errors exit 2; no gateway is a usage error naming ARTIFACT_BUS_URL", async () => {

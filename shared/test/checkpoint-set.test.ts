@@ -7,6 +7,7 @@ import {
   defaultPointerName,
   isFileSet,
   isPointerName,
+  isResave,
   pointerName,
   pointerNames,
   type SetRecord,
@@ -117,6 +118,14 @@ describe("a set's state", () => {
     expect(isFileSet(one)).toBe(true);
     expect(setState(countEvent(one, { name: "ck/ep1.pt", members: 1 }, 2))).toBe("complete");
     expect(isFileSet({ ...empty, members: { "ck/ep1/a": member("ck/ep1/a", 1) } })).toBe(false);
+  });
+
+  it("takes a newer version of a set of one file's file as a newer version of the set, of a sharded set's member never", () => {
+    const one = { ...empty, set: "ck/ep1.pt", members: { "ck/ep1.pt": member("ck/ep1.pt", 2) } };
+    expect(isResave(one, "ck/ep1.pt")).toBe(true);
+    expect(isResave({ ...empty, set: "ck/ep1", members: { "ck/ep1/a": member("ck/ep1/a", 1) } }, "ck/ep1/a")).toBe(
+      false,
+    );
   });
 
   it("has a manifest that lists members by name, the same bytes whichever replica writes it", () => {

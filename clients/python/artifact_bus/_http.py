@@ -170,20 +170,20 @@ class HttpTransport:
             dead += [(d["name"], d["destination"], d.get("error", "")) for d in answer.get("dead", [])]
         return pending, dead
 
-    def download(self, project, run, name, destination, overwrite=False, source=None):
+    def download(self, project, run, name, destination, overwrite=False, source=None, check=None):
         """Writes the newest landed version of `name` to `destination`. The bytes go to
         `destination + ".part"` first, the ETag they are of to `destination + ".part.etag"`; an
         interrupted download resumes from there the next time (Range, with If-Range: that ETag, so
         a newer version that landed meanwhile comes whole instead of as a slice appended to the
         old one), and the whole is checked against the sha256 the gateway names (ETag) before it is
-        renamed into place."""
+        renamed into place. `check(response)` may refuse the version served before any byte is written."""
         if os.path.exists(destination) and not overwrite:
             raise FileExistsError("%s exists; pass overwrite=True to replace it" % destination)
         part = destination + ".part"
         for resume in (True, False):
             have = os.path.getsize(part) if resume and os.path.exists(part) else 0
             try:
-                sha = self._fetch_into(project, run, name, part, have, source)
+                sha = self._fetch_into(project, run, name, part, have, source, check)
             except _RangeNotSatisfiable:
                 continue  # the partial file is not a prefix of this version: start over
             if sha is None:
@@ -199,7 +199,7 @@ class HttpTransport:
         _unlink(part + ".etag")
         return destination
 
-    def _fetch_into(self, project, run, name, part, have, source):
+    def _fetch_into(self, project, run, name, part, have, source, check=None):
         """GETs the content into `part` (appending from byte `have` when the gateway honours the
         range); returns the sha256 the gateway names for the whole artifact."""
         query = "?" + urlencode({"destination": source}) if source else ""
@@ -218,6 +218,8 @@ class HttpTransport:
             raise
         etag = res.getheader("ETag") or ""
         try:
+            if check:
+                check(res)
             # A 200 is the whole current version (If-Range did not match, or no range was asked):
             # start over, and remember which version the bytes are of before writing any.
             if status != 206:

@@ -242,7 +242,8 @@ class ArtifactClient:
         the set's manifest, then every member, each checked against the manifest's size and sha256
         (ArtifactBusError naming the member on a mismatch) and renamed into place only then: a
         member's path in `dest_dir` is its name below the set's. The manifest is written last, as
-        `_set-manifest.json`. Returns {"set", "step", "files": [paths]}."""
+        `_set-manifest.json`. A set of one file (no manifest) comes back as its file, checked against
+        the sha256 the gateway names for it. Returns {"set", "step", "files": [paths]}."""
         return _sets.download_set(self.transport, project or self.project, run or self.run, set_or_pointer, dest_dir,
                                   source)
 

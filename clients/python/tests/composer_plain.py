@@ -3,8 +3,9 @@ sets' pointers (`setPointer: "{dir}/latest-rank{rank}.pt.symlink"`), for what is
 checkpoint's file: a non-sharded checkpoint (`{run}/checkpoints/ep0-ba2-rank0.pt`, then its
 `latest-rank0.pt.symlink`), through both of Composer's generations (`upload_file`; the older
 `log_file_artifact` + `log_symlink_artifact`), and a sharded checkpoint through the older
-generation. A user expects each to save without an error and a resuming run to get, through the
-symlink, the checkpoint it names.
+generation; and a non-sharded checkpoint saved again under the same name (a fixed `save_filename`,
+or `save_overwrite`). A user expects each to save without an error and a resuming run to get,
+through the symlink, the checkpoint it names (the newest save of it).
 
 Run by test/python-composer-sets.test.ts (its stack has that setPointer), not by the discover run
 of test_*.py, whose destination keeps the default pointer.
@@ -16,6 +17,7 @@ import tempfile
 import unittest
 import uuid
 
+from artifact_bus import ArtifactBusError
 from artifact_bus.composer import ArtifactBusLogger
 from tests import composer_standin as composer
 from tests.composer_sharded import flush, ranks, sets_of
@@ -88,17 +90,71 @@ class PlainCheckpoints(unittest.TestCase):
                 target, data = resume_plain(run)
                 self.assertEqual(target, last[0])
                 self.assertEqual(hashlib.sha256(data).hexdigest(), hashlib.sha256(last[1]).hexdigest())
+                self.check_download_set(run, last)
                 link = "pyclient/%s/%s/checkpoints/latest-rank0.pt.symlink" % (run, run)
                 record("composer_plain_%s_%s" % (transport, "old" if old_api else "new"), {
                     "pyclient/%s/%s" % (run, last[0]): hashlib.sha256(last[1]).hexdigest(),
                     link: hashlib.sha256(last[0].encode()).hexdigest(),
                 })
 
+    def check_download_set(self, run, last):
+        """download_set of the symlink, and of the set's own name: the file it names, checked against
+        the sha256 the gateway names for it, under its last segment; no manifest."""
+        reader = client("http", run=run)
+        for set_or_pointer in ("%s/checkpoints/latest-rank0.pt.symlink" % run, last[0]):
+            dest = tempfile.mkdtemp()
+            got = reader.download_set(set_or_pointer, dest)
+            path = os.path.join(dest, os.path.basename(last[0]))
+            self.assertEqual(got, {"set": last[0], "step": None, "files": [path]})
+            self.assertEqual(os.listdir(dest), [os.path.basename(last[0])])
+            with open(path, "rb") as f:
+                self.assertEqual(hashlib.sha256(f.read()).hexdigest(), hashlib.sha256(last[1]).hexdigest())
+        reader.close(timeout=10)
+
     def test_a_non_sharded_checkpoint_saves_and_resumes_through_its_symlink(self):
         self.check_plain(old_api=False)
 
     def test_the_older_generation_saves_and_resumes_a_non_sharded_checkpoint(self):
         self.check_plain(old_api=True)
+
+    def test_a_checkpoint_saved_again_under_its_name_resumes_the_newer_save(self):
+        # Composer with a fixed save_filename, or save_overwrite after a resume: the same name again.
+        for transport in TRANSPORTS:
+            with self.subTest(transport=transport):
+                run = "plain-again-%s-%s" % (transport, uuid.uuid4().hex[:6])
+                logger, state = plain_rank(transport, run)
+                save_plain(logger, state, 1, 4, old_api=False)
+                logger.client.flush(120)  # it landed, and its set completed, before the next save
+                last = save_plain(logger, state, 1, 4, old_api=False)
+                logger.close(state, None)  # raises FlushError if the second save ended dead
+                logger.post_close()
+                self.assertEqual(sets_of(run)[last[0]]["state"], "complete")
+                target, data = resume_plain(run)
+                self.assertEqual(target, last[0])
+                self.assertEqual(hashlib.sha256(data).hexdigest(), hashlib.sha256(last[1]).hexdigest())
+
+
+class NotTheSetsFile(unittest.TestCase):
+    def test_download_set_refuses_a_file_that_is_no_longer_the_sets(self):
+        # The checkpoint's name logged again as a plain file (no set): the symlink still names the
+        # set, but the bytes there are no version of it, and download_set says so.
+        run = "plain-relogged-%s" % uuid.uuid4().hex[:6]
+        logger, state = plain_rank("http", run)
+        name, _ = save_plain(logger, state, 1, 4, old_api=False)
+        logger.close(state, None)
+        logger.post_close()
+        plain = client("http", run=run)
+        path = os.path.join(tempfile.mkdtemp(), "plain.pt")
+        with open(path, "wb") as f:
+            f.write(os.urandom(1000))
+        plain.log_file(path, name)
+        plain.close(timeout=120)
+        reader = client("http", run=run)
+        dest = tempfile.mkdtemp()
+        with self.assertRaisesRegex(ArtifactBusError, "no set of one file's"):
+            reader.download_set("%s/checkpoints/latest-rank0.pt.symlink" % run, dest)
+        self.assertEqual(os.listdir(dest), [])
+        reader.close(timeout=10)
 
 
 class OlderGenerationSharded(unittest.TestCase):

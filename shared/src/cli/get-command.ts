@@ -1,6 +1,7 @@
 /**
  * `artifact-bus get --set`: fetch a complete checkpoint set through the HTTP gateway, every member
- * checked against the set's manifest (size and sha256) before it is renamed into place. The token
+ * checked against the set's manifest (size and sha256) before it is renamed into place (a set of
+ * one file, which has none: its file against the sha256 the gateway names for it). The token
  * comes from ARTIFACT_BUS_TOKEN only (never argv, never printed); the gateway from `--gateway` or
  * ARTIFACT_BUS_URL, the variables the Python client reads. Exit codes are in {@link GET_EXIT}.
  */
@@ -16,13 +17,13 @@ import {
 
 /** What `artifact-bus get` exits with; scripts may rely on these. */
 export const GET_EXIT = {
-  /** Every member placed, matching the manifest; the manifest written last. */
+  /** Every member placed, matching the manifest; the manifest written last (a set of one file: its file, matching its sha256). */
   ok: 0,
   /** A member does not match the manifest (named; nothing of it placed), or the pointer or manifest is malformed. */
   mismatch: 1,
   /** Bad arguments, no gateway given, or a `--destination` the gateway cannot read back from. */
   usage: 2,
-  /** No such pointer and no complete set of that name (no manifest) at the destination read. */
+  /** No such pointer and no complete set of that name (no manifest, nor a file of its name) at the destination read. */
   notFound: 4,
   /** The gateway unreachable, the token refused, or another error answer. */
   unavailable: 5,

@@ -2,12 +2,14 @@
  * Reading a checkpoint set back through the HTTP gateway, as the Python client's `download_set`
  * does: the pointer names the set, the manifest lists its members with their sizes and sha256,
  * and each member is checked against it before it is renamed into place, so a resuming trainer
- * never loads a member of another set or a torn file. The manifest is written last.
+ * never loads a member of another set or a torn file. The manifest is written last. A set of one
+ * file has no manifest: its file (named as the set) is checked against the sha256 the gateway
+ * names for the version it serves (contract.md section 8, "Reading a set back").
  */
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebStream } from "node:stream/web";
@@ -47,6 +49,13 @@ interface ManifestMember {
   sha256: string;
 }
 
+/** What a file fetched must be, and whose word that is ("its manifest"). */
+interface Expected {
+  size?: number;
+  sha256: string;
+  by: string;
+}
+
 const MAX_MANIFEST_BYTES = 16 << 20;
 
 /**
@@ -57,26 +66,20 @@ const MAX_MANIFEST_BYTES = 16 << 20;
  */
 export async function downloadSet(src: SetSource, setOrPointer: string, out: string): Promise<DownloadedSet> {
   checkArtifactName(setOrPointer);
-  let set: string;
-  try {
-    set = (await readSmall(src, setOrPointer, "pointer", MAX_NAME_BYTES)).toString("utf8").trim();
-    try {
-      checkArtifactName(set);
-    } catch {
-      throw new SetMismatchError(`${setOrPointer} is no pointer: its bytes name no set`);
-    }
-  } catch (err) {
-    if (!(err instanceof NotLandedError)) throw err;
-    set = setOrPointer; // no artifact of that name: the set itself
-  }
+  const set = await setNamed(src, setOrPointer);
   let manifestBytes: Buffer;
   try {
     manifestBytes = await readSmall(src, setManifestName(set), "manifest", MAX_MANIFEST_BYTES);
   } catch (err) {
     if (!(err instanceof NotLandedError)) throw err;
+    try {
+      return await downloadFileSet(src, set, out); // a set of one file has no manifest
+    } catch (err) {
+      if (!(err instanceof NotLandedError)) throw err;
+    }
     const what = set === setOrPointer ? `no pointer ${setOrPointer}, and set ${set}` : `set ${set}`;
     throw new NotLandedError(
-      `${src.project}/${src.run}: ${what} has no manifest (not complete at the destination read, or no such set)`,
+      `${src.project}/${src.run}: ${what} has no manifest, nor a file of its name (not complete at the destination read, or no such set)`,
     );
   }
   const manifest = parseManifest(manifestBytes, set);
@@ -91,6 +94,61 @@ export async function downloadSet(src: SetSource, setOrPointer: string, out: str
   await writeFile(tmp, manifestBytes);
   await rename(tmp, join(out, SET_MANIFEST_BASENAME));
   return { set, ...(manifest.step === undefined ? {} : { step: manifest.step }), files, bytes };
+}
+
+/**
+ * The set `setOrPointer` names: a pointer's bytes; the name itself when nothing of that name
+ * landed (a set's own name) or when it is the file of a set of one file (named as its set).
+ */
+async function setNamed(src: SetSource, setOrPointer: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await request(src, setOrPointer);
+  } catch (err) {
+    if (!(err instanceof NotLandedError)) throw err;
+    return setOrPointer; // no artifact of that name: the set itself
+  }
+  if (setOf(res) === setOrPointer) {
+    await res.body?.cancel();
+    return setOrPointer;
+  }
+  const set = (await readBody(res, setOrPointer, "pointer", MAX_NAME_BYTES)).toString("utf8").trim();
+  try {
+    return checkArtifactName(set);
+  } catch {
+    throw new SetMismatchError(`${setOrPointer} is no pointer: its bytes name no set`);
+  }
+}
+
+/** The set the version served was logged in (the gateway's `Artifact-Set`), if it says one. */
+function setOf(res: Response): string | undefined {
+  const header = res.headers.get("artifact-set");
+  try {
+    return header === null ? undefined : decodeURI(header);
+  } catch {
+    return undefined; // malformed: says no set
+  }
+}
+
+/**
+ * Fetches set `set` as a set of one file into `out`, under the file's last segment: the newest
+ * landed version of the name, which the gateway must say is that set's file (`Artifact-Set`),
+ * checked against the sha256 it names for it (ETag; the size it sends). NotLandedError when no
+ * file of that name landed.
+ */
+async function downloadFileSet(src: SetSource, set: string, out: string): Promise<DownloadedSet> {
+  const final = join(out, set.slice(set.lastIndexOf("/") + 1));
+  const size = await place(src, set, final, `member ${set} of set ${set}`, (res) => {
+    if (setOf(res) !== set) {
+      throw new SetMismatchError(`set ${set} has no manifest, and the newest ${set} landed is no set of one file's`);
+    }
+    const sha256 = /^"([0-9a-f]{64})"$/.exec(res.headers.get("etag") ?? "")?.[1];
+    if (!sha256)
+      throw new SetMismatchError(`the gateway names no sha256 for ${set} (its ETag): nothing to check it by`);
+    const length = res.headers.get("content-length");
+    return { sha256, ...(length === null ? {} : { size: Number(length) }), by: "the sha256 the gateway names (ETag)" };
+  });
+  return { set, files: [final], bytes: size };
 }
 
 function parseManifest(bytes: Buffer, set: string): { step?: number; members: ManifestMember[] } {
@@ -120,12 +178,44 @@ async function fetchMember(src: SetSource, set: string, member: ManifestMember, 
     );
   }
   const final = join(out, ...rel.split("/"));
-  await mkdir(dirname(final), { recursive: true });
-  const part = join(dirname(final), `.${rel.split("/").pop()}.set-part-${process.pid}`);
+  try {
+    await place(src, member.name, final, `member ${member.name} of set ${set}`, () => ({
+      ...member,
+      by: "its manifest",
+    }));
+  } catch (err) {
+    if (err instanceof NotLandedError) {
+      throw new SetMismatchError(`member ${member.name} of set ${set} is listed in its manifest but not there`);
+    }
+    throw err;
+  }
+  return final;
+}
+
+/**
+ * Downloads `name` to a temporary name beside `final`, checks it against what `expect` says of
+ * the response (it may throw), then renames it there (nothing of it is placed otherwise); its size.
+ */
+async function place(
+  src: SetSource,
+  name: string,
+  final: string,
+  what: string,
+  expect: (res: Response) => Expected,
+): Promise<number> {
+  const part = join(dirname(final), `.${basename(final)}.set-part-${process.pid}`);
   const hash = createHash("sha256");
   let size = 0;
+  let expected: Expected;
   try {
-    const res = await request(src, member.name);
+    const res = await request(src, name);
+    try {
+      expected = expect(res);
+    } catch (err) {
+      await res.body?.cancel();
+      throw err;
+    }
+    await mkdir(dirname(final), { recursive: true }); // only once there is something to place
     const count = new Transform({
       transform(chunk: Buffer, _enc, done) {
         hash.update(chunk);
@@ -136,26 +226,27 @@ async function fetchMember(src: SetSource, set: string, member: ManifestMember, 
     await pipeline(Readable.fromWeb(res.body as WebStream<Uint8Array>), count, createWriteStream(part));
   } catch (err) {
     await rm(part, { force: true });
-    if (err instanceof NotLandedError) {
-      throw new SetMismatchError(`member ${member.name} of set ${set} is listed in its manifest but not there`);
-    }
     throw err;
   }
   const sha = hash.digest("hex");
-  if (size !== member.size || sha !== member.sha256) {
+  if ((expected.size !== undefined && size !== expected.size) || sha !== expected.sha256) {
     await rm(part, { force: true });
     throw new SetMismatchError(
-      `member ${member.name} of set ${set} does not match its manifest: ${size} bytes, sha256 ${sha}; ` +
-        `the manifest says ${member.size} bytes, sha256 ${member.sha256}`,
+      `${what} does not match ${expected.by}: ${size} bytes, sha256 ${sha}; ` +
+        `it says ${expected.size ?? "?"} bytes, sha256 ${expected.sha256}`,
     );
   }
   await rename(part, final);
-  return final;
+  return size;
 }
 
 /** The bytes of the newest landed version of `name` (a pointer, a manifest), at most `limit`. */
 async function readSmall(src: SetSource, name: string, what: string, limit: number): Promise<Buffer> {
-  const res = await request(src, name);
+  return readBody(await request(src, name), name, what, limit);
+}
+
+/** The body of `res` (the bytes of `name`), at most `limit`. */
+async function readBody(res: Response, name: string, what: string, limit: number): Promise<Buffer> {
   // Read at most limit + 1 bytes: a pointer's name may turn out to be a 100 GiB shard.
   const chunks: Buffer[] = [];
   let size = 0;

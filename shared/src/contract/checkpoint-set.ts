@@ -144,6 +144,18 @@ export function isFileSet(r: Pick<SetRecord, "set" | "members">): boolean {
 }
 
 /**
+ * Whether a newer version of `name` is a newer version of the published set `r` rather than a
+ * change to a set closed for good: only in a set of one file, which is versioned as its one name
+ * is (newest wins; Composer saving under a fixed name). It lands, the set is published again at
+ * its new place (`republish`: the pointer, still holding the file's name, is written at that
+ * place), and retention counts it from there. A sharded set's manifest vouches for every member's bytes, so
+ * any member's new version is refused there instead.
+ */
+export function isResave(r: Pick<SetRecord, "set" | "members">, name: string): boolean {
+  return isFileSet(r) && name === r.set;
+}
+
+/**
  * Checks an event's `set` against its name (part of validateEvent, so producers and uploaders
  * refuse the same events): the set's name is a valid artifact name; a member's name lies under
  * it (`<set>/...`) and is none of the names the set reserves (`<set>/_set-*`); the event closing
@@ -243,6 +255,11 @@ export interface SetRecord {
     /** Every pointer this set moved, name -> location (more than one with `{rank}`); absent in records written before. */
     pointers?: Record<string, string>;
   };
+  /**
+   * A set of one file saved again (isResave): the place it is to be published at again, its new
+   * version's; cleared once it was. `published` stays meanwhile, so its pointer is found throughout.
+   */
+  republish?: number;
   /** Set once retention (`keepSets`) removed the set's manifest and members from the destination. */
   removed?: string;
   updatedAt: string;

@@ -21,6 +21,7 @@ import {
   DEFAULT_POINTER_TEMPLATE,
   isFileSet,
   isPointerName,
+  isResave,
   pointerNames,
   type SetRecord,
   setManifest,
@@ -81,7 +82,12 @@ export class SetCompletion {
       if (!set.close) {
         const had = next.members[event.name];
         if (!had || had.seq < orderSeq) {
-          replaced = had !== undefined && cur.published !== undefined;
+          if (had && cur.published && isResave(cur, event.name)) {
+            // A set of one file saved again: published again below, at its new place (a redelivery
+            // finds `republish` and does it, if this replica dies first).
+            next.republish = orderSeq;
+            delete next.removed;
+          } else replaced = had !== undefined && cur.published !== undefined;
           next.members[event.name] = {
             name: event.name,
             size: event.blob.size,
@@ -98,7 +104,7 @@ export class SetCompletion {
       return unchanged(cur, countEvent(next, set, orderSeq));
     });
     if (setState(record) !== "complete") return;
-    if (!record.published) return this.publish(record, event, msg, signal);
+    if (!record.published || record.republish !== undefined) return this.publish(record, event, msg, signal);
     // A new version of a member that passed `refusal` just before the set was published: its
     // bytes replaced the ones the manifest vouches for, so the manifest follows (at the set's
     // new place); the pointer stays where it is.
@@ -111,7 +117,8 @@ export class SetCompletion {
    * producer that checks name rules refuses it first); a new member, or a new version of a
    * member, of a set already published here (its manifest vouches for its members' bytes and the
    * pointer may name it; replacing one would leave the pointer on a set its manifest no longer
-   * matches), which leaves the set as published. The version the set lists, redelivered, may go.
+   * matches), which leaves the set as published. The version the set lists, redelivered, may go,
+   * and so may a newer version of a set of one file (isResave: `landed` publishes it again).
    */
   async refusal(e: SetEvent): Promise<{ reason: string; failsSet: boolean } | undefined> {
     const { event, orderSeq } = e;
@@ -126,7 +133,7 @@ export class SetCompletion {
     const record = await this.deps.sets.get(this.ref(event));
     if (!record?.published) return undefined;
     const listed = record.members[event.name];
-    if (listed && listed.seq >= orderSeq) return undefined;
+    if (listed && (listed.seq >= orderSeq || isResave(record, event.name))) return undefined;
     const what = listed ? `a new version of its member ${q(event.name)}` : "a new member";
     const reason = `set ${q(set.name)} is complete at ${this.deps.destination.name} (its manifest is published): ${what} cannot join it; log the new files as a new set`;
     return { reason, failsSet: false };
@@ -174,19 +181,25 @@ export class SetCompletion {
     const first = names[0] ?? "";
     const pointerMoved = Object.keys(moved).length > 0;
     if (pointerMoved) log.info({ pointers: Object.values(moved) }, "set complete: manifest published, pointer moved");
-    const published = await this.deps.sets.update(this.ref(like), (cur) =>
-      cur.published
-        ? undefined
-        : {
-            ...cur,
-            published: {
-              manifest: manifest?.kind === "written" ? manifest.location : "",
-              pointer: moved[first] ?? first,
-              pointerMoved,
-              pointers: moved,
-            },
-          },
-    );
+    const published = await this.deps.sets.update(this.ref(like), (cur) => {
+      // Published already, unless due again at this place (a later save's own delivery does its own).
+      if (cur.published && (cur.republish === undefined || cur.republish > record.place)) return undefined;
+      const { republish: _, ...rest } = cur;
+      // Where each pointer landed: written here, else as recorded before (a write found done says no location).
+      const pointers = {
+        ...cur.published?.pointers,
+        ...Object.fromEntries(Object.entries(moved).filter(([, l]) => l)),
+      };
+      return {
+        ...rest,
+        published: {
+          manifest: manifest?.kind === "written" ? manifest.location : (cur.published?.manifest ?? ""),
+          pointer: pointers[first] ?? first,
+          pointerMoved: pointerMoved || cur.published?.pointerMoved === true,
+          pointers,
+        },
+      };
+    });
     if (!pointerMoved || this.deps.config.keepSets === undefined) return;
     // The member's delivery does not wait on retention's outcome: a set left behind is tried again
     // after the next set completes.

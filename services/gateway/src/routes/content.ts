@@ -48,7 +48,7 @@ export async function contentRoutes(app: FastifyInstance, deps: GatewayDeps): Pr
       schema: {
         summary: "The bytes of the newest landed version of an artifact",
         description:
-          'Path: `.../artifacts/{name}/content`. Read back from `destination` (default: the first destination the gateway can read from where a version landed). `ETag` is the sha256; `Range: bytes=` is honoured (206). With `If-Range: "<etag>"`, only while that is the current ETag (strong comparison; a date never matches, there is no Last-Modified): otherwise Range is ignored and the whole current version comes with 200. A checkpoint set\'s manifest (`<set>/_set-manifest.json`) and pointer (default `<dir of set>/latest`), written by the destination once the set is complete, are read here too (whole, ETag the sha256 of the bytes served).',
+          "Path: `.../artifacts/{name}/content`. Read back from `destination` (default: the first destination the gateway can read from where a version landed). `ETag` is the sha256; `Range: bytes=` is honoured (206). With `If-Range: \"<etag>\"`, only while that is the current ETag (strong comparison; a date never matches, there is no Last-Modified): otherwise Range is ignored and the whole current version comes with 200. `Artifact-Id` names the version served, and `Artifact-Set` (URI-encoded) the checkpoint set it was logged in, if any: a set of one file has no manifest, so its reader checks that the file is the set's (`Artifact-Set` is its own name) and its bytes against the ETag. A checkpoint set's manifest (`<set>/_set-manifest.json`) and pointer (default `<dir of set>/latest`), written by the destination once the set is complete, are read here too (whole, ETag the sha256 of the bytes served).",
         tags: ["artifacts"],
         params: Type.Object({
           project: RunParams.properties.project,
@@ -96,6 +96,8 @@ async function serveContent(deps: GatewayDeps, request: FastifyRequest, reply: F
     .header("content-type", event.contentType)
     .header("artifact-id", event.id)
     .header("artifact-destination", landed.destination);
+  // The set the version served was logged in (URI-encoded): a set of one file's reader checks it is its file.
+  if (event.set) reply.header("artifact-set", encodeURI(event.set.name));
   if (range) {
     reply.code(206).header("content-range", `bytes ${range.first}-${range.last}/${content.size}`);
     reply.header("content-length", String(range.last - range.first + 1));
