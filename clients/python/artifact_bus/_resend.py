@@ -6,6 +6,7 @@ sent stays, and is reported with why: a refusal (403, 400, 422), the gateway unr
 deadline, a held copy with no request (an older client's: reported, never deleted). Items of a
 client still running (its lock held) are its own: left alone."""
 
+import os
 import random
 import time
 import types
@@ -41,19 +42,30 @@ def resend(transport, timeout=60.0, retry_max=5.0):
             report.append((UNREADABLE, item_id, None, why + "; kept, not sent"))
             continue
         item = item_of(request, transport.held_path(item_id))
-        note = ""
-        tag = request.get("tokenTag")
-        if tag and tag != _spool.token_tag(transport.token):
-            note = " (with another token than its first try: had that been accepted, this is a second version)"
-        try:
-            _send(transport, item, deadline, retry_max)
-        except (ArtifactBusError, OSError) as err:
-            report.append((FAILED, item_id, item.name, "%s; kept" % err))
+        claim = _spool.claim_request(item.held)
+        if claim is None:
+            if os.path.exists(item.held):
+                report.append((RUNNING, item_id, item.name, "being sent by another resend"))
             continue
-        outcome = ACCEPTED_BEFORE if item.replayed else SENT
-        report.append((outcome, item_id, item.name, "as %s%s" % (item.remote_id, note)))
+        try:
+            report.append(_resend_one(transport, item, request, deadline, retry_max))
+        finally:
+            os.close(claim)
     _spool.remove_stale_locks(spool_dir)
     return report
+
+
+def _resend_one(transport, item, request, deadline, retry_max):
+    note = ""
+    tag = request.get("tokenTag")
+    if tag and tag != _spool.token_tag(transport.token):
+        note = " (with another token than its first try: had that been accepted, this is a second version)"
+    try:
+        _send(transport, item, deadline, retry_max)
+    except (ArtifactBusError, OSError) as err:
+        return FAILED, item.id, item.name, "%s; kept" % err
+    outcome = ACCEPTED_BEFORE if item.replayed else SENT
+    return outcome, item.id, item.name, "as %s%s" % (item.remote_id, note)
 
 
 def _send(transport, item, deadline, retry_max):

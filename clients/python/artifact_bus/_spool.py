@@ -158,10 +158,38 @@ def hint(spool_dir):
         spool_dir, RESEND_COMMAND)
 
 
+def claim_request(held):
+    """An fd holding the lock of a held item's request while one resend sends it (another one
+    skips it), or None when another has it or it went; only while its held copy is still there."""
+    try:
+        fd = os.open(request_path(held), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.path.exists(held):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
 def remove_stale_locks(spool_dir):
+    """Lock files of processes that ended, and temporary files a crash left (older than an hour)."""
     for name in os.listdir(spool_dir):
+        path = os.path.join(spool_dir, name)
         if name.startswith(".owner-") and name.endswith(".lock") and not owner_alive(spool_dir, name):
-            _unlink(os.path.join(spool_dir, name))
+            _unlink(path)
+        elif (name.startswith(".claim-") or ".json.tmp-" in name) and _age(path) > 3600:
+            _unlink(path)
+
+
+def _age(path):
+    try:
+        return time.time() - os.lstat(path).st_mtime
+    except OSError:
+        return 0
 
 
 def _unlink(path):

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import unittest
 
-from artifact_bus import ArtifactClient, FlushError
+from artifact_bus import ArtifactClient, FlushError, _spool
 from tests.support import scratch_dir, write
 
 CLIENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,6 +105,17 @@ class Spool(unittest.TestCase):
         finally:
             with self.assertRaises(FlushError):
                 bus.close(timeout=0.2)
+
+    def test_an_item_another_resend_is_sending_is_left_to_it(self):
+        request_id = self.left_by_a_process()
+        claim = _spool.claim_request(os.path.join(self.spool, request_id))
+        try:
+            code, items = self.resend()
+        finally:
+            os.close(claim)
+        self.assertEqual(code, 3)
+        self.assertEqual([(i["outcome"], i["detail"]) for i in items], [("running", "being sent by another resend")])
+        self.assertEqual(self.files(), [request_id, request_id + ".json"])
 
     def test_a_staged_file_submitted_to_a_set_says_its_set(self):
         bus = self.client()
