@@ -1,4 +1,4 @@
-"""`python -m artifact_bus put|get|status|wait`: the client from a shell.
+"""`python -m artifact_bus put|get|status|wait|resend`: the client from a shell.
 
 stdout carries only the answer (`put`: the event id alone, so `ID=$(python -m artifact_bus put
 ...)` works; `--json`: one JSON object); messages and errors go to stderr, each error one line.
@@ -53,6 +53,9 @@ def _parser():
     status.add_argument("id")
     wait = sub.add_parser("wait", help="wait until every artifact of the run is final (HTTP)")
     wait.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS")
+    resend = sub.add_parser("resend", help="send what earlier processes left in the spool (HTTP)")
+    resend.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="how long to retry an unreachable gateway")
     return parser
 
 
@@ -68,6 +71,8 @@ def main(argv=None):
     client = None
     try:
         args = _parser().parse_args(argv)
+        if args.command == "resend":
+            return _resend_left(args)
         client = ArtifactClient.from_env(project=args.project, run=args.run)
         return _run(args, client)
     except _Usage as err:
@@ -93,6 +98,30 @@ def main(argv=None):
     finally:
         if client is not None and getattr(client, "_closing_deadline", None) is None:
             client.transport.close()
+
+
+def _resend_left(args):
+    """resend: every item of the spool, each with its own request (project, run, ...); 0 when
+    nothing is left, 1 when something could not be sent (or has no request), 3 when only a
+    running client's items are left."""
+    from . import _resend
+    from ._http import HttpTransport
+
+    if not os.environ.get("ARTIFACT_BUS_URL"):
+        raise _Usage("resend needs the HTTP gateway (ARTIFACT_BUS_URL)")
+    transport = HttpTransport(os.environ["ARTIFACT_BUS_URL"], token=os.environ.get("ARTIFACT_BUS_TOKEN"),
+                              spool_dir=os.environ.get("ARTIFACT_BUS_SPOOL_DIR"), ca=os.environ.get("ARTIFACT_BUS_CA"),
+                              warn_left=False)
+    report = _resend.resend(transport, timeout=args.timeout)
+    lines, left = _resend.summary(report)
+    if args.json:
+        print(json.dumps({"spool": transport.spool_dir, "items": [
+            {"outcome": o, "requestId": i, "name": n, "detail": d} for o, i, n, d in report], "left": len(left)}))
+    else:
+        print("\n".join(lines + ["%d sent, %d left in %s" % (len(report) - len(left), len(left), transport.spool_dir)]))
+    if left:
+        print("artifact-bus: %d item(s) left in %s, not sent" % (len(left), transport.spool_dir), file=sys.stderr)
+    return OK if not left else TIMEOUT if all(r[0] == _resend.RUNNING for r in left) else FAILED
 
 
 def _run(args, client):

@@ -7,14 +7,13 @@ import hashlib
 import http.client
 import json
 import os
-import stat
 import shutil
 import ssl
 import tempfile
 import time
 from urllib.parse import quote, urlencode, urlparse
 
-from . import _staging
+from . import _spool, _staging
 from .errors import ArtifactBusError, RetryableError
 
 RETRIED = {429, 500, 502, 503, 504}
@@ -23,15 +22,18 @@ RETRIED = {429, 500, 502, 503, 504}
 class HttpTransport:
     kind = "http"
 
-    def __init__(self, url, token=None, spool_dir=None, ca=None, timeout=120.0):
+    def __init__(self, url, token=None, spool_dir=None, ca=None, timeout=120.0, warn_left=True):
         self.url = urlparse(url.rstrip("/"))
         if self.url.scheme not in ("http", "https"):
             raise ArtifactBusError("ARTIFACT_BUS_URL: %r is not an http(s) URL" % url)
         self.token, self.timeout = token, timeout
         self.context = ssl.create_default_context(cafile=ca) if self.url.scheme == "https" else None
-        self.spool_dir = _private_dir(
+        self.spool_dir = _spool.private_dir(
             spool_dir or os.path.join(tempfile.gettempdir(), "artifact-bus-spool-%d" % os.getuid())
         )
+        self._owner = _spool.Owner(self.spool_dir)
+        if warn_left:
+            _spool.warn_left(self.spool_dir)  # not sent automatically: see _spool.warn_left
 
     # -- HTTP -------------------------------------------------------------------------------------
 
@@ -77,9 +79,25 @@ class HttpTransport:
 
     # -- the transport ----------------------------------------------------------------------------
 
+    def held_path(self, item_id):
+        return os.path.join(self.spool_dir, item_id)
+
     def hold(self, item, path, mode):
-        item.held = os.path.join(self.spool_dir, item.id)
+        """Holds the bytes as `<id>`, and the request next to them as `<id>.json` (for a resend)."""
+        item.held = self.held_path(item.id)
         item.how = _staging.place(path, item.held, mode)
+        try:
+            self.remember(item)
+        except BaseException:
+            _unlink(item.held)
+            raise
+
+    def unsent_hint(self):
+        return _spool.hint(self.spool_dir)
+
+    def remember(self, item):
+        """(Re)writes the request of a held item: at hold, and when `submit` gives it its set."""
+        _spool.write_request(item, self._owner, self.token)
 
     def send(self, item):
         if item.set is not None and item.set.get("close"):
@@ -106,8 +124,9 @@ class HttpTransport:
         path = "%s/artifacts/%s?%s" % (self._run_path(item.project, item.run), quote(item.name, safe="/"),
                                        urlencode(query))
         with open(item.held, "rb") as body:
-            _, _, data = self._call("PUT", path, body=body, headers=headers)
+            _, res, data = self._call("PUT", path, body=body, headers=headers)
         answer = json.loads(data)
+        item.replayed = res.getheader("Idempotent-Replayed") == "true"
         item.destinations = answer.get("destinations", [])
         item.remote_id = answer["id"]
         # Accepted: the gateway staged its own copy, so the spool's may go.
@@ -135,7 +154,7 @@ class HttpTransport:
 
     def discard(self, item):
         try:
-            os.unlink(item.held)
+            _spool.discard(item.held)
         except OSError:
             pass
 
@@ -235,7 +254,7 @@ class HttpTransport:
         return etag if len(etag) == 64 else None
 
     def close(self):
-        pass
+        self._owner.release()
 
 
 class _RangeNotSatisfiable(Exception):
@@ -283,21 +302,3 @@ def _retry_after(value):
         return float(value) if value else None
     except ValueError:
         return None
-
-
-def _private_dir(path):
-    """`path` as a directory only this user can enter: created 0700, or checked when it exists. In a
-    shared /tmp anyone may create the name first (or a symlink of that name) and then read or swap
-    the files held there, so a directory that is not the user's own is refused, never used."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode):
-        raise ArtifactBusError("spool %s is not a directory of its own (a symlink or a file); "
-                               "set ARTIFACT_BUS_SPOOL_DIR" % path)
-    if st.st_uid != os.getuid():
-        raise ArtifactBusError("spool %s is owned by uid %d, not by you (uid %d): another user could read "
-                               "or swap the files held there; remove it or set ARTIFACT_BUS_SPOOL_DIR"
-                               % (path, st.st_uid, os.getuid()))
-    if stat.S_IMODE(st.st_mode) != 0o700:
-        os.chmod(path, 0o700)
-    return path

@@ -24,10 +24,10 @@ log = logging.getLogger("artifact_bus")
 
 class _Item:
     __slots__ = ("id", "project", "run", "name", "level", "metadata", "content_type", "rank", "set",
-                 "held", "how", "blob", "destinations", "error", "remote_id")
+                 "held", "how", "blob", "destinations", "error", "remote_id", "replayed")
 
     def __init__(self, **fields):
-        self.held = self.how = self.blob = self.error = self.remote_id = self.set = None
+        self.held = self.how = self.blob = self.error = self.remote_id = self.set = self.replayed = None
         self.destinations = []
         for key, value in fields.items():
             setattr(self, key, value)
@@ -110,6 +110,8 @@ class ArtifactClient:
         except _events.InvalidArtifact:
             self.transport.discard(staged)
             raise
+        if staged.set is not None and hasattr(self.transport, "remember"):
+            self.transport.remember(staged)  # the held request says its set (for a resend)
         return self._submit(staged)
 
     def pointer_name(self, name, level="fit", project=None, run=None):
@@ -209,12 +211,13 @@ class ArtifactClient:
                     self._sent = [i for i in self._sent if i not in sent]
                 self._failed = [i for i in self._failed if i not in failed]
         if pending or dead or failures:
-            raise FlushError(pending, dead, failures, timed_out=timed_out)
+            hint = getattr(self.transport, "unsent_hint", None)
+            raise FlushError(pending, dead, failures, timed_out=timed_out, hint=hint and hint())
 
     def close(self, timeout=None, landed=True, fail_on_dead=True):
         """flush(timeout, landed, fail_on_dead), then stops the sender. What could not be sent is
-        named in the FlushError, and its held copy kept (the spool in HTTP mode, the staging dir
-        on NATS)."""
+        named in the FlushError, and its held copy kept (the spool in HTTP mode, with its request:
+        `python3 -m artifact_bus resend` sends it once this process ended; the staging dir on NATS)."""
         try:
             self.flush(timeout, landed, fail_on_dead)
         finally:

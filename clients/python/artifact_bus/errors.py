@@ -25,7 +25,7 @@ class RetryableError(ArtifactBusError):
 class FlushError(ArtifactBusError):
     """`flush`/`close` could not confirm every artifact: what is still pending, dead or unsent, by name."""
 
-    def __init__(self, pending=(), dead=(), unsent=(), timed_out=False):
+    def __init__(self, pending=(), dead=(), unsent=(), timed_out=False, hint=None):
         self.pending, self.dead, self.unsent, self.timed_out = list(pending), list(dead), list(unsent), timed_out
         parts = []
         if self.unsent:
@@ -34,4 +34,6 @@ class FlushError(ArtifactBusError):
             parts.append("dead: " + ", ".join("%s at %s (%s)" % d for d in self.dead[:10]))
         if self.pending:
             parts.append("still pending: " + ", ".join("%s at %s (%s)" % p for p in self.pending[:10]))
+        if self.unsent and hint:
+            parts.append(hint)  # where what was not sent is held, and the command that sends it
         super().__init__(("timed out; " if timed_out else "") + "; ".join(parts))
