@@ -3,7 +3,6 @@ account. A file is held in a local spool directory (linked or copied), then PUT 
 Idempotency-Key fixed before the first try (a retry publishes once) and a Content-Digest."""
 
 import base64
-import hashlib
 import http.client
 import json
 import os
@@ -89,7 +88,7 @@ class HttpTransport:
         try:
             self.remember(item)
         except BaseException:
-            _unlink(item.held)
+            _spool.remove_if_present(item.held)
             raise
 
     def unsent_hint(self):
@@ -207,15 +206,15 @@ class HttpTransport:
                 continue  # the partial file is not a prefix of this version: start over
             if sha is None:
                 break  # the gateway named no sha256 to check against
-            if sha == _sha256_of(part):
+            if sha == _staging.digest(part)[0]:
                 break
-            _unlink(part + ".etag")
+            _spool.remove_if_present(part + ".etag")
             if not have:
                 os.unlink(part)
                 raise ArtifactBusError("%s/%s/%s: the downloaded bytes do not match the sha256 the gateway named"
                                        % (project, run, name))
         os.replace(part, destination)
-        _unlink(part + ".etag")
+        _spool.remove_if_present(part + ".etag")
         return destination
 
     def _fetch_into(self, project, run, name, part, have, source, check=None):
@@ -242,7 +241,7 @@ class HttpTransport:
             # A 200 is the whole current version (If-Range did not match, or no range was asked):
             # start over, and remember which version the bytes are of before writing any.
             if status != 206:
-                _unlink(part + ".etag")
+                _spool.remove_if_present(part + ".etag")
                 if etag:
                     with open(part + ".etag", "w") as f:
                         f.write(etag)
@@ -268,21 +267,6 @@ def _read_etag(path):
             return f.read().strip() or None
     except OSError:
         return None
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _problem(data, status):

@@ -4,13 +4,12 @@ is renamed into place, so a resuming trainer never loads a member of another set
 A set of one file has no manifest: its file is checked against the sha256 the gateway names for the
 version it serves (docs/contract.md section 8, "Reading a set back")."""
 
-import hashlib
 import json
 import os
 import re
 from urllib.parse import quote, unquote, urlencode
 
-from . import _events
+from . import _events, _staging
 from .errors import ArtifactBusError
 
 
@@ -155,22 +154,13 @@ def fetch_member(transport, project, run, manifest, member, final, source=None):
     _below(manifest["set"], name)
     part = os.path.join(os.path.dirname(final) or ".", ".%s.set-part" % os.path.basename(final))
     transport.download(project, run, name, part, overwrite=True, source=source)
-    size, sha = _size_and_sha256(part)
+    sha, size = _staging.digest(part)
     if size != member["size"] or sha != member["sha256"]:
         os.unlink(part)
         raise ArtifactBusError("member %s of set %s does not match its manifest: %d bytes, sha256 %s; the manifest says "
                                "%d bytes, sha256 %s" % (name, manifest["set"], size, sha, member["size"], member["sha256"]))
     os.replace(part, final)
     return final
-
-
-def _size_and_sha256(path):
-    h, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-            size += len(chunk)
-    return size, h.hexdigest()
 
 
 def _write_atomically(path, data):

@@ -82,15 +82,15 @@ def write_request(item, owner, token):
             json.dump(record, f)
         os.replace(tmp, path)
     except BaseException:
-        _unlink(tmp)
+        remove_if_present(tmp)
         raise
 
 
 def discard(held):
     """The held copy, then its request: a request with no copy is removed by a resend, never a
     copy with no request (it is reported)."""
-    _unlink(held)
-    _unlink(request_path(held))
+    remove_if_present(held)
+    remove_if_present(request_path(held))
 
 
 def owner_alive(spool_dir, owner):
@@ -180,9 +180,9 @@ def remove_stale_locks(spool_dir):
     for name in os.listdir(spool_dir):
         path = os.path.join(spool_dir, name)
         if name.startswith(".owner-") and name.endswith(".lock") and not owner_alive(spool_dir, name):
-            _unlink(path)
+            remove_if_present(path)
         elif (name.startswith(".claim-") or ".json.tmp-" in name) and _age(path) > 3600:
-            _unlink(path)
+            remove_if_present(path)
 
 
 def _age(path):
@@ -192,7 +192,8 @@ def _age(path):
         return 0
 
 
-def _unlink(path):
+def remove_if_present(path):
+    """Removes `path`; a file already gone is what was wanted."""
     try:
         os.unlink(path)
     except FileNotFoundError:
