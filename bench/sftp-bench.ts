@@ -87,6 +87,7 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
       other: [] as number[],
       otherSshd: [] as number[],
       cli: [] as number[],
+      cliSha256: [] as number[],
       rclone: [] as number[],
       busSshd: [] as number[],
       cliSshd: [] as number[],
@@ -126,14 +127,25 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
         cpu.cli.push(await runMeasured("sftp", sftpArgs(stack.sshd), { input: `put "${big}" "${remote}"\n` }));
         rmSync(remote);
       });
+    // The peer at equal integrity: the SHA-256 a careful user records with the upload
+    // (`sha256sum`, then the same put). The sshd here runs sftp only, so no remote check can follow.
+    const viaCliSha256 = async () => {
+      const remote = stack.path("cli-sha256.bin");
+      const hashed = await runMeasured("sha256sum", [big]);
+      cpu.cliSha256.push(
+        hashed + (await runMeasured("sftp", sftpArgs(stack.sshd), { input: `put "${big}" "${remote}"\n` })),
+      );
+      rmSync(remote);
+    };
     const viaRclone = () =>
       andRemove("rclone.bin", async () => cpu.rclone.push(await rclone.copyTo(big, stack.path("rclone.bin"))));
-    const [cli, bus, otherBus, direct, rcloneTimes] = await timeRounds(ROUNDS, [
+    const [cli, bus, otherBus, direct, rcloneTimes, cliSha256] = await timeRounds(ROUNDS, [
       viaCli,
       viaBus,
       viaOther,
       () => andRemove("fastput.bin", () => fastPut(stack, big, stack.path("fastput.bin"))),
       viaRclone,
+      viaCliSha256,
     ]);
     const peakMb = peakRssMb(uploader.pid);
 
@@ -157,12 +169,23 @@ export async function runSftpBench({ largeBytes: LARGE, report, target }: BenchC
       `| CPU seconds per GiB, client side (trainer + uploader; sftp and its ssh; rclone) | ${perGib(cpu.bus)} s | sftp ${perGib(cpu.cli)} s, rclone ${perGib(cpu.rclone)} s | ${ratioWithSpread(cpu.bus, cpu.cli)} of sftp's CPU (target ≤ 1.0) |`,
     );
     report(
+      `| CPU seconds per GiB at equal integrity (a SHA-256 over every byte on the client side; the bus makes two: at logFile and of the bytes it sends) | ${perGib(cpu.bus)} s | sha256sum, then sftp put ${perGib(cpu.cliSha256)} s (${secs(median(cliSha256!))} a round) | ${ratioWithSpread(cpu.bus, cpu.cliSha256)} of its CPU (target ≤ 1.0) |`,
+    );
+    report(
       `| CPU seconds per GiB, client side, bus with transport ${otherTransport} | ${perGib(cpu.other)} s | sftp ${perGib(cpu.cli)} s | ${ratioWithSpread(cpu.other, cpu.cli)} of sftp's CPU |`,
     );
     const gibText = `${gib.toFixed(2)} GiB`;
     target(ratioTarget(`SFTP ${gibText}, link: bus / OpenSSH sftp`, cli!, bus!, 1.0));
     target(ratioTarget(`SFTP ${gibText}, link: bus / rclone copyto`, rcloneTimes!, bus!, 1.0));
     target(atMost("SFTP CPU per GiB, bus / sftp (client side)", pairedRatio(cpu.bus, cpu.cli), 1.0, "×"));
+    target(
+      atMost(
+        "SFTP CPU per GiB, bus / sha256sum + sftp (equal integrity)",
+        pairedRatio(cpu.bus, cpu.cliSha256),
+        1.0,
+        "×",
+      ),
+    );
     target(atMost("SFTP uploader peak RSS, large uploads", peakMb, 200, " MB", 0));
     report(
       `| CPU seconds per GiB, with sshd (its whole process tree) | ${perGib(sum(cpu.bus, cpu.busSshd))} s (sshd ${perGib(cpu.busSshd)} s) | ${perGib(sum(cpu.cli, cpu.cliSshd))} s (sshd ${perGib(cpu.cliSshd)} s) | ${ratioWithSpread(sum(cpu.bus, cpu.busSshd), sum(cpu.cli, cpu.cliSshd))} of the peer's CPU |`,
