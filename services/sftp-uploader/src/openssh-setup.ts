@@ -3,7 +3,7 @@
  * known_hosts that pins exactly the verified host key (and the private key, when it was given
  * inline), and the command line. Host key checking stays strict: ssh refuses any other key.
  */
-import { rmSync } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,10 +20,72 @@ export interface OpensshSetup {
 /**
  * The temp dirs of setups not disposed yet. A process that exits without closing its
  * destinations (process.exit after a failed shutdown, an uncaught error) removes them on its way
- * out, so they do not pile up in the host's /tmp. Only SIGKILL leaves one behind.
+ * out, so they do not pile up in the host's /tmp. Only SIGKILL leaves one behind, and the next
+ * process to set up the transport removes it (removeDeadProcessDirs).
  */
 const liveDirs = new Set<string>();
 let exitHookInstalled = false;
+let swept = false;
+
+const PREFIX = "artifact-bus-ssh-";
+
+/**
+ * This process's pid namespace (Linux), so a pid in a dir's name is only ever compared with pids
+ * of the same namespace: two containers sharing one /tmp see each other's pids as dead.
+ */
+function pidNamespace(): string | undefined {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // someone else's, and running
+  }
+}
+
+/**
+ * Removes the temp dirs of this user's processes, in this pid namespace, that are gone (killed
+ * before they could remove their own). A pid reused since is taken as alive: its dir stays, which
+ * costs a few bytes, never a running process's known_hosts.
+ */
+function removeDeadProcessDirs(namespace: string): void {
+  const mine = new RegExp(`^${PREFIX}${namespace}-(\\d+)-`);
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(mine.exec(name)?.[1]);
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    const path = join(tmpdir(), name);
+    try {
+      const st = lstatSync(path);
+      if (st.isDirectory() && st.uid === process.getuid?.()) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+}
+
+/** A new private temp dir, named so that a later process can tell when its owner is gone. */
+async function makeTempDir(): Promise<string> {
+  const namespace = pidNamespace();
+  if (namespace === undefined) return await mkdtemp(join(tmpdir(), PREFIX));
+  if (!swept) {
+    swept = true;
+    removeDeadProcessDirs(namespace);
+  }
+  return await mkdtemp(join(tmpdir(), `${PREFIX}${namespace}-${process.pid}-`));
+}
 
 function removeAtExit(dir: string): void {
   liveDirs.add(dir);
@@ -61,7 +123,7 @@ export async function prepareOpenssh(
   secrets: SftpSecrets,
   hostKey: Buffer,
 ): Promise<OpensshSetup> {
-  const dir = await mkdtemp(join(tmpdir(), "artifact-bus-ssh-"));
+  const dir = await makeTempDir();
   removeAtExit(dir);
   const dispose = async () => {
     await rm(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@
  * Run by sftp-temp-dir.test.ts as a process of its own (its TMPDIR a fresh dir): one upload over
  * the OpenSSH transport to the destination in SFTP_OPTIONS (JSON), then it prints the entries of
  * its TMPDIR and ends as argv[2] says: `close` (close() first), `exit` (process.exit without
- * close), `throw` (an uncaught error).
+ * close), `throw` (an uncaught error), `kill` (SIGKILL: nothing of its own can clean up).
  */
 import { readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,4 +21,5 @@ await d.upload(memoryArtifact(Buffer.from(`ended by ${how}`), { name: `${how}.tx
 console.log(JSON.stringify(readdirSync(tmpdir())));
 if (how === "close") await d.close();
 else if (how === "exit") process.exit(0);
+else if (how === "kill") process.kill(process.pid, "SIGKILL");
 else throw new Error("an uncaught error, on purpose");

@@ -29,8 +29,10 @@ afterAll(async () => {
 });
 
 /** Runs the child ending as `how` in a TMPDIR of its own: what it saw there, what is left. */
-async function runChild(how: string): Promise<{ code: number | null; seen: string[]; left: string[]; out: string }> {
-  const tmp = mkdtempSync(join(scratch, `${how}-`));
+async function runChild(
+  how: string,
+  tmp = mkdtempSync(join(scratch, `${how}-`)),
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; seen: string[]; left: string[]; out: string }> {
   const child = spawn(process.execPath, [CHILD, how], {
     env: { ...process.env, TMPDIR: tmp, SFTP_OPTIONS: JSON.stringify(server.sftpOptions(server.mkdirForUser(how))) },
     stdio: ["ignore", "pipe", "pipe"],
@@ -38,9 +40,11 @@ async function runChild(how: string): Promise<{ code: number | null; seen: strin
   let out = "";
   child.stdout.on("data", (c: Buffer) => (out += c));
   child.stderr.on("data", (c: Buffer) => (out += c));
-  const code = await new Promise<number | null>((res) => child.once("exit", res));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) =>
+    child.once("exit", (c, s) => res([c, s])),
+  );
   const line = out.split("\n").find((l) => l.startsWith("["));
-  return { code, seen: line ? (JSON.parse(line) as string[]) : [], left: readdirSync(tmp), out };
+  return { code, signal, seen: line ? (JSON.parse(line) as string[]) : [], left: readdirSync(tmp), out };
 }
 
 describe("the OpenSSH transport's temp dir", () => {
@@ -57,4 +61,17 @@ describe("the OpenSSH transport's temp dir", () => {
       expect(r.left, r.out).toEqual([]);
     });
   }
+
+  it("left by a SIGKILLed process is removed by the next process that starts the transport", async () => {
+    const tmp = mkdtempSync(join(scratch, "kill-"));
+    const killed = await runChild("kill", tmp);
+    expect(killed.signal, killed.out).toBe("SIGKILL");
+    // SIGKILL runs no exit hook: the dir is there until someone else removes it.
+    expect(killed.left.filter((e) => e.startsWith("artifact-bus-ssh-"))).toHaveLength(1);
+    const next = await runChild("close", tmp);
+    expect(next.code, next.out).toBe(0);
+    // While it ran, only its own dir was there: the dead one went when it set up.
+    expect(next.seen.filter((e) => e.startsWith("artifact-bus-ssh-"))).toHaveLength(1);
+    expect(next.left, next.out).toEqual([]);
+  });
 });
