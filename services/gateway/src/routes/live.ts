@@ -81,7 +81,12 @@ export async function liveRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
         end();
         return reply;
       }
-      if (ended) leave();
+      // The client went away while the stream waited for the watch: end() already ran, so an
+      // interval set now would never be cleared.
+      if (ended) {
+        leave();
+        return reply;
+      }
       write("event: ready\ndata: {}\n\n");
       beat = setInterval(() => write(`: heartbeat ${new Date().toISOString()}\n\n`), deps.config.liveHeartbeatMs);
       return reply;
