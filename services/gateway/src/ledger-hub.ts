@@ -48,6 +48,7 @@ const RESTART_BACKOFF: BackoffConfig = { initialMs: 250, maxMs: 10_000, multipli
 export class LedgerHub {
   private readonly ledger: Ledger;
   private readonly log: Logger;
+  private readonly nc: NatsConnection;
   private readonly byKey = new Map<string, Set<Interest>>();
   private readonly latest = new Map<string, Seen>();
   private readonly taps = new Set<Tap>();
@@ -65,6 +66,7 @@ export class LedgerHub {
   constructor(ledger: Ledger, nc: NatsConnection, log: Logger) {
     this.ledger = ledger;
     this.log = log;
+    this.nc = nc;
     void this.onReconnect(nc);
   }
 
@@ -195,7 +197,8 @@ export class LedgerHub {
    * needs the watch or the hub is closed.
    */
   private scheduleRestart(why: string): void {
-    if (this.closed || this.restartTimer || !this.needed) return;
+    // A closed connection does not come back: nothing to restart on.
+    if (this.closed || this.restartTimer || !this.needed || this.nc.isClosed()) return;
     const attempt = ++this.restartAttempt;
     const delayMs = backoffDelay(attempt, RESTART_BACKOFF);
     this.log.warn({ reason: why, attempt, delayMs }, "restarting the ledger watch");
