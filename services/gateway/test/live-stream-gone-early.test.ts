@@ -55,11 +55,15 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (nats?.running) nats.resume();
-  await app?.close();
-  hub?.close();
-  await nc?.close();
-  await nats?.dispose();
+  try {
+    if (nats?.running) nats.resume();
+    await app?.close();
+    hub?.close();
+    await nc?.close();
+  } finally {
+    // The server and its store dir go whatever failed above.
+    await nats?.dispose();
+  }
 });
 
 /** Timers the live route set (its heartbeats) and that are still set, by async id. */
