@@ -85,6 +85,7 @@ export {
 export { decodeEvent, encodeEvent, validateEvent } from "./contract/validate.ts";
 export { type DeadLetter, readDeadLetters } from "./dead-letters/letters.ts";
 export { type ReplayResult, replayDeadLetters } from "./dead-letters/replay.ts";
+export { backoffDelay } from "./delivery/backoff.ts";
 export { LeaseLostError } from "./delivery/key-lease.ts";
 export {
   type Artifact,

@@ -7,8 +7,20 @@
  * the watch missed a change meanwhile; entries carry their revision, so an older read never
  * overwrites a newer change. Taps (the live stream of the operations page) hear every change
  * from the same watch, which then runs while anyone waits or taps.
+ *
+ * The watch can also end on its own while NATS stays connected: nats.js stops an ordered
+ * consumer that it failed to re-create 30 times, or whose subscription the server dropped (a
+ * permission reload). While anyone waits or taps it is then started again after a backoff, and
+ * everything is resynced as after a reconnect; `close()` ends that for good.
  */
-import { type Ledger, type LedgerEntry, type Logger, storedEntry } from "@artifact-bus/shared";
+import {
+  type BackoffConfig,
+  backoffDelay,
+  type Ledger,
+  type LedgerEntry,
+  type Logger,
+  storedEntry,
+} from "@artifact-bus/shared";
 import { type KvWatchEntry, KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 
@@ -27,21 +39,34 @@ export interface Interest {
 /** A listener of every ledger change. */
 export type Tap = (key: string, seen: Seen) => void;
 
+/**
+ * Waits before starting a watch that ended on its own again: the first try comes soon (waiters
+ * are deaf meanwhile), later ones spread out, so a server that keeps refusing is not hammered.
+ */
+const RESTART_BACKOFF: BackoffConfig = { initialMs: 250, maxMs: 10_000, multiplier: 2, jitter: 0.25 };
+
 export class LedgerHub {
   private readonly ledger: Ledger;
   private readonly log: Logger;
+  private readonly nc: NatsConnection;
   private readonly byKey = new Map<string, Set<Interest>>();
   private readonly latest = new Map<string, Seen>();
   private readonly taps = new Set<Tap>();
   private readonly resyncs = new Set<() => void>();
   private watch: QueuedIterator<KvWatchEntry> | undefined;
   private starting: Promise<void> | undefined;
+  /** The pending restart of a watch that ended on its own. */
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** Restarts since a watch last lived long: a watch that keeps ending at once is retried ever slower. */
+  private restartAttempt = 0;
+  private closed = false;
   /** Ledger updates the watch delivered (for tests and metrics). */
   updates = 0;
 
   constructor(ledger: Ledger, nc: NatsConnection, log: Logger) {
     this.ledger = ledger;
     this.log = log;
+    this.nc = nc;
     void this.onReconnect(nc);
   }
 
@@ -66,7 +91,7 @@ export class LedgerHub {
           this.latest.delete(key);
         }
       }
-      if (this.byKey.size === 0 && this.taps.size === 0) this.stopWatch();
+      if (!this.needed) this.stopWatch();
     };
     try {
       await this.ensureWatch();
@@ -86,7 +111,7 @@ export class LedgerHub {
     this.taps.add(listener);
     const untap = () => {
       this.taps.delete(listener);
-      if (this.byKey.size === 0 && this.taps.size === 0) this.stopWatch();
+      if (!this.needed) this.stopWatch();
     };
     try {
       await this.ensureWatch();
@@ -98,14 +123,29 @@ export class LedgerHub {
   }
 
   /**
-   * Calls `listener` each time the watch was restarted after NATS reconnected: taps may have
-   * missed changes meanwhile (waiters are read again here; a tap's owner reads what it shows).
+   * Calls `listener` each time the watch was restarted after NATS reconnected or after it ended
+   * on its own: taps may have missed changes meanwhile (waiters are read again here; a tap's
+   * owner reads what it shows).
    */
   onResync(listener: () => void): void {
     this.resyncs.add(listener);
   }
 
+  /** Stops the watch and any pending restart of it for good: the gateway is stopping. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.stopWatch();
+  }
+
+  /** Whether anyone waits or taps, so the watch must run. */
+  private get needed(): boolean {
+    return this.byKey.size > 0 || this.taps.size > 0;
+  }
+
   private async ensureWatch(): Promise<void> {
+    if (this.closed) throw new Error("the ledger hub is closed");
     if (this.watch) return;
     this.starting ??= this.startWatch().finally(() => {
       this.starting = undefined;
@@ -116,7 +156,9 @@ export class LedgerHub {
   private async startWatch(): Promise<void> {
     const w = await this.ledger.kv.watch({ key: "ev.>", include: KvWatchInclude.UpdatesOnly });
     this.watch = w;
+    const startedAt = Date.now();
     void (async () => {
+      let ended = "the watch ended by itself";
       try {
         for await (const e of w) {
           this.updates++;
@@ -139,10 +181,32 @@ export class LedgerHub {
           }
         }
       } catch (err) {
-        this.log.warn({ error: (err as Error).message }, "ledger watch ended");
+        ended = `the watch failed: ${(err as Error).message}`;
       }
-      if (this.watch === w) this.watch = undefined;
+      // stopWatch() (nobody needs it, a reconnect, close) clears `watch` first: ended on purpose.
+      if (this.watch !== w) return;
+      this.watch = undefined;
+      if (Date.now() - startedAt >= RESTART_BACKOFF.maxMs) this.restartAttempt = 0;
+      this.scheduleRestart(ended);
     })();
+  }
+
+  /**
+   * Starts the watch again after a backoff, then reads the waiters' keys and tells the taps to
+   * resync; a failed try is tried again, later. At most one restart is pending; none once nobody
+   * needs the watch or the hub is closed.
+   */
+  private scheduleRestart(why: string): void {
+    // A closed connection does not come back: nothing to restart on.
+    if (this.closed || this.restartTimer || !this.needed || this.nc.isClosed()) return;
+    const attempt = ++this.restartAttempt;
+    const delayMs = backoffDelay(attempt, RESTART_BACKOFF);
+    this.log.warn({ reason: why, attempt, delayMs }, "restarting the ledger watch");
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.closed || !this.needed) return;
+      this.resync().catch((err: Error) => this.scheduleRestart(`restart failed: ${err.message}`));
+    }, delayMs);
   }
 
   private stopWatch(): void {
@@ -172,18 +236,24 @@ export class LedgerHub {
     for (const interest of this.byKey.get(key) ?? []) interest.update(key, seen);
   }
 
+  /** Starts the watch if it is down, reads every waiter's key again and tells the taps to resync. */
+  private async resync(): Promise<void> {
+    await this.ensureWatch();
+    await this.read([...this.byKey.keys()]);
+    if (this.taps.size > 0) for (const resync of this.resyncs) resync();
+  }
+
   /** After a reconnect the watch may have missed changes: restart it and read every key again. */
   private async onReconnect(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
-      if (s.type !== "reconnect" || (this.byKey.size === 0 && this.taps.size === 0)) continue;
+      if (s.type !== "reconnect" || this.closed || !this.needed) continue;
       this.stopWatch();
       try {
-        await this.ensureWatch();
-        await this.read([...this.byKey.keys()]);
+        await this.resync();
       } catch (err) {
-        this.log.warn({ error: (err as Error).message }, "ledger re-read after reconnect failed");
+        // Not left down (or unread) until the next reconnect: tried again after a backoff.
+        this.scheduleRestart(`re-read after reconnect failed: ${(err as Error).message}`);
       }
-      if (this.taps.size > 0) for (const resync of this.resyncs) resync();
     }
   }
 }

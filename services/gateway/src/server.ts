@@ -196,6 +196,8 @@ export async function startGateway(
         app.server.closeAllConnections();
         await closing;
         activity.stop();
+        // No restart of the ledger watch may start once NATS drains below.
+        hub.close();
         await readBack.close();
         await blobs.close();
         await nc.drain().catch(() => nc.close());

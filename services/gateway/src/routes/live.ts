@@ -22,7 +22,7 @@ export async function liveRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
       schema: {
         summary: "Live ledger changes of the token's projects, as Server-Sent Events",
         description:
-          "A text/event-stream: `event: ready` once the stream hears the ledger, then one `event: ledger` per change of an artifact version at a destination, its data `{eventId, project, run, name, destination, state, attempts, updatedAt, streamSeq, error?, errorClass?, bytesDone?, location?, dlqSeq?}`, only of the token's projects; `event: resync` when the gateway's ledger watch restarted after NATS reconnected (changes may have been missed: read the state again). Comment lines (`: heartbeat`) come every 15 s. Changes made while no stream is open are not replayed: read the state (GET /v1/artifacts/{id}, run listings) after connecting.",
+          "A text/event-stream: `event: ready` once the stream hears the ledger, then one `event: ledger` per change of an artifact version at a destination, its data `{eventId, project, run, name, destination, state, attempts, updatedAt, streamSeq, error?, errorClass?, bytesDone?, location?, dlqSeq?}`, only of the token's projects; `event: resync` when the gateway's ledger watch restarted, after NATS reconnected or after it ended on its own (changes may have been missed: read the state again). Comment lines (`: heartbeat`) come every 15 s. Changes made while no stream is open are not replayed: read the state (GET /v1/artifacts/{id}, run listings) after connecting.",
         tags: ["operations"],
         response: {
           200: {
@@ -81,7 +81,12 @@ export async function liveRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
         end();
         return reply;
       }
-      if (ended) leave();
+      // The client went away while the stream waited for the watch: end() already ran, so an
+      // interval set now would never be cleared.
+      if (ended) {
+        leave();
+        return reply;
+      }
       write("event: ready\ndata: {}\n\n");
       beat = setInterval(() => write(`: heartbeat ${new Date().toISOString()}\n\n`), deps.config.liveHeartbeatMs);
       return reply;
