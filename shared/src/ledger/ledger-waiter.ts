@@ -96,7 +96,14 @@ export async function waitForTerminal(
   const waiting = new Map<string, AwaitedEntry & { state: LedgerState | "unknown" }>();
   for (const e of entries) waiting.set(ledgerKey(e.destinationToken, e), { ...e, state: "unknown" });
   if (waiting.size === 0) return;
-  const filter = watchFilter(entries);
+  const wide = watchFilter(entries);
+  // The watch is first of the last entry awaited alone (its exact key: a consumer like the
+  // run's), and of `wide` only once that one is done and others are not. Uploads run roughly in
+  // logging order, so the last logged is mostly the last to finish, and the trainer hears none
+  // of its run's other trainers: with 64 trainers of a run flushing at once, the last few
+  // writes of each went to all 64 (2.2 deliveries per artifact in the many-trainers bench).
+  let narrow: string | undefined;
+  let watchingNarrow = false;
   let allDone!: () => void;
   const done = new Promise<"done">((resolve) => {
     allDone = () => resolve("done");
@@ -111,12 +118,16 @@ export async function waitForTerminal(
     if (waiting.size === 0) {
       finished = true;
       allDone();
+    } else if (key === narrow && watchingNarrow && !waiting.has(key)) {
+      // The one watched is done but not all: watch them all (and read them again).
+      restartWatch();
     }
   };
-  const reread = async () => {
+  const reread = async (mine = generation) => {
     const queue = [...waiting.values()];
     const worker = async () => {
-      for (let w = queue.shift(); w && !finished; w = queue.shift()) {
+      // A watch started since reads them all again itself.
+      for (let w = queue.shift(); w && !finished && mine === generation; w = queue.shift()) {
         settle(ledgerKey(w.destinationToken, w), await ledger.get(w.destinationToken, w));
       }
     };
@@ -133,6 +144,7 @@ export async function waitForTerminal(
     const mine = ++generation;
     if (finished) return;
     let w: QueuedIterator<KvWatchEntry>;
+    const filter = narrow !== undefined && waiting.has(narrow) ? narrow : wide;
     try {
       w = await ledger.kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly });
     } catch {
@@ -141,6 +153,7 @@ export async function waitForTerminal(
     }
     if (finished || mine !== generation) return w.stop();
     watch = w;
+    watchingNarrow = filter === narrow;
     void (async () => {
       try {
         for await (const e of w) {
@@ -156,7 +169,7 @@ export async function waitForTerminal(
       if (!finished) retry = setTimeout(() => void startWatch(), RETRY_MS);
     })();
     // Watch first, then read: a transition between the two is seen by one or the other.
-    await reread();
+    await reread(mine);
   };
   const restartWatch = () => {
     const w = watch;
@@ -178,6 +191,7 @@ export async function waitForTerminal(
   try {
     if (waiting.size > WATCH_AT) await walk(ledger, waiting, settle, { deadline, leave: WATCH_AT });
     if (waiting.size === 0) return;
+    narrow = [...waiting.keys()].at(-1);
     await startWatch();
     if (waiting.size === 0) return;
     // A trainer reads by direct get, which any replica answers: one that lagged the leader when
