@@ -124,7 +124,10 @@ export async function waitForTerminal(
     }
   };
   const reread = async (mine = generation) => {
-    const queue = [...waiting.values()];
+    // While one entry is watched alone, the others are read when the watch widens, not before:
+    // what is not watched can change right after a read anyway.
+    const alone = watchingNarrow && narrow !== undefined ? waiting.get(narrow) : undefined;
+    const queue = alone ? [alone] : [...waiting.values()];
     const worker = async () => {
       // A watch started since reads them all again itself.
       for (let w = queue.shift(); w && !finished && mine === generation; w = queue.shift()) {
