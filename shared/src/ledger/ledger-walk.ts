@@ -44,12 +44,16 @@ export async function walk(
   { deadline, leave, stallMs = WALK_STALL_MS }: { deadline: number; leave: number; stallMs?: number },
 ): Promise<void> {
   const list = [...waiting];
-  const started = Date.now();
-  let finished = 0;
+  let progress = Date.now();
   let passedOver = 0;
-  let progress = started;
-  // Reads ahead while whole batches turn out finished (a flush called late reads them 32 at a
-  // time), one at a time while the first is still on its way.
+  // The upload rate is measured from the first entry found unfinished: what finished before the
+  // flush (read in a burst) says nothing about the pace of what is left.
+  let caughtUp: number | undefined;
+  let finished = 0;
+  // When the walk last found an entry unfinished: entries that finished before it are a backlog
+  // (read ahead 2, 4 … 32 at a time, as a flush called late does), those after it most likely
+  // the frontier, where an entry read ahead is mostly one still on its way, read for nothing.
+  let lastLook = 0;
   let window = 1;
   let pause = WALK_POLL_MS;
   for (let i = 0; waiting.size - passedOver > leave; ) {
@@ -64,24 +68,34 @@ export async function walk(
       continue;
     }
     const batch = list.slice(i, i + window);
+    const looked = Date.now();
+    let newest = 0;
     await Promise.all(
       batch.map(async ([key, w]) => {
-        if (waiting.has(key)) settle(key, await ledger.get(w.destinationToken, w));
+        if (!waiting.has(key)) return;
+        const entry = await ledger.get(w.destinationToken, w);
+        newest = Math.max(newest, entry ? Date.parse(entry.updatedAt) : looked);
+        settle(key, entry);
       }),
     ).catch(() => undefined); // NATS away: try again after the pause
     const from = i;
     while (i < list.length && !waiting.has(list[i]![0])) i++;
     if (i > from) {
-      finished += i - from;
       progress = Date.now();
-      // At the rate seen so far: a flush called late (everything finished) keeps the shortest.
-      const perUpload = (progress - started) / finished;
-      pause = Math.min(WALK_POLL_MAX_MS, Math.max(WALK_POLL_MS, UPLOADS_PER_PAUSE * perUpload));
+      if (caughtUp !== undefined) {
+        finished += i - from;
+        // At the rate seen since the walk caught up with the uploads.
+        const perUpload = (progress - caughtUp) / finished;
+        pause = Math.min(WALK_POLL_MAX_MS, Math.max(WALK_POLL_MS, UPLOADS_PER_PAUSE * perUpload));
+      }
     }
     if (i - from >= batch.length) {
-      window = Math.min(MAX_WINDOW, window * 2);
+      // Clocks of uploader and trainer may differ: this only decides how far to read ahead.
+      window = newest < lastLook || caughtUp === undefined ? Math.min(MAX_WINDOW, window * 2) : 1;
       continue;
     }
+    caughtUp ??= looked;
+    lastLook = looked;
     // The walk stopped at an entry just read unfinished: read it again after a pause, longer
     // while it stays unfinished.
     const wait = pause;
