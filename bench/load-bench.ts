@@ -49,6 +49,8 @@ interface TrainerSummary {
   uploadedWhilePublishing: number;
   errors: Record<string, number>;
   cpuSeconds: number;
+  /** The flush phase: its CPU, and the messages the trainers' connections sent and received. */
+  flush: { cpuSeconds: number; sent: number; received: number };
   peakRssMb: number;
 }
 
@@ -231,6 +233,25 @@ export async function runLoadBench({ report, target }: BenchContext): Promise<vo
     );
     report(
       `| per artifact: KV writes (lease and ledger; the bench's final reads are not writes) / deliveries of its event | ${kvPerArtifact.toFixed(2)} / ${deliveriesPerArtifact.toFixed(2)} | | |`,
+    );
+    // The flush phase: from the `flush` line to the last summary (which includes each trainer's
+    // final read of its run's ledger, a few seconds of nats-server at most).
+    const flushPhase = cpu.map((c, i) => c - phase[i]!);
+    const flushWall =
+      (Math.max(...summaries.flatMap((s) => s.flushEnds)) - Math.max(...summaries.map((s) => s.publishedAt))) / 1000;
+    report(
+      `| CPU seconds while flushing (${flushWall.toFixed(0)} s, ${uploaded - uploadedEarly} uploaded meanwhile): nats-server / uploaders / trainers | ${flushPhase[0]!.toFixed(1)} / ${flushPhase
+        .slice(1)
+        .map((c) => c.toFixed(1))
+        .join(" + ")} / ${summaries.map((s) => s.flush.cpuSeconds.toFixed(1)).join(" + ")} | | |`,
+    );
+    const flushSent = summaries.reduce((n, s) => n + s.flush.sent, 0);
+    const flushReceived = summaries.reduce((n, s) => n + s.flush.received, 0);
+    report(
+      `| flush phase, per artifact logged: trainers' messages sent (KV gets, a few API requests) / received beyond the replies (watch deliveries) / ms of CPU: trainers + nats-server | ${(flushSent / Math.max(1, total)).toFixed(2)} / ${((flushReceived - flushSent) / Math.max(1, total)).toFixed(2)} / ${per(
+        summaries.reduce((n, s) => n + s.flush.cpuSeconds, 0),
+        total,
+      )} + ${per(flushPhase[0]!, total)} | | |`,
     );
     if (errors.length) report(`| publish errors | ${errors.map(([m, n]) => `${n}× ${m}`).join("; ")} | | |`);
     if (PROFILE_DIR) await Promise.all(uploaders.map((u) => u.kill("SIGTERM")));

@@ -2,7 +2,8 @@
  * One process of the load benchmark: LOAD_CONNECTIONS trainers, each with its own NATS connection
  * and publisher, log LOAD_SIZE-byte artifacts one after another for LOAD_SECONDS into run LOAD_RUN
  * of project `load`. Then it prints {published}, waits for a `flush` line on stdin, flushes all
- * its trainers at once, reads its run's ledger, and prints one JSON summary line.
+ * its trainers at once, reads its run's ledger, and prints one JSON summary line (with the
+ * flush phase's CPU and the messages its connections sent and received meanwhile).
  * Environment: ARTIFACT_BUS_CONFIG, LOAD_DIR, LOAD_RUN, LOAD_CONNECTIONS, LOAD_SECONDS, LOAD_SIZE.
  */
 import { randomBytes } from "node:crypto";
@@ -74,6 +75,18 @@ process.stdout.write(
 );
 
 await new Promise<void>((resolve) => createInterface({ input: process.stdin }).once("line", () => resolve()));
+// What the flushes send and hear: a KV get is one message out and its reply one in; a watch
+// delivery is one in. Counted by the client, so the measurement costs nothing.
+const msgs = () =>
+  trainers.reduce(
+    (n, t) => {
+      const s = t.nc.stats();
+      return { sent: n.sent + s.outMsgs, received: n.received + s.inMsgs };
+    },
+    { sent: 0, received: 0 },
+  );
+const flushMsgs0 = msgs();
+const flushCpu0 = process.cpuUsage();
 const flushEnds = await Promise.all(
   trainers.map(async (t) => {
     await t.publisher.flush({ timeoutMs: 600_000 });
@@ -81,6 +94,8 @@ const flushEnds = await Promise.all(
   }),
 );
 const cpu = process.cpuUsage(cpuStart);
+const flushCpu = process.cpuUsage(flushCpu0);
+const flushMsgs1 = msgs();
 
 // Logged (PubAck) to uploaded, from the ledger: the uploader stamps updatedAt when it records
 // the upload. Read once at the end so the measurement costs the run nothing.
@@ -115,6 +130,11 @@ const summary = `${JSON.stringify({
   uploadedWhilePublishing,
   errors: Object.fromEntries(errors),
   cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  flush: {
+    cpuSeconds: (flushCpu.user + flushCpu.system) / 1e6,
+    sent: flushMsgs1.sent - flushMsgs0.sent,
+    received: flushMsgs1.received - flushMsgs0.received,
+  },
   peakRssMb: process.resourceUsage().maxRSS / 1024,
 })}\n`;
 await Promise.all(trainers.map((t) => t.nc.close()));

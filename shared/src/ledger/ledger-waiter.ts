@@ -1,6 +1,7 @@
 /**
  * Waits until ledger entries are terminal: what `flush()` needs. Many entries are first walked
- * in logging order (each read about once, as uploads move on); the last few are waited for with
+ * in logging order (ledger-walk.ts: each read about once, as uploads move on, one that stalls
+ * passed over until the end); the last few, and those passed over, are waited for with
  * a watch of the run's ledger updates (only that run's keys; at one destination, only those),
  * read once when the watch starts, and again after a reconnect.
  */
@@ -17,6 +18,7 @@ import {
   runLedgerFilter,
 } from "../contract/ledger-entry.ts";
 import { type Ledger, storedEntry } from "./ledger.ts";
+import { walk } from "./ledger-walk.ts";
 
 export interface AwaitedEntry extends LedgerRef {
   destinationToken: string;
@@ -48,18 +50,13 @@ export class FlushTimeoutError extends Error {
 /** Between attempts to start the watch while NATS is away. */
 const RETRY_MS = 1_000;
 /**
- * With more entries than this awaited, the waiter first walks them in logging order, reading
- * the first unfinished one again after WALK_POLL_MS, doubling up to WALK_POLL_MAX_MS, and
- * watches only for the last few (or once the walk stalls for WALK_STALL_MS, e.g. an artifact
- * being retried). A run's watch hears
- * every artifact of the run: with hundreds of trainers flushing a backlog at once, each ledger
- * write went to every one of them, nats-server's CPU per write grew with the watchers, and the
- * ledger's writes waited behind those deliveries.
+ * With more entries than this awaited, the waiter first walks them (ledger-walk.ts) and watches
+ * only for the last few. A run's watch hears every artifact of the run: with hundreds of
+ * trainers flushing a backlog at once, each ledger write went to every one of them,
+ * nats-server's CPU per write grew with the watchers, and the ledger's writes waited behind
+ * those deliveries.
  */
 const WATCH_AT = 8;
-const WALK_POLL_MS = 100;
-const WALK_POLL_MAX_MS = 1_000;
-const WALK_STALL_MS = 5_000;
 /**
  * A full re-read of what is still awaited, as a safety net only: the watch is an ordered
  * consumer that resumes after its last sequence, and a reconnect or a watch that ended re-reads
@@ -84,7 +81,8 @@ export interface WaitOptions {
 
 /**
  * Resolves when every entry is terminal; rejects with FlushTimeoutError after `timeoutMs`.
- * Past WATCH_AT entries, they are walked first (see `walk`); those left are read once the watch
+ * Past WATCH_AT entries, they are walked first (see `walk`); those left (the last few, and any
+ * the walk passed over) are read once the watch
  * is up (so no change falls between the two), and again whenever the watch restarts: after
  * `connection` reconnects (the watch may have missed a change meanwhile) or when it ended.
  * NATS being away only delays it: a watch that cannot be created now is tried again every second.
@@ -98,7 +96,14 @@ export async function waitForTerminal(
   const waiting = new Map<string, AwaitedEntry & { state: LedgerState | "unknown" }>();
   for (const e of entries) waiting.set(ledgerKey(e.destinationToken, e), { ...e, state: "unknown" });
   if (waiting.size === 0) return;
-  const filter = watchFilter(entries);
+  const wide = watchFilter(entries);
+  // The watch is first of the last entry awaited alone (its exact key: a consumer like the
+  // run's), and of `wide` only once that one is done and others are not. Uploads run roughly in
+  // logging order, so the last logged is mostly the last to finish, and the trainer hears none
+  // of its run's other trainers: with 64 trainers of a run flushing at once, the last few
+  // writes of each went to all 64 (2.2 deliveries per artifact in the many-trainers bench).
+  let narrow: string | undefined;
+  let watchingNarrow = false;
   let allDone!: () => void;
   const done = new Promise<"done">((resolve) => {
     allDone = () => resolve("done");
@@ -113,12 +118,19 @@ export async function waitForTerminal(
     if (waiting.size === 0) {
       finished = true;
       allDone();
+    } else if (key === narrow && watchingNarrow && !waiting.has(key)) {
+      // The one watched is done but not all: watch them all (and read them again).
+      restartWatch();
     }
   };
-  const reread = async () => {
-    const queue = [...waiting.values()];
+  const reread = async (mine = generation) => {
+    // While one entry is watched alone, the others are read when the watch widens, not before:
+    // what is not watched can change right after a read anyway.
+    const alone = watchingNarrow && narrow !== undefined ? waiting.get(narrow) : undefined;
+    const queue = alone ? [alone] : [...waiting.values()];
     const worker = async () => {
-      for (let w = queue.shift(); w && !finished; w = queue.shift()) {
+      // A watch started since reads them all again itself.
+      for (let w = queue.shift(); w && !finished && mine === generation; w = queue.shift()) {
         settle(ledgerKey(w.destinationToken, w), await ledger.get(w.destinationToken, w));
       }
     };
@@ -135,6 +147,7 @@ export async function waitForTerminal(
     const mine = ++generation;
     if (finished) return;
     let w: QueuedIterator<KvWatchEntry>;
+    const filter = narrow !== undefined && waiting.has(narrow) ? narrow : wide;
     try {
       w = await ledger.kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly });
     } catch {
@@ -143,6 +156,7 @@ export async function waitForTerminal(
     }
     if (finished || mine !== generation) return w.stop();
     watch = w;
+    watchingNarrow = filter === narrow;
     void (async () => {
       try {
         for await (const e of w) {
@@ -158,7 +172,7 @@ export async function waitForTerminal(
       if (!finished) retry = setTimeout(() => void startWatch(), RETRY_MS);
     })();
     // Watch first, then read: a transition between the two is seen by one or the other.
-    await reread();
+    await reread(mine);
   };
   const restartWatch = () => {
     const w = watch;
@@ -178,8 +192,9 @@ export async function waitForTerminal(
   let lagged: NodeJS.Timeout | undefined;
   const deadline = Date.now() + timeoutMs;
   try {
-    if (waiting.size > WATCH_AT) await walk(ledger, waiting, settle, deadline);
+    if (waiting.size > WATCH_AT) await walk(ledger, waiting, settle, { deadline, leave: WATCH_AT });
     if (waiting.size === 0) return;
+    narrow = [...waiting.keys()].at(-1);
     await startWatch();
     if (waiting.size === 0) return;
     // A trainer reads by direct get, which any replica answers: one that lagged the leader when
@@ -208,51 +223,6 @@ export async function waitForTerminal(
     const w = watch;
     watch = undefined;
     w?.stop();
-  }
-}
-
-/**
- * Reads `list` (in logging order) one entry at a time, moving on when the entry is terminal,
- * until at most WATCH_AT are left, the deadline passes, or no entry finished for WALK_STALL_MS.
- * Uploads run roughly in logging order, so this reads each entry about once, and the trainer
- * hears nothing of the rest of its run.
- */
-async function walk(
-  ledger: Ledger,
-  waiting: Map<string, AwaitedEntry>,
-  settle: (key: string, entry: LedgerEntry | undefined) => void,
-  deadline: number,
-): Promise<void> {
-  const list = [...waiting];
-  let progress = Date.now();
-  // Reads ahead while whole batches turn out finished (a flush called late reads them 32 at a
-  // time), one at a time while the first is still on its way.
-  let window = 1;
-  let pause = WALK_POLL_MS;
-  for (let i = 0; i < list.length && waiting.size > WATCH_AT; ) {
-    const now = Date.now();
-    if (now >= deadline || now - progress >= WALK_STALL_MS) return;
-    const batch = list.slice(i, i + window);
-    await Promise.all(
-      batch.map(async ([key, w]) => {
-        if (waiting.has(key)) settle(key, await ledger.get(w.destinationToken, w));
-      }),
-    ).catch(() => undefined); // NATS away: try again after the pause
-    const from = i;
-    while (i < list.length && !waiting.has(list[i]![0])) i++;
-    if (i > from) {
-      progress = Date.now();
-      pause = WALK_POLL_MS;
-    }
-    if (i - from >= batch.length) {
-      window = Math.min(32, window * 2);
-      continue;
-    }
-    // The walk stopped at an entry just read unfinished: read it again after a pause, longer
-    // while it stays unfinished (the last few are left to the watch, so the end is heard at once).
-    window = 1;
-    await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(0, deadline - Date.now()))));
-    pause = Math.min(WALK_POLL_MAX_MS, pause * 2);
   }
 }
 
