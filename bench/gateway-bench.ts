@@ -2,7 +2,8 @@
  * Gateway benchmarks, each against a bare Node `http` server in its own process doing the same
  * integrity or durability work: a large PUT with curl through the gateway into fs staging versus
  * `curl -T` of the same file to a bare server that writes it and computes its sha256 (equal
- * integrity; the bare server that only writes is reported beside it); 4 KiB PUTs from 16
+ * integrity; the bare server that only writes is reported beside it), with each server's CPU
+ * per GiB and the gateway's peak resident set during those PUTs; 4 KiB PUTs from 16
  * concurrent clients versus the same PUTs to a bare server that writes and fsyncs each body
  * before it answers (equal durability); then the gateway's memory with 256 clients waiting on
  * `/wait` (gateway-memory.ts). No uploader runs: the gateway only stages and
@@ -12,9 +13,10 @@ import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeLargeFile, writeRandomFile } from "@artifact-bus/testkit";
+import { cpuSeconds, peakRssMb, resetPeakRss, writeLargeFile, writeRandomFile } from "@artifact-bus/testkit";
 import { GatewayStack } from "../test/harness/gateway-stack.ts";
 import {
+  atMost,
   type BenchContext,
   forEachConcurrently,
   median,
@@ -53,7 +55,7 @@ async function bareServer(dir: string, work: BareWork) {
     srv.listen(0, "127.0.0.1", () => console.log(srv.address().port));`;
   const proc = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
   const [line] = (await once(proc.stdout, "data")) as [Buffer];
-  return { port: Number(line.toString().trim()), stop: () => proc.kill() };
+  return { port: Number(line.toString().trim()), pid: proc.pid ?? -1, stop: () => proc.kill() };
 }
 
 function curlPut(file: string, url: string, token?: string): void {
@@ -86,15 +88,27 @@ export async function runGatewayBench({ largeBytes, smallCount, report, target }
     const bareTimes: number[] = [];
     const hashingTimes: number[] = [];
     const gatewayTimes: number[] = [];
+    // CPU seconds of the server's process per PUT: wall times swing with the load of the shared
+    // cores, the CPU a process spends on a GiB much less.
+    const hashingCpu: number[] = [];
+    const gatewayCpu: number[] = [];
+    const cpuOf = async (pid: number, into: number[], put: () => void) => {
+      const before = cpuSeconds(pid);
+      const [ms] = await time(async () => put());
+      into.push(cpuSeconds(pid) - before);
+      return ms;
+    };
+    resetPeakRss(stack.gateway.pid);
     for (let round = 0; round < ROUNDS; round++) {
       fresh();
       bareTimes.push((await time(async () => curlPut(big, `http://127.0.0.1:${bare.port}/`)))[0]);
       fresh();
-      hashingTimes.push((await time(async () => curlPut(big, `http://127.0.0.1:${hashing.port}/`)))[0]);
+      hashingTimes.push(await cpuOf(hashing.pid, hashingCpu, () => curlPut(big, `http://127.0.0.1:${hashing.port}/`)));
       fresh();
       const url = `${stack.url}/v1/projects/bench/runs/large/artifacts/big-${round}.bin`;
-      gatewayTimes.push((await time(async () => curlPut(big, url, token)))[0]);
+      gatewayTimes.push(await cpuOf(stack.gateway.pid, gatewayCpu, () => curlPut(big, url, token)));
     }
+    const gatewayPeakMb = peakRssMb(stack.gateway.pid);
     const gib = `${(largeBytes / 1024 ** 3).toFixed(2)} GiB`;
     const large = `${gib} PUT with curl, median of ${ROUNDS} paired rounds`;
     const gatewaySide = `gateway to fs staging (sha256 on the way, published) ${secs(median(gatewayTimes))}`;
@@ -104,7 +118,15 @@ export async function runGatewayBench({ largeBytes, smallCount, report, target }
     report(
       `| ${large} | ${gatewaySide} | curl -T to a bare Node http server writing the file, no hash ${secs(median(bareTimes))} | throughput ratio ${spread(bareTimes, gatewayTimes)} |`,
     );
+    const perGib = (cpu: number[]) => `${(median(cpu) / (largeBytes / 1024 ** 3)).toFixed(2)} s`;
+    report(
+      `| CPU seconds per GiB of the server process, ${large} | gateway ${perGib(gatewayCpu)} | bare Node http server with sha256 ${perGib(hashingCpu)} | ${(median(gatewayCpu) / median(hashingCpu)).toFixed(2)}× the bare server's CPU |`,
+    );
+    report(
+      `| gateway peak resident set during the ${gib} PUTs | ${gatewayPeakMb.toFixed(0)} MB | | (target ≤ 200 MB) |`,
+    );
     target(ratioTarget(`Gateway ${gib} PUT: gateway / bare server with sha256`, hashingTimes, gatewayTimes, 0.95));
+    target(atMost(`Gateway peak RSS during the ${gib} PUTs`, gatewayPeakMb, 200, " MB", 0));
     fresh();
 
     // 2. Small PUTs, 16 clients, vs the same PUTs to a bare server that fsyncs each body: the

@@ -13,6 +13,7 @@ import type { BlobRef } from "../contract/schema.ts";
 import { digestOf, SMALL_FILE_BYTES } from "./bounded-read.ts";
 import { commitBlob, commitBlobSync, inRunDir, tempName, unlinkIfPresent, writeInRunDirSync } from "./fs-run-dir.ts";
 import { type Digest, StreamingHash } from "./hash.ts";
+import { releasingFileWriter } from "./releasing-writer.ts";
 import { BlobDigestMismatchError, type StageStreamRequest } from "./store.ts";
 
 /** Suffix of the temp files stageStream writes (they also start with TEMP_PREFIX). */
@@ -43,7 +44,7 @@ export async function stageStreamInDir(dir: string, source: Readable, req: Stage
     }
     // Read-only from creation on; the descriptor opened here still writes.
     const out = await inRunDir(runDir, () => open(temp, "wx", 0o444));
-    digest = await writeHashed(source, out, req.expectedSha256);
+    digest = await writeHashed(source, out, req);
     await commitBlob(temp, join(runDir, req.id), ref, digest.sha256);
     return { store: "fs", ref, size: digest.size, sha256: digest.sha256 };
   } catch (err) {
@@ -58,7 +59,11 @@ export async function stageStreamInDir(dir: string, source: Readable, req: Stage
  * throws BlobDigestMismatchError when `expectedSha256` is given and differs. The caller removes
  * the file on any failure.
  */
-async function writeHashed(source: Readable, out: FileHandle, expectedSha256?: string): Promise<Digest> {
+async function writeHashed(
+  source: Readable,
+  out: FileHandle,
+  { expectedSha256, releaseChunks }: StageStreamRequest,
+): Promise<Digest> {
   const hash = new StreamingHash();
   const hashing = new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -66,11 +71,17 @@ async function writeHashed(source: Readable, out: FileHandle, expectedSha256?: s
       done(null, chunk);
     },
   });
-  // The write stream owns the handle and closes it, after an error too.
-  await pipeline(source, hashing, out.createWriteStream({ highWaterMark: 1 << 20 }));
+  // The writer owns the handle and closes it, after an error too. Chunks are hashed before they
+  // reach it, so a released chunk was hashed and written.
+  const writer = releaseChunks ? releasingFileWriter(out, WRITE_BUFFER_BYTES) : out.createWriteStream(WRITE_OPTIONS);
+  await pipeline(source, hashing, writer);
   const digest = hash.digest();
   if (expectedSha256 !== undefined && digest.sha256 !== expectedSha256) {
     throw new BlobDigestMismatchError(expectedSha256, digest.sha256);
   }
   return digest;
 }
+
+/** Bytes queued for the file before the source is paused. */
+const WRITE_BUFFER_BYTES = 1 << 20;
+const WRITE_OPTIONS = { highWaterMark: WRITE_BUFFER_BYTES };

@@ -54,6 +54,13 @@ export interface StageStreamRequest {
    * body of at most 64 KiB and writes it with synchronous calls, as it copies small files.
    */
   sizeHint?: number;
+  /**
+   * The source's chunks are the store's to free once written: nothing reads them afterwards (an
+   * HTTP request body's). The fs store then gives each chunk's memory back at once instead of
+   * leaving it to the garbage collector (see releasing-writer.ts). Never for chunks a caller
+   * keeps: a released chunk is emptied.
+   */
+  releaseChunks?: boolean;
 }
 
 /** Where staged bytes are: enough to find or remove them, not to check them. */

@@ -126,6 +126,8 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
               id,
               expectedSha256,
               ...(Number.isFinite(length) ? { sizeHint: length } : {}),
+              // Each body chunk is the parser's own copy, read by nothing after it is written.
+              releaseChunks: true,
             })
             .catch((err: unknown) => {
               if (!request.raw.complete)
