@@ -61,8 +61,8 @@ function writeServerConfig(original: string, withoutGatewayReplies: boolean): vo
   const end = original.indexOf("user: ", start + 1);
   expect(start).toBeGreaterThan(-1);
   const gateway = original.slice(start, end);
-  expect(gateway).toContain('"_INBOX.>"');
-  const changed = withoutGatewayReplies ? gateway.replace('"_INBOX.>"', '"no.replies.granted"') : gateway;
+  expect(gateway).toContain('"_INBOX_gateway.>"');
+  const changed = withoutGatewayReplies ? gateway.replace('"_INBOX_gateway.>"', '"no.replies.granted"') : gateway;
   // Another subject, not none: an allow list left empty would allow everything. JetStream is on
   // by the command line (-js -sd), which a reload does not read: a file without it would switch
   // JetStream off.

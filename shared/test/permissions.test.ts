@@ -204,6 +204,17 @@ describe("a trainer and the uploader runtime doing their jobs", () => {
     expect(trainerErrors).toEqual([]);
   });
 
+  it("a trainer opens its own bucket with a standard object store client, and no other", async () => {
+    const objm = new Objm(trainer);
+    // What the open() needs (stream info); a put then goes through the object grants the
+    // publisher's own staging uses (the first describe).
+    const bucket = await objm.open(blobBucket("demo"));
+    expect(await bucket.info(`demo/std-client/${randomBytes(4).toString("hex")}`)).toBeNull();
+    await expect(objm.open(blobBucket("vision"))).rejects.toThrow(
+      'Permissions Violation for Publish to "$JS.API.STREAM.INFO.OBJ_artifact_blobs_vision"',
+    );
+  });
+
   it("an uploader fetches and acks its own consumer, reads and sweeps blobs", async () => {
     const staged = await (await NatsBlobStore.open(trainer)).stage({
       path: join(work, "poison"),
@@ -243,6 +254,21 @@ describe("refused by the server", () => {
   /** Rejected for publishing to `subject` (a prefix of the request subject). */
   const refused = (p: Promise<unknown>, subject: string) =>
     expect(p).rejects.toThrow(`Permissions Violation for Publish to "${subject}`);
+
+  it("no user but the admin hears another's replies: each subscribes to its own inboxes only", async () => {
+    // Replies carry what a tenant must not see: PubAcks and ledger reads of other projects, the
+    // uploader's fetched events and the staged blob bytes it reads, of every project.
+    for (const subject of ["_INBOX.>", "_INBOX_uploader-s3_minio.>", "_INBOX_gateway.x", "_INBOX_trainer-vision.>"]) {
+      const err = await nextPermissionError(trainer, () => trainer.subscribe(subject));
+      expect(err.message).toContain(`Permissions Violation for Subscription to "${subject}"`);
+    }
+    // Its own inboxes, where its requests' answers come (connectNats sets the prefix): the
+    // trainer's whole job with them is the first describe's.
+    const own = trainer.subscribe("_INBOX_trainer-demo.probe");
+    await trainer.flush();
+    expect(own.isClosed()).toBe(false);
+    own.unsubscribe();
+  });
 
   it("a trainer cannot publish for another project, consume, write the ledger or change topology", async () => {
     const js = jetstream(trainer);

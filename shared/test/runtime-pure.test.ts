@@ -4,6 +4,7 @@ import { destinationFromToken, parseDestinationName } from "../src/contract/dest
 import { checkPathTemplate, normalizePrefix, renderRemotePath } from "../src/contract/remote-path.ts";
 import { backoffDelay, retryDelay } from "../src/delivery/backoff.ts";
 import { subjectMatches } from "../src/nats/destinations.ts";
+import { inboxPrefixOf } from "../src/nats/inbox.ts";
 
 const cfg = { initialMs: 1000, maxMs: 60_000, multiplier: 2, jitter: 0.25 };
 
@@ -66,6 +67,16 @@ describe("config", () => {
     expect(() => parseConfig({ destinations: [{ name: "s3:a", setPointer: "{dir}/latest-{ranks}" }] })).toThrow(
       /config field destinations\.0\.setPointer: unknown placeholder \{ranks\} \(known: \{dir\}, \{set\}, \{base\}, \{rank\}\)/,
     );
+  });
+  it("gives each NATS user inboxes of its own, and names the field of a prefix no subject can start with", () => {
+    expect(inboxPrefixOf(parseConfig({ nats: { user: "trainer-vision" } }).nats)).toBe("_INBOX_trainer-vision");
+    expect(inboxPrefixOf(parseConfig({}).nats)).toBe("_INBOX");
+    const custom = loadConfig({ ARTIFACT_BUS_NATS_USER: "u", ARTIFACT_BUS_NATS_INBOX_PREFIX: "_INBOX.tenants.u" });
+    expect(inboxPrefixOf(custom.nats)).toBe("_INBOX.tenants.u");
+    expect(() => parseConfig({ nats: { inboxPrefix: "_INBOX.>" } })).toThrow(
+      /config field nats\.inboxPrefix: .*wildcard/,
+    );
+    expect(() => parseConfig({ nats: { user: "team a" } })).toThrow(/config field nats\.user: .*whitespace/);
   });
   it("takes overrides from the environment", () => {
     const c = loadConfig({

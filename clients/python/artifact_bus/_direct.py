@@ -20,10 +20,11 @@ class DirectTransport:
 
     kind = "nats"
 
-    def __init__(self, nats_url, staging_dir, user=None, password=None, token=None, tls_ca=None, connect_timeout=5.0):
+    def __init__(self, nats_url, staging_dir, user=None, password=None, token=None, tls_ca=None, connect_timeout=5.0,
+                 inbox_prefix=None):
         self.staging_dir = os.path.abspath(staging_dir)
         self.nats = NatsClient(nats_url, user=user, password=password, token=token, tls_ca=tls_ca,
-                               connect_timeout=connect_timeout)
+                               connect_timeout=connect_timeout, inbox_prefix=inbox_prefix)
         # (checked at, listed in full at (or started), names and topology stamp then, [(token, filter)])
         self._destinations = (0.0, time.time(), None, [])
 

@@ -48,9 +48,21 @@ class _Reply:
         self.error = None
 
 
+def inbox_prefix_of(user, configured=None):
+    """The subject prefix of this client's reply inboxes: the configured one, else `_INBOX_<user>`
+    (a user's permissions let it subscribe to its own inboxes only: replies carry events and
+    blobs), else NATS's `_INBOX` (no user: the local stack without permissions)."""
+    prefix = configured or ("_INBOX_%s" % user if user else "_INBOX")
+    if any(c in prefix for c in "*> \t\r\n") or "" in prefix.split("."):
+        raise NatsError("NATS inbox prefix %r: no wildcard, whitespace or empty token allowed; set "
+                         "ARTIFACT_BUS_NATS_INBOX_PREFIX to one the user may subscribe to" % prefix)
+    return prefix
+
+
 class NatsClient:
     def __init__(self, servers, user=None, password=None, token=None, tls_ca=None,
-                 name="artifact-bus-python", connect_timeout=5.0, ping_interval=10.0, max_pings_out=2):
+                 name="artifact-bus-python", connect_timeout=5.0, ping_interval=10.0, max_pings_out=2,
+                 inbox_prefix=None):
         self.servers = [s.strip() for s in (servers.split(",") if isinstance(servers, str) else servers)]
         self.user, self.password, self.token = user, password, token
         self.tls_ca, self.name, self.connect_timeout = tls_ca, name, connect_timeout
@@ -61,7 +73,7 @@ class NatsClient:
         self._write = threading.Lock()
         self._pending = {}
         self._pending_lock = threading.Lock()
-        self._inbox = "_INBOX.%s" % uuid.uuid4().hex
+        self._inbox = "%s.%s" % (inbox_prefix_of(user, inbox_prefix), uuid.uuid4().hex)
         self._closed = False
         self._connected = threading.Event()
         self._connect(deadline=time.time() + connect_timeout)

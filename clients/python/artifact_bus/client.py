@@ -74,7 +74,8 @@ class ArtifactClient:
                 raise ArtifactBusError("ARTIFACT_BUS_STAGING_DIR: the staging directory the uploaders read is needed on NATS")
             transport = DirectTransport(env["ARTIFACT_BUS_NATS_URL"], env["ARTIFACT_BUS_STAGING_DIR"],
                                         user=env.get("ARTIFACT_BUS_NATS_USER"), password=env.get("ARTIFACT_BUS_NATS_PASSWORD"),
-                                        token=env.get("ARTIFACT_BUS_NATS_TOKEN"), tls_ca=env.get("ARTIFACT_BUS_NATS_CA"))
+                                        token=env.get("ARTIFACT_BUS_NATS_TOKEN"), tls_ca=env.get("ARTIFACT_BUS_NATS_CA"),
+                                        inbox_prefix=env.get("ARTIFACT_BUS_NATS_INBOX_PREFIX"))
         else:
             raise ArtifactBusError("set ARTIFACT_BUS_URL (the HTTP gateway) or ARTIFACT_BUS_NATS_URL and ARTIFACT_BUS_STAGING_DIR")
         return cls(transport, project=project, run=run, rank=rank, **options)

@@ -10,6 +10,7 @@ import { Value } from "@sinclair/typebox/value";
 import { checkPointerTemplate } from "../contract/checkpoint-set.ts";
 import { parseDestinationName } from "../contract/destination-name.ts";
 import { SUBJECT_TOKEN_PATTERN } from "../contract/schema.ts";
+import { inboxPrefixOf } from "../nats/inbox.ts";
 
 /**
  * How long a process waits at start for its first NATS connection. A wrong URL should fail
@@ -123,6 +124,13 @@ export const ConfigSchema = Type.Object({
       servers: Type.Array(Type.String(), { minItems: 1, default: ["nats://127.0.0.1:4222"] }),
       user: Type.Optional(Type.String()),
       credsFile: Type.Optional(Type.String({ description: "NATS .creds file (JWT auth)" })),
+      inboxPrefix: Type.Optional(
+        Type.String({
+          minLength: 1,
+          description:
+            "Subject prefix of this client's reply inboxes; default _INBOX_<user> with a user, else _INBOX. The user's permissions must let it subscribe to <prefix>.>",
+        }),
+      ),
       tlsCaFile: Type.Optional(Type.String()),
       // Optional in the type (filled in by parseConfig) so hand-built configs need not name it.
       connectTimeoutMs: Type.Optional(
@@ -222,6 +230,9 @@ export const ENV_OVERRIDES: Record<string, (c: Record<string, any>, v: string) =
   },
   ARTIFACT_BUS_NATS_CREDS: (c, v) => {
     c.nats = { ...c.nats, credsFile: v };
+  },
+  ARTIFACT_BUS_NATS_INBOX_PREFIX: (c, v) => {
+    c.nats = { ...c.nats, inboxPrefix: v };
   },
   ARTIFACT_BUS_NATS_CONNECT_TIMEOUT_MS: (c, v) => {
     c.nats = { ...c.nats, connectTimeoutMs: Number(v) };
@@ -336,6 +347,12 @@ export function parseConfig(input: unknown): Config {
     throw new ConfigError(`config field ${path}: ${first.message} (got ${JSON.stringify(first.value)})`);
   }
   const config = value as Config;
+  try {
+    inboxPrefixOf(config.nats);
+  } catch (err) {
+    const field = config.nats.inboxPrefix !== undefined ? "nats.inboxPrefix" : "nats.user";
+    throw new ConfigError(`config field ${field}: ${(err as Error).message}`);
+  }
   if ((config.gateway.tlsCertFile === undefined) !== (config.gateway.tlsKeyFile === undefined)) {
     throw new ConfigError("config field gateway.tlsKeyFile: tlsCertFile and tlsKeyFile go together");
   }

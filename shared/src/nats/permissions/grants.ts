@@ -11,6 +11,7 @@ import { SET_KEY_PREFIX } from "../../contract/checkpoint-set.ts";
 import { destinationFromToken, parseDestinationName } from "../../contract/destination-name.ts";
 import { checkSubjectToken } from "../../contract/names.ts";
 import { dlqSubject, EVENTS_PREFIX, REPLAY_PREFIX } from "../../contract/subjects.ts";
+import { userInboxPrefix } from "../inbox.ts";
 import {
   BLOB_BUCKET_PREFIX,
   blobBucket,
@@ -55,7 +56,13 @@ export interface NatsUser {
 const API = "$JS.API";
 const LEDGER_STREAM = `KV_${LEDGER_BUCKET}`;
 
-const REPLIES: Grant = { subject: "_INBOX.>", why: "replies: PubAcks, API responses, fetched messages" };
+/** Replies to `user`'s requests, in inboxes only it may subscribe to (inbox.ts). */
+function repliesOf(user: string): Grant {
+  return {
+    subject: `${userInboxPrefix(user)}.>`,
+    why: "replies: PubAcks, API responses, fetched messages (its own inboxes only: others' replies carry their events and blobs)",
+  };
+}
 const ACCOUNT_INFO: Grant = { subject: `${API}.INFO`, why: "jetstreamManager() reads account info first" };
 const LIST_DESTINATIONS = `${API}.CONSUMER.LIST.${EVENTS_STREAM}`;
 const LIST_DESTINATION_NAMES = `${API}.CONSUMER.NAMES.${EVENTS_STREAM}`;
@@ -109,7 +116,7 @@ function topologyReads(who: string): Grant[] {
  * another project, read another project's ledger entries, read, write or delete another
  * project's blobs, create a bucket, change topology, consume, or write the ledger.
  */
-export function trainerPermissions(project: string): RolePermissions {
+export function trainerPermissions(project: string, user = trainerUserName(project)): RolePermissions {
   checkSubjectToken("project", project);
   const bucket = blobBucket(project);
   return {
@@ -136,6 +143,10 @@ export function trainerPermissions(project: string): RolePermissions {
         why: `stage a blob in bucket ${bucket} only: whether it exists, an older object of the name; remove its own blob after a refused publish`,
       },
       {
+        subject: `${API}.STREAM.INFO.${blobStream(project)}`,
+        why: `an object store client's open() of bucket ${bucket} reads its stream info first (its own bucket's only)`,
+      },
+      {
         subject: `$O.${bucket}.C.>`,
         why: `stage a blob in bucket ${bucket} only: object chunks; a failed put rolls its own chunks up`,
       },
@@ -144,7 +155,7 @@ export function trainerPermissions(project: string): RolePermissions {
         why: `stage a blob in bucket ${bucket} only: object metadata, written after the last chunk`,
       },
     ],
-    subscribe: [REPLIES],
+    subscribe: [repliesOf(user)],
   };
 }
 
@@ -155,7 +166,10 @@ export function trainerPermissions(project: string): RolePermissions {
  * project. It cannot touch another destination's consumer or entries, publish events or replays,
  * create or purge a bucket, or change topology.
  */
-export function uploaderPermissions(destinationToken: string): RolePermissions {
+export function uploaderPermissions(
+  destinationToken: string,
+  user = uploaderUserName(destinationToken),
+): RolePermissions {
   checkDestinationToken(destinationToken);
   const consumers = [consumerName(destinationToken), replayConsumerName(destinationToken)];
   return {
@@ -208,7 +222,7 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
         why: "blob delete in any project's bucket: a rollup of the object's chunks; no purge API, which could empty a bucket",
       },
     ],
-    subscribe: [REPLIES],
+    subscribe: [repliesOf(user)],
   };
 }
 
@@ -219,7 +233,7 @@ export function uploaderPermissions(destinationToken: string): RolePermissions {
  * DLQ replays and destination pauses for admin requests (which mark the replayed ledger entry). It cannot consume a
  * destination's events, create a bucket, change topology or purge anything.
  */
-export function gatewayPermissions(): RolePermissions {
+export function gatewayPermissions(user = GATEWAY_USER): RolePermissions {
   return {
     publish: [
       { subject: `${EVENTS_PREFIX}.>`, why: "PUT and POST artifacts: events of any project (scoped by token)" },
@@ -277,7 +291,7 @@ export function gatewayPermissions(): RolePermissions {
         why: "stage a body in its project's bucket (scoped by token): object metadata after the last chunk; a delete marker",
       },
     ],
-    subscribe: [REPLIES],
+    subscribe: [repliesOf(user)],
   };
 }
 
@@ -287,10 +301,14 @@ export function adminPermissions(): RolePermissions {
   return { publish: [{ subject: ">", why }], subscribe: [{ subject: ">", why }] };
 }
 
+const trainerUserName = (project: string) => `trainer-${project}`;
+const uploaderUserName = (destinationToken: string) => `uploader-${destinationToken}`;
+const GATEWAY_USER = "gateway";
+
 /** Conventional user `trainer-<project>` with password from `NATS_TRAINER_<PROJECT>_PASSWORD`. */
 export function trainerUser(project: string): NatsUser {
   return {
-    user: `trainer-${project}`,
+    user: trainerUserName(project),
     password: { env: envName("TRAINER", project) },
     role: `trainer of project ${project}`,
     permissions: trainerPermissions(project),
@@ -300,7 +318,7 @@ export function trainerUser(project: string): NatsUser {
 /** Conventional user `uploader-<token>` with password from `NATS_UPLOADER_<TOKEN>_PASSWORD`. */
 export function uploaderUser(destinationToken: string): NatsUser {
   return {
-    user: `uploader-${destinationToken}`,
+    user: uploaderUserName(destinationToken),
     password: { env: envName("UPLOADER", destinationToken) },
     role: `uploader of destination ${destinationFromToken(destinationToken)}`,
     permissions: uploaderPermissions(destinationToken),
@@ -310,7 +328,7 @@ export function uploaderUser(destinationToken: string): NatsUser {
 /** Conventional user `gateway` with password from `NATS_GATEWAY_PASSWORD`. */
 export function gatewayUser(): NatsUser {
   return {
-    user: "gateway",
+    user: GATEWAY_USER,
     password: { env: "NATS_GATEWAY_PASSWORD" },
     role: "HTTP gateway (services/gateway)",
     permissions: gatewayPermissions(),
