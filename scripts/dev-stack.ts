@@ -133,9 +133,10 @@ const wandbLines = wandb
 
 console.log(`
 artifact-bus local stack is up
-  NATS       ${nats.url}
+  NATS       ${nats.url}  (no users: for NATS permissions per tenant see deploy/nats/nats-server.conf)
   S3         ${s3.endpoint}  (bucket "artifacts", access key ${s3.accessKeyId})${sftpLines.server}${wandbLines.server}
   config     ${configPath}
+  staging    ${config.staging.dir}  (where producers on NATS stage blobs: docs/producers.md)
   uploader   s3:local (pid ${uploader.pid})${sftpLines.uploader}${wandbLines.uploader}
   gateway    ${gatewayUrl} (pid ${gateway.pid}), token for project demo (publish):
              ${token}
