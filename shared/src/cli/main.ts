@@ -9,6 +9,7 @@
  *   dlq      list dead-lettered events
  *   pause    stop a destination's uploaders pulling (resume: let them pull again)
  *   token    create a gateway token
+ *   nats-users  the nats-server config of a deployment's least-privilege users
  *   <kind>   commands a destination's package adds (wandb check: a W&B deployment end to end)
  */
 import type { ParseArgsOptionsConfig } from "node:util";
@@ -17,6 +18,7 @@ import { destinationCommands } from "./destination-commands.ts";
 import { DLQ_OPTIONS, dlqCommand } from "./dlq-command.ts";
 import { GET_OPTIONS, getCommand } from "./get-command.ts";
 import { ledgerCommand } from "./ledger-command.ts";
+import { NATS_USERS_OPTIONS, natsUsersCommand } from "./nats-users-command.ts";
 import { PAUSE_OPTIONS, pauseCommand, RESUME_OPTIONS, resumeCommand } from "./pause-command.ts";
 import { PUT_OPTIONS, putCommand } from "./put-command.ts";
 import { STATUS_OPTIONS, statusCommand } from "./status-command.ts";
@@ -40,6 +42,8 @@ const USAGE = `usage:
   artifact-bus pause --destination s3:main [--reason TEXT]
   artifact-bus resume --destination s3:main
   artifact-bus token create --project P [--project Q] --role publish|read|admin [--role R] [--label TEXT] [--file PATH]
+  artifact-bus nats-users --project P [--project Q ...] --destination s3:main [--destination D ...] [--out FILE]
+      nats-server config: admin, gateway, a trainer per project, an uploader per destination (least privilege)
   artifact-bus <kind> ...  commands of a destination's package, where installed (artifact-bus wandb --help)
 
 Configuration comes from ARTIFACT_BUS_CONFIG (a JSON file) and ARTIFACT_BUS_* variables; see README.`;
@@ -54,6 +58,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   pause: pauseCommand,
   resume: resumeCommand,
   token: tokenCommand,
+  "nats-users": natsUsersCommand,
 };
 
 /**
@@ -71,6 +76,7 @@ const OPTIONS: Record<string, ParseArgsOptionsConfig> = {
   pause: PAUSE_OPTIONS,
   resume: RESUME_OPTIONS,
   token: TOKEN_OPTIONS,
+  "nats-users": NATS_USERS_OPTIONS,
 };
 
 const isHelp = (arg: string | undefined) => arg === "--help" || arg === "-h";

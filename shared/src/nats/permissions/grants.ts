@@ -340,17 +340,22 @@ export function adminUser(): NatsUser {
   return { user: "admin", password: { env: "NATS_ADMIN_PASSWORD" }, role: "operator", permissions: adminPermissions() };
 }
 
-/** Users of the committed sample: the ones the docker-compose stack runs with. */
-export function sampleUsers(): NatsUser[] {
+/**
+ * The users of a deployment: `admin`, `gateway`, a trainer per project and an uploader per
+ * destination (names like `s3:main`).
+ */
+export function deploymentUsers(projects: string[], destinations: string[]): NatsUser[] {
   return [
     adminUser(),
     gatewayUser(),
-    trainerUser("demo"),
-    uploaderUser("s3_minio"),
-    uploaderUser("sftp_archive"),
-    uploaderUser("wandb_team"),
-    uploaderUser("dir_archive"),
+    ...projects.map(trainerUser),
+    ...destinations.map((d) => uploaderUser(parseDestinationName(d).token)),
   ];
+}
+
+/** Users of the committed sample: the ones the docker-compose stack runs with. */
+export function sampleUsers(): NatsUser[] {
+  return deploymentUsers(["demo"], ["s3:minio", "sftp:archive", "wandb:team", "dir:archive"]);
 }
 
 function checkDestinationToken(token: string): void {
