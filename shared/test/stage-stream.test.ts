@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FsBlobStore, TEMP_PREFIX } from "../src/blob/fs-store.ts";
 import { STREAM_TEMP_SUFFIX } from "../src/blob/fs-stream.ts";
 import { NatsBlobStore } from "../src/blob/nats-store.ts";
-import { BlobDigestMismatchError, BlobMissingError, type BlobStore } from "../src/blob/store.ts";
+import { BlobDigestMismatchError, BlobExistsError, BlobMissingError, type BlobStore } from "../src/blob/store.ts";
 import { blobBucket } from "../src/nats/topology-names.ts";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -120,6 +120,22 @@ describe.each(["fs", "nats"])("stageStream on the %s store", (kind) => {
     const ref = { store: kind as "fs", ref: `p/r/${id}`, size: bytes.length, sha256: sha256(bytes) };
     await expect(store().open(ref)).rejects.toBeInstanceOf(BlobMissingError);
     if (kind === "fs") expect(await readdir(join(root, "staging/p/r"))).not.toContainEqual(expect.stringContaining(id));
+  });
+});
+
+describe("stageStream's small-body path (fs)", () => {
+  it("stages into a run dir it creates, read-only, and refuses a second body under the same id, leaving no temp file", async () => {
+    const store = stores.fs as FsBlobStore;
+    const run = `small-${randomBytes(3).toString("hex")}`;
+    const id = newId();
+    const bytes = randomBytes(4096);
+    const ref = await store.stageStream(chunked(bytes), { project: "p", run, id, sizeHint: 4096 });
+    const path = join(root, "staging/p", run, id);
+    expect((await stat(path)).mode & 0o777).toBe(0o444);
+    const again = store.stageStream(chunked(randomBytes(4096)), { project: "p", run, id, sizeHint: 4096 });
+    await expect(again).rejects.toBeInstanceOf(BlobExistsError);
+    expect((await buffer(await store.open(ref))).equals(bytes)).toBe(true);
+    expect(await readdir(join(root, "staging/p", run))).toEqual([id]);
   });
 });
 

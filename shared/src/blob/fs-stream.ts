@@ -11,7 +11,7 @@ import { pipeline } from "node:stream/promises";
 import { blobKey } from "../contract/blob-key.ts";
 import type { BlobRef } from "../contract/schema.ts";
 import { digestOf, SMALL_FILE_BYTES } from "./bounded-read.ts";
-import { commitBlob, commitBlobSync, inRunDir, tempName, unlinkIfPresent, writeInRunDirSync } from "./fs-run-dir.ts";
+import { commitBlob, commitBlobSync, inRunDir, tempName, unlinkIfPresent, writeInRunDir } from "./fs-run-dir.ts";
 import { type Digest, StreamingHash } from "./hash.ts";
 import { releasingFileWriter } from "./releasing-writer.ts";
 import { BlobDigestMismatchError, type StageStreamRequest } from "./store.ts";
@@ -30,7 +30,8 @@ export async function stageStreamInDir(dir: string, source: Readable, req: Stage
   try {
     let digest: Digest;
     if (req.sizeHint !== undefined && req.sizeHint <= SMALL_FILE_BYTES) {
-      // A few synchronous calls cost a small body less than a stream's many asynchronous ones.
+      // One call on the thread pool (creating the file) and a few synchronous ones cost a small
+      // body less than a stream's many asynchronous calls (see writeInRunDir).
       const chunks: Buffer[] = [];
       for await (const chunk of source as AsyncIterable<Buffer>) chunks.push(chunk);
       const bytes = Buffer.concat(chunks);
@@ -38,7 +39,7 @@ export async function stageStreamInDir(dir: string, source: Readable, req: Stage
       if (req.expectedSha256 !== undefined && digest.sha256 !== req.expectedSha256) {
         throw new BlobDigestMismatchError(req.expectedSha256, digest.sha256);
       }
-      writeInRunDirSync(runDir, temp, bytes);
+      await writeInRunDir(runDir, temp, bytes);
       commitBlobSync(temp, join(runDir, req.id), ref, digest.sha256);
       return { store: "fs", ref, size: digest.size, sha256: digest.sha256 };
     }
