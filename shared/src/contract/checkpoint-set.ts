@@ -112,12 +112,26 @@ export function isPointerName(name: string, template: string): boolean {
   return pattern.test(name);
 }
 
-// Every publish checks its name against each matching destination's template: building the
-// RegExp each time was about 25 us of a 4 KiB gateway PUT. Templates come from the topology, a few.
+/**
+ * Patterns by template, compiled once: each name is checked against every destination's
+ * template on each logFile and again before its publish, and compiling a RegExp each time was
+ * most of that check's cost.
+ */
 const pointerPatterns = new Map<string, RegExp>();
 
 /** Every name `template` renders to, as a pattern: `{dir}/` any parent directory or none, `{set}` any name, `{base}` one segment, `{rank}` a number. */
 function pointerPattern(template: string): RegExp {
+  let pattern = pointerPatterns.get(template);
+  if (!pattern) {
+    pattern = compilePointerPattern(template);
+    // A destination's template rarely changes: a handful of entries, bounded all the same.
+    if (pointerPatterns.size >= 64) pointerPatterns.clear();
+    pointerPatterns.set(template, pattern);
+  }
+  return pattern;
+}
+
+function compilePointerPattern(template: string): RegExp {
   const parts = template.split(/(\{dir\}\/?|\{set\}|\{base\}|\{rank\})/);
   const source = parts
     .map((p) => {
