@@ -18,6 +18,7 @@ import { connect, headers, type NatsConnection, PermissionViolationError } from 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NatsBlobStore } from "../src/blob/nats-store.ts";
 import { parseConfig } from "../src/config/config.ts";
+import { userInboxPrefix } from "../src/config/inbox-prefix.ts";
 import type { BlobRef } from "../src/contract/schema.ts";
 import { SAMPLE_CONFIG_PATH } from "../src/nats/permissions/sample-config.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
@@ -51,7 +52,8 @@ let victim: BlobRef;
 let victimBytes: Buffer;
 
 async function as(user: string, pass: string): Promise<NatsConnection> {
-  const nc = await connect({ servers: server.url, user, pass });
+  // Each user's replies come to its own inboxes, the only ones it may subscribe to.
+  const nc = await connect({ servers: server.url, user, pass, inboxPrefix: userInboxPrefix(user) });
   connections.push(nc);
   return nc;
 }

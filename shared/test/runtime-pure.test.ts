@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, parseConfig } from "../src/config/config.ts";
+import { inboxPrefixOf } from "../src/config/inbox-prefix.ts";
 import { destinationFromToken, parseDestinationName } from "../src/contract/destination-name.ts";
 import { checkPathTemplate, normalizePrefix, renderRemotePath } from "../src/contract/remote-path.ts";
 import { backoffDelay, retryDelay } from "../src/delivery/backoff.ts";
 import { subjectMatches } from "../src/nats/destinations.ts";
-import { inboxPrefixOf } from "../src/nats/inbox.ts";
 
 const cfg = { initialMs: 1000, maxMs: 60_000, multiplier: 2, jitter: 0.25 };
 

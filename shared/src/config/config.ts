@@ -10,7 +10,7 @@ import { Value } from "@sinclair/typebox/value";
 import { checkPointerTemplate } from "../contract/checkpoint-set.ts";
 import { parseDestinationName } from "../contract/destination-name.ts";
 import { SUBJECT_TOKEN_PATTERN } from "../contract/schema.ts";
-import { inboxPrefixOf } from "../nats/inbox.ts";
+import { inboxPrefixOf } from "./inbox-prefix.ts";
 
 /**
  * How long a process waits at start for its first NATS connection. A wrong URL should fail

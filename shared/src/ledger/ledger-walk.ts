@@ -3,9 +3,11 @@
  * once each, while uploads move on, so that the trainer hears nothing of the rest of its run
  * until only the last few are left (see ledger-waiter.ts, which watches for those).
  */
-import type { LedgerEntry } from "../contract/ledger-entry.ts";
+import type { LedgerEntry, LedgerRef } from "../contract/ledger-entry.ts";
 import type { Ledger } from "./ledger.ts";
-import type { AwaitedEntry } from "./ledger-waiter.ts";
+
+/** What the walk reads of an awaited entry (ledger-waiter.ts's AwaitedEntry is one). */
+type Walked = LedgerRef & { destinationToken: string };
 
 /** The shortest pause before reading an unfinished entry again. */
 const WALK_POLL_MS = 100;
@@ -39,7 +41,7 @@ const MAX_WINDOW = 32;
  */
 export async function walk(
   ledger: Ledger,
-  waiting: Map<string, AwaitedEntry>,
+  waiting: ReadonlyMap<string, Walked>,
   settle: (key: string, entry: LedgerEntry | undefined) => void,
   { deadline, leave, stallMs = WALK_STALL_MS }: { deadline: number; leave: number; stallMs?: number },
 ): Promise<void> {

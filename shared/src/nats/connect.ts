@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, credsAuthenticator, errors, type NatsConnection } from "@nats-io/transport-node";
 import { type Config, DEFAULT_NATS_CONNECT_TIMEOUT_MS, DEFAULT_NATS_PING_INTERVAL_MS } from "../config/config.ts";
-import { inboxPrefixOf } from "./inbox.ts";
+import { inboxPrefixOf } from "../config/inbox-prefix.ts";
 
 export interface ConnectOptions {
   /** Connection name shown by the server, e.g. `s3-uploader`. */
@@ -64,7 +64,7 @@ export async function connectNats(config: Config["nats"], opts: ConnectOptions):
         // fails: a measurable share of the uploader's CPU per small artifact. Our errors name the
         // operation themselves.
         noAsyncTraces: true,
-        // Replies come to inboxes only this user may subscribe to (inbox.ts).
+        // Replies come to inboxes only this user may subscribe to (config/inbox-prefix.ts).
         inboxPrefix: inboxPrefixOf(config),
         user: config.user,
         pass: config.user ? env.ARTIFACT_BUS_NATS_PASSWORD : undefined,

@@ -7,11 +7,11 @@
  * artifact-bus makes; each grant names that call, and the sample file carries it as a comment.
  */
 
+import { userInboxPrefix } from "../../config/inbox-prefix.ts";
 import { SET_KEY_PREFIX } from "../../contract/checkpoint-set.ts";
 import { destinationFromToken, parseDestinationName } from "../../contract/destination-name.ts";
 import { checkSubjectToken } from "../../contract/names.ts";
 import { dlqSubject, EVENTS_PREFIX, REPLAY_PREFIX } from "../../contract/subjects.ts";
-import { userInboxPrefix } from "../inbox.ts";
 import {
   BLOB_BUCKET_PREFIX,
   blobBucket,
@@ -56,7 +56,7 @@ export interface NatsUser {
 const API = "$JS.API";
 const LEDGER_STREAM = `KV_${LEDGER_BUCKET}`;
 
-/** Replies to `user`'s requests, in inboxes only it may subscribe to (inbox.ts). */
+/** Replies to `user`'s requests, in inboxes only it may subscribe to (config/inbox-prefix.ts). */
 function repliesOf(user: string): Grant {
   return {
     subject: `${userInboxPrefix(user)}.>`,
