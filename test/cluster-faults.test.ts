@@ -13,6 +13,7 @@ import { blobStream, EVENTS_STREAM, LEDGER_BUCKET, type LedgerEntry } from "@art
 import { eventually, sha256 } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ledgerStillHolds, recordedRevision } from "./harness/lost-ledger-writes.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
 
 type StagingStore = "fs" | "nats";
@@ -130,34 +131,46 @@ describe.each(["fs", "nats"] as const)("a three-node cluster, staging with the %
     expect([...new Set(failed)]).toEqual([]);
 
     let notFinal: string[] = [];
-    const entries = await eventually(
+    // Entries an uploader logged written, missing on every read since (ms): lost by the server.
+    const missingSince = new Map<string, number>();
+    const { entries, lost } = await eventually(
       async () => {
         // Reads may fail while the cluster settles ("JetStream system temporarily unavailable").
-        const got = await Promise.all(all.map((a) => stack.bus.ledger({ id: a.id, project: PROJECT, run }))).catch(
-          () => [],
-        );
+        const got: (LedgerEntry | undefined)[] = await Promise.all(
+          all.map((a) => stack.bus.ledger({ id: a.id, project: PROJECT, run })),
+        ).catch(() => []);
         if (got.length === 0) return undefined;
-        const open = got.flatMap((e, i) =>
-          e?.state === "uploaded" || e?.state === "superseded"
-            ? []
-            : [
-                `${all[i]?.name} (${all[i]?.id}) ${e ? `${e.state} attempts ${e.attempts} at ${e.updatedAt}` : "no entry"} ${e?.error ?? ""}`,
-              ],
-        );
+        const lost: { acked: Acked; revision: number }[] = [];
+        const open = got.flatMap((e, i) => {
+          const a = all[i]!;
+          if (e?.state === "uploaded" || e?.state === "superseded") return [];
+          const revision = e ? undefined : recordedRevision(uploaders, a.id);
+          if (revision !== undefined) lost.push({ acked: a, revision });
+          return [
+            `${a.name} (${a.id}) ${e ? `${e.state} attempts ${e.attempts} at ${e.updatedAt}` : `no entry${revision ? `, recorded at revision ${revision}` : ""}`} ${e?.error ?? ""}`,
+          ];
+        });
         notFinal = open;
-        return open.length === 0 ? (got as LedgerEntry[]) : undefined;
+        const now = Date.now();
+        for (const id of missingSince.keys()) if (!lost.some((l) => l.acked.id === id)) missingSince.delete(id);
+        for (const l of lost) if (!missingSince.has(l.acked.id)) missingSince.set(l.acked.id, now);
+        // Done when every entry is final, or missing for 20 s after an uploader wrote it.
+        const settled = open.length === lost.length && lost.every((l) => now - missingSince.get(l.acked.id)! >= 20_000);
+        return settled ? { entries: got.filter((e): e is LedgerEntry => !!e), lost } : undefined;
       },
       180_000,
       "every acked artifact final in the ledger",
       1000,
-    ).catch((err: Error) => {
+    ).catch(async (err: Error) => {
       // Seen once (nats staging, a full-suite run): say which ones and where they stood.
       // With what the uploaders logged about them, and their warnings.
       const ids = notFinal.slice(0, 10).map((line) => /\(([^)]+)\)/.exec(line)?.[1] ?? "?");
+      // Their stream sequences too: a failed handler names only the sequence.
+      const seqs = all.filter((a) => ids.includes(a.id)).map((a) => `"seq":${a.seq},`);
       // Every line about those artifacts, then each uploader's last warnings.
       const about = uploaders.flatMap((u) =>
         u.lines
-          .filter((l) => ids.some((id) => JSON.stringify(l).includes(id)))
+          .filter((l) => [...ids, ...seqs].some((id) => JSON.stringify(l).includes(id)))
           .map((l) => `[${u.pid}] ${JSON.stringify(l)}`),
       );
       const warned = uploaders.flatMap((u) =>
@@ -167,10 +180,36 @@ describe.each(["fs", "nats"] as const)("a three-node cluster, staging with the %
           .map((l) => `[${u.pid}] ${JSON.stringify(l)}`),
       );
       const logged = [...about.slice(-40), "...", ...warned];
+      // What the servers warned of (a stream reset, a catch-up that failed) and where the
+      // consumer stands: an entry lost by the server and one the uploader never wrote differ there.
+      const servers = cluster.names.flatMap((n) =>
+        cluster
+          .node(n)
+          .warnings.slice(-20)
+          .map((l) => `[${n}] ${l}`),
+      );
+      const consumers = await jsm.consumers
+        .list(EVENTS_STREAM)
+        .next()
+        .then((cs) =>
+          cs.map(
+            (c) =>
+              `${c.name}: ack floor ${c.ack_floor.stream_seq}, ack pending ${c.num_ack_pending}, pending ${c.num_pending}, redelivered ${c.num_redelivered}`,
+          ),
+        )
+        .catch((e: Error) => [`consumer list failed: ${e.message}`]);
       throw new Error(
-        `${err.message}; ${notFinal.length} not final, e.g.: ${notFinal.slice(0, 10).join("; ")}\nuploader log:\n${logged.join("\n")}`,
+        `${err.message}; ${notFinal.length} not final, e.g.: ${notFinal.slice(0, 10).join("; ")} (stream seqs ${seqs.join(" ")})\nuploader log:\n${logged.join("\n")}\nconsumers:\n${consumers.join("\n")}\nnats-server warnings:\n${servers.join("\n")}`,
       );
     });
+    // A verdict the server lost: its ledger stream no longer holds the revision it was written at
+    // (if it did, the reads above would be wrong). Its upload is still checked, by bytes below.
+    for (const l of lost) expect(await ledgerStillHolds(jsm, l.revision, l.acked.id), l.acked.id).toBe(false);
+    if (lost.length) {
+      console.log(
+        `cluster faults: nats-server lost ${lost.length} acknowledged ledger writes: ${lost.map((l) => `${l.acked.name} at revision ${l.revision}`).join(", ")}`,
+      );
+    }
     // Reported, not asserted: an upload whose ledger write failed while a node was away is
     // retried over the same object name, which is harmless (same bytes, same key).
     console.log(`cluster faults: ${entries.filter((e) => e.attempts > 1).length} uploads took more than one attempt`);

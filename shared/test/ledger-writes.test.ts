@@ -9,7 +9,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config/config.ts";
-import type { NewLedgerEntry } from "../src/contract/ledger-entry.ts";
+import { ledgerKey, type NewLedgerEntry } from "../src/contract/ledger-entry.ts";
 import { Ledger } from "../src/ledger/ledger.ts";
 import { connectNats } from "../src/nats/connect.ts";
 import { ensureTopology } from "../src/nats/topology.ts";
@@ -53,31 +53,35 @@ async function apiRequests(): Promise<number> {
 describe("guarded ledger writes that expect a new entry", () => {
   it("create a new entry without reading first", async () => {
     const before = await apiRequests();
-    expect(await ledger.recordUploaded(TOKEN, entry("new", "uploaded"), { expectNew: true })).toBe(true);
+    const written = await ledger.recordUploaded(TOKEN, entry("new", "uploaded"), { expectNew: true });
     const reads = (await apiRequests()) - before - 1; // the account info request itself
     expect(reads).toBe(0);
+    // It says the revision it wrote: the one the entry is now at.
+    const stored = await ledger.kv.get(ledgerKey(TOKEN, entry("new", "uploaded")));
+    expect(written).toBe(stored?.revision);
     expect((await ledger.get(TOKEN, entry("new", "uploaded")))?.state).toBe("uploaded");
 
     // The same write reading first, as a redelivery's does: one message get more.
     const before2 = await apiRequests();
-    expect(await ledger.recordUploaded(TOKEN, entry("new2", "uploaded"))).toBe(true);
+    expect(await ledger.recordUploaded(TOKEN, entry("new2", "uploaded"))).toBeGreaterThan(0);
     expect((await apiRequests()) - before2 - 1).toBe(1);
   });
 
   it("leave a final verdict that is already there, as a read-first write does", async () => {
     await ledger.record(TOKEN, { ...entry("late", "superseded"), supersededBy: 9 });
-    expect(await ledger.recordUploaded(TOKEN, entry("late", "uploaded"), { expectNew: true })).toBe(false);
+    expect(await ledger.recordUploaded(TOKEN, entry("late", "uploaded"), { expectNew: true })).toBeUndefined();
     expect(await ledger.get(TOKEN, entry("late", "uploaded"))).toMatchObject({ state: "superseded", supersededBy: 9 });
 
     await ledger.record(TOKEN, entry("done", "uploaded"));
     const pending = { ...entry("done", "pending"), error: "late failure" };
-    expect(await ledger.recordUnlessTerminal(TOKEN, pending, { expectNew: true })).toBe(false);
+    expect(await ledger.recordUnlessTerminal(TOKEN, pending, { expectNew: true })).toBeUndefined();
     expect((await ledger.get(TOKEN, entry("done", "uploaded")))?.state).toBe("uploaded");
   });
 
   it("replace a state on the way, as a read-first write does", async () => {
     await ledger.record(TOKEN, { ...entry("slow", "uploading"), bytesDone: 10 });
-    expect(await ledger.recordUploaded(TOKEN, entry("slow", "uploaded"), { expectNew: true })).toBe(true);
+    const written = await ledger.recordUploaded(TOKEN, entry("slow", "uploaded"), { expectNew: true });
+    expect(written).toBe((await ledger.kv.get(ledgerKey(TOKEN, entry("slow", "uploaded"))))?.revision);
     expect((await ledger.get(TOKEN, entry("slow", "uploaded")))?.state).toBe("uploaded");
   });
 });

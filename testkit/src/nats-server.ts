@@ -28,6 +28,8 @@ export class NatsServer extends ServerProcess {
   readonly storeDir: string;
   readonly dir: string;
   private readonly options: NatsServerOptions;
+  /** The server's last warnings and errors, across restarts: what a fault test reports when it fails. */
+  readonly warnings: string[] = [];
 
   private constructor(options: NatsServerOptions) {
     super();
@@ -84,8 +86,11 @@ export class NatsServer extends ServerProcess {
         const m = /Listening for client connections on [^\s]*:(\d+)/.exec(log);
         if (m && /Server is ready/.test(log)) {
           proc.stderr?.off("data", onData);
-          if (this.options.verbose) proc.stderr?.on("data", (c: Buffer) => process.stderr.write(c));
-          else proc.stderr?.resume();
+          this.keepWarnings(log);
+          proc.stderr?.on("data", (c: Buffer) => {
+            if (this.options.verbose) process.stderr.write(c);
+            this.keepWarnings(c.toString());
+          });
           resolve(Number(m[1]));
         }
       };
@@ -99,6 +104,11 @@ export class NatsServer extends ServerProcess {
       );
       proc.once("exit", (code) => reject(new Error(`nats-server exited with ${code} before it was ready:\n${log}`)));
     });
+  }
+
+  private keepWarnings(text: string): void {
+    for (const line of text.split("\n")) if (/\[(WRN|ERR)\]/.test(line)) this.warnings.push(line);
+    this.warnings.splice(0, this.warnings.length - 200);
   }
 
   /** Stops the server and removes its store dir. */

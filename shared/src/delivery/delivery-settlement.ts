@@ -86,6 +86,9 @@ export class Settlement {
       msg.ack();
       return;
     }
+    // Debug: which revision holds the verdict, so a ledger entry a server loses later can be
+    // told from one the uploader never wrote (the cluster fault test reads it).
+    this.options.log.debug({ eventId: entry.eventId, state: entry.state, revision: recorded }, "recorded");
     if (entry.state === "superseded") this.options.onSuperseded();
     // A plain ack: if it is lost, the redelivery finds the terminal ledger entry and acks again.
     msg.ack();

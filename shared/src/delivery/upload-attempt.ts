@@ -14,6 +14,7 @@ import type { NewLedgerEntry } from "../contract/ledger-entry.ts";
 import type { Destination, UploadReceipt } from "../destination/destination.ts";
 import { classify, describeError } from "../destination/errors.ts";
 import { stagedArtifact } from "../destination/staged-artifact.ts";
+import type { Written } from "../ledger/ledger.ts";
 import { type DestinationBreaker, isBreakerOpenError } from "./breaker.ts";
 import type { Outcome } from "./delivery-decision.ts";
 import { type KeyLease, LeaseLostError } from "./key-lease.ts";
@@ -33,10 +34,10 @@ export interface AttemptInput {
    * the write would cost as much as the upload.
    */
   recordStart: boolean;
-  /** Records the entry unless the event is terminal; false when it is. */
-  record(entry: NewLedgerEntry): Promise<boolean>;
+  /** Records the entry unless the event is terminal; undefined when it is. */
+  record(entry: NewLedgerEntry): Promise<Written>;
   /** Records progress into this attempt's `uploading` entry, only while it is that (Ledger.recordProgress). */
-  recordProgress(entry: NewLedgerEntry): Promise<boolean>;
+  recordProgress(entry: NewLedgerEntry): Promise<Written>;
   ac: AbortController;
   /** The ledger bucket, where the attempt's resume record is kept (upload-resume.ts). */
   ledgerKv: KV;

@@ -44,7 +44,7 @@ export class Ledger {
    * restarting under it) may fail late, after a redelivery finished the event: its outcome must
    * not replace the real one.
    */
-  recordUnlessTerminal(destinationToken: string, entry: NewLedgerEntry, o: WriteOptions = {}): Promise<boolean> {
+  recordUnlessTerminal(destinationToken: string, entry: NewLedgerEntry, o: WriteOptions = {}): Promise<Written> {
     return this.update(
       destinationToken,
       entry,
@@ -60,9 +60,9 @@ export class Ledger {
    * out: that later verdict stands. What it may replace: nothing yet, a state on the way
    * (`pending`, `uploading`, a replay's revived entry), an `uploaded` of the same event (a
    * redelivery finishing after a crash lost the ack), or another message's entry under the
-   * same id (isOtherMessages). Returns whether it wrote.
+   * same id (isOtherMessages).
    */
-  recordUploaded(destinationToken: string, entry: NewLedgerEntry, o: WriteOptions = {}): Promise<boolean> {
+  recordUploaded(destinationToken: string, entry: NewLedgerEntry, o: WriteOptions = {}): Promise<Written> {
     return this.update(
       destinationToken,
       entry,
@@ -79,7 +79,7 @@ export class Ledger {
    * current entry is that same attempt's `uploading`: a progress write that arrives late never
    * turns a retry's `pending` or a final state back into `uploading`.
    */
-  recordProgress(destinationToken: string, entry: NewLedgerEntry): Promise<boolean> {
+  recordProgress(destinationToken: string, entry: NewLedgerEntry): Promise<Written> {
     return this.update(destinationToken, entry, (cur) =>
       cur?.state === "uploading" && cur.attempts === entry.attempts ? entry : undefined,
     );
@@ -88,44 +88,47 @@ export class Ledger {
   /**
    * Compare-and-set: `next` sees the current entry (or undefined) and returns the entry to write,
    * or undefined to leave it. Retried while another writer moves the entry meanwhile. Returns
-   * whether it wrote.
+   * the revision it wrote, or undefined when it left the entry as it was.
    */
   async update(
     destinationToken: string,
     ref: LedgerRef,
     next: (current: LedgerEntry | undefined) => NewLedgerEntry | undefined,
     o: WriteOptions = {},
-  ): Promise<boolean> {
+  ): Promise<Written> {
     const key = ledgerKey(destinationToken, ref);
     const fresh = o.expectNew ? next(undefined) : undefined;
     // A create succeeds only while there is no entry, exactly when `next(undefined)` is the
     // write to make; if one exists after all, the read and compare-and-set below decide.
-    if (fresh && (await this.createIfAbsent(key, fresh))) return true;
+    const created = fresh && (await this.createIfAbsent(key, fresh));
+    if (created) return created;
     for (;;) {
       const cur = await this.kv.get(key);
       const live = cur?.operation === "PUT" ? cur : undefined;
       const entry = next(storedEntry(live));
-      if (!entry) return false;
+      if (!entry) return undefined;
       try {
-        if (live) await this.kv.update(key, encode(entry), live.revision);
-        else await this.kv.create(key, encode(entry));
-        return true;
+        return live
+          ? await this.kv.update(key, encode(entry), live.revision)
+          : await this.kv.create(key, encode(entry));
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;
       }
     }
   }
 
-  private async createIfAbsent(key: string, entry: NewLedgerEntry): Promise<boolean> {
+  private async createIfAbsent(key: string, entry: NewLedgerEntry): Promise<Written> {
     try {
-      await this.kv.create(key, encode(entry));
-      return true;
+      return await this.kv.create(key, encode(entry));
     } catch (err) {
-      if (isRevisionConflict(err)) return false;
+      if (isRevisionConflict(err)) return undefined;
       throw err;
     }
   }
 }
+
+/** What a guarded write did: the revision it wrote (truthy), or undefined when it wrote nothing. */
+export type Written = number | undefined;
 
 /** How a guarded write may go about it; what it writes is the same either way. */
 export interface WriteOptions {
