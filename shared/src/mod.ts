@@ -10,6 +10,7 @@ export {
   ENV_VARIABLES,
   type GatewayConfig,
   loadConfig,
+  PROJECT_PLACEHOLDER,
   parseConfig,
 } from "./config/config.ts";
 export {

@@ -10,10 +10,9 @@
 import { constants } from "node:fs";
 import { type FileHandle, lstat, open, realpath } from "node:fs/promises";
 import { isAbsolute, join, resolve, sep } from "node:path";
-import type { CheckedFile } from "@artifact-bus/shared";
+import { type CheckedFile, PROJECT_PLACEHOLDER } from "@artifact-bus/shared";
 import { Problem } from "./problems.ts";
 
-const PLACEHOLDER = "{project}";
 // O_NONBLOCK: a FIFO planted under the name opens at once (and is refused as not a regular file)
 // instead of blocking the gateway's thread pool until a writer comes.
 const FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
@@ -43,7 +42,7 @@ export async function openProjectFile(path: string, project: string, allowedDirs
   }
   const wanted = resolve(path);
   for (const entry of allowedDirs) {
-    const dir = resolve(entry.replace(PLACEHOLDER, project));
+    const dir = resolve(entry.replace(PROJECT_PLACEHOLDER, project));
     const real = await realpath(dir).catch(() => undefined);
     // The client may name the file through the configured directory or its real path.
     const rel = [dir, real].flatMap((d) =>
