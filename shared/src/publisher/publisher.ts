@@ -5,25 +5,20 @@
  * Composer's close.
  */
 import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import { Readable } from "node:stream";
-import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { Histogram } from "prom-client";
 import { blobKey } from "../contract/blob-key.ts";
 import { setClose } from "../contract/checkpoint-set.ts";
 import { destinationFromToken } from "../contract/destination-name.ts";
 import { checkNameRules, type NameRules } from "../contract/name-rules.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "../contract/names.ts";
-import type { ArtifactEventV1 } from "../contract/schema.ts";
 import { eventSubject } from "../contract/subjects.ts";
-import { encodeEvent, validateEvent } from "../contract/validate.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { type EntryListener, FlushTimeoutError } from "../ledger/ledger-waiter.ts";
 import { jetStreamManagerWhenAvailable } from "../nats/availability.ts";
 import { DestinationDirectory } from "../nats/destinations.ts";
 import { LEDGER_BUCKET } from "../nats/topology-names.ts";
-import { guessContentType } from "./content-type.ts";
+import { EventPublisher } from "./event-publisher.ts";
 import { flushLogged } from "./flush-logged.ts";
 import type { LogFileHandle, LoggedArtifact } from "./logged-artifact.ts";
 import {
@@ -34,7 +29,6 @@ import {
   PublishRefusedError,
   PublishUnconfirmedError,
 } from "./publish-errors.ts";
-import { publishHistogram } from "./publisher-metrics.ts";
 
 export type { AwaitedEntry, EntryListener } from "../ledger/ledger-waiter.ts";
 export type { LogFileHandle, LoggedArtifact };
@@ -48,9 +42,6 @@ export {
   PublishUnconfirmedError,
 };
 
-/** Read once: os.hostname() is a system call, and it was one per event. */
-const HOST = hostname();
-
 import type {
   ArtifactTarget,
   CloseSetRequest,
@@ -62,21 +53,20 @@ import type {
 export type { ArtifactTarget, CloseSetRequest, LogFileRequest, PublisherOptions, StagedBlob };
 
 export class ArtifactPublisher {
-  private readonly js: JetStreamClient;
   private readonly opts: PublisherOptions;
   private readonly directory: DestinationDirectory;
+  /** Builds each event and publishes it once its blob is staged. */
+  private readonly events: EventPublisher;
   private readonly ledger: Ledger;
   private readonly outstanding = new Map<string, LogFileHandle>();
   /** Per artifact name, the durable of its last logFile: versions are published in call order. */
   private readonly lastOfName = new Map<string, Promise<unknown>>();
-  private readonly publishSeconds: Histogram | undefined;
 
   private constructor(opts: PublisherOptions, directory: DestinationDirectory, ledger: Ledger) {
     this.opts = opts;
-    this.js = jetstream(opts.nc);
+    this.events = new EventPublisher(opts, directory);
     this.directory = directory;
     this.ledger = ledger;
-    this.publishSeconds = opts.registry && publishHistogram(opts.registry);
   }
 
   static async create(opts: PublisherOptions): Promise<ArtifactPublisher> {
@@ -94,7 +84,7 @@ export class ArtifactPublisher {
     // A logFile after minutes of training answers from the list it has, whatever its age, and
     // checks it behind the call instead of waiting for the check's round trips (the wait was the
     // whole of logFile's time then: bench/RESULTS.md). Safe because the list as that check found
-    // it decides again before the event is published (publishEvent).
+    // it decides again before the event is published (EventPublisher.publishEvent).
     const directory = new DestinationDirectory(opts.nc, kv, {
       fullListMs: 3_600_000,
       answerStaleForMs: Number.POSITIVE_INFINITY,
@@ -121,7 +111,7 @@ export class ArtifactPublisher {
     // Checked before staging, so that bad metadata rejects here; the blob is filled in once hashed.
     const { kind } = this.opts.blobStore;
     const unhashed = { store: kind, ref: blobKey(target.project, target.run, id), size: 0, sha256: "0".repeat(64) };
-    const draft = this.eventFor(target, {
+    const draft = this.events.eventFor(target, {
       id,
       blob: unhashed,
       metadata: req.metadata,
@@ -142,7 +132,7 @@ export class ArtifactPublisher {
       const blob = await placed.blob;
       // An earlier version of this name, still hashing, is published first (or fails first).
       await previous?.catch(() => undefined);
-      return this.publishEvent(target, { ...draft, blob });
+      return this.events.publishEvent(target, { ...draft, blob });
     })().then(({ duplicate: _, ...logged }) => logged);
     durable.catch(() => {}); // reported through `durable` and flush(), never as unhandled
     this.lastOfName.set(order, durable);
@@ -212,7 +202,7 @@ export class ArtifactPublisher {
       sha256: "0".repeat(64),
     };
     // Checked before anything is staged: a bad count or set name rejects here.
-    const draft = this.eventFor(target, { id, blob: unhashed, contentType: "application/json", set });
+    const draft = this.events.eventFor(target, { id, blob: unhashed, contentType: "application/json", set });
     const durable = (async () => {
       const blob = await this.opts.blobStore.stageStream(Readable.from([bytes]), {
         project: target.project,
@@ -220,7 +210,7 @@ export class ArtifactPublisher {
         id,
         sizeHint: bytes.length,
       });
-      const { duplicate: _, ...logged } = await this.publishEvent(target, { ...draft, blob });
+      const { duplicate: _, ...logged } = await this.events.publishEvent(target, { ...draft, blob });
       return logged;
     })();
     durable.catch(() => {});
@@ -238,98 +228,7 @@ export class ArtifactPublisher {
    * the original event's.
    */
   async publishStaged(target: ArtifactTarget, req: StagedBlob): Promise<LoggedArtifact & { duplicate: boolean }> {
-    return this.publishEvent(target, this.eventFor(target, req));
-  }
-
-  /** The event of a staged blob, checked against the schema (metadata and content type limits). */
-  private eventFor(target: ArtifactTarget, req: StagedBlob): ArtifactEventV1 {
-    const { project, run, name, level } = target;
-    return validateEvent({
-      schema: 1,
-      id: req.id,
-      project,
-      run,
-      name,
-      level,
-      blob: req.blob,
-      contentType: req.contentType ?? guessContentType(name),
-      metadata: req.metadata ?? {},
-      producer: {
-        host: HOST,
-        pid: process.pid,
-        ...((req.rank ?? this.opts.rank) === undefined ? {} : { rank: req.rank ?? this.opts.rank }),
-      },
-      createdAt: new Date().toISOString(),
-      ...(req.set ? { set: req.set } : {}),
-    });
-  }
-
-  private async publishEvent(
-    target: ArtifactTarget,
-    event: ArtifactEventV1,
-  ): Promise<LoggedArtifact & { duplicate: boolean }> {
-    const { project, run, name, subject } = target;
-    // The target may come from an old list (answerStaleForMs): the list as the check behind
-    // that call found it decides, so that nothing is published where no destination takes it.
-    const settled = await this.directory.settledMatching(subject);
-    if (settled.length === 0) {
-      await this.opts.blobStore.remove(event.blob).catch(() => undefined);
-      throw new NoDestinationError(
-        `no destination takes ${project}/${run} at level ${event.level} any more; configure one and apply the topology`,
-      );
-    }
-    const destinations = settled.map((d) => ({ destination: destinationFromToken(d.token), rules: d.rules }));
-    try {
-      checkNameRules(name, destinations, event.set);
-    } catch (err) {
-      await this.opts.blobStore.remove(event.blob).catch(() => undefined);
-      throw err;
-    }
-    let ack: { seq: number; duplicate: boolean };
-    try {
-      ack = await this.publish(subject, event);
-    } catch (err) {
-      // Only a refused publish surely did not land. One that timed out may have: its event
-      // would then need the blob, so it stays (the uploaders' sweeper removes an orphan).
-      if (err instanceof PublishRefusedError) await this.opts.blobStore.remove(event.blob).catch(() => undefined);
-      throw err;
-    }
-    return {
-      id: event.id,
-      project,
-      run,
-      name,
-      subject,
-      streamSeq: ack.seq,
-      blob: event.blob,
-      destinations: destinations.map((d) => d.destination),
-      duplicate: ack.duplicate,
-    };
-  }
-
-  /** Publishes with the event id as Nats-Msg-Id, retrying across reconnects: dedupe makes a retry safe. */
-  private async publish(subject: string, event: ArtifactEventV1): Promise<{ seq: number; duplicate: boolean }> {
-    const started = performance.now();
-    const deadline = Date.now() + (this.opts.publishTimeoutMs ?? 30_000);
-    const data = encodeEvent(event);
-    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
-      try {
-        const timeout = Math.max(100, Math.min(5000, deadline - Date.now()));
-        const ack = await this.js.publish(subject, data, { msgID: event.id, timeout });
-        this.publishSeconds?.observe((performance.now() - started) / 1000);
-        return { seq: ack.seq, duplicate: ack.duplicate };
-      } catch (err) {
-        const message = (err as Error).message;
-        // A refused publish will be refused again: only a lost connection is worth waiting out.
-        if (/permissions? violation|authorization/i.test(message)) {
-          throw new PublishRefusedError(`publish of ${event.name} refused: ${message}`, { cause: err });
-        }
-        if (Date.now() + wait > deadline) {
-          throw new PublishUnconfirmedError(event, `publish of ${event.name} not acknowledged: ${message}`, err);
-        }
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
+    return this.events.publishEvent(target, this.events.eventFor(target, req));
   }
 
   /**
