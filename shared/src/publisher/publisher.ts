@@ -29,9 +29,24 @@ import {
   PublishRefusedError,
   PublishUnconfirmedError,
 } from "./publish-errors.ts";
+import type {
+  ArtifactTarget,
+  CloseSetRequest,
+  LogFileRequest,
+  PublisherOptions,
+  StagedBlob,
+} from "./publisher-requests.ts";
 
 export type { AwaitedEntry, EntryListener } from "../ledger/ledger-waiter.ts";
-export type { LogFileHandle, LoggedArtifact };
+export type {
+  ArtifactTarget,
+  CloseSetRequest,
+  LogFileHandle,
+  LogFileRequest,
+  LoggedArtifact,
+  PublisherOptions,
+  StagedBlob,
+};
 export {
   type DeadArtifact,
   DeadArtifactsError,
@@ -42,16 +57,10 @@ export {
   PublishUnconfirmedError,
 };
 
-import type {
-  ArtifactTarget,
-  CloseSetRequest,
-  LogFileRequest,
-  PublisherOptions,
-  StagedBlob,
-} from "./publisher-requests.ts";
-
-export type { ArtifactTarget, CloseSetRequest, LogFileRequest, PublisherOptions, StagedBlob };
-
+/**
+ * The trainer's side of the bus: stages each artifact's blob, publishes its event in call order
+ * per name, and keeps what is outstanding until `flush()` hears every destination's verdict.
+ */
 export class ArtifactPublisher {
   private readonly opts: PublisherOptions;
   private readonly directory: DestinationDirectory;
