@@ -1,10 +1,11 @@
 /**
  * The uploader runtime for one destination: two pull loops (its events, and the DLQ replays meant
  * for it) hand over each delivery, which is admitted (the subject vouches for the body), waits its
- * turn for its order key, holding the key's lease is uploaded through the breaker, and ends as
- * delivery-decision.ts decides: every ending goes through one Settlement method per verdict,
- * which writes the ledger before it acks, naks, or terms with a DLQ letter. A member of a
- * checkpoint set has its set's work done (set-completion.ts) before it is settled.
+ * turn for its order key, holding the key's lease is uploaded through the breaker
+ * (leased-upload.ts), and ends as delivery-decision.ts decides: every ending goes through one
+ * Settlement method per verdict, which writes the ledger before it acks, naks, or terms with a
+ * DLQ letter. A member of a checkpoint set has its set's work done (set-completion.ts) before it
+ * is settled.
  */
 import type { Consumer, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
@@ -12,23 +13,23 @@ import type { BlobStores } from "../blob/mod.ts";
 import type { DestinationConfig } from "../config/config.ts";
 import { admitDelivery, type Delivery } from "../contract/admission.ts";
 import { parseDestinationName } from "../contract/destination-name.ts";
-import { ATTEMPT_HISTORY, type AttemptRecord, isTerminal } from "../contract/ledger-entry.ts";
+import { isTerminal } from "../contract/ledger-entry.ts";
 import { replayRefusal } from "../dead-letters/replay.ts";
 import type { Destination } from "../destination/destination.ts";
-import { classify, describeError } from "../destination/errors.ts";
+import { describeError } from "../destination/errors.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import { SetLedger } from "../ledger/set-ledger.ts";
 import type { DestinationDirectory } from "../nats/destinations.ts";
 import type { DestinationBreaker } from "./breaker.ts";
-import { decideEnd, decideStart, type End, type Outcome } from "./delivery-decision.ts";
+import { decideStart } from "./delivery-decision.ts";
 import { type EntryBase, Settlement } from "./delivery-settlement.ts";
 import { destinationGates } from "./destination-gates.ts";
-import type { KeyLease, KeyLeases } from "./key-lease.ts";
+import type { KeyLeases } from "./key-lease.ts";
 import { ackFloorReader, KeyOrder, keyScope } from "./key-order.ts";
+import { LeasedUpload } from "./leased-upload.ts";
 import type { PauseGate } from "./pause-gate.ts";
 import { PullLoop } from "./pull-loop.ts";
 import { SetCompletion } from "./set-completion.ts";
-import { attemptUpload } from "./upload-attempt.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
 
 export interface WorkerDeps {
@@ -66,6 +67,7 @@ export class DestinationWorker {
   private readonly order: KeyOrder;
   private readonly settle: Settlement;
   private readonly sets: SetCompletion;
+  private readonly leased: LeasedUpload;
 
   constructor(deps: WorkerDeps) {
     this.deps = deps;
@@ -104,6 +106,19 @@ export class DestinationWorker {
       config: deps.config,
       log: deps.log,
       replicaId: deps.replicaId,
+    });
+    this.leased = new LeasedUpload({
+      ledger: deps.ledger,
+      destination: deps.destination,
+      destinationToken: this.token,
+      config: deps.config,
+      blobs: deps.blobs,
+      log: deps.log,
+      metrics: deps.metrics,
+      replicaId: deps.replicaId,
+      breaker: this.breaker,
+      settle: this.settle,
+      sets: this.sets,
     });
     const loop = (consumer: Consumer, concurrency: number) =>
       new PullLoop({
@@ -223,13 +238,13 @@ export class DestinationWorker {
         const entry =
           prior?.state === "uploaded" ? prior : await this.deps.ledger.getOf(this.token, base, delivery.orderSeq);
         const uploaded = entry?.state === "uploaded" ? entry : { ...base, state: "uploaded" as const, attempts: 0 };
-        if (!(await this.setLanded(msg, delivery, ac.signal, entry?.state === "uploaded" ? entry.location : undefined)))
-          return;
+        const location = entry?.state === "uploaded" ? entry.location : undefined;
+        if (!(await this.leased.setLanded(msg, delivery, ac.signal, location))) return;
         await this.settle.finish(msg, uploaded, delivery);
         return;
       }
       case "acquired":
-        await this.upload(
+        await this.leased.upload(
           msg,
           delivery,
           base,
@@ -238,149 +253,6 @@ export class DestinationWorker {
           redelivered || !!delivery.replayDlqSeq,
           ac,
         );
-    }
-  }
-
-  /** Attempt `attempt` of a delivery holding its key, and what follows from its outcome. */
-  private async upload(
-    msg: JsMsg,
-    delivery: Delivery,
-    base: EntryBase,
-    lease: KeyLease,
-    attempt: number,
-    recordStart: boolean,
-    ac: AbortController,
-  ): Promise<void> {
-    const started = Date.now();
-    const { outcome, receipt, heartbeat } = await attemptUpload({
-      msg,
-      delivery,
-      lease,
-      uploading: { ...base, state: "uploading", attempts: attempt },
-      recordStart,
-      record: (entry) => this.deps.ledger.recordUnlessTerminal(this.token, entry),
-      recordProgress: (entry) => this.deps.ledger.recordProgress(this.token, entry),
-      ac,
-      ledgerKv: this.deps.ledger.kv,
-      breaker: this.breaker,
-      destination: this.deps.destination,
-      blobs: this.deps.blobs,
-      config: this.deps.config,
-      log: this.deps.log,
-    });
-    // The attempt joins the history in the write that ends it (uploaded, retry or dead).
-    const ended =
-      outcome.kind === "failed" || (outcome.kind === "uploaded" && receipt)
-        ? { ...base, history: this.withAttempt(base, attempt, started, outcome) }
-        : base;
-    if (outcome.kind === "uploaded" && receipt) {
-      const ms = Date.now() - started;
-      this.deps.metrics.uploaded(this.deps.destination.name, receipt.size, ms);
-      // Debug, not info: at thousands of small artifacts a second the log line costs more than the ack.
-      this.deps.log.debug({ eventId: delivery.event.id, location: receipt.location, ms }, "uploaded");
-      const { location, details, size } = receipt;
-      const uploaded = {
-        ...ended,
-        state: "uploaded" as const,
-        attempts: attempt,
-        location,
-        // In the write that happens anyway: what the gateway's upload rate counts, at no extra write.
-        size,
-        ...(details && { details }),
-      };
-      // The heartbeat runs until the ack: a slow finish (NATS restarting) must not let the
-      // delivery expire and a redelivery upload the same bytes again.
-      try {
-        if (!(await this.setLanded(msg, delivery, ac.signal, location))) {
-          await lease.release().catch(() => undefined);
-          return;
-        }
-        // A first delivery recorded no start: its entry is most likely new (a slow upload's
-        // progress record aside), so the write is tried as a create, without a read first.
-        await this.settle.finish(msg, uploaded, delivery, { expectNew: !recordStart });
-      } finally {
-        heartbeat.stop();
-      }
-      // The stream's clock, not the producer's createdAt: a producer sets that one. A replay's
-      // message is as new as the replay, so only first-hand events count.
-      if (delivery.replayDlqSeq === undefined) this.deps.metrics.landed(this.deps.destination.name, msg.time);
-      return;
-    }
-    heartbeat.stop();
-    // The fence stays: whatever the upload reported, its bytes may have landed.
-    await lease.release().catch(() => undefined);
-    if (outcome.kind === "uploaded") {
-      this.settle.alreadyFinished(msg); // another delivery of this event finished it meanwhile
-      return;
-    }
-    if (outcome.kind === "failed") this.deps.metrics.failed(this.deps.destination.name, classify(outcome.error));
-    const end = decideEnd(outcome, attempt, {
-      maxDeliver: this.deps.config.maxDeliver,
-      backoff: this.deps.config.backoff,
-      breakerResetMs: this.deps.config.breaker.resetTimeoutMs,
-    });
-    await this.settleUnfinished(msg, delivery, ended, end, outcome);
-  }
-
-  /** Carries out how an upload that did not land ended: a retry or a wait (nak), or a death (term + DLQ). */
-  private async settleUnfinished(
-    msg: JsMsg,
-    delivery: Delivery,
-    base: EntryBase,
-    end: End,
-    outcome: Outcome,
-  ): Promise<void> {
-    if (end.settle === "ack") return;
-    if (end.settle === "term") {
-      await this.sets.died(delivery, end.error);
-      await this.settle.kill(msg, base, end.attempts, end.error, end.errorClass, delivery.eventsSubject);
-      return;
-    }
-    if (end.openBreaker) {
-      this.deps.log.error({ error: end.pending?.error }, "destination broken: pausing until a probe passes");
-      this.breaker.trip();
-    } else if (outcome.kind === "interrupted" && outcome.why === "staging") {
-      this.deps.log.warn(
-        { eventId: delivery.event.id, error: outcome.detail },
-        "the staged blob cannot be read now: waiting, not an attempt",
-      );
-    } else if (outcome.kind === "failed") {
-      const { attempts, error } = end.pending ?? {};
-      const fields = { eventId: delivery.event.id, attempt: attempts, delayMs: end.delayMs, error };
-      this.deps.log.warn(fields, "upload failed: retrying");
-    }
-    const pending = end.pending && { ...base, state: "pending" as const, ...end.pending };
-    await this.settle.retryLater(msg, pending, end.delayMs);
-  }
-
-  /** `base`'s history with this attempt added, the last ATTEMPT_HISTORY kept. */
-  private withAttempt(base: EntryBase, attempt: number, started: number, outcome: Outcome): AttemptRecord[] {
-    const record: AttemptRecord = {
-      attempt,
-      startedAt: new Date(started).toISOString(),
-      endedAt: new Date().toISOString(),
-      outcome: outcome.kind === "failed" ? "failed" : "uploaded",
-      ...(outcome.kind === "failed" ? { error: describeError(outcome.error) } : {}),
-      replica: this.deps.replicaId,
-    };
-    return [...(base.history ?? []), record].slice(-ATTEMPT_HISTORY);
-  }
-
-  /**
-   * A member of a checkpoint set landed: its set's work (record, manifest, pointer) comes before
-   * the delivery is settled, so a crash on the way leaves it to the redelivery. False when that
-   * work failed (NATS away, the manifest's upload failing): the delivery is then redelivered, and
-   * uploads its member again, as after a failed settlement.
-   */
-  private async setLanded(msg: JsMsg, delivery: Delivery, signal: AbortSignal, location?: string): Promise<boolean> {
-    try {
-      await this.sets.landed(delivery, msg, signal, location);
-      return true;
-    } catch (err) {
-      const set = delivery.event.set?.name;
-      this.deps.log.warn({ eventId: delivery.event.id, set, err: describeError(err) }, "checkpoint set work failed");
-      this.settle.redeliverLater(msg, this.deps.config.backoff.initialMs);
-      return false;
     }
   }
 
