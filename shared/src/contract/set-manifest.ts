@@ -23,6 +23,7 @@ export interface SetManifest {
   members: { name: string; size: number; sha256: string; producer: Producer; location?: string }[];
 }
 
+/** The manifest of the set `r` records, members sorted by name so every replica writes the same bytes. */
 export function setManifest(r: SetRecord): SetManifest {
   const members = Object.values(r.members)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))

@@ -54,13 +54,7 @@ export function pointerNames(r: Pick<SetRecord, "set" | "members">, template: st
  * pointer, or the pointer it.
  */
 export function isPointerName(name: string, template: string): boolean {
-  let pattern = pointerPatterns.get(template);
-  if (pattern === undefined) {
-    pattern = pointerPattern(template);
-    if (pointerPatterns.size >= 64) pointerPatterns.clear(); // a bound, should templates ever vary
-    pointerPatterns.set(template, pattern);
-  }
-  return pattern.test(name);
+  return pointerPattern(template).test(name);
 }
 
 /**
@@ -70,7 +64,7 @@ export function isPointerName(name: string, template: string): boolean {
  */
 const pointerPatterns = new Map<string, RegExp>();
 
-/** Every name `template` renders to, as a pattern: `{dir}/` any parent directory or none, `{set}` any name, `{base}` one segment, `{rank}` a number. */
+/** Every name `template` renders to, as a pattern (compiled once per template). */
 function pointerPattern(template: string): RegExp {
   let pattern = pointerPatterns.get(template);
   if (!pattern) {
@@ -82,6 +76,7 @@ function pointerPattern(template: string): RegExp {
   return pattern;
 }
 
+/** `{dir}/` any parent directory or none, `{set}` any name, `{base}` one segment, `{rank}` a number. */
 function compilePointerPattern(template: string): RegExp {
   const parts = template.split(/(\{dir\}\/?|\{set\}|\{base\}|\{rank\})/);
   const source = parts
