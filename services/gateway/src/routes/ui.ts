@@ -10,9 +10,17 @@ import type { FastifyInstance } from "fastify";
 const DIR = new URL("../../ui/", import.meta.url);
 const FILES: Record<string, string> = {
   "index.html": "text/html; charset=utf-8",
+  "api.js": "text/javascript; charset=utf-8",
   "app.js": "text/javascript; charset=utf-8",
+  "artifacts.js": "text/javascript; charset=utf-8",
+  "destinations.js": "text/javascript; charset=utf-8",
   "dom.js": "text/javascript; charset=utf-8",
+  "download.js": "text/javascript; charset=utf-8",
+  "format.js": "text/javascript; charset=utf-8",
+  "letters.js": "text/javascript; charset=utf-8",
+  "live.js": "text/javascript; charset=utf-8",
   "sets.js": "text/javascript; charset=utf-8",
+  "state.js": "text/javascript; charset=utf-8",
   "style.css": "text/css; charset=utf-8",
 };
 const CSP =
