@@ -192,7 +192,9 @@ export async function startGateway(
         stopping = true;
         clearInterval(sweeper);
         const closing = app.close();
-        await Promise.race([closing, sleep(config.shutdownGraceMs)]);
+        const cut = await Promise.race([closing.then(() => false), sleep(config.shutdownGraceMs, true)]);
+        // Said, because a stop that waits out its grace period looks like a hang from outside.
+        if (cut) log.warn({ graceMs: config.shutdownGraceMs }, "requests still open after the grace period: cut");
         app.server.closeAllConnections();
         await closing;
         activity.stop();
