@@ -171,7 +171,7 @@ describe("checkpoint sets through the gateway", () => {
     expectProblem(
       await put("checkpoints/ep9/_set-manifest.json", "set=checkpoints/ep9", b),
       "invalid-artifact",
-      /are the set's own/,
+      /are a checkpoint set's own/,
     );
     expectProblem(
       await put("checkpoints/ep9/r.pt", "set=checkpoints/ep9&setMembers=0", b),

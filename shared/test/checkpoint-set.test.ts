@@ -47,7 +47,7 @@ describe("set membership at admission", () => {
   it.each([
     [{ name: "ck/ep2/rank0.pt", set: { name: "ck/ep1" } }, /name: .* must lie under its set's name "ck\/ep1"/],
     [{ name: "ck/ep10/rank0.pt", set: { name: "ck/ep1" } }, /must lie under its set's name/],
-    [{ name: "ck/ep1/_set-manifest.json", set: { name: "ck/ep1" } }, /are the set's own/],
+    [{ name: "ck/ep1/_set-manifest.json", set: { name: "ck/ep1" } }, /are a checkpoint set.s own/],
     [{ name: "ck/ep1/x", set: { name: "../ck" } }, /^set\.name: .*'\.\.'/],
     [{ name: "ck/ep1/x", set: { name: "ck/ep1", members: 0 } }, /set\.members/],
     [
@@ -57,6 +57,12 @@ describe("set membership at admission", () => {
     [{ name: "ck/ep1/_set-close.json", set: { name: "ck/ep1", close: true } }, /set\.members: closing set/],
     [{ name: "ck/ep1.pt", set: { name: "ck/ep1.pt" } }, /named as its set: only a set of one file/],
     [{ name: "ck/ep1.pt", set: { name: "ck/ep1.pt", members: 2 } }, /named as its set: only a set of one file/],
+    // Without a set, a set's own names too: a plain "manifest" would replace a complete set's.
+    [{ name: "ck/ep1/_set-manifest.json" }, /name: .*"_set-" are a checkpoint set's own/],
+    [{ name: "ck/ep1/_set-close.json" }, /are a checkpoint set's own/],
+    [{ name: "_set-x" }, /are a checkpoint set's own/],
+    // Deeper in a set, where it would be another set's (ck/ep1/sub's) manifest.
+    [{ name: "ck/ep1/sub/_set-manifest.json", set: { name: "ck/ep1" } }, /are a checkpoint set's own/],
   ])("refuses %j, naming the rule", (overrides, message) => {
     expect(() => decode(overrides)).toThrow(InvalidArtifactError);
     expect(() => decode(overrides)).toThrow(message);

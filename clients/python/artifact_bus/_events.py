@@ -86,7 +86,11 @@ def check_set(name, set_):
     """The checkpoint set `name` is a member of, as the event carries it: `set_` is the set's name
     or a dict {name, members (the count, when known up front), step}. A member lies under its set
     (`<set>/...`), or, in a set of one file (`members: 1`), is named as it; names starting with
-    `_set-` directly under a set are the set's own (shared/src/contract/checkpoint-set.ts)."""
+    `_set-` are a set's own, whether or not the artifact names a set: only a close takes one
+    (shared/src/contract/checkpoint-set.ts)."""
+    if name.rsplit("/", 1)[-1].startswith("_set-"):
+        raise InvalidArtifact("name", "%r: names whose last segment starts with \"_set-\" are a checkpoint set's own "
+                              "(its close, its manifest); only the event closing a set takes one" % name)
     if set_ is None:
         return None
     ref = {"name": set_} if isinstance(set_, str) else dict(set_)
@@ -108,9 +112,6 @@ def check_set(name, set_):
     if not name.startswith(ref["name"] + "/"):
         raise InvalidArtifact("name", "%r must lie under its set's name %r (a member of a set is named \"<set>/...\", "
                               "or, in a set of one file, as the set)" % (name, ref["name"]))
-    rest = name[len(ref["name"]) + 1:]
-    if "/" not in rest and rest.startswith("_set-"):
-        raise InvalidArtifact("name", "%r: names starting with \"_set-\" directly under a set are the set's own" % name)
     return ref
 
 

@@ -89,8 +89,11 @@ class CheckpointSets(unittest.TestCase):
         path, _ = self.shard("bad", 10)
         with self.assertRaisesRegex(InvalidArtifact, "must lie under its set's name"):
             bus.log_file(path, "elsewhere/model.pt", set="ck/ep1")
-        with self.assertRaisesRegex(InvalidArtifact, "are the set's own"):
+        with self.assertRaisesRegex(InvalidArtifact, "are a checkpoint set's own"):
             bus.log_file(path, "ck/ep1/_set-manifest.json", set="ck/ep1")
+        # Without a set too: a plain "manifest" would replace a complete set's.
+        with self.assertRaisesRegex(InvalidArtifact, "are a checkpoint set's own"):
+            bus.log_file(path, "ck/ep1/_set-manifest.json")
         with self.assertRaisesRegex(InvalidArtifact, "set.members"):
             bus.log_file(path, "ck/ep1/model.pt", set={"name": "ck/ep1", "members": 0})
         with self.assertRaisesRegex(InvalidArtifact, "set.members"):

@@ -107,19 +107,30 @@ export function isResave(r: Pick<SetRecord, "set" | "members">, name: string): b
 
 /**
  * Checks an event's `set` against its name (part of validateEvent, so producers and uploaders
- * refuse the same events): the set's name is a valid artifact name; a member's name lies under
- * it (`<set>/...`) and is none of the names the set reserves (`<set>/_set-*`); the event closing
- * the set is named `<set>/_set-close.json` and says how many members the set has.
+ * refuse the same events): no name but a close takes a set's own names (a last segment
+ * starting `_set-`), with or without a set; the set's name is a valid artifact name; a member's
+ * name lies under it (`<set>/...`); the event closing the set is named `<set>/_set-close.json`
+ * and says how many members the set has.
  */
 export function checkSetMembership(event: Pick<ArtifactEventV1, "name" | "set">): void {
   const set = event.set;
+  const q = JSON.stringify;
+  // Any name whose last segment starts with the prefix is some set's own (a directory may be a
+  // set): taken by a plain artifact or a member deeper down, it would replace that set's
+  // manifest, and a resumed job would read a set that is not the one that landed.
+  const base = event.name.slice(event.name.lastIndexOf("/") + 1);
+  if (base.startsWith(RESERVED_PREFIX) && !(set?.close && event.name === setCloseName(set.name))) {
+    throw new InvalidArtifactError(
+      "name",
+      `${q(event.name)}: names whose last segment starts with "${RESERVED_PREFIX}" are a checkpoint set's own (its close, its manifest); only the event closing a set takes one`,
+    );
+  }
   if (!set) return;
   try {
     checkArtifactName(set.name);
   } catch (err) {
     throw new InvalidArtifactError("set.name", (err as Error).message.replace(/^name: /, ""));
   }
-  const q = JSON.stringify;
   if (set.close) {
     if (event.name !== setCloseName(set.name)) {
       throw new InvalidArtifactError(
@@ -143,13 +154,6 @@ export function checkSetMembership(event: Pick<ArtifactEventV1, "name" | "set">)
     throw new InvalidArtifactError(
       "name",
       `${q(event.name)} must lie under its set's name ${q(set.name)} (a member of a set is named "<set>/...", or, in a set of one file, as the set)`,
-    );
-  }
-  const rest = event.name.slice(set.name.length + 1);
-  if (!rest.includes("/") && rest.startsWith(RESERVED_PREFIX)) {
-    throw new InvalidArtifactError(
-      "name",
-      `${q(event.name)}: names starting with "${RESERVED_PREFIX}" directly under a set are the set's own (its close, its manifest)`,
     );
   }
 }
