@@ -74,4 +74,57 @@ describe("a member of a complete set logged again", () => {
     const records = await runSets(await new Kvm(target.bus.nc).open(LEDGER_BUCKET), PROJECT, RUN);
     expect(records).toEqual([expect.objectContaining({ set, state: "complete", landed: 2, missing: [] })]);
   });
+
+  it("is refused too when logged without its set (a plain file of a member's name): the set stays as it landed", async () => {
+    const set = "checkpoints/ep2";
+    const first = Buffer.from("rank 0 of ep2");
+    const members = [await logMember(set, "rank0.pt", first, 2)];
+    members.push(await logMember(set, "rank1.pt", Buffer.from("rank 1 of ep2"), 2));
+    for (const m of members) await target.bus.ledgerReaches(m, "uploaded");
+    await eventually(
+      async () => (await read("checkpoints/latest"))?.toString() === set || undefined,
+      30_000,
+      "the pointer on the set",
+    );
+    expect((await read("checkpoints/latest"))?.toString()).toBe(set);
+
+    const path = join(target.bus.dir, `${RUN}-plain-over-ep2`);
+    writeFileSync(path, "a plain file under a member's name");
+    const plain = await (await trainer.publisher.logFile({ project: PROJECT, run: RUN, name: `${set}/rank0.pt`, path }))
+      .durable;
+    const final = await eventually(
+      async () => {
+        const e = await target.bus.ledger(plain);
+        return e?.state === "dead" || e?.state === "uploaded" ? e : undefined;
+      },
+      30_000,
+      "the plain version to end at the destination",
+    );
+    expect(final?.state).toBe("dead");
+    expect(final?.error).toContain(`is a member of checkpoint set "${set}" at ${target.bus.destination}`);
+    expect(await read(`${set}/rank0.pt`)).toEqual(first);
+    const manifest = JSON.parse((await read(`${set}/_set-manifest.json`))!.toString()) as SetManifest;
+    for (const m of manifest.members) expect(sha((await read(m.name))!), m.name).toBe(m.sha256);
+
+    // A second plain version is refused as well: the key remembers its set past the refusal.
+    writeFileSync(path, "another plain file under a member's name");
+    const again = await (await trainer.publisher.logFile({ project: PROJECT, run: RUN, name: `${set}/rank0.pt`, path }))
+      .durable;
+    const second = await eventually(
+      async () => {
+        const e = await target.bus.ledger(again);
+        return e?.state === "dead" || e?.state === "uploaded" ? e : undefined;
+      },
+      30_000,
+      "the second plain version to end at the destination",
+    );
+    expect(second?.state).toBe("dead");
+    expect(await read(`${set}/rank0.pt`)).toEqual(first);
+
+    // A plain file of a name no set holds still lands as before.
+    const free = await (
+      await trainer.publisher.logFile({ project: PROJECT, run: RUN, name: "checkpoints/notes.txt", path })
+    ).durable;
+    expect((await target.bus.ledgerReaches(free, "uploaded")).state).toBe("uploaded");
+  });
 });

@@ -25,12 +25,27 @@ interface Holder extends LedgerRef {
   /** Unique per delivery attempt: `<replicaId>/<seq>`. */
   id: string;
   seq: number;
+  /** The checkpoint set the holder's event is a member of, if any. */
+  set?: string;
+}
+
+/** The checkpoint set a version that landed under a key belongs to (the set's project and run are its own). */
+export interface LandedSet {
+  project: string;
+  run: string;
+  set: string;
 }
 
 interface LeaseRecord {
   fenceSeq: number;
   doneSeq: number;
   holder?: Holder;
+  /**
+   * The set the newest version that landed under the key is a member of: kept through later
+   * grants until another version lands, so that a version outside that set can be refused
+   * before it replaces a member a manifest vouches for (SetCompletion.outsider).
+   */
+  landedSet?: LandedSet;
   /** The ledger format it was written in (nats/ledger-format.ts); absent in format 1. */
   format?: number;
 }
@@ -42,11 +57,16 @@ export type OutcomeOf = (ref: LedgerRef & { seq: number }) => Promise<LedgerStat
 export interface LeaseClaim extends LedgerRef {
   seq: number;
   holder: string;
+  /** The checkpoint set the claiming event is a member of, if any. */
+  set?: string;
 }
 
 export type AcquireResult =
-  /** `firstVersion`: the key had no record, so no other version of it was ever granted here. */
-  | { kind: "acquired"; lease: KeyLease; firstVersion: boolean }
+  /**
+   * `firstVersion`: the key had no record, so no other version of it was ever granted here.
+   * `landedSet`: the set the newest version that landed under the key belongs to, if any.
+   */
+  | { kind: "acquired"; lease: KeyLease; firstVersion: boolean; landedSet?: LandedSet }
   /** This very version was uploaded already (e.g. a crash between upload and ack). */
   | { kind: "done" }
   /** A newer version holds or held the key: this one must never be written. */
@@ -81,6 +101,7 @@ export class KeyLeases {
       project: claim.project,
       run: claim.run,
       eventId: claim.eventId,
+      ...(claim.set === undefined ? {} : { set: claim.set }),
     };
     // Most keys are new (one name, one version): try to create the record outright.
     const initial: LeaseRecord = { fenceSeq: claim.seq, doneSeq: 0, holder };
@@ -107,11 +128,17 @@ export class KeyLeases {
         if (verdict.kind !== "busy") this.sightings.delete(key);
         return verdict;
       }
-      const next: LeaseRecord = { fenceSeq: Math.max(rec.fenceSeq, claim.seq), doneSeq: rec.doneSeq, holder };
+      const next: LeaseRecord = {
+        fenceSeq: Math.max(rec.fenceSeq, claim.seq),
+        doneSeq: rec.doneSeq,
+        holder,
+        ...(rec.landedSet ? { landedSet: rec.landedSet } : {}),
+      };
       const attemptAt = now();
       const rev = live ? await this.cas(key, next, live.revision) : await this.createIfAbsent(key, next);
       if (rev !== undefined) {
-        return { kind: "acquired", firstVersion: false, lease: new KeyLease(this, key, rev, next, attemptAt) };
+        const lease = new KeyLease(this, key, rev, next, attemptAt);
+        return { kind: "acquired", firstVersion: false, lease, ...(rec.landedSet ? { landedSet: rec.landedSet } : {}) };
       }
     }
   }
@@ -137,8 +164,14 @@ export class KeyLeases {
     if (!rec.holder) return rec;
     const state = await this.outcomeOf(rec.holder);
     if (!isTerminal(state)) return rec;
-    const doneSeq = state === "uploaded" ? Math.max(rec.doneSeq, rec.holder.seq) : rec.doneSeq;
-    return { fenceSeq: rec.fenceSeq, doneSeq };
+    if (state !== "uploaded") return { fenceSeq: rec.fenceSeq, doneSeq: rec.doneSeq, ...kept(rec) };
+    // The holder's version landed: its set (or none) is now the key's.
+    const { project, run, set } = rec.holder;
+    return {
+      fenceSeq: rec.fenceSeq,
+      doneSeq: Math.max(rec.doneSeq, rec.holder.seq),
+      ...(set === undefined ? {} : { landedSet: { project, run, set } }),
+    };
   }
 
   private async createIfAbsent(key: string, rec: LeaseRecord): Promise<number | undefined> {
@@ -170,6 +203,11 @@ export class KeyLeases {
 /** A lease record as stored: numbered with the format it is written in (nats/ledger-format.ts). */
 function encode(rec: LeaseRecord): string {
   return JSON.stringify({ ...rec, format: LEDGER_FORMAT });
+}
+
+/** The record's landed set, for a record written without its holder. */
+function kept(rec: LeaseRecord): Pick<LeaseRecord, "landedSet"> {
+  return rec.landedSet ? { landedSet: rec.landedSet } : {};
 }
 
 /** A stored lease record, refused when written in a format this release does not read. */
@@ -248,7 +286,8 @@ export class KeyLease {
     let rec = this.rec;
     for (let i = 0; i < 10; i++) {
       if (rec.holder?.id !== this.rec.holder?.id) return;
-      if (await this.leases.cas(this.key, { fenceSeq: rec.fenceSeq, doneSeq: rec.doneSeq }, revision)) return;
+      if (await this.leases.cas(this.key, { fenceSeq: rec.fenceSeq, doneSeq: rec.doneSeq, ...kept(rec) }, revision))
+        return;
       const fresh = await this.leases.read(this.key);
       if (!fresh) return;
       ({ rec, revision } = fresh);

@@ -12,7 +12,7 @@ import type { ArtifactEventV1 } from "../contract/schema.ts";
 import { artifactKey, EVENTS_PREFIX } from "../contract/subjects.ts";
 import { scanMessages } from "../nats/message-scan.ts";
 import { EVENTS_STREAM, LEASE_KEY_PREFIX } from "../nats/topology-names.ts";
-import type { AcquireResult, KeyLease, KeyLeases } from "./key-lease.ts";
+import type { AcquireResult, KeyLease, KeyLeases, LandedSet } from "./key-lease.ts";
 
 /** The ledger key of an order key's lease (hashed: order keys are paths of any length). */
 export function leaseKey(destinationToken: string, orderKey: string): string {
@@ -32,10 +32,13 @@ export interface Turn {
   holder: string;
   /** Skip the coalescing look-up for a first version (small artifacts: it costs more than it saves). */
   cheapFirstVersion: boolean;
+  /** The checkpoint set the event is a member of, if any: the key remembers it once it lands. */
+  set?: string;
 }
 
 export type TurnResult =
-  | { kind: "acquired"; lease: KeyLease }
+  /** `landedSet`: the set the newest version that landed under the key belongs to, if any. */
+  | { kind: "acquired"; lease: KeyLease; landedSet?: LandedSet }
   | { kind: "done" }
   | { kind: "superseded"; by: number }
   /** Still busy after waiting as long as allowed: come back later. */
@@ -82,6 +85,7 @@ export class KeyOrder {
       project: t.event.project,
       run: t.event.run,
       eventId: t.event.id,
+      ...(t.set === undefined ? {} : { set: t.set }),
     };
     for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
       // In order: an older version still to finish goes first. Checked before the lease, whose

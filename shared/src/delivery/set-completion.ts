@@ -34,7 +34,9 @@ import type { Destination } from "../destination/destination.ts";
 import { describeError, PermanentError, TransientError } from "../destination/errors.ts";
 import { generatedArtifact } from "../destination/generated-artifact.ts";
 import type { SetLedger, SetRecordRef } from "../ledger/set-ledger.ts";
+import type { LandedSet } from "./key-lease.ts";
 import type { KeyOrder } from "./key-order.ts";
+import { outsiderRefusal } from "./set-outsider.ts";
 import { retainSets } from "./set-retention.ts";
 import { UploadHeartbeat } from "./upload-heartbeat.ts";
 
@@ -266,6 +268,12 @@ export class SetCompletion {
       // The fence stays at `place`: an older set's write finds it and leaves the name alone.
       await turn.lease.release().catch(() => undefined);
     }
+  }
+
+  /** Why `event` must not replace the member of `landed` here (set-outsider.ts), or undefined. */
+  outsider(event: ArtifactEventV1, landed: LandedSet | undefined): Promise<string | undefined> {
+    const destination = { name: this.deps.destination.name, token: this.deps.destinationToken };
+    return outsiderRefusal(this.deps.sets, destination, event, landed);
   }
 
   private ref(event: ArtifactEventV1): SetRecordRef {

@@ -217,10 +217,19 @@ export class DestinationWorker {
         eventsSubject: delivery.eventsSubject,
         holder: `${this.deps.replicaId}/${msg.info.streamSequence}/${msg.info.deliveryCount}`,
         cheapFirstVersion: delivery.event.blob.size < COALESCE_CHECK_MIN_BYTES,
+        ...(delivery.event.set && !delivery.event.set.close ? { set: delivery.event.set.name } : {}),
       },
       ac.signal,
       () => msg.working(),
     );
+    const outsider = turn.kind === "acquired" && (await this.sets.outsider(delivery.event, turn.landedSet));
+    if (turn.kind === "acquired" && outsider) {
+      // The fence stays: the refused version is never written, and neither is an older one.
+      await turn.lease.release().catch(() => undefined);
+      await this.sets.died(delivery, outsider);
+      await this.settle.kill(msg, base, start.priorAttempts, outsider, "permanent", delivery.eventsSubject);
+      return;
+    }
     switch (turn.kind) {
       case "later":
         this.settle.redeliverLater(msg, this.deps.config.backoff.initialMs); // a wait, not an attempt
