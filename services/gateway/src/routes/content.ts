@@ -24,6 +24,7 @@ import type { GatewayDeps } from "../deps.ts";
 import type { StoredEvent } from "../event-index.ts";
 import { Problem } from "../problems.ts";
 import { problems, RunParams } from "../schemas.ts";
+import { tokenOf } from "./operations.ts";
 import { findSetFile, openSetFile, type SetFile } from "./set-content.ts";
 
 const SUFFIX = "/content";
@@ -227,7 +228,7 @@ async function newestLanded(
   destination: string | undefined,
 ): Promise<Landed | { setFile: SetFile }> {
   if (destination !== undefined) {
-    parseDestinationName(destination);
+    tokenOf(destination);
     if (!deps.readBack.can(destination)) {
       throw new Problem("not-landed", `${destination} cannot be read back by this gateway`, { field: "destination" });
     }
