@@ -30,3 +30,18 @@ describe("?destination= on a content read", () => {
     }
   });
 });
+
+describe("POST .../artifacts by path", () => {
+  it("a path holding a NUL byte: 400 naming path", async () => {
+    for (const path of [`${stack.allowedDir}/a.txt\u0000x`, "/some/dir/a.txt\u0000x"]) {
+      const r = await send(
+        "POST",
+        "/v1/projects/demo/runs/f1/artifacts",
+        { "content-type": "application/json" },
+        JSON.stringify({ name: "n.txt", path }),
+      );
+      expect(r.status).toBe(400);
+      expect(r.json).toMatchObject({ type: `${PROBLEM}invalid-request`, field: "path" });
+    }
+  });
+});
