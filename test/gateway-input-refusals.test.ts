@@ -3,6 +3,9 @@
  * RFC 9110 says), never answer 500, take for the end of a listing, or store garbled; and a body
  * refused after it was staged leaves nothing in staging. Seen over plain HTTP.
  */
+import { randomBytes } from "node:crypto";
+import { EVENTS_STREAM } from "@artifact-bus/shared";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
 import { rawRequest } from "./harness/raw-http.ts";
@@ -20,6 +23,9 @@ afterAll(async () => stack?.dispose());
 
 const send = (method: string, path: string, headers: Record<string, string> = {}, body?: Buffer | string) =>
   rawRequest(stack.url, { method, path, headers: { authorization: `Bearer ${token}`, ...headers }, body });
+
+const put = (run: string, name: string, body: Buffer, headers: Record<string, string> = {}) =>
+  send("PUT", `/v1/projects/demo/runs/${run}/artifacts/${name}`, headers, body);
 
 describe("?destination= on a content read", () => {
   it("a value that is no destination name: 400 naming destination, as /v1/dead-letters answers", async () => {
@@ -43,5 +49,25 @@ describe("POST .../artifacts by path", () => {
       expect(r.status).toBe(400);
       expect(r.json).toMatchObject({ type: `${PROBLEM}invalid-request`, field: "path" });
     }
+  });
+});
+
+describe("Artifact-Metadata", () => {
+  it("is read as UTF-8: the event holds the very string sent", async () => {
+    const json = '{"k":"é☃","esc":"\\u00e9"}';
+    // Node's client writes header strings as Latin-1: these chars go out as the UTF-8 bytes.
+    const r = await put("m1", "a.bin", randomBytes(100), {
+      "artifact-metadata": Buffer.from(json, "utf8").toString("latin1"),
+    });
+    expect(r.status, r.body.toString()).toBe(202);
+    const jsm = await jetstreamManager(stack.bus.nc);
+    const stored = await jsm.streams.getMessage(EVENTS_STREAM, { seq: Number(r.json?.streamSeq) });
+    expect(stored?.json<{ metadata: Record<string, string> }>().metadata).toEqual({ k: "é☃", esc: "é" });
+  });
+
+  it("bytes that are no UTF-8: 400 naming the header", async () => {
+    const r = await put("m1", "b.bin", randomBytes(100), { "artifact-metadata": '{"k":"\xff"}' });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ type: `${PROBLEM}invalid-artifact`, field: "Artifact-Metadata" });
   });
 });

@@ -78,6 +78,22 @@ export function eventIdFor(
   return out;
 }
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A header's value read as UTF-8. Node hands header bytes over as Latin-1, one char per byte, so
+ * UTF-8 sent as is would otherwise be stored as mojibake; bytes that are no UTF-8 are refused
+ * rather than stored as replacement chars.
+ */
+export function utf8Header(value: string | undefined, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return UTF8.decode(Buffer.from(value, "latin1"));
+  } catch {
+    throw new Problem("invalid-artifact", `${field} is not UTF-8`, { field });
+  }
+}
+
 /** Metadata from the `Artifact-Metadata` header or the `metadata` query parameter: a JSON object of strings. */
 export function parseMetadata(text: string | undefined, field: string): Record<string, string> {
   if (text === undefined || text === "") return {};
