@@ -4,6 +4,8 @@
  * refused after it was staged leaves nothing in staging. Seen over plain HTTP.
  */
 import { randomBytes } from "node:crypto";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { EVENTS_STREAM } from "@artifact-bus/shared";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -69,5 +71,18 @@ describe("Artifact-Metadata", () => {
     const r = await put("m1", "b.bin", randomBytes(100), { "artifact-metadata": '{"k":"\xff"}' });
     expect(r.status).toBe(400);
     expect(r.json).toMatchObject({ type: `${PROBLEM}invalid-artifact`, field: "Artifact-Metadata" });
+  });
+});
+
+describe("a body refused after it was staged", () => {
+  it("leaves nothing in staging (a Content-Type over the event's limit)", async () => {
+    const runDir = join(stack.bus.config.staging.dir, "demo", "ct");
+    const staged = () => readdirSync(runDir, { recursive: true }).length;
+    expect((await put("ct", "first.bin", randomBytes(10))).status).toBe(202);
+    const before = staged();
+    const r = await put("ct", "o-ct_256", randomBytes(1000), { "content-type": `application/${"x".repeat(244)}` });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ type: `${PROBLEM}invalid-artifact`, field: "contentType" });
+    expect(staged()).toBe(before);
   });
 });
