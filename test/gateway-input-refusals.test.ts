@@ -3,7 +3,7 @@
  * RFC 9110 says), never answer 500, take for the end of a listing, or store garbled; and a body
  * refused after it was staged leaves nothing in staging. Seen over plain HTTP.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { EVENTS_STREAM } from "@artifact-bus/shared";
@@ -28,6 +28,8 @@ const send = (method: string, path: string, headers: Record<string, string> = {}
 
 const put = (run: string, name: string, body: Buffer, headers: Record<string, string> = {}) =>
   send("PUT", `/v1/projects/demo/runs/${run}/artifacts/${name}`, headers, body);
+
+const b64 = (b: Buffer) => createHash("sha256").update(b).digest("base64");
 
 describe("?destination= on a content read", () => {
   it("a value that is no destination name: 400 naming destination, as /v1/dead-letters answers", async () => {
@@ -84,5 +86,25 @@ describe("a body refused after it was staged", () => {
     expect(r.status).toBe(400);
     expect(r.json).toMatchObject({ type: `${PROBLEM}invalid-artifact`, field: "contentType" });
     expect(staged()).toBe(before);
+  });
+});
+
+describe("Content-Digest", () => {
+  const bytes = randomBytes(1000);
+  const good = `sha-256=:${b64(bytes)}:`;
+  const bad = `sha-256=:${b64(randomBytes(10))}:`;
+
+  it("with sha-256 twice, the last one counts (a Structured Fields dictionary)", async () => {
+    const last = await put("d2", "a.bin", bytes, { "content-digest": `${bad}, ${good}` });
+    expect(last.status, last.body.toString()).toBe(202);
+    const first = await put("d2", "b.bin", bytes, { "content-digest": `${good}, ${bad}` });
+    expect(first.status).toBe(400);
+    expect(first.json).toMatchObject({ type: `${PROBLEM}digest-mismatch`, field: "Content-Digest" });
+  });
+
+  it("sent empty: 400, as one without a sha-256 member", async () => {
+    const r = await put("d2", "c.bin", bytes, { "content-digest": "" });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ type: `${PROBLEM}invalid-request`, field: "Content-Digest" });
   });
 });

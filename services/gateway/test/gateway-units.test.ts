@@ -46,6 +46,15 @@ describe("sha256FromContentDigest", () => {
     );
     expect(sha256FromContentDigest(undefined)).toBeUndefined();
   });
+  it("takes the last sha-256 member, as a Structured Fields dictionary does, and refuses an empty header", () => {
+    const other = createHash("sha256").update("other").digest("base64");
+    const hello = `sha-256=:${digest.toString("base64")}:`;
+    expect(sha256FromContentDigest(`sha-256=:${other}:, ${hello}`)).toBe(digest.toString("hex"));
+    expect(sha256FromContentDigest(`${hello}, sha-256=:${other}:`)).not.toBe(digest.toString("hex"));
+    for (const empty of ["", "  "]) {
+      expect(() => sha256FromContentDigest(empty)).toThrow(expect.objectContaining({ field: "Content-Digest" }));
+    }
+  });
   it("refuses a malformed sha-256 member, naming the header", () => {
     for (const bad of ["sha-256=abc", "sha-256=:AAAA:", `sha-256=${digest.toString("base64")}`]) {
       expect(() => sha256FromContentDigest(bad)).toThrow(expect.objectContaining({ field: "Content-Digest" }));
