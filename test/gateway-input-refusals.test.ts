@@ -108,3 +108,24 @@ describe("Content-Digest", () => {
     expect(r.json).toMatchObject({ type: `${PROBLEM}invalid-request`, field: "Content-Digest" });
   });
 });
+
+describe("listing cursors", () => {
+  it("a cursor the gateway never gave: 400 naming cursor, not an empty last page", async () => {
+    for (const cursor of ["garbage", "%00", "YQ"]) {
+      const r = await send("GET", `/v1/projects/demo/runs/a1/artifacts?cursor=${cursor}`);
+      expect({ cursor, status: r.status }).toEqual({ cursor, status: 400 });
+      expect(r.json).toMatchObject({ type: `${PROBLEM}invalid-request`, field: "cursor" });
+    }
+  });
+
+  it("the cursors it gives still page through the run", async () => {
+    for (const name of ["a.bin", "b.bin"]) expect((await put("a2", name, randomBytes(10))).status).toBe(202);
+    const first = await send("GET", "/v1/projects/demo/runs/a2/artifacts?limit=1");
+    expect(first.status).toBe(200);
+    const next = first.json?.next as string;
+    const second = await send("GET", `/v1/projects/demo/runs/a2/artifacts?limit=1&cursor=${next}`);
+    expect(second.status).toBe(200);
+    const names = [first, second].flatMap((r) => ((r.json?.items ?? []) as { name: string }[]).map((i) => i.name));
+    expect(names.sort()).toEqual(["a.bin", "b.bin"]);
+  });
+});
