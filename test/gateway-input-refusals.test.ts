@@ -129,3 +129,18 @@ describe("listing cursors", () => {
     expect(names.sort()).toEqual(["a.bin", "b.bin"]);
   });
 });
+
+describe("Range", () => {
+  it("bytes=5-2 (first after last) is no valid range: ignored, the whole content with 200", async () => {
+    const bytes = randomBytes(100);
+    expect((await put("rg", "a.bin", bytes)).status).toBe(202);
+    const wait = await send("POST", "/v1/projects/demo/runs/rg/wait?timeout=30");
+    expect(wait.json?.done).toBe(true);
+    const r = await send("GET", "/v1/projects/demo/runs/rg/artifacts/a.bin/content", { range: "bytes=5-2" });
+    expect(r.status).toBe(200);
+    expect(r.body.equals(bytes)).toBe(true);
+    // One past the end is still unsatisfiable.
+    const past = await send("GET", "/v1/projects/demo/runs/rg/artifacts/a.bin/content", { range: "bytes=100-200" });
+    expect(past.status).toBe(416);
+  });
+});

@@ -266,6 +266,8 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   // Several ranges, or another unit: RFC 9110 lets a server answer with the whole representation.
   if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  // first after last is no valid range at all, and RFC 9110 14.2 says to ignore one: the whole.
+  if (m[1] !== "" && m[2] !== "" && Number(m[1]) > Number(m[2])) return undefined;
   let first: number;
   let last: number;
   if (m[1] === "") {
@@ -275,7 +277,7 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
     first = Number(m[1]);
     last = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
   }
-  if (first >= size || first > last) {
+  if (first >= size) {
     // RFC 9110 15.5.17: the size, so a client can ask again for what there is.
     throw new Problem("range-not-satisfiable", `${header} lies outside ${size} bytes`, {
       field: "Range",
