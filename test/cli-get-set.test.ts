@@ -102,6 +102,8 @@ describe("artifact-bus get --set", () => {
     expect(readFileSync(join(out, "sub/rank1.pt")).equals(files["sub/rank1.pt"])).toBe(true);
     const bad = await runCli([...args, "--out", join(work, "from-nope"), "--destination", "s3:nope"], env);
     expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/s3:nope cannot be read back/) });
+    const malformed = await runCli([...args, "--out", join(work, "from-bogus"), "--destination", "bogus"], env);
+    expect(malformed).toMatchObject({ code: 2, stderr: expect.stringMatching(/"bogus" must look like <kind>:<name>/) });
   });
 
   it("a member changed after its set completed exits 1 naming it, and nothing of it is placed", async () => {

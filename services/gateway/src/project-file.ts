@@ -31,10 +31,12 @@ export interface ProjectFile extends CheckedFile {
 /**
  * Opens `path` for `project`, or throws the problem saying why not: `path-not-allowed` (outside
  * the project's directories, or through a symbolic link), `not-found`, `invalid-request` (not
- * absolute, not a regular file). Whether a file exists outside them is not told.
+ * absolute, holding a NUL, not a regular file). Whether a file exists outside them is not told.
  */
 export async function openProjectFile(path: string, project: string, allowedDirs: string[]): Promise<ProjectFile> {
   if (!isAbsolute(path)) throw new Problem("invalid-request", "path must be absolute", { field: "path" });
+  // No file's name holds a NUL, and the system calls below throw on one.
+  if (path.includes("\0")) throw new Problem("invalid-request", "path holds a NUL byte", { field: "path" });
   if (allowedDirs.length === 0) {
     throw new Problem("path-not-allowed", "this gateway stages no files by path (gateway.allowedDirs is empty)", {
       field: "path",

@@ -15,12 +15,14 @@ const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
 
 /**
  * The sha256 (hex) a `Content-Digest` header names, or undefined without the header. Other
- * algorithms beside sha-256 are ignored, but a header with none the gateway checks is refused:
- * a client that sent a digest expects it checked, and must not believe it was. A malformed
- * sha-256 member is refused.
+ * algorithms beside sha-256 are ignored, but a header with none the gateway checks (an empty one
+ * too) is refused: a client that sent a digest expects it checked, and must not believe it was.
+ * A malformed sha-256 member is refused. Sent twice, the last sha-256 member counts, as in any
+ * Structured Fields dictionary (RFC 8941 3.2, which RFC 9530 builds on).
  */
 export function sha256FromContentDigest(header: string | undefined): string | undefined {
-  if (header === undefined || header.trim() === "") return undefined;
+  if (header === undefined) return undefined;
+  let sha256: string | undefined;
   for (const member of header.split(",")) {
     const m = /^\s*([a-z0-9-]+)\s*=\s*(.*?)\s*$/i.exec(member);
     if (m?.[1]?.toLowerCase() !== "sha-256") continue;
@@ -31,8 +33,9 @@ export function sha256FromContentDigest(header: string | undefined): string | un
         field: "Content-Digest",
       });
     }
-    return bytes.toString("hex");
+    sha256 = bytes.toString("hex");
   }
+  if (sha256 !== undefined) return sha256;
   throw new Problem(
     "invalid-request",
     "Content-Digest names no algorithm the gateway checks: send sha-256=:<base64>: (other members may come beside it)",
@@ -76,6 +79,22 @@ export function eventIdFor(
     acc &= (1 << bits) - 1;
   }
   return out;
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A header's value read as UTF-8. Node hands header bytes over as Latin-1, one char per byte, so
+ * UTF-8 sent as is would otherwise be stored as mojibake; bytes that are no UTF-8 are refused
+ * rather than stored as replacement chars.
+ */
+export function utf8Header(value: string | undefined, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return UTF8.decode(Buffer.from(value, "latin1"));
+  } catch {
+    throw new Problem("invalid-artifact", `${field} is not UTF-8`, { field });
+  }
 }
 
 /** Metadata from the `Artifact-Metadata` header or the `metadata` query parameter: a JSON object of strings. */

@@ -46,6 +46,15 @@ describe("sha256FromContentDigest", () => {
     );
     expect(sha256FromContentDigest(undefined)).toBeUndefined();
   });
+  it("takes the last sha-256 member, as a Structured Fields dictionary does, and refuses an empty header", () => {
+    const other = createHash("sha256").update("other").digest("base64");
+    const hello = `sha-256=:${digest.toString("base64")}:`;
+    expect(sha256FromContentDigest(`sha-256=:${other}:, ${hello}`)).toBe(digest.toString("hex"));
+    expect(sha256FromContentDigest(`${hello}, sha-256=:${other}:`)).not.toBe(digest.toString("hex"));
+    for (const empty of ["", "  "]) {
+      expect(() => sha256FromContentDigest(empty)).toThrow(expect.objectContaining({ field: "Content-Digest" }));
+    }
+  });
   it("refuses a malformed sha-256 member, naming the header", () => {
     for (const bad of ["sha-256=abc", "sha-256=:AAAA:", `sha-256=${digest.toString("base64")}`]) {
       expect(() => sha256FromContentDigest(bad)).toThrow(expect.objectContaining({ field: "Content-Digest" }));
@@ -65,7 +74,10 @@ describe("parseRange", () => {
     expect(parseRange("bytes=0-1,5-6", 100)).toBeUndefined();
     expect(parseRange("items=0-1", 100)).toBeUndefined();
     expect(() => parseRange("bytes=100-", 100)).toThrow(expect.objectContaining({ kind: "range-not-satisfiable" }));
-    expect(() => parseRange("bytes=5-1", 100)).toThrow(Problem);
+  });
+  it("ignores a range whose first byte is after its last (RFC 9110 14.2: invalid, so the whole)", () => {
+    expect(parseRange("bytes=5-1", 100)).toBeUndefined();
+    expect(parseRange("bytes=500-200", 100)).toBeUndefined();
   });
 });
 

@@ -278,7 +278,10 @@ async function request(src: SetSource, name: string): Promise<Response> {
   }
   if (res.ok && res.body) return res;
   const { detail, field } = await problemOf(res);
-  if (res.status === 404 && field === "destination") throw new UnreadableDestinationError(detail);
+  // 404: a destination it cannot read back from; 400: no destination name at all.
+  if ((res.status === 404 || res.status === 400) && field === "destination") {
+    throw new UnreadableDestinationError(detail);
+  }
   if (res.status === 404) throw new NotLandedError(`${src.project}/${src.run}/${name}: ${detail}`);
   throw new GatewayError(`${src.project}/${src.run}/${name}: gateway answered ${res.status}: ${detail}`);
 }

@@ -12,6 +12,7 @@ import { setClose } from "../contract/checkpoint-set.ts";
 import { destinationFromToken } from "../contract/destination-name.ts";
 import { checkNameRules, type NameRules } from "../contract/name-rules.ts";
 import { checkArtifactName, checkLevel, checkSubjectToken } from "../contract/names.ts";
+import type { ArtifactEventV1 } from "../contract/schema.ts";
 import { eventSubject } from "../contract/subjects.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { type EntryListener, FlushTimeoutError } from "../ledger/ledger-waiter.ts";
@@ -231,13 +232,22 @@ export class ArtifactPublisher {
 
   /**
    * Publishes the event of a blob already staged under `id` (the HTTP gateway streams bodies
-   * into the store itself). A refused publish removes the blob; an unconfirmed one keeps it. The
-   * artifact is not tracked for {@link flush}. With an id published before (within the stream's
+   * into the store itself). An event the schema refuses (a content type too long, say: the
+   * gateway's caller learns it only once the body is staged) and a refused publish remove the
+   * blob, so a refusal leaves nothing staged; an unconfirmed one keeps it. The artifact is not
+   * tracked for {@link flush}. With an id published before (within the stream's
    * duplicate window) nothing new is published and `duplicate` is true: `streamSeq` is then
    * the original event's.
    */
   async publishStaged(target: ArtifactTarget, req: StagedBlob): Promise<LoggedArtifact & { duplicate: boolean }> {
-    return this.events.publishEvent(target, this.events.eventFor(target, req));
+    let event: ArtifactEventV1;
+    try {
+      event = this.events.eventFor(target, req);
+    } catch (err) {
+      await this.opts.blobStore.remove(req.blob).catch(() => undefined);
+      throw err;
+    }
+    return this.events.publishEvent(target, event);
   }
 
   /**

@@ -69,7 +69,7 @@ export async function readRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
     async (request): Promise<ArtifactListBody> => {
       const { project, run } = request.params as { project: string; run: string };
       const { limit, cursor } = request.query as { limit: number; cursor?: string };
-      const after = cursor === undefined ? undefined : Buffer.from(cursor, "base64url").toString();
+      const after = cursor === undefined ? undefined : keyOfCursor(cursor);
       const page = await runArtifacts(deps.index, deps.ledger, deps.directory, {
         project,
         run,
@@ -149,4 +149,17 @@ async function eventsByIds(deps: GatewayDeps, project: string, run: string, ids:
     });
   }
   return found as StoredEvent[];
+}
+
+/**
+ * The name key a listing cursor stands for (`next` is a key, base64url). One the gateway never
+ * gave is refused: read as a key, it would page past everything and answer an empty page with
+ * `next: null`, which a client takes for the end of the run.
+ */
+function keyOfCursor(cursor: string): string {
+  const key = Buffer.from(cursor, "base64url").toString("latin1");
+  if (!/^[a-z2-7]{26}$/.test(key) || Buffer.from(key).toString("base64url") !== cursor) {
+    throw new Problem("invalid-request", "cursor is not the `next` of a page of this listing", { field: "cursor" });
+  }
+  return key;
 }

@@ -13,7 +13,7 @@ import type { GatewayDeps } from "../deps.ts";
 import { sha256OfJson, sha256OfStream } from "../idempotency.ts";
 import { Problem } from "../problems.ts";
 import { openProjectFile } from "../project-file.ts";
-import { checkMetadata, parseMetadata, setOfQuery, sha256FromContentDigest } from "../request-parts.ts";
+import { checkMetadata, parseMetadata, setOfQuery, sha256FromContentDigest, utf8Header } from "../request-parts.ts";
 import {
   IDEMPOTENCY_PROBLEMS,
   Level as LevelSchema,
@@ -74,7 +74,9 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
           rank: Type.Optional(ProducerRank),
         }),
         headers: Type.Object({
-          "artifact-metadata": Type.Optional(Type.String({ description: "JSON object of strings" })),
+          "artifact-metadata": Type.Optional(
+            Type.String({ description: "JSON object of strings, as UTF-8 (`\\u` escapes work too)" }),
+          ),
           "artifact-level": Type.Optional(LevelSchema),
           "content-digest": Type.Optional(Type.String({ description: "RFC 9530, e.g. sha-256=:<base64>:" })),
           "idempotency-key": IdempotencyKey,
@@ -99,7 +101,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
       const expectedSha256 = sha256FromContentDigest(header("content-digest"));
       const metadata =
         header("artifact-metadata") !== undefined
-          ? parseMetadata(header("artifact-metadata"), "Artifact-Metadata")
+          ? parseMetadata(utf8Header(header("artifact-metadata"), "Artifact-Metadata"), "Artifact-Metadata")
           : parseMetadata(query.metadata, "metadata");
       const raw = (request.body as Readable | undefined) ?? request.raw;
       // Node's parser stops a body at its Content-Length; only a chunked one needs counting.

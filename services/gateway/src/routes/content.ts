@@ -24,6 +24,7 @@ import type { GatewayDeps } from "../deps.ts";
 import type { StoredEvent } from "../event-index.ts";
 import { Problem } from "../problems.ts";
 import { problems, RunParams } from "../schemas.ts";
+import { tokenOf } from "./operations.ts";
 import { findSetFile, openSetFile, type SetFile } from "./set-content.ts";
 
 const SUFFIX = "/content";
@@ -227,7 +228,7 @@ async function newestLanded(
   destination: string | undefined,
 ): Promise<Landed | { setFile: SetFile }> {
   if (destination !== undefined) {
-    parseDestinationName(destination);
+    tokenOf(destination);
     if (!deps.readBack.can(destination)) {
       throw new Problem("not-landed", `${destination} cannot be read back by this gateway`, { field: "destination" });
     }
@@ -265,6 +266,8 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   // Several ranges, or another unit: RFC 9110 lets a server answer with the whole representation.
   if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  // first after last is no valid range at all, and RFC 9110 14.2 says to ignore one: the whole.
+  if (m[1] !== "" && m[2] !== "" && Number(m[1]) > Number(m[2])) return undefined;
   let first: number;
   let last: number;
   if (m[1] === "") {
@@ -274,7 +277,7 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
     first = Number(m[1]);
     last = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
   }
-  if (first >= size || first > last) {
+  if (first >= size) {
     // RFC 9110 15.5.17: the size, so a client can ask again for what there is.
     throw new Problem("range-not-satisfiable", `${header} lies outside ${size} bytes`, {
       field: "Range",
