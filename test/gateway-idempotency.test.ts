@@ -117,3 +117,31 @@ describe("a reused Idempotency-Key", () => {
     expect(await eventsOf("i4")).toBe(1);
   });
 });
+
+describe("POST sets/close with an Idempotency-Key", () => {
+  const close = (run: string, body: unknown, key: string) =>
+    rawRequest(stack.url, {
+      method: "POST",
+      path: `/v1/projects/demo/runs/${run}/sets/close`,
+      headers: { ...auth(), "idempotency-key": key, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+
+  it("answers a retry with the first answer (Idempotent-Replayed), another count with 422, publishing once", async () => {
+    const first = await close("i5", { set: "checkpoints/ep1", members: 2, step: 10 }, "k-close");
+    expect(first.status, first.body.toString()).toBe(202);
+    expect(first.headers["idempotent-replayed"]).toBeUndefined();
+    // The same close, its fields in another order: the same request.
+    const again = await close("i5", { step: 10, members: 2, set: "checkpoints/ep1" }, "k-close");
+    expect(again.status).toBe(202);
+    expect(again.headers["idempotent-replayed"]).toBe("true");
+    expect(again.json).toEqual(first.json);
+    // Another count under the same key would fail the set: refused, not published.
+    expectProblem(
+      await close("i5", { set: "checkpoints/ep1", members: 5, step: 10 }, "k-close"),
+      422,
+      "idempotency-key-reused",
+    );
+    expect(await eventsOf("i5")).toBe(1);
+  });
+});

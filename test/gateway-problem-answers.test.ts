@@ -2,9 +2,12 @@
  * Every error the gateway answers is an RFC 9457 problem (`application/problem+json`), also the
  * ones the framework or Node's HTTP parser raise before a route runs; refusals a client can know
  * from the headers come before `100 Continue`, so it never sends a body only to have it refused;
- * a Content-Digest the gateway cannot check is refused, not ignored. Seen over raw sockets.
+ * a Content-Digest the gateway cannot check is refused, not ignored; a JSON body is taken as
+ * sent or refused, never coerced or trimmed to fit its schema. Seen over raw sockets.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { EVENTS_PREFIX, EVENTS_STREAM } from "@artifact-bus/shared";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -116,5 +119,58 @@ describe("Content-Digest", () => {
     expect(r.json).toMatchObject({ type: `${PROBLEM}invalid-request`, field: "Content-Digest" });
     expect(String(r.json?.detail)).toMatch(/sha-256/);
     expect(await eventsOf("d1")).toBe(0);
+  });
+});
+
+describe("JSON bodies are validated as sent: no coercion, no unknown field dropped", () => {
+  const post = (path: string, body: unknown) =>
+    rawRequest(stack.url, {
+      method: "POST",
+      path: `/v1/projects/demo/runs/${path}`,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+
+  it("POST artifacts: a metadata value, name or level of another type, or an unknown field: 400 naming it", async () => {
+    const path = join(stack.allowedDir, "j1.bin");
+    writeFileSync(path, randomBytes(1_000));
+    const file = { name: "j1.bin", path, mode: "copy" };
+    for (const [body, field] of [
+      [{ ...file, metadata: { a: 1 } }, "metadata.a"],
+      [{ ...file, metadata: { a: true } }, "metadata.a"],
+      [{ ...file, metadata: { a: null } }, "metadata.a"],
+      [{ ...file, metadata: { a: ["x"] } }, "metadata.a"],
+      [{ ...file, name: 7 }, "name"],
+      [{ ...file, level: ["epoch"] }, "level"],
+      [{ ...file, bogus: 1 }, "bogus"],
+    ] as const) {
+      const r = await post("j1/artifacts", body);
+      expect({ body, status: r.status, type: r.json?.type, field: r.json?.field }).toEqual({
+        body,
+        status: 400,
+        type: `${PROBLEM}invalid-request`,
+        field,
+      });
+      expect(r.headers["content-type"]).toMatch(/^application\/problem\+json/);
+    }
+    expect(await eventsOf("j1")).toBe(0);
+    // The same file with a body of the right types is taken.
+    expect((await post("j1/artifacts", { ...file, metadata: { a: "1" } })).status).toBe(202);
+  });
+
+  it("POST sets/close: members as a string or an unknown field: 400 naming it, nothing published", async () => {
+    for (const [body, field] of [
+      [{ set: "checkpoints/ep1", members: "2" }, "members"],
+      [{ set: "checkpoints/ep1", members: 2, bogus: 1 }, "bogus"],
+    ] as const) {
+      const r = await post("j2/sets/close", body);
+      expect({ body, status: r.status, type: r.json?.type, field: r.json?.field }).toEqual({
+        body,
+        status: 400,
+        type: `${PROBLEM}invalid-request`,
+        field,
+      });
+    }
+    expect(await eventsOf("j2")).toBe(0);
   });
 });

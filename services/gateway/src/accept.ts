@@ -18,6 +18,7 @@ import {
   type SetRef,
   type StoredEvent,
 } from "@artifact-bus/shared";
+import type { FastifyReply } from "fastify";
 import type { GatewayDeps } from "./deps.ts";
 import type { IndexRecord } from "./event-index.ts";
 import { fingerprintOf, headOf, keyReused } from "./idempotency.ts";
@@ -55,6 +56,12 @@ export interface AcceptRequest {
 export interface Acceptance {
   answer: AcceptedBody;
   replayed: boolean;
+}
+
+/** Sends the 202 of an acceptance; a replayed one says so (`Idempotent-Replayed: true`). */
+export function sendAcceptance(reply: FastifyReply, { answer, replayed }: Acceptance): FastifyReply {
+  if (replayed) reply.header("idempotent-replayed", "true");
+  return reply.code(202).header("location", answer.status).send(answer);
 }
 
 /**

@@ -22,6 +22,7 @@ import { serviceRoutes } from "./routes/service.ts";
 import { setRoutes } from "./routes/sets.ts";
 import { uiRoutes } from "./routes/ui.ts";
 import { SHARED_SCHEMAS } from "./schemas.ts";
+import { validateStrictBodies } from "./validation.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -48,6 +49,7 @@ export async function gatewayApp(app: FastifyInstance, { deps }: { deps: Gateway
     sendProblem(new Problem("not-found", `no route ${request.method} ${request.url.split("?")[0]}`), request, reply),
   );
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  validateStrictBodies(app);
   await app.register(swagger, {
     openapi: {
       openapi: "3.1.0",

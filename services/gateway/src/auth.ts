@@ -90,3 +90,9 @@ export function requireProject(caller: Caller, project: string): void {
     throw new Problem("forbidden", `token ${caller.id} is not for project ${project}`, { field: "project" });
   }
 }
+
+/** The authenticated caller of a route that needs a role (the onRequest hook in app.ts set it). */
+export function callerOf(request: FastifyRequest): Caller {
+  if (!request.caller) throw new Problem("internal", "no authenticated caller on a route that needs a role");
+  return request.caller;
+}

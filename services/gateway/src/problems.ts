@@ -94,8 +94,9 @@ export function toProblem(err: unknown): Problem {
   };
   if (fe.validation) {
     const v = fe.validation[0];
-    const missing = v?.params?.missingProperty;
-    const path = `${v?.instancePath ?? ""}${typeof missing === "string" ? `/${missing}` : ""}`;
+    // A missing or unknown property is reported at its object: the field at fault is the property.
+    const property = v?.params?.missingProperty ?? v?.params?.additionalProperty;
+    const path = `${v?.instancePath ?? ""}${typeof property === "string" ? `/${property}` : ""}`;
     const field = path.replace(/^\//, "").replaceAll("/", ".") || fe.validationContext || "request";
     return new Problem("invalid-request", fe.message ?? "invalid request", { field });
   }

@@ -212,6 +212,16 @@ export function problemResponse(description: string) {
   return { description, content: { "application/problem+json": { schema: Type.Ref("Problem") } } };
 }
 
+/** The Idempotency-Key header of a write (PUT, POST artifacts, POST sets/close); see idempotency.ts. */
+export const IdempotencyKey = Type.Optional(
+  Type.String({
+    minLength: 1,
+    maxLength: 128,
+    description:
+      "Retries of the same request with the same key publish once and get the first answer again (`Idempotent-Replayed: true`). 409 `idempotency-conflict` (with `Retry-After`): the same request is still in progress, retry. 422 `idempotency-key-reused`: the key was used for a different request (method, name, level or body), nothing was published.",
+  }),
+);
+
 /** Error answers a route may give, by status, all problem documents. */
 export function problems(...statuses: number[]): Record<number, ReturnType<typeof problemResponse>> {
   return Object.fromEntries(statuses.map((s) => [s, problemResponse(STATUS_MEANING[s] ?? "Problem")]));

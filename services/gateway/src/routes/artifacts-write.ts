@@ -6,9 +6,9 @@
 import { Readable } from "node:stream";
 import { type BlobStore, FsBlobStore, type Level, type SetRef, type StagingMode } from "@artifact-bus/shared";
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { type Acceptance, accept } from "../accept.ts";
-import type { Caller } from "../auth.ts";
+import type { FastifyInstance } from "fastify";
+import { accept, sendAcceptance } from "../accept.ts";
+import { callerOf } from "../auth.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { sha256OfJson, sha256OfStream } from "../idempotency.ts";
 import { Problem } from "../problems.ts";
@@ -16,6 +16,7 @@ import { openProjectFile } from "../project-file.ts";
 import { checkMetadata, parseMetadata, setOfQuery, sha256FromContentDigest, utf8Header } from "../request-parts.ts";
 import {
   IDEMPOTENCY_PROBLEMS,
+  IdempotencyKey,
   Level as LevelSchema,
   MemberSetRef,
   Metadata,
@@ -25,20 +26,7 @@ import {
   SetQuery,
 } from "../schemas.ts";
 
-const IdempotencyKey = Type.Optional(
-  Type.String({
-    minLength: 1,
-    maxLength: 128,
-    description:
-      "Retries of the same request with the same key publish once and get the first answer again (`Idempotent-Replayed: true`). 409 `idempotency-conflict` (with `Retry-After`): the same request is still in progress, retry. 422 `idempotency-key-reused`: the key was used for a different request (method, name, level or body), nothing was published.",
-  }),
-);
 const accepted = { 202: Type.Ref("Accepted") };
-
-function send(reply: FastifyReply, { answer, replayed }: Acceptance): FastifyReply {
-  if (replayed) reply.header("idempotent-replayed", "true");
-  return reply.code(202).header("location", answer.status).send(answer);
-}
 
 export async function writeRoutes(app: FastifyInstance, deps: GatewayDeps): Promise<void> {
   await app.register(async (raw) => putRoute(raw, deps));
@@ -137,7 +125,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
               throw err;
             }),
       });
-      return send(reply, acceptance);
+      return sendAcceptance(reply, acceptance);
     },
   );
 }
@@ -215,7 +203,7 @@ function postRoute(app: FastifyInstance, deps: GatewayDeps): void {
                 : { path: file.path, project, run, id, mode, sameFile: { readPath, dev, ino } },
             ),
         });
-        return send(reply, acceptance);
+        return sendAcceptance(reply, acceptance);
       } finally {
         await file.handle.close();
       }
@@ -240,10 +228,4 @@ async function* limited(body: Readable, max: number): AsyncGenerator<Buffer> {
 function effectiveMode(store: BlobStore, asked: StagingMode | undefined): StagingMode {
   if (!(store instanceof FsBlobStore)) return "copy";
   return asked ?? store.defaultMode;
-}
-
-/** The authenticated caller; every route here needs a role, so the onRequest hook set it. */
-function callerOf(request: FastifyRequest): Caller {
-  if (!request.caller) throw new Problem("internal", "no authenticated caller on a publish route");
-  return request.caller;
 }
