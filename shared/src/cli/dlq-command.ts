@@ -16,7 +16,7 @@ import { waitForTerminal } from "../ledger/ledger-waiter.ts";
 import { connectNats } from "../nats/connect.ts";
 import { LEDGER_BUCKET } from "../nats/topology-names.ts";
 import { parseCommandArgs, UsageError } from "./args.ts";
-import { destinationArg } from "./destination-arg.ts";
+import { destinationArg, requireKnownDestination } from "./destination-arg.ts";
 
 /** What `dlq` and `dlq replay` take; `dlq --help` prints these names. */
 export const DLQ_OPTIONS = {
@@ -39,6 +39,7 @@ export async function dlqCommand(args: string[]): Promise<number> {
   const nc = await connectNats(config.nats, { name: "artifact-bus-dlq" });
   try {
     const jsm = await jetstreamManager(nc);
+    if (destination) await requireKnownDestination(jsm, destination);
     // Without a destination this is not a replay: destinationArg refused that already.
     if (!replay || !destination) {
       const destinationToken = destination?.token;
