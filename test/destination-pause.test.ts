@@ -113,4 +113,17 @@ describe("pausing a destination", () => {
     expect(unknown.stderr).toContain("--destination: no destination s3:nowhere");
     expect((await cli(["resume", "--destination", "s3:e2e", "--reason", "x"])).code).toBe(2);
   });
+
+  // Before, `dlq` listed nothing and `dlq replay` said "0 replayed, 0 skipped", both exit 0: a
+  // typo looked like an empty DLQ. They take the same check pause does.
+  it("dlq and dlq replay refuse an unknown destination as pause does, exit 2", async () => {
+    for (const args of [["dlq"], ["dlq", "replay"], ["resume"]]) {
+      const r = await cli([...args, "--destination", "s3:nope"]);
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`artifact-bus ${args[0]}: --destination: no destination s3:nope`);
+      expect(r.stdout).toBe("");
+    }
+    const known = await cli(["dlq", "--destination", "s3:e2e"]);
+    expect(known.code, known.stderr).toBe(0);
+  });
 });

@@ -3,7 +3,7 @@
  * command logs in as `admin`), s3rver, an S3 uploader and the HTTP gateway. It answers what the
  * gateway answers (the same code in shared/src/status), shows tables to a person, and exits with
  * the documented codes: 0 landed / healthy, 1 dead / unhealthy, 2 usage, 3 pending, 4 not found,
- * 5 NATS unreachable or refused.
+ * 5 NATS unreachable or refused. A failed checkpoint set is shown with why, in the table as in --json.
  */
 import { randomUUID } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
@@ -129,6 +129,33 @@ describe("artifact-bus status", () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toContain("demo/st2: 2 artifact(s); 1 done everywhere, 1 dead somewhere, 0 pending");
     expect((await status(["--destinations"])).code).toBe(0);
+  });
+
+  it("shows why a checkpoint set failed in the table, as --json does", async () => {
+    const t = await stack.bus.trainer();
+    for (const [file, members] of [
+      ["a.pt", 2],
+      ["b.pt", 5],
+    ] as const) {
+      const path = join(stack.bus.dir, `st3-${file}`);
+      writeFileSync(path, `st3 ${file}\n`);
+      await t.publisher.logFile({
+        project: "demo",
+        run: "st3",
+        name: `ck/ep1/${file}`,
+        path,
+        set: { name: "ck/ep1", members },
+      });
+    }
+    await t.publisher.flush({ timeoutMs: 30_000 });
+    await t.close();
+    const why = "events disagree on the member count (2 and 5)";
+    const asJson = await status(["--project", "demo", "--run", "st3", "--json"]);
+    expect(json(asJson.stdout).sets[0]).toMatchObject({ set: "ck/ep1", state: "failed", conflict: why });
+    const table = await status(["--project", "demo", "--run", "st3"]);
+    expect(table.code, table.stderr).toBe(1);
+    expect(table.stdout).toMatch(/ck\/ep1 +s3:minio +failed +2\/2/);
+    expect(table.stdout).toContain(why);
   });
 
   it("exit 4 for what does not exist, 2 for bad arguments, 5 when NATS is unreachable or refuses", async () => {

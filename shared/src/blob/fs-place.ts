@@ -30,12 +30,13 @@ import {
   BlobSourceChangedError,
   type CheckedFile,
   type PlacedBlob,
+  STAGING_MODES,
   type StagedHow,
   type StageRequest,
   type StagingMode,
 } from "./store.ts";
 
-const MODES: readonly StagingMode[] = ["copy", "link", "move"];
+const MODES: readonly StagingMode[] = STAGING_MODES;
 
 // Errors for which a hard link is impossible here but a copy will do.
 const NO_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK"]);

@@ -4,7 +4,8 @@ import type { BlobRef } from "../contract/schema.ts";
 import type { BlobReader } from "./blob-reader.ts";
 
 /** How the fs store puts a trainer's file into the staging directory. */
-export type StagingMode = "copy" | "link" | "move";
+export const STAGING_MODES = ["copy", "link", "move"] as const;
+export type StagingMode = (typeof STAGING_MODES)[number];
 
 export interface StageRequest {
   /** The trainer's file. */

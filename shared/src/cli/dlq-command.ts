@@ -5,17 +5,18 @@
  * an event that died again since, or one that was never valid), a summary on stderr; with
  * `--wait`, then one line per replayed entry with the state it ended in (and where, or why).
  */
-import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import type { ParseArgsOptionsConfig } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { loadConfig } from "../config/config.ts";
-import { parseDestinationName } from "../contract/destination-name.ts";
 import { readDeadLetters } from "../dead-letters/letters.ts";
 import { replayDeadLetters } from "../dead-letters/replay.ts";
 import { Ledger } from "../ledger/ledger.ts";
 import { waitForTerminal } from "../ledger/ledger-waiter.ts";
 import { connectNats } from "../nats/connect.ts";
 import { LEDGER_BUCKET } from "../nats/topology-names.ts";
+import { parseCommandArgs, UsageError } from "./args.ts";
+import { destinationArg, requireKnownDestination } from "./destination-arg.ts";
 
 /** What `dlq` and `dlq replay` take; `dlq --help` prints these names. */
 export const DLQ_OPTIONS = {
@@ -27,32 +28,29 @@ export const DLQ_OPTIONS = {
 
 export async function dlqCommand(args: string[]): Promise<number> {
   const replay = args[0] === "replay";
-  const { values } = parseArgs({
-    args: replay ? args.slice(1) : args,
-    options: DLQ_OPTIONS,
-  });
+  const { values } = parseCommandArgs(replay ? args.slice(1) : args, DLQ_OPTIONS);
   // Checked before connecting: a flag the command would ignore, or a number that is none, is
   // said at once rather than acted on as something else (every letter listed, nothing replayed).
   const usage = usageProblem(values, replay);
-  if (usage) {
-    console.error(`artifact-bus dlq: ${usage}`);
-    return 2;
-  }
+  if (usage) throw new UsageError(usage);
+  const needed = replay ? "dlq replay needs --destination, e.g. --destination s3:main" : undefined;
+  const destination = destinationArg(values.destination, needed);
   const config = loadConfig();
   const nc = await connectNats(config.nats, { name: "artifact-bus-dlq" });
   try {
     const jsm = await jetstreamManager(nc);
-    if (!replay) {
-      const destinationToken = values.destination ? parseDestinationName(values.destination).token : undefined;
+    if (destination) await requireKnownDestination(jsm, destination);
+    // Without a destination this is not a replay: destinationArg refused that already.
+    if (!replay || !destination) {
+      const destinationToken = destination?.token;
       for await (const letter of readDeadLetters(jsm, { destinationToken, limit: Number(values.limit) })) {
         console.log(JSON.stringify(letter));
       }
       return 0;
     }
-    if (!values.destination) throw new Error("dlq replay needs --destination, e.g. --destination s3:main");
     const seqs = values.seq?.map(Number);
     const ledger = new Ledger(await new Kvm(nc).open(LEDGER_BUCKET));
-    const results = await replayDeadLetters(jetstream(nc), jsm, ledger, values.destination, seqs ? { seqs } : {});
+    const results = await replayDeadLetters(jetstream(nc), jsm, ledger, destination.full, seqs ? { seqs } : {});
     for (const r of results) {
       const line = {
         dlqSeq: r.dlqSeq,
@@ -64,7 +62,7 @@ export async function dlqCommand(args: string[]): Promise<number> {
     const replayed = results.filter((r) => r.replayed);
     console.error(`${replayed.length} replayed, ${results.length - replayed.length} skipped`);
     if (values.wait) {
-      const token = parseDestinationName(values.destination).token;
+      const token = destination.token;
       const entries = replayed.flatMap(({ replayed: e }) =>
         e ? [{ destinationToken: token, project: e.project, run: e.run, eventId: e.id, name: e.name }] : [],
       );
@@ -76,7 +74,7 @@ export async function dlqCommand(args: string[]): Promise<number> {
         const outcome = e.state === "uploaded" ? { location: e.location } : e.error ? { error: e.error } : {};
         console.log(JSON.stringify({ dlqSeq: r.dlqSeq, eventId: e.eventId, state: e.state, ...outcome }));
       }
-      console.error(`${entries.length} replayed event(s) terminal at ${values.destination}`);
+      console.error(`${entries.length} replayed event(s) terminal at ${destination.full}`);
     }
     return 0;
   } finally {

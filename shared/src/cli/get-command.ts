@@ -5,8 +5,9 @@
  * comes from ARTIFACT_BUS_TOKEN only (never argv, never printed); the gateway from `--gateway` or
  * ARTIFACT_BUS_URL, the variables the Python client reads. Exit codes are in {@link GET_EXIT}.
  */
-import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import type { ParseArgsOptionsConfig } from "node:util";
 import { checkSubjectToken, InvalidArtifactError } from "../contract/names.ts";
+import { parseCommandArgs, USAGE_EXIT, UsageError } from "./args.ts";
 import {
   downloadSet,
   GatewayError,
@@ -22,7 +23,7 @@ export const GET_EXIT = {
   /** A member does not match the manifest (named; nothing of it placed), or the pointer or manifest is malformed. */
   mismatch: 1,
   /** Bad arguments, no gateway given, or a `--destination` the gateway cannot read back from. */
-  usage: 2,
+  usage: USAGE_EXIT,
   /** No such pointer and no complete set of that name (no manifest, nor a file of its name) at the destination read. */
   notFound: 4,
   /** The gateway unreachable, the token refused, or another error answer. */
@@ -39,16 +40,8 @@ export const GET_OPTIONS = {
   destination: { type: "string" },
 } satisfies ParseArgsOptionsConfig;
 
-class UsageError extends Error {}
-
 export async function getCommand(args: string[]): Promise<number> {
-  let request: Parameters<typeof downloadSet>;
-  try {
-    request = requestOf(args);
-  } catch (err) {
-    console.error(`artifact-bus get: ${(err as Error).message}`);
-    return GET_EXIT.usage;
-  }
+  const request = requestOf(args);
   try {
     const got = await downloadSet(...request);
     const step = got.step === undefined ? "" : ` (step ${got.step})`;
@@ -65,7 +58,7 @@ export async function getCommand(args: string[]): Promise<number> {
 }
 
 function requestOf(args: string[]): Parameters<typeof downloadSet> {
-  const { values: v } = parseArgs({ args, options: GET_OPTIONS, allowPositionals: false });
+  const { values: v } = parseCommandArgs(args, GET_OPTIONS);
   if (v.set === undefined || v.out === undefined || v.project === undefined || v.run === undefined) {
     throw new UsageError("get needs --project P --run R --set NAME_OR_POINTER --out DIR");
   }
@@ -75,10 +68,18 @@ function requestOf(args: string[]): Parameters<typeof downloadSet> {
   const token = process.env.ARTIFACT_BUS_TOKEN;
   const source = {
     gateway,
-    project: checkSubjectToken("project", v.project),
-    run: checkSubjectToken("run", v.run),
+    project: subjectToken("project", v.project),
+    run: subjectToken("run", v.run),
     ...(token ? { token } : {}),
     ...(v.destination === undefined ? {} : { destination: v.destination }),
   };
   return [source, v.set, v.out];
+}
+
+function subjectToken(field: "project" | "run", value: string): string {
+  try {
+    return checkSubjectToken(field, value);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }

@@ -15,12 +15,12 @@ import {
   writeLedgerFormat,
 } from "../nats/ledger-format.ts";
 import { LEDGER_BUCKET } from "../nats/topology-names.ts";
+import { UsageError } from "./args.ts";
 
 export async function ledgerCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if ((sub !== "format" && sub !== "migrate") || rest.length > 0) {
-    console.error("usage: artifact-bus ledger format | artifact-bus ledger migrate");
-    return 2;
+    throw new UsageError("usage: artifact-bus ledger format | artifact-bus ledger migrate");
   }
   const config = loadConfig();
   const nc = await connectNats(config.nats, { name: "artifact-bus-ledger" });

@@ -14,6 +14,7 @@
  */
 import type { ParseArgsOptionsConfig } from "node:util";
 import { ConfigError } from "../config/config.ts";
+import { USAGE_EXIT, UsageError } from "./args.ts";
 import { destinationCommands } from "./destination-commands.ts";
 import { DLQ_OPTIONS, dlqCommand } from "./dlq-command.ts";
 import { GET_OPTIONS, getCommand } from "./get-command.ts";
@@ -27,6 +28,7 @@ import { topologyCommand } from "./topology-command.ts";
 
 const USAGE = `usage:
   artifact-bus put --project P --run R [--name NAME] [--level fit|epoch|batch] [--meta k=v ...] [--mode copy|link|move] [--wait SECONDS] [--quiet] FILE
+      exit 0 logged (--wait: landed everywhere), 1 dead at a destination, timed out or failed, 2 usage
   artifact-bus status EVENT_ID [--project P --run R] | --project P --run R | --destinations  [--json]
       exit 0 all landed (destinations: all healthy), 1 dead (unhealthy), 2 usage, 3 pending, 4 not found, 5 NATS unreachable or refused
   artifact-bus get --project P --run R --set NAME_OR_POINTER --out DIR [--gateway URL] [--destination D]
@@ -46,6 +48,7 @@ const USAGE = `usage:
       nats-server config: admin, gateway, a trainer per project, an uploader per destination (least privilege)
   artifact-bus <kind> ...  commands of a destination's package, where installed (artifact-bus wandb --help)
 
+Every command exits 2 for bad arguments (an unknown or repeated flag, a malformed value, a missing or extra argument).
 Configuration comes from ARTIFACT_BUS_CONFIG (a JSON file) and ARTIFACT_BUS_* variables; see README.`;
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
@@ -114,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
     const added = await destinationCommands(name);
     if (!added) {
       console.error(USAGE);
-      return 2;
+      return USAGE_EXIT;
     }
     if (beforeDashes.some(isHelp)) {
       console.log(`usage:\n${added.usage.join("\n")}\n${optionsLine(added.options)}`);
@@ -126,7 +129,14 @@ async function main(argv: string[]): Promise<number> {
     console.log(helpOf(name));
     return 0;
   }
-  return command(rest);
+  try {
+    return await command(rest);
+  } catch (err) {
+    // Every command's bad arguments end here, so each exits the same code for them (README).
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`artifact-bus ${name}: ${err.message}`);
+    return USAGE_EXIT;
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -5,14 +5,15 @@
  * pause is a record in the ledger bucket (ledger/destination-pause.ts), so it outlives uploader
  * restarts; `artifact-bus status --destinations` shows it. `by` is the NATS user.
  */
-import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import type { ParseArgsOptionsConfig } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { loadConfig } from "../config/config.ts";
-import { parseDestinationName } from "../contract/destination-name.ts";
 import { pauseDestination, readDestinationPause, resumeDestination } from "../ledger/destination-pause.ts";
 import { connectNats } from "../nats/connect.ts";
-import { consumerName, EVENTS_STREAM, LEDGER_BUCKET } from "../nats/topology-names.ts";
+import { LEDGER_BUCKET } from "../nats/topology-names.ts";
+import { parseCommandArgs, UsageError } from "./args.ts";
+import { destinationArg, requireKnownDestination } from "./destination-arg.ts";
 
 /** What `pause` takes; `pause --help` prints these names. */
 export const PAUSE_OPTIONS = {
@@ -38,35 +39,22 @@ export function resumeCommand(args: string[]): Promise<number> {
 
 async function run(command: "pause" | "resume", args: string[]): Promise<number> {
   // Checked before connecting: a missing or malformed flag is said at once, naming it.
-  let values: { destination?: string; reason?: string };
-  try {
-    values = parseArgs({ args, options: command === "pause" ? PAUSE_OPTIONS : RESUME_OPTIONS }).values;
-  } catch (err) {
-    return usage(command, (err as Error).message);
-  }
-  if (values.destination === undefined) return usage(command, "--destination is required, e.g. --destination s3:main");
-  let token: string;
-  try {
-    token = parseDestinationName(values.destination).token;
-  } catch (err) {
-    return usage(command, `--destination: ${(err as Error).message}`);
-  }
+  const values: { destination?: string; reason?: string } = parseCommandArgs(
+    args,
+    command === "pause" ? PAUSE_OPTIONS : RESUME_OPTIONS,
+  ).values;
+  const destination = destinationArg(values.destination, "--destination is required, e.g. --destination s3:main");
+  const token = destination.token;
   const reason = values.reason?.trim();
-  if (values.reason !== undefined && !reason) return usage(command, "--reason: empty");
-  if (reason && reason.length > MAX_REASON) return usage(command, `--reason: longer than ${MAX_REASON} characters`);
+  if (values.reason !== undefined && !reason) throw new UsageError("--reason: empty");
+  if (reason && reason.length > MAX_REASON) throw new UsageError(`--reason: longer than ${MAX_REASON} characters`);
 
   const config = loadConfig();
   const nc = await connectNats(config.nats, { name: `artifact-bus-${command}` });
   try {
-    // A typo would pause nothing that exists: only a destination with a consumer is taken.
-    const jsm = await jetstreamManager(nc);
-    const known = await jsm.consumers.info(EVENTS_STREAM, consumerName(token)).then(
-      () => true,
-      () => false,
-    );
-    if (!known) return usage(command, `--destination: no destination ${values.destination} (apply the topology?)`);
+    await requireKnownDestination(await jetstreamManager(nc), destination);
     const kv = await new Kvm(nc).open(LEDGER_BUCKET);
-    const name = values.destination;
+    const name = destination.full;
     if (command === "resume") {
       const was = await resumeDestination(kv, token);
       console.log(was ? `${name} resumed (paused by ${was.by} at ${was.at})` : `${name} was not paused`);
@@ -82,9 +70,4 @@ async function run(command: "pause" | "resume", args: string[]): Promise<number>
   } finally {
     await nc.drain();
   }
-}
-
-function usage(command: string, message: string): number {
-  console.error(`artifact-bus ${command}: ${message}`);
-  return 2;
 }

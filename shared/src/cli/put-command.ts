@@ -2,17 +2,19 @@
  * `artifact-bus put`: log one file, print its event as JSON on stdout, optionally wait until it
  * landed. Progress goes to stderr: bars on a terminal, plain lines otherwise (`--quiet`: none).
  * Exits 0 once logged (with `--wait`: once uploaded or superseded everywhere), 1 when it died
- * at a destination or anything failed.
+ * at a destination or anything failed, 2 for bad arguments (main.ts, from a UsageError).
  */
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
-import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import type { ParseArgsOptionsConfig } from "node:util";
 import { openBlobStores } from "../blob/mod.ts";
+import { STAGING_MODES } from "../blob/store.ts";
 import { loadConfig } from "../config/config.ts";
 import { destinationFromToken } from "../contract/destination-name.ts";
-import type { Level } from "../contract/schema.ts";
+import { LEVELS } from "../contract/schema.ts";
 import { connectNats } from "../nats/connect.ts";
 import { ArtifactPublisher } from "../publisher/publisher.ts";
+import { parseCommandArgs, UsageError } from "./args.ts";
 import { type ProgressStream, putProgress } from "./progress/put-progress.ts";
 
 /** Writes nothing: `--quiet`. */
@@ -31,21 +33,23 @@ export const PUT_OPTIONS = {
 } satisfies ParseArgsOptionsConfig;
 
 export async function putCommand(args: string[], stderr: ProgressStream = process.stderr): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: PUT_OPTIONS,
-  });
+  const { values, positionals } = parseCommandArgs(args, PUT_OPTIONS, ["FILE"]);
   const file = positionals[0];
-  if (!file || !values.project || !values.run) throw new Error("put needs --project, --run and a FILE");
+  if (!file || !values.project || !values.run) throw new UsageError("put needs --project, --run and a FILE");
+  const level = oneOf("--level", values.level, LEVELS);
+  const mode = values.mode === undefined ? undefined : oneOf("--mode", values.mode, STAGING_MODES);
   const metadata: Record<string, string> = {};
-  for (const kv of values.meta ?? []) {
+  for (const kv of values.meta) {
     const i = kv.indexOf("=");
-    if (i <= 0) throw new Error(`--meta ${JSON.stringify(kv)} must look like key=value`);
-    metadata[kv.slice(0, i)] = kv.slice(i + 1);
+    if (i <= 0) throw new UsageError(`--meta ${JSON.stringify(kv)} must look like key=value`);
+    const key = kv.slice(0, i);
+    // One key, one value: which of two the user meant is theirs to say, not ours to guess.
+    if (Object.hasOwn(metadata, key)) throw new UsageError(`--meta: key ${JSON.stringify(key)} given twice`);
+    metadata[key] = kv.slice(i + 1);
   }
   const waitS = values.wait === undefined ? undefined : Number(values.wait);
-  if (waitS !== undefined && !(waitS >= 0)) throw new Error(`--wait ${JSON.stringify(values.wait)} must be seconds`);
+  if (waitS !== undefined && !(waitS >= 0))
+    throw new UsageError(`--wait ${JSON.stringify(values.wait)} must be seconds`);
   const name = values.name ?? basename(file);
   const config = loadConfig();
   const nc = await connectNats(config.nats, { name: "artifact-bus-cli" });
@@ -60,9 +64,9 @@ export async function putCommand(args: string[], stderr: ProgressStream = proces
         run: values.run,
         name,
         path: file,
-        level: values.level as Level,
+        level,
         metadata,
-        mode: (values.mode ?? config.staging.mode) as "copy" | "link" | "move",
+        mode: mode ?? config.staging.mode,
         onStagingProgress: (bytes) => progress.staging(bytes),
       });
       // The command answers once the event is in the stream, with the sha256 it carries.
@@ -103,4 +107,9 @@ export async function putCommand(args: string[], stderr: ProgressStream = proces
   } finally {
     await nc.drain();
   }
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`${flag} ${JSON.stringify(value)} is not one of ${allowed.join(", ")}`);
 }

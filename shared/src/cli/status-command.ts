@@ -6,7 +6,7 @@
  * It answers with the same code as the gateway's GET /v1/artifacts/{id}, run listing and
  * GET /v1/destinations (shared/src/status). Exit codes are in {@link STATUS_EXIT}.
  */
-import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import type { ParseArgsOptionsConfig } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -21,6 +21,7 @@ import { type ArtifactStatus, artifactStatus, runArtifacts } from "../status/art
 import { destinationHealth, isHealthy } from "../status/destination-health.ts";
 import { EventLookup } from "../status/event-lookup.ts";
 import { runSets } from "../status/set-status.ts";
+import { parseCommandArgs, USAGE_EXIT, UsageError } from "./args.ts";
 import { artifactView, countStates, destinationsView, runView, setsView } from "./status-view.ts";
 
 /** What `artifact-bus status` exits with; scripts may rely on these. */
@@ -30,7 +31,7 @@ export const STATUS_EXIT = {
   /** Dead at some destination; or a destination without a live replica, or with its breaker open. */
   failed: 1,
   /** Bad arguments or configuration. */
-  usage: 2,
+  usage: USAGE_EXIT,
   /** Not final everywhere yet, and dead nowhere. */
   pending: 3,
   /** No such event, a run without artifacts, no destinations. */
@@ -38,8 +39,6 @@ export const STATUS_EXIT = {
   /** NATS unreachable, the user lacks a permission, or a read failed. */
   unavailable: 5,
 } as const;
-
-class UsageError extends Error {}
 
 const PAGE = 500;
 
@@ -54,11 +53,7 @@ export const STATUS_OPTIONS = {
 export async function statusCommand(args: string[]): Promise<number> {
   let json = false;
   try {
-    const parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: STATUS_OPTIONS,
-    });
+    const parsed = parseCommandArgs(args, STATUS_OPTIONS, ["EVENT_ID"]);
     json = parsed.values.json ?? false;
     const query = queryOf(parsed.values, parsed.positionals);
     const config = loadConfig();
@@ -69,7 +64,8 @@ export async function statusCommand(args: string[]): Promise<number> {
       await nc.close();
     }
   } catch (err) {
-    const usage = err instanceof UsageError || err instanceof ConfigError || isParseArgsError(err);
+    // Caught here rather than in main.ts: with --json the usage error is on stdout as well.
+    const usage = err instanceof UsageError || err instanceof ConfigError;
     return fail(usage ? STATUS_EXIT.usage : STATUS_EXIT.unavailable, explain(err), json);
   }
 }
@@ -80,7 +76,7 @@ type Query = { kind: "event"; id: string; in?: Run } | ({ kind: "run" } & Run) |
 function queryOf(v: { project?: string; run?: string; destinations?: boolean }, positionals: string[]): Query {
   const id = positionals[0];
   const run = v.project !== undefined || v.run !== undefined;
-  if (positionals.length > 1 || [id !== undefined || run, v.destinations === true].filter(Boolean).length !== 1) {
+  if ([id !== undefined || run, v.destinations === true].filter(Boolean).length !== 1) {
     throw new UsageError("status needs one of: an event ID, --project P --run R, or --destinations");
   }
   if (v.destinations) return { kind: "destinations" };
@@ -189,8 +185,4 @@ function explain(err: unknown): string {
     return `${message} (status reads the events stream, its consumers, the ledger and the DLQ: use a NATS user that may, e.g. admin)`;
   }
   return message;
-}
-
-function isParseArgsError(err: unknown): boolean {
-  return (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS") === true;
 }

@@ -6,8 +6,10 @@ import { loadConfig } from "../config/config.ts";
 import { connectNats } from "../nats/connect.ts";
 import { ensureTopology } from "../nats/topology.ts";
 import { blobBucket } from "../nats/topology-names.ts";
+import { parseCommandArgs } from "./args.ts";
 
-export async function topologyCommand(_args: string[]): Promise<number> {
+export async function topologyCommand(args: string[]): Promise<number> {
+  parseCommandArgs(args, {});
   const config = loadConfig();
   const nc = await connectNats(config.nats, { name: "artifact-bus-topology" });
   try {
