@@ -49,6 +49,8 @@ export class WandbDestination implements Destination {
   readonly options: WandbOptions;
   /** Every event is a visible version in W&B: none is skipped unless the config says so. */
   readonly coalesceByDefault = false;
+  /** Each upload is a new artifact version; the older ones stay as they are. */
+  readonly keepsVersions = true;
   private readonly api: WandbApi;
   private readonly storage = new SignedStorage();
   private readonly saver: WandbSaver;

@@ -270,8 +270,12 @@ export class SetCompletion {
     }
   }
 
-  /** Why `event` must not replace the member of `landed` here (set-outsider.ts), or undefined. */
-  outsider(event: ArtifactEventV1, landed: LandedSet | undefined): Promise<string | undefined> {
+  /**
+   * Why `event` must not replace the member of `landed` here (set-outsider.ts), or undefined;
+   * never where a new version replaces nothing (keepsVersions).
+   */
+  async outsider(event: ArtifactEventV1, landed: LandedSet | undefined): Promise<string | undefined> {
+    if (this.deps.destination.keepsVersions) return undefined;
     const destination = { name: this.deps.destination.name, token: this.deps.destinationToken };
     return outsiderRefusal(this.deps.sets, destination, event, landed);
   }

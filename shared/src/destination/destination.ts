@@ -157,6 +157,12 @@ export interface Destination {
    */
   readonly coalesceByDefault?: boolean;
   /**
+   * Whether a new version under an order key leaves the older ones readable where they landed
+   * (W&B artifact versions), rather than replacing their bytes (a path, a key). Default false.
+   * A set's member then cannot be overwritten by a file logged outside its set.
+   */
+  readonly keepsVersions?: boolean;
+  /**
    * Puts the artifact under its final name atomically: no reader sees partial bytes.
    * Throws TransientError or PermanentError; cleans up its own partial remote state.
    */
