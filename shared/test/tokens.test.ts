@@ -47,7 +47,7 @@ describe("artifact-bus token create", () => {
       ["--role", "read"],
     ]) {
       const r = spawnSync(process.execPath, [CLI, "token", "create", "--file", file, ...args], { encoding: "utf8" });
-      expect(r.status).toBe(1);
+      expect(r.status).toBe(2); // a usage error, as in every command
       expect(r.stdout).toBe("");
     }
     expect(readTokenFile(file)).toEqual([]);

@@ -135,12 +135,12 @@ class PlainCheckpoints(unittest.TestCase):
 
 
 class NotTheSetsFile(unittest.TestCase):
-    def test_download_set_refuses_a_file_that_is_no_longer_the_sets(self):
-        # The checkpoint's name logged again as a plain file (no set): the symlink still names the
-        # set, but the bytes there are no version of it, and download_set says so.
+    def test_a_plain_file_logged_over_the_checkpoint_is_refused_and_download_set_gets_the_set(self):
+        # The checkpoint's name logged again as a plain file (no set): refused at the destination,
+        # naming the set, so the symlink still leads to the checkpoint's own bytes.
         run = "plain-relogged-%s" % uuid.uuid4().hex[:6]
         logger, state = plain_rank("http", run)
-        name, _ = save_plain(logger, state, 1, 4, old_api=False)
+        name, data = save_plain(logger, state, 1, 4, old_api=False)
         logger.close(state, None)
         logger.post_close()
         plain = client("http", run=run)
@@ -148,12 +148,15 @@ class NotTheSetsFile(unittest.TestCase):
         with open(path, "wb") as f:
             f.write(os.urandom(1000))
         plain.log_file(path, name)
-        plain.close(timeout=120)
+        with self.assertRaisesRegex(ArtifactBusError, "is a member of checkpoint set"):
+            plain.close(timeout=120)
         reader = client("http", run=run)
         dest = tempfile.mkdtemp()
-        with self.assertRaisesRegex(ArtifactBusError, "no set of one file's"):
-            reader.download_set("%s/checkpoints/latest-rank0.pt.symlink" % run, dest)
-        self.assertEqual(os.listdir(dest), [])
+        reader.download_set("%s/checkpoints/latest-rank0.pt.symlink" % run, dest)
+        files = [os.path.join(root, f) for root, _, fs in os.walk(dest) for f in fs]
+        self.assertEqual(len(files), 1)
+        with open(files[0], "rb") as f:
+            self.assertEqual(hashlib.sha256(f.read()).hexdigest(), hashlib.sha256(data).hexdigest())
         reader.close(timeout=10)
 
 
