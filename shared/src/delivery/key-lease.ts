@@ -132,13 +132,13 @@ export class KeyLeases {
         fenceSeq: Math.max(rec.fenceSeq, claim.seq),
         doneSeq: rec.doneSeq,
         holder,
-        ...(rec.landedSet ? { landedSet: rec.landedSet } : {}),
+        ...kept(rec),
       };
       const attemptAt = now();
       const rev = live ? await this.cas(key, next, live.revision) : await this.createIfAbsent(key, next);
       if (rev !== undefined) {
         const lease = new KeyLease(this, key, rev, next, attemptAt);
-        return { kind: "acquired", firstVersion: false, lease, ...(rec.landedSet ? { landedSet: rec.landedSet } : {}) };
+        return { kind: "acquired", firstVersion: false, lease, ...kept(rec) };
       }
     }
   }
@@ -205,7 +205,7 @@ function encode(rec: LeaseRecord): string {
   return JSON.stringify({ ...rec, format: LEDGER_FORMAT });
 }
 
-/** The record's landed set, for a record written without its holder. */
+/** The record's landed set, to carry into the next record written under the key. */
 function kept(rec: LeaseRecord): Pick<LeaseRecord, "landedSet"> {
   return rec.landedSet ? { landedSet: rec.landedSet } : {};
 }
