@@ -46,6 +46,8 @@ interface TrainerSummary {
   toUploaded: number[];
   lastUploadAt: number;
   flushEnds: number[];
+  /** Per trainer: its flush's return minus its own last artifact's upload (ms). */
+  flushLags: number[];
   uploadedWhilePublishing: number;
   errors: Record<string, number>;
   cpuSeconds: number;
@@ -177,7 +179,7 @@ export async function runLoadBench({ report, target }: BenchContext): Promise<vo
     const uploadRate = uploaded / ((lastUpload - started) / 1000);
     const publishMs = summaries.flatMap((s) => s.publishMs);
     const toUploaded = summaries.flatMap((s) => s.toUploaded);
-    const flushLag = summaries.flatMap((s) => s.flushEnds.map((t) => t - lastUpload));
+    const flushLag = summaries.flatMap((s) => s.flushLags);
     const errors = summaries.flatMap((s) => Object.entries(s.errors));
 
     const who = `${PROCESSES} processes × ${CONNECTIONS} connections, ${SECONDS} s, 4 KiB, ${UPLOADERS} dir uploaders, staging and root in ${FS_DIR}`;
@@ -188,6 +190,14 @@ export async function runLoadBench({ report, target }: BenchContext): Promise<vo
       atLeast("Many trainers, 4 KiB: published / bare JetStream publish", publishRate / baseline.rate, 0.9, "", 2),
     );
     target(atLeast("Many trainers, 4 KiB: uploaded/s", uploadRate, 2000, "/s"));
+    target(
+      atMost(
+        "Many trainers: slowest flush's return after its trainer's own last upload",
+        Math.max(0, ...flushLag) / 1000,
+        1,
+        " s",
+      ),
+    );
     report(
       `| uploaded/s, first publish to last upload | ${uploadRate.toFixed(0)}/s (${uploaded} uploaded) | | (target ≥ 2000/s) |`,
     );
@@ -198,7 +208,7 @@ export async function runLoadBench({ report, target }: BenchContext): Promise<vo
       `| logged-to-uploaded p50 / p99 | ${ms(percentile(toUploaded, 50))} / ${ms(percentile(toUploaded, 99))} | | |`,
     );
     report(
-      `| flush of all ${PROCESSES * CONNECTIONS} at once, after the last upload: median / max | ${ms(median(flushLag))} / ${ms(Math.max(...flushLag))} | | (target ≤ 1 s) |`,
+      `| flush of all ${PROCESSES * CONNECTIONS} at once: return after the trainer's own last upload, median / max | ${ms(median(flushLag))} / ${ms(Math.max(...flushLag))} | | (target ≤ 1 s) |`,
     );
     const cpu = cpu1.map((c, i) => c - cpu0[i]!);
     const trainerCpu = summaries.reduce((n, s) => n + s.cpuSeconds, 0);

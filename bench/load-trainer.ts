@@ -39,7 +39,7 @@ const trainers = await Promise.all(
   }),
 );
 
-const ackedAt = new Map<string, number>();
+const ackedAt = new Map<string, { at: number; rank: number }>();
 const publishMs: number[] = [];
 const errors = new Map<string, number>();
 const cpuStart = process.cpuUsage();
@@ -60,7 +60,7 @@ await Promise.all(
         // Publish latency is to the PubAck, as before logFile returned earlier than that.
         const logged = await handle.durable;
         publishMs.push(performance.now() - t0);
-        ackedAt.set(logged.id, Date.now());
+        ackedAt.set(logged.id, { at: Date.now(), rank: t.rank });
       } catch (err) {
         const m = (err as Error).message;
         errors.set(m, (errors.get(m) ?? 0) + 1);
@@ -102,16 +102,20 @@ const flushMsgs1 = msgs();
 const kv = await new Kvm(trainers[0]!.nc).open(LEDGER_BUCKET);
 const toUploaded: number[] = [];
 let lastUploadAt = 0;
+// Each trainer's own last upload: its flush can return only after it, so the flush's lag is
+// measured from there (the run's last upload may belong to a trainer that flushes later).
+const lastUploadByRank = new Map<number, number>();
 let uploadedWhilePublishing = 0;
 const watch = await kv.watch({ key: runLedgerFilter("load", run) });
 for await (const e of watch) {
   if (e.operation === "PUT") {
     const entry = e.json<LedgerEntry>();
-    const at = ackedAt.get(entry.eventId);
-    if (entry.state === "uploaded" && at !== undefined) {
+    const acked = ackedAt.get(entry.eventId);
+    if (entry.state === "uploaded" && acked !== undefined) {
       const t = Date.parse(entry.updatedAt);
-      toUploaded.push(t - at);
+      toUploaded.push(t - acked.at);
       lastUploadAt = Math.max(lastUploadAt, t);
+      lastUploadByRank.set(acked.rank, Math.max(lastUploadByRank.get(acked.rank) ?? 0, t));
       if (t <= publishedAt) uploadedWhilePublishing++;
     }
   }
@@ -127,6 +131,10 @@ const summary = `${JSON.stringify({
   toUploaded,
   lastUploadAt,
   flushEnds,
+  flushLags: trainers.flatMap((t, i) => {
+    const last = lastUploadByRank.get(t.rank);
+    return last === undefined ? [] : [flushEnds[i]! - last];
+  }),
   uploadedWhilePublishing,
   errors: Object.fromEntries(errors),
   cpuSeconds: (cpu.user + cpu.system) / 1e6,

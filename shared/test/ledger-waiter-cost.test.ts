@@ -109,4 +109,28 @@ describe("waiting for ledger entries", () => {
     expect(waiting.size).toBeLessThanOrEqual(1 + 8);
     for (const id of ids.slice(1)) expect(reads.get(id) ?? 0).toBeLessThanOrEqual(1);
   });
+
+  it("returns when its last artifact lands, not at the walk's next read", async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `w${i}`);
+    const { ledger } = await openLedger("ledger-waiter-wake");
+    let walkFoundFirstUnfinished!: () => void;
+    const found = new Promise<void>((r) => (walkFoundFirstUnfinished = r));
+    const get = ledger.get.bind(ledger);
+    ledger.get = async (token, ref) => {
+      const e = await get(token, ref);
+      if (ref.eventId === "w0" && e === undefined) walkFoundFirstUnfinished();
+      return e;
+    };
+    // The walk pauses ten minutes after finding w0 unfinished: only the watch of the last entry
+    // can end that pause within the test's timeout (and the flush's).
+    const waited = waitForTerminal(
+      ledger,
+      ids.map((id) => awaited("wake", id)),
+      300_000,
+      { walkPauseMs: [600_000, 600_000] },
+    );
+    await found;
+    for (const id of ids) await writer.record(TOKEN, entry("wake", id, "uploaded"));
+    await expect(waited).resolves.toBeUndefined();
+  }, 30_000);
 });

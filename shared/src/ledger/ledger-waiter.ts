@@ -18,7 +18,7 @@ import {
   runLedgerFilter,
 } from "../contract/ledger-entry.ts";
 import { type Ledger, storedEntry } from "./ledger.ts";
-import { walk } from "./ledger-walk.ts";
+import { WalkPause, walk } from "./ledger-walk.ts";
 
 export interface AwaitedEntry extends LedgerRef {
   destinationToken: string;
@@ -77,13 +77,16 @@ export interface WaitOptions {
   onEntry?: EntryListener;
   /** The connection the ledger uses: after it reconnects, the watch restarts and re-reads. */
   connection?: NatsConnection;
+  /** The walk's shortest and longest pause between reads of an unfinished entry (for tests). */
+  walkPauseMs?: readonly [number, number];
 }
 
 /**
  * Resolves when every entry is terminal; rejects with FlushTimeoutError after `timeoutMs`.
- * Past WATCH_AT entries, they are walked first (see `walk`); those left (the last few, and any
- * the walk passed over) are read once the watch
- * is up (so no change falls between the two), and again whenever the watch restarts: after
+ * Past WATCH_AT entries, they are walked first (see `walk`), with the last entry watched
+ * meanwhile so that its end cuts the walk's pause short; those left (the last few, and any the
+ * walk passed over) are read once the watch is up (so no change falls between the two), and
+ * again whenever the watch restarts: after
  * `connection` reconnects (the watch may have missed a change meanwhile) or when it ended.
  * NATS being away only delays it: a watch that cannot be created now is tried again every second.
  */
@@ -104,6 +107,9 @@ export async function waitForTerminal(
   // writes of each went to all 64 (2.2 deliveries per artifact in the many-trainers bench).
   let narrow: string | undefined;
   let watchingNarrow = false;
+  // While the walk runs, the last entry's watch is up: its end cuts the walk's pause short.
+  let walking = false;
+  const pause = new WalkPause();
   let allDone!: () => void;
   const done = new Promise<"done">((resolve) => {
     allDone = () => resolve("done");
@@ -119,8 +125,10 @@ export async function waitForTerminal(
       finished = true;
       allDone();
     } else if (key === narrow && watchingNarrow && !waiting.has(key)) {
-      // The one watched is done but not all: watch them all (and read them again).
-      restartWatch();
+      // The one watched is done but not all: the rest most likely too (uploads run roughly in
+      // logging order). Walking, read on at once; else watch them all (and read them again).
+      if (walking) pause.wake();
+      else restartWatch();
     }
   };
   const reread = async (mine = generation) => {
@@ -144,10 +152,12 @@ export async function waitForTerminal(
   let generation = 0;
   const startWatch = async (): Promise<void> => {
     clearTimeout(retry);
+    const filter = narrow !== undefined && waiting.has(narrow) ? narrow : wide;
+    // The walk reads the rest; the run's watch starts only when it is done.
+    if (walking && filter === wide) return;
     const mine = ++generation;
     if (finished) return;
     let w: QueuedIterator<KvWatchEntry>;
-    const filter = narrow !== undefined && waiting.has(narrow) ? narrow : wide;
     try {
       w = await ledger.kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly });
     } catch {
@@ -192,10 +202,24 @@ export async function waitForTerminal(
   let lagged: NodeJS.Timeout | undefined;
   const deadline = Date.now() + timeoutMs;
   try {
-    if (waiting.size > WATCH_AT) await walk(ledger, waiting, settle, { deadline, leave: WATCH_AT });
-    if (waiting.size === 0) return;
     narrow = [...waiting.keys()].at(-1);
-    await startWatch();
+    if (waiting.size > WATCH_AT) {
+      walking = true;
+      try {
+        await startWatch();
+        await walk(ledger, waiting, settle, { deadline, leave: WATCH_AT, pause, pauseMs: options.walkPauseMs });
+      } finally {
+        walking = false;
+      }
+      if (waiting.size === 0) return;
+      // The last entry's watch stays while that one is awaited; else the run's is started now.
+      if (!(watchingNarrow && watch && narrow !== undefined && waiting.has(narrow))) {
+        const w = watch;
+        watch = undefined;
+        w?.stop();
+        await startWatch();
+      }
+    } else await startWatch();
     if (waiting.size === 0) return;
     // A trainer reads by direct get, which any replica answers: one that lagged the leader when
     // the watch started may have missed a change the watch (created on the leader) will not repeat.

@@ -13,7 +13,7 @@ type Walked = LedgerRef & { destinationToken: string };
 const WALK_POLL_MS = 100;
 /**
  * The longest. A pause only delays what the walk notices in the middle of a flush: the end is
- * heard by the watch of the last few (at most this late when the walk's entries all finish at once).
+ * heard by the watch of the last entry, which cuts the pause short (WalkPause).
  */
 const WALK_POLL_MAX_MS = 1_000;
 /**
@@ -34,6 +34,38 @@ export const WALK_STALL_MS = 5_000;
 const MAX_WINDOW = 32;
 
 /**
+ * The walk's pause, which the waiter cuts short when the watch of the last entry hears it
+ * finish: uploads run roughly in logging order, so the rest is then most likely finished too,
+ * and a flush would otherwise return up to a whole pause (WALK_POLL_MAX_MS) after its last upload.
+ */
+export class WalkPause {
+  #wake: (() => void) | undefined;
+  #woken = false;
+
+  /** Resolves after `ms`, or at once when woken (meanwhile or since the last pause). */
+  sleep(ms: number): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.#wake?.(), ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Ends the current pause, or the next one if the walk is reading. */
+  wake(): void {
+    if (this.#wake) this.#wake();
+    else this.#woken = true;
+  }
+}
+
+/**
  * Reads `waiting`'s entries (in logging order) one at a time, moving on when the entry is
  * terminal (told to `settle`), until at most `leave` are left ahead of it (plus any passed over
  * after stalling for `stallMs`), or the deadline passes. Uploads run roughly in logging order, so
@@ -43,8 +75,22 @@ export async function walk(
   ledger: Ledger,
   waiting: ReadonlyMap<string, Walked>,
   settle: (key: string, entry: LedgerEntry | undefined) => void,
-  { deadline, leave, stallMs = WALK_STALL_MS }: { deadline: number; leave: number; stallMs?: number },
+  {
+    deadline,
+    leave,
+    stallMs = WALK_STALL_MS,
+    pause: pauser = new WalkPause(),
+    pauseMs = [WALK_POLL_MS, WALK_POLL_MAX_MS],
+  }: {
+    deadline: number;
+    leave: number;
+    stallMs?: number;
+    pause?: WalkPause;
+    /** The shortest and longest pause (tests make them long to see what ends one early). */
+    pauseMs?: readonly [number, number];
+  },
 ): Promise<void> {
+  const [minPause, maxPause] = pauseMs;
   const list = [...waiting];
   let progress = Date.now();
   let passedOver = 0;
@@ -57,7 +103,7 @@ export async function walk(
   // the frontier, where an entry read ahead is mostly one still on its way, read for nothing.
   let lastLook = 0;
   let window = 1;
-  let pause = WALK_POLL_MS;
+  let pause = minPause;
   for (let i = 0; waiting.size - passedOver > leave; ) {
     const now = Date.now();
     if (now >= deadline) return;
@@ -88,7 +134,7 @@ export async function walk(
         finished += i - from;
         // At the rate seen since the walk caught up with the uploads.
         const perUpload = (progress - caughtUp) / finished;
-        pause = Math.min(WALK_POLL_MAX_MS, Math.max(WALK_POLL_MS, UPLOADS_PER_PAUSE * perUpload));
+        pause = Math.min(maxPause, Math.max(minPause, UPLOADS_PER_PAUSE * perUpload));
       }
     }
     if (i - from >= batch.length) {
@@ -101,8 +147,8 @@ export async function walk(
     // The walk stopped at an entry just read unfinished: read it again after a pause, longer
     // while it stays unfinished.
     const wait = pause;
-    if (i === from) pause = Math.min(WALK_POLL_MAX_MS, pause * 2);
-    await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(0, deadline - Date.now()))));
+    if (i === from) pause = Math.min(maxPause, pause * 2);
+    await pauser.sleep(Math.min(wait, Math.max(0, deadline - Date.now())));
     window = 1;
   }
 }
