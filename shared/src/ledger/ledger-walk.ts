@@ -39,29 +39,37 @@ const MAX_WINDOW = 32;
  * and a flush would otherwise return up to a whole pause (WALK_POLL_MAX_MS) after its last upload.
  */
 export class WalkPause {
-  #wake: (() => void) | undefined;
+  #end: (() => void) | undefined;
   #woken = false;
+  /** Woken while the walk was reading: its next pause ends at once. */
+  #early = false;
 
-  /** Resolves after `ms`, or at once when woken (meanwhile or since the last pause). */
+  /** Whether it was woken: the walk's last entry is done, so what is left are stragglers. */
+  get woken(): boolean {
+    return this.#woken;
+  }
+
+  /** Resolves after `ms`, or when woken (meanwhile, or at once if woken since the last pause). */
   sleep(ms: number): Promise<void> {
-    if (this.#woken) {
-      this.#woken = false;
+    if (this.#early) {
+      this.#early = false;
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.#wake?.(), ms);
-      this.#wake = () => {
+      const timer = setTimeout(() => this.#end?.(), ms);
+      this.#end = () => {
         clearTimeout(timer);
-        this.#wake = undefined;
+        this.#end = undefined;
         resolve();
       };
     });
   }
 
-  /** Ends the current pause, or the next one if the walk is reading. */
+  /** Ends the current pause (or the next, if none is under way); the walk's later ones are its shortest. */
   wake(): void {
-    if (this.#wake) this.#wake();
-    else this.#woken = true;
+    this.#woken = true;
+    if (this.#end) this.#end();
+    else this.#early = true;
   }
 }
 
@@ -104,6 +112,7 @@ export async function walk(
   let lastLook = 0;
   let window = 1;
   let pause = minPause;
+  let tail = false;
   for (let i = 0; waiting.size - passedOver > leave; ) {
     const now = Date.now();
     if (now >= deadline) return;
@@ -134,7 +143,7 @@ export async function walk(
         finished += i - from;
         // At the rate seen since the walk caught up with the uploads.
         const perUpload = (progress - caughtUp) / finished;
-        pause = Math.min(maxPause, Math.max(minPause, UPLOADS_PER_PAUSE * perUpload));
+        pause = tail ? minPause : Math.min(maxPause, Math.max(minPause, UPLOADS_PER_PAUSE * perUpload));
       }
     }
     if (i - from >= batch.length) {
@@ -146,6 +155,12 @@ export async function walk(
     lastLook = looked;
     // The walk stopped at an entry just read unfinished: read it again after a pause, longer
     // while it stays unfinished.
+    // Once the last entry is done, what is left are stragglers finishing any moment: from the
+    // shortest pause again (doubling while one stays unfinished), not the upload rate's.
+    if (pauser.woken && !tail) {
+      tail = true;
+      pause = minPause;
+    }
     const wait = pause;
     if (i === from) pause = Math.min(maxPause, pause * 2);
     await pauser.sleep(Math.min(wait, Math.max(0, deadline - Date.now())));
