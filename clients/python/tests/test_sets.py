@@ -1,8 +1,8 @@
 """Checkpoint sets from Python, over each transport: members logged with their set and the set
 closed by rank 0 (or its count known up front) complete at the destination; `download_set` reads
 the pointer, the manifest and every member back through the gateway, each checked against the
-manifest; a member whose bytes no longer match its manifest is named;
-a close whose answer was lost is retried over HTTP without publishing a second close."""
+manifest (a member changed behind the bus is refused, named: tests/changed_member.py, which the
+wrapper runs); a close whose answer was lost is retried over HTTP without publishing a second close."""
 
 import hashlib
 import json
@@ -78,8 +78,8 @@ class CheckpointSets(unittest.TestCase):
             self.assertEqual(f.read(), first)
 
         # A file logged outside the set over its member is refused at the destination, naming the
-        # set (a download that finds a changed member is tested where the object can be changed
-        # behind the bus: test/cli-get-set.test.ts). The set still reads back as it landed.
+        # set (a download that finds a changed member: tests/changed_member.py, the object changed
+        # behind the bus by the wrapper). The set still reads back as it landed.
         path3, _ = self.shard("c", 20_000)
         reader.log_file(path3, "ck/ep1/model.pt")
         with self.assertRaisesRegex(ArtifactBusError, r'is a member of checkpoint set "ck/ep1"'):
