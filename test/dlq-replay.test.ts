@@ -4,7 +4,7 @@
  * it is asked for, and the staged blob stays until no destination can need it.
  */
 import { execFile } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import type { LoggedArtifact } from "@artifact-bus/shared";
@@ -37,6 +37,18 @@ async function replay(destination: string, seq: number, wait?: number): Promise<
     .split("\n")
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l));
+}
+
+/** Runs `artifact-bus dlq replay --wait` however it exits: its exit code, JSON lines and stderr. */
+async function replayExit(destination: string, seq: number, wait: number) {
+  const args = [CLI, "dlq", "replay", "--destination", destination, "--seq", String(seq), "--wait", String(wait)];
+  const env = { ...process.env, ARTIFACT_BUS_CONFIG: stack.bus.configPath };
+  const out = await promisify(execFile)(process.execPath, args, { env }).then(
+    (o) => ({ code: 0, stdout: o.stdout, stderr: o.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
+  const lines = out.stdout.split("\n").filter((l) => l.startsWith("{"));
+  return { code: out.code, lines: lines.map((l) => JSON.parse(l)), stderr: out.stderr };
 }
 
 async function letterSeq(eventId: string, destination: string): Promise<number> {
@@ -128,6 +140,35 @@ describe("dlq replay", () => {
     expect(await stack.bus.ledger(logged, "s3:mirror")).toMatchObject({ state: "uploaded" });
     expect(await stack.getObject(`mirror/replay/${run}/twice.txt`)).toEqual(data);
     await eventually(async () => (existsSync(blob) ? undefined : true), 10_000, "the blob to be released");
+    await t.close();
+    await uploader.kill("SIGTERM");
+  });
+
+  it("a replay that dies again: --wait exits 1, naming the entry, the event, the destination and why", async () => {
+    const t = await stack.bus.trainer();
+    const run = unique("again");
+    // Logged while no uploader runs; its staged bytes are then corrupted (same size), so the
+    // sha256 check refuses it at once, and again when it is replayed unrepaired.
+    const logged = await log(t, run, "again.pt", Buffer.from("dies, and dies again"));
+    const blob = t.blobs.get("fs").localPath(logged.blob)!;
+    chmodSync(blob, 0o644);
+    writeFileSync(blob, Buffer.from("DIES, AND DIES AGAIN"));
+    const uploader = await stack.bus.startUploader({ ARTIFACT_BUS_SERVE: "s3:e2e" });
+    await stack.bus.ledgerReaches(logged, "dead", 20_000, "s3:e2e");
+    const seq = await eventually(() => letterSeq(logged.id, "s3:e2e").catch(() => undefined), 10_000, "the letter");
+
+    const out = await replayExit("s3:e2e", seq, 30);
+    expect(out.lines[0]).toMatchObject({ eventId: logged.id, replayed: true });
+    expect(out.lines[1]).toMatchObject({
+      dlqSeq: seq,
+      eventId: logged.id,
+      state: "dead",
+      error: expect.stringMatching(/sha256/),
+    });
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(
+      new RegExp(`DLQ entry ${seq} \\(${logged.id}, again\\.pt\\) dead again at s3:e2e: .*sha256`),
+    );
     await t.close();
     await uploader.kill("SIGTERM");
   });

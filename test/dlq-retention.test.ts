@@ -30,16 +30,26 @@ afterAll(async () => {
   await stack?.dispose();
 });
 
-/** Runs `artifact-bus dlq replay --wait` for one letter; returns its JSON lines. */
+/** Runs `artifact-bus dlq replay --wait` for one letter; returns its JSON lines (it exited 0). */
 async function replay(seq: number): Promise<Record<string, unknown>[]> {
+  const out = await replayExit(seq);
+  if (out.code !== 0) throw new Error(`dlq replay exited ${out.code}: ${out.stderr}`);
+  return out.lines;
+}
+
+/** Runs `artifact-bus dlq replay --wait` for one letter however it exits. */
+async function replayExit(seq: number) {
   const args = [CLI, "dlq", "replay", "--destination", "s3:e2e", "--seq", String(seq), "--wait", "30"];
-  const out = await promisify(execFile)(process.execPath, args, {
-    env: { ...process.env, ARTIFACT_BUS_CONFIG: stack.bus.configPath },
-  });
-  return out.stdout
+  const env = { ...process.env, ARTIFACT_BUS_CONFIG: stack.bus.configPath };
+  const out = await promisify(execFile)(process.execPath, args, { env }).then(
+    (o) => ({ code: 0, stdout: o.stdout, stderr: o.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
+  const lines: Record<string, unknown>[] = out.stdout
     .split("\n")
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l));
+  return { code: out.code, lines, stderr: out.stderr };
 }
 
 /** Logs `data` while S3 is down, so it dies at s3:e2e; returns it with its letter's sequence. */
@@ -128,13 +138,19 @@ describe("retention of dead events", () => {
 
     // Seen once in a loaded full-suite run: the replay still pending after 30 s. Its uploader's
     // log then says why.
-    const out = await replay(seq).catch((err: Error) => {
+    const { code, lines: out, stderr } = await replayExit(seq);
+    if (!stderr.includes("terminal at")) {
       const tail = uploader.lines.slice(-40).map((l) => JSON.stringify(l));
-      throw new Error(`${err.message}\nthe uploader's last log lines:\n${tail.join("\n")}`);
-    });
+      throw new Error(`dlq replay exited ${code}: ${stderr}\nthe uploader's last log lines:\n${tail.join("\n")}`);
+    }
     expect(out[0]).toMatchObject({ eventId: logged.id, replayed: true });
     const refusal = expect.stringMatching(/replay of DLQ entry \d+ refused: blob fs:\S+ is gone.*kept for its record/);
     expect(out).toContainEqual(expect.objectContaining({ dlqSeq: seq, state: "dead", error: refusal }));
+    // It did not land: the command says so, as `put --wait` does for an artifact dead there.
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      new RegExp(`DLQ entry ${seq} \\(${logged.id}, model\\.pt\\) dead again at s3:e2e: .*is gone`),
+    );
     expect(await stack.bus.ledger(logged)).toMatchObject({ state: "dead", dlqSeq: seq, error: refusal });
     expect((await stack.bus.deadLetters()).filter((l) => l.eventId === logged.id)).toHaveLength(1);
     expect(await stack.getObject(`keep/${run}/model.pt`)).toBeUndefined();

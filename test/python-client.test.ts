@@ -11,7 +11,7 @@ import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { EVENTS_STREAM, ensureTopology, eventFilter, eventSubject, parseConfig } from "@artifact-bus/shared";
 import { eventually, sha256 } from "@artifact-bus/testkit";
-import { HeadObjectCommand } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
@@ -131,6 +131,39 @@ describe("the Python client", () => {
     }
     expect(await exited, stderr).toBe(0);
     await checkRecorded("dead_");
+  }, 300_000);
+
+  it("download_set, download_member and download refuse a set's member changed at the destination behind the bus, naming it", async () => {
+    const go = join(gw.bus.dir, "changed-member-go");
+    const child = spawn(PYTHON, ["-m", "unittest", "tests.changed_member", "-v"], {
+      cwd: CLIENT,
+      env: pythonEnv({ GO: go }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    try {
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+      const keys = JSON.parse(((await lines.next()).value as string | undefined) ?? "{}");
+      expect(keys, stderr).toEqual({ keep: expect.any(String), rehash: expect.any(String) });
+      // Changed behind the bus, as in test/cli-get-set.test.ts: same size, other bytes. "rehash"
+      // also gets the new bytes' sha256 in its metadata, which the gateway names as the ETag.
+      const s3 = gw.s3.s3Client();
+      try {
+        for (const [how, Key] of Object.entries(keys as Record<string, string>)) {
+          const head = await s3.send(new HeadObjectCommand({ Bucket: gw.s3.bucket, Key }));
+          const Body = randomBytes(Number(head.ContentLength));
+          const Metadata = how === "rehash" ? { ...head.Metadata, "artifact-sha256": sha256(Body) } : head.Metadata;
+          await s3.send(new PutObjectCommand({ Bucket: gw.s3.bucket, Key, Body, Metadata }));
+        }
+      } finally {
+        s3.destroy();
+      }
+    } finally {
+      writeFileSync(go, "");
+    }
+    expect(await exited, stderr).toBe(0);
   }, 300_000);
 
   it("over HTTP, the gateway SIGKILLed mid-run and started again: every artifact lands, each event published once", async () => {

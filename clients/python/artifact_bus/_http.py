@@ -1,6 +1,7 @@
 """The HTTP transport: the artifact-bus gateway, for trainers with no shared filesystem and no NATS
 account. A file is held in a local spool directory (linked or copied), then PUT with an
-Idempotency-Key fixed before the first try (a retry publishes once) and a Content-Digest."""
+Idempotency-Key fixed before the first try (a retry publishes once) and a Content-Digest; a set's
+close is POSTed with one too."""
 
 import base64
 import http.client
@@ -133,13 +134,16 @@ class HttpTransport:
 
     def _close_set(self, item):
         """POST .../sets/close: the gateway publishes the close event itself (the name is reserved
-        for it). A retry publishes another close with the same count, which changes nothing."""
+        for it). With the Idempotency-Key fixed by close_set (a resend's too), a retry after a lost
+        answer gets the first answer again instead of publishing a second close."""
         body = {"set": item.set["name"], "members": item.set["members"], "level": item.level}
         if "step" in item.set:
             body["step"] = item.set["step"]
-        _, _, data = self._call("POST", "%s/sets/close" % self._run_path(item.project, item.run),
-                                body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", "Idempotency-Key": item.id}
+        _, res, data = self._call("POST", "%s/sets/close" % self._run_path(item.project, item.run),
+                                  body=json.dumps(body).encode(), headers=headers)
         answer = json.loads(data)
+        item.replayed = res.getheader("Idempotent-Replayed") == "true"
         item.destinations = answer.get("destinations", [])
         item.remote_id = answer["id"]
         self.discard(item)

@@ -1,13 +1,16 @@
 """Checkpoint sets from Python, over each transport: members logged with their set and the set
 closed by rank 0 (or its count known up front) complete at the destination; `download_set` reads
 the pointer, the manifest and every member back through the gateway, each checked against the
-manifest; a member whose bytes no longer match its manifest is named."""
+manifest (a member changed behind the bus is refused, named: tests/changed_member.py, which the
+wrapper runs); a close whose answer was lost is retried over HTTP without publishing a second close."""
 
 import hashlib
+import json
 import os
 import unittest
 
-from artifact_bus import ArtifactBusError, InvalidArtifact
+from artifact_bus import ArtifactBusError, ArtifactClient, InvalidArtifact
+from tests.losing_proxy import LosingProxy
 from tests.support import TRANSPORTS, client, scratch_dir, write
 
 
@@ -75,8 +78,8 @@ class CheckpointSets(unittest.TestCase):
             self.assertEqual(f.read(), first)
 
         # A file logged outside the set over its member is refused at the destination, naming the
-        # set (a download that finds a changed member is tested where the object can be changed
-        # behind the bus: test/cli-get-set.test.ts). The set still reads back as it landed.
+        # set (a download that finds a changed member: tests/changed_member.py, the object changed
+        # behind the bus by the wrapper). The set still reads back as it landed.
         path3, _ = self.shard("c", 20_000)
         reader.log_file(path3, "ck/ep1/model.pt")
         with self.assertRaisesRegex(ArtifactBusError, r'is a member of checkpoint set "ck/ep1"'):
@@ -102,6 +105,27 @@ class CheckpointSets(unittest.TestCase):
         with self.assertRaisesRegex(InvalidArtifact, "set.members"):
             bus.close_set("ck/ep1", members=0)
         bus.close(timeout=10)
+
+
+class CloseSetRetried(unittest.TestCase):
+    def test_a_close_whose_answer_was_lost_is_retried_under_its_key_and_published_once(self):
+        # The gateway publishes the close; its answer is lost on the way back, so the client retries.
+        proxy = LosingProxy(os.environ["ARTIFACT_BUS_URL"], lambda line: line.startswith("POST ") and "/sets/close" in line)
+        self.addCleanup(proxy.close)
+        run = "close-retry-%s" % os.urandom(3).hex()
+        env = dict(os.environ, ARTIFACT_BUS_URL=proxy.url)
+        bus = ArtifactClient.from_env(project="pyclient", run=run, env=env, retry_base=0.05)
+        path = os.path.join(scratch_dir(self), "a")
+        write(path, os.urandom(2000))
+        bus.log_file(path, "ck/ep1/a.pt", set="ck/ep1")
+        request = bus.close_set("ck/ep1", members=1, step=1)
+        bus.close(timeout=120)
+
+        self.assertEqual(len([line for line in proxy.seen if "/sets/close" in line]), 2, "one close, retried once")
+        # The retry got the first close's answer again: the close published is the one the lost
+        # answer named, and no second close event was published.
+        lost_answer = json.loads(proxy.lost[0][1])
+        self.assertEqual(bus.event_id(request), lost_answer["id"])
 
 
 if __name__ == "__main__":

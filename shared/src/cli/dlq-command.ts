@@ -4,6 +4,8 @@
  * JSON line per entry (`replayed: true`, or `skipped` with the reason: an entry replayed already,
  * an event that died again since, or one that was never valid), a summary on stderr; with
  * `--wait`, then one line per replayed entry with the state it ended in (and where, or why).
+ * Exits 0 once replayed (with `--wait`: each replay landed or was superseded), 1 when a replay
+ * died again (named on stderr with why), the wait timed out or anything failed, 2 for bad arguments.
  */
 import type { ParseArgsOptionsConfig } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -68,13 +70,24 @@ export async function dlqCommand(args: string[]): Promise<number> {
       );
       await waitForTerminal(ledger, entries, Number(values.wait) * 1000, { connection: nc });
       // What became of each: a replay refused (its blob gone) or dead again says why here.
+      const dead: string[] = [];
       for (const r of replayed) {
         const e = r.replayed && (await ledger.get(token, { ...r.replayed, eventId: r.replayed.id }));
         if (!e) continue;
         const outcome = e.state === "uploaded" ? { location: e.location } : e.error ? { error: e.error } : {};
         console.log(JSON.stringify({ dlqSeq: r.dlqSeq, eventId: e.eventId, state: e.state, ...outcome }));
+        if (e.state === "dead") {
+          dead.push(
+            `DLQ entry ${r.dlqSeq} (${e.eventId}, ${e.name}) dead again at ${destination.full}: ${e.error ?? "dead"}`,
+          );
+        }
       }
       console.error(`${entries.length} replayed event(s) terminal at ${destination.full}`);
+      // As `put --wait`: a script waiting on the replay must not read "done" when it died again.
+      if (dead.length > 0) {
+        console.error(`artifact-bus: replay of ${dead.join("; ")} (see artifact-bus dlq)`);
+        return 1;
+      }
     }
     return 0;
   } finally {

@@ -41,6 +41,7 @@ const USAGE = `usage:
       bring the ledger to this release's format (docs/ledger-format.md); exit 1 when it reads not the ledger's
   artifact-bus dlq [--destination s3:main] [--limit N]
   artifact-bus dlq replay --destination s3:main [--seq N ...] [--wait SECONDS]
+      exit 0 replayed (--wait: each landed or superseded), 1 a replay dead again (--wait), timed out or failed, 2 usage
   artifact-bus pause --destination s3:main [--reason TEXT]
   artifact-bus resume --destination s3:main
   artifact-bus token create --project P [--project Q] --role publish|read|admin [--role R] [--label TEXT] [--file PATH]
