@@ -86,7 +86,7 @@ export class SftpDestination implements Destination {
   /**
    * Where an event's bytes go, and the temp and backup names beside it; PermanentError if nowhere
    * valid: a path past NAME_MAX or PATH_MAX (path-limits.ts) is refused here, before any request,
-   * naming the lengths (OpenSSH answers BAD_MESSAGE, which reads as transient: retried until attempts ran out).
+   * naming the lengths (the server would answer BAD_MESSAGE, a PermanentError without them: sftp-errors.ts).
    */
   pathsOf(event: Pick<ArtifactEventV1, "id" | "project" | "run" | "name" | "level" | "producer">): RemotePaths {
     const o = this.options;

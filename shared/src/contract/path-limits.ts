@@ -2,8 +2,8 @@
  * Length limits of what path destinations write: an S3 object key, a file's path and each of its
  * segments. An adapter checks the path it rendered before any request, so an over-long one is
  * refused once (PermanentError: dead-lettered at once) with a message naming the limit and the
- * lengths, instead of failing at the server (S3's KeyTooLongError; OpenSSH's BAD_MESSAGE for
- * ENAMETOOLONG, which reads as transient and is retried until attempts run out).
+ * lengths, instead of failing at the server with less to say (S3's KeyTooLongError, OpenSSH's
+ * BAD_MESSAGE for ENAMETOOLONG, a bare ENAMETOOLONG of the local filesystem).
  *
  * The limits hold for the rendered path (prefix or root + template), so they depend on each
  * destination's config: publishers cannot check them, except NAME_MAX for the name's own
