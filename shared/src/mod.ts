@@ -55,6 +55,14 @@ export {
 } from "./contract/name-rules.ts";
 export { checkArtifactName, checkLevel, checkSubjectToken, InvalidArtifactError } from "./contract/names.ts";
 export {
+  filePathProblem,
+  MAX_FILE_NAME_BYTES,
+  MAX_FILE_PATH_BYTES,
+  MAX_S3_KEY_BYTES,
+  type RenderedPath,
+  s3KeyProblem,
+} from "./contract/path-limits.ts";
+export {
   checkPathTemplate,
   DEFAULT_PATH_TEMPLATE,
   normalizePrefix,
@@ -111,6 +119,7 @@ export {
   TransientError,
 } from "./destination/errors.ts";
 export { stagedArtifact, verifiedBytes, verifiedReader } from "./destination/staged-artifact.ts";
+export { tempPrefix } from "./destination/temp-names.ts";
 export {
   type DestinationPause,
   pauseDestination,

@@ -53,6 +53,18 @@ export interface ContractHarness {
    * default); W&B collections belong to the project, so there it is one. Default true.
    */
   runsApart?: boolean;
+  /**
+   * Names the contract admits that this destination refuses, each with what its PermanentError
+   * must say (the limit and the lengths): `longName`, a name of 1,024 bytes (the contract's limit,
+   * in segments of 200 bytes); `longSegment`, a name with a 300-byte segment. One absent is stored.
+   */
+  refuses?: { longName?: RegExp; longSegment?: RegExp };
+  /**
+   * False where the server under test cannot hold a segment over 255 bytes that the destination
+   * itself takes (s3rver keeps keys as files; S3 and MinIO hold them): the contract then checks
+   * only that the adapter does not refuse such a name. Default true.
+   */
+  serverHoldsLongSegments?: boolean;
   dispose(): Promise<void>;
 }
 
@@ -103,6 +115,31 @@ export function describeDestinationContract(label: string, setup: () => Promise<
       if (h.runsApart ?? true) expect(otherRun).not.toBe(key);
       else expect(otherRun).toBe(key);
     });
+
+    // Names at the contract's limits: stored, or refused before any request with a PermanentError
+    // that names the limit and the lengths (dead-lettered at once, never retried as transient).
+    it.each([
+      ["longName", `${`${"n".repeat(199)}/`.repeat(5)}${"x".repeat(24)}`], // 1,024 bytes
+      ["longSegment", `long/${"s".repeat(296)}.pt`],
+    ] as const)(
+      "a name at the contract's limits (%s) is stored, or refused up front naming the limit",
+      async (kind, name) => {
+        const refusal = h.refuses?.[kind];
+        const artifact = await fileArtifact(dir, name, randomBytes(1000));
+        if (!refusal && kind === "longSegment" && h.serverHoldsLongSegments === false) {
+          expect(h.destination.orderKey(artifact.event)).toContain(name);
+          return;
+        }
+        if (!refusal) return void (await uploadAndCheck(name, randomBytes(1000)));
+        expect(() => h.destination.orderKey(artifact.event)).toThrow(PermanentError);
+        expect(() => h.destination.orderKey(artifact.event)).toThrow(refusal);
+        const before = await remoteNames();
+        const err = await h.destination.upload(artifact, testContext()).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(PermanentError);
+        expect((err as Error).message).toMatch(refusal);
+        expect(newNames(before, await remoteNames())).toEqual([]);
+      },
+    );
 
     it("probe resolves while the destination is reachable", async () => {
       await h.destination.probe(AbortSignal.timeout(15_000));

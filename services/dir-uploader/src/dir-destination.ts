@@ -5,7 +5,6 @@
  * over the final name: a reader sees the old file or the new one, never a partial one. Also the
  * destination that costs (almost) nothing, for load tests.
  */
-import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, open, readdir, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, sep } from "node:path";
@@ -18,19 +17,20 @@ import {
   createLogger,
   type Destination,
   DestinationError,
+  filePathProblem,
   type Logger,
   PermanentError,
   type RemoteContent,
   type RemoteReadOptions,
   renderRemotePath,
   TransientError,
+  tempPrefix,
   type UploadContext,
   type UploadReceipt,
 } from "@artifact-bus/shared";
 import { type DirOptions, parseDirOptions } from "./dir-options.ts";
 import { openLocalFile, pathOfLocation } from "./dir-read.ts";
 
-const NAME_MAX = 255;
 const BUFFER_BYTES = 1 << 20;
 /** Blobs up to this size are read whole and written in one call. */
 const WHOLE_BYTES = 1 << 20;
@@ -61,13 +61,17 @@ export class DirDestination implements Destination {
     this.syncDir = init.syncDir ?? syncDirectory;
   }
 
-  /** The file an event goes to; PermanentError if its name makes no valid path. */
-  pathOf(event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level" | "producer">): string {
+  /**
+   * The file an event goes to; PermanentError if its name makes no valid path there: one past
+   * NAME_MAX or PATH_MAX (path-limits.ts) is refused here, before anything is written, naming the lengths.
+   */
+  pathOf(event: Pick<ArtifactEventV1, "id" | "project" | "run" | "name" | "level" | "producer">): string {
+    const o = this.options;
+    let relative: string;
     try {
-      const relative = renderRemotePath(this.options.pathTemplate, "", event, artifactKey(event.name), {
-        allowDotSegments: this.options.allowDotSegments,
+      relative = renderRemotePath(o.pathTemplate, "", event, artifactKey(event.name), {
+        allowDotSegments: o.allowDotSegments,
       });
-      return join(this.options.root, relative);
     } catch (err) {
       throw new PermanentError(
         `${this.name}: no valid path for ${JSON.stringify(event.name)}: ${(err as Error).message}`,
@@ -76,6 +80,11 @@ export class DirDestination implements Destination {
         },
       );
     }
+    const final = join(o.root, relative);
+    const rendered = { name: event.name, template: o.pathTemplate, base: { label: "root" as const, value: o.root } };
+    const problem = filePathProblem(final, relative, rendered, tempPath(final, event.id));
+    if (problem) throw new PermanentError(`${this.name}: ${problem}`);
+    return final;
   }
 
   orderKey(event: ArtifactEventV1): string {
@@ -86,8 +95,7 @@ export class DirDestination implements Destination {
     const { event } = artifact;
     const final = this.pathOf(event);
     const dir = dirname(final);
-    const prefix = tempPrefix(basename(final), event.id.length);
-    const temp = join(dir, `${prefix}${event.id}.partial`);
+    const temp = tempPath(final, event.id);
     let written = false;
     try {
       await this.prepare(dir, ctx);
@@ -242,10 +250,9 @@ export class DirDestination implements Destination {
   }
 }
 
-/** `.<basename>.` of a temp file, or a hash of the basename where it would make too long a name. */
-function tempPrefix(base: string, idLength: number): string {
-  const fits = Buffer.byteLength(base) + idLength + 11 <= NAME_MAX;
-  return `.${fits ? base : createHash("sha256").update(base).digest("hex").slice(0, 32)}.`;
+/** The temp file an upload of `final` writes first: `.<basename or its hash>.<event id>.partial` beside it. */
+function tempPath(final: string, id: string): string {
+  return join(dirname(final), `${tempPrefix(basename(final), id.length)}${id}.partial`);
 }
 
 /** A temp file's name: `.<basename or its hash>.<event id>.partial`. */

@@ -13,7 +13,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { DestinationError, silentLogger } from "@artifact-bus/shared";
+import { DestinationError, PermanentError, silentLogger } from "@artifact-bus/shared";
 import { describeDestinationContract, memoryArtifact, tempDirs, testContext } from "@artifact-bus/testkit";
 import { describe, expect, it } from "vitest";
 import { DirDestination } from "../src/dir-destination.ts";
@@ -39,6 +39,7 @@ describeDestinationContract("dir", async () => {
       }
     },
     list: () => all(root),
+    refuses: { longSegment: /segment "s{20}[^"]*" is 299 bytes; file names there are at most 255 bytes/ },
     expectedLocation: (event) => `file://${encodeURI(destination.pathOf(event))}`,
     // A mount gone away: the root is not there.
     breakDestination: async () => renameSync(root, `${root}.away`),
@@ -72,6 +73,20 @@ describe("dir destination", () => {
     );
     expect(() => new DirDestination({ name: "dir:x", options: { root: "archive" } })).toThrow(/options\.root/);
     expect(() => new DirDestination({ name: "dir:x", options: { root: "/srv/../etc" } })).toThrow(/options\.root/);
+  });
+
+  it("refuses a path past PATH_MAX before anything is written, naming the lengths", async () => {
+    // A root of 3,200 bytes that is not there: any write would fail otherwise (DestinationError).
+    const root = `/${`${"d".repeat(199)}/`.repeat(16).slice(0, -1)}`;
+    const d = new DirDestination({ name: "dir:deep", options: { root }, log: silentLogger });
+    const name = `${`${"n".repeat(199)}/`.repeat(5)}x.pt`;
+    const artifact = memoryArtifact(Buffer.from("x"), { name });
+    const err = await d.upload(artifact, testContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as Error).message).toMatch(
+      /^dir:deep: path is 4,216 bytes \(name 1,004 \+ root "\/d{39}…" 3,200 \+ 12 from template "\{project\}\/\{run\}\/\{name\}"\), 4,2\d\d with the temporary name written beside it; paths are at most 4,095 bytes$/,
+    );
+    expect(() => d.orderKey(artifact.event)).toThrow((err as Error).message);
   });
 
   it("removes temp files a killed uploader left, once they are older than staleTempMaxAgeMs, when it writes there again", async () => {

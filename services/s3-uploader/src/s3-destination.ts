@@ -22,6 +22,7 @@ import {
   normalizePrefix,
   PermanentError,
   renderRemotePath,
+  s3KeyProblem,
   TransientError,
 } from "@artifact-bus/shared";
 import { DeleteObjectCommand, HeadBucketCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
@@ -48,9 +49,6 @@ export interface S3DestinationInit {
   env?: Record<string, string | undefined>;
   log?: Logger;
 }
-
-/** S3's limit on key length, in UTF-8 bytes. */
-const MAX_KEY_BYTES = 1024;
 
 export class S3Destination implements Destination {
   readonly name: string;
@@ -95,7 +93,10 @@ export class S3Destination implements Destination {
     });
   }
 
-  /** The object key of an event. Throws PermanentError if the name cannot make a valid key. */
+  /**
+   * The object key of an event. Throws PermanentError if the name cannot make a valid key: one
+   * past S3's 1,024 bytes is refused here, before any request, naming the lengths.
+   */
   keyOf(event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level" | "producer">): string {
     let key: string;
     try {
@@ -107,9 +108,13 @@ export class S3Destination implements Destination {
         `${this.name}: no valid key for ${JSON.stringify(event.name)}: ${(err as Error).message}`,
       );
     }
-    const bytes = Buffer.byteLength(key);
-    if (bytes > MAX_KEY_BYTES)
-      throw new PermanentError(`${this.name}: key is ${bytes} bytes, S3 allows ${MAX_KEY_BYTES}`);
+    const o = this.options;
+    const problem = s3KeyProblem(key, {
+      name: event.name,
+      template: o.keyTemplate,
+      base: { label: "prefix", value: normalizePrefix(o.prefix) },
+    });
+    if (problem) throw new PermanentError(`${this.name}: ${problem}`);
     return key;
   }
 

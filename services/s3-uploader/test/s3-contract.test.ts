@@ -49,6 +49,12 @@ async function setup(uploadCutoffBytes?: number) {
   return {
     destination,
     largeSize: 11 * MiB,
+    serverHoldsLongSegments: external !== undefined,
+    // prefix + "/contract/<run>/" + 1,024 bytes: past S3's 1,024. A long segment is a key like any.
+    refuses: {
+      longName:
+        /object key is [\d,]+ bytes \(name 1,024 \+ prefix "artifact-bus-contract\/r[^"]+" [\d,]+ \+ [\d,]+ from template "\{project\}\/\{run\}\/\{name\}"\); S3 allows at most 1,024 bytes/,
+    },
     expectedLocation: (e: ArtifactEventV1) => `s3://${bucket}/${keyOf(e)}`,
     async read(e: ArtifactEventV1): Promise<Buffer | undefined> {
       try {

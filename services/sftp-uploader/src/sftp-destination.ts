@@ -5,7 +5,6 @@
  * finds its predecessor's leftover: it resumes after the part of it that matches the staged bytes
  * (sftp-resume.ts) and overwrites the rest, instead of leaking it or starting from byte zero.
  */
-import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import type {
   Artifact,
@@ -22,11 +21,13 @@ import {
   artifactKey,
   createLogger,
   DestinationError,
+  filePathProblem,
   type Logger,
   PermanentError,
   RemoteNotFoundError,
   renderRemotePath,
   TransientError,
+  tempPrefix,
 } from "@artifact-bus/shared";
 import { abortError } from "./abort.ts";
 import { isNoSuchFile } from "./sftp-errors.ts";
@@ -57,9 +58,6 @@ export interface RemotePaths {
   backup: string;
 }
 
-// NAME_MAX is 255 bytes on common filesystems; the temp name adds up to 74 bytes to the basename.
-const NAME_MAX = 255;
-
 export class SftpDestination implements Destination {
   readonly name: string;
   readonly options: SftpOptions;
@@ -85,12 +83,17 @@ export class SftpDestination implements Destination {
     return this.connection.connects;
   }
 
-  /** Where an event's bytes go, and the temp and backup names beside it; PermanentError if nowhere valid. */
+  /**
+   * Where an event's bytes go, and the temp and backup names beside it; PermanentError if nowhere
+   * valid: a path past NAME_MAX or PATH_MAX (path-limits.ts) is refused here, before any request,
+   * naming the lengths (the server would answer BAD_MESSAGE, a PermanentError without them: sftp-errors.ts).
+   */
   pathsOf(event: Pick<ArtifactEventV1, "id" | "project" | "run" | "name" | "level" | "producer">): RemotePaths {
+    const o = this.options;
     let relative: string;
     try {
-      relative = renderRemotePath(this.options.pathTemplate, "", event, artifactKey(event.name), {
-        allowDotSegments: this.options.allowDotSegments,
+      relative = renderRemotePath(o.pathTemplate, "", event, artifactKey(event.name), {
+        allowDotSegments: o.allowDotSegments,
       });
     } catch (err) {
       throw new PermanentError(
@@ -100,19 +103,14 @@ export class SftpDestination implements Destination {
         },
       );
     }
-    const final = posix.join(this.options.root, relative);
+    const final = posix.join(o.root, relative);
     const dir = posix.dirname(final);
-    const base = posix.basename(final);
-    const fits = Buffer.byteLength(base) + event.id.length + 11 <= NAME_MAX;
-    // A long basename is replaced by its hash so the temp name stays a legal file name.
-    const tempPrefix = `.${fits ? base : createHash("sha256").update(base).digest("hex").slice(0, 32)}.`;
-    return {
-      final,
-      dir,
-      tempPrefix,
-      temp: posix.join(dir, `${tempPrefix}${event.id}.partial`),
-      backup: posix.join(dir, `${tempPrefix}${event.id}.old`),
-    };
+    const prefix = tempPrefix(posix.basename(final), event.id.length);
+    const temp = posix.join(dir, `${prefix}${event.id}.partial`);
+    const rendered = { name: event.name, template: o.pathTemplate, base: { label: "root" as const, value: o.root } };
+    const problem = filePathProblem(final, relative, rendered, temp);
+    if (problem) throw new PermanentError(`${this.name}: ${problem}`);
+    return { final, dir, tempPrefix: prefix, temp, backup: posix.join(dir, `${prefix}${event.id}.old`) };
   }
 
   /** Versions are ordered per remote path. */

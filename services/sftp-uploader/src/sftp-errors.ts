@@ -47,8 +47,10 @@ function parts(err: unknown): { message: string; code: unknown; level: unknown }
 
 /**
  * Classifies an error of an SFTP request (`what`: operation and path, never a credential).
- * PERMISSION_DENIED and OP_UNSUPPORTED are permanent; FAILURE, OpenSSH's catch-all for ENOSPC,
- * EEXIST and the like, is transient (a full disk may be freed), as are lost connections.
+ * PERMISSION_DENIED and OP_UNSUPPORTED are permanent, and so is BAD_MESSAGE, what OpenSSH answers
+ * for ENAMETOOLONG and EINVAL: the path is refused, and no retry changes that. FAILURE, OpenSSH's
+ * catch-all for ENOSPC, EEXIST and the like, is transient (a full disk may be freed), as are lost
+ * connections.
  */
 export function sftpError(err: unknown, what: string): Error {
   if (err instanceof TransientError || err instanceof PermanentError || err instanceof DestinationError) return err;
@@ -56,6 +58,11 @@ export function sftpError(err: unknown, what: string): Error {
   const status = sftpStatus(err);
   if (status === SFTP_STATUS.PERMISSION_DENIED || status === SFTP_STATUS.OP_UNSUPPORTED) {
     return new PermanentError(`${what}: ${message}`, { cause: err });
+  }
+  if (status === SFTP_STATUS.BAD_MESSAGE) {
+    return new PermanentError(`${what}: the server refuses the path (too long, or invalid): ${message}`, {
+      cause: err,
+    });
   }
   return new TransientError(`${what}: ${message}`, { cause: err });
 }

@@ -33,6 +33,7 @@ async function setup(transport: "ssh2" | "openssh") {
         .filter((p) => statSync(join(root, p)).isFile())
         .sort();
     },
+    refuses: { longSegment: /segment "s{20}[^"]*" is 299 bytes; file names there are at most 255 bytes/ },
     breakDestination: () => server.kill(),
     healDestination: () => server.restart(),
     async dispose() {

@@ -211,6 +211,28 @@ describe("SftpDestination against real sshd", () => {
     expect(statSync(open.pathsOf(config.event).final).size).toBe(7);
   });
 
+  it("refuses a path past PATH_MAX with its temporary name before any request, naming the lengths", async () => {
+    // A root of 3,200 bytes that does not exist: any request would fail otherwise (DestinationError).
+    const root = `/${`${"d".repeat(199)}/`.repeat(16).slice(0, -1)}`;
+    const d = new SftpDestination({
+      name: "sftp:deep",
+      options: server.sftpOptions(root),
+      secrets: {},
+      log: silentLogger,
+    });
+    destinations.push(d);
+    // The final path is 4,095 bytes, which a server takes; its temporary name beside it is longer.
+    const under = Buffer.byteLength(`${root}/proj/run-1/`);
+    const name = `${`${"n".repeat(199)}/`.repeat(4)}${"x".repeat(4095 - under - 800)}`;
+    const artifact = memoryArtifact(Buffer.from("x"), { name });
+    const err = await d.upload(artifact, testContext()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as Error).message).toMatch(
+      /^sftp:deep: path is 4,095 bytes \(name [\d,]+ \+ root "\/d{39}…" 3,200 \+ 12 from template "\{project\}\/\{run\}\/\{name\}"\), 4,1\d\d with the temporary name written beside it; paths are at most 4,095 bytes$/,
+    );
+    expect(() => d.orderKey(artifact.event)).toThrow((err as Error).message);
+  });
+
   it("probes: succeeds on a directory root; a missing root breaks the destination, for probes and uploads", async () => {
     await destination("probe").probe(AbortSignal.timeout(5000));
     const missing = destination("probe-missing");

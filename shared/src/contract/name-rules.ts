@@ -8,6 +8,7 @@
 import { DEFAULT_POINTER_TEMPLATE, isPointerName, SET_MEMBER_DOT_NAMES } from "./checkpoint-set.ts";
 import { parseDestinationName } from "./destination-name.ts";
 import { InvalidArtifactError } from "./names.ts";
+import { MAX_FILE_NAME_BYTES } from "./path-limits.ts";
 import type { SetRef } from "./schema.ts";
 
 /** What a destination accepts of names; recorded as JSON by the topology. */
@@ -27,14 +28,13 @@ export interface NameRules {
 const PATH_KINDS = new Set(["s3", "sftp", "dir"]);
 /** Kinds that write files: each segment is a file or directory name, at most NAME_MAX (255) bytes. */
 const FILE_KINDS = new Set(["sftp", "dir"]);
-const NAME_MAX = 255;
 
 /** The rules of a configured destination, from its kind and options (as its adapter reads them). */
 export function nameRulesOf(d: { name: string; options: Record<string, unknown>; setPointer?: string }): NameRules {
   const { kind } = parseDestinationName(d.name);
   return {
     allowDotSegments: !PATH_KINDS.has(kind) || d.options.allowDotSegments === true,
-    ...(FILE_KINDS.has(kind) ? { maxSegmentBytes: NAME_MAX } : {}),
+    ...(FILE_KINDS.has(kind) ? { maxSegmentBytes: MAX_FILE_NAME_BYTES } : {}),
     setPointer: d.setPointer ?? DEFAULT_POINTER_TEMPLATE,
   };
 }

@@ -35,16 +35,25 @@ export function checkLevel(value: unknown): Level {
 }
 
 /**
- * Checks an artifact name: a relative POSIX path that cannot escape a destination prefix.
- * Returns it unchanged; names are never silently rewritten, so two names never collide.
+ * Checks an artifact name: a relative POSIX path that cannot escape a destination prefix, of at
+ * most MAX_NAME_BYTES. Returns it unchanged; names are never silently rewritten, so two names never collide.
  */
 export function checkArtifactName(value: unknown): string {
   const field = "name";
   if (typeof value !== "string") throw new InvalidArtifactError(field, `must be a string, got ${typeof value}`);
-  if (value.length === 0) throw new InvalidArtifactError(field, "must not be empty");
   const bytes = Buffer.byteLength(value, "utf8");
   if (bytes > MAX_NAME_BYTES)
     throw new InvalidArtifactError(field, `is ${bytes} bytes long; the limit is ${MAX_NAME_BYTES}`);
+  return checkRelativePath(field, value);
+}
+
+/**
+ * Checks that `value` is a relative POSIX path that cannot escape what it is put under: not
+ * empty, no control character, backslash, leading `/`, drive letter, `..`, `.` or empty segment.
+ * No length limit: that is the name's (checkArtifactName), or the destination's for a rendered path.
+ */
+export function checkRelativePath(field: string, value: string): string {
+  if (value.length === 0) throw new InvalidArtifactError(field, "must not be empty");
   if (CONTROL.test(value)) throw new InvalidArtifactError(field, "must not contain control characters");
   if (value.includes("\\"))
     throw new InvalidArtifactError(field, "must not contain a backslash; use '/' between segments");

@@ -6,7 +6,7 @@
  */
 import { Type } from "@sinclair/typebox";
 import { hasDotSegment } from "./name-rules.ts";
-import { checkArtifactName, InvalidArtifactError } from "./names.ts";
+import { checkRelativePath, InvalidArtifactError } from "./names.ts";
 import type { ArtifactEventV1 } from "./schema.ts";
 
 export const DEFAULT_PATH_TEMPLATE = "{project}/{run}/{name}";
@@ -68,7 +68,8 @@ export interface RenderOptions {
 
 /**
  * Renders the remote path of an event: `prefix + template(event)`. The part after the prefix is
- * re-validated as an artifact name, so it stays relative and free of `..`.
+ * checked again as a relative path, so it stays relative and free of `..`. Its length is the
+ * destination's to check (path-limits.ts): what the template adds may take it past the name's limit.
  */
 export function renderRemotePath(
   template: string,
@@ -92,6 +93,6 @@ export function renderRemotePath(
     key,
   };
   const relative = template.replace(/\{([a-z]+)\}/g, (_, p: Placeholder) => values[p]);
-  checkArtifactName(relative);
+  checkRelativePath("name", relative);
   return normalizePrefix(prefix) + relative;
 }
