@@ -36,6 +36,22 @@ describe("services/gateway/openapi.json", () => {
     expect(Object.keys(doc.paths)).toContain("/v1/projects/{project}/runs/{run}/artifacts/{name}/content");
   });
 
+  it("marks no parameter with a default as required (a client may leave it out)", async () => {
+    type Parameter = { in: string; name: string; required?: boolean; schema: { default?: unknown } };
+    const doc = (await openapiDocument()) as {
+      paths: Record<string, Record<string, { parameters?: Parameter[] }>>;
+    };
+    const required: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        for (const p of op.parameters ?? []) {
+          if (p.required && p.schema.default !== undefined) required.push(`${method} ${path} ${p.in} ${p.name}`);
+        }
+      }
+    }
+    expect(required).toEqual([]);
+  });
+
   it("says application/problem+json for every error body, and when 409 and 422 come back to a write", async () => {
     type Response = { description?: string; content?: Record<string, unknown> };
     const doc = (await openapiDocument()) as {
