@@ -52,6 +52,26 @@ describe("services/gateway/openapi.json", () => {
     expect(required).toEqual([]);
   });
 
+  it("describes every field of the items GET .../sets lists", async () => {
+    type Schema = { description?: string; properties?: Record<string, Schema>; items?: Schema };
+    const doc = (await openapiDocument()) as {
+      paths: Record<
+        string,
+        Record<string, { responses: Record<string, { content: Record<string, { schema: Schema }> }> }>
+      >;
+    };
+    const list =
+      doc.paths["/v1/projects/{project}/runs/{run}/sets"]?.get?.responses["200"]?.content["application/json"];
+    const item = list?.schema.properties?.items?.items;
+    const undescribed = (s: Schema | undefined, at: string): string[] =>
+      Object.entries(s?.properties ?? {}).flatMap(([k, v]) => [
+        ...(v.description ? [] : [`${at}${k}`]),
+        ...undescribed(v.items ?? v, `${at}${k}.`),
+      ]);
+    expect(Object.keys(item?.properties ?? {})).toContain("updatedAt");
+    expect(undescribed(item, "")).toEqual([]);
+  });
+
   it("says application/problem+json for every error body, and when 409 and 422 come back to a write", async () => {
     type Response = { description?: string; content?: Record<string, unknown> };
     const doc = (await openapiDocument()) as {
