@@ -270,6 +270,14 @@ describe("reading back", () => {
     expect(whole.status).toBe(200);
     expect(whole.headers.get("etag")).toBe(`"${sha256(bytes)}"`);
     expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true);
+    const head = await stack.fetch("/v1/projects/demo/runs/r10/artifacts/model/last.pt/content", reader, {
+      method: "HEAD",
+    });
+    expect([head.status, head.headers.get("etag"), head.headers.get("content-length")]).toEqual([
+      200,
+      `"${sha256(bytes)}"`,
+      String(bytes.length),
+    ]);
     const part = await stack.fetch(
       "/v1/projects/demo/runs/r10/artifacts/model/last.pt/content?destination=s3:minio",
       reader,
