@@ -508,6 +508,8 @@ describe("name rules", () => {
         { destination: expect.any(String), rules: expect.objectContaining({ setPointer: "{dir}/latest" }) },
       ],
     });
+    // Rules only, no verdict: that very name is one a PUT is refused (its setPointer reserves it).
+    await problem(await put("rules/artifacts/checkpoints/latest?level=batch", "x"), 400, "invalid-artifact", "name");
     expect(await eventsOf("rules")).toBe(0);
     await problem(await rules(publish, "name=../x"), 400, "invalid-artifact", "name");
     await problem(await rules(other, "name=x"), 403, "forbidden", "project");
