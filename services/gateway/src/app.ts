@@ -118,7 +118,8 @@ export async function gatewayApp(app: FastifyInstance, { deps }: { deps: Gateway
 
 /**
  * A route as the document shows it: wildcard routes under their real shape (the name may hold
- * `/`), and the bearer scheme on every route that needs a role.
+ * `/`), a HEAD route as answers without bodies, and the bearer scheme on every route that needs
+ * a role.
  */
 function documented(schema: Record<string, unknown>, url: string, method: string | string[], config: unknown) {
   let path = url;
