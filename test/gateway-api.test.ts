@@ -270,6 +270,14 @@ describe("reading back", () => {
     expect(whole.status).toBe(200);
     expect(whole.headers.get("etag")).toBe(`"${sha256(bytes)}"`);
     expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true);
+    const head = await stack.fetch("/v1/projects/demo/runs/r10/artifacts/model/last.pt/content", reader, {
+      method: "HEAD",
+    });
+    expect([head.status, head.headers.get("etag"), head.headers.get("content-length")]).toEqual([
+      200,
+      `"${sha256(bytes)}"`,
+      String(bytes.length),
+    ]);
     const part = await stack.fetch(
       "/v1/projects/demo/runs/r10/artifacts/model/last.pt/content?destination=s3:minio",
       reader,
@@ -500,6 +508,8 @@ describe("name rules", () => {
         { destination: expect.any(String), rules: expect.objectContaining({ setPointer: "{dir}/latest" }) },
       ],
     });
+    // Rules only, no verdict: that very name is one a PUT is refused (its setPointer reserves it).
+    await problem(await put("rules/artifacts/checkpoints/latest?level=batch", "x"), 400, "invalid-artifact", "name");
     expect(await eventsOf("rules")).toBe(0);
     await problem(await rules(publish, "name=../x"), 400, "invalid-artifact", "name");
     await problem(await rules(other, "name=x"), 403, "forbidden", "project");

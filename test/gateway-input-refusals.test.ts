@@ -76,6 +76,42 @@ describe("Artifact-Metadata", () => {
   });
 });
 
+describe("a PUT that says the same thing in its query and in a header", () => {
+  it("the level or the metadata in both: 400 naming both places, nothing published", async () => {
+    const cases: { query: string; headers: Record<string, string>; field: string; header: string }[] = [
+      { query: "level=epoch", headers: { "artifact-level": "batch" }, field: "level", header: "Artifact-Level" },
+      { query: "level=epoch", headers: { "artifact-level": "epoch" }, field: "level", header: "Artifact-Level" },
+      {
+        query: `metadata=${encodeURIComponent('{"a":"1"}')}`,
+        headers: { "artifact-metadata": '{"a":"2"}' },
+        field: "metadata",
+        header: "Artifact-Metadata",
+      },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const r = await send("PUT", `/v1/projects/demo/runs/q1/artifacts/a${i}.bin?${c.query}`, c.headers, "x");
+      expect({ i, status: r.status }).toEqual({ i, status: 400 });
+      expect(r.json).toMatchObject({ type: `${PROBLEM}invalid-request`, field: c.field });
+      expect(String(r.json?.detail)).toContain(`query parameter ${c.field}`);
+      expect(String(r.json?.detail)).toContain(`header ${c.header}`);
+    }
+    const listing = await send("GET", "/v1/projects/demo/runs/q1/artifacts");
+    expect(listing.json).toEqual({ items: [], next: null });
+  });
+
+  it("either one alone is taken", async () => {
+    const byQuery = await put("q2", "a.bin?level=epoch&metadata=%7B%22a%22%3A%221%22%7D", randomBytes(10));
+    expect(byQuery.status, byQuery.body.toString()).toBe(202);
+    expect(byQuery.json?.level).toBe("epoch");
+    const byHeader = await put("q2", "b.bin", randomBytes(10), {
+      "artifact-level": "epoch",
+      "artifact-metadata": '{"a":"1"}',
+    });
+    expect(byHeader.status, byHeader.body.toString()).toBe(202);
+    expect(byHeader.json?.level).toBe("epoch");
+  });
+});
+
 describe("a body refused after it was staged", () => {
   it("leaves nothing in staging (a Content-Type over the event's limit)", async () => {
     const runDir = join(stack.bus.config.staging.dir, "demo", "ct");

@@ -39,9 +39,9 @@ const close = (body: unknown) =>
     headers: { authorization: `Bearer ${publish}`, "content-type": "application/json" },
     body: JSON.stringify(body),
   });
-const content = (name: string) =>
+const content = (name: string, method = "GET") =>
   rawRequest(stack.url, {
-    method: "GET",
+    method,
     path: `${RUN}/artifacts/${name}/content`,
     headers: { authorization: `Bearer ${reader}` },
   });
@@ -99,6 +99,14 @@ describe("checkpoint sets through the gateway", () => {
     const pointer = await content("checkpoints/latest");
     expect(pointer.status, pointer.body.toString()).toBe(200);
     expect(pointer.body.toString()).toBe(set);
+    // HEAD of the set's files: GET's headers, no body.
+    for (const name of ["checkpoints/latest", `${set}/_set-manifest.json`]) {
+      const [get, head] = [await content(name), await content(name, "HEAD")];
+      expect({ name, status: head.status, bytes: head.body.length }).toEqual({ name, status: 200, bytes: 0 });
+      for (const h of ["etag", "content-length", "content-type", "artifact-destination"]) {
+        expect(head.headers[h], `${name} ${h}`).toBe(get.headers[h]);
+      }
+    }
     const sets = await rawRequest(stack.url, {
       method: "GET",
       path: `${RUN}/sets`,

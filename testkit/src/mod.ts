@@ -20,7 +20,15 @@ export { type ContractHarness, describeDestinationContract } from "./destination
 export { eventually, sha256, writeLargeFile, writeRandomFile } from "./files.ts";
 export { NatsCluster, type NatsClusterOptions } from "./nats-cluster.ts";
 export { NatsServer, type NatsServerOptions } from "./nats-server.ts";
-export { cpuSeconds, peakRssMb, resetPeakRss, rssMb, sampleTreeCpu, treeCpuSeconds } from "./process-stats.ts";
+export {
+  bytesRead,
+  cpuSeconds,
+  peakRssMb,
+  resetPeakRss,
+  rssMb,
+  sampleTreeCpu,
+  treeCpuSeconds,
+} from "./process-stats.ts";
 export {
   type ExternalS3,
   externalS3,

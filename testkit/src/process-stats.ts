@@ -22,6 +22,14 @@ export function rssMb(pid: number): number {
   return kb / 1024;
 }
 
+/**
+ * Bytes a live process read so far through read calls, from files and sockets alike (`rchar` of
+ * /proc/<pid>/io): the difference of two readings bounds what it fetched meanwhile, e.g. from S3.
+ */
+export function bytesRead(pid: number): number {
+  return Number(/rchar:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? Number.NaN);
+}
+
 /** CPU seconds (user + system) a live process used so far. */
 export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];

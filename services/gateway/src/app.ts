@@ -118,13 +118,15 @@ export async function gatewayApp(app: FastifyInstance, { deps }: { deps: Gateway
 
 /**
  * A route as the document shows it: wildcard routes under their real shape (the name may hold
- * `/`), and the bearer scheme on every route that needs a role.
+ * `/`), a HEAD route as answers without bodies, and the bearer scheme on every route that needs
+ * a role.
  */
 function documented(schema: Record<string, unknown>, url: string, method: string | string[], config: unknown) {
   let path = url;
   let out = schema;
   if (url.endsWith("/*")) {
-    path = url.slice(0, -1) + (method === "GET" && url.endsWith("/artifacts/*") ? "{name}/content" : "{name}");
+    const read = method === "GET" || method === "HEAD";
+    path = url.slice(0, -1) + (read && url.endsWith("/artifacts/*") ? "{name}/content" : "{name}");
     const params = schema.params as { properties: Record<string, unknown>; required?: string[] };
     const { "*": _wild, ...rest } = params.properties;
     out = {
@@ -147,6 +149,32 @@ function documented(schema: Record<string, unknown>, url: string, method: string
       },
     };
   }
+  if (method === "HEAD") out = headOf(out);
   if ((config as { role?: string } | undefined)?.role) out = { ...out, security: [{ bearer: [] }] };
   return { schema: out, url: path };
+}
+
+/**
+ * A HEAD route (fastify adds one per GET; a GET route with `swagger.exposeHeadRoute` shows it):
+ * the GET's answers with their statuses and headers, no body, a refusal's problem document
+ * included, as Node sends none in answer to HEAD.
+ */
+function headOf(schema: Record<string, unknown>): Record<string, unknown> {
+  const responses = (schema.response ?? {}) as Record<string, { description?: string; headers?: unknown }>;
+  return {
+    ...schema,
+    summary: `${String(schema.summary)}, headers only (HEAD)`,
+    description:
+      "Answers as GET does, with the same status and headers (`Content-Length` included) and no body: a refusal comes without its problem document.",
+    response: Object.fromEntries(
+      Object.entries(responses).map(([status, r]) => [
+        status,
+        {
+          type: "null",
+          description: `As GET's ${status} (${r.description ?? ""}), without the body`,
+          ...(r.headers ? { headers: r.headers } : {}),
+        },
+      ]),
+    ),
+  };
 }

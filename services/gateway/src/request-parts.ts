@@ -1,6 +1,7 @@
 /**
  * Parts of an artifact request that come in headers or the query: Content-Digest (RFC 9530),
- * Idempotency-Key, metadata, the checkpoint set. Each bad part is a problem naming it.
+ * Idempotency-Key, metadata, the checkpoint set. Each bad part is a problem naming it, and so is
+ * a part given both ways.
  */
 import { createHmac, randomUUID } from "node:crypto";
 import {
@@ -95,6 +96,27 @@ export function utf8Header(value: string | undefined, field: string): string | u
   } catch {
     throw new Problem("invalid-artifact", `${field} is not UTF-8`, { field });
   }
+}
+
+/**
+ * A part a PUT may give as a query parameter or as a header (the level, the metadata): the one
+ * given. Both given is refused, naming both places, rather than one silently winning (even
+ * with equal values: a client sending both has two sources of it and may not know which holds).
+ */
+export function queryOrHeader(
+  query: { name: string; value: string | undefined },
+  header: { name: string; value: string | undefined },
+): { value: string; from: string } | undefined {
+  if (query.value !== undefined && header.value !== undefined) {
+    throw new Problem(
+      "invalid-request",
+      `${query.name} is given twice, as query parameter ${query.name} and as header ${header.name}: send one`,
+      { field: query.name },
+    );
+  }
+  if (query.value !== undefined) return { value: query.value, from: query.name };
+  if (header.value !== undefined) return { value: header.value, from: header.name };
+  return undefined;
 }
 
 /** Metadata from the `Artifact-Metadata` header or the `metadata` query parameter: a JSON object of strings. */

@@ -106,25 +106,53 @@ export const ArtifactList = Type.Object({
 });
 export type ArtifactListBody = { items: ArtifactStatusBody[]; next: string | null };
 
+/** One checkpoint set at one destination, as `GET .../sets` lists it (shared's SetStatus). */
 export const SetStatusSchema = Type.Object({
   set: Type.String({ description: "The set's name, e.g. checkpoints/ep3-ba3000" }),
-  destination: Type.String(),
+  destination: Type.String({ description: "The destination this line is about, e.g. s3:main" }),
   state: Type.Union(
     ["open", "complete", "failed"].map((s) => Type.Literal(s)),
     {
-      description: "complete: every member landed, manifest published; failed: a member is dead there",
+      description:
+        "open: members are still to land, or the count is not known yet; complete: all `expected` members landed there (`manifest` is set once the manifest is published); failed: a member is dead there (`missing`), or the set cannot complete (`conflict`)",
     },
   ),
-  expected: Type.Optional(Type.Integer({ minimum: 1, description: "How many members, once an event said it" })),
-  landed: Type.Integer({ minimum: 0 }),
-  missing: Type.Array(Type.Object({ name: Type.String(), eventId: Type.String(), reason: Type.String() }), {
-    description: "Members dead at this destination, and why",
+  expected: Type.Optional(
+    Type.Integer({ minimum: 1, description: "How many members the set has, once an event said it" }),
+  ),
+  landed: Type.Integer({ minimum: 0, description: "How many members landed at this destination" }),
+  missing: Type.Array(
+    Type.Object({
+      name: Type.String({ description: "The member's artifact name" }),
+      eventId: Type.String({ description: "The id of the member's event" }),
+      reason: Type.String({ description: "Why it is dead there" }),
+    }),
+    { description: "Members dead at this destination, and why (the set is then failed)" },
+  ),
+  conflict: Type.Optional(
+    Type.String({
+      description:
+        "Why the set cannot complete besides dead members: its events disagree on the count, or it has too many members",
+    }),
+  ),
+  place: Type.Integer({
+    minimum: 0,
+    description: "The set's place in order: the highest stream sequence among its events",
   }),
-  conflict: Type.Optional(Type.String()),
-  place: Type.Integer({ minimum: 0, description: "The highest stream sequence among the set's events" }),
-  manifest: Type.Optional(Type.String({ description: "Where the manifest landed, once complete" })),
-  pointer: Type.Optional(Type.String()),
-  pointerMoved: Type.Optional(Type.Boolean({ description: "false: the pointer names a newer set" })),
+  manifest: Type.Optional(
+    Type.String({ description: "Once published: where its manifest `<set>/_set-manifest.json` landed" }),
+  ),
+  pointer: Type.Optional(
+    Type.String({
+      description:
+        "Once published: where its (first) pointer landed (default `<dir of set>/latest`), or the pointer's name when a newer set stood there",
+    }),
+  ),
+  pointerMoved: Type.Optional(
+    Type.Boolean({
+      description: "Once published: whether the pointer was moved to this set (false: it names a newer set)",
+    }),
+  ),
   pointers: Type.Optional(
     Type.Record(Type.String(), Type.String(), {
       description: "Every pointer the set moved, name -> location (one per rank with a {rank} setPointer)",
@@ -133,7 +161,7 @@ export const SetStatusSchema = Type.Object({
   removed: Type.Optional(
     Type.String({ description: "When retention (keepSets) removed the set's manifest and members there" }),
   ),
-  updatedAt: Type.String(),
+  updatedAt: Type.String({ description: "When this destination's record of the set last changed (ISO 8601)" }),
 });
 
 export const SetList = Type.Object({ items: Type.Array(SetStatusSchema) });

@@ -33,7 +33,45 @@ describe("services/gateway/openapi.json", () => {
         expect(Object.keys(op.responses), `${method} ${path}`).toContain("401");
       }
     }
-    expect(Object.keys(doc.paths)).toContain("/v1/projects/{project}/runs/{run}/artifacts/{name}/content");
+    const content = doc.paths["/v1/projects/{project}/runs/{run}/artifacts/{name}/content"];
+    // HEAD, which fastify answers for every GET, is documented where clients use it: the content.
+    expect(Object.keys(content ?? {})).toEqual(["get", "head"]);
+  });
+
+  it("marks no parameter with a default as required (a client may leave it out)", async () => {
+    type Parameter = { in: string; name: string; required?: boolean; schema: { default?: unknown } };
+    const doc = (await openapiDocument()) as {
+      paths: Record<string, Record<string, { parameters?: Parameter[] }>>;
+    };
+    const required: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        for (const p of op.parameters ?? []) {
+          if (p.required && p.schema.default !== undefined) required.push(`${method} ${path} ${p.in} ${p.name}`);
+        }
+      }
+    }
+    expect(required).toEqual([]);
+  });
+
+  it("describes every field of the items GET .../sets lists", async () => {
+    type Schema = { description?: string; properties?: Record<string, Schema>; items?: Schema };
+    const doc = (await openapiDocument()) as {
+      paths: Record<
+        string,
+        Record<string, { responses: Record<string, { content: Record<string, { schema: Schema }> }> }>
+      >;
+    };
+    const list =
+      doc.paths["/v1/projects/{project}/runs/{run}/sets"]?.get?.responses["200"]?.content["application/json"];
+    const item = list?.schema.properties?.items?.items;
+    const undescribed = (s: Schema | undefined, at: string): string[] =>
+      Object.entries(s?.properties ?? {}).flatMap(([k, v]) => [
+        ...(v.description ? [] : [`${at}${k}`]),
+        ...undescribed(v.items ?? v, `${at}${k}.`),
+      ]);
+    expect(Object.keys(item?.properties ?? {})).toContain("updatedAt");
+    expect(undescribed(item, "")).toEqual([]);
   });
 
   it("says application/problem+json for every error body, and when 409 and 422 come back to a write", async () => {
@@ -46,6 +84,11 @@ describe("services/gateway/openapi.json", () => {
         for (const [status, response] of Object.entries(op.responses)) {
           // A readiness probe's 503 is its answer (not ready, and why), not a refused request.
           if (Number(status) < 400 || path === "/readyz") continue;
+          // An answer to HEAD has no body, a refusal's neither.
+          if (method === "head") {
+            expect(response.content, `${method} ${path} ${status}`).toBeUndefined();
+            continue;
+          }
           expect(Object.keys(response.content ?? {}), `${method} ${path} ${status}`).toEqual([
             "application/problem+json",
           ]);

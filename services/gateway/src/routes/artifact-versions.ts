@@ -28,7 +28,9 @@ export async function versionRoutes(app: FastifyInstance, deps: GatewayDeps): Pr
           "*": Type.String(),
         }),
         querystring: Type.Object({
-          limit: Type.Integer({ minimum: 1, maximum: MAX_VERSIONS, default: 20, description: "Newest versions" }),
+          limit: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: MAX_VERSIONS, default: 20, description: "Newest versions" }),
+          ),
         }),
         response: {
           200: Type.Object({

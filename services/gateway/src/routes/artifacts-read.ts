@@ -60,7 +60,7 @@ export async function readRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
         tags: ["artifacts"],
         params: RunParams,
         querystring: Type.Object({
-          limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 }),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
           cursor: Type.Optional(Type.String({ description: "`next` of the previous page" })),
         }),
         response: { 200: ArtifactList, ...problems(400, 401, 403, 503) },
@@ -91,7 +91,9 @@ export async function readRoutes(app: FastifyInstance, deps: GatewayDeps): Promi
         tags: ["artifacts"],
         params: RunParams,
         querystring: Type.Object({
-          timeout: Type.Number({ minimum: 0, default: 30, description: "Seconds; capped by gateway.maxWaitSeconds" }),
+          timeout: Type.Optional(
+            Type.Number({ minimum: 0, default: 30, description: "Seconds; capped by gateway.maxWaitSeconds" }),
+          ),
         }),
         body: WaitBody,
         response: { 200: WaitResult, ...problems(400, 401, 403, 404, 503) },

@@ -13,7 +13,14 @@ import type { GatewayDeps } from "../deps.ts";
 import { sha256OfJson, sha256OfStream } from "../idempotency.ts";
 import { Problem } from "../problems.ts";
 import { openProjectFile } from "../project-file.ts";
-import { checkMetadata, parseMetadata, setOfQuery, sha256FromContentDigest, utf8Header } from "../request-parts.ts";
+import {
+  checkMetadata,
+  parseMetadata,
+  queryOrHeader,
+  setOfQuery,
+  sha256FromContentDigest,
+  utf8Header,
+} from "../request-parts.ts";
 import {
   IDEMPOTENCY_PROBLEMS,
   IdempotencyKey,
@@ -46,7 +53,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
       schema: {
         summary: "Log an artifact: the body is its bytes",
         description:
-          "The name may contain `/`. The body is streamed into the blob store and hashed on the way. `Content-Type` becomes the event's content type.",
+          "The name may contain `/`. The body is streamed into the blob store and hashed on the way. `Content-Type` becomes the event's content type. The level and the metadata each come in the query (`level`, `metadata`) or in a header (`Artifact-Level`, `Artifact-Metadata`): one of the two, both answer 400 `invalid-request` naming both.",
         tags: ["artifacts"],
         params: Type.Object({
           project: RunParams.properties.project,
@@ -54,18 +61,27 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
           "*": Type.String(),
         }),
         querystring: Type.Object({
-          level: Type.Optional(LevelSchema),
+          level: Type.Optional({
+            ...LevelSchema,
+            description: "Composer LogLevel (default fit), or the Artifact-Level header: not both (400)",
+          }),
           metadata: Type.Optional(
-            Type.String({ description: "JSON object of strings (or the Artifact-Metadata header)" }),
+            Type.String({ description: "JSON object of strings, or the Artifact-Metadata header: not both (400)" }),
           ),
           ...SetQuery,
           rank: Type.Optional(ProducerRank),
         }),
         headers: Type.Object({
           "artifact-metadata": Type.Optional(
-            Type.String({ description: "JSON object of strings, as UTF-8 (`\\u` escapes work too)" }),
+            Type.String({
+              description:
+                "JSON object of strings, as UTF-8 (`\\u` escapes work too), or query `metadata`: not both (400)",
+            }),
           ),
-          "artifact-level": Type.Optional(LevelSchema),
+          "artifact-level": Type.Optional({
+            ...LevelSchema,
+            description: "Composer LogLevel (default fit), or query `level`: not both (400)",
+          }),
           "content-digest": Type.Optional(Type.String({ description: "RFC 9530, e.g. sha-256=:<base64>:" })),
           "idempotency-key": IdempotencyKey,
         }),
@@ -87,10 +103,18 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
       const max = deps.config.maxBodyBytes;
       const length = Number(header("content-length") ?? Number.NaN);
       const expectedSha256 = sha256FromContentDigest(header("content-digest"));
+      const level = queryOrHeader(
+        { name: "level", value: query.level },
+        { name: "Artifact-Level", value: header("artifact-level") },
+      );
+      const given = queryOrHeader(
+        { name: "metadata", value: query.metadata },
+        { name: "Artifact-Metadata", value: header("artifact-metadata") },
+      );
       const metadata =
-        header("artifact-metadata") !== undefined
-          ? parseMetadata(utf8Header(header("artifact-metadata"), "Artifact-Metadata"), "Artifact-Metadata")
-          : parseMetadata(query.metadata, "metadata");
+        given?.from === "Artifact-Metadata"
+          ? parseMetadata(utf8Header(given.value, given.from), given.from)
+          : parseMetadata(given?.value, "metadata");
       const raw = (request.body as Readable | undefined) ?? request.raw;
       // Node's parser stops a body at its Content-Length; only a chunked one needs counting.
       const body = Number.isFinite(length) ? raw : Readable.from(limited(raw, max), { objectMode: false });
@@ -99,7 +123,7 @@ function putRoute(app: FastifyInstance, deps: GatewayDeps): void {
         project,
         run,
         name,
-        level: query.level ?? (header("artifact-level") as Level | undefined) ?? "fit",
+        level: (level?.value as Level | undefined) ?? "fit",
         metadata,
         ...setOfQuery(query),
         ...(query.rank === undefined ? {} : { rank: query.rank }),

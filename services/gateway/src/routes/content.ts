@@ -6,7 +6,6 @@
  * with the ETag it has the start of: when that is no longer the current version, Range is ignored
  * and the whole current version is sent (RFC 9110 13.1.5), so two versions are never stitched.
  */
-import { pipeline } from "node:stream/promises";
 import {
   artifactKey,
   type ByteRange,
@@ -24,6 +23,7 @@ import type { GatewayDeps } from "../deps.ts";
 import type { StoredEvent } from "../event-index.ts";
 import { Problem } from "../problems.ts";
 import { problems, RunParams } from "../schemas.ts";
+import { ANSWER_HEADERS, sendContent } from "./content-answer.ts";
 import { tokenOf } from "./operations.ts";
 import { findSetFile, openSetFile, type SetFile } from "./set-content.ts";
 
@@ -45,7 +45,8 @@ export async function contentRoutes(app: FastifyInstance, deps: GatewayDeps): Pr
   app.get(
     "/v1/projects/:project/runs/:run/artifacts/*",
     {
-      config: { role: "read" },
+      // fastify answers HEAD with this handler (the headers, no body); the document shows it too.
+      config: { role: "read", swagger: { exposeHeadRoute: true } },
       schema: {
         summary: "The bytes of the newest landed version of an artifact",
         description:
@@ -66,8 +67,19 @@ export async function contentRoutes(app: FastifyInstance, deps: GatewayDeps): Pr
           ),
         }),
         response: {
-          200: Type.String({ description: "The artifact's bytes", contentMediaType: "application/octet-stream" }),
-          206: Type.String({ description: "The requested range", contentMediaType: "application/octet-stream" }),
+          200: Type.String({
+            description: "The artifact's bytes",
+            contentMediaType: "application/octet-stream",
+            headers: ANSWER_HEADERS,
+          }),
+          206: Type.String({
+            description: "The requested range",
+            contentMediaType: "application/octet-stream",
+            headers: {
+              ...ANSWER_HEADERS,
+              "content-range": { type: "string", description: "`bytes <first>-<last>/<size>`" },
+            },
+          }),
           ...problems(400, 401, 403, 404, 416, 502, 503),
         },
       },
@@ -103,13 +115,7 @@ async function serveContent(deps: GatewayDeps, request: FastifyRequest, reply: F
     reply.code(206).header("content-range", `bytes ${range.first}-${range.last}/${content.size}`);
     reply.header("content-length", String(range.last - range.first + 1));
   } else reply.code(200).header("content-length", String(content.size));
-  reply.hijack();
-  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as Record<string, string>);
-  await pipeline(content.body, reply.raw).catch((err: unknown) => {
-    request.log.info({ error: (err as Error).message }, "content stream ended early");
-    reply.raw.destroy();
-  });
-  return reply;
+  return sendContent(request, reply, content.body);
 }
 
 /** A set's manifest or pointer, whole (no Range: they are small), its ETag the sha256 of the bytes served. */
@@ -128,13 +134,7 @@ async function serveSetFile(
     .header("content-type", file.contentType)
     .header("content-length", String(content.size))
     .header("artifact-destination", file.destination);
-  reply.hijack();
-  reply.raw.writeHead(200, reply.getHeaders() as Record<string, string>);
-  await pipeline(content.body, reply.raw).catch((err: unknown) => {
-    request.log.info({ error: (err as Error).message }, "content stream ended early");
-    reply.raw.destroy();
-  });
-  return reply;
+  return sendContent(request, reply, content.body);
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * What the destinations that would take a name accept of names: the rules the publisher checks a
- * name against before it stages a byte. A producer that must decide before it logs asks here (the
+ * name against before it stages a byte. The rules only, no verdict on the name asked about. A producer that must decide before it logs asks here (the
  * Python Composer drop-in: is Composer's `latest-rank{rank}.pt.symlink` a name a destination
  * writes checkpoint sets' pointers under (`setPointer`), so that it logs the checkpoint as a set
  * and leaves the symlink to the destination?).
@@ -25,8 +25,8 @@ const Rules = Type.Object(
 
 const NameRulesAnswer = Type.Object(
   {
-    name: Type.String(),
-    level: LevelSchema,
+    name: Type.String({ description: "The name asked about" }),
+    level: { ...LevelSchema, description: "The level looked up (`fit` when none was given)" },
     destinations: Type.Array(
       Type.Object(
         {
@@ -47,12 +47,15 @@ export async function nameRuleRoutes(app: FastifyInstance, deps: GatewayDeps): P
     {
       config: { role: "read" },
       schema: {
-        summary: "The name rules of each destination that would take an artifact of this name",
+        summary: "The name rules of each destination that would take an artifact of this name (the rules, no verdict)",
         description:
-          "What a publish of `name` at `level` (default `fit`) is checked against, without publishing: each destination's `allowDotSegments`, `maxSegmentBytes` and `setPointer` (names it may write checkpoint sets' pointers under are reserved). 422 when no destination takes it.",
+          "The rules a publish of `name` at `level` (default `fit`) is checked against, without publishing: for each destination that would take it, its `allowDotSegments`, `maxSegmentBytes` and `setPointer` (names it writes checkpoint sets' pointers under are reserved). It does not say whether `name` passes them: a name a PUT would refuse by them (e.g. `checkpoints/latest`, a pointer's name) is answered 200 with the rules, and the client applies them. `name` itself is checked only against the rules every artifact name follows (400 `invalid-artifact`, `field: name`). 422 `no-destination` when no destination takes it.",
         tags: ["artifacts"],
         params: RunParams,
-        querystring: Type.Object({ name: Type.String(), level: Type.Optional(LevelSchema) }),
+        querystring: Type.Object({
+          name: Type.String({ description: "The artifact name whose destinations' rules to list" }),
+          level: Type.Optional(LevelSchema),
+        }),
         response: { 200: NameRulesAnswer, ...problems(400, 401, 403, 422, 503) },
       },
     },

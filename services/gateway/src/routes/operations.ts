@@ -160,8 +160,10 @@ export async function operationRoutes(app: FastifyInstance, deps: GatewayDeps): 
         tags: ["operations"],
         querystring: Type.Object({
           destination: Type.Optional(Type.String({ description: "e.g. s3:main; default every destination" })),
-          limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-          after: Type.Integer({ minimum: 0, default: 0, description: "DLQ sequence to start after (`next`)" }),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+          after: Type.Optional(
+            Type.Integer({ minimum: 0, default: 0, description: "DLQ sequence to start after (`next`)" }),
+          ),
         }),
         response: {
           200: Type.Object({ items: Type.Array(Letter), next: Type.Union([Type.Integer(), Type.Null()]) }),

@@ -3,14 +3,30 @@
  * members; and closing a set (rank 0, after a barrier) by the count of its members.
  */
 import { Readable } from "node:stream";
-import { type Level, runSets, setClose } from "@artifact-bus/shared";
-import { Type } from "@sinclair/typebox";
+import { type Level, runSets, type SetStatus, setClose } from "@artifact-bus/shared";
+import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { accept, sendAcceptance } from "../accept.ts";
 import { callerOf } from "../auth.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { sha256OfJson } from "../idempotency.ts";
-import { CloseSetBody, IDEMPOTENCY_PROBLEMS, IdempotencyKey, problems, RunParams, SetList } from "../schemas.ts";
+import {
+  CloseSetBody,
+  IDEMPOTENCY_PROBLEMS,
+  IdempotencyKey,
+  problems,
+  RunParams,
+  SetList,
+  type SetStatusSchema,
+} from "../schemas.ts";
+
+/**
+ * The listing's items declare exactly the fields a SetStatus has (tsc fails here otherwise):
+ * the serializer drops a field the schema lacks, and the OpenAPI document would not show it.
+ */
+type SameFields<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+const setFieldsDeclared: SameFields<SetStatus, Static<typeof SetStatusSchema>> = true;
+void setFieldsDeclared;
 
 export async function setRoutes(app: FastifyInstance, deps: GatewayDeps): Promise<void> {
   app.get(
