@@ -5,7 +5,7 @@
  * over the final name: a reader sees the old file or the new one, never a partial one. Also the
  * destination that costs (almost) nothing, for load tests.
  */
-import { constants } from "node:fs";
+import { constants, renameSync, writeFileSync } from "node:fs";
 import { access, mkdir, open, readdir, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, sep } from "node:path";
 import {
@@ -23,6 +23,7 @@ import {
   type RemoteContent,
   type RemoteReadOptions,
   renderRemotePath,
+  SMALL_FILE_BYTES,
   TransientError,
   tempPrefix,
   type UploadContext,
@@ -100,11 +101,18 @@ export class DirDestination implements Destination {
     try {
       await this.prepare(dir, ctx);
       let size: number;
+      // Without fsync, a small file is written and renamed with synchronous calls: each
+      // asynchronous one is a thread-pool round trip, which costs more CPU than the write (the
+      // uploader's CPU per 4 KiB artifact fell by a quarter in the many-trainers bench).
+      const quick = event.blob.size <= SMALL_FILE_BYTES && !this.options.fsync;
       if (event.blob.size <= WHOLE_BYTES) {
         // Small: read whole (verified) and written in one call; fewer calls than a reader loop.
         const bytes = await artifact.read(ctx.signal);
         written = true;
-        await this.inDir(dir, () => writeFile(temp, bytes, { mode: 0o644, flush: this.options.fsync }));
+        const options = { mode: 0o644, flush: this.options.fsync };
+        await this.inDir(dir, async () =>
+          quick ? writeFileSync(temp, bytes, options) : writeFile(temp, bytes, options),
+        );
         size = bytes.length;
       } else {
         written = true;
@@ -113,7 +121,8 @@ export class DirDestination implements Destination {
       if (size !== event.blob.size) throw new TransientError(`${temp} has ${size} bytes, expected ${event.blob.size}`);
       if (ctx.signal.aborted) throw ctx.signal.reason;
       await ctx.beforeVisible(); // the rename makes it visible: only while the lease holds
-      await rename(temp, final);
+      if (quick) renameSync(temp, final);
+      else await rename(temp, final);
       if (this.options.fsync) await this.syncDir(dir);
       return { location: `file://${encodeURI(final)}`, size, details: { path: final } };
     } catch (err) {

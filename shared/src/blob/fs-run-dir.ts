@@ -146,6 +146,17 @@ export async function unlinkIfPresent(path: string): Promise<boolean> {
   }
 }
 
+/** {@link unlinkIfPresent} with a synchronous call, for small files (see bounded-read.ts). */
+export function unlinkIfPresentSync(path: string): boolean {
+  try {
+    unlinkSync(path);
+    return true;
+  } catch (err) {
+    if (codeOf(err) === "ENOENT") return false;
+    throw err;
+  }
+}
+
 /** Whether anything (a file, a dir, a dangling link) is at `path`. */
 export async function exists(path: string): Promise<boolean> {
   return lstat(path).then(

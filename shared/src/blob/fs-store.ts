@@ -12,9 +12,10 @@ import type { Readable } from "node:stream";
 import type { BlobRef } from "../contract/schema.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { BlobReader } from "./blob-reader.ts";
+import { SMALL_FILE_BYTES } from "./bounded-read.ts";
 import { placeBlob } from "./fs-place.ts";
 import { openBlobReader, openBlobStream, readBlob } from "./fs-read.ts";
-import { blobPath, exists, unlinkIfPresent } from "./fs-run-dir.ts";
+import { blobPath, exists, unlinkIfPresent, unlinkIfPresentSync } from "./fs-run-dir.ts";
 import { stageStreamInDir } from "./fs-stream.ts";
 import { sweepBlobs, sweepStreamTemps } from "./fs-sweep.ts";
 import type {
@@ -111,9 +112,15 @@ export class FsBlobStore implements BlobStore {
     return blobPath(this.dir, ref);
   }
 
-  /** Unlinks the blob. Empty run dirs are left to the sweep: pruning on every remove costs a syscall per upload. */
-  async remove(ref: BlobLocation): Promise<void> {
-    await unlinkIfPresent(this.localPath(ref));
+  /**
+   * Unlinks the blob; a small one (its size known) with a synchronous call, as it is read (a
+   * thread-pool round trip costs more than the unlink). Empty run dirs are left to the sweep:
+   * pruning on every remove costs a syscall per upload.
+   */
+  async remove(ref: BlobLocation & { size?: number }): Promise<void> {
+    const path = this.localPath(ref);
+    if (ref.size !== undefined && ref.size <= SMALL_FILE_BYTES) unlinkIfPresentSync(path);
+    else await unlinkIfPresent(path);
   }
 
   async exists(ref: BlobLocation): Promise<boolean> {

@@ -9,6 +9,7 @@ import type { BlobStore, StagingMode } from "./store.ts";
 
 export { type BlobKey, blobKey, parseBlobKey } from "../contract/blob-key.ts";
 export { type BlobReader, fileReader, readWhole, streamReader } from "./blob-reader.ts";
+export { SMALL_FILE_BYTES } from "./bounded-read.ts";
 export { FsBlobStore, type FsBlobStoreOptions, TEMP_PREFIX } from "./fs-store.ts";
 export { STREAM_TEMP_SUFFIX } from "./fs-stream.ts";
 export { type Digest, hashFile, StreamingHash } from "./hash.ts";

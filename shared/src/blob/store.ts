@@ -119,8 +119,8 @@ export interface BlobStore {
   openReader(ref: BlobRef, signal?: AbortSignal): Promise<BlobReader>;
   /** Local filesystem path of the staged bytes, if the store keeps them in one. */
   localPath(ref: BlobLocation): string | undefined;
-  /** Removes staged bytes; removing a missing blob is not an error. */
-  remove(ref: BlobLocation): Promise<void>;
+  /** Removes staged bytes (`size`, when known, lets a store remove a small blob more cheaply); removing a missing blob is not an error. */
+  remove(ref: BlobLocation & { size?: number }): Promise<void>;
   /**
    * Removes blobs staged longer ago than `olderThanMs`, except those `keep` says are still
    * needed (a dead event's, for its replay); returns how many it removed. An error of `keep`
