@@ -139,7 +139,7 @@ export { listRunSets, SetLedger } from "./ledger/set-ledger.ts";
 export { createLogger, type Logger, silentLogger } from "./log.ts";
 export { type ClusterNode, clusterNodeConfig, type NodeConfigOptions } from "./nats/cluster-config.ts";
 export { connectNats, NatsConnectError } from "./nats/connect.ts";
-export { DestinationDirectory, subjectMatches } from "./nats/destinations.ts";
+export { DestinationDirectory } from "./nats/destinations.ts";
 export {
   checkLedgerFormat,
   LEDGER_FORMAT,
@@ -158,6 +158,7 @@ export {
 } from "./nats/permissions/grants.ts";
 export { sampleServerConfig } from "./nats/permissions/sample-config.ts";
 export { renderServerConfig } from "./nats/permissions/server-config.ts";
+export { subjectMatches } from "./nats/subject-match.ts";
 export { ensureTopology, type TopologyOptions } from "./nats/topology.ts";
 export * from "./nats/topology-names.ts";
 export {

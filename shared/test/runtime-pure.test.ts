@@ -4,7 +4,7 @@ import { inboxPrefixOf } from "../src/config/inbox-prefix.ts";
 import { destinationFromToken, parseDestinationName } from "../src/contract/destination-name.ts";
 import { checkPathTemplate, normalizePrefix, renderRemotePath } from "../src/contract/remote-path.ts";
 import { backoffDelay, retryDelay } from "../src/delivery/backoff.ts";
-import { subjectMatches } from "../src/nats/destinations.ts";
+import { subjectMatches } from "../src/nats/subject-match.ts";
 
 const cfg = { initialMs: 1000, maxMs: 60_000, multiplier: 2, jitter: 0.25 };
 

@@ -31,6 +31,7 @@ import re
 import tempfile
 
 from ._composer_sharded import ShardedCheckpoints, checkpoint_dir
+from ._composer_state import _level, _step, _timestamp
 from ._events import InvalidArtifact
 from ._nats import NatsError
 from .client import ArtifactClient
@@ -281,32 +282,8 @@ for _event in EVENTS:
     setattr(ArtifactBusLogger, _event, _no_op)
 
 
-def _level(log_level):
-    level = getattr(log_level, "name", str(log_level)).lower()
-    return level if level in ("fit", "epoch", "batch") else "fit"
-
-
 def _small_text(path):
     """A `.symlink` file's text, stripped; empty for a file too large to be one."""
     with open(path, "rb") as f:
         data = f.read(_SYMLINK_MAX_BYTES + 1)
     return "" if len(data) > _SYMLINK_MAX_BYTES else data.decode("utf-8", "replace").strip()
-
-
-def _step(state):
-    """{"step": the batch} of Composer's state.timestamp, when there: the set's step."""
-    batch = getattr(getattr(state, "timestamp", None), "batch", None)
-    batch = getattr(batch, "value", batch)
-    return {"step": int(batch)} if isinstance(batch, int) and batch >= 0 else {}
-
-
-def _timestamp(state):
-    """epoch and batch of Composer's state.timestamp, when there: W&B makes an `ep{epoch}-ba{batch}` alias of them."""
-    stamp = getattr(state, "timestamp", None)
-    out = {}
-    for field in ("epoch", "batch"):
-        value = getattr(stamp, field, None)
-        value = getattr(value, "value", value)
-        if value is not None:
-            out[field] = str(value)
-    return out

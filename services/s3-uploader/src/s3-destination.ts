@@ -33,6 +33,7 @@ import { uploadMultipart } from "./s3-multipart.ts";
 import { parseS3Options, type S3Options } from "./s3-options.ts";
 import { PartBuffers, partSizeFor } from "./s3-part-buffers.ts";
 import { keyOfLocation, readObject } from "./s3-read.ts";
+import { abortedError, blobError, guardedReader } from "./s3-upload-failures.ts";
 import { putPooled, putVerified } from "./s3-whole-put.ts";
 
 export interface S3DestinationInit {
@@ -277,34 +278,4 @@ export class S3Destination implements Destination {
     if (bodyError !== undefined) return blobError(bodyError, what);
     return s3Error(err, what);
   }
-}
-
-/** The reader, reporting its own failures (not the upload's) to `onError`: they are blob failures. */
-function guardedReader(reader: BlobReader, onError: (err: unknown) => void): BlobReader {
-  return {
-    fill: (buf) =>
-      reader.fill(buf).catch((err: unknown) => {
-        onError(err);
-        throw err;
-      }),
-    close: () => reader.close(),
-  };
-}
-
-function abortedError(what: string, signal: AbortSignal): Error {
-  const reason = signal.reason;
-  if (reason instanceof PermanentError) return reason;
-  const text = reason instanceof Error ? reason.message : String(reason ?? "aborted");
-  return new TransientError(`${what}: aborted: ${text}`, { cause: reason });
-}
-
-/**
- * A failure of the staged blob itself. The runtime already types a missing or corrupt blob as
- * PermanentError; anything untyped is a read error that may pass.
- */
-function blobError(err: unknown, what: string): Error {
-  if (err instanceof PermanentError || err instanceof TransientError) return err;
-  return new TransientError(`${what}: reading the staged blob failed: ${(err as Error)?.message ?? err}`, {
-    cause: err,
-  });
 }

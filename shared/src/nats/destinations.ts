@@ -6,6 +6,7 @@
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type NameRules, parseNameRules } from "../contract/name-rules.ts";
+import { subjectMatches } from "./subject-match.ts";
 import {
   destinationFromConsumer,
   EVENTS_STREAM,
@@ -20,17 +21,6 @@ export interface DestinationFilter {
   filterSubject: string;
   /** The name rules the topology recorded (`rules.<token>`); absent when none is (no check). */
   rules?: NameRules;
-}
-
-/** NATS subject matching with `*` (one token) and `>` (the rest). */
-export function subjectMatches(filter: string, subject: string): boolean {
-  const f = filter.split(".");
-  const s = subject.split(".");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === ">") return s.length > i;
-    if (i >= s.length || (f[i] !== "*" && f[i] !== s[i])) return false;
-  }
-  return f.length === s.length;
 }
 
 interface ConsumerListPage {

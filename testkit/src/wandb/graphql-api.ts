@@ -6,7 +6,8 @@
  * every-field-with-nulls input and the Python client's `artifactCollectionNames: [name]`.
  */
 import { execute, type GraphQLError, getOperationAST, parse, validate } from "graphql";
-import type { ArtifactRecord, ArtifactStore, FileRecord } from "./artifact-store.ts";
+import type { ArtifactStore } from "./artifact-store.ts";
+import type { ArtifactRecord, FileRecord } from "./records.ts";
 import { fail } from "./rules.ts";
 import { schema } from "./schema.ts";
 import type { SignedStorage } from "./signed-storage.ts";

@@ -10,7 +10,8 @@ import { createHash, type Hash, randomBytes } from "node:crypto";
 import { createReadStream, renameSync, rmSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
-import type { ArtifactStore, PartRecord, StoredBytes } from "./artifact-store.ts";
+import type { ArtifactStore } from "./artifact-store.ts";
+import type { PartRecord, StoredBytes } from "./records.ts";
 
 interface Assembly {
   blob: string;

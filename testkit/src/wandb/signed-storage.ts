@@ -12,8 +12,9 @@ import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { ArtifactStore, FileRecord, StoredBytes } from "./artifact-store.ts";
+import type { ArtifactStore } from "./artifact-store.ts";
 import type { PartAssembly } from "./part-assembly.ts";
+import type { FileRecord, StoredBytes } from "./records.ts";
 import { b64ToHex, hexToB64 } from "./rules.ts";
 
 /** What the router sends back; status 0: the connection was destroyed, nothing to send. */

@@ -5,8 +5,9 @@
  * with the ETags its PUTs answered). Refusals are WandbRuleErrors naming what is missing.
  */
 import { randomBytes } from "node:crypto";
-import type { ArtifactRecord, ArtifactStore, FileRecord, StoredBytes } from "./artifact-store.ts";
+import type { ArtifactStore } from "./artifact-store.ts";
 import type { PartAssembly } from "./part-assembly.ts";
+import type { ArtifactRecord, FileRecord, StoredBytes } from "./records.ts";
 import { checkB64Md5, checkHexMd5, fail } from "./rules.ts";
 
 type Opt<T> = T | null | undefined;

@@ -6,7 +6,8 @@
  * as the real service does.
  */
 import { readFileSync } from "node:fs";
-import type { ArtifactRecord, ArtifactStore } from "./artifact-store.ts";
+import type { ArtifactStore } from "./artifact-store.ts";
+import type { ArtifactRecord } from "./records.ts";
 import {
   checkAlias,
   checkClientId,
