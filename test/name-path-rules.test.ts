@@ -3,8 +3,8 @@
  * destination's prefix and template are added) is refused at once by every publisher, naming the
  * destination, the lengths and the limit, and nothing is published: the destination's name rules
  * carry its template, prefix and limit. Before, only its uploader refused it (dead-lettered),
- * so the producer heard of it from the DLQ. Real processes: nats-server, s3rver, the S3 uploader
- * and the gateway; requests over raw HTTP.
+ * so the producer heard of it from the DLQ. Real processes: nats-server, s3rver, the S3 uploader,
+ * the gateway (requests over raw HTTP) and the Python client over NATS.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import { eventually } from "@artifact-bus/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
+import { pythonLogFile } from "./harness/python-log-file.ts";
 
 let stack: GatewayStack;
 let token: string;
@@ -89,4 +90,15 @@ it("GET name-rules answers the destination's path rule: its template, prefix and
       rules: expect.objectContaining({ pathTemplate: "{project}/{run}/{name}", prefix: "team-a/", maxPathBytes: 1024 }),
     },
   ]);
+});
+
+it("the Python client over NATS refuses such a name in log_file, in the same words; one byte less lands", async () => {
+  expect(await pythonLogFile(stack.bus, "py01", OVER)).toMatch(new RegExp(`^refused: name: ${REASON.source}`));
+  expect(await eventsOfRun("py01")).toBe(0);
+  expect((await pythonLogFile(stack.bus, "py01", FITS)).trim()).toBe("accepted");
+  await eventually(
+    async () => (await stack.s3.getObject(`team-a/demo/py01/${FITS}`))?.toString() === "x" || undefined,
+    30_000,
+    "the artifact under the prefix",
+  );
 });
