@@ -79,6 +79,7 @@ export interface RenderOptions {
  * Renders the remote path of an event: `prefix + template(event)`. The part after the prefix is
  * checked again as a relative path, so it stays relative and free of `..`. Its length is the
  * destination's to check (path-limits.ts): what the template adds may take it past the name's limit.
+ * Publishers render it here too, from the destination's name rules (name-path-rule.ts).
  */
 export function renderRemotePath(
   template: string,
