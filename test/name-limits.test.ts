@@ -5,13 +5,27 @@
  * any request. Before, S3 refused a 1,024-byte name under a prefix saying the *name* was 1,029
  * bytes long (the limit is 1,024), and an SFTP path whose template made a segment past NAME_MAX
  * reached the server, whose catch-all FAILURE read as transient: retried until attempts ran out.
+ * Publishers of this release refuse such a name at once (its name rules carry the path's
+ * template, base and limit: name-path-rules.test.ts); the event here comes from a producer that
+ * does not check (an older release's, or one in another language), published by hand.
  * Real processes: nats-server, s3rver and OpenSSH sshd, each destination's uploader.
  */
 import { join } from "node:path";
+import { eventSubject, FsBlobStore } from "@artifact-bus/shared";
 import { writeRandomFile } from "@artifact-bus/testkit";
 import { expect, it } from "vitest";
+import type { BusStack, Trainer } from "./harness/bus-stack.ts";
+import { RawProducer } from "./harness/raw-producer.ts";
 import { S3Stack } from "./harness/s3-stack.ts";
 import { SftpStack } from "./harness/sftp-stack.ts";
+
+/** Publishes an event of `name` by hand, as a producer that does not check name rules would. */
+async function publishUnchecked(bus: BusStack, t: Trainer, project: string, run: string, name: string) {
+  const raw = new RawProducer(t.nc, new FsBlobStore(bus.config.staging.dir), bus.dir);
+  const event = await raw.event(project, run, name, Buffer.from("x"));
+  await raw.publish(eventSubject({ project, run, level: "fit", name }), event, event.id);
+  return event;
+}
 
 it("S3: a 1,024-byte name under a prefix is dead-lettered once: the key's length, the name's and the prefix's, S3's limit", async () => {
   const stack = await S3Stack.start({ destination: { maxDeliver: 3 }, s3Options: { prefix: "team-a/run" } });
@@ -22,7 +36,7 @@ it("S3: a 1,024-byte name under a prefix is dead-lettered once: the key's length
     writeRandomFile(path, 100);
     const name = `${`${"n".repeat(199)}/`.repeat(5)}${"x".repeat(24)}`;
     expect(Buffer.byteLength(name)).toBe(1024);
-    const long = await t.publisher.logFile({ project: "p", run: "r1", name, path });
+    const long = await publishUnchecked(stack.bus, t, "p", "r1", name);
     const fits = await t.publisher.logFile({ project: "p", run: "r1", name: name.slice(0, 990), path });
 
     const reason =
@@ -56,7 +70,7 @@ it("SFTP: a template that makes a segment past 255 bytes is dead-lettered once, 
     const path = join(stack.bus.dir, "a.bin");
     writeRandomFile(path, 100);
     const run = "r-twenty-bytes-long1";
-    const long = await t.publisher.logFile({ project: "p", run, name: `${"s".repeat(240)}/a.pt`, path });
+    const long = await publishUnchecked(stack.bus, t, "p", run, `${"s".repeat(240)}/a.pt`);
     const fits = await t.publisher.logFile({ project: "p", run, name: `${"s".repeat(200)}/a.pt`, path });
 
     const reason =

@@ -1,17 +1,7 @@
-/**
- * A name a destination that would take the artifact refuses (`.hidden/x.pt` where the option
- * allowDotSegments is off) is refused at once, naming the destination and the rule: by the
- * gateway with a 400 before anything is published, and by `logFile`. Before, it was accepted
- * (202) and died later at the destination. The rules come from the topology's `rules.<token>`
- * records, so a changed option reaches publishers as a changed filter does. Real processes:
- * nats-server, s3rver, the S3 uploader and the gateway; requests over raw HTTP.
- */
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Readable } from "node:stream";
-import { promisify } from "node:util";
 import {
   EVENTS_STREAM,
   ensureTopology,
@@ -24,6 +14,7 @@ import { eventually } from "@artifact-bus/testkit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { GatewayStack } from "./harness/gateway-stack.ts";
+import { pythonLogFile as logWithPython } from "./harness/python-log-file.ts";
 
 let stack: GatewayStack;
 let token: string;
@@ -135,36 +126,7 @@ it("a destination that writes files refuses a segment longer than NAME_MAX; one 
 });
 
 /** What the Python client over NATS says to `log_file` of `name` (a member of `set`, if given): "accepted" or "refused: <why>". */
-async function pythonLogFile(name: string, set?: string): Promise<string> {
-  const script = `
-import os, sys
-from artifact_bus import ArtifactClient, InvalidArtifact
-bus = ArtifactClient.from_env(project="demo", run="rules-py")
-path = os.path.join(os.environ["DIR"], "py.bin")
-open(path, "wb").write(b"x")
-try:
-    if len(sys.argv) > 2:
-        bus.log_file(path, sys.argv[1], set=sys.argv[2])
-    else:
-        bus.log_file(path, sys.argv[1])
-    print("accepted")
-except InvalidArtifact as err:
-    print("refused:", err)
-bus.close(timeout=30)
-`;
-  const python = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  const { stdout } = await promisify(execFile)(python, ["-c", script, name, ...(set ? [set] : [])], {
-    cwd: resolve(import.meta.dirname, "../clients/python"),
-    env: {
-      ...process.env,
-      PYTHONPATH: resolve(import.meta.dirname, "../clients/python"),
-      ARTIFACT_BUS_NATS_URL: stack.bus.nats.url,
-      ARTIFACT_BUS_STAGING_DIR: stack.bus.config.staging.dir,
-      DIR: stack.bus.dir,
-    },
-  });
-  return stdout;
-}
+const pythonLogFile = (name: string, set?: string) => logWithPython(stack.bus, "rules-py", name, set);
 
 it("the Python client over NATS refuses a hidden name in log_file, naming the destination and the rule, but takes a set's .metadata", async () => {
   expect(await pythonLogFile(".hidden/x.pt")).toMatch(

@@ -66,6 +66,7 @@ export {
   checkPathTemplate,
   DEFAULT_PATH_TEMPLATE,
   normalizePrefix,
+  normalizeRoot,
   renderRemotePath,
   SHARED_NAMESPACE_OPTION,
 } from "./contract/remote-path.ts";
@@ -119,7 +120,7 @@ export {
   TransientError,
 } from "./destination/errors.ts";
 export { stagedArtifact, verifiedBytes, verifiedReader } from "./destination/staged-artifact.ts";
-export { tempPrefix } from "./destination/temp-names.ts";
+export { tempPath, tempPrefix } from "./destination/temp-names.ts";
 export {
   type DestinationPause,
   pauseDestination,

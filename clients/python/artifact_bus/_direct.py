@@ -6,7 +6,7 @@ import os
 import time
 import uuid
 
-from . import _events, _rules, _staging
+from . import _events, _path_rule, _rules, _staging
 from ._nats import NatsClient, NatsError, NatsTimeout, NoResponders
 from .errors import ArtifactBusError, RetryableError
 
@@ -46,7 +46,7 @@ class DirectTransport:
             item.blob = {"store": "fs", "ref": "%s/%s/%s" % (item.project, item.run, item.id), "size": size, "sha256": sha}
         subject = _events.event_subject(item.project, item.run, item.level, item.name)
         destinations = self.destinations_of(subject)
-        refused = self.refusal(subject, item.name, item.set)
+        refused = self.refusal(subject, item)
         if refused:
             # Rules may have changed since log_file checked: never publish what would die there.
             self.discard(item)
@@ -86,22 +86,23 @@ class DirectTransport:
         6). NATS being away skips this early check; send() checks again before publishing."""
         subject = _events.event_subject(item.project, item.run, item.level, item.name)
         try:
-            refused = self.refusal(subject, item.name, item.set)
+            refused = self.refusal(subject, item)
         except (NatsError, OSError, RetryableError):
             return
         if refused:
             raise _events.InvalidArtifact("name", refused)
 
-    def refusal(self, subject, name, set_=None):
-        """Why a destination taking `subject` refuses `name` (a member of `set_`, if given; naming
-        the destination and the rule), or None."""
+    def refusal(self, subject, item):
+        """Why a destination taking `subject` refuses `item`'s name (a member of `item.set`, if
+        given; naming the destination and the rule, or the path it would take there past its
+        limit), or None."""
         self.destinations_of(subject)
         for token, flt, rules in self._destinations[3]:
             if not _matches(flt, subject) or rules is None:
                 continue
-            broken = _rules.broken_rule(name, rules, set_)
+            broken = _rules.broken_rule(item.name, rules, item.set) or _path_rule.broken_path_rule(item, rules)
             if broken:
-                return "%s is refused by %s: %s" % (json.dumps(name), token.replace("_", ":", 1), broken)
+                return "%s is refused by %s: %s" % (json.dumps(item.name), token.replace("_", ":", 1), broken)
         return None
 
     def name_rules(self, project, run, level, name):

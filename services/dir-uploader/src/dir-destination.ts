@@ -7,7 +7,7 @@
  */
 import { constants, renameSync, writeFileSync } from "node:fs";
 import { access, mkdir, open, readdir, rename, stat, unlink, writeFile } from "node:fs/promises";
-import { basename, dirname, isAbsolute, join, relative, sep } from "node:path";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import {
   type Artifact,
   type ArtifactEventV1,
@@ -25,7 +25,7 @@ import {
   renderRemotePath,
   SMALL_FILE_BYTES,
   TransientError,
-  tempPrefix,
+  tempPath,
   type UploadContext,
   type UploadReceipt,
 } from "@artifact-bus/shared";
@@ -257,11 +257,6 @@ export class DirDestination implements Destination {
     }
     return new TransientError(what, { cause: err });
   }
-}
-
-/** The temp file an upload of `final` writes first: `.<basename or its hash>.<event id>.partial` beside it. */
-function tempPath(final: string, id: string): string {
-  return join(dirname(final), `${tempPrefix(basename(final), id.length)}${id}.partial`);
 }
 
 /** A temp file's name: `.<basename or its hash>.<event id>.partial`. */

@@ -1,6 +1,12 @@
 /** The `options` of a `dir:*` destination, validated once at start-up. */
-import { isAbsolute, normalize } from "node:path";
-import { ConfigError, checkPathTemplate, DEFAULT_PATH_TEMPLATE, SHARED_NAMESPACE_OPTION } from "@artifact-bus/shared";
+import { isAbsolute } from "node:path";
+import {
+  ConfigError,
+  checkPathTemplate,
+  DEFAULT_PATH_TEMPLATE,
+  normalizeRoot,
+  SHARED_NAMESPACE_OPTION,
+} from "@artifact-bus/shared";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
@@ -43,7 +49,7 @@ export function parseDirOptions(destination: string, input: unknown): DirOptions
   const options = value as DirOptions;
   if (!isAbsolute(options.root)) fail("root", `${JSON.stringify(options.root)} must be an absolute path`);
   if (options.root.split("/").includes("..")) fail("root", "must not contain '..'");
-  options.root = normalize(options.root).replace(/(.)\/+$/, "$1");
+  options.root = normalizeRoot(options.root);
   try {
     checkPathTemplate(options.pathTemplate, options.sharedNamespace);
   } catch (err) {

@@ -113,7 +113,7 @@ async function replay(req: AcceptRequest, record: IndexRecord): Promise<Accepted
 }
 
 async function acceptOnce(deps: GatewayDeps, req: AcceptRequest, id: string): Promise<Acceptance> {
-  const target = await deps.publisher.target(req);
+  const target = await deps.publisher.target({ ...req, id });
   const staging = deps.metrics.stagingSeconds.startTimer();
   let blob: BlobRef;
   try {

@@ -27,6 +27,7 @@ import {
   RemoteNotFoundError,
   renderRemotePath,
   TransientError,
+  tempPath,
   tempPrefix,
 } from "@artifact-bus/shared";
 import { abortError } from "./abort.ts";
@@ -106,7 +107,7 @@ export class SftpDestination implements Destination {
     const final = posix.join(o.root, relative);
     const dir = posix.dirname(final);
     const prefix = tempPrefix(posix.basename(final), event.id.length);
-    const temp = posix.join(dir, `${prefix}${event.id}.partial`);
+    const temp = tempPath(final, event.id);
     const rendered = { name: event.name, template: o.pathTemplate, base: { label: "root" as const, value: o.root } };
     const problem = filePathProblem(final, relative, rendered, temp);
     if (problem) throw new PermanentError(`${this.name}: ${problem}`);

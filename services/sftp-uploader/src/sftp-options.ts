@@ -3,8 +3,13 @@
  * Secrets never sit in options: the key passphrase and the password come from the environment
  * (or the caller), the private key from a file named by `privateKeyPath`.
  */
-import { posix } from "node:path";
-import { ConfigError, checkPathTemplate, DEFAULT_PATH_TEMPLATE, SHARED_NAMESPACE_OPTION } from "@artifact-bus/shared";
+import {
+  ConfigError,
+  checkPathTemplate,
+  DEFAULT_PATH_TEMPLATE,
+  normalizeRoot,
+  SHARED_NAMESPACE_OPTION,
+} from "@artifact-bus/shared";
 import { type Static, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
@@ -100,8 +105,7 @@ export function parseSftpOptions(input: unknown, secrets: SftpSecrets = {}): Sft
   }
   const options = value as SftpOptions;
   if (options.root.split("/").includes("..")) fail("root", `${JSON.stringify(options.root)} must not contain '..'`);
-  const root = posix.normalize(options.root);
-  options.root = root.length > 1 ? root.replace(/\/+$/, "") : root;
+  options.root = normalizeRoot(options.root);
   try {
     checkPathTemplate(options.pathTemplate, options.sharedNamespace);
   } catch (err) {

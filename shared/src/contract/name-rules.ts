@@ -5,14 +5,22 @@
  * refuses a name at once, naming the destination and the rule, instead of an event that is
  * accepted and dies later at that destination, without loading any adapter.
  */
-import { DEFAULT_POINTER_TEMPLATE, isPointerName, SET_MEMBER_DOT_NAMES } from "./checkpoint-set.ts";
+import { DEFAULT_POINTER_TEMPLATE, isPointerName } from "./checkpoint-set.ts";
 import { parseDestinationName } from "./destination-name.ts";
+import { hasDotSegment } from "./dot-segments.ts";
+import { type PathEvent, type PathRule, parsePathRule, pathRuleBroken, pathRuleOf } from "./name-path-rule.ts";
 import { InvalidArtifactError } from "./names.ts";
 import { MAX_FILE_NAME_BYTES } from "./path-limits.ts";
 import type { SetRef } from "./schema.ts";
 
-/** What a destination accepts of names; recorded as JSON by the topology. */
-export interface NameRules {
+export { hasDotSegment } from "./dot-segments.ts";
+
+/**
+ * What a destination accepts of names; recorded as JSON by the topology. With its path rule
+ * (name-path-rule.ts: `pathTemplate`, `prefix` or `root`, `maxPathBytes`; absent in records of
+ * older versions) the path it would write a name at is checked against its limit too.
+ */
+export interface NameRules extends Partial<PathRule> {
   /** Names with a segment that starts with `.` (`.hydra/config.yaml`): the adapter option of that name. */
   allowDotSegments: boolean;
   /** The longest segment (bytes of UTF-8) a file name there may have: NAME_MAX of a filesystem. */
@@ -36,19 +44,8 @@ export function nameRulesOf(d: { name: string; options: Record<string, unknown>;
     allowDotSegments: !PATH_KINDS.has(kind) || d.options.allowDotSegments === true,
     ...(FILE_KINDS.has(kind) ? { maxSegmentBytes: MAX_FILE_NAME_BYTES } : {}),
     setPointer: d.setPointer ?? DEFAULT_POINTER_TEMPLATE,
+    ...pathRuleOf(kind, d.options),
   };
-}
-
-/**
- * Whether a name has a segment starting with `.`: what `allowDotSegments` is about. A member of
- * `set` directly under it named one of SET_MEMBER_DOT_NAMES (Composer's `.metadata`) is no such name.
- */
-export function hasDotSegment(name: string, set?: Pick<SetRef, "name" | "close">): boolean {
-  if (set && !set.close && name.startsWith(`${set.name}/`)) {
-    const rest = name.slice(set.name.length + 1);
-    if (SET_MEMBER_DOT_NAMES.has(rest)) return hasDotSegment(set.name);
-  }
-  return name.split("/").some((s) => s.startsWith("."));
 }
 
 /** The rule of `rules` that `name` (a member of `set`, if given) breaks, in words; undefined when it breaks none. */
@@ -70,16 +67,21 @@ export function nameRuleBroken(
   return undefined;
 }
 
-/** Throws InvalidArtifactError (field `name`) naming the first destination whose rules refuse `name` (a member of `set`, if given). */
+/**
+ * Throws InvalidArtifactError (field `name`) naming the first destination whose rules refuse the
+ * name of `event` (a member of `event.set`, if given): a rule of the name's, or the path it would
+ * be written at (rendered for the event's project, run, level and rank) past that destination's limit.
+ */
 export function checkNameRules(
-  name: string,
+  event: PathEvent & { set?: Pick<SetRef, "name" | "close"> },
   destinations: { destination: string; rules?: NameRules }[],
-  set?: Pick<SetRef, "name" | "close">,
 ): void {
   for (const d of destinations) {
-    const broken = d.rules && nameRuleBroken(name, d.rules, set);
-    if (broken)
-      throw new InvalidArtifactError("name", `${JSON.stringify(name)} is refused by ${d.destination}: ${broken}`);
+    const broken = d.rules && (nameRuleBroken(event.name, d.rules, event.set) ?? pathRuleBroken(event, d.rules));
+    if (broken) {
+      const message = `${JSON.stringify(event.name)} is refused by ${d.destination}: ${broken}`;
+      throw new InvalidArtifactError("name", message);
+    }
   }
 }
 
@@ -90,7 +92,7 @@ export function parseNameRules(data: string): NameRules | undefined {
     if (typeof v.allowDotSegments !== "boolean") return undefined;
     const max = typeof v.maxSegmentBytes === "number" ? { maxSegmentBytes: v.maxSegmentBytes } : {};
     const pointer = typeof v.setPointer === "string" ? { setPointer: v.setPointer } : {};
-    return { allowDotSegments: v.allowDotSegments, ...max, ...pointer };
+    return { allowDotSegments: v.allowDotSegments, ...max, ...pointer, ...parsePathRule(v as Record<string, unknown>) };
   } catch {
     return undefined;
   }

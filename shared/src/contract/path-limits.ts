@@ -6,8 +6,8 @@
  * BAD_MESSAGE for ENAMETOOLONG, a bare ENAMETOOLONG of the local filesystem).
  *
  * The limits hold for the rendered path (prefix or root + template), so they depend on each
- * destination's config: publishers cannot check them, except NAME_MAX for the name's own
- * segments at destinations that write files (name-rules.ts).
+ * destination's config: its name rules carry the template, base and limit (name-path-rule.ts),
+ * so that publishers refuse such a name at once, in the same words.
  */
 
 /** S3's limit on an object key, in UTF-8 bytes. */
@@ -43,19 +43,25 @@ function parts(total: number, r: RenderedPath): string {
   return pieces.join(" + ");
 }
 
-/** Why S3 cannot take `key` (rendered as `r` says), in words; undefined when it can. */
-export function s3KeyProblem(key: string, r: RenderedPath): string | undefined {
+/** Why S3 cannot take `key` (rendered as `r` says), in words; undefined when it can. `max`: its limit. */
+export function s3KeyProblem(key: string, r: RenderedPath, max = MAX_S3_KEY_BYTES): string | undefined {
   const total = bytes(key);
-  if (total <= MAX_S3_KEY_BYTES) return undefined;
-  return `object key is ${n(total)} bytes (${parts(total, r)}); S3 allows at most ${n(MAX_S3_KEY_BYTES)} bytes`;
+  if (total <= max) return undefined;
+  return `object key is ${n(total)} bytes (${parts(total, r)}); S3 allows at most ${n(max)} bytes`;
 }
 
 /**
  * Why no file can be written at `path` (`base` joined with `relative`, rendered as `r` says), in
  * words; undefined when one can. `temp`: the longest path written beside it while the upload runs
- * (its temporary file), checked against PATH_MAX too.
+ * (its temporary file), checked against PATH_MAX (`max`) too.
  */
-export function filePathProblem(path: string, relative: string, r: RenderedPath, temp = path): string | undefined {
+export function filePathProblem(
+  path: string,
+  relative: string,
+  r: RenderedPath,
+  temp = path,
+  max = MAX_FILE_PATH_BYTES,
+): string | undefined {
   const own = new Set(r.name.split("/"));
   for (const segment of relative.split("/")) {
     const length = bytes(segment);
@@ -66,7 +72,7 @@ export function filePathProblem(path: string, relative: string, r: RenderedPath,
   }
   const total = bytes(path);
   const longest = Math.max(total, bytes(temp));
-  if (longest <= MAX_FILE_PATH_BYTES) return undefined;
+  if (longest <= max) return undefined;
   const withTemp = longest > total ? `, ${n(longest)} with the temporary name written beside it` : "";
-  return `path is ${n(total)} bytes (${parts(total, r)})${withTemp}; paths are at most ${n(MAX_FILE_PATH_BYTES)} bytes`;
+  return `path is ${n(total)} bytes (${parts(total, r)})${withTemp}; paths are at most ${n(max)} bytes`;
 }

@@ -4,8 +4,9 @@
  * `..`, no leading `/`, no backslash), and the result is checked again segment by segment, so a
  * template cannot make a path that escapes its prefix.
  */
+import { posix } from "node:path";
 import { Type } from "@sinclair/typebox";
-import { hasDotSegment } from "./name-rules.ts";
+import { hasDotSegment } from "./dot-segments.ts";
 import { checkRelativePath, InvalidArtifactError } from "./names.ts";
 import type { ArtifactEventV1 } from "./schema.ts";
 
@@ -49,6 +50,14 @@ export function checkPathTemplate(template: string, sharedNamespace = false): st
   return template;
 }
 
+/**
+ * Normalises a file destination's absolute `root` as its adapter writes under it: `/a/b` (no
+ * trailing `/`, nor `.` segments), `/` as it is. Its `..` segments are the adapter's to refuse.
+ */
+export function normalizeRoot(root: string): string {
+  return posix.normalize(root).replace(/(.)\/+$/, "$1");
+}
+
 /** Normalises a prefix to `a/b/` (or `` for none); rejects `..` segments. */
 export function normalizePrefix(prefix: string): string {
   const segments = prefix.split("/").filter((s) => s !== "" && s !== ".");
@@ -70,11 +79,12 @@ export interface RenderOptions {
  * Renders the remote path of an event: `prefix + template(event)`. The part after the prefix is
  * checked again as a relative path, so it stays relative and free of `..`. Its length is the
  * destination's to check (path-limits.ts): what the template adds may take it past the name's limit.
+ * Publishers render it here too, from the destination's name rules (name-path-rule.ts).
  */
 export function renderRemotePath(
   template: string,
   prefix: string,
-  event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level" | "producer" | "set">,
+  event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level" | "set"> & { producer: { rank?: number } },
   key = "",
   options: RenderOptions = {},
 ): string {

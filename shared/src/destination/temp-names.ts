@@ -3,6 +3,7 @@
  * `.<basename>.<event id>.partial` beside its final name and renames it into place.
  */
 import { createHash } from "node:crypto";
+import { posix } from "node:path";
 import { MAX_FILE_NAME_BYTES } from "../contract/path-limits.ts";
 
 /**
@@ -12,4 +13,9 @@ import { MAX_FILE_NAME_BYTES } from "../contract/path-limits.ts";
 export function tempPrefix(base: string, idLength: number): string {
   const fits = Buffer.byteLength(base) + idLength + 11 <= MAX_FILE_NAME_BYTES;
   return `.${fits ? base : createHash("sha256").update(base).digest("hex").slice(0, 32)}.`;
+}
+
+/** The temp file event `id` is written to beside `final` (an absolute POSIX path) while it uploads. */
+export function tempPath(final: string, id: string): string {
+  return posix.join(posix.dirname(final), `${tempPrefix(posix.basename(final), id.length)}${id}.partial`);
 }

@@ -132,9 +132,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
         opts.destinations.map((d) => [
           d.name,
           eventFilter(d.filter.project, d.filter.run, d.filter.level),
-          ...(nameRulesOf(d).allowDotSegments ? ["dots"] : []),
-          ...(nameRulesOf(d).maxSegmentBytes ? [`segment<=${nameRulesOf(d).maxSegmentBytes}`] : []),
-          `pointer=${nameRulesOf(d).setPointer}`,
+          JSON.stringify(nameRulesOf(d)),
         ]),
       ),
     )

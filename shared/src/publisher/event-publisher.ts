@@ -76,7 +76,7 @@ export class EventPublisher {
     }
     const destinations = settled.map((d) => ({ destination: destinationFromToken(d.token), rules: d.rules }));
     try {
-      checkNameRules(name, destinations, event.set);
+      checkNameRules(event, destinations);
     } catch (err) {
       await this.opts.blobStore.remove(event.blob).catch(() => undefined);
       throw err;

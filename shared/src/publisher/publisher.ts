@@ -116,8 +116,8 @@ export class ArtifactPublisher {
    * takes (NoDestinationError).
    */
   async logFile(req: LogFileRequest): Promise<LogFileHandle> {
-    const target = await this.target(req);
     const id = randomUUID();
+    const target = await this.target({ ...req, id });
     // Checked before staging, so that bad metadata rejects here; the blob is filled in once hashed.
     const { kind } = this.opts.blobStore;
     const unhashed = { store: kind, ref: blobKey(target.project, target.run, id), size: 0, sha256: "0".repeat(64) };
@@ -162,11 +162,17 @@ export class ArtifactPublisher {
    * InvalidArtifactError naming the field (for a name one of them refuses: naming it and the
    * rule, from the name rules the topology recorded), or NoDestinationError. Cheap (the destination list
    * is cached): callers that stage bytes themselves ask first, before any byte is staged.
+   * `rank` (default: the publisher's) and `id` (the event's, if known: a file destination's
+   * temporary name holds it) are what a destination's path may depend on besides the names.
    */
-  async target(req: Pick<LogFileRequest, "project" | "run" | "name" | "level" | "set">): Promise<ArtifactTarget> {
+  async target(
+    req: Pick<LogFileRequest, "project" | "run" | "name" | "level" | "set"> & { rank?: number; id?: string },
+  ): Promise<ArtifactTarget> {
     const { rules: destinations, ...target } = await this.nameRules(req);
     // A name one of them refuses would be accepted here and die there: refuse it now, saying why.
-    checkNameRules(target.name, destinations, req.set);
+    const rank = req.rank ?? this.opts.rank;
+    const producer = rank === undefined ? {} : { rank };
+    checkNameRules({ ...target, producer, ...(req.id ? { id: req.id } : {}), set: req.set }, destinations);
     return { ...target, destinations: destinations.map((d) => d.destination) };
   }
 
@@ -203,8 +209,8 @@ export class ArtifactPublisher {
    */
   async closeSet(req: CloseSetRequest): Promise<LogFileHandle> {
     const { name, set, bytes } = setClose(req.set, req.members, req.step);
-    const target = await this.target({ project: req.project, run: req.run, name, level: req.level });
     const id = randomUUID();
+    const target = await this.target({ project: req.project, run: req.run, name, level: req.level, id });
     const unhashed = {
       store: this.opts.blobStore.kind,
       ref: blobKey(target.project, target.run, id),

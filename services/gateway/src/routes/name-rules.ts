@@ -19,6 +19,24 @@ const Rules = Type.Object(
     setPointer: Type.Optional(
       Type.String({ description: "the template of the names it writes checkpoint sets' pointers under: reserved" }),
     ),
+    pathTemplate: Type.Optional(
+      Type.String({
+        description:
+          "the template it renders an artifact's path with (S3's keyTemplate, SFTP's and dir's pathTemplate); with `prefix` or `root` and `maxPathBytes`, the path a name would take is checked against the limit",
+      }),
+    ),
+    prefix: Type.Optional(
+      Type.String({ description: "S3: the key prefix (normalised), before the rendered template" }),
+    ),
+    root: Type.Optional(
+      Type.String({ description: "SFTP, dir: the root (normalised) the rendered template is joined to" }),
+    ),
+    maxPathBytes: Type.Optional(
+      Type.Integer({
+        description:
+          "the longest path it writes, in UTF-8 bytes: 1,024 for an S3 key (prefix included), 4,095 for a file path (root included, and the temporary name written beside it)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -49,7 +67,7 @@ export async function nameRuleRoutes(app: FastifyInstance, deps: GatewayDeps): P
       schema: {
         summary: "The name rules of each destination that would take an artifact of this name (the rules, no verdict)",
         description:
-          "The rules a publish of `name` at `level` (default `fit`) is checked against, without publishing: for each destination that would take it, its `allowDotSegments`, `maxSegmentBytes` and `setPointer` (names it writes checkpoint sets' pointers under are reserved). It does not say whether `name` passes them: a name a PUT would refuse by them (e.g. `checkpoints/latest`, a pointer's name) is answered 200 with the rules, and the client applies them. `name` itself is checked only against the rules every artifact name follows (400 `invalid-artifact`, `field: name`). 422 `no-destination` when no destination takes it.",
+          "The rules a publish of `name` at `level` (default `fit`) is checked against, without publishing: for each destination that would take it, its `allowDotSegments`, `maxSegmentBytes`, `setPointer` (names it writes checkpoint sets' pointers under are reserved) and, where it renders a path, `pathTemplate`, `prefix` or `root` and `maxPathBytes` (the path a name would take there, rendered for the run, level and rank, must fit). It does not say whether `name` passes them: a name a PUT would refuse by them (e.g. `checkpoints/latest`, a pointer's name) is answered 200 with the rules, and the client applies them. `name` itself is checked only against the rules every artifact name follows (400 `invalid-artifact`, `field: name`). 422 `no-destination` when no destination takes it.",
         tags: ["artifacts"],
         params: RunParams,
         querystring: Type.Object({
