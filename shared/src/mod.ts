@@ -92,6 +92,7 @@ export {
   eventSubject,
   parseEventSubject,
 } from "./contract/subjects.ts";
+export { tempPath, tempPrefix } from "./contract/temp-names.ts";
 export { decodeEvent, encodeEvent, validateEvent } from "./contract/validate.ts";
 export { type DeadLetter, readDeadLetters } from "./dead-letters/letters.ts";
 export { type ReplayResult, replayDeadLetters } from "./dead-letters/replay.ts";
@@ -120,7 +121,6 @@ export {
   TransientError,
 } from "./destination/errors.ts";
 export { stagedArtifact, verifiedBytes, verifiedReader } from "./destination/staged-artifact.ts";
-export { tempPath, tempPrefix } from "./destination/temp-names.ts";
 export {
   type DestinationPause,
   pauseDestination,

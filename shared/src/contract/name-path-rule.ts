@@ -6,11 +6,11 @@
  * dead-lettered at the destination.
  */
 import { posix } from "node:path";
-import { tempPath } from "../destination/temp-names.ts";
 import { filePathProblem, MAX_FILE_PATH_BYTES, MAX_S3_KEY_BYTES, s3KeyProblem } from "./path-limits.ts";
 import { DEFAULT_PATH_TEMPLATE, normalizePrefix, normalizeRoot, renderRemotePath } from "./remote-path.ts";
 import type { ArtifactEventV1 } from "./schema.ts";
 import { artifactKey } from "./subjects.ts";
+import { tempPath } from "./temp-names.ts";
 
 /**
  * Where a destination writes an artifact: recorded whole (template, limit and one base) or not

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import { MAX_FILE_NAME_BYTES } from "../contract/path-limits.ts";
+import { MAX_FILE_NAME_BYTES } from "./path-limits.ts";
 
 /**
  * `.<basename>.` of a temp file, or `.<hash of the basename>.` where the basename is too long
