@@ -11,7 +11,6 @@ import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import {
   type Artifact,
   type ArtifactEventV1,
-  artifactKey,
   type BlobReader,
   type ByteRange,
   createLogger,
@@ -70,7 +69,7 @@ export class DirDestination implements Destination {
     const o = this.options;
     let relative: string;
     try {
-      relative = renderRemotePath(o.pathTemplate, "", event, artifactKey(event.name), {
+      relative = renderRemotePath(o.pathTemplate, "", event, {
         allowDotSegments: o.allowDotSegments,
       });
     } catch (err) {

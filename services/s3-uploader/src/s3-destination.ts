@@ -16,7 +16,6 @@ import type {
   UploadReceipt,
 } from "@artifact-bus/shared";
 import {
-  artifactKey,
   createLogger,
   type Logger,
   normalizePrefix,
@@ -101,7 +100,7 @@ export class S3Destination implements Destination {
   keyOf(event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level" | "producer">): string {
     let key: string;
     try {
-      key = renderRemotePath(this.options.keyTemplate, this.options.prefix, event, artifactKey(event.name), {
+      key = renderRemotePath(this.options.keyTemplate, this.options.prefix, event, {
         allowDotSegments: this.options.allowDotSegments,
       });
     } catch (err) {

@@ -18,7 +18,6 @@ import type {
   UploadReceipt,
 } from "@artifact-bus/shared";
 import {
-  artifactKey,
   createLogger,
   DestinationError,
   filePathProblem,
@@ -93,7 +92,7 @@ export class SftpDestination implements Destination {
     const o = this.options;
     let relative: string;
     try {
-      relative = renderRemotePath(o.pathTemplate, "", event, artifactKey(event.name), {
+      relative = renderRemotePath(o.pathTemplate, "", event, {
         allowDotSegments: o.allowDotSegments,
       });
     } catch (err) {

@@ -7,9 +7,8 @@
  */
 import { posix } from "node:path";
 import { filePathProblem, MAX_FILE_PATH_BYTES, MAX_S3_KEY_BYTES, s3KeyProblem } from "./path-limits.ts";
-import { DEFAULT_PATH_TEMPLATE, normalizePrefix, normalizeRoot, renderRemotePath } from "./remote-path.ts";
+import { DEFAULT_PATH_TEMPLATE, normalizePrefix, normalizeRoot, renderTemplate } from "./remote-path.ts";
 import type { ArtifactEventV1 } from "./schema.ts";
-import { artifactKey } from "./subjects.ts";
 import { tempPath } from "./temp-names.ts";
 
 /**
@@ -70,14 +69,9 @@ export function parsePathRule(v: Record<string, unknown>): Partial<PathRule> {
 export function pathRuleBroken(event: PathEvent, rule: Partial<PathRule>): string | undefined {
   const { pathTemplate: template, maxPathBytes: max, prefix, root } = rule;
   if (template === undefined || max === undefined || (prefix === undefined && root === undefined)) return undefined;
-  let relative: string;
-  try {
-    // Dot segments are a rule of their own (allowDotSegments): here only the length counts.
-    const rendered = { ...event, producer: event.producer ?? {} };
-    relative = renderRemotePath(template, "", rendered, artifactKey(event.name), { allowDotSegments: true });
-  } catch {
-    return undefined; // a path the template cannot make at all: the adapter says so
-  }
+  // Only the length counts here: what else makes a path invalid (dot segments, `..`) is another
+  // rule's, or the adapter's, to say; and this runs for every destination on each logFile.
+  const relative = renderTemplate(template, { ...event, producer: event.producer ?? {} });
   if (prefix !== undefined) {
     return s3KeyProblem(
       prefix + relative,

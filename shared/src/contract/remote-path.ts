@@ -9,6 +9,7 @@ import { Type } from "@sinclair/typebox";
 import { hasDotSegment } from "./dot-segments.ts";
 import { checkRelativePath, InvalidArtifactError } from "./names.ts";
 import type { ArtifactEventV1 } from "./schema.ts";
+import { artifactKey } from "./subjects.ts";
 
 export const DEFAULT_PATH_TEMPLATE = "{project}/{run}/{name}";
 
@@ -85,7 +86,6 @@ export function renderRemotePath(
   template: string,
   prefix: string,
   event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level" | "set"> & { producer: { rank?: number } },
-  key = "",
   options: RenderOptions = {},
 ): string {
   if (!options.allowDotSegments && hasDotSegment(event.name, event.set)) {
@@ -94,15 +94,28 @@ export function renderRemotePath(
       `${JSON.stringify(event.name)} has a segment starting with '.'; this destination refuses hidden names (option allowDotSegments)`,
     );
   }
-  const values: Record<Placeholder, string> = {
+  const relative = renderTemplate(template, event);
+  checkRelativePath("name", relative);
+  return normalizePrefix(prefix) + relative;
+}
+
+/**
+ * `template` with the event's values in place of its placeholders, unchecked: renderRemotePath
+ * checks the result; a publisher measuring the path a destination will write (name-path-rule.ts)
+ * needs only its length.
+ */
+export function renderTemplate(
+  template: string,
+  event: Pick<ArtifactEventV1, "project" | "run" | "name" | "level"> & { producer: { rank?: number } },
+): string {
+  const values: Record<Exclude<Placeholder, "key">, string> = {
     project: event.project,
     run: event.run,
     name: event.name,
     level: event.level,
     rank: String(event.producer.rank ?? 0),
-    key,
   };
-  const relative = template.replace(/\{([a-z]+)\}/g, (_, p: Placeholder) => values[p]);
-  checkRelativePath("name", relative);
-  return normalizePrefix(prefix) + relative;
+  // `{key}` is a sha256 of the name: computed only for a template that has it (publishers
+  // render every destination's path on each logFile).
+  return template.replace(/\{([a-z]+)\}/g, (_, p: Placeholder) => (p === "key" ? artifactKey(event.name) : values[p]));
 }
