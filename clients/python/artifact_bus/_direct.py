@@ -11,6 +11,9 @@ from ._nats import NatsClient, NatsError, NatsTimeout, NoResponders
 from .errors import ArtifactBusError, RetryableError
 
 FINAL = ("uploaded", "superseded", "dead")
+# A flush's pauses between reads of what it still waits for (seconds): short while artifacts land.
+WAIT_POLL_MIN = 0.05
+WAIT_POLL_MAX = 0.5
 # The ledger formats this client reads (shared/src/nats/ledger-format.ts: LEDGER_FORMATS_READ).
 LEDGER_FORMATS_READ = (1, 2)
 
@@ -177,10 +180,10 @@ class DirectTransport:
             out.append((name[5:], value[0].decode("utf-8")))
         return out
 
-    def outcome(self, item):
-        """{destination: ledger entry or None} for a sent item."""
+    def outcome(self, item, tokens=None):
+        """{destination: ledger entry or None} for a sent item, at `tokens` (default: all its destinations)."""
         out = {}
-        for token in item.destinations:
+        for token in item.destinations if tokens is None else tokens:
             key = "ev.%s.%s.%s.%s" % (token, item.project, item.run, item.id)
             value = self._ledger_value(key)
             entry = json.loads(value[0]) if value else None
@@ -195,22 +198,37 @@ class DirectTransport:
         return out
 
     def wait(self, items, deadline):
-        """Polls the ledger until every item is final everywhere or the deadline; returns (pending, dead)."""
+        """Polls the ledger until every item is final everywhere or the deadline; returns (pending, dead).
+
+        An (item, destination) found final is not read again, and the pause between rounds grows
+        from WAIT_POLL_MIN to WAIT_POLL_MAX seconds while nothing new is final: a flush of many
+        artifacts used to read every one of them again each half second until the last landed.
+        """
+        done = {}  # (event id, token) -> None once landed or superseded, (name, destination, why) once dead
+        pause = WAIT_POLL_MIN
         while True:
-            pending, dead = [], []
+            pending = []
+            before = len(done)
             for item in items:
-                for destination, entry in self.outcome(item).items():
+                tokens = [t for t in item.destinations if (item.id, t) not in done]
+                for destination, entry in self.outcome(item, tokens).items() if tokens else ():
                     state = entry["state"] if entry else "unknown"
+                    token = destination.replace(":", "_", 1)
                     # Dead is final once its letter is out (dlqSeq): then it can be replayed.
                     if state == "dead" and entry.get("dlqSeq") is not None:
-                        dead.append((item.name, destination, entry.get("error", "")))
+                        done[(item.id, token)] = (item.name, destination, entry.get("error", ""))
                     elif state == "dead":
                         pending.append((item.name, destination, "dead, its letter not out yet"))
                     elif state not in FINAL:
                         pending.append((item.name, destination, state))
+                    else:
+                        done[(item.id, token)] = None
             if not pending or time.time() >= deadline:
+                dead = [done[(i.id, t)] for i in items for t in i.destinations if done.get((i.id, t))]
                 return pending, dead
-            time.sleep(min(0.5, max(0.0, deadline - time.time())))
+            # Short pauses while artifacts land, longer while none does.
+            pause = WAIT_POLL_MIN if len(done) > before else min(WAIT_POLL_MAX, pause * 2)
+            time.sleep(min(pause, max(0.0, deadline - time.time())))
 
     def download(self, *args, **kwargs):
         raise NotImplementedError("download needs the HTTP gateway (ARTIFACT_BUS_URL): NATS carries no bytes back")
