@@ -1,4 +1,5 @@
 /** The bus stack with the S3 destination: an S3-compatible server in its own process. */
+import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import type { DestinationConfig } from "@artifact-bus/shared";
 import { S3TestServer, s3ClientSettings } from "@artifact-bus/testkit";
@@ -62,12 +63,22 @@ export class S3Stack {
     return new S3Client(s3ClientSettings(this.s3));
   }
 
-  /** Independent GET of an object; undefined when absent. */
+  /**
+   * Independent GET of an object; undefined when absent, or while the server is still writing it.
+   * s3rver makes a PUT's object readable before its bytes are all on disk (it writes the
+   * metadata once the body has streamed past, not once the file is written), so a GET polling
+   * for a new object can read it cut short: a body whose MD5 is not the object's (single-part)
+   * ETag is one still being written, read again by the caller's `eventually`.
+   */
   async getObject(key: string): Promise<Buffer | undefined> {
     const client = this.s3Client();
     try {
       const out = await client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return Buffer.from(await out.Body!.transformToByteArray());
+      const body = Buffer.from(await out.Body!.transformToByteArray());
+      const etag = out.ETag?.replaceAll('"', "");
+      if (etag && /^[0-9a-f]{32}$/.test(etag) && createHash("md5").update(body).digest("hex") !== etag)
+        return undefined;
+      return body;
     } catch (err) {
       if ((err as { name?: string }).name === "NoSuchKey") return undefined;
       throw err;
