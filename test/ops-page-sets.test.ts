@@ -119,7 +119,10 @@ describe("checkpoint sets on the operations page", () => {
     expect(await page.evaluate("window.sameDocument")).toBe(true);
 
     expect(await setRow(page, complete).locator('[data-field="members"]').textContent()).toBe("2/2");
-    expect(await setRow(page, complete).locator('[data-field="pointer"]').textContent()).toBe("names it");
+    // The pointer moves after the set is complete (its manifest first): the page hears it later.
+    await setRow(page, complete)
+      .locator('[data-field="pointer"]', { hasText: /^names it$/ })
+      .waitFor({ timeout: 20_000 });
     expect(await setRow(page, complete).locator('[data-field="missing"]').count()).toBe(0);
     expect(await setRow(page, failed).locator('[data-field="members"]').textContent()).toBe("1/2");
     expect(await setRow(page, open).locator('[data-field="members"]').textContent()).toBe("1/2");
